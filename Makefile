@@ -1,0 +1,31 @@
+# Two commands for a fresh machine with Python 3.11: `make demo` and `make test`.
+# Both create .venv and install what they need; re-running skips the install when
+# pyproject.toml has not changed.
+
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test bench clean-catalog
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/tradeloom data load-sample
+	$(BIN)/tradeloom backtest research/strategies/sma_cross.py:SmaCross \
+		--symbols BTC/USDT --timeframe 1h --param fast=10 --param slow=50 \
+		--out runs/demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean-catalog:
+	rm -rf datasets/catalog

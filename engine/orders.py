@@ -1,0 +1,191 @@
+"""Order, fill and bar values shared by the simulated and live brokers.
+
+Orders are the one mutable domain object: their status moves through a small state
+machine (``VALID_TRANSITIONS``) and every other change is made by the broker that
+owns them. Bars and fills are immutable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import NamedTuple
+
+from .errors import IllegalTransition
+
+
+class Side(str, Enum):
+    BUY = "buy"
+    SELL = "sell"
+
+    @property
+    def sign(self) -> int:
+        return 1 if self is Side.BUY else -1
+
+    @property
+    def opposite(self) -> "Side":
+        return Side.SELL if self is Side.BUY else Side.BUY
+
+
+class OrderType(str, Enum):
+    MARKET = "market"
+    LIMIT = "limit"
+    STOP = "stop"  # stop-market: becomes a market order when the stop price trades
+    STOP_LIMIT = "stop_limit"  # becomes a limit order at ``price`` when ``stop_price`` trades
+    TRAILING_STOP = "trailing_stop"  # stop that follows the best price by ``trail_amount``/``trail_pct``
+
+
+class TimeInForce(str, Enum):
+    GTC = "GTC"  # good till cancelled
+    IOC = "IOC"  # fill what you can on the first bar it meets, cancel the rest
+    FOK = "FOK"  # fill everything on the first bar it meets, or cancel
+
+
+class OrderStatus(str, Enum):
+    NEW = "new"  # created by the strategy, not yet accepted by a broker
+    OPEN = "open"  # accepted and working (includes untriggered stops and held bracket legs)
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELED = "canceled"
+    REJECTED = "rejected"
+    EXPIRED = "expired"  # IOC/FOK remainder or end of run
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in _TERMINAL
+
+
+_TERMINAL = frozenset({OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED})
+
+VALID_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
+    OrderStatus.NEW: frozenset({OrderStatus.OPEN, OrderStatus.REJECTED}),
+    OrderStatus.OPEN: frozenset(
+        {
+            OrderStatus.PARTIALLY_FILLED,
+            OrderStatus.FILLED,
+            OrderStatus.CANCELED,
+            OrderStatus.EXPIRED,
+        }
+    ),
+    OrderStatus.PARTIALLY_FILLED: frozenset(
+        {
+            OrderStatus.PARTIALLY_FILLED,
+            OrderStatus.FILLED,
+            OrderStatus.CANCELED,
+            OrderStatus.EXPIRED,
+        }
+    ),
+    OrderStatus.FILLED: frozenset(),
+    OrderStatus.CANCELED: frozenset(),
+    OrderStatus.REJECTED: frozenset(),
+    OrderStatus.EXPIRED: frozenset(),
+}
+
+
+class Liquidity(str, Enum):
+    MAKER = "maker"
+    TAKER = "taker"
+
+
+@dataclass(slots=True, eq=True)
+class Order:
+    """An order and its life so far.
+
+    ``amount`` is always positive (base units); ``side`` gives the direction.
+    ``quote_amount`` (MARKET buys only, ``amount`` then 0) spends that much quote
+    currency *including* the fee, sized at the fill price: ``amount = quote_amount /
+    (price * (1 + fee))`` truncated to the lot step. This is how "all-in" orders stay
+    payable when the next open differs from the close the decision saw.
+    ``price`` is the limit price (LIMIT, STOP_LIMIT); ``stop_price`` the trigger
+    (STOP, STOP_LIMIT, TRAILING_STOP's current level). ``parent_id`` marks a
+    contingent leg that activates when its parent fills (bracket); legs sharing an
+    ``oco_group`` cancel each other when one fills.
+    """
+
+    id: int
+    symbol: str
+    side: Side
+    type: OrderType
+    amount: float
+    created_ts: int
+    price: float | None = None
+    quote_amount: float | None = None
+    stop_price: float | None = None
+    trail_amount: float | None = None
+    trail_pct: float | None = None
+    tif: TimeInForce = TimeInForce.GTC
+    post_only: bool = False
+    reduce_only: bool = False
+    client_id: str = ""
+    tag: str = ""
+    strategy_id: str = ""
+    parent_id: int | None = None
+    oco_group: int | None = None
+    status: OrderStatus = OrderStatus.NEW
+    filled: float = 0.0
+    avg_price: float = 0.0
+    fee: float = 0.0
+    triggered: bool = False
+    updated_ts: int = 0
+    reason: str = ""
+    history: list[tuple[int, str]] = field(default_factory=list)
+
+    @property
+    def remaining(self) -> float:
+        return self.amount - self.filled
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in (OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED)
+
+    def transition(self, new: OrderStatus, ts: int, reason: str = "") -> None:
+        """Move to ``new`` if the state machine allows it, else raise ``IllegalTransition``."""
+        if new not in VALID_TRANSITIONS[self.status]:
+            raise IllegalTransition(
+                f"order {self.id} ({self.symbol} {self.side.value} {self.type.value}): "
+                f"cannot go from {self.status.value} to {new.value}"
+            )
+        self.status = new
+        self.updated_ts = ts
+        if reason:
+            self.reason = reason
+        self.history.append((ts, new.value))
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """One execution: ``amount`` base units at ``price``; ``fee`` in the quote currency."""
+
+    order_id: int
+    symbol: str
+    side: Side
+    ts: int
+    price: float
+    amount: float
+    fee: float
+    liquidity: Liquidity
+    client_id: str = ""
+    tag: str = ""
+    strategy_id: str = ""
+
+    @property
+    def notional(self) -> float:
+        return self.price * self.amount
+
+
+class Bar(NamedTuple):
+    """One OHLCV bar. ``ts`` is the open time; the bar is known only at ``close_ts``.
+
+    A NamedTuple rather than a frozen dataclass: it is built once per bar on the hot
+    path and costs a quarter as much. Bars are validated in bulk when data is loaded
+    (see the store's checks), not one by one here.
+    """
+
+    symbol: str
+    ts: int
+    close_ts: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float

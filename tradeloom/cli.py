@@ -1,0 +1,88 @@
+"""The ``tradeloom`` command line.
+
+Commands are grouped by workflow (data, research, trading); each sub-command lives
+in its own module and reads the catalog location from ``tradeloom.clictx``, so the
+global ``--catalog`` option and ``TRADELOOM_CATALOG`` mean the same everywhere.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from tradeloom import clictx
+from tradeloom._version import __version__
+from tradeloom.engine.errors import TradeloomError
+
+err_console = Console(stderr=True)
+
+app = typer.Typer(
+    name="tradeloom",
+    help=(
+        "Deterministic crypto trading research: ingest exchange history, backtest, "
+        "sweep, train, and trade the same strategy live.\n\n"
+        "Quick start:  tradeloom data load-sample && tradeloom backtest "
+        "research/strategies/sma_cross.py:SmaCross --symbols BTC/USDT --timeframe 1h"
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"tradeloom {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _global_options(
+    catalog: Optional[Path] = typer.Option(
+        None,
+        "--catalog",
+        help="Catalog directory (Parquet store + DuckDB catalog). "
+        "Default: $TRADELOOM_CATALOG, else the project's datasets/catalog.",
+        show_default=False,
+    ),
+    version: bool = typer.Option(
+        False, "--version", callback=_version_callback, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    clictx.set_catalog(catalog)
+
+
+def _register() -> None:
+    from tradeloom.cli_data import data_app
+    from tradeloom.cli_ingest import ingest
+    from tradeloom.cli_sample import load_sample_command
+
+    data_app.command("load-sample", rich_help_panel="Data")(load_sample_command)
+    app.add_typer(data_app, name="data", rich_help_panel="Data")
+    app.command("ingest", rich_help_panel="Data")(ingest)
+    try:
+        from tradeloom.cli_backtest import backtest
+    except ImportError as exc:  # only while the engine is being built; never in a release
+        raise RuntimeError(f"tradeloom CLI is incomplete: {exc}") from exc
+    app.command("backtest", rich_help_panel="Research")(backtest)
+
+
+def report_error(exc: TradeloomError) -> None:
+    """Print a TradeloomError for a person: red, on stderr, no traceback."""
+    err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``tradeloom`` script."""
+    try:
+        app(args=argv, prog_name="tradeloom")
+    except TradeloomError as exc:
+        report_error(exc)
+        sys.exit(2)
+
+
+_register()
