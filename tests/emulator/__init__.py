@@ -1,0 +1,20 @@
+"""Exchange emulators for tests: real HTTP on 127.0.0.1 for the real ccxt client.
+
+``BinanceEmulator`` serves Binance spot public market data from real bars, with a
+simulated clock, fault injection (:class:`Fault`) and a request log.
+"""
+
+from .binance import BinanceEmulator, BinanceState, SymbolRules, load_sample_bars
+from .server import EmulatorServer, Fault, FaultQueue, RequestLog, RequestRecord
+
+__all__ = [
+    "BinanceEmulator",
+    "BinanceState",
+    "EmulatorServer",
+    "Fault",
+    "FaultQueue",
+    "RequestLog",
+    "RequestRecord",
+    "SymbolRules",
+    "load_sample_bars",
+]
