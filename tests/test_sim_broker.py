@@ -1,0 +1,770 @@
+"""SimulatedBroker scenarios as small OHLC tables, one behaviour per test.
+
+Conventions: bars are one minute; ``bar(i, ...)`` opens at ``i * MIN``. An order placed
+while handling bar ``i - 1`` (at its close) has ``created_ts = i * MIN`` and meets bar ``i``
+first. Fees: maker 0.02 %, taker 0.1 %. Tick 0.01, lot 0.001, min notional 5 USDT.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from tradeloom.engine.errors import IllegalTransition, OrderError
+from tradeloom.engine.market import MarketSpec
+from tradeloom.engine.orders import (
+    Bar,
+    Fill,
+    Liquidity,
+    Order,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+)
+from tradeloom.engine.sim_broker import IntrabarRule, SimulatedBroker
+from tradeloom.engine.slippage import FixedBpsSlippage
+
+SYM = "BTC/USDT"
+MIN = 60_000
+SPEC = MarketSpec(
+    SYM,
+    tick_size=0.01,
+    lot_step=0.001,
+    min_amount=0.001,
+    min_notional=5.0,
+    maker_fee=0.0002,
+    taker_fee=0.001,
+)
+B, S = Side.BUY, Side.SELL
+MKT, LMT, STP, STL, TRL = (
+    OrderType.MARKET,
+    OrderType.LIMIT,
+    OrderType.STOP,
+    OrderType.STOP_LIMIT,
+    OrderType.TRAILING_STOP,
+)
+M, T = Liquidity.MAKER, Liquidity.TAKER
+ST = OrderStatus
+
+
+class Account:
+    """A test AccountView: balances updated by the fills the test applies."""
+
+    def __init__(self, **balances: float) -> None:
+        self.bal: dict[str, float] = defaultdict(float, balances)
+
+    def free(self, asset: str) -> float:
+        return self.bal[asset]
+
+    def apply(self, fills: list[Fill]) -> None:
+        for f in fills:
+            base, quote = f.symbol.split("/")
+            if f.side is B:
+                self.bal[quote] = self.bal[quote] - (f.price * f.amount + f.fee)
+                self.bal[base] += f.amount
+            else:
+                self.bal[quote] = self.bal[quote] + (f.price * f.amount - f.fee)
+                self.bal[base] -= f.amount
+
+
+def bar(i: int, o: float, h: float, l: float, c: float, v: float = 1e6) -> Bar:
+    return Bar(SYM, i * MIN, (i + 1) * MIN, o, h, l, c, v)
+
+
+def order(oid: int, side: Side, kind: OrderType, amount: float, at: int = 1, **kw) -> Order:
+    """An order placed at the close of bar ``at - 1`` (meets bar ``at`` first)."""
+    return Order(oid, SYM, side, kind, amount, at * MIN, **kw)
+
+
+class Sim:
+    def __init__(self, usdt: float = 100_000.0, btc: float = 0.0, **kw) -> None:
+        self.acct = Account(USDT=usdt, BTC=btc)
+        self.broker = SimulatedBroker({SYM: SPEC}, self.acct, **kw)
+
+    def bar(self, *args, **kw) -> list[Fill]:
+        fills = self.broker.on_bar(bar(*args, **kw))
+        self.acct.apply(fills)
+        return fills
+
+    def table(self, rows) -> list[list[tuple]]:
+        return [[(f.order_id, f.price, f.amount, f.liquidity) for f in self.bar(*r)] for r in rows]
+
+
+def prime(sim: Sim, close: float = 100.0) -> None:
+    """Bar 0 gives the broker a last price (for post-only, notional and trailing)."""
+    sim.bar(0, close, close, close, close)
+
+
+# --------------------------------------------------------------------------- time rule
+def test_order_placed_at_bar_close_never_fills_on_that_bar() -> None:
+    sim = Sim()
+    sim.broker.submit(order(1, B, MKT, 1.0, at=1), 1 * MIN)  # placed at bar 0's close
+    assert sim.bar(0, 100, 200, 1, 100) == []  # bar 0 must not fill it, whatever its range
+    fills = sim.bar(1, 101, 102, 100, 101)
+    assert [(f.price, f.amount, f.ts) for f in fills] == [(101.0, 1.0, 1 * MIN)]
+
+
+def test_market_fill_at_next_open_with_taker_fee_and_slippage() -> None:
+    sim = Sim(slippage=FixedBpsSlippage(10))
+    sim.broker.submit(order(1, B, MKT, 2.0), MIN)
+    (f,) = sim.bar(1, 100, 105, 95, 101)
+    assert f.price == pytest.approx(100.1)  # open + 10 bp
+    assert f.fee == pytest.approx(100.1 * 2 * 0.001)
+    assert f.liquidity is T
+
+
+def test_quote_sized_market_buy_spends_quote_including_fee() -> None:
+    sim = Sim(usdt=1000.0)
+    o = order(1, B, MKT, 0.0, quote_amount=1000.0)
+    sim.broker.submit(o, MIN)
+    (f,) = sim.bar(1, 100, 101, 99, 100)
+    # 1000 / (100 * 1.001) = 9.99000999 -> lot 0.001 -> 9.99
+    assert (f.amount, f.fee) == (9.99, pytest.approx(0.999))
+    assert o.amount == 9.99 and o.status is ST.FILLED
+    assert sim.acct.bal["USDT"] == pytest.approx(0.001) and sim.acct.bal["USDT"] >= 0
+
+
+# --------------------------------------------------------------------------- limits
+@pytest.mark.parametrize(
+    ("side", "limit", "rows", "expected"),
+    [
+        # buy limit 99: bar 1 low 99.5 (no), bar 2 low 98.7 -> 99 maker
+        (B, 99.0, [(1, 100, 101, 99.5, 100), (2, 100, 100.5, 98.7, 99)], [[], [(99.0, M)]]),
+        # buy limit 101 arriving while the open (100) is below it: taker at the open
+        (B, 101.0, [(1, 100, 102, 99, 101)], [[(100.0, T)]]),
+        # resting buy limit 99, bar 2 gaps down to open 98: maker at the open
+        (B, 99.0, [(1, 100, 101, 99.5, 100), (2, 98, 99, 97, 98)], [[], [(98.0, M)]]),
+        # sell limit 102: touched by bar 1's high
+        (S, 102.0, [(1, 100, 102, 99, 101)], [[(102.0, M)]]),
+    ],
+)
+def test_limit_fills(side, limit, rows, expected) -> None:
+    sim = Sim(btc=10.0)
+    sim.broker.submit(order(1, side, LMT, 1.0, price=limit), MIN)
+    got = [[(p, liq) for _, p, _, liq in fills] for fills in sim.table(rows)]
+    assert got == expected
+
+
+# --------------------------------------------------------------------------- stops
+@pytest.mark.parametrize(
+    ("side", "stop", "row", "price"),
+    [
+        (S, 95.0, (1, 100, 101, 94, 96), 95.0),  # low crosses the stop: fills at the stop
+        (S, 95.0, (1, 93, 96, 92, 94), 93.0),  # gap through: fills at the open (worse)
+        (S, 95.0, (1, 100, 101, 95.5, 96), None),  # not reached
+        (B, 105.0, (1, 100, 106, 99, 105), 105.0),
+        (B, 105.0, (1, 107, 108, 106, 107), 107.0),  # gap up through a buy stop
+    ],
+)
+def test_stop_market(side, stop, row, price) -> None:
+    sim = Sim(btc=10.0)
+    sim.broker.submit(order(1, side, STP, 1.0, stop_price=stop), MIN)
+    fills = sim.bar(*row)
+    assert [(f.price, f.liquidity) for f in fills] == ([] if price is None else [(price, T)])
+
+
+def test_stop_fill_slips_adversely() -> None:
+    sim = Sim(btc=1.0, slippage=FixedBpsSlippage(100))
+    sim.broker.submit(order(1, S, STP, 1.0, stop_price=95.0), MIN)
+    (f,) = sim.bar(1, 100, 101, 94, 96)
+    assert f.price == pytest.approx(94.05)  # 95 - 1 %
+
+
+def test_stop_limit_trigger_bar_then_rests() -> None:
+    # sell stop 100 limit 99. Bar 1 gaps to 97: triggered, not marketable at 97 -> rests.
+    # Bar 2 high 99.2 reaches the resting limit: maker at 99.
+    sim = Sim(btc=1.0)
+    o = order(1, S, STL, 1.0, stop_price=100.0, price=99.0)
+    sim.broker.submit(o, MIN)
+    rows = [(1, 97, 99.5, 96, 97), (2, 97, 99.2, 96.5, 98)]
+    assert sim.table(rows) == [[], [(1, 99.0, 1.0, M)]]
+    assert o.triggered
+
+
+def test_stop_limit_fills_on_trigger_bar_when_marketable() -> None:
+    sim = Sim(btc=1.0)
+    sim.broker.submit(order(1, S, STL, 1.0, stop_price=100.0, price=99.0), MIN)
+    assert sim.table([(1, 101, 101, 98, 99)]) == [[(1, 100.0, 1.0, T)]]
+
+
+def test_trailing_stop_ratchets_after_the_trigger_check() -> None:
+    sim = Sim(btc=1.0)
+    prime(sim, 100.0)  # last price 100 -> level 95
+    o = order(1, S, TRL, 1.0, trail_amount=5.0)
+    sim.broker.submit(o, MIN)
+    assert o.stop_price == 95.0
+    rows = [
+        (1, 100, 108, 97, 107),  # level 95 not hit; high 108 -> level 103
+        (2, 107, 110, 104, 109),  # 104 > 103: no; would have hit 105 if ratcheted first
+        (3, 109, 109.5, 104.5, 105),  # level 105 (from 110): low 104.5 -> fills at 105
+    ]
+    got = sim.table(rows)
+    assert got == [[], [], [(1, 105.0, 1.0, T)]]
+
+
+def test_trailing_stop_pct_gap() -> None:
+    sim = Sim(btc=1.0)
+    prime(sim, 200.0)
+    o = order(1, S, TRL, 1.0, trail_pct=0.1)  # level 180
+    sim.broker.submit(o, MIN)
+    assert sim.table([(1, 170, 175, 165, 170)]) == [[(1, 170.0, 1.0, T)]]  # gap below 180
+
+
+# --------------------------------------------------------------------------- OCO and brackets
+def bracket_sim(
+    rule: IntrabarRule, tps=((110.0, 1.0),), amount: float = 1.0
+) -> tuple[Sim, list[Order]]:
+    sim = Sim(intrabar_rule=rule)
+    entry = order(1, B, MKT, amount)
+    sl = order(2, S, STP, amount, stop_price=95.0)
+    legs = [order(3 + i, S, LMT, a, price=p) for i, (p, a) in enumerate(tps)]
+    sim.broker.submit_bracket(entry, sl, legs, MIN)
+    return sim, [entry, sl, *legs]
+
+
+@pytest.mark.parametrize(
+    ("rule", "expected"),
+    [
+        (IntrabarRule.ADVERSE_FIRST, [(2, 95.0)]),  # stop first, TP cancelled
+        (IntrabarRule.FAVORABLE_FIRST, [(3, 110.0)]),  # TP first, SL cancelled
+        (IntrabarRule.OPEN_DISTANCE, [(2, 95.0)]),  # |100-95| < |100-110|
+    ],
+)
+def test_same_bar_stop_and_take_profit(rule, expected) -> None:
+    sim, (_entry, sl, tp) = bracket_sim(rule)
+    assert sim.table([(1, 100, 100, 100, 100)]) == [[(1, 100.0, 1.0, T)]]
+    fills = sim.bar(2, 100, 111, 94, 100)  # range holds both 95 and 110
+    assert [(f.order_id, f.price) for f in fills] == expected
+    assert len(sim.broker.intrabar_warnings) == 1
+    w = sim.broker.intrabar_warnings[0]
+    assert (w.ts, w.symbol, w.rule, set(w.order_ids)) == (2 * MIN, SYM, rule, {2, 3})
+    assert {sl.status, tp.status} == {ST.FILLED, ST.CANCELED}
+
+
+def test_open_distance_picks_the_nearer_take_profit() -> None:
+    sim, (_, sl, _tp) = bracket_sim(IntrabarRule.OPEN_DISTANCE, tps=((103.0, 1.0),))
+    sim.bar(1, 100, 100, 100, 100)
+    fills = sim.bar(2, 100, 104, 94, 100)  # |100-103| = 3 < 5
+    assert [(f.order_id, f.price) for f in fills] == [(3, 103.0)]
+    assert sl.status is ST.CANCELED
+
+
+def test_bracket_legs_wait_for_the_bar_after_the_entry_fill() -> None:
+    sim, (_entry, sl, tp) = bracket_sim(IntrabarRule.ADVERSE_FIRST)
+    fills = sim.bar(1, 100, 111, 90, 100)  # entry fills at the open; legs not armed yet
+    assert [f.order_id for f in fills] == [1]
+    assert sl.is_open and tp.is_open
+    assert sim.broker.intrabar_warnings == []
+
+
+def test_bracket_two_take_profits_scale_out_and_shrink_the_stop() -> None:
+    sim, (_entry, sl, _tp1, _tp2) = bracket_sim(
+        IntrabarRule.ADVERSE_FIRST, tps=((105.0, 1.0), (110.0, 1.0)), amount=2.0
+    )
+    rows = [
+        (1, 100, 100, 100, 100),  # entry 2.0 @ 100
+        (2, 100, 106, 99, 104),  # TP1 1.0 @ 105; SL shrinks to 1.0
+        (3, 104, 111, 103, 110),  # TP2 1.0 @ 110; SL cancelled
+    ]
+    got = sim.table(rows)
+    assert got == [[(1, 100.0, 2.0, T)], [(3, 105.0, 1.0, M)], [(4, 110.0, 1.0, M)]]
+    assert sl.amount == 0.0 and sl.status is ST.CANCELED
+    assert sim.acct.bal["BTC"] == 0.0
+
+
+def test_bracket_stop_after_first_take_profit_sells_the_rest() -> None:
+    sim, (_entry, sl, _tp1, tp2) = bracket_sim(
+        IntrabarRule.ADVERSE_FIRST, tps=((105.0, 1.0), (110.0, 1.0)), amount=2.0
+    )
+    rows = [(1, 100, 100, 100, 100), (2, 100, 106, 99, 104), (3, 104, 104, 94, 95)]
+    got = sim.table(rows)
+    assert got[2] == [(2, 95.0, 1.0, T)]  # only the remaining 1.0
+    assert tp2.status is ST.CANCELED and sl.status is ST.FILLED
+
+
+def test_bracket_favorable_first_fills_take_profits_then_the_stop() -> None:
+    sim, (_entry, _sl, _tp1, tp2) = bracket_sim(
+        IntrabarRule.FAVORABLE_FIRST, tps=((105.0, 1.0), (110.0, 1.0)), amount=2.0
+    )
+    sim.bar(1, 100, 100, 100, 100)
+    fills = sim.bar(2, 100, 106, 94, 100)  # up to 106 (TP1) then down to 94 (SL for the rest)
+    assert [(f.order_id, f.price, f.amount) for f in fills] == [(3, 105.0, 1.0), (2, 95.0, 1.0)]
+    assert tp2.status is ST.CANCELED
+
+
+def test_quote_sized_bracket_scales_legs_to_the_fill() -> None:
+    sim = Sim(usdt=1001.0)
+    entry = order(1, B, MKT, 0.0, quote_amount=1001.0)  # 10 BTC at 100 incl. 0.1 % fee
+    sl = order(2, S, STP, 1.0, stop_price=90.0)
+    tps = [order(3, S, LMT, 0.5, price=110.0), order(4, S, LMT, 0.5, price=120.0)]
+    sim.broker.submit_bracket(entry, sl, tps, MIN)
+    sim.bar(1, 100, 100, 100, 100)
+    assert (entry.filled, sl.amount, tps[0].amount, tps[1].amount) == (10.0, 10.0, 5.0, 5.0)
+
+
+def test_oco_fill_cancels_the_other() -> None:
+    sim = Sim(btc=1.0)
+    a = order(1, S, LMT, 1.0, price=110.0)
+    b = order(2, S, STP, 1.0, stop_price=95.0)
+    sim.broker.submit_oco(a, b, MIN)
+    assert a.oco_group == b.oco_group == 1
+    assert sim.table([(1, 100, 111, 99, 110)]) == [[(1, 110.0, 1.0, M)]]
+    assert b.status is ST.CANCELED and "OCO order 1 filled" in b.reason
+
+
+def test_cancel_unfilled_entry_cancels_its_legs() -> None:
+    sim, (entry, sl, tp) = bracket_sim(IntrabarRule.ADVERSE_FIRST)
+    assert sim.broker.cancel(1, MIN) is True
+    assert (entry.status, sl.status, tp.status) == (ST.CANCELED,) * 3
+    assert sim.broker.cancel(1, MIN) is False  # already terminal
+    assert sim.broker.cancel(999, MIN) is False  # unknown
+    assert sim.broker.open_orders() == []
+
+
+# --------------------------------------------------------------------------- TIF and volume
+def test_ioc_fills_what_it_can_and_the_rest_expires() -> None:
+    sim = Sim(volume_share=0.1)
+    o = order(1, B, LMT, 2.0, price=100.0, tif=TimeInForce.IOC)
+    sim.broker.submit(o, MIN)
+    assert sim.table([(1, 101, 101, 99, 100, 10.0)]) == [[(1, 100.0, 1.0, M)]]  # 10 % of 10
+    assert o.status is ST.EXPIRED and o.filled == 1.0
+
+
+def test_ioc_not_reached_expires() -> None:
+    sim = Sim()
+    o = order(1, B, LMT, 1.0, price=95.0, tif=TimeInForce.IOC)
+    sim.broker.submit(o, MIN)
+    sim.bar(1, 101, 101, 99, 100)
+    assert o.status is ST.EXPIRED and o.filled == 0.0
+
+
+@pytest.mark.parametrize(
+    ("volume", "filled", "status"), [(10.0, 0.0, ST.EXPIRED), (20.0, 2.0, ST.FILLED)]
+)
+def test_fok_all_or_nothing(volume, filled, status) -> None:
+    sim = Sim(volume_share=0.1)
+    o = order(1, B, MKT, 2.0, tif=TimeInForce.FOK)
+    sim.broker.submit(o, MIN)
+    sim.bar(1, 100, 101, 99, 100, volume)
+    assert (o.filled, o.status) == (filled, status)
+
+
+def test_partial_fills_by_volume_share_across_bars() -> None:
+    sim = Sim(volume_share=0.1)
+    o = order(1, B, MKT, 2.5)
+    sim.broker.submit(o, MIN)
+    rows = [
+        (1, 100, 100, 100, 100, 10.0),
+        (2, 101, 101, 101, 101, 10.0),
+        (3, 102, 102, 102, 102, 10.0),
+    ]
+    assert sim.table(rows) == [[(1, 100.0, 1.0, T)], [(1, 101.0, 1.0, T)], [(1, 102.0, 0.5, T)]]
+    assert [s for _, s in o.history] == ["open", "partially_filled", "partially_filled", "filled"]
+    assert o.avg_price == pytest.approx((100 + 101 + 51) / 2.5)
+
+
+def test_volume_share_is_shared_by_orders_of_one_bar() -> None:
+    sim = Sim(volume_share=0.1)
+    sim.broker.submit(order(1, B, LMT, 1.0, price=100.0), MIN)
+    sim.broker.submit(order(2, B, LMT, 1.0, price=100.0), MIN)
+    assert sim.table([(1, 101, 101, 99, 100, 15.0)]) == [[(1, 100.0, 1.0, M), (2, 100.0, 0.5, M)]]
+
+
+# --------------------------------------------------------------------------- submit checks
+def test_post_only_that_would_cross_is_rejected() -> None:
+    sim = Sim()
+    prime(sim, 100.0)
+    o = order(1, B, LMT, 1.0, price=100.0, post_only=True)
+    sim.broker.submit(o, MIN)
+    assert o.status is ST.REJECTED
+    assert o.reason == (
+        "rejected: post-only buy limit 100 >= last price 100 for BTC/USDT would take "
+        "liquidity; lower the price or drop post_only"
+    )
+
+
+def test_post_only_crossing_at_arrival_is_cancelled_not_filled() -> None:
+    sim = Sim()
+    prime(sim, 100.0)
+    o = order(1, B, LMT, 1.0, price=99.0, post_only=True)
+    sim.broker.submit(o, MIN)
+    assert sim.bar(1, 98, 99, 97, 98) == []
+    assert o.status is ST.CANCELED and "post-only" in o.reason
+
+
+def test_reduce_only_sell_is_capped_to_the_position() -> None:
+    sim = Sim(btc=0.4)
+    o = order(1, S, MKT, 1.0, reduce_only=True)
+    sim.broker.submit(o, MIN)
+    assert o.amount == 0.4 and o.status is ST.OPEN
+
+
+@pytest.mark.parametrize(
+    ("side", "btc", "match"),
+    [(B, 1.0, "reduce-only buy would open or increase"), (S, 0.0, "no position to reduce")],
+)
+def test_reduce_only_rejected_when_it_would_open(side, btc, match) -> None:
+    sim = Sim(btc=btc)
+    o = order(1, side, MKT, 1.0, reduce_only=True)
+    sim.broker.submit(o, MIN)
+    assert o.status is ST.REJECTED and match in o.reason
+
+
+@pytest.mark.parametrize(
+    ("amount", "price", "reason"),
+    [
+        (
+            0.0321,
+            100.0,
+            "rejected: notional 3.20 USDT < min notional 5.00 for BTC/USDT; increase amount",
+        ),
+        (
+            0.0004,
+            100_000.0,
+            "rejected: amount 0.0004 BTC (lot-rounded 0) < min amount 0.001 for BTC/USDT; increase amount",
+        ),
+        (-1.0, 100.0, "rejected: amount -1.0 must be a finite number > 0; set amount"),
+    ],
+)
+def test_minimum_rejections_name_rule_figure_and_fix(amount, price, reason) -> None:
+    sim = Sim()
+    o = order(1, B, LMT, amount, price=price)
+    sim.broker.submit(o, MIN)
+    assert (o.status, o.reason) == (ST.REJECTED, reason)
+
+
+def test_market_order_min_notional_uses_the_last_close() -> None:
+    sim = Sim()
+    prime(sim, 100.0)
+    o = order(1, B, MKT, 0.04)
+    sim.broker.submit(o, MIN)
+    assert o.reason.startswith("rejected: notional 4.00 USDT < min notional 5.00")
+
+
+def test_tick_and_lot_rounding() -> None:
+    sim = Sim()
+    o = order(1, B, LMT, 1.23456, price=100.004, stop_price=None)
+    sim.broker.submit(o, MIN)
+    assert (o.amount, o.price, o.status) == (1.234, 100.0, ST.OPEN)
+
+
+def test_unknown_symbol_is_rejected_with_the_fix() -> None:
+    sim = Sim()
+    o = Order(1, "ETH/USDT", B, MKT, 1.0, MIN)
+    sim.broker.submit(o, MIN)
+    assert o.status is ST.REJECTED
+    assert "unknown symbol 'ETH/USDT' (known: BTC/USDT)" in o.reason
+
+
+def test_programming_errors_raise() -> None:
+    sim = Sim()
+    o = order(1, B, MKT, 1.0)
+    sim.broker.submit(o, MIN)
+    with pytest.raises(OrderError, match="already submitted"):
+        sim.broker.submit(o, MIN)
+    o2 = order(2, B, MKT, 1.0)
+    o2.status = ST.OPEN
+    with pytest.raises(IllegalTransition):
+        sim.broker.submit(o2, MIN)
+
+
+# --------------------------------------------------------------------------- funds
+def test_insufficient_funds_reduces_and_cancels_the_rest() -> None:
+    sim = Sim(usdt=500.0)
+    o = order(1, B, MKT, 10.0)
+    sim.broker.submit(o, MIN)
+    (f,) = sim.bar(1, 100, 100, 100, 100)
+    # 500 / (100 * 1.001) = 4.995004... -> lot 0.001 -> 4.995; cost 499.9995
+    assert f.amount == 4.995
+    assert o.status is ST.CANCELED
+    assert o.reason == (
+        "canceled: insufficient funds for the rest: need 1001.00 USDT, free 500.00; "
+        "filled what was payable"
+    )
+    assert sim.acct.bal["USDT"] >= 0.0
+
+
+@pytest.mark.parametrize(
+    ("usdt", "tif", "reason"),
+    [
+        (
+            3.0,
+            TimeInForce.GTC,
+            "canceled: insufficient funds: need 1001.00 USDT, free 3.00; reduce the amount or add funds",
+        ),
+        (
+            500.0,
+            TimeInForce.FOK,
+            "canceled: insufficient funds: need 1001.00 USDT, free 500.00; reduce the amount or add funds",
+        ),
+    ],
+)
+def test_insufficient_funds_cancels_when_reduction_is_not_allowed(usdt, tif, reason) -> None:
+    sim = Sim(usdt=usdt)
+    o = order(1, B, MKT, 10.0, tif=tif)
+    sim.broker.submit(o, MIN)
+    assert sim.bar(1, 100, 100, 100, 100) == []
+    assert (o.status, o.reason) == (ST.CANCELED, reason)
+
+
+def test_fills_of_one_bar_see_earlier_fills_balances() -> None:
+    sim = Sim(usdt=150.0)
+    sim.broker.submit(order(1, B, MKT, 1.0), MIN)
+    sim.broker.submit(order(2, B, MKT, 1.0), MIN)
+    fills = sim.bar(1, 100, 100, 100, 100)
+    assert [(f.order_id, f.amount) for f in fills] == [
+        (1, 1.0),
+        (2, 0.498),
+    ]  # 49.9 / 100.1 -> 0.498
+    assert sim.acct.bal["USDT"] >= 0.0
+
+
+def test_sell_cannot_exceed_free_base() -> None:
+    sim = Sim(btc=0.5)
+    o = order(1, S, MKT, 1.0)
+    sim.broker.submit(o, MIN)
+    (f,) = sim.bar(1, 100, 100, 100, 100)
+    assert f.amount == 0.5 and sim.acct.bal["BTC"] == 0.0
+
+
+# --------------------------------------------------------------------------- ticks
+def test_tick_fills() -> None:
+    sim = Sim(btc=1.0)
+    sim.broker.submit(order(1, B, LMT, 1.0, price=99.0), MIN)
+    sim.broker.submit(order(2, S, STP, 1.0, stop_price=95.0), MIN)
+    assert sim.broker.on_trade(SYM, MIN, 90.0, 5.0) == []  # same ts as creation: too early
+    fills = sim.broker.on_trade(SYM, MIN + 1, 94.8, 5.0)
+    assert [(f.order_id, f.price, f.liquidity) for f in fills] == [(1, 99.0, M), (2, 94.8, T)]
+
+
+def test_tick_fill_capped_by_trade_amount() -> None:
+    sim = Sim(volume_share=0.5)
+    o = order(1, B, LMT, 1.0, price=99.0)
+    sim.broker.submit(o, MIN)
+    (f,) = sim.broker.on_trade(SYM, MIN + 1, 98.0, 0.6)
+    assert f.amount == 0.3 and o.status is ST.PARTIALLY_FILLED
+
+
+# --------------------------------------------------------------------------- lifecycle API
+def test_replace_gives_a_new_order_and_cancels_the_old() -> None:
+    sim = Sim()
+    o = order(1, B, LMT, 1.0, price=95.0)
+    sim.broker.submit(o, MIN)
+    new = sim.broker.replace(1, 2 * MIN, price=96.004)
+    assert (new.id, new.price, new.amount, new.created_ts, new.status) == (
+        1_000_000,
+        96.0,
+        1.0,
+        2 * MIN,
+        ST.OPEN,
+    )
+    assert o.status is ST.CANCELED and o.reason == "replaced by order 1000000"
+    assert sim.broker.open_orders() == [new]
+    with pytest.raises(OrderError, match="cannot replace order 1: it is canceled"):
+        sim.broker.replace(1, 2 * MIN, price=97.0)
+
+
+def test_replace_that_would_be_rejected_keeps_the_old_order() -> None:
+    sim = Sim(id_source=iter(range(50, 60)).__next__)
+    o = order(1, B, LMT, 1.0, price=95.0)
+    sim.broker.submit(o, MIN)
+    new = sim.broker.replace(1, 2 * MIN, amount=0.01)  # notional 0.95 < 5
+    assert new.id == 50 and new.status is ST.REJECTED
+    assert o.status is ST.OPEN
+
+
+def test_drain_updates_in_change_order_each_once() -> None:
+    sim = Sim()
+    a, b = order(1, B, MKT, 1.0), order(2, B, LMT, 1.0, price=90.0)
+    sim.broker.submit(a, MIN)
+    sim.broker.submit(b, MIN)
+    assert sim.broker.drain_updates() == [a, b]
+    assert sim.broker.drain_updates() == []
+    sim.bar(1, 100, 100, 100, 100)
+    sim.broker.cancel(2, 2 * MIN)
+    assert [o.status for o in sim.broker.drain_updates()] == [ST.FILLED, ST.CANCELED]
+
+
+def test_expire_all_and_open_orders_oldest_first() -> None:
+    sim = Sim()
+    orders = [order(i, B, LMT, 1.0, price=90.0 + i) for i in (5, 3, 4)]
+    for o in orders:
+        sim.broker.submit(o, MIN)
+    assert [o.id for o in sim.broker.open_orders(SYM)] == [5, 3, 4]
+    sim.broker.expire_all(9 * MIN)
+    assert all(o.status is ST.EXPIRED and o.reason == "expired: end of run" for o in orders)
+    assert sim.broker.open_orders() == [] and sim.broker.get(3) is orders[1]
+    with pytest.raises(OrderError, match="unknown order id 77"):
+        sim.broker.get(77)
+
+
+# --------------------------------------------------------------------------- properties
+
+KINDS = [MKT, LMT, STP, STL, TRL]
+
+
+@st.composite
+def scenarios(draw):
+    n = draw(st.integers(2, 12))
+    bars, close = [], 100.0
+    for i in range(n):
+        o = round(close * (1 + draw(st.floats(-0.03, 0.03))), 2)
+        c = round(o * (1 + draw(st.floats(-0.03, 0.03))), 2)
+        h = round(max(o, c) * (1 + draw(st.floats(0, 0.03))), 2)
+        l = round(min(o, c) * (1 - draw(st.floats(0, 0.03))), 2)
+        v = draw(st.sampled_from([0.0, 1.0, 5.0, 50.0]))
+        bars.append(bar(i, o, h, l, c, v))
+        close = c
+    specs = draw(
+        st.lists(
+            st.tuples(
+                st.integers(0, n - 1),  # placed at bar index (created_ts = its open)
+                st.sampled_from(["single", "single", "oco", "bracket"]),
+                st.sampled_from([B, S]),
+                st.sampled_from(KINDS),
+                st.floats(0.01, 3.0),  # amount
+                st.floats(-0.05, 0.05),  # price offset
+                st.sampled_from(list(TimeInForce)),
+                st.booleans(),  # reduce_only
+            ),
+            max_size=12,
+        )
+    )
+    config = {
+        "volume_share": draw(st.sampled_from([None, 0.3, 1.0])),
+        "intrabar_rule": draw(st.sampled_from(list(IntrabarRule))),
+    }
+    money = (draw(st.sampled_from([50.0, 500.0, 5000.0])), draw(st.sampled_from([0.0, 1.0, 5.0])))
+    return bars, specs, config, money
+
+
+def _build(oid: int, ref: float, at: int, side, kind, amount, off, tif, reduce_only) -> Order:
+    kw: dict = {"tif": tif, "reduce_only": reduce_only}
+    px = ref * (1 + off)
+    if kind in (LMT, STL):
+        kw["price"] = px
+    if kind in (STP, STL):
+        kw["stop_price"] = ref * (1 - off) if kind is STL else px
+    if kind is TRL:
+        kw["trail_amount"] = abs(off) * ref + 0.5
+    return Order(oid, SYM, side, kind, amount, at * MIN, **kw)
+
+
+def _run(bars, specs, config, money):
+    sim = Sim(usdt=money[0], btc=money[1], **config)
+    ids = iter(range(1, 10_000))
+    all_fills: list[tuple[Bar, Fill]] = []
+    orders: dict[int, Order] = {}
+    balances = []
+    for i, b in enumerate(bars):
+        ref = bars[i - 1].close if i else b.open
+        for at, shape, side, kind, amount, off, tif, ro in specs:
+            if at != i:
+                continue
+            if shape == "single":
+                o = _build(next(ids), ref, at, side, kind, amount, off, tif, ro)
+                sim.broker.submit(o, at * MIN)
+                group = [o]
+            elif shape == "oco":
+                a = _build(
+                    next(ids),
+                    ref,
+                    at,
+                    side,
+                    LMT,
+                    amount,
+                    abs(off) + 0.01 if side is S else -abs(off) - 0.01,
+                    tif,
+                    ro,
+                )
+                c = _build(
+                    next(ids),
+                    ref,
+                    at,
+                    side,
+                    STP,
+                    amount,
+                    -abs(off) - 0.01 if side is S else abs(off) + 0.01,
+                    tif,
+                    ro,
+                )
+                sim.broker.submit_oco(a, c, at * MIN)
+                group = [a, c]
+            else:
+                e = _build(next(ids), ref, at, B, MKT, amount, 0.0, TimeInForce.GTC, False)
+                sl = _build(
+                    next(ids), ref, at, S, STP, amount, -abs(off) - 0.01, TimeInForce.GTC, False
+                )
+                tp1 = _build(
+                    next(ids), ref, at, S, LMT, amount / 2, abs(off) + 0.01, TimeInForce.GTC, False
+                )
+                tp2 = _build(
+                    next(ids), ref, at, S, LMT, amount / 2, abs(off) + 0.03, TimeInForce.GTC, False
+                )
+                sim.broker.submit_bracket(e, sl, [tp1, tp2], at * MIN)
+                group = [e, sl, tp1, tp2]
+            orders.update({o.id: o for o in group})
+        fills = sim.bar(*([i] + list(b[3:8])))
+        all_fills.extend((b, f) for f in fills)
+        balances.append((sim.acct.bal["USDT"], sim.acct.bal["BTC"]))
+    sim.broker.expire_all(len(bars) * MIN)
+    return all_fills, orders, balances, list(sim.broker.intrabar_warnings)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios())
+def test_random_order_streams_respect_the_invariants(scenario) -> None:
+    _bars, _specs, _config, _money = scenario
+    fills, orders, balances, warnings = _run(*scenario)
+    per_order: dict[int, float] = defaultdict(float)
+    for b, f in fills:
+        order = orders[f.order_id]
+        assert b.low <= f.price <= b.high, (b, f)  # inside the bar (gap fills are at the open)
+        assert f.ts == b.ts >= order.created_ts  # never before creation
+        assert f.amount > 0.0
+        per_order[f.order_id] += f.amount
+    for oid, o in orders.items():
+        assert o.filled <= o.amount * (1 + 1e-12) + 1e-12
+        assert per_order[oid] == pytest.approx(o.filled, rel=1e-9, abs=1e-12)
+        assert o.status.is_terminal  # expire_all closed everything
+    for usdt, btc in balances:
+        assert usdt >= 0.0 and btc >= 0.0
+    again = _run(*scenario)
+    assert again[0] == fills and again[3] == warnings
+    assert [(o.status, o.filled, o.reason) for o in again[1].values()] == [
+        (o.status, o.filled, o.reason) for o in orders.values()
+    ]
+
+
+def test_bracket_trailing_stop_trails_from_the_entry_fill() -> None:
+    sim = Sim()
+    entry = order(1, B, MKT, 1.0)
+    sl = order(2, S, TRL, 1.0, trail_amount=5.0)
+    tp = order(3, S, LMT, 1.0, price=150.0)
+    sim.broker.submit_bracket(entry, sl, [tp], MIN)
+    rows = [
+        (1, 100, 100, 100, 100),  # entry @ 100 -> level 95
+        (2, 100, 110, 99, 108),  # 99 > 95: no; high 110 -> level 105
+        (3, 108, 108, 104, 104),  # low 104 <= 105 -> stop @ 105
+    ]
+    assert sim.table(rows) == [[(1, 100.0, 1.0, T)], [], [(2, 105.0, 1.0, T)]]
+    assert tp.status is ST.CANCELED
+
+
+def test_replaced_bracket_leg_stays_in_the_bracket() -> None:
+    sim, (_entry, sl, tp) = bracket_sim(IntrabarRule.ADVERSE_FIRST)
+    sim.bar(1, 100, 100, 100, 100)
+    new_sl = sim.broker.replace(sl.id, 2 * MIN, stop_price=98.0)
+    assert (new_sl.parent_id, new_sl.oco_group, new_sl.amount) == (1, 1, 1.0)
+    assert sim.table([(2, 100, 101, 97.5, 99)]) == [[(new_sl.id, 98.0, 1.0, T)]]
+    assert tp.status is ST.CANCELED and sl.reason == f"replaced by order {new_sl.id}"
+
+
+def test_no_intrabar_warning_when_only_one_side_is_reached() -> None:
+    sim, (_entry, sl, _tp) = bracket_sim(IntrabarRule.ADVERSE_FIRST)
+    sim.bar(1, 100, 100, 100, 100)
+    assert sim.table([(2, 100, 111, 99, 110)]) == [[(3, 110.0, 1.0, M)]]
+    assert sim.broker.intrabar_warnings == [] and sl.status is ST.CANCELED
