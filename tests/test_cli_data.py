@@ -1,0 +1,109 @@
+"""``tradeloom data`` commands run through typer's CliRunner against a real temp catalog."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tradeloom import clictx
+from tradeloom.cli_data import data_app
+
+T0 = 1_704_067_200_000
+HOUR = 3_600_000
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def catalog(tmp_path):
+    clictx.set_catalog(tmp_path / "catalog")
+    yield tmp_path / "catalog"
+    clictx.set_catalog(None)
+
+
+def write_csv(tmp_path: Path, hours, name="bars.csv", high="2") -> Path:
+    path = tmp_path / name
+    lines = ["timestamp,open,high,low,close,volume"]
+    lines += [f"{T0 + h * HOUR},1,{high},0.5,1.5,10" for h in hours]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def run(*args: str):
+    return runner.invoke(data_app, list(args))
+
+
+def import_args(path: Path, *extra: str) -> list[str]:
+    return ["import", str(path), "--exchange", "binance", "--symbol", "BTC/USDT",
+            "--timeframe", "1h", *extra]
+
+
+def test_list_of_an_empty_catalog_prints_an_empty_json_list():
+    result = run("list", "--json")
+    assert (result.exit_code, json.loads(result.stdout)) == (0, [])
+
+
+def test_import_then_list_shows_the_dataset(tmp_path):
+    result = run(*import_args(write_csv(tmp_path, range(4)), "--json"))
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["rows_added"] == 4
+    listed = json.loads(run("list", "--json").stdout)
+    assert [(d["symbol"], d["rows"], d["first"]) for d in listed] == [
+        ("BTC/USDT", 4, "2024-01-01T00:00:00Z")]
+    assert "BTC/USDT" in run("list").stdout
+
+
+def test_check_exits_0_on_clean_data_and_1_on_gaps(tmp_path):
+    run(*import_args(write_csv(tmp_path, range(4))))
+    assert run("check").exit_code == 0
+    run(*import_args(write_csv(tmp_path, [10, 11], name="later.csv")))
+    result = run("check", "--json")
+    assert result.exit_code == 1
+    (report,) = json.loads(result.stdout)
+    assert (report["gap_count"], report["missing_bars"]) == (1, 6)
+    assert run("check", "--allow-gaps").exit_code == 0
+
+
+def test_check_of_an_unknown_symbol_exits_2_with_a_message(tmp_path):
+    run(*import_args(write_csv(tmp_path, range(2))))
+    result = run("check", "--symbol", "ETH/USDT")
+    assert result.exit_code == 2
+    assert "no dataset matches" in result.stderr and "BTC/USDT" in result.stderr
+
+
+def test_import_of_a_bad_file_exits_2_naming_row_and_column(tmp_path):
+    result = run(*import_args(write_csv(tmp_path, range(3), high="0.1")))
+    assert result.exit_code == 2
+    assert "bars.csv row 1 (data row, file line 2), column 'high'" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_import_with_drop_invalid_reports_rejected_rows(tmp_path):
+    path = write_csv(tmp_path, range(3))
+    path.write_text(path.read_text() + f"{T0 + 3 * HOUR},1,x,0.5,1.5,10\n")
+    result = run(*import_args(path, "--drop-invalid", "--json"))
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert (report["rows_added"], report["rejected"][0]["row"]) == (3, 4)
+
+
+def test_import_maps_columns_given_with_map_and_ts_column(tmp_path):
+    path = tmp_path / "renamed.csv"
+    path.write_text("when,o,h,l,c,Volume BTC\n" + f"{T0},1,2,0.5,1.5,10\n", encoding="utf-8")
+    result = run(*import_args(path, "--ts-column", "when", "--map", "volume=Volume BTC"))
+    assert result.exit_code == 0, result.stderr
+
+
+def test_a_malformed_map_option_exits_2():
+    result = run(*import_args(Path("x.csv"), "--map", "volume"))
+    assert result.exit_code == 2
+    assert "FIELD=COLUMN" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["list", "check", "import"])
+def test_every_command_help_has_an_example(command):
+    result = run(command, "--help")
+    assert result.exit_code == 0
+    assert "Example:" in result.stdout and f"tradeloom data {command}" in result.stdout
