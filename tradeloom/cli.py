@@ -64,10 +64,8 @@ def _register() -> None:
     data_app.command("load-sample", rich_help_panel="Data")(load_sample_command)
     app.add_typer(data_app, name="data", rich_help_panel="Data")
     app.command("ingest", rich_help_panel="Data")(ingest)
-    try:
-        from tradeloom.cli_backtest import backtest
-    except ImportError as exc:  # only while the engine is being built; never in a release
-        raise RuntimeError(f"tradeloom CLI is incomplete: {exc}") from exc
+    from tradeloom.cli_backtest import backtest
+
     app.command("backtest", rich_help_panel="Research")(backtest)
 
 
