@@ -87,9 +87,10 @@ def run_from_settings(settings: BacktestSettings, store: Any):
     fees, slippage = fee_and_slippage_models(settings.broker)
     risk = None
     if settings.risk_profile:
-        from tradeloom.risk_profiles import build_risk_engine
+        from tradeloom.engine.risk import RiskEngine
+        from tradeloom.risk_profiles import load_profile
 
-        risk = build_risk_engine(settings.risk_profile)
+        risk = RiskEngine(load_profile(settings.risk_profile), fee_rate=settings.broker.fee_rate)
     return run_backtest(
         settings.strategy,
         settings.symbols,
@@ -146,9 +147,11 @@ def print_report(result: Any, settings: BacktestSettings, out: Path | None) -> N
         console.print("risk decisions: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     else:
         console.print("risk decisions: none")
-    trips = [e for e in result.events if e.get("kind") in {"breaker_trip", "kill", "breaker_reset"}]
+    trips = [e for e in result.events if str(e.get("kind", "")).startswith("risk_")]
     if trips:
-        console.print(f"risk events: {len(trips)} (first: {trips[0]})")
+        console.print(f"risk events: {len(trips)}")
+        for event in trips[:5]:
+            console.print(f"  {event.get('message', event)}", highlight=False)
     if out is not None:
         console.print(f"results written to {out}")
 

@@ -1,0 +1,402 @@
+"""Pre-trade limits of the RiskEngine: one hand-checkable row per behaviour.
+
+Unless a row says otherwise: equity 1000 USDT all in cash, BTC and ETH marked at
+100, no fees (no market metadata), the order is a market BUY of BTC/USDT.
+``*_pct`` figures are fractions of equity.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from risk_fakes import HOUR, FakeView, bar, order
+from tradeloom.engine.market import MarketSpec
+from tradeloom.engine.orders import Order
+from tradeloom.engine.risk import RiskEngine
+from tradeloom.engine.risk_codes import ActionKind, Outcome, RiskCode
+from tradeloom.engine.risk_config import RiskConfig
+from tradeloom.engine.risk_gate import RiskDecisionLike
+
+OK, RESIZED, REJECTED = Outcome.APPROVED, Outcome.RESIZED, Outcome.REJECTED
+
+
+@dataclass
+class Row:
+    config: dict[str, Any]
+    order: Order
+    outcome: Outcome
+    code: RiskCode = RiskCode.OK
+    amount: float | None = None  # expected decision amount (None: 0 if rejected, else requested)
+    limit: float | None = None
+    observed: float | None = None
+    view: dict[str, Any] = field(default_factory=dict)
+    markets: dict[str, MarketSpec] = field(default_factory=dict)
+
+
+ROWS: dict[str, Row] = {
+    # -- per order ---------------------------------------------------------------------------
+    # 0.05 BTC * 100 = 5 USDT < 10
+    "min_notional_config": Row(
+        {"min_notional": 10.0},
+        order(amount=0.05),
+        REJECTED,
+        RiskCode.MIN_NOTIONAL,
+        limit=10.0,
+        observed=5.0,
+    ),
+    # the market's own minimum (MarketSpec.min_notional = 5): 0.04 * 100 = 4 < 5
+    "min_notional_market": Row(
+        {},
+        order(amount=0.04),
+        REJECTED,
+        RiskCode.MIN_NOTIONAL,
+        limit=5.0,
+        observed=4.0,
+        markets={"BTC/USDT": MarketSpec("BTC/USDT", min_notional=5.0, taker_fee=0.0)},
+    ),
+    "min_notional_met": Row({"min_notional": 10.0}, order(amount=0.1), OK),
+    # 3 * 100 = 300 > 200
+    "max_notional": Row(
+        {"max_notional": 200.0},
+        order(amount=3.0),
+        REJECTED,
+        RiskCode.MAX_NOTIONAL,
+        limit=200.0,
+        observed=300.0,
+    ),
+    # resize mode: 200 / 100 = 2 BTC
+    "max_notional_resize": Row(
+        {"max_notional": 200.0, "on_size_breach": "resize"},
+        order(amount=3.0),
+        RESIZED,
+        RiskCode.MAX_NOTIONAL,
+        amount=2.0,
+        limit=200.0,
+        observed=300.0,
+    ),
+    # 1.5 * 100 / 1000 = 15 % > 10 %
+    "max_order_pct": Row(
+        {"max_order_pct": 0.10},
+        order(amount=1.5),
+        REJECTED,
+        RiskCode.MAX_ORDER_PCT,
+        limit=0.10,
+        observed=0.15,
+    ),
+    "max_order_pct_under": Row({"max_order_pct": 0.10}, order(amount=1.0), OK),
+    # limit buy at 94 vs mark 100: 6 % away > 5 %
+    "price_band": Row(
+        {"price_band_pct": 0.05},
+        order(amount=1.0, price=94.0),
+        REJECTED,
+        RiskCode.PRICE_BAND,
+        limit=0.05,
+        observed=0.06,
+    ),
+    "price_band_inside": Row({"price_band_pct": 0.05}, order(amount=1.0, price=96.0), OK),
+    # last BTC bar closed at 1h (1h bars), now 4h: 3 bars old > 2
+    "stale_data": Row(
+        {"stale_after_bars": 2},
+        order(),
+        REJECTED,
+        RiskCode.STALE_DATA,
+        limit=2.0,
+        observed=3.0,
+        view={"now": 4 * HOUR},
+    ),
+    "stale_data_fresh": Row({"stale_after_bars": 2}, order(), OK, view={"now": 3 * HOUR}),
+    # fee 1 %: 10 BTC cost 1000 + 10 > 1000 cash -> 1000 / 1.01 / 100 = 9.90099 -> lot 0.001 -> 9.900
+    "fee_aware_sizing": Row(
+        {"fee_aware_sizing": True},
+        order(amount=10.0),
+        RESIZED,
+        RiskCode.INSUFFICIENT_CASH,
+        amount=9.9,
+        limit=1000.0,
+        observed=1010.0,
+        markets={"BTC/USDT": MarketSpec("BTC/USDT", lot_step=0.001, taker_fee=0.01)},
+    ),
+    # a working buy of 5 ETH @ 100 reserves 500: 1 BTC costs 100 -> fits; 6 BTC does not -> 500 / 100 = 5
+    "fee_aware_counts_open_buys": Row(
+        {"fee_aware_sizing": True},
+        order(amount=6.0),
+        RESIZED,
+        RiskCode.INSUFFICIENT_CASH,
+        amount=5.0,
+        limit=500.0,
+        observed=600.0,
+        view={"orders": [order(amount=5.0, symbol="ETH/USDT", price=100.0, open_=True)]},
+    ),
+    # -- per portfolio -----------------------------------------------------------------------
+    # holding 1 BTC (100) + buying 1.5 (150) = 250 of 1000 = 25 % > 20 %
+    "max_position": Row(
+        {"max_position_pct": 0.20},
+        order(amount=1.5),
+        REJECTED,
+        RiskCode.MAX_POSITION,
+        limit=0.20,
+        observed=0.25,
+        view={"cash": 900.0, "positions": {"BTC/USDT": 1.0}},
+    ),
+    # resize: room is 200 - 100 = 100 -> 1 BTC
+    "max_position_resize": Row(
+        {"max_position_pct": 0.20, "on_size_breach": "resize"},
+        order(amount=1.5),
+        RESIZED,
+        RiskCode.MAX_POSITION,
+        amount=1.0,
+        limit=0.20,
+        observed=0.25,
+        view={"cash": 900.0, "positions": {"BTC/USDT": 1.0}},
+    ),
+    # 3.12 * 100 / 1000 = 31.2 % > 25 % (the message example of the issue)
+    "max_exposure": Row(
+        {"max_exposure_pct": 0.25},
+        order(amount=3.12),
+        REJECTED,
+        RiskCode.MAX_EXPOSURE,
+        limit=0.25,
+        observed=0.312,
+    ),
+    # a working ETH buy of 1 @ 100 counts: (100 + 200) / 1000 = 30 %
+    "max_exposure_counts_open_orders": Row(
+        {"max_exposure_pct": 0.25},
+        order(amount=2.0),
+        REJECTED,
+        RiskCode.MAX_EXPOSURE,
+        limit=0.25,
+        observed=0.30,
+        view={"orders": [order(amount=1.0, symbol="ETH/USDT", price=100.0, open_=True)]},
+    ),
+    # quote-sized buy of 400 USDT, no fee: resized to the 250 that fits
+    "max_exposure_quote_resize": Row(
+        {"max_exposure_pct": 0.25, "on_size_breach": "resize"},
+        order(quote=400.0),
+        RESIZED,
+        RiskCode.MAX_EXPOSURE,
+        amount=250.0,
+        limit=0.25,
+        observed=0.40,
+    ),
+    # with a 0.1 % fee: notional n must satisfy n <= 0.25 * (1000 - 0.001 n) -> n = 250 / 1.00025;
+    # the quote that buys it is n * 1.001
+    "max_exposure_quote_resize_fee": Row(
+        {"max_exposure_pct": 0.25, "on_size_breach": "resize", "fee_rate": 0.001},
+        order(quote=400.0),
+        RESIZED,
+        RiskCode.MAX_EXPOSURE,
+        amount=250.0 / 1.00025 * 1.001,
+        limit=0.25,
+        observed=(400 / 1.001) / (1000 - 0.4 / 1.001),
+    ),
+    # holding ETH, max 1 open position: opening BTC would make 2
+    "max_open_positions": Row(
+        {"max_open_positions": 1},
+        order(),
+        REJECTED,
+        RiskCode.MAX_OPEN_POSITIONS,
+        limit=1.0,
+        observed=2.0,
+        view={"cash": 900.0, "positions": {"ETH/USDT": 1.0}},
+    ),
+    # adding to the one open position is not a new position
+    "max_open_positions_same_symbol": Row(
+        {"max_open_positions": 1}, order(), OK, view={"cash": 900.0, "positions": {"BTC/USDT": 1.0}}
+    ),
+    # strategy "a" may use 10 %: 1.5 BTC = 15 %
+    "strategy_budget": Row(
+        {"strategy_budgets": {"a": 0.10}},
+        order(amount=1.5, strategy_id="a"),
+        REJECTED,
+        RiskCode.STRATEGY_BUDGET,
+        limit=0.10,
+        observed=0.15,
+    ),
+    "strategy_budget_other_strategy": Row(
+        {"strategy_budgets": {"a": 0.10}}, order(amount=1.5, strategy_id="b"), OK
+    ),
+    # selling with no position would open a short
+    "long_only_short": Row(
+        {"long_only": True}, order("sell", 1.0), REJECTED, RiskCode.LONG_ONLY, observed=0.0
+    ),
+    # selling 3 of a 2 BTC long: cut to the 2 held
+    "long_only_cut": Row(
+        {"long_only": True},
+        order("sell", 3.0),
+        RESIZED,
+        RiskCode.LONG_ONLY,
+        amount=2.0,
+        limit=2.0,
+        observed=3.0,
+        view={"cash": 800.0, "positions": {"BTC/USDT": 2.0}},
+    ),
+    "no_pyramiding": Row(
+        {"no_pyramiding": True},
+        order(),
+        REJECTED,
+        RiskCode.NO_PYRAMIDING,
+        observed=1.0,
+        view={"cash": 900.0, "positions": {"BTC/USDT": 1.0}},
+    ),
+    "no_pyramiding_open_entry": Row(
+        {"no_pyramiding": True},
+        order(),
+        REJECTED,
+        RiskCode.NO_PYRAMIDING,
+        observed=0.0,
+        view={"orders": [order(amount=1.0, price=99.0, open_=True)]},
+    ),
+    # a sell that reduces a long is an exit: approved whatever the limits say
+    "exit_always_allowed": Row(
+        {"max_exposure_pct": 0.01, "max_position_pct": 0.01, "no_pyramiding": True},
+        order("sell", 1.0),
+        OK,
+        view={"cash": 800.0, "positions": {"BTC/USDT": 2.0}},
+    ),
+    "reduce_only_always_allowed": Row(
+        {"max_notional": 1.0, "long_only": True}, order("sell", 5.0, reduce_only=True), OK
+    ),
+    # no mark and no limit price: size limits cannot be computed
+    "no_price": Row(
+        {"max_exposure_pct": 0.5}, order(symbol="SOL/USDT"), REJECTED, RiskCode.NO_PRICE
+    ),
+    "no_limits_no_price_needed": Row({}, order(symbol="SOL/USDT"), OK),
+}
+
+
+def _engine(row: Row) -> tuple[RiskEngine, FakeView]:
+    risk = RiskEngine(RiskConfig(**row.config), markets=row.markets)
+    view = FakeView(**row.view)
+    risk.bind(symbols=["ETH/USDT"])
+    risk.on_bar(bar("BTC/USDT", 0, 100.0), view)  # BTC last closed at 1h
+    return risk, view
+
+
+@pytest.mark.parametrize("name", list(ROWS))
+def test_limit_table(name: str) -> None:
+    row = ROWS[name]
+    risk, view = _engine(row)
+    requested = row.order.quote_amount if row.order.quote_amount is not None else row.order.amount
+    d = risk.check(row.order, view)
+    assert (d.outcome, d.code) == (row.outcome, row.code), d.message
+    expected_amount = (
+        row.amount if row.amount is not None else (0.0 if row.outcome is REJECTED else requested)
+    )
+    assert d.requested == requested
+    assert d.amount == pytest.approx(expected_amount, rel=1e-12)
+    if row.limit is not None:
+        assert d.limit == pytest.approx(row.limit)
+    if row.observed is not None:
+        assert d.observed == pytest.approx(row.observed, rel=1e-9)
+    if row.outcome is OK:
+        assert d.message == "" and risk.decisions == []
+    else:
+        assert d.setting and d.setting in d.message and risk.decisions == [d]
+
+
+def test_message_is_actionable() -> None:
+    risk, view = _engine(ROWS["max_exposure"])
+    d = risk.check(order(amount=3.12), view)
+    assert d.reason == (
+        "rejected: total exposure would be 31.2% of equity, limit 25.0% (risk.max_exposure_pct); "
+        "reduce size or raise the limit"
+    )
+
+
+def test_decision_satisfies_the_loop_protocol() -> None:
+    risk, view = _engine(ROWS["max_notional_resize"])
+    d: RiskDecisionLike = risk.check(order(amount=3.0), view)
+    assert (d.approved, d.amount) == (True, 2.0) and d.reason.startswith("resized 3 -> 2:")
+
+
+def test_resize_under_min_notional_is_rejected() -> None:
+    # room for 100 - 95 = 5 USDT of BTC, market minimum 10: nothing useful fits
+    risk = RiskEngine(
+        RiskConfig(max_position_pct=0.1, on_size_breach="resize"),
+        markets={"BTC/USDT": MarketSpec("BTC/USDT", min_notional=10.0, taker_fee=0.0)},
+    )
+    view = FakeView(cash=905.0, positions={"BTC/USDT": 0.95})
+    d = risk.check(order(amount=1.0), view)
+    assert (d.outcome, d.code) == (REJECTED, RiskCode.MAX_POSITION)
+    assert "under the minimum notional 10" in d.message
+
+
+def test_degraded_symbol_and_exchange() -> None:
+    risk = RiskEngine(exchange="binance")
+    view = FakeView()
+    risk.set_status("BTC/USDT")
+    d = risk.check(order(), view)
+    assert d.code is RiskCode.DEGRADED and "set_status('BTC/USDT', degraded=False)" in d.message
+    assert risk.check(order(symbol="ETH/USDT"), view).approved
+    risk.set_status("binance", ts=1)
+    assert risk.check(order(symbol="ETH/USDT"), view).code is RiskCode.DEGRADED
+    risk.set_status("BTC/USDT", False, ts=2)
+    risk.set_status("binance", degraded=False)
+    assert risk.check(order(), view).approved
+    assert [e["figures"]["degraded"] for e in risk.events] == [True, True, False, False]
+
+
+def test_kill_switch_refuses_entries_allows_exits_and_cancels_all() -> None:
+    risk = RiskEngine()
+    view = FakeView(cash=900.0, positions={"BTC/USDT": 1.0})
+    risk.kill(ts=5, reason="operator")
+    actions = risk.pending_actions()
+    assert [(a.kind, a.ts) for a in actions] == [(ActionKind.CANCEL_ALL, 5)]
+    assert risk.pending_actions() == []
+    d = risk.check(order(), view)
+    assert (d.code, d.approved) == (
+        RiskCode.KILL_SWITCH,
+        False,
+    ) and "reset('kill_switch')" in d.message
+    assert risk.check(order("sell", 1.0), view).approved  # exit
+    assert risk.check(order("sell", 1.0, reduce_only=True), view).approved
+    risk.reset("kill_switch", ts=9)
+    assert risk.check(order(), view).approved
+    assert [e["kind"] for e in risk.events] == ["risk_kill", "risk_reset"]
+
+
+def test_trade_rate_per_hour() -> None:
+    # 2 entries per hour: a 3rd at t=2 is refused; at 1h + 1 ms both earlier ones left the window
+    risk = RiskEngine(RiskConfig(max_trades_per_hour=2))
+    outcomes = []
+    for ts in (0, 1, 2, HOUR + 1):
+        outcomes.append(risk.check(order(), FakeView(now=ts)).code)
+    assert outcomes == [RiskCode.OK, RiskCode.OK, RiskCode.TRADE_RATE, RiskCode.OK]
+    assert (
+        risk.decisions[0].observed == 3.0
+        and risk.decisions[0].setting == "risk.max_trades_per_hour"
+    )
+
+
+def test_counts_and_records() -> None:
+    risk = RiskEngine(RiskConfig(max_notional=150.0, long_only=True))
+    view = FakeView()
+    risk.check(order(amount=2.0), view)
+    risk.check(order(amount=3.0), view)
+    risk.check(order("sell", 1.0), view)
+    risk.check(order(amount=1.0), view)
+    assert risk.counts() == {"max_notional": 2, "long_only": 1}
+    rec = risk.records()[0]
+    assert {
+        k: rec[k] for k in ("outcome", "code", "limit", "observed", "setting", "approved", "amount")
+    } == {
+        "outcome": "rejected",
+        "code": "max_notional",
+        "limit": 150.0,
+        "observed": 200.0,
+        "setting": "risk.max_notional",
+        "approved": False,
+        "amount": 0.0,
+    }
+    assert risk.summary().startswith(
+        "risk: 4 orders checked, 3 rejected (max_notional 2, long_only 1), 0 resized"
+    )
+
+
+def test_no_equity_rejects_percentage_limits() -> None:
+    risk = RiskEngine(RiskConfig(max_exposure_pct=0.5))
+    d = risk.check(order(), FakeView(cash=0.0))
+    assert d.code is RiskCode.NO_EQUITY and not math.isnan(d.observed or 0.0)
