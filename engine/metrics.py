@@ -68,7 +68,8 @@ def cagr(equity: npt.ArrayLike, ts: npt.ArrayLike) -> float:
     """Compound annual growth rate ``(e[-1]/e[0]) ** (1/years) - 1``.
 
     ``years = (ts[-1] - ts[0]) / (365 days in ms)``. NaN when no time passes;
-    -1.0 when the account ended at or below zero.
+    -1.0 when the account ended at or below zero; ``inf`` when a short run's growth
+    compounds past float range (a few hours annualised), rather than a warning.
 
     >>> round(cagr([100.0, 121.0], [0, 2 * 365 * 86_400_000]), 12)
     0.1
@@ -81,6 +82,9 @@ def cagr(equity: npt.ArrayLike, ts: npt.ArrayLike) -> float:
     if growth <= 0:
         return -1.0
     years = (int(t[-1]) - int(t[0])) / MS_PER_YEAR
+    log_annual = np.log(growth) / years
+    if log_annual > 709.0:  # exp overflows float64 beyond ~709.78
+        return float("inf")
     return float(growth ** (1.0 / years) - 1.0)
 
 
