@@ -1,0 +1,255 @@
+"""Event-engine speed and memory: SMA(10, 50) crossover on synthetic 1m bars.
+
+Scenarios (the issue's benchmark):
+
+- ``single``: 1,000,000 bars of one symbol;
+- ``multi``: 10 symbols x 100,000 bars (1,000,000 bar events merged by time).
+
+For each scenario three implementations do the same work on the same bars:
+
+1. **engine**: the full event engine with the Python ``SmaCross`` example
+   strategy (``tradeloom.research.strategies.SmaCross``, all-in via
+   ``target_percent``), through ``engine.backtest.backtest_arrays`` (in memory, no
+   store): bars built from arrays, the loop, the simulated broker, the portfolio,
+   streaming indicators, and the result (frames, trades, metrics). The time is
+   split into ``run`` (bars + loop) and ``collect`` (building the result).
+2. **floor**: the pure-Python floor: a plain loop that builds one ``Bar``
+   NamedTuple per bar, pushes and pops it through a ``heapq``, updates two
+   streaming SMAs (running sums over ring buffers) per symbol and detects the
+   same crossovers (no orders, no portfolio).
+3. **njit**: one ``@njit`` loop over the close arrays computing the same SMAs
+   and crossover trades (compiled before timing).
+
+Targets (issue 3): engine >= 400,000 bars/s on ``single`` and engine time <= 3x the
+floor's; peak memory of the ``single`` run < 1 GB.
+
+Wall and CPU (``process_time``) times are both printed: on a shared machine the
+CPU time is the steadier figure. Each scenario runs in a fresh child process so its peak RSS (``ru_maxrss``) is
+its own; the parent prints the table. Usage::
+
+    .venv/bin/python benchmarks/bench_engine.py             # both scenarios
+    .venv/bin/python benchmarks/bench_engine.py --scenario single --profile
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import json
+import resource
+import subprocess
+import sys
+import time
+from collections import deque
+
+import numpy as np
+import psutil
+from numba import njit
+from tradeloom.engine.backtest import build_engine, collect, drive
+from tradeloom.engine.feeds import BarArrays, merge_bars
+from tradeloom.engine.orders import Bar
+from tradeloom.research.strategies import SmaCross
+
+FAST, SLOW = 10, 50
+MINUTE_MS = 60_000
+T0 = 1_600_000_000_000  # 2020-09-13, any round minute
+SCENARIOS = {"single": (1, 1_000_000), "multi": (10, 100_000)}
+
+
+def synthetic(n_symbols: int, n_bars: int, seed: int = 7) -> dict[str, BarArrays]:
+    """Seeded geometric random walks (0.1 % per minute), OHLC consistent, 1m apart."""
+    rng = np.random.default_rng(seed)
+    ts = T0 + MINUTE_MS * np.arange(n_bars, dtype=np.int64)
+    out = {}
+    for k in range(n_symbols):
+        close = 100.0 * np.exp(np.cumsum(rng.normal(0.0, 0.001, n_bars)))
+        open_ = np.concatenate([[100.0], close[:-1]])
+        wick = np.abs(rng.normal(0.0, 0.0005, (2, n_bars)))
+        high = np.maximum(open_, close) * (1.0 + wick[0])
+        low = np.minimum(open_, close) * (1.0 - wick[1])
+        volume = rng.uniform(1.0, 100.0, n_bars)
+        out[f"S{k:02d}/USDT"] = BarArrays(ts, open_, high, low, close, volume)
+    return out
+
+
+# ---------------------------------------------------------------------------- 1. engine
+
+
+def bench_engine(data: dict[str, BarArrays], profile: bool) -> dict[str, float]:
+    strategy = SmaCross(fast=FAST, slow=SLOW)
+    symbols = sorted(data)
+    c0 = time.process_time()
+    t0 = time.perf_counter()
+    engine = build_engine(strategy, symbols=symbols, timeframe="1m", initial_cash=10_000.0)
+    bars = merge_bars(data, MINUTE_MS)
+    if profile:
+        import cProfile
+        import pstats
+
+        prof = cProfile.Profile()
+        prof.runcall(drive, engine, bars)
+        pstats.Stats(prof, stream=sys.stderr).sort_stats("tottime").print_stats(18)
+    else:
+        drive(engine, bars)
+    t1 = time.perf_counter()
+    result = collect(engine, timeframe="1m")
+    t2 = time.perf_counter()
+    return {
+        "run_s": t1 - t0,
+        "collect_s": t2 - t1,
+        "seconds": t2 - t0,
+        "cpu_s": time.process_time() - c0,
+        "trades": float(len(result.trades)),
+        "final_equity": float(result.equity["equity"].iloc[-1]),
+    }
+
+
+# ---------------------------------------------------------------------------- 2. floor
+
+
+def bench_floor(data: dict[str, BarArrays]) -> dict[str, float]:
+    """Bar objects through a heap, two running-sum SMAs per symbol, crossovers counted."""
+    c0 = time.process_time()
+    t0 = time.perf_counter()
+    symbols = sorted(data)
+    heap: list[tuple[int, int, Bar]] = []
+    push, pop = heapq.heappush, heapq.heappop
+    state = {s: [0.0, 0.0, deque(), deque(), float("nan"), False] for s in symbols}
+    rows = [
+        (s, zip(a.ts.tolist(), a.open.tolist(), a.high.tolist(), a.low.tolist(), a.close.tolist(),
+                a.volume.tolist()))
+        for s, a in sorted(data.items())
+    ]
+    n = len(next(iter(data.values())))
+    entries = 0
+    seq = 0
+    for _ in range(n):
+        for s, it in rows:  # one bar per symbol per minute, pushed in symbol order
+            ts, o, h, l, c, v = next(it)
+            push(heap, (ts + MINUTE_MS, seq, Bar(s, ts, ts + MINUTE_MS, o, h, l, c, v)))
+            seq += 1
+        while heap:
+            bar = pop(heap)[2]
+            st = state[bar.symbol]
+            x = bar.close
+            fq, sq = st[2], st[3]
+            fq.append(x)
+            sq.append(x)
+            st[0] += x
+            st[1] += x
+            if len(fq) > FAST:
+                st[0] -= fq.popleft()
+            if len(sq) > SLOW:
+                st[1] -= sq.popleft()
+            if len(sq) == SLOW:
+                d = st[0] / FAST - st[1] / SLOW
+                prev = st[4]
+                st[4] = d
+                if prev <= 0.0 < d and not st[5]:
+                    st[5] = True
+                    entries += 1
+                elif prev >= 0.0 > d and st[5]:
+                    st[5] = False
+    return {"seconds": time.perf_counter() - t0, "cpu_s": time.process_time() - c0, "trades": float(entries)}
+
+
+# ---------------------------------------------------------------------------- 3. njit
+
+
+@njit(cache=True)
+def crossover_trades_nb(close: np.ndarray, fast: int, slow: int) -> tuple[np.ndarray, np.ndarray]:
+    """Entry and exit bar indexes (the fill bar, i + 1) of a long-only SMA crossover."""
+    n = close.shape[0]
+    entry = np.full(n, -1, dtype=np.int64)
+    exit_ = np.full(n, -1, dtype=np.int64)
+    sf = 0.0
+    ss = 0.0
+    prev = np.nan
+    long = False
+    k = 0
+    for i in range(n):
+        sf += close[i]
+        ss += close[i]
+        if i >= fast:
+            sf -= close[i - fast]
+        if i >= slow:
+            ss -= close[i - slow]
+        if i >= slow - 1:
+            d = sf / fast - ss / slow
+            if prev <= 0.0 < d and not long and i + 1 < n:
+                long = True
+                entry[k] = i + 1
+            elif prev >= 0.0 > d and long and i + 1 < n:
+                long = False
+                exit_[k] = i + 1
+                k += 1
+            prev = d
+    if long:
+        k += 1
+    return entry[:k], exit_[:k]
+
+
+def bench_njit(data: dict[str, BarArrays]) -> dict[str, float]:
+    crossover_trades_nb(np.linspace(1.0, 2.0, 100), FAST, SLOW)  # compile (or load) first
+    c0 = time.process_time()
+    t0 = time.perf_counter()
+    trades = 0
+    for arrays in data.values():
+        entries, _ = crossover_trades_nb(arrays.close, FAST, SLOW)
+        trades += entries.shape[0]
+    return {"seconds": time.perf_counter() - t0, "cpu_s": time.process_time() - c0, "trades": float(trades)}
+
+
+# ---------------------------------------------------------------------------- driver
+
+
+def child(scenario: str, profile: bool) -> dict[str, float]:
+    n_symbols, n_bars = SCENARIOS[scenario]
+    data = synthetic(n_symbols, n_bars)
+    rss0 = psutil.Process().memory_info().rss
+    out: dict[str, float] = {"bars": float(n_symbols * n_bars), "rss_data_mb": rss0 / 2**20}
+    for name, fn in (("engine", lambda d: bench_engine(d, profile)), ("floor", bench_floor), ("njit", bench_njit)):
+        for key, value in fn(data).items():
+            out[f"{name}_{key}"] = value
+        if name == "engine":  # peak of the process so far: data + the engine run
+            out["engine_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return out
+
+
+def report(scenario: str, r: dict[str, float]) -> None:
+    bars = r["bars"]
+    n_symbols, n_bars = SCENARIOS[scenario]
+    print(f"\n{scenario}: {n_symbols} symbol(s) x {n_bars:,} 1m bars = {bars:,.0f} bar events")
+    for name in ("engine", "floor", "njit"):
+        secs, cpu = r[f"{name}_seconds"], r[f"{name}_cpu_s"]
+        print(f"  {name:<7} wall {secs:7.3f} s {bars / secs:>13,.0f} bars/s | cpu {cpu:7.3f} s "
+              f"{bars / max(cpu, 1e-9):>13,.0f} bars/s | trades {r[f'{name}_trades']:,.0f}")
+    print(f"  engine split: run (bars + loop) {r['engine_run_s']:.3f} s "
+          f"({bars / r['engine_run_s']:,.0f} bars/s), collect (results) {r['engine_collect_s']:.3f} s")
+    ratio = r["engine_seconds"] / r["floor_seconds"]
+    cpu_ratio = r["engine_cpu_s"] / r["floor_cpu_s"]
+    print(f"  engine / floor time: wall {ratio:.2f}x, cpu {cpu_ratio:.2f}x (target <= 3x)")
+    print(f"  peak RSS of the engine run: {r['engine_peak_rss_mb']:,.0f} MB (data alone {r['rss_data_mb']:,.0f} MB;"
+          " target < 1024 MB)")
+    if scenario == "single":
+        ok = bars / r["engine_seconds"] >= 400_000 and ratio <= 3.0 and r["engine_peak_rss_mb"] < 1024
+        print(f"  targets met: {ok}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--scenario", choices=sorted(SCENARIOS), help="run one scenario in this process")
+    parser.add_argument("--profile", action="store_true", help="cProfile the engine's loop (to stderr)")
+    parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # child mode
+    args = parser.parse_args()
+    if args.scenario and args.json:
+        print(json.dumps(child(args.scenario, args.profile)))
+        return
+    for scenario in [args.scenario] if args.scenario else list(SCENARIOS):
+        cmd = [sys.executable, __file__, "--scenario", scenario, "--json"] + (["--profile"] if args.profile else [])
+        done = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True)
+        report(scenario, json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+if __name__ == "__main__":
+    main()
