@@ -110,6 +110,22 @@ def run_from_settings(settings: BacktestSettings, store: Any):
     )
 
 
+def write_report(result: Any, settings: BacktestSettings, path: Path) -> None:
+    """The HTML report of ``result`` with candlesticks of the traded symbols."""
+    from tradeloom.engine.timeutil import parse_utc_ms
+    from tradeloom.research.report import render_report
+
+    store = clictx.open_store()
+    bars = store.read_bars(
+        settings.exchange,
+        settings.timeframe,
+        list(settings.symbols),
+        parse_utc_ms(settings.start, "start") if settings.start else None,
+        parse_utc_ms(settings.end, "end") if settings.end else None,
+    )
+    render_report(result, path, bars=bars)
+
+
 _PERCENT_KEYS = ("return", "drawdown", "rate", "exposure", "cagr", "volatility")
 
 
@@ -212,9 +228,7 @@ def backtest(
 
             save_result(result, out)
         if report is not None:
-            from tradeloom.research.report import render_report
-
-            render_report(result, report)
+            write_report(result, settings, report)
     except TradeloomError as exc:
         report_error(exc)
         raise typer.Exit(2) from None
