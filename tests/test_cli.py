@@ -141,3 +141,11 @@ def test_installed_script_runs_outside_the_test_process(catalog):
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["metrics"]["final_equity"] > 0
+
+
+def test_error_messages_keep_square_brackets(capsys):
+    from tradeloom.cli import report_error
+    from tradeloom.engine.errors import ConfigError
+
+    report_error(ConfigError("install it: pip install 'tradeloom[dask]'"))
+    assert "tradeloom[dask]" in capsys.readouterr().err

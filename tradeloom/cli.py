@@ -13,6 +13,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from tradeloom import clictx
 from tradeloom._version import __version__
@@ -66,12 +67,16 @@ def _register() -> None:
     app.command("ingest", rich_help_panel="Data")(ingest)
     from tradeloom.cli_backtest import backtest
 
+    from tradeloom.cli_research import sweep, walkforward
+
     app.command("backtest", rich_help_panel="Research")(backtest)
+    app.command("sweep", rich_help_panel="Research")(sweep)
+    app.command("walkforward", rich_help_panel="Research")(walkforward)
 
 
 def report_error(exc: TradeloomError) -> None:
     """Print a TradeloomError for a person: red, on stderr, no traceback."""
-    err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
 
 
 def main(argv: list[str] | None = None) -> None:
