@@ -1,0 +1,275 @@
+"""Parity of the numba fast path (``engine/kernels_nb.py`` via ``engine/fast.py``) with the
+event engine (``engine/backtest.py``): same fills, trades, equity and metrics on the same
+bars. One class per feature; the event-engine side runs ``fast.SignalStrategy`` /
+``fast.TargetWeightStrategy`` (or the ``SmaCross`` example) through ``backtest_arrays``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tradeloom.engine import fast
+from tradeloom.engine.backtest import backtest_arrays
+from tradeloom.engine.feeds import BarArrays
+from tradeloom.engine.fees import MakerTakerFees
+from tradeloom.engine.indicators_nb import sma_nb
+from tradeloom.engine.market import MarketSpec
+from tradeloom.engine.matching import IntrabarRule
+from tradeloom.engine.slippage import FixedBpsSlippage, VolumeParticipationSlippage
+from tradeloom.research.strategies.sma_cross import SmaCross
+
+RTOL = 1e-9
+SYM = "BTC/USDT"
+SETTINGS = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SEEDS = st.integers(0, 2**32 - 1)
+
+
+def make_bars(seed: int, n: int = 300, vol: float = 0.004, gap: float = 0.002, start: float = 100.0) -> pd.DataFrame:
+    """Random-walk OHLCV with opens that gap away from the previous close."""
+    rng = np.random.default_rng(seed)
+    c = start * np.exp(np.cumsum(rng.normal(0, vol, n)))
+    o = np.r_[start, c[:-1]] * np.exp(rng.normal(0, gap, n))
+    h = np.maximum(o, c) * np.exp(np.abs(rng.normal(0, vol, n)))
+    lo = np.minimum(o, c) * np.exp(-np.abs(rng.normal(0, vol, n)))
+    return pd.DataFrame(
+        {"ts": np.arange(n, dtype=np.int64) * 60_000, "open": o, "high": h, "low": lo, "close": c,
+         "volume": rng.uniform(1.0, 50.0, n)}
+    )
+
+
+def arrays(bars: pd.DataFrame) -> BarArrays:
+    return BarArrays.from_frame(bars)
+
+
+def engine_run(strategy, bars, *, market=None, fee=None, slippage=None, rule=IntrabarRule.ADVERSE_FIRST,
+               init_cash=10_000.0):
+    market = market or MarketSpec(SYM)
+    fees = None if fee is None else MakerTakerFees(maker=fee, taker=fee)
+    return backtest_arrays(
+        strategy, {market.symbol: arrays(bars)}, timeframe="1m", markets={market.symbol: market},
+        fees=fees, slippage=slippage, intrabar_rule=rule, initial_cash=init_cash,
+    )
+
+
+def random_signals(seed: int, n: int, p: float = 0.08) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed ^ 0x5EED)
+    return rng.random(n) < p, rng.random(n) < p
+
+
+def sma_signals(close: np.ndarray, f: int, s: int) -> tuple[np.ndarray, np.ndarray]:
+    d = sma_nb(close, f) - sma_nb(close, s)
+    prev = np.r_[np.nan, d[:-1]]
+    return (prev <= 0) & (d > 0), (prev >= 0) & (d < 0)
+
+
+def _close(a, b) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        a, b = float(a), float(b)
+        if math.isnan(a) or math.isnan(b):
+            return math.isnan(a) and math.isnan(b)
+        if math.isinf(a) or math.isinf(b):
+            return a == b
+        return abs(a - b) <= RTOL * max(abs(a), abs(b), 1e-300)
+    return a == b
+
+
+def assert_frames(a: pd.DataFrame, b: pd.DataFrame, name: str, skip=()) -> None:
+    assert list(a.columns) == list(b.columns), name
+    assert len(a) == len(b), f"{name}: {len(a)} rows (kernel) != {len(b)} rows (engine)"
+    for col in a.columns:
+        if col in skip:
+            continue
+        x, y = a[col].tolist(), b[col].tolist()
+        for i, (u, v) in enumerate(zip(x, y)):
+            assert _close(u, v), f"{name} row {i} {col}: kernel {u!r} != engine {v!r}"
+
+
+def assert_parity(kernel, engine) -> None:
+    assert len(engine.fills) > 0 or len(kernel.fills) == 0
+    assert_frames(kernel.fills, engine.fills, "fills", skip=("order_id", "strategy_id"))
+    assert_frames(kernel.trades, engine.trades, "trades")
+    assert_frames(kernel.equity, engine.equity, "equity")
+    for key, value in engine.metrics.items():
+        assert _close(kernel.metrics[key], value), f"metric {key}: kernel {kernel.metrics[key]} != engine {value}"
+    assert kernel.final_positions.keys() == engine.final_positions.keys()
+
+
+class TestKernelParitySignals:
+    @SETTINGS
+    @given(seed=SEEDS)
+    def test_random_signals(self, seed):
+        bars = make_bars(seed)
+        ent, ext = random_signals(seed, len(bars))
+        k = fast.run_signals(bars, ent, ext, init_cash=10_000.0)
+        e = engine_run(fast.SignalStrategy(ent, ext), bars)
+        assert_parity(k, e)
+
+    @SETTINGS
+    @given(seed=SEEDS, size=st.sampled_from([0.25, 0.5, 0.999, 1.0]))
+    def test_fixed_fraction(self, seed, size):
+        bars = make_bars(seed)
+        ent, ext = random_signals(seed, len(bars))
+        k = fast.run_signals(bars, ent, ext, size=size)
+        e = engine_run(fast.SignalStrategy(ent, ext, size=size), bars)
+        assert_parity(k, e)
+
+    @pytest.mark.parametrize("f,s", [(10, 50), (5, 20), (3, 7)])
+    def test_sma_cross_example(self, f, s):
+        bars = make_bars(7, n=2_000, vol=0.002)
+        ent, ext = sma_signals(bars["close"].to_numpy(), f, s)
+        k = fast.run_signals(bars, ent, ext)
+        e = engine_run(SmaCross(fast=f, slow=s), bars)
+        assert len(e.trades) > 10
+        assert_parity(k, e)
+
+    def test_signal_on_last_bar_never_fills_and_open_position_stays_open(self):
+        bars = make_bars(3, n=50)
+        ent = np.zeros(50, bool)
+        ent[[10, 49]] = True
+        ext = np.zeros(50, bool)
+        k = fast.run_signals(bars, ent, ext)
+        e = engine_run(fast.SignalStrategy(ent, ext), bars)
+        assert_parity(k, e)
+        assert len(k.fills) == 1 and k.metrics["n_open_trades"] == 1.0
+
+
+class TestKernelParityStops:
+    @SETTINGS
+    @given(seed=SEEDS, sl=st.floats(0.002, 0.03), tp=st.floats(0.002, 0.03),
+           rule=st.sampled_from(list(IntrabarRule)))
+    def test_sl_tp_oco_every_intrabar_rule(self, seed, sl, tp, rule):
+        bars = make_bars(seed, vol=0.006)
+        ent, ext = random_signals(seed, len(bars), p=0.1)
+        k = fast.run_signals(bars, ent, ext, sl_pct=sl, tp_pct=tp, intrabar_rule=rule)
+        e = engine_run(fast.SignalStrategy(ent, ext, sl_pct=sl, tp_pct=tp), bars, rule=rule)
+        assert_parity(k, e)
+
+    @SETTINGS
+    @given(seed=SEEDS, which=st.sampled_from(["sl", "tp", "trail"]), pct=st.floats(0.002, 0.03))
+    def test_single_protective_order(self, seed, which, pct):
+        bars = make_bars(seed, vol=0.006)
+        ent, ext = random_signals(seed, len(bars), p=0.1)
+        kw = {f"{which}_pct": pct}
+        k = fast.run_signals(bars, ent, ext, **kw)
+        e = engine_run(fast.SignalStrategy(ent, ext, **kw), bars)
+        assert_parity(k, e)
+
+    def test_same_bar_stop_and_target_rule_decides(self):
+        # bar 2 reaches both the stop (95) and the target (105) on both sides of the open
+        px = [100.0, 100.0, 100.0, 100.0]
+        bars = pd.DataFrame({"ts": np.arange(4) * 60_000, "open": px, "high": [100.0, 100.0, 106.0, 100.0],
+                             "low": [100.0, 100.0, 94.0, 100.0], "close": px, "volume": 10.0})
+        ent = np.array([True, False, False, False])
+        ext = np.zeros(4, bool)
+        tags = {}
+        for rule in IntrabarRule:
+            k = fast.run_signals(bars, ent, ext, sl_pct=0.05, tp_pct=0.05, intrabar_rule=rule)
+            e = engine_run(fast.SignalStrategy(ent, ext, sl_pct=0.05, tp_pct=0.05), bars, rule=rule)
+            assert_parity(k, e)
+            tags[rule] = k.fills["tag"].iloc[-1]
+        assert tags == {IntrabarRule.ADVERSE_FIRST: "stops:stop", IntrabarRule.FAVORABLE_FIRST: "stops:limit",
+                        IntrabarRule.OPEN_DISTANCE: "stops:stop"}
+
+
+class TestKernelParityFees:
+    @SETTINGS
+    @given(seed=SEEDS, fee=st.sampled_from([0.0, 0.0004, 0.001, 0.0075]))
+    def test_fee_rates(self, seed, fee):
+        bars = make_bars(seed)
+        ent, ext = random_signals(seed, len(bars))
+        k = fast.run_signals(bars, ent, ext, fee=fee)
+        e = engine_run(fast.SignalStrategy(ent, ext), bars, fee=fee)
+        assert_parity(k, e)
+
+    @SETTINGS
+    @given(seed=SEEDS, slip=st.sampled_from([FixedBpsSlippage(5), VolumeParticipationSlippage(20, 0.5, 80)]))
+    def test_slippage_and_maker_taker(self, seed, slip):
+        bars = make_bars(seed, vol=0.006)
+        ent, ext = random_signals(seed, len(bars), p=0.1)
+        market = MarketSpec(SYM, maker_fee=0.0002, taker_fee=0.001)
+        k = fast.run_signals(bars, ent, ext, market=market, slippage=slip, sl_pct=0.01, tp_pct=0.01)
+        e = engine_run(fast.SignalStrategy(ent, ext, sl_pct=0.01, tp_pct=0.01), bars, market=market,
+                       slippage=slip)
+        assert_parity(k, e)
+
+    @SETTINGS
+    @given(seed=SEEDS, tick=st.sampled_from([0.01, 0.5]), lot=st.sampled_from([0.001, 0.1, 1.0]),
+           min_notional=st.sampled_from([0.0, 10.0, 5_000.0]))
+    def test_tick_lot_and_min_notional(self, seed, tick, lot, min_notional):
+        bars = make_bars(seed, vol=0.006)
+        ent, ext = random_signals(seed, len(bars), p=0.1)
+        market = MarketSpec(SYM, tick_size=tick, lot_step=lot, min_notional=min_notional, min_amount=lot)
+        for kw in ({}, {"sl_pct": 0.01, "tp_pct": 0.015}, {"trail_pct": 0.01}):
+            k = fast.run_signals(bars, ent, ext, market=market, size=0.6, init_cash=9_000.0, **kw)
+            e = engine_run(fast.SignalStrategy(ent, ext, size=0.6, **kw), bars, market=market,
+                           init_cash=9_000.0)
+            assert_parity(k, e)
+
+
+class TestKernelParityTargetWeights:
+    SYMBOLS = ("BTC/USDT", "ETH/USDT", "SOL/USDT")
+
+    def _run(self, seed, markets=None, fee=None):
+        n = 200
+        bars = {s: make_bars(seed + j, n=n, start=50.0 * (j + 1)) for j, s in enumerate(self.SYMBOLS)}
+        rng = np.random.default_rng(seed)
+        w = rng.dirichlet(np.ones(4), size=n)[:, :3]
+        w[rng.random((n, 3)) < 0.5] = np.nan  # no decision
+        w[rng.random((n, 3)) < 0.1] = 0.0
+        weights = pd.DataFrame(w, columns=list(self.SYMBOLS))
+        k = fast.run_target_weights(bars, weights, markets=markets, fee=fee)
+        mk = markets or {s: MarketSpec(s) for s in self.SYMBOLS}
+        fees = None if fee is None else MakerTakerFees(maker=fee, taker=fee)
+        e = backtest_arrays(fast.TargetWeightStrategy(w), {s: arrays(b) for s, b in bars.items()},
+                            timeframe="1m", markets=mk, fees=fees, initial_cash=10_000.0)
+        return k, e
+
+    @SETTINGS
+    @given(seed=st.integers(0, 2**31))
+    def test_random_weights(self, seed):
+        k, e = self._run(seed)
+        assert len(e.fills) > 5
+        assert_parity(k, e)
+
+    @SETTINGS
+    @given(seed=st.integers(0, 2**31), lot=st.sampled_from([0.001, 0.1]), mn=st.sampled_from([0.0, 50.0, 900.0]))
+    def test_lot_rounding_min_notional_fees(self, seed, lot, mn):
+        markets = {s: MarketSpec(s, tick_size=0.01, lot_step=lot, min_notional=mn, taker_fee=0.002)
+                   for s in self.SYMBOLS}
+        k, e = self._run(seed, markets=markets)
+        assert_parity(k, e)
+
+
+class TestKernelParitySweep:
+    def test_sma_sweep_rows_equal_single_runs_and_the_engine(self):
+        bars = make_bars(11, n=1_500, vol=0.002)
+        table = fast.sweep_sma_cross(bars, [5, 10, 20], [30, 50])
+        close = bars["close"].to_numpy()
+        for row in table.itertuples(index=False):
+            ent, ext = sma_signals(close, row.fast, row.slow)
+            single = fast.run_signals(bars, ent, ext)
+            for key, value in single.metrics.items():
+                assert _close(getattr(row, key), value), (row.fast, row.slow, key)
+        e = engine_run(SmaCross(fast=10, slow=50), bars)
+        row = table[(table.fast == 10) & (table.slow == 50)].iloc[0]
+        for key, value in e.metrics.items():
+            assert _close(float(row[key]), value), key
+
+    @SETTINGS
+    @given(seed=SEEDS)
+    def test_signal_sweep_with_stops_equals_single_runs(self, seed):
+        bars = make_bars(seed, vol=0.006)
+        cols = [random_signals(seed + j, len(bars), p=0.1) for j in range(4)]
+        ent = np.stack([c[0] for c in cols], axis=1)
+        ext = np.stack([c[1] for c in cols], axis=1)
+        table = fast.sweep_signals(bars, ent, ext, sl_pct=0.01, tp_pct=0.02)
+        for j in range(4):
+            single = fast.run_signals(bars, ent[:, j], ext[:, j], sl_pct=0.01, tp_pct=0.02)
+            for key, value in single.metrics.items():
+                assert _close(float(table.iloc[j][key]), value), (j, key)
