@@ -67,11 +67,13 @@ def _register() -> None:
     app.command("ingest", rich_help_panel="Data")(ingest)
     from tradeloom.cli_backtest import backtest
 
+    from tradeloom.cli_regress import regress
     from tradeloom.cli_research import sweep, walkforward
 
     app.command("backtest", rich_help_panel="Research")(backtest)
     app.command("sweep", rich_help_panel="Research")(sweep)
     app.command("walkforward", rich_help_panel="Research")(walkforward)
+    app.command("regress", rich_help_panel="Research")(regress)
 
 
 def report_error(exc: TradeloomError) -> None:
