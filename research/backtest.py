@@ -1,0 +1,192 @@
+"""``run_backtest``: the user-facing backtest over bars from the market store.
+
+It resolves the strategy (class, instance or ``"file.py:Class"``), streams Arrow
+batches from the store (bounded memory over years of minute bars), takes the
+exchange's market rules from the store's snapshot, and records a manifest that
+identifies the run: a hash of the whole configuration, the data fingerprint of the
+bars read, the code version and the seed. Two runs with equal manifests produce
+equal results.
+
+Example (with a store that holds binance 1h BTC/USDT)::
+
+    from tradeloom.research.backtest import run_backtest
+    res = run_backtest("research/strategies/sma_cross.py:SmaCross", "BTC/USDT", "1h",
+                       "2024-01-01", "2025-01-01", {"fast": 10, "slow": 50}, "datasets/catalog")
+    print(res.summary())
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from tradeloom.engine.backtest import DEFAULT_CASH, build_engine, collect, drive
+from tradeloom.engine.errors import ConfigError, StrategyError
+from tradeloom.engine.feeds import bars_from_batches
+from tradeloom.engine.market import MarketSpec
+from tradeloom.engine.matching import IntrabarRule
+from tradeloom.engine.results import BacktestResult
+from tradeloom.engine.strategy import Strategy
+from tradeloom.engine.timeframes import timeframe_to_ms
+from tradeloom.engine.timeutil import parse_utc_ms
+from tradeloom.research.strategy_loader import load_strategy
+
+from tradeloom._version import __version__
+
+BATCH_SIZE = 262_144
+
+
+def resolve_strategy(strategy: Strategy | type[Strategy] | str, params: Mapping[str, Any] | None) -> Strategy:
+    """A Strategy instance from a class, an instance (no params then) or a spec string."""
+    if isinstance(strategy, Strategy):
+        if params:
+            raise StrategyError(
+                f"run_backtest got a {type(strategy).__name__} instance and params {dict(params)}; "
+                "pass the class (or a spec string) with params, or an instance without params"
+            )
+        return strategy
+    cls = load_strategy(strategy) if isinstance(strategy, str) else strategy
+    if not (isinstance(cls, type) and issubclass(cls, Strategy)):
+        raise StrategyError(
+            f"strategy must be a Strategy subclass, an instance or 'file.py:Class', got {strategy!r}"
+        )
+    return cls(**dict(params or {}))
+
+
+def config_hash(config: Mapping[str, Any]) -> str:
+    """sha256 of the configuration as canonical JSON (sorted keys, no spaces).
+
+    >>> config_hash({"b": 1, "a": [1.5, "x"]}) == config_hash({"a": [1.5, "x"], "b": 1})
+    True
+    """
+    text = json.dumps(config, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _source_sha256(cls: type) -> str | None:
+    try:
+        source = inspect.getsource(inspect.getmodule(cls) or cls)
+    except (OSError, TypeError):
+        return None
+    return hashlib.sha256(source.encode()).hexdigest()
+
+
+def _market_dict(spec: MarketSpec) -> dict[str, Any]:
+    return {
+        "tick_size": spec.tick_size,
+        "lot_step": spec.lot_step,
+        "min_amount": spec.min_amount,
+        "min_notional": spec.min_notional,
+        "maker_fee": spec.maker_fee,
+        "taker_fee": spec.taker_fee,
+    }
+
+
+def run_backtest(
+    strategy: Strategy | type[Strategy] | str,
+    symbols: str | Sequence[str],
+    timeframe: str,
+    start: str | int | None,
+    end: str | int | None,
+    params: Mapping[str, Any] | None = None,
+    store: Any = None,
+    *,
+    exchange: str = "binance",
+    initial_cash: float = DEFAULT_CASH,
+    markets: Mapping[str, MarketSpec] | None = None,
+    fees: Any = None,
+    slippage: Any = None,
+    intrabar_rule: IntrabarRule | str = IntrabarRule.ADVERSE_FIRST,
+    volume_share: float | None = None,
+    risk: Any = None,
+    seed: int = 0,
+    batch_size: int = BATCH_SIZE,
+) -> BacktestResult:
+    """Backtest ``strategy`` on ``symbols`` from the store, bars with ``start <= ts < end``.
+
+    ``store`` is a ``MarketStore`` or a catalog path. Market rules come from the
+    store's snapshot for ``exchange`` unless ``markets`` is given; a symbol with
+    no snapshot trades under a default ``MarketSpec`` (no rounding, 0.1 % fees),
+    which the run's events say.
+    """
+    if store is None:
+        raise ConfigError("run_backtest needs store= (a MarketStore or the catalog path)")
+    if isinstance(store, (str, os.PathLike)):
+        from tradeloom.adapters.store import MarketStore
+
+        store = MarketStore(store)
+    instance = resolve_strategy(strategy, params)
+    symbol_list = [symbols] if isinstance(symbols, str) else list(symbols)
+    if not symbol_list:
+        raise ConfigError("run_backtest: symbols is empty; give e.g. 'BTC/USDT' or ['BTC/USDT', 'ETH/USDT']")
+    symbol_list = sorted(dict.fromkeys(symbol_list))
+    tf_ms = timeframe_to_ms(timeframe)
+    start_ms = parse_utc_ms(start, "start") if start is not None else None
+    end_ms = parse_utc_ms(end, "end") if end is not None else None
+    if start_ms is not None and end_ms is not None and end_ms <= start_ms:
+        raise ConfigError(f"end ({end}) must be after start ({start})")
+    rule = IntrabarRule(intrabar_rule)
+
+    notes: list[str] = []
+    if markets is None:
+        snapshot = store.load_markets(exchange)
+        chosen: dict[str, MarketSpec] = {}
+        for s in symbol_list:
+            if s in snapshot:
+                chosen[s] = snapshot[s]
+            else:
+                chosen[s] = MarketSpec(s)
+                notes.append(
+                    f"no {exchange} market snapshot for {s}: default MarketSpec (no rounding, "
+                    "no minimums, 0.1 % fees); ingest the exchange's markets for real rules"
+                )
+    else:
+        missing = [s for s in symbol_list if s not in markets]
+        if missing:
+            raise ConfigError(f"markets= has no MarketSpec for {missing}")
+        chosen = {s: markets[s] for s in symbol_list}
+
+    fingerprint = store.fingerprint(exchange, timeframe, symbol_list, start_ms, end_ms)
+    config = {
+        "strategy": f"{type(instance).__module__}.{type(instance).__qualname__}",
+        "strategy_source_sha256": _source_sha256(type(instance)),
+        "params": instance.params_dict(),
+        "exchange": exchange,
+        "symbols": symbol_list,
+        "timeframe": timeframe,
+        "start": start_ms,
+        "end": end_ms,
+        "initial_cash": float(initial_cash),
+        "markets": {s: _market_dict(m) for s, m in chosen.items()},
+        "fees": repr(fees) if fees is not None else "market maker/taker",
+        "slippage": repr(slippage) if slippage is not None else "none",
+        "intrabar_rule": rule.value,
+        "volume_share": volume_share,
+        "risk": repr(getattr(risk, "config", risk)) if risk is not None else None,
+        "seed": int(seed),
+    }
+    manifest = {
+        "config": config,
+        "config_hash": config_hash(config),
+        "data_fingerprint": fingerprint,
+        "code_version": __version__,
+        "seed": int(seed),
+        "fill_rule": "market orders fill at the next bar's open; open positions are marked "
+        "to the last close at the end, not sold",
+    }
+
+    engine = build_engine(
+        instance, symbols=symbol_list, timeframe=timeframe, markets=chosen,
+        initial_cash=initial_cash, fees=fees, slippage=slippage, intrabar_rule=rule,
+        volume_share=volume_share, risk=risk, seed=seed,
+    )
+    for note in notes:
+        engine.events.append({"ts": start_ms or 0, "kind": "config", "message": note})
+    read_symbols: str | list[str] = symbol_list[0] if len(symbol_list) == 1 else symbol_list
+    batches = store.iter_batches(exchange, timeframe, read_symbols, start_ms, end_ms, batch_size=batch_size)
+    drive(engine, bars_from_batches(batches, tf_ms, symbol=symbol_list[0] if len(symbol_list) == 1 else None))
+    return collect(engine, timeframe=timeframe, manifest=manifest)

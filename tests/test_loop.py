@@ -1,0 +1,354 @@
+"""The event loop: when orders fill, in which order events and callbacks run, what is recorded."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from engine_helpers import MIN, bars
+from tradeloom.engine.backtest import backtest_arrays, build_engine
+from tradeloom.engine.errors import DataError, StrategyError
+from tradeloom.engine.orders import Bar, OrderStatus
+from tradeloom.engine.strategy import Strategy
+
+# bar  ts       close_ts  open   high   low    close
+#  0   0        60_000    100    101    99     100
+#  1   60_000   120_000   102    104    101    103
+#  2   120_000  180_000   105    106    104    105
+THREE = bars([(100, 101, 99, 100), (102, 104, 101, 103), (105, 106, 104, 105)])
+
+
+class Recorder(Strategy):
+    """Logs every callback as text; subclasses decide what to trade."""
+
+    def on_start(self, ctx):
+        self.log: list[str] = []
+
+    def on_bar(self, ctx, bar):
+        self.log.append(f"bar {bar.symbol} {bar.close_ts} now={ctx.now}")
+
+    def on_fill(self, ctx, fill):
+        self.log.append(f"fill {fill.order_id} {fill.price} {fill.amount} now={ctx.now}")
+
+    def on_order(self, ctx, order):
+        self.log.append(f"order {order.id} {order.status.value} now={ctx.now}")
+
+    def on_timer(self, ctx, timer):
+        self.log.append(f"timer {timer.name} now={ctx.now}")
+
+
+class BuyFirstBar(Recorder):
+    def on_bar(self, ctx, bar):
+        super().on_bar(ctx, bar)
+        if bar.close_ts == 60_000:
+            self.order = ctx.buy(bar.symbol, 1.0)
+
+
+def run(strategy, data=THREE, **kw):
+    kw.setdefault("initial_cash", 1000.0)
+    return backtest_arrays(strategy, {"BTC/USDT": data} if not isinstance(data, dict) else data, timeframe="1m", **kw)
+
+
+class TestFillTiming:
+    def test_market_order_placed_on_bar_t_fills_at_bar_t_plus_1_open(self):
+        s = BuyFirstBar()
+        res = run(s)
+        assert s.order.created_ts == 60_000  # the decision bar's close == the next bar's open
+        fills = res.fills[["order_id", "ts", "price", "amount", "fee"]].values.tolist()
+        # bar 1 opens at 102; taker fee 0.1 % of 102 = 0.102
+        assert fills == [[1, 60_000, 102.0, 1.0, pytest.approx(0.102)]]
+        eq = res.equity
+        assert eq["ts"].tolist() == [60_000, 120_000, 180_000]
+        # step 0: nothing filled yet; step 1: cash 1000 - 102 - 0.102, 1 BTC at close 103
+        assert eq["cash"].tolist() == pytest.approx([1000.0, 897.898, 897.898])
+        assert eq["exposure"].tolist() == pytest.approx([0.0, 103.0, 105.0])
+        assert eq["equity"].tolist() == pytest.approx([1000.0, 1000.898, 1002.898])
+
+    def test_limit_inside_the_decision_bar_range_does_not_fill_on_that_bar(self):
+        class LimitAt995(Recorder):
+            def on_bar(self, ctx, bar):
+                super().on_bar(ctx, bar)
+                if bar.close_ts == 60_000:  # bar 0's low (99) reached 99.5, later bars never do
+                    ctx.buy(bar.symbol, 1.0, price=99.5)
+
+        s = LimitAt995()
+        res = run(s)
+        assert res.fills.empty
+        assert res.orders["status"].tolist() == ["expired"]  # end of run
+        assert s.log[-1] == "order 1 expired now=180000"
+
+    def test_signal_on_the_last_bar_is_never_executed(self):
+        class BuyLast(Recorder):
+            def on_bar(self, ctx, bar):
+                if bar.close_ts == 180_000:
+                    ctx.buy(bar.symbol, 1.0)
+
+        res = run(BuyLast())
+        assert res.fills.empty and res.orders["status"].tolist() == ["expired"]
+
+    def test_open_position_is_kept_and_marked_to_the_last_close(self):
+        res = run(BuyFirstBar())
+        assert res.final_positions == {"BTC/USDT": 1.0}
+        assert res.final_marks == {"BTC/USDT": 105.0}
+        assert res.equity["equity"].iloc[-1] == pytest.approx(897.898 + 105.0)
+
+    def test_bracket_legs_arm_after_the_entry_fill(self):
+        class Bracket(Recorder):
+            def on_bar(self, ctx, bar):
+                if bar.close_ts == 60_000:
+                    ctx.bracket(bar.symbol, 1.0, stop_loss=95.0, take_profits=[(106.0, 1.0)])
+
+        res = run(Bracket())
+        # entry at bar 1's open (102); the take-profit at 106 is reached in bar 2 (high 106)
+        assert res.fills[["price", "side"]].values.tolist() == [[102.0, "buy"], [106.0, "sell"]]
+        assert dict(zip(res.orders["tag"], res.orders["status"])) == {
+            "bracket": "filled", "bracket:sl": "canceled", "bracket:tp1": "filled"
+        }
+
+
+class TestCallbacks:
+    def test_fill_then_order_update_then_bar(self):
+        s = BuyFirstBar()
+        run(s)
+        assert s.log == [
+            "bar BTC/USDT 60000 now=60000",
+            "order 1 open now=60000",  # accepted right after on_bar returned
+            "fill 1 102.0 1.0 now=120000",  # bar 1 closes: its fills first...
+            "order 1 filled now=120000",
+            "bar BTC/USDT 120000 now=120000",  # ...then the strategy sees bar 1
+            "bar BTC/USDT 180000 now=180000",
+        ]
+
+    def test_portfolio_is_booked_before_on_fill_runs(self):
+        class Check(BuyFirstBar):
+            def on_fill(self, ctx, fill):
+                self.seen = (ctx.position(fill.symbol), ctx.cash)
+
+        s = Check()
+        run(s)
+        assert s.seen == (1.0, pytest.approx(897.898))
+
+
+class TestTimers:
+    def test_timers_fire_in_time_order_and_after_bars_of_the_same_time(self):
+        class Timed(Recorder):
+            def on_start(self, ctx):
+                super().on_start(ctx)
+                ctx.set_timer(120_000, name="at-close-of-bar-1")
+                ctx.set_timer(90_000, name="between")
+                ctx.set_timer(120_000, name="second-at-120000")  # same time: set order
+
+        s = Timed()
+        run(s)
+        assert s.log == [
+            "bar BTC/USDT 60000 now=60000",
+            "timer between now=90000",
+            "bar BTC/USDT 120000 now=120000",
+            "timer at-close-of-bar-1 now=120000",
+            "timer second-at-120000 now=120000",
+            "bar BTC/USDT 180000 now=180000",
+        ]
+
+    def test_every_ms_repeats_until_the_data_ends(self):
+        class Every(Recorder):
+            def on_start(self, ctx):
+                super().on_start(ctx)
+                ctx.set_timer(every_ms=45_000, name="t")  # start (0) + 45 s, 90 s, 135 s, 180 s
+
+        s = Every()
+        run(s)
+        assert [x for x in s.log if x.startswith("timer")] == [
+            "timer t now=45000", "timer t now=90000", "timer t now=135000", "timer t now=180000"
+        ]
+
+    def test_timer_in_the_past_is_refused(self):
+        class Past(Recorder):
+            def on_bar(self, ctx, bar):
+                ctx.set_timer(ctx.now - 1, name="late")
+
+        with pytest.raises(StrategyError, match="before now"):
+            run(Past())
+
+    def test_order_from_a_timer_between_closes_waits_for_a_bar_that_opens_after_it(self):
+        class TimerBuy(Recorder):
+            def on_start(self, ctx):
+                super().on_start(ctx)
+                ctx.set_timer(90_000, name="buy")
+
+            def on_timer(self, ctx, timer):
+                ctx.buy("BTC/USDT", 1.0)
+
+        res = run(TimerBuy())
+        # placed at 90 s: bar 1 opened at 60 s (before it), bar 2 opens at 120 s at 105
+        assert res.fills[["ts", "price"]].values.tolist() == [[120_000, 105.0]]
+
+
+MULTI = {
+    "ETH/USDT": bars([(10, 10, 10, 10)] * 3, start=MIN),  # closes 120, 180, 240 s
+    "BTC/USDT": bars([(100, 100, 100, 100)] * 3),  # closes 60, 120, 180 s
+    "ADA/USDT": bars([(1, 1, 1, 1)] * 2, start=MIN),  # closes 120, 180 s
+}
+
+
+class TestMultiSymbol:
+    DATA = MULTI
+
+    def test_bars_merge_by_close_time_then_symbol_name(self):
+        s = Recorder()
+        run(s, self.DATA)
+        assert [x.rsplit(" now", 1)[0] for x in s.log] == [
+            "bar BTC/USDT 60000",
+            "bar ADA/USDT 120000", "bar BTC/USDT 120000", "bar ETH/USDT 120000",
+            "bar ADA/USDT 180000", "bar BTC/USDT 180000", "bar ETH/USDT 180000",
+            "bar ETH/USDT 240000",
+        ]
+
+    def test_equity_is_recorded_once_per_time_step_after_all_its_bars(self):
+        class BuyBoth(Strategy):
+            def on_bar(self, ctx, bar):
+                if bar.close_ts == 120_000:
+                    ctx.buy(bar.symbol, 1.0)
+
+        res = run(BuyBoth(), self.DATA, initial_cash=10_000.0)
+        eq = res.equity
+        assert eq["ts"].tolist() == [60_000, 120_000, 180_000, 240_000]
+        # at 180 s all three buys filled (fees 0.1 %: 0.001 + 0.1 + 0.01); marks 1, 100, 10
+        fees = 0.001 + 0.1 + 0.01
+        assert eq["exposure"].tolist() == pytest.approx([0, 0, 111.0, 111.0])
+        assert eq["equity"].tolist() == pytest.approx([10_000, 10_000, 10_000 - fees, 10_000 - fees])
+
+    def test_indicator_view_follows_the_bar_being_handled(self):
+        class Sma(Strategy):
+            def on_start(self, ctx):
+                self.sma = ctx.indicator("sma", period=1)
+                self.seen = []
+
+            def on_bar(self, ctx, bar):
+                self.seen.append((bar.symbol, self.sma.value, self.sma[bar.symbol].value))
+
+        s = Sma()
+        run(s, self.DATA)
+        assert all(v == bar_v for _, v, bar_v in s.seen)
+        assert s.seen[:2] == [("BTC/USDT", 100.0, 100.0), ("ADA/USDT", 1.0, 1.0)]
+
+
+class TestFeedErrors:
+    def test_bars_going_back_in_time_are_refused(self):
+        engine = build_engine(Strategy(), symbols=["BTC/USDT"], timeframe="1m")
+        engine.start(0)
+        engine.step(Bar("BTC/USDT", MIN, 2 * MIN, 1.0, 1.0, 1.0, 1.0, 1.0))
+        with pytest.raises(DataError, match="ordered by time"):
+            engine.step(Bar("BTC/USDT", 0, MIN, 1.0, 1.0, 1.0, 1.0, 1.0))
+
+    def test_bar_of_a_symbol_outside_the_run_is_refused(self):
+        engine = build_engine(Strategy(), symbols=["BTC/USDT"], timeframe="1m")
+        engine.start(0)
+        with pytest.raises(DataError, match="ETH/USDT"):
+            engine.step(Bar("ETH/USDT", 0, MIN, 1.0, 1.0, 1.0, 1.0, 1.0))
+
+    def test_unsorted_arrays_are_refused_with_the_row(self):
+        bad = bars([(1, 1, 1, 1)] * 3)
+        bad.ts[2] = 0
+        with pytest.raises(DataError, match="row 2"):
+            run(Strategy(), bad)
+
+
+def test_per_bar_cost_does_not_grow_with_past_orders():
+    """Orders that are done leave the broker's working set: 5,000 round trips, none left."""
+
+    class Churn(Strategy):
+        def on_bar(self, ctx, bar):
+            ctx.target_percent(bar.symbol, 0.0 if ctx.position(bar.symbol) else 0.5)
+
+    n = 10_000
+    px = 100.0 + np.sin(np.arange(n))
+    data = bars(np.c_[px, px + 1, px - 1, px].tolist())
+    engine = build_engine(Churn(), symbols=["BTC/USDT"], timeframe="1m")
+    from tradeloom.engine.backtest import drive
+    from tradeloom.engine.feeds import bars_from_arrays
+
+    drive(engine, bars_from_arrays("BTC/USDT", data, MIN))
+    assert len(engine.fills) >= 9_000
+    assert engine.broker.open_orders() == []
+
+
+class TestLiveShapedEvents:
+    """The live runner pushes exchange events through the same ``step``."""
+
+    class ExchangeStub:
+        """A broker that reports fills as events (as a live exchange does), never on bars."""
+
+        def __init__(self):
+            self.submitted = []
+
+        def submit(self, order, now_ms):
+            order.transition(OrderStatus.OPEN, now_ms)
+            self.submitted.append(order)
+
+        def cancel(self, order_id, now_ms):
+            return False
+
+        def open_orders(self, symbol=None):
+            return [o for o in self.submitted if o.is_open and symbol in (None, o.symbol)]
+
+        def on_bar(self, bar):
+            return []
+
+    def test_fill_events_book_the_portfolio_and_reach_the_strategy(self):
+        from tradeloom.engine.events import FillEvent, OrderEvent
+        from tradeloom.engine.loop import Engine
+        from tradeloom.engine.orders import Fill, Liquidity, Side
+        from tradeloom.engine.portfolio import Portfolio
+
+        strategy = BuyFirstBar()
+        broker = self.ExchangeStub()
+        engine = Engine(strategy, broker, Portfolio(1000.0), symbols=["BTC/USDT"], timeframe_ms=MIN)
+        engine.start(0)
+        engine.step(Bar("BTC/USDT", 0, MIN, 100.0, 101.0, 99.0, 100.0, 5.0))
+        order = broker.submitted[0]
+        engine.step(FillEvent(Fill(order.id, "BTC/USDT", Side.BUY, 61_000, 100.5, 1.0, 0.1, Liquidity.TAKER)))
+        order.filled = 1.0
+        order.transition(OrderStatus.FILLED, 61_000)
+        engine.step(OrderEvent(order, 61_000))
+        engine.step(Bar("BTC/USDT", MIN, 2 * MIN, 100.5, 102.0, 100.0, 101.0, 5.0))
+        engine.finish()
+        assert engine.portfolio.cash == pytest.approx(1000.0 - 100.6)
+        assert strategy.log == [
+            "bar BTC/USDT 60000 now=60000",
+            "fill 1 100.5 1.0 now=61000",
+            "order 1 filled now=61000",
+            "bar BTC/USDT 120000 now=120000",
+        ]
+        rec = engine.recorded()
+        assert rec["ts"].tolist() == [60_000, 120_000]
+        assert rec["equity"].tolist() == pytest.approx([1000.0, 1000.4])
+
+
+class TestRiskGate:
+    class MaxOne:
+        """Approves up to 1.0 base unit: larger buys are resized, sells over 5 rejected."""
+
+        def check(self, order, view):
+            from tradeloom.engine.risk_gate import GateDecision
+
+            if order.side.value == "sell" and order.amount > 5:
+                return GateDecision(False, 0.0, "sell over 5 (test.max_sell)")
+            return GateDecision(True, min(order.amount, 1.0), "" if order.amount <= 1 else "resized to 1.0")
+
+    def test_gate_resizes_and_rejects_before_the_broker(self):
+        class Orders(Recorder):
+            def on_bar(self, ctx, bar):
+                if bar.close_ts == 60_000:
+                    self.big = ctx.buy(bar.symbol, 3.0)
+                    self.bad = ctx.sell(bar.symbol, 6.0)
+
+        s = Orders()
+        res = run(s, risk=self.MaxOne())
+        assert s.big.amount == 1.0 and s.big.status.value == "filled"
+        assert s.bad.status.value == "rejected" and s.bad.reason == "risk: sell over 5 (test.max_sell)"
+        assert "order 2 rejected now=60000" in s.log  # the strategy hears about it
+        decisions = res.risk_decisions[["order_id", "approved", "requested", "amount", "reason"]]
+        assert decisions.values.tolist() == [
+            [1, True, 3.0, 1.0, "resized to 1.0"],
+            [2, False, 6.0, 0.0, "sell over 5 (test.max_sell)"],
+        ]
+        assert res.fills["amount"].tolist() == [1.0]
