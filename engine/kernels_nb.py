@@ -177,10 +177,10 @@ def sell_nb(ref, want, pos, cash, volume, spec, rate, taker, limit):
         if limit > 0.0:
             price = max(price, limit)
     lot, lp10 = spec[S_LOT], spec[S_LOT_P10]
-    if want <= pos:
+    if abs(want - pos) <= _EPS * want:
+        reduced = pos  # float noise either way: sell exactly the holding (sim_exec)
+    elif want <= pos:
         reduced = want
-    elif want - pos <= _EPS * want:
-        reduced = pos
     else:
         reduced = round_amount_nb(pos, lot, lp10)
         if reduced > pos:

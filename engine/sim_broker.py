@@ -35,7 +35,8 @@ Decisions, each tested in ``tests/test_sim_broker.py``:
   that call. An unaffordable fill is reduced to what is affordable when that still meets
   the minimums and the order allows partial fills (not FOK), and the rest is cancelled;
   otherwise the order is cancelled with an "insufficient funds" reason. A sell within
-  1e-12 (relative) of the free balance sells exactly the free balance (float noise).
+  1e-12 (relative) of the free balance, above or below it, sells exactly the free
+  balance (float noise), so a full exit leaves a position of exactly zero.
 - **Cancel/replace.** ``replace`` validates the new order first; if it would be rejected
   the old order keeps working and the returned new order is REJECTED (as an exchange's
   cancel-replace with "stop on failure"). New ids come from ``id_source`` (default: an

@@ -414,10 +414,12 @@ class ExchangeCore:
             need = f"need {cost:.2f} {spec.quote}, free {free_quote:.2f}"
         else:
             free_base = self._free(spec.base)
-            if amount <= free_base:
+            if abs(amount - free_base) <= _EPS * amount:
+                # Float noise either way (e.g. 0.1 + 0.2 bought, 0.3 sold): sell exactly what
+                # is free, so a full exit leaves no 5e-17 of dust that keeps the position open.
+                reduced = free_base
+            elif amount <= free_base:
                 reduced = amount
-            elif amount - free_base <= _EPS * amount:
-                reduced = free_base  # float noise, not a shortfall: sell exactly what is free
             else:
                 reduced = spec.round_amount(free_base)
                 if reduced > free_base:

@@ -352,3 +352,39 @@ class TestRiskGate:
             [2, False, 6.0, 0.0, "sell over 5 (test.max_sell)"],
         ]
         assert res.fills["amount"].tolist() == [1.0]
+
+
+def test_full_exit_after_scale_in_leaves_exactly_zero_position():
+    """0.1 + 0.2 bought (0.30000000000000004 held), target 0% sells it all: position is 0."""
+    from tradeloom.engine.backtest import backtest_arrays
+    from tradeloom.engine.feeds import BarArrays
+    from tradeloom.engine.market import MarketSpec
+    from tradeloom.engine.strategy import Strategy
+
+    seen = []
+
+    class ScaleInThenExit(Strategy):
+        def on_start(self, ctx):
+            self.n = 0
+
+        def on_bar(self, ctx, bar):
+            self.n += 1
+            if self.n == 1:
+                ctx.buy(bar.symbol, 0.1)
+            elif self.n == 2:
+                ctx.buy(bar.symbol, 0.2)
+            elif self.n == 4:
+                ctx.target_percent(bar.symbol, 0.0)
+            elif self.n == 6:
+                seen.append(ctx.position(bar.symbol))
+
+    n = 8
+    px = np.full(n, 10.0)
+    ts = np.arange(n, dtype=np.int64) * 3_600_000
+    data = BarArrays.from_columns(ts=ts, open=px, high=px, low=px, close=px, volume=np.full(n, 1e6))
+    result = backtest_arrays(
+        ScaleInThenExit(), {"SOL/USDT": data}, timeframe="1h",
+        markets={"SOL/USDT": MarketSpec("SOL/USDT", tick_size=0.01, lot_step=0.1)},
+    )
+    assert seen == [0.0]
+    assert result.final_positions == {}
