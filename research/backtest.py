@@ -29,10 +29,10 @@ from tradeloom.engine.errors import ConfigError, StrategyError
 from tradeloom.engine.feeds import bars_from_batches
 from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.matching import IntrabarRule
-from tradeloom.engine.results import BacktestResult
 from tradeloom.engine.strategy import Strategy
 from tradeloom.engine.timeframes import timeframe_to_ms
 from tradeloom.engine.timeutil import parse_utc_ms
+from tradeloom.research.research_result import ResearchResult
 from tradeloom.research.strategy_loader import load_strategy
 
 from tradeloom._version import __version__
@@ -105,13 +105,15 @@ def run_backtest(
     risk: Any = None,
     seed: int = 0,
     batch_size: int = BATCH_SIZE,
-) -> BacktestResult:
+    progress: Callable[[int, int, int], None] | None = None,
+) -> ResearchResult:
     """Backtest ``strategy`` on ``symbols`` from the store, bars with ``start <= ts < end``.
 
     ``store`` is a ``MarketStore`` or a catalog path. Market rules come from the
     store's snapshot for ``exchange`` unless ``markets`` is given; a symbol with
     no snapshot trades under a default ``MarketSpec`` (no rounding, 0.1 % fees),
-    which the run's events say.
+    which the run's events say. ``progress(first_ts, done_ts, last_ts)`` is called
+    after each batch of bars (for a progress bar over long runs).
     """
     if store is None:
         raise ConfigError("run_backtest needs store= (a MarketStore or the catalog path)")
@@ -188,5 +190,30 @@ def run_backtest(
         engine.events.append({"ts": start_ms or 0, "kind": "config", "message": note})
     read_symbols: str | list[str] = symbol_list[0] if len(symbol_list) == 1 else symbol_list
     batches = store.iter_batches(exchange, timeframe, read_symbols, start_ms, end_ms, batch_size=batch_size)
+    if progress is not None:
+        batches = _reporting(batches, progress, store, exchange, timeframe, symbol_list, start_ms, end_ms, tf_ms)
     drive(engine, bars_from_batches(batches, tf_ms, symbol=symbol_list[0] if len(symbol_list) == 1 else None))
-    return collect(engine, timeframe=timeframe, manifest=manifest)
+    result = collect(engine, timeframe=timeframe, manifest=manifest)
+    return ResearchResult.of(result, catalog=store.root)
+
+
+def _reporting(
+    batches: Iterator[Any],
+    progress: Callable[[int, int, int], None],
+    store: Any,
+    exchange: str,
+    timeframe: str,
+    symbols: list[str],
+    start_ms: int | None,
+    end_ms: int | None,
+    tf_ms: int,
+) -> Iterator[Any]:
+    """Pass batches through, telling ``progress`` how far (in bar time) the run got."""
+    stored = [d for d in store.list_datasets() if d.exchange == exchange and d.timeframe == timeframe and d.symbol in symbols]
+    first = max(start_ms or 0, min((d.first_ts for d in stored), default=0))
+    last_open = (end_ms - tf_ms) if end_ms is not None else 2**62  # the last bar opening before end
+    last = min(last_open, max((d.last_ts for d in stored), default=first))
+    for batch in batches:
+        yield batch
+        if batch.num_rows:
+            progress(first, int(batch.column("ts")[batch.num_rows - 1].as_py()), last)

@@ -1,0 +1,44 @@
+"""tradeloom: deterministic crypto trading research, one engine from backtest to live.
+
+The names below are the public front door; they load lazily, so ``import tradeloom``
+stays cheap (no numba, DuckDB or ccxt until used)::
+
+    from tradeloom import MarketStore, Strategy, Param, run_backtest, load_result
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from tradeloom._version import __version__
+
+_EXPORTS = {
+    "Strategy": "tradeloom.engine.strategy",
+    "Param": "tradeloom.engine.strategy",
+    "MarketSpec": "tradeloom.engine.market",
+    "BacktestResult": "tradeloom.engine.results",
+    "RiskEngine": "tradeloom.engine.risk",
+    "MarketStore": "tradeloom.adapters.store",
+    "run_backtest": "tradeloom.research.backtest",
+    "ResearchResult": "tradeloom.research.research_result",
+    "load_sample": "tradeloom.sample",
+    "load_profile": "tradeloom.risk_profiles",
+}
+
+__all__ = ["__version__", "load_result", *sorted(_EXPORTS)]
+
+
+def load_result(directory: Any) -> Any:
+    """Load a saved result (``--out`` of ``tradeloom backtest``) as a ``ResearchResult``."""
+    from tradeloom.adapters.results_io import load_result as _load
+    from tradeloom.research.research_result import ResearchResult
+
+    return ResearchResult.of(_load(directory))
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tradeloom' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -80,9 +80,12 @@ def fee_and_slippage_models(broker: BrokerSettings) -> tuple[Any, Any]:
     return fees, slippage
 
 
-def run_from_settings(settings: BacktestSettings, store: Any):
-    """Run the backtest a ``BacktestSettings`` describes against ``store``."""
-    from tradeloom.research.backtest import run_backtest
+def run_from_settings(settings: BacktestSettings, store: Any, *, show_progress: bool = False):
+    """Run the backtest a ``BacktestSettings`` describes against ``store``.
+
+    With ``show_progress`` a rich progress bar (on stderr, gone when done) follows the
+    run through bar time, for long multi-year minute-bar backtests.
+    """
 
     fees, slippage = fee_and_slippage_models(settings.broker)
     risk = None
@@ -91,6 +94,38 @@ def run_from_settings(settings: BacktestSettings, store: Any):
         from tradeloom.risk_profiles import load_profile
 
         risk = RiskEngine(load_profile(settings.risk_profile), fee_rate=settings.broker.fee_rate)
+    if show_progress:
+        with _progress_bar() as advance:
+            return _run(settings, store, fees, slippage, risk, advance)
+    return _run(settings, store, fees, slippage, risk, None)
+
+
+def _progress_bar():
+    """A context manager yielding ``advance(first_ts, done_ts, last_ts)`` for run_backtest."""
+    from contextlib import contextmanager
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    @contextmanager
+    def bar():
+        with Progress(
+            TextColumn("backtest"), BarColumn(), TextColumn("{task.percentage:>5.1f} %"),
+            TimeElapsedColumn(), console=Console(stderr=True), transient=True,
+        ) as progress:
+            task = progress.add_task("backtest", total=1.0)
+
+            def advance(first: int, done: int, last: int) -> None:
+                span = max(last - first, 1)
+                progress.update(task, completed=min(max(done - first, 0) / span, 1.0))
+
+            yield advance
+
+    return bar()
+
+
+def _run(settings: BacktestSettings, store: Any, fees: Any, slippage: Any, risk: Any, progress: Any):
+    from tradeloom.research.backtest import run_backtest
+
     return run_backtest(
         settings.strategy,
         settings.symbols,
@@ -107,6 +142,7 @@ def run_from_settings(settings: BacktestSettings, store: Any):
         volume_share=settings.broker.volume_share,
         risk=risk,
         seed=settings.seed,
+        progress=progress,
     )
 
 
@@ -222,7 +258,7 @@ def backtest(
         if not strategy and config is None:
             raise ConfigError(f"name a strategy, e.g.  {EXAMPLE}")
         settings = build_settings(strategy, config, overrides, broker, parse_params(param))
-        result = run_from_settings(settings, clictx.open_store())
+        result = run_from_settings(settings, clictx.open_store(), show_progress=not (quiet or as_json))
         if out is not None:
             from tradeloom.adapters.results_io import save_result
 
