@@ -75,6 +75,13 @@ def _register() -> None:
     app.command("walkforward", rich_help_panel="Research")(walkforward)
     app.command("regress", rich_help_panel="Research")(regress)
 
+    from tradeloom.cli_live import kill, live, paper, replay
+
+    app.command("paper", rich_help_panel="Trading")(paper)
+    app.command("live", rich_help_panel="Trading")(live)
+    app.command("replay", rich_help_panel="Trading")(replay)
+    app.command("kill", rich_help_panel="Trading")(kill)
+
 
 def report_error(exc: TradeloomError) -> None:
     """Print a TradeloomError for a person: red, on stderr, no traceback."""

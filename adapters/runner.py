@@ -1,0 +1,379 @@
+"""``LiveRunner``: exchange events into the one ``Engine.step``, one at a time.
+
+Why one runner for paper and live: the strategy, the ``RiskEngine`` and the
+portfolio logic are the objects and code a backtest uses; only the broker behind
+the engine differs (``SimulatedBroker`` for paper, ``CcxtBroker`` for live), and it
+is picked once when the session is built (``adapters.session``), never tested for
+inside the loop. What the runner adds is I/O and safety around the step:
+
+1. **Start** (``start``): clock drift against the exchange (``fetch_time``), the
+   warm-up bars (store, then exchange; ``adapters.warmup``), ``engine.start`` at the
+   last warm-up close, the engine primed with the warm-up, a ``session`` and a
+   ``start`` journal record.
+2. **Loop** (``run``): every round checks the kill flag, the drift schedule and (live)
+   pulls the broker's fills, then waits at most ``kill_poll_s`` for closed bars.
+   Each inbound event is journaled *before* it is stepped; each command the engine
+   sends is journaled by the ``CommandRecorder`` as it passes.
+3. **Drift**: above ``max_drift_ms`` the exchange is marked degraded in the risk
+   engine (entries refused, exits allowed) and a ``pause`` record is written; back
+   under the threshold, ``resume``. Replay applies the same records at the same
+   points.
+4. **Kill** (flag file, ``kill()``): a ``kill`` record, ``RiskEngine.kill`` (entries
+   blocked), every open order cancelled through the engine, then the broker's
+   ``cancel_all`` (live: every order on the exchange); the latency from the flag
+   (or call) to the confirmed cancel is recorded in ``kill_latency_s``.
+5. **End** (``stop()``, ``max_bars``, a fatal broker error): ``engine.finish()`` and an
+   ``end`` record with the stage latency percentiles.
+
+Time: the runner never reads ``time.time`` for market decisions; bars carry their
+own times and the engine's clock is theirs. ``clock`` (injectable) only schedules
+waits and stamps ``local_ts`` in the journal.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ccxt
+from tradeloom.adapters.clock import Clock
+from tradeloom.adapters.exchange import map_ccxt_error
+from tradeloom.adapters.journal import Journal
+from tradeloom.adapters.journal_codec import bar_payload, fill_payload
+from tradeloom.adapters.live_feed import BarFeed
+from tradeloom.adapters.safety import KillFlag
+from tradeloom.adapters.stage_timing import StageTimings
+from tradeloom.adapters.warmup import load_warmup, prime, warmup_need
+from tradeloom.engine.errors import ConfigError, ExchangeError, TradeloomError
+from tradeloom.engine.events import FillEvent
+from tradeloom.engine.loop import Engine
+from tradeloom.engine.orders import Bar
+from tradeloom.engine.risk import RiskEngine
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RunnerSettings:
+    """Scheduling and safety thresholds of one runner (from ``LiveConfig.runner``)."""
+
+    kill_poll_s: float = 1.0
+    drift_check_s: float = 300.0
+    max_drift_ms: int = 1_000
+    broker_poll_s: float = 1.0
+    cancel_timeout_s: float = 10.0
+    warmup_min_bars: int = 0
+    #: Wait until the broker has sent the orders of a decision before waiting for the
+    #: next bar (deterministic emulator sessions; off in production).
+    settle_orders: bool = False
+
+
+class SessionJournal:
+    """The journal of one session, stamping ``local_ts`` from the runner's clock."""
+
+    def __init__(self, journal: Journal, clock: Clock) -> None:
+        self.journal = journal
+        self.clock = clock
+
+    def write(self, kind: str, payload: Mapping[str, Any], exchange_ts: int | None) -> None:
+        self.journal.append(kind, payload, exchange_ts=exchange_ts, local_ts=self.clock.now_ms())
+
+    def emit(self, kind: str, payload: dict[str, Any], engine_ts: int) -> None:
+        """``CommandRecorder`` hook: commands are stamped with the engine time."""
+        self.write(kind, payload, engine_ts)
+
+
+def kill_engine(engine: Engine, ts: int, reason: str) -> int:
+    """Block entries and cancel every open order through the engine; orders cancelled.
+
+    Shared with ``replay`` so a journaled kill has the same effect there.
+    """
+    risk = engine.risk
+    if risk is not None and hasattr(risk, "kill"):
+        risk.kill(ts, reason)
+        pending = getattr(risk, "pending_actions", None)
+        if pending is not None:
+            pending()  # the cancel-all it queues is done right here
+    cancelled = 0
+    for order in list(engine.broker.open_orders()):
+        cancelled += bool(engine.cancel(order.id))
+    return cancelled
+
+
+def set_paused(engine: Engine, exchange_id: str, paused: bool, ts: int) -> None:
+    """Refuse (or allow again) new entries for the whole exchange in the risk engine."""
+    set_status = getattr(engine.risk, "set_status", None)
+    if set_status is None:
+        raise ConfigError("pausing on clock drift needs a RiskEngine; configure a risk profile")
+    set_status(exchange_id, paused, ts=ts)
+
+
+def _risk_engine_of(engine: Engine) -> RiskEngine | None:
+    risk = getattr(engine.risk, "inner", engine.risk)
+    return risk if isinstance(risk, RiskEngine) else None
+
+
+@dataclass
+class RunSummary:
+    """What a session did (also written in the journal's ``end`` record)."""
+
+    bars: int = 0
+    warmup_bars: int = 0
+    orders: int = 0
+    fills: int = 0
+    kill_latency_s: float | None = None
+    paused: bool = False
+    stages: dict[str, dict[str, float]] = field(default_factory=dict)
+    stop_reason: str = ""
+
+
+class LiveRunner:
+    """Feeds a started-on-demand ``engine`` from ``feed`` (and the broker's fills).
+
+    ``engine`` must be built with its broker wrapped in a ``CommandRecorder`` writing to
+    ``journal`` and its risk engine in a ``RiskProbe`` (``adapters.session`` does both).
+    ``live=True`` refuses to run without a ``RiskEngine`` or without a kill flag.
+    """
+
+    def __init__(self, engine: Engine, *, feed: BarFeed, client: Any, journal: SessionJournal,
+                 clock: Clock, timings: StageTimings, exchange_id: str, session: Mapping[str, Any],
+                 settings: RunnerSettings = RunnerSettings(), kill_flag: KillFlag | None = None,
+                 store: Any = None, live: bool = False) -> None:
+        if live and _risk_engine_of(engine) is None:
+            raise ConfigError(
+                "live trading refused: the engine has no RiskEngine; set risk_profile in the "
+                "config (e.g. risk_profile = 'conservative')")
+        if live and kill_flag is None:
+            raise ConfigError("live trading refused: no kill flag; set state_dir in the config")
+        self.engine = engine
+        self.feed = feed
+        self.client = client
+        self.journal = journal
+        self.clock = clock
+        self.timings = timings
+        self.exchange_id = exchange_id
+        self.session = dict(session)
+        self.settings = settings
+        self.kill_flag = kill_flag
+        self.store = store
+        self.live = live
+        self.summary = RunSummary()
+        self.killed = False
+        self._kill_request: tuple[str, float] | None = None
+        self._stop = False
+        self._next_drift_local = 0
+        self._started = False
+        self._poll = getattr(engine.broker, "poll", None)
+        self.tf_ms = engine.timeframe_ms
+
+    # ------------------------------------------------------------------ control API
+    def kill(self, reason: str = "api") -> None:
+        """Request the kill switch (API call); acted on within one loop round."""
+        if self._kill_request is None:
+            self._kill_request = (reason, time.monotonic())
+
+    def stop(self) -> None:
+        """Finish after the current round."""
+        self._stop = True
+
+    # ------------------------------------------------------------------ start
+    async def start(self) -> None:
+        """Drift check, warm-up, ``engine.start``, priming, ``session``/``start`` records."""
+        if self._started:
+            return
+        self._started = True
+        ex_now = await self._check_drift(initial=True)
+        engine = self.engine
+        last_close = ex_now - ex_now % self.tf_ms
+        self.journal.write("session", self.session, last_close)
+        risk = _risk_engine_of(engine)
+        if risk is not None:
+            risk.bind(exchange=self.exchange_id)
+        engine.start(last_close)
+        need = warmup_need(engine, self.settings.warmup_min_bars)
+        bars = await load_warmup(self.client, engine.symbols, self._timeframe(), self.tf_ms, need,
+                                 exchange_now=ex_now, store=self.store,
+                                 exchange_id=self.exchange_id)
+        for bar in bars:
+            self.journal.write("warmup_bar", bar_payload(bar), bar.close_ts)
+        self.journal.write("start", {"ts": last_close, "warmup_need": need,
+                                     "warmup_bars": len(bars)}, last_close)
+        self.summary.warmup_bars = prime(engine, bars)
+        last_open = {s: last_close - self.tf_ms for s in engine.symbols}
+        self.feed.start_after(last_open)
+        if self._paused_now:
+            set_paused(engine, self.exchange_id, True, last_close)
+
+    def _timeframe(self) -> str:
+        return str(self.session.get("timeframe"))
+
+    # ------------------------------------------------------------------ loop
+    async def run(self, *, max_bars: int | None = None) -> RunSummary:
+        """Run until ``stop()``, ``max_bars`` live bars, or a fatal error; then finish."""
+        await self.start()
+        try:
+            while not self._stop:
+                await self.round()
+                if max_bars is not None and self.summary.bars >= max_bars:
+                    self.summary.stop_reason = f"max_bars {max_bars}"
+                    break
+            else:
+                self.summary.stop_reason = self.summary.stop_reason or "stopped"
+        finally:
+            self.finish()
+        return self.summary
+
+    async def round(self) -> None:
+        """One loop round: kill check, drift, broker fills, then bars (waiting at most kill_poll_s)."""
+        await self._check_kill()
+        if self.clock.now_ms() >= self._next_drift_local:
+            await self._check_drift()
+        self._pump_broker()
+        timeout = self.settings.kill_poll_s
+        if self._poll is not None:
+            timeout = min(timeout, self.settings.broker_poll_s)
+        bars = await self.feed.next_bars(timeout)
+        for bar in bars:
+            await self._check_kill()
+            self.on_bar(bar)
+
+    def on_bar(self, bar: Bar) -> None:
+        """Journal one closed bar, step it, settle the orders it caused."""
+        timings = self.timings
+        timings.receipt()
+        self.journal.write("bar", bar_payload(bar), bar.close_ts)
+        before = self.engine.broker.submitted
+        self.engine.step(bar)
+        timings.step_done()
+        self.summary.bars += 1
+        if self.settings.settle_orders and self.engine.broker.submitted != before:
+            self._pump_broker(wait=True)
+
+    def _pump_broker(self, wait: bool = False) -> None:
+        """Live: fills the exchange reported since the last round, each stepped as an event.
+
+        ``wait``: block until the broker has sent everything queued and refreshed.
+        """
+        if self._poll is None:
+            return
+        engine = self.engine
+        try:
+            now = self.clock.now_ms() + self.feed.exchange_offset_ms
+            fills = self._poll(now, wait=True) if wait else self._poll(now)
+        except ExchangeError as err:
+            self.journal.write("error", {"error": str(err), "where": "broker.poll"}, None)
+            self.summary.stop_reason = f"broker error: {err}"
+            self._stop = True
+            raise
+        for fill in fills:
+            ts = max(int(fill.ts), engine.ctx.now)  # learnt now, never before the engine clock
+            known = fill if ts == fill.ts else dataclasses.replace(fill, ts=ts)
+            self.timings.receipt()
+            self.journal.write("fill", {**fill_payload(fill), "engine_ts": ts}, int(fill.ts))
+            engine.step(FillEvent(known))
+            self.timings.step_done()
+
+    # ------------------------------------------------------------------ drift
+    @property
+    def _paused_now(self) -> bool:
+        return self.summary.paused
+
+    async def _check_drift(self, initial: bool = False) -> int:
+        local_before = self.clock.now_ms()
+        try:
+            server = int(await self.client.fetch_time())
+        except ccxt.BaseError as exc:
+            raise map_ccxt_error(exc, context=f"{self.exchange_id} fetch_time (drift check)") from exc
+        local = (local_before + self.clock.now_ms()) // 2
+        offset = server - local
+        self.feed.exchange_offset_ms = offset
+        self._next_drift_local = self.clock.now_ms() + round(self.settings.drift_check_s * 1000)
+        too_far = abs(offset) > self.settings.max_drift_ms
+        payload = {"offset_ms": offset, "max_drift_ms": self.settings.max_drift_ms,
+                   "paused": too_far}
+        self.journal.write("drift", payload, server)
+        if too_far != self.summary.paused:
+            self.summary.paused = too_far
+            if not initial:
+                ts = self.engine.ctx.now
+                set_paused(self.engine, self.exchange_id, too_far, ts)
+                self.journal.write("pause" if too_far else "resume",
+                                   {"ts": ts, "offset_ms": offset}, server)
+            elif too_far:
+                self.journal.write("pause", {"ts": None, "offset_ms": offset}, server)
+            log.warning("clock drift %d ms vs %s: trading %s", offset, self.exchange_id,
+                        "paused" if too_far else "resumed")
+        return server
+
+    # ------------------------------------------------------------------ kill
+    async def _check_kill(self) -> None:
+        if self.killed:
+            return
+        request = self._kill_request
+        if request is None and self.kill_flag is not None:
+            path = self.kill_flag.present()
+            if path is not None:
+                age = max(0.0, time.time() - path.stat().st_mtime)
+                request = (KillFlag.reason(path), time.monotonic() - age)
+        if request is not None:
+            self._do_kill(*request)
+
+    def _do_kill(self, reason: str, since: float) -> None:
+        engine = self.engine
+        ts = engine.ctx.now
+        self.killed = True
+        self.journal.write("kill", {"ts": ts, "reason": reason}, None)
+        cancelled = kill_engine(engine, ts, reason)
+        broker = engine.broker
+        report: Any = None
+        if hasattr(broker.inner, "cancel_all"):
+            try:
+                report = broker.cancel_all(ts, timeout_s=self.settings.cancel_timeout_s)
+            except TradeloomError as err:  # the kill stands: entries stay blocked
+                self.journal.write("error", {"error": str(err), "where": "kill cancel_all"},
+                                   None)
+                log.error("kill switch: cancel_all failed (%s); orders the engine knew were "
+                          "cancelled one by one - check the exchange", err)
+        latency = time.monotonic() - since
+        self.summary.kill_latency_s = latency
+        self.journal.write("kill_done", {"ts": ts, "cancelled": cancelled,
+                                         "latency_s": round(latency, 4),
+                                         "exchange_report": repr(report) if report else None}, None)
+        log.warning("kill switch: %s; %d orders cancelled in %.3f s", reason, cancelled, latency)
+
+    # ------------------------------------------------------------------ end
+    def finish(self) -> None:
+        if not self._started:
+            return
+        engine = self.engine
+        engine.finish()
+        self.summary.orders = sum(1 for o in engine.orders)
+        self.summary.fills = len(engine.fills)
+        self.summary.stages = self.timings.summary()
+        self.journal.write("end", {"bars": self.summary.bars, "orders": self.summary.orders,
+                                   "fills": self.summary.fills,
+                                   "reason": self.summary.stop_reason,
+                                   "kill_latency_s": self.summary.kill_latency_s,
+                                   "stages": self.summary.stages}, engine.ctx.now)
+        self._started = False
+
+
+def journal_dir_default(state_dir: Path, run_id: str) -> Path:
+    """Where a session's journal goes unless the config names one."""
+    return state_dir / "journals" / f"{run_id}.jsonl"
+
+
+__all__ = [
+    "LiveRunner",
+    "RunSummary",
+    "RunnerSettings",
+    "SessionJournal",
+    "journal_dir_default",
+    "kill_engine",
+    "set_paused",
+]

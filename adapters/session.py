@@ -1,0 +1,260 @@
+"""Build a paper or live session from a ``LiveConfig``: the one place modes differ.
+
+Why here: the runner, the strategy, the risk engine and the portfolio logic are the
+same in both modes; the mode decides only which broker sits behind the engine
+(``SimulatedBroker`` for paper, ``CcxtBroker`` for live) and what must be true
+before starting. Live refuses, before any network call and in this order, without
+``confirm_live``, without a risk profile, without credentials, or when another
+runner holds the account's lock.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ccxt
+from tradeloom.adapters.clock import Clock, SystemClock
+from tradeloom.adapters.exchange import (
+    Credentials,
+    make_client,
+    map_ccxt_error,
+    market_specs_from_ccxt,
+)
+from tradeloom.adapters.journal import Journal
+from tradeloom.adapters.live_feed import BarFeed, PollingBarFeed, WatchBarFeed
+from tradeloom.adapters.paper import sim_engine
+from tradeloom.adapters.recorder import CommandRecorder
+from tradeloom.adapters.runner import LiveRunner, RunnerSettings, SessionJournal
+from tradeloom.adapters.safety import AccountLock, KillFlag, redact_secrets_in_logs
+from tradeloom.adapters.stage_timing import RiskProbe, StageTimings
+from tradeloom.engine.errors import ConfigError
+from tradeloom.engine.loop import Engine
+from tradeloom.engine.market import MarketSpec
+from tradeloom.engine.portfolio import Portfolio
+from tradeloom.engine.risk import RiskEngine
+from tradeloom.engine.timeframes import timeframe_to_ms
+from tradeloom.engine.timeutil import format_utc_ms
+from tradeloom.research.strategy_loader import load_strategy
+
+from tradeloom.config import config_hash
+from tradeloom.live_config import LiveConfig, load_credentials
+from tradeloom.risk_profiles import load_profile
+
+log = logging.getLogger(__name__)
+
+#: ``(config, credentials, markets, run_id, state_dir) -> broker`` for live sessions.
+BrokerFactory = Callable[[LiveConfig, Credentials, Mapping[str, MarketSpec], str, Path], Any]
+
+
+@dataclass
+class Session:
+    """A built session: run it with ``await session.runner.run()``, then ``await session.close()``."""
+
+    runner: LiveRunner
+    journal: Journal
+    journal_path: Path
+    client: Any
+    lock: AccountLock | None
+    run_id: str
+    broker: Any
+
+    async def close(self) -> None:
+        """Close the feed, the broker, the client and the journal; release the lock."""
+        try:
+            await self.runner.feed.close()
+            close = getattr(self.broker, "close", None)
+            if close is not None and self.broker is not None:
+                close()
+            await self.client.close()
+        finally:
+            self.journal.close()
+            if self.lock is not None:
+                self.lock.release()
+
+
+def build_risk(config: LiveConfig, *, required: bool) -> RiskEngine | None:
+    if config.risk_profile is None:
+        if required:
+            raise ConfigError(
+                "live trading refused: no risk_profile in the config; set one, e.g. "
+                "risk_profile = 'conservative' (shipped: conservative, moderate) or a .toml path")
+        return None
+    return RiskEngine(load_profile(config.risk_profile), exchange=config.exchange.id)
+
+
+def _run_id(config: LiveConfig, mode: str, clock: Clock) -> str:
+    if config.run_id:
+        return config.run_id
+    stamp = format_utc_ms(clock.now_ms()).replace("-", "").replace(":", "")[:15]
+    return f"{mode[0]}{stamp}"
+
+
+def session_info(config: LiveConfig, mode: str, run_id: str, markets: Mapping[str, MarketSpec],
+                 risk: RiskEngine | None, initial_cash: float) -> dict[str, Any]:
+    """The journal's ``session`` record: what replay needs to rebuild the run."""
+    return {
+        "mode": mode, "run_id": run_id, "account": config.account,
+        "strategy": config.strategy, "params": dict(config.params),
+        "symbols": list(config.symbols), "timeframe": config.timeframe,
+        "exchange": config.exchange.id, "seed": config.seed,
+        "risk_profile": config.risk_profile,
+        "risk": None if risk is None else risk.config.model_dump(mode="json"),
+        "initial_cash": initial_cash,
+        "markets": {s: dataclasses.asdict(markets[s]) for s in config.symbols},
+        "config_hash": config_hash(config),
+    }
+
+
+def _feed(config: LiveConfig, client: Any, clock: Clock, report: Callable[..., None]) -> BarFeed:
+    kind = config.runner.feed
+    if kind == "auto":
+        kind = "watch" if client.has.get("watchOHLCV") else "poll"
+    if kind == "watch":
+        return WatchBarFeed(client, config.symbols, config.timeframe, clock=clock, report=report)
+    return PollingBarFeed(client, config.symbols, config.timeframe, clock=clock,
+                          poll_delay_ms=config.runner.poll_delay_ms,
+                          retry_delay_ms=config.runner.retry_delay_ms, report=report)
+
+
+async def _markets(client: Any, symbols: list[str]) -> dict[str, MarketSpec]:
+    try:
+        await client.load_markets()
+    except ccxt.BaseError as exc:
+        raise map_ccxt_error(exc, context=f"{client.id} load_markets") from exc
+    specs = market_specs_from_ccxt(client.markets, precision_mode=client.precisionMode)
+    unknown = [s for s in symbols if s not in specs]
+    if unknown:
+        raise ConfigError(f"symbols {unknown} are not markets of {client.id}; check the spelling "
+                          "(unified form, e.g. 'BTC/USDT')")
+    return specs
+
+
+def _settings(config: LiveConfig, settle_orders: bool) -> RunnerSettings:
+    r = config.runner
+    return RunnerSettings(kill_poll_s=r.kill_poll_s, drift_check_s=r.drift_check_s,
+                          max_drift_ms=r.max_drift_ms, broker_poll_s=r.broker_poll_s,
+                          cancel_timeout_s=r.cancel_timeout_s, warmup_min_bars=r.warmup_min_bars,
+                          settle_orders=settle_orders)
+
+
+def _open_store(config: LiveConfig, store: Any) -> Any:
+    if store is not None or config.store is None:
+        return store
+    from tradeloom.adapters.store import MarketStore
+
+    return MarketStore(config.store)
+
+
+async def open_paper(config: LiveConfig, *, clock: Clock | None = None, store: Any = None,
+                     settle_orders: bool = False,
+                     settings: RunnerSettings | None = None) -> Session:
+    """A paper session: live market data, the backtest's ``SimulatedBroker``, virtual cash."""
+    clock = clock or SystemClock()
+    risk = build_risk(config, required=False)
+    strategy = load_strategy(config.strategy)(**config.params)
+    run_id = _run_id(config, "paper", clock)
+    config.state_dir.mkdir(parents=True, exist_ok=True)
+    lock = AccountLock(config.state_dir, f"paper-{config.account}").acquire()
+    client = make_client(config.exchange, async_=True)
+    try:
+        markets = await _markets(client, config.symbols)
+        journal_path = config.journal or config.state_dir / "journals" / f"{run_id}.jsonl"
+        journal = Journal(journal_path)
+    except BaseException:
+        await client.close()
+        lock.release()
+        raise
+    sj = SessionJournal(journal, clock)
+    timings = StageTimings()
+    engine = sim_engine(strategy, symbols=config.symbols, timeframe=config.timeframe,
+                        markets=markets, initial_cash=config.paper.initial_cash, risk=risk,
+                        emit=sj.emit, run_id=run_id, timings=timings, seed=config.seed)
+    info = session_info(config, "paper", run_id, markets, risk, config.paper.initial_cash)
+    runner = LiveRunner(engine, feed=_feed(config, client, clock, _reporter(sj)), client=client,
+                        journal=sj, clock=clock, timings=timings, exchange_id=config.exchange.id,
+                        session=info, settings=settings or _settings(config, settle_orders),
+                        kill_flag=KillFlag(config.state_dir, config.account),
+                        store=_open_store(config, store), live=False)
+    return Session(runner, journal, journal_path, client, lock, run_id, engine.broker.inner)
+
+
+def _reporter(sj: SessionJournal) -> Callable[[str, dict[str, Any]], None]:
+    def report(kind: str, payload: dict[str, Any]) -> None:
+        sj.write(f"feed_{kind}", payload, None)
+
+    return report
+
+
+def preflight_live(config: LiveConfig, *, confirm_live: bool,
+                   environ: Mapping[str, str] | None = None) -> tuple[RiskEngine, Credentials]:
+    """The refusals that need no network: switch, risk profile, credentials."""
+    if not confirm_live:
+        raise ConfigError("live trading refused: pass --confirm-live to trade real money "
+                          "(try `tradeloom paper CONFIG` first)")
+    risk = build_risk(config, required=True)
+    if risk is None:  # build_risk(required=True) raised already; this narrows the type
+        raise ConfigError("live trading refused: no risk engine")
+    return risk, load_credentials(config.credentials, environ)
+
+
+async def open_live(config: LiveConfig, *, confirm_live: bool, broker_factory: BrokerFactory,
+                    clock: Clock | None = None, store: Any = None,
+                    environ: Mapping[str, str] | None = None,
+                    settle_orders: bool = False,
+                    settings: RunnerSettings | None = None) -> Session:
+    """A live session through ``broker_factory`` (the ``CcxtBroker``); see the module docstring."""
+    clock = clock or SystemClock()
+    risk, credentials = preflight_live(config, confirm_live=confirm_live, environ=environ)
+    redact_secrets_in_logs(*_secret_strings(credentials))
+    strategy = load_strategy(config.strategy)(**config.params)
+    config.state_dir.mkdir(parents=True, exist_ok=True)
+    lock = AccountLock(config.state_dir, config.account).acquire()
+    run_id = _run_id(config, "live", clock)
+    client = make_client(config.exchange, credentials=credentials, async_=True)
+    broker: Any = None
+    try:
+        markets = await _markets(client, config.symbols)
+        try:
+            balance = await client.fetch_balance()
+        except ccxt.BaseError as exc:
+            raise map_ccxt_error(exc, context=f"{client.id} fetch_balance") from exc
+        quote = markets[config.symbols[0]].quote
+        cash = float((balance.get("free") or {}).get(quote) or 0.0)
+        journal_path = config.journal or config.state_dir / "journals" / f"{run_id}.jsonl"
+        journal = Journal(journal_path, secrets=_secret_strings(credentials))
+        broker = broker_factory(config, credentials, markets, run_id, config.state_dir)
+    except BaseException:
+        if broker is not None:
+            broker.close()
+        await client.close()
+        lock.release()
+        raise
+    sj = SessionJournal(journal, clock)
+    sj.write("balance", {"free": {k: v for k, v in (balance.get("free") or {}).items() if v}},
+             None)
+    timings = StageTimings()
+    portfolio = Portfolio(cash, quote)
+    engine = Engine(strategy, CommandRecorder(broker, sj.emit, run_id=run_id, timings=timings),
+                    portfolio, symbols=config.symbols,
+                    timeframe_ms=timeframe_to_ms(config.timeframe), markets=markets,
+                    risk=RiskProbe(risk, timings), seed=config.seed)
+    info = session_info(config, "live", run_id, markets, risk, cash)
+    runner = LiveRunner(engine, feed=_feed(config, client, clock, _reporter(sj)), client=client,
+                        journal=sj, clock=clock, timings=timings, exchange_id=config.exchange.id,
+                        session=info, settings=settings or _settings(config, settle_orders),
+                        kill_flag=KillFlag(config.state_dir, config.account),
+                        store=_open_store(config, store), live=True)
+    return Session(runner, journal, journal_path, client, lock, run_id, broker)
+
+
+def _secret_strings(credentials: Credentials) -> tuple[str, ...]:
+    return tuple(s for s in (credentials.api_key, credentials.secret, credentials.password) if s)
+
+
+__all__ = ["BrokerFactory", "Session", "build_risk", "open_live", "open_paper", "preflight_live",
+           "session_info"]

@@ -1,0 +1,198 @@
+"""``LiveConfig``: one strict, frozen model for ``tradeloom paper`` and ``tradeloom live``.
+
+A config never holds credentials. Any key that looks like one (``api_key``,
+``apiKey``, ``secret``, ``password``, ``private_key``, ``token``...), anywhere in the
+file (``exchange.options`` included), is refused with a ``ConfigError`` that names
+the key and never repeats its value. Credentials come from environment variables
+(names in ``[credentials]``, defaults ``TRADELOOM_API_KEY``/``TRADELOOM_API_SECRET``)
+or from a ``secrets_file`` (TOML with ``api_key``, ``secret``, optional
+``password``; must not be readable by group or others).
+
+Example ``paper.toml``::
+
+    strategy = "research/strategies/sma_cross.py:SmaCross"
+    symbols = ["BTC/USDT"]
+    timeframe = "1h"
+    risk_profile = "moderate"
+    account = "binance-main"
+    state_dir = "state"
+
+    [params]
+    fast = 10
+    slow = 50
+
+    [exchange]
+    id = "binance"
+
+    [paper]
+    initial_cash = 10000.0
+
+>>> cfg = LiveConfig(strategy="s.py:S", symbols=["BTC/USDT"], exchange={"id": "binance"})
+>>> cfg.runner.kill_poll_s, cfg.credentials.api_key_env
+(1.0, 'TRADELOOM_API_KEY')
+>>> LiveConfig(strategy="s.py:S", symbols=["BTC/USDT"], exchange={"id": "binance"},
+...            api_key="abc")
+Traceback (most recent call last):
+...
+tradeloom.engine.errors.ConfigError: config key 'api_key' looks like a credential; credentials never go in a config file - set the environment variables named in [credentials] (default TRADELOOM_API_KEY / TRADELOOM_API_SECRET) or name a secrets_file
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from tradeloom.adapters.exchange import Credentials, ExchangeSettings
+from tradeloom.config import StrictModel, read_config_file, validate_config
+from tradeloom.engine.errors import ConfigError
+from tradeloom.engine.timeframes import timeframe_to_ms
+
+_CREDENTIAL_KEY = re.compile(
+    r"^(api_?key|apikey|secret|api_?secret|password|passphrase|private_?key|token|uid)$",
+    re.IGNORECASE)
+_ALLOWED = {"secrets_file", "api_key_env", "secret_env", "password_env"}
+
+
+def reject_credentials(data: Any, path: str = "") -> None:
+    """Raise ``ConfigError`` if any key of ``data`` (recursively) looks like a credential."""
+    if isinstance(data, Mapping):
+        for key, value in data.items():
+            name = str(key)
+            where = f"{path}.{name}" if path else name
+            if name not in _ALLOWED and _CREDENTIAL_KEY.match(name):
+                raise ConfigError(
+                    f"config key {where!r} looks like a credential; credentials never go in a "
+                    "config file - set the environment variables named in [credentials] "
+                    "(default TRADELOOM_API_KEY / TRADELOOM_API_SECRET) or name a secrets_file")
+            reject_credentials(value, where)
+    elif isinstance(data, (list, tuple)):
+        for item in data:
+            reject_credentials(item, path)
+
+
+class CredentialSource(StrictModel):
+    """Where live credentials come from: a secrets file, else environment variables."""
+
+    secrets_file: Path | None = None
+    api_key_env: str = "TRADELOOM_API_KEY"
+    secret_env: str = "TRADELOOM_API_SECRET"
+    password_env: str | None = None
+
+
+class RunnerSection(StrictModel):
+    """Runner scheduling and safety thresholds (see ``adapters/runner.py``)."""
+
+    feed: Literal["auto", "poll", "watch"] = "poll"
+    poll_delay_ms: int = Field(1_500, ge=0, le=60_000)
+    retry_delay_ms: int = Field(1_000, ge=50, le=60_000)
+    kill_poll_s: float = Field(1.0, gt=0, le=5.0)
+    drift_check_s: float = Field(300.0, gt=0)
+    max_drift_ms: int = Field(1_000, gt=0)
+    broker_poll_s: float = Field(1.0, gt=0, le=60.0)
+    cancel_timeout_s: float = Field(10.0, gt=0, le=60.0)
+    warmup_min_bars: int = Field(0, ge=0, le=10_000)
+
+
+class PaperSection(StrictModel):
+    """Virtual balance of a paper session (the quote currency of the symbols)."""
+
+    initial_cash: float = Field(10_000.0, gt=0)
+
+
+class LiveConfig(StrictModel):
+    """Everything a paper or live session needs (see the module docstring)."""
+
+    strategy: str = Field(description="'path/to/file.py:Class' or 'package.module:Class'")
+    params: dict[str, Any] = Field(default_factory=dict)
+    symbols: list[str] = Field(min_length=1)
+    timeframe: str = "1h"
+    exchange: ExchangeSettings
+    account: str = Field("default", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    risk_profile: str | None = None
+    credentials: CredentialSource = Field(default_factory=CredentialSource)
+    state_dir: Path = Path("state")
+    journal: Path | None = None
+    store: Path | None = Field(None, description="market store for warm-up; None: the catalog")
+    run_id: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,19}$")
+    seed: int = 0
+    runner: RunnerSection = Field(default_factory=RunnerSection)
+    paper: PaperSection = Field(default_factory=PaperSection)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_credentials(cls, data: Any) -> Any:
+        reject_credentials(data)  # raises ConfigError itself: pydantic would echo the value
+        return data
+
+    @field_validator("timeframe")
+    @classmethod
+    def _timeframe(cls, value: str) -> str:
+        timeframe_to_ms(value)
+        return value
+
+    @field_validator("symbols")
+    @classmethod
+    def _symbols(cls, value: list[str]) -> list[str]:
+        for symbol in value:
+            if "/" not in symbol:
+                raise ValueError(f"symbol {symbol!r} must look like BASE/QUOTE, e.g. 'BTC/USDT'")
+        if len(set(value)) != len(value):
+            raise ValueError("symbols must not repeat")
+        return value
+
+
+def load_live_config(path: Path | str) -> LiveConfig:
+    """Read and validate a paper/live config file (credential keys refused first)."""
+    data = read_config_file(path)
+    try:
+        reject_credentials(data)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return validate_config(LiveConfig, data, str(path))
+
+
+def load_credentials(source: CredentialSource, environ: Mapping[str, str] | None = None,
+                     *, base_dir: Path | None = None) -> Credentials:
+    """Credentials from ``source.secrets_file`` or the environment; ``ConfigError`` if absent."""
+    env = os.environ if environ is None else environ
+    if source.secrets_file is not None:
+        path = source.secrets_file
+        if base_dir is not None and not path.is_absolute():
+            path = base_dir / path
+        if not path.is_file():
+            raise ConfigError(f"secrets_file {path} does not exist; create it (TOML with api_key "
+                              "and secret, chmod 600) or use environment variables")
+        mode = path.stat().st_mode
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise ConfigError(f"secrets_file {path} is readable by other users "
+                              f"(mode {stat.filemode(mode)}); run: chmod 600 {path}")
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError:
+            raise ConfigError(f"secrets_file {path} is not valid TOML; expected lines "
+                              "api_key = \"...\" and secret = \"...\"") from None
+        key, secret = data.get("api_key"), data.get("secret")
+        missing = [n for n, v in (("api_key", key), ("secret", secret)) if not v]
+        if missing:
+            raise ConfigError(f"secrets_file {path} lacks {', '.join(missing)}")
+        password = data.get("password")
+        return Credentials(str(key), str(secret), None if password is None else str(password))
+    key, secret = env.get(source.api_key_env), env.get(source.secret_env)
+    if not key or not secret:
+        unset = [n for n, v in ((source.api_key_env, key), (source.secret_env, secret)) if not v]
+        raise ConfigError(
+            f"live trading needs credentials: environment variable(s) {', '.join(unset)} "
+            "not set; export them or set credentials.secrets_file in the config")
+    password = env.get(source.password_env) if source.password_env else None
+    return Credentials(key, secret, password)
+
+
+__all__ = ["CredentialSource", "LiveConfig", "PaperSection", "RunnerSection",
+           "load_credentials", "load_live_config", "reject_credentials"]
