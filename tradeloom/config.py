@@ -37,6 +37,22 @@ from tradeloom.engine.timeutil import parse_utc_ms
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
+def check_timeframe(value: str) -> str:
+    """Field validator body shared by every config with a ``timeframe`` ('1h', '15m'...)."""
+    timeframe_to_ms(value)
+    return value
+
+
+def check_symbols(value: list[str]) -> list[str]:
+    """Field validator body shared by every config with ``symbols``: BASE/QUOTE, no repeats."""
+    for symbol in value:
+        if "/" not in symbol:
+            raise ValueError(f"symbol {symbol!r} must look like BASE/QUOTE, e.g. 'BTC/USDT'")
+    if len(set(value)) != len(value):
+        raise ValueError("symbols must not repeat")
+    return value
+
+
 class StrictModel(BaseModel):
     """Base for every config section: frozen, unknown keys refused."""
 
@@ -77,18 +93,12 @@ class BacktestSettings(StrictModel):
     @field_validator("timeframe")
     @classmethod
     def _timeframe_known(cls, value: str) -> str:
-        timeframe_to_ms(value)
-        return value
+        return check_timeframe(value)
 
     @field_validator("symbols")
     @classmethod
     def _symbols_look_like_pairs(cls, value: list[str]) -> list[str]:
-        for symbol in value:
-            if "/" not in symbol:
-                raise ValueError(f"symbol {symbol!r} must look like BASE/QUOTE, e.g. 'BTC/USDT'")
-        if len(set(value)) != len(value):
-            raise ValueError("symbols must not repeat")
-        return value
+        return check_symbols(value)
 
     @field_validator("start", "end")
     @classmethod

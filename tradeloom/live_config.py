@@ -50,9 +50,8 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from tradeloom.adapters.exchange import Credentials, ExchangeSettings
-from tradeloom.config import StrictModel, read_config_file, validate_config
+from tradeloom.config import StrictModel, check_symbols, check_timeframe, read_config_file, validate_config
 from tradeloom.engine.errors import ConfigError
-from tradeloom.engine.timeframes import timeframe_to_ms
 
 _CREDENTIAL_KEY = re.compile(
     r"^(api_?key|apikey|secret|api_?secret|password|passphrase|private_?key|token|uid)$",
@@ -134,18 +133,12 @@ class LiveConfig(StrictModel):
     @field_validator("timeframe")
     @classmethod
     def _timeframe(cls, value: str) -> str:
-        timeframe_to_ms(value)
-        return value
+        return check_timeframe(value)
 
     @field_validator("symbols")
     @classmethod
     def _symbols(cls, value: list[str]) -> list[str]:
-        for symbol in value:
-            if "/" not in symbol:
-                raise ValueError(f"symbol {symbol!r} must look like BASE/QUOTE, e.g. 'BTC/USDT'")
-        if len(set(value)) != len(value):
-            raise ValueError("symbols must not repeat")
-        return value
+        return check_symbols(value)
 
 
 def load_live_config(path: Path | str) -> LiveConfig:
