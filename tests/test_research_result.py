@@ -67,3 +67,10 @@ def test_the_front_door_exports_load_lazily_and_load_result_draws(result, tmp_pa
     assert tradeloom.run_backtest is run_backtest
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         tradeloom.nope  # noqa: B018
+
+
+def test_every_public_name_resolves():
+    import tradeloom
+
+    for name in tradeloom.__all__:
+        assert getattr(tradeloom, name) is not None

@@ -26,7 +26,10 @@ _EXPORTS = {
     "load_profile": "tradeloom.risk_profiles",
 }
 
-__all__ = ["__version__", "load_result", *sorted(_EXPORTS)]
+__all__ = [
+    "BacktestResult", "MarketSpec", "MarketStore", "Param", "ResearchResult", "RiskEngine",
+    "Strategy", "__version__", "load_profile", "load_result", "load_sample", "run_backtest",
+]
 
 
 def load_result(directory: Any) -> Any:

@@ -50,7 +50,13 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from tradeloom.adapters.exchange import Credentials, ExchangeSettings
-from tradeloom.config import StrictModel, check_symbols, check_timeframe, read_config_file, validate_config
+from tradeloom.config import (
+    StrictModel,
+    check_symbols,
+    check_timeframe,
+    read_config_file,
+    validate_config,
+)
 from tradeloom.engine.errors import ConfigError
 
 _CREDENTIAL_KEY = re.compile(
