@@ -21,7 +21,7 @@ import hashlib
 import inspect
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from tradeloom.engine.backtest import DEFAULT_CASH, build_engine, collect, drive
