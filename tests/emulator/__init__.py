@@ -1,10 +1,13 @@
 """Exchange emulators for tests: real HTTP on 127.0.0.1 for the real ccxt client.
 
 ``BinanceEmulator`` serves Binance spot public market data from real bars, with a
-simulated clock, fault injection (:class:`Fault`) and a request log.
+simulated clock, fault injection (:class:`Fault`) and a request log, plus signed
+spot trading and kline websocket streams. ``OkxEmulator`` is a small OKX spot for the
+second-exchange tests.
 """
 
 from .binance import BinanceEmulator, BinanceState, SymbolRules, load_sample_bars
+from .okx import OkxEmulator
 from .server import EmulatorServer, Fault, FaultQueue, RequestLog, RequestRecord
 
 __all__ = [
@@ -13,6 +16,7 @@ __all__ = [
     "EmulatorServer",
     "Fault",
     "FaultQueue",
+    "OkxEmulator",
     "RequestLog",
     "RequestRecord",
     "SymbolRules",

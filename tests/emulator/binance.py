@@ -1,9 +1,12 @@
 """A Binance spot emulator on 127.0.0.1, serving real bars to the real ccxt client.
 
-Public market data today: ``GET /api/v3/exchangeInfo`` (PRICE_FILTER, LOT_SIZE,
+Public market data: ``GET /api/v3/exchangeInfo`` (PRICE_FILTER, LOT_SIZE,
 NOTIONAL filters as Binance sends them), ``GET /api/v3/time`` (a simulated clock)
 and ``GET /api/v3/klines`` (Binance's startTime/endTime/limit rules, with the
-still-open bar last and partial, as Binance does).
+still-open bar last and partial, as Binance does). Signed trading endpoints
+(orders, trades, account) are in :mod:`.binance_trading`, kline websocket streams
+in :mod:`.binance_ws`. Move the clock with :meth:`BinanceEmulator.advance_to` /
+:meth:`BinanceEmulator.step_bar` to match resting orders and publish klines.
 
 Layout, so signed trading endpoints and a websocket can be added later:
 
@@ -28,6 +31,9 @@ import numpy as np
 import pandas as pd
 from aiohttp import web
 
+from .binance_routes import TradingRoutes
+from .binance_trading import Account, TradingDesk
+from .binance_ws import KlineStreams
 from .server import EmulatorServer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -175,6 +181,31 @@ class BinanceEmulator(EmulatorServer):
         if now_ms is None:
             now_ms = max(int(m.ts[-1]) for m in markets) + self.tf_ms // 2
         self.state = BinanceState(markets, now_ms)
+        self.trading = TradingDesk(self.state, self.tf_ms)
+        self.streams = KlineStreams(self)
+
+    # -- trading and streams ---------------------------------------------------------
+    @property
+    def ws_url(self) -> str:
+        """``ws://127.0.0.1:<port>/stream``: pass as ``ExchangeSettings.ws_url`` (see binance_ws)."""
+        return f"{self.ws_base_url}/stream"
+
+    def add_account(self, api_key: str, secret: str,
+                    balances: Mapping[str, float] | None = None) -> Account:
+        """An account for ``api_key`` (default 10,000 USDT)."""
+        return self.trading.add_account(api_key, secret, dict(balances or {"USDT": 10_000.0}))
+
+    def advance_to(self, ts: int) -> None:
+        """Move the clock to ``ts``: match resting orders on bars that closed, publish klines."""
+        with self.state.lock:
+            self.state.now_ms = max(int(ts), self.state.now_ms)
+            self.trading.catch_up()
+        self.streams.publish()
+
+    def step_bar(self, n: int = 1) -> int:
+        """Advance the clock by ``n`` bars; returns the new ``now_ms``."""
+        self.advance_to(self.now_ms + n * self.tf_ms)
+        return self.now_ms
 
     # -- conveniences for tests ----------------------------------------------------
     @property
@@ -206,6 +237,8 @@ class BinanceEmulator(EmulatorServer):
         app.router.add_get("/api/v3/time", self.time)
         app.router.add_get("/api/v3/exchangeInfo", self.exchange_info)
         app.router.add_get("/api/v3/klines", self.klines)
+        TradingRoutes(self.trading).register(app)
+        self.streams.register(app)
 
     @staticmethod
     def error(code: int, msg: str, status: int = 400) -> web.Response:

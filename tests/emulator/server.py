@@ -23,7 +23,7 @@ from aiohttp import web
 
 LOOPBACK = "127.0.0.1"
 
-FaultKind = Literal["status", "hang", "drop"]
+FaultKind = Literal["status", "hang", "drop", "drop_after", "hang_after"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +32,11 @@ class Fault:
 
     - ``status``: answer ``status`` with a JSON ``body`` (and ``Retry-After`` if set);
     - ``hang``: wait ``hang_s`` seconds before answering normally (client timeouts);
-    - ``drop``: close the TCP connection without answering.
+    - ``drop``: close the TCP connection without answering;
+    - ``drop_after``: let the route run (an order *is* placed), then close the
+      connection without sending its answer: the client sees a network error;
+    - ``hang_after``: let the route run, then wait ``hang_s`` before answering
+      (the client times out although the exchange acted).
     """
 
     kind: FaultKind
@@ -65,6 +69,16 @@ class Fault:
     def drop(cls) -> Fault:
         """Close the connection without an answer."""
         return cls("drop")
+
+    @classmethod
+    def drop_after(cls) -> Fault:
+        """Process the request, then close the connection instead of answering."""
+        return cls("drop_after")
+
+    @classmethod
+    def hang_after(cls, seconds: float) -> Fault:
+        """Process the request, then delay the answer by ``seconds``."""
+        return cls("hang_after", hang_s=seconds)
 
 
 @dataclass(slots=True)
@@ -268,5 +282,14 @@ class EmulatorServer:
                     return web.Response(text=f"emulator fault: HTTP {fault.status}",
                                         status=fault.status, headers=headers)
                 return web.json_response(fault.body, status=fault.status, headers=headers)
+            if fault.kind == "hang":
+                await asyncio.sleep(fault.hang_s)
+                return await handler(request)
+            response = await handler(request)  # drop_after / hang_after: the exchange acts
+            if fault.kind == "drop_after":
+                if request.transport is not None:
+                    request.transport.abort()
+                raise asyncio.CancelledError("emulator dropped the answer after acting")
             await asyncio.sleep(fault.hang_s)
+            return response
         return await handler(request)
