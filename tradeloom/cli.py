@@ -75,6 +75,13 @@ def _register() -> None:
     app.command("walkforward", rich_help_panel="Research")(walkforward)
     app.command("regress", rich_help_panel="Research")(regress)
 
+    from tradeloom.cli_ml import models_app, retrain_command, schedule_command, train_command
+
+    app.command("train", rich_help_panel="Models")(train_command)
+    app.command("retrain", rich_help_panel="Models")(retrain_command)
+    app.add_typer(models_app, name="models", rich_help_panel="Models")
+    app.command("schedule", rich_help_panel="Models")(schedule_command)
+
     from tradeloom.cli_live import kill, live, paper, replay
 
     app.command("paper", rich_help_panel="Trading")(paper)

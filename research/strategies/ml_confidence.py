@@ -1,0 +1,90 @@
+"""Confidence-sized long-only strategy: hold a symbol while a model is confident it rises.
+
+Idea: a registered model (``research/registry.py``) gives, at every bar's close,
+the probability that the label is positive (e.g. the next 12 bars' return above
+zero). Above ``threshold`` the strategy holds the symbol with a weight that grows
+with the confidence; at or below it (or in warm-up, NaN) it is flat.
+
+Sizing: ``weight = max_weight / len(symbols) * (conf - threshold) / (1 - threshold)``
+when ``conf > threshold``, else 0. To keep fees sane the target changes only when
+the new weight differs from the last target by at least ``band`` (going flat
+always happens). Orders go through ``ctx.target_percent`` (market orders filled at
+the next bar's open).
+
+Confidence comes from a :class:`~tradeloom.research.confidence.ModelBook` that the
+strategy creates in ``on_start`` from the registry under ``catalog`` (default:
+the CLI's catalog) and feeds each bar, so predictions are computed online from
+the same pipeline the model was trained on. ``ConfidenceSized.with_book(book,
+...)`` injects a book instead (CV fold backtests use precomputed predictions).
+
+Run it::
+
+    tradeloom backtest research/strategies/ml_confidence.py:ConfidenceSized \\
+        --symbols BTC/USDT,ETH/USDT --timeframe 1h --param model=btc_dir@champion
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tradeloom.engine.strategy import Param, Strategy, StrategyError
+
+
+class ConfidenceSized(Strategy):
+    """Long when the model's confidence exceeds ``threshold``, sized by confidence."""
+
+    model = Param(str, "btc_dir@champion", help="registry ref: name, name@champion, name@3")
+    catalog = Param(str, "", help="catalog directory holding models/ (default: CLI catalog)")
+    threshold = Param(float, 0.55, min=0.0, max=0.99, help="confidence needed to hold")
+    max_weight = Param(float, 1.0, min=0.0, max=1.0, help="weight at confidence 1, split "
+                       "across symbols")
+    band = Param(float, 0.05, min=0.0, max=1.0, help="minimum weight change that re-targets")
+    record = Param(bool, False, help="keep every prediction in self.book.records")
+
+    def validate(self) -> None:
+        if not self.model:
+            raise StrategyError("model must be a registry ref, e.g. 'btc_dir@champion'")
+
+    @classmethod
+    def with_book(cls, book: Any, **params: Any) -> ConfidenceSized:
+        """An instance that reads confidence from ``book`` instead of the registry."""
+        inst = cls(**params)
+        inst._injected = book
+        return inst
+
+    def on_start(self, ctx) -> None:
+        book = getattr(self, "_injected", None)
+        if book is None:
+            from tradeloom.research.confidence import ModelBook
+            from tradeloom.research.registry import ModelRegistry
+
+            root = self.catalog
+            if not root:
+                from tradeloom.clictx import catalog_path
+
+                root = str(catalog_path())
+            book = ModelBook(ModelRegistry(root), ctx.symbols, record=self.record)
+        loaded = book.require(self.model)
+        if loaded is not None:
+            ctx.log(f"ConfidenceSized: {self.model} resolved to {loaded.ref}")
+        self.book = book
+        self._scale = self.max_weight / len(ctx.symbols)
+        self._target = dict.fromkeys(ctx.symbols, 0.0)
+
+    def weight(self, conf: float) -> float:
+        """Target weight of one symbol at confidence ``conf`` (0 at or below threshold)."""
+        if not conf > self.threshold:  # NaN -> flat
+            return 0.0
+        return self._scale * min((conf - self.threshold) / (1.0 - self.threshold), 1.0)
+
+    def on_bar(self, ctx, bar) -> None:
+        self.book.on_bar(bar)
+        symbol = bar.symbol
+        w = self.weight(self.book.confidence(self.model, symbol))
+        last = self._target[symbol]
+        if w == last:
+            return
+        # Entering and going flat always trade; resizing only beyond the band.
+        if w == 0.0 or last == 0.0 or abs(w - last) >= self.band * self._scale:
+            ctx.target_percent(symbol, w)
+            self._target[symbol] = w

@@ -1,0 +1,90 @@
+"""End to end on the sample: train -> register -> backtest with confidence -> retrain.
+
+Real LightGBM, real DuckDB registry, real store and event engine. Checks that the
+first model becomes champion, that a backtest driven by its online confidence
+trades, that retrain records a decision with both models' holdout figures and
+promotes or keeps by the margin, and that retraining again on the same data
+replays the same decision without a duplicate version.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from ml_helpers import SYMBOLS, retrain_config, sample_store, train_config
+from tradeloom.research.backtest import run_backtest
+from tradeloom.research.registry import ModelRegistry
+from tradeloom.research.retrain import DECISION_EVENT, retrain
+from tradeloom.research.training import train
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    root = tmp_path_factory.mktemp("e2e")
+    return root, sample_store(root)
+
+
+def test_train_register_backtest_retrain(store):
+    root, st = store
+    reg = ModelRegistry(root)
+    first = train(train_config(), st, reg, created_at=1_000)
+    v1 = first.version
+    assert (v1.ref, v1.status, first.reused) == ("btc_dir@1", "champion", False)
+    assert set(v1.scores["cv"]) >= {"auc", "log_loss", "brier", "hit_rate", "accuracy"}
+    assert len(v1.scores["folds"]) == 2 and "bt_sharpe" in v1.scores["folds"][0]
+    assert v1.data["symbols"] == SYMBOLS and v1.data_fingerprint and v1.code_version
+
+    # the same config on the same data: no new version
+    again = train(train_config(), st, reg, created_at=2_000)
+    assert again.reused and again.version == v1
+
+    # backtest the confidence-sized strategy on later bars, confidence computed online
+    res = run_backtest("research/strategies/ml_confidence.py:ConfidenceSized", SYMBOLS, "1h",
+                       "2021-03-01", "2021-04-01",
+                       {"model": "btc_dir@champion", "catalog": str(root), "threshold": 0.5},
+                       store=st)
+    assert res.metrics["n_trades"] + res.metrics["n_open_trades"] > 0
+    assert any("resolved to btc_dir@1" in e["message"] for e in res.events)
+
+    # retrain: challenger on [2021-01-01, holdout), both judged on the last 300 bars
+    cfg = retrain_config()
+    d = retrain(cfg, st, reg, created_at=3_000)
+    assert (d.challenger, d.champion, d.metric, d.replayed) == ("btc_dir@2", "btc_dir@1", "auc",
+                                                               False)
+    assert d.figures["rows"] > 400
+    for side in ("challenger", "champion"):
+        assert set(d.figures[side]["backtest"]) >= {"total_return", "sharpe"}
+    assert d.promoted == (d.challenger_value - d.champion_value > 0.0)
+    champion = reg.get("btc_dir").ref
+    assert champion == ("btc_dir@2" if d.promoted else "btc_dir@1")
+    decisions = [e for e in reg.events("btc_dir") if e.event == DECISION_EVENT]
+    assert len(decisions) == 1 and decisions[0].ts == 3_000 and decisions[0].version == 2
+
+    # idempotent: same data -> same decision, replayed, nothing new registered or promoted
+    d2 = retrain(cfg, st, reg, created_at=4_000)
+    assert d2.replayed and (d2.promoted, d2.reason, d2.challenger_value) == (
+        d.promoted, d.reason, d.challenger_value)
+    assert [v.version for v in reg.list_versions("btc_dir")] == [1, 2]
+    assert reg.get("btc_dir").ref == champion
+    assert len([e for e in reg.events("btc_dir") if e.event == DECISION_EVENT]) == 1
+
+
+def test_retrain_keeps_the_champion_below_the_margin(store):
+    root, st = store
+    reg = ModelRegistry(root / "margin")
+    train(train_config(), st, reg, created_at=1)
+    d = retrain(retrain_config(margin=1.0), st, reg, created_at=2)  # AUC can't gain 1.0
+    assert not d.promoted and "keeping btc_dir@1" in d.reason
+    assert reg.get("btc_dir").ref == "btc_dir@1" and reg.get("btc_dir@2").status == "candidate"
+    recorded = next(e for e in reg.events("btc_dir") if e.event == DECISION_EVENT)
+    assert recorded.figures["promoted"] is False
+    assert math.isclose(recorded.figures["champion_value"], d.champion_value)
+
+
+def test_retrain_without_champion_promotes_the_challenger(store):
+    root, st = store
+    reg = ModelRegistry(root / "fresh")
+    d = retrain(retrain_config(metric="sharpe"), st, reg, created_at=2)
+    assert d.promoted and d.champion is None and "no champion yet" in d.reason
+    assert reg.get("btc_dir").ref == "btc_dir@1"
