@@ -75,6 +75,11 @@ def _register() -> None:
     app.command("walkforward", rich_help_panel="Research")(walkforward)
     app.command("regress", rich_help_panel="Research")(regress)
 
+    from tradeloom.cli_universe import regime, universe
+
+    app.command("universe", rich_help_panel="Research")(universe)
+    app.command("regime", rich_help_panel="Research")(regime)
+
     from tradeloom.cli_ml import models_app, retrain_command, schedule_command, train_command
 
     app.command("train", rich_help_panel="Models")(train_command)
