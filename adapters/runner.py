@@ -14,6 +14,15 @@ inside the loop. What the runner adds is I/O and safety around the step:
    pulls the broker's fills, then waits at most ``kill_poll_s`` for closed bars.
    Each inbound event is journaled *before* it is stepped; each command the engine
    sends is journaled by the ``CommandRecorder`` as it passes.
+   **Fills before the next bar** (live): when bars arrive and the broker has orders
+   working or requests in flight, the runner first brings the broker up to date
+   (``broker.sync`` in a worker thread, bounded by ``cancel_timeout_s``), then steps
+   the reported fills and the bars together in the engine's event order (time, then
+   fill before bar): a fill the exchange made before a bar closed is in the portfolio
+   before the strategy sees that bar, exactly as the backtest's fill at the next
+   bar's open is. Without this, a market order's fill waiting in the broker's outbox
+   was booked only after the next bar, and the strategy decided on a stale position
+   (the sell came bars late).
 3. **Drift**: above ``max_drift_ms`` the exchange is marked degraded in the risk
    engine (entries refused, exits allowed) and a ``pause`` record is written; back
    under the threshold, ``resume``. Replay applies the same records at the same
@@ -22,8 +31,20 @@ inside the loop. What the runner adds is I/O and safety around the step:
    blocked), every open order cancelled through the engine, then the broker's
    ``cancel_all`` (live: every order on the exchange); the latency from the flag
    (or call) to the confirmed cancel is recorded in ``kill_latency_s``.
-5. **End** (``stop()``, ``max_bars``, a fatal broker error): ``engine.finish()`` and an
+5. **Reconcile** (live, optional ``reconciler``, ``adapters.live_recovery``): on start
+   (the report ``open_live`` made before building the portfolio) and every
+   ``reconcile_every_s`` (the injectable clock), a ``reconcile`` record. A mismatch
+   above tolerance is an **alert**: logged, ``summary.alerts``/``summary.degraded``
+   for the status, an ``alert`` and a ``degrade`` record, and every traded symbol is
+   marked degraded in the risk engine (entries refused, exits allowed) until a person
+   restarts the runner; replay applies the ``degrade`` record at the same point.
+   The fills reconciliation found are stepped like any other fill.
+6. **End** (``stop()``, ``max_bars``, a fatal broker error): ``engine.finish()`` and an
    ``end`` record with the stage latency percentiles.
+7. **Status** (optional ``publisher``, ``adapters.status_publisher``): it observes every
+   journal record and ``tick``s at the end of each round, after a kill and at the end,
+   writing ``<state_dir>/status/<run_id>.json`` for ``tradeloom serve`` / ``status``.
+   Without one (the default) the loop does nothing extra.
 
 Time: the runner never reads ``time.time`` for market decisions; bars carry their
 own times and the engine's clock is theirs. ``clock`` (injectable) only schedules
@@ -32,13 +53,14 @@ waits and stamps ``local_ts`` in the journal.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ccxt
 from tradeloom.adapters.clock import Clock
@@ -52,10 +74,16 @@ from tradeloom.adapters.warmup import load_warmup, prime, warmup_need
 from tradeloom.engine.errors import ConfigError, ExchangeError, TradeloomError
 from tradeloom.engine.events import FillEvent
 from tradeloom.engine.loop import Engine
-from tradeloom.engine.orders import Bar
+from tradeloom.engine.orders import Bar, Fill
 from tradeloom.engine.risk import RiskEngine
 
+if TYPE_CHECKING:
+    from tradeloom.adapters.status_publisher import StatusPublisher
+
 log = logging.getLogger(__name__)
+
+#: ``observer(kind, payload, exchange_ts, local_ts)``: sees every journal record.
+JournalObserver = Callable[[str, Mapping[str, Any], int | None, int], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +96,7 @@ class RunnerSettings:
     broker_poll_s: float = 1.0
     cancel_timeout_s: float = 10.0
     warmup_min_bars: int = 0
+    reconcile_every_s: float = 300.0
     #: Wait until the broker has sent the orders of a decision before waiting for the
     #: next bar (deterministic emulator sessions; off in production).
     settle_orders: bool = False
@@ -79,9 +108,13 @@ class SessionJournal:
     def __init__(self, journal: Journal, clock: Clock) -> None:
         self.journal = journal
         self.clock = clock
+        self.observer: JournalObserver | None = None
 
     def write(self, kind: str, payload: Mapping[str, Any], exchange_ts: int | None) -> None:
-        self.journal.append(kind, payload, exchange_ts=exchange_ts, local_ts=self.clock.now_ms())
+        local_ts = self.clock.now_ms()
+        self.journal.append(kind, payload, exchange_ts=exchange_ts, local_ts=local_ts)
+        if self.observer is not None:
+            self.observer(kind, payload, exchange_ts, local_ts)
 
     def emit(self, kind: str, payload: dict[str, Any], engine_ts: int) -> None:
         """``CommandRecorder`` hook: commands are stamped with the engine time."""
@@ -113,6 +146,16 @@ def set_paused(engine: Engine, exchange_id: str, paused: bool, ts: int) -> None:
     set_status(exchange_id, paused, ts=ts)
 
 
+def degrade_symbols(engine: Engine, symbols: Any, ts: int) -> None:
+    """Refuse new entries on ``symbols`` (exits stay allowed); shared with ``replay``."""
+    set_status = getattr(engine.risk, "set_status", None)
+    if set_status is None:
+        raise ConfigError("refusing entries after an alert needs a RiskEngine; configure a "
+                          "risk profile")
+    for symbol in symbols:
+        set_status(symbol, True, ts=ts)
+
+
 def _risk_engine_of(engine: Engine) -> RiskEngine | None:
     risk = getattr(engine.risk, "inner", engine.risk)
     return risk if isinstance(risk, RiskEngine) else None
@@ -130,6 +173,10 @@ class RunSummary:
     paused: bool = False
     stages: dict[str, dict[str, float]] = field(default_factory=dict)
     stop_reason: str = ""
+    #: Reconciliation found a mismatch: new entries are refused (see ``alerts``).
+    degraded: bool = False
+    alerts: list[str] = field(default_factory=list)
+    reconciliations: int = 0
 
 
 class LiveRunner:
@@ -143,7 +190,9 @@ class LiveRunner:
     def __init__(self, engine: Engine, *, feed: BarFeed, client: Any, journal: SessionJournal,
                  clock: Clock, timings: StageTimings, exchange_id: str, session: Mapping[str, Any],
                  settings: RunnerSettings = RunnerSettings(), kill_flag: KillFlag | None = None,
-                 store: Any = None, live: bool = False) -> None:
+                 store: Any = None, live: bool = False,
+                 publisher: StatusPublisher | None = None, reconciler: Any = None,
+                 opening_report: Any = None) -> None:
         if live and _risk_engine_of(engine) is None:
             raise ConfigError(
                 "live trading refused: the engine has no RiskEngine; set risk_profile in the "
@@ -169,7 +218,14 @@ class LiveRunner:
         self._next_drift_local = 0
         self._started = False
         self._poll = getattr(engine.broker, "poll", None)
+        self._sync = getattr(engine.broker, "sync", None)
         self.tf_ms = engine.timeframe_ms
+        self.reconciler = reconciler
+        self._opening_report = opening_report
+        self._next_reconcile_local = 0
+        self.publisher: StatusPublisher | None = None
+        if publisher is not None:
+            self.attach_publisher(publisher)
 
     # ------------------------------------------------------------------ control API
     def kill(self, reason: str = "api") -> None:
@@ -180,6 +236,11 @@ class LiveRunner:
     def stop(self) -> None:
         """Finish after the current round."""
         self._stop = True
+
+    def attach_publisher(self, publisher: StatusPublisher) -> None:
+        """Publish this runner's status (also for sessions built by ``adapters.session``)."""
+        self.publisher = publisher
+        publisher.attach(self)
 
     # ------------------------------------------------------------------ start
     async def start(self) -> None:
@@ -208,6 +269,10 @@ class LiveRunner:
         self.feed.start_after(last_open)
         if self._paused_now:
             set_paused(engine, self.exchange_id, True, last_close)
+        if self.reconciler is not None:
+            report = self._opening_report
+            self._opening_report = None
+            await self._reconcile(report)
 
     def _timeframe(self) -> str:
         return str(self.session.get("timeframe"))
@@ -233,14 +298,22 @@ class LiveRunner:
         await self._check_kill()
         if self.clock.now_ms() >= self._next_drift_local:
             await self._check_drift()
+        if self.reconciler is not None and self.clock.now_ms() >= self._next_reconcile_local:
+            await self._reconcile()
         self._pump_broker()
         timeout = self.settings.kill_poll_s
         if self._poll is not None:
             timeout = min(timeout, self.settings.broker_poll_s)
         bars = await self.feed.next_bars(timeout)
-        for bar in bars:
+        fills = await self._settle_broker() if bars else []
+        for event in in_event_order(bars, fills):
             await self._check_kill()
-            self.on_bar(bar)
+            if type(event) is Bar:
+                self.on_bar(event)
+            else:
+                self._step_fill(event)
+        if self.publisher is not None:
+            self.publisher.tick(self)
 
     def on_bar(self, bar: Bar) -> None:
         """Journal one closed bar, step it, settle the orders it caused."""
@@ -261,22 +334,93 @@ class LiveRunner:
         """
         if self._poll is None:
             return
-        engine = self.engine
         try:
             now = self.clock.now_ms() + self.feed.exchange_offset_ms
             fills = self._poll(now, wait=True) if wait else self._poll(now)
         except ExchangeError as err:
-            self.journal.write("error", {"error": str(err), "where": "broker.poll"}, None)
-            self.summary.stop_reason = f"broker error: {err}"
-            self._stop = True
+            self._broker_failed(err)
             raise
         for fill in fills:
-            ts = max(int(fill.ts), engine.ctx.now)  # learnt now, never before the engine clock
-            known = fill if ts == fill.ts else dataclasses.replace(fill, ts=ts)
-            self.timings.receipt()
-            self.journal.write("fill", {**fill_payload(fill), "engine_ts": ts}, int(fill.ts))
-            engine.step(FillEvent(known))
-            self.timings.step_done()
+            self._step_fill(fill)
+
+    async def _settle_broker(self) -> list[Fill]:
+        """Live, before stepping bars: the fills the exchange made up to now.
+
+        Waits (off the event loop) only when the broker has something working; a
+        broker still busy after ``cancel_timeout_s`` is journaled and the bars go on.
+        """
+        if self._sync is None:
+            return []
+        broker = self.engine.broker
+        if broker.busy:
+            timeout = self.settings.cancel_timeout_s
+            if not await asyncio.to_thread(self._sync, timeout):
+                self.journal.write("warning", {
+                    "where": "broker.sync", "timeout_s": timeout,
+                    "warning": "the exchange did not answer before the next bar; its fills "
+                               "will be booked when they arrive"}, None)
+                log.warning("broker still busy after %.1f s; stepping the bars without "
+                            "waiting for its reports", timeout)
+        try:
+            return broker.collect(self.clock.now_ms() + self.feed.exchange_offset_ms)
+        except ExchangeError as err:
+            self._broker_failed(err)
+            raise
+
+    def _broker_failed(self, err: ExchangeError) -> None:
+        self.journal.write("error", {"error": str(err), "where": "broker.poll"}, None)
+        self.summary.stop_reason = f"broker error: {err}"
+        self._stop = True
+
+    def _step_fill(self, fill: Fill) -> None:
+        """One exchange fill as a ``FillEvent``, never before the engine's clock."""
+        engine = self.engine
+        ts = max(int(fill.ts), engine.ctx.now)  # learnt now, never before the engine clock
+        known = fill if ts == fill.ts else dataclasses.replace(fill, ts=ts)
+        self.timings.receipt()
+        self.journal.write("fill", {**fill_payload(fill), "engine_ts": ts}, int(fill.ts))
+        engine.step(FillEvent(known))
+        self.timings.step_done()
+
+    # ------------------------------------------------------------------ reconcile
+    async def _reconcile(self, report: Any = None) -> None:
+        """Reconcile now (or journal ``report``, made at session open); alert on mismatch."""
+        every_ms = round(self.settings.reconcile_every_s * 1000)
+        if report is None:
+            try:
+                report = await self.reconciler(self.clock.now_ms() + self.feed.exchange_offset_ms)
+            except TradeloomError as err:  # the exchange is unreachable: try again next time
+                self.journal.write("error", {"error": str(err), "where": "reconcile"}, None)
+                log.error("reconciliation failed (%s); retrying in %.0f s", err,
+                          self.settings.reconcile_every_s)
+                self._next_reconcile_local = self.clock.now_ms() + every_ms
+                return
+        self._next_reconcile_local = self.clock.now_ms() + every_ms
+        self.summary.reconciliations += 1
+        self.journal.write("reconcile", {
+            "ok": report.ok, "updated": list(report.updated), "adopted": list(report.adopted),
+            "never_sent": list(report.never_sent), "foreign": list(report.foreign),
+            "cancelled_foreign": list(report.cancelled_foreign), "new_fills": report.new_fills,
+            "problems": list(report.problems)}, None)
+        if not report.ok:
+            self._alert("reconcile_mismatch", "; ".join(report.problems) or "mismatch")
+
+    def _alert(self, kind: str, message: str) -> None:
+        """Raise an alert: log, status, journal; entries refused on every traded symbol."""
+        text = f"{kind}: {message}"
+        self.summary.alerts.append(text)
+        self.journal.write("alert", {"kind": kind, "message": message}, None)
+        log.error("ALERT %s - new entries refused until a person checks the account and "
+                  "restarts the runner", text)
+        if self.summary.degraded:
+            return
+        self.summary.degraded = True
+        ts = self.engine.ctx.now
+        self.journal.write("degrade", {"ts": ts, "symbols": list(self.engine.symbols),
+                                       "reason": kind}, None)
+        degrade_symbols(self.engine, self.engine.symbols, ts)
+        if self.publisher is not None:
+            self.publisher.tick(self)
 
     # ------------------------------------------------------------------ drift
     @property
@@ -345,6 +489,8 @@ class LiveRunner:
                                          "latency_s": round(latency, 4),
                                          "exchange_report": repr(report) if report else None}, None)
         log.warning("kill switch: %s; %d orders cancelled in %.3f s", reason, cancelled, latency)
+        if self.publisher is not None:
+            self.publisher.tick(self)
 
     # ------------------------------------------------------------------ end
     def finish(self) -> None:
@@ -361,6 +507,26 @@ class LiveRunner:
                                    "kill_latency_s": self.summary.kill_latency_s,
                                    "stages": self.summary.stages}, engine.ctx.now)
         self._started = False
+        if self.publisher is not None:
+            self.publisher.tick(self, final=True)
+
+
+def in_event_order(bars: list[Bar], fills: list[Fill]) -> list[Bar | Fill]:
+    """Bars and fills in the engine's event order: by time (a bar at its close), a fill
+    before a bar at the same time (``engine.events``), else arrival order.
+
+    >>> from tradeloom.engine.orders import Liquidity, Side
+    >>> b = Bar("BTC/USDT", 0, 60_000, 1.0, 1.0, 1.0, 1.0, 0.0)
+    >>> f = Fill(1, "BTC/USDT", Side.BUY, 60_000, 1.0, 1.0, 0.0, Liquidity.TAKER)
+    >>> [type(e).__name__ for e in in_event_order([b], [f])]
+    ['Fill', 'Bar']
+    """
+    if not fills:
+        return list(bars)
+    keyed = [(b.close_ts, 1, i, b) for i, b in enumerate(bars)]
+    keyed += [(int(f.ts), 0, i, f) for i, f in enumerate(fills)]
+    keyed.sort(key=lambda k: k[:3])
+    return [k[3] for k in keyed]
 
 
 def journal_dir_default(state_dir: Path, run_id: str) -> Path:
@@ -373,6 +539,8 @@ __all__ = [
     "RunSummary",
     "RunnerSettings",
     "SessionJournal",
+    "degrade_symbols",
+    "in_event_order",
     "journal_dir_default",
     "kill_engine",
     "set_paused",

@@ -94,6 +94,11 @@ def _register() -> None:
     app.command("replay", rich_help_panel="Trading")(replay)
     app.command("kill", rich_help_panel="Trading")(kill)
 
+    from tradeloom.cli_ops import serve, status
+
+    app.command("serve", rich_help_panel="Operations")(serve)
+    app.command("status", rich_help_panel="Operations")(status)
+
 
 def report_error(exc: TradeloomError) -> None:
     """Print a TradeloomError for a person: red, on stderr, no traceback."""
