@@ -99,6 +99,15 @@ def _register() -> None:
     app.command("serve", rich_help_panel="Operations")(serve)
     app.command("status", rich_help_panel="Operations")(status)
 
+    from tradeloom.cli_deploy import audit_app, demote, deploy_register, deployments, promote, retire
+
+    app.command("deploy-register", rich_help_panel="Operations")(deploy_register)
+    app.command("deployments", rich_help_panel="Operations")(deployments)
+    app.command("promote", rich_help_panel="Operations")(promote)
+    app.command("demote", rich_help_panel="Operations")(demote)
+    app.command("retire", rich_help_panel="Operations")(retire)
+    app.add_typer(audit_app, name="audit", rich_help_panel="Operations")
+
 
 def report_error(exc: TradeloomError) -> None:
     """Print a TradeloomError for a person: red, on stderr, no traceback."""
