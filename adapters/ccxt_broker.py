@@ -12,6 +12,10 @@ API (what the runner calls; all from ONE thread, the runner's event-loop thread)
     broker.on_bar(bar: Bar) -> list[Fill]                       # local triggers; always []
     broker.on_trade(symbol, ts, price, amount) -> list[Fill]    # local triggers; always []
     broker.poll(now_ms: int, *, wait: bool = False) -> list[Fill]
+    broker.busy -> bool                     # orders on the exchange or requests in flight
+    broker.sync(timeout_s: float) -> bool   # thread-safe: refresh and wait (runner: to_thread)
+    broker.collect(now_ms: int) -> list[Fill]   # fills that arrived; no new request
+    broker.restore(records, id_source) -> list[Order]   # after a restart
     broker.drain_updates() -> list[Order]                       # the engine pulls this
     broker.cancel_all(now_ms: int, *, timeout_s: float = 10.0) -> CancelAllReport  # blocking
     broker.flush(timeout_s: float = 10.0) -> None               # wait until the sender is idle
@@ -215,6 +219,30 @@ class CcxtBroker:
             self._raise_if_fatal()
         return fills
 
+    @property
+    def busy(self) -> bool:
+        """Orders working on the exchange, or requests the sender has not finished."""
+        if self.sender.pending:
+            return True
+        return any(not o.status.is_terminal and o.id not in self.triggers.stops
+                   and not self._held(o) for o in self._orders.values())
+
+    def sync(self, timeout_s: float = 10.0) -> bool:
+        """Refresh from the exchange and wait for the sender to be idle (thread-safe:
+        touches no ``Order``; the runner awaits it in a worker thread, then ``collect``s).
+        ``False`` if the sender was still busy after ``timeout_s``."""
+        self.sender.refresh()
+        return self.sender.wait_idle(timeout_s)
+
+    def collect(self, now_ms: int) -> list[Fill]:
+        """The fills (and order updates) the sender reported so far; sends nothing.
+        Raises ``fatal`` once no fills are left to deliver, like ``poll``."""
+        self._apply_reports(now_ms)
+        fills, self._fills = self._fills, []
+        if not fills:
+            self._raise_if_fatal()
+        return fills
+
     def drain_updates(self) -> list[Order]:
         """Orders whose status changed since the last drain (the engine pulls this)."""
         self._apply_reports(None)
@@ -262,6 +290,43 @@ class CcxtBroker:
 
     def close(self) -> None:
         self.sender.stop()
+
+    def restore(self, records: Sequence[OrderRecord],
+                id_source: Callable[[], int]) -> list[Order]:
+        """Rebuild the working orders of an earlier process from the state store (after a
+        ``reconcile``): exchange orders are tracked again, held stops re-armed as local
+        triggers. A held bracket leg whose entry belonged to the earlier process (not a
+        stop: a take-profit never sent) is cancelled, recorded with that reason."""
+        restored: list[Order] = []
+        for rec in records:
+            if rec.client_id in self._by_cid or not (rec.is_working or rec.status == "held"):
+                continue
+            held_stop = rec.status == "held" and rec.stop_price is not None
+            otype = OrderType(rec.type)
+            if held_stop:
+                otype = OrderType.STOP_LIMIT if otype is OrderType.LIMIT else OrderType.STOP
+            oid = rec.order_id if rec.order_id > 0 else id_source()  # adopted: a new id
+            order = Order(oid, rec.symbol, Side(rec.side), otype, rec.amount,
+                          rec.created_ts, price=rec.price, quote_amount=rec.quote_amount,
+                          stop_price=rec.stop_price, reduce_only=rec.reduce_only,
+                          client_id=rec.client_id, tag=rec.tag, strategy_id=rec.strategy_id,
+                          oco_group=rec.oco_group, filled=rec.filled, avg_price=rec.avg_price,
+                          fee=rec.fee, updated_ts=rec.updated_ts)
+            order.transition(OrderStatus.OPEN, rec.updated_ts, "restored after a restart")
+            if rec.filled > 0:
+                order.transition(OrderStatus.PARTIALLY_FILLED, rec.updated_ts)
+            self._orders[order.id] = order
+            self._by_cid[order.client_id] = order
+            if held_stop:
+                self.triggers.hold_stop(order)
+            elif rec.status == "held":
+                self._move(order, OrderStatus.CANCELED, rec.updated_ts,
+                           "restart: leg of an entry from the previous process")
+                self.sender.save(self._record(order, OrderStatus.CANCELED.value))
+                continue
+            restored.append(order)
+        self._updates.clear()  # the engine learns restored orders from open_orders()
+        return restored
 
     def order_by_client_id(self, client_id: str) -> Order | None:
         return self._by_cid.get(client_id)

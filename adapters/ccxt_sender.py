@@ -181,6 +181,11 @@ class Sender:
         self._put(_PRIO_URGENT, "cancel_all", symbols, future)
         return future
 
+    @property
+    def pending(self) -> int:
+        """Commands queued or running (a hint: it changes while you read it)."""
+        return self._pending
+
     def wait_idle(self, timeout_s: float) -> bool:
         return self._idle.wait(timeout_s)
 

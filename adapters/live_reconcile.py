@@ -61,12 +61,18 @@ class ReconcileReport:
 
 
 def reconcile(broker: CcxtBroker, store: LiveStateStore, now_ms: int,
-              policy: ReconcilePolicy = ReconcilePolicy(), *, timeout_s: float = 60.0
-              ) -> ReconcileReport:
-    """Reconcile ``store`` with the exchange behind ``broker`` (see the module docstring)."""
+              policy: ReconcilePolicy = ReconcilePolicy(), *, timeout_s: float = 60.0,
+              apply_updates: bool = True) -> ReconcileReport:
+    """Reconcile ``store`` with the exchange behind ``broker`` (see the module docstring).
+
+    ``apply_updates=False`` (the runner, calling from a worker thread): the status changes
+    and fills found stay queued for the broker's owner thread (``collect``/the engine's
+    ``drain_updates``) instead of being drained here, where the engine would miss them.
+    """
     broker.flush(timeout_s)
     report = broker.call(lambda _client: _run(broker.sender, store, now_ms, policy), timeout_s)
-    broker.drain_updates()  # status changes of orders this process knows
+    if apply_updates:
+        broker.drain_updates()  # status changes of orders this process knows
     return report
 
 

@@ -31,7 +31,7 @@ from typing import Any
 from tradeloom.adapters.journal import JournalRecord, read_journal
 from tradeloom.adapters.journal_codec import bar_from_payload
 from tradeloom.adapters.paper import sim_engine
-from tradeloom.adapters.runner import kill_engine, set_paused
+from tradeloom.adapters.runner import degrade_symbols, kill_engine, set_paused
 from tradeloom.adapters.warmup import prime
 from tradeloom.engine.errors import DataError
 from tradeloom.engine.market import MarketSpec
@@ -188,6 +188,8 @@ def replay(journal_path: str | Path, strategy: Strategy, risk_config: RiskConfig
             kill_engine(engine, int(p["ts"]), str(p.get("reason", "kill")))
         elif kind in ("pause", "resume"):
             set_paused(engine, exchange, kind == "pause", int(p["ts"]))
+        elif kind == "degrade":
+            degrade_symbols(engine, p["symbols"], int(p["ts"]))
         elif kind == "end":
             engine.finish()
             ended = True

@@ -27,6 +27,12 @@ from tradeloom.adapters.exchange import (
 )
 from tradeloom.adapters.journal import Journal
 from tradeloom.adapters.live_feed import BarFeed, PollingBarFeed, WatchBarFeed
+from tradeloom.adapters.live_recovery import (
+    RunnerReconciler,
+    opening_portfolio,
+    order_ids_after,
+    totals,
+)
 from tradeloom.adapters.paper import sim_engine
 from tradeloom.adapters.recorder import CommandRecorder
 from tradeloom.adapters.runner import LiveRunner, RunnerSettings, SessionJournal
@@ -134,9 +140,18 @@ async def _markets(client: Any, symbols: list[str]) -> dict[str, MarketSpec]:
     return specs
 
 
+def _runner_settings(config: LiveConfig, settings: RunnerSettings | None,
+                     settle_orders: bool) -> RunnerSettings:
+    """``settings`` (or the config's), with ``settle_orders`` applied either way."""
+    if settings is None:
+        return _settings(config, settle_orders)
+    return dataclasses.replace(settings, settle_orders=settle_orders or settings.settle_orders)
+
+
 def _settings(config: LiveConfig, settle_orders: bool) -> RunnerSettings:
     r = config.runner
     return RunnerSettings(kill_poll_s=r.kill_poll_s, drift_check_s=r.drift_check_s,
+                          reconcile_every_s=r.reconcile_every_s,
                           max_drift_ms=r.max_drift_ms, broker_poll_s=r.broker_poll_s,
                           cancel_timeout_s=r.cancel_timeout_s, warmup_min_bars=r.warmup_min_bars,
                           settle_orders=settle_orders)
@@ -177,7 +192,7 @@ async def open_paper(config: LiveConfig, *, clock: Clock | None = None, store: A
     info = session_info(config, "paper", run_id, markets, risk, config.paper.initial_cash)
     runner = LiveRunner(engine, feed=_feed(config, client, clock, _reporter(sj)), client=client,
                         journal=sj, clock=clock, timings=timings, exchange_id=config.exchange.id,
-                        session=info, settings=settings or _settings(config, settle_orders),
+                        session=info, settings=_runner_settings(config, settings, settle_orders),
                         kill_flag=KillFlag(config.state_dir, config.account),
                         store=_open_store(config, store), live=False)
     return Session(runner, journal, journal_path, client, lock, run_id, engine.broker.inner)
@@ -219,15 +234,10 @@ async def open_live(config: LiveConfig, *, confirm_live: bool, broker_factory: B
     broker: Any = None
     try:
         markets = await _markets(client, config.symbols)
-        try:
-            balance = await client.fetch_balance()
-        except ccxt.BaseError as exc:
-            raise map_ccxt_error(exc, context=f"{client.id} fetch_balance") from exc
-        quote = markets[config.symbols[0]].quote
-        cash = float((balance.get("free") or {}).get(quote) or 0.0)
         journal_path = config.journal or config.state_dir / "journals" / f"{run_id}.jsonl"
         journal = Journal(journal_path, secrets=_secret_strings(credentials))
         broker = broker_factory(config, credentials, markets, run_id, config.state_dir)
+        start = await _recover(config, client, broker, markets, clock)
     except BaseException:
         if broker is not None:
             broker.close()
@@ -235,21 +245,68 @@ async def open_live(config: LiveConfig, *, confirm_live: bool, broker_factory: B
         lock.release()
         raise
     sj = SessionJournal(journal, clock)
-    sj.write("balance", {"free": {k: v for k, v in (balance.get("free") or {}).items() if v}},
-             None)
+    sj.write("balance", {"total": start.totals, "positions": start.positions,
+                         "restored_orders": start.restored}, None)
     timings = StageTimings()
-    portfolio = Portfolio(cash, quote)
     engine = Engine(strategy, CommandRecorder(broker, sj.emit, run_id=run_id, timings=timings),
-                    portfolio, symbols=config.symbols,
+                    start.portfolio, symbols=config.symbols,
                     timeframe_ms=timeframe_to_ms(config.timeframe), markets=markets,
-                    risk=RiskProbe(risk, timings), seed=config.seed)
-    info = session_info(config, "live", run_id, markets, risk, cash)
+                    risk=RiskProbe(risk, timings), seed=config.seed, id_source=start.ids)
+    info = session_info(config, "live", run_id, markets, risk, start.portfolio.initial_cash)
+    info["positions"] = start.positions
+    reconciler = (RunnerReconciler(broker, broker.store, every_s=config.runner.reconcile_every_s)
+                  if start.report is not None else None)
     runner = LiveRunner(engine, feed=_feed(config, client, clock, _reporter(sj)), client=client,
                         journal=sj, clock=clock, timings=timings, exchange_id=config.exchange.id,
-                        session=info, settings=settings or _settings(config, settle_orders),
+                        session=info, settings=_runner_settings(config, settings, settle_orders),
                         kill_flag=KillFlag(config.state_dir, config.account),
-                        store=_open_store(config, store), live=True)
+                        store=_open_store(config, store), live=True, reconciler=reconciler,
+                        opening_report=start.report)
     return Session(runner, journal, journal_path, client, lock, run_id, broker)
+
+
+@dataclass
+class _Start:
+    """What a live session starts from (``adapters.live_recovery``)."""
+
+    portfolio: Portfolio
+    positions: dict[str, float]
+    totals: dict[str, float]
+    ids: Callable[[], int] | None
+    restored: list[str]
+    report: Any
+
+
+async def _recover(config: LiveConfig, client: Any, broker: Any,
+                   markets: Mapping[str, MarketSpec], clock: Clock) -> _Start:
+    """Reconcile, restore working orders, open the portfolio from the exchange's balances.
+
+    A broker without a state store (test doubles) skips the first two steps.
+    """
+    store = getattr(broker, "store", None)
+    report, ids, restored = None, None, []
+    if store is not None and hasattr(broker, "restore"):
+        recon = RunnerReconciler(broker, store)
+        report = await recon(clock.now_ms())
+        ids = order_ids_after(store)
+        restored = [o.client_id for o in broker.restore(store.orders(), ids)]
+    balance = await _fetch(client, "fetch_balance")
+    held = totals(balance)
+    prices: dict[str, float] = {}
+    for symbol in config.symbols:
+        if held.get(markets[symbol].base, 0.0) > 0:
+            rows = await _fetch(client, "fetch_ohlcv", symbol, config.timeframe, None, 2)
+            prices[symbol] = float(rows[-1][4])  # the latest close: entry of last resort
+    portfolio, positions = opening_portfolio(balance, markets, config.symbols, prices, store)
+    return _Start(portfolio, positions, held, ids, restored, report)
+
+
+async def _fetch(client: Any, method: str, *args: Any) -> Any:
+    try:
+        return await getattr(client, method)(*args)
+    except ccxt.BaseError as exc:
+        raise map_ccxt_error(exc, context=f"{client.id} {method} {args[0] if args else ''}".rstrip()) \
+            from exc
 
 
 def _secret_strings(credentials: Credentials) -> tuple[str, ...]:

@@ -102,8 +102,10 @@ def test_wrong_secret_error_never_contains_key_or_secret(emulator, tmp_path, cap
         assert API_KEY not in text and SECRET not in text and SECRET[::-1] not in text
 
 
-def test_kill_flag_cancels_open_orders_within_10s(emulator, tmp_path, caplog):
-    """Real clock, real exchange round trips: flag written -> order cancelled on the exchange."""
+@pytest.mark.parametrize("how", ["flag", "api"])
+def test_kill_cancels_open_orders_within_10s(emulator, tmp_path, caplog, how):
+    """Real clock, real exchange round trips: kill flag written (or ``LiveRunner.kill()``
+    called) -> order cancelled on the exchange, timed."""
     emulator.add_account(API_KEY, SECRET)
     caplog.set_level(logging.DEBUG)
     open_ts = int(emulator.bars("BTC/USDT")["ts"].iloc[300])
@@ -128,7 +130,10 @@ def test_kill_flag_cancels_open_orders_within_10s(emulator, tmp_path, caplog):
             task = asyncio.create_task(runner.run())
             await asyncio.sleep(0.3)
             flagged = time.monotonic()
-            write_kill_flag(cfg.state_dir, cfg.account, "test kill")
+            if how == "flag":
+                write_kill_flag(cfg.state_dir, cfg.account, "test kill")
+            else:
+                runner.kill("api test")
             while emulator.trading.open_orders(API_KEY) and time.monotonic() - flagged < 15:
                 await asyncio.sleep(0.01)
             latency = time.monotonic() - flagged
@@ -139,7 +144,7 @@ def test_kill_flag_cancels_open_orders_within_10s(emulator, tmp_path, caplog):
         return latency, runner
 
     latency, runner = asyncio.run(main())
-    print(f"kill latency: {latency:.3f} s (runner measured {runner.summary.kill_latency_s:.3f} s)")
+    print(f"kill ({how}) latency: {latency:.3f} s (runner measured {runner.summary.kill_latency_s:.3f} s)")
     assert not emulator.trading.open_orders(API_KEY)
     assert latency < 10.0
     assert runner.engine.risk.killed  # new entries blocked
@@ -176,7 +181,6 @@ def test_clock_drift_above_threshold_pauses_entries(emulator, tmp_path):
     import asyncio as _asyncio
 
     from runner_helpers import SIM_SETTINGS, start_at
-
     from tradeloom.adapters.journal import read_journal
 
     cfg = make_config(emulator, tmp_path)

@@ -103,6 +103,8 @@ class RunnerSection(StrictModel):
     broker_poll_s: float = Field(1.0, gt=0, le=60.0)
     cancel_timeout_s: float = Field(10.0, gt=0, le=60.0)
     warmup_min_bars: int = Field(0, ge=0, le=10_000)
+    #: Live: reconcile with the exchange on start and every this many seconds.
+    reconcile_every_s: float = Field(300.0, gt=0)
 
 
 class PaperSection(StrictModel):

@@ -22,6 +22,7 @@ Layout, so signed trading endpoints and a websocket can be added later:
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -237,6 +238,7 @@ class BinanceEmulator(EmulatorServer):
         app.router.add_get("/api/v3/time", self.time)
         app.router.add_get("/api/v3/exchangeInfo", self.exchange_info)
         app.router.add_get("/api/v3/klines", self.klines)
+        app.router.add_post("/_emu/advance", self.advance)
         TradingRoutes(self.trading).register(app)
         self.streams.register(app)
 
@@ -247,6 +249,12 @@ class BinanceEmulator(EmulatorServer):
 
     async def ping(self, request: web.Request) -> web.Response:
         return web.json_response({})
+
+    async def advance(self, request: web.Request) -> web.Response:
+        """Test control (not Binance): ``POST /_emu/advance?ts=MS`` is ``advance_to(ts)``,
+        for a runner in another process whose manual clock drives this one."""
+        await asyncio.to_thread(self.advance_to, int(request.query["ts"]))
+        return web.json_response({"serverTime": self.state.now_ms})
 
     async def time(self, request: web.Request) -> web.Response:
         return web.json_response({"serverTime": self.state.now_ms})
