@@ -45,6 +45,9 @@ Rules, each tested in ``tests/test_ccxt_broker.py``:
   error (timeout, dropped connection, 5xx, 429) the sender asks the exchange for the
   order by client id before sending again: found -> adopted, not found -> re-sent
   with the same client id after a backoff with jitter (Retry-After honoured).
+  A stale timestamp (Binance -1021, ccxt ``InvalidNonce``) is transient too: the
+  sender measures the exchange's clock again (``load_time_difference``) before the
+  retry signs the request anew.
 - **Stopping errors.** Authentication and insufficient-funds errors reject the order
   with the exchange's message, set ``fatal`` and stop trading: every later ``submit``
   raises the error, and ``poll`` raises it once it has no fills left to deliver.

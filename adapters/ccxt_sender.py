@@ -44,6 +44,8 @@ _ALNUM_IDS = frozenset({"okx", "myokx", "okxus"})
 _CID = re.compile(r"^tl-?([a-z0-9]+?)(?:-|X)(\d+)$")
 
 _PRIO_URGENT, _PRIO_CALL, _PRIO_NORMAL = 0, 1, 2
+#: Added to the exchange's ``recvWindow`` before a lost submit is looked up.
+_FATE_MARGIN_S = 0.25
 
 
 def client_order_id(run_id: str, seq: int, exchange_id: str = "binance") -> str:
@@ -232,7 +234,22 @@ class Sender:
         return retry_transient(
             lambda: call_ccxt(self.client, method, *args, context=context, **kwargs),
             attempts=self.retry.attempts, base_delay_s=self.retry.base_delay_s,
-            max_delay_s=self.retry.max_delay_s, rng=self.rng, sleep=self.sleep)
+            max_delay_s=self.retry.max_delay_s, rng=self.rng, sleep=self.sleep,
+            on_retry=lambda _attempt, _delay, err: self._resync_if_stale(err))
+
+    def _resync_if_stale(self, err: TransientExchangeError) -> None:
+        """A stale timestamp (ccxt ``InvalidNonce``, Binance -1021): measure the offset to
+        the exchange's clock again (``load_time_difference``) before the retry signs anew."""
+        if not isinstance(err.__cause__, ccxt.InvalidNonce):
+            return
+        try:
+            offset = call_ccxt(self.client, "load_time_difference",
+                               context=f"{self.client.id} time resync")
+        except TradeloomError as resync_err:  # the retry fails again and says why
+            log.error("time resync after a stale timestamp failed: %s", resync_err)
+            return
+        log.warning("stale request timestamp (%s); resynchronised with the exchange clock: "
+                    "local clock %+d ms from it", err, offset)
 
     # -- submit ----------------------------------------------------------------------
     def _lookup(self, record: OrderRecord) -> dict[str, Any] | None:
@@ -254,6 +271,7 @@ class Sender:
             if record is None:
                 return
         attempts = self.retry.attempts
+        sent_at = time.monotonic()
         for attempt in range(1, attempts + 1):
             try:
                 if attempt > 1:  # a transient error: did the exchange take it anyway?
@@ -261,6 +279,7 @@ class Sender:
                     if found is not None:
                         self._accepted(record, found)
                         return
+                sent_at = time.monotonic()
                 order = self._create(record)
                 self._accepted(record, order)
                 return
@@ -268,9 +287,10 @@ class Sender:
                 if attempt == attempts:
                     self._unconfirmed(record, err)
                     return
-                delay = self._delay(attempt, err)
+                delay = max(self._delay(attempt, err), self._fate_wait(err, sent_at))
                 log.warning("submit %s: %s; checking by client id and retrying in %.2f s",
                             record.client_id, err, delay)
+                self._resync_if_stale(err)
                 self.sleep(delay)
             except ExchangeError as err:
                 if "Duplicate order" in str(err):  # it is there: the lookup will find it
@@ -283,6 +303,25 @@ class Sender:
             except TradeloomError as err:  # InvalidOrder / UnknownSymbol: this order only
                 self._rejected(record, err)
                 return
+
+    def _fate_wait(self, err: TransientExchangeError, sent_at: float) -> float:
+        """Seconds until a lost request can no longer be executed by the exchange.
+
+        After a timeout, a dropped connection or a 5xx the request may still be on
+        its way (Binance: "execution status UNKNOWN"). Looking it up by client id too
+        early finds nothing; the re-send then fills, the late copy arrives after it
+        and - the id being free again once an order is finished - is placed a second
+        time. A signed request older than the exchange's ``recvWindow`` is refused
+        (-1021), so the lookup waits that long after the send. Rate limits and stale
+        timestamps are answers that the request was not executed: no wait.
+        """
+        cause = err.__cause__
+        if isinstance(cause, (ccxt.DDoSProtection, ccxt.InvalidNonce)):
+            return 0.0
+        window_ms = getattr(self.client, "options", {}).get("recvWindow")
+        if not window_ms:
+            return 0.0
+        return max(0.0, sent_at + float(window_ms) / 1000 + _FATE_MARGIN_S - time.monotonic())
 
     def _delay(self, attempt: int, err: TransientExchangeError) -> float:
         delay = backoff_delay(attempt, base_delay_s=self.retry.base_delay_s,

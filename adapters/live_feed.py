@@ -14,7 +14,8 @@ Two sources produce the same ``Bar`` values:
   every ``retry_delay_ms``.
 - :class:`WatchBarFeed` (ccxt.pro ``watch_ohlcv``, where the exchange has it): a
   candle is delivered when the next candle starts, or when the exchange clock has
-  passed its close by ``grace_ms`` with no newer candle; a jump of more than one
+  passed its close by ``grace_ms`` with no newer candle (then read over REST: the
+  stream's last update may be a stale snapshot, e.g. after a disconnect); a jump of more than one
   bar (a reconnect) is backfilled over REST. Late updates of an already delivered
   candle are reported and ignored.
 
@@ -334,23 +335,31 @@ class WatchBarFeed:
             await self._backfill(symbol, last + self.tf_ms, bar.ts)
         self._current[symbol] = bar
 
-    async def _backfill(self, symbol: str, start: int, end: int) -> None:
-        """REST bars with ``start <= ts < end`` (missed while disconnected)."""
+    async def _backfill(self, symbol: str, start: int, end: int) -> bool:
+        """REST bars with ``start <= ts < end`` (missed while disconnected); False on error."""
         try:
             rows = await self.client.fetch_ohlcv(symbol, self.timeframe, since=start,
-                                                 limit=min(1000, (end - start) // self.tf_ms))
+                                                 limit=max(1, min(1000, (end - start) // self.tf_ms)))
         except ccxt.BaseError as exc:
             self.report("transient_error", {"symbol": symbol, "error": str(map_ccxt_error(exc))})
-            return
+            return False
         for row in rows:
             bar = bar_from_row(symbol, row, self.tf_ms)
             if start <= bar.ts < end:
                 self._rel.add(bar)
+        return True
 
-    def _close_by_time(self, ex_now: int) -> None:
-        for symbol, cur in self._current.items():
-            if cur is not None and cur.close_ts + self.grace_ms <= ex_now:
-                self._rel.add(cur)
+    async def _close_by_time(self, ex_now: int) -> None:
+        """Candles past their close by ``grace_ms`` with no newer one: closed.
+
+        The stream never said they were over, so their last update may be any snapshot
+        (after a disconnect, one from hours before the close): the closed bar is read
+        over REST instead; on an error the candle waits for the next round.
+        """
+        for symbol, cur in list(self._current.items()):
+            if cur is None or cur.close_ts + self.grace_ms > ex_now:
+                continue
+            if await self._backfill(symbol, cur.ts, cur.close_ts) and self._current[symbol] is cur:
                 self._current[symbol] = None
 
     async def next_bars(self, timeout_s: float) -> list[Bar]:
@@ -358,7 +367,7 @@ class WatchBarFeed:
         if self._error is not None:
             raise self._error
         ex_now = self.clock.now_ms() + self.exchange_offset_ms
-        self._close_by_time(ex_now)
+        await self._close_by_time(ex_now)
         bars = self._rel.release(ex_now)
         if bars:
             return bars
@@ -370,7 +379,7 @@ class WatchBarFeed:
         if self._error is not None:
             raise self._error
         ex_now = self.clock.now_ms() + self.exchange_offset_ms
-        self._close_by_time(ex_now)
+        await self._close_by_time(ex_now)
         return self._rel.release(ex_now)
 
     async def close(self) -> None:

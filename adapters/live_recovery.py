@@ -68,14 +68,23 @@ def opening_portfolio(balance: Mapping[str, Any], markets: Mapping[str, MarketSp
         amount = held.get(markets[symbol].base, 0.0)
         if amount <= 0:
             continue
-        price = _entry_price(store, symbol, float(prices[symbol]))
-        # An opening position booked as a fee-free buy at its entry price; cash set back.
-        portfolio.cash = cash + price * amount
-        portfolio.apply_fill(Fill(0, symbol, Side.BUY, 0, price, amount, 0.0, Liquidity.TAKER,
-                                  tag="opening balance"))
-        portfolio.cash = cash
+        book_opening_position(portfolio, symbol, amount,
+                              _entry_price(store, symbol, float(prices[symbol])))
         positions[symbol] = amount
     return portfolio, positions
+
+
+def book_opening_position(portfolio: Portfolio, symbol: str, amount: float,
+                          price: float) -> None:
+    """Book ``amount`` held at start as a fee-free buy at ``price``; cash unchanged.
+
+    Shared with ``replay``, which starts from the journal's opening positions.
+    """
+    cash = portfolio.cash
+    portfolio.cash = cash + price * amount
+    portfolio.apply_fill(Fill(0, symbol, Side.BUY, 0, price, amount, 0.0, Liquidity.TAKER,
+                              tag="opening balance"))
+    portfolio.cash = cash
 
 
 def order_ids_after(store: LiveStateStore) -> Callable[[], int]:

@@ -8,6 +8,10 @@ risk config must produce the same commands. A paper session replays with zero
 divergence; a live one diverges only where the exchange filled differently from
 the fill model, and the report shows the first place it did.
 
+A live session's opening holdings are replayed too: the cash (``initial_cash``, the
+quote balance) and the base ``positions`` of its ``session`` record, booked at their
+``position_entries`` prices as ``open_live`` booked them.
+
 What is replayed, in journal order: ``warmup_bar`` (primed after ``start``, as the
 runner does), ``start`` (``engine.start``), ``bar`` (``engine.step``), ``kill`` (the
 runner's ``kill_engine``), ``pause``/``resume`` (the exchange marked degraded in the
@@ -30,6 +34,7 @@ from typing import Any
 
 from tradeloom.adapters.journal import JournalRecord, read_journal
 from tradeloom.adapters.journal_codec import bar_from_payload
+from tradeloom.adapters.live_recovery import book_opening_position
 from tradeloom.adapters.paper import sim_engine
 from tradeloom.adapters.runner import degrade_symbols, kill_engine, set_paused
 from tradeloom.adapters.warmup import prime
@@ -160,6 +165,7 @@ def replay(journal_path: str | Path, strategy: Strategy, risk_config: RiskConfig
     engine = sim_engine(strategy, symbols=session["symbols"], timeframe=session["timeframe"],
                         markets=markets, initial_cash=cash, risk=risk, emit=emit,
                         run_id=session["run_id"], seed=int(session.get("seed", 0)))
+    _open_positions(engine, session, records)
     if risk is not None:
         risk.bind(exchange=session["exchange"])
     exchange = str(session["exchange"])
@@ -199,6 +205,23 @@ def replay(journal_path: str | Path, strategy: Strategy, risk_config: RiskConfig
     found, total = diff_commands(journal_cmds, replayed,
                                  compare_client_ids=session.get("mode") == "paper", limit=limit)
     return ParityReport(path, str(session.get("mode")), bars, journal_cmds, replayed, found, total)
+
+
+def _open_positions(engine: Any, session: dict[str, Any],
+                    records: Sequence[JournalRecord]) -> None:
+    """The base amounts a live session started with (``session.positions``), booked at
+    their recorded entry prices (else the last warm-up close), as the runner did."""
+    entries = session.get("position_entries") or {}
+    for symbol, amount in (session.get("positions") or {}).items():
+        price = entries.get(symbol)
+        if price is None:
+            closes = [r.payload["close"] for r in records
+                      if r.kind == "warmup_bar" and r.payload.get("symbol") == symbol]
+            if not closes:
+                raise DataError(f"journal session holds {amount} {symbol} at start but records "
+                                "no entry price nor warm-up bars to value it")
+            price = closes[-1]
+        book_opening_position(engine.portfolio, symbol, float(amount), float(price))
 
 
 __all__ = ["Divergence", "ParityReport", "diff_commands", "replay"]

@@ -17,8 +17,7 @@ inside the loop. What the runner adds is I/O and safety around the step:
    **Fills before the next bar** (live): when bars arrive and the broker has orders
    working or requests in flight, the runner first brings the broker up to date
    (``broker.sync`` in a worker thread, bounded by ``cancel_timeout_s``), then steps
-   the reported fills and the bars together in the engine's event order (time, then
-   fill before bar): a fill the exchange made before a bar closed is in the portfolio
+   the reported fills, then the bars (``in_event_order``): a fill the exchange made before a bar closed is in the portfolio
    before the strategy sees that bar, exactly as the backtest's fill at the next
    bar's open is. Without this, a market order's fill waiting in the broker's outbox
    was booked only after the next bar, and the strategy decided on a stale position
@@ -223,6 +222,7 @@ class LiveRunner:
         self.reconciler = reconciler
         self._opening_report = opening_report
         self._next_reconcile_local = 0
+        self._last_bar_close = 0  # the engine start, then each stepped bar's close
         self.publisher: StatusPublisher | None = None
         if publisher is not None:
             self.attach_publisher(publisher)
@@ -256,6 +256,7 @@ class LiveRunner:
         if risk is not None:
             risk.bind(exchange=self.exchange_id)
         engine.start(last_close)
+        self._last_bar_close = last_close
         need = warmup_need(engine, self.settings.warmup_min_bars)
         bars = await load_warmup(self.client, engine.symbols, self._timeframe(), self.tf_ms, need,
                                  exchange_now=ex_now, store=self.store,
@@ -320,6 +321,7 @@ class LiveRunner:
         timings = self.timings
         timings.receipt()
         self.journal.write("bar", bar_payload(bar), bar.close_ts)
+        self._last_bar_close = bar.close_ts
         before = self.engine.broker.submitted
         self.engine.step(bar)
         timings.step_done()
@@ -373,9 +375,15 @@ class LiveRunner:
         self._stop = True
 
     def _step_fill(self, fill: Fill) -> None:
-        """One exchange fill as a ``FillEvent``, never before the engine's clock."""
+        """One exchange fill as a ``FillEvent``, never before the engine's clock.
+
+        Nor after the next bar's close: a fill the exchange made later (the runner
+        catching up on backfilled bars) is booked just before it, so the bars still to
+        come stay in time order and the strategy sees the fill before deciding on them.
+        """
         engine = self.engine
         ts = max(int(fill.ts), engine.ctx.now)  # learnt now, never before the engine clock
+        ts = max(min(ts, self._last_bar_close + self.tf_ms - 1), engine.ctx.now)
         known = fill if ts == fill.ts else dataclasses.replace(fill, ts=ts)
         self.timings.receipt()
         self.journal.write("fill", {**fill_payload(fill), "engine_ts": ts}, int(fill.ts))
@@ -512,8 +520,15 @@ class LiveRunner:
 
 
 def in_event_order(bars: list[Bar], fills: list[Fill]) -> list[Bar | Fill]:
-    """Bars and fills in the engine's event order: by time (a bar at its close), a fill
-    before a bar at the same time (``engine.events``), else arrival order.
+    """The fills the broker reported, then the bars (in arrival order).
+
+    The broker has already applied these fills to its orders (finished orders left
+    the open list), so each must be in the portfolio before the strategy sees any of
+    these bars: stepped after a bar, an order would look gone with its position not
+    yet booked, and the strategy would e.g. sell the same holding twice. In a session
+    keeping up, every fill is before the bar's close anyway (the engine's order: a
+    fill before a bar at the same time); catching up after an outage, a later fill
+    is booked just before the next bar's close (``LiveRunner._step_fill``).
 
     >>> from tradeloom.engine.orders import Liquidity, Side
     >>> b = Bar("BTC/USDT", 0, 60_000, 1.0, 1.0, 1.0, 1.0, 0.0)
@@ -521,12 +536,7 @@ def in_event_order(bars: list[Bar], fills: list[Fill]) -> list[Bar | Fill]:
     >>> [type(e).__name__ for e in in_event_order([b], [f])]
     ['Fill', 'Bar']
     """
-    if not fills:
-        return list(bars)
-    keyed = [(b.close_ts, 1, i, b) for i, b in enumerate(bars)]
-    keyed += [(int(f.ts), 0, i, f) for i, f in enumerate(fills)]
-    keyed.sort(key=lambda k: k[:3])
-    return [k[3] for k in keyed]
+    return [*fills, *bars]
 
 
 def journal_dir_default(state_dir: Path, run_id: str) -> Path:

@@ -254,6 +254,7 @@ async def open_live(config: LiveConfig, *, confirm_live: bool, broker_factory: B
                     risk=RiskProbe(risk, timings), seed=config.seed, id_source=start.ids)
     info = session_info(config, "live", run_id, markets, risk, start.portfolio.initial_cash)
     info["positions"] = start.positions
+    info["position_entries"] = {s: start.portfolio.avg_entry(s) for s in start.positions}
     reconciler = (RunnerReconciler(broker, broker.store, every_s=config.runner.reconcile_every_s)
                   if start.report is not None else None)
     runner = LiveRunner(engine, feed=_feed(config, client, clock, _reporter(sj)), client=client,

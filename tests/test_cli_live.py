@@ -37,3 +37,16 @@ def test_replay_exit_codes(emulator, tmp_path):
     assert bad.exit_code == 1
     missing = CliRunner().invoke(app, ["replay", str(tmp_path / "nope.jsonl")])
     assert missing.exit_code == 2 and "does not exist" in missing.output
+
+
+def test_fail_prints_bracketed_messages_whole(capsys):
+    import pytest
+    import typer
+    from tradeloom.engine.errors import ConfigError
+
+    from tradeloom.cli_live import _fail
+
+    with pytest.raises(typer.Exit):
+        _fail(ConfigError("symbols ['BTC/USDX'] are not markets of [binance]; check [bold]this"))
+    err = capsys.readouterr().err
+    assert "symbols ['BTC/USDX'] are not markets of [binance]; check [bold]this" in err

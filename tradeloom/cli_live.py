@@ -20,6 +20,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from tradeloom.engine.errors import ConfigError, TradeloomError
 from tradeloom.engine.market import MarketSpec
@@ -29,7 +30,8 @@ err_console = Console(stderr=True)
 
 
 def _fail(exc: TradeloomError) -> None:
-    err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False,
+                      soft_wrap=True)
     raise typer.Exit(2)
 
 

@@ -257,7 +257,8 @@ class BinanceEmulator(EmulatorServer):
         return web.json_response({"serverTime": self.state.now_ms})
 
     async def time(self, request: web.Request) -> web.Response:
-        return web.json_response({"serverTime": self.state.now_ms})
+        with self.state.lock:
+            return web.json_response({"serverTime": self.trading.served_time()})
 
     async def exchange_info(self, request: web.Request) -> web.Response:
         with self.state.lock:

@@ -78,13 +78,14 @@ class TradingRoutes:
         if window > MAX_RECV_WINDOW:
             raise BinanceReject(-1131, "recvWindow must be less than 60000")
         server = self.desk.server_wall_ms()
+        candidates = self.desk.stamp_candidates(stamp)
+        if any(server - window <= s < server + 1000 for s in candidates):
+            return account, params
         if stamp >= server + 1000:
             raise BinanceReject(-1021, "Timestamp for this request was 1000ms ahead of the "
                                        "server's time.")
-        if server - stamp > window:
-            raise BinanceReject(-1021, "Timestamp for this request is outside of the "
-                                       "recvWindow.")
-        return account, params
+        raise BinanceReject(-1021, "Timestamp for this request is outside of the "
+                                   "recvWindow.")
 
     # -- endpoints (called under the lock) --------------------------------------------
     def new_order(self, account: Account, p: dict[str, str]) -> dict[str, Any]:

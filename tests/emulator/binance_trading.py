@@ -14,6 +14,12 @@ Authentication, as Binance does it:
   *wall clock* plus ``desk.time_skew_ms``: the simulated market clock (``now_ms``)
   can jump hours between requests, signed timestamps cannot. Set ``time_skew_ms``
   to make a client's timestamps stale.
+  A client that resynchronises through ``GET /api/v3/time`` (ccxt's
+  ``load_time_difference``) learns the *market* time there; the desk remembers how
+  far each answer was from the signing clock (``served_offset``), and a timestamp
+  taken on a clock learnt that way is checked as if on the signing clock. So a
+  resync cures a -1021 exactly as it does on the real exchange, whose two clocks
+  are one.
 
 Matching (simple, deterministic, documented at the point of use in ``_match_bar``):
 
@@ -35,6 +41,7 @@ Matching (simple, deterministic, documented at the point of use in ``_match_bar`
 
 from __future__ import annotations
 
+import collections
 import itertools
 import time
 from dataclasses import dataclass, field
@@ -164,6 +171,8 @@ class TradingDesk:
         self.orders: dict[int, EmuOrder] = {}
         self.trades: list[EmuTrade] = []
         self.time_skew_ms = 0
+        #: How far each /api/v3/time answer was from the signing clock (newest last).
+        self.time_offsets: collections.deque[int] = collections.deque(maxlen=32)
         self.partial_fill_qty: float | None = None
         self._duplicate_reports = 0
         self._order_ids = itertools.count(1_000_001)
@@ -191,6 +200,18 @@ class TradingDesk:
     def server_wall_ms(self) -> int:
         """The clock signed timestamps are checked against (wall clock + skew)."""
         return int(time.time() * 1000) + self.time_skew_ms
+
+    def served_time(self) -> int:
+        """The market time ``GET /api/v3/time`` answers; remembers its signing offset."""
+        now = self.state.now_ms
+        offset = now - self.server_wall_ms()
+        if offset not in self.time_offsets:
+            self.time_offsets.append(offset)
+        return now
+
+    def stamp_candidates(self, stamp: int) -> list[int]:
+        """``stamp`` on the signing clock: as sent, and as taken on each clock served."""
+        return [stamp, *(stamp - o for o in self.time_offsets)]
 
     # -- prices --------------------------------------------------------------------
     def market(self, market_id: str) -> _Market:

@@ -87,6 +87,7 @@ class _Armed:
     path: str | None
     skip: int
     remaining: int
+    method: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,21 +108,25 @@ class FaultQueue:
         self._armed: list[_Armed] = []
 
     def inject(self, fault: Fault, *, path: str | None = None, after: int = 0,
-               times: int = 1) -> None:
+               times: int = 1, method: str | None = None) -> None:
         """Fail ``times`` requests to ``path`` (any path if ``None``) after letting ``after`` pass.
 
+        ``method`` (e.g. ``"POST"``) narrows it to one HTTP method (any if ``None``).
         Faults fire in the order they were injected; one request consumes at most one fault.
         """
         if times < 1 or after < 0:
             raise ValueError(f"inject: times must be >= 1 and after >= 0, got {times}, {after}")
         with self._lock:
-            self._armed.append(_Armed(fault, path, after, times))
+            self._armed.append(_Armed(fault, path, after, times,
+                                      None if method is None else method.upper()))
 
-    def take(self, path: str) -> Fault | None:
-        """The fault for a request to ``path``, or ``None``; counts the request against skips."""
+    def take(self, path: str, method: str | None = None) -> Fault | None:
+        """The fault for a ``method`` request to ``path``, or ``None``; counts skips."""
         with self._lock:
             for armed in self._armed:
                 if armed.path is not None and armed.path != path:
+                    continue
+                if armed.method is not None and armed.method != method:
                     continue
                 if armed.skip > 0:
                     armed.skip -= 1
@@ -266,7 +271,7 @@ class EmulatorServer:
         params = dict(request.query)
         if request.can_read_body and request.content_type == "application/x-www-form-urlencoded":
             params.update(await request.post())
-        fault = self.faults.take(request.path)
+        fault = self.faults.take(request.path, request.method)
         self.log.append(RequestRecord(request.method, request.path, params,
                                       fault.kind if fault else None))
         if fault is not None:
