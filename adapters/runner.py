@@ -44,6 +44,17 @@ inside the loop. What the runner adds is I/O and safety around the step:
    journal record and ``tick``s at the end of each round, after a kill and at the end,
    writing ``<state_dir>/status/<run_id>.json`` for ``tradeloom serve`` / ``status``.
    Without one (the default) the loop does nothing extra.
+8. **Audit** (optional ``audit``, an ``adapters.audit.AuditLog``): every kill (flag file,
+   status page, ``kill()``) appends a ``kill`` entry (who: the flag file or ``api``; the
+   reason, orders cancelled, latency). A write that fails is journaled and logged; the
+   kill stands. (``adapters.session`` records the ``restart`` entry when it opens a
+   session in a state dir that already had one.)
+9. **Alerts** (optional ``alerts``, an ``adapters.alerts.AlertRouter``): breaker trips
+   (the risk engine's events), the kill, stale data (a feed stall), clock drift above
+   the threshold, a reconciliation mismatch and ``error_alert_after`` errors in a row
+   go to ``await router.anotify(...)`` in background tasks, so a slow or broken sink
+   never delays or stops trading; ``run()`` (and ``flush_alerts()``) waits for the
+   ones still being delivered, at most ``alert_flush_s``.
 
 Time: the runner never reads ``time.time`` for market decisions; bars carry their
 own times and the engine's clock is theirs. ``clock`` (injectable) only schedules
@@ -62,6 +73,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import ccxt
+from tradeloom.adapters.alerts import AlertEvent, AlertRouter, AlertRule, alert_from_risk_event
+from tradeloom.adapters.audit import AuditKind, AuditLog
 from tradeloom.adapters.clock import Clock
 from tradeloom.adapters.exchange import map_ccxt_error
 from tradeloom.adapters.journal import Journal
@@ -75,6 +88,7 @@ from tradeloom.engine.events import FillEvent
 from tradeloom.engine.loop import Engine
 from tradeloom.engine.orders import Bar, Fill
 from tradeloom.engine.risk import RiskEngine
+from tradeloom.engine.timeutil import format_utc_ms
 
 if TYPE_CHECKING:
     from tradeloom.adapters.status_publisher import StatusPublisher
@@ -99,6 +113,11 @@ class RunnerSettings:
     #: Wait until the broker has sent the orders of a decision before waiting for the
     #: next bar (deterministic emulator sessions; off in production).
     settle_orders: bool = False
+    #: A ``repeated_errors`` alert after this many errors with no good bar in between
+    #: (and again at every multiple).
+    error_alert_after: int = 3
+    #: How long ``run()``'s end waits for alerts still being delivered.
+    alert_flush_s: float = 30.0
 
 
 class SessionJournal:
@@ -107,13 +126,18 @@ class SessionJournal:
     def __init__(self, journal: Journal, clock: Clock) -> None:
         self.journal = journal
         self.clock = clock
+        #: The status publisher's hook (one; ``StatusPublisher.attach`` sets it).
         self.observer: JournalObserver | None = None
+        #: Further hooks (the runner's alert rules), called after ``observer``.
+        self.taps: list[JournalObserver] = []
 
     def write(self, kind: str, payload: Mapping[str, Any], exchange_ts: int | None) -> None:
         local_ts = self.clock.now_ms()
         self.journal.append(kind, payload, exchange_ts=exchange_ts, local_ts=local_ts)
         if self.observer is not None:
             self.observer(kind, payload, exchange_ts, local_ts)
+        for tap in self.taps:
+            tap(kind, payload, exchange_ts, local_ts)
 
     def emit(self, kind: str, payload: dict[str, Any], engine_ts: int) -> None:
         """``CommandRecorder`` hook: commands are stamped with the engine time."""
@@ -191,7 +215,8 @@ class LiveRunner:
                  settings: RunnerSettings = RunnerSettings(), kill_flag: KillFlag | None = None,
                  store: Any = None, live: bool = False,
                  publisher: StatusPublisher | None = None, reconciler: Any = None,
-                 opening_report: Any = None) -> None:
+                 opening_report: Any = None, audit: AuditLog | None = None,
+                 alerts: AlertRouter | None = None) -> None:
         if live and _risk_engine_of(engine) is None:
             raise ConfigError(
                 "live trading refused: the engine has no RiskEngine; set risk_profile in the "
@@ -212,7 +237,7 @@ class LiveRunner:
         self.live = live
         self.summary = RunSummary()
         self.killed = False
-        self._kill_request: tuple[str, float] | None = None
+        self._kill_request: tuple[str, float, str] | None = None
         self._stop = False
         self._next_drift_local = 0
         self._started = False
@@ -226,12 +251,23 @@ class LiveRunner:
         self.publisher: StatusPublisher | None = None
         if publisher is not None:
             self.attach_publisher(publisher)
+        self.audit = audit
+        self.alerts = alerts
+        self.run_id = str(self.session.get("run_id") or "runner")
+        self._alert_tasks: set[asyncio.Task[None]] = set()
+        self._seen_risk_events = 0
+        self._errors_in_row = 0
+        if alerts is not None:
+            journal.taps.append(self._alert_on_record)
 
     # ------------------------------------------------------------------ control API
-    def kill(self, reason: str = "api") -> None:
-        """Request the kill switch (API call); acted on within one loop round."""
+    def kill(self, reason: str = "api", actor: str = "api") -> None:
+        """Request the kill switch (API call); acted on within one loop round.
+
+        ``actor`` is who asked (recorded in the audit log).
+        """
         if self._kill_request is None:
-            self._kill_request = (reason, time.monotonic())
+            self._kill_request = (reason, time.monotonic(), actor or "api")
 
     def stop(self) -> None:
         """Finish after the current round."""
@@ -292,6 +328,7 @@ class LiveRunner:
                 self.summary.stop_reason = self.summary.stop_reason or "stopped"
         finally:
             self.finish()
+            await self.flush_alerts()
         return self.summary
 
     async def round(self) -> None:
@@ -313,6 +350,7 @@ class LiveRunner:
                 self.on_bar(event)
             else:
                 self._step_fill(event)
+        self._alert_risk_events()
         if self.publisher is not None:
             self.publisher.tick(self)
 
@@ -411,7 +449,17 @@ class LiveRunner:
             "cancelled_foreign": list(report.cancelled_foreign), "new_fills": report.new_fills,
             "problems": list(report.problems)}, None)
         if not report.ok:
-            self._alert("reconcile_mismatch", "; ".join(report.problems) or "mismatch")
+            problems = list(report.problems)
+            self._alert("reconcile_mismatch", "; ".join(problems) or "mismatch")
+            self._send_alert(AlertEvent(
+                AlertRule.RECONCILIATION_MISMATCH, f"{self.run_id}/reconcile",
+                f"reconciliation mismatch on {self.exchange_id} "
+                f"(account {self.session.get('account', '?')}): "
+                f"{'; '.join(problems)[:500] or 'mismatch'}; new entries refused until a "
+                "person checks the account and restarts the runner",
+                {"problems": problems[:20], "adopted": list(report.adopted),
+                 "foreign": list(report.foreign), "never_sent": list(report.never_sent)},
+                self.engine.ctx.now or None))
 
     def _alert(self, kind: str, message: str) -> None:
         """Raise an alert: log, status, journal; entries refused on every traded symbol."""
@@ -460,6 +508,13 @@ class LiveRunner:
                 self.journal.write("pause", {"ts": None, "offset_ms": offset}, server)
             log.warning("clock drift %d ms vs %s: trading %s", offset, self.exchange_id,
                         "paused" if too_far else "resumed")
+            if too_far:
+                self._send_alert(AlertEvent(
+                    AlertRule.CLOCK_DRIFT, f"{self.run_id}/{self.exchange_id}",
+                    f"clock drift {offset} ms against {self.exchange_id} exceeds "
+                    f"{self.settings.max_drift_ms} ms: new entries paused until it is back "
+                    "under the threshold (check NTP on this host)",
+                    {"offset_ms": offset, "max_drift_ms": self.settings.max_drift_ms}, server))
         return server
 
     # ------------------------------------------------------------------ kill
@@ -471,11 +526,12 @@ class LiveRunner:
             path = self.kill_flag.present()
             if path is not None:
                 age = max(0.0, time.time() - path.stat().st_mtime)
-                request = (KillFlag.reason(path), time.monotonic() - age)
+                request = (KillFlag.reason(path), time.monotonic() - age,
+                           f"kill flag {path.name}")
         if request is not None:
             self._do_kill(*request)
 
-    def _do_kill(self, reason: str, since: float) -> None:
+    def _do_kill(self, reason: str, since: float, actor: str = "api") -> None:
         engine = self.engine
         ts = engine.ctx.now
         self.killed = True
@@ -497,8 +553,121 @@ class LiveRunner:
                                          "latency_s": round(latency, 4),
                                          "exchange_report": repr(report) if report else None}, None)
         log.warning("kill switch: %s; %d orders cancelled in %.3f s", reason, cancelled, latency)
+        details = {"reason": reason, "run_id": self.run_id,
+                   "account": self.session.get("account"), "mode": self.session.get("mode"),
+                   "exchange": self.exchange_id, "engine_ts": ts, "cancelled": cancelled,
+                   "latency_s": round(latency, 4)}
+        self._audit(AuditKind.KILL, actor, details)
+        self._send_alert(AlertEvent(
+            AlertRule.KILL_SWITCH, f"{self.run_id}/kill_switch",
+            f"kill switch on {self.run_id} (account {details['account']}): {reason}; "
+            f"{cancelled} open orders cancelled in {latency:.3f} s, new entries blocked",
+            {"reason": reason, "actor": actor, "cancelled": cancelled,
+             "latency_s": round(latency, 4)}, ts or None))
         if self.publisher is not None:
             self.publisher.tick(self)
+
+    # ------------------------------------------------------------------ audit
+    def _audit(self, kind: AuditKind, actor: str, details: dict[str, Any]) -> None:
+        """Append to the audit log; a failure is journaled and logged, never raised."""
+        if self.audit is None:
+            return
+        try:
+            self.audit.append(kind, actor=actor, ts_ms=self.clock.now_ms(), subject=self.run_id,
+                              details=details)
+        except (OSError, ValueError) as err:
+            self.journal.write("error", {"error": f"audit log: {err}", "where": "audit"}, None)
+            log.error("audit log %s: %s entry not written (%s); fix the file (run `tradeloom "
+                      "audit verify %s`) - trading is not affected", self.audit.path,
+                      kind.value, err, self.audit.path)
+
+    # ------------------------------------------------------------------ alerts
+    def _send_alert(self, event: AlertEvent) -> None:
+        """Hand ``event`` to the router in a background task (no-op without a router)."""
+        if self.alerts is None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # called outside the event loop (finish, tests): deliver inline
+            self._deliver_now(event)
+            return
+        task = loop.create_task(self._deliver(event))
+        self._alert_tasks.add(task)
+        task.add_done_callback(self._alert_tasks.discard)
+
+    async def _deliver(self, event: AlertEvent) -> None:
+        router = self.alerts
+        if router is None:
+            return
+        try:
+            await router.anotify(event)
+        except Exception as exc:  # noqa: BLE001 - alerting must never stop the runner
+            log.error("alert %s %s not delivered: %s: %s", event.rule.value, event.key,
+                      type(exc).__name__, exc)
+
+    def _deliver_now(self, event: AlertEvent) -> None:
+        router = self.alerts
+        if router is None:
+            return
+        try:
+            router.notify(event)
+        except Exception as exc:  # noqa: BLE001 - alerting must never stop the runner
+            log.error("alert %s %s not delivered: %s: %s", event.rule.value, event.key,
+                      type(exc).__name__, exc)
+
+    async def flush_alerts(self, timeout_s: float | None = None) -> int:
+        """Wait (at most ``timeout_s``, default ``alert_flush_s``) for alerts in delivery.
+
+        Returns how many were still undelivered at the deadline (they keep going).
+        """
+        pending = set(self._alert_tasks)
+        if not pending:
+            return 0
+        timeout = self.settings.alert_flush_s if timeout_s is None else timeout_s
+        _, still = await asyncio.wait(pending, timeout=timeout)
+        if still:
+            log.warning("%d alert(s) still being delivered after %.1f s", len(still), timeout)
+        return len(still)
+
+    def _alert_risk_events(self) -> None:
+        """Breaker trips the risk engine recorded since the last round, as alerts."""
+        if self.alerts is None:
+            return
+        risk = _risk_engine_of(self.engine)
+        if risk is None or len(risk.events) <= self._seen_risk_events:
+            return
+        new = risk.events[self._seen_risk_events:]
+        self._seen_risk_events = len(risk.events)
+        for raw in new:
+            event = alert_from_risk_event(raw, source=self.run_id)
+            if event is not None and event.rule is AlertRule.BREAKER_TRIP:
+                self._send_alert(event)  # kills are alerted by _do_kill with their figures
+
+    def _alert_on_record(self, kind: str, payload: Mapping[str, Any], exchange_ts: int | None,
+                         local_ts: int) -> None:
+        """Journal tap: stale data and repeated errors."""
+        if kind == "bar":
+            self._errors_in_row = 0
+        elif kind == "feed_stall":
+            symbol = str(payload.get("symbol", "?"))
+            due = payload.get("expected_close")
+            when = format_utc_ms(int(due)) if isinstance(due, int) else "its expected close"
+            self._send_alert(AlertEvent(
+                AlertRule.STALE_DATA, f"{self.run_id}/{symbol}",
+                f"no {self._timeframe()} bar for {symbol} on {self.exchange_id} since {when}; "
+                "the strategy is deciding on stale data - check the exchange's status and the "
+                "feed's connectivity", dict(payload), exchange_ts))
+        elif kind in ("error", "feed_transient_error"):
+            self._errors_in_row += 1
+            every = max(1, self.settings.error_alert_after)
+            if self._errors_in_row % every == 0:
+                where = str(payload.get("where", "feed" if kind != "error" else "runner"))
+                error = str(payload.get("error", ""))[:300]
+                self._send_alert(AlertEvent(
+                    AlertRule.REPEATED_ERRORS, f"{self.run_id}/errors",
+                    f"{self._errors_in_row} errors in a row on {self.run_id} (last at "
+                    f"{where}: {error})", {"count": self._errors_in_row, "where": where,
+                                           "error": error}, exchange_ts))
 
     # ------------------------------------------------------------------ end
     def finish(self) -> None:

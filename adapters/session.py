@@ -6,18 +6,32 @@ same in both modes; the mode decides only which broker sits behind the engine
 before starting. Live refuses, before any network call and in this order, without
 ``confirm_live``, without a risk profile, without credentials, or when another
 runner holds the account's lock.
+
+Operations wiring, the same in both modes: the runner gets the config's audit log
+(``LiveConfig.audit_log_path``) for its kill entries and, with ``alerts`` set, an
+``AlertRouter`` on the session's clock. Every session start is recorded in
+``<state_dir>/sessions.jsonl``; a start in a state dir that already had a session
+(a line there, or a journal under ``<state_dir>/journals``) appends a ``restart``
+entry to the audit log, with the previous session and the config hash. A start whose
+audit entry cannot be written is refused: an operator must be able to trust that log.
+(The status publisher is attached by the CLI, ``tradeloom.cli_live``.)
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import ccxt
+from tradeloom.adapters.alert_sinks import SinkError
+from tradeloom.adapters.alerts import AlertRouter
+from tradeloom.adapters.audit import AuditKind, AuditLog
 from tradeloom.adapters.clock import Clock, SystemClock
 from tradeloom.adapters.exchange import (
     Credentials,
@@ -47,6 +61,7 @@ from tradeloom.engine.timeframes import timeframe_to_ms
 from tradeloom.engine.timeutil import format_utc_ms
 from tradeloom.research.strategy_loader import load_strategy
 
+from tradeloom.alerts_config import load_alerts_config
 from tradeloom.config import config_hash
 from tradeloom.live_config import LiveConfig, load_credentials
 from tradeloom.risk_profiles import load_profile
@@ -72,6 +87,7 @@ class Session:
     async def close(self) -> None:
         """Close the feed, the broker, the client and the journal; release the lock."""
         try:
+            await self.runner.flush_alerts()
             await self.runner.feed.close()
             close = getattr(self.broker, "close", None)
             if close is not None and self.broker is not None:
@@ -154,7 +170,7 @@ def _settings(config: LiveConfig, settle_orders: bool) -> RunnerSettings:
                           reconcile_every_s=r.reconcile_every_s,
                           max_drift_ms=r.max_drift_ms, broker_poll_s=r.broker_poll_s,
                           cancel_timeout_s=r.cancel_timeout_s, warmup_min_bars=r.warmup_min_bars,
-                          settle_orders=settle_orders)
+                          settle_orders=settle_orders, error_alert_after=r.error_alert_after)
 
 
 def _open_store(config: LiveConfig, store: Any) -> Any:
@@ -165,6 +181,82 @@ def _open_store(config: LiveConfig, store: Any) -> Any:
     return MarketStore(config.store)
 
 
+def alert_router(config: LiveConfig, clock: Clock) -> AlertRouter | None:
+    """The config's ``alerts`` file as a router on ``clock``; ``None`` without one."""
+    if config.alerts is None:
+        return None
+    alerts_cfg = load_alerts_config(config.alerts)
+    try:
+        return AlertRouter(alerts_cfg, clock=clock)
+    except SinkError as exc:  # e.g. a webhook's token_env not set
+        raise ConfigError(f"alerts config {config.alerts}: {exc}") from exc
+
+
+def operator_name() -> str:
+    """Who runs this process (the audit log's actor for restarts)."""
+    return os.environ.get("USER") or os.environ.get("LOGNAME") or f"uid {os.getuid()}"
+
+
+SESSIONS_FILE = "sessions.jsonl"
+
+
+def previous_session(state_dir: Path, journal_path: Path) -> dict[str, Any] | None:
+    """The last session recorded in ``state_dir`` (or any older journal there), if any."""
+    registry = state_dir / SESSIONS_FILE
+    if registry.is_file():
+        lines = [ln for ln in registry.read_text(encoding="utf-8").splitlines() if ln.strip()]
+        for line in reversed(lines):
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a torn last line (crash mid-write): the one before still counts
+            if isinstance(entry, dict):
+                return entry
+    journals = state_dir / "journals"
+    if journals.is_dir():
+        older = sorted((p for p in journals.glob("*.jsonl") if p != journal_path),
+                       key=lambda p: p.stat().st_mtime)
+        if older:
+            return {"journal": str(older[-1]), "run_id": older[-1].stem}
+    return None
+
+
+def record_session_start(config: LiveConfig, mode: str, run_id: str, journal_path: Path,
+                         clock: Clock, audit: AuditLog) -> dict[str, Any] | None:
+    """Register this session in ``<state_dir>/sessions.jsonl``; audit a ``restart``.
+
+    Returns the previous session (``None`` on a first start). Raises ``ConfigError``
+    when the audit entry cannot be written.
+    """
+    state_dir = config.state_dir
+    previous = previous_session(state_dir, journal_path)
+    now = clock.now_ms()
+    chash = config_hash(config)
+    if previous is not None:
+        details = {"mode": mode, "account": config.account, "exchange": config.exchange.id,
+                   "strategy": config.strategy, "config_hash": chash,
+                   "journal": str(journal_path),
+                   "previous": {k: previous.get(k) for k in
+                                ("run_id", "mode", "account", "started_ms", "journal",
+                                 "config_hash") if previous.get(k) is not None}}
+        try:
+            audit.append(AuditKind.RESTART, actor=operator_name(), ts_ms=now, subject=run_id,
+                         details=details)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"cannot write the restart entry to the audit log {audit.path} "
+                              f"({exc}); fix its permissions or set audit_log in the config "
+                              f"(check it with `tradeloom audit verify {audit.path}`)") from exc
+    entry = {"run_id": run_id, "mode": mode, "account": config.account, "started_ms": now,
+             "journal": str(journal_path), "config_hash": chash}
+    try:
+        with open(state_dir / SESSIONS_FILE, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(entry, sort_keys=True) + "\n")
+    except OSError as exc:
+        raise ConfigError(f"cannot write {state_dir / SESSIONS_FILE} ({exc}); the state_dir "
+                          "must be writable") from exc
+    return previous
+
+
 async def open_paper(config: LiveConfig, *, clock: Clock | None = None, store: Any = None,
                      settle_orders: bool = False,
                      settings: RunnerSettings | None = None) -> Session:
@@ -173,12 +265,19 @@ async def open_paper(config: LiveConfig, *, clock: Clock | None = None, store: A
     risk = build_risk(config, required=False)
     strategy = load_strategy(config.strategy)(**config.params)
     run_id = _run_id(config, "paper", clock)
+    router = alert_router(config, clock)
+    audit = AuditLog(config.audit_log_path)
     config.state_dir.mkdir(parents=True, exist_ok=True)
+    journal_path = config.journal or config.state_dir / "journals" / f"{run_id}.jsonl"
     lock = AccountLock(config.state_dir, f"paper-{config.account}").acquire()
+    try:
+        record_session_start(config, "paper", run_id, journal_path, clock, audit)
+    except BaseException:
+        lock.release()
+        raise
     client = make_client(config.exchange, async_=True)
     try:
         markets = await _markets(client, config.symbols)
-        journal_path = config.journal or config.state_dir / "journals" / f"{run_id}.jsonl"
         journal = Journal(journal_path)
     except BaseException:
         await client.close()
@@ -194,7 +293,8 @@ async def open_paper(config: LiveConfig, *, clock: Clock | None = None, store: A
                         journal=sj, clock=clock, timings=timings, exchange_id=config.exchange.id,
                         session=info, settings=_runner_settings(config, settings, settle_orders),
                         kill_flag=KillFlag(config.state_dir, config.account),
-                        store=_open_store(config, store), live=False)
+                        store=_open_store(config, store), live=False, audit=audit,
+                        alerts=router)
     return Session(runner, journal, journal_path, client, lock, run_id, engine.broker.inner)
 
 
@@ -227,14 +327,21 @@ async def open_live(config: LiveConfig, *, confirm_live: bool, broker_factory: B
     risk, credentials = preflight_live(config, confirm_live=confirm_live, environ=environ)
     redact_secrets_in_logs(*_secret_strings(credentials))
     strategy = load_strategy(config.strategy)(**config.params)
+    router = alert_router(config, clock)
+    audit = AuditLog(config.audit_log_path)
     config.state_dir.mkdir(parents=True, exist_ok=True)
     lock = AccountLock(config.state_dir, config.account).acquire()
     run_id = _run_id(config, "live", clock)
+    journal_path = config.journal or config.state_dir / "journals" / f"{run_id}.jsonl"
+    try:
+        record_session_start(config, "live", run_id, journal_path, clock, audit)
+    except BaseException:
+        lock.release()
+        raise
     client = make_client(config.exchange, credentials=credentials, async_=True)
     broker: Any = None
     try:
         markets = await _markets(client, config.symbols)
-        journal_path = config.journal or config.state_dir / "journals" / f"{run_id}.jsonl"
         journal = Journal(journal_path, secrets=_secret_strings(credentials))
         broker = broker_factory(config, credentials, markets, run_id, config.state_dir)
         start = await _recover(config, client, broker, markets, clock)
@@ -262,7 +369,7 @@ async def open_live(config: LiveConfig, *, confirm_live: bool, broker_factory: B
                         session=info, settings=_runner_settings(config, settings, settle_orders),
                         kill_flag=KillFlag(config.state_dir, config.account),
                         store=_open_store(config, store), live=True, reconciler=reconciler,
-                        opening_report=start.report)
+                        opening_report=start.report, audit=audit, alerts=router)
     return Session(runner, journal, journal_path, client, lock, run_id, broker)
 
 
@@ -314,5 +421,6 @@ def _secret_strings(credentials: Credentials) -> tuple[str, ...]:
     return tuple(s for s in (credentials.api_key, credentials.secret, credentials.password) if s)
 
 
-__all__ = ["BrokerFactory", "Session", "build_risk", "open_live", "open_paper", "preflight_live",
-           "session_info"]
+__all__ = ["SESSIONS_FILE", "BrokerFactory", "Session", "alert_router", "build_risk",
+           "open_live", "open_paper", "operator_name", "preflight_live", "previous_session",
+           "record_session_start", "session_info"]

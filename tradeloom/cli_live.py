@@ -7,6 +7,11 @@ command); ``replay`` exits 1 when the journal diverges.
 
 The live broker is the exchange-side ``CcxtBroker`` with its SQLite
 ``LiveStateStore`` under ``state_dir``; it is imported only by ``live``.
+
+``paper`` and ``live`` publish the runner's status to
+``<state_dir>/status/<run_id>.json`` (``StatusPublisher``) for ``tradeloom serve`` and
+``tradeloom status``; kills and restarts go to the config's audit log, alerts to the
+sinks of its ``alerts`` file (see ``tradeloom.live_config``).
 """
 
 from __future__ import annotations
@@ -45,6 +50,16 @@ def _print_summary(summary: Any, journal: Path) -> None:
         console.print(f"  kill switch: orders cancelled {summary.kill_latency_s:.3f} s after the flag")
 
 
+def _publish_status(session: Any, state_dir: Path) -> None:
+    """Attach the status publisher: ``<state_dir>/status/<run_id>.json``."""
+    from tradeloom.adapters.status_publisher import StatusPublisher
+
+    publisher = StatusPublisher(state_dir, session.run_id)
+    session.runner.attach_publisher(publisher)
+    console.print(f"status: {publisher.path} (see `tradeloom serve --state-dir {state_dir}`)",
+                  highlight=False, soft_wrap=True)
+
+
 async def _run(session: Any) -> Any:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -75,6 +90,7 @@ def paper(
         async def main() -> Any:
             session = await open_paper(cfg)
             console.print(f"paper session {session.run_id}: journal {session.journal_path}")
+            _publish_status(session, cfg.state_dir)
             return session, await _run(session)
 
         session, summary = asyncio.run(main())
@@ -122,6 +138,7 @@ def live(
                                       broker_factory=ccxt_broker_factory)
             console.print(f"[bold]LIVE[/] session {session.run_id} on {cfg.exchange.id} "
                           f"account {cfg.account}: journal {session.journal_path}")
+            _publish_status(session, cfg.state_dir)
             return session, await _run(session)
 
         session, summary = asyncio.run(main())

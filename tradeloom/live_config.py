@@ -27,6 +27,19 @@ Example ``paper.toml``::
     [paper]
     initial_cash = 10000.0
 
+Operations (both optional):
+
+- ``audit_log``: the append-only audit log (``adapters.audit``) where the runner
+  records kills (flag file, status page, API) and restarts (a session opened in a
+  ``state_dir`` that already had one). Default ``<state_dir>/audit.jsonl``; point it at
+  the deployments' log (``<catalog>/audit.jsonl``, what ``tradeloom promote`` writes)
+  to keep promotions and kills in one chain. Check it with ``tradeloom audit verify``.
+- ``alerts``: an alerts TOML (``tradeloom.alerts_config``: sinks, de-duplication,
+  escalation). With it, breaker trips, the kill switch, stale data, clock drift,
+  reconciliation mismatches and repeated errors (``runner.error_alert_after`` in a
+  row) are sent to its sinks; a failing sink is logged and never stops trading.
+  Without it, those events are only logged, journaled and shown in the status.
+
 >>> cfg = LiveConfig(strategy="s.py:S", symbols=["BTC/USDT"], exchange={"id": "binance"})
 >>> cfg.runner.kill_poll_s, cfg.credentials.api_key_env
 (1.0, 'TRADELOOM_API_KEY')
@@ -105,6 +118,8 @@ class RunnerSection(StrictModel):
     warmup_min_bars: int = Field(0, ge=0, le=10_000)
     #: Live: reconcile with the exchange on start and every this many seconds.
     reconcile_every_s: float = Field(300.0, gt=0)
+    #: A ``repeated_errors`` alert after this many errors with no good bar in between.
+    error_alert_after: int = Field(3, ge=1, le=1_000)
 
 
 class PaperSection(StrictModel):
@@ -131,6 +146,13 @@ class LiveConfig(StrictModel):
     seed: int = 0
     runner: RunnerSection = Field(default_factory=RunnerSection)
     paper: PaperSection = Field(default_factory=PaperSection)
+    audit_log: Path | None = Field(None, description="audit log; None: <state_dir>/audit.jsonl")
+    alerts: Path | None = Field(None, description="alerts config (TOML); None: no alert sinks")
+
+    @property
+    def audit_log_path(self) -> Path:
+        """``audit_log``, else ``<state_dir>/audit.jsonl``."""
+        return self.audit_log if self.audit_log is not None else self.state_dir / "audit.jsonl"
 
     @model_validator(mode="before")
     @classmethod
