@@ -25,9 +25,11 @@ expire; open positions stay open, marked to the last close).
 
 from __future__ import annotations
 
+import gc
 import itertools
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from .errors import ConfigError, DataError
@@ -132,11 +134,35 @@ def drive(engine: Engine, bars: Iterable[Bar]) -> None:
     first = next(it, None)
     if first is None:
         raise DataError("no bars to run on: check the symbols, timeframe and start/end range")
-    engine.start(first.ts)
-    step = engine.step
-    step(first)
-    deque(map(step, it), maxlen=0)  # the C-level loop: one Python call per bar, no more
-    engine.finish()
+    with _older_objects_frozen():
+        engine.start(first.ts)
+        step = engine.step
+        step(first)
+        deque(map(step, it), maxlen=0)  # the C-level loop: one Python call per bar, no more
+        engine.finish()
+
+
+@contextmanager
+def _older_objects_frozen() -> Iterator[None]:
+    """Keep the objects that existed before the run out of the run's full GC passes.
+
+    Why: a run keeps every order and fill, so the garbage collector runs full
+    collections during it, and each one would also walk everything the process
+    held before the run (modules, pandas, numba, the data): about 0.1 s per 1M-bar
+    run for nothing. ``gc.freeze()`` moves those objects to the permanent
+    generation; ``gc.unfreeze()`` puts them back afterwards. Objects created during
+    the run are collected exactly as before, and results do not depend on when the
+    collector runs, so this changes timing only. Skipped when the process has frozen
+    objects of its own (e.g. a server that froze before forking): not ours to undo.
+    """
+    if gc.get_freeze_count() or not gc.isenabled():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def collect(engine: Engine, *, timeframe: str, manifest: Mapping[str, Any] | None = None) -> BacktestResult:
@@ -173,7 +199,7 @@ def collect(engine: Engine, *, timeframe: str, manifest: Mapping[str, Any] | Non
     return BacktestResult.build(
         orders=engine.orders,
         fills=engine.fills,
-        equity=EquityCurve(**rec),
+        equity=EquityCurve.adopt(**rec),  # recorded() made these arrays for us: no copy
         timeframe=timeframe,
         initial_cash=pf.initial_cash,
         quote_currency=pf.quote,

@@ -62,6 +62,43 @@ _PARTIAL = OrderStatus.PARTIALLY_FILLED
 #: re-submits in reaction to its own updates forever.
 MAX_UPDATE_ROUNDS = 1_000
 
+#: Equity rows kept as Python values before they move into a numpy chunk.
+REC_CHUNK = 65_536
+
+
+class _Column:
+    """An append-only int64 or float64 column of the equity curve.
+
+    The step appends to ``buf``, a plain list: ``list.append`` costs a third of
+    ``array.append`` (which parses its argument with a format string), and the step
+    appends two values per time step. Every ``REC_CHUNK`` rows the engine calls
+    ``flush`` and the values move into a numpy chunk, so a long run still keeps
+    8 bytes per value and the garbage collector never walks a long list.
+    ``len()`` counts every row.
+    """
+
+    __slots__ = ("_chunks", "_dtype", "_flushed", "buf")
+
+    def __init__(self, dtype: type) -> None:
+        self._dtype = dtype
+        self._chunks: list[np.ndarray] = []
+        self._flushed = 0
+        self.buf: list[Any] = []  # cleared in place: bound ``buf.append`` stays valid
+
+    def __len__(self) -> int:
+        return self._flushed + len(self.buf)
+
+    def flush(self) -> None:
+        if self.buf:
+            self._chunks.append(np.array(self.buf, dtype=self._dtype))
+            self._flushed += len(self.buf)
+            self.buf.clear()
+
+    def to_numpy(self) -> np.ndarray:
+        """Every row so far, as a new array."""
+        parts = self._chunks + ([np.array(self.buf, dtype=self._dtype)] if self.buf else [])
+        return np.concatenate(parts) if parts else np.empty(0, dtype=self._dtype)
+
 
 class Engine(StrategyData, OrderEntry):
     """Drives one strategy against one broker and one portfolio, one event at a time.
@@ -124,11 +161,14 @@ class Engine(StrategyData, OrderEntry):
         # The equity curve: close ts and exposure appended once per time step; cash and
         # cumulative fees change only on fills, so only their changes are kept, as
         # (row the change belongs to, cash, fees_cum), and filled forward at the end.
-        # ``array.array`` rather than lists: appends as cheap, 8 bytes per value instead
-        # of a float object and a pointer, and nothing for the garbage collector to scan.
-        self._rec_ts = array("q")
-        self._rec_exposure = array("d")
-        self._rec_changes: list[tuple[int, float, float]] = []
+        # ``_Column``s: list appends on the hot path, 8 bytes per value once flushed.
+        self._rec_ts = _Column(np.int64)
+        self._rec_exposure = _Column(np.float64)
+        # Cash/fees changes as three columns (row, cash, fees_cum): no tuple per fill for
+        # the garbage collector to track and scan.
+        self._chg_row = array("q")
+        self._chg_cash = array("d")
+        self._chg_fees = array("d")
         # Time and state.
         self._step_ts = -1
         self._bar_in_step = False
@@ -214,10 +254,19 @@ class Engine(StrategyData, OrderEntry):
         held = pf._held
         position_value = pf.position_value
         broker_on_bar = self.broker.on_bar
+        # The simulated broker's fast path (see SimulatedBroker.bar_fast_path): a bar of a
+        # symbol with no working order only records its close, done here without a call.
+        # Only when the broker object itself offers it (a wrapper forwarding attributes to
+        # an inner broker must still see every bar).
+        fast_path = getattr(self.broker, "bar_fast_path", None)
+        hooks = fast_path() if getattr(fast_path, "__self__", None) is self.broker else None
+        working, broker_last = hooks if hooks is not None else ({}, None)
         feed_get = self._feed.get
         on_bar = self.strategy.on_bar
-        rec_ts = self._rec_ts.append
-        rec_exposure = self._rec_exposure.append
+        ts_rows = self._rec_ts.buf
+        rec_ts = ts_rows.append
+        rec_exposure = self._rec_exposure.buf.append
+        flush_rows = self._flush_rows
         advance = self._advance
         after_broker = self._after_broker
         dispatch = self._dispatch_updates
@@ -230,11 +279,12 @@ class Engine(StrategyData, OrderEntry):
             """Process exactly one event (events arrive in (time, kind, symbol) order)."""
             if type(event) is bar_type:
                 ts = event[2]  # close_ts; tuple indexing is the cheapest NamedTuple read
-                if ts != engine._step_ts:
-                    if engine._timers or not engine._bar_in_step or ts < engine._step_ts:
+                prev = engine._step_ts
+                if ts != prev:
+                    if ts < prev or engine._timers or not engine._bar_in_step:
                         advance(ts)
                     else:  # _advance's fast path: no timers due, record the finished step
-                        rec_ts(engine._step_ts)
+                        rec_ts(prev)
                         if not held:
                             rec_exposure(0.0)
                         elif len(held) == 1:
@@ -242,13 +292,21 @@ class Engine(StrategyData, OrderEntry):
                             rec_exposure(p.amount * marks[p.symbol])
                         else:
                             rec_exposure(position_value())
+                        if len(ts_rows) >= REC_CHUNK:
+                            flush_rows()
                         engine._step_ts = ts
                 ctx.now = ts
-                fills = broker_on_bar(event)
-                if fills or engine._live_orders:
-                    after_broker(fills)
                 symbol = event[0]
-                marks[symbol] = event[6]
+                close = event[6]
+                if broker_last is None or symbol in working:
+                    fills = broker_on_bar(event)
+                    if fills or engine._live_orders:
+                        after_broker(fills)
+                else:  # what broker.on_bar does for a symbol with no working order
+                    broker_last[symbol] = close
+                    if engine._live_orders:
+                        after_broker(())
+                marks[symbol] = close
                 if risk_on_bar is not None:
                     risk_on_bar(event, ctx)
                     run_risk_actions()
@@ -260,7 +318,6 @@ class Engine(StrategyData, OrderEntry):
                     )
                 close_ups, ups, ups_n, hist = feed
                 if close_ups:
-                    close = event[6]
                     for update in close_ups:
                         update(close)
                 if ups:
@@ -341,23 +398,22 @@ class Engine(StrategyData, OrderEntry):
 
     def _record(self, ts: int) -> None:
         pf = self.portfolio
-        self._rec_ts.append(ts)
-        self._rec_exposure.append(pf.position_value() if pf._held else 0.0)
+        self._rec_ts.buf.append(ts)
+        self._rec_exposure.buf.append(pf.position_value() if pf._held else 0.0)
+        if len(self._rec_ts.buf) >= REC_CHUNK:
+            self._flush_rows()
+
+    def _flush_rows(self) -> None:
+        self._rec_ts.flush()
+        self._rec_exposure.flush()
 
     def recorded(self) -> dict[str, np.ndarray]:
         """The equity curve so far: ts, equity, cash, exposure, fees_cum (one row per step)."""
-        ts = np.frombuffer(self._rec_ts, dtype=np.int64).copy()
+        ts = self._rec_ts.to_numpy()
         n = ts.shape[0]
-        exposure = np.frombuffer(self._rec_exposure, dtype=np.float64).copy()
-        cash = np.full(n, self.portfolio.initial_cash)
-        fees = np.zeros(n)
-        if self._rec_changes:
-            rows = np.array([c[0] for c in self._rec_changes], dtype=np.int64)
-            # For every recorded row, the last change made at or before it.
-            last = np.searchsorted(rows, np.arange(n), side="right") - 1
-            have = last >= 0
-            cash[have] = np.array([c[1] for c in self._rec_changes])[last[have]]
-            fees[have] = np.array([c[2] for c in self._rec_changes])[last[have]]
+        exposure = self._rec_exposure.to_numpy()
+        cash = self._filled_forward(self._chg_cash, self.portfolio.initial_cash, n)
+        fees = self._filled_forward(self._chg_fees, 0.0, n)
         return {
             "ts": ts,
             "equity": cash + exposure,  # the same float operation as Portfolio.equity()
@@ -365,6 +421,21 @@ class Engine(StrategyData, OrderEntry):
             "exposure": exposure,
             "fees_cum": fees,
         }
+
+    def _filled_forward(self, values: array, initial: float, n: int) -> np.ndarray:
+        """Per recorded row, the last change made at or before it (``initial`` before any).
+
+        Built with one ``np.repeat`` of each row's last change over the rows it holds
+        for: no per-row index arrays (at 1M rows each temporary costs page faults).
+        """
+        rows = np.frombuffer(self._chg_row, dtype=np.int64)
+        vals = np.frombuffer(values, dtype=np.float64)
+        last = np.ones(rows.shape[0], dtype=bool)  # the last change of each row wins
+        last[:-1] = rows[1:] != rows[:-1]
+        last &= rows < n  # changes after the last recorded row touch no row
+        rows, vals = rows[last], vals[last]
+        bounds = np.concatenate([[0], rows, [n]])
+        return np.repeat(np.concatenate([[initial], vals]), np.diff(bounds))
 
     # ------------------------------------------------------------------ broker results
 
@@ -381,7 +452,9 @@ class Engine(StrategyData, OrderEntry):
             apply(fill)
         self.fills.extend(fills)
         # Cash and fees changed: the change belongs to the step being built (row len(ts)).
-        self._rec_changes.append((len(self._rec_ts), pf.cash, pf.fees_paid))
+        self._chg_row.append(len(self._rec_ts))
+        self._chg_cash.append(pf.cash)
+        self._chg_fees.append(pf.fees_paid)
         risk_on_fill = self._risk_on_fill
         if risk_on_fill is not None:
             for fill in fills:

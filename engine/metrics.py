@@ -49,7 +49,9 @@ def step_returns(equity: npt.ArrayLike) -> FloatArray:
     e = _f(equity)
     if e.size < 2:
         return np.empty(0, dtype=np.float64)
-    return e[1:] / e[:-1] - 1.0
+    r = e[1:] / e[:-1]
+    r -= 1.0  # in place: the same operation without a second full-length temporary
+    return r
 
 
 def total_return(equity: npt.ArrayLike) -> float:
@@ -128,7 +130,9 @@ def downside_deviation(returns: npt.ArrayLike) -> float:
     r = _f(returns)
     if r.size == 0:
         return NAN
-    return float(np.sqrt(np.mean(np.minimum(r, 0.0) ** 2)))
+    down = np.minimum(r, 0.0)
+    np.square(down, out=down)  # what ``** 2`` computes, in place
+    return float(np.sqrt(np.mean(down)))
 
 
 def sortino(returns: npt.ArrayLike, bars_per_year: float) -> float:
@@ -157,7 +161,10 @@ def drawdown_series(equity: npt.ArrayLike) -> FloatArray:
     e = _f(equity)
     if e.size == 0:
         return e
-    return 1.0 - e / np.maximum.accumulate(e)
+    dd = np.maximum.accumulate(e)
+    np.divide(e, dd, out=dd)  # in place: each full-length temporary costs page faults
+    np.subtract(1.0, dd, out=dd)
+    return dd
 
 
 def max_drawdown(equity: npt.ArrayLike) -> float:
@@ -186,6 +193,22 @@ def max_drawdown_duration(equity: npt.ArrayLike, ts: npt.ArrayLike) -> tuple[int
     t = np.asarray(ts, dtype=np.int64)
     if e.size != t.size:
         raise ValueError(f"equity has {e.size} values but ts has {t.size}; pass aligned arrays")
+    if e.size == 0 or np.isnan(e).any():
+        return _max_drawdown_duration_loop(e, t)  # NaN never makes a peak: the loop's rule
+    # Peaks are the steps at or above every earlier value (the loop's ``e[i] >= e[peak]``).
+    # A drawdown runs from a peak to the next peak when at least one step lies between them,
+    # or from the last peak to the last step.
+    peaks = np.flatnonzero(e >= np.maximum.accumulate(e))
+    ends = np.append(peaks[1:], e.size - 1)
+    under = ends - peaks > (np.arange(peaks.size) < peaks.size - 1)
+    if not under.any():
+        return 0, 0
+    starts, ends = peaks[under], ends[under]
+    return int((t[ends] - t[starts]).max()), int((ends - starts).max())
+
+
+def _max_drawdown_duration_loop(e: FloatArray, t: npt.NDArray[np.int64]) -> tuple[int, int]:
+    """The reference definition, one step at a time (used when ``e`` has NaN)."""
     best_ms, best_steps = 0, 0
     peak_i = 0
     under = False

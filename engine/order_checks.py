@@ -21,6 +21,14 @@ import math
 from .market import MarketSpec
 from .orders import Order, OrderType, Side
 
+# Enum members bound once: a module global is cheaper to read than ``OrderType.X``
+# (a class attribute lookup through the enum's metaclass) on every order.
+_MARKET = OrderType.MARKET
+_LIMIT = OrderType.LIMIT
+_STOP = OrderType.STOP
+_TRAILING = OrderType.TRAILING_STOP
+_BUY = Side.BUY
+_SELL = Side.SELL
 _NEEDS_PRICE = (OrderType.LIMIT, OrderType.STOP_LIMIT)
 _NEEDS_STOP = (OrderType.STOP, OrderType.STOP_LIMIT)
 
@@ -31,9 +39,10 @@ def _positive(value: float | None) -> bool:
 
 def _shape_error(order: Order) -> str:
     """Fields the order type needs, present and sane; ``""`` when fine."""
-    kind = order.type.value
+    otype = order.type
+    kind = otype.value
     if order.quote_amount is not None:
-        if order.type is not OrderType.MARKET or order.side is not Side.BUY:
+        if otype is not _MARKET or order.side is not _BUY:
             return (
                 f"rejected: quote_amount is for market buys only, got a {order.side.value} "
                 f"{kind} order; size it with amount instead"
@@ -49,13 +58,15 @@ def _shape_error(order: Order) -> str:
             )
     elif not _positive(order.amount):
         return f"rejected: amount {order.amount} must be a finite number > 0; set amount"
-    if order.type in _NEEDS_PRICE and not _positive(order.price):
+    if otype is _MARKET and not order.post_only:
+        return ""  # the common case: nothing below applies to a plain market order
+    if otype in _NEEDS_PRICE and not _positive(order.price):
         return f"rejected: {kind} order needs a limit price > 0, got {order.price}; set price"
-    if order.type in _NEEDS_STOP and not _positive(order.stop_price):
+    if otype in _NEEDS_STOP and not _positive(order.stop_price):
         return (
             f"rejected: {kind} order needs a stop_price > 0, got {order.stop_price}; set stop_price"
         )
-    if order.type is OrderType.TRAILING_STOP:
+    if otype is _TRAILING:
         amount_ok = _positive(order.trail_amount)
         pct_ok = _positive(order.trail_pct) and (order.trail_pct or 0.0) < 1.0
         given = (order.trail_amount is not None) + (order.trail_pct is not None)
@@ -65,7 +76,7 @@ def _shape_error(order: Order) -> str:
                 f"or trail_pct in (0, 1) (0.02 = 2 %); got trail_amount={order.trail_amount}, "
                 f"trail_pct={order.trail_pct}"
             )
-    if order.post_only and order.type is not OrderType.LIMIT:
+    if order.post_only and otype is not _LIMIT:
         return f"rejected: post_only applies to limit orders only, got {kind}; drop post_only"
     return ""
 
@@ -74,7 +85,7 @@ def _reference_price(order: Order, last: float | None) -> float | None:
     """Price used for the min-notional check: the order's own price, else the last close."""
     if order.type in _NEEDS_PRICE:
         return order.price
-    if order.type is OrderType.STOP:
+    if order.type is _STOP:
         return order.stop_price
     return last
 
@@ -123,12 +134,12 @@ def check_order(
             f"{spec.min_notional:.2f} for {sym}; increase amount"
         )
     if order.post_only and last is not None and order.price is not None:
-        if order.side is Side.BUY and order.price >= last:
+        if order.side is _BUY and order.price >= last:
             return (
                 f"rejected: post-only buy limit {order.price:.10g} >= last price {last:.10g} "
                 f"for {sym} would take liquidity; lower the price or drop post_only"
             )
-        if order.side is Side.SELL and order.price <= last:
+        if order.side is _SELL and order.price <= last:
             return (
                 f"rejected: post-only sell limit {order.price:.10g} <= last price {last:.10g} "
                 f"for {sym} would take liquidity; raise the price or drop post_only"

@@ -120,13 +120,21 @@ class EquityCurve:
 
     def __post_init__(self) -> None:
         for name in EQUITY_COLUMNS:
-            raw = getattr(self, name)
-            dtype = np.int64 if name == "ts" else np.float64
-            arr = np.array(raw, dtype=dtype, copy=True)
-            if arr.ndim != 1:
-                raise DataError(f"EquityCurve.{name} must be 1-D, got shape {arr.shape}")
-            arr.setflags(write=False)
-            object.__setattr__(self, name, arr)
+            object.__setattr__(self, name, _read_only_column(name, getattr(self, name), copy=True))
+        self._check()
+
+    @classmethod
+    def adopt(cls, **columns: npt.NDArray[Any]) -> EquityCurve:
+        """Like ``EquityCurve(**columns)`` but takes over arrays nobody else holds instead of
+        copying them (``collect`` passes ``Engine.recorded()``'s fresh arrays). The arrays
+        become read-only; the checks are the constructor's."""
+        curve = cls.__new__(cls)
+        for name in EQUITY_COLUMNS:
+            object.__setattr__(curve, name, _read_only_column(name, columns[name], copy=False))
+        curve._check()
+        return curve
+
+    def _check(self) -> None:
         n = self.ts.size
         for name in EQUITY_COLUMNS:
             if getattr(self, name).size != n:
@@ -167,6 +175,15 @@ class EquityCurve:
     def to_frame(self) -> pd.DataFrame:
         """Columns ts, equity, cash, exposure, fees_cum with a RangeIndex."""
         return make_frame({n: getattr(self, n) for n in EQUITY_COLUMNS}, EQUITY_COLUMNS)
+
+
+def _read_only_column(name: str, raw: Any, *, copy: bool) -> npt.NDArray[Any]:
+    dtype = np.int64 if name == "ts" else np.float64
+    arr = np.array(raw, dtype=dtype, copy=True) if copy else np.asarray(raw, dtype=dtype)
+    if arr.ndim != 1:
+        raise DataError(f"EquityCurve.{name} must be 1-D, got shape {arr.shape}")
+    arr.setflags(write=False)
+    return arr
 
 
 # --------------------------------------------------------------------------- the result

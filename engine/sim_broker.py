@@ -129,6 +129,7 @@ class SimulatedBroker(ExchangeCore):
         self._updates: dict[int, Order] = {}
         self._seq = itertools.count()
         self._bal: dict[str, float] = {}  # this call's balances, updated fill by fill
+        self._assets: dict[str, tuple[str, str]] = {}  # symbol -> (base, quote), parsed once
         self._budget = math.inf
 
     # ------------------------------------------------------------------ submit checks
@@ -144,7 +145,10 @@ class SimulatedBroker(ExchangeCore):
         reason = check_order(order, spec, last, minimums=minimums)
         if reason:
             return None, reason
-        w = Working(order, spec, next(self._seq))
+        assets = self._assets.get(spec.symbol)
+        if assets is None:
+            assets = self._assets[spec.symbol] = (spec.base, spec.quote)
+        w = Working(order, spec, next(self._seq), assets)
         w.check_notional = last is None and order.type not in (_LIMIT, _STOP, _STOP_LIMIT)
         if order.type is OrderType.TRAILING_STOP:
             if order.stop_price is not None:
@@ -403,6 +407,20 @@ class SimulatedBroker(ExchangeCore):
                 self._finish(w, _EXPIRED, now_ms, "expired: end of run")
 
     # ------------------------------------------------------------------ matching
+
+    def bar_fast_path(self) -> tuple[Mapping[str, object], dict[str, float]] | None:
+        """``(working, last)`` for a caller that skips ``on_bar`` on symbols with nothing working.
+
+        ``on_bar(bar)`` for a symbol absent from ``working`` (the live per-symbol map of
+        working orders; both dicts are the broker's own, never replaced) only stores the
+        close: ``last[bar.symbol] = bar.close``, then returns ``[]``. The engine does
+        exactly that itself instead of a Python call per bar (most bars of a backtest
+        have nothing to match). ``None`` when a subclass overrides ``on_bar``: then
+        every bar must go through it.
+        """
+        if type(self).on_bar is not SimulatedBroker.on_bar:
+            return None
+        return self._working, self._last
 
     def on_bar(self, bar: Bar) -> list[Fill]:
         """Match working orders against ``bar`` (called at its close); record its close."""

@@ -76,6 +76,7 @@ class ExchangeCore:
     """State and matching shared by the simulated broker's public methods."""
 
     __slots__ = (
+        "_assets",
         "_bal",
         "_budget",
         "_by_id",
@@ -108,6 +109,7 @@ class ExchangeCore:
     _updates: dict[int, Order]  # changed since the last drain, in order of latest change
     _seq: Iterator[int]
     _bal: dict[str, float]  # balances during one on_bar/on_trade call, fill after fill
+    _assets: dict[str, tuple[str, str]]  # symbol -> (base, quote), for Working.base/.quote
     _budget: float  # volume left for fills in the current call
 
     # ------------------------------------------------------------------ state helpers
@@ -314,7 +316,7 @@ class ExchangeCore:
         if w.role == STOP_LOSS or w.role == TAKE_PROFIT:
             want = min(want, g.position_left())  # type: ignore[union-attr]
         if order.reduce_only and side is not _BUY:
-            want = min(want, spec.round_amount(self._free(spec.base)))
+            want = min(want, spec.round_amount(self._free(w.base)))
         if want <= 0.0:
             if w.role == TAKE_PROFIT and order.amount <= order.filled:
                 return  # a take-profit sized 0 so far: waits for more of the entry to fill
@@ -356,7 +358,7 @@ class ExchangeCore:
             self._finish(w, _CANCELED, ts, short_reason)
             return
         fee = self.fees.fee(spec, price, amount, liq)
-        self._book(spec, side, price, amount, fee)
+        self._book(w, side, price, amount, fee)
         self._budget -= amount
         if quote_sized:
             order.amount = want
@@ -394,7 +396,7 @@ class ExchangeCore:
     ) -> tuple[float, str]:
         """Cap ``amount`` to the free balance; ``(amount, reason to cancel the rest or "")``."""
         order, spec = w.order, w.spec
-        free_quote = self._free(spec.quote)
+        free_quote = self._free(w.quote)
         if order.side is _BUY:
             cost = price * amount + self.fees.fee(spec, price, amount, liq)
             if cost <= free_quote:
@@ -413,7 +415,7 @@ class ExchangeCore:
                 )
             need = f"need {cost:.2f} {spec.quote}, free {free_quote:.2f}"
         else:
-            free_base = self._free(spec.base)
+            free_base = self._free(w.base)
             if abs(amount - free_base) <= _EPS * amount:
                 # Float noise either way (e.g. 0.1 + 0.2 bought, 0.3 sold): sell exactly what
                 # is free, so a full exit leaves no 5e-17 of dust that keeps the position open.
@@ -447,12 +449,12 @@ class ExchangeCore:
             bal = self._bal[asset] = self.account.free(asset)
         return bal
 
-    def _book(self, spec: MarketSpec, side: Side, price: float, amount: float, fee: float) -> None:
+    def _book(self, w: Working, side: Side, price: float, amount: float, fee: float) -> None:
         """Apply a fill to this call's balances with the portfolio's own expressions
         (``cash - (price * amount + fee)``), fill after fill, so that the broker's view
         and the portfolio's agree bit for bit (the loop books fills after ``on_bar``)."""
         bal = self._bal
-        base, quote = spec.base, spec.quote
+        base, quote = w.base, w.quote
         free_base, free_quote = self._free(base), self._free(quote)
         if side is _BUY:
             bal[quote] = free_quote - (price * amount + fee)

@@ -30,19 +30,22 @@ class Working:
     __slots__ = (
         "armed",
         "armed_ts",
+        "base",
         "best",
         "check_notional",
         "group",
         "order",
+        "quote",
         "role",
         "seen",
         "seq",
         "spec",
     )
 
-    def __init__(self, order: Order, spec: MarketSpec, seq: int) -> None:
+    def __init__(self, order: Order, spec: MarketSpec, seq: int, assets: tuple[str, str]) -> None:
         self.order = order
         self.spec = spec
+        self.base, self.quote = assets  # spec.base, spec.quote (properties that split a string)
         self.seq = seq  # submission order: the one iteration order, no dict surprises
         self.role = PLAIN
         self.group: Group | None = None
