@@ -95,6 +95,7 @@ def build_engine(
     volume_share: float | None = None,
     risk: RiskGate | None = None,
     seed: int = 0,
+    models: Any = None,
 ) -> Engine:
     """Portfolio + SimulatedBroker + Engine wired for a backtest (not started)."""
     if not isinstance(strategy, Strategy):
@@ -124,7 +125,7 @@ def build_engine(
     )
     return Engine(
         strategy, broker, portfolio, symbols=symbols, timeframe_ms=timeframe_to_ms(timeframe),
-        markets=markets, risk=risk, seed=seed, id_source=ids,
+        markets=markets, risk=risk, seed=seed, id_source=ids, models=models,
     )
 
 

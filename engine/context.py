@@ -283,6 +283,24 @@ class Context:
         """Stop timers called ``name``; ``False`` if none was set."""
         return self._engine.cancel_timer(name)
 
+    def confidence(self, ref: str, symbol: str) -> float:
+        """Model ``ref``'s calibrated confidence in [0, 1] for ``symbol`` at this bar.
+
+        ``ref`` is a registry reference (``name``, ``name@champion``, ``name@3``).
+        Predictions are computed online from the model's own feature pipeline, one
+        closed bar at a time; NaN while its features warm up. Ask once in
+        ``on_start`` so the features warm up from the first bar.
+        """
+        return self._engine.confidence(ref, symbol)
+
+    def model(self, ref: str) -> Any:
+        """The loaded model behind ``ref`` (its ``.ref`` names the exact version used)."""
+        return self._engine.require_model(ref)
+
+    def use_models(self, book: Any) -> None:
+        """Take confidence from ``book`` instead of the run's registry (e.g. precomputed)."""
+        self._engine.use_models(book)
+
     def log(self, msg: str) -> None:
         """Record a message with the current time in the run's events."""
         self._engine.log(msg)

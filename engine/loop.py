@@ -135,6 +135,7 @@ class Engine(StrategyData, OrderEntry):
         risk: RiskGate | None = None,
         seed: int = 0,
         id_source: Callable[[], int] | None = None,
+        models: Any = None,
     ) -> None:
         if not symbols:
             raise ConfigError("Engine needs the run's symbols, e.g. symbols=['BTC/USDT']")
@@ -150,6 +151,10 @@ class Engine(StrategyData, OrderEntry):
         self.seed = int(seed)
         self._risk = risk
         self.risk = risk
+        # Model book behind ctx.confidence (``require(ref)``, ``on_bar(bar)``,
+        # ``confidence(ref, symbol)``); fed each bar once a strategy asked for a model.
+        self.models = models
+        self._models_on_bar: Callable[[Any], None] | None = None
         self._next_id = id_source if id_source is not None else itertools.count(1).__next__
         self.ctx = Context(self, np.random.default_rng(self.seed))
         # Results.
@@ -329,6 +334,8 @@ class Engine(StrategyData, OrderEntry):
                 if hist:
                     hist[0].append(event)
                 engine._bar_in_step = True
+                if engine._models_on_bar is not None:  # online model features see the bar first
+                    engine._models_on_bar(event)
                 on_bar(ctx, event)
                 if engine._dirty:
                     dispatch()
@@ -542,6 +549,34 @@ class Engine(StrategyData, OrderEntry):
             on_timer(ctx, Timer(at, name, every))
             if self._dirty:
                 self._dispatch_updates()
+
+    def use_models(self, book: Any) -> None:
+        """Serve ``ctx.confidence`` from ``book`` (a ModelBook or a precomputed one)."""
+        self.models = book
+        self._models_on_bar = None
+
+    def confidence(self, ref: str, symbol: str) -> float:
+        """Calibrated confidence of model ``ref`` for ``symbol`` at its latest closed bar.
+
+        The first call for a ref loads the model and starts feeding it every bar
+        (before ``on_bar``), so call it in ``on_start`` to warm its features up
+        from the first bar; NaN while they warm up.
+        """
+        self.require_model(ref)
+        return self.models.confidence(ref, symbol)
+
+    def require_model(self, ref: str) -> Any:
+        """Load model ``ref`` (once) and start feeding it bars; returns the loaded model."""
+        models = self.models
+        if models is None:
+            raise StrategyError(
+                f"model {ref!r} needs a model registry: run through run_backtest / "
+                "tradeloom backtest (which use the catalog's registry) or call "
+                "ctx.use_models(ModelBook(ModelRegistry(catalog), symbols)) in on_start"
+            )
+        if self._models_on_bar is None:
+            self._models_on_bar = models.on_bar
+        return models.require(ref)
 
     def log(self, msg: str) -> None:
         self.events.append({"ts": int(self.ctx.now), "kind": "log", "message": str(msg)})

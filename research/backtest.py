@@ -106,6 +106,7 @@ def run_backtest(
     seed: int = 0,
     batch_size: int = BATCH_SIZE,
     progress: Callable[[int, int, int], None] | None = None,
+    models: Any = None,
 ) -> ResearchResult:
     """Backtest ``strategy`` on ``symbols`` from the store, bars with ``start <= ts < end``.
 
@@ -113,7 +114,9 @@ def run_backtest(
     store's snapshot for ``exchange`` unless ``markets`` is given; a symbol with
     no snapshot trades under a default ``MarketSpec`` (no rounding, 0.1 % fees),
     which the run's events say. ``progress(first_ts, done_ts, last_ts)`` is called
-    after each batch of bars (for a progress bar over long runs).
+    after each batch of bars (for a progress bar over long runs). ``ctx.confidence``
+    reads models from ``models`` (a ModelBook), by default from the store's model
+    registry, loaded only if the strategy asks for a model.
     """
     if store is None:
         raise ConfigError("run_backtest needs store= (a MarketStore or the catalog path)")
@@ -185,6 +188,7 @@ def run_backtest(
         instance, symbols=symbol_list, timeframe=timeframe, markets=chosen,
         initial_cash=initial_cash, fees=fees, slippage=slippage, intrabar_rule=rule,
         volume_share=volume_share, risk=risk, seed=seed,
+        models=models if models is not None else CatalogModels(store.root, symbol_list),
     )
     for note in notes:
         engine.events.append({"ts": start_ms or 0, "kind": "config", "message": note})
@@ -195,6 +199,36 @@ def run_backtest(
     drive(engine, bars_from_batches(batches, tf_ms, symbol=symbol_list[0] if len(symbol_list) == 1 else None))
     result = collect(engine, timeframe=timeframe, manifest=manifest)
     return ResearchResult.of(result, catalog=store.root)
+
+
+class CatalogModels:
+    """The model book of a run's catalog, created when a strategy first asks for a model.
+
+    Keeps backtests that use no model free of the ML imports; once a ref is
+    required it is a ``ModelBook`` over ``<catalog>/models``.
+    """
+
+    def __init__(self, root: Any, symbols: Sequence[str]) -> None:
+        self._root = root
+        self._symbols = list(symbols)
+        self._book: Any = None
+
+    def _loaded(self) -> Any:
+        if self._book is None:
+            from tradeloom.research.confidence import ModelBook
+            from tradeloom.research.registry import ModelRegistry
+
+            self._book = ModelBook(ModelRegistry(self._root), self._symbols)
+        return self._book
+
+    def require(self, ref: str) -> Any:
+        return self._loaded().require(ref)
+
+    def on_bar(self, bar: Any) -> None:
+        self._loaded().on_bar(bar)
+
+    def confidence(self, ref: str, symbol: str) -> float:
+        return self._loaded().confidence(ref, symbol)
 
 
 def _reporting(

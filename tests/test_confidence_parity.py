@@ -74,3 +74,14 @@ class TestConfidenceParity:
         _, _, reg = catalog
         with pytest.raises(ConfigError, match=r"\['ADA/USDT'\] sort before"):
             ModelBook(reg, ["ADA/USDT", "BTC/USDT"]).require("btc_dir@1")
+
+
+def test_the_runs_own_registry_serves_ctx_confidence_like_an_explicit_book(catalog):
+    """Without catalog=/record=, ConfidenceSized reads ctx.confidence from the run's catalog."""
+    root, store, _ = catalog
+    explicit = run_backtest(ConfidenceSized(model="eth_lin", catalog=str(root), threshold=0.3),
+                            ["ETH/USDT"], "1h", START, END, store=store)
+    default = run_backtest("research/strategies/ml_confidence.py:ConfidenceSized", ["ETH/USDT"],
+                           "1h", START, END, {"model": "eth_lin", "threshold": 0.3}, store=store)
+    assert default.metrics["n_trades"] + default.metrics["n_open_trades"] > 0
+    assert default.trades.equals(explicit.trades) and default.equity.equals(explicit.equity)

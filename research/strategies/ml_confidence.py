@@ -11,11 +11,12 @@ the new weight differs from the last target by at least ``band`` (going flat
 always happens). Orders go through ``ctx.target_percent`` (market orders filled at
 the next bar's open).
 
-Confidence comes from a :class:`~tradeloom.research.confidence.ModelBook` that the
-strategy creates in ``on_start`` from the registry under ``catalog`` (default:
-the CLI's catalog) and feeds each bar, so predictions are computed online from
-the same pipeline the model was trained on. ``ConfidenceSized.with_book(book,
-...)`` injects a book instead (CV fold backtests use precomputed predictions).
+Confidence comes from ``ctx.confidence(model, symbol)``: the engine feeds each closed
+bar to the model's online feature pipeline (the same pipeline it was trained on)
+before ``on_bar``. By default the model is read from the run's catalog registry;
+``catalog=`` names another catalog (and ``record=True`` keeps every prediction in
+``self.book.records``); ``ConfidenceSized.with_book(book, ...)`` injects a book
+(CV fold backtests use precomputed predictions).
 
 Run it::
 
@@ -54,22 +55,27 @@ class ConfidenceSized(Strategy):
 
     def on_start(self, ctx) -> None:
         book = getattr(self, "_injected", None)
-        if book is None:
+        if book is None and (self.catalog or self.record):
             from tradeloom.research.confidence import ModelBook
             from tradeloom.research.registry import ModelRegistry
 
-            root = self.catalog
-            if not root:
-                from tradeloom.clictx import catalog_path
-
-                root = str(catalog_path())
-            book = ModelBook(ModelRegistry(root), ctx.symbols, record=self.record)
-        loaded = book.require(self.model)
+            book = ModelBook(ModelRegistry(self.catalog or self._cli_catalog()), ctx.symbols,
+                             record=self.record)
+        if book is not None:
+            ctx.use_models(book)  # else: the run's own registry (run_backtest, CLI)
+        self.book = book
+        # Loading the model here makes its features warm up from the first bar.
+        loaded = ctx.model(self.model)
         if loaded is not None:
             ctx.log(f"ConfidenceSized: {self.model} resolved to {loaded.ref}")
-        self.book = book
         self._scale = self.max_weight / len(ctx.symbols)
         self._target = dict.fromkeys(ctx.symbols, 0.0)
+
+    @staticmethod
+    def _cli_catalog() -> str:
+        from tradeloom.clictx import catalog_path
+
+        return str(catalog_path())
 
     def weight(self, conf: float) -> float:
         """Target weight of one symbol at confidence ``conf`` (0 at or below threshold)."""
@@ -78,9 +84,8 @@ class ConfidenceSized(Strategy):
         return self._scale * min((conf - self.threshold) / (1.0 - self.threshold), 1.0)
 
     def on_bar(self, ctx, bar) -> None:
-        self.book.on_bar(bar)
         symbol = bar.symbol
-        w = self.weight(self.book.confidence(self.model, symbol))
+        w = self.weight(ctx.confidence(self.model, symbol))
         last = self._target[symbol]
         if w == last:
             return
