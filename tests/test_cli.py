@@ -149,3 +149,13 @@ def test_error_messages_keep_square_brackets(capsys):
 
     report_error(ConfigError("install it: pip install 'tradeloom[dask]'"))
     assert "tradeloom[dask]" in capsys.readouterr().err
+
+
+def test_data_errors_keep_square_brackets_too(tmp_path):
+    """Every command reports errors through one escaped printer (cli_errors)."""
+    bad = tmp_path / "bars[1].csv"
+    bad.write_text("nothing,useful\n1,2\n")
+    result = runner.invoke(app, ["--catalog", str(tmp_path / "cat"), "data", "import", str(bad),
+                                 "--exchange", "binance", "--symbol", "BTC/USDT", "--timeframe", "1h"])
+    assert result.exit_code == 2
+    assert "bars[1].csv" in result.output

@@ -12,14 +12,12 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
 from tradeloom import clictx
 from tradeloom._version import __version__
+from tradeloom.cli_errors import report_error
 from tradeloom.engine.errors import TradeloomError
 
-err_console = Console(stderr=True)
 
 app = typer.Typer(
     name="tradeloom",
@@ -66,7 +64,6 @@ def _register() -> None:
     app.add_typer(data_app, name="data", rich_help_panel="Data")
     app.command("ingest", rich_help_panel="Data")(ingest)
     from tradeloom.cli_backtest import backtest
-
     from tradeloom.cli_regress import regress
     from tradeloom.cli_research import sweep, walkforward
 
@@ -99,7 +96,14 @@ def _register() -> None:
     app.command("serve", rich_help_panel="Operations")(serve)
     app.command("status", rich_help_panel="Operations")(status)
 
-    from tradeloom.cli_deploy import audit_app, demote, deploy_register, deployments, promote, retire
+    from tradeloom.cli_deploy import (
+        audit_app,
+        demote,
+        deploy_register,
+        deployments,
+        promote,
+        retire,
+    )
 
     app.command("deploy-register", rich_help_panel="Operations")(deploy_register)
     app.command("deployments", rich_help_panel="Operations")(deployments)
@@ -107,11 +111,6 @@ def _register() -> None:
     app.command("demote", rich_help_panel="Operations")(demote)
     app.command("retire", rich_help_panel="Operations")(retire)
     app.add_typer(audit_app, name="audit", rich_help_panel="Operations")
-
-
-def report_error(exc: TradeloomError) -> None:
-    """Print a TradeloomError for a person: red, on stderr, no traceback."""
-    err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
 
 
 def main(argv: list[str] | None = None) -> None:

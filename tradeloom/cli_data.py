@@ -9,8 +9,6 @@ problems so CI can gate on it.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -18,7 +16,8 @@ from rich.console import Console
 from rich.table import Table
 
 from tradeloom import clictx
-from tradeloom.engine.errors import ConfigError, TradeloomError
+from tradeloom.cli_errors import user_errors as _user_errors
+from tradeloom.engine.errors import ConfigError
 from tradeloom.engine.timeutil import format_utc_ms
 
 data_app = typer.Typer(
@@ -28,17 +27,6 @@ data_app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
-
-
-@contextmanager
-def _user_errors() -> Iterator[None]:
-    """Turn TradeloomError into a red message on stderr and exit code 2 (no traceback)."""
-    try:
-        yield
-    except TradeloomError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True,
-                                   markup=True)
-        raise typer.Exit(2) from None
 
 
 def _when(ts: int | None) -> str:

@@ -25,19 +25,13 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
+from tradeloom.cli_errors import fail as _fail
 from tradeloom.engine.errors import ConfigError, TradeloomError
 from tradeloom.engine.market import MarketSpec
 
 console = Console()
 err_console = Console(stderr=True)
-
-
-def _fail(exc: TradeloomError) -> None:
-    err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False,
-                      soft_wrap=True)
-    raise typer.Exit(2)
 
 
 def _print_summary(summary: Any, journal: Path) -> None:

@@ -25,7 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from tradeloom import clictx
-from tradeloom.engine.errors import TradeloomError
+from tradeloom.cli_errors import user_errors as _user_errors
 
 __all__ = ["models_app", "retrain_command", "schedule_command", "train_command"]
 
@@ -37,17 +37,6 @@ models_app = typer.Typer(
     help="List, inspect, promote and retire registered models.\n\n"
          "Example:  tradeloom models list && tradeloom models promote btc_dir@2 --why 'better AUC'",
     no_args_is_help=True)
-
-
-@contextmanager
-def _user_errors() -> Iterator[None]:
-    """TradeloomError -> red message on stderr and exit code 2 (no traceback)."""
-    try:
-        yield
-    except TradeloomError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False,
-                                   soft_wrap=True)
-        raise typer.Exit(2) from None
 
 
 def _now_ms() -> int:

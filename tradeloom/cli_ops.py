@@ -20,17 +20,13 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from tradeloom.cli_errors import fail as _fail
 from tradeloom.engine.errors import TradeloomError
 
 console = Console()
 err_console = Console(stderr=True)
 
 _STATE_COLORS = {"running": "green", "paused": "yellow", "killed": "red", "stopped": "red"}
-
-
-def _fail(exc: TradeloomError) -> None:
-    err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-    raise typer.Exit(2)
 
 
 def serve(

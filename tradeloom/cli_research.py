@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from tradeloom import clictx
 from tradeloom.cli_backtest import format_metric
-from tradeloom.engine.errors import ConfigError, TradeloomError
+from tradeloom.cli_errors import user_errors as _user_errors
+from tradeloom.engine.errors import ConfigError
 
 if TYPE_CHECKING:
     from tradeloom.research.executors import Executor
@@ -47,19 +47,6 @@ _GRID_HELP = ("Param values NAME=START:STOP:STEP (STOP included when on the grid
               "or NAME=VALUE; repeat per param.")
 _CLUSTER_HELP = ("Run on Dask: local or local:N starts N local workers, tcp://HOST:8786 uses a "
                  "running scheduler (needs tradeloom's dask extra). Default: a local process pool.")
-
-
-@contextmanager
-def _user_errors() -> Iterator[None]:
-    """TradeloomError -> red message on stderr and exit code 2 (no traceback)."""
-    try:
-        yield
-    except TradeloomError as exc:
-        # Escaped: messages quote things like pip install 'tradeloom[dask]', which rich
-        # markup would otherwise swallow as a style tag.
-        Console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False,
-                                   soft_wrap=True)
-        raise typer.Exit(2) from None
 
 
 def _data_spec(symbols: str, timeframe: str, start: str | None, end: str | None,

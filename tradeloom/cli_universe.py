@@ -31,20 +31,15 @@ from rich.markup import escape
 from rich.table import Table
 
 from tradeloom import clictx
+from tradeloom.cli_errors import fail as _fail
 from tradeloom.engine.errors import ConfigError, TradeloomError
 from tradeloom.engine.timeframes import timeframe_to_ms
 from tradeloom.engine.timeutil import format_utc_ms, parse_utc_ms
 
 console = Console()
-err_console = Console(stderr=True)
 
 _TIER_STYLE = {"core": "bold green", "satellite": "cyan", "excluded": "dim"}
 _REGIME_STYLE = {"trending": "green", "ranging": "cyan", "volatile": "red", "warmup": "dim"}
-
-
-def _fail(exc: Exception) -> None:
-    err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-    raise typer.Exit(2)
 
 
 def _as_of(store: Any, exchange: str, timeframe: str, as_of: str | None) -> int:
