@@ -25,6 +25,7 @@ Conventions, decided here once:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
@@ -90,8 +91,22 @@ def cagr(equity: npt.ArrayLike, ts: npt.ArrayLike) -> float:
     return float(growth ** (1.0 / years) - 1.0)
 
 
-def volatility(returns: npt.ArrayLike, bars_per_year: float) -> float:
+def std_or_nan(returns: npt.ArrayLike) -> float:
+    """``std(r, ddof=1)``, NaN for fewer than 2 returns (shared by volatility and Sharpe).
+
+    >>> std_or_nan([1.0])
+    nan
+    """
+    r = _f(returns)
+    if r.size < 2:
+        return NAN
+    return float(np.std(r, ddof=1))
+
+
+def volatility(returns: npt.ArrayLike, bars_per_year: float, *, std: float | None = None) -> float:
     """Annualised volatility ``std(r, ddof=1) * sqrt(bars_per_year)``; NaN for < 2 returns.
+
+    ``std``, when given, is :func:`std_or_nan` of the same returns (saves a pass).
 
     >>> round(volatility([0.01, -0.01], 365.0), 12) == round(0.02 / 2 ** 0.5 * 365 ** 0.5, 12)
     True
@@ -99,13 +114,16 @@ def volatility(returns: npt.ArrayLike, bars_per_year: float) -> float:
     r = _f(returns)
     if r.size < 2:
         return NAN
-    return float(np.std(r, ddof=1) * math.sqrt(bars_per_year))
+    if std is None:
+        std = float(np.std(r, ddof=1))
+    return float(std * math.sqrt(bars_per_year))
 
 
-def sharpe(returns: npt.ArrayLike, bars_per_year: float) -> float:
+def sharpe(returns: npt.ArrayLike, bars_per_year: float, *, std: float | None = None) -> float:
     """Sharpe ratio, risk-free 0: ``mean(r) / std(r, ddof=1) * sqrt(bars_per_year)``.
 
-    NaN with fewer than 2 returns or zero volatility (flat equity).
+    NaN with fewer than 2 returns or zero volatility (flat equity). ``std``, when
+    given, is :func:`std_or_nan` of the same returns (saves a pass).
 
     >>> round(sharpe([0.1, -0.1, 0.3], 1.0), 12)
     0.5
@@ -115,7 +133,8 @@ def sharpe(returns: npt.ArrayLike, bars_per_year: float) -> float:
     r = _f(returns)
     if r.size < 2:
         return NAN
-    std = float(np.std(r, ddof=1))
+    if std is None:
+        std = float(np.std(r, ddof=1))
     if not std > 0:
         return NAN
     return float(np.mean(r) / std * math.sqrt(bars_per_year))
@@ -205,6 +224,36 @@ def max_drawdown_duration(equity: npt.ArrayLike, ts: npt.ArrayLike) -> tuple[int
         return 0, 0
     starts, ends = peaks[under], ends[under]
     return int((t[ends] - t[starts]).max()), int((ends - starts).max())
+
+
+def drawdown_stats(
+    equity: npt.ArrayLike, take_ts: Callable[[npt.NDArray[np.intp]], npt.NDArray[np.int64]]
+) -> tuple[float, tuple[int, int]]:
+    """``(max_drawdown(e), max_drawdown_duration(e, ts))`` with one running-peak pass.
+
+    ``take_ts(idx)`` returns ``ts[idx]`` (so the caller need not build ``ts``).
+
+    >>> e, ts = [100.0, 110.0, 99.0, 105.0, 121.0, 120.0], np.arange(6) * 10
+    >>> drawdown_stats(e, ts.__getitem__) == (max_drawdown(e), max_drawdown_duration(e, ts))
+    True
+    """
+    e = _f(equity)
+    if e.size == 0 or np.isnan(e).any():
+        return max_drawdown(e), _max_drawdown_duration_loop(e, take_ts(np.arange(e.size)))
+    peak = np.maximum.accumulate(e)
+    # max_drawdown_duration's rule, on the same running peak
+    peaks = np.flatnonzero(e >= peak)
+    ends = np.append(peaks[1:], e.size - 1)
+    under = ends - peaks > (np.arange(peaks.size) < peaks.size - 1)
+    if under.any():
+        starts, ends = peaks[under], ends[under]
+        duration = int((take_ts(ends) - take_ts(starts)).max()), int((ends - starts).max())
+    else:
+        duration = 0, 0
+    # drawdown_series, in place on the peak
+    np.divide(e, peak, out=peak)
+    np.subtract(1.0, peak, out=peak)
+    return float(peak.max()), duration
 
 
 def _max_drawdown_duration_loop(e: FloatArray, t: npt.NDArray[np.int64]) -> tuple[int, int]:

@@ -297,9 +297,19 @@ def orders_frame(orders: Sequence[Order]) -> pd.DataFrame:
     return make_frame(cols, ORDER_COLUMNS)
 
 
+def fill_columns(fills: Sequence[Fill]) -> dict[str, list[Any]]:
+    """One list per ``FILL_COLUMNS`` attribute, enums still as members (for ``trade_rows``)."""
+    return _columns(fills, FILL_COLUMNS)
+
+
 def fills_frame(fills: Sequence[Fill]) -> pd.DataFrame:
     """``result.fills``: one row per fill in execution order."""
-    cols = _columns(fills, FILL_COLUMNS)
+    return fills_frame_from_columns(fill_columns(fills))
+
+
+def fills_frame_from_columns(columns: Mapping[str, list[Any]]) -> pd.DataFrame:
+    """:func:`fills_frame` from :func:`fill_columns`' lists (which are left unchanged)."""
+    cols = dict(columns)
     for name in _FILL_ENUMS:
         cols[name] = _enum_values(cols[name])
     return make_frame(cols, FILL_COLUMNS)
@@ -308,6 +318,15 @@ def fills_frame(fills: Sequence[Fill]) -> pd.DataFrame:
 def trades_frame(trades: Sequence[Trade]) -> pd.DataFrame:
     """``result.trades``: one row per round trip, columns of :class:`.trades.Trade`."""
     cols = _columns(trades, TRADE_COLUMNS)
+    return make_frame(cols, TRADE_COLUMN_KINDS)
+
+
+def trades_frame_from_rows(rows: Sequence[tuple[Any, ...]]) -> pd.DataFrame:
+    """:func:`trades_frame` from :func:`.trades.trade_rows`' tuples (``TRADE_COLUMNS`` order)."""
+    if rows:
+        cols = dict(zip(TRADE_COLUMNS, map(list, zip(*rows))))
+    else:
+        cols = {name: [] for name in TRADE_COLUMNS}
     return make_frame(cols, TRADE_COLUMN_KINDS)
 
 

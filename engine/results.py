@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import mul
 from typing import Any
 
 import numpy as np
@@ -44,14 +45,15 @@ from .result_frames import (
     as_mapping,
     check_json,
     diff_frames,
-    fills_frame,
+    fill_columns,
+    fills_frame_from_columns,
     make_frame,
     orders_frame,
     records_frame,
-    trades_frame,
+    trades_frame_from_rows,
 )
 from .timeframes import bars_per_year, timeframe_to_ms
-from .trades import POSITION_RTOL, build_trades, open_positions
+from .trades import POSITION_RTOL, TRADE_COLUMNS, trade_rows
 
 __all__ = [
     "EQUITY_COLUMNS",
@@ -253,21 +255,24 @@ class BacktestResult:
         marks = {str(k): float(v) for k, v in sorted(final_marks.items())}
         positions = {str(k): float(v) for k, v in sorted(final_positions.items())}
         final_ts = int(equity.ts[-1]) if len(equity) else None
-        trade_list = build_trades(fills, timeframe_ms=tf_ms, final_ts=final_ts, final_marks=marks)
+        # Each fill attribute is read once, into lists shared by trades, fills and metrics.
+        fill_cols = fill_columns(fills)
+        rows = trade_rows(fill_cols, timeframe_ms=tf_ms, final_ts=final_ts, final_marks=marks)
         if final_positions:
-            _check_positions(open_positions(trade_list), positions)
-        trades = trades_frame(trade_list)
+            _check_positions(_open_positions(rows), positions)
+        trades = trades_frame_from_rows(rows)
         result = cls(
             orders=orders_frame(orders),
-            fills=fills_frame(fills),
+            fills=fills_frame_from_columns(fill_cols),
             trades=trades,
             equity=equity.to_frame(),
             risk_decisions=records_frame(risk_decisions),
             metrics=compute_metrics(
                 equity,
                 trades,
-                traded_notional=float(sum(f.price * f.amount for f in fills)),
-                fees_paid=float(sum(f.fee for f in fills)),
+                # the same products and left-to-right sums as iterating the fills
+                traded_notional=float(sum(map(mul, fill_cols["price"], fill_cols["amount"]))),
+                fees_paid=float(sum(fill_cols["fee"])),
                 timeframe=timeframe,
                 initial_cash=float(initial_cash),
             ),
@@ -367,21 +372,23 @@ def compute_metrics(
     bpy = bars_per_year(timeframe)
     start_ts = int(equity.ts[0]) - tf_ms if len(equity) else 0
     e = np.concatenate([[initial_cash], equity.equity])
-    ts = np.concatenate([np.asarray([start_ts], dtype=np.int64), equity.ts])
+    # ``ts`` is ``[start_ts] + equity.ts``; only its ends and a few indices are ever read,
+    # so it is not built (a full-length copy per run).
+    ts = _PrependedTs(start_ts, equity.ts)
     r = m.step_returns(e)
     closed = trades[~trades["is_open"].to_numpy(dtype=bool)]
     pnl = closed["pnl"].to_numpy(dtype=np.float64)
     ret = closed["return_pct"].to_numpy(dtype=np.float64)
-    cagr = m.cagr(e, ts)
-    mdd = m.max_drawdown(e)
-    dd_ms, dd_bars = m.max_drawdown_duration(e, ts)
+    cagr = m.cagr(e, ts.ends())
+    mdd, (dd_ms, dd_bars) = m.drawdown_stats(e, ts.take)
+    std = m.std_or_nan(r)  # volatility and Sharpe share it (same value either way)
     values: dict[str, float] = {
         "initial_cash": float(initial_cash),
         "final_equity": float(e[-1]),
         "total_return": m.total_return(e),
         "cagr": cagr,
-        "volatility": m.volatility(r, bpy),
-        "sharpe": m.sharpe(r, bpy),
+        "volatility": m.volatility(r, bpy, std=std),
+        "sharpe": m.sharpe(r, bpy, std=std),
         "sortino": m.sortino(r, bpy),
         "calmar": m.calmar(cagr, mdd),
         "max_drawdown": mdd,
@@ -402,6 +409,41 @@ def compute_metrics(
         "fees_paid": float(fees_paid),
     }
     return {k: float(values[k]) for k in METRIC_KEYS}
+
+
+_SYMBOL, _SIDE, _IS_OPEN, _OPEN_AMOUNT = (
+    TRADE_COLUMNS.index(name) for name in ("symbol", "side", "is_open", "open_amount")
+)
+
+
+def _open_positions(rows: Sequence[tuple[Any, ...]]) -> dict[str, float]:
+    """:func:`.trades.open_positions` over :func:`.trades.trade_rows`' tuples."""
+    out: dict[str, float] = {}
+    for row in rows:
+        if row[_IS_OPEN]:
+            amount = row[_OPEN_AMOUNT]
+            out[row[_SYMBOL]] = amount if row[_SIDE] == "long" else -amount
+    return out
+
+
+class _PrependedTs:
+    """The int64 series ``[first] + rest`` without building it."""
+
+    __slots__ = ("first", "rest")
+
+    def __init__(self, first: int, rest: npt.NDArray[np.int64]) -> None:
+        self.first, self.rest = first, rest
+
+    def ends(self) -> npt.NDArray[np.int64]:
+        """``[series[0], series[-1]]`` (what ``metrics.cagr`` reads)."""
+        last = self.rest[-1] if self.rest.size else self.first
+        return np.asarray([self.first, last], dtype=np.int64)
+
+    def take(self, idx: npt.NDArray[np.intp]) -> npt.NDArray[np.int64]:
+        """``series[idx]`` for non-negative indices."""
+        out = self.rest[np.maximum(idx - 1, 0)]  # a new array (fancy indexing)
+        out[idx == 0] = self.first
+        return out
 
 
 def _check_positions(implied: Mapping[str, float], given: Mapping[str, float]) -> None:

@@ -34,9 +34,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import attrgetter, itemgetter
+from typing import Any
 
 from .errors import DataError
-from .orders import Fill
+from .orders import Fill, Side
 
 POSITION_RTOL = 1e-9
 """Relative tolerance under which a residual position counts as flat."""
@@ -77,74 +79,6 @@ class Trade:
 TRADE_COLUMNS: tuple[str, ...] = Trade.__slots__  # type: ignore[assignment]
 
 
-@dataclass(slots=True)
-class _Open:
-    """Accumulator for the trade currently open in one symbol."""
-
-    trade_id: int
-    symbol: str
-    sign: int
-    entry_ts: int
-    entry_tag: str
-    position: float = 0.0  # absolute
-    max_position: float = 0.0
-    entry_qty: float = 0.0
-    entry_notional: float = 0.0
-    entry_fees: float = 0.0
-    exit_qty: float = 0.0
-    exit_notional: float = 0.0
-    exit_fees: float = 0.0
-    n_fills: int = 0
-    exit_tag: str = ""
-
-    def add(self, qty: float, price: float, fee: float) -> None:
-        self.position += qty
-        self.max_position = max(self.max_position, self.position)
-        self.entry_qty += qty
-        self.entry_notional += qty * price
-        self.entry_fees += fee
-
-    def reduce(self, qty: float, price: float, fee: float, tag: str) -> None:
-        self.position -= qty
-        self.exit_qty += qty
-        self.exit_notional += qty * price
-        self.exit_fees += fee
-        self.exit_tag = tag
-
-    def finish(self, exit_ts: int, timeframe_ms: int, is_open: bool) -> Trade:
-        gross = self.sign * (self.exit_notional - self.entry_notional)
-        fees = self.entry_fees + self.exit_fees
-        pnl = gross - fees
-        cost = self.entry_notional + self.entry_fees
-        duration = exit_ts - self.entry_ts
-        return Trade(
-            trade_id=self.trade_id,
-            symbol=self.symbol,
-            side="long" if self.sign > 0 else "short",
-            is_open=is_open,
-            entry_ts=self.entry_ts,
-            exit_ts=exit_ts,
-            duration_ms=duration,
-            bars_held=duration // timeframe_ms,
-            entry_price=self.entry_notional / self.entry_qty,
-            exit_price=self.exit_notional / self.exit_qty if self.exit_qty > 0 else float("nan"),
-            amount=self.entry_qty,
-            max_position=self.max_position,
-            open_amount=self.position if is_open else 0.0,
-            entry_notional=self.entry_notional,
-            exit_notional=self.exit_notional,
-            gross_pnl=gross,
-            entry_fees=self.entry_fees,
-            exit_fees=self.exit_fees,
-            fees=fees,
-            pnl=pnl,
-            return_pct=pnl / cost if cost > 0 else float("nan"),
-            n_fills=self.n_fills,
-            entry_tag=self.entry_tag,
-            exit_tag=self.exit_tag,
-        )
-
-
 def build_trades(
     fills: Iterable[Fill],
     *,
@@ -166,57 +100,108 @@ def build_trades(
     >>> (t.side, t.gross_pnl, round(t.pnl, 2), t.bars_held, t.exit_tag)
     ('long', 20.0, 19.58, 1, 'take_profit')
     """
+    fills = fills if isinstance(fills, Sequence) else list(fills)
+    cols = {name: list(map(attrgetter(name), fills)) for name in _FILL_FIELDS}
+    rows = trade_rows(cols, timeframe_ms=timeframe_ms, final_ts=final_ts, final_marks=final_marks)
+    return [Trade(*row) for row in rows]
+
+
+_FILL_FIELDS = ("order_id", "symbol", "side", "ts", "price", "amount", "fee", "tag")
+
+
+def trade_rows(
+    fill_columns: Mapping[str, Sequence[Any]],
+    *,
+    timeframe_ms: int,
+    final_ts: int | None = None,
+    final_marks: Mapping[str, float] | None = None,
+) -> list[tuple[Any, ...]]:
+    """:func:`build_trades` as one tuple per trade (fields in ``TRADE_COLUMNS`` order).
+
+    ``fill_columns`` holds one list per fill attribute (``order_id``, ``symbol``,
+    ``side``, ``ts``, ``price``, ``amount``, ``fee``, ``tag``), ``side`` as
+    :class:`.orders.Side` members. Same arithmetic, in the same order, as the
+    per-trade conventions in the module docstring; no per-trade objects.
+    """
     if timeframe_ms <= 0:
         raise DataError(f"timeframe_ms must be positive, got {timeframe_ms}")
-    open_by_symbol: dict[str, _Open] = {}
+    # Per open trade, a list indexed by the _T* constants below.
+    open_by_symbol: dict[str, list[Any]] = {}
     last_ts: dict[str, int] = {}
-    done: list[Trade] = []
+    done: list[tuple[Any, ...]] = []
+    append = done.append
     next_id = 1
     run_last_ts: int | None = None
+    rtol = POSITION_RTOL
+    buy = Side.BUY
+    get_open = open_by_symbol.get
+    get_last = last_ts.get
 
-    for i, fill in enumerate(fills):
-        if not fill.amount > 0 or not fill.price > 0:
+    for i, (symbol, side, ts, price, qty, fill_fee, tag) in enumerate(
+        zip(
+            fill_columns["symbol"],
+            fill_columns["side"],
+            fill_columns["ts"],
+            fill_columns["price"],
+            fill_columns["amount"],
+            fill_columns["fee"],
+            fill_columns["tag"],
+        )
+    ):
+        if not qty > 0 or not price > 0:
             raise DataError(
-                f"fill #{i} (order {fill.order_id}, {fill.symbol}): amount {fill.amount} and "
-                f"price {fill.price} must both be positive"
+                f"fill #{i} (order {fill_columns['order_id'][i]}, {symbol}): amount {qty} and "
+                f"price {price} must both be positive"
             )
-        prev = last_ts.get(fill.symbol)
-        if prev is not None and fill.ts < prev:
+        prev = get_last(symbol)
+        if prev is not None and ts < prev:
             raise DataError(
-                f"fill #{i} (order {fill.order_id}, {fill.symbol}): ts {fill.ts} is before the "
-                f"previous fill's ts {prev}; pass fills in execution order"
+                f"fill #{i} (order {fill_columns['order_id'][i]}, {symbol}): ts {ts} is before "
+                f"the previous fill's ts {prev}; pass fills in execution order"
             )
-        last_ts[fill.symbol] = fill.ts
-        run_last_ts = fill.ts if run_last_ts is None else max(run_last_ts, fill.ts)
+        last_ts[symbol] = ts
+        if run_last_ts is None or ts > run_last_ts:
+            run_last_ts = ts
 
-        sign = fill.side.sign
-        qty = fill.amount
-        cur = open_by_symbol.get(fill.symbol)
-        if cur is not None and cur.sign != sign:
-            close_qty = min(qty, cur.position)
+        sign = 1 if side is buy else -1
+        cur = get_open(symbol)
+        if cur is not None and cur[2] != sign:
+            position = cur[5]
+            close_qty = min(qty, position)
             rest = qty - close_qty
-            tol = POSITION_RTOL * max(qty, cur.position)
+            tol = rtol * (max(qty, position))
             if rest <= tol:
                 close_qty, rest = qty, 0.0
-            close_fee = fill.fee * (close_qty / qty)
-            cur.n_fills += 1
-            cur.reduce(close_qty, fill.price, close_fee, fill.tag)
-            if abs(cur.position) <= tol:
-                done.append(cur.finish(fill.ts, timeframe_ms, is_open=False))
-                del open_by_symbol[fill.symbol]
+            close_fee = fill_fee * (close_qty / qty)
+            cur[13] += 1
+            position -= close_qty
+            cur[5] = position
+            cur[10] += close_qty
+            cur[11] += close_qty * price
+            cur[12] += close_fee
+            cur[14] = tag
+            if abs(position) <= tol:
+                append(_finish(cur, ts, timeframe_ms, False))
+                del open_by_symbol[symbol]
             if rest <= 0:
                 continue
             qty = rest
-            fee = fill.fee - close_fee
+            fee = fill_fee - close_fee
+            cur = get_open(symbol)  # None: a flip always finishes the trade it closes
         else:
-            fee = fill.fee
-        cur = open_by_symbol.get(fill.symbol)
+            fee = fill_fee
         if cur is None:
-            cur = _Open(next_id, fill.symbol, sign, fill.ts, fill.tag)
+            #      id       symbol  sign  entry_ts tag  pos  max  eqty enot efee xqty xnot xfee n  xtag
+            cur = [next_id, symbol, sign, ts, tag, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0, ""]
             next_id += 1
-            open_by_symbol[fill.symbol] = cur
-        cur.n_fills += 1
-        cur.add(qty, fill.price, fee)
+            open_by_symbol[symbol] = cur
+        cur[13] += 1
+        position = cur[5] + qty
+        cur[5] = position
+        cur[6] = max(cur[6], position)
+        cur[7] += qty
+        cur[8] += qty * price
+        cur[9] += fee
 
     end_ts = final_ts if final_ts is not None else run_last_ts
     marks = final_marks or {}
@@ -224,22 +209,73 @@ def build_trades(
         mark = marks.get(symbol)
         if mark is None or not mark > 0:
             raise DataError(
-                f"{symbol}: position {cur.sign * cur.position} is still open at the end but "
+                f"{symbol}: position {cur[2] * cur[5]} is still open at the end but "
                 f"final_marks has no positive price for it (got {mark!r}); pass the last close "
                 "of every symbol with an open position"
             )
-        if end_ts is None or end_ts < cur.entry_ts:
+        if end_ts is None or end_ts < cur[3]:
             raise DataError(
-                f"{symbol}: final_ts {end_ts} is before the open trade's entry_ts {cur.entry_ts}"
+                f"{symbol}: final_ts {end_ts} is before the open trade's entry_ts {cur[3]}"
             )
-        remainder = cur.position
-        cur.exit_qty += remainder
-        cur.exit_notional += remainder * mark
-        cur.exit_tag = OPEN_EXIT_TAG
-        trade = cur.finish(end_ts, timeframe_ms, is_open=True)
-        done.append(trade)
-    done.sort(key=lambda t: t.trade_id)
+        remainder = cur[5]
+        cur[10] += remainder
+        cur[11] += remainder * mark
+        cur[14] = OPEN_EXIT_TAG
+        append(_finish(cur, end_ts, timeframe_ms, True))
+    done.sort(key=itemgetter(0))
     return done
+
+
+def _finish(cur: list[Any], exit_ts: int, timeframe_ms: int, is_open: bool) -> tuple[Any, ...]:
+    """The ``Trade`` fields of a finished accumulator (see ``trade_rows``), as a tuple."""
+    (
+        trade_id,
+        symbol,
+        sign,
+        entry_ts,
+        entry_tag,
+        position,
+        max_position,
+        entry_qty,
+        entry_notional,
+        entry_fees,
+        exit_qty,
+        exit_notional,
+        exit_fees,
+        n_fills,
+        exit_tag,
+    ) = cur
+    gross = sign * (exit_notional - entry_notional)
+    fees = entry_fees + exit_fees
+    pnl = gross - fees
+    cost = entry_notional + entry_fees
+    duration = exit_ts - entry_ts
+    return (
+        trade_id,
+        symbol,
+        "long" if sign > 0 else "short",
+        is_open,
+        entry_ts,
+        exit_ts,
+        duration,
+        duration // timeframe_ms,
+        entry_notional / entry_qty,
+        exit_notional / exit_qty if exit_qty > 0 else float("nan"),
+        entry_qty,
+        max_position,
+        position if is_open else 0.0,
+        entry_notional,
+        exit_notional,
+        gross,
+        entry_fees,
+        exit_fees,
+        fees,
+        pnl,
+        pnl / cost if cost > 0 else float("nan"),
+        n_fills,
+        entry_tag,
+        exit_tag,
+    )
 
 
 def open_positions(trades: Sequence[Trade]) -> dict[str, float]:
