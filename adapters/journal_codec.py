@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from tradeloom.adapters.journal import JournalRecord
+from tradeloom.engine.events import TradeTick
 from tradeloom.engine.orders import Bar, Fill, Order
 
 
@@ -26,6 +27,15 @@ def bar_payload(bar: Bar) -> dict[str, Any]:
 def bar_from_payload(p: dict[str, Any]) -> Bar:
     return Bar(str(p["symbol"]), int(p["ts"]), int(p["close_ts"]), float(p["open"]),
                float(p["high"]), float(p["low"]), float(p["close"]), float(p["volume"]))
+
+
+def tick_payload(tick: TradeTick) -> dict[str, Any]:
+    """A public trade (``trade`` record)."""
+    return {"symbol": tick.symbol, "ts": tick.ts, "price": tick.price, "amount": tick.amount}
+
+
+def tick_from_payload(p: dict[str, Any]) -> TradeTick:
+    return TradeTick(str(p["symbol"]), int(p["ts"]), float(p["price"]), float(p["amount"]))
 
 
 def command_payload(order: Order, now_ms: int, client_id: str) -> dict[str, Any]:
@@ -58,4 +68,4 @@ def bars_of(records: list[JournalRecord], kind: str = "bar") -> list[Bar]:
 
 
 __all__ = ["bar_from_payload", "bar_payload", "bars_of", "command_payload", "fill_payload",
-           "order_payload"]
+           "order_payload", "tick_from_payload", "tick_payload"]

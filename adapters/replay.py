@@ -13,9 +13,13 @@ quote balance) and the base ``positions`` of its ``session`` record, booked at t
 ``position_entries`` prices as ``open_live`` booked them.
 
 What is replayed, in journal order: ``warmup_bar`` (primed after ``start``, as the
-runner does), ``start`` (``engine.start``), ``bar`` (``engine.step``), ``kill`` (the
-runner's ``kill_engine``), ``pause``/``resume`` (the exchange marked degraded in the
-risk engine), ``end`` (``engine.finish``). Exchange fills and order updates are not
+runner does), ``start`` (``engine.start``), ``bar`` and ``trade`` (``engine.step`` of a
+``Bar`` / ``TradeTick``: the simulated broker matches resting orders at the tick, the
+strategy's ``on_trade`` runs), ``kill`` (the runner's ``kill_engine``),
+``pause``/``resume`` (the exchange marked degraded in the risk engine), ``universe``
+(its ``block``/``allow`` lists applied by ``universe_gate.apply_universe``: the
+journaled refresh, not a recomputation, so no store is needed), ``end``
+(``engine.finish``). Exchange fills and order updates are not
 inputs: the fill model produces its own.
 
 Compared, in order: every ``submit`` (time, symbol, side, type, amount, quote
@@ -33,10 +37,11 @@ from pathlib import Path
 from typing import Any
 
 from tradeloom.adapters.journal import JournalRecord, read_journal
-from tradeloom.adapters.journal_codec import bar_from_payload
+from tradeloom.adapters.journal_codec import bar_from_payload, tick_from_payload
 from tradeloom.adapters.live_recovery import book_opening_position
 from tradeloom.adapters.paper import sim_engine
 from tradeloom.adapters.runner import degrade_symbols, kill_engine, set_paused
+from tradeloom.adapters.universe_gate import apply_universe
 from tradeloom.adapters.warmup import prime
 from tradeloom.engine.errors import DataError
 from tradeloom.engine.market import MarketSpec
@@ -172,6 +177,7 @@ def replay(journal_path: str | Path, strategy: Strategy, risk_config: RiskConfig
     warm: list[Any] = []
     started = ended = False
     paused_at_start = False
+    universe_at_start: list[dict[str, Any]] = []
     bars = 0
     for rec in records:
         kind, p = rec.kind, rec.payload
@@ -179,17 +185,25 @@ def replay(journal_path: str | Path, strategy: Strategy, risk_config: RiskConfig
             warm.append(bar_from_payload(p))
         elif kind == "pause" and not started:
             paused_at_start = True
+        elif kind == "universe" and not started:
+            universe_at_start.append(p)
         elif kind == "start":
             engine.start(int(p["ts"]))
             prime(engine, warm)
             started = True
             if paused_at_start:
                 set_paused(engine, exchange, True, int(p["ts"]))
+            for u in universe_at_start:
+                apply_universe(engine, u["block"], u["allow"], int(u["ts"]))
         elif not started:
             continue
         elif kind == "bar":
             engine.step(bar_from_payload(p))
             bars += 1
+        elif kind == "trade":
+            engine.step(tick_from_payload(p))
+        elif kind == "universe":
+            apply_universe(engine, p["block"], p["allow"], int(p["ts"]))
         elif kind == "kill":
             kill_engine(engine, int(p["ts"]), str(p.get("reason", "kill")))
         elif kind in ("pause", "resume"):

@@ -49,6 +49,16 @@ inside the loop. What the runner adds is I/O and safety around the step:
    reason, orders cancelled, latency). A write that fails is journaled and logged; the
    kill stands. (``adapters.session`` records the ``restart`` entry when it opens a
    session in a state dir that already had one.)
+10. **Ticks** (optional ``ticks``, an ``adapters.trade_feed.TickFeed``; ``runner.trades``):
+   public trades are stepped as ``TradeTick`` events while the runner waits for bars
+   and with them (``runner_events.merge_ticks``: before a bar closing at the same time),
+   never past the close of the next bar not yet stepped; each is journaled as a
+   ``trade`` record first. A tick older than the engine clock is reported
+   (``feed_late_trade``) and dropped.
+11. **Universe** (optional ``universe``, an ``adapters.universe_gate.UniverseGate``):
+   computed at start and whenever the last stepped bar's close reaches the next
+   refresh; symbols outside it have entries refused (exits allowed); a ``universe``
+   record per refresh, a ``universe_refused`` record per entry refused for it.
 9. **Alerts** (optional ``alerts``, an ``adapters.alerts.AlertRouter``): breaker trips
    (the risk engine's events), the kill, stale data (a feed stall), clock drift above
    the threshold, a reconciliation mismatch and ``error_alert_after`` errors in a row
@@ -78,13 +88,14 @@ from tradeloom.adapters.audit import AuditKind, AuditLog
 from tradeloom.adapters.clock import Clock
 from tradeloom.adapters.exchange import map_ccxt_error
 from tradeloom.adapters.journal import Journal
-from tradeloom.adapters.journal_codec import bar_payload, fill_payload
+from tradeloom.adapters.journal_codec import bar_payload, fill_payload, tick_payload
 from tradeloom.adapters.live_feed import BarFeed
+from tradeloom.adapters.runner_events import merge_ticks
 from tradeloom.adapters.safety import KillFlag
 from tradeloom.adapters.stage_timing import StageTimings
 from tradeloom.adapters.warmup import load_warmup, prime, warmup_need
 from tradeloom.engine.errors import ConfigError, ExchangeError, TradeloomError
-from tradeloom.engine.events import FillEvent
+from tradeloom.engine.events import FillEvent, TradeTick
 from tradeloom.engine.loop import Engine
 from tradeloom.engine.orders import Bar, Fill
 from tradeloom.engine.risk import RiskEngine
@@ -92,6 +103,8 @@ from tradeloom.engine.timeutil import format_utc_ms
 
 if TYPE_CHECKING:
     from tradeloom.adapters.status_publisher import StatusPublisher
+    from tradeloom.adapters.trade_feed import TickFeed
+    from tradeloom.adapters.universe_gate import UniverseGate
 
 log = logging.getLogger(__name__)
 
@@ -200,6 +213,8 @@ class RunSummary:
     degraded: bool = False
     alerts: list[str] = field(default_factory=list)
     reconciliations: int = 0
+    ticks: int = 0
+    universe_refreshes: int = 0
 
 
 class LiveRunner:
@@ -216,7 +231,8 @@ class LiveRunner:
                  store: Any = None, live: bool = False,
                  publisher: StatusPublisher | None = None, reconciler: Any = None,
                  opening_report: Any = None, audit: AuditLog | None = None,
-                 alerts: AlertRouter | None = None) -> None:
+                 alerts: AlertRouter | None = None, ticks: TickFeed | None = None,
+                 universe: UniverseGate | None = None) -> None:
         if live and _risk_engine_of(engine) is None:
             raise ConfigError(
                 "live trading refused: the engine has no RiskEngine; set risk_profile in the "
@@ -225,6 +241,9 @@ class LiveRunner:
             raise ConfigError("live trading refused: no kill flag; set state_dir in the config")
         self.engine = engine
         self.feed = feed
+        self.ticks = ticks
+        self.universe = universe
+        self._seen_decisions = 0
         self.client = client
         self.journal = journal
         self.clock = clock
@@ -306,6 +325,8 @@ class LiveRunner:
         self.feed.start_after(last_open)
         if self._paused_now:
             set_paused(engine, self.exchange_id, True, last_close)
+        if self.universe is not None:
+            self._refresh_universe(last_close)
         if self.reconciler is not None:
             report = self._opening_report
             self._opening_report = None
@@ -342,20 +363,29 @@ class LiveRunner:
         timeout = self.settings.kill_poll_s
         if self._poll is not None:
             timeout = min(timeout, self.settings.broker_poll_s)
-        bars = await self.feed.next_bars(timeout)
+        bars = await self._next_bars(timeout)
         fills = await self._settle_broker() if bars else []
-        for event in in_event_order(bars, fills):
+        events: list[Any] = [*fills, *bars]
+        if self.ticks is not None:
+            horizon = max([self._last_bar_close, *(b.close_ts for b in bars)]) + self.tf_ms
+            events = [*fills, *merge_ticks(bars, self._take_ticks(horizon))]
+        for event in events:
             await self._check_kill()
-            if type(event) is Bar:
+            kind = type(event)
+            if kind is Bar:
                 self.on_bar(event)
+            elif kind is TradeTick:
+                self.on_tick(event)
             else:
                 self._step_fill(event)
+        self._maybe_refresh_universe()
         self._alert_risk_events()
         if self.publisher is not None:
             self.publisher.tick(self)
 
     def on_bar(self, bar: Bar) -> None:
         """Journal one closed bar, step it, settle the orders it caused."""
+        self._maybe_refresh_universe()
         timings = self.timings
         timings.receipt()
         self.journal.write("bar", bar_payload(bar), bar.close_ts)
@@ -364,8 +394,91 @@ class LiveRunner:
         self.engine.step(bar)
         timings.step_done()
         self.summary.bars += 1
+        if self.universe is not None:
+            self.universe.add_bar(bar)
+            self._journal_refusals()
         if self.settings.settle_orders and self.engine.broker.submitted != before:
             self._pump_broker(wait=True)
+
+    def on_tick(self, tick: TradeTick) -> None:
+        """Journal one public trade, step it (``on_trade``; paper orders match at it)."""
+        self._maybe_refresh_universe()
+        self.timings.receipt()
+        self.journal.write("trade", tick_payload(tick), tick.ts)
+        before = self.engine.broker.submitted
+        self.engine.step(tick)
+        self.timings.step_done()
+        self.summary.ticks += 1
+        if self.universe is not None:
+            self._journal_refusals()
+        if self.settings.settle_orders and self.engine.broker.submitted != before:
+            self._pump_broker(wait=True)
+
+    # ------------------------------------------------------------------ ticks
+    async def _next_bars(self, timeout: float) -> list[Bar]:
+        """The feed's bars; with ticks, the ticks that arrive meanwhile are stepped at once."""
+        if self.ticks is None:
+            return await self.feed.next_bars(timeout)
+        bars_task = asyncio.ensure_future(self.feed.next_bars(timeout))
+        try:
+            while not bars_task.done():
+                waiter = asyncio.ensure_future(self.ticks.wait())
+                await asyncio.wait({bars_task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+                if not waiter.done():
+                    waiter.cancel()
+                await asyncio.gather(waiter, return_exceptions=True)
+                ready = self._take_ticks(self._last_bar_close + self.tf_ms)
+                for tick in ready:
+                    await self._check_kill()
+                    self.on_tick(tick)
+                if ready:
+                    self._maybe_refresh_universe()
+        finally:
+            if not bars_task.done():
+                bars_task.cancel()
+                await asyncio.gather(bars_task, return_exceptions=True)
+        return bars_task.result()
+
+    def _take_ticks(self, before: int) -> list[TradeTick]:
+        """Ticks before ``before``; the ones older than the engine clock reported, dropped."""
+        assert self.ticks is not None
+        ticks, late = self.ticks.take(before, self.engine.ctx.now)
+        for tick in late:
+            self.journal.write("feed_late_trade", {**tick_payload(tick),
+                                                   "engine_now": self.engine.ctx.now}, tick.ts)
+        return ticks
+
+    # ------------------------------------------------------------------ universe
+    def _maybe_refresh_universe(self) -> None:
+        gate = self.universe
+        if gate is not None and self._started and gate.due(self._last_bar_close):
+            self._refresh_universe(self._last_bar_close)
+
+    def _refresh_universe(self, ts: int) -> None:
+        """Recompute the universe as of ``ts``, journal it, apply it to the risk engine."""
+        from tradeloom.adapters.universe_gate import apply_universe
+
+        gate = self.universe
+        assert gate is not None
+        record = gate.refresh(ts, keep_blocked=self.summary.degraded)
+        self.summary.universe_refreshes += 1
+        self.journal.write("universe", record, ts)
+        apply_universe(self.engine, record["block"], record["allow"], ts)
+
+    def _journal_refusals(self) -> None:
+        """A ``universe_refused`` record per entry the risk engine refused for the universe."""
+        risk = _risk_engine_of(self.engine)
+        gate = self.universe
+        if risk is None or gate is None:
+            return
+        new = risk.decisions[self._seen_decisions:]
+        self._seen_decisions = len(risk.decisions)
+        for d in new:
+            reason = gate.refusal_reason(d.symbol)
+            if reason is not None and d.code.value == "degraded" and d.outcome.value == "rejected":
+                self.journal.write("universe_refused", {
+                    "ts": d.ts, "symbol": d.symbol, "order_id": d.order_id,
+                    "code": d.code.value, "reason": reason, "risk_message": d.message}, d.ts)
 
     def _pump_broker(self, wait: bool = False) -> None:
         """Live: fills the exchange reported since the last round, each stepped as an event.

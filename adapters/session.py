@@ -52,6 +52,8 @@ from tradeloom.adapters.recorder import CommandRecorder
 from tradeloom.adapters.runner import LiveRunner, RunnerSettings, SessionJournal
 from tradeloom.adapters.safety import AccountLock, KillFlag, redact_secrets_in_logs
 from tradeloom.adapters.stage_timing import RiskProbe, StageTimings
+from tradeloom.adapters.trade_feed import TickFeed, TradeBarFeed, TradeStream
+from tradeloom.adapters.universe_gate import UniverseGate
 from tradeloom.engine.errors import ConfigError
 from tradeloom.engine.loop import Engine
 from tradeloom.engine.market import MarketSpec
@@ -89,6 +91,8 @@ class Session:
         try:
             await self.runner.flush_alerts()
             await self.runner.feed.close()
+            if self.runner.ticks is not None:
+                await self.runner.ticks.close()
             close = getattr(self.broker, "close", None)
             if close is not None and self.broker is not None:
                 close()
@@ -132,10 +136,24 @@ def session_info(config: LiveConfig, mode: str, run_id: str, markets: Mapping[st
     }
 
 
-def _feed(config: LiveConfig, client: Any, clock: Clock, report: Callable[..., None]) -> BarFeed:
+def _feeds(config: LiveConfig, client: Any, clock: Clock,
+           report: Callable[..., None]) -> tuple[BarFeed, TickFeed | None]:
+    """The bar feed and (``runner.trades``) the tick feed, sharing one trade stream."""
     kind = config.runner.feed
     if kind == "auto":
-        kind = "watch" if client.has.get("watchOHLCV") else "poll"
+        kind = ("watch" if client.has.get("watchOHLCV") else
+                "trades" if client.has.get("watchTrades") else "poll")
+    stream = (TradeStream(client, config.symbols, report=report)
+              if config.runner.trades or kind == "trades" else None)
+    ticks = TickFeed(stream) if config.runner.trades and stream is not None else None
+    if kind == "trades":
+        return TradeBarFeed(client, config.symbols, config.timeframe, clock=clock, stream=stream,
+                            report=report), ticks
+    return _feed(config, client, clock, report, kind), ticks
+
+
+def _feed(config: LiveConfig, client: Any, clock: Clock, report: Callable[..., None],
+          kind: str) -> BarFeed:
     if kind == "watch":
         return WatchBarFeed(client, config.symbols, config.timeframe, clock=clock, report=report)
     return PollingBarFeed(client, config.symbols, config.timeframe, clock=clock,
@@ -171,6 +189,18 @@ def _settings(config: LiveConfig, settle_orders: bool) -> RunnerSettings:
                           max_drift_ms=r.max_drift_ms, broker_poll_s=r.broker_poll_s,
                           cancel_timeout_s=r.cancel_timeout_s, warmup_min_bars=r.warmup_min_bars,
                           settle_orders=settle_orders, error_alert_after=r.error_alert_after)
+
+
+def _universe(config: LiveConfig, store: Any, run_id: str) -> UniverseGate | None:
+    """The session's universe gate (``LiveConfig.universe``); ``None`` without one."""
+    section = config.universe
+    if section is None:
+        return None
+    if config.risk_profile is None:
+        raise ConfigError("[universe] refuses entries through the risk engine: set risk_profile "
+                          "in the config (e.g. risk_profile = 'moderate')")
+    return UniverseGate(section.load(), section.refresh_every, store, config.symbols,
+                        exchange=config.exchange.id, timeframe=config.timeframe, run_id=run_id)
 
 
 def _open_store(config: LiveConfig, store: Any) -> Any:
@@ -289,12 +319,15 @@ async def open_paper(config: LiveConfig, *, clock: Clock | None = None, store: A
                         markets=markets, initial_cash=config.paper.initial_cash, risk=risk,
                         emit=sj.emit, run_id=run_id, timings=timings, seed=config.seed)
     info = session_info(config, "paper", run_id, markets, risk, config.paper.initial_cash)
-    runner = LiveRunner(engine, feed=_feed(config, client, clock, _reporter(sj)), client=client,
+    feed, ticks = _feeds(config, client, clock, _reporter(sj))
+    market_store = _open_store(config, store)
+    runner = LiveRunner(engine, feed=feed, client=client,
                         journal=sj, clock=clock, timings=timings, exchange_id=config.exchange.id,
                         session=info, settings=_runner_settings(config, settings, settle_orders),
                         kill_flag=KillFlag(config.state_dir, config.account),
-                        store=_open_store(config, store), live=False, audit=audit,
-                        alerts=router)
+                        store=market_store, live=False, audit=audit,
+                        alerts=router, ticks=ticks,
+                        universe=_universe(config, market_store, run_id))
     return Session(runner, journal, journal_path, client, lock, run_id, engine.broker.inner)
 
 
@@ -364,12 +397,15 @@ async def open_live(config: LiveConfig, *, confirm_live: bool, broker_factory: B
     info["position_entries"] = {s: start.portfolio.avg_entry(s) for s in start.positions}
     reconciler = (RunnerReconciler(broker, broker.store, every_s=config.runner.reconcile_every_s)
                   if start.report is not None else None)
-    runner = LiveRunner(engine, feed=_feed(config, client, clock, _reporter(sj)), client=client,
+    feed, ticks = _feeds(config, client, clock, _reporter(sj))
+    market_store = _open_store(config, store)
+    runner = LiveRunner(engine, feed=feed, client=client,
                         journal=sj, clock=clock, timings=timings, exchange_id=config.exchange.id,
                         session=info, settings=_runner_settings(config, settings, settle_orders),
                         kill_flag=KillFlag(config.state_dir, config.account),
-                        store=_open_store(config, store), live=True, reconciler=reconciler,
-                        opening_report=start.report, audit=audit, alerts=router)
+                        store=market_store, live=True, reconciler=reconciler,
+                        opening_report=start.report, audit=audit, alerts=router, ticks=ticks,
+                        universe=_universe(config, market_store, run_id))
     return Session(runner, journal, journal_path, client, lock, run_id, broker)
 
 

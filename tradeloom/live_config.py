@@ -40,6 +40,17 @@ Operations (both optional):
   row) are sent to its sinks; a failing sink is logged and never stops trading.
   Without it, those events are only logged, journaled and shown in the status.
 
+Market data and universe (both optional):
+
+- ``runner.trades = true``: public trades (ccxt.pro ``watch_trades``) reach the strategy's
+  ``on_trade`` as ``TradeTick`` events, ordered before the bar closing at the same time;
+  paper orders resting in the simulated broker fill at the tick. ``runner.feed =
+  "trades"`` builds the bars themselves from trades (``adapters.trade_feed``);
+  ``"auto"`` picks it for an exchange with ``watch_trades`` but no ``watch_ohlcv``.
+- ``[universe]``: ``path = "universe.toml"`` or ``[universe.rules]`` inline, and
+  ``refresh_every = "1d"``; new entries only on symbols in the current universe,
+  recomputed from the store (``adapters.universe_gate``; needs a ``risk_profile``).
+
 >>> cfg = LiveConfig(strategy="s.py:S", symbols=["BTC/USDT"], exchange={"id": "binance"})
 >>> cfg.runner.kill_poll_s, cfg.credentials.api_key_env
 (1.0, 'TRADELOOM_API_KEY')
@@ -67,10 +78,12 @@ from tradeloom.config import (
     StrictModel,
     check_symbols,
     check_timeframe,
+    load_config,
     read_config_file,
     validate_config,
 )
 from tradeloom.engine.errors import ConfigError
+from tradeloom.research.universe import UniverseConfig
 
 _CREDENTIAL_KEY = re.compile(
     r"^(api_?key|apikey|secret|api_?secret|password|passphrase|private_?key|token|uid)$",
@@ -107,7 +120,7 @@ class CredentialSource(StrictModel):
 class RunnerSection(StrictModel):
     """Runner scheduling and safety thresholds (see ``adapters/runner.py``)."""
 
-    feed: Literal["auto", "poll", "watch"] = "poll"
+    feed: Literal["auto", "poll", "watch", "trades"] = "poll"
     poll_delay_ms: int = Field(1_500, ge=0, le=60_000)
     retry_delay_ms: int = Field(1_000, ge=50, le=60_000)
     kill_poll_s: float = Field(1.0, gt=0, le=5.0)
@@ -120,6 +133,43 @@ class RunnerSection(StrictModel):
     reconcile_every_s: float = Field(300.0, gt=0)
     #: A ``repeated_errors`` alert after this many errors with no good bar in between.
     error_alert_after: int = Field(3, ge=1, le=1_000)
+    #: Public trades as ``TradeTick`` events (``watch_trades``; the strategy's ``on_trade``,
+    #: paper resting orders matched at the tick); journaled as ``trade`` records.
+    trades: bool = False
+
+
+class UniverseSection(StrictModel):
+    """Universe gating (``adapters.universe_gate``): entries only inside the universe.
+
+    Exactly one of ``path`` (a universe TOML, ``research.universe.UniverseConfig`` keys)
+    or ``rules`` (the same keys inline, ``[universe.rules]``).
+    """
+
+    path: Path | None = None
+    rules: UniverseConfig | None = None
+    refresh_every: str = "1d"
+
+    @field_validator("refresh_every")
+    @classmethod
+    def _every(cls, value: str) -> str:
+        return check_timeframe(value)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> UniverseSection:
+        if (self.path is None) == (self.rules is None):
+            raise ValueError("set exactly one of universe.path (a universe TOML) or "
+                             "[universe.rules] (the rules inline)")
+        return self
+
+    def load(self) -> UniverseConfig:
+        """The rules (read from ``path`` when given)."""
+        if self.rules is not None:
+            return self.rules
+        assert self.path is not None  # _one_source
+        if not self.path.is_file():
+            raise ConfigError(f"universe.path {self.path} does not exist; point it at a universe "
+                              "TOML (the keys of `tradeloom universe --config`)")
+        return load_config(UniverseConfig, self.path)
 
 
 class PaperSection(StrictModel):
@@ -148,6 +198,7 @@ class LiveConfig(StrictModel):
     paper: PaperSection = Field(default_factory=PaperSection)
     audit_log: Path | None = Field(None, description="audit log; None: <state_dir>/audit.jsonl")
     alerts: Path | None = Field(None, description="alerts config (TOML); None: no alert sinks")
+    universe: UniverseSection | None = Field(None, description="trade only the current universe")
 
     @property
     def audit_log_path(self) -> Path:
@@ -218,4 +269,4 @@ def load_credentials(source: CredentialSource, environ: Mapping[str, str] | None
 
 
 __all__ = ["CredentialSource", "LiveConfig", "PaperSection", "RunnerSection",
-           "load_credentials", "load_live_config", "reject_credentials"]
+           "UniverseSection", "load_credentials", "load_live_config", "reject_credentials"]

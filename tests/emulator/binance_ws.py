@@ -1,4 +1,4 @@
-"""Binance spot market streams on the emulator: kline events over a websocket.
+"""Binance spot market streams on the emulator: kline and trade events over a websocket.
 
 ccxt.pro's Binance client connects to ``<ws spot url>/<n>`` (``.../ws/0``) and sends
 ``{"method": "SUBSCRIBE", "params": ["btcusdt@kline_1h"], "id": N}``; it tells spot
@@ -11,6 +11,10 @@ every subscriber gets each bar that closed since its last event (``"x": true``, 
 full bar) and then the bar now open (``"x": false``, as klines shows it partial). A
 new subscription gets the open bar at once. :meth:`KlineStreams.disconnect_all`
 aborts every connection (the websocket-disconnect fault).
+
+``<symbol>@trade`` streams carry the replayed bars' trades (:mod:`.binance_trades`,
+Binance's ``{"e": "trade", ...}`` payload): a subscription gets every trade after
+the clock at the time it subscribed, each clock move the ones up to the new clock.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from aiohttp import WSMsgType, web
+
+from .binance_trades import trades_between
 
 if TYPE_CHECKING:
     from .binance import BinanceEmulator, _Market
@@ -35,7 +41,8 @@ def _num(value: float) -> str:
 class _Conn:
     ws: web.WebSocketResponse
     request: web.Request
-    next_bar: dict[str, int] = field(default_factory=dict)  # stream -> first unsent bar open
+    #: stream -> first unsent bar open (klines) or first unsent trade time (trades)
+    next_bar: dict[str, int] = field(default_factory=dict)
 
 
 class KlineStreams:
@@ -111,7 +118,8 @@ class KlineStreams:
                                                        f"unknown stream {stream}"},
                                              "id": req_id})
                     return
-                conn.next_bar[stream] = self._open_bar_ts(market)
+                conn.next_bar[stream] = (self.emu.state.now_ms + 1 if _is_trade(stream)
+                                         else self._open_bar_ts(market))
             await conn.ws.send_json({"result": None, "id": req_id})
             await self._publish(conn, fresh)
         elif method == "UNSUBSCRIBE":
@@ -127,7 +135,7 @@ class KlineStreams:
     def _stream_market(self, stream: str) -> _Market | None:
         name, _, kind = stream.partition("@")
         market = self.emu.state.markets.get(name.upper())
-        if market is None or kind != f"kline_{market.timeframe}":
+        if market is None or kind not in (f"kline_{market.timeframe}", "trade"):
             return None
         return market
 
@@ -145,6 +153,9 @@ class KlineStreams:
             market = self._stream_market(stream)
             if market is None:
                 continue
+            if _is_trade(stream):
+                await self._publish_trades(conn, stream, market)
+                continue
             with self.emu.state.lock:
                 now = self.emu.state.now_ms
                 lo = int(np.searchsorted(market.ts, conn.next_bar[stream], side="left"))
@@ -161,6 +172,20 @@ class KlineStreams:
                 await conn.ws.send_str(json.dumps(event))
                 self.messages_sent += 1
 
+    async def _publish_trades(self, conn: _Conn, stream: str, market: _Market) -> None:
+        with self.emu.state.lock:
+            now = self.emu.state.now_ms
+            trades = trades_between(market.ts, market.values, self.emu.tf_ms,
+                                    conn.next_bar[stream], now + 1)
+            conn.next_bar[stream] = max(conn.next_bar[stream], now + 1)
+        for t in trades:
+            if conn.ws.closed:
+                return
+            await conn.ws.send_str(json.dumps({
+                "e": "trade", "E": now, "s": market.market_id, "t": t.id, "p": _num(t.price),
+                "q": _num(t.qty), "T": t.ts, "m": t.buyer_maker, "M": True}))
+            self.messages_sent += 1
+
     def _event(self, market: _Market, i: int, now: int, *, closed: bool) -> dict[str, Any]:
         tf = self.emu.tf_ms
         t = int(market.ts[i])
@@ -174,3 +199,7 @@ class KlineStreams:
             "f": 0, "L": 0, "o": _num(o), "c": _num(c), "h": _num(h), "l": _num(lo),
             "v": _num(v), "n": 1000, "x": closed, "q": _num(v * c), "V": _num(v / 2),
             "Q": _num(v * c / 2), "B": "0"}}
+
+
+def _is_trade(stream: str) -> bool:
+    return stream.endswith("@trade")
