@@ -159,3 +159,15 @@ def test_data_errors_keep_square_brackets_too(tmp_path):
                                  "--exchange", "binance", "--symbol", "BTC/USDT", "--timeframe", "1h"])
     assert result.exit_code == 2
     assert "bars[1].csv" in result.output
+
+
+def test_every_bad_setting_in_a_config_is_reported_with_its_field_path():
+    from tradeloom.config import BacktestSettings, validate_config
+    from tradeloom.engine.errors import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        validate_config(BacktestSettings, {"strategy": "x", "symbols": ["BTCUSDT"], "timeframe": "7x"}, "f.toml")
+    text = str(err.value)
+    assert text.startswith("f.toml: invalid configuration")
+    assert "timeframe: Value error, unknown timeframe '7x'" in text
+    assert "symbols: Value error, symbol 'BTCUSDT' must look like BASE/QUOTE" in text

@@ -26,9 +26,9 @@ import hashlib
 import json
 import tomllib
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from tradeloom.engine.errors import ConfigError
 from tradeloom.engine.timeframes import timeframe_to_ms
@@ -38,8 +38,14 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 def check_timeframe(value: str) -> str:
-    """Field validator body shared by every config with a ``timeframe`` ('1h', '15m'...)."""
-    timeframe_to_ms(value)
+    """Field validator body shared by every config with a ``timeframe`` ('1h', '15m'...).
+
+    Raises ValueError so pydantic reports it with the file and field path.
+    """
+    try:
+        timeframe_to_ms(value)
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from None
     return value
 
 
@@ -51,6 +57,12 @@ def check_symbols(value: list[str]) -> list[str]:
     if len(set(value)) != len(value):
         raise ValueError("symbols must not repeat")
     return value
+
+
+#: A ccxt timeframe name, checked ('1h', '15m', ...); use as a field type.
+Timeframe = Annotated[str, AfterValidator(check_timeframe)]
+#: One or more BASE/QUOTE symbols without repeats; use as a field type.
+Symbols = Annotated[list[str], Field(min_length=1), AfterValidator(check_symbols)]
 
 
 class StrictModel(BaseModel):
@@ -79,8 +91,8 @@ class BacktestSettings(StrictModel):
     """Everything one backtest needs; the CLI fills it from flags or a TOML file."""
 
     strategy: str = Field(description="'path/to/file.py:Class' or 'package.module:Class'")
-    symbols: list[str] = Field(min_length=1)
-    timeframe: str = "1h"
+    symbols: Symbols
+    timeframe: Timeframe = "1h"
     exchange: str = "binance"
     start: str | None = None
     end: str | None = None
@@ -89,16 +101,6 @@ class BacktestSettings(StrictModel):
     params: dict[str, Any] = Field(default_factory=dict)
     broker: BrokerSettings = Field(default_factory=BrokerSettings)
     risk_profile: str | None = None
-
-    @field_validator("timeframe")
-    @classmethod
-    def _timeframe_known(cls, value: str) -> str:
-        return check_timeframe(value)
-
-    @field_validator("symbols")
-    @classmethod
-    def _symbols_look_like_pairs(cls, value: list[str]) -> list[str]:
-        return check_symbols(value)
 
     @field_validator("start", "end")
     @classmethod

@@ -34,12 +34,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from tradeloom.config import (
     StrictModel,
-    check_symbols,
-    check_timeframe,
+    Symbols,
+    Timeframe,
     config_hash,
     read_config_file,
     validate_config,
@@ -56,23 +56,13 @@ class DeploymentSpec(StrictModel):
     description: str = ""
     strategy: str = Field(description="'path/to/file.py:Class' or 'package.module:Class'")
     params: dict[str, Any] = Field(default_factory=dict)
-    symbols: list[str] = Field(min_length=1)
-    timeframe: str = "1h"
+    symbols: Symbols
+    timeframe: Timeframe = "1h"
     risk_profile: str | None = None
     regress_config: Path
     regress_case: str
     live_config: Path | None = None
     gates: GatesConfig = Field(default_factory=GatesConfig)
-
-    @field_validator("timeframe")
-    @classmethod
-    def _timeframe(cls, value: str) -> str:
-        return check_timeframe(value)
-
-    @field_validator("symbols")
-    @classmethod
-    def _symbols(cls, value: list[str]) -> list[str]:
-        return check_symbols(value)
 
 
 def spec_hash(spec: DeploymentSpec) -> str:

@@ -71,13 +71,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from tradeloom.adapters.exchange import Credentials, ExchangeSettings
 from tradeloom.config import (
     StrictModel,
-    check_symbols,
-    check_timeframe,
+    Symbols,
+    Timeframe,
     load_config,
     read_config_file,
     validate_config,
@@ -147,12 +147,7 @@ class UniverseSection(StrictModel):
 
     path: Path | None = None
     rules: UniverseConfig | None = None
-    refresh_every: str = "1d"
-
-    @field_validator("refresh_every")
-    @classmethod
-    def _every(cls, value: str) -> str:
-        return check_timeframe(value)
+    refresh_every: Timeframe = "1d"
 
     @model_validator(mode="after")
     def _one_source(self) -> UniverseSection:
@@ -183,8 +178,8 @@ class LiveConfig(StrictModel):
 
     strategy: str = Field(description="'path/to/file.py:Class' or 'package.module:Class'")
     params: dict[str, Any] = Field(default_factory=dict)
-    symbols: list[str] = Field(min_length=1)
-    timeframe: str = "1h"
+    symbols: Symbols
+    timeframe: Timeframe = "1h"
     exchange: ExchangeSettings
     account: str = Field("default", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
     risk_profile: str | None = None
@@ -210,16 +205,6 @@ class LiveConfig(StrictModel):
     def _no_credentials(cls, data: Any) -> Any:
         reject_credentials(data)  # raises ConfigError itself: pydantic would echo the value
         return data
-
-    @field_validator("timeframe")
-    @classmethod
-    def _timeframe(cls, value: str) -> str:
-        return check_timeframe(value)
-
-    @field_validator("symbols")
-    @classmethod
-    def _symbols(cls, value: list[str]) -> list[str]:
-        return check_symbols(value)
 
 
 def load_live_config(path: Path | str) -> LiveConfig:
