@@ -19,7 +19,7 @@ demo: $(STAMP)
 	$(BIN)/tradeloom data load-sample
 	$(BIN)/tradeloom backtest research/strategies/sma_cross.py:SmaCross \
 		--symbols BTC/USDT --timeframe 1h --param fast=10 --param slow=50 \
-		--out runs/demo
+		--out runs/demo --report runs/demo.html
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
