@@ -111,6 +111,7 @@ def save_result(result: BacktestResult, directory: str | os.PathLike[str]) -> Pa
         )
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    tmp.chmod(0o755)  # mkdtemp makes 0700; a result is meant to be read by others too
     try:
         _write_all(result, tmp)
         if target.exists():
