@@ -168,7 +168,7 @@ def _older_objects_frozen() -> Iterator[None]:
 
 def collect(engine: Engine, *, timeframe: str, manifest: Mapping[str, Any] | None = None) -> BacktestResult:
     """Build the ``BacktestResult`` of a finished engine."""
-    rec = engine.recorded()
+    ts, block = engine.recorded_block()
     pf = engine.portfolio
     broker = engine.broker
     events = list(engine.events)
@@ -200,7 +200,7 @@ def collect(engine: Engine, *, timeframe: str, manifest: Mapping[str, Any] | Non
     return BacktestResult.build(
         orders=engine.orders,
         fills=engine.fills,
-        equity=EquityCurve.adopt(**rec),  # recorded() made these arrays for us: no copy
+        equity=EquityCurve.adopt_block(ts, block),  # fresh arrays: the equity frame adopts them
         timeframe=timeframe,
         initial_cash=pf.initial_cash,
         quote_currency=pf.quote,

@@ -62,6 +62,9 @@ _PARTIAL = OrderStatus.PARTIALLY_FILLED
 #: re-submits in reaction to its own updates forever.
 MAX_UPDATE_ROUNDS = 1_000
 
+#: The float columns of ``Engine.recorded_block()``'s block, in row order.
+EQUITY_FLOAT_COLUMNS = ("equity", "cash", "exposure", "fees_cum")
+
 #: Equity rows kept as Python values before they move into a numpy chunk.
 REC_CHUNK = 65_536
 
@@ -94,10 +97,14 @@ class _Column:
             self._flushed += len(self.buf)
             self.buf.clear()
 
-    def to_numpy(self) -> np.ndarray:
-        """Every row so far, as a new array."""
+    def to_numpy(self, out: np.ndarray | None = None) -> np.ndarray:
+        """Every row so far, as a new array (or written into ``out``, ``len(self)`` long)."""
         parts = self._chunks + ([np.array(self.buf, dtype=self._dtype)] if self.buf else [])
-        return np.concatenate(parts) if parts else np.empty(0, dtype=self._dtype)
+        if out is None:
+            return np.concatenate(parts) if parts else np.empty(0, dtype=self._dtype)
+        if parts:
+            np.concatenate(parts, out=out)
+        return out
 
 
 class Engine(StrategyData, OrderEntry):
@@ -279,9 +286,13 @@ class Engine(StrategyData, OrderEntry):
         bar_type = Bar
         risk_on_bar = getattr(self._risk, "on_bar", None)
         run_risk_actions = self._run_risk_actions
+        # Rows the fast path below may still record before it flushes (a countdown is
+        # cheaper per step than ``len(ts_rows)``; ``_record`` checks the length itself).
+        rows_left = REC_CHUNK - len(ts_rows)
 
         def step(event: Any) -> None:
             """Process exactly one event (events arrive in (time, kind, symbol) order)."""
+            nonlocal rows_left
             if type(event) is bar_type:
                 ts = event[2]  # close_ts; tuple indexing is the cheapest NamedTuple read
                 prev = engine._step_ts
@@ -297,8 +308,10 @@ class Engine(StrategyData, OrderEntry):
                             rec_exposure(p.amount * marks[p.symbol])
                         else:
                             rec_exposure(position_value())
-                        if len(ts_rows) >= REC_CHUNK:
+                        rows_left -= 1
+                        if rows_left <= 0:
                             flush_rows()
+                            rows_left = REC_CHUNK
                         engine._step_ts = ts
                 ctx.now = ts
                 symbol = event[0]
@@ -415,34 +428,62 @@ class Engine(StrategyData, OrderEntry):
         self._rec_exposure.flush()
 
     def recorded(self) -> dict[str, np.ndarray]:
-        """The equity curve so far: ts, equity, cash, exposure, fees_cum (one row per step)."""
+        """The equity curve so far: ts, equity, cash, exposure, fees_cum (one row per step).
+
+        The four float columns are rows of one ``(4, n)`` block (see
+        :meth:`recorded_block`).
+        """
+        ts, block = self.recorded_block()
+        return {"ts": ts, **dict(zip(EQUITY_FLOAT_COLUMNS, block))}
+
+    def recorded_block(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(ts, block)``: the close times and one new C-contiguous float64 ``(4, n)``
+        array whose rows are equity, cash, exposure and fees_cum.
+
+        Every column is written straight into its row: no full-length temporaries
+        (at 1M rows each one costs page faults), and the block can become the equity
+        frame's single float block as it is.
+        """
         ts = self._rec_ts.to_numpy()
         n = ts.shape[0]
-        exposure = self._rec_exposure.to_numpy()
-        cash = self._filled_forward(self._chg_cash, self.portfolio.initial_cash, n)
-        fees = self._filled_forward(self._chg_fees, 0.0, n)
-        return {
-            "ts": ts,
-            "equity": cash + exposure,  # the same float operation as Portfolio.equity()
-            "cash": cash,
-            "exposure": exposure,
-            "fees_cum": fees,
-        }
+        block = np.empty((len(EQUITY_FLOAT_COLUMNS), n), dtype=np.float64)
+        equity, cash, exposure, fees = block
+        self._rec_exposure.to_numpy(out=exposure)
+        rows, last_vals = self._last_changes(n)
+        self._fill_forward(cash, rows, last_vals(self._chg_cash), self.portfolio.initial_cash)
+        self._fill_forward(fees, rows, last_vals(self._chg_fees), 0.0)
+        np.add(cash, exposure, out=equity)  # the same float operation as Portfolio.equity()
+        return ts, block
 
-    def _filled_forward(self, values: array, initial: float, n: int) -> np.ndarray:
-        """Per recorded row, the last change made at or before it (``initial`` before any).
-
-        Built with one ``np.repeat`` of each row's last change over the rows it holds
-        for: no per-row index arrays (at 1M rows each temporary costs page faults).
-        """
+    def _last_changes(self, n: int) -> tuple[np.ndarray, Callable[[array], np.ndarray]]:
+        """The rows whose cash/fees changed (the last change of each row wins; changes
+        after the last recorded row touch no row) and a function picking those changes'
+        values out of a change column."""
         rows = np.frombuffer(self._chg_row, dtype=np.int64)
-        vals = np.frombuffer(values, dtype=np.float64)
         last = np.ones(rows.shape[0], dtype=bool)  # the last change of each row wins
         last[:-1] = rows[1:] != rows[:-1]
         last &= rows < n  # changes after the last recorded row touch no row
-        rows, vals = rows[last], vals[last]
-        bounds = np.concatenate([[0], rows, [n]])
-        return np.repeat(np.concatenate([[initial], vals]), np.diff(bounds))
+        return rows[last], lambda values: np.frombuffer(values, dtype=np.float64)[last]
+
+    @staticmethod
+    def _fill_forward(out: np.ndarray, rows: np.ndarray, vals: np.ndarray, initial: float) -> None:
+        """``out[i]`` = the last change made at or before row ``i`` (``initial`` before any).
+
+        Few changes (the usual case): one slice fill per change, written in place.
+        Many: one ``np.repeat`` of each row's last change over the rows it holds for.
+        """
+        n = out.shape[0]
+        k = rows.shape[0]
+        if k * 64 <= n:
+            start = 0
+            value = initial
+            for row, val in zip(rows.tolist(), vals.tolist()):
+                out[start:row] = value
+                start, value = row, val
+            out[start:n] = value
+        else:
+            bounds = np.concatenate([[0], rows, [n]])
+            out[:] = np.repeat(np.concatenate([[initial], vals]), np.diff(bounds))
 
     # ------------------------------------------------------------------ broker results
 

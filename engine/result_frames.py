@@ -121,6 +121,31 @@ def make_frame(
     return pd.DataFrame(data, index=pd.RangeIndex(n or 0), columns=list(kinds))
 
 
+def equity_frame_from_block(ts: np.ndarray, block: np.ndarray) -> pd.DataFrame:
+    """The ``EQUITY_COLUMNS`` frame from int64 ``ts`` and a C-contiguous float64 ``(4, n)``
+    ``block`` (rows equity, cash, exposure, fees_cum), adopting both arrays: the block
+    becomes the frame's one float block as it is, no copy. Same columns, dtypes, values
+    and index as :func:`make_frame` gives.
+    """
+    n = ts.shape[0]
+    if _from_blocks is not None:  # pandas >= 2.3: ts adopted too (as a (1, n) view)
+        return _from_blocks(
+            [(ts.reshape(1, n), np.array([0])), (block, np.arange(1, 1 + block.shape[0]))],
+            index=pd.RangeIndex(n),
+            columns=pd.Index(list(EQUITY_COLUMNS)),
+        )
+    floats = [name for name in EQUITY_COLUMNS if name != "ts"]
+    frame = pd.DataFrame(block.T, index=pd.RangeIndex(n), columns=floats, copy=False)
+    frame.insert(0, "ts", ts)
+    return frame
+
+
+try:
+    from pandas.api.internals import create_dataframe_from_blocks as _from_blocks
+except ImportError:  # older pandas
+    _from_blocks = None
+
+
 def infer_kinds(records: Sequence[Mapping[str, Any]]) -> dict[str, ColumnKind]:
     """Column kinds for free-form records (risk decisions), keys in first-seen order.
 

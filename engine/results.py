@@ -45,6 +45,7 @@ from .result_frames import (
     as_mapping,
     check_json,
     diff_frames,
+    equity_frame_from_block,
     fill_columns,
     fills_frame_from_columns,
     make_frame,
@@ -136,6 +137,29 @@ class EquityCurve:
         curve._check()
         return curve
 
+    @classmethod
+    def adopt_block(cls, ts: npt.NDArray[np.int64], block: npt.NDArray[np.float64]) -> EquityCurve:
+        """:meth:`adopt` from ``Engine.recorded_block()``: ``ts`` and one C-contiguous
+        float64 ``(4, n)`` array whose rows are equity, cash, exposure, fees_cum.
+
+        The columns are read-only views of the two arrays, and :meth:`to_frame` hands
+        the arrays themselves to the frame (the block as its one float block), so
+        building the equity frame copies nothing. Nobody else may hold them.
+        """
+        block = np.asarray(block)
+        ts = np.asarray(ts)
+        if (
+            block.dtype != np.float64
+            or ts.dtype != np.int64
+            or block.ndim != 2
+            or block.shape[0] != len(_FLOAT_COLUMNS)
+            or not block.flags.c_contiguous
+        ):
+            return cls.adopt(ts=ts, **dict(zip(_FLOAT_COLUMNS, block)))
+        curve = cls.adopt(ts=ts.view(), **dict(zip(_FLOAT_COLUMNS, block)))
+        object.__setattr__(curve, "_frame_arrays", (ts, block))
+        return curve
+
     def _check(self) -> None:
         n = self.ts.size
         for name in EQUITY_COLUMNS:
@@ -144,7 +168,7 @@ class EquityCurve:
                     f"EquityCurve.{name} has {getattr(self, name).size} values but ts has {n}; "
                     "record every column once per step"
                 )
-        if n > 1 and not bool(np.all(np.diff(self.ts) > 0)):
+        if n > 1 and not bool(np.all(self.ts[1:] > self.ts[:-1])):  # no full-length int temporary
             i = int(np.argmax(np.diff(self.ts) <= 0)) + 1
             raise DataError(
                 f"EquityCurve.ts must strictly increase: row {i} ts {int(self.ts[i])} <= "
@@ -176,7 +200,13 @@ class EquityCurve:
 
     def to_frame(self) -> pd.DataFrame:
         """Columns ts, equity, cash, exposure, fees_cum with a RangeIndex."""
+        arrays = self.__dict__.pop("_frame_arrays", None)  # handed over once: the frame owns them
+        if arrays is not None:
+            return equity_frame_from_block(*arrays)
         return make_frame({n: getattr(self, n) for n in EQUITY_COLUMNS}, EQUITY_COLUMNS)
+
+
+_FLOAT_COLUMNS = tuple(n for n in EQUITY_COLUMNS if n != "ts")
 
 
 def _read_only_column(name: str, raw: Any, *, copy: bool) -> npt.NDArray[Any]:
