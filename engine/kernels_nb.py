@@ -534,6 +534,151 @@ def sma_table_nb(close, periods):
     return out
 
 
+@njit(cache=True)
+def _sma_run_nb(open_, close, volume, ts, tf_ms, sma_f, sma_s, init_cash, frac, spec, acc):
+    """``simulate_nb(mode=1)`` without protective orders and without recording, bit for bit
+    (the sweep's common case). The same fills and accounting; the per-bar bookkeeping is
+    leaner with identical results: a flat stretch (no position, nothing pending, equity
+    unchanged) only accumulates equity and watches for the next up-cross; the drawdown
+    depth is only recomputed for a new low under the current peak (``1 - e / peak`` is
+    monotone in ``e``); the last-peak time is read from ``ts`` only when it moves."""
+    n = close.shape[0]
+    lot, lp10 = spec[S_LOT], spec[S_LOT_P10]
+    min_amt, min_not = spec[S_MIN_AMOUNT], spec[S_MIN_NOTIONAL]
+    taker = spec[S_TAKER]
+    cash = init_cash
+    pos = 0.0
+    pending = 0
+    pend_q = 0.0
+    fees_cum = 0.0
+    en_not = 0.0
+    en_fee = 0.0
+    in_trade = False
+    nf = 0
+    prev_e = init_cash
+    sum_r = 0.0
+    sum_r2 = 0.0
+    down2 = 0.0
+    peak = init_cash  # == simulate_nb's pk_val (both track the running max of e)
+    low = init_cash  # lowest e seen under the current peak
+    max_dd = 0.0
+    pk_k = 0
+    pk_t = ts[0] if n > 0 else 0
+    under = False
+    dd_ms = 0
+    dd_bars = 0
+    tacc = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -np.inf, np.inf, -np.inf, np.inf])
+    expo_bars = 0
+    notional = 0.0
+    sum_e = init_cash
+    prev_d = np.nan
+    i = 0
+    while i < n:
+        # ---- 1. the broker matches what was placed at the previous close
+        if pending == 1:
+            amt, price, fee = buy_quote_nb(open_[i], pend_q, cash, volume[i], spec)
+            if amt > 0.0:
+                cash = cash - (price * amt + fee)
+                pos = pos + amt
+                fees_cum += fee
+                notional += price * amt
+                en_not = amt * price
+                en_fee = fee
+                in_trade = True
+                nf += 1
+        elif pending == -1:
+            amt, price, fee = sell_nb(open_[i], pend_q, pos, cash, volume[i], spec, taker, True, 0.0)
+            if amt > 0.0:
+                cash = cash + (price * amt - fee)
+                was = pos
+                left = pos - amt
+                pos = 0.0 if left < 0.0 else left
+                fees_cum += fee
+                notional += price * amt
+                nf += 1
+                if in_trade and pos <= _REL_TOL * max(amt, was):
+                    in_trade = False
+                    _close_trade(tacc, (amt * price - en_not) - (en_fee + fee), en_not + en_fee)
+        pending = 0
+        # ---- 2. the strategy decides at the close
+        c = close[i]
+        d = sma_f[i] - sma_s[i]
+        ent = prev_d <= 0.0 and 0.0 < d
+        ext = prev_d >= 0.0 and 0.0 > d
+        prev_d = d
+        if pos == 0.0:
+            if ent:
+                delta = frac * cash - pos * c
+                if delta > 0.0:
+                    spend = min(delta, cash)
+                    if spend > max(min_not, 1e-9 * cash):
+                        pending, pend_q = 1, spend
+        elif ext and pos > 0.0 and not pos * c <= min_not:
+            a = round_amount_nb(pos, lot, lp10)
+            if not (a <= 0.0 or a < min_amt or c * a < min_not):
+                pending, pend_q = -1, a
+        # ---- 3. the step's metrics
+        expo = pos * c if pos != 0.0 else 0.0
+        e = cash + expo
+        sum_e += e
+        if e != prev_e:
+            r = e / prev_e - 1.0
+            sum_r += r
+            r2 = r * r
+            sum_r2 += r2
+            down2 += r2 if r < 0.0 else 0.0  # branch-free: down2 >= +0.0, so + 0.0 is exact
+            prev_e = e
+        if e >= peak:
+            t = ts[i] + tf_ms
+            if under:
+                dd_ms = max(dd_ms, t - pk_t)
+                dd_bars = max(dd_bars, i + 1 - pk_k)
+                under = False
+            peak, low, pk_k, pk_t = e, e, i + 1, t
+        else:
+            under = True
+            if e < low:
+                low = e
+                dd = 1.0 - e / peak
+                if dd > max_dd:
+                    max_dd = dd
+        if expo > 0.0:
+            expo_bars += 1
+        i += 1
+        if pos == 0.0 and pending == 0 and e == prev_e:
+            # flat stretch: each bar adds e and a zero return until the next up-cross
+            start = i
+            while i < n:
+                d = sma_f[i] - sma_s[i]
+                if prev_d <= 0.0 and 0.0 < d:
+                    break
+                prev_d = d
+                sum_e += e
+                i += 1
+            if i > start and e >= peak:
+                pk_k, pk_t = i, ts[i - 1] + tf_ms
+    if under and n > 0:
+        dd_ms = max(dd_ms, ts[n - 1] + tf_ms - pk_t)
+        dd_bars = max(dd_bars, n - pk_k)
+    acc[0] = prev_e
+    acc[1] = n
+    acc[2] = sum_r
+    acc[3] = sum_r2
+    acc[4] = down2
+    acc[5] = max_dd
+    acc[6] = dd_ms
+    acc[7] = dd_bars
+    acc[8] = tacc[0]
+    acc[9] = 1.0 if in_trade else 0.0
+    for q in range(1, 10):
+        acc[9 + q] = tacc[q]
+    acc[19] = expo_bars
+    acc[20] = notional
+    acc[21] = fees_cum
+    acc[22] = sum_e
+    acc[23] = nf
+
+
 @njit(cache=True, parallel=True)
 def sweep_sma_nb(open_, high, low, close, volume, ts, tf_ms, fast, slow, init_cash, frac, spec,
                  sl_pct, tp_pct, trail_pct, rule, equity_out):
@@ -541,7 +686,9 @@ def sweep_sma_nb(open_, high, low, close, volume, ts, tf_ms, fast, slow, init_ca
     ``simulate_nb(mode=1)``. Each distinct period's SMA is computed once (``sma_nb``;
     memory: 8 bytes per bar per distinct period). Returns the ``(n_combos, N_ACC)``
     accumulators; fills are not kept. ``equity_out`` is ``(n_combos, n_bars)`` to keep
-    every equity curve, or ``(n_combos, 0)`` (the API's default) to keep none."""
+    every equity curve, or ``(n_combos, 0)`` (the API's default) to keep none. Without
+    kept curves or protective orders each run is ``_sma_run_nb`` (the same results, a
+    leaner loop), combinations interleaved across the threads."""
     m = fast.shape[0]
     n = close.shape[0]
     periods = np.unique(np.concatenate((fast, slow)))
@@ -551,6 +698,13 @@ def sweep_sma_nb(open_, high, low, close, volume, ts, tf_ms, fast, slow, init_ca
     acc = np.empty((m, N_ACC))
     keep = equity_out.shape[1] == n
     dummy_b = np.zeros(0, dtype=np.bool_)
+    if not keep and sl_pct <= 0.0 and tp_pct <= 0.0 and trail_pct <= 0.0:
+        half = (m + 1) // 2
+        for k in prange(m):
+            j = 2 * k if k < half else 2 * (k - half) + 1  # interleave: neighbours differ in cost
+            _sma_run_nb(open_, close, volume, ts, tf_ms, smas[fi[j]], smas[si[j]], init_cash, frac,
+                        spec, acc[j])
+        return acc
     for j in prange(m):
         cash_o = np.empty(n if keep else 0)
         expo_o = np.empty(n if keep else 0)

@@ -273,3 +273,58 @@ class TestKernelParitySweep:
             single = fast.run_signals(bars, ent[:, j], ext[:, j], sl_pct=0.01, tp_pct=0.02)
             for key, value in single.metrics.items():
                 assert _close(float(table.iloc[j][key]), value), (j, key)
+
+
+class TestSweepFastPath:
+    """``_sma_run_nb`` (the sweep's lean loop) equals ``simulate_nb`` bit for bit.
+
+    The sweep uses the lean loop when no equity curve is kept and no stop/TP/trailing
+    is set; ``simulate_nb`` is the kernel the event engine is checked against, so this
+    chains the sweep to the event engine. Random cases cover tick/lot rounding,
+    minimum amount and notional, slippage models, fractional sizing, tiny cash, and
+    flat prices that make SMA ties.
+    """
+
+    @staticmethod
+    def _case(rng: np.random.Generator):
+        from tradeloom.engine import kernels_nb as nb
+
+        n = int(rng.integers(1, 400))
+        c = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
+        if rng.random() < 0.3:
+            c = np.round(c, int(rng.integers(0, 2)))
+        o = np.r_[c[0], c[:-1]] * np.exp(rng.normal(0, 0.002, n))
+        if rng.random() < 0.2:
+            o = np.round(o, 0)
+        h = np.maximum(o, c) * 1.001
+        lo = np.minimum(o, c) * 0.999
+        vol = rng.uniform(0, 5, n)
+        ts = np.arange(n, dtype=np.int64) * 60_000
+        spec = np.zeros(12)
+        if rng.random() < 0.5:
+            spec[0], spec[1] = 0.01, 100
+        if rng.random() < 0.5:
+            lot = [0.001, 0.1, 1.0][rng.integers(0, 3)]
+            spec[2], spec[3] = lot, (1 / lot if lot < 1 else 1)
+        if rng.random() < 0.3:
+            spec[4] = 0.01
+        if rng.random() < 0.3:
+            spec[5] = rng.choice([5.0, 50.0, 5000.0])
+        spec[6], spec[7] = rng.choice([0.0, 0.001, 0.01]), 0.0005
+        spec[8], spec[9], spec[10], spec[11] = rng.integers(0, 3), 5.0, 0.5, 50.0
+        f = int(rng.integers(1, 10))
+        s = int(rng.integers(f + 1, 30))
+        cash = float(rng.choice([10_000.0, 100.0, 3.0]))
+        frac = float(rng.choice([1.0, 0.5, 0.999]))
+        return nb, o, h, lo, c, vol, ts, nb.sma_nb(c, f), nb.sma_nb(c, s), cash, frac, spec
+
+    def test_lean_sweep_loop_equals_the_reference_kernel(self):
+        rng = np.random.default_rng(20261121)
+        for trial in range(400):
+            nb, o, h, lo, c, vol, ts, sf, ss, cash, frac, spec = self._case(rng)
+            ref, lean = np.empty(nb.N_ACC), np.empty(nb.N_ACC)
+            none, no_signal = np.empty(0), np.zeros(0, bool)
+            nb.simulate_nb(o, h, lo, c, vol, ts, 60_000, 1, no_signal, no_signal, sf, ss, cash, frac,
+                           spec, 0.0, 0.0, 0.0, 0, False, 0, none, none, none, ref)
+            nb._sma_run_nb(o, c, vol, ts, 60_000, sf, ss, cash, frac, spec, lean)
+            assert ref.tobytes() == lean.tobytes(), f"case {trial}: {ref} != {lean}"
