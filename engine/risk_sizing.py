@@ -99,10 +99,14 @@ class SizeLimits:
                 fix="add funds",
             )
         tight = min(caps, key=lambda c: c[0]) if caps else None
+        cash_cap = next((c for c in caps if c[7]), None)  # fee-aware sizing: no float slack
         if tight is None or notional <= tight[0] * (1 + EPS):
-            if min_notional > 0.0 and notional < min_notional * (1 - EPS):
-                return self._min_notional(base, notional, min_notional, spec)
-            return RiskDecision.approve(**base)
+            if cash_cap is not None and _fill_cost(notional, price, fee, quote_sized) > cash_cap[2]:
+                tight = cash_cap  # within float noise of a cap, but not payable: resize
+            else:
+                if min_notional > 0.0 and notional < min_notional * (1 - EPS):
+                    return self._min_notional(base, notional, min_notional, spec)
+                return RiskDecision.approve(**base)
         cap, code, limit, observed, setting, what, pct, always_resize = tight
         if not (always_resize or cfg.on_size_breach == "resize") or cap <= 0.0:
             return RiskDecision.reject(
@@ -110,12 +114,13 @@ class SizeLimits:
             )
         if quote_sized:
             amount = cap * (1.0 + fee)
-            new_notional = cap
         else:
             amount = cap / price
             if spec is not None:
                 amount = spec.round_amount(amount)
-            new_notional = amount * price
+        if always_resize:
+            amount = _payable(amount, price, fee, limit, quote_sized, spec)
+        new_notional = amount / (1.0 + fee) if quote_sized else amount * price
         if amount <= 0.0 or (min_notional > 0.0 and new_notional < min_notional * (1 - EPS)):
             return RiskDecision.reject(
                 code,
@@ -322,3 +327,36 @@ def pending_notional(order: Order, mark: float, fee: float) -> float:
     price = order_price(order, mark)
     left = order.amount - order.filled
     return left * price if left > 0.0 and math.isfinite(price) else 0.0
+
+
+def _fill_cost(size: float, price: float, fee: float, quote_sized: bool) -> float:
+    """Cash a market buy of ``size`` takes, computed as the broker and portfolio do.
+
+    ``size`` is a notional for base-sized orders and the quote spend for quote-sized
+    ones (the broker buys ``quote / (price * (1 + fee))`` base units).
+    """
+    if quote_sized:
+        if not price > 0.0:
+            return size
+        amount = size / (price * (1.0 + fee))
+        return amount * price * (1.0 + fee)
+    return size * (1.0 + fee)
+
+
+def _payable(
+    amount: float, price: float, fee: float, free: float, quote_sized: bool, spec: MarketSpec | None
+) -> float:
+    """Step ``amount`` down (by ulps, or lots) until the fill it makes costs at most ``free``.
+
+    The cap ``free / (1 + fee)`` is exact on paper; in floats the cost recomputed
+    from it can land one ulp above the free cash, which a real exchange refuses.
+    """
+    lot = spec.lot_step if (spec is not None and not quote_sized) else None
+    for _ in range(64):
+        size = amount if quote_sized else amount * price
+        if amount <= 0.0 or _fill_cost(size, price, fee, quote_sized) <= free:
+            return amount
+        amount = amount - lot if lot else math.nextafter(amount, 0.0)
+        if lot and spec is not None:
+            amount = spec.round_amount(amount)
+    return 0.0

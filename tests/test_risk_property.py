@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from risk_fakes import PortfolioView
 from tradeloom.engine.market import MarketSpec
@@ -73,6 +73,14 @@ def _held_value(pf: Portfolio, symbols: list[str]) -> float:
     fee=st.sampled_from([0.0, 0.001, 0.0075]),
     lot=st.sampled_from([None, 0.001]),
     script=steps,
+)
+# Found by this property: a fee-aware resize to the free cash cost one ulp more than
+# the cash (3703.125 free, fee 0.75 %); the resized buy must be payable to the last bit.
+@example(
+    cfg=RiskConfig(fee_aware_sizing=True),
+    fee=0.0075,
+    lot=None,
+    script=[("order", "BTC/USDT", Side.BUY, 0.625, "a", False), ("order", "BTC/USDT", Side.BUY, 0.5, "a", False)],
 )
 def test_approved_orders_stay_inside_every_limit(
     cfg: RiskConfig, fee: float, lot: float | None, script: list[Any]
