@@ -189,6 +189,13 @@ class Engine(StrategyData, OrderEntry):
         self._live_orders = False
         self._working_ids: dict[int, None] = {}
         self._drain = getattr(broker, "drain_updates", None)
+        # The simulated broker's queue changes only inside its own calls: once drained,
+        # a second drain with no callback run in between is certainly empty.
+        from .sim_broker import SimulatedBroker
+
+        self._drain_sync = (
+            getattr(type(broker), "drain_updates", None) is SimulatedBroker.drain_updates
+        )
         self._dirty = False
         self._local_updates: list[Order] = []
         self._started = False
@@ -550,6 +557,15 @@ class Engine(StrategyData, OrderEntry):
                 ctx = self.ctx
                 for order in updates:
                     on_order(ctx, order)
+            elif (
+                drain is not None
+                and self._drain_sync
+                and not self._dirty
+                and not self._local_updates
+            ):
+                # Nothing ran since the drain: the next round would find no updates.
+                self._live_orders = bool(working)
+                return
         raise StrategyError(
             f"{self.strategy.id}: more than {MAX_UPDATE_ROUNDS} rounds of order updates at "
             f"{self.ctx.now}; on_order/on_fill keeps placing orders in reaction to its own updates"

@@ -40,12 +40,11 @@ def _positive(value: float | None) -> bool:
 def _shape_error(order: Order) -> str:
     """Fields the order type needs, present and sane; ``""`` when fine."""
     otype = order.type
-    kind = otype.value
     if order.quote_amount is not None:
         if otype is not _MARKET or order.side is not _BUY:
             return (
                 f"rejected: quote_amount is for market buys only, got a {order.side.value} "
-                f"{kind} order; size it with amount instead"
+                f"{otype.value} order; size it with amount instead"
             )
         if not _positive(order.quote_amount):
             return (
@@ -60,6 +59,7 @@ def _shape_error(order: Order) -> str:
         return f"rejected: amount {order.amount} must be a finite number > 0; set amount"
     if otype is _MARKET and not order.post_only:
         return ""  # the common case: nothing below applies to a plain market order
+    kind = otype.value
     if otype in _NEEDS_PRICE and not _positive(order.price):
         return f"rejected: {kind} order needs a limit price > 0, got {order.price}; set price"
     if otype in _NEEDS_STOP and not _positive(order.stop_price):

@@ -20,6 +20,8 @@ from .orders import Order, OrderStatus, OrderType, Side
 from .portfolio import Portfolio
 from .risk_gate import order_size
 
+_BUY, _SELL, _MARKET = Side.BUY, Side.SELL, OrderType.MARKET
+
 
 class OrderEntry:
     """Order placement of ``Engine`` (uses its ``broker``, ``portfolio``, ``ctx`` and flags)."""
@@ -78,6 +80,18 @@ class OrderEntry:
             **fields,
         )
 
+    def _target_order(
+        self, symbol: str, side: Side, amount: float, quote_amount: float | None = None
+    ) -> Order:
+        """``new_order(symbol, side, MARKET, amount, quote_amount=..., tag=TARGET_TAG)``
+        without packing and unpacking a keyword dict (targets are the hot path)."""
+        if symbol not in self._feed:
+            raise StrategyError(self._unknown_symbol(symbol))
+        return Order(
+            self._next_id(), symbol, side, _MARKET, amount, self.ctx.now,
+            quote_amount=quote_amount, tag=TARGET_TAG, strategy_id=self._strategy_id,
+        )
+
     def _gate(self, order: Order) -> bool:
         """Run the risk gate; False (order REJECTED, update queued) when denied."""
         risk = self._risk
@@ -111,7 +125,7 @@ class OrderEntry:
 
     def submit(self, order: Order) -> Order:
         self.orders.append(order)
-        if self._gate(order):
+        if self._risk is None or self._gate(order):
             self.broker.submit(order, self.ctx.now)
             self._dirty = self._live_orders = True
         return order
@@ -216,14 +230,13 @@ class OrderEntry:
                 spend = min(delta_value, pf.cash)
                 if spend <= floor:
                     return None
-                order = self.new_order(symbol, Side.BUY, OrderType.MARKET, 0.0, quote_amount=spend, tag=TARGET_TAG)
-                return self.submit(order)
+                return self.submit(self._target_order(symbol, _BUY, 0.0, spend))
             sell = pos if pct == 0.0 else min(-delta_value / mark, pos)
             if sell <= 0 or sell * mark <= (min_notional if pct == 0.0 else floor):
                 return None
-            return self.submit(self.new_order(symbol, Side.SELL, OrderType.MARKET, sell, tag=TARGET_TAG))
+            return self.submit(self._target_order(symbol, _SELL, sell))
         delta = float(amount or 0.0) - pos
         if delta == 0 or abs(delta) * mark <= min_notional:
             return None
-        side = Side.BUY if delta > 0 else Side.SELL
-        return self.submit(self.new_order(symbol, side, OrderType.MARKET, abs(delta), tag=TARGET_TAG))
+        side = _BUY if delta > 0 else _SELL
+        return self.submit(self._target_order(symbol, side, abs(delta)))

@@ -82,6 +82,10 @@ VALID_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
 }
 
 
+_VALID = VALID_TRANSITIONS  # module-global alias read on the hot path
+_OPEN_STATES = (OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED)
+
+
 class Liquidity(str, Enum):
     MAKER = "maker"
     TAKER = "taker"
@@ -136,11 +140,11 @@ class Order:
 
     @property
     def is_open(self) -> bool:
-        return self.status in (OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED)
+        return self.status in _OPEN_STATES
 
     def transition(self, new: OrderStatus, ts: int, reason: str = "") -> None:
         """Move to ``new`` if the state machine allows it, else raise ``IllegalTransition``."""
-        if new not in VALID_TRANSITIONS[self.status]:
+        if new not in _VALID[self.status]:
             raise IllegalTransition(
                 f"order {self.id} ({self.symbol} {self.side.value} {self.type.value}): "
                 f"cannot go from {self.status.value} to {new.value}"
@@ -149,7 +153,9 @@ class Order:
         self.updated_ts = ts
         if reason:
             self.reason = reason
-        self.history.append((ts, new.value))
+        # ``_value_`` is what the ``value`` property returns, read without the
+        # enum descriptor call (this runs on every order's every state change).
+        self.history.append((ts, new._value_))
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,6 +41,7 @@ from .orders import Fill, Side
 #: of ``quote / (price * (1 + fee))``); the balance then becomes exactly zero. Positive
 #: dust is never rounded away: the broker sells exactly the free balance on a full exit.
 REL_TOLERANCE = 1e-9
+_BUY = Side.BUY
 
 
 class NegativeBalance(InsufficientFunds):
@@ -193,10 +194,13 @@ class Portfolio:
                 f"fill of order {fill.order_id} ({fill.symbol}): amount {amount}, price "
                 f"{price}, fee {fee} are not a valid execution; the broker must not emit it"
             )
-        pos = self._position_for(fill.symbol)
+        symbol = fill.symbol
+        pos = self._positions.get(symbol)
+        if pos is None:
+            pos = self._position_for(symbol)
         notional = price * amount
         was_flat = pos.amount == 0.0
-        if fill.side is Side.BUY:
+        if fill.side is _BUY:
             cash = self.cash - (notional + fee)  # the broker's cost expression, bit for bit
             if cash < 0.0 and -cash > REL_TOLERANCE * (notional + abs(fee)):
                 raise NegativeBalance(
@@ -226,8 +230,9 @@ class Portfolio:
             self.cash = self.cash + (notional - fee)
         pos.fees += fee
         self.fees_paid += fee
-        if fill.symbol not in self._marks:
-            self._marks[fill.symbol] = price
+        marks = self._marks
+        if symbol not in marks:
+            marks[symbol] = price
         now_flat = pos.amount == 0.0
         if was_flat and not now_flat:
             self._held.append(pos)

@@ -76,6 +76,7 @@ from .slippage import NoSlippage, SlippageModel
 __all__ = ["AccountView", "IntrabarRule", "IntrabarWarning", "SimulatedBroker"]
 
 _EXPIRED = OrderStatus.EXPIRED
+_TRAILING = OrderType.TRAILING_STOP
 
 
 class SimulatedBroker(ExchangeCore):
@@ -150,7 +151,7 @@ class SimulatedBroker(ExchangeCore):
             assets = self._assets[spec.symbol] = (spec.base, spec.quote)
         w = Working(order, spec, next(self._seq), assets)
         w.check_notional = last is None and order.type not in (_LIMIT, _STOP, _STOP_LIMIT)
-        if order.type is OrderType.TRAILING_STOP:
+        if order.type is _TRAILING:
             if order.stop_price is not None:
                 level = order.stop_price
                 trail, pct = order.trail_amount, order.trail_pct
@@ -188,7 +189,10 @@ class SimulatedBroker(ExchangeCore):
         for programming errors: ``IllegalTransition`` if the order is not NEW, ``OrderError``
         for a reused id.
         """
-        self._register(order)
+        orders = self._orders
+        if order.id in orders:
+            self._register(order)  # raises: a reused id
+        orders[order.id] = order
         w, reason = self._validate(order)
         if w is not None and order.reduce_only:
             reason = self._reduce_only_error(w)

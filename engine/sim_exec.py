@@ -139,9 +139,18 @@ class ExchangeCore:
                     self._finish(leg, _CANCELED, ts, f"bracket entry {order.id} {status.value}")
 
     def _accept(self, w: Working, ts: int) -> None:
-        self._move(w.order, _OPEN, ts)
-        self._by_id[w.order.id] = w
-        self._working.setdefault(w.order.symbol, []).append(w)
+        order = w.order
+        oid = order.id
+        order.transition(_OPEN, ts)  # self._move(order, _OPEN, ts), inlined
+        updates = self._updates
+        updates.pop(oid, None)
+        updates[oid] = order
+        self._by_id[oid] = w
+        working = self._working.get(order.symbol)
+        if working is None:
+            self._working[order.symbol] = [w]
+        else:
+            working.append(w)
 
     def _register(self, order: Order) -> None:
         if order.id in self._orders:
@@ -306,19 +315,22 @@ class ExchangeCore:
                 f"take liquidity at the open {touch.price:.10g}; it never rests",
             )
             return
-        quote_sized = order.quote_amount is not None and order.filled == 0.0
+        fees = self.fees
+        quote_amount = order.quote_amount
+        quote_sized = quote_amount is not None and order.filled == 0.0
         want = (
-            spec.round_amount(self.fees.max_amount(spec, touch.price, order.quote_amount, liq))
+            spec.round_amount(fees.max_amount(spec, touch.price, quote_amount, liq))
             if quote_sized
-            else order.remaining
+            else order.amount - order.filled  # order.remaining
         )  # type: ignore[arg-type]
         g = w.group
-        if w.role == STOP_LOSS or w.role == TAKE_PROFIT:
+        role = w.role
+        if role == STOP_LOSS or role == TAKE_PROFIT:
             want = min(want, g.position_left())  # type: ignore[union-attr]
         if order.reduce_only and side is not _BUY:
             want = min(want, spec.round_amount(self._free(w.base)))
         if want <= 0.0:
-            if w.role == TAKE_PROFIT and order.amount <= order.filled:
+            if role == TAKE_PROFIT and order.amount <= order.filled:
                 return  # a take-profit sized 0 so far: waits for more of the entry to fill
             self._finish(w, _CANCELED, ts, "canceled: no position left to reduce")
             return
@@ -328,7 +340,7 @@ class ExchangeCore:
             if order.price is not None and order.type in (_LIMIT, _STOP_LIMIT):
                 price = min(price, order.price) if side is _BUY else max(price, order.price)
             if quote_sized:
-                want = spec.round_amount(self.fees.max_amount(spec, price, order.quote_amount, liq))  # type: ignore[arg-type]
+                want = spec.round_amount(fees.max_amount(spec, price, quote_amount, liq))  # type: ignore[arg-type]
         if quote_sized or w.check_notional:
             why = minimums_error(spec, price, want)
             if why:
@@ -357,7 +369,7 @@ class ExchangeCore:
         if amount <= 0.0:
             self._finish(w, _CANCELED, ts, short_reason)
             return
-        fee = self.fees.fee(spec, price, amount, liq)
+        fee = fees.fee(spec, price, amount, liq)
         self._book(w, side, price, amount, fee)
         self._budget -= amount
         if quote_sized:
@@ -381,8 +393,9 @@ class ExchangeCore:
                 order.strategy_id,
             )
         )
-        if _done(order):
-            order.filled = order.amount
+        total = order.amount
+        if total - order.filled <= _EPS * max(1.0, total):  # _done(order)
+            order.filled = total
             self._finish(w, _FILLED, ts, "")
         else:
             self._move(order, _PARTIAL, ts)
