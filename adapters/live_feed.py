@@ -91,6 +91,15 @@ class _Release:
         self.released_close = -1  # close time of the last released step
         self.stalled: set[str] = set()
 
+    def start_after(self, last_open_ts: Mapping[str, int]) -> None:
+        """Mark bars up to ``last_open_ts[symbol]`` as released (they were stepped already)."""
+        for symbol, ts in last_open_ts.items():
+            if symbol in self.last:
+                self.last[symbol] = int(ts)
+        closes = [int(ts) + self.tf_ms for ts in last_open_ts.values()]
+        if closes:
+            self.released_close = max(closes)
+
     def add(self, bar: Bar) -> bool:
         """Queue a closed bar unless it is a duplicate or too late; True if queued."""
         last = self.last[bar.symbol]
@@ -140,7 +149,21 @@ class _Release:
         return out
 
 
-class PollingBarFeed:
+class ReleasingFeed:
+    """What every bar feed shares: its symbols, and where it resumes after a restart."""
+
+    _rel: _Release
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        return self._rel.symbols
+
+    def start_after(self, last_open_ts: Mapping[str, int]) -> None:
+        """Deliver only bars opening after ``last_open_ts[symbol]`` (already stepped)."""
+        self._rel.start_after(last_open_ts)
+
+
+class PollingBarFeed(ReleasingFeed):
     """REST polling aligned to bar close (see the module docstring).
 
     ``client`` is an async ccxt client (``make_client(settings, async_=True)``).
@@ -163,18 +186,6 @@ class PollingBarFeed:
         self.exchange_offset_ms = 0
         self._next_poll_local: int | None = None  # None: poll at once
         self.polls = 0
-
-    @property
-    def symbols(self) -> tuple[str, ...]:
-        return self._rel.symbols
-
-    def start_after(self, last_open_ts: Mapping[str, int]) -> None:
-        for symbol, ts in last_open_ts.items():
-            if symbol in self._rel.last:
-                self._rel.last[symbol] = int(ts)
-        closes = [int(ts) + self.tf_ms for ts in last_open_ts.values()]
-        if closes:
-            self._rel.released_close = max(closes)
 
     def next_due_local_ms(self) -> int:
         """Local time of the next poll."""
@@ -256,7 +267,7 @@ class PollingBarFeed:
         return None
 
 
-class WatchBarFeed:
+class WatchBarFeed(ReleasingFeed):
     """ccxt.pro ``watch_ohlcv`` feed (see the module docstring).
 
     One task per symbol reads candles; :meth:`next_bars` releases closed ones.
@@ -282,18 +293,6 @@ class WatchBarFeed:
         self._tasks: list[asyncio.Task[None]] = []
         self._error: BaseException | None = None
         self.exchange_offset_ms = 0
-
-    @property
-    def symbols(self) -> tuple[str, ...]:
-        return self._rel.symbols
-
-    def start_after(self, last_open_ts: Mapping[str, int]) -> None:
-        for symbol, ts in last_open_ts.items():
-            if symbol in self._rel.last:
-                self._rel.last[symbol] = int(ts)
-        closes = [int(ts) + self.tf_ms for ts in last_open_ts.values()]
-        if closes:
-            self._rel.released_close = max(closes)
 
     def _ensure_started(self) -> None:
         if not self._tasks:

@@ -31,7 +31,7 @@ from typing import Any
 import ccxt
 from tradeloom.adapters.clock import Clock
 from tradeloom.adapters.exchange import map_ccxt_error
-from tradeloom.adapters.live_feed import Report, _Release, bar_from_row
+from tradeloom.adapters.live_feed import ReleasingFeed, Report, _Release, bar_from_row
 from tradeloom.engine.errors import ConfigError, TradeloomError
 from tradeloom.engine.events import TradeTick
 from tradeloom.engine.orders import Bar
@@ -186,7 +186,7 @@ class _Building:
                    self.volume)
 
 
-class TradeBarFeed:
+class TradeBarFeed(ReleasingFeed):
     """Bars aggregated from ``watch_trades`` (see the module docstring); a ``BarFeed``."""
 
     def __init__(self, client: Any, symbols: Sequence[str], timeframe: str, *, clock: Clock,
@@ -208,18 +208,6 @@ class TradeBarFeed:
         self.from_trades = 0
         self.from_rest = 0
         self.stream.listen(self._on_trade, self._on_break)
-
-    @property
-    def symbols(self) -> tuple[str, ...]:
-        return self._rel.symbols
-
-    def start_after(self, last_open_ts: Mapping[str, int]) -> None:
-        for symbol, ts in last_open_ts.items():
-            if symbol in self._rel.last:
-                self._rel.last[symbol] = int(ts)
-        closes = [int(ts) + self.tf_ms for ts in last_open_ts.values()]
-        if closes:
-            self._rel.released_close = max(closes)
 
     def _on_break(self, symbol: str) -> None:
         self._continuous[symbol] = False
