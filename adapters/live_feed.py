@@ -150,9 +150,13 @@ class _Release:
 
 
 class ReleasingFeed:
-    """What every bar feed shares: its symbols, and where it resumes after a restart."""
+    """What every bar feed shares: its symbols, where it resumes, and REST backfill."""
 
     _rel: _Release
+    client: Any
+    timeframe: str
+    tf_ms: int
+    report: Report
 
     @property
     def symbols(self) -> tuple[str, ...]:
@@ -161,6 +165,17 @@ class ReleasingFeed:
     def start_after(self, last_open_ts: Mapping[str, int]) -> None:
         """Deliver only bars opening after ``last_open_ts[symbol]`` (already stepped)."""
         self._rel.start_after(last_open_ts)
+
+    async def _fetch_range(self, symbol: str, start: int, end: int) -> list[Bar] | None:
+        """Closed bars with ``start <= ts < end`` over REST; None (reported) on a ccxt error."""
+        try:
+            rows = await self.client.fetch_ohlcv(symbol, self.timeframe, since=start,
+                                                 limit=max(1, min(1000, (end - start) // self.tf_ms)))
+        except ccxt.BaseError as exc:
+            self.report("transient_error", {"symbol": symbol, "error": str(map_ccxt_error(exc))})
+            return None
+        bars = (bar_from_row(symbol, row, self.tf_ms) for row in rows)
+        return [bar for bar in bars if start <= bar.ts < end]
 
 
 class PollingBarFeed(ReleasingFeed):
@@ -336,16 +351,11 @@ class WatchBarFeed(ReleasingFeed):
 
     async def _backfill(self, symbol: str, start: int, end: int) -> bool:
         """REST bars with ``start <= ts < end`` (missed while disconnected); False on error."""
-        try:
-            rows = await self.client.fetch_ohlcv(symbol, self.timeframe, since=start,
-                                                 limit=max(1, min(1000, (end - start) // self.tf_ms)))
-        except ccxt.BaseError as exc:
-            self.report("transient_error", {"symbol": symbol, "error": str(map_ccxt_error(exc))})
+        bars = await self._fetch_range(symbol, start, end)
+        if bars is None:
             return False
-        for row in rows:
-            bar = bar_from_row(symbol, row, self.tf_ms)
-            if start <= bar.ts < end:
-                self._rel.add(bar)
+        for bar in bars:
+            self._rel.add(bar)
         return True
 
     async def _close_by_time(self, ex_now: int) -> None:

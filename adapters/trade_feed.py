@@ -31,7 +31,7 @@ from typing import Any
 import ccxt
 from tradeloom.adapters.clock import Clock
 from tradeloom.adapters.exchange import map_ccxt_error
-from tradeloom.adapters.live_feed import ReleasingFeed, Report, _Release, bar_from_row
+from tradeloom.adapters.live_feed import ReleasingFeed, Report, _Release
 from tradeloom.engine.errors import ConfigError, TradeloomError
 from tradeloom.engine.events import TradeTick
 from tradeloom.engine.orders import Bar
@@ -254,15 +254,11 @@ class TradeBarFeed(ReleasingFeed):
                 self._closed.append((symbol, built, next_open))  # again next round
 
     async def _rest(self, symbol: str, start: int, end: int) -> bool:
-        try:
-            rows = await self.client.fetch_ohlcv(symbol, self.timeframe, since=start,
-                                                 limit=max(1, min(1000, (end - start) // self.tf_ms)))
-        except ccxt.BaseError as exc:
-            self.report("transient_error", {"symbol": symbol, "error": str(map_ccxt_error(exc))})
+        bars = await self._fetch_range(symbol, start, end)
+        if bars is None:
             return False
-        for row in rows:
-            bar = bar_from_row(symbol, row, self.tf_ms)
-            if start <= bar.ts < end and self._rel.add(bar):
+        for bar in bars:
+            if self._rel.add(bar):
                 self.from_rest += 1
                 self.report("bar_from_rest", {"symbol": symbol, "ts": bar.ts})
         return True
