@@ -77,6 +77,33 @@ ACC_FIELDS = (
 )
 N_ACC = len(ACC_FIELDS)
 
+
+@njit(cache=True)
+def _store_acc_nb(acc, prev_e, n_returns, sum_r, sum_r2, down2, max_dd, dd_ms, dd_bars, tacc,
+                  in_trade, expo_bars, notional, fees_cum, sum_e, nf):
+    """Write one run's running totals into ``acc`` in the ``ACC_FIELDS`` layout.
+
+    The one place the layout is written, so every kernel that reports totals (and
+    ``fast.metrics_from_acc`` that reads them) agrees on it.
+    """
+    acc[0] = prev_e
+    acc[1] = n_returns
+    acc[2] = sum_r
+    acc[3] = sum_r2
+    acc[4] = down2
+    acc[5] = max_dd
+    acc[6] = dd_ms
+    acc[7] = dd_bars
+    acc[8] = tacc[0]
+    acc[9] = 1.0 if in_trade else 0.0
+    for q in range(1, 10):
+        acc[9 + q] = tacc[q]
+    acc[19] = expo_bars
+    acc[20] = notional
+    acc[21] = fees_cum
+    acc[22] = sum_e
+    acc[23] = nf
+
 _REL_TOL = 1e-9  # trades.POSITION_RTOL
 _EPS = 1e-12  # sim_exec._EPS
 
@@ -502,23 +529,8 @@ def simulate_nb(open_, high, low, close, volume, ts, tf_ms, mode, entries, exits
     if under and n > 0:
         dd_ms = max(dd_ms, ts[n - 1] + tf_ms - pk_t)
         dd_bars = max(dd_bars, n - pk_k)
-    acc[0] = prev_e
-    acc[1] = nr
-    acc[2] = sum_r
-    acc[3] = sum_r2
-    acc[4] = down2
-    acc[5] = max_dd
-    acc[6] = dd_ms
-    acc[7] = dd_bars
-    acc[8] = tacc[0]
-    acc[9] = 1.0 if in_trade else 0.0
-    for q in range(1, 10):
-        acc[9 + q] = tacc[q]
-    acc[19] = expo_bars
-    acc[20] = notional
-    acc[21] = fees_cum
-    acc[22] = sum_e
-    acc[23] = nf
+    _store_acc_nb(acc, prev_e, nr, sum_r, sum_r2, down2, max_dd, dd_ms, dd_bars, tacc, in_trade,
+                  expo_bars, notional, fees_cum, sum_e, nf)
     return fills, nf
 
 
@@ -660,23 +672,8 @@ def _sma_run_nb(open_, close, volume, ts, tf_ms, sma_f, sma_s, init_cash, frac, 
     if under and n > 0:
         dd_ms = max(dd_ms, ts[n - 1] + tf_ms - pk_t)
         dd_bars = max(dd_bars, n - pk_k)
-    acc[0] = prev_e
-    acc[1] = n
-    acc[2] = sum_r
-    acc[3] = sum_r2
-    acc[4] = down2
-    acc[5] = max_dd
-    acc[6] = dd_ms
-    acc[7] = dd_bars
-    acc[8] = tacc[0]
-    acc[9] = 1.0 if in_trade else 0.0
-    for q in range(1, 10):
-        acc[9 + q] = tacc[q]
-    acc[19] = expo_bars
-    acc[20] = notional
-    acc[21] = fees_cum
-    acc[22] = sum_e
-    acc[23] = nf
+    _store_acc_nb(acc, prev_e, n, sum_r, sum_r2, down2, max_dd, dd_ms, dd_bars, tacc, in_trade,
+                  expo_bars, notional, fees_cum, sum_e, nf)
 
 
 @njit(cache=True, parallel=True)
