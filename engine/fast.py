@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -376,21 +376,17 @@ def run_signals(
     ``fee``: None = the market's maker/taker rates. Same result as ``SignalStrategy`` in
     the event engine (fills, trades, equity, metrics).
     """
-    arr = _bars_arrays(bars, "run_signals")
+    arr, spec_m, spec, cash0, frac, (sl, tp, tr), rule = _signal_setup(
+        bars, "run_signals", market, fee, slippage, init_cash, size, sl_pct, tp_pct, trail_pct, intrabar_rule)
     n = arr["ts"].shape[0]
     ent = _signal(entries, n, "entries")
     ext = _signal(exits, n, "exits")
-    spec_m = _market(market, None)
-    spec = _spec_row(spec_m, fee, slippage)
-    sl, tp, tr = _stops(sl_pct, tp_pct, trail_pct)
-    cash0 = _cash(init_cash)
     tf_ms = timeframe_to_ms(timeframe)
-    rule = _RULES[IntrabarRule(intrabar_rule)]
     cash, expo, fees_cum = np.empty(n), np.empty(n), np.empty(n)
     acc = np.empty(nb.N_ACC)
     records, nf = nb.simulate_nb(
         arr["open"], arr["high"], arr["low"], arr["close"], arr["volume"], arr["ts"], tf_ms, 0,
-        ent, ext, np.empty(0), np.empty(0), cash0, _size(size), spec, sl, tp, tr, rule, True, 0, cash, expo, fees_cum, acc,
+        ent, ext, np.empty(0), np.empty(0), cash0, frac, spec, sl, tp, tr, rule, True, 0, cash, expo, fees_cum, acc,
     )
     manifest = {
         "strategy": "fast.run_signals",
@@ -540,12 +536,25 @@ def metrics_from_acc(acc: np.ndarray, *, ts: np.ndarray, timeframe: str, init_ca
     return pd.DataFrame({k: np.asarray(out[k], dtype=np.float64) for k in METRIC_KEYS})
 
 
-def _sweep_setup(bars: pd.DataFrame, where: str, market: MarketSpec | None, fee: Any, slippage: Any,
-                 init_cash: float, size: float, sl_pct: Any, tp_pct: Any, trail_pct: Any,
-                 intrabar_rule: Any) -> tuple[dict[str, np.ndarray], np.ndarray, float, float, tuple[float, float, float], int]:
+class _SignalSetup(NamedTuple):
+    """Validated inputs shared by the one-symbol signal kernels (run, sweeps)."""
+
+    arr: dict[str, np.ndarray]
+    market: MarketSpec
+    spec: np.ndarray
+    cash: float
+    frac: float
+    stops: tuple[float, float, float]
+    rule: int
+
+
+def _signal_setup(bars: pd.DataFrame, where: str, market: MarketSpec | None, fee: Any, slippage: Any,
+                  init_cash: float, size: float, sl_pct: Any, tp_pct: Any, trail_pct: Any,
+                  intrabar_rule: Any) -> _SignalSetup:
     arr = _bars_arrays(bars, where)
-    spec = _spec_row(_market(market, None), fee, slippage)
-    return arr, spec, _cash(init_cash), _size(size), _stops(sl_pct, tp_pct, trail_pct), _RULES[IntrabarRule(intrabar_rule)]
+    spec_m = _market(market, None)
+    return _SignalSetup(arr, spec_m, _spec_row(spec_m, fee, slippage), _cash(init_cash), _size(size),
+                        _stops(sl_pct, tp_pct, trail_pct), _RULES[IntrabarRule(intrabar_rule)])
 
 
 def sweep_sma_cross(
@@ -573,7 +582,7 @@ def sweep_sma_cross(
     summation (bit for bit). ``keep_equity=True`` also returns the ``(n_combos, n_bars)``
     equity curves (memory: 8 bytes per bar per combination).
     """
-    arr, spec, cash0, frac, (sl, tp, tr), rule = _sweep_setup(
+    arr, _, spec, cash0, frac, (sl, tp, tr), rule = _signal_setup(
         bars, "sweep_sma_cross", market, fee, slippage, init_cash, size, sl_pct, tp_pct, trail_pct, intrabar_rule)
     try:
         pairs = [(int(f), int(s)) for f in fast for s in slow]
@@ -615,7 +624,7 @@ def sweep_signals(
     """Many signal sets on the same bars in one kernel call: ``entries``/``exits`` are
     ``(n_bars, n_combos)`` (a DataFrame's columns name the combinations). One row of
     metrics per combination, each equal to ``run_signals`` on that column."""
-    arr, spec, cash0, frac, (sl, tp, tr), rule = _sweep_setup(
+    arr, _, spec, cash0, frac, (sl, tp, tr), rule = _signal_setup(
         bars, "sweep_signals", market, fee, slippage, init_cash, size, sl_pct, tp_pct, trail_pct, intrabar_rule)
     n = arr["ts"].shape[0]
     names = list(entries.columns) if isinstance(entries, pd.DataFrame) else None
