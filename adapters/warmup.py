@@ -16,11 +16,7 @@ the broker never sees the bar: no decision is taken on history, as a live trader
 would not trade bars that closed before they started. Replay primes with the very
 same function, so a replayed session starts from the same state.
 
-The engine has no public priming call yet, so ``prime`` reads its per-symbol feeder
-table (``Engine._feed``: groups of indicator updaters, then the history slot) and
-accepts both of its layouts (``(update, index)`` pairs, ``(update, indexes)``
-pairs and bare close-input callables). An ``Engine.prime(bar)`` method would make
-this independent of the engine's internals.
+Priming is ``Engine.prime(bar)``, one bar at a time.
 """
 
 from __future__ import annotations
@@ -32,7 +28,7 @@ from typing import Any
 import ccxt
 from tradeloom.adapters.exchange import map_ccxt_error
 from tradeloom.adapters.live_feed import bar_from_row
-from tradeloom.engine.errors import DataError, TradeloomError
+from tradeloom.engine.errors import TradeloomError
 from tradeloom.engine.loop import Engine
 from tradeloom.engine.orders import Bar
 
@@ -52,35 +48,9 @@ def warmup_need(engine: Engine, minimum: int = 0) -> int:
 
 def prime(engine: Engine, bars: Iterable[Bar]) -> int:
     """Feed warm-up ``bars`` to marks, risk, indicators and history (no decisions); count."""
-    marks = engine.portfolio._marks
-    risk_on_bar = getattr(engine.risk, "on_bar", None)
-    ctx = engine.ctx
     n = 0
     for bar in bars:
-        feed = engine._feed.get(bar.symbol)
-        if feed is None:
-            raise DataError(f"warm-up bar for {bar.symbol} but the run's symbols are "
-                            f"{list(engine.symbols)}")
-        marks[bar.symbol] = bar.close
-        if risk_on_bar is not None:
-            saved = ctx.now
-            ctx.now = bar.close_ts
-            risk_on_bar(bar, ctx)
-            ctx.now = saved
-            engine.risk.pending_actions()  # nothing to act on before trading starts
-        *updater_groups, hist = feed
-        for group in updater_groups:
-            for item in group:
-                if callable(item):  # a close-input indicator update
-                    item(bar.close)
-                    continue
-                update, index = item
-                if isinstance(index, int):
-                    update(bar[index])
-                else:
-                    update(*[bar[i] for i in index])
-        if hist:
-            hist[0].append(bar)
+        engine.prime(bar)
         n += 1
     return n
 

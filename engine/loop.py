@@ -200,19 +200,25 @@ class Engine(StrategyData, OrderEntry):
         self._local_updates: list[Order] = []
         self._started = False
         self._finished = False
-        # Per-symbol feeders: (close-input indicator updates, other single-input updates
-        # with their field index, multi-input updates with their indexes, [history]).
-        self._feed: dict[str, tuple[list[Any], list[Any], list[Any], list[BarHistory]]] = {
-            s: ([], [], [], []) for s in self.symbols
+        # Optional RiskEngine hooks (duck-typed so a bare RiskGate stays enough).
+        self._risk_on_bar = getattr(risk, "on_bar", None)
+        self._risk_on_fill = getattr(risk, "on_fill", None)
+        self._risk_pending = getattr(risk, "pending_actions", None)
+        # Per-symbol feeders. ``_feed[symbol]`` is ``[close-input indicator updates, extra]``,
+        # all the step reads per bar: ``extra`` is None while close-input indicators are all
+        # there is to feed (the lean path), else ``_bar_extras``, which feeds everything in
+        # order. ``_feed_more[symbol]``: (other single-input updates with their field index,
+        # multi-input updates with their indexes, [history]).
+        self._feed: dict[str, list[Any]] = {s: [[], None] for s in self.symbols}
+        self._feed_more: dict[str, tuple[list[Any], list[Any], list[BarHistory]]] = {
+            s: ([], [], []) for s in self.symbols
         }
         self._indicators: dict[tuple[Any, ...], Any] = {}
         self._history: dict[str, BarHistory] = {}
         self._history_cap = int(getattr(strategy, "history", 0) or 0)
         if self._history_cap:
             self._make_history(self._history_cap)
-        # Optional RiskEngine hooks (duck-typed so a bare RiskGate stays enough).
-        self._risk_on_fill = getattr(risk, "on_fill", None)
-        self._risk_pending = getattr(risk, "pending_actions", None)
+        self._refresh_feeds()
         self._on_fill = strategy.on_fill if overrides(strategy, "on_fill") else None
         self._on_order = strategy.on_order if overrides(strategy, "on_order") else None
         self._on_trade = strategy.on_trade if overrides(strategy, "on_trade") else None
@@ -291,8 +297,6 @@ class Engine(StrategyData, OrderEntry):
         dispatch = self._dispatch_updates
         step_other = self._step_other
         bar_type = Bar
-        risk_on_bar = getattr(self._risk, "on_bar", None)
-        run_risk_actions = self._run_risk_actions
         # Rows the fast path below may still record before it flushes (a countdown is
         # cheaper per step than ``len(ts_rows)``; ``_record`` checks the length itself).
         rows_left = REC_CHUNK - len(ts_rows)
@@ -332,30 +336,19 @@ class Engine(StrategyData, OrderEntry):
                     if engine._live_orders:
                         after_broker(())
                 marks[symbol] = close
-                if risk_on_bar is not None:
-                    risk_on_bar(event, ctx)
-                    run_risk_actions()
                 feed = feed_get(symbol)
                 if feed is None:
                     raise DataError(
                         f"bar for {symbol} at {event[1]} but the run's symbols are "
                         f"{list(engine.symbols)}; add it to symbols or filter the feed"
                     )
-                close_ups, ups, ups_n, hist = feed
-                if close_ups:
+                close_ups, extra = feed
+                if extra is None:  # the lean path: close-input indicators only
                     for update in close_ups:
                         update(close)
-                if ups:
-                    for update, index in ups:
-                        update(event[index])
-                if ups_n:
-                    for update, indexes in ups_n:
-                        update(*[event[i] for i in indexes])
-                if hist:
-                    hist[0].append(event)
-                engine._bar_in_step = True
-                if engine._models_on_bar is not None:  # online model features see the bar first
-                    engine._models_on_bar(event)
+                    engine._bar_in_step = True
+                else:  # risk on_bar, every indicator, history, model features (_bar_extras)
+                    extra(event, close_ups)
                 on_bar(ctx, event)
                 if engine._dirty:
                     dispatch()
@@ -363,6 +356,69 @@ class Engine(StrategyData, OrderEntry):
             step_other(event)
 
         return step
+
+    def _bar_extras(self, bar: Bar, close_ups: list[Any]) -> None:
+        """A bar's data work beyond close-input indicators, in the step's order: the risk
+        engine's ``on_bar`` and the actions it asks for, every indicator, the history,
+        then online model features (which see the bar before ``on_bar``)."""
+        risk_on_bar = self._risk_on_bar
+        if risk_on_bar is not None:
+            risk_on_bar(bar, self.ctx)
+            self._run_risk_actions()
+        close = bar[6]
+        for update in close_ups:
+            update(close)
+        ups, ups_n, hist = self._feed_more[bar[0]]
+        for update, index in ups:
+            update(bar[index])
+        for update, indexes in ups_n:
+            update(*[bar[i] for i in indexes])
+        if hist:
+            hist[0].append(bar)
+        self._bar_in_step = True
+        if self._models_on_bar is not None:
+            self._models_on_bar(bar)
+
+    def _refresh_feeds(self) -> None:
+        """Point each symbol's feeder at ``_bar_extras`` when it has more to feed than
+        close-input indicators (called whenever indicators, history, risk or models change)."""
+        everywhere = self._risk_on_bar is not None or self._models_on_bar is not None
+        for symbol, feed in self._feed.items():
+            ups, ups_n, hist = self._feed_more[symbol]
+            feed[1] = self._bar_extras if everywhere or ups or ups_n or hist else None
+
+    def prime(self, bar: Bar) -> None:
+        """Apply one warm-up bar as data only, as the step does: the symbol's mark, the
+        risk engine's ``on_bar`` (clock at the bar's close; the actions it asks for are
+        dropped, there is nothing to act on before trading starts), every indicator and
+        the history. The broker and the strategy never see it and no equity row is
+        recorded: no decision is taken on bars that closed before the run started.
+        """
+        feed = self._feed.get(bar.symbol)
+        if feed is None:
+            raise DataError(
+                f"warm-up bar for {bar.symbol} but the run's symbols are {list(self.symbols)}"
+            )
+        self.portfolio._marks[bar.symbol] = bar.close
+        risk_on_bar = self._risk_on_bar
+        if risk_on_bar is not None:
+            ctx = self.ctx
+            saved = ctx.now
+            ctx.now = bar.close_ts
+            risk_on_bar(bar, ctx)
+            ctx.now = saved
+            if self._risk_pending is not None:
+                self._risk_pending()
+        close = bar.close
+        for update in feed[0]:
+            update(close)
+        ups, ups_n, hist = self._feed_more[bar.symbol]
+        for update, index in ups:
+            update(bar[index])
+        for update, indexes in ups_n:
+            update(*[bar[i] for i in indexes])
+        if hist:
+            hist[0].append(bar)
 
     def _step_other(self, event: Any) -> None:
         kind = type(event)
@@ -611,6 +667,7 @@ class Engine(StrategyData, OrderEntry):
         """Serve ``ctx.confidence`` from ``book`` (a ModelBook or a precomputed one)."""
         self.models = book
         self._models_on_bar = None
+        self._refresh_feeds()
 
     def confidence(self, ref: str, symbol: str) -> float:
         """Calibrated confidence of model ``ref`` for ``symbol`` at its latest closed bar.
@@ -633,6 +690,7 @@ class Engine(StrategyData, OrderEntry):
             )
         if self._models_on_bar is None:
             self._models_on_bar = models.on_bar
+            self._refresh_feeds()
         return models.require(ref)
 
     def log(self, msg: str) -> None:

@@ -48,7 +48,9 @@ class StrategyData:
     # Set by Engine.__init__.
     symbols: tuple[str, ...]
     strategy: Any
-    _feed: dict[str, tuple[list[Any], list[Any], list[Any], list[BarHistory]]]
+    _feed: dict[str, list[Any]]
+    _feed_more: dict[str, tuple[list[Any], list[Any], list[BarHistory]]]
+    _refresh_feeds: Callable[[], None]
     _indicators: dict[tuple[Any, ...], Any]
     _history: dict[str, BarHistory]
     _history_cap: int
@@ -63,9 +65,10 @@ class StrategyData:
             if hist is None or hist.capacity < capacity:
                 new = BarHistory(capacity)
                 self._history[symbol] = new
-                slot = self._feed[symbol][3]
+                slot = self._feed_more[symbol][2]
                 slot.clear()
                 slot.append(new)
+        self._refresh_feeds()
 
     def history(self, symbol: str, n: int, field: str) -> np.ndarray:
         if not isinstance(n, int) or n < 1:
@@ -135,13 +138,14 @@ class StrategyData:
         return handle
 
     def _register(self, symbol: str, update: Callable[..., Any], indexes: tuple[int, ...]) -> None:
-        close_ups, ups, ups_n, _ = self._feed[symbol]
+        ups, ups_n, _ = self._feed_more[symbol]
         if indexes == (FIELDS["close"],):
-            close_ups.append(update)
+            self._feed[symbol][0].append(update)
         elif len(indexes) == 1:
             ups.append((update, indexes[0]))
         else:
             ups_n.append((update, indexes))
+        self._refresh_feeds()
 
     def _unknown_symbol(self, symbol: str) -> str:
         return f"symbol {symbol!r} is not in this run's symbols {list(self.symbols)}"

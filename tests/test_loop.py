@@ -388,3 +388,55 @@ def test_full_exit_after_scale_in_leaves_exactly_zero_position():
     )
     assert seen == [0.0]
     assert result.final_positions == {}
+
+
+class TestDataFeeding:
+    """Indicators and history are fed whatever path a bar takes (lean or with extras)."""
+
+    class Reader(Strategy):
+        history = 3
+
+        def on_start(self, ctx):
+            self.calls = 0
+            self.sma = ctx.indicator("sma", "BTC/USDT", period=2)  # close input: the lean list
+            self.sma_high = ctx.indicator("sma", "BTC/USDT", period=2, source="high")  # one other field
+            self.atr = ctx.indicator("atr", "BTC/USDT", period=2)  # high, low, close
+
+        def on_bar(self, ctx, bar):
+            self.calls += 1
+
+    def test_prime_feeds_indicators_and_history_but_takes_no_decision(self):
+        strategy = self.Reader()
+        engine = build_engine(strategy, symbols=["BTC/USDT"], timeframe="1m", initial_cash=1000.0)
+        engine.start(0)
+        for i, (o, h, l, c) in enumerate([(100, 101, 99, 100), (102, 104, 101, 103), (105, 106, 104, 105)]):
+            engine.prime(Bar("BTC/USDT", i * MIN, (i + 1) * MIN, o, h, l, c, 1.0))
+        assert strategy.calls == 0
+        assert strategy.sma.value == (103 + 105) / 2
+        assert strategy.sma_high.value == (104 + 106) / 2
+        assert strategy.atr.ready
+        assert engine.ctx.history("BTC/USDT", 3).tolist() == [100.0, 103.0, 105.0]
+        assert engine.portfolio.mark("BTC/USDT") == 105.0
+        assert engine.recorded()["ts"].tolist() == []  # no equity row for warm-up bars
+        assert engine.orders == []
+
+    def test_prime_refuses_a_bar_of_a_symbol_outside_the_run(self):
+        engine = build_engine(Strategy(), symbols=["BTC/USDT"], timeframe="1m")
+        engine.start(0)
+        with pytest.raises(DataError, match="warm-up bar for ETH/USDT"):
+            engine.prime(Bar("ETH/USDT", 0, MIN, 1.0, 1.0, 1.0, 1.0, 1.0))
+
+    def test_indicators_asked_for_mid_run_are_fed_from_the_next_bar(self):
+        """Asking for a multi-input indicator in on_bar moves the symbol off the lean path."""
+
+        class Late(Strategy):
+            def on_bar(self, ctx, bar):
+                if bar.close_ts == MIN:
+                    self.atr = ctx.indicator("atr", "BTC/USDT", period=1)
+                    self.high = ctx.indicator("sma", "BTC/USDT", period=1, source="high")
+                self.seen = (self.atr.value, self.high.value) if hasattr(self, "atr") else None
+
+        s = Late()
+        run(s)
+        # Last bar: high 106, low 104, previous close 103: true range max(2, 3, 1) = 3.
+        assert s.seen == (3.0, 106.0)
