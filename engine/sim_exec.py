@@ -426,7 +426,7 @@ class ExchangeCore:
                     if spec.lot_step is None
                     else reduced - spec.lot_step
                 )
-            need = f"need {cost:.2f} {spec.quote}, free {free_quote:.2f}"
+            need = f"need {cost:.2f} {w.quote}, free {free_quote:.2f}"
         else:
             free_base = self._free(w.base)
             if abs(amount - free_base) <= _EPS * amount:
@@ -447,7 +447,7 @@ class ExchangeCore:
                 )
             if reduced == amount:
                 return amount, ""
-            need = f"need {amount:.10g} {spec.base}, free {free_base:.10g}"
+            need = f"need {amount:.10g} {w.base}, free {free_base:.10g}"
         if reduced <= 0.0 or order.tif is _FOK or minimums_error(spec, price, reduced):
             return 0.0, f"canceled: insufficient funds: {need}; reduce the amount or add funds"
         return (
