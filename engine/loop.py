@@ -286,7 +286,7 @@ class Engine(StrategyData, OrderEntry):
         fast_path = getattr(self.broker, "bar_fast_path", None)
         hooks = fast_path() if getattr(fast_path, "__self__", None) is self.broker else None
         working, broker_last = hooks if hooks is not None else ({}, None)
-        feed_get = self._feed.get
+        feeds = self._feed
         on_bar = self.strategy.on_bar
         ts_rows = self._rec_ts.buf
         rec_ts = ts_rows.append
@@ -336,13 +336,13 @@ class Engine(StrategyData, OrderEntry):
                     if engine._live_orders:
                         after_broker(())
                 marks[symbol] = close
-                feed = feed_get(symbol)
-                if feed is None:
+                try:
+                    close_ups, extra = feeds[symbol]
+                except KeyError:
                     raise DataError(
                         f"bar for {symbol} at {event[1]} but the run's symbols are "
                         f"{list(engine.symbols)}; add it to symbols or filter the feed"
-                    )
-                close_ups, extra = feed
+                    ) from None
                 if extra is None:  # the lean path: close-input indicators only
                     for update in close_ups:
                         update(close)
