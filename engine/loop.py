@@ -368,13 +368,7 @@ class Engine(StrategyData, OrderEntry):
         close = bar[6]
         for update in close_ups:
             update(close)
-        ups, ups_n, hist = self._feed_more[bar[0]]
-        for update, index in ups:
-            update(bar[index])
-        for update, indexes in ups_n:
-            update(*[bar[i] for i in indexes])
-        if hist:
-            hist[0].append(bar)
+        self._feed_other_fields(bar)
         self._bar_in_step = True
         if self._models_on_bar is not None:
             self._models_on_bar(bar)
@@ -412,7 +406,11 @@ class Engine(StrategyData, OrderEntry):
         close = bar.close
         for update in feed[0]:
             update(close)
-        ups, ups_n, hist = self._feed_more[bar.symbol]
+        self._feed_other_fields(bar)
+
+    def _feed_other_fields(self, bar: Bar) -> None:
+        """Indicators on other fields than the close, then the history, for ``bar``'s symbol."""
+        ups, ups_n, hist = self._feed_more[bar[0]]
         for update, index in ups:
             update(bar[index])
         for update, indexes in ups_n:
