@@ -54,8 +54,8 @@ from collections import deque
 import numpy as np
 import psutil
 from numba import njit
-from tradeloom.engine.backtest import build_engine, collect, drive
-from tradeloom.engine.feeds import BarArrays, merge_bars
+from tradeloom.engine.run.backtest import build_engine, collect, drive
+from tradeloom.engine.run.feeds import BarArrays, merge_bars
 from tradeloom.engine.orders import Bar
 from tradeloom.research.strategies import SmaCross
 

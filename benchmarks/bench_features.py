@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 import pandas as pd
-from tradeloom.research.feature_library import default_pipeline
+from tradeloom.research.features.library import default_pipeline
 
 MINUTE = 60_000
 START = 1_704_067_200_000  # 2024-01-01T00:00:00Z

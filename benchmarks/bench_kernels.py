@@ -33,9 +33,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tradeloom.engine import fast  # noqa: E402
-from tradeloom.engine import kernels_nb as nb  # noqa: E402
-from tradeloom.engine.indicators_nb import sma_nb  # noqa: E402
+from tradeloom.engine.vector import api as fast  # noqa: E402
+from tradeloom.engine.vector import kernels_nb as nb  # noqa: E402
+from tradeloom.engine.indicators.series_nb import sma_nb  # noqa: E402
 from tradeloom.engine.market import MarketSpec  # noqa: E402
 
 FEE = 0.001

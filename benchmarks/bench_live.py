@@ -5,7 +5,7 @@ strategy over a few hundred replayed 1h bars of the emulator, on a manual clock 
 drives the emulator's clock (no real waiting for bars). Every bar is a decision for
 the ``ladder`` strategy (limit orders rest, fill, get cancelled) and a few are for
 ``sma`` (market orders on crosses). The runner's ``StageTimings`` give p50/p95/p99 per
-stage (see ``adapters/stage_timing.py``): ``to_strategy``, ``strategy``, ``risk``,
+stage (see ``adapters/live/stage_timing.py``): ``to_strategy``, ``strategy``, ``risk``,
 ``send`` (queueing for the sender thread: the network is excluded by design) and
 ``decision`` (event receipt -> broker submit call), the issue's target: p99 < 5 ms.
 
@@ -29,10 +29,10 @@ from crash_config import CRASH_SETTINGS, crash_config
 from emulator import BinanceEmulator
 from live_helpers import API_KEY, SECRET
 from runner_helpers import PARAMS, SMA
-from tradeloom.adapters.clock import ManualClock
-from tradeloom.adapters.session import open_live
+from tradeloom.adapters.live.clock import ManualClock
+from tradeloom.app.session import open_live
 
-from tradeloom.cli_live import ccxt_broker_factory
+from tradeloom.cli.live import ccxt_broker_factory
 
 TARGET_P99_MS = 5.0
 ENV = {"TRADELOOM_API_KEY": API_KEY, "TRADELOOM_API_SECRET": SECRET}

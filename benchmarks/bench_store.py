@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from tradeloom.adapters.store import MarketStore
+from tradeloom.adapters.store.market_store import MarketStore
 import itertools
 
 COLUMNS = ("ts", "open", "high", "low", "close", "volume")
@@ -35,7 +35,7 @@ EXCHANGE, TIMEFRAME, SYMBOL = "binance", "1m", "BTC/USDT"
 
 _STREAM = """
 import json, sys, psutil
-from tradeloom.adapters.store import MarketStore
+from tradeloom.adapters.store.market_store import MarketStore
 store = MarketStore(sys.argv[1])
 proc = psutil.Process()
 base = proc.memory_info().rss

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .errors import ConfigError
+from tradeloom.engine.errors import ConfigError
 
 
 def _decimals(step: float) -> int:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import NamedTuple
 
-from .errors import IllegalTransition
+from tradeloom.engine.errors import IllegalTransition
 
 
 class Side(str, Enum):

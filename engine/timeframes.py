@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from .errors import ConfigError
+from tradeloom.engine.errors import ConfigError
 
 _UNIT_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 _PATTERN = re.compile(r"^([1-9][0-9]*)([smhdw])$")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from .errors import ConfigError
+from tradeloom.engine.errors import ConfigError
 
 
 def parse_utc_ms(text: str | int | float, setting: str = "time") -> int:

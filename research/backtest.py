@@ -24,12 +24,12 @@ import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from tradeloom.engine.backtest import DEFAULT_CASH, build_engine, collect, drive
+from tradeloom.engine.run.backtest import DEFAULT_CASH, build_engine, collect, drive
 from tradeloom.engine.errors import ConfigError, StrategyError
-from tradeloom.engine.feeds import bars_from_batches
+from tradeloom.engine.run.feeds import bars_from_batches
 from tradeloom.engine.market import MarketSpec
-from tradeloom.engine.matching import IntrabarRule
-from tradeloom.engine.strategy import Strategy
+from tradeloom.engine.sim.matching import IntrabarRule
+from tradeloom.engine.strategy.base import Strategy
 from tradeloom.engine.timeframes import timeframe_to_ms
 from tradeloom.engine.timeutil import parse_utc_ms
 from tradeloom.research.research_result import ResearchResult
@@ -121,7 +121,7 @@ def run_backtest(
     if store is None:
         raise ConfigError("run_backtest needs store= (a MarketStore or the catalog path)")
     if isinstance(store, (str, os.PathLike)):
-        from tradeloom.adapters.store import MarketStore
+        from tradeloom.adapters.store.market_store import MarketStore
 
         store = MarketStore(store)
     instance = resolve_strategy(strategy, params)
@@ -215,8 +215,8 @@ class CatalogModels:
 
     def _loaded(self) -> Any:
         if self._book is None:
-            from tradeloom.research.confidence import ModelBook
-            from tradeloom.research.registry import ModelRegistry
+            from tradeloom.research.ml.confidence import ModelBook
+            from tradeloom.research.ml.registry import ModelRegistry
 
             self._book = ModelBook(ModelRegistry(self._root), self._symbols)
         return self._book

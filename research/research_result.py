@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from tradeloom.engine.results import BacktestResult
+from tradeloom.engine.results.result import BacktestResult
 from tradeloom.engine.timeutil import parse_utc_ms
 
 
@@ -43,7 +43,7 @@ class ResearchResult(BacktestResult):
         config = self.manifest.get("config", {})
         if self.catalog is None or not config.get("symbols"):
             return None
-        from tradeloom.adapters.store import MarketStore
+        from tradeloom.adapters.store.market_store import MarketStore
 
         start, end = config.get("start"), config.get("end")
         return MarketStore(self.catalog).read_bars(
@@ -56,11 +56,11 @@ class ResearchResult(BacktestResult):
 
     def report(self, path: str | os.PathLike[str], *, bars: Any = None, title: str | None = None) -> Path:
         """Write the self-contained HTML report to ``path`` (candles from the run's catalog)."""
-        from tradeloom.research.report import render_report
+        from tradeloom.research.reports.report import render_report
 
         return render_report(self, path, bars=bars if bars is not None else self.bars(), title=title)
 
     def _repr_html_(self) -> str:
-        from tradeloom.research.report import result_html_summary
+        from tradeloom.research.reports.report import result_html_summary
 
         return result_html_summary(self)

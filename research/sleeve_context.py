@@ -30,7 +30,7 @@ import dataclasses
 import math
 from typing import Any
 
-from tradeloom.engine.context import TARGET_TAG
+from tradeloom.engine.strategy.context import TARGET_TAG
 from tradeloom.engine.errors import StrategyError
 
 

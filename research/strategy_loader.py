@@ -6,7 +6,7 @@ file, a missing class (with the Strategy classes the file does define), or a
 name that is not a ``Strategy`` subclass. ``ClassName`` may be omitted when the
 file defines exactly one Strategy subclass.
 
->>> load_strategy("tradeloom.engine.strategy:Strategy") is Strategy
+>>> load_strategy("tradeloom.engine.strategy.base:Strategy") is Strategy
 True
 """
 
@@ -21,7 +21,7 @@ from pathlib import Path
 from types import ModuleType
 
 from tradeloom.engine.errors import StrategyError
-from tradeloom.engine.strategy import Strategy
+from tradeloom.engine.strategy.base import Strategy
 
 
 def load_strategy(spec: str) -> type[Strategy]:
@@ -125,6 +125,6 @@ def _pick_class(module: ModuleType, cls_name: str, spec: str) -> type[Strategy]:
         what = type(obj).__name__ if not isinstance(obj, type) else f"class {obj.__name__}"
         raise StrategyError(
             f"strategy {spec!r}: {cls_name!r} is a {what}, not a subclass of "
-            "tradeloom.engine.strategy.Strategy; subclass Strategy and declare its Params"
+            "tradeloom.engine.strategy.base.Strategy; subclass Strategy and declare its Params"
         )
     return obj

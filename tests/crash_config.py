@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tradeloom.adapters.exchange import ExchangeSettings
-from tradeloom.adapters.runner import RunnerSettings
+from tradeloom.adapters.ccxt.exchange import ExchangeSettings
+from tradeloom.adapters.live.runner import RunnerSettings
 
-from tradeloom.live_config import LiveConfig
+from tradeloom.app.live_config import LiveConfig
 
 LADDER = f"{Path(__file__).resolve().parent / 'live_strategies' / 'ladder.py'}:Ladder"
 

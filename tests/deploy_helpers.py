@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from runner_helpers import PARAMS, SMA
-from tradeloom.adapters.store import MarketStore
-from tradeloom.research.regress import run_regress
+from tradeloom.adapters.store.market_store import MarketStore
+from tradeloom.app.regress import run_regress
 
-from tradeloom.sample import load_sample
+from tradeloom.app.sample import load_sample
 
 #: Same strategy and params as the paper sessions of ``runner_helpers``.
 CASES = f'''
@@ -47,7 +47,7 @@ end = "2021-01-10"
 #: A strategy that depends on something besides its inputs: regress must catch it.
 COIN_FLIP = '''
 import os
-from tradeloom.engine.strategy import Strategy
+from tradeloom.engine.strategy.base import Strategy
 
 
 class CoinFlip(Strategy):

@@ -17,10 +17,10 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from crash_config import CRASH_SETTINGS, crash_config
-from tradeloom.adapters.clock import ManualClock
-from tradeloom.adapters.session import open_live
+from tradeloom.adapters.live.clock import ManualClock
+from tradeloom.app.session import open_live
 
-from tradeloom.cli_live import ccxt_broker_factory
+from tradeloom.cli.live import ccxt_broker_factory
 
 
 def main(port: int, state_dir: Path, start_ms: int, bars: int) -> None:

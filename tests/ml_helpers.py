@@ -11,10 +11,10 @@ import copy
 from pathlib import Path
 from typing import Any
 
-from tradeloom.adapters.store import MarketStore
+from tradeloom.adapters.store.market_store import MarketStore
 
-from tradeloom.ml_config import RetrainConfig, TrainConfig
-from tradeloom.sample import load_sample
+from tradeloom.research.ml.config import RetrainConfig, TrainConfig
+from tradeloom.app.sample import load_sample
 
 SYMBOLS = ["BTC/USDT", "ETH/USDT"]
 BASE: dict[str, Any] = {

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from tradeloom.engine.orders import Fill, Liquidity, Order, OrderStatus, OrderType, Side
-from tradeloom.engine.results import BacktestResult, EquityCurve
+from tradeloom.engine.results.result import BacktestResult, EquityCurve
 
 SAMPLE = Path(__file__).resolve().parents[1] / "datasets" / "sample" / "binance"
 BTC = "BTC/USDT"

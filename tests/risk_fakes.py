@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from tradeloom.engine.orders import Bar, Order, OrderStatus, OrderType, Side
-from tradeloom.engine.portfolio import Portfolio
+from tradeloom.engine.accounting.portfolio import Portfolio
 
 HOUR = 3_600_000
 

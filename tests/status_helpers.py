@@ -6,7 +6,7 @@ import dataclasses
 import math
 from typing import Any
 
-from tradeloom.adapters.status import (
+from tradeloom.adapters.ops.status import (
     AlertRow,
     BreakerState,
     Counters,

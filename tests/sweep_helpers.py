@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tradeloom.adapters.store import MarketStore
+from tradeloom.adapters.store.market_store import MarketStore
 from tradeloom.engine.timeutil import parse_utc_ms
-from tradeloom.research.sweep_jobs import DataSpec
+from tradeloom.research.sweeps.jobs import DataSpec
 
-from tradeloom.sample import load_sample
+from tradeloom.app.sample import load_sample
 
 SMA = "tradeloom.research.strategies.sma_cross:SmaCross"
 SMA_FILE = str(Path(__file__).resolve().parent.parent / "research" / "strategies" / "sma_cross.py") + ":SmaCross"

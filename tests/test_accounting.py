@@ -13,11 +13,11 @@ import pytest
 from engine_helpers import MIN, random_walk
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tradeloom.engine.backtest import build_engine
-from tradeloom.engine.feeds import merge_bars
+from tradeloom.engine.run.backtest import build_engine
+from tradeloom.engine.run.feeds import merge_bars
 from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.orders import Side
-from tradeloom.engine.strategy import Strategy
+from tradeloom.engine.strategy.base import Strategy
 
 SYMBOLS = ("BTC/USDT", "ETH/USDT")
 

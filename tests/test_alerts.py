@@ -11,7 +11,7 @@ from email import message_from_bytes
 
 import pytest
 from aiohttp import web
-from tradeloom.adapters.alerts import (
+from tradeloom.adapters.ops.alerts import (
     AlertEvent,
     AlertRouter,
     AlertRule,
@@ -21,10 +21,10 @@ from tradeloom.adapters.alerts import (
     sink_stats,
 )
 from tradeloom.engine.errors import ConfigError
-from tradeloom.engine.risk import RiskEngine
+from tradeloom.engine.risk.engine import RiskEngine
 
-from tradeloom.alerts_config import AlertsConfig, load_alerts_config
-from tradeloom.risk_profiles import load_profile
+from tradeloom.adapters.ops.alerts_config import AlertsConfig, load_alerts_config
+from tradeloom.adapters.config.risk_profiles import load_profile
 
 
 class Clock:

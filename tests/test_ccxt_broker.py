@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from emulator import BinanceEmulator, Fault
 from live_helpers import API_KEY, SECRET, at_bar, binance_client, make_broker
-from tradeloom.adapters.ccxt_broker import CcxtBroker
-from tradeloom.adapters.exchange import market_specs_from_ccxt
-from tradeloom.adapters.live_state import LiveStateStore
+from tradeloom.adapters.ccxt.broker import CcxtBroker
+from tradeloom.adapters.ccxt.exchange import market_specs_from_ccxt
+from tradeloom.adapters.live.state import LiveStateStore
 from tradeloom.engine.errors import ExchangeAuthenticationError, InsufficientFunds
 from tradeloom.engine.orders import Bar, Order, OrderStatus, OrderType, Side
 

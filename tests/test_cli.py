@@ -11,10 +11,10 @@ import pytest
 from typer.testing import CliRunner
 
 from tradeloom._version import __version__
-from tradeloom.adapters.results_io import load_result
-from tradeloom.adapters.store import MarketStore
-from tradeloom.cli import app
-from tradeloom.sample import load_sample
+from tradeloom.adapters.store.results_io import load_result
+from tradeloom.adapters.store.market_store import MarketStore
+from tradeloom.cli.main import app
+from tradeloom.app.sample import load_sample
 
 ROOT = Path(__file__).resolve().parent.parent
 SMA = str(ROOT / "research" / "strategies" / "sma_cross.py") + ":SmaCross"
@@ -144,7 +144,7 @@ def test_installed_script_runs_outside_the_test_process(catalog):
 
 
 def test_error_messages_keep_square_brackets(capsys):
-    from tradeloom.cli import report_error
+    from tradeloom.cli.main import report_error
     from tradeloom.engine.errors import ConfigError
 
     report_error(ConfigError("install it: pip install 'tradeloom[dask]'"))
@@ -162,7 +162,8 @@ def test_data_errors_keep_square_brackets_too(tmp_path):
 
 
 def test_every_bad_setting_in_a_config_is_reported_with_its_field_path():
-    from tradeloom.config import BacktestSettings, validate_config
+    from tradeloom.research.backtest_settings import BacktestSettings
+    from tradeloom.adapters.config.files import validate_config
     from tradeloom.engine.errors import ConfigError
 
     with pytest.raises(ConfigError) as err:

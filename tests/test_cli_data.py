@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tradeloom import clictx
-from tradeloom.cli_data import data_app
+from tradeloom.cli import context as clictx
+from tradeloom.cli.data import data_app
 
 T0 = 1_704_067_200_000
 HOUR = 3_600_000

@@ -9,15 +9,8 @@ import typer
 from deploy_helpers import deployment_file, regress_config, sample_store
 from typer.testing import CliRunner
 
-from tradeloom import clictx
-from tradeloom.cli_deploy import (
-    audit_app,
-    demote,
-    deploy_register,
-    deployments,
-    promote,
-    retire,
-)
+from tradeloom.cli import context as clictx
+from tradeloom.cli.deploy import audit_app, demote, deploy_register, deployments, promote, retire
 
 app = typer.Typer()
 for _name, _fn in (("deploy-register", deploy_register), ("deployments", deployments),

@@ -6,7 +6,7 @@ import typer
 from runner_helpers import run_paper
 from typer.testing import CliRunner
 
-from tradeloom.cli_live import kill, live, paper, replay
+from tradeloom.cli.live import kill, live, paper, replay
 
 app = typer.Typer()
 for name, fn in (("paper", paper), ("live", live), ("replay", replay), ("kill", kill)):
@@ -44,7 +44,7 @@ def test_fail_prints_bracketed_messages_whole(capsys):
     import typer
     from tradeloom.engine.errors import ConfigError
 
-    from tradeloom.cli_live import _fail
+    from tradeloom.cli.live import _fail
 
     with pytest.raises(typer.Exit):
         _fail(ConfigError("symbols ['BTC/USDX'] are not markets of [binance]; check [bold]this"))

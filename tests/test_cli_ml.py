@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 import typer
 from ml_helpers import sample_store
-from tradeloom.research.registry import ModelRegistry
+from tradeloom.research.ml.registry import ModelRegistry
 from typer.testing import CliRunner
 
-from tradeloom import clictx
-from tradeloom.cli_ml import models_app, retrain_command, schedule_command, train_command
+from tradeloom.cli import context as clictx
+from tradeloom.cli.ml import models_app, retrain_command, schedule_command, train_command
 
 app = typer.Typer()
 app.command("train")(train_command)

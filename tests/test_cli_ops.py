@@ -7,10 +7,10 @@ import time
 
 import typer
 from status_helpers import make_status
-from tradeloom.adapters.status import ExchangeLink, write_status
+from tradeloom.adapters.ops.status import ExchangeLink, write_status
 from typer.testing import CliRunner
 
-from tradeloom.cli_ops import serve, status
+from tradeloom.cli.ops import serve, status
 
 app = typer.Typer()
 app.command("serve")(serve)

@@ -12,8 +12,8 @@ import typer
 from sweep_helpers import END, SMA, START, make_store
 from typer.testing import CliRunner
 
-from tradeloom import clictx
-from tradeloom.cli_research import sweep, walkforward
+from tradeloom.cli import context as clictx
+from tradeloom.cli.research import sweep, walkforward
 
 app = typer.Typer(pretty_exceptions_enable=False)
 app.command("sweep")(sweep)

@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from tradeloom.engine.backtest import backtest_arrays
+from tradeloom.engine.run.backtest import backtest_arrays
 from tradeloom.engine.errors import StrategyError
-from tradeloom.engine.feeds import BarArrays
-from tradeloom.engine.strategy import Strategy
+from tradeloom.engine.run.feeds import BarArrays
+from tradeloom.engine.strategy.base import Strategy
 
 N = 6
 PX = np.arange(1.0, N + 1.0)

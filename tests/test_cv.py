@@ -11,14 +11,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.linear_model import LogisticRegression, Ridge
 from tradeloom.engine.errors import ConfigError, DataError
-from tradeloom.research.cv import (
+from tradeloom.research.ml.cv import (
     PurgedWalkForward,
     classification_scores,
     cross_validate,
     regression_scores,
 )
-from tradeloom.research.feature_library import default_pipeline
-from tradeloom.research.labels import align_training, forward_class, forward_return
+from tradeloom.research.features.library import default_pipeline
+from tradeloom.research.ml.labels import align_training, forward_class, forward_return
 
 REPO = Path(__file__).resolve().parents[1]
 HOUR = 3_600_000

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine_helpers import random_walk
-from tradeloom.adapters.results_io import save_result
-from tradeloom.engine.backtest import backtest_arrays
-from tradeloom.engine.strategy import Param, Strategy
+from tradeloom.adapters.store.results_io import save_result
+from tradeloom.engine.run.backtest import backtest_arrays
+from tradeloom.engine.strategy.base import Param, Strategy
 
 
 class Busy(Strategy):
@@ -73,7 +73,7 @@ def test_input_dict_order_does_not_matter():
 
 def test_store_backed_runs_repeat_and_record_their_identity(tmp_path):
     import pandas as pd
-    from tradeloom.adapters.store import MarketStore
+    from tradeloom.adapters.store.market_store import MarketStore
     from tradeloom.engine.market import MarketSpec
     from tradeloom.research.backtest import run_backtest
 

@@ -1,4 +1,4 @@
-"""adapters/exchange.py: settings, client factory, market parsing, error mapping, retries.
+"""adapters/ccxt/exchange.py: settings, client factory, market parsing, error mapping, retries.
 
 Network tests use the real ccxt client against the loopback Binance emulator.
 """
@@ -12,7 +12,7 @@ import ccxt
 import pytest
 from emulator import BinanceEmulator, Fault
 from pydantic import ValidationError
-from tradeloom.adapters.exchange import (
+from tradeloom.adapters.ccxt.exchange import (
     Credentials,
     ExchangeSettings,
     RateLimitedError,

@@ -15,9 +15,14 @@ from typing import Any
 import pytest
 from sweep_helpers import SMA, data_spec, make_store
 from tradeloom.engine.errors import ConfigError, StrategyError
-from tradeloom.research.executors import DaskExecutor, LocalExecutor, make_executor, parse_cluster
-from tradeloom.research.sweep import run_sweep
-from tradeloom.research.walkforward import run_walkforward
+from tradeloom.research.sweeps.executors import (
+    DaskExecutor,
+    LocalExecutor,
+    make_executor,
+    parse_cluster,
+)
+from tradeloom.research.sweeps.sweep import run_sweep
+from tradeloom.research.sweeps.walkforward import run_walkforward
 
 
 def slow_square(x: int) -> int:

@@ -1,4 +1,4 @@
-"""The notebook API of the fast path (``engine/fast.py``): shapes, errors, conventions."""
+"""The notebook API of the fast path (``engine/vector/api.py``): shapes, errors, conventions."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tradeloom.engine import fast, kernels_nb as nb
+from tradeloom.engine.vector import api as fast, kernels_nb as nb
 from tradeloom.engine.errors import ConfigError, DataError
-from tradeloom.engine.fees import FixedFees
+from tradeloom.engine.costs.fees import FixedFees
 from tradeloom.engine.market import MarketSpec
-from tradeloom.engine.results import METRIC_KEYS
+from tradeloom.engine.results.result import METRIC_KEYS
 
 
 def bars_of(px, high=None, low=None) -> pd.DataFrame:

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tradeloom.engine.errors import DataError
-from tradeloom.research.feature_join import asof_join
-from tradeloom.research.features import Feature, FeaturePipeline
+from tradeloom.research.features.join import asof_join
+from tradeloom.research.features.pipeline import Feature, FeaturePipeline
 
 REPO = Path(__file__).resolve().parents[1]
 HOUR = 3_600_000

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from tradeloom.adapters.store import MarketStore
-from tradeloom.engine import indicators as ind
-from tradeloom.research.feature_library import FAMILIES, MARKET_FAMILY, default_pipeline
+from tradeloom.adapters.store.market_store import MarketStore
+from tradeloom.engine.indicators import registry as ind
+from tradeloom.research.features.library import FAMILIES, MARKET_FAMILY, default_pipeline
 
-from tradeloom.sample import load_sample
+from tradeloom.app.sample import load_sample
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "datasets" / "sample" / "binance"

@@ -20,9 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tradeloom.engine.errors import ConfigError, DataError
 from tradeloom.engine.orders import Bar
-from tradeloom.research.feature_kinds_base import FEATURE_KINDS
-from tradeloom.research.feature_library import default_pipeline
-from tradeloom.research.features import Feature, FeaturePipeline
+from tradeloom.research.features.kinds_base import FEATURE_KINDS
+from tradeloom.research.features.library import default_pipeline
+from tradeloom.research.features.pipeline import Feature, FeaturePipeline
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "datasets" / "sample" / "binance"

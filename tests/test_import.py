@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from tradeloom.adapters.importer import import_file
-from tradeloom.adapters.store import MarketStore
+from tradeloom.adapters.store.importer import import_file
+from tradeloom.adapters.store.market_store import MarketStore
 from tradeloom.engine.errors import ConfigError, DataError
 
 REPO = Path(__file__).resolve().parent.parent

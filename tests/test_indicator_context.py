@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tradeloom.engine.backtest import backtest_arrays
-from tradeloom.engine.feeds import BarArrays
-from tradeloom.engine.indicators import INDICATORS
-from tradeloom.engine.strategy import Strategy
+from tradeloom.engine.run.backtest import backtest_arrays
+from tradeloom.engine.run.feeds import BarArrays
+from tradeloom.engine.indicators.registry import INDICATORS
+from tradeloom.engine.strategy.base import Strategy
 
 SAMPLE = Path(__file__).resolve().parent.parent / "datasets" / "sample" / "binance" / "BTC-USDT_1h.parquet"
 N = 1500

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tradeloom.engine import indicators as ind
+from tradeloom.engine.indicators import registry as ind
 from tradeloom.engine.errors import ConfigError, DataError
-from tradeloom.engine.indicators import INDICATORS, compute, make_stream, warmup
+from tradeloom.engine.indicators.registry import INDICATORS, compute, make_stream, warmup
 
 pytestmark = pytest.mark.filterwarnings("error")  # no RuntimeWarning (0/0, overflow) allowed
 
@@ -412,15 +412,14 @@ class TestDegenerate:
 # ---------------------------------------------------------------- API and errors
 
 
-@pytest.mark.parametrize("module", ["indicators", "indicators_base", "indicators_stream",
-                                    "indicators_stream_stats", "indicators_bars_nb",
-                                    "indicators_stream_bars", "indicators_nb"])
+@pytest.mark.parametrize("module", ["registry", "base", "stream", "stream_stats", "bars_nb",
+                                    "stream_bars", "series_nb"])
 def test_docstring_examples_run(module):
-    """Doctests, imported as ``tradeloom.engine.*`` (the name numba's cache is keyed on)."""
+    """Doctests, imported as ``tradeloom.engine.indicators.*`` (the name numba's cache is keyed on)."""
     import doctest
     import importlib
 
-    mod = importlib.import_module(f"tradeloom.engine.{module}")
+    mod = importlib.import_module(f"tradeloom.engine.indicators.{module}")
     result = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0
 

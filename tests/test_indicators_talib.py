@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import talib
-from tradeloom.engine import indicators as ind
+from tradeloom.engine.indicators import registry as ind
 
 REPO = Path(__file__).resolve().parents[1]
 RTOL = 1e-9  # different summation (plain running sums in TA-Lib, compensated here)

@@ -1,5 +1,5 @@
-"""Parity of the numba fast path (``engine/kernels_nb.py`` via ``engine/fast.py``) with the
-event engine (``engine/backtest.py``): same fills, trades, equity and metrics on the same
+"""Parity of the numba fast path (``engine/vector/kernels_nb.py`` via ``engine/vector/api.py``) with the
+event engine (``engine/run/backtest.py``): same fills, trades, equity and metrics on the same
 bars. One class per feature; the event-engine side runs ``fast.SignalStrategy`` /
 ``fast.TargetWeightStrategy`` (or the ``SmaCross`` example) through ``backtest_arrays``.
 """
@@ -14,14 +14,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tradeloom.engine import fast
-from tradeloom.engine.backtest import backtest_arrays
-from tradeloom.engine.feeds import BarArrays
-from tradeloom.engine.fees import MakerTakerFees
-from tradeloom.engine.indicators_nb import sma_nb
+from tradeloom.engine.vector import api as fast
+from tradeloom.engine.run.backtest import backtest_arrays
+from tradeloom.engine.run.feeds import BarArrays
+from tradeloom.engine.costs.fees import MakerTakerFees
+from tradeloom.engine.indicators.series_nb import sma_nb
 from tradeloom.engine.market import MarketSpec
-from tradeloom.engine.matching import IntrabarRule
-from tradeloom.engine.slippage import FixedBpsSlippage, VolumeParticipationSlippage
+from tradeloom.engine.sim.matching import IntrabarRule
+from tradeloom.engine.costs.slippage import FixedBpsSlippage, VolumeParticipationSlippage
 from tradeloom.research.strategies.sma_cross import SmaCross
 
 RTOL = 1e-9
@@ -287,7 +287,7 @@ class TestSweepFastPath:
 
     @staticmethod
     def _case(rng: np.random.Generator):
-        from tradeloom.engine import kernels_nb as nb
+        from tradeloom.engine.vector import kernels_nb as nb
 
         n = int(rng.integers(1, 400))
         c = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))

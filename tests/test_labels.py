@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tradeloom.engine import indicators as ind
+from tradeloom.engine.indicators import registry as ind
 from tradeloom.engine.errors import ConfigError, DataError
-from tradeloom.research.feature_library import default_pipeline
-from tradeloom.research.labels import (
+from tradeloom.research.features.library import default_pipeline
+from tradeloom.research.ml.labels import (
     LabelSpec,
     align_training,
     forward_class,

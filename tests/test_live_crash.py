@@ -16,11 +16,11 @@ from pathlib import Path
 
 from crash_config import CRASH_SETTINGS, crash_config
 from live_helpers import API_KEY, SECRET
-from tradeloom.adapters.clock import ManualClock
-from tradeloom.adapters.journal import read_journal
-from tradeloom.adapters.session import open_live
+from tradeloom.adapters.live.clock import ManualClock
+from tradeloom.adapters.live.journal import read_journal
+from tradeloom.app.session import open_live
 
-from tradeloom.cli_live import ccxt_broker_factory
+from tradeloom.cli.live import ccxt_broker_factory
 
 TESTS = Path(__file__).resolve().parent
 ENV = {"TRADELOOM_API_KEY": API_KEY, "TRADELOOM_API_SECRET": SECRET}

@@ -6,8 +6,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from tradeloom.adapters.ccxt_sender import client_order_id, parse_client_order_id
-from tradeloom.adapters.live_state import FillRecord, LiveStateStore, OrderRecord
+from tradeloom.adapters.ccxt.sender import client_order_id, parse_client_order_id
+from tradeloom.adapters.live.state import FillRecord, LiveStateStore, OrderRecord
 from tradeloom.engine.errors import ConfigError
 
 

@@ -12,9 +12,9 @@ import numpy as np
 from engine_helpers import random_walk
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tradeloom.engine.backtest import backtest_arrays
-from tradeloom.engine.feeds import BarArrays
-from tradeloom.engine.strategy import Param, Strategy
+from tradeloom.engine.run.backtest import backtest_arrays
+from tradeloom.engine.run.feeds import BarArrays
+from tradeloom.engine.strategy.base import Param, Strategy
 
 SYMBOLS = ("BTC/USDT", "ETH/USDT")
 KINDS = ("market", "limit", "stop", "target", "bracket", "quote", "trailing")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from engine_helpers import MIN, bars
-from tradeloom.engine.backtest import backtest_arrays, build_engine
+from tradeloom.engine.run.backtest import backtest_arrays, build_engine
 from tradeloom.engine.errors import DataError, StrategyError
 from tradeloom.engine.orders import Bar, OrderStatus
-from tradeloom.engine.strategy import Strategy
+from tradeloom.engine.strategy.base import Strategy
 
 # bar  ts       close_ts  open   high   low    close
 #  0   0        60_000    100    101    99     100
@@ -263,8 +263,8 @@ def test_per_bar_cost_does_not_grow_with_past_orders():
     px = 100.0 + np.sin(np.arange(n))
     data = bars(np.c_[px, px + 1, px - 1, px].tolist())
     engine = build_engine(Churn(), symbols=["BTC/USDT"], timeframe="1m")
-    from tradeloom.engine.backtest import drive
-    from tradeloom.engine.feeds import bars_from_arrays
+    from tradeloom.engine.run.backtest import drive
+    from tradeloom.engine.run.feeds import bars_from_arrays
 
     drive(engine, bars_from_arrays("BTC/USDT", data, MIN))
     assert len(engine.fills) >= 9_000
@@ -294,10 +294,10 @@ class TestLiveShapedEvents:
             return []
 
     def test_fill_events_book_the_portfolio_and_reach_the_strategy(self):
-        from tradeloom.engine.events import FillEvent, OrderEvent
-        from tradeloom.engine.loop import Engine
+        from tradeloom.engine.run.events import FillEvent, OrderEvent
+        from tradeloom.engine.run.loop import Engine
         from tradeloom.engine.orders import Fill, Liquidity, Side
-        from tradeloom.engine.portfolio import Portfolio
+        from tradeloom.engine.accounting.portfolio import Portfolio
 
         strategy = BuyFirstBar()
         broker = self.ExchangeStub()
@@ -328,7 +328,7 @@ class TestRiskGate:
         """Approves up to 1.0 base unit: larger buys are resized, sells over 5 rejected."""
 
         def check(self, order, view):
-            from tradeloom.engine.risk_gate import GateDecision
+            from tradeloom.engine.risk.gate import GateDecision
 
             if order.side.value == "sell" and order.amount > 5:
                 return GateDecision(False, 0.0, "sell over 5 (test.max_sell)")
@@ -356,10 +356,10 @@ class TestRiskGate:
 
 def test_full_exit_after_scale_in_leaves_exactly_zero_position():
     """0.1 + 0.2 bought (0.30000000000000004 held), target 0% sells it all: position is 0."""
-    from tradeloom.engine.backtest import backtest_arrays
-    from tradeloom.engine.feeds import BarArrays
+    from tradeloom.engine.run.backtest import backtest_arrays
+    from tradeloom.engine.run.feeds import BarArrays
     from tradeloom.engine.market import MarketSpec
-    from tradeloom.engine.strategy import Strategy
+    from tradeloom.engine.strategy.base import Strategy
 
     seen = []
 

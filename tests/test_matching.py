@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from tradeloom.engine.matching import (
+from tradeloom.engine.sim.matching import (
     IntrabarRule,
     Touch,
     limit_touch,

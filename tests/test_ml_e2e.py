@@ -14,9 +14,9 @@ import math
 import pytest
 from ml_helpers import SYMBOLS, retrain_config, sample_store, train_config
 from tradeloom.research.backtest import run_backtest
-from tradeloom.research.registry import ModelRegistry
-from tradeloom.research.retrain import DECISION_EVENT, retrain
-from tradeloom.research.training import train
+from tradeloom.research.ml.registry import ModelRegistry
+from tradeloom.research.ml.retrain import DECISION_EVENT, retrain
+from tradeloom.research.ml.training import train
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from tradeloom.engine.errors import ConfigError, DataError
-from tradeloom.research.models import (
+from tradeloom.research.ml.models import (
     FittedModel,
     ModelSpec,
     _calibration_split,

@@ -8,15 +8,15 @@ from pathlib import Path
 import ccxt
 import pytest
 from emulator import OkxEmulator
-from tradeloom.adapters.ccxt_broker import CcxtBroker
-from tradeloom.adapters.exchange import (
+from tradeloom.adapters.ccxt.broker import CcxtBroker
+from tradeloom.adapters.ccxt.exchange import (
     Credentials,
     ExchangeSettings,
     make_client,
     market_specs_from_ccxt,
 )
-from tradeloom.adapters.ingest import RetryPolicy
-from tradeloom.adapters.live_state import LiveStateStore
+from tradeloom.adapters.store.ingest import RetryPolicy
+from tradeloom.adapters.live.state import LiveStateStore
 from tradeloom.engine.orders import Order, OrderStatus, OrderType, Side
 
 KEY, SECRET, PASSPHRASE = "okxKEY71c2a9", "okxSECRET4f0d81", "okxPASS9a"

@@ -27,16 +27,16 @@ from browser import _DevTools, _start
 from deploy_helpers import deployment_file, regress_config, sample_store
 from runner_helpers import SIM_SETTINGS, make_config, start_at
 from test_status_page_browser import PacedClock, _until
-from tradeloom.adapters.audit import AuditLog
-from tradeloom.adapters.journal import read_journal
-from tradeloom.adapters.session import open_paper
-from tradeloom.adapters.status import read_statuses
-from tradeloom.adapters.status_publisher import StatusPublisher
+from tradeloom.adapters.ops.audit import AuditLog
+from tradeloom.adapters.live.journal import read_journal
+from tradeloom.app.session import open_paper
+from tradeloom.adapters.ops.status import read_statuses
+from tradeloom.adapters.ops.status_publisher import StatusPublisher
 from typer.testing import CliRunner
 
-from tradeloom import clictx
-from tradeloom.cli_deploy import audit_app, deploy_register, promote
-from tradeloom.cli_live import replay
+from tradeloom.cli import context as clictx
+from tradeloom.cli.deploy import audit_app, deploy_register, promote
+from tradeloom.cli.live import replay
 
 KILL_DEADLINE_S = 10.0
 MIN_PAPER_DAYS = 3  # session A (~1 day) is short of it; A + B (~4 days) meet it

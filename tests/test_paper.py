@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from runner_helpers import HOUR, backtest_same_bars, run_paper
-from tradeloom.adapters.journal import read_journal
+from tradeloom.adapters.live.journal import read_journal
 
 
 def test_paper_session_orders_and_fills_equal_backtest(emulator, tmp_path):

@@ -7,7 +7,7 @@ import math
 import pytest
 from tradeloom.engine.errors import ConfigError, InsufficientFunds
 from tradeloom.engine.orders import Fill, Liquidity, Side
-from tradeloom.engine.portfolio import NegativeBalance, Portfolio
+from tradeloom.engine.accounting.portfolio import NegativeBalance, Portfolio
 
 BUY, SELL = Side.BUY, Side.SELL
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from emulator import BinanceEmulator, Fault
 from live_helpers import API_KEY, SECRET, at_bar, binance_client, make_broker
-from tradeloom.adapters.live_reconcile import ReconcilePolicy, reconcile
+from tradeloom.adapters.live.reconcile import ReconcilePolicy, reconcile
 from tradeloom.engine.orders import Order, OrderType, Side
 
 SYMBOL = "BTC/USDT"
@@ -25,7 +25,7 @@ import sys, time
 sys.path.insert(0, {tests!r})
 from live_helpers import make_broker
 from emulator import BinanceEmulator
-from tradeloom.adapters.live_reconcile import reconcile
+from tradeloom.adapters.live.reconcile import reconcile
 from tradeloom.engine.orders import Order, OrderType, Side
 
 class Remote:  # the parent's emulator, seen from this process: just its URLs

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tradeloom.adapters.store import MarketStore
-from tradeloom.research.regime import (
+from tradeloom.adapters.store.market_store import MarketStore
+from tradeloom.research.universe.regime import (
     Regime,
     RegimeConfig,
     RegimeTracker,
@@ -20,7 +20,7 @@ from tradeloom.research.regime import (
 )
 from universe_helpers import walk_bars
 
-from tradeloom.sample import load_sample
+from tradeloom.app.sample import load_sample
 
 T, R, V, W = Regime.TRENDING, Regime.RANGING, Regime.VOLATILE, Regime.WARMUP
 CFG = RegimeConfig()  # adx 25/20, vol percentile 0.8/0.7

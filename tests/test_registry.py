@@ -8,10 +8,10 @@ import duckdb
 import numpy as np
 import pytest
 from tradeloom.engine.errors import ConfigError, DataError
-from tradeloom.research.features import Feature, FeaturePipeline
-from tradeloom.research.labels import LabelSpec
-from tradeloom.research.models import ModelSpec, fit_model
-from tradeloom.research.registry import ModelRegistry, TrainingInProgress, parse_ref
+from tradeloom.research.features.pipeline import Feature, FeaturePipeline
+from tradeloom.research.ml.labels import LabelSpec
+from tradeloom.research.ml.models import ModelSpec, fit_model
+from tradeloom.research.ml.registry import ModelRegistry, TrainingInProgress, parse_ref
 
 PIPE = FeaturePipeline([Feature("a", "ret", {"horizon": 1}), Feature("b", "ret", {"horizon": 2})])
 SPEC = ModelSpec("logistic")

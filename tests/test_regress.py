@@ -16,14 +16,15 @@ from typing import Optional
 
 import pytest
 import typer
-from tradeloom.adapters.store import MarketStore
+from tradeloom.adapters.store.market_store import MarketStore
 from tradeloom.engine.errors import ConfigError
-from tradeloom.research.regress import load_regress_config, run_regress
+from tradeloom.research.regress.goldens import load_regress_config
+from tradeloom.app.regress import run_regress
 from typer.testing import CliRunner
 
-from tradeloom import clictx
-from tradeloom.cli_regress import regress
-from tradeloom.sample import load_sample
+from tradeloom.cli import context as clictx
+from tradeloom.cli.regress import regress
+from tradeloom.app.sample import load_sample
 
 pytest_plugins = ["pytester"]
 
@@ -33,7 +34,7 @@ runner = CliRunner()
 
 NOISY_STRATEGY = '''
 import time
-from tradeloom.engine.strategy import Strategy
+from tradeloom.engine.strategy.base import Strategy
 
 
 class Noisy(Strategy):
@@ -48,7 +49,7 @@ class Noisy(Strategy):
 
 
 def make_app() -> typer.Typer:
-    """The regress command under a --catalog option, as tradeloom/cli.py registers it."""
+    """The regress command under a --catalog option, as tradeloom/cli/main.py registers it."""
     app = typer.Typer()
 
     @app.callback()

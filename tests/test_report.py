@@ -20,9 +20,9 @@ import pytest
 import report_sample as rs
 from tradeloom.engine.errors import ConfigError, DataError
 from tradeloom.engine.orders import Side
-from tradeloom.engine.results import BacktestResult, EquityCurve
-from tradeloom.research import report_data as d
-from tradeloom.research.report import (
+from tradeloom.engine.results.result import BacktestResult, EquityCurve
+from tradeloom.research.reports import data as d
+from tradeloom.research.reports.report import (
     SECTIONS,
     plot_div_id,
     render_report,

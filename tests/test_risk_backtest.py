@@ -12,12 +12,12 @@ from typing import Any
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tradeloom.engine.backtest import backtest_arrays
-from tradeloom.engine.feeds import BarArrays
+from tradeloom.engine.run.backtest import backtest_arrays
+from tradeloom.engine.run.feeds import BarArrays
 from tradeloom.engine.orders import OrderStatus, Side
-from tradeloom.engine.risk import RiskEngine
-from tradeloom.engine.risk_config import DailyLossConfig, RiskConfig
-from tradeloom.engine.strategy import Strategy
+from tradeloom.engine.risk.engine import RiskEngine
+from tradeloom.engine.risk.config import DailyLossConfig, RiskConfig
+from tradeloom.engine.strategy.base import Strategy
 
 H = 3_600_000
 D = 24 * H
@@ -238,7 +238,7 @@ class BracketTrader(Strategy):
 def test_stop_out_cooldown_in_bars() -> None:
     # bar 6 (06:00-07:00) falls from 100 to 90: the stop at 95 fills; the engine learns it at 07:00.
     # cooldown 3 bars: entries refused at 07:00, 08:00, 09:00; the bar closing at 10:00 is the third.
-    from tradeloom.engine.risk_config import CooldownConfig
+    from tradeloom.engine.risk.config import CooldownConfig
 
     risk = RiskEngine(RiskConfig(cooldown=CooldownConfig(bars=3, after="stop")))
     res = backtest_arrays(
@@ -273,7 +273,7 @@ def test_conservative_profile_on_sample_data_blocks_entries_while_tripped() -> N
 
     import pandas as pd
 
-    from tradeloom.risk_profiles import load_profile
+    from tradeloom.adapters.config.risk_profiles import load_profile
 
     path = Path(__file__).resolve().parents[1] / "datasets/sample/binance/BTC-USDT_1h.parquet"
     df = pd.read_parquet(path).iloc[:2000]

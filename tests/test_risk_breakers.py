@@ -10,9 +10,9 @@ import pytest
 from risk_fakes import HOUR, FakeView, bar, order
 from tradeloom.engine.errors import ConfigError
 from tradeloom.engine.orders import Fill, Liquidity, Side
-from tradeloom.engine.risk import RiskEngine
-from tradeloom.engine.risk_codes import ActionKind, RiskCode
-from tradeloom.engine.risk_config import (
+from tradeloom.engine.risk.engine import RiskEngine
+from tradeloom.engine.risk.codes import ActionKind, RiskCode
+from tradeloom.engine.risk.config import (
     ConsecutiveLossConfig,
     CooldownConfig,
     DailyLossConfig,
@@ -287,7 +287,7 @@ def test_reset_unknown_breaker_names_the_configured_ones() -> None:
 
 
 def test_breaker_events_are_json_plain() -> None:
-    from tradeloom.engine.results import check_json
+    from tradeloom.engine.results.result import check_json
 
     risk = RiskEngine(
         RiskConfig(daily_loss=DailyLossConfig(limit_pct=0.01), cooldown=CooldownConfig(bars=1))

@@ -15,10 +15,10 @@ import pytest
 from risk_fakes import HOUR, FakeView, bar, order
 from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.orders import Order
-from tradeloom.engine.risk import RiskEngine
-from tradeloom.engine.risk_codes import ActionKind, Outcome, RiskCode
-from tradeloom.engine.risk_config import RiskConfig
-from tradeloom.engine.risk_gate import RiskDecisionLike
+from tradeloom.engine.risk.engine import RiskEngine
+from tradeloom.engine.risk.codes import ActionKind, Outcome, RiskCode
+from tradeloom.engine.risk.config import RiskConfig
+from tradeloom.engine.risk.gate import RiskDecisionLike
 
 OK, RESIZED, REJECTED = Outcome.APPROVED, Outcome.RESIZED, Outcome.REJECTED
 

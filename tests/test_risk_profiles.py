@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 from tradeloom.engine.errors import ConfigError
-from tradeloom.engine.risk import RiskEngine
-from tradeloom.engine.risk_config import RiskConfig
+from tradeloom.engine.risk.engine import RiskEngine
+from tradeloom.engine.risk.config import RiskConfig
 
-from tradeloom.config import config_hash
-from tradeloom.risk_profiles import list_profiles, load_profile
+from tradeloom.engine.config import config_hash
+from tradeloom.adapters.config.risk_profiles import list_profiles, load_profile
 
 
 def test_shipped_profiles_load_and_differ() -> None:

@@ -17,10 +17,10 @@ from hypothesis import strategies as st
 from risk_fakes import PortfolioView
 from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.orders import Fill, Liquidity, Order, OrderType, Side
-from tradeloom.engine.portfolio import Portfolio
-from tradeloom.engine.risk import RiskEngine
-from tradeloom.engine.risk_codes import Outcome
-from tradeloom.engine.risk_config import RiskConfig
+from tradeloom.engine.accounting.portfolio import Portfolio
+from tradeloom.engine.risk.engine import RiskEngine
+from tradeloom.engine.risk.codes import Outcome
+from tradeloom.engine.risk.config import RiskConfig
 
 SYMBOLS = ("BTC/USDT", "ETH/USDT", "SOL/USDT")
 TOL = 1e-9

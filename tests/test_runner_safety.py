@@ -11,19 +11,19 @@ import time
 import pytest
 from live_helpers import API_KEY, SECRET
 from runner_helpers import make_config
-from tradeloom.adapters.clock import SystemClock
-from tradeloom.adapters.runner import LiveRunner, RunnerSettings
-from tradeloom.adapters.safety import AccountLock, AccountLocked, write_kill_flag
-from tradeloom.adapters.session import open_live, open_paper, preflight_live
+from tradeloom.adapters.live.clock import SystemClock
+from tradeloom.adapters.live.runner import LiveRunner, RunnerSettings
+from tradeloom.adapters.live.safety import AccountLock, AccountLocked, write_kill_flag
+from tradeloom.app.session import open_live, open_paper, preflight_live
 from tradeloom.engine.errors import ConfigError, TradeloomError
-from tradeloom.engine.loop import Engine
+from tradeloom.engine.run.loop import Engine
 from tradeloom.engine.orders import Bar
-from tradeloom.engine.portfolio import Portfolio
-from tradeloom.engine.sim_broker import SimulatedBroker
-from tradeloom.engine.strategy import Strategy
+from tradeloom.engine.accounting.portfolio import Portfolio
+from tradeloom.engine.sim.broker import SimulatedBroker
+from tradeloom.engine.strategy.base import Strategy
 
-from tradeloom.cli_live import ccxt_broker_factory
-from tradeloom.live_config import LiveConfig, load_live_config
+from tradeloom.cli.live import ccxt_broker_factory
+from tradeloom.app.live_config import LiveConfig, load_live_config
 
 ENV = {"TRADELOOM_API_KEY": API_KEY, "TRADELOOM_API_SECRET": SECRET}
 
@@ -181,7 +181,7 @@ def test_clock_drift_above_threshold_pauses_entries(emulator, tmp_path):
     import asyncio as _asyncio
 
     from runner_helpers import SIM_SETTINGS, start_at
-    from tradeloom.adapters.journal import read_journal
+    from tradeloom.adapters.live.journal import read_journal
 
     cfg = make_config(emulator, tmp_path)
     clock = start_at(emulator, 300, skew_ms=5_000)

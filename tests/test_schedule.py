@@ -10,8 +10,8 @@ import pytest
 from ml_helpers import sample_store, train_dict
 from pydantic import ValidationError
 from tradeloom.engine.errors import ConfigError
-from tradeloom.research.registry import ModelRegistry
-from tradeloom.research.schedule import (
+from tradeloom.research.ml.registry import ModelRegistry
+from tradeloom.research.ml.schedule import (
     RunRecord,
     crontab_lines,
     next_fire,
@@ -19,7 +19,7 @@ from tradeloom.research.schedule import (
     run_schedule,
 )
 
-from tradeloom.ml_config import ScheduleConfig, ScheduleJob
+from tradeloom.research.ml.config import ScheduleConfig, ScheduleJob
 
 T0 = datetime(2024, 1, 1, 0, 30, tzinfo=UTC)
 

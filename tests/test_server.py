@@ -14,10 +14,10 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 from status_helpers import NOW, make_status
-from tradeloom.adapters.status import Reconciliation, write_status
+from tradeloom.adapters.ops.status import Reconciliation, write_status
 from tradeloom.engine.errors import ConfigError
 
-from tradeloom.server import (
+from tradeloom.serve.server import (
     ServerSettings,
     bind_policy,
     is_loopback,
@@ -202,7 +202,7 @@ def test_token_required_everywhere_but_health_and_never_logged(tmp_path, caplog)
 
     async def announce_and_stop():
         lines = []
-        from tradeloom.server import serve_forever
+        from tradeloom.serve.server import serve_forever
 
         task = asyncio.create_task(serve_forever(settings_for(tmp_path, TOKEN), "127.0.0.1", 0,
                                                  announce=lines.append))

@@ -24,8 +24,8 @@ from tradeloom.engine.orders import (
     Side,
     TimeInForce,
 )
-from tradeloom.engine.sim_broker import IntrabarRule, SimulatedBroker
-from tradeloom.engine.slippage import FixedBpsSlippage
+from tradeloom.engine.sim.broker import IntrabarRule, SimulatedBroker
+from tradeloom.engine.costs.slippage import FixedBpsSlippage
 
 SYM = "BTC/USDT"
 MIN = 60_000

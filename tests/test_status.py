@@ -11,8 +11,8 @@ import threading
 import pytest
 from runner_helpers import SIM_SETTINGS, make_config, run_paper, start_at
 from status_helpers import HOUR, NOW, make_status
-from tradeloom.adapters.session import open_paper
-from tradeloom.adapters.status import (
+from tradeloom.app.session import open_paper
+from tradeloom.adapters.ops.status import (
     Reconciliation,
     RunnerStatus,
     StatusError,
@@ -21,7 +21,7 @@ from tradeloom.adapters.status import (
     status_path,
     write_status,
 )
-from tradeloom.adapters.status_publisher import StatusPublisher
+from tradeloom.adapters.ops.status_publisher import StatusPublisher
 
 
 def test_json_round_trip_keeps_every_field():

@@ -21,13 +21,13 @@ import aiohttp
 from browser import _DevTools, _start
 from PIL import Image
 from runner_helpers import SIM_SETTINGS, make_config
-from tradeloom.adapters.clock import ManualClock
-from tradeloom.adapters.session import open_paper
-from tradeloom.adapters.status import read_statuses
-from tradeloom.adapters.status_publisher import StatusPublisher
-from tradeloom.engine.strategy import Strategy
+from tradeloom.adapters.live.clock import ManualClock
+from tradeloom.app.session import open_paper
+from tradeloom.adapters.ops.status import read_statuses
+from tradeloom.adapters.ops.status_publisher import StatusPublisher
+from tradeloom.engine.strategy.base import Strategy
 
-from tradeloom.server import ServerSettings, start_server
+from tradeloom.serve.server import ServerSettings, start_server
 
 KILL_DEADLINE_S = 10.0
 

@@ -14,8 +14,8 @@ import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tradeloom.adapters import catalog as catalog_module
-from tradeloom.adapters.store import IngestRun, MarketStore
+from tradeloom.adapters.store import catalog as catalog_module
+from tradeloom.adapters.store.market_store import IngestRun, MarketStore
 from tradeloom.engine.errors import ConfigError, DataError, UnknownSymbol
 from tradeloom.engine.market import MarketSpec
 

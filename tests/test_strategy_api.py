@@ -7,10 +7,10 @@ import textwrap
 import numpy as np
 import pytest
 from engine_helpers import bars
-from tradeloom.engine.backtest import backtest_arrays
+from tradeloom.engine.run.backtest import backtest_arrays
 from tradeloom.engine.errors import StrategyError
 from tradeloom.engine.market import MarketSpec
-from tradeloom.engine.strategy import Param, Strategy
+from tradeloom.engine.strategy.base import Param, Strategy
 from tradeloom.research.strategy_loader import load_strategy
 
 
@@ -246,7 +246,7 @@ class TestLoader:
 
     def test_loads_a_class_from_a_file(self, tmp_path):
         path = self.write(tmp_path, """
-            from tradeloom.engine.strategy import Strategy, Param
+            from tradeloom.engine.strategy.base import Strategy, Param
             class Mine(Strategy):
                 n = Param(int, 3)
         """)
@@ -255,7 +255,7 @@ class TestLoader:
         assert load_strategy(str(path)) is not None  # the only Strategy in the file
 
     def test_loads_from_a_module(self):
-        assert load_strategy("tradeloom.engine.strategy:Strategy") is Strategy
+        assert load_strategy("tradeloom.engine.strategy.base:Strategy") is Strategy
 
     def test_missing_file(self, tmp_path):
         with pytest.raises(StrategyError, match=r"file '.*nope\.py' not found"):
@@ -273,7 +273,7 @@ class TestLoader:
 
     def test_missing_class_lists_what_exists(self, tmp_path):
         path = self.write(tmp_path, """
-            from tradeloom.engine.strategy import Strategy
+            from tradeloom.engine.strategy.base import Strategy
             class SmaCross(Strategy):
                 pass
         """)

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tradeloom.engine.errors import DataError
 from tradeloom.engine.orders import Fill, Liquidity, Side
-from tradeloom.engine.trades import Trade, build_trades, open_positions
+from tradeloom.engine.results.trades import Trade, build_trades, open_positions
 
 H = 3_600_000
 BTC, ETH = "BTC/USDT", "ETH/USDT"

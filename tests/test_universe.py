@@ -9,9 +9,9 @@ import tempfile
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tradeloom.adapters.store import MarketStore
+from tradeloom.adapters.store.market_store import MarketStore
 from tradeloom.engine.errors import ConfigError
-from tradeloom.research.universe import (
+from tradeloom.research.universe.tiers import (
     Universe,
     UniverseConfig,
     UniverseHistory,
@@ -20,7 +20,7 @@ from tradeloom.research.universe import (
 )
 from universe_helpers import DAY, HOUR, flat_bars, walk_bars, write
 
-from tradeloom.sample import load_sample
+from tradeloom.app.sample import load_sample
 
 AS_OF = 5 * DAY
 

@@ -61,9 +61,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from tradeloom.engine.backtest import backtest_arrays
-from tradeloom.engine.feeds import BarArrays
-from tradeloom.engine.indicators import SMA, sma
+from tradeloom.engine.run.backtest import backtest_arrays
+from tradeloom.engine.run.feeds import BarArrays
+from tradeloom.engine.indicators.registry import SMA, sma
 from tradeloom.engine.market import MarketSpec
 from tradeloom.research.strategies import SmaCross
 

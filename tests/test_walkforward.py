@@ -11,10 +11,10 @@ import pytest
 from sweep_helpers import SMA, data_spec, make_store
 from tradeloom.engine.errors import ConfigError, DataError
 from tradeloom.research.backtest import run_backtest
-from tradeloom.research.executors import LocalExecutor
-from tradeloom.research.sweep_table import best_index, read_table_metadata
-from tradeloom.research.walkforward import run_walkforward, stitch
-from tradeloom.research.wf_windows import parse_span, plan_windows
+from tradeloom.research.sweeps.executors import LocalExecutor
+from tradeloom.research.sweeps.table import best_index, read_table_metadata
+from tradeloom.research.sweeps.walkforward import run_walkforward, stitch
+from tradeloom.research.sweeps.wf_windows import parse_span, plan_windows
 
 H = 3_600_000
 

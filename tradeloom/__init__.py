@@ -14,16 +14,16 @@ from typing import Any
 from tradeloom._version import __version__
 
 _EXPORTS = {
-    "Strategy": "tradeloom.engine.strategy",
-    "Param": "tradeloom.engine.strategy",
+    "Strategy": "tradeloom.engine.strategy.base",
+    "Param": "tradeloom.engine.strategy.base",
     "MarketSpec": "tradeloom.engine.market",
-    "BacktestResult": "tradeloom.engine.results",
-    "RiskEngine": "tradeloom.engine.risk",
-    "MarketStore": "tradeloom.adapters.store",
+    "BacktestResult": "tradeloom.engine.results.result",
+    "RiskEngine": "tradeloom.engine.risk.engine",
+    "MarketStore": "tradeloom.adapters.store.market_store",
     "run_backtest": "tradeloom.research.backtest",
     "ResearchResult": "tradeloom.research.research_result",
-    "load_sample": "tradeloom.sample",
-    "load_profile": "tradeloom.risk_profiles",
+    "load_sample": "tradeloom.app.sample",
+    "load_profile": "tradeloom.adapters.config.risk_profiles",
 }
 
 __all__ = [
@@ -34,7 +34,7 @@ __all__ = [
 
 def load_result(directory: Any) -> Any:
     """Load a saved result (``--out`` of ``tradeloom backtest``) as a ``ResearchResult``."""
-    from tradeloom.adapters.results_io import load_result as _load
+    from tradeloom.adapters.store.results_io import load_result as _load
     from tradeloom.research.research_result import ResearchResult
 
     return ResearchResult.of(_load(directory))

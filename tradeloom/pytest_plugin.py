@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from tradeloom.research.regress import RegressReport
+    from tradeloom.research.regress.goldens import RegressReport
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -56,7 +56,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def _catalog(config: pytest.Config) -> Path:
     """--tradeloom-catalog, else the ini setting, else $TRADELOOM_CATALOG / the default catalog."""
-    from tradeloom import clictx
+    from tradeloom.cli import context as clictx
 
     chosen = config.getoption("tradeloom_catalog") or config.getini("tradeloom_catalog")
     if not chosen:
@@ -68,8 +68,8 @@ def _catalog(config: pytest.Config) -> Path:
 @pytest.fixture(scope="session")
 def tradeloom_sample_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A temporary catalog holding only tradeloom's bundled sample (built once per session)."""
-    from tradeloom.adapters.store import MarketStore
-    from tradeloom.sample import load_sample
+    from tradeloom.adapters.store.market_store import MarketStore
+    from tradeloom.app.sample import load_sample
 
     root = tmp_path_factory.mktemp("tradeloom-sample-catalog")
     load_sample(MarketStore(root))
@@ -86,7 +86,7 @@ def tradeloom_regress(request: pytest.FixtureRequest) -> Callable[..., RegressRe
 
     def check(config: str | Path, *, store: Any = None, cases: Sequence[str] | None = None) -> RegressReport:
         __tracebackhide__ = True
-        from tradeloom.research.regress import run_regress
+        from tradeloom.app.regress import run_regress
 
         path = Path(config)
         if not path.is_absolute():

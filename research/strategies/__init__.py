@@ -1,8 +1,8 @@
 """Example strategies: the users' first templates (each module's docstring explains it)."""
 
-from .breakout_bracket import BreakoutBracket
-from .momentum_rotation import MomentumRotation
-from .rsi_reversion import RsiReversion
-from .sma_cross import SmaCross
+from tradeloom.research.strategies.breakout_bracket import BreakoutBracket
+from tradeloom.research.strategies.momentum_rotation import MomentumRotation
+from tradeloom.research.strategies.rsi_reversion import RsiReversion
+from tradeloom.research.strategies.sma_cross import SmaCross
 
 __all__ = ["BreakoutBracket", "MomentumRotation", "RsiReversion", "SmaCross"]

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 
-from tradeloom.engine.strategy import Param, Strategy, StrategyError
+from tradeloom.engine.strategy.base import Param, Strategy, StrategyError
 
 TAG = "breakout"
 

@@ -1,6 +1,6 @@
 """Confidence-sized long-only strategy: hold a symbol while a model is confident it rises.
 
-Idea: a registered model (``research/registry.py``) gives, at every bar's close,
+Idea: a registered model (``research/ml/registry.py``) gives, at every bar's close,
 the probability that the label is positive (e.g. the next 12 bars' return above
 zero). Above ``threshold`` the strategy holds the symbol with a weight that grows
 with the confidence; at or below it (or in warm-up, NaN) it is flat.
@@ -14,8 +14,9 @@ the next bar's open).
 Confidence comes from ``ctx.confidence(model, symbol)``: the engine feeds each closed
 bar to the model's online feature pipeline (the same pipeline it was trained on)
 before ``on_bar``. By default the model is read from the run's catalog registry;
-``catalog=`` names another catalog (and ``record=True`` keeps every prediction in
-``self.book.records``); ``ConfidenceSized.with_book(book, ...)`` injects a book
+``catalog=`` names another catalog (``record=True`` keeps every prediction in
+``self.book.records``, reading ``catalog=`` or else ``$TRADELOOM_CATALOG`` / the
+project catalog); ``ConfidenceSized.with_book(book, ...)`` injects a book
 (CV fold backtests use precomputed predictions).
 
 Run it::
@@ -28,7 +29,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tradeloom.engine.strategy import Param, Strategy, StrategyError
+from tradeloom.engine.strategy.base import Param, Strategy, StrategyError
 
 
 class ConfidenceSized(Strategy):
@@ -56,11 +57,12 @@ class ConfidenceSized(Strategy):
     def on_start(self, ctx) -> None:
         book = getattr(self, "_injected", None)
         if book is None and (self.catalog or self.record):
-            from tradeloom.research.confidence import ModelBook
-            from tradeloom.research.registry import ModelRegistry
+            from tradeloom.adapters.store.locations import default_catalog
+            from tradeloom.research.ml.confidence import ModelBook
+            from tradeloom.research.ml.registry import ModelRegistry
 
-            book = ModelBook(ModelRegistry(self.catalog or self._cli_catalog()), ctx.symbols,
-                             record=self.record)
+            book = ModelBook(ModelRegistry(self.catalog or str(default_catalog())),
+                             ctx.symbols, record=self.record)
         if book is not None:
             ctx.use_models(book)  # else: the run's own registry (run_backtest, CLI)
         self.book = book
@@ -70,12 +72,6 @@ class ConfidenceSized(Strategy):
             ctx.log(f"ConfidenceSized: {self.model} resolved to {loaded.ref}")
         self._scale = self.max_weight / len(ctx.symbols)
         self._target = dict.fromkeys(ctx.symbols, 0.0)
-
-    @staticmethod
-    def _cli_catalog() -> str:
-        from tradeloom.clictx import catalog_path
-
-        return str(catalog_path())
 
     def weight(self, conf: float) -> float:
         """Target weight of one symbol at confidence ``conf`` (0 at or below threshold)."""

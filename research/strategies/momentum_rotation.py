@@ -17,7 +17,7 @@ Ties in the ranking go to the symbol that sorts first.
 
 from __future__ import annotations
 
-from tradeloom.engine.strategy import Param, Strategy
+from tradeloom.engine.strategy.base import Param, Strategy
 
 
 class MomentumRotation(Strategy):

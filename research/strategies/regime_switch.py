@@ -2,7 +2,7 @@
 
 Idea: trend-following earns in trends and bleeds in ranges; mean reversion does the
 opposite; in the wildest markets both are coin flips with fees. So classify every
-symbol's regime on every closed bar (``research/regime.py``: ADX for trend, the
+symbol's regime on every closed bar (``research/universe/regime.py``: ADX for trend, the
 realized-vol percentile for "volatile", with hysteresis) and let the matching
 sub-strategy trade it:
 
@@ -42,8 +42,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from tradeloom.engine.strategy import Param, Strategy, StrategyError
-from tradeloom.research.regime import Regime, RegimeConfig, RegimeTracker
+from tradeloom.engine.strategy.base import Param, Strategy, StrategyError
+from tradeloom.research.universe.regime import Regime, RegimeConfig, RegimeTracker
 from tradeloom.research.sleeve_context import SleeveContext
 from tradeloom.research.strategies.breakout_bracket import BreakoutBracket
 from tradeloom.research.strategies.rsi_reversion import RsiReversion
@@ -122,7 +122,7 @@ class RegimeSelector(Strategy):
     def with_universe(cls, universe: Any, **params: Any) -> RegimeSelector:
         """An instance that trades a symbol only while ``universe.tradeable(symbol, ts)``.
 
-        ``universe`` is a :class:`~tradeloom.research.universe.UniverseHistory` (or
+        ``universe`` is a :class:`~tradeloom.research.universe.tiers.UniverseHistory` (or
         anything with ``tradeable(symbol, ts) -> bool``).
         """
         inst = cls(**params)

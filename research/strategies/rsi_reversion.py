@@ -16,9 +16,9 @@ signal exit cancels that stop first, so at most one exit ever fills.
 
 from __future__ import annotations
 
-from tradeloom.engine.context import TARGET_TAG
+from tradeloom.engine.strategy.context import TARGET_TAG
 from tradeloom.engine.orders import Side
-from tradeloom.engine.strategy import Param, Strategy, StrategyError
+from tradeloom.engine.strategy.base import Param, Strategy, StrategyError
 
 
 class RsiReversion(Strategy):

@@ -8,7 +8,7 @@ orders rest on the book and some fill: what a SIGKILL must not lose.
 
 from __future__ import annotations
 
-from tradeloom.engine.strategy import Param, Strategy
+from tradeloom.engine.strategy.base import Param, Strategy
 
 
 class Ladder(Strategy):

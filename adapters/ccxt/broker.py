@@ -1,0 +1,513 @@
+"""The ccxt broker: the Broker port for real exchanges (Binance spot tested end to end).
+
+API (what the runner calls; all from ONE thread, the runner's event-loop thread)::
+
+    broker = CcxtBroker(client, markets, store, *, run_id="r1", retry=RetryPolicy(),
+                        sleep=time.sleep)          # client: make_client(..., async_=False)
+    broker.submit(order: Order, now_ms: int) -> None            # non-blocking
+    broker.submit_bracket(entry, stop_loss, take_profits, now_ms) -> None
+    broker.submit_oco(a: Order, b: Order, now_ms: int) -> None
+    broker.cancel(order_id: int, now_ms: int) -> bool           # non-blocking
+    broker.open_orders(symbol: str | None = None) -> list[Order]
+    broker.on_bar(bar: Bar) -> list[Fill]                       # local triggers; always []
+    broker.on_trade(symbol, ts, price, amount) -> list[Fill]    # local triggers; always []
+    broker.poll(now_ms: int, *, wait: bool = False) -> list[Fill]
+    broker.busy -> bool                     # orders on the exchange or requests in flight
+    broker.sync(timeout_s: float) -> bool   # thread-safe: refresh and wait (runner: to_thread)
+    broker.collect(now_ms: int) -> list[Fill]   # fills that arrived; no new request
+    broker.restore(records, id_source) -> list[Order]   # after a restart
+    broker.drain_updates() -> list[Order]                       # the engine pulls this
+    broker.cancel_all(now_ms: int, *, timeout_s: float = 10.0) -> CancelAllReport  # blocking
+    broker.flush(timeout_s: float = 10.0) -> None               # wait until the sender is idle
+    broker.call(fn: Callable[[ccxt.Exchange], T], timeout_s=30.0) -> T  # run fn on the sender
+    broker.fatal -> ExchangeError | None                        # set once trading must stop
+    broker.close() -> None
+    reconcile(broker, store, now_ms, policy=ReconcilePolicy()) -> ReconcileReport
+                                                               # in adapters/live/reconcile.py
+
+Sync vs async (decision latency). ``Engine.step`` is synchronous and the runner is
+asyncio, so nothing on the decision path may wait for the network. ``submit`` only
+checks the order against the market's rules (precision, minimum amount, minimum
+notional), gives it its client order id and queues it: a few microseconds. One
+sender thread owns the (sync) ccxt client and does all network I/O in order:
+it persists the intent to SQLite, sends, retries, and polls. Results come back
+through a queue and are applied to the ``Order`` objects only on the caller's thread,
+inside ``poll``/``drain_updates`` (no Order is ever mutated by two threads). ccxt's
+rate limiter keeps working because exactly one thread uses the client.
+
+Rules, each tested in ``tests/test_ccxt_broker.py``:
+
+- **Client ids.** ``tl-{run_id}-{seq}`` (``tl{run_id}X{seq}`` on exchanges that allow
+  only letters and digits, e.g. OKX), at most 32 characters; ``seq`` comes from the
+  state store, reserved in blocks, so a restart continues past every id ever handed
+  out and never reuses one.
+- **Idempotent submit.** The intent is stored before the first send. On a transient
+  error (timeout, dropped connection, 5xx, 429) the sender asks the exchange for the
+  order by client id before sending again: found -> adopted, not found -> re-sent
+  with the same client id after a backoff with jitter (Retry-After honoured).
+  A stale timestamp (Binance -1021, ccxt ``InvalidNonce``) is transient too: the
+  sender measures the exchange's clock again (``load_time_difference``) before the
+  retry signs the request anew.
+- **Stopping errors.** Authentication and insufficient-funds errors reject the order
+  with the exchange's message, set ``fatal`` and stop trading: every later ``submit``
+  raises the error, and ``poll`` raises it once it has no fills left to deliver.
+  Other refusals (invalid order, unknown symbol) reject that order only.
+- **Tracking.** Orders are tracked to completion by polling: per symbol with working
+  orders, one ``fetch_open_orders`` and one ``fetch_my_trades`` from the last seen
+  trade id; orders that left the open list are fetched once for their final status.
+  Fills come from the exchange's trade reports, with their fee (converted to the
+  quote currency), de-duplicated by trade id (stored, so also across restarts).
+- **Local contingent orders.** Stops, brackets and OCO groups are emulated locally
+  (``adapters.live_triggers``): stop orders wait in the broker and go out as market
+  orders when ``on_bar``/``on_trade`` see the stop price trade; bracket legs wait for
+  the entry's fill (take-profits then go to the exchange as limit orders, the
+  stop-loss stays a local trigger); when one leg of a group fills, the others are
+  cancelled. A stop is therefore only as fast as the price feed the runner delivers.
+- **Kill switch.** ``cancel_all`` jumps the sender's queue, drops queued submits,
+  cancels every open order on the exchange per symbol (``cancel_all_orders``) and
+  every locally held trigger, and blocks until the exchange confirms or ``timeout_s``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import ccxt
+from tradeloom.adapters.ccxt.sender import Sender, StatusReport, client_order_id
+from tradeloom.adapters.store.ingest import RetryPolicy
+from tradeloom.adapters.live.state import FillRecord, LiveStateStore, OrderRecord
+from tradeloom.adapters.ccxt.triggers import STOP_TYPES, LocalTriggers
+from tradeloom.adapters.live.log_redact import install_secret_filter
+from tradeloom.engine.errors import ExchangeError, OrderError
+from tradeloom.engine.market import MarketSpec
+from tradeloom.engine.orders import Bar, Fill, Liquidity, Order, OrderStatus, OrderType, Side
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_SENT_TYPES = (OrderType.MARKET, OrderType.LIMIT)
+_STATUS = {s.value: s for s in OrderStatus}
+
+
+@dataclass(frozen=True, slots=True)
+class CancelAllReport:
+    """What the kill switch did: exchange orders cancelled (client ids), queued submits
+    dropped, local triggers cancelled, errors, time taken, orders still open after it."""
+
+    cancelled: tuple[str, ...]
+    dropped: tuple[str, ...]
+    local: tuple[int, ...]
+    errors: tuple[str, ...]
+    elapsed_s: float
+    still_open: int
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and self.still_open == 0
+
+
+class CcxtBroker:
+    """The Broker port over a ccxt client (see the module docstring for every rule)."""
+
+    def __init__(self, client: ccxt.Exchange, markets: Mapping[str, MarketSpec],
+                 store: LiveStateStore, *, retry: RetryPolicy | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        install_secret_filter([getattr(client, k, None) for k in ("apiKey", "secret",
+                                                                  "password")])
+        self.client = client
+        self.markets = dict(markets)
+        self.store = store
+        self.run_id = store.run_id
+        self.fatal: ExchangeError | None = None
+        self.sender = Sender(client, store, self.markets, retry=retry or RetryPolicy(),
+                             sleep=sleep)
+        self.triggers = LocalTriggers()
+        self._orders: dict[int, Order] = {}
+        self._by_cid: dict[str, Order] = {}
+        self._updates: dict[int, Order] = {}
+        self._fills: list[Fill] = []
+        self._last_price: dict[str, float] = {}
+        self._filled_pending: dict[int, Order] = {}  # exchange says filled, fills not yet in
+        self.sender.start()
+
+    # ------------------------------------------------------------------ the Broker port
+    def submit(self, order: Order, now_ms: int) -> None:
+        """Check, name and queue ``order`` (non-blocking); REJECTED with a reason if it fails."""
+        self._raise_if_fatal()
+        problem = self._check(order)
+        self._track(order)
+        if problem:
+            self._move(order, OrderStatus.REJECTED, now_ms, problem)
+            return
+        if order.type in STOP_TYPES:
+            self._hold(order, now_ms)
+            self.triggers.hold_stop(order)
+            return
+        self.sender.submit(self._record(order, "pending"))
+
+    def submit_bracket(self, entry: Order, stop_loss: Order, take_profits: Sequence[Order],
+                       now_ms: int) -> None:
+        """Send ``entry``; hold the legs until it fills (see ``adapters.live_triggers``)."""
+        legs = [stop_loss, *take_profits]
+        self.submit(entry, now_ms)
+        if entry.status is OrderStatus.REJECTED:
+            for leg in legs:
+                self._track(leg)
+                self._move(leg, OrderStatus.REJECTED, now_ms, "entry rejected")
+            return
+        for leg in legs:
+            self._track(leg)
+            self._hold(leg, now_ms)
+        self.triggers.hold_bracket(entry, legs)
+
+    def submit_oco(self, a: Order, b: Order, now_ms: int) -> None:
+        """Two legs cancelling each other; the stop leg is held locally."""
+        self.submit(a, now_ms)
+        self.submit(b, now_ms)
+        self.triggers.link_oco(a, b)
+
+    def cancel(self, order_id: int, now_ms: int) -> bool:
+        """Queue a cancel (non-blocking); ``False`` if unknown or finished."""
+        order = self._orders.get(order_id)
+        if order is None or order.status.is_terminal:
+            return False
+        if order.id in self.triggers.stops or self._held(order):
+            self.triggers.forget(order)
+            self._move(order, OrderStatus.CANCELED, now_ms, "cancelled (held locally)")
+            self.sender.save(self._record(order, OrderStatus.CANCELED.value))
+            return True
+        self.sender.cancel(order.client_id)
+        return True
+
+    def replace(self, order_id: int, now_ms: int, **_: Any) -> Order:
+        raise OrderError(
+            f"replace(order {order_id}): not supported by the live broker (an exchange's "
+            "cancel-replace differs per venue); cancel the order and submit a new one"
+        )
+
+    def open_orders(self, symbol: str | None = None) -> list[Order]:
+        """Working orders (sent, or held locally), oldest first."""
+        return [o for o in self._orders.values()
+                if not o.status.is_terminal and (symbol is None or o.symbol == symbol)]
+
+    def on_bar(self, bar: Bar) -> list[Fill]:
+        """Fire local stops the bar's range reached; fills arrive through ``poll``."""
+        self._last_price[bar.symbol] = bar.close
+        self._fire(bar.symbol, bar.low, bar.high, bar.close_ts)
+        return []
+
+    def on_trade(self, symbol: str, ts: int, price: float, amount: float) -> list[Fill]:
+        self._last_price[symbol] = price
+        self._fire(symbol, price, price, ts)
+        return []
+
+    def poll(self, now_ms: int, *, wait: bool = False, timeout_s: float = 30.0) -> list[Fill]:
+        """Ask the sender for a refresh and return the fills that arrived (oldest first).
+
+        Non-blocking unless ``wait``: then it waits for the refresh to finish. Raises
+        ``fatal`` (authentication, insufficient funds) once no fills are left to deliver.
+        """
+        self.sender.refresh()
+        if wait:
+            self.flush(timeout_s)
+        self._apply_reports(now_ms)
+        fills, self._fills = self._fills, []
+        if not fills:
+            self._raise_if_fatal()
+        return fills
+
+    @property
+    def busy(self) -> bool:
+        """Orders working on the exchange, or requests the sender has not finished."""
+        if self.sender.pending:
+            return True
+        return any(not o.status.is_terminal and o.id not in self.triggers.stops
+                   and not self._held(o) for o in self._orders.values())
+
+    def sync(self, timeout_s: float = 10.0) -> bool:
+        """Refresh from the exchange and wait for the sender to be idle (thread-safe:
+        touches no ``Order``; the runner awaits it in a worker thread, then ``collect``s).
+        ``False`` if the sender was still busy after ``timeout_s``."""
+        self.sender.refresh()
+        return self.sender.wait_idle(timeout_s)
+
+    def collect(self, now_ms: int) -> list[Fill]:
+        """The fills (and order updates) the sender reported so far; sends nothing.
+        Raises ``fatal`` once no fills are left to deliver, like ``poll``."""
+        self._apply_reports(now_ms)
+        fills, self._fills = self._fills, []
+        if not fills:
+            self._raise_if_fatal()
+        return fills
+
+    def drain_updates(self) -> list[Order]:
+        """Orders whose status changed since the last drain (the engine pulls this)."""
+        self._apply_reports(None)
+        updates = list(self._updates.values())
+        self._updates.clear()
+        return updates
+
+    def cancel_all(self, now_ms: int, *, timeout_s: float = 10.0) -> CancelAllReport:
+        """The kill switch: cancel everything, here and on the exchange (blocking)."""
+        started = time.monotonic()
+        local = []
+        for order in list(self._orders.values()):
+            if not order.status.is_terminal and (order.id in self.triggers.stops
+                                                 or self._held(order)):
+                self.triggers.forget(order)
+                self._move(order, OrderStatus.CANCELED, now_ms, "kill switch")
+                self.sender.save(self._record(order, OrderStatus.CANCELED.value))
+                local.append(order.id)
+        self.triggers.waiting_legs.clear()
+        future = self.sender.cancel_all(sorted(self.markets))
+        errors: list[str] = []
+        result: dict[str, Any] = {"cancelled": [], "dropped": []}
+        try:
+            result = future.result(timeout_s)
+            errors = list(result["errors"])
+        except TimeoutError:
+            errors.append(f"the exchange did not confirm within {timeout_s} s")
+        except ExchangeError as err:
+            errors.append(str(err))
+        self._apply_reports(now_ms)
+        still_open = len(self.store.orders(working_only=True))
+        return CancelAllReport(tuple(result["cancelled"]), tuple(result["dropped"]),
+                               tuple(local), tuple(errors), time.monotonic() - started,
+                               still_open)
+
+    def flush(self, timeout_s: float = 10.0) -> None:
+        """Wait until every queued request was sent and answered."""
+        if not self.sender.wait_idle(timeout_s):
+            raise ExchangeError(f"the ccxt sender is still busy after {timeout_s} s; "
+                                "the exchange is slow or unreachable")
+
+    def call(self, fn: Callable[[ccxt.Exchange], T], timeout_s: float = 30.0) -> T:
+        """Run ``fn(client)`` on the sender thread (the one thread using the client)."""
+        return self.sender.call(fn).result(timeout_s)
+
+    def close(self) -> None:
+        self.sender.stop()
+
+    def restore(self, records: Sequence[OrderRecord],
+                id_source: Callable[[], int]) -> list[Order]:
+        """Rebuild the working orders of an earlier process from the state store (after a
+        ``reconcile``): exchange orders are tracked again, held stops re-armed as local
+        triggers. A held bracket leg whose entry belonged to the earlier process (not a
+        stop: a take-profit never sent) is cancelled, recorded with that reason."""
+        restored: list[Order] = []
+        for rec in records:
+            if rec.client_id in self._by_cid or not (rec.is_working or rec.status == "held"):
+                continue
+            held_stop = rec.status == "held" and rec.stop_price is not None
+            otype = OrderType(rec.type)
+            if held_stop:
+                otype = OrderType.STOP_LIMIT if otype is OrderType.LIMIT else OrderType.STOP
+            oid = rec.order_id if rec.order_id > 0 else id_source()  # adopted: a new id
+            order = Order(oid, rec.symbol, Side(rec.side), otype, rec.amount,
+                          rec.created_ts, price=rec.price, quote_amount=rec.quote_amount,
+                          stop_price=rec.stop_price, reduce_only=rec.reduce_only,
+                          client_id=rec.client_id, tag=rec.tag, strategy_id=rec.strategy_id,
+                          oco_group=rec.oco_group, filled=rec.filled, avg_price=rec.avg_price,
+                          fee=rec.fee, updated_ts=rec.updated_ts)
+            order.transition(OrderStatus.OPEN, rec.updated_ts, "restored after a restart")
+            if rec.filled > 0:
+                order.transition(OrderStatus.PARTIALLY_FILLED, rec.updated_ts)
+            self._orders[order.id] = order
+            self._by_cid[order.client_id] = order
+            if held_stop:
+                self.triggers.hold_stop(order)
+            elif rec.status == "held":
+                self._move(order, OrderStatus.CANCELED, rec.updated_ts,
+                           "restart: leg of an entry from the previous process")
+                self.sender.save(self._record(order, OrderStatus.CANCELED.value))
+                continue
+            restored.append(order)
+        self._updates.clear()  # the engine learns restored orders from open_orders()
+        return restored
+
+    def order_by_client_id(self, client_id: str) -> Order | None:
+        return self._by_cid.get(client_id)
+
+    # ------------------------------------------------------------------ internals
+    def _raise_if_fatal(self) -> None:
+        if self.fatal is not None:
+            raise type(self.fatal)(f"trading stopped: {self.fatal}")
+
+    def _check(self, order: Order) -> str:
+        """Why the exchange would refuse ``order`` (amounts rounded as ccxt will), or ''."""
+        spec = self.markets.get(order.symbol)
+        if spec is None:
+            return (f"rejected: unknown symbol {order.symbol!r}; the live broker trades "
+                    f"{sorted(self.markets)}")
+        if order.type not in (*_SENT_TYPES, *STOP_TYPES):
+            return (f"rejected: {order.type.value} orders are not supported live; use a stop "
+                    "the strategy moves itself")
+        if order.type in (OrderType.LIMIT, OrderType.STOP_LIMIT):
+            if order.price is None or not order.price > 0:
+                return f"rejected: {order.type.value} order needs a price > 0"
+            order.price = spec.round_price(order.price)
+        if order.type in STOP_TYPES and not (order.stop_price and order.stop_price > 0):
+            return f"rejected: {order.type.value} order needs a stop_price > 0"
+        if order.quote_amount is not None:
+            if order.type is not OrderType.MARKET or order.side is not Side.BUY:
+                return "rejected: quote_amount sizing is for market buys only"
+            if order.quote_amount < spec.min_notional:
+                return (f"rejected: {order.quote_amount} {spec.quote} is under the minimum "
+                        f"notional {spec.min_notional} of {order.symbol}")
+            return ""
+        amount = spec.round_amount(order.amount)
+        if amount <= 0 or amount < spec.min_amount:
+            return (f"rejected: amount {order.amount} rounds to {amount}, under the minimum "
+                    f"{spec.min_amount} {spec.base} of {order.symbol} (lot step {spec.lot_step})")
+        order.amount = amount
+        price = order.price or order.stop_price or self._last_price.get(order.symbol)
+        if price is not None and amount * price < spec.min_notional * (1 - 1e-9):
+            return (f"rejected: notional {amount * price:.8g} {spec.quote} is under the minimum "
+                    f"{spec.min_notional} of {order.symbol}; increase the amount")
+        return ""
+
+    def _track(self, order: Order) -> None:
+        if not order.client_id:
+            order.client_id = client_order_id(self.run_id, self.store.next_seq(), self.client.id)
+        self._orders[order.id] = order
+        self._by_cid[order.client_id] = order
+
+    def _held(self, order: Order) -> bool:
+        return any(order in legs for legs in self.triggers.waiting_legs.values())
+
+    def _hold(self, order: Order, now_ms: int) -> None:
+        self._move(order, OrderStatus.OPEN, now_ms)
+        self.sender.save(self._record(order, "held"))
+
+    def _record(self, order: Order, status: str) -> OrderRecord:
+        return OrderRecord(
+            client_id=order.client_id, order_id=order.id, symbol=order.symbol,
+            side=order.side.value,
+            type=OrderType.MARKET.value if order.type is OrderType.STOP else (
+                OrderType.LIMIT.value if order.type is OrderType.STOP_LIMIT else order.type.value),
+            amount=order.amount, created_ts=order.created_ts, status=status, price=order.price,
+            quote_amount=order.quote_amount, stop_price=order.stop_price,
+            reduce_only=order.reduce_only, tag=order.tag, strategy_id=order.strategy_id,
+            parent_id=order.parent_id, oco_group=order.oco_group, updated_ts=order.updated_ts)
+
+    def _move(self, order: Order, status: OrderStatus, ts: int | None, reason: str = "") -> None:
+        if order.status is status and status is not OrderStatus.PARTIALLY_FILLED:
+            return
+        ts = order.updated_ts if ts is None else ts
+        if order.status is OrderStatus.NEW and status not in (OrderStatus.OPEN,
+                                                              OrderStatus.REJECTED):
+            order.transition(OrderStatus.OPEN, ts)
+        order.transition(status, ts, reason)
+        self._updates[order.id] = order
+        if status.is_terminal:
+            self.triggers.forget(order)
+
+    def _apply_reports(self, now_ms: int | None) -> None:
+        outbox = self.sender.outbox
+        while not outbox.empty():
+            item = outbox.get()
+            if isinstance(item, FillRecord):
+                self._apply_fill(item)
+            else:
+                self._apply_status(item, now_ms)
+        for order in list(self._filled_pending.values()):  # quote-sized: amount known by now
+            if order.filled > 0 and not order.status.is_terminal:
+                del self._filled_pending[order.id]
+                self._move(order, OrderStatus.FILLED, order.updated_ts)
+                self._after_terminal(order, order.updated_ts)
+
+    def _apply_fill(self, rec: FillRecord) -> None:
+        order = self._by_cid.get(rec.client_id)
+        if order is None:  # an order of an earlier process: reconcile accounts for it
+            return
+        total = order.filled + rec.amount
+        order.avg_price = (order.avg_price * order.filled + rec.price * rec.amount) / total
+        order.filled = total
+        order.fee += rec.fee
+        fill = Fill(order.id, order.symbol, order.side, rec.ts, rec.price, rec.amount, rec.fee,
+                    Liquidity.MAKER if rec.liquidity == "maker" else Liquidity.TAKER,
+                    order.client_id, order.tag, order.strategy_id)
+        self._fills.append(fill)
+        done = order.amount > 0 and total >= order.amount * (1 - 1e-9)
+        if done:
+            self._filled_pending.pop(order.id, None)
+        self._move(order, OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED, rec.ts)
+        self._after_fill(order, rec)
+
+    def _apply_status(self, rep: StatusReport, now_ms: int | None) -> None:
+        order = self._by_cid.get(rep.client_id)
+        if rep.fatal is not None and self.fatal is None:
+            self.fatal = rep.fatal
+            log.error("trading stopped: %s", rep.fatal)
+        if order is None:
+            return
+        status = _STATUS.get(rep.status)
+        if status is None or order.status.is_terminal:
+            return
+        if status is OrderStatus.PARTIALLY_FILLED:
+            status = OrderStatus.OPEN if order.filled == 0 else status
+        if status is OrderStatus.OPEN and order.status is not OrderStatus.NEW:
+            return
+        if status is OrderStatus.FILLED and (order.amount == 0 or order.filled < order.amount
+                                             * (1 - 1e-9)):
+            # The fills (from the trade reports) decide FILLED; they follow this report.
+            self._filled_pending[order.id] = order
+            if order.status is OrderStatus.NEW:
+                self._move(order, OrderStatus.OPEN, now_ms)
+            return
+        self._move(order, status, now_ms, rep.reason)
+        if status.is_terminal:
+            self._after_terminal(order, now_ms)
+
+    def _after_fill(self, order: Order, rec: FillRecord) -> None:
+        if order.status.is_terminal:
+            self._after_terminal(order, rec.ts)
+        siblings = self.triggers.siblings(order)
+        if not siblings:
+            return
+        if order.type in STOP_TYPES or self.triggers.is_oco(order):
+            for other in siblings:
+                self.cancel(other.id, rec.ts)
+            return
+        for other in siblings:  # a take-profit filled: the stop protects less
+            if other.type in STOP_TYPES and other.id in self.triggers.stops:
+                other.amount = self.markets[other.symbol].round_amount(other.amount - rec.amount)
+                if other.amount <= 0:
+                    self.cancel(other.id, rec.ts)
+
+    def _after_terminal(self, order: Order, ts: int | None) -> None:
+        ts = order.updated_ts if ts is None else ts
+        for leg in self.triggers.drop_bracket(order):
+            self._move(leg, OrderStatus.CANCELED, ts, "entry finished without a fill")
+            self.sender.save(self._record(leg, OrderStatus.CANCELED.value))
+        legs = self.triggers.legs_ready(order)
+        if not legs:
+            return
+        spec = self.markets[order.symbol]
+        scale = 1.0 if order.quote_amount is not None else order.filled / order.amount
+        base = order.filled if order.quote_amount is not None else 1.0
+        for leg in legs:
+            leg.amount = spec.round_amount(leg.amount * base * scale)
+            if leg.type in STOP_TYPES:
+                self.triggers.hold_stop(leg)
+                self.sender.save(self._record(leg, "held"))
+            elif leg.amount > 0:
+                self.sender.submit(self._record(leg, "pending"))
+            else:
+                self._move(leg, OrderStatus.CANCELED, ts, "entry filled too little for this leg")
+
+    def _fire(self, symbol: str, low: float, high: float, ts: int) -> None:
+        for stop in self.triggers.crossed(symbol, low, high):
+            for other in self.triggers.siblings(stop):
+                self.cancel(other.id, ts)  # queued before the stop's own order goes out
+            stop.triggered = True
+            if math.isclose(stop.amount, 0.0):
+                self._move(stop, OrderStatus.CANCELED, ts, "nothing left to protect")
+                continue
+            self.sender.submit(self._record(stop, "pending"))

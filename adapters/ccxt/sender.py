@@ -1,0 +1,504 @@
+"""The ccxt broker's sender thread: every exchange request of a live broker, in order.
+
+One thread owns the sync ccxt client (so ccxt's rate limiter sees every request) and
+the order of operations: persist the intent, send, retry idempotently, poll. It
+reports back through ``outbox`` (a queue of :class:`StatusReport`/:class:`FillRecord`)
+and never touches an engine ``Order``. See ``adapters.ccxt_broker`` for the rules.
+
+Commands are ordered by (priority, arrival): ``cancel_all`` and ``call`` jump the
+queue; submits, cancels and refreshes keep their arrival order, so a cancel never
+overtakes the submit of the same order.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import queue
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+import ccxt
+from tradeloom.adapters.ccxt.exchange import backoff_delay, call_ccxt, retry_transient
+from tradeloom.adapters.store.ingest import RetryPolicy
+from tradeloom.adapters.live.state import FillRecord, LiveStateStore, OrderRecord
+from tradeloom.engine.errors import (
+    ExchangeAuthenticationError,
+    ExchangeError,
+    InsufficientFunds,
+    TradeloomError,
+    TransientExchangeError,
+)
+from tradeloom.engine.market import MarketSpec
+
+log = logging.getLogger(__name__)
+
+#: Exchanges whose client order ids may hold only letters and digits.
+_ALNUM_IDS = frozenset({"okx", "myokx", "okxus"})
+_CID = re.compile(r"^tl-?([a-z0-9]+?)(?:-|X)(\d+)$")
+
+_PRIO_URGENT, _PRIO_CALL, _PRIO_NORMAL = 0, 1, 2
+#: Added to the exchange's ``recvWindow`` before a lost submit is looked up.
+_FATE_MARGIN_S = 0.25
+
+
+def client_order_id(run_id: str, seq: int, exchange_id: str = "binance") -> str:
+    """The client order id of order ``seq`` of run ``run_id``.
+
+    >>> client_order_id("a1", 7)
+    'tl-a1-7'
+    >>> client_order_id("a1", 7, "okx")
+    'tla1X7'
+    """
+    if exchange_id in _ALNUM_IDS:
+        return f"tl{run_id}X{seq}"
+    return f"tl-{run_id}-{seq}"
+
+
+def parse_client_order_id(client_id: str | None) -> tuple[str, int] | None:
+    """(run id, seq) of one of our client order ids, else ``None``.
+
+    >>> parse_client_order_id("tl-a1-7"), parse_client_order_id("tla1X7")
+    (('a1', 7), ('a1', 7))
+    >>> parse_client_order_id("web_123") is None
+    True
+    """
+    match = _CID.match(client_id or "")
+    return (match.group(1), int(match.group(2))) if match else None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusReport:
+    """The exchange's view of one of our orders after a request or a refresh.
+
+    ``status``: ``open``, ``partially_filled``, ``filled``, ``canceled``, ``expired``
+    or ``rejected``. ``fatal`` is set for errors that must stop trading.
+    """
+
+    client_id: str
+    status: str
+    exchange_id: str | None = None
+    reason: str = ""
+    fatal: ExchangeError | None = None
+
+
+@dataclass(order=True)
+class _Command:
+    priority: int
+    seq: int
+    kind: str = field(compare=False)
+    payload: Any = field(compare=False, default=None)
+    future: Future | None = field(compare=False, default=None)
+
+
+def _not_found(err: BaseException) -> bool:
+    """The exchange said the order does not exist (ccxt ``OrderNotFound``)."""
+    return isinstance(err.__cause__, ccxt.OrderNotFound)
+
+
+def _status(order: Mapping[str, Any]) -> str:
+    status = order.get("status")
+    filled = float(order.get("filled") or 0.0)
+    if status == "open":
+        return "partially_filled" if filled > 0 else "open"
+    if status == "closed":
+        return "filled"
+    if status in ("canceled", "expired", "rejected"):
+        return str(status)
+    return "open"
+
+
+class Sender:
+    """The worker thread (see the module docstring)."""
+
+    def __init__(self, client: ccxt.Exchange, store: LiveStateStore,
+                 markets: Mapping[str, MarketSpec], *, retry: RetryPolicy,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.client = client
+        self.store = store
+        self.markets = dict(markets)
+        self.retry = retry
+        self.sleep = sleep
+        self.rng = random.Random(retry.seed)
+        self.outbox: queue.SimpleQueue[StatusReport | FillRecord] = queue.SimpleQueue()
+        self._queue: queue.PriorityQueue[_Command] = queue.PriorityQueue()
+        self._seq = itertools.count()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._pending = 0
+        self._pending_lock = threading.Lock()
+        self._refresh_queued = False
+        self._dirty_symbols: set[str] = set()  # trades to fetch although nothing is working
+        self._thread: threading.Thread | None = None
+        self._stop = False
+
+    # -- lifecycle and queueing (any thread) -----------------------------------------
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="ccxt-sender", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        if self._thread is not None:
+            self._stop = True
+            self._put(_PRIO_URGENT, "stop")
+            self._thread.join(timeout_s)
+            self._thread = None
+
+    def _put(self, priority: int, kind: str, payload: Any = None,
+             future: Future | None = None) -> None:
+        with self._pending_lock:
+            self._pending += 1
+            self._idle.clear()
+        self._queue.put(_Command(priority, next(self._seq), kind, payload, future))
+
+    def submit(self, record: OrderRecord) -> None:
+        self._put(_PRIO_NORMAL, "submit", record)
+
+    def cancel(self, client_id: str) -> None:
+        self._put(_PRIO_NORMAL, "cancel", client_id)
+
+    def save(self, record: OrderRecord) -> None:
+        """Persist a locally held order (a stop or bracket leg) off the caller's thread."""
+        self._put(_PRIO_NORMAL, "save", record)
+
+    def refresh(self) -> None:
+        if not self._refresh_queued:
+            self._refresh_queued = True
+            self._put(_PRIO_NORMAL, "refresh")
+
+    def call(self, fn: Callable[[ccxt.Exchange], Any], *, urgent: bool = False) -> Future:
+        future: Future = Future()
+        self._put(_PRIO_URGENT if urgent else _PRIO_CALL, "call", fn, future)
+        return future
+
+    def cancel_all(self, symbols: list[str]) -> Future:
+        future: Future = Future()
+        self._put(_PRIO_URGENT, "cancel_all", symbols, future)
+        return future
+
+    @property
+    def pending(self) -> int:
+        """Commands queued or running (a hint: it changes while you read it)."""
+        return self._pending
+
+    def wait_idle(self, timeout_s: float) -> bool:
+        return self._idle.wait(timeout_s)
+
+    # -- the thread ------------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            cmd = self._queue.get()
+            try:
+                if cmd.kind == "stop":
+                    return
+                self._dispatch(cmd)
+            except TradeloomError as err:  # reported, never kills the thread
+                log.error("ccxt sender: %s failed: %s", cmd.kind, err)
+                if cmd.future is not None and not cmd.future.done():
+                    cmd.future.set_exception(err)
+            except Exception as err:
+                log.exception("ccxt sender: unexpected error in %s", cmd.kind)
+                if cmd.future is not None and not cmd.future.done():
+                    cmd.future.set_exception(err)
+            finally:
+                with self._pending_lock:
+                    self._pending -= 1
+                    if self._pending == 0:
+                        self._idle.set()
+
+    def _dispatch(self, cmd: _Command) -> None:
+        if cmd.kind == "submit":
+            self._submit(cmd.payload)
+        elif cmd.kind == "cancel":
+            self._cancel(cmd.payload)
+        elif cmd.kind == "save":
+            self.store.save_order(cmd.payload)
+        elif cmd.kind == "refresh":
+            self._refresh_queued = False
+            self.refresh_now()
+        elif cmd.kind == "call":
+            cmd.future.set_result(cmd.payload(self.client))
+        elif cmd.kind == "cancel_all":
+            cmd.future.set_result(self._cancel_all(cmd.payload))
+
+    def _ccxt(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """One ccxt call, transient errors retried with backoff and jitter."""
+        context = f"{self.client.id} {method} {args[0] if args else ''}".rstrip()
+        return retry_transient(
+            lambda: call_ccxt(self.client, method, *args, context=context, **kwargs),
+            attempts=self.retry.attempts, base_delay_s=self.retry.base_delay_s,
+            max_delay_s=self.retry.max_delay_s, rng=self.rng, sleep=self.sleep,
+            on_retry=lambda _attempt, _delay, err: self._resync_if_stale(err))
+
+    def _resync_if_stale(self, err: TransientExchangeError) -> None:
+        """A stale timestamp (ccxt ``InvalidNonce``, Binance -1021): measure the offset to
+        the exchange's clock again (``load_time_difference``) before the retry signs anew."""
+        if not isinstance(err.__cause__, ccxt.InvalidNonce):
+            return
+        try:
+            offset = call_ccxt(self.client, "load_time_difference",
+                               context=f"{self.client.id} time resync")
+        except TradeloomError as resync_err:  # the retry fails again and says why
+            log.error("time resync after a stale timestamp failed: %s", resync_err)
+            return
+        log.warning("stale request timestamp (%s); resynchronised with the exchange clock: "
+                    "local clock %+d ms from it", err, offset)
+
+    # -- submit ----------------------------------------------------------------------
+    def _lookup(self, record: OrderRecord) -> dict[str, Any] | None:
+        """The exchange's order with our client id, or ``None`` if it has none."""
+        params: dict[str, Any] = {"clientOrderId": record.client_id}
+        if self.client.id == "bybit":
+            params["acknowledged"] = True
+        try:
+            return self._ccxt("fetch_order", None, record.symbol, params)
+        except TradeloomError as err:
+            if _not_found(err):
+                return None
+            raise
+
+    def _submit(self, record: OrderRecord) -> None:
+        self.store.save_order(record)  # the intent, before anything leaves the machine
+        if record.reduce_only and record.side == "sell":
+            record = self._clamp_to_free_base(record)
+            if record is None:
+                return
+        attempts = self.retry.attempts
+        sent_at = time.monotonic()
+        for attempt in range(1, attempts + 1):
+            try:
+                if attempt > 1:  # a transient error: did the exchange take it anyway?
+                    found = self._lookup(record)
+                    if found is not None:
+                        self._accepted(record, found)
+                        return
+                sent_at = time.monotonic()
+                order = self._create(record)
+                self._accepted(record, order)
+                return
+            except TransientExchangeError as err:
+                if attempt == attempts:
+                    self._unconfirmed(record, err)
+                    return
+                delay = max(self._delay(attempt, err), self._fate_wait(err, sent_at))
+                log.warning("submit %s: %s; checking by client id and retrying in %.2f s",
+                            record.client_id, err, delay)
+                self._resync_if_stale(err)
+                self.sleep(delay)
+            except ExchangeError as err:
+                if "Duplicate order" in str(err):  # it is there: the lookup will find it
+                    found = self._lookup(record)
+                    if found is not None:
+                        self._accepted(record, found)
+                        return
+                self._rejected(record, err)
+                return
+            except TradeloomError as err:  # InvalidOrder / UnknownSymbol: this order only
+                self._rejected(record, err)
+                return
+
+    def _fate_wait(self, err: TransientExchangeError, sent_at: float) -> float:
+        """Seconds until a lost request can no longer be executed by the exchange.
+
+        After a timeout, a dropped connection or a 5xx the request may still be on
+        its way (Binance: "execution status UNKNOWN"). Looking it up by client id too
+        early finds nothing; the re-send then fills, the late copy arrives after it
+        and - the id being free again once an order is finished - is placed a second
+        time. A signed request older than the exchange's ``recvWindow`` is refused
+        (-1021), so the lookup waits that long after the send. Rate limits and stale
+        timestamps are answers that the request was not executed: no wait.
+        """
+        cause = err.__cause__
+        if isinstance(cause, (ccxt.DDoSProtection, ccxt.InvalidNonce)):
+            return 0.0
+        window_ms = getattr(self.client, "options", {}).get("recvWindow")
+        if not window_ms:
+            return 0.0
+        return max(0.0, sent_at + float(window_ms) / 1000 + _FATE_MARGIN_S - time.monotonic())
+
+    def _delay(self, attempt: int, err: TransientExchangeError) -> float:
+        delay = backoff_delay(attempt, base_delay_s=self.retry.base_delay_s,
+                              max_delay_s=self.retry.max_delay_s, rng=self.rng)
+        advised = getattr(err, "retry_after_s", None)
+        return max(delay, advised) if advised is not None else delay
+
+    def _create(self, record: OrderRecord) -> dict[str, Any]:
+        params: dict[str, Any] = {"clientOrderId": record.client_id}
+        context = f"{self.client.id} create_order {record.symbol} {record.client_id}"
+        if record.type == "market" and record.quote_amount is not None:
+            return call_ccxt(self.client, "create_market_buy_order_with_cost", record.symbol,
+                             record.quote_amount, params, context=context)
+        price = record.price if record.type == "limit" else None
+        return call_ccxt(self.client, "create_order", record.symbol, record.type, record.side,
+                         record.amount, price, params, context=context)
+
+    def _clamp_to_free_base(self, record: OrderRecord) -> OrderRecord | None:
+        """A reduce-only sell never sells more than the free base balance (spot)."""
+        spec = self.markets[record.symbol]
+        balance = self._ccxt("fetch_balance")
+        free = float((balance.get(spec.base) or {}).get("free") or 0.0)
+        amount = spec.round_amount(min(record.amount, free))
+        if amount <= 0 or amount < spec.min_amount:
+            self._report(record, "rejected", None,
+                         f"reduce-only sell of {record.amount} {spec.base}: only {free} free")
+            return None
+        if amount != record.amount:
+            record = self.store.update_order(record.client_id, amount=amount)
+        return record
+
+    def _accepted(self, record: OrderRecord, order: Mapping[str, Any]) -> None:
+        self._report(record, _status(order), str(order.get("id")))
+        self._dirty_symbols.add(record.symbol)
+        self.refresh()  # collect the fills of marketable orders at once
+
+    def _rejected(self, record: OrderRecord, err: TradeloomError) -> None:
+        fatal = err if isinstance(err, (ExchangeAuthenticationError, InsufficientFunds)) else None
+        self._report(record, "rejected", None, f"rejected by the exchange: {err}", fatal)
+
+    def _unconfirmed(self, record: OrderRecord, err: TransientExchangeError) -> None:
+        # Never marked rejected on a guess: the next refresh looks it up by client id.
+        log.error("submit %s unconfirmed after %d attempts (%s); the next poll looks it up",
+                  record.client_id, self.retry.attempts, err)
+        self.store.update_order(record.client_id, reason=f"unconfirmed: {err}")
+
+    def _report(self, record: OrderRecord, status: str, exchange_id: str | None,
+                reason: str = "", fatal: ExchangeError | None = None) -> None:
+        changes: dict[str, Any] = {"status": status}
+        if exchange_id is not None:
+            changes["exchange_id"] = exchange_id
+        if reason:
+            changes["reason"] = reason
+        self.store.update_order(record.client_id, **changes)
+        self.outbox.put(StatusReport(record.client_id, status, exchange_id, reason, fatal))
+
+    # -- cancel ----------------------------------------------------------------------
+    def _cancel(self, client_id: str) -> None:
+        record = self.store.order(client_id)
+        if record is None or not record.is_working:
+            return
+        if record.exchange_id is None:
+            found = self._lookup(record)
+            if found is None:
+                self._report(record, "canceled", None, "cancelled before the exchange had it")
+                return
+            record = self.store.update_order(client_id, exchange_id=str(found["id"]))
+        try:
+            self._ccxt("cancel_order", record.exchange_id, record.symbol)
+        except TradeloomError as err:
+            if not _not_found(err):  # not found: it finished meanwhile; refresh tells how
+                raise
+        self._dirty_symbols.add(record.symbol)
+        self.refresh()  # the final status and any fills before the cancel
+
+    def _cancel_all(self, symbols: list[str]) -> dict[str, Any]:
+        """Drop queued submits, cancel every open order of ``symbols``, then refresh."""
+        dropped, kept = [], []
+        while True:
+            try:
+                cmd = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            (dropped if cmd.kind == "submit" else kept).append(cmd)
+        for cmd in kept:
+            self._queue.put(cmd)
+        for cmd in dropped:
+            self.store.save_order(cmd.payload)
+            self._report(cmd.payload, "rejected", None, "kill switch: never sent")
+        with self._pending_lock:
+            self._pending -= len(dropped)
+        cancelled: list[str] = []
+        errors: list[str] = []
+        for symbol in symbols:
+            try:
+                result = self._ccxt("cancel_all_orders", symbol)
+                cancelled.extend(str(o.get("clientOrderId") or o.get("id")) for o in result or [])
+                self._dirty_symbols.add(symbol)
+            except TradeloomError as err:
+                if not _not_found(err):  # not found: nothing was open there
+                    errors.append(f"{symbol}: {err}")
+        self.refresh_now()
+        return {"cancelled": cancelled, "dropped": [c.payload.client_id for c in dropped],
+                "errors": errors}
+
+    # -- refresh ---------------------------------------------------------------------
+    def refresh_now(self) -> None:
+        """Status and trades of every working order, per symbol (see ccxt_broker)."""
+        working = self.store.orders(working_only=True)
+        dirty, self._dirty_symbols = self._dirty_symbols, set()
+        for symbol in sorted({r.symbol for r in working} | dirty):
+            records = [r for r in working if r.symbol == symbol]
+            self._refresh_symbol(symbol, records)
+
+    def _refresh_symbol(self, symbol: str, records: list[OrderRecord]) -> None:
+        for record in [r for r in records if r.exchange_id is None]:
+            found = self._lookup(record)
+            if found is None:
+                self._report(record, "rejected", None,
+                             "the exchange never received it (looked up by client id)")
+            else:
+                self.store.update_order(record.client_id, exchange_id=str(found["id"]))
+        self._fetch_trades(symbol)
+        open_orders = {str(o["id"]): o for o in self._ccxt("fetch_open_orders", symbol)}
+        for record in self.store.orders(working_only=True, symbol=symbol):
+            if record.exchange_id is None:
+                continue
+            order = open_orders.get(record.exchange_id)
+            if order is None:  # left the book: its final status, and trades it made since
+                order = self._ccxt("fetch_order", record.exchange_id, symbol)
+                if _status(order) == "filled" and record.filled < float(order.get("filled") or 0):
+                    self._fetch_trades(symbol)
+            status = _status(order)
+            if status != record.status:
+                self._report(record, status, record.exchange_id)
+
+    def _fetch_trades(self, symbol: str) -> None:
+        last = self.store.last_trade(symbol)
+        params: dict[str, Any] = {}
+        since = None
+        if last is not None:
+            if self.client.id == "binance" and last[0].isdigit():
+                params["fromId"] = int(last[0]) + 1
+            else:
+                since = last[1]
+        trades = self._ccxt("fetch_my_trades", symbol, since, None, params)
+        spec = self.markets.get(symbol)
+        for trade in sorted(trades, key=lambda t: (t.get("timestamp") or 0, str(t.get("id")))):
+            trade_id = str(trade.get("id"))
+            ts = int(trade.get("timestamp") or 0)
+            record = self.store.order_by_exchange_id(symbol, str(trade.get("order")))
+            if record is not None and not self.store.has_fill(symbol, trade_id):
+                fill = FillRecord(trade_id, record.client_id, record.order_id, symbol,
+                                  str(trade.get("side")), ts, float(trade["price"]),
+                                  float(trade["amount"]), self._fee_in_quote(trade, spec),
+                                  str(trade.get("takerOrMaker") or "taker"),
+                                  str(trade.get("order")))
+                if self.store.add_fill(fill):
+                    filled = record.filled + fill.amount
+                    avg = ((record.avg_price * record.filled + fill.price * fill.amount) / filled
+                           if filled else 0.0)
+                    self.store.update_order(record.client_id, filled=filled, avg_price=avg,
+                                            fee=record.fee + fill.fee)
+                    self.outbox.put(fill)
+            prev = self.store.last_trade(symbol)
+            if prev is None or ts >= prev[1]:
+                self.store.set_last_trade(symbol, trade_id, ts)
+
+    @staticmethod
+    def _fee_in_quote(trade: Mapping[str, Any], spec: MarketSpec | None) -> float:
+        fee = trade.get("fee") or {}
+        cost = float(fee.get("cost") or 0.0)
+        currency = fee.get("currency")
+        if spec is None or not cost or currency == spec.quote:
+            return cost
+        if currency == spec.base:
+            return cost * float(trade["price"])
+        log.warning("fee of trade %s in %s: not converted to %s (counted as 0)",
+                    trade.get("id"), currency, spec.quote)
+        return 0.0

@@ -1,0 +1,115 @@
+"""Live start and restart: the portfolio from the exchange, orders from the state store.
+
+Why: after a crash the process that restarts knows nothing but the state store
+(``adapters.live_state``) and what the exchange says. The rule, in this order
+(``adapters.session.open_live``):
+
+1. **Reconcile** (``adapters.live_reconcile``): the store is made equal to the exchange:
+   intents whose send never returned are looked up by client id, orders that finished
+   while nobody watched get their final status, trades since the last seen id are
+   stored (once: by trade id).
+2. **Restore** (``CcxtBroker.restore``): the working orders left in the store are tracked
+   again, held local stops re-armed. Engine order ids continue after every stored id.
+3. **Open the portfolio from the exchange's balances** (``opening_portfolio``): cash is
+   the quote currency's *total* (free + locked in open buys), each traded symbol's
+   position its base currency's total (free + locked in open sells), at the average
+   price of the stored buy fills (else the current price). What the exchange holds is
+   what the strategy sees; nothing is re-derived from an earlier process's portfolio.
+
+``RunnerReconciler`` is what the runner calls on start and every ``every_s``: the
+blocking reconciliation runs in a worker thread, the fills it found are then
+collected on the runner's thread by the runner itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from tradeloom.adapters.live.reconcile import ReconcilePolicy, ReconcileReport, reconcile
+from tradeloom.adapters.live.state import LiveStateStore
+from tradeloom.engine.market import MarketSpec
+from tradeloom.engine.orders import Fill, Liquidity, Side
+from tradeloom.engine.accounting.portfolio import Portfolio
+
+
+def totals(balance: Mapping[str, Any]) -> dict[str, float]:
+    """Free + locked per asset from a ccxt ``fetch_balance`` answer."""
+    out: dict[str, float] = {}
+    for asset, value in (balance.get("total") or {}).items():
+        if value:
+            out[asset] = float(value)
+    return out
+
+
+def _entry_price(store: LiveStateStore | None, symbol: str, fallback: float) -> float:
+    if store is None:
+        return fallback
+    buys = [f for f in store.fills(symbol) if f.side == "buy"]
+    amount = sum(f.amount for f in buys)
+    return sum(f.price * f.amount for f in buys) / amount if amount > 0 else fallback
+
+
+def opening_portfolio(balance: Mapping[str, Any], markets: Mapping[str, MarketSpec],
+                      symbols: Sequence[str], prices: Mapping[str, float],
+                      store: LiveStateStore | None = None) -> tuple[Portfolio, dict[str, float]]:
+    """The live portfolio at start: quote and base totals of the traded symbols.
+
+    Returns it and the opening positions (symbol -> base amount) for the journal.
+    """
+    held = totals(balance)
+    quote = markets[symbols[0]].quote
+    cash = held.get(quote, 0.0)
+    portfolio = Portfolio(cash, quote)
+    positions: dict[str, float] = {}
+    for symbol in symbols:
+        amount = held.get(markets[symbol].base, 0.0)
+        if amount <= 0:
+            continue
+        book_opening_position(portfolio, symbol, amount,
+                              _entry_price(store, symbol, float(prices[symbol])))
+        positions[symbol] = amount
+    return portfolio, positions
+
+
+def book_opening_position(portfolio: Portfolio, symbol: str, amount: float,
+                          price: float) -> None:
+    """Book ``amount`` held at start as a fee-free buy at ``price``; cash unchanged.
+
+    Shared with ``replay``, which starts from the journal's opening positions.
+    """
+    cash = portfolio.cash
+    portfolio.cash = cash + price * amount
+    portfolio.apply_fill(Fill(0, symbol, Side.BUY, 0, price, amount, 0.0, Liquidity.TAKER,
+                              tag="opening balance"))
+    portfolio.cash = cash
+
+
+def order_ids_after(store: LiveStateStore) -> Callable[[], int]:
+    """An id source continuing after every order id the store has seen."""
+    last = max((r.order_id for r in store.orders()), default=0)
+    return itertools.count(max(last, 0) + 1).__next__
+
+
+class RunnerReconciler:
+    """``await reconciler(now_ms)``: one reconciliation off the event loop."""
+
+    def __init__(self, broker: Any, store: LiveStateStore, *, every_s: float = 300.0,
+                 policy: ReconcilePolicy | None = None, timeout_s: float = 60.0) -> None:
+        self.broker = broker
+        self.store = store
+        self.every_s = float(every_s)
+        self.policy = policy or ReconcilePolicy()
+        self.timeout_s = timeout_s
+
+    def run_sync(self, now_ms: int) -> ReconcileReport:
+        return reconcile(self.broker, self.store, now_ms, self.policy, timeout_s=self.timeout_s,
+                         apply_updates=False)
+
+    async def __call__(self, now_ms: int) -> ReconcileReport:
+        return await asyncio.to_thread(self.run_sync, now_ms)
+
+
+__all__ = ["RunnerReconciler", "opening_portfolio", "order_ids_after", "totals"]

@@ -1,0 +1,1 @@
+"""Operations: alerts, the audit log, and the status a runner publishes."""

@@ -1,0 +1,255 @@
+"""Reading bars back: choose the partitions, read them whole or stream them in batches.
+
+Partitions are year files, so a time range only opens the years it touches, and
+within a file only the row groups whose ``ts`` statistics overlap the range are
+streamed. Several symbols are merged by time with a fixed tie-break on the symbol
+name (the same order the engine's event loop uses), either by sorting the whole
+read or, for ``iter_batches``, by a k-way merge that holds at most one batch per
+symbol in memory.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from tradeloom.engine.errors import ConfigError, DataError, UnknownSymbol
+
+from tradeloom.adapters.store.catalog import Catalog, PartitionInfo
+from tradeloom.adapters.store.parquet_io import read_partition
+from tradeloom.adapters.store.schema import (
+    BAR_COLUMNS,
+    BAR_SCHEMA,
+    VALUE_COLUMNS,
+    check_exchange,
+    check_symbol,
+    check_timeframe,
+    describe_ts,
+)
+
+#: Several symbols: ts, symbol, then the values.
+MULTI_SCHEMA = pa.schema(
+    [BAR_SCHEMA.field("ts"), pa.field("symbol", pa.string())]
+    + [BAR_SCHEMA.field(c) for c in VALUE_COLUMNS]
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """The partitions to read for a request, per symbol, with the requested range."""
+
+    exchange: str
+    timeframe: str
+    symbols: tuple[str, ...]
+    multi: bool
+    start: int | None
+    end: int | None
+    parts: dict[str, list[PartitionInfo]]
+
+    @property
+    def lo(self) -> int:
+        return -(2**63) if self.start is None else self.start
+
+    @property
+    def hi(self) -> int:
+        return 2**63 - 1 if self.end is None else self.end
+
+    def describe(self) -> str:
+        return f"{self.exchange} {self.timeframe}"
+
+
+def select(catalog: Catalog, exchange: str, timeframe: str, symbols: str | Sequence[str],
+           start: int | None, end: int | None) -> Selection:
+    """Resolve a read request to partition files; unknown names list what is stored."""
+    check_exchange(exchange)
+    check_timeframe(timeframe)
+    multi = not isinstance(symbols, str)
+    wanted = (symbols,) if isinstance(symbols, str) else tuple(sorted(set(symbols)))
+    if not wanted:
+        raise ConfigError("read: give at least one symbol, e.g. 'BTC/USDT'")
+    for symbol in wanted:
+        check_symbol(symbol)
+    if start is not None and end is not None and start >= end:
+        raise ConfigError(
+            f"read: start {describe_ts(start)} must be before end {describe_ts(end)} "
+            "(end is exclusive)")
+    parts = catalog.partitions(exchange, timeframe, wanted)
+    missing = [s for s in wanted if s not in parts]
+    if missing:
+        raise _unknown(catalog, exchange, timeframe, missing)
+    lo = -(2**63) if start is None else start
+    hi = 2**63 - 1 if end is None else end
+    chosen = {}
+    for symbol in wanted:
+        overlap = [p for p in parts[symbol] if p.last_ts >= lo and p.first_ts < hi]
+        if not overlap:
+            raise _empty_range(exchange, timeframe, symbol, parts[symbol], start, end)
+        chosen[symbol] = overlap
+    return Selection(exchange, timeframe, wanted, multi, start, end, chosen)
+
+
+def _unknown(catalog: Catalog, exchange: str, timeframe: str, missing: list[str]) -> UnknownSymbol:
+    stored = catalog.datasets()
+    if not stored:
+        return UnknownSymbol(
+            f"the store at {catalog.root} holds no bars yet; load some with "
+            "'tradeloom data load-sample', 'tradeloom ingest' or 'tradeloom data import'")
+    exchanges = sorted({d.exchange for d in stored})
+    if exchange not in exchanges:
+        return UnknownSymbol(f"no bars stored for exchange {exchange!r}; stored exchanges: {exchanges}")
+    timeframes = sorted({d.timeframe for d in stored if d.exchange == exchange})
+    if timeframe not in timeframes:
+        return UnknownSymbol(
+            f"no {exchange} bars stored at timeframe {timeframe!r}; stored timeframes for "
+            f"{exchange}: {timeframes}")
+    available = sorted(d.symbol for d in stored if d.exchange == exchange and d.timeframe == timeframe)
+    hints = [m for s in missing for m in difflib.get_close_matches(s, available, n=1)]
+    hint = f"; did you mean {hints}?" if hints else ""
+    return UnknownSymbol(
+        f"no {exchange} {timeframe} bars stored for {missing}; stored symbols: {available}{hint}")
+
+
+def _empty_range(exchange: str, timeframe: str, symbol: str, parts: list[PartitionInfo],
+                 start: int | None, end: int | None) -> DataError:
+    first, last = parts[0].first_ts, parts[-1].last_ts
+    asked = (f"[{describe_ts(start) if start is not None else 'start'}, "
+             f"{describe_ts(end) if end is not None else 'end'})")
+    return DataError(
+        f"no {exchange} {symbol} {timeframe} bars in {asked}; stored bars run from "
+        f"{describe_ts(first)} to {describe_ts(last)} (end is exclusive)")
+
+
+def _slice_range(table: pa.Table | pa.RecordBatch, lo: int, hi: int):
+    ts = table.column(0).to_numpy()
+    a, b = np.searchsorted(ts, [lo, hi], side="left")
+    return table if (a == 0 and b == len(ts)) else table.slice(int(a), int(b - a))
+
+
+def read_symbol(root, sel: Selection, symbol: str) -> pa.Table:
+    """All bars of one symbol in the selection's range, as one table."""
+    tables = []
+    for part in sel.parts[symbol]:
+        table = read_partition(root / part.path)
+        if part.first_ts < sel.lo or part.last_ts >= sel.hi:
+            table = _slice_range(table, sel.lo, sel.hi)
+        tables.append(table)
+    result = pa.concat_tables(tables)
+    if result.num_rows == 0:
+        raise _empty_range(sel.exchange, sel.timeframe, symbol, sel.parts[symbol], sel.start, sel.end)
+    return result
+
+
+def read_table(root, sel: Selection) -> pa.Table:
+    """The whole selection: one symbol as is, several sorted by (ts, symbol)."""
+    if not sel.multi:
+        return read_symbol(root, sel, sel.symbols[0])
+    tables = [read_symbol(root, sel, s) for s in sel.symbols]
+    ranks = np.concatenate(
+        [np.full(t.num_rows, i, dtype=np.int32) for i, t in enumerate(tables)])
+    combined = pa.concat_tables(tables)
+    order = np.lexsort((ranks, combined.column("ts").to_numpy()))
+    return _with_symbols(combined.take(pa.array(order)), ranks[order], sel.symbols)
+
+
+def _with_symbols(values: pa.Table, ranks: np.ndarray, symbols: Sequence[str]) -> pa.Table:
+    names = pa.DictionaryArray.from_arrays(pa.array(ranks, type=pa.int32()), pa.array(symbols))
+    columns = [values.column("ts"), names.cast(pa.string())]
+    columns += [values.column(c) for c in VALUE_COLUMNS]
+    return pa.Table.from_arrays(columns, schema=MULTI_SCHEMA)
+
+
+def iter_symbol(root, sel: Selection, symbol: str, batch_size: int) -> Iterator[pa.RecordBatch]:
+    """Stream one symbol's bars in ts order, one row group at a time."""
+    lo, hi = sel.lo, sel.hi
+    for part in sel.parts[symbol]:
+        path = root / part.path
+        with pq.ParquetFile(path) as handle:
+            if not handle.schema_arrow.equals(BAR_SCHEMA, check_metadata=False):
+                read_partition(path)  # raises the explanatory schema error
+            groups = _overlapping_groups(handle, lo, hi)
+            if not groups:
+                continue
+            for batch in handle.iter_batches(batch_size=batch_size, row_groups=groups,
+                                             columns=list(BAR_COLUMNS)):
+                batch = _slice_range(batch, lo, hi)
+                if batch.num_rows:
+                    yield batch
+
+
+def _overlapping_groups(handle: pq.ParquetFile, lo: int, hi: int) -> list[int]:
+    groups = []
+    meta = handle.metadata
+    for i in range(meta.num_row_groups):
+        stats = meta.row_group(i).column(0).statistics
+        if stats is None or not stats.has_min_max or (stats.max >= lo and stats.min < hi):
+            groups.append(i)
+    return groups
+
+
+def iter_selection(root, sel: Selection, batch_size: int) -> Iterator[pa.RecordBatch]:
+    """Batches of the selection; several symbols are k-way merged by (ts, symbol)."""
+    if batch_size <= 0:
+        raise ConfigError(f"iter_batches: batch_size must be > 0, got {batch_size}")
+    if not sel.multi:
+        yield from iter_symbol(root, sel, sel.symbols[0], batch_size)
+        return
+    yield from _merge(
+        [iter_symbol(root, sel, s, batch_size) for s in sel.symbols], sel.symbols, batch_size)
+
+
+class _Cursor:
+    """The unconsumed rows of one symbol's current batch."""
+
+    def __init__(self, batches: Iterator[pa.RecordBatch]) -> None:
+        self._batches = batches
+        self.columns: dict[str, np.ndarray] = {}
+        self.pos = 0
+        self.size = 0
+
+    def ready(self) -> bool:
+        """Load the next batch if this one is used up; False when the symbol is done."""
+        while self.pos >= self.size:
+            batch = next(self._batches, None)
+            if batch is None:
+                return False
+            self.columns = {c: batch.column(c).to_numpy() for c in BAR_COLUMNS}
+            self.pos, self.size = 0, batch.num_rows
+        return True
+
+    def last_ts(self) -> int:
+        return int(self.columns["ts"][self.size - 1])
+
+    def take_until(self, bound: int) -> dict[str, np.ndarray]:
+        ts = self.columns["ts"]
+        stop = int(np.searchsorted(ts, bound, side="right"))
+        stop = max(stop, self.pos)
+        piece = {c: v[self.pos:stop] for c, v in self.columns.items()}
+        self.pos = stop
+        return piece
+
+
+def _merge(streams: list[Iterator[pa.RecordBatch]], symbols: Sequence[str],
+           batch_size: int) -> Iterator[pa.RecordBatch]:
+    cursors = [_Cursor(s) for s in streams]
+    names = pa.array(symbols)
+    while True:
+        active = [(i, c) for i, c in enumerate(cursors) if c.ready()]
+        if not active:
+            return
+        bound = min(c.last_ts() for _, c in active)
+        pieces = [(i, c.take_until(bound)) for i, c in active]
+        ranks = np.concatenate(
+            [np.full(len(p["ts"]), i, dtype=np.int32) for i, p in pieces])
+        merged = {col: np.concatenate([p[col] for _, p in pieces]) for col in BAR_COLUMNS}
+        order = np.lexsort((ranks, merged["ts"]))
+        for a in range(0, len(order), batch_size):
+            idx = order[a:a + batch_size]
+            symbol_col = pa.DictionaryArray.from_arrays(
+                pa.array(ranks[idx], type=pa.int32()), names).cast(pa.string())
+            arrays = [pa.array(merged["ts"][idx]), symbol_col]
+            arrays += [pa.array(merged[c][idx]) for c in VALUE_COLUMNS]
+            yield pa.RecordBatch.from_arrays(arrays, schema=MULTI_SCHEMA)

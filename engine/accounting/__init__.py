@@ -1,0 +1,1 @@
+"""Accounting: cash, positions, fees and PnL of one account."""

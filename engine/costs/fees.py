@@ -1,0 +1,123 @@
+"""Fee models: what one fill costs, in the quote currency.
+
+A fee model answers two questions the simulated broker asks on every fill:
+
+- ``fee(spec, price, amount, liquidity)``: the fee of this fill (quote currency);
+- ``max_amount(spec, price, budget, liquidity)``: the largest amount whose cost
+  *including* the fee fits in ``budget`` quote units (unrounded; the broker truncates it
+  to the lot step). This is how all-in orders (``Order.quote_amount``) and
+  insufficient-funds reductions stay payable without a fee surprise.
+
+The cost of a buy is always ``price * amount + fee``; the proceeds of a sell are
+``price * amount - fee``. Portfolios must use the same expressions so that the broker's
+affordability check and the portfolio's balance agree to the last bit.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Protocol
+
+from tradeloom.engine.errors import ConfigError
+from tradeloom.engine.market import MarketSpec
+from tradeloom.engine.orders import Liquidity
+
+# Bound once: reading ``Liquidity.MAKER`` goes through the enum's metaclass (~70 ns),
+# a module global costs a tenth of that, and fees are computed several times per fill.
+_MAKER = Liquidity.MAKER
+
+class FeeModel(Protocol):
+    """What a fill costs. Implementations must be pure and deterministic."""
+
+    def fee(self, spec: MarketSpec, price: float, amount: float, liquidity: Liquidity) -> float:
+        """Fee for ``amount`` base units at ``price``, in the quote currency."""
+        ...
+
+    def max_amount(
+        self, spec: MarketSpec, price: float, budget: float, liquidity: Liquidity
+    ) -> float:
+        """Largest amount with ``price * amount + fee <= budget`` (unrounded, >= 0)."""
+        ...
+
+
+class MakerTakerFees:
+    """Proportional fees: ``price * amount * rate``, the rate chosen by liquidity.
+
+    By default the rates come from the market (``MarketSpec.maker_fee``/``taker_fee``,
+    what ccxt reports); ``maker``/``taker`` override them for every market, e.g. to model
+    a VIP tier or a fee rebate (negative rate).
+
+    >>> spec = MarketSpec("BTC/USDT", maker_fee=0.0002, taker_fee=0.001)
+    >>> MakerTakerFees().fee(spec, 100.0, 2.0, Liquidity.TAKER)
+    0.2
+    >>> round(MakerTakerFees().fee(spec, 100.0, 2.0, Liquidity.MAKER), 10)
+    0.04
+    >>> MakerTakerFees(taker=0.0).fee(spec, 100.0, 2.0, Liquidity.TAKER)
+    0.0
+    >>> round(MakerTakerFees().max_amount(spec, 100.0, 1001.0, Liquidity.TAKER), 10)
+    10.0
+    """
+
+    __slots__ = ("maker", "taker")
+
+    def __init__(self, maker: float | None = None, taker: float | None = None) -> None:
+        for name, value in (("maker", maker), ("taker", taker)):
+            if value is not None and not (math.isfinite(value) and -0.01 <= value < 0.1):
+                raise ConfigError(
+                    f"MakerTakerFees({name}={value}): rates are fractions in [-0.01, 0.1) "
+                    "(0.001 = 0.1 %); pass None to use the market's rate"
+                )
+        self.maker = maker
+        self.taker = taker
+
+    def rate(self, spec: MarketSpec, liquidity: Liquidity) -> float:
+        """The fee rate that applies to ``liquidity`` on ``spec``'s market."""
+        if liquidity is _MAKER:
+            return spec.maker_fee if self.maker is None else self.maker
+        return spec.taker_fee if self.taker is None else self.taker
+
+    def fee(self, spec: MarketSpec, price: float, amount: float, liquidity: Liquidity) -> float:
+        return price * amount * self.rate(spec, liquidity)
+
+    def max_amount(
+        self, spec: MarketSpec, price: float, budget: float, liquidity: Liquidity
+    ) -> float:
+        if budget <= 0.0 or price <= 0.0:
+            return 0.0
+        return budget / (price * (1.0 + self.rate(spec, liquidity)))
+
+    def __repr__(self) -> str:
+        return f"MakerTakerFees(maker={self.maker}, taker={self.taker})"
+
+
+class FixedFees:
+    """A flat fee per fill in the quote currency, whatever the size or liquidity.
+
+    Useful for tests and for venues that charge per trade.
+
+    >>> spec = MarketSpec("BTC/USDT")
+    >>> FixedFees(1.5).fee(spec, 100.0, 2.0, Liquidity.MAKER)
+    1.5
+    >>> FixedFees(1.0).max_amount(spec, 100.0, 101.0, Liquidity.TAKER)
+    1.0
+    """
+
+    __slots__ = ("per_fill",)
+
+    def __init__(self, per_fill: float) -> None:
+        if not (math.isfinite(per_fill) and per_fill >= 0.0):
+            raise ConfigError(f"FixedFees(per_fill={per_fill}): must be a finite amount >= 0")
+        self.per_fill = per_fill
+
+    def fee(self, spec: MarketSpec, price: float, amount: float, liquidity: Liquidity) -> float:
+        return self.per_fill
+
+    def max_amount(
+        self, spec: MarketSpec, price: float, budget: float, liquidity: Liquidity
+    ) -> float:
+        if price <= 0.0:
+            return 0.0
+        return max(0.0, (budget - self.per_fill) / price)
+
+    def __repr__(self) -> str:
+        return f"FixedFees(per_fill={self.per_fill})"

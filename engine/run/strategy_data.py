@@ -1,0 +1,161 @@
+"""What the engine keeps for the strategy to read: streaming indicators and bar history.
+
+``StrategyData`` is a part of ``Engine`` (a mixin, split out to keep modules small):
+the per-symbol feeders it fills are what the step function updates on every bar.
+Indicators come from the registry in ``indicators``; one asked for without a
+symbol in a multi-symbol run is an ``IndicatorView`` (see below).
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from tradeloom.engine.errors import ConfigError, StrategyError
+from tradeloom.engine.strategy.history import FIELDS, BarHistory
+
+
+class IndicatorView:
+    """Per-symbol indicators behind one handle (multi-symbol runs).
+
+    ``value`` and ``ready`` are those of the symbol whose bar was handled last (in
+    ``on_bar``: the bar's symbol); ``view[symbol]`` gives one symbol's indicator.
+    """
+
+    __slots__ = ("_by_symbol", "ready", "value")
+
+    def __init__(self, by_symbol: Mapping[str, Any]) -> None:
+        self._by_symbol = dict(by_symbol)
+        self.value: Any = math.nan
+        self.ready = False
+
+    def __getitem__(self, symbol: str) -> Any:
+        return self._by_symbol[symbol]
+
+    @property
+    def warmup(self) -> int:
+        return next(iter(self._by_symbol.values())).warmup
+
+
+
+class StrategyData:
+    """Indicator and history bookkeeping of ``Engine`` (uses its ``symbols`` and ``_feed``)."""
+
+    # Set by Engine.__init__.
+    symbols: tuple[str, ...]
+    strategy: Any
+    _feed: dict[str, list[Any]]
+    _feed_more: dict[str, tuple[list[Any], list[Any], list[BarHistory]]]
+    _refresh_feeds: Callable[[], None]
+    _indicators: dict[tuple[Any, ...], Any]
+    _history: dict[str, BarHistory]
+    _history_cap: int
+    _rec_ts: Any
+    _bar_in_step: bool
+
+    # ------------------------------------------------------------------ data for the strategy
+
+    def _make_history(self, capacity: int) -> None:
+        for symbol in self.symbols:
+            hist = self._history.get(symbol)
+            if hist is None or hist.capacity < capacity:
+                new = BarHistory(capacity)
+                self._history[symbol] = new
+                slot = self._feed_more[symbol][2]
+                slot.clear()
+                slot.append(new)
+        self._refresh_feeds()
+
+    def history(self, symbol: str, n: int, field: str) -> np.ndarray:
+        if not isinstance(n, int) or n < 1:
+            raise StrategyError(f"ctx.history({symbol!r}, {n!r}): n must be an int >= 1")
+        if symbol not in self._feed:
+            raise StrategyError(self._unknown_symbol(symbol))
+        if n > self._history_cap:
+            if self._bar_seen():
+                raise StrategyError(
+                    f"ctx.history({symbol!r}, {n}) asks for more bars than are kept "
+                    f"({self._history_cap}); declare `history = {n}` on "
+                    f"{type(self.strategy).__name__} or call ctx.history(..., {n}) once in on_start"
+                )
+            self._history_cap = n
+            self._make_history(n)
+        return self._history[symbol].get(n, field)
+
+    def _bar_seen(self) -> bool:
+        return bool(self._rec_ts) or self._bar_in_step
+
+    def indicator(self, name: str, symbol: str | None, source: str, params: Mapping[str, Any]) -> Any:
+        from tradeloom.engine.indicators.registry import INDICATORS
+
+        key = (name, symbol, source, tuple(sorted(params.items())))
+        found = self._indicators.get(key)
+        if found is not None:
+            return found
+        spec = INDICATORS.get(name)
+        if spec is None:
+            close = difflib.get_close_matches(name, list(INDICATORS), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise StrategyError(
+                f"ctx.indicator({name!r}): unknown indicator{hint} Known: {', '.join(sorted(INDICATORS))}"
+            )
+        inputs = tuple(spec.inputs)
+        if len(inputs) == 1:
+            inputs = (source,)
+        elif source != "close":
+            raise StrategyError(
+                f"ctx.indicator({name!r}, source={source!r}): {name} reads {', '.join(inputs)}; "
+                "source= applies to single-input indicators only"
+            )
+        if source not in FIELDS or source == "ts":
+            raise StrategyError(
+                f"ctx.indicator({name!r}, source={source!r}): source must be one of "
+                "open, high, low, close, volume"
+            )
+        indexes = tuple(FIELDS[f] for f in inputs)
+        if symbol is not None and symbol not in self._feed:
+            raise StrategyError(self._unknown_symbol(symbol))
+
+        def make() -> Any:
+            try:
+                return spec.make_stream(**params)
+            except ConfigError as exc:
+                raise StrategyError(f"ctx.indicator({name!r}, **{params}): {exc}") from exc
+
+        if symbol is not None or len(self.symbols) == 1:
+            handle = make()
+            self._register(symbol or self.symbols[0], handle.update, indexes)
+        else:
+            by_symbol = {s: make() for s in self.symbols}
+            handle = IndicatorView(by_symbol)
+            for s, ind in by_symbol.items():
+                self._register(s, _view_updater(handle, ind), indexes)
+        self._indicators[key] = handle
+        return handle
+
+    def _register(self, symbol: str, update: Callable[..., Any], indexes: tuple[int, ...]) -> None:
+        ups, ups_n, _ = self._feed_more[symbol]
+        if indexes == (FIELDS["close"],):
+            self._feed[symbol][0].append(update)
+        elif len(indexes) == 1:
+            ups.append((update, indexes[0]))
+        else:
+            ups_n.append((update, indexes))
+        self._refresh_feeds()
+
+    def _unknown_symbol(self, symbol: str) -> str:
+        return f"symbol {symbol!r} is not in this run's symbols {list(self.symbols)}"
+
+
+def _view_updater(view: IndicatorView, ind: Any) -> Callable[..., None]:
+    update = ind.update
+
+    def run(*xs: float) -> None:
+        view.value = update(*xs)
+        view.ready = ind.ready
+
+    return run

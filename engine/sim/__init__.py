@@ -1,0 +1,1 @@
+"""The simulated exchange: order acceptance, matching against bars and ticks, brackets and OCO."""

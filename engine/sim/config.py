@@ -1,0 +1,29 @@
+"""``BrokerSettings``: how the simulated exchange fills orders (fees, slippage, volume
+cap, intrabar rule), as a backtest or paper config gives them."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from tradeloom.engine.config import StrictModel
+
+
+class BrokerSettings(StrictModel):
+    """How the simulated exchange fills orders (see engine/sim/broker.py)."""
+
+    fee_rate: float | None = Field(
+        None, ge=0.0, lt=0.1, description="taker and maker fee override; None: use market metadata"
+    )
+    maker_fee: float | None = Field(None, ge=-0.01, lt=0.1)
+    taker_fee: float | None = Field(None, ge=0.0, lt=0.1)
+    slippage: Literal["none", "fixed_bps", "volume"] = "none"
+    slippage_bps: float = Field(0.0, ge=0.0, le=1000.0)
+    volume_share: float | None = Field(
+        None, gt=0.0, le=1.0, description="cap each fill at this share of the bar's volume"
+    )
+    intrabar_rule: Literal["adverse_first", "favorable_first", "open_distance"] = "adverse_first"
+
+
+__all__ = ["BrokerSettings"]

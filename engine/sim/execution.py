@@ -1,0 +1,520 @@
+"""Execution core of the simulated exchange: order book state, matching and fills.
+
+``SimulatedBroker`` (in ``sim_broker``) is the public face and holds the order-entry
+API; this base class holds the state and the per-bar work, so each module stays
+readable. The rules are listed once, in ``sim_broker``'s module docstring.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from typing import NamedTuple, Protocol
+
+from tradeloom.engine.errors import OrderError
+from tradeloom.engine.costs.fees import FeeModel
+from tradeloom.engine.market import MarketSpec
+from tradeloom.engine.sim.matching import (
+    IntrabarRule,
+    Touch,
+    limit_touch,
+    market_touch,
+    path_order,
+    stop_limit_touch,
+    stop_touch,
+    trailing_best,
+    trailing_level,
+)
+from tradeloom.engine.sim.order_checks import minimums_error
+from tradeloom.engine.orders import (
+    Fill,
+    Liquidity,
+    Order,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+)
+from tradeloom.engine.sim.groups import ENTRY, STOP_LOSS, STOP_TYPES, TAKE_PROFIT, Group, Working
+from tradeloom.engine.costs.slippage import SlippageModel
+
+__all__ = ["AccountView", "ExchangeCore", "IntrabarWarning"]
+
+_OPEN = OrderStatus.OPEN
+_PARTIAL = OrderStatus.PARTIALLY_FILLED
+_FILLED = OrderStatus.FILLED
+_CANCELED = OrderStatus.CANCELED
+_EXPIRED = OrderStatus.EXPIRED
+_REJECTED = OrderStatus.REJECTED
+_TAKER = Liquidity.TAKER
+_BUY = Side.BUY
+_MARKET, _LIMIT, _STOP, _STOP_LIMIT = (
+    OrderType.MARKET,
+    OrderType.LIMIT,
+    OrderType.STOP,
+    OrderType.STOP_LIMIT,
+)
+_TRAILING = OrderType.TRAILING_STOP
+_GTC, _FOK = TimeInForce.GTC, TimeInForce.FOK
+_EPS = 1e-12
+
+
+class AccountView(Protocol):
+    """What the broker needs from the portfolio: spendable balances right now."""
+
+    def free(self, asset: str) -> float:
+        """Spendable balance of ``asset`` (the portfolio implements it)."""
+        ...
+
+
+class IntrabarWarning(NamedTuple):
+    """A bar where ``rule`` decided which of ``order_ids`` (one OCO group) traded first."""
+
+    ts: int
+    symbol: str
+    rule: IntrabarRule
+    order_ids: tuple[int, ...]
+
+
+def _done(order: Order) -> bool:
+    return order.amount - order.filled <= _EPS * max(1.0, order.amount)
+
+
+class ExchangeCore:
+    """State and matching shared by the simulated broker's public methods."""
+
+    __slots__ = (
+        "_assets",
+        "_bal",
+        "_budget",
+        "_by_id",
+        "_id_source",
+        "_last",
+        "_orders",
+        "_seq",
+        "_updates",
+        "_working",
+        "account",
+        "fees",
+        "intrabar_rule",
+        "intrabar_warnings",
+        "markets",
+        "slippage",
+        "volume_share",
+    )
+    markets: dict[str, MarketSpec]
+    account: AccountView
+    fees: FeeModel
+    slippage: SlippageModel
+    intrabar_rule: IntrabarRule
+    volume_share: float | None
+    intrabar_warnings: list[IntrabarWarning]
+    _id_source: Callable[[], int]
+    _working: dict[str, list[Working]]  # symbol -> working orders in submission order
+    _by_id: dict[int, Working]  # working orders only
+    _orders: dict[int, Order]  # every order ever submitted (for get)
+    _last: dict[str, float]  # last close / trade price per symbol
+    _updates: dict[int, Order]  # changed since the last drain, in order of latest change
+    _seq: Iterator[int]
+    _bal: dict[str, float]  # balances during one on_bar/on_trade call, fill after fill
+    _assets: dict[str, tuple[str, str]]  # symbol -> (base, quote), for Working.base/.quote
+    _budget: float  # volume left for fills in the current call
+
+    # ------------------------------------------------------------------ state helpers
+    def _note(self, order: Order) -> None:
+        updates = self._updates
+        updates.pop(order.id, None)
+        updates[order.id] = order
+
+    def _move(self, order: Order, status: OrderStatus, ts: int, reason: str = "") -> None:
+        order.transition(status, ts, reason)
+        self._note(order)
+
+    def _finish(self, w: Working, status: OrderStatus, ts: int, reason: str) -> None:
+        """Take a working order off the book; cascade to a bracket's held legs."""
+        order = w.order
+        self._move(order, status, ts, reason)
+        self._by_id.pop(order.id, None)
+        lst = self._working.get(order.symbol)
+        if lst is not None:
+            lst.remove(w)
+            if not lst:
+                del self._working[order.symbol]
+        g = w.group
+        if g is not None and w.role == ENTRY and order.filled == 0.0 and status is not _FILLED:
+            for leg in g.legs:
+                if leg.order.is_open:
+                    self._finish(leg, _CANCELED, ts, f"bracket entry {order.id} {status.value}")
+
+    def _accept(self, w: Working, ts: int) -> None:
+        order = w.order
+        oid = order.id
+        order.transition(_OPEN, ts)  # self._move(order, _OPEN, ts), inlined
+        updates = self._updates
+        updates.pop(oid, None)
+        updates[oid] = order
+        self._by_id[oid] = w
+        working = self._working.get(order.symbol)
+        if working is None:
+            self._working[order.symbol] = [w]
+        else:
+            working.append(w)
+
+    def _register(self, order: Order) -> None:
+        if order.id in self._orders:
+            raise OrderError(
+                f"order id {order.id} was already submitted to this broker; "
+                "give every order a new id from the run's counter"
+            )
+        self._orders[order.id] = order
+
+    def _set_trailing_best(self, w: Working, best: float) -> None:
+        order = w.order
+        w.best = best
+        level = trailing_level(order.side, best, order.trail_amount, order.trail_pct)
+        order.stop_price = w.spec.round_price(level)
+
+    # ------------------------------------------------------------------ matching
+    def _match(
+        self,
+        working: list[Working],
+        ts: int,
+        o: float,
+        h: float,
+        l: float,
+        volume: float,
+        tick: bool,
+    ) -> list[Fill]:
+        self._bal.clear()
+        share = self.volume_share
+        self._budget = math.inf if share is None else share * volume
+        fills: list[Fill] = []
+        done_groups: set[int] | None = None
+        for w in tuple(working):  # submission order; a snapshot, as fills cancel others
+            order = w.order
+            status = order.status
+            if (status is not _OPEN and status is not _PARTIAL) or w.armed_ts >= ts or not w.armed:
+                continue
+            created = order.created_ts
+            if created > ts or (tick and created == ts):
+                continue  # the time rule: only data that arrives after the order was placed
+            g = w.group
+            if g is not None and w.role != ENTRY:
+                if done_groups is None:
+                    done_groups = set()
+                if g.id not in done_groups:
+                    done_groups.add(g.id)
+                    self._match_group(g, ts, o, h, l, volume, tick, fills)
+                continue
+            touch = self._touch(w, o, h, l, tick)
+            if touch is not None:
+                self._execute(w, touch, ts, volume, fills)
+            self._after_bar(w, ts, h, l)
+        return fills
+
+    def _match_group(
+        self,
+        g: Group,
+        ts: int,
+        o: float,
+        h: float,
+        l: float,
+        volume: float,
+        tick: bool,
+        fills: list[Fill],
+    ) -> None:
+        legs = [
+            w
+            for w in g.legs
+            if w.order.is_open
+            and w.armed
+            and w.armed_ts < ts
+            and (w.order.created_ts < ts if tick else w.order.created_ts <= ts)
+        ]
+        cands: list[Working] = []
+        touches: list[Touch] = []
+        for w in legs:
+            touch = self._touch(w, o, h, l, tick)
+            if touch is not None:
+                cands.append(w)
+                touches.append(touch)
+        if len(touches) > 1:
+            order, needed = path_order(
+                self.intrabar_rule, cands[0].order.side is not _BUY, o, h, l, touches
+            )
+            if needed:
+                ids = tuple(cands[i].order.id for i in order)
+                self.intrabar_warnings.append(
+                    IntrabarWarning(ts, cands[0].order.symbol, self.intrabar_rule, ids)
+                )
+        else:
+            order = list(range(len(touches)))
+        for i in order:
+            if cands[i].order.is_open:
+                self._execute(cands[i], touches[i], ts, volume, fills)
+        for w in legs:
+            self._after_bar(w, ts, h, l)
+
+    def _touch(self, w: Working, o: float, h: float, l: float, tick: bool) -> Touch | None:
+        """Where ``w`` trades in this bar, if at all (price logic in ``matching``)."""
+        order = w.order
+        kind = order.type
+        if kind is _MARKET:
+            return market_touch(o)
+        if kind is _LIMIT:
+            return limit_touch(order.side, order.price, o, h, l, not w.seen, tick)  # type: ignore[arg-type]
+        if kind is _STOP_LIMIT:
+            touch, triggers = stop_limit_touch(
+                order.side,
+                order.stop_price,
+                order.price,
+                o,
+                h,
+                l,  # type: ignore[arg-type]
+                triggered=order.triggered,
+                tick=tick,
+            )
+            if triggers:
+                order.triggered = True
+            return touch
+        if order.triggered:
+            return market_touch(o)  # a triggered stop whose fill was capped: market from here
+        if kind is _STOP:
+            touch = stop_touch(order.side, order.stop_price, o, h, l)  # type: ignore[arg-type]
+        else:  # trailing stop: check against the level from earlier bars only
+            if w.best is None:
+                self._set_trailing_best(w, o)
+            touch = stop_touch(order.side, order.stop_price, o, h, l)  # type: ignore[arg-type]
+        if touch is not None:
+            order.triggered = True
+        return touch
+
+    def _after_bar(self, w: Working, ts: int, h: float, l: float) -> None:
+        """State after a bar for an order that was matched: trailing ratchet, IOC/FOK."""
+        order = w.order
+        w.seen = True
+        status = order.status
+        if status is not _OPEN and status is not _PARTIAL:
+            return
+        if order.tif is _GTC and order.type is not _TRAILING:
+            return
+        if order.type is _TRAILING and not order.triggered and w.best is not None:
+            best = trailing_best(order.side, w.best, h, l)
+            if best != w.best:
+                self._set_trailing_best(w, best)
+        if order.tif is not _GTC and (order.type not in STOP_TYPES or order.triggered):
+            self._finish(
+                w,
+                _EXPIRED,
+                ts,
+                f"expired: {order.tif.value} remainder {order.remaining:.10g} not filled on its first bar",
+            )
+
+    def _execute(self, w: Working, touch: Touch, ts: int, volume: float, fills: list[Fill]) -> None:
+        """Fill as much of ``w`` at ``touch`` as volume, funds and position allow."""
+        order, spec = w.order, w.spec
+        side, liq = order.side, touch.liquidity
+        if order.post_only and liq is _TAKER:
+            self._finish(
+                w,
+                _CANCELED,
+                ts,
+                f"canceled: post-only limit {order.price:.10g} would "
+                f"take liquidity at the open {touch.price:.10g}; it never rests",
+            )
+            return
+        fees = self.fees
+        quote_amount = order.quote_amount
+        quote_sized = quote_amount is not None and order.filled == 0.0
+        want = (
+            spec.round_amount(fees.max_amount(spec, touch.price, quote_amount, liq))
+            if quote_sized
+            else order.amount - order.filled  # order.remaining
+        )  # type: ignore[arg-type]
+        g = w.group
+        role = w.role
+        if role == STOP_LOSS or role == TAKE_PROFIT:
+            want = min(want, g.position_left())  # type: ignore[union-attr]
+        if order.reduce_only and side is not _BUY:
+            want = min(want, spec.round_amount(self._free(w.base)))
+        if want <= 0.0:
+            if role == TAKE_PROFIT and order.amount <= order.filled:
+                return  # a take-profit sized 0 so far: waits for more of the entry to fill
+            self._finish(w, _CANCELED, ts, "canceled: no position left to reduce")
+            return
+        price = touch.price
+        if liq is _TAKER:
+            price = self.slippage.price(side, price, want, volume, liq)
+            if order.price is not None and order.type in (_LIMIT, _STOP_LIMIT):
+                price = min(price, order.price) if side is _BUY else max(price, order.price)
+            if quote_sized:
+                want = spec.round_amount(fees.max_amount(spec, price, quote_amount, liq))  # type: ignore[arg-type]
+        if quote_sized or w.check_notional:
+            why = minimums_error(spec, price, want)
+            if why:
+                self._finish(
+                    w,
+                    _CANCELED,
+                    ts,
+                    f"canceled: {why} at fill price {price:.10g}; increase the order",
+                )
+                return
+            w.check_notional = False
+        amount = want
+        if amount > self._budget:
+            amount = spec.round_amount(self._budget)
+        if order.tif is _FOK and amount < want:
+            self._finish(
+                w,
+                _EXPIRED,
+                ts,
+                f"expired: FOK needs {want:.10g} but the bar's volume cap allows {amount:.10g}",
+            )
+            return
+        if amount <= 0.0:
+            return  # volume cap reached: rests (IOC expires in _after_bar)
+        amount, short_reason = self._affordable(w, price, liq, amount)
+        if amount <= 0.0:
+            self._finish(w, _CANCELED, ts, short_reason)
+            return
+        fee = fees.fee(spec, price, amount, liq)
+        self._book(w, side, price, amount, fee)
+        self._budget -= amount
+        if quote_sized:
+            order.amount = want
+        filled = order.filled + amount
+        order.avg_price = (order.avg_price * order.filled + price * amount) / filled
+        order.filled = filled
+        order.fee += fee
+        fills.append(
+            Fill(
+                order.id,
+                order.symbol,
+                side,
+                ts,
+                price,
+                amount,
+                fee,
+                liq,
+                order.client_id,
+                order.tag,
+                order.strategy_id,
+            )
+        )
+        total = order.amount
+        if total - order.filled <= _EPS * max(1.0, total):  # _done(order)
+            order.filled = total
+            self._finish(w, _FILLED, ts, "")
+        else:
+            self._move(order, _PARTIAL, ts)
+            if short_reason:
+                self._finish(w, _CANCELED, ts, short_reason)
+        if g is not None:
+            self._after_fill(w, g, ts)
+
+    def _affordable(
+        self, w: Working, price: float, liq: Liquidity, amount: float
+    ) -> tuple[float, str]:
+        """Cap ``amount`` to the free balance; ``(amount, reason to cancel the rest or "")``."""
+        order, spec = w.order, w.spec
+        free_quote = self._free(w.quote)
+        if order.side is _BUY:
+            cost = price * amount + self.fees.fee(spec, price, amount, liq)
+            if cost <= free_quote:
+                return amount, ""
+            reduced = spec.round_amount(self.fees.max_amount(spec, price, free_quote, liq))
+            for _ in range(64):  # float noise: step down until truly payable
+                if (
+                    reduced <= 0.0
+                    or price * reduced + self.fees.fee(spec, price, reduced, liq) <= free_quote
+                ):
+                    break
+                reduced = spec.round_amount(
+                    math.nextafter(reduced, 0.0)
+                    if spec.lot_step is None
+                    else reduced - spec.lot_step
+                )
+            need = f"need {cost:.2f} {w.quote}, free {free_quote:.2f}"
+        else:
+            free_base = self._free(w.base)
+            if abs(amount - free_base) <= _EPS * amount:
+                # Float noise either way (e.g. 0.1 + 0.2 bought, 0.3 sold): sell exactly what
+                # is free, so a full exit leaves no 5e-17 of dust that keeps the position open.
+                reduced = free_base
+            elif amount <= free_base:
+                reduced = amount
+            else:
+                reduced = spec.round_amount(free_base)
+                if reduced > free_base:
+                    reduced = max(0.0, spec.round_amount(reduced - (spec.lot_step or 0.0)))
+            fee = self.fees.fee(spec, price, reduced, liq)
+            if reduced > 0.0 and free_quote + price * reduced - fee < 0.0:
+                return 0.0, (
+                    f"canceled: insufficient funds: the fee {fee:.2f} {spec.quote} exceeds "
+                    f"proceeds plus free {spec.quote}; deposit {spec.quote} or raise the amount"
+                )
+            if reduced == amount:
+                return amount, ""
+            need = f"need {amount:.10g} {w.base}, free {free_base:.10g}"
+        if reduced <= 0.0 or order.tif is _FOK or minimums_error(spec, price, reduced):
+            return 0.0, f"canceled: insufficient funds: {need}; reduce the amount or add funds"
+        return (
+            reduced,
+            f"canceled: insufficient funds for the rest: {need}; filled what was payable",
+        )
+
+    def _free(self, asset: str) -> float:
+        """Free balance after this call's earlier fills."""
+        bal = self._bal.get(asset)
+        if bal is None:
+            bal = self._bal[asset] = self.account.free(asset)
+        return bal
+
+    def _book(self, w: Working, side: Side, price: float, amount: float, fee: float) -> None:
+        """Apply a fill to this call's balances with the portfolio's own expressions
+        (``cash - (price * amount + fee)``), fill after fill, so that the broker's view
+        and the portfolio's agree bit for bit (the loop books fills after ``on_bar``)."""
+        bal = self._bal
+        base, quote = w.base, w.quote
+        free_base, free_quote = self._free(base), self._free(quote)
+        if side is _BUY:
+            bal[quote] = free_quote - (price * amount + fee)
+            bal[base] = free_base + amount
+        else:
+            bal[quote] = free_quote + (price * amount - fee)
+            bal[base] = free_base - amount
+
+    def _after_fill(self, w: Working, g: Group, ts: int) -> None:
+        """OCO and bracket links after a fill of ``w``."""
+        order = w.order
+        if g.kind == "oco":
+            for other in g.tps:
+                if other is not w and other.order.is_open:
+                    self._finish(other, _CANCELED, ts, f"canceled: OCO order {order.id} filled")
+            return
+        if w.role == ENTRY:
+            for leg in g.legs:
+                if not leg.armed:
+                    leg.armed, leg.armed_ts = True, ts
+                    if leg.order.type is OrderType.TRAILING_STOP and leg.best is None:
+                        self._set_trailing_best(leg, order.avg_price)
+        elif w.role == STOP_LOSS:
+            for tp in g.tps:
+                if tp.order.is_open:
+                    self._finish(
+                        tp, _CANCELED, ts, f"canceled: bracket stop-loss {order.id} filled"
+                    )
+        for changed in g.sync():
+            self._note(changed)
+        sl = g.sl
+        if (
+            w.role == TAKE_PROFIT
+            and sl is not None
+            and sl.order.is_open
+            and g.position_left() == 0.0
+        ):
+            self._finish(sl, _CANCELED, ts, "canceled: bracket take-profits closed the position")
+        for tp in g.tps:
+            if tp.order.is_open and tp.order.filled > 0.0 and _done(tp.order):
+                tp.order.filled = tp.order.amount
+                self._finish(tp, _FILLED, ts, "")

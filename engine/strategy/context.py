@@ -1,0 +1,306 @@
+"""The ``Context``: everything a strategy may read or do, and nothing more.
+
+A strategy receives the context in every callback. Reads (clock, balances,
+history, indicators) reflect the state after every event up to ``ctx.now``; writes
+(orders, targets, timers) go through the engine, which stamps orders with
+``created_ts = ctx.now``, passes them through the risk gate and hands them to
+the broker. On bars an order placed while handling the bar closing at ``T`` can
+fill from the bar opening at ``T`` (the next one) on, never on the bar that
+produced the decision.
+
+Sizing rules of the targets (documented because engines disagree on them):
+
+- ``target_percent(symbol, pct)`` aims at ``pct * equity`` where equity and the
+  mark are those of the decision bar's close. An increase is a market buy sized
+  by ``quote_amount`` (quote currency *including* the fee), so an all-in buy stays
+  payable whatever the next open is; the quote spent is capped at free cash. A
+  decrease is a market sell of ``value_delta / mark`` base units, and a target
+  of 0 sells the whole position.
+- a target replaces the unfilled orders of earlier target calls on that symbol
+  (they are cancelled first), so calling it on every bar never stacks orders.
+- changes worth less than the market's minimum notional are not sent.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from tradeloom.engine.errors import StrategyError
+from tradeloom.engine.orders import Order, OrderType, Side, TimeInForce
+
+if TYPE_CHECKING:
+    from tradeloom.engine.run.loop import Engine
+
+TARGET_TAG = "target"
+
+
+class Context:
+    """The strategy's handle on the run (see the module docstring for sizing rules)."""
+
+    __slots__ = (
+        "_broker",
+        "_engine",
+        "_portfolio",
+        "avg_entry",
+        "mark",
+        "now",
+        "position",
+        "rng",
+        "symbols",
+        "timeframe_ms",
+    )
+
+    def __init__(self, engine: Engine, rng: np.random.Generator) -> None:
+        self._engine = engine
+        pf = engine.portfolio
+        self._portfolio = pf
+        self._broker = engine.broker
+        #: The simulated (backtest) or exchange-driven (live) clock, UTC ms.
+        self.now: int = 0
+        #: The run's only source of randomness; seeded, the seed is in the manifest.
+        self.rng = rng
+        self.symbols: tuple[str, ...] = engine.symbols
+        self.timeframe_ms: int = engine.timeframe_ms
+        # Bound methods stored directly: one call, no wrapper, on the hot path.
+        #: ``position(symbol) -> float``: base units held (0.0 when flat).
+        self.position = pf.position
+        #: ``avg_entry(symbol) -> float``: average entry price of the position (0.0 when flat).
+        self.avg_entry = pf.avg_entry
+        #: ``mark(symbol) -> float``: last close seen (NaN before the first bar).
+        self.mark = pf.mark
+
+    # -- account ---------------------------------------------------------------
+
+    @property
+    def cash(self) -> float:
+        """Free quote currency."""
+        return self._portfolio.cash
+
+    @property
+    def equity(self) -> float:
+        """``cash + sum(position * mark)`` at the latest marks."""
+        return self._portfolio.equity()
+
+    def open_orders(self, symbol: str | None = None) -> Sequence[Order]:
+        """Working orders (optionally of one symbol), oldest first."""
+        return self._broker.open_orders(symbol)
+
+    # -- data --------------------------------------------------------------------
+
+    def history(self, symbol: str, n: int, field: str = "close") -> np.ndarray:
+        """The last ``n`` closed bars' ``field`` for ``symbol`` (fewer during warm-up).
+
+        Fields: ts (open time), open, high, low, close, volume. The buffer is sized
+        by the class attribute ``history`` or by the first call (made in
+        ``on_start``); asking later for more than was kept raises ``StrategyError``.
+        """
+        return self._engine.history(symbol, n, field)
+
+    def indicator(
+        self, name: str, symbol: str | None = None, source: str = "close", **params: Any
+    ) -> Any:
+        """A streaming indicator the engine updates before every ``on_bar``.
+
+        With one symbol in the run (or ``symbol`` given) this is the indicator
+        object itself (``.value``, ``.ready``, ``.warmup``). With several symbols
+        and ``symbol=None`` it is a per-symbol view whose ``.value``/``.ready`` are
+        those of the symbol whose bar is being handled, and ``view[symbol]`` the
+        indicator of one symbol. Asking twice with the same arguments returns the
+        same object, so asking inside ``on_bar`` is a cheap lookup.
+        """
+        return self._engine.indicator(name, symbol, source, params)
+
+    # -- orders --------------------------------------------------------------------
+
+    def buy(
+        self,
+        symbol: str,
+        amount: float | None = None,
+        *,
+        quote: float | None = None,
+        price: float | None = None,
+        stop: float | None = None,
+        tif: TimeInForce = TimeInForce.GTC,
+        post_only: bool = False,
+        reduce_only: bool = False,
+        tag: str = "",
+    ) -> Order:
+        """Buy ``amount`` base units, or spend ``quote`` (market orders only, fee included).
+
+        ``price`` makes it a limit order, ``stop`` a stop (both: stop-limit).
+        """
+        return self._order(Side.BUY, symbol, amount, quote, price, stop, tif, post_only, reduce_only, tag)
+
+    def sell(
+        self,
+        symbol: str,
+        amount: float,
+        *,
+        price: float | None = None,
+        stop: float | None = None,
+        tif: TimeInForce = TimeInForce.GTC,
+        post_only: bool = False,
+        reduce_only: bool = False,
+        tag: str = "",
+    ) -> Order:
+        """Sell ``amount`` base units (spot: at most the position)."""
+        return self._order(Side.SELL, symbol, amount, None, price, stop, tif, post_only, reduce_only, tag)
+
+    def _order(
+        self,
+        side: Side,
+        symbol: str,
+        amount: float | None,
+        quote: float | None,
+        price: float | None,
+        stop: float | None,
+        tif: TimeInForce,
+        post_only: bool,
+        reduce_only: bool,
+        tag: str,
+    ) -> Order:
+        if (amount is None) == (quote is None):
+            raise StrategyError(f"{side.value}({symbol!r}): give exactly one of amount= or quote=")
+        if stop is not None:
+            otype = OrderType.STOP_LIMIT if price is not None else OrderType.STOP
+        else:
+            otype = OrderType.LIMIT if price is not None else OrderType.MARKET
+        if quote is not None and (side is not Side.BUY or otype is not OrderType.MARKET):
+            raise StrategyError(
+                f"{side.value}({symbol!r}, quote={quote}): quote sizing is for market buys; "
+                "give a base amount for limit/stop orders and sells"
+            )
+        size = quote if quote is not None else amount
+        if not (isinstance(size, (int, float)) and math.isfinite(size) and size > 0):
+            raise StrategyError(f"{side.value}({symbol!r}): size must be a finite number > 0, got {size!r}")
+        order = self._engine.new_order(
+            symbol, side, otype, 0.0 if quote is not None else float(size),
+            price=price, stop_price=stop, quote_amount=None if quote is None else float(quote),
+            tif=tif, post_only=post_only, reduce_only=reduce_only, tag=tag,
+        )
+        return self._engine.submit(order)
+
+    def stop_loss(
+        self, symbol: str, amount: float, stop: float, *, price: float | None = None, tag: str = "stop_loss"
+    ) -> Order:
+        """A reduce-only sell stop (stop-limit when ``price`` is given)."""
+        return self.sell(symbol, amount, stop=stop, price=price, reduce_only=True, tag=tag)
+
+    def trailing_stop(
+        self,
+        symbol: str,
+        amount: float,
+        *,
+        trail_amount: float | None = None,
+        trail_pct: float | None = None,
+        tag: str = "trailing_stop",
+    ) -> Order:
+        """A reduce-only sell stop that follows the best price by ``trail_amount`` or ``trail_pct``."""
+        if (trail_amount is None) == (trail_pct is None):
+            raise StrategyError(f"trailing_stop({symbol!r}): give exactly one of trail_amount= or trail_pct=")
+        order = self._engine.new_order(
+            symbol, Side.SELL, OrderType.TRAILING_STOP, float(amount),
+            trail_amount=trail_amount, trail_pct=trail_pct, reduce_only=True, tag=tag,
+        )
+        return self._engine.submit(order)
+
+    def bracket(
+        self,
+        symbol: str,
+        amount: float | None = None,
+        *,
+        quote: float | None = None,
+        entry_price: float | None = None,
+        stop_loss: float,
+        take_profits: Sequence[tuple[float, float]] = (),
+        tag: str = "bracket",
+    ) -> Order:
+        """A long entry (market, or limit at ``entry_price``) with a stop-loss and take-profits.
+
+        ``take_profits`` is ``[(price, fraction), ...]``; fractions of the entry amount,
+        summing to at most 1 (to exactly 1 with ``quote=``, whose filled amount is known
+        only at the fill). The exits activate when the entry fills and cancel each
+        other (one-cancels-other) as the broker defines. Returns the entry order.
+        """
+        return self._engine.bracket(symbol, amount, quote, entry_price, stop_loss, take_profits, tag)
+
+    def oco(
+        self,
+        symbol: str,
+        amount: float,
+        *,
+        price: float,
+        stop: float,
+        side: Side = Side.SELL,
+        tag: str = "oco",
+    ) -> tuple[Order, Order]:
+        """A limit at ``price`` and a stop at ``stop``; when one fills the other is cancelled."""
+        return self._engine.oco(symbol, side, float(amount), price, stop, tag)
+
+    def cancel(self, order_id: int) -> bool:
+        """Cancel a working order; ``False`` if unknown or already done."""
+        return self._engine.cancel(order_id)
+
+    def replace(
+        self,
+        order_id: int,
+        *,
+        amount: float | None = None,
+        price: float | None = None,
+        stop: float | None = None,
+    ) -> Order:
+        """Change a working order's amount, limit price or stop price."""
+        return self._engine.replace(order_id, amount, price, stop)
+
+    # -- targets ---------------------------------------------------------------------
+
+    def target_amount(self, symbol: str, amount: float) -> Order | None:
+        """Trade toward holding ``amount`` base units; ``None`` when no order is needed."""
+        if not (math.isfinite(amount) and amount >= 0):
+            raise StrategyError(f"target_amount({symbol!r}, {amount}): spot targets must be >= 0")
+        return self._engine.target(symbol, amount, None)
+
+    def target_percent(self, symbol: str, pct: float) -> Order | None:
+        """Trade toward ``pct`` of equity in ``symbol`` (0.0 to 1.0; see the module docs)."""
+        if not (math.isfinite(pct) and 0.0 <= pct <= 1.0):
+            raise StrategyError(
+                f"target_percent({symbol!r}, {pct}): pct is a fraction of equity in [0, 1] "
+                "(spot, no leverage): 1.0 = all-in, 0.0 = flat"
+            )
+        return self._engine.target(symbol, None, pct)
+
+    # -- time and logging ------------------------------------------------------------
+
+    def set_timer(self, at_ms: int | None = None, *, every_ms: int | None = None, name: str = "timer") -> None:
+        """Fire ``on_timer`` at ``at_ms`` and/or every ``every_ms`` (first at ``at_ms`` or now + every)."""
+        self._engine.set_timer(at_ms, every_ms, name)
+
+    def cancel_timer(self, name: str) -> bool:
+        """Stop timers called ``name``; ``False`` if none was set."""
+        return self._engine.cancel_timer(name)
+
+    def confidence(self, ref: str, symbol: str) -> float:
+        """Model ``ref``'s calibrated confidence in [0, 1] for ``symbol`` at this bar.
+
+        ``ref`` is a registry reference (``name``, ``name@champion``, ``name@3``).
+        Predictions are computed online from the model's own feature pipeline, one
+        closed bar at a time; NaN while its features warm up. Ask once in
+        ``on_start`` so the features warm up from the first bar.
+        """
+        return self._engine.confidence(ref, symbol)
+
+    def model(self, ref: str) -> Any:
+        """The loaded model behind ``ref`` (its ``.ref`` names the exact version used)."""
+        return self._engine.require_model(ref)
+
+    def use_models(self, book: Any) -> None:
+        """Take confidence from ``book`` instead of the run's registry (e.g. precomputed)."""
+        self._engine.use_models(book)
+
+    def log(self, msg: str) -> None:
+        """Record a message with the current time in the run's events."""
+        self._engine.log(msg)

@@ -1,0 +1,1 @@
+"""Golden regression backtests: goldens on disk and how a run differs from them."""

@@ -1,0 +1,1 @@
+"""Parameter search: grids, sweeps, walk-forward, the kernel fast paths they use, and executors."""

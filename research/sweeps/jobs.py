@@ -1,0 +1,161 @@
+"""The units of work a sweep or walk-forward sends to an executor, and the functions that run them.
+
+Everything here is small and picklable on purpose: a job names the catalog path,
+the dataset (exchange, timeframe, symbols, range), the strategy by reference
+(``"file.py:Class"`` or ``"module:Class"``), the params and the run settings.
+The worker opens the store itself and streams its bars (``run_backtest``), so a
+Dask scheduler never carries market data.
+
+``run_event_job`` runs one combination through the event engine;
+``run_fast_job`` runs a whole list of combinations through a kernel fast path in
+one call (see ``tradeloom.research.sweeps.fastpath``).
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tradeloom.engine.run.backtest import DEFAULT_CASH
+from tradeloom.engine.errors import ConfigError, StrategyError
+from tradeloom.engine.results.result import METRIC_KEYS
+from tradeloom.engine.strategy.base import Strategy
+
+__all__ = [
+    "DataSpec",
+    "EventJob",
+    "FastJob",
+    "JobResult",
+    "RunSettings",
+    "run_event_job",
+    "run_fast_job",
+    "strategy_ref",
+]
+
+_FILE_MODULE_PREFIX = "tradeloom_user_strategy_"  # how strategy_loader names file modules
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Which bars to read: ``start <= ts < end`` (UTC ms; ``None`` = open-ended)."""
+
+    catalog: str
+    exchange: str
+    timeframe: str
+    symbols: tuple[str, ...]
+    start: int | None = None
+    end: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.symbols:
+            raise ConfigError("no symbols given; use e.g. --symbols BTC/USDT or --symbols BTC/USDT,ETH/USDT")
+        object.__setattr__(self, "symbols", tuple(sorted(dict.fromkeys(self.symbols))))
+        object.__setattr__(self, "catalog", str(self.catalog))
+
+    def window(self, start: int | None, end: int | None) -> DataSpec:
+        """The same dataset over another range."""
+        return replace(self, start=start, end=end)
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Account and simulation settings shared by every run of a sweep."""
+
+    initial_cash: float = DEFAULT_CASH
+    seed: int = 0
+
+    def kwargs(self) -> dict[str, Any]:
+        return {"initial_cash": float(self.initial_cash), "seed": int(self.seed)}
+
+
+@dataclass(frozen=True)
+class EventJob:
+    """One combination for the event engine; ``equity`` asks for the equity curve too."""
+
+    strategy: str
+    data: DataSpec
+    params: tuple[tuple[str, Any], ...]
+    settings: RunSettings = field(default_factory=RunSettings)
+    equity: bool = False
+
+
+@dataclass(frozen=True)
+class FastJob:
+    """Many combinations for one kernel fast path, run in a single call."""
+
+    fast_path: str
+    data: DataSpec
+    params: tuple[tuple[tuple[str, Any], ...], ...]
+    settings: RunSettings = field(default_factory=RunSettings)
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """Metrics of one run (keys of ``METRIC_KEYS``) and, when asked, its equity curve."""
+
+    metrics: dict[str, float]
+    equity_ts: np.ndarray | None = None
+    equity: np.ndarray | None = None
+
+
+def run_event_job(job: EventJob) -> JobResult:
+    """Backtest one combination with the event engine, reading bars from the store."""
+    from tradeloom.research.backtest import run_backtest
+
+    d = job.data
+    res = run_backtest(
+        job.strategy, list(d.symbols), d.timeframe, d.start, d.end, dict(job.params), d.catalog,
+        exchange=d.exchange, **job.settings.kwargs(),
+    )
+    metrics = {k: float(res.metrics[k]) for k in METRIC_KEYS}
+    if not job.equity:
+        return JobResult(metrics)
+    ts = res.equity["ts"].to_numpy(dtype=np.int64)
+    eq = res.equity["equity"].to_numpy(dtype=np.float64)
+    return JobResult(metrics, ts, eq)
+
+
+def run_fast_job(job: FastJob) -> list[JobResult]:
+    """Run every combination of ``job`` through its kernel fast path (one kernel call)."""
+    from tradeloom.research.sweeps.fastpath import get_fast_path
+
+    rows = get_fast_path(job.fast_path).run(job.data, [dict(p) for p in job.params], job.settings)
+    return [JobResult({k: float(r[k]) for k in METRIC_KEYS}) for r in rows]
+
+
+def strategy_ref(strategy: str | type[Strategy]) -> str:
+    """A reference a worker process can load: the string itself, or one built from a class.
+
+    Classes defined in an importable module become ``"module:Class"``; classes the
+    strategy loader read from a file become ``"/abs/path/file.py:Class"``.
+
+    >>> from tradeloom.research.strategies import SmaCross
+    >>> strategy_ref(SmaCross)
+    'tradeloom.research.strategies.sma_cross:SmaCross'
+    """
+    if isinstance(strategy, str):
+        return strategy
+    if not (isinstance(strategy, type) and issubclass(strategy, Strategy)):
+        raise StrategyError(
+            f"strategy must be a Strategy subclass or 'file.py:Class', got {strategy!r}"
+        )
+    if "<locals>" in strategy.__qualname__:
+        raise StrategyError(
+            f"{strategy.__qualname__} is defined inside a function; worker processes cannot "
+            "import it: define it at module level"
+        )
+    module = strategy.__module__
+    if module.startswith(_FILE_MODULE_PREFIX) or module == "__main__":
+        try:
+            path = Path(inspect.getfile(strategy)).resolve()
+        except (TypeError, OSError) as exc:
+            raise StrategyError(
+                f"{strategy.__qualname__} has no source file that worker processes could load; "
+                "save it in a .py file and pass 'file.py:Class'"
+            ) from exc
+        return f"{path}:{strategy.__qualname__}"
+    return f"{module}:{strategy.__qualname__}"
+

@@ -1,0 +1,228 @@
+"""``LiveConfig``: one strict, frozen model for ``tradeloom paper`` and ``tradeloom live``.
+
+A config never holds credentials. Any key that looks like one (``api_key``,
+``apiKey``, ``secret``, ``password``, ``private_key``, ``token``...), anywhere in the
+file (``exchange.options`` included), is refused with a ``ConfigError`` that names
+the key and never repeats its value. Credentials come from environment variables
+(names in ``[credentials]``, defaults ``TRADELOOM_API_KEY``/``TRADELOOM_API_SECRET``)
+or from a ``secrets_file`` (TOML with ``api_key``, ``secret``, optional
+``password``; must not be readable by group or others).
+
+Example ``paper.toml``::
+
+    strategy = "research/strategies/sma_cross.py:SmaCross"
+    symbols = ["BTC/USDT"]
+    timeframe = "1h"
+    risk_profile = "moderate"
+    account = "binance-main"
+    state_dir = "state"
+
+    [params]
+    fast = 10
+    slow = 50
+
+    [exchange]
+    id = "binance"
+
+    [paper]
+    initial_cash = 10000.0
+
+Operations (both optional):
+
+- ``audit_log``: the append-only audit log (``adapters.audit``) where the runner
+  records kills (flag file, status page, API) and restarts (a session opened in a
+  ``state_dir`` that already had one). Default ``<state_dir>/audit.jsonl``; point it at
+  the deployments' log (``<catalog>/audit.jsonl``, what ``tradeloom promote`` writes)
+  to keep promotions and kills in one chain. Check it with ``tradeloom audit verify``.
+- ``alerts``: an alerts TOML (``tradeloom.adapters.ops.alerts_config``: sinks, de-duplication,
+  escalation). With it, breaker trips, the kill switch, stale data, clock drift,
+  reconciliation mismatches and repeated errors (``runner.error_alert_after`` in a
+  row) are sent to its sinks; a failing sink is logged and never stops trading.
+  Without it, those events are only logged, journaled and shown in the status.
+
+Market data and universe (both optional):
+
+- ``runner.trades = true``: public trades (ccxt.pro ``watch_trades``) reach the strategy's
+  ``on_trade`` as ``TradeTick`` events, ordered before the bar closing at the same time;
+  paper orders resting in the simulated broker fill at the tick. ``runner.feed =
+  "trades"`` builds the bars themselves from trades (``adapters.trade_feed``);
+  ``"auto"`` picks it for an exchange with ``watch_trades`` but no ``watch_ohlcv``.
+- ``[universe]``: ``path = "universe.toml"`` or ``[universe.rules]`` inline, and
+  ``refresh_every = "1d"``; new entries only on symbols in the current universe,
+  recomputed from the store (``adapters.universe_gate``; needs a ``risk_profile``).
+
+>>> cfg = LiveConfig(strategy="s.py:S", symbols=["BTC/USDT"], exchange={"id": "binance"})
+>>> cfg.runner.kill_poll_s, cfg.credentials.api_key_env
+(1.0, 'TRADELOOM_API_KEY')
+>>> LiveConfig(strategy="s.py:S", symbols=["BTC/USDT"], exchange={"id": "binance"},
+...            api_key="abc")
+Traceback (most recent call last):
+...
+tradeloom.engine.errors.ConfigError: config key 'api_key' looks like a credential; credentials never go in a config file - set the environment variables named in [credentials] (default TRADELOOM_API_KEY / TRADELOOM_API_SECRET) or name a secrets_file
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from tradeloom.adapters.ccxt.exchange import Credentials, ExchangeSettings
+from tradeloom.engine.config import StrictModel, Symbols, Timeframe
+from tradeloom.adapters.config.files import load_config, read_config_file, validate_config
+from tradeloom.adapters.secrets import reject_credentials
+from tradeloom.engine.errors import ConfigError
+from tradeloom.research.universe.tiers import UniverseConfig
+
+class CredentialSource(StrictModel):
+    """Where live credentials come from: a secrets file, else environment variables."""
+
+    secrets_file: Path | None = None
+    api_key_env: str = "TRADELOOM_API_KEY"
+    secret_env: str = "TRADELOOM_API_SECRET"
+    password_env: str | None = None
+
+
+class RunnerSection(StrictModel):
+    """Runner scheduling and safety thresholds (see ``adapters/live/runner.py``)."""
+
+    feed: Literal["auto", "poll", "watch", "trades"] = "poll"
+    poll_delay_ms: int = Field(1_500, ge=0, le=60_000)
+    retry_delay_ms: int = Field(1_000, ge=50, le=60_000)
+    kill_poll_s: float = Field(1.0, gt=0, le=5.0)
+    drift_check_s: float = Field(300.0, gt=0)
+    max_drift_ms: int = Field(1_000, gt=0)
+    broker_poll_s: float = Field(1.0, gt=0, le=60.0)
+    cancel_timeout_s: float = Field(10.0, gt=0, le=60.0)
+    warmup_min_bars: int = Field(0, ge=0, le=10_000)
+    #: Live: reconcile with the exchange on start and every this many seconds.
+    reconcile_every_s: float = Field(300.0, gt=0)
+    #: A ``repeated_errors`` alert after this many errors with no good bar in between.
+    error_alert_after: int = Field(3, ge=1, le=1_000)
+    #: Public trades as ``TradeTick`` events (``watch_trades``; the strategy's ``on_trade``,
+    #: paper resting orders matched at the tick); journaled as ``trade`` records.
+    trades: bool = False
+
+
+class UniverseSection(StrictModel):
+    """Universe gating (``adapters.universe_gate``): entries only inside the universe.
+
+    Exactly one of ``path`` (a universe TOML, ``research.universe.UniverseConfig`` keys)
+    or ``rules`` (the same keys inline, ``[universe.rules]``).
+    """
+
+    path: Path | None = None
+    rules: UniverseConfig | None = None
+    refresh_every: Timeframe = "1d"
+
+    @model_validator(mode="after")
+    def _one_source(self) -> UniverseSection:
+        if (self.path is None) == (self.rules is None):
+            raise ValueError("set exactly one of universe.path (a universe TOML) or "
+                             "[universe.rules] (the rules inline)")
+        return self
+
+    def load(self) -> UniverseConfig:
+        """The rules (read from ``path`` when given)."""
+        if self.rules is not None:
+            return self.rules
+        assert self.path is not None  # _one_source
+        if not self.path.is_file():
+            raise ConfigError(f"universe.path {self.path} does not exist; point it at a universe "
+                              "TOML (the keys of `tradeloom universe --config`)")
+        return load_config(UniverseConfig, self.path)
+
+
+class PaperSection(StrictModel):
+    """Virtual balance of a paper session (the quote currency of the symbols)."""
+
+    initial_cash: float = Field(10_000.0, gt=0)
+
+
+class LiveConfig(StrictModel):
+    """Everything a paper or live session needs (see the module docstring)."""
+
+    strategy: str = Field(description="'path/to/file.py:Class' or 'package.module:Class'")
+    params: dict[str, Any] = Field(default_factory=dict)
+    symbols: Symbols
+    timeframe: Timeframe = "1h"
+    exchange: ExchangeSettings
+    account: str = Field("default", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    risk_profile: str | None = None
+    credentials: CredentialSource = Field(default_factory=CredentialSource)
+    state_dir: Path = Path("state")
+    journal: Path | None = None
+    store: Path | None = Field(None, description="market store for warm-up; None: the catalog")
+    run_id: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,19}$")
+    seed: int = 0
+    runner: RunnerSection = Field(default_factory=RunnerSection)
+    paper: PaperSection = Field(default_factory=PaperSection)
+    audit_log: Path | None = Field(None, description="audit log; None: <state_dir>/audit.jsonl")
+    alerts: Path | None = Field(None, description="alerts config (TOML); None: no alert sinks")
+    universe: UniverseSection | None = Field(None, description="trade only the current universe")
+
+    @property
+    def audit_log_path(self) -> Path:
+        """``audit_log``, else ``<state_dir>/audit.jsonl``."""
+        return self.audit_log if self.audit_log is not None else self.state_dir / "audit.jsonl"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_credentials(cls, data: Any) -> Any:
+        reject_credentials(data)  # raises ConfigError itself: pydantic would echo the value
+        return data
+
+
+def load_live_config(path: Path | str) -> LiveConfig:
+    """Read and validate a paper/live config file (credential keys refused first)."""
+    data = read_config_file(path)
+    try:
+        reject_credentials(data)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return validate_config(LiveConfig, data, str(path))
+
+
+def load_credentials(source: CredentialSource, environ: Mapping[str, str] | None = None,
+                     *, base_dir: Path | None = None) -> Credentials:
+    """Credentials from ``source.secrets_file`` or the environment; ``ConfigError`` if absent."""
+    env = os.environ if environ is None else environ
+    if source.secrets_file is not None:
+        path = source.secrets_file
+        if base_dir is not None and not path.is_absolute():
+            path = base_dir / path
+        if not path.is_file():
+            raise ConfigError(f"secrets_file {path} does not exist; create it (TOML with api_key "
+                              "and secret, chmod 600) or use environment variables")
+        mode = path.stat().st_mode
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise ConfigError(f"secrets_file {path} is readable by other users "
+                              f"(mode {stat.filemode(mode)}); run: chmod 600 {path}")
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError:
+            raise ConfigError(f"secrets_file {path} is not valid TOML; expected lines "
+                              "api_key = \"...\" and secret = \"...\"") from None
+        key, secret = data.get("api_key"), data.get("secret")
+        missing = [n for n, v in (("api_key", key), ("secret", secret)) if not v]
+        if missing:
+            raise ConfigError(f"secrets_file {path} lacks {', '.join(missing)}")
+        password = data.get("password")
+        return Credentials(str(key), str(secret), None if password is None else str(password))
+    key, secret = env.get(source.api_key_env), env.get(source.secret_env)
+    if not key or not secret:
+        unset = [n for n, v in ((source.api_key_env, key), (source.secret_env, secret)) if not v]
+        raise ConfigError(
+            f"live trading needs credentials: environment variable(s) {', '.join(unset)} "
+            "not set; export them or set credentials.secrets_file in the config")
+    password = env.get(source.password_env) if source.password_env else None
+    return Credentials(key, secret, password)
+
+
+__all__ = ["CredentialSource", "LiveConfig", "PaperSection", "RunnerSection",
+           "UniverseSection", "load_credentials", "load_live_config", "reject_credentials"]

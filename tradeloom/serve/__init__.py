@@ -1,0 +1,1 @@
+"""``tradeloom serve``: health, Prometheus metrics, the status page and the kill button."""
