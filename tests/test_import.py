@@ -11,7 +11,6 @@ from tradeloom.adapters.store.market_store import MarketStore
 from tradeloom.engine.errors import ConfigError, DataError
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = Path("/work/shared/datasets/nfi__binance__BTC-USDT__1h.parquet")
 T0 = 1_704_067_200_000  # 2024-01-01T00:00:00Z
 HOUR = 3_600_000
 HEADER = "ts,open,high,low,close,volume"
@@ -152,10 +151,7 @@ def test_drop_invalid_imports_valid_rows_and_reports_each_rejected_one(tmp_path,
 
 def test_parquet_files_import_and_name_rows_1_based(tmp_path, store):
     sample = REPO / "datasets" / "sample" / "binance" / "BTC-USDT_1h.parquet"
-    source = sample if sample.is_file() else SHARED
-    if not source.is_file():
-        pytest.skip("no sample bars")
-    frame = pd.read_parquet(source).iloc[:500]
+    frame = pd.read_parquet(sample).iloc[:500]
     good = tmp_path / "good.parquet"
     frame.to_parquet(good, index=False)
     assert import_file(store, good, "binance", "BTC/USDT", "1h").rows_added == 500

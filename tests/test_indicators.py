@@ -153,10 +153,7 @@ def first_defined(result) -> int:
 
 def real_bars() -> dict[str, np.ndarray]:
     pd = pytest.importorskip("pandas")  # pandas is a core dependency; the engine does not use it
-    local = REPO / "datasets/sample/binance/BTC-USDT_1h.parquet"
-    path = local if local.exists() else Path(
-        "/work/shared/datasets/nfi__binance__BTC-USDT__1h.parquet")
-    df = pd.read_parquet(path)
+    df = pd.read_parquet(REPO / "datasets/sample/binance/BTC-USDT_1h.parquet")
     return {c: df[c].to_numpy() for c in ("ts", "open", "high", "low", "close", "volume")}
 
 

@@ -47,10 +47,8 @@ UNSTABLE = ("ADX", "ATR", "EMA", "MINUS_DI", "PLUS_DI", "RSI")  # the ones compa
 
 @pytest.fixture(scope="module")
 def bars() -> dict[str, np.ndarray]:
-    """OHLCV of the bundled sample if the repo has it, else the shared research copy."""
-    local = REPO / "datasets/sample/binance/BTC-USDT_1h.parquet"
-    shared = Path("/work/shared/datasets/nfi__binance__BTC-USDT__1h.parquet")
-    df = pd.read_parquet(local if local.exists() else shared)
+    """OHLCV of the bundled Binance BTC/USDT 1h sample."""
+    df = pd.read_parquet(REPO / "datasets/sample/binance/BTC-USDT_1h.parquet")
     assert len(df) > 1000, "the sample should hold enough bars to pass every warm-up"
     for name in UNSTABLE:
         talib.set_unstable_period(name, 0)

@@ -20,19 +20,15 @@ from tradeloom.engine.errors import ConfigError, DataError, UnknownSymbol
 from tradeloom.engine.market import MarketSpec
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = Path("/work/shared/datasets/nfi__binance__BTC-USDT__1h.parquet")
 COLS = ["ts", "open", "high", "low", "close", "volume"]
 HOUR = 3_600_000
 
 
 @pytest.fixture(scope="module")
 def real_bars() -> pd.DataFrame:
-    """Real Binance BTC/USDT 1h bars: the project sample if present, else the shared copy."""
+    """Real Binance BTC/USDT 1h bars: the bundled project sample."""
     sample = REPO / "datasets" / "sample" / "binance" / "BTC-USDT_1h.parquet"
-    path = sample if sample.is_file() else SHARED
-    if not path.is_file():
-        pytest.skip(f"no sample bars at {sample} or {SHARED}")
-    frame = pd.read_parquet(path)[COLS].reset_index(drop=True)
+    frame = pd.read_parquet(sample)[COLS].reset_index(drop=True)
     return frame
 
 

@@ -2,9 +2,9 @@
 
 Strategy: long-only SMA(10, 50) crossover (``research/strategies/sma_cross.py``),
 all-in, 0.1 % fee per side, fills at the next bar's open, on the bundled
-Binance BTC/USDT 1h history (a byte copy of
-``../shared/datasets/nfi__binance__BTC-USDT__1h.parquet``, 5,482 bars with five
-gaps) and the Coinbase BTC/USD 1h history (20,111 bars). The event engine runs
+Binance BTC/USDT 1h history (``datasets/sample/binance/BTC-USDT_1h.parquet``, a
+byte copy of the NFI dataset ``nfi__binance__BTC-USDT__1h.parquet``, see
+``datasets/sample/PROVENANCE.md``; 5,482 bars with five gaps) and the Coinbase BTC/USD 1h history (20,111 bars). The event engine runs
 the ``SmaCross`` strategy bar by bar; vectorbt runs ``Portfolio.from_signals``
 on signal arrays. Every trade (entry/exit time, prices, size, PnL), the number
 of trades, the final equity and the equity at every bar must agree within a

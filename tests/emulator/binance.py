@@ -39,7 +39,6 @@ from .server import EmulatorServer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_DIR = REPO_ROOT / "datasets" / "sample" / "binance"
-SHARED_DIR = Path("/work/shared/datasets")
 
 INTERVAL_MS = {"1m": 60_000, "5m": 300_000, "15m": 900_000, "1h": 3_600_000,
                "4h": 14_400_000, "1d": 86_400_000}
@@ -71,16 +70,13 @@ KNOWN_RULES: Mapping[str, SymbolRules] = {
 
 
 def sample_bars_path(symbol: str, timeframe: str = "1h") -> Path:
-    """The bundled sample file for ``symbol`` if present, else the shared NFI dataset."""
+    """The bundled sample file for ``symbol`` (``datasets/sample/binance`` in the repository)."""
     base, quote = symbol.split("/")
     bundled = SAMPLE_DIR / f"{base}-{quote}_{timeframe}.parquet"
     if bundled.exists():
         return bundled
-    shared = SHARED_DIR / f"nfi__binance__{base}-{quote}__{timeframe}.parquet"
-    if shared.exists():
-        return shared
     raise FileNotFoundError(
-        f"no {timeframe} bars for {symbol}: expected {bundled} or {shared}; "
+        f"no {timeframe} bars for {symbol}: expected {bundled}; "
         "pass bars= to BinanceEmulator to serve your own frame"
     )
 
