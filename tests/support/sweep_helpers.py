@@ -1,0 +1,31 @@
+"""Shared data for the sweep, walk-forward, executor and research-CLI tests.
+
+A store in a temp dir holding the bundled real sample (binance 1h, 2020-12 to
+2021-07), and short ranges of it so each backtest takes a fraction of a second.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tradeloom.adapters.store.market_store import MarketStore
+from tradeloom.engine.timeutil import parse_utc_ms
+from tradeloom.research.sweeps.jobs import DataSpec
+
+from tradeloom.app.sample import load_sample
+
+SMA = "tradeloom.research.strategies.sma_cross:SmaCross"
+SMA_FILE = str(Path(__file__).resolve().parents[2] / "research" / "strategies" / "sma_cross.py") + ":SmaCross"
+RSI = "tradeloom.research.strategies.rsi_reversion:RsiReversion"
+START, END = "2021-01-01", "2021-02-15"  # about 1,080 bars of 1h
+
+
+def make_store(root: Path) -> MarketStore:
+    store = MarketStore(root)
+    load_sample(store)
+    return store
+
+
+def data_spec(root: Path, symbols: tuple[str, ...] = ("BTC/USDT",), start: str = START,
+              end: str = END) -> DataSpec:
+    return DataSpec(str(root), "binance", "1h", symbols, parse_utc_ms(start), parse_utc_ms(end))
