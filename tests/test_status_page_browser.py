@@ -21,7 +21,7 @@ import aiohttp
 from browser import _DevTools, _start
 from PIL import Image
 from runner_helpers import SIM_SETTINGS, make_config
-from tradeloom.adapters.live.clock import ManualClock
+from tradeloom.adapters.clock import ManualClock
 from tradeloom.app.session import open_paper
 from tradeloom.adapters.ops.status import read_statuses
 from tradeloom.adapters.ops.status_publisher import StatusPublisher

@@ -27,10 +27,10 @@ import fcntl
 import json
 import os
 import re
-import time
 from pathlib import Path
 from typing import IO
 
+from tradeloom.adapters.clock import SystemClock
 from tradeloom.engine.errors import ConfigError, TradeloomError
 
 _ACCOUNT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -56,7 +56,7 @@ def write_kill_flag(state_dir: Path, account: str | None = None, reason: str = "
     """Create the kill flag (all runners of ``state_dir``, or one account); return its path."""
     state_dir.mkdir(parents=True, exist_ok=True)
     path = state_dir / ("KILL" if account is None else f"KILL.{check_account(account)}")
-    body = json.dumps({"reason": reason, "written_ms": time.time_ns() // 1_000_000})
+    body = json.dumps({"reason": reason, "written_ms": SystemClock().now_ms()})
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(body + "\n", encoding="utf-8")
     os.replace(tmp, path)

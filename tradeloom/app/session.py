@@ -32,7 +32,7 @@ import ccxt
 from tradeloom.adapters.ops.alert_sinks import SinkError
 from tradeloom.adapters.ops.alerts import AlertRouter
 from tradeloom.adapters.ops.audit import AuditKind, AuditLog
-from tradeloom.adapters.live.clock import Clock, SystemClock
+from tradeloom.adapters.clock import Clock, SystemClock
 from tradeloom.adapters.ccxt.exchange import (
     Credentials,
     make_client,
