@@ -39,7 +39,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import ccxt
-from tradeloom.adapters.live.clock import Clock
+from tradeloom.adapters.clock import Clock
 from tradeloom.adapters.ccxt.exchange import map_ccxt_error
 from tradeloom.engine.errors import ConfigError, TransientExchangeError
 from tradeloom.engine.orders import Bar

@@ -82,7 +82,7 @@ from tradeloom.adapters.ccxt.sender import Sender, StatusReport, client_order_id
 from tradeloom.adapters.store.ingest import RetryPolicy
 from tradeloom.adapters.live.state import FillRecord, LiveStateStore, OrderRecord
 from tradeloom.adapters.ccxt.triggers import STOP_TYPES, LocalTriggers
-from tradeloom.adapters.live.log_redact import install_secret_filter
+from tradeloom.adapters.secrets import redact_secrets_in_logs
 from tradeloom.engine.errors import ExchangeError, OrderError
 from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.orders import Bar, Fill, Liquidity, Order, OrderStatus, OrderType, Side
@@ -118,8 +118,8 @@ class CcxtBroker:
     def __init__(self, client: ccxt.Exchange, markets: Mapping[str, MarketSpec],
                  store: LiveStateStore, *, retry: RetryPolicy | None = None,
                  sleep: Callable[[float], None] = time.sleep) -> None:
-        install_secret_filter([getattr(client, k, None) for k in ("apiKey", "secret",
-                                                                  "password")])
+        redact_secrets_in_logs(*(getattr(client, k, None) for k in ("apiKey", "secret",
+                                                                    "password")))
         self.client = client
         self.markets = dict(markets)
         self.store = store

@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import ccxt
-from tradeloom.adapters.live.clock import Clock
+from tradeloom.adapters.clock import Clock
 from tradeloom.adapters.ccxt.exchange import map_ccxt_error
 from tradeloom.adapters.ccxt.bar_feed import ReleasingFeed, Report, _Release
 from tradeloom.engine.errors import ConfigError, TradeloomError

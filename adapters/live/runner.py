@@ -85,7 +85,7 @@ from typing import TYPE_CHECKING, Any
 import ccxt
 from tradeloom.adapters.ops.alerts import AlertEvent, AlertRouter, AlertRule, alert_from_risk_event
 from tradeloom.adapters.ops.audit import AuditKind, AuditLog
-from tradeloom.adapters.live.clock import Clock
+from tradeloom.adapters.clock import Clock
 from tradeloom.adapters.ccxt.exchange import map_ccxt_error
 from tradeloom.adapters.live.journal import Journal
 from tradeloom.adapters.live.journal_codec import bar_payload, fill_payload, tick_payload

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from tradeloom.adapters.clock import SystemClock
 from tradeloom.adapters.ops.status import (
     AlertRow,
     BreakerState,
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
     from tradeloom.adapters.live.runner import LiveRunner
 
 log = logging.getLogger(__name__)
+_SYSTEM = SystemClock()
 
 #: Histogram upper bounds (seconds) for stage latencies; the 5 ms target is a bound.
 LATENCY_BOUNDS_S = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
@@ -64,10 +66,6 @@ BREAKER_SETTINGS = ("daily_loss", "max_drawdown", "consecutive_losses")
 _ALERT_KINDS = {"kill": "critical", "alert": "error", "pause": "warning", "resume": "info",
                 "error": "error", "warning": "warning", "feed_stall": "warning",
                 "feed_transient_error": "warning"}
-
-
-def _wall_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def _finite(value: float) -> float | None:
@@ -79,7 +77,7 @@ class StatusPublisher:
 
     def __init__(self, state_dir: Path, runner_id: str, *, interval_s: float = 2.0,
                  history: int = 500, recent: int = 50, max_alerts: int = 20,
-                 wall_ms: Callable[[], int] = _wall_ms,
+                 wall_ms: Callable[[], int] = _SYSTEM.now_ms,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         if interval_s <= 0:
             raise ValueError(f"interval_s must be > 0, got {interval_s}")

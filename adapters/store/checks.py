@@ -33,10 +33,10 @@ from tradeloom.engine.timeutil import format_utc_ms
 
 from tradeloom.adapters.store.schema import (
     BAR_COLUMNS,
-    check_timeframe,
     describe_ts,
     grid_offset_ms,
 )
+from tradeloom.engine.timeframes import timeframe_to_ms
 
 #: How many examples of each problem a report keeps (counts are always complete).
 MAX_EXAMPLES = 5
@@ -254,7 +254,7 @@ class CheckAccumulator:
 
     def __init__(self, timeframe: str) -> None:
         self.timeframe = timeframe
-        self._tf_ms = check_timeframe(timeframe)
+        self._tf_ms = timeframe_to_ms(timeframe)
         self._offset = grid_offset_ms(timeframe)
         self._rows = 0
         self._first: int | None = None

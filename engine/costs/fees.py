@@ -86,6 +86,14 @@ class MakerTakerFees:
             return 0.0
         return budget / (price * (1.0 + self.rate(spec, liquidity)))
 
+    def describe(self) -> dict[str, str | float | None]:
+        """Kind and parameters as plain JSON, for run manifests and their config hash.
+
+        >>> MakerTakerFees(taker=0.0005).describe()
+        {'kind': 'maker_taker', 'maker': None, 'taker': 0.0005}
+        """
+        return {"kind": "maker_taker", "maker": self.maker, "taker": self.taker}
+
     def __repr__(self) -> str:
         return f"MakerTakerFees(maker={self.maker}, taker={self.taker})"
 
@@ -118,6 +126,10 @@ class FixedFees:
         if price <= 0.0:
             return 0.0
         return max(0.0, (budget - self.per_fill) / price)
+
+    def describe(self) -> dict[str, str | float]:
+        """Kind and parameters as plain JSON, for run manifests and their config hash."""
+        return {"kind": "fixed", "per_fill": self.per_fill}
 
     def __repr__(self) -> str:
         return f"FixedFees(per_fill={self.per_fill})"

@@ -44,6 +44,10 @@ class NoSlippage:
     ) -> float:
         return price
 
+    def describe(self) -> dict[str, str]:
+        """Kind and parameters as plain JSON, for run manifests and their config hash."""
+        return {"kind": "none"}
+
     def __repr__(self) -> str:
         return "NoSlippage()"
 
@@ -73,6 +77,14 @@ class FixedBpsSlippage:
         if liquidity is _MAKER:
             return price
         return price * (1.0 + side.sign * self.bps * 1e-4)
+
+    def describe(self) -> dict[str, str | float]:
+        """Kind and parameters as plain JSON, for run manifests and their config hash.
+
+        >>> FixedBpsSlippage(5).describe()
+        {'kind': 'fixed_bps', 'bps': 5}
+        """
+        return {"kind": "fixed_bps", "bps": self.bps}
 
     def __repr__(self) -> str:
         return f"FixedBpsSlippage(bps={self.bps})"
@@ -120,6 +132,11 @@ class VolumeParticipationSlippage:
         if liquidity is _MAKER:
             return price
         return price * (1.0 + side.sign * self.impact_bps(amount, volume) * 1e-4)
+
+    def describe(self) -> dict[str, str | float]:
+        """Kind and parameters as plain JSON, for run manifests and their config hash."""
+        return {"kind": "volume", "k_bps": self.k_bps, "exponent": self.exponent,
+                "max_bps": self.max_bps}
 
     def __repr__(self) -> str:
         return (

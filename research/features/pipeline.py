@@ -54,8 +54,6 @@ True
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -64,6 +62,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from tradeloom.engine.config import config_hash
 from tradeloom.engine.errors import ConfigError, DataError
 from tradeloom.engine.timeframes import timeframe_to_ms
 
@@ -283,9 +282,8 @@ class FeaturePipeline:
                    spec.get("market_timeframe"))
 
     def fingerprint(self) -> str:
-        """sha256 of the canonical JSON spec: equal pipelines, equal fingerprints."""
-        text = json.dumps(self.spec(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()
+        """``config_hash`` of the spec: equal pipelines, equal fingerprints."""
+        return config_hash(self.spec())
 
     def select(self, names: Iterable[str]) -> FeaturePipeline:
         """A pipeline with only ``names`` (in this pipeline's order), e.g. after selection."""

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from crash_config import CRASH_SETTINGS, crash_config
 from live_helpers import API_KEY, SECRET
-from tradeloom.adapters.live.clock import ManualClock
+from tradeloom.adapters.clock import ManualClock
 from tradeloom.adapters.live.journal import read_journal
 from tradeloom.app.session import open_live
 

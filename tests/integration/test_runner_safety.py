@@ -11,7 +11,7 @@ import time
 import pytest
 from live_helpers import API_KEY, SECRET
 from runner_helpers import make_config
-from tradeloom.adapters.live.clock import SystemClock
+from tradeloom.adapters.clock import SystemClock
 from tradeloom.adapters.live.runner import LiveRunner, RunnerSettings
 from tradeloom.adapters.live.safety import AccountLock, AccountLocked, write_kill_flag
 from tradeloom.app.session import open_live, open_paper, preflight_live

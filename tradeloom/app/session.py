@@ -32,7 +32,7 @@ import ccxt
 from tradeloom.adapters.ops.alert_sinks import SinkError
 from tradeloom.adapters.ops.alerts import AlertRouter
 from tradeloom.adapters.ops.audit import AuditKind, AuditLog
-from tradeloom.adapters.live.clock import Clock, SystemClock
+from tradeloom.adapters.clock import Clock, SystemClock
 from tradeloom.adapters.ccxt.exchange import (
     Credentials,
     make_client,
@@ -50,7 +50,8 @@ from tradeloom.adapters.live.recovery import (
 from tradeloom.adapters.live.paper import sim_engine
 from tradeloom.adapters.live.recorder import CommandRecorder
 from tradeloom.adapters.live.runner import LiveRunner, RunnerSettings, SessionJournal
-from tradeloom.adapters.live.safety import AccountLock, KillFlag, redact_secrets_in_logs
+from tradeloom.adapters.live.safety import AccountLock, KillFlag
+from tradeloom.adapters.secrets import redact_secrets_in_logs
 from tradeloom.adapters.live.stage_timing import RiskProbe, StageTimings
 from tradeloom.adapters.ccxt.trade_feed import TickFeed, TradeBarFeed, TradeStream
 from tradeloom.research.universe.gate import UniverseGate
