@@ -55,7 +55,11 @@ def test_train_register_backtest_retrain(store):
     assert d.figures["rows"] > 400
     for side in ("challenger", "champion"):
         assert set(d.figures[side]["backtest"]) >= {"total_return", "sharpe"}
-    assert d.promoted == (d.challenger_value - d.champion_value > 0.0)
+    # promotion needs the gain past the (non-zero) margin and a significant paired test
+    gain = d.challenger_value - d.champion_value
+    assert (cfg.margin, cfg.alpha, d.test["test"]) == (0.01, 0.05, "delong_blocks")
+    assert d.promoted == (gain > cfg.margin and d.p_value < cfg.alpha)
+    assert 0.0 <= d.p_value <= 1.0 and d.test["blocks"] < d.figures["rows"]
     champion = reg.get("btc_dir").ref
     assert champion == ("btc_dir@2" if d.promoted else "btc_dir@1")
     decisions = [e for e in reg.events("btc_dir") if e.event == DECISION_EVENT]
