@@ -20,6 +20,16 @@ of 12-bar labels are worth about 600). Below that, sigmoid. 1,000 follows
 scikit-learn's guidance that isotonic calibration overfits on fewer samples, counted
 in independent labels because overlapping ones are not independent.
 
+**Only what the scores know** (:func:`fit_calibrator`): before any calibrator is
+kept, a likelihood-ratio test asks whether the out-of-fold scores carry
+information about the label at all: a logistic regression of the label on the
+score against the base rate alone, with the rows weighted to sum to the
+effective sample size (overlapping labels are not independent evidence). Unless
+it rejects "no information" at ``INFORMATION_ALPHA`` (5 %), the calibrated
+confidence is the training base rate itself (method ``constant``): a model with
+no detectable skill says exactly what the constant forecast says, never more.
+The test's p-value is kept with the model (``fit_info["information_p"]``).
+
 **How it is judged**: the expected calibration error :func:`ece` (equal-width
 bins, ``sum_b n_b / N * |mean(p)_b - mean(y)_b|``) and the reliability table
 :func:`reliability` (per bin: mean prediction, observed frequency, count), both
@@ -51,11 +61,14 @@ from tradeloom.engine.errors import ConfigError, DataError
 
 __all__ = [
     "CALIBRATIONS",
+    "INFORMATION_ALPHA",
     "ISOTONIC_BOUND",
     "ISOTONIC_MIN_EFFECTIVE",
     "Calibrator",
     "choose_method",
     "ece",
+    "fit_calibrator",
+    "information_test",
     "reliability",
 ]
 
@@ -66,6 +79,8 @@ ISOTONIC_MIN_EFFECTIVE = 1000.0
 #: "certain" call makes the log loss infinite).
 ISOTONIC_BOUND = 1e-3
 DEFAULT_BINS = 10
+#: Level of the likelihood-ratio test a score must pass before a calibrator may use it.
+INFORMATION_ALPHA = 0.05
 
 
 def choose_method(effective_n: float) -> str:
@@ -83,7 +98,8 @@ def _logit(p: float) -> float:
 @dataclass(frozen=True)
 class Calibrator:
     """Maps a raw model score to a probability: ``isotonic`` (piecewise linear through
-    ``x``/``y``), ``sigmoid`` (``1 / (1 + exp(-(a * s + b)))``) or ``none`` (a=1, b=0)."""
+    ``x``/``y``), ``sigmoid`` (``1 / (1 + exp(-(a * s + b)))``), ``constant`` (``y[0]`` for
+    every row: the scores carried no information) or ``none`` (a=1, b=0)."""
 
     method: str
     x: tuple[float, ...] = ()
@@ -97,6 +113,8 @@ class Calibrator:
         if self.method == "isotonic":
             out = np.interp(s, np.asarray(self.x), np.asarray(self.y))
             return np.where(np.isnan(s), np.nan, np.clip(out, 0.0, 1.0))
+        if self.method == "constant":
+            return np.where(np.isnan(s), np.nan, self.y[0])
         with np.errstate(over="ignore"):
             return 1.0 / (1.0 + np.exp(-(self.a * s + self.b)))
 
@@ -132,6 +150,54 @@ class Calibrator:
             return cls("sigmoid", a=0.0, b=_logit(float(np.mean(t))))
         lr = LogisticRegression(C=1e6, max_iter=1000).fit(s.reshape(-1, 1), t, sample_weight=w)
         return cls("sigmoid", a=float(lr.coef_[0, 0]), b=float(lr.intercept_[0]))
+
+
+def information_test(score: Any, y: Any, weights: Any = None,
+                     effective_n: float | None = None) -> float:
+    """p-value of the likelihood-ratio test "the score carries no information about y":
+    logistic regression of ``y`` on ``score`` vs the (weighted) base rate alone, the
+    weights scaled to sum to ``effective_n`` (default: the row count), chi-square(1).
+
+    >>> import numpy as np
+    >>> s = np.linspace(-1, 1, 200); y = (s > 0).astype(float)
+    >>> information_test(s, y) < 1e-6, round(information_test(s, y, effective_n=2), 2) > 0.05
+    (True, True)
+    """
+    from scipy import stats
+    from sklearn.linear_model import LogisticRegression
+
+    s = np.asarray(score, dtype=np.float64)
+    t = np.asarray(y, dtype=np.float64)
+    w = np.ones(t.size) if weights is None else np.asarray(weights, dtype=np.float64)
+    n = float(t.size if effective_n is None else effective_n)
+    w = w * (n / w.sum())
+    if np.unique(t).size < 2 or np.ptp(s) == 0:
+        return 1.0
+    base = float(np.sum(w * t) / w.sum())
+    ll0 = float(np.sum(w * (t * np.log(base) + (1 - t) * np.log(1 - base))))
+    lr = LogisticRegression(C=1e6, max_iter=1000).fit(s.reshape(-1, 1), t, sample_weight=w)
+    p = np.clip(lr.predict_proba(s.reshape(-1, 1))[:, 1], 1e-15, 1 - 1e-15)
+    ll1 = float(np.sum(w * (t * np.log(p) + (1 - t) * np.log(1 - p))))
+    return float(stats.chi2.sf(max(2.0 * (ll1 - ll0), 0.0), 1))
+
+
+def fit_calibrator(method: str, score: Any, y: Any, *, weights: Any = None,
+                   effective_n: float | None = None,
+                   alpha: float = INFORMATION_ALPHA) -> tuple[Calibrator, float]:
+    """The calibrator of out-of-fold ``score``: ``method`` if :func:`information_test`
+    rejects "no information" at ``alpha``, else ``constant`` at the plain base rate of
+    ``y`` (the constant forecast). Returns it with the test's p-value.
+
+    >>> import numpy as np
+    >>> cal, p = fit_calibrator("sigmoid", np.array([0.3, 0.1, 0.2, 0.4]), np.array([1, 0, 1, 0]))
+    >>> cal.method, cal.y, round(p, 3)
+    ('constant', (0.5,), 1.0)
+    """
+    t = np.asarray(y, dtype=np.float64)
+    p = information_test(score, t, weights, effective_n)
+    if p >= alpha:
+        return Calibrator("constant", y=(float(t.mean()),)), p
+    return Calibrator.fit(method, score, t, weights), p
 
 
 def _binned(y: Any, p: Any, bins: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -122,6 +122,12 @@ class ConfidenceModel:
             conf = np.where(side == 1.0, conf, 0.0)
         return pd.Series(conf, index=bars.index, name="confidence")
 
+    def scores(self, bars: pd.DataFrame, market: pd.DataFrame | None = None) -> pd.Series:
+        """The model's raw scores for every row of ``bars`` (before calibration and before
+        any meta-labeling mask): its ranking, for AUCs of what it knows."""
+        feats = self.pipeline.batch(bars, market=market if self.pipeline.needs_market else None)
+        return pd.Series(self.model.score(feats), index=bars.index, name="score")
+
     def online(self) -> OnlineConfidence:
         """A fresh streaming scorer for one symbol."""
         return OnlineConfidence(self)

@@ -5,13 +5,17 @@ model next to two forecasts anyone could make, each fitted on the same fold's
 training rows and scored on the same test rows:
 
 - ``base_rate``: the fold's training share of positive labels, for every row
-  (the *constant forecast*; AUC 0.5 by construction);
+  (the *constant forecast*; within a fold it ranks nothing, pooled over folds its
+  AUC only reflects how the base rate moved between folds);
 - ``prev_return_sign``: "up if the last ``horizon`` bars went up", as a
   probability: the training frequency of a positive label after an up move (or
   after a down move).
 
-For each baseline the **edge** is the model's gain: AUC gained, and Brier score
-saved (baseline Brier - model Brier), each with a 95 % interval and a one-sided
+The model's AUC is that of its raw scores (its *ranking* skill: the calibrator
+may have replaced a score without information by the base rate), its Brier
+score and log loss those of the calibrated confidence (what a strategy sizes
+by). For each baseline the **edge** is the model's gain: AUC gained, and Brier
+score saved (baseline Brier - model Brier), each with a 95 % interval and a one-sided
 p-value (H0: no gain) from a paired *block* bootstrap over the pooled
 out-of-fold rows. Blocks are one label horizon of bars (every symbol of those
 bars together), because overlapping labels make neighbouring rows dependent and a
@@ -98,11 +102,13 @@ def _interval(point: float, draws: np.ndarray) -> dict[str, float]:
 
 
 def evaluate_oof(y: Any, conf: Any, raw: Any, baselines: Mapping[str, Any], blocks: Any, *,
-                 n_boot: int = 1000, seed: int = 0, bins: int = 10) -> dict[str, Any]:
+                 rank: Any = None, n_boot: int = 1000, seed: int = 0,
+                 bins: int = 10) -> dict[str, Any]:
     """Scores, baselines with the model's edge, and calibration of pooled out-of-fold rows.
 
     ``y`` 0/1 targets, ``conf`` calibrated confidence, ``raw`` the base model's own
-    probability (NaN for a regressor), ``baselines`` name -> probability forecast,
+    probability (NaN for a regressor), ``rank`` its raw score (what its AUC is
+    computed from; default ``conf``), ``baselines`` name -> probability forecast,
     ``blocks`` one dependence-block id per row (``significance.time_blocks``). The
     ``base_rate`` baseline doubles as the constant forecast of the calibration check.
     JSON-ready output (see the module doc).
@@ -110,21 +116,23 @@ def evaluate_oof(y: Any, conf: Any, raw: Any, baselines: Mapping[str, Any], bloc
     yy = np.asarray(y, dtype=np.float64)
     pm = np.asarray(conf, dtype=np.float64)
     pr = np.asarray(raw, dtype=np.float64)
+    rk = pm if rank is None else np.asarray(rank, dtype=np.float64)
     base = {k: np.asarray(v, dtype=np.float64) for k, v in baselines.items()}
     ids = np.asarray(blocks)
     n = yy.size
-    if not (pm.size == pr.size == ids.size == n and all(v.size == n for v in base.values())):
-        raise DataError("evaluate_oof: y, conf, raw, blocks and every baseline need one value "
-                        "per row")
-    if np.isnan(pm).any() or np.isnan(yy).any():
-        raise DataError("evaluate_oof: y and conf must be NaN-free (out-of-fold rows only)")
-    model = _scores(yy, pm)
+    if not (pm.size == pr.size == rk.size == ids.size == n
+            and all(v.size == n for v in base.values())):
+        raise DataError("evaluate_oof: y, conf, raw, rank, blocks and every baseline need one "
+                        "value per row")
+    if np.isnan(pm).any() or np.isnan(yy).any() or np.isnan(rk).any():
+        raise DataError("evaluate_oof: y, conf and rank must be NaN-free (out-of-fold rows only)")
+    model = {**_scores(yy, pm), "auc": fast_auc(yy, rk), "auc_calibrated": fast_auc(yy, pm)}
     out_base: dict[str, Any] = {k: _scores(yy, v) for k, v in base.items()}
     groups, draws = block_resamples(ids, n_boot, seed)
     edges = {k: np.empty((n_boot, 2)) for k in base}
     for b, rows in enumerate(draws):
         ys, ms = yy[rows], pm[rows]
-        m_auc, m_brier = fast_auc(ys, ms), _brier(ys, ms)
+        m_auc, m_brier = fast_auc(ys, rk[rows]), _brier(ys, ms)
         for k, v in base.items():
             vs = v[rows]
             edges[k][b] = (m_auc - fast_auc(ys, vs), _brier(ys, vs) - m_brier)

@@ -23,8 +23,11 @@ scores of an inner purged k-fold over all the training rows
 (``calibration_folds``, purged and embargoed by one label length like
 ``cv.py``), then the base model is refitted on every row. ``auto`` picks
 isotonic with at least 1,000 effective labels and sigmoid below
-(``calibration.choose_method``). What was chosen, on how many rows and
-effective labels, is kept with the model (``FittedModel.fit_info``).
+(``calibration.choose_method``); and if those out-of-fold scores carry no
+detectable information about the label (``calibration.fit_calibrator``), the
+calibrator is the training base rate (``constant``). What was chosen, on how many
+rows and effective labels, with the information test's p-value, is kept with
+the model (``FittedModel.fit_info``).
 
 **Artifacts are text.** A LightGBM booster is stored as its text model, the
 logistic regression and the calibrator as JSON numbers (``repr`` round-trips
@@ -58,7 +61,12 @@ import numpy as np
 import pandas as pd
 
 from tradeloom.engine.errors import ConfigError, DataError
-from tradeloom.research.ml.calibration import CALIBRATIONS, Calibrator, choose_method
+from tradeloom.research.ml.calibration import (
+    CALIBRATIONS,
+    Calibrator,
+    choose_method,
+    fit_calibrator,
+)
 from tradeloom.research.ml.learners import LGB_FIXED, Linear, fit_lgb, fit_linear
 
 __all__ = [
@@ -382,9 +390,11 @@ def fit_model(spec: ModelSpec, X: Any, label: Any, t0: Any, t1: Any, *,
             inner = _fit_base(spec, arr[tr], target[tr], sub_w, names)
             oof[fold.test] = inner.score(arr[fold.test])
         scored = ~np.isnan(oof)
-        cal = Calibrator.fit(method, oof[scored], ycls[scored],
-                             None if w is None else w[scored])
-        info.update(folds=spec.calibration_folds, oof_rows=int(scored.sum()))
+        cal, info_p = fit_calibrator(method, oof[scored], ycls[scored],
+                                     weights=None if w is None else w[scored],
+                                     effective_n=n_eff * scored.sum() / lab.size)
+        info.update(calibration=cal.method, folds=spec.calibration_folds,
+                    oof_rows=int(scored.sum()), information_p=round(info_p, 12))
     base = _fit_base(spec, arr, target, w, names)
     files = FittedModel(spec, names, cal, linear=base._linear, fit_info=info,
                         booster_text=None if base._booster is None else

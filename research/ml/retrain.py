@@ -7,7 +7,8 @@ split into a training part and the most recent ``holdout_bars`` bars:
    before the holdout; labels that would need holdout bars are undefined there
    and dropped, so no challenger label has seen the holdout;
 2. challenger and champion both score the same holdout rows: confidence vs
-   ``label > 0`` (AUC, log loss, Brier, accuracy, hit rate) and a backtest of
+   ``label > 0`` (AUC, log loss, Brier, accuracy, hit rate; ``auc_rank``, the
+   AUC of the raw scores, is reported beside them) and a backtest of
    ``ConfidenceSized`` on the holdout bars driven by each model's predictions;
 3. the challenger is promoted only if (or when there is no champion):
 
@@ -235,6 +236,7 @@ def _decide(cfg: RetrainConfig, store: Any, registry: ModelRegistry, challenger_
     for key, p in preds.items():
         conf[key] = p["confidence"].to_numpy()[usable]
         scores = classification_scores(yt, conf[key])
+        scores["auc_rank"] = fast_auc(yt, p["score"].to_numpy()[usable])
         bt = backtest_predictions(ds.bars, p["symbol"], p["ts"], p["confidence"],
                                   timeframe=tcfg.data.timeframe, strategy=tcfg.strategy,
                                   markets=markets, lo=lo, hi=end - 1, returns=True)

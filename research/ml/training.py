@@ -7,9 +7,10 @@ Steps, each reported to an optional ``progress(step, done, total)`` callback:
 3. purged walk-forward CV (``cv.PurgedWalkForward``) with an embargo of one label
    horizon whenever labels overlap (unless ``cv.embargo_bars`` says otherwise):
    per fold a model fitted on the training rows (weighted and calibrated as its
-   spec says, ``models.py``) predicts the test rows; scores per fold and overall,
-   and a backtest of ``ConfidenceSized`` driven by each fold's out-of-sample
-   predictions;
+   spec says, ``models.py``) predicts the test rows; scores per fold and overall
+   (of the calibrated confidence, and ``auc_rank``: the AUC of the raw scores,
+   the model's ranking skill whatever the calibrator made of it), and a backtest
+   of ``ConfidenceSized`` driven by each fold's out-of-sample predictions;
 4. evaluation of the pooled out-of-fold rows (``evaluation.py``): the baselines
    (base rate, previous-return sign) fitted on the same folds, the model's edge
    over each with a block-bootstrap 95 % interval, ECE before and after
@@ -59,7 +60,7 @@ from tradeloom.research.ml.evaluation import evaluate_oof, rule_probability
 from tradeloom.research.ml.lineage import code_version, model_lineage
 from tradeloom.research.ml.models import FittedModel, ModelSpec, classification_target, fit_model
 from tradeloom.research.ml.registry import ModelRegistry, ModelVersion
-from tradeloom.research.ml.significance import time_blocks
+from tradeloom.research.ml.significance import fast_auc, time_blocks
 
 __all__ = ["Progress", "TrainResult", "holdout_predictions", "model_spec", "resolve_embargo",
            "train"]
@@ -149,6 +150,7 @@ def train(cfg: TrainConfig, store: Any, registry: ModelRegistry, *, created_at: 
         up = prev_up(ds.bars, horizon)[rows.index.to_numpy()]
         n = lab.size
         raw, const, rule = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
+        rank = np.full(n, np.nan)
         methods: list[str] = []
 
         def fit(train_pos: np.ndarray) -> FittedModel:
@@ -160,6 +162,7 @@ def train(cfg: TrainConfig, store: Any, registry: ModelRegistry, *, created_at: 
             m = fit(train_pos)
             methods.append(str(m.fit_info["calibration"]))
             raw[test_pos] = m.raw_probability(X[test_pos])
+            rank[test_pos] = m.score(X[test_pos])
             const[test_pos] = ycls[train_pos].mean()
             known = ~np.isnan(up[train_pos])
             rule[test_pos] = rule_probability(ycls[train_pos][known], up[train_pos][known],
@@ -188,8 +191,8 @@ def train(cfg: TrainConfig, store: Any, registry: ModelRegistry, *, created_at: 
         evaluation = evaluate_oof(
             ycls[tested], result.oof(n)[tested], raw[tested],
             {"base_rate": const[tested], "prev_return_sign": rule[tested]},
-            time_blocks(rows.t0[tested], max(horizon, 1) * tf), n_boot=cfg.cv.bootstrap,
-            seed=spec.seed)
+            time_blocks(rows.t0[tested], max(horizon, 1) * tf), rank=rank[tested],
+            n_boot=cfg.cv.bootstrap, seed=spec.seed)
         evaluation["calibration"]["fold_methods"] = methods
         report("evaluate", 1, 1)
         paths = None
@@ -203,7 +206,7 @@ def train(cfg: TrainConfig, store: Any, registry: ModelRegistry, *, created_at: 
         report("fit", 0, 1)
         model = fit(np.arange(n))
         report("fit", 1, 1)
-        scores = _scores(result, n, evaluation, paths, model.fit_info, embargo)
+        scores = _scores(result, n, evaluation, paths, model.fit_info, embargo, ycls, rank)
         lineage = model_lineage(cfg, ds.describe(), ds.fingerprint,
                                 pipeline_fingerprint=pipeline.fingerprint(),
                                 label_fingerprint=label.fingerprint())
@@ -217,14 +220,18 @@ def train(cfg: TrainConfig, store: Any, registry: ModelRegistry, *, created_at: 
 
 
 def _scores(result: CVResult, n_rows: int, evaluation: dict[str, Any],
-            paths: dict[str, Any] | None, fit_info: dict[str, Any], embargo: int
-            ) -> dict[str, Any]:
+            paths: dict[str, Any] | None, fit_info: dict[str, Any], embargo: int,
+            y: np.ndarray, rank: np.ndarray) -> dict[str, Any]:
     table = result.table().reset_index()
     folds = [{k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
              for row in table[table["fold"] != "overall"].to_dict("records")]
+    for f, fr in zip(folds, result.folds, strict=True):  # ranking skill of the raw scores
+        f["auc_rank"] = fast_auc(y[fr.fold.test], rank[fr.fold.test])
     bt = [{k[3:]: v for k, v in f.items() if k.startswith("bt_")} for f in folds]
-    bt_mean = {k: float(np.nanmean([b[k] for b in bt])) for k in bt[0]} if bt and bt[0] else {}
-    out = {"cv": dict(result.overall), "folds": folds, "backtest_mean": bt_mean,
+    bt_mean = {k: _mean_defined([b[k] for b in bt]) for k in bt[0]} if bt and bt[0] else {}
+    tested = np.concatenate([fr.fold.test for fr in result.folds])
+    out = {"cv": {**dict(result.overall), "auc_rank": fast_auc(y[tested], rank[tested])},
+           "folds": folds, "backtest_mean": bt_mean,
            "rows": n_rows, "embargo_bars": embargo, "evaluation": evaluation,
            "fit": dict(fit_info)}
     if paths is not None:
@@ -232,14 +239,24 @@ def _scores(result: CVResult, n_rows: int, evaluation: dict[str, Any],
     return out
 
 
+def _mean_defined(values: list[float]) -> float:
+    """Mean of the defined values (NaN when none is: e.g. no fold traded)."""
+    v = np.asarray(values, dtype=np.float64)
+    v = v[~np.isnan(v)]
+    return float(v.mean()) if v.size else float("nan")
+
+
 def holdout_predictions(model: ConfidenceModel, ds: Dataset, lo: int) -> pd.DataFrame:
     """Batch confidence of ``model`` on ``ds`` rows with ``ts >= lo`` (features use the
-    bars before ``lo`` as warm-up context). Columns: symbol, ts, confidence."""
+    bars before ``lo`` as warm-up context). Columns: symbol, ts, confidence, score (the
+    raw score, for the ranking AUC)."""
     if model.pipeline.needs_market and ds.market is None:
         raise DataError(f"{model.ref} reads market features; load the data with the market "
                         "symbol")
     conf = model.batch(ds.bars, market=ds.market)
+    score = model.scores(ds.bars, market=ds.market)
     keep = (ds.bars["ts"] >= lo).to_numpy()
     return pd.DataFrame({"symbol": ds.bars["symbol"].to_numpy()[keep],
                          "ts": ds.bars["ts"].to_numpy()[keep],
-                         "confidence": conf.to_numpy()[keep]})
+                         "confidence": conf.to_numpy()[keep],
+                         "score": score.to_numpy()[keep]})

@@ -92,3 +92,61 @@ def test_retrain_without_champion_promotes_the_challenger(store):
     d = retrain(retrain_config(metric="sharpe"), st, reg, created_at=2)
     assert d.promoted and d.champion is None and "no champion yet" in d.reason
     assert reg.get("btc_dir").ref == "btc_dir@1"
+
+
+class TestRetrainReadsTheCurrentChampion:
+    """A replayed retrain answers for the champion *now*, not the one it was decided against."""
+
+    def test_after_a_manual_promotion_of_the_challenger(self, store):
+        root, st = store
+        reg = ModelRegistry(root / "manual")
+        train(train_config(), st, reg, created_at=1)
+        cfg = retrain_config(margin=1.0)  # nothing can gain 1.0 AUC: kept
+        first = retrain(cfg, st, reg, created_at=2)
+        assert (first.champion, first.promoted) == ("btc_dir@1", False)
+        reg.promote("btc_dir@2", who="ana", when=3, why="manual")
+        again = retrain(cfg, st, reg, created_at=4)
+        assert again.champion == "btc_dir@2" and not again.promoted and again.replayed
+        assert "btc_dir@2 is the champion already" in again.reason
+        assert len([e for e in reg.events("btc_dir") if e.event == DECISION_EVENT]) == 1
+
+    def test_after_the_champion_was_retired(self, store):
+        root, st = store
+        reg = ModelRegistry(root / "retired")
+        train(train_config(), st, reg, created_at=1)
+        cfg = retrain_config(margin=1.0)
+        assert not retrain(cfg, st, reg, created_at=2).promoted
+        reg.retire("btc_dir@1", who="ana", when=3, why="bad fills")
+        # the recorded decision was against btc_dir@1, which is no longer champion:
+        # decided again, against the current state (no champion), and recorded
+        again = retrain(cfg, st, reg, created_at=4)
+        assert (again.champion, again.promoted, again.replayed) == (None, True, False)
+        assert reg.get("btc_dir").ref == "btc_dir@2"
+        decisions = [e for e in reg.events("btc_dir") if e.event == DECISION_EVENT]
+        assert [d.figures["champion"] for d in decisions] == ["btc_dir@1", None]
+
+    def test_the_same_champion_replays(self, store):
+        root, st = store
+        reg = ModelRegistry(root / "rollback")
+        train(train_config(), st, reg, created_at=1)
+        cfg = retrain_config(margin=1.0)
+        first = retrain(cfg, st, reg, created_at=2)
+        reg.promote("btc_dir@2", who="ana", when=3, why="try")
+        reg.promote("btc_dir@1", who="ana", when=4, why="rollback")
+        again = retrain(cfg, st, reg, created_at=5)
+        assert again.replayed and (again.reason, again.p_value) == (first.reason, first.p_value)
+
+
+def test_the_decision_records_its_paired_test(store):
+    root, st = store
+    reg = ModelRegistry(root / "paired")
+    train(train_config(), st, reg, created_at=1)
+    d = retrain(retrain_config(metric="brier"), st, reg, created_at=2)  # auto: block bootstrap
+    ev = next(e for e in reg.events("btc_dir") if e.event == DECISION_EVENT)
+    test = ev.figures["test"]
+    assert test["test"] == "block_bootstrap" and test["alternative"] == "greater"
+    assert 0.0 < test["p_value"] <= 1.0 and test["ci_low"] <= test["diff"] <= test["ci_high"]
+    assert ev.figures["alpha"] == 0.05 and ev.figures["margin"] == 0.01
+    assert f"block_bootstrap p = {test['p_value']:.4g}" in d.reason
+    for side in ("challenger", "champion"):  # ranking skill beside the calibrated scores
+        assert "auc_rank" in ev.figures["holdout"][side]["scores"]
