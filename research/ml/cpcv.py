@@ -37,7 +37,8 @@ import pandas as pd
 
 from tradeloom.engine.errors import ConfigError, DataError
 
-__all__ = ["CPCVResult", "CPCVSplit", "CombinatorialPurgedCV", "combinatorial_cross_validate"]
+__all__ = ["CPCVResult", "CPCVSplit", "CombinatorialPurgedCV", "assemble_paths",
+           "combinatorial_cross_validate"]
 
 
 @dataclass(frozen=True)
@@ -154,6 +155,18 @@ class CPCVResult:
 Scorer = Callable[[np.ndarray, np.ndarray], Mapping[str, float]]
 
 
+def assemble_paths(cv: CombinatorialPurgedCV, groups: np.ndarray,
+                   split_preds: list[np.ndarray]) -> np.ndarray:
+    """``paths[j, i]``: row ``i``'s prediction in path ``j``, from per-split full-length
+    prediction arrays (NaN outside each split's test rows) and each row's group."""
+    paths = np.full((cv.n_paths, groups.size), np.nan)
+    for j, per_group in enumerate(cv.path_splits()):
+        for g, s in enumerate(per_group):
+            rows = groups == g
+            paths[j, rows] = split_preds[s][rows]
+    return paths
+
+
 def combinatorial_cross_validate(cv: CombinatorialPurgedCV, X: Any, y: Any, t0: Any, t1: Any,
                                  fit_predict: Callable[[np.ndarray, np.ndarray], np.ndarray],
                                  score: Scorer,
@@ -180,11 +193,7 @@ def combinatorial_cross_validate(cv: CombinatorialPurgedCV, X: Any, y: Any, t0: 
         full = np.full(n, np.nan)
         full[sp.test] = p
         preds.append(full)
-    paths = np.full((cv.n_paths, n), np.nan)
-    for j, per_group in enumerate(cv.path_splits()):
-        for g, s in enumerate(per_group):
-            rows = gid == g
-            paths[j, rows] = preds[s][rows]
+    paths = assemble_paths(cv, gid, preds)
     rows = []
     for j in range(cv.n_paths):
         r = dict(score(yy, paths[j]))

@@ -28,6 +28,7 @@ from tradeloom.research.ml.config import (
     LabelSettings,
     PipelineSettings,
     StrategySettings,
+    TrainConfig,
 )
 
 from tradeloom.research.features.library import default_pipeline
@@ -36,7 +37,7 @@ from tradeloom.research.ml.labels import LabelSpec, TrainingSet, align_training
 
 __all__ = ["BACKTEST_METRICS", "Dataset", "backtest_predictions", "build_pipeline",
            "label_horizon", "label_spec", "load_dataset", "prev_up", "resolve_range",
-           "training_rows"]
+           "training_data", "training_rows"]
 
 BACKTEST_METRICS = ("total_return", "sharpe", "max_drawdown", "n_trades", "exposure_time",
                     "fees_paid")
@@ -133,6 +134,16 @@ def training_rows(ds: Dataset, pipeline: FeaturePipeline, label: LabelSpec
         raise DataError(f"no training rows: {len(ds.bars)} bars, feature warm-up "
                         f"{pipeline.warmup} bars; use a longer data range")
     return rows, ds.bars.loc[rows.index, "symbol"].to_numpy()
+
+
+def training_data(cfg: TrainConfig, store: Any) -> tuple[TrainingSet, np.ndarray, Dataset]:
+    """The rows ``train`` would fit for ``cfg`` (features, label, label windows), each row's
+    symbol and the dataset they came from: for research on a config (importance, CPCV)."""
+    pipeline = build_pipeline(cfg.pipeline, cfg.data.timeframe)
+    start, end = resolve_range(store, cfg.data, needs_market=pipeline.needs_market)
+    ds = load_dataset(store, cfg.data, needs_market=pipeline.needs_market, start=start, end=end)
+    rows, symbols = training_rows(ds, pipeline, label_spec(cfg.label, cfg.data.timeframe))
+    return rows, symbols, ds
 
 
 def label_horizon(label: LabelSpec) -> int:

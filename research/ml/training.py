@@ -200,8 +200,12 @@ def train(cfg: TrainConfig, store: Any, registry: ModelRegistry, *, created_at: 
             from tradeloom.research.ml.paths import cpcv_paths
 
             report("cpcv", 0, 1)
-            paths = cpcv_paths(cfg, ds, rows.t0, rows.t1, ycls, row_symbols, embargo,
-                               lambda tr, te: fit(tr).confidence(X[te]), markets)
+            def fit_both(tr: np.ndarray, te: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                m = fit(tr)
+                return m.confidence(X[te]), m.score(X[te])
+
+            paths = cpcv_paths(cfg, ds, rows.t0, rows.t1, ycls, row_symbols, embargo, fit_both,
+                               markets)
             report("cpcv", 1, 1)
         report("fit", 0, 1)
         model = fit(np.arange(n))
