@@ -150,3 +150,36 @@ def test_the_decision_records_its_paired_test(store):
     assert f"block_bootstrap p = {test['p_value']:.4g}" in d.reason
     for side in ("challenger", "champion"):  # ranking skill beside the calibrated scores
         assert "auc_rank" in ev.figures["holdout"][side]["scores"]
+
+
+def test_a_meta_labeled_model_trades_only_what_its_primary_proposes(store):
+    """Primary: momentum over 24 bars. The model learns on the primary's long bars only;
+    in a backtest its confidence is 0 wherever the primary proposes nothing, so the
+    strategy buys only on bars where the primary is long."""
+    import numpy as np
+    from tradeloom.engine.timeutil import parse_utc_ms
+    from tradeloom.research.ml.metalabel import PrimarySpec
+    from tradeloom.research.ml.warmup import warmup_bars
+    from tradeloom.research.strategies.ml_confidence import ConfidenceSized
+
+    root, st = store
+    reg = ModelRegistry(root)  # the catalog the backtest reads models from
+    label = {"kind": "forward_class", "params": {"horizon": 12, "threshold": 0.0, "binary": True},
+             "primary": {"rule": "momentum", "params": {"lookback": 24}}}
+    res = train(train_config(name="meta", label=label), st, reg, created_at=1)
+    v = res.version
+    assert v.label["primary"] == {"rule": "momentum", "params": {"lookback": 24}}
+    assert v.scores["rows"] < 0.8 * 2 * 24 * 59  # only the primary's long bars were trained on
+
+    strat = ConfidenceSized(model="meta", threshold=0.0, record=True)
+    out = run_backtest(strat, SYMBOLS, "1h", "2021-03-01", "2021-04-01", store=st)
+    lo = parse_utc_ms("2021-03-01") - warmup_bars(reg.load("meta")) * 3_600_000
+    bars = st.read_bars("binance", "1h", "BTC/USDT", lo, parse_utc_ms("2021-04-01"))
+    side = dict(zip(bars["ts"], PrimarySpec("momentum", {"lookback": 24}).side(bars)))
+    btc = [(ts, c) for _, sym, ts, c in strat.records if sym == "BTC/USDT"]
+    assert all((c == 0.0) == (side[ts] == 0.0) for ts, c in btc)
+    assert {side[ts] for ts, c in btc} == {0.0, 1.0}  # both happened in March 2021
+    buys = out.orders[(out.orders["symbol"] == "BTC/USDT") & (out.orders["side"] == "buy")]
+    decided_at = buys["created_ts"].to_numpy() - 3_600_000  # placed at the bar's close
+    assert len(buys) > 0 and all(side[int(t)] == 1.0 for t in decided_at)
+    assert np.isfinite([c for _, c in btc]).all()
