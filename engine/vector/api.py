@@ -315,7 +315,10 @@ def _build_result(
     quote: str,
     manifest: dict[str, Any],
     oco: bool,
+    tagger: Any = None,
 ) -> BacktestResult:
+    """``BacktestResult`` of kernel fill records; ``tagger(reason) -> (tag, OrderType)``
+    names each fill as its event-engine twin does (default: ``SignalStrategy``'s tags)."""
     fills: list[Fill] = []
     orders: list[Order] = []
     pos = dict.fromkeys(symbols, 0.0)
@@ -324,7 +327,7 @@ def _build_result(
         symbol = symbols[col]
         side = Side.BUY if side_i > 0 else Side.SELL
         fill_ts = int(ts[bar])
-        tag, otype = _tag_type(reason, oco)
+        tag, otype = _tag_type(reason, oco) if tagger is None else tagger(reason)
         fills.append(Fill(k + 1, symbol, side, fill_ts, price, amount, fee, _LIQ[bool(maker)], tag=tag, strategy_id="fast"))
         orders.append(
             Order(
