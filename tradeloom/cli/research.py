@@ -178,6 +178,7 @@ def _print_sweep(result: Any, top: int, out: Path | None) -> None:
     seed = f", seed {result.meta['seed']}" if result.meta["search"] == "random" else ""
     console.print(f"{len(result.table)} combinations ({result.meta['search']}{seed}), engine "
                   f"{result.engine}; skipped {len(result.skipped)}", highlight=False)
+    console.print(f"  why {result.engine}: {result.engine_reason}", highlight=False)
     if result.skipped:
         combo, reason = result.skipped[0]
         console.print(f"  first skipped {combo}: {reason}", highlight=False)
@@ -267,6 +268,8 @@ def _print_walkforward(result: Any, out: Path | None) -> None:
         f"{s['windows']} windows, engine {s['engine']}: mean is {metric} {_fmt(s[f'is_{metric}_mean'])}, "
         f"mean oos {_fmt(s[f'oos_{metric}_mean'])}, degradation {_fmt(s['degradation_mean'])}, "
         f"efficiency {_fmt(s['efficiency'])}", highlight=False)
+    console.print(f"  why {s['engine']} on the train windows: {s.get('engine_reason', '')}; test "
+                  "windows always run on the event engine", highlight=False)
     console.print(
         f"stitched out of sample: return {_fmt(s['oos_stitched_total_return'])}, sharpe "
         f"{_fmt(s['oos_stitched_sharpe'])}, max drawdown {_fmt(s['oos_stitched_max_drawdown'])}",
