@@ -56,12 +56,14 @@ class BracketTrader:
     step produced the fill, ``on_bar(ctx, close, i, entry, exit, size)`` at its close.
     """
 
-    __slots__ = ("entry_bar", "rules", "symbol", "tag")
+    __slots__ = ("entry_bar", "fixed_quote", "rules", "symbol", "tag")
 
-    def __init__(self, symbol: str, rules: BracketExits, tag: str = BRACKET_TAG) -> None:
+    def __init__(self, symbol: str, rules: BracketExits, tag: str = BRACKET_TAG,
+                 fixed_quote: float | None = None) -> None:
         self.symbol = symbol
         self.rules = rules
         self.tag = tag
+        self.fixed_quote = fixed_quote
         self.entry_bar = -1
 
     def on_fill(self, ctx: Any, fill: Fill, i: int) -> None:
@@ -80,6 +82,11 @@ class BracketTrader:
         rules = self.rules
         if ctx.position(symbol) == 0.0:
             if entry and size == size:
+                if self.fixed_quote is not None:
+                    equity = ctx.equity
+                    if not equity > 0.0:
+                        return
+                    size = min(1.0, self.fixed_quote / equity)
                 if rules.stop_loss is None:
                     ctx.target_percent(symbol, size)
                     return
@@ -100,10 +107,12 @@ class BracketSignalStrategy(Strategy):
     """The event-engine twin of ``run_brackets`` (the reference of ``simulate_brackets_nb``).
 
     ``entries``/``exits`` are per bar, ``size`` a fraction of equity per bar (or one
-    value; NaN = no entry), ``rules`` the ``BracketExits``. One symbol.
+    value; NaN = no entry), ``rules`` the ``BracketExits``, ``fixed_quote`` a quote
+    amount per entry instead of the size. One symbol.
     """
 
-    def __init__(self, entries: Any, exits: Any, size: Any, rules: BracketExits) -> None:
+    def __init__(self, entries: Any, exits: Any, size: Any, rules: BracketExits,
+                 fixed_quote: float | None = None) -> None:
         super().__init__()
         self._entries = np.asarray(entries, dtype=bool)
         self._exits = np.asarray(exits, dtype=bool)
@@ -111,11 +120,12 @@ class BracketSignalStrategy(Strategy):
         sz = np.asarray(size, dtype=np.float64)
         self._size = np.full(n, float(sz)) if sz.ndim == 0 else sz
         self._rules = rules
+        self._quote = fixed_quote
         self._trader: BracketTrader | None = None
         self._i = 0
 
     def on_start(self, ctx: Any) -> None:
-        self._trader = BracketTrader(ctx.symbols[0], self._rules)
+        self._trader = BracketTrader(ctx.symbols[0], self._rules, fixed_quote=self._quote)
 
     def on_fill(self, ctx: Any, fill: Fill) -> None:
         self._trader.on_fill(ctx, fill, self._i)  # type: ignore[union-attr]
@@ -160,28 +170,31 @@ def run_brackets(
     slippage: Any = None,
     intrabar_rule: IntrabarRule | str = IntrabarRule.ADVERSE_FIRST,
     timeframe: str = "1m",
+    fixed_quote: float | None = None,
 ) -> BacktestResult:
     """Backtest the ``Brackets`` form on one symbol with the event engine's rules.
 
     Same fills, trades, equity and metrics as ``BracketSignalStrategy`` in the event
-    engine; ``size`` is one fraction of equity or one per bar (NaN = no entry).
+    engine; ``size`` is one fraction of equity or one per bar (NaN = no entry);
+    ``fixed_quote`` a quote amount per entry instead.
     """
     arr, spec_m, spec, cash0, _, _, rule = api._signal_setup(
         bars, "run_brackets", market, fee, slippage, init_cash, 1.0, None, None, None, intrabar_rule)
     n = arr["ts"].shape[0]
-    form = Brackets(entries, exits, size, rules).checked(n)
+    form = Brackets(entries, exits, size, rules, fixed_quote).checked(n)
     sl, tr, dist, frac, tstop = _exit_args(rules)
     tf_ms = timeframe_to_ms(timeframe)
     cash, expo, fees_cum = np.empty(n), np.empty(n), np.empty(n)
     acc = np.empty(nb.N_ACC)
     records, nf = bnb.simulate_brackets_nb(
         arr["open"], arr["high"], arr["low"], arr["close"], arr["volume"], arr["ts"], tf_ms,
-        form.entries, form.exits, form.size, cash0, spec, sl, tr, dist, frac, tstop, rule, True,
-        cash, expo, fees_cum, acc)
+        form.entries, form.exits, form.size, cash0, spec, sl, tr, dist, frac, tstop, rule,
+        fixed_quote or 0.0, True, cash, expo, fees_cum, acc)
     manifest = {
         "strategy": "fast.run_brackets",
         "params": {"stop_loss": rules.stop_loss, "take_profits": [list(t) for t in rules.take_profits],
                    "trailing": rules.trailing, "time_stop": rules.time_stop,
+                   "fixed_quote": fixed_quote,
                    "intrabar_rule": IntrabarRule(intrabar_rule).value},
         "symbols": [spec_m.symbol],
         "timeframe": timeframe,
@@ -224,6 +237,7 @@ def sweep_brackets(
         ext = np.ascontiguousarray(np.stack([f.exits for f in batch]))
         size = np.ascontiguousarray(np.stack([f.size for f in batch]))
         sl, tr, tstop, n_tp = np.zeros(m), np.zeros(m), np.zeros(m, np.int64), np.zeros(m, np.int64)
+        quote = np.array([f.fixed_quote or 0.0 for f in batch])
         dist, frac = np.zeros((m, MAX_TAKE_PROFITS)), np.zeros((m, MAX_TAKE_PROFITS))
         for j, f in enumerate(batch):
             s, t, d, q, ts_ = _exit_args(f.rules)
@@ -231,6 +245,6 @@ def sweep_brackets(
             dist[j, :d.shape[0]], frac[j, :q.shape[0]] = d, q
         acc = bnb.sweep_brackets_nb(
             arr["open"], arr["high"], arr["low"], arr["close"], arr["volume"], arr["ts"], tf_ms,
-            ent, ext, size, cash0, spec, sl, tr, dist, frac, n_tp, tstop, rule)
+            ent, ext, size, cash0, spec, sl, tr, dist, frac, n_tp, tstop, rule, quote)
         parts.append(api.metrics_from_acc(acc, ts=arr["ts"], timeframe=timeframe, init_cash=cash0))
     return pd.concat(parts, ignore_index=True)

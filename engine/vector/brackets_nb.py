@@ -214,10 +214,11 @@ def path_order_nb(rule, o, h, l, price, at_open, count):
 @njit(cache=True)
 def simulate_brackets_nb(open_, high, low, close, volume, ts, tf_ms, entries, exits, size,
                          init_cash, spec, sl_pct, trail_pct, tp_dist, tp_frac, time_stop, rule,
-                         record, cash_out, expo_out, fees_out, acc):
+                         fixed_quote, record, cash_out, expo_out, fees_out, acc):
     """One long-only run of the ``Brackets`` form (see the module docstring for every rule).
 
-    ``size[i]`` is the entry's fraction of equity (NaN: no entry); ``sl_pct``,
+    ``size[i]`` is the entry's fraction of equity (NaN: no entry), or with
+    ``fixed_quote > 0`` ``min(1, fixed_quote / equity)`` at the decision; ``sl_pct``,
     ``trail_pct`` <= 0 and ``time_stop`` <= 0 mean none; ``tp_dist``/``tp_frac`` hold
     the take-profit ladder (empty: none). When ``record`` the per-bar cash, exposure
     and cumulative fees go to ``*_out`` and the fills are returned; the metric
@@ -468,6 +469,8 @@ def simulate_brackets_nb(open_, high, low, close, volume, ts, tf_ms, entries, ex
         if pos == 0.0:
             if entries[i]:
                 pct = size[i]
+                if pct == pct and fixed_quote > 0.0:
+                    pct = min(1.0, fixed_quote / cash) if cash > 0.0 else np.nan
                 if pct == pct:
                     if not bracket:
                         delta = pct * cash - pos * c
@@ -535,11 +538,12 @@ def simulate_brackets_nb(open_, high, low, close, volume, ts, tf_ms, entries, ex
 
 @njit(cache=True, parallel=True)
 def sweep_brackets_nb(open_, high, low, close, volume, ts, tf_ms, entries, exits, size, init_cash,
-                      spec, sl_pct, trail_pct, tp_dist, tp_frac, n_tp, time_stop, rule):
+                      spec, sl_pct, trail_pct, tp_dist, tp_frac, n_tp, time_stop, rule, fixed_quote):
     """Many ``Brackets`` runs in one call (``prange`` over combinations). ``entries``,
     ``exits`` and ``size`` are ``(n_combos, n_bars)``; ``sl_pct``, ``trail_pct``,
     ``n_tp`` and ``time_stop`` one value per combination; ``tp_dist``/``tp_frac``
-    ``(n_combos, max_levels)`` with the first ``n_tp[j]`` used. Returns the
+    ``(n_combos, max_levels)`` with the first ``n_tp[j]`` used; ``fixed_quote`` one
+    per combination (<= 0: size by ``size``). Returns the
     ``(n_combos, N_ACC)`` accumulators."""
     m = entries.shape[0]
     acc = np.empty((m, N_ACC))
@@ -549,5 +553,5 @@ def sweep_brackets_nb(open_, high, low, close, volume, ts, tf_ms, entries, exits
         simulate_brackets_nb(open_, high, low, close, volume, ts, tf_ms, entries[j], exits[j],
                              size[j], init_cash, spec, sl_pct[j], trail_pct[j],
                              tp_dist[j, :k].copy(), tp_frac[j, :k].copy(), time_stop[j], rule,
-                             False, empty, empty, empty, acc[j])
+                             fixed_quote[j], False, empty, empty, empty, acc[j])
     return acc

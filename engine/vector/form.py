@@ -76,7 +76,9 @@ class VectorBars:
     """The bars of one run as arrays: ``ts`` is shared, prices are ``(n_bars, n_symbols)``.
 
     Columns follow ``symbols`` (sorted, the engine's order). ``field(name)`` gives
-    one symbol's column as a 1-D array (the only symbol, or ``symbol=``).
+    one symbol's column as a 1-D array (the only symbol, or ``symbol=``). ``cache`` is
+    a memo for arrays derived from these bars (indicators), shared by the forms of
+    one sweep's combinations.
     """
 
     symbols: tuple[str, ...]
@@ -87,6 +89,7 @@ class VectorBars:
     low: np.ndarray
     close: np.ndarray
     volume: np.ndarray
+    cache: dict[Any, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_arrays(cls, symbols: Sequence[str], timeframe: str, ts: Any, open: Any, high: Any,
@@ -268,12 +271,18 @@ class BracketExits:
 
 @dataclass(frozen=True, eq=False)
 class Brackets:
-    """Entries/exits with a per-bar size (fraction of equity, NaN = no entry) and ``exits``."""
+    """Entries/exits with a per-bar size (fraction of equity, NaN = no entry) and ``rules``.
+
+    ``fixed_quote``: spend this much quote currency per entry instead (the size is
+    then ``min(1, fixed_quote / equity)`` at the decision; a NaN ``size`` still means
+    no entry).
+    """
 
     entries: np.ndarray
     exits: np.ndarray
     size: np.ndarray
     rules: BracketExits = field(default_factory=BracketExits)
+    fixed_quote: float | None = None
 
     def checked(self, n: int) -> Brackets:
         size = np.asarray(self.size, dtype=np.float64)
@@ -284,8 +293,10 @@ class Brackets:
         if bad.any():
             i = int(np.argmax(bad))
             raise DataError(f"size[{i}] = {size[i]}: a fraction of equity in (0, 1] or NaN (no entry)")
+        if self.fixed_quote is not None and not (math.isfinite(self.fixed_quote) and self.fixed_quote > 0):
+            raise ConfigError(f"fixed_quote={self.fixed_quote!r}: a positive amount of quote currency")
         return Brackets(_bool_column(self.entries, n, "entries"), _bool_column(self.exits, n, "exits"),
-                        size, self.rules)
+                        size, self.rules, self.fixed_quote)
 
 
 VectorForm = Signals | TargetWeights | Brackets

@@ -123,7 +123,7 @@ def run_form(
         f = form.checked(bars.n_bars)
         return run_brackets(bars.frame(), f.entries, f.exits, f.size, f.rules, init_cash=init_cash,
                             fee=fee, market=mk[bars.symbols[i]], slippage=slippage,
-                            intrabar_rule=intrabar_rule, timeframe=tf)
+                            intrabar_rule=intrabar_rule, timeframe=tf, fixed_quote=f.fixed_quote)
     raise DataError(f"not a vectorized form: {type(form).__name__}")
 
 

@@ -67,17 +67,17 @@ class TestKernelParityBrackets:
     @given(seed=st.integers(0, 2**32 - 1), rules=exits(), market=st.sampled_from(MARKETS),
            fee=st.sampled_from([None, 0.0, 0.002]), slippage=st.sampled_from(SLIPPAGE),
            rule=st.sampled_from(list(IntrabarRule)), vol=st.sampled_from([0.002, 0.008, 0.02]),
-           p=st.sampled_from([0.03, 0.1, 0.3]))
-    def test_random_brackets(self, seed, rules, market, fee, slippage, rule, vol, p):
+           p=st.sampled_from([0.03, 0.1, 0.3]), quote=st.sampled_from([None, None, 700.0, 50_000.0]))
+    def test_random_brackets(self, seed, rules, market, fee, slippage, rule, vol, p, quote):
         bars = make_bars(seed, 250, vol, vol / 2)
         rng = np.random.default_rng(seed ^ 0xB5)
         n = len(bars)
         entries, exits_ = rng.random(n) < p, rng.random(n) < p / 3
         size = np.where(rng.random(n) < 0.15, np.nan, rng.choice([0.4, 0.999, 1.0], n))
         kernel = run_brackets(bars, entries, exits_, size, rules, market=market, fee=fee,
-                              slippage=slippage, intrabar_rule=rule)
+                              slippage=slippage, intrabar_rule=rule, fixed_quote=quote)
         fees = None if fee is None else MakerTakerFees(maker=fee, taker=fee)
-        event = backtest_arrays(BracketSignalStrategy(entries, exits_, size, rules),
+        event = backtest_arrays(BracketSignalStrategy(entries, exits_, size, rules, quote),
                                 {SYM: BarArrays.from_frame(bars)}, timeframe="1m",
                                 markets={SYM: market}, fees=fees, slippage=slippage,
                                 intrabar_rule=rule)
@@ -112,10 +112,12 @@ class TestKernelParityBrackets:
     def test_sweep_rows_equal_single_runs(self, seed, a, b):
         bars = make_bars(seed, 200, 0.01, 0.004)
         rng = np.random.default_rng(seed)
-        forms = [Brackets(rng.random(200) < 0.1, rng.random(200) < 0.05, 1.0, r) for r in (a, b)]
+        forms = [Brackets(rng.random(200) < 0.1, rng.random(200) < 0.05, 1.0, r, q)
+                 for r, q in ((a, None), (b, 2_500.0))]
         table = sweep_brackets(bars, forms)
         for row, f in zip(table.to_dict("records"), forms):
-            single = run_brackets(bars, f.entries, f.exits, f.size, f.rules).metrics
+            single = run_brackets(bars, f.entries, f.exits, f.size, f.rules,
+                                  fixed_quote=f.fixed_quote).metrics
             for key, value in single.items():
                 assert row[key] == value or abs(row[key] - value) <= 1e-9 * abs(value) or (
                     np.isnan(row[key]) and np.isnan(value)), key
