@@ -35,7 +35,7 @@ from tradeloom.research.rules.schema import RuleSet, validate_rules
 from tradeloom.research.rules.strategy import RuleStrategy
 
 __all__ = ["EXAMPLES", "RULE_SUFFIXES", "is_rule_file", "load_rule_strategy", "parse_rule_text",
-           "read_rule_file", "rule_defaults", "write_rule_file"]
+           "read_rule_file", "rule_defaults", "rule_strategy_class", "write_rule_file"]
 
 RULE_SUFFIXES = (".toml", ".json")
 EXAMPLES = PROJECT_ROOT / "examples" / "rules"
@@ -110,18 +110,30 @@ def load_rule_strategy(spec: str | os.PathLike[str], class_name: str = "") -> ty
         rules = read_rule_file(path)
     except ConfigError as exc:
         raise StrategyError(str(exc)) from None
-    resolved = path.resolve()
-    cls_name = _class_name(rules.name)
+    cls = rule_strategy_class(rules, path.resolve())
     wanted = class_name or named
-    if wanted and wanted != cls_name:
-        raise StrategyError(f"strategy {str(spec)!r}: the rule file defines {cls_name!r} (from its "
-                            f"name {rules.name!r}), not {wanted!r}")
-    module_name = _MODULE_PREFIX + hashlib.sha256(str(resolved).encode()).hexdigest()[:12]
-    module = types.ModuleType(module_name, f"Rule strategy from {resolved}")
-    module.__file__ = str(resolved)
+    if wanted and wanted != cls.__name__:
+        raise StrategyError(f"strategy {str(spec)!r}: the rule file defines {cls.__name__!r} (from "
+                            f"its name {rules.name!r}), not {wanted!r}")
+    return cls
+
+
+def rule_strategy_class(rules: RuleSet, path: Path | None = None) -> type[RuleStrategy]:
+    """A ``RuleStrategy`` subclass for ``rules`` (read from ``path``, when it was).
+
+    Without a path (rules built in memory, e.g. by tests or the builder) the class's
+    module is named after the rules' canonical TOML; worker processes cannot load
+    such a class by reference: save the rules to a file to sweep them on a pool.
+    """
+    key = str(path) if path is not None else to_toml(rules)
+    cls_name = _class_name(rules.name)
+    module_name = _MODULE_PREFIX + hashlib.sha256(key.encode()).hexdigest()[:12]
+    module = types.ModuleType(module_name, f"Rule strategy from {path or 'memory'}")
+    if path is not None:
+        module.__file__ = str(path)
     attrs: dict[str, Any] = {"__module__": module_name, "__qualname__": cls_name,
-                             "__doc__": rules.description or f"Rule strategy {rules.name} ({path.name})",
-                             "rules": rules, "rule_file": str(resolved), "strategy_id": rules.name}
+                             "__doc__": rules.description or f"Rule strategy {rules.name}",
+                             "rules": rules, "rule_file": str(path or ""), "strategy_id": rules.name}
     for key, value in numeric_fields(rules).items():
         attrs[key] = Param(int if isinstance(value, int) else float, value,
                            help=f"the rule file's {key}")

@@ -350,14 +350,18 @@ class RuleSet(StrictModel):
 def _loc(loc: tuple[Any, ...]) -> str:
     """A pydantic error location as the file's dotted path (union tags and the
     ``not_`` alias dropped, so ``entry.when.all.0.right``)."""
-    parts = []
+    parts: list[str] = []
     for p in loc:
         if p in ("compare", "percent_equity", "fixed_amount", "volatility_target", "confidence"):
             continue
         if isinstance(p, str) and p.startswith("function-"):
             continue
-        parts.append("not" if p == "not_" else str(p))
-    return ".".join(parts)
+        p = "not" if p == "not_" else str(p)
+        if p in ("all", "any", "not") and parts and parts[-1] == f"<{p}>":
+            parts[-1] = p  # the union's tag, then the field of that name: one step of the path
+            continue
+        parts.append(f"<{p}>" if p in ("all", "any", "not") else p)
+    return ".".join(x for x in parts if not x.startswith("<"))  # a tag alone is no step
 
 
 def _message(err: dict[str, Any]) -> str:
