@@ -48,7 +48,8 @@ from typing import Any
 
 from tradeloom.research.rules.schema import AllOf, AnyOf, Compare, NotOf, RuleSet, validate_rules
 
-__all__ = ["condition_document", "numeric_fields", "to_document", "to_toml", "with_values"]
+__all__ = ["condition_document", "doc_to_toml", "numeric_fields", "to_document", "to_toml",
+           "with_values"]
 
 
 def condition_document(c: Any) -> dict[str, Any]:
@@ -170,20 +171,27 @@ def _condition_toml(cond: Mapping[str, Any], indent: str) -> str:
     if "not" in cond:
         rest = "".join(f", {_key(k)} = {_toml_value(v)}" for k, v in cond.items() if k != "not")
         return f"{{ not = {_condition_toml(cond['not'], indent)}{rest} }}"
-    return _toml_value(dict(cond))
+    return _toml_value(dict(cond))  # a comparison: one inline table
 
 
 def to_toml(rules: RuleSet) -> str:
     """The rule file as TOML text (the canonical document; comments are not kept)."""
-    doc = to_document(rules)
+    return doc_to_toml(to_document(rules))
+
+
+def doc_to_toml(doc: Mapping[str, Any]) -> str:
+    """A document in the rule-file layout as TOML text, valid or not (the builder shows
+    the file an invalid form would write, next to its problems)."""
     lines = [f"{_key(k)} = {_toml_value(doc[k])}"
              for k in ("name", "description", "symbols", "timeframe", "risk_profile") if k in doc]
-    for name, table in doc["indicators"].items():
-        lines += ["", f"[indicators.{name}]"] + [f"{_key(k)} = {_toml_value(v)}" for k, v in table.items()]
-    for section in ("entry", "exit"):
+    for name, table in (doc.get("indicators") or {}).items():
+        lines += ["", f"[indicators.{_key(name)}]"]
+        lines += [f"{_key(k)} = {_toml_value(v)}" for k, v in table.items()]
+    for section in ("entry", "exit", "sizing"):
+        if section not in doc:
+            continue
         lines += ["", f"[{section}]"]
         for k, v in doc[section].items():
-            text = _condition_toml(v, "") if k == "when" else _toml_value(v)
+            text = _condition_toml(v, "") if k == "when" and isinstance(v, Mapping) else _toml_value(v)
             lines.append(f"{_key(k)} = {text}")
-    lines += ["", "[sizing]"] + [f"{_key(k)} = {_toml_value(v)}" for k, v in doc["sizing"].items()]
     return "\n".join(lines) + "\n"
