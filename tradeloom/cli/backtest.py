@@ -170,7 +170,7 @@ def backtest(
 
     A rule file brings its own symbols, timeframe and risk profile:
 
-    Example:  tradeloom backtest examples/rules/breakout.toml --param exit.stop_loss=0.03 --report runs/breakout.html
+    Example:  tradeloom backtest examples/rules/breakout.toml --param exit.stop_loss=0.03 --report breakout.html
     """
     from tradeloom.cli.main import report_error
 
