@@ -59,11 +59,26 @@ def probe(cls: type[Strategy], data: DataSpec, params: Mapping[str, Any]) -> tup
 
 def run_vectorized_combos(strategy: str, data: DataSpec, params: Sequence[Mapping[str, Any]],
                           settings: RunSettings) -> list[dict[str, float]]:
-    """Metrics of every combination through the strategy's vectorized form (see module docs)."""
+    """Metrics of every combination through the strategy's vectorized form (see module docs).
+
+    A combination whose form refuses these bars (``NotVectorizable``: e.g. ``SmaCross``
+    with two SMAs exactly equal on some bar) runs through the event engine instead, so
+    every row is the event engine's result either way.
+    """
     from tradeloom.research.strategy_loader import load_strategy
+    from tradeloom.research.sweeps.jobs import EventJob, run_event_job
 
     cls = load_strategy(strategy)
     bars, markets = load_vector_bars(data)
-    forms = [form_of(cls(**dict(p)), bars) for p in params]
-    table = sweep_forms(forms, bars, markets=markets, init_cash=settings.initial_cash)
-    return table.to_dict("records")
+    forms, fast_rows, rows = [], [], [None] * len(params)
+    for k, p in enumerate(params):
+        try:
+            forms.append(form_of(cls(**dict(p)), bars))
+            fast_rows.append(k)
+        except NotVectorizable:
+            rows[k] = run_event_job(EventJob(strategy, data, tuple(dict(p).items()), settings)).metrics
+    if forms:
+        table = sweep_forms(forms, bars, markets=markets, init_cash=settings.initial_cash)
+        for k, row in zip(fast_rows, table.to_dict("records")):
+            rows[k] = row
+    return rows  # type: ignore[return-value]

@@ -77,3 +77,14 @@ def test_check_fast_passes_for_rules_and_fails_without_a_form() -> None:
     assert payload["ok"] is False and "declares no vectorized form" in payload["reason"]
     missing = runner.invoke(app, ["check-fast", "research/strategies/rsi_reversion.py:RsiReversion"])
     assert missing.exit_code == 2 and "give --symbols" in missing.output
+
+
+def test_the_rule_files_risk_profile_applies_unless_a_flag_says_otherwise(tmp_path: Path) -> None:
+    rules = tmp_path / "guarded.toml"
+    rules.write_text(Path(SMA_RULES).read_text().replace('timeframe = "1h"',
+                                                         'timeframe = "1h"\nrisk_profile = "moderate"'))
+    guarded = json.loads(runner.invoke(app, ["backtest", str(rules), *RANGE, "--json"]).stdout)
+    flagged = json.loads(runner.invoke(app, ["backtest", str(rules), *RANGE, "--risk",
+                                             "conservative", "--json"]).stdout)
+    assert "max_position_pct" in guarded["manifest"]["config"]["risk"]
+    assert guarded["manifest"]["config"]["risk"] != flagged["manifest"]["config"]["risk"]

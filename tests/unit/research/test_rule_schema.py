@@ -146,3 +146,30 @@ class TestConditionMeaning:
     def test_crosses_as_smacross_defines_them(self) -> None:
         assert self.both({"left": "close", "op": "crosses_below", "right": 12.5}) == [
             False, False, False, True, False, False, False, False, False]
+
+
+class TestFormats:
+    def test_a_json_rule_file_loads_like_its_toml_twin(self, tmp_path) -> None:
+        import json
+
+        from tradeloom.research.strategy_loader import load_strategy
+
+        doc = to_document(read_rule_file(EXAMPLES / "rsi_reversion.toml"))
+        (tmp_path / "rsi.json").write_text(json.dumps(doc))
+        cls = load_strategy(str(tmp_path / "rsi.json"))
+        assert cls.rules == read_rule_file(EXAMPLES / "rsi_reversion.toml")
+
+    def test_confidence_sizing_is_event_only_and_says_why(self) -> None:
+        import pandas as pd
+
+        from tradeloom.engine.vector.form import NotVectorizable
+        from tradeloom.engine.vector.run_form import as_vector_bars, form_of
+
+        doc = copy.deepcopy(BASE)
+        doc["sizing"] = {"kind": "confidence", "model": "btc_dir@champion", "min_confidence": 0.6}
+        strategy = rule_strategy_class(validate_rules(doc))()
+        bars = pd.DataFrame({"ts": [0, 3_600_000], "open": 1.0, "high": 1.0, "low": 1.0,
+                             "close": 1.0, "volume": 1.0})
+        with pytest.raises(NotVectorizable, match="sizing by model confidence .btc_dir@champion. is "
+                                                   "computed online by the event engine"):
+            form_of(strategy, as_vector_bars(bars, "1h"))

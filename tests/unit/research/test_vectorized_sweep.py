@@ -11,6 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from sweep_helpers import data_spec, make_store
+from tradeloom.engine.strategy.base import Param, Strategy
+from tradeloom.engine.vector.form import NotVectorizable, Signals
 from tradeloom.research.strategies import MomentumRotation, RsiReversion
 from tradeloom.research.sweeps.executors import LocalExecutor
 from tradeloom.research.sweeps.fastpath import explain_fast_path
@@ -20,6 +22,25 @@ from tradeloom.research.sweeps.walkforward import run_walkforward
 
 ROTATION = ("ADA/USDT", "BTC/USDT", "ETH/USDT", "LTC/USDT", "XRP/USDT")
 GAP_FREE = ("2020-12-26", "2021-02-11")  # no missing hour in any sample symbol
+
+
+class Level(Strategy):
+    """Long above ``level``, flat below; its vectorized form refuses ``level == 35000``."""
+
+    level = Param(float, 30_000.0)
+
+    def on_bar(self, ctx, bar):
+        if ctx.position(bar.symbol) == 0.0:
+            if bar.close > self.level:
+                ctx.target_percent(bar.symbol, 1.0)
+        elif bar.close < self.level:
+            ctx.target_percent(bar.symbol, 0.0)
+
+    def vectorized(self, bars):
+        if self.level == 35_000.0:
+            raise NotVectorizable("35000 is refused here")
+        close = bars.field("close")
+        return Signals(close > self.level, close < self.level)
 
 
 class RsiTweaked(RsiReversion):
@@ -86,3 +107,12 @@ def test_walkforward_trains_on_the_vectorized_form_and_reports_it(root: Path,
     assert fast.summary["engine_reason"].startswith("RsiReversion.vectorized()")
     pd.testing.assert_frame_equal(fast.in_sample, event.in_sample, rtol=1e-9, atol=0)
     pd.testing.assert_frame_equal(fast.windows, event.windows, rtol=1e-9, atol=0)
+
+
+def test_a_combination_the_form_refuses_runs_on_the_event_engine(root: Path,
+                                                                 inline: LocalExecutor) -> None:
+    grid = {"level": [30_000.0, 35_000.0, 40_000.0]}
+    fast = run_sweep(Level, data_spec(root), grid, executor=inline)
+    event = run_sweep(Level, data_spec(root), grid, executor=inline, engine="event")
+    assert fast.engine == "fast:vectorized" and fast.table["n_trades"].min() > 0
+    pd.testing.assert_frame_equal(fast.table, event.table, rtol=1e-9, atol=0)
