@@ -56,8 +56,9 @@ def _indicator_meta() -> dict[str, Any]:
         for name, p in sig.parameters.items():
             if name == "self":
                 continue
-            default = None if p.default is inspect.Parameter.empty else p.default
-            params.append({"name": name, "type": types[name].__name__, "default": default})
+            required = p.default is inspect.Parameter.empty
+            params.append({"name": name, "type": types[name].__name__, "required": required,
+                           "default": None if required else p.default})
         out[kind] = {"params": params, "outputs": list(spec.outputs), "inputs": list(spec.inputs),
                      "single_input": len(spec.inputs) == 1}
     return out

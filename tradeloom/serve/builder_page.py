@@ -213,7 +213,7 @@ function indicatorHtml(ind, i) {
   const meta = META.indicators[ind.kind];
   const params = meta.params.map(p => `<label>${esc(p.name)}<input type="number" step="${p.type === 'int' ? 1 : 'any'}"
       data-bind="indicators.${i}.params.${p.name}" value="${esc(ind.params[p.name] ?? '')}"
-      placeholder="${p.default === null ? 'required' : esc(p.default)}" data-path="indicators.${esc(ind.name)}.${esc(p.name)}"></label>`).join('');
+      placeholder="${p.required ? 'required' : esc(p.default ?? 'none')}" data-path="indicators.${esc(ind.name)}.${esc(p.name)}"></label>`).join('');
   const source = meta.single_input ? `<label>source<select data-bind="indicators.${i}.source">${
       META.fields.map(f => opt(f, f, f === ind.source)).join('')}</select></label>` : '';
   return `<div class="ind" data-path="indicators.${esc(ind.name)}"><div class="row">
@@ -285,7 +285,7 @@ document.addEventListener('change', ev => {
   if (/^indicators\.\d+\.kind$/.test(key)) {
     const ind = state.indicators[Number(key.split('.')[1])];
     ind.params = {}; ind.source = 'close';
-    for (const p of META.indicators[value].params) if (p.default !== null) ind.params[p.name] = String(p.default);
+    ind.params = defaults(value);
     return render();
   }
   if (key === 'sizing.kind') {
@@ -303,15 +303,21 @@ document.addEventListener('input', ev => {
   setAt(state, key, ev.target.value);
   scheduleValidate();
 });
+function defaults(kind) {  // a required period starts at 14; optional ones at their default
+  const params = {};
+  for (const p of META.indicators[kind].params) {
+    if (p.required) params[p.name] = p.type === 'int' ? '14' : '';
+    else if (p.default !== null) params[p.name] = String(p.default);
+  }
+  return params;
+}
 function freeName(base) { let i = 1; while (state.indicators.some(x => x.name === `${base}${i}`)) i++; return `${base}${i}`; }
 document.addEventListener('click', ev => {
   const btn = ev.target.closest('button[data-act]');
   if (!btn) return;
   const act = btn.dataset.act, key = btn.dataset.key;
   if (act === 'add-ind') {
-    const kind = 'sma', ind = {name: freeName('ind'), kind, source: 'close', params: {}};
-    for (const p of META.indicators[kind].params) ind.params[p.name] = String(p.default ?? 14);
-    state.indicators.push(ind);
+    state.indicators.push({name: freeName('ind'), kind: 'sma', source: 'close', params: defaults('sma')});
   } else if (act === 'del-ind') {
     state.indicators.splice(Number(key), 1);
   } else if (act === 'add-tp') {
