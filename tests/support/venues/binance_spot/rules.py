@@ -19,6 +19,7 @@ Filters are evaluated in the order exchangeInfo lists them (the docs give no ord
 Quantities/prices with more decimals than the asset precision fail first with -1111
 (errors.md -1111 BAD_PRECISION).
 
+>>> from venues.common.money import dec
 >>> rules = SymbolRules("BTC/USDT")
 >>> rules.check(side="BUY", type_="LIMIT", qty=dec("0.01"), price=dec("30000"), last=None)
 >>> rules.check(side="BUY", type_="LIMIT", qty=dec("0.000015"), price=dec("30000"), last=None)
@@ -52,19 +53,19 @@ class SymbolRules:
     """
 
     symbol: str
-    tick_size: Decimal = dec("0.01")
-    min_price: Decimal = dec("0.01")
-    max_price: Decimal = dec("1000000")
-    step_size: Decimal = dec("0.00001")
-    min_qty: Decimal = dec("0.00001")
-    max_qty: Decimal = dec("9000")
+    tick_size: Decimal = Decimal("0.01")
+    min_price: Decimal = Decimal("0.01")
+    max_price: Decimal = Decimal("1000000")
+    step_size: Decimal = Decimal("0.00001")
+    min_qty: Decimal = Decimal("0.00001")
+    max_qty: Decimal = Decimal("9000")
     #: MARKET_LOT_SIZE (``None``: the symbol has no such filter)
-    market_max_qty: Decimal | None = dec("100")
+    market_max_qty: Decimal | None = Decimal("100")
     market_min_qty: Decimal = ZERO
     market_step_size: Decimal = ZERO
     notional_filter: NotionalFilter = "NOTIONAL"
-    min_notional: Decimal = dec("5")
-    max_notional: Decimal = dec("9000000")
+    min_notional: Decimal = Decimal("5")
+    max_notional: Decimal = Decimal("9000000")
     apply_min_to_market: bool = True
     apply_max_to_market: bool = False
     base_precision: int = 8

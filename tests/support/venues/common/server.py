@@ -121,7 +121,7 @@ class _Runtime:
 async def request_params(request: web.Request) -> dict[str, Any]:
     """Query parameters merged with a form or JSON body (JSON lists kept under ``'_body'``)."""
     params: dict[str, Any] = dict(request.query)
-    if not request.can_read_body:
+    if not request.body_exists:
         return params
     if request.content_type == "application/x-www-form-urlencoded":
         params.update(await request.post())
