@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -175,9 +175,12 @@ class BinanceSpotEmulator(LoopbackServer):
             self.bar_index[mid] = index + 1
         return visited
 
-    def set_weight_limit(self, limit: int, *, ban_after: int = 2) -> None:
-        """A fresh REQUEST_WEIGHT budget per minute (and ban escalation)."""
-        self.limiter = WeightLimiter(limit=limit, ban_after=ban_after)
+    def set_weight_limit(self, limit: int, *, ban_after: int = 2,
+                         clock: Callable[[], float] = time.time) -> WeightLimiter:
+        """A fresh REQUEST_WEIGHT budget per minute (and ban escalation); pass a fixed
+        ``clock`` (seconds) for windows that only move with ``limiter.elapse``."""
+        self.limiter = WeightLimiter(limit=limit, ban_after=ban_after, clock=clock)
+        return self.limiter
 
     # -- server ------------------------------------------------------------------------
     def register_routes(self, app: web.Application) -> None:

@@ -281,11 +281,11 @@ class Engine:
         resting = [o for o in self.orders.values() if o.symbol == market_id and o.is_open]
         resting.sort(key=lambda o: (-o.price if o.side == "BUY" else o.price, o.order_id))
         for order in resting:
-            taker_side = "sell" if order.side == "BUY" else "buy"  # who trades with it
-            plan = book.plan(taker_side, qty=order.remaining, limit=order.price)
+            side = "buy" if order.side == "BUY" else "sell"  # a bid meets asks at or below it
+            plan = book.plan(side, qty=order.remaining, limit=order.price)
             if not plan:
                 continue
-            book.consume(taker_side, plan)
+            book.consume(side, plan)
             account = self.accounts[order.api_key]
             touched = {rules.base, rules.quote}
             for _, qty in plan:

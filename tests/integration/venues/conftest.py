@@ -1,0 +1,27 @@
+"""Fixtures for the venue emulator scenarios: one running emulator per test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import ccxt
+import pytest
+from venues.binance_spot import BinanceSpotEmulator
+
+API_KEY, SECRET = "venue-test-key", "venue-test-secret"
+
+
+@pytest.fixture
+def binance() -> Iterator[BinanceSpotEmulator]:
+    """Binance spot with BTC/USDT and ETH/USDT; one account holding 1000 USDT."""
+    with BinanceSpotEmulator(["BTC/USDT", "ETH/USDT"]) as emu:
+        emu.add_account(API_KEY, SECRET, {"USDT": "1000"})
+        yield emu
+
+
+@pytest.fixture
+def client(binance: BinanceSpotEmulator) -> ccxt.binance:
+    """The real (sync) ccxt Binance client, markets loaded, pointed at the emulator."""
+    exchange = ccxt.binance(binance.ccxt_config(API_KEY, SECRET, enableRateLimit=False))
+    exchange.load_markets()
+    return exchange
