@@ -7,8 +7,7 @@ from collections.abc import Iterator
 import ccxt
 import pytest
 from venues.binance_spot import BinanceSpotEmulator
-
-API_KEY, SECRET = "venue-test-key", "venue-test-secret"
+from venues.testing import API_KEY, SECRET
 
 
 @pytest.fixture

@@ -13,6 +13,9 @@ from collections.abc import Callable
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
+#: Credentials of the emulated accounts the scenario tests use.
+API_KEY, SECRET, PASSPHRASE = "venue-test-key", "venue-test-secret", "venue-test-pass"
+
 
 def D(value: Any) -> Decimal:  # noqa: N802 - reads like a literal in arithmetic tables
     """A Decimal from ccxt's float (via its shortest text) or from text."""
