@@ -7,7 +7,8 @@ from collections.abc import Iterator
 import ccxt
 import pytest
 from venues.binance_spot import BinanceSpotEmulator
-from venues.testing import API_KEY, SECRET
+from venues.okx_spot import OkxSpotEmulator
+from venues.testing import API_KEY, PASSPHRASE, SECRET
 
 
 @pytest.fixture
@@ -22,5 +23,22 @@ def binance() -> Iterator[BinanceSpotEmulator]:
 def client(binance: BinanceSpotEmulator) -> ccxt.binance:
     """The real (sync) ccxt Binance client, markets loaded, pointed at the emulator."""
     exchange = ccxt.binance(binance.ccxt_config(API_KEY, SECRET, enableRateLimit=False))
+    exchange.load_markets()
+    return exchange
+
+
+@pytest.fixture
+def okx() -> Iterator[OkxSpotEmulator]:
+    """OKX spot with BTC/USDT; one account holding 1000 USDT, 0.1 % maker and taker."""
+    with OkxSpotEmulator(["BTC/USDT"]) as emu:
+        emu.add_account(API_KEY, SECRET, PASSPHRASE, {"USDT": "1000"},
+                        maker="0.001", taker="0.001")
+        yield emu
+
+
+@pytest.fixture
+def okx_client(okx: OkxSpotEmulator) -> ccxt.okx:
+    """The real (sync) ccxt OKX client, markets loaded, pointed at the emulator."""
+    exchange = ccxt.okx(okx.ccxt_config(API_KEY, SECRET, PASSPHRASE, enableRateLimit=False))
     exchange.load_markets()
     return exchange
