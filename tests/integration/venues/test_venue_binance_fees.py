@@ -9,6 +9,8 @@ import pytest
 from venues.binance_spot import BinanceSpotEmulator
 from venues.testing import API_KEY, D, free, total
 
+pytest_plugins = ["venues.fixtures"]
+
 BTC = "BTC/USDT"
 
 

@@ -9,6 +9,8 @@ import pytest
 from venues.binance_spot import BinanceSpotEmulator
 from venues.testing import API_KEY, SECRET, D, free
 
+pytest_plugins = ["venues.fixtures"]
+
 BTC, ETH = "BTC/USDT", "ETH/USDT"
 
 

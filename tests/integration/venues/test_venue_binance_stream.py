@@ -17,6 +17,8 @@ from venues.binance_spot import BinanceSpotEmulator
 from venues.binance_spot.auth import hmac_hex, ws_payload
 from venues.testing import API_KEY, SECRET, until
 
+pytest_plugins = ["venues.fixtures"]
+
 BTC = "BTC/USDT"
 
 

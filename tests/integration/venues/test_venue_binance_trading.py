@@ -13,6 +13,8 @@ import pytest
 from venues.binance_spot import BinanceSpotEmulator
 from venues.testing import D, floor_step, free, sellable, total
 
+pytest_plugins = ["venues.fixtures"]
+
 BTC = "BTC/USDT"
 
 

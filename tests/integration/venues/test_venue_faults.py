@@ -9,6 +9,8 @@ from venues.binance_spot import BinanceSpotEmulator
 from venues.common.server import Fault
 from venues.testing import D, free
 
+pytest_plugins = ["venues.fixtures"]
+
 BTC = "BTC/USDT"
 
 

@@ -9,6 +9,8 @@ from venues.binance_spot import BinanceSpotEmulator
 from venues.okx_spot import OkxSpotEmulator
 from venues.testing import API_KEY, SECRET, D, free, total
 
+pytest_plugins = ["venues.fixtures"]
+
 BTC = "BTC/USDT"
 
 

@@ -10,6 +10,8 @@ import ccxt.pro
 from venues.okx_spot import OkxSpotEmulator
 from venues.testing import API_KEY, PASSPHRASE, SECRET, until
 
+pytest_plugins = ["venues.fixtures"]
+
 BTC = "BTC/USDT"
 
 

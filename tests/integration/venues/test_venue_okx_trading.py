@@ -14,6 +14,8 @@ import pytest
 from venues.okx_spot import OkxSpotEmulator
 from venues.testing import API_KEY, SECRET, D, free, sellable, total
 
+pytest_plugins = ["venues.fixtures"]
+
 BTC = "BTC/USDT"
 
 

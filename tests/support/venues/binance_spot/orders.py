@@ -121,7 +121,7 @@ class Order:
         if resp_type == "ACK":
             return ack
         out = {**ack, **self._common(), "workingTime": self.time,
-               "selfTradePreventionMode": "NONE"}
+               "selfTradePreventionMode": "EXPIRE_MAKER"}
         if resp_type == "FULL":
             out["fills"] = [t.fill_json() for t in self.trades]
         return self._expiry(out)
@@ -130,14 +130,14 @@ class Order:
         """``GET /api/v3/order`` / ``openOrders`` / ``allOrders`` element."""
         out = {**self._common(), "stopPrice": fixed8(ZERO), "icebergQty": fixed8(ZERO),
                "time": self.time, "updateTime": self.update_time, "isWorking": self.is_open,
-               "workingTime": self.time, "selfTradePreventionMode": "NONE"}
+               "workingTime": self.time, "selfTradePreventionMode": "EXPIRE_MAKER"}
         return self._expiry(out)
 
     def cancel_json(self, cancel_client_id: str, transact_time: int) -> dict[str, Any]:
         """``DELETE /api/v3/order`` answer: ``clientOrderId`` is the cancel's own id."""
         out = {**self._common(), "origClientOrderId": self.client_id,
                "clientOrderId": cancel_client_id, "transactTime": transact_time,
-               "selfTradePreventionMode": "NONE"}
+               "selfTradePreventionMode": "EXPIRE_MAKER"}
         return out
 
     def execution_report(self, *, execution: str, event_time: int, execution_id: int,
@@ -170,5 +170,5 @@ class Order:
             "m": trade.is_maker if trade else False, "M": trade is not None,
             "O": self.time, "Z": fixed8(self.cum_quote),
             "Y": fixed8(trade.quote_qty if trade else ZERO),
-            "Q": fixed8(self.quote_order_qty), "W": self.time, "V": "NONE",
+            "Q": fixed8(self.quote_order_qty), "W": self.time, "V": "EXPIRE_MAKER",
         }

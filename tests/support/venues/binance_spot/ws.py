@@ -64,7 +64,7 @@ class UserStreamHub:
     @property
     def subscriptions(self) -> int:
         """Active user data subscriptions over all connections."""
-        return sum(len(c.subscriptions) for c in self._conns)
+        return sum(len(c.subscriptions) for c in list(self._conns))
 
     # -- any thread: the engine's event sink -------------------------------------------
     def publish(self, api_key: str, event: dict[str, Any]) -> None:

@@ -50,7 +50,7 @@ class PrivateStreamHub:
 
     @property
     def subscriptions(self) -> int:
-        return sum(len(c.subscriptions) for c in self._conns)
+        return sum(len(c.subscriptions) for c in list(self._conns))
 
     def publish(self, api_key: str, order: dict[str, Any]) -> None:
         """Queue an order update for every matching ``orders`` subscription."""

@@ -1,4 +1,9 @@
-"""Fixtures for the venue emulator scenarios: one running emulator per test."""
+"""Pytest fixtures for the venue scenarios: one running emulator per test.
+
+Test modules load them with ``pytest_plugins = ["venues.fixtures"]``: a
+``conftest.py`` next to the tests would be imported as a second top-level module named
+``conftest`` and shadow the root one, which ``test_exchange.py`` imports by that name.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ from collections.abc import Iterator
 
 import ccxt
 import pytest
+
 from venues.binance_spot import BinanceSpotEmulator
 from venues.okx_spot import OkxSpotEmulator
 from venues.testing import API_KEY, PASSPHRASE, SECRET
