@@ -157,9 +157,7 @@ class Order:
         self.updated_ts = ts
         if reason:
             self.reason = reason
-        # ``_value_`` is what the ``value`` property returns, read without the
-        # enum descriptor call (this runs on every order's every state change).
-        self.history.append((ts, new._value_))
+        self.history.append((ts, new.value))
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,7 @@ from tradeloom.engine.run.backtest import DEFAULT_CASH, build_engine, collect, d
 from tradeloom.engine.errors import ConfigError, StrategyError
 from tradeloom.engine.run.feeds import bars_from_batches
 from tradeloom.engine.market import MarketSpec
+from tradeloom.engine.ports import FeeModel, RiskGate, SlippageModel
 from tradeloom.engine.sim.matching import IntrabarRule
 from tradeloom.engine.strategy.base import Strategy
 from tradeloom.engine.timeframes import timeframe_to_ms
@@ -98,11 +99,11 @@ def run_backtest(
     exchange: str = "binance",
     initial_cash: float = DEFAULT_CASH,
     markets: Mapping[str, MarketSpec] | None = None,
-    fees: Any = None,
-    slippage: Any = None,
+    fees: FeeModel | None = None,
+    slippage: SlippageModel | None = None,
     intrabar_rule: IntrabarRule | str = IntrabarRule.ADVERSE_FIRST,
     volume_share: float | None = None,
-    risk: Any = None,
+    risk: RiskGate | None = None,
     seed: int = 0,
     batch_size: int = BATCH_SIZE,
     progress: Callable[[int, int, int], None] | None = None,

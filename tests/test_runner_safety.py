@@ -147,7 +147,7 @@ def test_kill_cancels_open_orders_within_10s(emulator, tmp_path, caplog, how):
     print(f"kill ({how}) latency: {latency:.3f} s (runner measured {runner.summary.kill_latency_s:.3f} s)")
     assert not emulator.trading.open_orders(API_KEY)
     assert latency < 10.0
-    assert runner.engine.risk.killed  # new entries blocked
+    assert runner.risk.killed  # new entries blocked
     outputs = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert outputs
     for path in outputs:

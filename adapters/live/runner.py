@@ -17,7 +17,7 @@ inside the loop. What the runner adds is I/O and safety around the step:
    **Fills before the next bar** (live): when bars arrive and the broker has orders
    working or requests in flight, the runner first brings the broker up to date
    (``broker.sync`` in a worker thread, bounded by ``cancel_timeout_s``), then steps
-   the reported fills, then the bars (``in_event_order``): a fill the exchange made before a bar closed is in the portfolio
+   the reported fills, then the bars: a fill the exchange made before a bar closed is in the portfolio
    before the strategy sees that bar, exactly as the backtest's fill at the next
    bar's open is. Without this, a market order's fill waiting in the broker's outbox
    was booked only after the next bar, and the strategy decided on a stale position
@@ -51,7 +51,7 @@ inside the loop. What the runner adds is I/O and safety around the step:
    session in a state dir that already had one.)
 10. **Ticks** (optional ``ticks``, an ``adapters.trade_feed.TickFeed``; ``runner.trades``):
    public trades are stepped as ``TradeTick`` events while the runner waits for bars
-   and with them (``runner_events.merge_ticks``: before a bar closing at the same time),
+   and with them (``engine.run.events.merge_ticks``: before a bar closing at the same time),
    never past the close of the next bar not yet stepped; each is journaled as a
    ``trade`` record first. A tick older than the engine clock is reported
    (``feed_late_trade``) and dropped.
@@ -77,7 +77,7 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -89,16 +89,17 @@ from tradeloom.adapters.live.clock import Clock
 from tradeloom.adapters.ccxt.exchange import map_ccxt_error
 from tradeloom.adapters.live.journal import Journal
 from tradeloom.adapters.live.journal_codec import bar_payload, fill_payload, tick_payload
+from tradeloom.adapters.live.recorder import CommandRecorder, LiveCommandRecorder
 from tradeloom.adapters.ccxt.bar_feed import BarFeed
-from tradeloom.adapters.live.event_order import merge_ticks
 from tradeloom.adapters.live.safety import KillFlag
 from tradeloom.adapters.live.stage_timing import StageTimings
 from tradeloom.adapters.live.universe import UniverseSource, apply_universe
 from tradeloom.adapters.live.warmup import load_warmup, prime, warmup_need
 from tradeloom.engine.errors import ConfigError, ExchangeError, TradeloomError
-from tradeloom.engine.run.events import FillEvent, TradeTick
+from tradeloom.engine.run.events import FillEvent, TradeTick, merge_ticks
 from tradeloom.engine.run.loop import Engine
 from tradeloom.engine.orders import Bar, Fill
+from tradeloom.engine.ports import LiveBroker
 from tradeloom.engine.risk.engine import RiskEngine
 from tradeloom.engine.timeutil import format_utc_ms
 
@@ -157,44 +158,35 @@ class SessionJournal:
         self.write(kind, payload, engine_ts)
 
 
-def kill_engine(engine: Engine, ts: int, reason: str) -> int:
-    """Block entries and cancel every open order through the engine; orders cancelled.
+def kill_engine(engine: Engine, risk: RiskEngine | None, ts: int, reason: str) -> int:
+    """Block entries (``risk``, the engine's risk engine) and cancel every open order
+    through the engine; orders cancelled.
 
     Shared with ``replay`` so a journaled kill has the same effect there.
     """
-    risk = engine.risk
-    if risk is not None and hasattr(risk, "kill"):
+    if risk is not None:
         risk.kill(ts, reason)
-        pending = getattr(risk, "pending_actions", None)
-        if pending is not None:
-            pending()  # the cancel-all it queues is done right here
+        risk.pending_actions()  # the cancel-all it queues is done right here
     cancelled = 0
     for order in list(engine.broker.open_orders()):
         cancelled += bool(engine.cancel(order.id))
     return cancelled
 
 
-def set_paused(engine: Engine, exchange_id: str, paused: bool, ts: int) -> None:
+def set_paused(risk: RiskEngine | None, exchange_id: str, paused: bool, ts: int) -> None:
     """Refuse (or allow again) new entries for the whole exchange in the risk engine."""
-    set_status = getattr(engine.risk, "set_status", None)
-    if set_status is None:
+    if risk is None:
         raise ConfigError("pausing on clock drift needs a RiskEngine; configure a risk profile")
-    set_status(exchange_id, paused, ts=ts)
+    risk.set_status(exchange_id, paused, ts=ts)
 
 
-def degrade_symbols(engine: Engine, symbols: Any, ts: int) -> None:
+def degrade_symbols(risk: RiskEngine | None, symbols: Iterable[str], ts: int) -> None:
     """Refuse new entries on ``symbols`` (exits stay allowed); shared with ``replay``."""
-    set_status = getattr(engine.risk, "set_status", None)
-    if set_status is None:
+    if risk is None:
         raise ConfigError("refusing entries after an alert needs a RiskEngine; configure a "
                           "risk profile")
     for symbol in symbols:
-        set_status(symbol, True, ts=ts)
-
-
-def _risk_engine_of(engine: Engine) -> RiskEngine | None:
-    risk = getattr(engine.risk, "inner", engine.risk)
-    return risk if isinstance(risk, RiskEngine) else None
+        risk.set_status(symbol, True, ts=ts)
 
 
 @dataclass
@@ -221,8 +213,10 @@ class LiveRunner:
     """Feeds a started-on-demand ``engine`` from ``feed`` (and the broker's fills).
 
     ``engine`` must be built with its broker wrapped in a ``CommandRecorder`` writing to
-    ``journal`` and its risk engine in a ``RiskProbe`` (``adapters.session`` does both).
-    ``live=True`` refuses to run without a ``RiskEngine`` or without a kill flag.
+    ``journal`` (a ``LiveCommandRecorder`` for a live broker) and its risk engine in a
+    ``RiskProbe`` (``app.session`` does both); ``risk`` is that same ``RiskEngine``, for
+    the operator controls (kill, pause, degrade). ``live=True`` refuses to run without a
+    ``RiskEngine`` or without a kill flag.
     """
 
     def __init__(self, engine: Engine, *, feed: BarFeed, client: Any, journal: SessionJournal,
@@ -232,14 +226,23 @@ class LiveRunner:
                  publisher: StatusPublisher | None = None, reconciler: Any = None,
                  opening_report: Any = None, audit: AuditLog | None = None,
                  alerts: AlertRouter | None = None, ticks: TickFeed | None = None,
-                 universe: UniverseSource | None = None) -> None:
-        if live and _risk_engine_of(engine) is None:
+                 universe: UniverseSource | None = None, risk: RiskEngine | None = None) -> None:
+        if live and risk is None:
             raise ConfigError(
                 "live trading refused: the engine has no RiskEngine; set risk_profile in the "
                 "config (e.g. risk_profile = 'conservative')")
         if live and kill_flag is None:
             raise ConfigError("live trading refused: no kill flag; set state_dir in the config")
+        recorder = engine.broker
+        if not isinstance(recorder, CommandRecorder):
+            raise ConfigError("the runner journals every command: build the engine with its "
+                              "broker in a CommandRecorder (app.session's wiring does)")
         self.engine = engine
+        self.recorder = recorder
+        #: The live broker (polled for fills), or None for paper (fills come with bars).
+        self.live_broker: LiveBroker | None = (
+            recorder if isinstance(recorder, LiveCommandRecorder) else None)
+        self.risk = risk
         self.feed = feed
         self.ticks = ticks
         self.universe = universe
@@ -260,8 +263,6 @@ class LiveRunner:
         self._stop = False
         self._next_drift_local = 0
         self._started = False
-        self._poll = getattr(engine.broker, "poll", None)
-        self._sync = getattr(engine.broker, "sync", None)
         self.tf_ms = engine.timeframe_ms
         self.reconciler = reconciler
         self._opening_report = opening_report
@@ -307,9 +308,8 @@ class LiveRunner:
         engine = self.engine
         last_close = ex_now - ex_now % self.tf_ms
         self.journal.write("session", self.session, last_close)
-        risk = _risk_engine_of(engine)
-        if risk is not None:
-            risk.bind(exchange=self.exchange_id)
+        if self.risk is not None:
+            self.risk.bind(exchange=self.exchange_id)
         engine.start(last_close)
         self._last_bar_close = last_close
         need = warmup_need(engine, self.settings.warmup_min_bars)
@@ -324,7 +324,7 @@ class LiveRunner:
         last_open = {s: last_close - self.tf_ms for s in engine.symbols}
         self.feed.start_after(last_open)
         if self._paused_now:
-            set_paused(engine, self.exchange_id, True, last_close)
+            set_paused(self.risk, self.exchange_id, True, last_close)
         if self.universe is not None:
             self._refresh_universe(last_close)
         if self.reconciler is not None:
@@ -361,7 +361,7 @@ class LiveRunner:
             await self._reconcile()
         self._pump_broker()
         timeout = self.settings.kill_poll_s
-        if self._poll is not None:
+        if self.live_broker is not None:
             timeout = min(timeout, self.settings.broker_poll_s)
         bars = await self._next_bars(timeout)
         fills = await self._settle_broker() if bars else []
@@ -390,14 +390,14 @@ class LiveRunner:
         timings.receipt()
         self.journal.write("bar", bar_payload(bar), bar.close_ts)
         self._last_bar_close = bar.close_ts
-        before = self.engine.broker.submitted
+        before = self.recorder.submitted
         self.engine.step(bar)
         timings.step_done()
         self.summary.bars += 1
         if self.universe is not None:
             self.universe.add_bar(bar)
             self._journal_refusals()
-        if self.settings.settle_orders and self.engine.broker.submitted != before:
+        if self.settings.settle_orders and self.recorder.submitted != before:
             self._pump_broker(wait=True)
 
     def on_tick(self, tick: TradeTick) -> None:
@@ -405,13 +405,13 @@ class LiveRunner:
         self._maybe_refresh_universe()
         self.timings.receipt()
         self.journal.write("trade", tick_payload(tick), tick.ts)
-        before = self.engine.broker.submitted
+        before = self.recorder.submitted
         self.engine.step(tick)
         self.timings.step_done()
         self.summary.ticks += 1
         if self.universe is not None:
             self._journal_refusals()
-        if self.settings.settle_orders and self.engine.broker.submitted != before:
+        if self.settings.settle_orders and self.recorder.submitted != before:
             self._pump_broker(wait=True)
 
     # ------------------------------------------------------------------ ticks
@@ -461,11 +461,11 @@ class LiveRunner:
         record = gate.refresh(ts, keep_blocked=self.summary.degraded)
         self.summary.universe_refreshes += 1
         self.journal.write("universe", record, ts)
-        apply_universe(self.engine, record["block"], record["allow"], ts)
+        apply_universe(self.risk, record["block"], record["allow"], ts)
 
     def _journal_refusals(self) -> None:
         """A ``universe_refused`` record per entry the risk engine refused for the universe."""
-        risk = _risk_engine_of(self.engine)
+        risk = self.risk
         gate = self.universe
         if risk is None or gate is None:
             return
@@ -483,11 +483,12 @@ class LiveRunner:
 
         ``wait``: block until the broker has sent everything queued and refreshed.
         """
-        if self._poll is None:
+        broker = self.live_broker
+        if broker is None:
             return
         try:
             now = self.clock.now_ms() + self.feed.exchange_offset_ms
-            fills = self._poll(now, wait=True) if wait else self._poll(now)
+            fills = broker.poll(now, wait=True) if wait else broker.poll(now)
         except ExchangeError as err:
             self._broker_failed(err)
             raise
@@ -500,12 +501,12 @@ class LiveRunner:
         Waits (off the event loop) only when the broker has something working; a
         broker still busy after ``cancel_timeout_s`` is journaled and the bars go on.
         """
-        if self._sync is None:
+        broker = self.live_broker
+        if broker is None:
             return []
-        broker = self.engine.broker
         if broker.busy:
             timeout = self.settings.cancel_timeout_s
-            if not await asyncio.to_thread(self._sync, timeout):
+            if not await asyncio.to_thread(broker.sync, timeout):
                 self.journal.write("warning", {
                     "where": "broker.sync", "timeout_s": timeout,
                     "warning": "the exchange did not answer before the next bar; its fills "
@@ -585,7 +586,7 @@ class LiveRunner:
         ts = self.engine.ctx.now
         self.journal.write("degrade", {"ts": ts, "symbols": list(self.engine.symbols),
                                        "reason": kind}, None)
-        degrade_symbols(self.engine, self.engine.symbols, ts)
+        degrade_symbols(self.risk, self.engine.symbols, ts)
         if self.publisher is not None:
             self.publisher.tick(self)
 
@@ -612,7 +613,7 @@ class LiveRunner:
             self.summary.paused = too_far
             if not initial:
                 ts = self.engine.ctx.now
-                set_paused(self.engine, self.exchange_id, too_far, ts)
+                set_paused(self.risk, self.exchange_id, too_far, ts)
                 self.journal.write("pause" if too_far else "resume",
                                    {"ts": ts, "offset_ms": offset}, server)
             elif too_far:
@@ -647,10 +648,10 @@ class LiveRunner:
         ts = engine.ctx.now
         self.killed = True
         self.journal.write("kill", {"ts": ts, "reason": reason}, None)
-        cancelled = kill_engine(engine, ts, reason)
-        broker = engine.broker
-        report: Any = None
-        if hasattr(broker.inner, "cancel_all"):
+        cancelled = kill_engine(engine, self.risk, ts, reason)
+        broker = self.live_broker
+        report: object = None
+        if broker is not None:  # live: every order on the exchange too
             try:
                 report = broker.cancel_all(ts, timeout_s=self.settings.cancel_timeout_s)
             except TradeloomError as err:  # the kill stands: entries stay blocked
@@ -744,7 +745,7 @@ class LiveRunner:
         """Breaker trips the risk engine recorded since the last round, as alerts."""
         if self.alerts is None:
             return
-        risk = _risk_engine_of(self.engine)
+        risk = self.risk
         if risk is None or len(risk.events) <= self._seen_risk_events:
             return
         new = risk.events[self._seen_risk_events:]
@@ -799,26 +800,6 @@ class LiveRunner:
             self.publisher.tick(self, final=True)
 
 
-def in_event_order(bars: list[Bar], fills: list[Fill]) -> list[Bar | Fill]:
-    """The fills the broker reported, then the bars (in arrival order).
-
-    The broker has already applied these fills to its orders (finished orders left
-    the open list), so each must be in the portfolio before the strategy sees any of
-    these bars: stepped after a bar, an order would look gone with its position not
-    yet booked, and the strategy would e.g. sell the same holding twice. In a session
-    keeping up, every fill is before the bar's close anyway (the engine's order: a
-    fill before a bar at the same time); catching up after an outage, a later fill
-    is booked just before the next bar's close (``LiveRunner._step_fill``).
-
-    >>> from tradeloom.engine.orders import Liquidity, Side
-    >>> b = Bar("BTC/USDT", 0, 60_000, 1.0, 1.0, 1.0, 1.0, 0.0)
-    >>> f = Fill(1, "BTC/USDT", Side.BUY, 60_000, 1.0, 1.0, 0.0, Liquidity.TAKER)
-    >>> [type(e).__name__ for e in in_event_order([b], [f])]
-    ['Fill', 'Bar']
-    """
-    return [*fills, *bars]
-
-
 def journal_dir_default(state_dir: Path, run_id: str) -> Path:
     """Where a session's journal goes unless the config names one."""
     return state_dir / "journals" / f"{run_id}.jsonl"
@@ -830,7 +811,6 @@ __all__ = [
     "RunnerSettings",
     "SessionJournal",
     "degrade_symbols",
-    "in_event_order",
     "journal_dir_default",
     "kill_engine",
     "set_paused",

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from tradeloom.engine.errors import ConfigError
 from tradeloom.engine.orders import Bar
+from tradeloom.engine.risk.engine import RiskEngine
 
 
 class UniverseSource(Protocol):
@@ -31,16 +32,17 @@ class UniverseSource(Protocol):
         """Why entries on ``symbol`` are refused now (None: it is in the universe)."""
 
 
-def apply_universe(engine: Any, block: Iterable[str], allow: Iterable[str], ts: int) -> None:
-    """Refuse entries on ``block``, allow them again on ``allow`` (shared with replay)."""
-    set_status = getattr(engine.risk, "set_status", None)
-    if set_status is None:
+def apply_universe(risk: RiskEngine | None, block: Iterable[str], allow: Iterable[str],
+                   ts: int) -> None:
+    """Refuse entries on ``block``, allow them again on ``allow`` in the session's risk
+    engine (shared with replay)."""
+    if risk is None:
         raise ConfigError("universe gating needs a RiskEngine; set risk_profile in the config "
                           "(e.g. risk_profile = 'moderate')")
     for symbol in block:
-        set_status(symbol, True, ts=ts)
+        risk.set_status(symbol, True, ts=ts)
     for symbol in allow:
-        set_status(symbol, False, ts=ts)
+        risk.set_status(symbol, False, ts=ts)
 
 
 __all__ = ["UniverseSource", "apply_universe"]

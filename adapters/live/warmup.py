@@ -6,8 +6,8 @@ strategy's need from the store, tops it up from the exchange up to the last clos
 bar, and *primes* the engine with it before the first live bar.
 
 **Need.** ``warmup_need(engine)`` (after ``engine.start``, so the strategy's
-``on_start`` has asked for its indicators): the largest indicator ``warmup`` + 1
-(bars until its value is defined), ``Strategy.history``, and the configured minimum.
+``on_start`` has asked for its indicators): ``Engine.warmup_bars()`` (the largest
+indicator ``warmup`` + 1, the bar history kept) and the configured minimum.
 
 **Priming** (``prime``) applies each warm-up bar exactly as ``Engine.step`` does
 *for data*: the symbol's mark, the risk engine's ``on_bar`` (staleness, day), the
@@ -36,14 +36,9 @@ log = logging.getLogger(__name__)
 
 
 def warmup_need(engine: Engine, minimum: int = 0) -> int:
-    """Bars per symbol the started ``engine``'s strategy needs before its first decision."""
-    need = max(int(minimum), int(getattr(engine.strategy, "history", 0) or 0))
-    for handle in engine._indicators.values():  # the engine's registry of ctx.indicator handles
-        warm = getattr(handle, "warmup", None)
-        if isinstance(warm, int):
-            need = max(need, warm + 1)
-    hist = engine._history_cap
-    return max(need, int(hist))
+    """Bars per symbol the started ``engine``'s strategy needs before its first decision
+    (``Engine.warmup_bars``), at least ``minimum``."""
+    return max(int(minimum), engine.warmup_bars())
 
 
 def prime(engine: Engine, bars: Iterable[Bar]) -> int:
