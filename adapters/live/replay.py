@@ -183,7 +183,7 @@ def replay(journal_path: str | Path, strategy: Strategy, risk_config: RiskConfig
     for rec in records:
         kind, p = rec.kind, rec.payload
         if kind == "warmup_bar":
-            warm.append(bar_from_payload(p))
+            warm.append(bar_from_payload(p, f"journal {path} record {rec.seq}"))
         elif kind == "pause" and not started:
             paused_at_start = True
         elif kind == "universe" and not started:
@@ -199,7 +199,7 @@ def replay(journal_path: str | Path, strategy: Strategy, risk_config: RiskConfig
         elif not started:
             continue
         elif kind == "bar":
-            engine.step(bar_from_payload(p))
+            engine.step(bar_from_payload(p, f"journal {path} record {rec.seq}"))
             bars += 1
         elif kind == "trade":
             engine.step(tick_from_payload(p))

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from tradeloom.engine.errors import ConfigError
 from tradeloom.engine.market import MarketSpec
-from tradeloom.engine.orders import Liquidity
+from tradeloom.engine.orders import MAX_MAKER_REBATE, Liquidity
 from tradeloom.engine.ports import FeeModel
 
 # Bound once: reading ``Liquidity.MAKER`` goes through the enum's metaclass (~70 ns),
@@ -55,7 +55,7 @@ class MakerTakerFees:
 
     def __init__(self, maker: float | None = None, taker: float | None = None) -> None:
         for name, value in (("maker", maker), ("taker", taker)):
-            if value is not None and not (math.isfinite(value) and -0.01 <= value < 0.1):
+            if value is not None and not (math.isfinite(value) and -MAX_MAKER_REBATE <= value < 0.1):
                 raise ConfigError(
                     f"MakerTakerFees({name}={value}): rates are fractions in [-0.01, 0.1) "
                     "(0.001 = 0.1 %); pass None to use the market's rate"
