@@ -40,7 +40,7 @@ from tradeloom.adapters.live.journal import JournalRecord, read_journal
 from tradeloom.adapters.live.journal_codec import bar_from_payload, tick_from_payload
 from tradeloom.adapters.live.recovery import book_opening_position
 from tradeloom.adapters.live.paper import sim_engine
-from tradeloom.adapters.live.runner import degrade_symbols, kill_engine, set_paused
+from tradeloom.adapters.live.controls import degrade_symbols, kill_engine, set_paused
 from tradeloom.adapters.live.universe import apply_universe
 from tradeloom.adapters.live.warmup import prime
 from tradeloom.engine.errors import DataError

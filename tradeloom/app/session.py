@@ -49,7 +49,8 @@ from tradeloom.adapters.live.recovery import (
 )
 from tradeloom.adapters.live.paper import sim_engine
 from tradeloom.adapters.live.recorder import LiveCommandRecorder
-from tradeloom.adapters.live.runner import LiveRunner, RunnerSettings, SessionJournal
+from tradeloom.adapters.live.runner import LiveRunner
+from tradeloom.adapters.live.runner_parts import RunnerParts, RunnerSettings, SessionJournal
 from tradeloom.adapters.live.safety import AccountLock, KillFlag, redact_secrets_in_logs
 from tradeloom.adapters.live.stage_timing import RiskProbe, StageTimings
 from tradeloom.adapters.ccxt.trade_feed import TickFeed, TradeBarFeed, TradeStream
@@ -331,13 +332,12 @@ async def open_paper(config: LiveConfig, *, clock: Clock | None = None,
     info = session_info(config, "paper", run_id, markets, risk, config.paper.initial_cash)
     feed, ticks = _feeds(config, client, clock, _reporter(sj))
     market_store = _open_store(config, store)
-    runner = LiveRunner(engine, feed=feed, client=client,
-                        journal=sj, clock=clock, timings=timings, exchange_id=config.exchange.id,
-                        session=info, settings=_runner_settings(config, settings, settle_orders),
+    parts = RunnerParts(feed=feed, client=client, journal=sj, clock=clock, timings=timings,
+                        exchange_id=config.exchange.id, session=info, risk=risk, live=False,
                         kill_flag=KillFlag(config.state_dir, config.account),
-                        store=market_store, live=False, audit=audit,
-                        alerts=router, ticks=ticks,
-                        universe=_universe(config, market_store, run_id), risk=risk)
+                        store=market_store, audit=audit, alerts=router, ticks=ticks,
+                        universe=_universe(config, market_store, run_id))
+    runner = LiveRunner(engine, parts, _runner_settings(config, settings, settle_orders))
     return Session(runner, journal, journal_path, client, lock, run_id, runner.recorder.inner)
 
 
@@ -415,13 +415,13 @@ async def open_live(config: LiveConfig, *, confirm_live: bool, broker_factory: B
                   if start.report is not None else None)
     feed, ticks = _feeds(config, client, clock, _reporter(sj))
     market_store = _open_store(config, store)
-    runner = LiveRunner(engine, feed=feed, client=client,
-                        journal=sj, clock=clock, timings=timings, exchange_id=config.exchange.id,
-                        session=info, settings=_runner_settings(config, settings, settle_orders),
+    parts = RunnerParts(feed=feed, client=client, journal=sj, clock=clock, timings=timings,
+                        exchange_id=config.exchange.id, session=info, risk=risk, live=True,
                         kill_flag=KillFlag(config.state_dir, config.account),
-                        store=market_store, live=True, reconciler=reconciler,
-                        opening_report=start.report, audit=audit, alerts=router, ticks=ticks,
-                        universe=_universe(config, market_store, run_id), risk=risk)
+                        store=market_store, reconciler=reconciler, opening_report=start.report,
+                        audit=audit, alerts=router, ticks=ticks,
+                        universe=_universe(config, market_store, run_id))
+    runner = LiveRunner(engine, parts, _runner_settings(config, settings, settle_orders))
     return Session(runner, journal, journal_path, client, lock, run_id, broker)
 
 
