@@ -17,6 +17,7 @@ from tradeloom.engine.errors import IllegalTransition, InvalidFill
 #: The largest maker rebate a venue pays, as a fraction of the notional (a maker fee of
 #: -1 %); fee models and broker settings refuse rates beyond it, ``Fill`` fees beyond it.
 MAX_MAKER_REBATE = 0.01
+_INF = math.inf
 
 
 class Side(str, Enum):
@@ -195,7 +196,10 @@ class Fill:
     strategy_id: str = ""
 
     def __post_init__(self) -> None:
-        problem = _fill_problem(self.price, self.amount, self.fee, self.liquidity)
+        price, amount, fee = self.price, self.amount, self.fee
+        if 0.0 <= price < _INF and 0.0 < amount < _INF and 0.0 <= fee < _INF:
+            return  # the common case in one chain of comparisons (NaN fails every one)
+        problem = _fill_problem(price, amount, fee, self.liquidity)
         if problem:
             raise InvalidFill(
                 f"fill of order {self.order_id} ({self.symbol} {Side(self.side).value} at ts "
