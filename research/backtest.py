@@ -22,13 +22,13 @@ import inspect
 import json
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tradeloom.engine.run.backtest import DEFAULT_CASH, build_engine, collect, drive
 from tradeloom.engine.errors import ConfigError, StrategyError
 from tradeloom.engine.run.feeds import bars_from_batches
 from tradeloom.engine.market import MarketSpec
-from tradeloom.engine.ports import FeeModel, RiskGate, SlippageModel
+from tradeloom.engine.ports import FeeModel, ModelSource, RiskGate, SlippageModel
 from tradeloom.engine.sim.matching import IntrabarRule
 from tradeloom.engine.strategy.base import Strategy
 from tradeloom.engine.timeframes import timeframe_to_ms
@@ -37,6 +37,9 @@ from tradeloom.research.research_result import ResearchResult
 from tradeloom.research.strategy_loader import load_strategy
 
 from tradeloom._version import __version__
+
+if TYPE_CHECKING:
+    from tradeloom.adapters.store.market_store import MarketStore
 
 BATCH_SIZE = 262_144
 
@@ -94,7 +97,7 @@ def run_backtest(
     start: str | int | None,
     end: str | int | None,
     params: Mapping[str, Any] | None = None,
-    store: Any = None,
+    store: MarketStore | str | os.PathLike[str] | None = None,
     *,
     exchange: str = "binance",
     initial_cash: float = DEFAULT_CASH,
@@ -107,7 +110,7 @@ def run_backtest(
     seed: int = 0,
     batch_size: int = BATCH_SIZE,
     progress: Callable[[int, int, int], None] | None = None,
-    models: Any = None,
+    models: ModelSource | None = None,
 ) -> ResearchResult:
     """Backtest ``strategy`` on ``symbols`` from the store, bars with ``start <= ts < end``.
 

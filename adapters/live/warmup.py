@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ccxt
 from tradeloom.adapters.ccxt.exchange import map_ccxt_error
@@ -31,6 +31,9 @@ from tradeloom.adapters.ccxt.bar_feed import bar_from_row
 from tradeloom.engine.errors import TradeloomError
 from tradeloom.engine.run.loop import Engine
 from tradeloom.engine.orders import Bar
+
+if TYPE_CHECKING:
+    from tradeloom.adapters.store.market_store import MarketStore
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +54,7 @@ def prime(engine: Engine, bars: Iterable[Bar]) -> int:
 
 
 async def load_warmup(client: Any, symbols: Sequence[str], timeframe: str, tf_ms: int, need: int,
-                      *, exchange_now: int, store: Any = None,
+                      *, exchange_now: int, store: MarketStore | None = None,
                       exchange_id: str = "") -> list[Bar]:
     """The last ``need`` closed bars per symbol before ``exchange_now``: store first, exchange top-up.
 
@@ -74,7 +77,7 @@ async def load_warmup(client: Any, symbols: Sequence[str], timeframe: str, tf_ms
     return out
 
 
-def _from_store(store: Any, exchange_id: str, timeframe: str, symbol: str, start: int, end: int,
+def _from_store(store: MarketStore | None, exchange_id: str, timeframe: str, symbol: str, start: int, end: int,
                 tf_ms: int) -> list[Bar]:
     if store is None:
         return []
