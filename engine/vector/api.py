@@ -39,6 +39,7 @@ import pandas as pd
 from tradeloom.engine.vector import kernels_nb as nb
 from tradeloom.engine.errors import ConfigError, DataError
 from tradeloom.engine.costs.fees import MakerTakerFees
+from tradeloom.engine.ports import SlippageModel
 from tradeloom.engine.market import MarketSpec, _decimals
 from tradeloom.engine.sim.matching import IntrabarRule
 from tradeloom.engine.results.metrics import MS_PER_YEAR
@@ -210,7 +211,8 @@ def _pct(value: float | None, name: str) -> float:
     return float(value)
 
 
-def _spec_row(market: MarketSpec, fee: float | MakerTakerFees | None, slippage: Any) -> np.ndarray:
+def _spec_row(market: MarketSpec, fee: float | MakerTakerFees | None,
+              slippage: SlippageModel | None) -> np.ndarray:
     """One ``kernels_nb.SPEC_FIELDS`` row from a market, a fee override and a slippage model."""
     if fee is None:
         fees = MakerTakerFees()
@@ -363,7 +365,7 @@ def run_signals(
     init_cash: float = 10_000.0,
     fee: float | MakerTakerFees | None = None,
     market: MarketSpec | None = None,
-    slippage: Any = None,
+    slippage: SlippageModel | None = None,
     size: float = 1.0,
     sl_pct: float | None = None,
     tp_pct: float | None = None,
@@ -416,7 +418,7 @@ def run_target_weights(
     init_cash: float = 10_000.0,
     fee: float | MakerTakerFees | None = None,
     markets: Mapping[str, MarketSpec] | None = None,
-    slippage: Any = None,
+    slippage: SlippageModel | None = None,
     timeframe: str = "1m",
 ) -> BacktestResult:
     """Rebalance several symbols to target weights with the event engine's rules.
@@ -552,7 +554,8 @@ class _SignalSetup(NamedTuple):
     rule: int
 
 
-def _signal_setup(bars: pd.DataFrame, where: str, market: MarketSpec | None, fee: Any, slippage: Any,
+def _signal_setup(bars: pd.DataFrame, where: str, market: MarketSpec | None,
+                  fee: float | MakerTakerFees | None, slippage: SlippageModel | None,
                   init_cash: float, size: float, sl_pct: Any, tp_pct: Any, trail_pct: Any,
                   intrabar_rule: Any) -> _SignalSetup:
     arr = _bars_arrays(bars, where)
@@ -569,7 +572,7 @@ def sweep_sma_cross(
     init_cash: float = 10_000.0,
     fee: float | MakerTakerFees | None = None,
     market: MarketSpec | None = None,
-    slippage: Any = None,
+    slippage: SlippageModel | None = None,
     size: float = 1.0,
     sl_pct: float | None = None,
     tp_pct: float | None = None,
@@ -617,7 +620,7 @@ def sweep_signals(
     init_cash: float = 10_000.0,
     fee: float | MakerTakerFees | None = None,
     market: MarketSpec | None = None,
-    slippage: Any = None,
+    slippage: SlippageModel | None = None,
     size: float = 1.0,
     sl_pct: float | None = None,
     tp_pct: float | None = None,
