@@ -3,7 +3,7 @@
 Backed by the numba kernels of ``kernels_nb``, which implement the event engine's fill,
 fee, sizing and rounding rules exactly; ``SignalStrategy`` and ``TargetWeightStrategy``
 below are the same strategies written for the event engine, and
-``tests/test_kernel_parity.py`` proves both give the same fills, trades and equity.
+``tests/property/test_kernel_parity.py`` proves both give the same fills, trades and equity.
 
 >>> import numpy as np, pandas as pd
 >>> px = np.array([100.0, 101.0, 103.0, 102.0, 104.0])
