@@ -29,7 +29,7 @@ from crash_config import CRASH_SETTINGS, crash_config
 from emulator import BinanceEmulator
 from live_helpers import API_KEY, SECRET
 from runner_helpers import PARAMS, SMA
-from tradeloom.adapters.live.clock import ManualClock
+from tradeloom.adapters.clock import ManualClock
 from tradeloom.app.session import open_live
 
 from tradeloom.cli.live import ccxt_broker_factory

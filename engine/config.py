@@ -5,15 +5,18 @@ Each schema lives beside what it configures (``engine/risk/config.py``,
 ``engine/sim/config.py``, ``research/ml/config.py``, ...) and derives from
 :class:`StrictModel`: frozen, unknown keys refused, so a misspelt key is an error, not
 a silently ignored setting. Reading files into these models is an adapter's job
-(``adapters/config/files.py``). ``config_hash`` gives the stable id of a validated
-settings model that goes into every run manifest.
+(``adapters/config/files.py``). :func:`config_hash` gives the stable id of a validated
+settings model (or of a JSON-able mapping of settings) that goes into every run manifest;
+it is the one settings hash of the project (deployment specs, risk profiles, model
+training configs, feature and label specs, universe rules, backtest manifests).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from typing import Annotated
+from collections.abc import Mapping
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -55,16 +58,34 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-def config_hash(config: BaseModel) -> str:
-    """Stable sha256 of a config's canonical JSON (sorted keys), for run manifests.
+def canonical_json(data: Any) -> str:
+    """``data`` as canonical JSON: sorted keys, no spaces, ASCII (what ``config_hash`` hashes).
+
+    Non-finite floats are written as ``NaN``/``Infinity`` (deterministic, if not strict JSON):
+    refusing them is the settings model's job, not the hash's.
+
+    >>> canonical_json({"b": 1, "a": [1.5, "x"]})
+    '{"a":[1.5,"x"],"b":1}'
+    """
+    return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+
+def config_hash(config: BaseModel | Mapping[str, Any]) -> str:
+    """Stable sha256 (hex) of a validated settings model or a JSON-able mapping of settings.
+
+    A model is hashed as its JSON dump (``model_dump(mode="json")``), so a model and the
+    mapping it dumps to have the same hash.
 
     >>> class Fees(StrictModel):
     ...     fee_rate: float = 0.001
     >>> config_hash(Fees()) == config_hash(Fees(fee_rate=0.001)) != config_hash(Fees(fee_rate=0.002))
     True
+    >>> config_hash({"fee_rate": 0.001}) == config_hash(Fees())
+    True
     """
-    canonical = json.dumps(config.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    data = config.model_dump(mode="json") if isinstance(config, BaseModel) else config
+    return hashlib.sha256(canonical_json(data).encode("utf-8")).hexdigest()
 
 
-__all__ = ["StrictModel", "Symbols", "Timeframe", "check_symbols", "check_timeframe", "config_hash"]
+__all__ = ["StrictModel", "Symbols", "Timeframe", "canonical_json", "check_symbols",
+           "check_timeframe", "config_hash"]

@@ -19,15 +19,19 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-import json
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from tradeloom.engine.config import config_hash
+from tradeloom.engine.costs.fees import MakerTakerFees
+from tradeloom.engine.costs.slippage import NoSlippage
+from tradeloom.engine.risk.engine import RiskEngine
 from tradeloom.engine.run.backtest import DEFAULT_CASH, build_engine, collect, drive
 from tradeloom.engine.errors import ConfigError, StrategyError
 from tradeloom.engine.run.feeds import bars_from_batches
 from tradeloom.engine.market import MarketSpec
+from tradeloom.engine.ports import FeeModel, ModelSource, RiskGate, SlippageModel
 from tradeloom.engine.sim.matching import IntrabarRule
 from tradeloom.engine.strategy.base import Strategy
 from tradeloom.engine.timeframes import timeframe_to_ms
@@ -37,7 +41,18 @@ from tradeloom.research.strategy_loader import load_strategy
 
 from tradeloom._version import __version__
 
+if TYPE_CHECKING:
+    from tradeloom.adapters.store.market_store import MarketStore
+
 BATCH_SIZE = 262_144
+
+
+@runtime_checkable
+class SelfDescribing(Protocol):
+    """A component that states its kind and parameters as plain JSON (the fee and
+    slippage models do), so a manifest records it without a ``repr`` string."""
+
+    def describe(self) -> Mapping[str, Any]: ...
 
 
 def resolve_strategy(strategy: Strategy | type[Strategy] | str, params: Mapping[str, Any] | None) -> Strategy:
@@ -57,14 +72,23 @@ def resolve_strategy(strategy: Strategy | type[Strategy] | str, params: Mapping[
     return cls(**dict(params or {}))
 
 
-def config_hash(config: Mapping[str, Any]) -> str:
-    """sha256 of the configuration as canonical JSON (sorted keys, no spaces).
+def component_settings(component: Any) -> dict[str, Any]:
+    """A fee or slippage model (or a risk gate) as plain JSON for the manifest's config.
 
-    >>> config_hash({"b": 1, "a": [1.5, "x"]}) == config_hash({"a": [1.5, "x"], "b": 1})
-    True
+    Tradeloom's models say their kind and parameters (``describe()``); a ``RiskEngine``
+    gives its ``RiskConfig``. Another object is named by its class, with its ``repr`` as
+    the only record of its parameters (give it a ``describe()`` to do better).
+
+    >>> from tradeloom.engine.costs.slippage import FixedBpsSlippage
+    >>> component_settings(FixedBpsSlippage(5.0))
+    {'kind': 'fixed_bps', 'bps': 5.0}
     """
-    text = json.dumps(config, sort_keys=True, separators=(",", ":"), allow_nan=False)
-    return hashlib.sha256(text.encode()).hexdigest()
+    if isinstance(component, RiskEngine):
+        return component.config.model_dump(mode="json")
+    if isinstance(component, SelfDescribing):
+        return dict(component.describe())
+    cls = type(component)
+    return {"kind": f"{cls.__module__}.{cls.__qualname__}", "repr": repr(component)}
 
 
 def _source_sha256(cls: type) -> str | None:
@@ -93,20 +117,20 @@ def run_backtest(
     start: str | int | None,
     end: str | int | None,
     params: Mapping[str, Any] | None = None,
-    store: Any = None,
+    store: MarketStore | str | os.PathLike[str] | None = None,
     *,
     exchange: str = "binance",
     initial_cash: float = DEFAULT_CASH,
     markets: Mapping[str, MarketSpec] | None = None,
-    fees: Any = None,
-    slippage: Any = None,
+    fees: FeeModel | None = None,
+    slippage: SlippageModel | None = None,
     intrabar_rule: IntrabarRule | str = IntrabarRule.ADVERSE_FIRST,
     volume_share: float | None = None,
-    risk: Any = None,
+    risk: RiskGate | None = None,
     seed: int = 0,
     batch_size: int = BATCH_SIZE,
     progress: Callable[[int, int, int], None] | None = None,
-    models: Any = None,
+    models: ModelSource | None = None,
 ) -> ResearchResult:
     """Backtest ``strategy`` on ``symbols`` from the store, bars with ``start <= ts < end``.
 
@@ -167,11 +191,11 @@ def run_backtest(
         "end": end_ms,
         "initial_cash": float(initial_cash),
         "markets": {s: _market_dict(m) for s, m in chosen.items()},
-        "fees": repr(fees) if fees is not None else "market maker/taker",
-        "slippage": repr(slippage) if slippage is not None else "none",
+        "fees": component_settings(fees if fees is not None else MakerTakerFees()),
+        "slippage": component_settings(slippage if slippage is not None else NoSlippage()),
         "intrabar_rule": rule.value,
         "volume_share": volume_share,
-        "risk": repr(getattr(risk, "config", risk)) if risk is not None else None,
+        "risk": component_settings(risk) if risk is not None else None,
         "seed": int(seed),
     }
     manifest = {

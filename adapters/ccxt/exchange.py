@@ -5,7 +5,8 @@ Everything ccxt-specific that more than one adapter needs lives here, once:
 - :class:`ExchangeSettings`: which exchange, which market type, where to connect
   (``api_url``/``ws_url`` overrides point the real client at an emulator or a
   proxy), ccxt options. Frozen and strict so it can be embedded in the run config.
-- :func:`make_client`: a ccxt (sync), ccxt.async_support or ccxt.pro client.
+- :func:`make_client`: a ccxt (sync), ccxt.async_support or ccxt.pro client (its
+  credentials registered with the log redactor, ``adapters.secrets``).
 - :func:`market_specs_from_ccxt`: ccxt markets -> :class:`MarketSpec`; no ccxt dict
   crosses into ``engine/``.
 - :func:`map_ccxt_error` / :func:`call_ccxt`: ccxt exceptions -> tradeloom errors,
@@ -18,7 +19,6 @@ from __future__ import annotations
 import difflib
 import logging
 import random
-import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -27,6 +27,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import ccxt
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from tradeloom.adapters.secrets import redact_secrets_in_logs, scrub
 from tradeloom.engine.errors import (
     ConfigError,
     ExchangeAuthenticationError,
@@ -219,6 +220,7 @@ def make_client(settings: ExchangeSettings, *, credentials: Credentials | None =
     if settings.rate_limit_ms is not None:
         config["rateLimit"] = settings.rate_limit_ms
     if credentials is not None:
+        redact_secrets_in_logs(credentials.api_key, credentials.secret, credentials.password)
         config.update({"apiKey": credentials.api_key, "secret": credentials.secret})
         if credentials.password is not None:
             config["password"] = credentials.password
@@ -284,8 +286,6 @@ class RateLimitedError(TransientExchangeError):
         self.retry_after_s = retry_after_s
 
 
-_SIGNATURE = re.compile(r"(signature=)[0-9a-fA-F]+")
-
 # (ccxt class, tradeloom class, what to do). First match wins, so subclasses first.
 _ERROR_TABLE: tuple[tuple[type[Exception], type[TradeloomError], str], ...] = (
     (ccxt.AuthenticationError, ExchangeAuthenticationError,
@@ -311,9 +311,10 @@ def map_ccxt_error(exc: BaseException, *, context: str = "",
 
     ``context`` (e.g. ``"binance fetch_ohlcv BTC/USDT 1h"``) leads the message.
     Rate limits (RateLimitExceeded/DDoSProtection) become :class:`RateLimitedError`
-    carrying ``retry_after_s``. Request signatures are scrubbed from the message.
+    carrying ``retry_after_s``. Request signatures and registered secrets are scrubbed
+    from the message (``adapters.secrets.scrub``).
     """
-    detail = _SIGNATURE.sub(r"\1<redacted>", str(exc)) or type(exc).__name__
+    detail = scrub(str(exc)) or type(exc).__name__
     prefix = f"{context}: " if context else ""
     if isinstance(exc, (ccxt.RateLimitExceeded, ccxt.DDoSProtection)):
         return RateLimitedError(

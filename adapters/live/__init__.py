@@ -1,2 +1,2 @@
 """Paper and live sessions at run time: the runner, its journal and replay, state, reconciliation,
-recovery, warm-up, safety (kill flag, account lock, secrets) and latency timing."""
+recovery, warm-up, safety (kill flag, account lock) and latency timing."""

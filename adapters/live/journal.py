@@ -37,8 +37,8 @@ only at close. Files are opened in append mode and never rewritten.
 **Secrets.** ``secrets`` are the credential strings of the session. A payload that
 contains one (anywhere, as a substring) is refused with ``ValueError`` before
 anything is written; keys that look like credentials (``apiKey``, ``secret``,
-``password``, ``signature``...) are refused too. The refusal message never repeats
-the secret.
+``password``, ``signature``...: the one rule, ``adapters.secrets.is_credential_key``)
+are refused too. The refusal message never repeats the secret.
 
 >>> import tempfile, os
 >>> path = os.path.join(tempfile.mkdtemp(), "j.jsonl")
@@ -60,6 +60,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal
 
+from tradeloom.adapters.secrets import is_credential_key
 from tradeloom.engine.errors import DataError
 
 FsyncPolicy = Literal["commands", "always", "never"]
@@ -68,8 +69,6 @@ FsyncPolicy = Literal["commands", "always", "never"]
 DURABLE_KINDS = frozenset({"submit", "cancel", "kill", "end", "session"})
 
 _KIND = re.compile(r"^[a-z][a-z0-9_]*$")
-_SECRET_KEY = re.compile(r"(api_?key|secret|password|passphrase|signature|private_?key|token)",
-                         re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +141,7 @@ class Journal:
 
     def _check_secrets(self, kind: str, payload: Mapping[str, Any]) -> None:
         for key, value in _walk(payload):
-            if key is not None and _SECRET_KEY.search(key):
+            if key is not None and is_credential_key(key):
                 raise ValueError(
                     f"journal {kind!r} payload has a credential-like field {key!r}; journals "
                     "never hold credentials - drop the field before appending"

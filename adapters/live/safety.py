@@ -1,4 +1,4 @@
-"""Live-trading safety: the kill switch flag, the per-account lock, clock-drift policy.
+"""Live-trading safety: the kill switch flag and the per-account lock.
 
 **Kill switch.** Three ways in, one effect: the runner cancels every open order
 (the broker's ``cancel_all``; within 10 s, measured in tests) and the risk engine's
@@ -18,21 +18,19 @@ it to trade again.
 same account fails at once with the holder's pid. The OS drops the lock when the
 process dies (even on SIGKILL), so there is no stale lock to clean up.
 
-**Secrets in logs.** :func:`redact_secrets_in_logs` scrubs the session's credentials
-from every record of the loggers that could carry them (ccxt logs request headers).
+Secrets in logs are scrubbed by ``adapters.secrets.redact_secrets_in_logs``.
 """
 
 from __future__ import annotations
 
 import fcntl
 import json
-import logging
 import os
 import re
-import time
 from pathlib import Path
 from typing import IO
 
+from tradeloom.adapters.clock import SystemClock
 from tradeloom.engine.errors import ConfigError, TradeloomError
 
 _ACCOUNT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -58,7 +56,7 @@ def write_kill_flag(state_dir: Path, account: str | None = None, reason: str = "
     """Create the kill flag (all runners of ``state_dir``, or one account); return its path."""
     state_dir.mkdir(parents=True, exist_ok=True)
     path = state_dir / ("KILL" if account is None else f"KILL.{check_account(account)}")
-    body = json.dumps({"reason": reason, "written_ms": time.time_ns() // 1_000_000})
+    body = json.dumps({"reason": reason, "written_ms": SystemClock().now_ms()})
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(body + "\n", encoding="utf-8")
     os.replace(tmp, path)
@@ -126,46 +124,5 @@ class AccountLock:
         self.release()
 
 
-
-
-class SecretRedactor(logging.Filter):
-    """Replaces registered secrets in log records with ``<redacted>``.
-
-    Why: ccxt logs every request's headers at DEBUG (``X-MBX-APIKEY`` included) on the
-    ``ccxt.base.exchange`` logger. The filter sits on that logger (and tradeloom's), so
-    a secret is scrubbed before any handler sees the record, whatever the log level.
-    """
-
-    def __init__(self) -> None:
-        super().__init__("tradeloom-secrets")
-        self._secrets: set[str] = set()
-
-    def add(self, *secrets: str | None) -> None:
-        self._secrets.update(s for s in secrets if s)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not self._secrets:
-            return True
-        message = record.getMessage()
-        if any(s in message for s in self._secrets):
-            for secret in self._secrets:
-                message = message.replace(secret, "<redacted>")
-            record.msg, record.args = message, ()
-        return True
-
-
-REDACTOR = SecretRedactor()
-_REDACTED_LOGGERS = ("ccxt.base.exchange", "ccxt", "tradeloom", "asyncio", "aiohttp.client")
-
-
-def redact_secrets_in_logs(*secrets: str | None) -> None:
-    """Register ``secrets`` and make sure the loggers that could print them are filtered."""
-    REDACTOR.add(*secrets)
-    for name in _REDACTED_LOGGERS:
-        logger = logging.getLogger(name)
-        if REDACTOR not in logger.filters:
-            logger.addFilter(REDACTOR)
-
-
-__all__ = ["REDACTOR", "AccountLock", "AccountLocked", "KillFlag", "SecretRedactor",
-           "check_account", "kill_flag_paths", "redact_secrets_in_logs", "write_kill_flag"]
+__all__ = ["AccountLock", "AccountLocked", "KillFlag", "check_account", "kill_flag_paths",
+           "write_kill_flag"]

@@ -25,20 +25,19 @@ A final failure is logged (error level, with the cause), counted in
 ``router.stats[sink]`` and kept in ``router.failures``; it never raises into the
 caller, so a broken mail server cannot stop a runner.
 
-**Time.** The router reads time only from the injected ``clock`` (``now_ms()``);
-``sleep`` between retries is injectable too. From asyncio code use
-``await router.anotify(event)`` (the sends run in a worker thread).
+**Time.** The router reads time only from the injected ``clock`` (the one
+``adapters.clock.Clock``; it reads ``now_ms()``); ``sleep`` between retries is
+injectable too. From asyncio code use ``await router.anotify(event)`` (the sends run
+in a worker thread).
 
+>>> from tradeloom.adapters.clock import ManualClock
 >>> from tradeloom.adapters.ops.alerts_config import AlertsConfig
->>> class Clock:
-...     now = 0
-...     def now_ms(self): return self.now
->>> clock = Clock()
+>>> clock = ManualClock(0)
 >>> router = AlertRouter(AlertsConfig(dedupe_window_s=60), clock=clock)
 >>> ev = AlertEvent(AlertRule.STALE_DATA, "BTC/USDT", "no bar for 3 h")
 >>> router.notify(ev).status.value, router.notify(ev).status.value
 ('sent', 'suppressed')
->>> clock.now = 61_000
+>>> clock.set(61_000)
 >>> d = router.notify(ev); d.status.value, d.alert.count
 ('sent', 2)
 """
@@ -53,8 +52,9 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
+from tradeloom.adapters.clock import Clock
 from tradeloom.adapters.ops.alert_sinks import Sink, build_sink
 
 from tradeloom.adapters.ops.alerts_config import AlertsConfig, SinkConfig
@@ -182,10 +182,6 @@ class SinkFailure:
     error: str
 
 
-class NowMs(Protocol):
-    def now_ms(self) -> int: ...
-
-
 @dataclass
 class _Track:
     last_sent_ms: int | None = None
@@ -197,7 +193,7 @@ class _Track:
 class AlertRouter:
     """Routes events to sinks with de-duplication and escalation (see the module docstring)."""
 
-    def __init__(self, config: AlertsConfig, *, clock: NowMs,
+    def __init__(self, config: AlertsConfig, *, clock: Clock,
                  sleep: Callable[[float], None] = time.sleep,
                  sink_factory: Callable[[SinkConfig], Sink] = build_sink) -> None:
         self.config = config

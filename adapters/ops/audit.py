@@ -22,8 +22,9 @@ Durability: every append is written, flushed and fsynced before it returns;
 concurrent writers (threads or processes) are serialised by an exclusive
 ``flock`` on ``<log>.lock``, and each reads the current head under that lock.
 
-Secrets: an entry whose details have a key named like a credential (key, secret,
-password, token, ...) is refused with ``ValueError`` before anything is written.
+Secrets: an entry whose details have a key named like a credential (api key, secret,
+password, token, ...: the one rule, ``adapters.secrets.is_credential_key``) is refused
+with ``ValueError`` before anything is written.
 
 >>> import tempfile, os
 >>> path = os.path.join(tempfile.mkdtemp(), "audit.jsonl")
@@ -46,7 +47,6 @@ import fcntl
 import hashlib
 import json
 import os
-import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -54,9 +54,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from tradeloom.adapters.secrets import credential_keys
+
 GENESIS = "0" * 64
-_SECRET_KEY = re.compile(r"key|secret|passw|passphrase|token|credential|signature",
-                         re.IGNORECASE)
 _ENTRY_FIELDS = ("actor", "details", "kind", "seq", "subject", "ts")
 
 
@@ -135,17 +135,11 @@ def chain_hash(prev_hash: str, entry: Mapping[str, Any]) -> str:
 
 def check_no_secrets(kind: str, subject: str, details: Any, where: str = "") -> None:
     """Refuse credential-like keys anywhere in ``details`` (the message never echoes values)."""
-    if isinstance(details, Mapping):
-        for key, value in details.items():
-            name = f"{where}.{key}" if where else str(key)
-            if _SECRET_KEY.search(str(key)):
-                raise ValueError(
-                    f"audit entry {kind!r} for {subject!r}: detail {name!r} looks like a "
-                    "credential; audit entries never hold secrets - drop the field")
-            check_no_secrets(kind, subject, value, name)
-    elif isinstance(details, (list, tuple)):
-        for item in details:
-            check_no_secrets(kind, subject, item, where)
+    name = next(credential_keys(details, where), None)
+    if name is not None:
+        raise ValueError(
+            f"audit entry {kind!r} for {subject!r}: detail {name!r} looks like a "
+            "credential; audit entries never hold secrets - drop the field")
 
 
 class AuditLog:

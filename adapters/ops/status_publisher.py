@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from tradeloom.adapters.clock import SystemClock
 from tradeloom.adapters.ops.status import (
     AlertRow,
     BreakerState,
@@ -54,8 +55,10 @@ from tradeloom.engine.risk.engine import RiskEngine
 
 if TYPE_CHECKING:
     from tradeloom.adapters.live.runner import LiveRunner
+    from tradeloom.adapters.live.stage_timing import StageTimings
 
 log = logging.getLogger(__name__)
+_SYSTEM = SystemClock()
 
 #: Histogram upper bounds (seconds) for stage latencies; the 5 ms target is a bound.
 LATENCY_BOUNDS_S = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
@@ -64,10 +67,6 @@ BREAKER_SETTINGS = ("daily_loss", "max_drawdown", "consecutive_losses")
 _ALERT_KINDS = {"kill": "critical", "alert": "error", "pause": "warning", "resume": "info",
                 "error": "error", "warning": "warning", "feed_stall": "warning",
                 "feed_transient_error": "warning"}
-
-
-def _wall_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def _finite(value: float) -> float | None:
@@ -79,7 +78,7 @@ class StatusPublisher:
 
     def __init__(self, state_dir: Path, runner_id: str, *, interval_s: float = 2.0,
                  history: int = 500, recent: int = 50, max_alerts: int = 20,
-                 wall_ms: Callable[[], int] = _wall_ms,
+                 wall_ms: Callable[[], int] = _SYSTEM.now_ms,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         if interval_s <= 0:
             raise ValueError(f"interval_s must be > 0, got {interval_s}")
@@ -257,7 +256,10 @@ class StatusPublisher:
         if risk is None:
             return ()
         tripped = set(risk.tripped())
-        names = [n for n in BREAKER_SETTINGS if getattr(risk.config, n, None)] + ["kill_switch"]
+        cfg = risk.config
+        configured = {"daily_loss": cfg.daily_loss, "max_drawdown": cfg.max_drawdown,
+                      "consecutive_losses": cfg.consecutive_losses}
+        names = [n for n in BREAKER_SETTINGS if configured[n]] + ["kill_switch"]
         out = []
         for name in names:
             since, detail = self._trip_info.get(name, (None, ""))
@@ -289,12 +291,11 @@ def _state_of(runner: LiveRunner, final: bool) -> str:
     if runner.killed:
         return "killed"
     summary = runner.summary  # degraded: a reconciliation alert refuses entries
-    return "paused" if summary.paused or getattr(summary, "degraded", False) else "running"
+    return "paused" if summary.paused or summary.degraded else "running"
 
 
 def _risk_of(runner: LiveRunner) -> RiskEngine | None:
-    risk = getattr(runner.engine.risk, "inner", runner.engine.risk)
-    return risk if isinstance(risk, RiskEngine) else None
+    return runner.risk
 
 
 def _positions(portfolio: Any) -> tuple[PositionRow, ...]:
@@ -321,12 +322,12 @@ def _fill_row(f: Any) -> FillRow:
                    float(f.amount), float(f.fee))
 
 
-def _stage_samples(timings: Any) -> Mapping[str, Iterable[int]]:
+def _stage_samples(timings: StageTimings | None) -> Mapping[str, Iterable[int]]:
     """``StageTimings``' bounded sample window per stage (ns); read, never changed."""
-    return getattr(timings, "_samples", {}) if timings is not None else {}
+    return timings.samples() if timings is not None else {}
 
 
-def _latency(timings: Any) -> dict[str, LatencyHistogram]:
+def _latency(timings: StageTimings | None) -> dict[str, LatencyHistogram]:
     out: dict[str, LatencyHistogram] = {}
     for stage, samples in _stage_samples(timings).items():
         ns = np.fromiter(samples, dtype=np.float64)

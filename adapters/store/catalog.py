@@ -3,29 +3,27 @@
 Tables: ``datasets`` (one row per exchange/timeframe/symbol), ``partitions`` (one
 row per year file: path, rows, first/last ts, content fingerprint), ``ingest_runs``
 and ``market_snapshots``. Every operation opens its own connection and closes it
-(no shared global connection); reads open the file read-only so several processes
-can read at once. DuckDB lets one process write at a time, so opening retries for
-a few seconds while another process holds the file before saying so.
+(no shared global connection) through ``adapters.store.duck``: reads open the file
+read-only so several processes can read at once; DuckDB lets one process write at a
+time, so opening waits while another process holds the file (the retry policy is
+documented there).
 """
 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
-from tradeloom.engine.errors import ConfigError, DataError
+from tradeloom.adapters.store import duck
+from tradeloom.engine.errors import ConfigError
 from tradeloom.engine.market import MarketSpec
 
 CATALOG_FILE = "catalog.duckdb"
-LOCK_TIMEOUT_S = 15.0
 INGEST_STATUSES = ("ok", "failed", "interrupted")
-#: DuckDB's words for "another process or connection holds the file right now".
-_BUSY_SIGNS = ("lock", "different configuration", "already attached")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS datasets (
@@ -103,26 +101,6 @@ class IngestRun:
         object.__setattr__(self, "symbols", tuple(self.symbols))
 
 
-def _connect(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
-    """Open the catalog, waiting while another process or connection holds it."""
-    deadline = time.monotonic() + LOCK_TIMEOUT_S
-    while True:
-        try:
-            return duckdb.connect(str(path), read_only=read_only)
-        except (duckdb.IOException, duckdb.ConnectionException,
-                duckdb.ResourceInUseException) as exc:
-            text = str(exc)
-            busy = any(sign in text.lower() for sign in _BUSY_SIGNS)
-            if not busy:
-                raise DataError(f"cannot open catalog {path}: {text}") from exc
-            if time.monotonic() >= deadline:
-                raise DataError(
-                    f"catalog {path} is busy: another process has held it for "
-                    f"{LOCK_TIMEOUT_S:.0f} s ({text}); wait for that ingest to finish"
-                ) from exc
-            time.sleep(0.05)
-
-
 class Catalog:
     """Reads and writes the catalog tables of one store root."""
 
@@ -134,45 +112,16 @@ class Catalog:
         return self.path.is_file()
 
     @contextmanager
-    def _reading(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        con = _connect(self.path, read_only=True)
-        try:
-            yield con
-        finally:
-            con.close()
-
-    @contextmanager
     def transaction(self) -> Iterator[CatalogWriter]:
-        """One read-write transaction: committed on normal exit, rolled back on error.
-
-        If this call created the catalog file and the transaction fails, the file is
-        removed again so a failed first write leaves no trace.
-        """
-        created = not self.path.exists()
-        self.root.mkdir(parents=True, exist_ok=True)
-        con = _connect(self.path, read_only=False)
-        try:
-            con.execute("BEGIN TRANSACTION")
-            con.execute(_SCHEMA)
+        """One read-write transaction (``duck.transaction``): committed on normal exit,
+        rolled back on error; a failed first write removes the file it created."""
+        with duck.transaction(self.path, schema=_SCHEMA) as con:
             yield CatalogWriter(con)
-            con.execute("COMMIT")
-        except BaseException as exc:
-            try:
-                con.execute("ROLLBACK")
-            except duckdb.Error as rollback_error:
-                exc.add_note(f"catalog rollback also failed: {rollback_error}")
-            finally:
-                con.close()
-                if created:
-                    for leftover in (self.path, self.path.with_name(CATALOG_FILE + ".wal")):
-                        leftover.unlink(missing_ok=True)
-            raise
-        con.close()
 
     def _rows(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
         if not self.exists():
             return []
-        with self._reading() as con:
+        with duck.reading(self.path) as con:
             return con.execute(sql, list(params)).fetchall()
 
     def datasets(self, exchange: str | None = None, timeframe: str | None = None,

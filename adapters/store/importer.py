@@ -36,10 +36,10 @@ from tradeloom.adapters.store.schema import (
     VALUE_COLUMNS,
     check_exchange,
     check_symbol,
-    check_timeframe,
     describe_ts,
     grid_offset_ms,
 )
+from tradeloom.engine.timeframes import timeframe_to_ms
 from tradeloom.adapters.store.market_store import MarketStore, WriteReport
 
 TS_UNITS = ("auto", "s", "ms", "us", "ns", "iso")
@@ -110,7 +110,7 @@ def import_file(store: MarketStore, path: str | Path, exchange: str, symbol: str
     """Read ``path`` (CSV or Parquet), validate every row, and write the bars to ``store``."""
     check_exchange(exchange)
     check_symbol(symbol)
-    tf_ms = check_timeframe(timeframe)
+    tf_ms = timeframe_to_ms(timeframe)
     if ts_unit not in TS_UNITS:
         raise ConfigError(f"ts_unit {ts_unit!r} must be one of {list(TS_UNITS)}")
     src = _Source(Path(path), _is_csv(Path(path)))

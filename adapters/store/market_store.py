@@ -59,11 +59,11 @@ from tradeloom.adapters.store.schema import (
     BAR_COLUMNS,
     check_exchange,
     check_symbol,
-    check_timeframe,
     symbol_dirname,
     year_bounds,
     year_of,
 )
+from tradeloom.engine.timeframes import timeframe_to_ms
 import itertools
 
 try:
@@ -112,7 +112,7 @@ class MarketStore:
         it touches, so write in large frames (many exchange pages at once).
         """
         dataset = Dataset(check_exchange(exchange), timeframe, check_symbol(symbol),
-                          check_timeframe(timeframe))
+                          timeframe_to_ms(timeframe))
         if not source:
             raise ConfigError("write_bars: source must say where the bars came from, e.g. 'ccxt'")
         bars = prepare_bars(frame, dataset)
@@ -204,7 +204,7 @@ class MarketStore:
     def last_ts(self, exchange: str, timeframe: str, symbol: str) -> int | None:
         """Open time of the newest stored bar, or None when nothing is stored."""
         check_exchange(exchange)
-        check_timeframe(timeframe)
+        timeframe_to_ms(timeframe)
         check_symbol(symbol)
         found = self._catalog.datasets(exchange, timeframe, symbol)
         return found[0].last_ts if found else None

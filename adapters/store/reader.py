@@ -27,9 +27,9 @@ from tradeloom.adapters.store.schema import (
     VALUE_COLUMNS,
     check_exchange,
     check_symbol,
-    check_timeframe,
     describe_ts,
 )
+from tradeloom.engine.timeframes import timeframe_to_ms
 
 #: Several symbols: ts, symbol, then the values.
 MULTI_SCHEMA = pa.schema(
@@ -66,7 +66,7 @@ def select(catalog: Catalog, exchange: str, timeframe: str, symbols: str | Seque
            start: int | None, end: int | None) -> Selection:
     """Resolve a read request to partition files; unknown names list what is stored."""
     check_exchange(exchange)
-    check_timeframe(timeframe)
+    timeframe_to_ms(timeframe)
     multi = not isinstance(symbols, str)
     wanted = (symbols,) if isinstance(symbols, str) else tuple(sorted(set(symbols)))
     if not wanted:

@@ -13,7 +13,6 @@ import re
 import numpy as np
 import pyarrow as pa
 from tradeloom.engine.errors import ConfigError, DataError
-from tradeloom.engine.timeframes import timeframe_to_ms
 from tradeloom.engine.timeutil import format_utc_ms
 
 BAR_COLUMNS: tuple[str, ...] = ("ts", "open", "high", "low", "close", "volume")
@@ -70,11 +69,6 @@ def check_symbol(symbol: str) -> str:
             "(perpetuals: 'BTC/USDT:USDT'); '-' is not allowed in BASE or QUOTE"
         )
     return symbol
-
-
-def check_timeframe(timeframe: str) -> int:
-    """Length of one ``timeframe`` bar in ms; ConfigError naming the valid forms if unknown."""
-    return timeframe_to_ms(timeframe)
 
 
 def symbol_dirname(symbol: str) -> str:

@@ -1,4 +1,5 @@
-"""Slippage models: how far a taker fill lands from the price that triggered it.
+"""Slippage models: how far a taker fill lands from the price that triggered it (the
+``SlippageModel`` port, declared in ``engine.ports``).
 
 Slippage is always *adverse* (buys pay more, sells receive less) and applies to taker
 fills only: a maker fill executes at its own resting limit price by definition. The
@@ -11,23 +12,12 @@ across several price levels, which need not sit on the grid.
 from __future__ import annotations
 
 import math
-from typing import Protocol
 
 from tradeloom.engine.errors import ConfigError
 from tradeloom.engine.orders import Liquidity, Side
+from tradeloom.engine.ports import SlippageModel
 
 _MAKER = Liquidity.MAKER  # a module global reads faster than ``Liquidity.MAKER``
-
-
-class SlippageModel(Protocol):
-    """Maps a reference price to the executed price. Pure and deterministic."""
-
-    def price(
-        self, side: Side, price: float, amount: float, volume: float, liquidity: Liquidity
-    ) -> float:
-        """Executed price for ``amount`` base units against ``volume`` base units traded
-        in the bar (or the trade, on ticks) whose reference price is ``price``."""
-        ...
 
 
 class NoSlippage:
@@ -43,6 +33,10 @@ class NoSlippage:
         self, side: Side, price: float, amount: float, volume: float, liquidity: Liquidity
     ) -> float:
         return price
+
+    def describe(self) -> dict[str, str]:
+        """Kind and parameters as plain JSON, for run manifests and their config hash."""
+        return {"kind": "none"}
 
     def __repr__(self) -> str:
         return "NoSlippage()"
@@ -73,6 +67,14 @@ class FixedBpsSlippage:
         if liquidity is _MAKER:
             return price
         return price * (1.0 + side.sign * self.bps * 1e-4)
+
+    def describe(self) -> dict[str, str | float]:
+        """Kind and parameters as plain JSON, for run manifests and their config hash.
+
+        >>> FixedBpsSlippage(5).describe()
+        {'kind': 'fixed_bps', 'bps': 5}
+        """
+        return {"kind": "fixed_bps", "bps": self.bps}
 
     def __repr__(self) -> str:
         return f"FixedBpsSlippage(bps={self.bps})"
@@ -121,8 +123,16 @@ class VolumeParticipationSlippage:
             return price
         return price * (1.0 + side.sign * self.impact_bps(amount, volume) * 1e-4)
 
+    def describe(self) -> dict[str, str | float]:
+        """Kind and parameters as plain JSON, for run manifests and their config hash."""
+        return {"kind": "volume", "k_bps": self.k_bps, "exponent": self.exponent,
+                "max_bps": self.max_bps}
+
     def __repr__(self) -> str:
         return (
             f"VolumeParticipationSlippage(k_bps={self.k_bps}, exponent={self.exponent}, "
             f"max_bps={self.max_bps})"
         )
+
+
+__all__ = ["FixedBpsSlippage", "NoSlippage", "SlippageModel", "VolumeParticipationSlippage"]

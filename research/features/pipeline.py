@@ -14,7 +14,7 @@ Two computation paths, one answer:
   indicators, O(window) at most per feature), for the event engine and live.
 
 Fed the same bars from the same first bar, the two agree **bit for bit** on every
-feature of every bar (``tests/test_features.py``): each kind repeats its batch
+feature of every bar (``tests/property/test_features.py``): each kind repeats its batch
 arithmetic operation by operation online (see ``features_nb.py`` for why numpy's
 vectorised log is never used). Recursive indicators (EMA, RSI, ATR, ADX, MACD,
 Keltner) depend on where the series starts, so prime an online pipeline with the
@@ -54,8 +54,6 @@ True
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -64,6 +62,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from tradeloom.engine.config import config_hash
 from tradeloom.engine.errors import ConfigError, DataError
 from tradeloom.engine.timeframes import timeframe_to_ms
 
@@ -283,9 +282,8 @@ class FeaturePipeline:
                    spec.get("market_timeframe"))
 
     def fingerprint(self) -> str:
-        """sha256 of the canonical JSON spec: equal pipelines, equal fingerprints."""
-        text = json.dumps(self.spec(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()
+        """``config_hash`` of the spec: equal pipelines, equal fingerprints."""
+        return config_hash(self.spec())
 
     def select(self, names: Iterable[str]) -> FeaturePipeline:
         """A pipeline with only ``names`` (in this pipeline's order), e.g. after selection."""

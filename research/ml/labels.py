@@ -25,8 +25,6 @@ per symbol. :class:`LabelSpec` is the storable declaration (spec/fingerprint).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -36,6 +34,7 @@ import numpy as np
 import pandas as pd
 from numba import njit
 from tradeloom.engine.indicators import registry as ind
+from tradeloom.engine.config import config_hash
 from tradeloom.engine.errors import ConfigError, DataError
 from tradeloom.engine.indicators.base import check_period, check_real
 from tradeloom.engine.timeframes import timeframe_to_ms
@@ -285,9 +284,8 @@ class LabelSpec:
         return cls(spec["kind"], spec.get("params", {}), spec.get("timeframe", "1h"))
 
     def fingerprint(self) -> str:
-        """sha256 of the canonical JSON spec."""
-        text = json.dumps(self.spec(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()
+        """``config_hash`` of the spec (sha256 of its canonical JSON)."""
+        return config_hash(self.spec())
 
 
 @dataclass(frozen=True)

@@ -319,6 +319,12 @@ class FittedModel:
         s = pd.Series(np.asarray(values, dtype=np.float64), index=list(self.feature_names))
         return s.sort_values(ascending=False, kind="stable")
 
+    def with_calibrator(self, calibrator: Calibrator) -> FittedModel:
+        """The same base model with ``calibrator`` (``fit_model`` calibrates after fitting)."""
+        booster = None if self._booster is None else self._booster.model_to_string()
+        return FittedModel(self.spec, self.feature_names, calibrator, booster_text=booster,
+                           linear=self._linear)
+
     def artifact(self) -> dict[str, bytes]:
         """The files that store this model: ``model.json`` (+ ``booster.txt`` for LightGBM)."""
         meta: dict[str, Any] = {"format": ARTIFACT_FORMAT, "version": 1,
@@ -403,7 +409,4 @@ def fit_model(spec: ModelSpec, X: Any, label: Any, t0: Any, t1: Any, *,
                             booster_text=_fit_lgb(spec, arr[base], target, names))
     cal = Calibrator.fit(spec.calibration, model.score(arr[calib]), ycls[calib]) \
         if calib.size else Calibrator("none")
-    files = FittedModel(spec, names, cal, linear=model._linear,
-                        booster_text=None if model._booster is None else
-                        model._booster.model_to_string()).artifact()
-    return FittedModel.from_artifact(spec, files)
+    return FittedModel.from_artifact(spec, model.with_calibrator(cal).artifact())

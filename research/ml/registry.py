@@ -45,12 +45,13 @@ import math
 import os
 import shutil
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import duckdb
+from tradeloom.adapters.store import duck
 from tradeloom.engine.errors import ConfigError, DataError, TradeloomError
 
 try:
@@ -187,26 +188,12 @@ class ModelRegistry:
 
     # -------------------------------------------------------------- plumbing
 
-    @contextmanager
-    def _con(self, write: bool) -> Iterator[duckdb.DuckDBPyConnection]:
-        from tradeloom.adapters.store.catalog import _connect  # same open-with-retry as the catalog
-
+    def _con(self, write: bool) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+        """A read-only connection, or a write transaction (``adapters.store.duck``: the
+        same open-with-retry and transaction rule as the catalog)."""
         if write:
-            self.dir.mkdir(parents=True, exist_ok=True)
-        con = _connect(self.path, read_only=not write)
-        try:
-            if write:
-                con.execute("BEGIN TRANSACTION")
-                con.execute(_SCHEMA)
-            yield con
-            if write:
-                con.execute("COMMIT")
-        except BaseException:
-            if write:
-                con.execute("ROLLBACK")
-            raise
-        finally:
-            con.close()
+            return duck.transaction(self.path, schema=_SCHEMA)
+        return duck.reading(self.path)
 
     def _rows(self, sql: str, params: list[Any]) -> list[tuple]:
         if not self.path.is_file():

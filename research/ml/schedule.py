@@ -2,8 +2,9 @@
 
 ``run_schedule`` is a small loop over APScheduler's ``CronTrigger`` (it computes
 the fire times; the loop sleeps until the next one and runs the job in the
-foreground). The loop takes a :class:`Clock`, so tests drive it with a fake clock
-that never sleeps, and ``max_runs`` bounds it. Cron expressions are read in UTC.
+foreground). The loop takes the one ``adapters.clock.Clock`` (``now_ms`` and the
+blocking ``sleep_sync``), so tests drive it with a ``ManualClock`` that never really
+sleeps, and ``max_runs`` bounds it. Cron expressions are read in UTC.
 
 **One trainer per model.** Every run goes through ``retrain``, which holds the
 model's lock file (``<catalog>/models/<name>.train.lock``) while it trains; a run
@@ -29,40 +30,25 @@ from __future__ import annotations
 import json
 import logging
 import shlex
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
+from tradeloom.adapters.clock import Clock
 from tradeloom.engine.errors import ConfigError, TradeloomError
 
 from tradeloom.research.ml.config import RetrainConfig, ScheduleConfig, ScheduleJob
 
-__all__ = ["Clock", "RunRecord", "SystemClock", "crontab_lines", "next_fire", "retrain_runner",
-           "run_schedule"]
+__all__ = ["RunRecord", "crontab_lines", "next_fire", "retrain_runner", "run_schedule"]
 
 log = logging.getLogger("tradeloom.schedule")
 LOG_FILE = "schedule.log"
 
 
-class Clock(Protocol):
-    """Time source of the schedule loop (UTC, timezone-aware)."""
-
-    def now(self) -> datetime: ...
-
-    def sleep(self, seconds: float) -> None: ...
-
-
-class SystemClock:
-    """The wall clock (only the CLI creates one)."""
-
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(max(0.0, seconds))
+def _utc(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
 
 
 def _trigger(cron: str) -> Any:
@@ -136,14 +122,14 @@ def run_schedule(cfg: ScheduleConfig, runner: Runner, *, clock: Clock, log_dir: 
     for job in cfg.jobs:
         _trigger(job.cron)
     log_dir.mkdir(parents=True, exist_ok=True)
-    start = clock.now()
+    start = _utc(clock.now_ms())
     due = [next_fire(job.cron, start) for job in cfg.jobs]
     records: list[RunRecord] = []
     while max_runs is None or len(records) < max_runs:
         i = min(range(len(due)), key=lambda k: (due[k], k))
-        wait = (due[i] - clock.now()).total_seconds()
+        wait = (due[i] - _utc(clock.now_ms())).total_seconds()
         if wait > 0:
-            clock.sleep(wait)
+            clock.sleep_sync(wait)
         fired = due[i]
         rec = runner(cfg.jobs[i], int(fired.timestamp() * 1000))
         records.append(rec)

@@ -1,8 +1,8 @@
 """Deployments in the catalog: each one's spec, lifecycle stage and every change, with evidence.
 
 Tables in ``<catalog>/catalog.duckdb`` (created on first write, next to the
-market-data tables; opened with ``catalog._connect``, so a busy file is waited
-for, and never held open between calls):
+market-data tables; opened through ``adapters.store.duck``, so a busy file is
+waited for, and never held open between calls):
 
 - ``deployments``: name, stage, spec JSON and hash, source file, who registered
   it and when, when it last changed;
@@ -31,15 +31,16 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import duckdb
-from tradeloom.adapters.store.catalog import CATALOG_FILE, _connect
+from tradeloom.adapters.store import duck
+from tradeloom.adapters.store.catalog import CATALOG_FILE
 from tradeloom.engine.errors import ConfigError
 from tradeloom.research.promotion.lifecycle import Stage
 
@@ -208,31 +209,14 @@ class DeploymentStore:
     def _rows(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
         if not self.path.is_file():
             return []
-        con = _connect(self.path, read_only=True)
-        try:
-            return con.execute(sql, list(params)).fetchall()
-        except duckdb.CatalogException:
-            return []  # a market catalog without deployment tables yet
-        finally:
-            con.close()
-
-    @contextmanager
-    def _writing(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        self.root.mkdir(parents=True, exist_ok=True)
-        con = _connect(self.path, read_only=False)
-        try:
-            con.execute("BEGIN TRANSACTION")
-            con.execute(_SCHEMA)
-            yield con
-            con.execute("COMMIT")
-        except BaseException as exc:
+        with duck.reading(self.path) as con:
             try:
-                con.execute("ROLLBACK")
-            except duckdb.Error as rollback_error:
-                exc.add_note(f"catalog rollback also failed: {rollback_error}")
-            raise
-        finally:
-            con.close()
+                return con.execute(sql, list(params)).fetchall()
+            except duckdb.CatalogException:
+                return []  # a market catalog without deployment tables yet
+
+    def _writing(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+        return duck.transaction(self.path, schema=_SCHEMA)
 
 
 def _spec_json(spec: DeploymentSpec) -> str:

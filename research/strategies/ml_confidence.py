@@ -43,6 +43,9 @@ class ConfidenceSized(Strategy):
     band = Param(float, 0.05, min=0.0, max=1.0, help="minimum weight change that re-targets")
     record = Param(bool, False, help="keep every prediction in self.book.records")
 
+    #: A model book read instead of the registry (``with_book``); None: the registry.
+    injected_book: Any = None
+
     def validate(self) -> None:
         if not self.model:
             raise StrategyError("model must be a registry ref, e.g. 'btc_dir@champion'")
@@ -51,11 +54,11 @@ class ConfidenceSized(Strategy):
     def with_book(cls, book: Any, **params: Any) -> ConfidenceSized:
         """An instance that reads confidence from ``book`` instead of the registry."""
         inst = cls(**params)
-        inst._injected = book
+        inst.injected_book = book
         return inst
 
     def on_start(self, ctx) -> None:
-        book = getattr(self, "_injected", None)
+        book = self.injected_book
         if book is None and (self.catalog or self.record):
             from tradeloom.adapters.store.locations import default_catalog
             from tradeloom.research.ml.confidence import ModelBook

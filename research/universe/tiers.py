@@ -26,7 +26,7 @@ with its reason. :func:`compute_universe` does that from the market store alone:
 
 No look-ahead: only bars that closed by ``as_of`` are read (``ts + tf <= as_of``),
 and the catalog's ``first_ts`` is used only to ask "was there a bar before the
-cutoff", which the bars before the cutoff alone decide. ``tests/test_universe.py``
+cutoff", which the bars before the cutoff alone decide. ``tests/unit/research/test_universe.py``
 proves it by mutating every bar after ``as_of`` and comparing the JSON.
 
 :func:`refresh_schedule` recomputes the universe every ``every`` (a timeframe
@@ -60,15 +60,14 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import duckdb
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 from tradeloom.adapters.store.schema import symbol_dirname
 from tradeloom.engine.errors import ConfigError
 from tradeloom.engine.timeframes import timeframe_to_ms
 from tradeloom.engine.timeutil import format_utc_ms, parse_utc_ms
-from tradeloom.research.backtest import config_hash
 from tradeloom.research.universe.sql import partition_files, private_connection, window_figures
 
-from tradeloom.engine.config import StrictModel, check_timeframe
+from tradeloom.engine.config import StrictModel, Timeframe, config_hash
 
 DAY_MS = 86_400_000
 TIERS = ("core", "satellite", "excluded")
@@ -83,7 +82,7 @@ class UniverseConfig(StrictModel):
     """Universe rules (frozen, unknown keys refused; TOML keys have the same names)."""
 
     exchange: str = "binance"
-    timeframe: str = "1h"
+    timeframe: Timeframe = "1h"
     symbols: list[str] = Field(default_factory=list,
                                description="candidates; empty: every stored symbol")
     quotes: list[str] = Field(default_factory=list,
@@ -98,11 +97,6 @@ class UniverseConfig(StrictModel):
     core_size: int = Field(3, ge=0, description="top eligible symbols by liquidity")
     satellite_size: int = Field(5, ge=0, description="the next eligible symbols")
 
-    @field_validator("timeframe")
-    @classmethod
-    def _timeframe_known(cls, value: str) -> str:
-        return check_timeframe(value)
-
     @model_validator(mode="after")
     def _band_ordered(self) -> UniverseConfig:
         if self.min_vol >= self.max_vol:
@@ -111,7 +105,7 @@ class UniverseConfig(StrictModel):
 
     def hash(self) -> str:
         """sha256 of the rules as canonical JSON (goes into every Universe)."""
-        return config_hash(self.model_dump(mode="json"))
+        return config_hash(self)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from emulator.binance_trades import TRADES_PER_BAR
 from runner_helpers import HOUR, exchange_settings, make_config, start_at
-from tradeloom.adapters.live.clock import ManualClock
+from tradeloom.adapters.clock import ManualClock
 from tradeloom.adapters.ccxt.exchange import make_client
 from tradeloom.adapters.live.journal import read_journal
 from tradeloom.adapters.live.replay import replay

@@ -101,3 +101,38 @@ def test_store_backed_runs_repeat_and_record_their_identity(tmp_path):
     assert int(a.equity["ts"].iloc[0]) == t0 + 3_600_000 + 60_000  # first bar closes a minute in
     assert any("no binance market snapshot for ETH/USDT" in e["message"] for e in a.events)
     assert run(initial_cash=20_000.0).manifest["config_hash"] != m["config_hash"]
+
+
+def test_the_manifest_records_costs_and_risk_as_settings_and_hashes_them(tmp_path):
+    """Fee, slippage and risk settings are structured JSON in the manifest (no repr strings),
+    and the manifest's config_hash is the one config_hash of that config."""
+    import pandas as pd
+    from tradeloom.adapters.store.market_store import MarketStore
+    from tradeloom.engine.config import config_hash
+    from tradeloom.engine.costs.fees import MakerTakerFees
+    from tradeloom.engine.costs.slippage import FixedBpsSlippage
+    from tradeloom.engine.risk.config import RiskConfig
+    from tradeloom.engine.risk.engine import RiskEngine
+    from tradeloom.research.backtest import run_backtest
+
+    store = MarketStore(tmp_path / "catalog")
+    a = random_walk(120, 0)
+    store.write_bars("binance", "1m", "BTC/USDT", pd.DataFrame(
+        {"ts": a.ts + 1_704_067_200_000, "open": a.open, "high": a.high, "low": a.low,
+         "close": a.close, "volume": a.volume}), source="test")
+
+    def config(**kw):
+        res = run_backtest(Busy, "BTC/USDT", "1m", None, None, None, store, **kw)
+        assert res.manifest["config_hash"] == config_hash(res.manifest["config"])
+        return res.manifest["config"]
+
+    plain = config()
+    assert (plain["fees"], plain["slippage"], plain["risk"]) == (
+        {"kind": "maker_taker", "maker": None, "taker": None}, {"kind": "none"}, None)
+    costly = config(fees=MakerTakerFees(taker=0.0005), slippage=FixedBpsSlippage(5.0),
+                    risk=RiskEngine(RiskConfig(max_position_pct=0.5)))
+    assert costly["fees"] == {"kind": "maker_taker", "maker": None, "taker": 0.0005}
+    assert costly["slippage"] == {"kind": "fixed_bps", "bps": 5.0}
+    assert costly["risk"]["max_position_pct"] == 0.5 and costly["risk"]["long_only"] is False
+    assert config_hash(config(slippage=FixedBpsSlippage(6.0))) != config_hash(
+        config(slippage=FixedBpsSlippage(5.0)))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from tradeloom.adapters.live.clock import ManualClock
+from tradeloom.adapters.clock import ManualClock
 
 
 class PacedClock(ManualClock):

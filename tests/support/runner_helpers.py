@@ -8,7 +8,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from tradeloom.adapters.live.clock import ManualClock
+from tradeloom.adapters.clock import ManualClock
 from tradeloom.adapters.ccxt.exchange import ExchangeSettings
 from tradeloom.adapters.live.journal import read_journal
 from tradeloom.adapters.live.journal_codec import bars_of

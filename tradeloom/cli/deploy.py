@@ -1,8 +1,8 @@
 """``tradeloom deploy-register``, ``deployments``, ``promote``, ``demote``, ``retire``, ``audit verify``.
 
 The operator's lifecycle commands (see ``tradeloom/app/deployment.py``). This is the
-only layer that reads the wall clock and ``$USER``; everything below takes them as
-arguments. Deployments live in the catalog (``--catalog`` / ``$TRADELOOM_CATALOG``);
+only layer that reads the wall clock (``adapters.clock.SystemClock``) and ``$USER``;
+everything below takes them as arguments. Deployments live in the catalog (``--catalog`` / ``$TRADELOOM_CATALOG``);
 the audit log defaults to ``<catalog>/audit.jsonl`` (``$TRADELOOM_AUDIT_LOG`` or
 ``--audit-log`` override it); ``--alerts FILE`` (or ``$TRADELOOM_ALERTS``) sends a
 ``model_promotion`` alert through the configured sinks.
@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,6 +27,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from tradeloom.adapters.clock import SystemClock
 from tradeloom.cli import context as clictx
 from tradeloom.engine.errors import TradeloomError
 
@@ -46,11 +46,6 @@ _AUDIT = typer.Option(None, "--audit-log", show_default=False,
 _ALERTS = typer.Option(None, "--alerts", show_default=False,
                        help="Alerts config (TOML) for the model_promotion alert. "
                        "Default: $TRADELOOM_ALERTS, else none.")
-
-
-def now_ms() -> int:
-    """The wall clock, UTC ms: read here and nowhere below."""
-    return time.time_ns() // 1_000_000
 
 
 def audit_path(option: Path | None) -> Path:
@@ -79,7 +74,7 @@ def _actor(by: str | None, reason: str) -> Any:
     from tradeloom.app.deployment import Actor
 
     who = by or os.environ.get("USER") or ""
-    return Actor(who, now_ms(), reason)
+    return Actor(who, SystemClock().now_ms(), reason)
 
 
 def _notify(audit_log: Path | None, alerts: Path | None) -> Any:
@@ -90,7 +85,6 @@ def _notify(audit_log: Path | None, alerts: Path | None) -> Any:
     alerts = alerts or (Path(os.environ[ENV_ALERTS]) if os.environ.get(ENV_ALERTS) else None)
     if alerts is not None:
         from tradeloom.adapters.ops.alerts import AlertRouter
-        from tradeloom.adapters.live.clock import SystemClock
         from tradeloom.adapters.ops.alerts_config import load_alerts_config
 
         router = AlertRouter(load_alerts_config(alerts), clock=SystemClock())

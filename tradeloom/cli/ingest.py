@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from tradeloom.adapters.clock import SystemClock
 from tradeloom.cli.context import open_store
 from tradeloom.engine.errors import ConfigError, TradeloomError
 from tradeloom.engine.timeframes import timeframe_to_ms
@@ -136,10 +137,9 @@ def _ingest(exchange: str, symbols: str, since: str, timeframe: str, until: str 
     since_ms = parse_utc_ms(since, "--since")
     until_ms = parse_utc_ms(until, "--until") if until is not None else None
     settings = _settings(exchange, market_type, api_url, parse_options(option))
-    run_id = f"ingest-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{uuid.uuid4().hex[:8]}"
-
-    def wall_ms() -> int:
-        return time.time_ns() // 1_000_000
+    wall_ms = SystemClock().now_ms
+    started = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(wall_ms() / 1000))
+    run_id = f"ingest-{started}-{uuid.uuid4().hex[:8]}"
 
     store = open_store()
     if quiet:

@@ -3,7 +3,8 @@
 Every command reads the catalog chosen by the global ``--catalog`` option; models
 live under ``<catalog>/models``. Long work shows a progress bar on stderr; results
 print as tables. Errors the user can fix print in red on stderr, exit code 2.
-This layer is the only one that reads the wall clock (``created_at``, event times).
+This layer is the only one that reads the wall clock (``created_at``, event times),
+through ``adapters.clock.SystemClock``.
 The lead registers them in ``cli.py`` (see ``register``).
 """
 
@@ -24,6 +25,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from tradeloom.adapters.clock import SystemClock
 from tradeloom.cli import context as clictx
 from tradeloom.cli.errors import user_errors as _user_errors
 
@@ -37,10 +39,6 @@ models_app = typer.Typer(
     help="List, inspect, promote and retire registered models.\n\n"
          "Example:  tradeloom models list && tradeloom models promote btc_dir@2 --why 'better AUC'",
     no_args_is_help=True)
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def _who(who: str | None) -> str:
@@ -114,7 +112,7 @@ def train_command(
         cfg = load_config(TrainConfig, config)
         store, registry = _open()
         with _progress(not quiet) as progress:
-            res = train(cfg, store, registry, created_at=_now_ms(), progress=progress)
+            res = train(cfg, store, registry, created_at=SystemClock().now_ms(), progress=progress)
     v = res.version
     if quiet:
         typer.echo(v.ref)
@@ -145,7 +143,7 @@ def retrain_command(
         cfg = load_config(RetrainConfig, config)
         store, registry = _open()
         with _progress(not quiet) as progress:
-            d = retrain(cfg, store, registry, created_at=_now_ms(), progress=progress)
+            d = retrain(cfg, store, registry, created_at=SystemClock().now_ms(), progress=progress)
     verdict = "promoted" if d.promoted else "kept champion"
     if quiet:
         typer.echo(f"{verdict}: {d.reason}{' (replayed)' if d.replayed else ''}")
@@ -229,7 +227,7 @@ def models_promote(
     """
     with _user_errors():
         _, registry = _open()
-        v = registry.promote(ref, who=_who(who), when=_now_ms(), why=why)
+        v = registry.promote(ref, who=_who(who), when=SystemClock().now_ms(), why=why)
     typer.echo(f"{v.ref} is now champion")
 
 
@@ -245,7 +243,7 @@ def models_retire(
     """
     with _user_errors():
         _, registry = _open()
-        v = registry.retire(ref, who=_who(who), when=_now_ms(), why=why)
+        v = registry.retire(ref, who=_who(who), when=SystemClock().now_ms(), why=why)
     typer.echo(f"{v.ref} is now retired")
 
 
@@ -265,12 +263,7 @@ def schedule_command(
     """
     from tradeloom.adapters.config.files import load_config
     from tradeloom.research.ml.config import ScheduleConfig
-    from tradeloom.research.ml.schedule import (
-        SystemClock,
-        crontab_lines,
-        retrain_runner,
-        run_schedule,
-    )
+    from tradeloom.research.ml.schedule import crontab_lines, retrain_runner, run_schedule
 
     with _user_errors():
         cfg = load_config(ScheduleConfig, config)

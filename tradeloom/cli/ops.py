@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from tradeloom.adapters.clock import SystemClock
 from tradeloom.cli import context as clictx
 from tradeloom.cli.errors import fail as _fail
 from tradeloom.engine.errors import TradeloomError
@@ -95,7 +95,7 @@ def status(
     from tradeloom.serve.server import status_report
 
     try:
-        report = status_report(state_dir, time.time_ns() // 1_000_000)
+        report = status_report(state_dir, SystemClock().now_ms())
     except TradeloomError as exc:
         _fail(exc)
         return

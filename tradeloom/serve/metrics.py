@@ -20,7 +20,6 @@ histogram ``stage_latency_seconds``.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -32,19 +31,17 @@ from prometheus_client.core import (
     Metric,
 )
 
+from tradeloom.adapters.clock import SystemClock
 from tradeloom.adapters.ops.status import STATES, RunnerStatus, assess, read_statuses
 
 RUNNER = ["runner", "account"]
-
-
-def _wall_ms() -> int:
-    return time.time_ns() // 1_000_000
+_SYSTEM = SystemClock()
 
 
 class StatusCollector:
     """A prometheus_client collector reading ``<state_dir>/status/*.json`` at each scrape."""
 
-    def __init__(self, state_dir: Path, now_ms: Callable[[], int] = _wall_ms) -> None:
+    def __init__(self, state_dir: Path, now_ms: Callable[[], int] = _SYSTEM.now_ms) -> None:
         self.state_dir = Path(state_dir)
         self._now = now_ms
 
@@ -140,7 +137,7 @@ def runner_families(statuses: list[RunnerStatus], now_ms: int) -> list[Metric]:
     return [*g.values(), *c.values(), hist]
 
 
-def exposition(state_dir: Path, now_ms: Callable[[], int] = _wall_ms) -> bytes:
+def exposition(state_dir: Path, now_ms: Callable[[], int] = _SYSTEM.now_ms) -> bytes:
     """The Prometheus text exposition of ``state_dir``'s runners (one fresh registry)."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(StatusCollector(state_dir, now_ms))  # type: ignore[arg-type]

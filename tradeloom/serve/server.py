@@ -44,7 +44,6 @@ import json
 import logging
 import os
 import stat
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +51,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tradeloom.adapters.clock import SystemClock
 from tradeloom.adapters.live.safety import write_kill_flag
 from tradeloom.adapters.ops.status import Health, RunnerStatus, assess, read_statuses
 from tradeloom.engine.errors import ConfigError
@@ -74,7 +74,7 @@ class ServerSettings:
 
     state_dir: Path
     token: str | None = None
-    now_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000
+    now_ms: Callable[[], int] = SystemClock().now_ms
     refresh_s: float = 3.0
     catalog: Path | None = None
     rules_dir: Path | None = None

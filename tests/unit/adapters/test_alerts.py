@@ -11,6 +11,7 @@ from email import message_from_bytes
 
 import pytest
 from aiohttp import web
+from tradeloom.adapters.clock import ManualClock
 from tradeloom.adapters.ops.alerts import (
     AlertEvent,
     AlertRouter,
@@ -27,15 +28,14 @@ from tradeloom.adapters.ops.alerts_config import AlertsConfig, load_alerts_confi
 from tradeloom.adapters.config.risk_profiles import load_profile
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_700_000_000_000
+class Clock(ManualClock):
+    """The manual clock at 2023-11-14 22:13:20 UTC; ``advance(s)`` moves it ``s`` seconds."""
 
-    def now_ms(self) -> int:
-        return self.now
+    def __init__(self) -> None:
+        super().__init__(1_700_000_000_000)
 
     def advance(self, seconds: float) -> None:
-        self.now += int(seconds * 1000)
+        self.sleep_sync(seconds)
 
 
 class Receiver:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from ml_helpers import sample_store, train_dict
 from pydantic import ValidationError
+from tradeloom.adapters.clock import ManualClock
 from tradeloom.engine.errors import ConfigError
 from tradeloom.research.ml.registry import ModelRegistry
 from tradeloom.research.ml.schedule import (
@@ -24,19 +25,16 @@ from tradeloom.research.ml.config import ScheduleConfig, ScheduleJob
 T0 = datetime(2024, 1, 1, 0, 30, tzinfo=UTC)
 
 
-class FakeClock:
-    """Starts at T0; ``sleep`` jumps forward and remembers how long it was asked to wait."""
+class FakeClock(ManualClock):
+    """Starts at T0; ``sleep_sync`` jumps forward and remembers how long it was asked to wait."""
 
     def __init__(self, start: datetime = T0) -> None:
-        self.t = start
+        super().__init__(int(start.timestamp() * 1000))
         self.sleeps: list[float] = []
 
-    def now(self) -> datetime:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
+    def sleep_sync(self, seconds: float) -> None:
         self.sleeps.append(seconds)
-        self.t += timedelta(seconds=seconds)
+        super().sleep_sync(seconds)
 
 
 def _cfg(*jobs: tuple[str, str]) -> ScheduleConfig:

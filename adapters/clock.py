@@ -1,9 +1,16 @@
-"""Time for the live runner: the wall clock in production, a manual clock in tests.
+"""The one clock: the wall clock in production, a manual clock in tests.
+
+Everything outside the engine that needs the time or a wait takes a :class:`Clock`:
+the live runner and its feeds, the alert router, the retrain schedule, the status
+publisher, the CLI commands that stamp audit entries and deployments. The engine
+never reads a clock (bars carry their own time), which is why this module sits at
+the adapters level: low enough for adapters, research and the CLI, above the pure
+engine.
 
 Why an injectable clock: the runner waits for bar closes (an hour for 1h bars) and
-checks the kill flag and clock drift on a schedule. With ``ManualClock`` a test
-advances time instantly and deterministically (and can move an exchange
-emulator's clock along with it), so no test ever waits for a real bar.
+the schedule for cron times (a day); with :class:`ManualClock` a test advances time
+instantly and deterministically (and can move an exchange emulator's clock along
+with it), so no test ever waits for a real bar.
 
 Latency measurements (``stage_timing``) use ``time.perf_counter_ns`` directly:
 they measure this process's work, not market time.
@@ -13,8 +20,9 @@ they measure this process's work, not market time.
 >>> seen = []
 >>> clock.on_advance(seen.append)
 >>> asyncio.run(clock.sleep(2.5))
+>>> clock.sleep_sync(0.5)
 >>> clock.now_ms(), seen
-(3500, [3500])
+(4000, [3500, 4000])
 """
 
 from __future__ import annotations
@@ -26,23 +34,29 @@ from typing import Protocol
 
 
 class Clock(Protocol):
-    """What the runner and the feeds read time from."""
+    """Where time and waits come from."""
 
     def now_ms(self) -> int:
         """Local time, UTC epoch milliseconds."""
 
     async def sleep(self, seconds: float) -> None:
-        """Wait ``seconds`` (never negative)."""
+        """Wait ``seconds`` (never negative) in asyncio code."""
+
+    def sleep_sync(self, seconds: float) -> None:
+        """Wait ``seconds`` (never negative), blocking: for loops outside asyncio."""
 
 
 class SystemClock:
-    """The machine's clock and ``asyncio.sleep``."""
+    """The machine's clock, ``asyncio.sleep`` and ``time.sleep``."""
 
     def now_ms(self) -> int:
         return time.time_ns() // 1_000_000
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))
+
+    def sleep_sync(self, seconds: float) -> None:
+        time.sleep(max(0.0, seconds))
 
 
 class ManualClock:
@@ -72,8 +86,11 @@ class ManualClock:
             hook(self._now)
 
     async def sleep(self, seconds: float) -> None:
-        self.set(self._now + max(0, round(seconds * 1000)))
+        self.sleep_sync(seconds)
         await asyncio.sleep(0)
+
+    def sleep_sync(self, seconds: float) -> None:
+        self.set(self._now + max(0, round(seconds * 1000)))
 
 
 __all__ = ["Clock", "ManualClock", "SystemClock"]
