@@ -22,7 +22,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from browser import _DevTools, _start
+from browser import BrowserError, _DevTools, _start
 from PIL import Image
 from sweep_helpers import make_store
 
@@ -45,7 +45,10 @@ class Page:
     async def until(self, expr: str, what: str, timeout: float = 30.0):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            value = await self.js(expr)
+            try:
+                value = await self.js(expr)
+            except BrowserError:  # the document is being replaced (navigation): ask again
+                value = None
             if value:
                 return value
             await asyncio.sleep(0.1)
@@ -166,7 +169,7 @@ def test_build_save_and_backtest_a_rule_set_in_the_browser(tmp_path: Path) -> No
         await p.dt.send("Emulation.setDeviceMetricsOverride", width=1400, height=1000,
                         deviceScaleFactor=1, mobile=False)
         await p.dt.send("Page.navigate", url=url + "/builder")
-        await p.until("document.body.dataset.ready === '1'", "the builder to load its lists")
+        await p.until("!!document.body && document.body.dataset.ready === '1'", "the builder to load its lists")
         out: dict = {"starter": await p.settled()}
 
         # load and edit an existing file: the breakout example fills the form
