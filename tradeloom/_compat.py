@@ -7,10 +7,11 @@ the old paths keep running for a while, importing an old path imports the new mo
 registers it under the old name too, and emits a ``DeprecationWarning`` naming the new
 path. The table is the one record of the move; new code must use the new paths.
 
->>> import warnings
+>>> import importlib, sys, warnings
+>>> _ = sys.modules.pop("tradeloom.engine.fast", None)  # as in a fresh process
 >>> with warnings.catch_warnings(record=True) as caught:
 ...     warnings.simplefilter("always")
-...     import tradeloom.engine.fast as old
+...     old = importlib.import_module("tradeloom.engine.fast")
 >>> import tradeloom.engine.vector.api as new
 >>> old is new, "tradeloom.engine.vector.api" in str(caught[0].message)
 (True, True)
