@@ -58,5 +58,10 @@ class InsufficientFunds(ExchangeError):
     """The account cannot pay for the order; trading stops with a clear message."""
 
 
+class InvalidFill(DataError):
+    """A fill's price, amount or fee is impossible: the exchange's report (or a fill
+    model) is wrong, and booking it would corrupt the account."""
+
+
 class UnknownSymbol(DataError):
     """A symbol is not known to the exchange or the store."""

@@ -7,11 +7,17 @@ owns them. Bars and fills are immutable.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import NamedTuple
 
-from tradeloom.engine.errors import IllegalTransition
+from tradeloom.engine.errors import IllegalTransition, InvalidFill
+
+#: The largest maker rebate a venue pays, as a fraction of the notional (a maker fee of
+#: -1 %); fee models and broker settings refuse rates beyond it, ``Fill`` fees beyond it.
+MAX_MAKER_REBATE = 0.01
+_INF = math.inf
 
 
 class Side(str, Enum):
@@ -157,14 +163,25 @@ class Order:
         self.updated_ts = ts
         if reason:
             self.reason = reason
-        # ``_value_`` is what the ``value`` property returns, read without the
-        # enum descriptor call (this runs on every order's every state change).
-        self.history.append((ts, new._value_))
+        self.history.append((ts, new.value))
 
 
 @dataclass(frozen=True, slots=True)
 class Fill:
-    """One execution: ``amount`` base units at ``price``; ``fee`` in the quote currency."""
+    """One execution: ``amount`` base units at ``price``; ``fee`` in the quote currency.
+
+    A fill cannot exist with impossible values (``InvalidFill`` names the field, the
+    value and the fill): the price is finite and >= 0, the amount finite and > 0, the
+    fee finite and >= 0 except a maker rebate (a maker fill's negative fee, at most
+    ``MAX_MAKER_REBATE`` of the notional).
+
+    >>> Fill(7, "BTC/USDT", Side.BUY, 0, 100.0, float("nan"), 0.1, Liquidity.TAKER)
+    Traceback (most recent call last):
+    ...
+    tradeloom.engine.errors.InvalidFill: fill of order 7 (BTC/USDT buy at ts 0): amount nan is not a finite number > 0; the exchange's report (or the fill model) is wrong
+    >>> Fill(7, "BTC/USDT", Side.BUY, 0, 100.0, 2.0, -0.02, Liquidity.MAKER).fee  # a rebate
+    -0.02
+    """
 
     order_id: int
     symbol: str
@@ -178,9 +195,40 @@ class Fill:
     tag: str = ""
     strategy_id: str = ""
 
+    def __post_init__(self) -> None:
+        price, amount, fee = self.price, self.amount, self.fee
+        if 0.0 <= price < _INF and 0.0 < amount < _INF and 0.0 <= fee < _INF:
+            return  # the common case in one chain of comparisons (NaN fails every one)
+        problem = _fill_problem(price, amount, fee, self.liquidity)
+        if problem:
+            raise InvalidFill(
+                f"fill of order {self.order_id} ({self.symbol} {Side(self.side).value} at ts "
+                f"{self.ts}): "
+                f"{problem}; the exchange's report (or the fill model) is wrong"
+            )
+
     @property
     def notional(self) -> float:
         return self.price * self.amount
+
+
+def _fill_problem(price: float, amount: float, fee: float, liquidity: Liquidity) -> str:
+    """What is impossible about a fill's figures ("" when nothing is)."""
+    if not (math.isfinite(price) and price >= 0.0):
+        return f"price {price!r} is not a finite number >= 0"
+    if not (math.isfinite(amount) and amount > 0.0):
+        return f"amount {amount!r} is not a finite number > 0"
+    if not math.isfinite(fee):
+        return f"fee {fee!r} is not a finite number"
+    if fee < 0.0:
+        if Liquidity(liquidity) is not Liquidity.MAKER:
+            return (f"fee {fee!r} is negative on a {Liquidity(liquidity).value} fill (only "
+                    "makers get rebates)")
+        notional = price * amount
+        if fee < -MAX_MAKER_REBATE * notional * (1.0 + 1e-9):
+            return (f"fee {fee!r} is a rebate of more than {MAX_MAKER_REBATE:.0%} of the "
+                    f"notional {notional!r}")
+    return ""
 
 
 class Bar(NamedTuple):

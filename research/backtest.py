@@ -21,7 +21,7 @@ import hashlib
 import inspect
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from tradeloom.engine.config import config_hash
 from tradeloom.engine.costs.fees import MakerTakerFees
@@ -31,6 +31,7 @@ from tradeloom.engine.run.backtest import DEFAULT_CASH, build_engine, collect, d
 from tradeloom.engine.errors import ConfigError, StrategyError
 from tradeloom.engine.run.feeds import bars_from_batches
 from tradeloom.engine.market import MarketSpec
+from tradeloom.engine.ports import FeeModel, ModelSource, RiskGate, SlippageModel
 from tradeloom.engine.sim.matching import IntrabarRule
 from tradeloom.engine.strategy.base import Strategy
 from tradeloom.engine.timeframes import timeframe_to_ms
@@ -40,6 +41,9 @@ from tradeloom.research.research_result import ResearchResult
 from tradeloom.research.strategy_loader import load_strategy
 
 from tradeloom._version import __version__
+
+if TYPE_CHECKING:
+    from tradeloom.adapters.store.market_store import MarketStore
 
 BATCH_SIZE = 262_144
 
@@ -114,20 +118,20 @@ def run_backtest(
     start: str | int | None,
     end: str | int | None,
     params: Mapping[str, Any] | None = None,
-    store: Any = None,
+    store: MarketStore | str | os.PathLike[str] | None = None,
     *,
     exchange: str = "binance",
     initial_cash: float = DEFAULT_CASH,
     markets: Mapping[str, MarketSpec] | None = None,
-    fees: Any = None,
-    slippage: Any = None,
+    fees: FeeModel | None = None,
+    slippage: SlippageModel | None = None,
     intrabar_rule: IntrabarRule | str = IntrabarRule.ADVERSE_FIRST,
     volume_share: float | None = None,
-    risk: Any = None,
+    risk: RiskGate | None = None,
     seed: int = 0,
     batch_size: int = BATCH_SIZE,
     progress: Callable[[int, int, int], None] | None = None,
-    models: Any = None,
+    models: ModelSource | None = None,
 ) -> ResearchResult:
     """Backtest ``strategy`` on ``symbols`` from the store, bars with ``start <= ts < end``.
 

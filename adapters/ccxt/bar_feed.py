@@ -26,8 +26,10 @@ bars past its expected close is reported and no longer waited for; its bars that
 arrive after later bars were released are reported as ``late_bar`` and dropped.
 
 Both feeds report what an operator should know (``gap``, ``late_bar``,
-``transient_error``, ``stall``) through ``report(kind, payload)``; the runner
-journals it. Transient exchange errors are retried on the next round; every other
+``transient_error``, ``stall``, ``bad_bar``) through ``report(kind, payload)``; the
+runner journals it. A bar that breaks the rules stored bars obey (finite OHLCV, low <=
+open/close <= high, volume >= 0, close after open: ``checks.bar_problem``) is a
+``bad_bar``, dropped like a bar never published. Transient exchange errors are retried on the next round; every other
 error propagates, mapped once by ``map_ccxt_error``.
 """
 
@@ -41,6 +43,7 @@ from typing import Any, Protocol
 import ccxt
 from tradeloom.adapters.clock import Clock
 from tradeloom.adapters.ccxt.exchange import map_ccxt_error
+from tradeloom.adapters.store.checks import bar_problem
 from tradeloom.engine.errors import ConfigError, TransientExchangeError
 from tradeloom.engine.orders import Bar
 from tradeloom.engine.timeframes import timeframe_to_ms
@@ -76,8 +79,9 @@ class BarFeed(Protocol):
         """Stop background work (the client is closed by its owner)."""
 
 
-class _Release:
-    """Per-symbol pending bars and the in-order release rule (shared by both feeds)."""
+class BarRelease:
+    """Per-symbol pending bars and the in-order release rule (shared by every bar feed):
+    every bar a feed delivers enters through ``add``."""
 
     def __init__(self, symbols: Sequence[str], tf_ms: int, stall_bars: int, report: Report) -> None:
         if not symbols:
@@ -101,9 +105,21 @@ class _Release:
             self.released_close = max(closes)
 
     def add(self, bar: Bar) -> bool:
-        """Queue a closed bar unless it is a duplicate or too late; True if queued."""
+        """Queue a closed bar unless it is a duplicate, too late or bad; True if queued.
+
+        A bad bar (the rules the store applies to every bar: ``checks.bar_problem``) is
+        reported as ``bad_bar`` and dropped, as if the exchange had not published it:
+        the strategy never decides on it, indicators never take it.
+        """
         last = self.last[bar.symbol]
         if last is not None and bar.ts <= last:
+            return False
+        problem = bar_problem(bar)
+        if problem:
+            ohlcv = " ".join(repr(v) for v in (bar.open, bar.high, bar.low, bar.close, bar.volume))
+            self.report("bad_bar", {"symbol": bar.symbol, "ts": bar.ts, "problem": problem,
+                                    "ohlcv": ohlcv})  # text: the journal refuses NaN
+            self.last[bar.symbol] = bar.ts
             return False
         if bar.close_ts <= self.released_close:
             self.report("late_bar", {"symbol": bar.symbol, "ts": bar.ts,
@@ -152,7 +168,7 @@ class _Release:
 class ReleasingFeed:
     """What every bar feed shares: its symbols, where it resumes, and REST backfill."""
 
-    _rel: _Release
+    _rel: BarRelease
     client: Any
     timeframe: str
     tf_ms: int
@@ -197,7 +213,7 @@ class PollingBarFeed(ReleasingFeed):
         self.retry_delay_ms = int(retry_delay_ms)
         self.limit = int(limit)
         self.report = report or _no_report
-        self._rel = _Release(symbols, self.tf_ms, stall_bars, self.report)
+        self._rel = BarRelease(symbols, self.tf_ms, stall_bars, self.report)
         self.exchange_offset_ms = 0
         self._next_poll_local: int | None = None  # None: poll at once
         self.polls = 0
@@ -302,7 +318,7 @@ class WatchBarFeed(ReleasingFeed):
         self.clock = clock
         self.grace_ms = int(grace_ms)
         self.report = report or _no_report
-        self._rel = _Release(symbols, self.tf_ms, stall_bars, self.report)
+        self._rel = BarRelease(symbols, self.tf_ms, stall_bars, self.report)
         self._current: dict[str, Bar | None] = dict.fromkeys(self._rel.symbols)
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -402,4 +418,4 @@ class WatchBarFeed(ReleasingFeed):
         self._tasks = []
 
 
-__all__ = ["BarFeed", "PollingBarFeed", "Report", "WatchBarFeed", "bar_from_row"]
+__all__ = ["BarFeed", "BarRelease", "PollingBarFeed", "Report", "WatchBarFeed", "bar_from_row"]

@@ -1,4 +1,5 @@
-"""The ccxt broker: the Broker port for real exchanges (Binance spot tested end to end).
+"""The ccxt broker: the ``LiveBroker`` port (``engine.ports``) for real exchanges (Binance
+spot tested end to end).
 
 API (what the runner calls; all from ONE thread, the runner's event-loop thread)::
 
@@ -17,6 +18,8 @@ API (what the runner calls; all from ONE thread, the runner's event-loop thread)
     broker.collect(now_ms: int) -> list[Fill]   # fills that arrived; no new request
     broker.restore(records, id_source) -> list[Order]   # after a restart
     broker.drain_updates() -> list[Order]                       # the engine pulls this
+    broker.expire_all(now_ms) -> None       # end of session: nothing expires on the exchange
+    broker.fees -> FeeModel                 # the venue's maker/taker rates (risk sizing)
     broker.cancel_all(now_ms: int, *, timeout_s: float = 10.0) -> CancelAllReport  # blocking
     broker.flush(timeout_s: float = 10.0) -> None               # wait until the sender is idle
     broker.call(fn: Callable[[ccxt.Exchange], T], timeout_s=30.0) -> T  # run fn on the sender
@@ -35,7 +38,7 @@ through a queue and are applied to the ``Order`` objects only on the caller's th
 inside ``poll``/``drain_updates`` (no Order is ever mutated by two threads). ccxt's
 rate limiter keeps working because exactly one thread uses the client.
 
-Rules, each tested in ``tests/test_ccxt_broker.py``:
+Rules, each tested in ``tests/integration/test_ccxt_broker.py``:
 
 - **Client ids.** ``tl-{run_id}-{seq}`` (``tl{run_id}X{seq}`` on exchanges that allow
   only letters and digits, e.g. OKX), at most 32 characters; ``seq`` comes from the
@@ -85,7 +88,9 @@ from tradeloom.adapters.ccxt.triggers import STOP_TYPES, LocalTriggers
 from tradeloom.adapters.secrets import redact_secrets_in_logs
 from tradeloom.engine.errors import ExchangeError, OrderError
 from tradeloom.engine.market import MarketSpec
+from tradeloom.engine.costs.fees import MakerTakerFees
 from tradeloom.engine.orders import Bar, Fill, Liquidity, Order, OrderStatus, OrderType, Side
+from tradeloom.engine.ports import BarFastPath, FeeModel
 
 log = logging.getLogger(__name__)
 
@@ -117,11 +122,15 @@ class CcxtBroker:
 
     def __init__(self, client: ccxt.Exchange, markets: Mapping[str, MarketSpec],
                  store: LiveStateStore, *, retry: RetryPolicy | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep,
+                 fees: FeeModel | None = None) -> None:
         redact_secrets_in_logs(*(getattr(client, k, None) for k in ("apiKey", "secret",
                                                                     "password")))
         self.client = client
         self.markets = dict(markets)
+        #: The model of the venue's fees (its markets' maker/taker rates, as ccxt reports
+        #: them): what the risk engine's sizing plans with. The exchange charges the fees.
+        self.fees: FeeModel = fees if fees is not None else MakerTakerFees()
         self.store = store
         self.run_id = store.run_id
         self.fatal: ExchangeError | None = None
@@ -185,7 +194,9 @@ class CcxtBroker:
         self.sender.cancel(order.client_id)
         return True
 
-    def replace(self, order_id: int, now_ms: int, **_: Any) -> Order:
+    def replace(self, order_id: int, now_ms: int, *, amount: float | None = None,
+                price: float | None = None, stop_price: float | None = None) -> Order:
+        """Not supported: raises ``OrderError`` (the port allows it)."""
         raise OrderError(
             f"replace(order {order_id}): not supported by the live broker (an exchange's "
             "cancel-replace differs per venue); cancel the order and submit a new one"
@@ -252,6 +263,18 @@ class CcxtBroker:
         updates = list(self._updates.values())
         self._updates.clear()
         return updates
+
+    def expire_all(self, now_ms: int) -> None:
+        """End of a session: nothing expires; the exchange's orders stay as they are (the
+        kill switch, ``cancel_all``, is what cancels them)."""
+
+    def bar_fast_path(self) -> BarFastPath | None:
+        """None: every bar goes through ``on_bar`` (local stops watch every bar)."""
+        return None
+
+    def result_events(self) -> list[dict[str, Any]]:
+        """None: the exchange decided every fill."""
+        return []
 
     def cancel_all(self, now_ms: int, *, timeout_s: float = 10.0) -> CancelAllReport:
         """The kill switch: cancel everything, here and on the exchange (blocking)."""
@@ -330,9 +353,6 @@ class CcxtBroker:
             restored.append(order)
         self._updates.clear()  # the engine learns restored orders from open_orders()
         return restored
-
-    def order_by_client_id(self, client_id: str) -> Order | None:
-        return self._by_cid.get(client_id)
 
     # ------------------------------------------------------------------ internals
     def _raise_if_fatal(self) -> None:

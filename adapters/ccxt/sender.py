@@ -102,7 +102,8 @@ def _not_found(err: BaseException) -> bool:
     return isinstance(err.__cause__, ccxt.OrderNotFound)
 
 
-def _status(order: Mapping[str, Any]) -> str:
+def order_status(order: Mapping[str, Any]) -> str:
+    """The state-store status of a ccxt order (``open``/``partially_filled``/``filled``/...)."""
     status = order.get("status")
     filled = float(order.get("filled") or 0.0)
     if status == "open":
@@ -228,8 +229,12 @@ class Sender:
         elif cmd.kind == "cancel_all":
             cmd.future.set_result(self._cancel_all(cmd.payload))
 
-    def _ccxt(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        """One ccxt call, transient errors retried with backoff and jitter."""
+    def request(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """One ccxt call, transient errors retried with backoff and jitter.
+
+        Like ``lookup_order`` and ``fetch_trades``: for the sender thread only (its own
+        commands, and functions run there through ``CcxtBroker.call``, e.g. reconcile).
+        """
         context = f"{self.client.id} {method} {args[0] if args else ''}".rstrip()
         return retry_transient(
             lambda: call_ccxt(self.client, method, *args, context=context, **kwargs),
@@ -252,13 +257,13 @@ class Sender:
                     "local clock %+d ms from it", err, offset)
 
     # -- submit ----------------------------------------------------------------------
-    def _lookup(self, record: OrderRecord) -> dict[str, Any] | None:
+    def lookup_order(self, record: OrderRecord) -> dict[str, Any] | None:
         """The exchange's order with our client id, or ``None`` if it has none."""
         params: dict[str, Any] = {"clientOrderId": record.client_id}
         if self.client.id == "bybit":
             params["acknowledged"] = True
         try:
-            return self._ccxt("fetch_order", None, record.symbol, params)
+            return self.request("fetch_order", None, record.symbol, params)
         except TradeloomError as err:
             if _not_found(err):
                 return None
@@ -275,7 +280,7 @@ class Sender:
         for attempt in range(1, attempts + 1):
             try:
                 if attempt > 1:  # a transient error: did the exchange take it anyway?
-                    found = self._lookup(record)
+                    found = self.lookup_order(record)
                     if found is not None:
                         self._accepted(record, found)
                         return
@@ -294,7 +299,7 @@ class Sender:
                 self.sleep(delay)
             except ExchangeError as err:
                 if "Duplicate order" in str(err):  # it is there: the lookup will find it
-                    found = self._lookup(record)
+                    found = self.lookup_order(record)
                     if found is not None:
                         self._accepted(record, found)
                         return
@@ -342,7 +347,7 @@ class Sender:
     def _clamp_to_free_base(self, record: OrderRecord) -> OrderRecord | None:
         """A reduce-only sell never sells more than the free base balance (spot)."""
         spec = self.markets[record.symbol]
-        balance = self._ccxt("fetch_balance")
+        balance = self.request("fetch_balance")
         free = float((balance.get(spec.base) or {}).get("free") or 0.0)
         amount = spec.round_amount(min(record.amount, free))
         if amount <= 0 or amount < spec.min_amount:
@@ -354,7 +359,7 @@ class Sender:
         return record
 
     def _accepted(self, record: OrderRecord, order: Mapping[str, Any]) -> None:
-        self._report(record, _status(order), str(order.get("id")))
+        self._report(record, order_status(order), str(order.get("id")))
         self._dirty_symbols.add(record.symbol)
         self.refresh()  # collect the fills of marketable orders at once
 
@@ -384,13 +389,13 @@ class Sender:
         if record is None or not record.is_working:
             return
         if record.exchange_id is None:
-            found = self._lookup(record)
+            found = self.lookup_order(record)
             if found is None:
                 self._report(record, "canceled", None, "cancelled before the exchange had it")
                 return
             record = self.store.update_order(client_id, exchange_id=str(found["id"]))
         try:
-            self._ccxt("cancel_order", record.exchange_id, record.symbol)
+            self.request("cancel_order", record.exchange_id, record.symbol)
         except TradeloomError as err:
             if not _not_found(err):  # not found: it finished meanwhile; refresh tells how
                 raise
@@ -417,7 +422,7 @@ class Sender:
         errors: list[str] = []
         for symbol in symbols:
             try:
-                result = self._ccxt("cancel_all_orders", symbol)
+                result = self.request("cancel_all_orders", symbol)
                 cancelled.extend(str(o.get("clientOrderId") or o.get("id")) for o in result or [])
                 self._dirty_symbols.add(symbol)
             except TradeloomError as err:
@@ -438,27 +443,28 @@ class Sender:
 
     def _refresh_symbol(self, symbol: str, records: list[OrderRecord]) -> None:
         for record in [r for r in records if r.exchange_id is None]:
-            found = self._lookup(record)
+            found = self.lookup_order(record)
             if found is None:
                 self._report(record, "rejected", None,
                              "the exchange never received it (looked up by client id)")
             else:
                 self.store.update_order(record.client_id, exchange_id=str(found["id"]))
-        self._fetch_trades(symbol)
-        open_orders = {str(o["id"]): o for o in self._ccxt("fetch_open_orders", symbol)}
+        self.fetch_trades(symbol)
+        open_orders = {str(o["id"]): o for o in self.request("fetch_open_orders", symbol)}
         for record in self.store.orders(working_only=True, symbol=symbol):
             if record.exchange_id is None:
                 continue
             order = open_orders.get(record.exchange_id)
             if order is None:  # left the book: its final status, and trades it made since
-                order = self._ccxt("fetch_order", record.exchange_id, symbol)
-                if _status(order) == "filled" and record.filled < float(order.get("filled") or 0):
-                    self._fetch_trades(symbol)
-            status = _status(order)
+                order = self.request("fetch_order", record.exchange_id, symbol)
+                if order_status(order) == "filled" and record.filled < float(order.get("filled") or 0):
+                    self.fetch_trades(symbol)
+            status = order_status(order)
             if status != record.status:
                 self._report(record, status, record.exchange_id)
 
-    def _fetch_trades(self, symbol: str) -> None:
+    def fetch_trades(self, symbol: str) -> None:
+        """Store the trades of ``symbol`` since the last one stored (sender thread only)."""
         last = self.store.last_trade(symbol)
         params: dict[str, Any] = {}
         since = None
@@ -467,7 +473,7 @@ class Sender:
                 params["fromId"] = int(last[0]) + 1
             else:
                 since = last[1]
-        trades = self._ccxt("fetch_my_trades", symbol, since, None, params)
+        trades = self.request("fetch_my_trades", symbol, since, None, params)
         spec = self.markets.get(symbol)
         for trade in sorted(trades, key=lambda t: (t.get("timestamp") or 0, str(t.get("id")))):
             trade_id = str(trade.get("id"))

@@ -18,20 +18,24 @@ same symbol on one client would steal the first one's updates).
   ``WatchBarFeed`` does after a reconnect; ``bar_from_rest`` reports say which.
 
 Trades are deduplicated per symbol by ``(timestamp, id)``: ccxt.pro resolves the
-cached trade list, which may repeat trades already seen.
+cached trade list, which may repeat trades already seen. A trade without a finite
+positive price and a finite non-negative amount is reported (``bad_trade``) and
+dropped; the bars built from trades are checked like every bar the feeds deliver
+(``bar_feed.BarRelease.add``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import ccxt
 from tradeloom.adapters.clock import Clock
 from tradeloom.adapters.ccxt.exchange import map_ccxt_error
-from tradeloom.adapters.ccxt.bar_feed import ReleasingFeed, Report, _Release
+from tradeloom.adapters.ccxt.bar_feed import ReleasingFeed, Report, BarRelease
 from tradeloom.engine.errors import ConfigError, TradeloomError
 from tradeloom.engine.run.events import TradeTick
 from tradeloom.engine.orders import Bar
@@ -44,6 +48,20 @@ Listener = Callable[[TradeTick], None]
 
 def _no_report(kind: str, payload: dict[str, Any]) -> None:
     log.info("trades %s: %s", kind, payload)
+
+
+def trade_problem(price: float, amount: float) -> str:
+    """What is impossible about a public trade (``""`` when nothing is): its price must
+    be finite and > 0, its amount finite and >= 0.
+
+    >>> trade_problem(100.0, 0.5), trade_problem(float("nan"), 0.5)
+    ('', 'price nan is not a finite number > 0')
+    """
+    if not (math.isfinite(price) and price > 0.0):
+        return f"price {price!r} is not a finite number > 0"
+    if not (math.isfinite(amount) and amount >= 0.0):
+        return f"amount {amount!r} is not a finite number >= 0"
+    return ""
 
 
 class TradeStream:
@@ -116,7 +134,12 @@ class TradeStream:
         ids.add(tid)
         self._last[symbol] = (ts, ids)
         self.received += 1
-        tick = TradeTick(symbol, ts, float(raw["price"]), float(raw["amount"]))
+        price, amount = float(raw["price"]), float(raw["amount"])
+        problem = trade_problem(price, amount)
+        if problem:
+            self.report("bad_trade", {"symbol": symbol, "ts": ts, "id": tid, "problem": problem})
+            return  # never a tick nor part of a bar
+        tick = TradeTick(symbol, ts, price, amount)
         for listener in self._listeners:
             listener(tick)
 
@@ -199,7 +222,7 @@ class TradeBarFeed(ReleasingFeed):
         self.grace_ms = int(grace_ms)
         self.report = report or _no_report
         self.stream = stream or TradeStream(client, symbols, report=self.report)
-        self._rel = _Release(symbols, self.tf_ms, stall_bars, self.report)
+        self._rel = BarRelease(symbols, self.tf_ms, stall_bars, self.report)
         self._cur: dict[str, _Building | None] = dict.fromkeys(self._rel.symbols)
         self._continuous: dict[str, bool] = dict.fromkeys(self._rel.symbols, False)
         self._closed: list[tuple[str, _Building, int]] = []  # (symbol, bar, next bar open)
@@ -285,4 +308,4 @@ class TradeBarFeed(ReleasingFeed):
         await self.stream.close()
 
 
-__all__ = ["TickFeed", "TradeBarFeed", "TradeStream"]
+__all__ = ["TickFeed", "TradeBarFeed", "TradeStream", "trade_problem"]

@@ -57,6 +57,8 @@ def risk_config_from_dict(data: dict[str, Any], source: str) -> RiskConfig:
     """Validate a dict as a ``RiskConfig``; a ConfigError names ``source`` and each ``risk.`` field."""
     try:
         return RiskConfig.model_validate(data)
+    except ConfigError as exc:  # a removed setting: the message says what replaces it
+        raise ConfigError(f"{source}: {exc}") from None
     except ValidationError as exc:
         lines = [f"{source}: invalid risk profile"]
         for err in exc.errors():

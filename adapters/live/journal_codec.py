@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from tradeloom.adapters.live.journal import JournalRecord
+from tradeloom.adapters.store.checks import check_bar
 from tradeloom.engine.run.events import TradeTick
 from tradeloom.engine.orders import Bar, Fill, Order
 
@@ -24,9 +25,12 @@ def bar_payload(bar: Bar) -> dict[str, Any]:
             "high": bar.high, "low": bar.low, "close": bar.close, "volume": bar.volume}
 
 
-def bar_from_payload(p: dict[str, Any]) -> Bar:
-    return Bar(str(p["symbol"]), int(p["ts"]), int(p["close_ts"]), float(p["open"]),
-               float(p["high"]), float(p["low"]), float(p["close"]), float(p["volume"]))
+def bar_from_payload(p: dict[str, Any], where: str = "journal record") -> Bar:
+    """The ``Bar`` of a ``bar``/``warmup_bar`` payload, checked as the store checks bars
+    (``DataError`` naming ``where`` for a bar that breaks the OHLC rules)."""
+    bar = Bar(str(p["symbol"]), int(p["ts"]), int(p["close_ts"]), float(p["open"]),
+              float(p["high"]), float(p["low"]), float(p["close"]), float(p["volume"]))
+    return check_bar(bar, where)
 
 
 def tick_payload(tick: TradeTick) -> dict[str, Any]:
@@ -64,7 +68,8 @@ def fill_payload(fill: Fill) -> dict[str, Any]:
 
 def bars_of(records: list[JournalRecord], kind: str = "bar") -> list[Bar]:
     """Every ``kind`` record (``bar`` or ``warmup_bar``) as a ``Bar``, in journal order."""
-    return [bar_from_payload(r.payload) for r in records if r.kind == kind]
+    return [bar_from_payload(r.payload, f"journal record {r.seq}")
+            for r in records if r.kind == kind]
 
 
 __all__ = ["bar_from_payload", "bar_payload", "bars_of", "command_payload", "fill_payload",

@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from tradeloom.adapters.ccxt.sender import Sender, _status, parse_client_order_id
+from tradeloom.adapters.ccxt.sender import Sender, order_status, parse_client_order_id
 from tradeloom.adapters.live.state import LiveStateStore, OrderRecord
 
 if TYPE_CHECKING:
@@ -87,13 +87,13 @@ def _run(sender: Sender, store: LiveStateStore, now_ms: int,
     symbols = sorted(set(sender.markets) | {r.symbol for r in store.orders(working_only=True)})
     for symbol in symbols:
         open_ids: set[str] = set()
-        for order in sender._ccxt("fetch_open_orders", symbol):
+        for order in sender.request("fetch_open_orders", symbol):
             cid = str(order.get("clientOrderId") or "")
             open_ids.add(cid)
             record = store.order(cid) if cid else None
             parsed = parse_client_order_id(cid)
             if record is not None:
-                status = _status(order)
+                status = order_status(order)
                 if record.status != status or record.exchange_id != str(order["id"]):
                     store.update_order(cid, status=status, exchange_id=str(order["id"]))
                     updated.append(cid)
@@ -104,21 +104,21 @@ def _run(sender: Sender, store: LiveStateStore, now_ms: int,
             else:
                 foreign.append(cid or str(order["id"]))
                 if policy.foreign_orders == "cancel":
-                    sender._ccxt("cancel_order", order["id"], symbol)
+                    sender.request("cancel_order", order["id"], symbol)
                     cancelled.append(cid or str(order["id"]))
         for record in store.orders(working_only=True, symbol=symbol):
             if record.client_id in open_ids:
                 continue
-            found = sender._lookup(record)
+            found = sender.lookup_order(record)
             if found is None:
                 store.update_order(record.client_id, status="rejected",
                                    reason="never reached the exchange (reconcile)")
                 never_sent.append(record.client_id)
             else:
-                store.update_order(record.client_id, status=_status(found),
+                store.update_order(record.client_id, status=order_status(found),
                                    exchange_id=str(found["id"]))
                 updated.append(record.client_id)
-        sender._fetch_trades(symbol)
+        sender.fetch_trades(symbol)
     new_fills, _ = store.fills_after(fills_mark)
     balances, mismatches = _check_balances(sender, store, now_ms, policy)
     problems = [f"{a}: expected {e:.10g}, exchange has {x:.10g}"
@@ -136,7 +136,7 @@ def _adopted(order: Mapping[str, Any], symbol: str, now_ms: int) -> OrderRecord:
     return OrderRecord(
         client_id=str(order["clientOrderId"]), order_id=-1, symbol=symbol,
         side=str(order["side"]), type=str(order["type"]), amount=float(order["amount"]),
-        created_ts=int(order.get("timestamp") or now_ms), status=_status(order),
+        created_ts=int(order.get("timestamp") or now_ms), status=order_status(order),
         price=order.get("price"), exchange_id=str(order["id"]),
         filled=float(order.get("filled") or 0.0), updated_ts=now_ms, origin="adopted")
 
@@ -144,7 +144,7 @@ def _adopted(order: Mapping[str, Any], symbol: str, now_ms: int) -> OrderRecord:
 def _check_balances(sender: Sender, store: LiveStateStore, now_ms: int,
                     policy: ReconcilePolicy
                     ) -> tuple[dict[str, float], dict[str, tuple[float, float]]]:
-    balance = sender._ccxt("fetch_balance")
+    balance = sender.request("fetch_balance")
     totals = {a: float(v) for a, v in (balance.get("total") or {}).items() if v is not None}
     snapshot = store.load_blob("reconciled_balances")
     mismatches: dict[str, tuple[float, float]] = {}

@@ -6,10 +6,13 @@ the engine (after risk) and the broker. The paper ``SimulatedBroker`` and the li
 ``CcxtBroker`` are wrapped the same way; ``replay`` wraps its backtest broker in the
 same class (writing to a list) so both sides are recorded identically.
 
-Inbound results that pass here are emitted too: the fills ``on_bar`` returns
-(``fill``) and the order updates ``drain_updates`` returns (``order``). Every other
-attribute (``open_orders``, ``poll``, ``flush``...) is the wrapped broker's own. Client ids: the broker's (the ccxt broker assigns
-``tl-{run_id}-{seq}``); orders it leaves without one get ``{run_id}-{order.id}``.
+Both classes implement their port (``engine.ports``) explicitly, method by method:
+``CommandRecorder`` the ``Broker`` port (paper, replay), ``LiveCommandRecorder`` the
+``LiveBroker`` port (live). Inbound results that pass here are emitted too: the fills
+``on_bar`` returns (``fill``) and the order updates ``drain_updates`` returns
+(``order``). The recorder offers no bar fast path: every bar must pass through it.
+Client ids: the broker's (the ccxt broker assigns ``tl-{run_id}-{seq}``); orders it
+leaves without one get ``{run_id}-{order.id}``.
 """
 
 from __future__ import annotations
@@ -21,15 +24,20 @@ from typing import Any
 from tradeloom.adapters.live.journal_codec import command_payload, fill_payload, order_payload
 from tradeloom.adapters.live.stage_timing import StageTimings
 from tradeloom.engine.orders import Bar, Fill, Order
+from tradeloom.engine.ports import BarFastPath, Broker, FeeModel, LiveBroker
 
 #: ``emit(kind, payload, engine_ts)`` receives each command.
 Emit = Callable[[str, dict[str, Any], int], None]
 
 
 class CommandRecorder:
-    """Wraps a broker; ``submit``/``cancel``/brackets/OCO/``replace``/``cancel_all`` are emitted."""
+    """Wraps a broker; ``submit``/``cancel``/brackets/OCO/``replace`` are emitted.
 
-    def __init__(self, broker: Any, emit: Emit, *, run_id: str,
+    ``submitted`` counts the sends (the runner settles the orders of a decision when
+    it changed).
+    """
+
+    def __init__(self, broker: Broker, emit: Emit, *, run_id: str,
                  timings: StageTimings | None = None) -> None:
         self.inner = broker
         self._emit = emit
@@ -37,8 +45,11 @@ class CommandRecorder:
         self._timings = timings
         self.submitted = 0
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
+    # ------------------------------------------------------------------ inbound
+    @property
+    def fees(self) -> FeeModel:
+        """The wrapped broker's fee model."""
+        return self.inner.fees
 
     def on_bar(self, bar: Bar) -> Sequence[Fill]:
         """The broker's fills for a closed bar (paper: simulated), each emitted as ``fill``."""
@@ -47,13 +58,32 @@ class CommandRecorder:
             self._emit("fill", {**fill_payload(fill), "source": "broker.on_bar"}, bar.close_ts)
         return fills
 
-    def drain_updates(self) -> list[Order]:
+    def on_trade(self, symbol: str, ts: int, price: float, amount: float) -> Sequence[Fill]:
+        """The broker's fills for a public trade (not journaled: the runner journals the
+        trade itself, and paper fills are the replay's own)."""
+        return self.inner.on_trade(symbol, ts, price, amount)
+
+    def drain_updates(self) -> Sequence[Order]:
         """Order updates since the last drain, each emitted as ``order``."""
         updates = self.inner.drain_updates()
         for order in updates:
             self._emit("order", order_payload(order), order.updated_ts)
         return updates
 
+    def open_orders(self, symbol: str | None = None) -> Sequence[Order]:
+        return self.inner.open_orders(symbol)
+
+    def expire_all(self, now_ms: int) -> None:
+        self.inner.expire_all(now_ms)
+
+    def bar_fast_path(self) -> BarFastPath | None:
+        """None: every bar passes through the recorder (its fills are journaled)."""
+        return None
+
+    def result_events(self) -> list[dict[str, Any]]:
+        return self.inner.result_events()
+
+    # ------------------------------------------------------------------ commands
     def _client_id(self, order: Order) -> str:
         if not order.client_id:
             order.client_id = f"{self.run_id}-{order.id}"
@@ -97,21 +127,15 @@ class CommandRecorder:
                               "accepted": done}, now_ms)
         return done
 
-    def replace(self, order_id: int, now_ms: int, **changes: Any) -> Order:
+    def replace(self, order_id: int, now_ms: int, *, amount: float | None = None,
+                price: float | None = None, stop_price: float | None = None) -> Order:
         client_id = self._known_client_id(order_id)
-        new = self.inner.replace(order_id, now_ms, **changes)
+        new = self.inner.replace(order_id, now_ms, amount=amount, price=price,
+                                 stop_price=stop_price)
         self._emit("cancel", {"ts": int(now_ms), "order_id": order_id, "client_id": client_id,
                               "accepted": True, "replaced_by": new.id}, now_ms)
         self._record([new], now_ms, group=f"replace:{order_id}")
         return new
-
-    def cancel_all(self, now_ms: int, **kwargs: Any) -> Any:
-        """Kill switch: the broker's ``cancel_all`` if it has one, else each open order."""
-        self._emit("cancel_all", {"ts": int(now_ms)}, now_ms)
-        inner_cancel_all = getattr(self.inner, "cancel_all", None)
-        if inner_cancel_all is not None:
-            return inner_cancel_all(now_ms, **kwargs)
-        return [self.cancel(o.id, now_ms) for o in list(self.inner.open_orders())]
 
     def _known_client_id(self, order_id: int) -> str:
         for order in self.inner.open_orders():
@@ -120,4 +144,37 @@ class CommandRecorder:
         return ""
 
 
-__all__ = ["CommandRecorder", "Emit"]
+class LiveCommandRecorder(CommandRecorder):
+    """``CommandRecorder`` around a ``LiveBroker``: the runner's calls pass through, and the
+    kill switch's ``cancel_all`` is emitted before it runs."""
+
+    inner: LiveBroker
+
+    def __init__(self, broker: LiveBroker, emit: Emit, *, run_id: str,
+                 timings: StageTimings | None = None) -> None:
+        super().__init__(broker, emit, run_id=run_id, timings=timings)
+        self.inner = broker
+
+    def poll(self, now_ms: int, *, wait: bool = False, timeout_s: float = 30.0) -> list[Fill]:
+        return self.inner.poll(now_ms, wait=wait, timeout_s=timeout_s)
+
+    @property
+    def busy(self) -> bool:
+        return self.inner.busy
+
+    def sync(self, timeout_s: float = 10.0) -> bool:
+        return self.inner.sync(timeout_s)
+
+    def collect(self, now_ms: int) -> list[Fill]:
+        return self.inner.collect(now_ms)
+
+    def cancel_all(self, now_ms: int, *, timeout_s: float = 10.0) -> object:
+        """Kill switch: journaled as ``cancel_all``, then the broker's own."""
+        self._emit("cancel_all", {"ts": int(now_ms)}, now_ms)
+        return self.inner.cancel_all(now_ms, timeout_s=timeout_s)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+__all__ = ["CommandRecorder", "Emit", "LiveCommandRecorder"]

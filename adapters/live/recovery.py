@@ -26,13 +26,16 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tradeloom.adapters.live.reconcile import ReconcilePolicy, ReconcileReport, reconcile
 from tradeloom.adapters.live.state import LiveStateStore
 from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.orders import Fill, Liquidity, Side
 from tradeloom.engine.accounting.portfolio import Portfolio
+
+if TYPE_CHECKING:
+    from tradeloom.adapters.ccxt.broker import CcxtBroker
 
 
 def totals(balance: Mapping[str, Any]) -> dict[str, float]:
@@ -96,7 +99,7 @@ def order_ids_after(store: LiveStateStore) -> Callable[[], int]:
 class RunnerReconciler:
     """``await reconciler(now_ms)``: one reconciliation off the event loop."""
 
-    def __init__(self, broker: Any, store: LiveStateStore, *, every_s: float = 300.0,
+    def __init__(self, broker: CcxtBroker, store: LiveStateStore, *, every_s: float = 300.0,
                  policy: ReconcilePolicy | None = None, timeout_s: float = 60.0) -> None:
         self.broker = broker
         self.store = store

@@ -2,8 +2,8 @@
 
 Why: backtest/live divergence is the field's most-discussed failure. A journal
 holds every market event a session saw and every command it sent; replaying the
-market events through the backtest wiring (``adapters.paper.sim_engine``, i.e.
-``build_engine``'s ``SimulatedBroker`` and ``Portfolio``) with the same strategy and
+market events through the backtest wiring (``adapters.live.paper.sim_engine``: the
+one ``wire_engine`` with a ``SimulatedBroker`` and a ``Portfolio``) with the same strategy and
 risk config must produce the same commands. A paper session replays with zero
 divergence; a live one diverges only where the exchange filled differently from
 the fill model, and the report shows the first place it did.
@@ -40,13 +40,14 @@ from tradeloom.adapters.live.journal import JournalRecord, read_journal
 from tradeloom.adapters.live.journal_codec import bar_from_payload, tick_from_payload
 from tradeloom.adapters.live.recovery import book_opening_position
 from tradeloom.adapters.live.paper import sim_engine
-from tradeloom.adapters.live.runner import degrade_symbols, kill_engine, set_paused
+from tradeloom.adapters.live.controls import degrade_symbols, kill_engine, set_paused
 from tradeloom.adapters.live.universe import apply_universe
 from tradeloom.adapters.live.warmup import prime
 from tradeloom.engine.errors import DataError
 from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.risk.engine import RiskEngine
 from tradeloom.engine.risk.config import RiskConfig
+from tradeloom.engine.run.loop import Engine
 from tradeloom.engine.strategy.base import Strategy
 
 SUBMIT_FIELDS = ("ts", "symbol", "side", "type", "amount", "quote_amount", "price", "stop_price",
@@ -182,7 +183,7 @@ def replay(journal_path: str | Path, strategy: Strategy, risk_config: RiskConfig
     for rec in records:
         kind, p = rec.kind, rec.payload
         if kind == "warmup_bar":
-            warm.append(bar_from_payload(p))
+            warm.append(bar_from_payload(p, f"journal {path} record {rec.seq}"))
         elif kind == "pause" and not started:
             paused_at_start = True
         elif kind == "universe" and not started:
@@ -192,24 +193,24 @@ def replay(journal_path: str | Path, strategy: Strategy, risk_config: RiskConfig
             prime(engine, warm)
             started = True
             if paused_at_start:
-                set_paused(engine, exchange, True, int(p["ts"]))
+                set_paused(risk, exchange, True, int(p["ts"]))
             for u in universe_at_start:
-                apply_universe(engine, u["block"], u["allow"], int(u["ts"]))
+                apply_universe(risk, u["block"], u["allow"], int(u["ts"]))
         elif not started:
             continue
         elif kind == "bar":
-            engine.step(bar_from_payload(p))
+            engine.step(bar_from_payload(p, f"journal {path} record {rec.seq}"))
             bars += 1
         elif kind == "trade":
             engine.step(tick_from_payload(p))
         elif kind == "universe":
-            apply_universe(engine, p["block"], p["allow"], int(p["ts"]))
+            apply_universe(risk, p["block"], p["allow"], int(p["ts"]))
         elif kind == "kill":
-            kill_engine(engine, int(p["ts"]), str(p.get("reason", "kill")))
+            kill_engine(engine, risk, int(p["ts"]), str(p.get("reason", "kill")))
         elif kind in ("pause", "resume"):
-            set_paused(engine, exchange, kind == "pause", int(p["ts"]))
+            set_paused(risk, exchange, kind == "pause", int(p["ts"]))
         elif kind == "degrade":
-            degrade_symbols(engine, p["symbols"], int(p["ts"]))
+            degrade_symbols(risk, p["symbols"], int(p["ts"]))
         elif kind == "end":
             engine.finish()
             ended = True
@@ -221,7 +222,7 @@ def replay(journal_path: str | Path, strategy: Strategy, risk_config: RiskConfig
     return ParityReport(path, str(session.get("mode")), bars, journal_cmds, replayed, found, total)
 
 
-def _open_positions(engine: Any, session: dict[str, Any],
+def _open_positions(engine: Engine, session: dict[str, Any],
                     records: Sequence[JournalRecord]) -> None:
     """The base amounts a live session started with (``session.positions``), booked at
     their recorded entry prices (else the last warm-up close), as the runner did."""

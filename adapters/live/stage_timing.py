@@ -17,8 +17,8 @@ stage         from -> to
 ``step``         event receipt -> ``Engine.step`` returned
 ============  ======================================================================
 
-:class:`RiskProbe` wraps the *same* ``RiskEngine`` object (every call is delegated,
-nothing is copied): the run's risk decisions are the risk engine's own.
+:class:`RiskProbe` wraps the *same* ``RiskEngine`` object (every hook of the port is
+delegated, nothing is copied): the run's risk decisions are the risk engine's own.
 
 >>> t = StageTimings()
 >>> for ms in (1, 2, 3, 4):
@@ -31,9 +31,16 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from types import MappingProxyType
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from tradeloom.engine.market import MarketSpec
+from tradeloom.engine.orders import Bar, Fill, Order
+from tradeloom.engine.ports import FeeModel, RiskView
+from tradeloom.engine.risk.codes import RiskAction, RiskDecision
+from tradeloom.engine.risk.engine import RiskEngine
 
 STAGES = ("to_strategy", "strategy", "risk", "send", "decision", "step")
 
@@ -49,6 +56,11 @@ class StageTimings:
 
     def add(self, stage: str, ns: int) -> None:
         self._samples[stage].append(int(ns))
+
+    def samples(self) -> Mapping[str, deque[int]]:
+        """The bounded window of samples per stage (ns, oldest first), read-only by
+        contract: the status page builds its latency histograms from it."""
+        return MappingProxyType(self._samples)
 
     # -- stamps, called by the runner, the probe and the recorder --------------------
     def receipt(self) -> None:
@@ -92,28 +104,45 @@ class StageTimings:
 
 
 class RiskProbe:
-    """The run's ``RiskEngine``, with the ``check`` and ``on_bar`` calls timed.
+    """The run's ``RiskEngine`` as the engine sees it (the ``RiskHooks`` port), with the
+    ``check`` and ``on_bar`` calls timed.
 
-    Attribute reads and every other call go to the wrapped engine, so
-    ``probe.records()``, ``probe.kill(...)``, ``probe.events`` are the engine's own.
+    Every hook is delegated explicitly to the wrapped engine, so the decisions, records
+    and events are the risk engine's own; the runner and the status page hold the
+    ``RiskEngine`` itself (``inner``) for its operator controls (kill, status).
     """
 
-    def __init__(self, risk: Any, timings: StageTimings) -> None:
+    def __init__(self, risk: RiskEngine, timings: StageTimings) -> None:
         self.inner = risk
         self._timings = timings
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    def on_bar(self, bar: Any, view: Any) -> None:
-        self.inner.on_bar(bar, view)
-        self._timings.strategy_start()  # the loop calls the strategy right after this
-
-    def check(self, order: Any, view: Any) -> Any:
+    def check(self, order: Order, view: RiskView) -> RiskDecision:
         start = self._timings.check_start()
         decision = self.inner.check(order, view)
         self._timings.add("risk", time.perf_counter_ns() - start)
         return decision
+
+    def bind(self, *, markets: Mapping[str, MarketSpec] | None = None,
+             fees: FeeModel | None = None, exchange: str | None = None,
+             symbols: Sequence[str] = ()) -> None:
+        self.inner.bind(markets=markets, fees=fees, exchange=exchange, symbols=symbols)
+
+    def on_bar(self, bar: Bar, view: RiskView) -> None:
+        self.inner.on_bar(bar, view)
+        self._timings.strategy_start()  # the loop calls the strategy right after this
+
+    def on_fill(self, fill: Fill, view: RiskView | None) -> None:
+        self.inner.on_fill(fill, view)
+
+    def pending_actions(self) -> list[RiskAction]:
+        return self.inner.pending_actions()
+
+    def records(self) -> list[dict[str, Any]]:
+        return self.inner.records()
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        return self.inner.events
 
 
 __all__ = ["STAGES", "RiskProbe", "StageTimings"]

@@ -6,8 +6,8 @@ strategy's need from the store, tops it up from the exchange up to the last clos
 bar, and *primes* the engine with it before the first live bar.
 
 **Need.** ``warmup_need(engine)`` (after ``engine.start``, so the strategy's
-``on_start`` has asked for its indicators): the largest indicator ``warmup`` + 1
-(bars until its value is defined), ``Strategy.history``, and the configured minimum.
+``on_start`` has asked for its indicators): ``Engine.warmup_bars()`` (the largest
+indicator ``warmup`` + 1, the bar history kept) and the configured minimum.
 
 **Priming** (``prime``) applies each warm-up bar exactly as ``Engine.step`` does
 *for data*: the symbol's mark, the risk engine's ``on_bar`` (staleness, day), the
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ccxt
 from tradeloom.adapters.ccxt.exchange import map_ccxt_error
@@ -32,18 +32,16 @@ from tradeloom.engine.errors import TradeloomError
 from tradeloom.engine.run.loop import Engine
 from tradeloom.engine.orders import Bar
 
+if TYPE_CHECKING:
+    from tradeloom.adapters.store.market_store import MarketStore
+
 log = logging.getLogger(__name__)
 
 
 def warmup_need(engine: Engine, minimum: int = 0) -> int:
-    """Bars per symbol the started ``engine``'s strategy needs before its first decision."""
-    need = max(int(minimum), int(getattr(engine.strategy, "history", 0) or 0))
-    for handle in engine._indicators.values():  # the engine's registry of ctx.indicator handles
-        warm = getattr(handle, "warmup", None)
-        if isinstance(warm, int):
-            need = max(need, warm + 1)
-    hist = engine._history_cap
-    return max(need, int(hist))
+    """Bars per symbol the started ``engine``'s strategy needs before its first decision
+    (``Engine.warmup_bars``), at least ``minimum``."""
+    return max(int(minimum), engine.warmup_bars())
 
 
 def prime(engine: Engine, bars: Iterable[Bar]) -> int:
@@ -56,7 +54,7 @@ def prime(engine: Engine, bars: Iterable[Bar]) -> int:
 
 
 async def load_warmup(client: Any, symbols: Sequence[str], timeframe: str, tf_ms: int, need: int,
-                      *, exchange_now: int, store: Any = None,
+                      *, exchange_now: int, store: MarketStore | None = None,
                       exchange_id: str = "") -> list[Bar]:
     """The last ``need`` closed bars per symbol before ``exchange_now``: store first, exchange top-up.
 
@@ -79,7 +77,7 @@ async def load_warmup(client: Any, symbols: Sequence[str], timeframe: str, tf_ms
     return out
 
 
-def _from_store(store: Any, exchange_id: str, timeframe: str, symbol: str, start: int, end: int,
+def _from_store(store: MarketStore | None, exchange_id: str, timeframe: str, symbol: str, start: int, end: int,
                 tf_ms: int) -> list[Bar]:
     if store is None:
         return []

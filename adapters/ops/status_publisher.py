@@ -55,6 +55,7 @@ from tradeloom.engine.risk.engine import RiskEngine
 
 if TYPE_CHECKING:
     from tradeloom.adapters.live.runner import LiveRunner
+    from tradeloom.adapters.live.stage_timing import StageTimings
 
 log = logging.getLogger(__name__)
 _SYSTEM = SystemClock()
@@ -255,7 +256,10 @@ class StatusPublisher:
         if risk is None:
             return ()
         tripped = set(risk.tripped())
-        names = [n for n in BREAKER_SETTINGS if getattr(risk.config, n, None)] + ["kill_switch"]
+        cfg = risk.config
+        configured = {"daily_loss": cfg.daily_loss, "max_drawdown": cfg.max_drawdown,
+                      "consecutive_losses": cfg.consecutive_losses}
+        names = [n for n in BREAKER_SETTINGS if configured[n]] + ["kill_switch"]
         out = []
         for name in names:
             since, detail = self._trip_info.get(name, (None, ""))
@@ -287,12 +291,11 @@ def _state_of(runner: LiveRunner, final: bool) -> str:
     if runner.killed:
         return "killed"
     summary = runner.summary  # degraded: a reconciliation alert refuses entries
-    return "paused" if summary.paused or getattr(summary, "degraded", False) else "running"
+    return "paused" if summary.paused or summary.degraded else "running"
 
 
 def _risk_of(runner: LiveRunner) -> RiskEngine | None:
-    risk = getattr(runner.engine.risk, "inner", runner.engine.risk)
-    return risk if isinstance(risk, RiskEngine) else None
+    return runner.risk
 
 
 def _positions(portfolio: Any) -> tuple[PositionRow, ...]:
@@ -319,12 +322,12 @@ def _fill_row(f: Any) -> FillRow:
                    float(f.amount), float(f.fee))
 
 
-def _stage_samples(timings: Any) -> Mapping[str, Iterable[int]]:
+def _stage_samples(timings: StageTimings | None) -> Mapping[str, Iterable[int]]:
     """``StageTimings``' bounded sample window per stage (ns); read, never changed."""
-    return getattr(timings, "_samples", {}) if timings is not None else {}
+    return timings.samples() if timings is not None else {}
 
 
-def _latency(timings: Any) -> dict[str, LatencyHistogram]:
+def _latency(timings: StageTimings | None) -> dict[str, LatencyHistogram]:
     out: dict[str, LatencyHistogram] = {}
     for stage, samples in _stage_samples(timings).items():
         ns = np.fromiter(samples, dtype=np.float64)

@@ -29,6 +29,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+from tradeloom.engine.errors import DataError
+from tradeloom.engine.orders import Bar
 from tradeloom.engine.timeutil import format_utc_ms
 
 from tradeloom.adapters.store.schema import (
@@ -93,6 +95,37 @@ def bad_bar_mask(
     with np.errstate(invalid="ignore"):
         sane = (low <= np.minimum(open_, close)) & (np.maximum(open_, close) <= high) & (volume >= 0)
     return ~(finite & sane)
+
+
+def bar_problem(bar: Bar) -> str:
+    """What breaks the rules stored bars obey in one bar (``""`` when nothing does): the
+    OHLC rules of ``bad_bar_reason``, and a close after the open.
+
+    Bars that enter from outside one at a time (live feeds, journals) get the same rules
+    the store applies to every bar it writes.
+
+    >>> bar_problem(Bar("BTC/USDT", 0, 60_000, 10.0, 11.0, 9.0, 10.5, 1.0))
+    ''
+    >>> bar_problem(Bar("BTC/USDT", 0, 60_000, 10.0, 9.0, 8.0, 9.5, 1.0))
+    "column 'high': high 9.0 < open 10.0"
+    >>> bar_problem(Bar("BTC/USDT", 60_000, 60_000, 10.0, 11.0, 9.0, 10.5, 1.0))
+    'close_ts 60000 is not after ts 60000'
+    """
+    column, reason = bad_bar_reason(bar.open, bar.high, bar.low, bar.close, bar.volume)
+    if column:
+        return f"column {column!r}: {reason}"
+    if not bar.close_ts > bar.ts:
+        return f"close_ts {bar.close_ts} is not after ts {bar.ts}"
+    return ""
+
+
+def check_bar(bar: Bar, where: str) -> Bar:
+    """``bar`` if it passes ``bar_problem``, else a ``DataError`` naming ``where``, the
+    symbol, the bar's open time and the rule it breaks."""
+    problem = bar_problem(bar)
+    if problem:
+        raise DataError(f"{where}: {bar.symbol} bar at ts {describe_ts(int(bar.ts))}: {problem}")
+    return bar
 
 
 def bad_bar_reason(

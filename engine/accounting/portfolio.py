@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from tradeloom.engine.errors import ConfigError, InsufficientFunds
 from tradeloom.engine.orders import Fill, Side
@@ -69,6 +70,19 @@ class PortfolioSnapshot:
     realized_pnl: float
     unrealized_pnl: float
     fees_paid: float
+
+
+class StepView(NamedTuple):
+    """The engine step's declared fast interface to a portfolio (``Portfolio.step_view``).
+
+    ``marks`` is the portfolio's own mark table: the step writes each bar's close into
+    it, exactly as ``set_mark`` would, without a method call per bar. ``held`` is the
+    list of non-zero positions: the step reads only whether it is empty. Both objects
+    live as long as the portfolio and are updated in place, never replaced.
+    """
+
+    marks: dict[str, float]
+    held: list[Position]
 
 
 class Portfolio:
@@ -139,6 +153,11 @@ class Portfolio:
 
     def set_mark(self, symbol: str, price: float) -> None:
         self._marks[symbol] = price
+
+    def step_view(self) -> StepView:
+        """The mark table and the held positions, for the engine's per-bar step (see
+        ``StepView``); everyone else uses ``set_mark``/``positions()``."""
+        return StepView(self._marks, self._held)
 
     def position_value(self) -> float:
         """Sum of ``position * mark`` over held symbols (the gross exposure, spot)."""

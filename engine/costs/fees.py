@@ -1,12 +1,17 @@
-"""Fee models: what one fill costs, in the quote currency.
+"""Fee models: what one fill costs, in the quote currency (the ``FeeModel`` port,
+declared in ``engine.ports``).
 
-A fee model answers two questions the simulated broker asks on every fill:
+A fee model answers the questions the simulated broker asks on every fill and the
+risk engine's sizing asks before it: the broker and the sizing of one run hold the
+*same* instance (the sizing reads ``Broker.fees``), so they cannot disagree.
 
 - ``fee(spec, price, amount, liquidity)``: the fee of this fill (quote currency);
 - ``max_amount(spec, price, budget, liquidity)``: the largest amount whose cost
   *including* the fee fits in ``budget`` quote units (unrounded; the broker truncates it
   to the lot step). This is how all-in orders (``Order.quote_amount``) and
-  insufficient-funds reductions stay payable without a fee surprise.
+  insufficient-funds reductions stay payable without a fee surprise;
+- ``rate(spec, liquidity, notional)``: the fee as a fraction of a fill's notional, what
+  risk sizing plans an order's fee with.
 
 The cost of a buy is always ``price * amount + fee``; the proceeds of a sell are
 ``price * amount - fee``. Portfolios must use the same expressions so that the broker's
@@ -16,28 +21,14 @@ affordability check and the portfolio's balance agree to the last bit.
 from __future__ import annotations
 
 import math
-from typing import Protocol
-
 from tradeloom.engine.errors import ConfigError
 from tradeloom.engine.market import MarketSpec
-from tradeloom.engine.orders import Liquidity
+from tradeloom.engine.orders import MAX_MAKER_REBATE, Liquidity
+from tradeloom.engine.ports import FeeModel
 
 # Bound once: reading ``Liquidity.MAKER`` goes through the enum's metaclass (~70 ns),
 # a module global costs a tenth of that, and fees are computed several times per fill.
 _MAKER = Liquidity.MAKER
-
-class FeeModel(Protocol):
-    """What a fill costs. Implementations must be pure and deterministic."""
-
-    def fee(self, spec: MarketSpec, price: float, amount: float, liquidity: Liquidity) -> float:
-        """Fee for ``amount`` base units at ``price``, in the quote currency."""
-        ...
-
-    def max_amount(
-        self, spec: MarketSpec, price: float, budget: float, liquidity: Liquidity
-    ) -> float:
-        """Largest amount with ``price * amount + fee <= budget`` (unrounded, >= 0)."""
-        ...
 
 
 class MakerTakerFees:
@@ -56,13 +47,15 @@ class MakerTakerFees:
     0.0
     >>> round(MakerTakerFees().max_amount(spec, 100.0, 1001.0, Liquidity.TAKER), 10)
     10.0
+    >>> MakerTakerFees(taker=0.02).rate(spec, Liquidity.TAKER)
+    0.02
     """
 
     __slots__ = ("maker", "taker")
 
     def __init__(self, maker: float | None = None, taker: float | None = None) -> None:
         for name, value in (("maker", maker), ("taker", taker)):
-            if value is not None and not (math.isfinite(value) and -0.01 <= value < 0.1):
+            if value is not None and not (math.isfinite(value) and -MAX_MAKER_REBATE <= value < 0.1):
                 raise ConfigError(
                     f"MakerTakerFees({name}={value}): rates are fractions in [-0.01, 0.1) "
                     "(0.001 = 0.1 %); pass None to use the market's rate"
@@ -70,8 +63,8 @@ class MakerTakerFees:
         self.maker = maker
         self.taker = taker
 
-    def rate(self, spec: MarketSpec, liquidity: Liquidity) -> float:
-        """The fee rate that applies to ``liquidity`` on ``spec``'s market."""
+    def rate(self, spec: MarketSpec, liquidity: Liquidity, notional: float | None = None) -> float:
+        """The fee rate that applies to ``liquidity`` on ``spec``'s market (any notional)."""
         if liquidity is _MAKER:
             return spec.maker_fee if self.maker is None else self.maker
         return spec.taker_fee if self.taker is None else self.taker
@@ -108,6 +101,8 @@ class FixedFees:
     1.5
     >>> FixedFees(1.0).max_amount(spec, 100.0, 101.0, Liquidity.TAKER)
     1.0
+    >>> FixedFees(1.5).rate(spec, Liquidity.TAKER, 300.0)
+    0.005
     """
 
     __slots__ = ("per_fill",)
@@ -131,5 +126,15 @@ class FixedFees:
         """Kind and parameters as plain JSON, for run manifests and their config hash."""
         return {"kind": "fixed", "per_fill": self.per_fill}
 
+    def rate(self, spec: MarketSpec, liquidity: Liquidity, notional: float | None = None) -> float:
+        """``per_fill / notional``: the flat fee as a fraction of a fill of ``notional``
+        (0 without a positive notional)."""
+        if notional is None or not notional > 0.0:
+            return 0.0
+        return self.per_fill / notional
+
     def __repr__(self) -> str:
         return f"FixedFees(per_fill={self.per_fill})"
+
+
+__all__ = ["FeeModel", "FixedFees", "MakerTakerFees"]

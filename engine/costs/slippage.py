@@ -1,4 +1,5 @@
-"""Slippage models: how far a taker fill lands from the price that triggered it.
+"""Slippage models: how far a taker fill lands from the price that triggered it (the
+``SlippageModel`` port, declared in ``engine.ports``).
 
 Slippage is always *adverse* (buys pay more, sells receive less) and applies to taker
 fills only: a maker fill executes at its own resting limit price by definition. The
@@ -11,23 +12,12 @@ across several price levels, which need not sit on the grid.
 from __future__ import annotations
 
 import math
-from typing import Protocol
 
 from tradeloom.engine.errors import ConfigError
 from tradeloom.engine.orders import Liquidity, Side
+from tradeloom.engine.ports import SlippageModel
 
 _MAKER = Liquidity.MAKER  # a module global reads faster than ``Liquidity.MAKER``
-
-
-class SlippageModel(Protocol):
-    """Maps a reference price to the executed price. Pure and deterministic."""
-
-    def price(
-        self, side: Side, price: float, amount: float, volume: float, liquidity: Liquidity
-    ) -> float:
-        """Executed price for ``amount`` base units against ``volume`` base units traded
-        in the bar (or the trade, on ticks) whose reference price is ``price``."""
-        ...
 
 
 class NoSlippage:
@@ -143,3 +133,6 @@ class VolumeParticipationSlippage:
             f"VolumeParticipationSlippage(k_bps={self.k_bps}, exponent={self.exponent}, "
             f"max_bps={self.max_bps})"
         )
+
+
+__all__ = ["FixedBpsSlippage", "NoSlippage", "SlippageModel", "VolumeParticipationSlippage"]

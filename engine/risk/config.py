@@ -104,7 +104,6 @@ class RiskConfig(_Strict):
     price_band_pct: float | None = Field(default=None, gt=0.0, le=10.0)
     stale_after_bars: int | None = Field(default=None, ge=1)
     fee_aware_sizing: bool = False
-    fee_rate: float | None = Field(default=None, ge=0.0, lt=0.1)
     on_size_breach: Literal["reject", "resize"] = "reject"
     # -- per portfolio
     max_position_pct: float | None = _fraction()
@@ -124,6 +123,20 @@ class RiskConfig(_Strict):
     # -- kill switch
     kill_at: int | None = None
     kill_flatten: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _removed_settings(cls, data: object) -> object:
+        if isinstance(data, dict) and "fee_rate" in data:
+            if data["fee_rate"] is None:  # what older journals' session records hold: no-op
+                return {k: v for k, v in data.items() if k != "fee_rate"}
+            raise ConfigError(
+                f"risk.fee_rate ({data['fee_rate']!r}) was removed: risk sizing now plans fees "
+                "with the broker's own fee model, so the rate is set once, for both - in a "
+                "backtest config as [broker] fee_rate (or maker_fee / taker_fee); paper and "
+                "live use the exchange's market fees. Delete fee_rate from the risk profile"
+            )
+        return data
 
     @field_validator("kill_at", mode="before")
     @classmethod

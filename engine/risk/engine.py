@@ -68,6 +68,7 @@ from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.orders import Bar, Fill, Order, Side
 from tradeloom.engine.risk.codes import ActionKind, Outcome, RiskAction, RiskCode, RiskDecision
 from tradeloom.engine.risk.config import RiskConfig
+from tradeloom.engine.ports import FeeModel
 from tradeloom.engine.risk.gate import RiskView, order_size
 from tradeloom.engine.risk.ledger import RiskLedger
 from tradeloom.engine.risk.sizing import EPS, SizeLimits, is_entry
@@ -82,7 +83,6 @@ class RiskEngine:
         config: RiskConfig | None = None,
         *,
         markets: Mapping[str, MarketSpec] | None = None,
-        fee_rate: float | None = None,
         exchange: str = "",
     ) -> None:
         self.config = config if config is not None else RiskConfig()
@@ -104,7 +104,7 @@ class RiskEngine:
         self._day: int | None = None
         self._now = 0  # latest event time seen: stamps operator actions
         self._ledger = RiskLedger()
-        self._sizing = SizeLimits(cfg, self._markets, self._symbols, self._ledger, fee_rate)
+        self._sizing = SizeLimits(cfg, self._markets, self._symbols, self._ledger)
         self._daily = DailyLossBreaker(cfg.daily_loss) if cfg.daily_loss else None
         self._drawdown = DrawdownBreaker(cfg.max_drawdown) if cfg.max_drawdown else None
         self._streak = LossStreakBreaker(cfg.consecutive_losses) if cfg.consecutive_losses else None
@@ -126,25 +126,33 @@ class RiskEngine:
         self,
         *,
         markets: Mapping[str, MarketSpec] | None = None,
-        fee_rate: float | None = None,
+        fees: FeeModel | None = None,
         exchange: str | None = None,
         symbols: Sequence[str] = (),
     ) -> None:
-        """Give the engine the run's symbols, market metadata, fee override and exchange (loop start).
+        """Give the engine the run's symbols, market metadata, fee model and exchange.
 
-        The engine values positions of the symbols it knows: those given here and
-        those seen in bars, fills and orders.
+        The loop calls it at start with the run's markets and symbols and the broker's
+        fee model (``Broker.fees``): sizing then plans every fee with the model the
+        broker charges. Until bound, sizing plans with ``MakerTakerFees()`` (the
+        markets' own rates). The engine values positions of the symbols it knows:
+        those given here and those seen in bars, fills and orders.
         """
         for symbol in symbols:
             self._symbols[symbol] = None
         if markets:
             self._markets.update(markets)
-        if fee_rate is not None:
-            self._sizing.fee_rate = fee_rate
+        if fees is not None:
+            self._sizing.fees = fees
         if exchange is not None:
             self.exchange = exchange
 
     # ------------------------------------------------------------------ state queries
+
+    @property
+    def fees(self) -> FeeModel:
+        """The fee model sizing plans with (the broker's, once ``bind`` gave it)."""
+        return self._sizing.fees
 
     @property
     def killed(self) -> bool:

@@ -1,7 +1,9 @@
 """The hook every order passes before it reaches a broker.
 
-The full ``RiskEngine`` (limits, breakers, kill switch) implements ``RiskGate``;
-the loop only needs this protocol. A gate answers each order intent with a
+The ports (``RiskGate``: ``check``; ``RiskHooks``: ``check`` plus the hooks the loop
+calls) are declared in ``engine.ports`` and re-exported here. The full ``RiskEngine``
+(limits, breakers, kill switch) implements ``RiskHooks``; a bare ``RiskGate`` is
+enough for the loop. A gate answers each order intent with a
 decision: approve as is, approve a smaller amount, or reject with a reason that
 names the limit. Denials are data (recorded in the run's results), never a bare
 exception.
@@ -17,49 +19,10 @@ GateDecision(approved=True, amount=0.5, reason='')
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 from tradeloom.engine.orders import Order
-
-
-class RiskDecisionLike(Protocol):
-    """What the loop reads from a gate's answer."""
-
-    @property
-    def approved(self) -> bool: ...
-
-    @property
-    def amount(self) -> float: ...
-
-    @property
-    def reason(self) -> str: ...
-
-
-class RiskView(Protocol):
-    """The read-only account view a gate decides on (the strategy ``Context`` is one)."""
-
-    @property
-    def now(self) -> int: ...
-
-    @property
-    def cash(self) -> float: ...
-
-    @property
-    def equity(self) -> float: ...
-
-    def position(self, symbol: str) -> float: ...
-
-    def mark(self, symbol: str) -> float: ...
-
-    def open_orders(self, symbol: str | None = None) -> Sequence[Order]: ...
-
-
-class RiskGate(Protocol):
-    def check(self, order: Order, view: RiskView) -> RiskDecisionLike:
-        """Approve, resize (``amount`` smaller than asked) or reject ``order``."""
-        ...
+from tradeloom.engine.ports import RiskDecisionLike, RiskGate, RiskHooks, RiskView
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,3 +59,15 @@ class PassThroughGate:
 
     def check(self, order: Order, view: RiskView | None) -> GateDecision:
         return GateDecision(True, order_size(order))
+
+
+__all__ = [
+    "GateDecision",
+    "PassThroughGate",
+    "RecordedDecision",
+    "RiskDecisionLike",
+    "RiskGate",
+    "RiskHooks",
+    "RiskView",
+    "order_size",
+]

@@ -4,7 +4,10 @@ Max notional, max order %, max position %, max total exposure %, per-strategy
 budgets and fee-aware cash each give the largest notional that fits. Open entry
 orders count as if filled; the fee of this order counts as already paid, so a
 limit ``L`` on a notional ``n`` with fee rate ``f`` reads ``held + n <= L * (E - f n)``,
-i.e. ``n <= (L E - held) / (1 + L f)``. The smallest cap wins: the order is
+i.e. ``n <= (L E - held) / (1 + L f)``. The fee rate is the run's fee model's
+(``FeeModel.rate``, taker, at this order's notional): the very model the broker
+charges fills with (``RiskEngine.bind(fees=...)``, given the broker's ``fees`` when the
+engine starts), so an order sizing approved is an order the broker can pay for. The smallest cap wins: the order is
 approved if it fits, else rejected, or resized to the cap when
 ``on_size_breach = "resize"`` (fee-aware cash sizing always resizes). A result
 under the minimum notional (``MarketSpec.min_notional`` or ``risk.min_notional``)
@@ -25,8 +28,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from tradeloom.engine.costs.fees import MakerTakerFees
 from tradeloom.engine.market import MarketSpec
-from tradeloom.engine.orders import Order, OrderType, Side
+from tradeloom.engine.orders import Liquidity, Order, OrderType, Side
+from tradeloom.engine.ports import FeeModel
 from tradeloom.engine.risk.codes import RiskCode, RiskDecision
 from tradeloom.engine.risk.config import RiskConfig
 from tradeloom.engine.risk.gate import RiskView
@@ -37,14 +42,17 @@ EPS = 1e-12
 
 Cap = tuple[float, RiskCode, float, float, str, str, bool, bool]
 
+_TAKER = Liquidity.TAKER
+
 
 class SizeLimits:
     """The size part of a risk decision (see the module docstring).
 
-    ``markets`` and ``symbols`` are shared with the owning ``RiskEngine`` (it adds to them).
+    ``markets`` and ``symbols`` are shared with the owning ``RiskEngine`` (it adds to them);
+    ``fees`` is the run's fee model (the broker's, set by ``RiskEngine.bind``).
     """
 
-    __slots__ = ("config", "fee_rate", "ledger", "markets", "symbols")
+    __slots__ = ("config", "fees", "ledger", "markets", "symbols")
 
     def __init__(
         self,
@@ -52,13 +60,13 @@ class SizeLimits:
         markets: dict[str, MarketSpec],
         symbols: dict[str, None],
         ledger: RiskLedger,
-        fee_rate: float | None = None,
+        fees: FeeModel | None = None,
     ) -> None:
         self.config = config
         self.markets = markets
         self.symbols = symbols
         self.ledger = ledger
-        self.fee_rate = fee_rate
+        self.fees: FeeModel = fees if fees is not None else MakerTakerFees()
 
     def decide(
         self, order: Order, view: RiskView, pos: float, base: dict[str, Any]
@@ -67,9 +75,15 @@ class SizeLimits:
         cfg = self.config
         symbol = order.symbol
         spec = self.markets.get(symbol)
-        fee = self.fee(spec)
         quote_sized = order.quote_amount is not None
         price = order_price(order, view.mark(symbol))
+        if quote_sized:
+            planned: float | None = base["requested"]  # the spend, fee included
+        elif price > 0.0 and math.isfinite(price):
+            planned = order.amount * price
+        else:
+            planned = None
+        fee = self.fee(spec, planned)
         min_notional = max(spec.min_notional if spec is not None else 0.0, cfg.min_notional or 0.0)
         if quote_sized:
             notional = base["requested"] / (1.0 + fee)
@@ -243,12 +257,10 @@ class SizeLimits:
 
     # ------------------------------------------------------------------ helpers
 
-    def fee(self, spec: MarketSpec | None) -> float:
-        if self.config.fee_rate is not None:
-            return self.config.fee_rate
-        if self.fee_rate is not None:
-            return self.fee_rate
-        return spec.taker_fee if spec is not None else 0.0
+    def fee(self, spec: MarketSpec | None, notional: float | None = None) -> float:
+        """The fee rate sizing plans with: the fee model's taker rate on ``spec``'s market
+        at ``notional`` (0 for a symbol whose market the engine was not given)."""
+        return self.fees.rate(spec, _TAKER, notional) if spec is not None else 0.0
 
     def _needs_price(self, min_notional: float) -> bool:
         cfg = self.config

@@ -5,8 +5,9 @@ streams bars from the store and calls ``run_bars``. Benchmarks call
 ``backtest_arrays`` on numpy arrays directly.
 
 The run: a ``Portfolio`` (spot, one quote currency), a ``SimulatedBroker`` reading
-its balances, an ``Engine`` stepping every bar, then ``finish()`` (open orders
-expire; open positions stay open, marked to the last close).
+its balances, an ``Engine`` stepping every bar (wired by ``wiring.wire_engine``, as
+paper, replay and live are), then ``finish()`` (open orders expire; open positions
+stay open, marked to the last close).
 
 >>> import numpy as np
 
@@ -26,22 +27,20 @@ expire; open positions stay open, marked to the last close).
 from __future__ import annotations
 
 import gc
-import itertools
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
 from tradeloom.engine.errors import ConfigError, DataError
+from tradeloom.engine.market import MarketSpec
+from tradeloom.engine.orders import Bar
+from tradeloom.engine.ports import FeeModel, ModelSource, RiskGate, RiskHooks, SlippageModel
+from tradeloom.engine.results.result import BacktestResult, EquityCurve
 from tradeloom.engine.run.feeds import BarArrays, merge_bars
 from tradeloom.engine.run.loop import Engine
-from tradeloom.engine.market import MarketSpec
+from tradeloom.engine.run.wiring import simulated_broker, wire_engine
 from tradeloom.engine.sim.matching import IntrabarRule
-from tradeloom.engine.orders import Bar
-from tradeloom.engine.accounting.portfolio import Portfolio
-from tradeloom.engine.results.result import BacktestResult, EquityCurve
-from tradeloom.engine.risk.gate import RiskGate
-from tradeloom.engine.sim.broker import SimulatedBroker
 from tradeloom.engine.strategy.base import Strategy
 from tradeloom.engine.timeframes import timeframe_to_ms
 
@@ -62,8 +61,8 @@ def run_bars(
     markets: Mapping[str, MarketSpec] | None = None,
     initial_cash: float = DEFAULT_CASH,
     quote_currency: str | None = None,
-    fees: Any = None,
-    slippage: Any = None,
+    fees: FeeModel | None = None,
+    slippage: SlippageModel | None = None,
     intrabar_rule: IntrabarRule = IntrabarRule.ADVERSE_FIRST,
     volume_share: float | None = None,
     risk: RiskGate | None = None,
@@ -89,43 +88,25 @@ def build_engine(
     markets: Mapping[str, MarketSpec] | None = None,
     initial_cash: float = DEFAULT_CASH,
     quote_currency: str | None = None,
-    fees: Any = None,
-    slippage: Any = None,
+    fees: FeeModel | None = None,
+    slippage: SlippageModel | None = None,
     intrabar_rule: IntrabarRule = IntrabarRule.ADVERSE_FIRST,
     volume_share: float | None = None,
     risk: RiskGate | None = None,
     seed: int = 0,
-    models: Any = None,
+    models: ModelSource | None = None,
 ) -> Engine:
-    """Portfolio + SimulatedBroker + Engine wired for a backtest (not started)."""
-    if not isinstance(strategy, Strategy):
-        raise ConfigError(
-            f"strategy must be a Strategy instance, got {type(strategy).__name__}; "
-            "instantiate it with its params, e.g. SmaCross(fast=10)"
-        )
+    """Portfolio + SimulatedBroker + Engine wired for a backtest (not started): the one
+    wiring (``wiring.wire_engine``) with a simulated broker using these fill models."""
     symbols = list(symbols)
-    markets = dict(markets) if markets is not None else default_markets(symbols)
-    missing = [s for s in symbols if s not in markets]
-    if missing:
-        raise ConfigError(f"no MarketSpec for {missing}; load the exchange's markets or pass markets=")
-    quotes = sorted({markets[s].quote for s in symbols})
-    quote = quote_currency or quotes[0]
-    if quotes != [quote]:
-        raise ConfigError(
-            f"symbols {symbols} are quoted in {quotes} but the portfolio has one quote "
-            f"currency ({quote!r}); run one backtest per quote currency"
-        )
-    portfolio = Portfolio(initial_cash, quote)
-    # One id counter for the run: orders the engine creates and orders the broker
-    # creates (cancel/replace) never collide, and ids repeat run after run.
-    ids = itertools.count(1).__next__
-    broker = SimulatedBroker(
-        {s: markets[s] for s in symbols}, portfolio, fees=fees, slippage=slippage,
-        intrabar_rule=intrabar_rule, volume_share=volume_share, id_source=ids,
-    )
-    return Engine(
-        strategy, broker, portfolio, symbols=symbols, timeframe_ms=timeframe_to_ms(timeframe),
-        markets=markets, risk=risk, seed=seed, id_source=ids, models=models,
+    return wire_engine(
+        strategy, symbols=symbols, timeframe=timeframe,
+        markets=dict(markets) if markets is not None else default_markets(symbols),
+        broker=simulated_broker(
+            fees=fees, slippage=slippage, intrabar_rule=intrabar_rule, volume_share=volume_share,
+        ),
+        initial_cash=initial_cash, quote_currency=quote_currency, risk=risk, seed=seed,
+        models=models,
     )
 
 
@@ -173,18 +154,11 @@ def collect(engine: Engine, *, timeframe: str, manifest: Mapping[str, Any] | Non
     broker = engine.broker
     events = list(engine.events)
     risk = engine.risk
-    risk_records = getattr(risk, "records", None)
-    risk_decisions = risk_records() if risk_records is not None else engine.risk_decisions
-    events.extend(getattr(risk, "events", ()))
-    for w in getattr(broker, "intrabar_warnings", ()):
-        events.append(
-            {
-                "ts": int(w.ts),
-                "kind": "intrabar",
-                "message": f"{w.symbol}: orders {list(w.order_ids)} reached in one bar; "
-                f"{w.rule.value} decided which filled first",
-            }
-        )
+    hooks = risk if isinstance(risk, RiskHooks) else None  # a bare RiskGate keeps no records
+    risk_decisions = hooks.records() if hooks is not None else engine.risk_decisions
+    if hooks is not None:
+        events.extend(hooks.events)
+    events.extend(broker.result_events())
     events.sort(key=lambda e: e["ts"])  # stable: same-time events keep their order
     base_manifest = {
         "strategy": type(engine.strategy).__name__,

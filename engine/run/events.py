@@ -1,53 +1,44 @@
-"""Event kinds, their priorities, and the one ordering rule of the loop.
+"""Event kinds and the one ordering rule of the engine's events.
 
 Every event has a time (integer UTC ms) at which the engine *learns* of it. A bar
 is learnt at its close (``Bar.close_ts``); every other event at its ``ts``. Events
-are processed in the order ``(time, kind priority, sequence)``:
+are processed in the order ``(time, kind priority, symbol)`` (``order_key``), ties
+beyond that in arrival order:
 
 ===========  ========  ==========================================================
 kind         priority  why it comes there
 ===========  ========  ==========================================================
-ORDER         0        exchange order updates at T happened before anything the
+OrderEvent    0        exchange order updates at T happened before anything the
                        strategy could react to at T (live only)
-FILL          1        likewise fills reported by a live exchange
-TRADE         2        ticks at T
-QUOTE         3        quotes at T
-BAR           4        bars closing at T; several symbols tie-break by symbol name
-TIMER         5        timers at T fire after every market event at T, so a timer
+FillEvent     1        likewise fills reported by a live exchange
+TradeTick     2        ticks at T
+QuoteTick     3        quotes at T
+Bar           4        bars closing at T; several symbols tie-break by symbol name
+Timer         5        timers at T fire after every market event at T, so a timer
                        set for a bar's close sees that bar
 ===========  ========  ==========================================================
 
-``sequence`` is the arrival order within a source (for bars of one time step: the
-symbol rank), which makes the order total: two runs over the same inputs see the
-same sequence of events, independent of dict or set ordering.
+Who applies it: ``feeds.merge_bars`` (bars only: ``(close, symbol)``, one numpy
+lexsort instead of a key per bar), ``merge_ticks`` below (the live runner's ticks
+and bars of one round), the engine's timers (fired after the market events of
+their time), and the live runner, which steps the fills its broker reported before
+the bars of the round (a fill reported later than a bar's close is booked just
+before that close, ``LiveRunner._step_fill``). ``replay`` steps a journal in the
+order it was written, which is this order. Two runs over the same inputs therefore
+see the same sequence of events, independent of dict or set ordering.
 
->>> q = EventQueue()
->>> q.push(Timer(ts=60_000, name="t"))
->>> q.push(Bar("ETH/USDT", 0, 60_000, 1.0, 1.0, 1.0, 1.0, 0.0))
->>> q.push(Bar("BTC/USDT", 0, 60_000, 1.0, 1.0, 1.0, 1.0, 0.0))
->>> [(type(e).__name__, e[0]) for e in q.drain()]
-[('Bar', 'BTC/USDT'), ('Bar', 'ETH/USDT'), ('Timer', 60000)]
+>>> bars = [Bar("ETH/USDT", 0, 60_000, 1.0, 1.0, 1.0, 1.0, 0.0),
+...         Bar("BTC/USDT", 0, 60_000, 1.0, 1.0, 1.0, 1.0, 0.0)]
+>>> [e[0] for e in sorted([Timer(ts=60_000, name="t"), *bars], key=order_key)]
+['BTC/USDT', 'ETH/USDT', 60000]
 """
 
 from __future__ import annotations
 
-import heapq
-from collections.abc import Iterator
-from enum import IntEnum
+from collections.abc import Sequence
 from typing import NamedTuple
 
 from tradeloom.engine.orders import Bar, Fill, Order
-
-
-class EventKind(IntEnum):
-    """Kind priority at equal time: lower runs first (see the module table)."""
-
-    ORDER = 0
-    FILL = 1
-    TRADE = 2
-    QUOTE = 3
-    BAR = 4
-    TIMER = 5
 
 
 class TradeTick(NamedTuple):
@@ -97,29 +88,15 @@ class OrderEvent(NamedTuple):
 
 Event = Bar | TradeTick | QuoteTick | Timer | FillEvent | OrderEvent
 
-_KIND = {
-    Bar: EventKind.BAR,
-    TradeTick: EventKind.TRADE,
-    QuoteTick: EventKind.QUOTE,
-    Timer: EventKind.TIMER,
-    FillEvent: EventKind.FILL,
-    OrderEvent: EventKind.ORDER,
+#: Kind priority at equal time: lower runs first (see the module table).
+PRIORITY: dict[type, int] = {
+    OrderEvent: 0,
+    FillEvent: 1,
+    TradeTick: 2,
+    QuoteTick: 3,
+    Bar: 4,
+    Timer: 5,
 }
-
-
-def event_kind(event: Event) -> EventKind:
-    """The kind of ``event``.
-
-    >>> event_kind(Timer(5, "x"))
-    <EventKind.TIMER: 5>
-    """
-    try:
-        return _KIND[type(event)]
-    except KeyError:
-        raise TypeError(
-            f"unknown event type {type(event).__name__}; expected one of "
-            + ", ".join(t.__name__ for t in _KIND)
-        ) from None
 
 
 def event_time(event: Event) -> int:
@@ -133,42 +110,57 @@ def event_time(event: Event) -> int:
     return event.ts  # type: ignore[union-attr]
 
 
-def _tiebreak(event: Event) -> str:
-    symbol = getattr(event, "symbol", None)
-    return symbol if isinstance(symbol, str) else ""
+def order_key(event: Event) -> tuple[int, int, str]:
+    """``(time, kind priority, symbol)``: the engine's order of events (a stable sort by
+    it keeps arrival order for the rest).
 
-
-class EventQueue:
-    """A priority queue ordered by ``(time, kind, symbol, sequence)``.
-
-    Used where heterogeneous sources must be merged (ticks with bars, journals,
-    live events). Single-symbol bar replays do not need it: their arrays are
-    already in order (see ``feeds``).
+    >>> order_key(TradeTick("BTC/USDT", 60_000, 1.0, 1.0)) < order_key(
+    ...     Bar("BTC/USDT", 0, 60_000, 1.0, 1.0, 1.0, 1.0, 0.0))
+    True
     """
+    kind = type(event)
+    try:
+        priority = PRIORITY[kind]
+    except KeyError:
+        raise TypeError(
+            f"unknown event type {kind.__name__}; expected one of "
+            + ", ".join(t.__name__ for t in PRIORITY)
+        ) from None
+    if kind is Bar or kind is TradeTick or kind is QuoteTick:
+        return event_time(event), priority, event.symbol  # type: ignore[union-attr]
+    if kind is FillEvent:
+        return event.ts, priority, event.fill.symbol  # type: ignore[union-attr]
+    if kind is OrderEvent:
+        return event.ts, priority, event.order.symbol  # type: ignore[union-attr]
+    return event.ts, priority, ""  # type: ignore[union-attr]
 
-    __slots__ = ("_heap", "_seq")
 
-    def __init__(self) -> None:
-        self._heap: list[tuple[int, int, str, int, Event]] = []
-        self._seq = 0
+def merge_ticks(bars: Sequence[Bar], ticks: Sequence[TradeTick]) -> list[Bar | TradeTick]:
+    """``bars`` (in ``(close, symbol)`` order) and ``ticks`` (in ``(ts, symbol, arrival)``
+    order) merged in the engine's event order: a tick at ``T`` before a bar closing at
+    ``T``, otherwise by time.
 
-    def __len__(self) -> int:
-        return len(self._heap)
+    >>> b = Bar("BTC/USDT", 0, 60_000, 1.0, 1.0, 1.0, 1.0, 0.0)
+    >>> ticks = [TradeTick("BTC/USDT", 59_000, 1.0, 1.0), TradeTick("BTC/USDT", 60_000, 1.0, 1.0)]
+    >>> [type(e).__name__ + str(e.ts) for e in merge_ticks([b], ticks)]
+    ['TradeTick59000', 'TradeTick60000', 'Bar0']
+    """
+    if not ticks:
+        return list(bars)
+    events: list[Bar | TradeTick] = [*ticks, *bars]
+    events.sort(key=order_key)
+    return events
 
-    def push(self, event: Event) -> None:
-        self._seq += 1
-        heapq.heappush(
-            self._heap,
-            (event_time(event), int(event_kind(event)), _tiebreak(event), self._seq, event),
-        )
 
-    def pop(self) -> Event:
-        return heapq.heappop(self._heap)[-1]
-
-    def peek_time(self) -> int | None:
-        return self._heap[0][0] if self._heap else None
-
-    def drain(self) -> Iterator[Event]:
-        """Pop every event in order (events pushed meanwhile are included)."""
-        while self._heap:
-            yield heapq.heappop(self._heap)[-1]
+__all__ = [
+    "PRIORITY",
+    "Event",
+    "FillEvent",
+    "OrderEvent",
+    "QuoteTick",
+    "Timer",
+    "TradeTick",
+    "event_time",
+    "merge_ticks",
+    "order_key",
+]

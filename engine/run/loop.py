@@ -9,9 +9,9 @@ One bar event (delivered at its close ``bar.close_ts``):
 3. ``broker.on_bar(bar)`` matches orders placed while handling earlier events
    (``created_ts <= bar.ts``), the fills are applied to the portfolio, then
    ``on_fill`` runs for each fill and ``on_order`` for each order update;
-4. the symbol's mark is set; a risk engine's ``on_bar`` hook (if any) runs and its
-   requested actions (cancel all, flatten) execute; streaming indicators and the
-   history take the bar;
+4. the symbol's mark is set; a risk engine's ``on_bar`` hook (a ``RiskHooks`` gate;
+   a bare ``RiskGate`` has none) runs and its requested actions (cancel all,
+   flatten) execute; streaming indicators and the history take the bar;
 5. ``strategy.on_bar(ctx, bar)``; its orders get ``created_ts = close_ts``, the
    next bar's open time, so they can match from the next bar on, never this one.
    Order updates caused by a callback reach ``on_order`` right after it returns.
@@ -19,6 +19,8 @@ One bar event (delivered at its close ``bar.close_ts``):
 Other events: trade ticks match at the tick (``broker.on_trade``); ``FillEvent`` and
 ``OrderEvent`` (a live exchange's reports) are booked and dispatched the same way.
 Order entry lives in ``order_entry``, indicators and history in ``strategy_data``.
+The engine calls its broker, risk gate and model book only through the ports of
+``engine.ports`` (``Broker``, ``RiskGate``/``RiskHooks``, ``ModelSource``).
 
 Equity is recorded once per distinct close time, *after* every event of that time
 (all symbols' bars, timers due then): the engine records step ``T`` when the
@@ -51,7 +53,7 @@ from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.run.order_entry import OrderEntry
 from tradeloom.engine.orders import Bar, Fill, Order, OrderStatus
 from tradeloom.engine.accounting.portfolio import Portfolio
-from tradeloom.engine.risk.gate import RiskGate
+from tradeloom.engine.ports import Broker, ModelSource, RiskGate, RiskHooks
 from tradeloom.engine.strategy.base import Strategy, overrides
 from tradeloom.engine.run.strategy_data import IndicatorView, StrategyData
 
@@ -133,7 +135,7 @@ class Engine(StrategyData, OrderEntry):
     def __init__(
         self,
         strategy: Strategy,
-        broker: Any,
+        broker: Broker,
         portfolio: Portfolio,
         *,
         symbols: Sequence[str],
@@ -142,7 +144,7 @@ class Engine(StrategyData, OrderEntry):
         risk: RiskGate | None = None,
         seed: int = 0,
         id_source: Callable[[], int] | None = None,
-        models: Any = None,
+        models: ModelSource | None = None,
     ) -> None:
         if not symbols:
             raise ConfigError("Engine needs the run's symbols, e.g. symbols=['BTC/USDT']")
@@ -152,16 +154,18 @@ class Engine(StrategyData, OrderEntry):
         self._strategy_id = strategy.id
         self.broker = broker
         self.portfolio = portfolio
+        # The portfolio's step view: its mark table and held positions (see StepView).
+        self._marks, self._held = portfolio.step_view()
         self.symbols = tuple(symbols)
         self.timeframe_ms = int(timeframe_ms)
         self.markets = dict(markets or {})
         self.seed = int(seed)
         self._risk = risk
         self.risk = risk
-        # Model book behind ctx.confidence (``require(ref)``, ``on_bar(bar)``,
-        # ``confidence(ref, symbol)``); fed each bar once a strategy asked for a model.
+        # Model book behind ctx.confidence (the ``ModelSource`` port); fed each bar once
+        # a strategy asked for a model.
         self.models = models
-        self._models_on_bar: Callable[[Any], None] | None = None
+        self._models_on_bar: Callable[[Bar], None] | None = None
         self._next_id = id_source if id_source is not None else itertools.count(1).__next__
         self.ctx = Context(self, np.random.default_rng(self.seed))
         # Results.
@@ -188,22 +192,22 @@ class Engine(StrategyData, OrderEntry):
         self._timer_seq = 0
         self._live_orders = False
         self._working_ids: dict[int, None] = {}
-        self._drain = getattr(broker, "drain_updates", None)
-        # The simulated broker's queue changes only inside its own calls: once drained,
+        self._drain = broker.drain_updates
+        # The broker's bar fast path (``engine.ports.BarFastPath``), if it offers one. A
+        # broker offering it changes order state only inside its own calls: once drained,
         # a second drain with no callback run in between is certainly empty.
-        from tradeloom.engine.sim.broker import SimulatedBroker
-
-        self._drain_sync = (
-            getattr(type(broker), "drain_updates", None) is SimulatedBroker.drain_updates
-        )
+        self._fast_path = broker.bar_fast_path()
+        self._drain_sync = self._fast_path is not None
         self._dirty = False
         self._local_updates: list[Order] = []
         self._started = False
         self._finished = False
-        # Optional RiskEngine hooks (duck-typed so a bare RiskGate stays enough).
-        self._risk_on_bar = getattr(risk, "on_bar", None)
-        self._risk_on_fill = getattr(risk, "on_fill", None)
-        self._risk_pending = getattr(risk, "pending_actions", None)
+        # A stateful risk layer's hooks (``RiskHooks``); a bare ``RiskGate`` has none.
+        hooks = risk if isinstance(risk, RiskHooks) else None
+        self._risk_hooks = hooks
+        self._risk_on_bar = hooks.on_bar if hooks is not None else None
+        self._risk_on_fill = hooks.on_fill if hooks is not None else None
+        self._risk_pending = hooks.pending_actions if hooks is not None else None
         # Per-symbol feeders. ``_feed[symbol]`` is ``[close-input indicator updates, extra]``,
         # all the step reads per bar: ``extra`` is None while close-input indicators are all
         # there is to feed (the lean path), else ``_bar_extras``, which feeds everything in
@@ -215,7 +219,7 @@ class Engine(StrategyData, OrderEntry):
         }
         self._indicators: dict[tuple[Any, ...], Any] = {}
         self._history: dict[str, BarHistory] = {}
-        self._history_cap = int(getattr(strategy, "history", 0) or 0)
+        self._history_cap = int(strategy.history or 0)
         if self._history_cap:
             self._make_history(self._history_cap)
         self._refresh_feeds()
@@ -234,9 +238,9 @@ class Engine(StrategyData, OrderEntry):
         if self._started:
             raise StrategyError("Engine.start() was called twice; build a new Engine per run")
         self._started = True
-        bind = getattr(self._risk, "bind", None)
-        if bind is not None:
-            bind(markets=self.markets, symbols=self.symbols)
+        if self._risk_hooks is not None:
+            # The broker's fee model: sizing plans the fees the broker will charge.
+            self._risk_hooks.bind(markets=self.markets, symbols=self.symbols, fees=self.broker.fees)
         self.ctx.now = int(now_ms)
         self._step_ts = int(now_ms)
         self.strategy.on_start(self.ctx)
@@ -255,9 +259,7 @@ class Engine(StrategyData, OrderEntry):
         ctx.now = last
         self.strategy.on_stop(ctx)
         self._dispatch_updates()
-        expire = getattr(self.broker, "expire_all", None)
-        if expire is not None:
-            expire(last)
+        self.broker.expire_all(last)
         self._dispatch_updates()
         if self._bar_in_step:
             self._record(last)
@@ -275,17 +277,13 @@ class Engine(StrategyData, OrderEntry):
         engine = self
         ctx = self.ctx
         pf = self.portfolio
-        marks = pf._marks
-        held = pf._held
+        marks, held = self._marks, self._held
         position_value = pf.position_value
         broker_on_bar = self.broker.on_bar
-        # The simulated broker's fast path (see SimulatedBroker.bar_fast_path): a bar of a
-        # symbol with no working order only records its close, done here without a call.
-        # Only when the broker object itself offers it (a wrapper forwarding attributes to
-        # an inner broker must still see every bar).
-        fast_path = getattr(self.broker, "bar_fast_path", None)
-        hooks = fast_path() if getattr(fast_path, "__self__", None) is self.broker else None
-        working, broker_last = hooks if hooks is not None else ({}, None)
+        # The broker's declared fast path (``engine.ports.BarFastPath``): a bar of a symbol
+        # with no working order only records its close, done here without a call.
+        fast = self._fast_path
+        working, broker_last = (fast.working, fast.last) if fast is not None else ({}, None)
         feeds = self._feed
         on_bar = self.strategy.on_bar
         ts_rows = self._rec_ts.buf
@@ -393,7 +391,7 @@ class Engine(StrategyData, OrderEntry):
             raise DataError(
                 f"warm-up bar for {bar.symbol} but the run's symbols are {list(self.symbols)}"
             )
-        self.portfolio._marks[bar.symbol] = bar.close
+        self.portfolio.set_mark(bar.symbol, bar.close)
         risk_on_bar = self._risk_on_bar
         if risk_on_bar is not None:
             ctx = self.ctx
@@ -429,7 +427,7 @@ class Engine(StrategyData, OrderEntry):
                 fills = self.broker.on_trade(event.symbol, ts, event.price, event.amount)
                 if fills or self._live_orders:
                     self._after_broker(fills)
-                self.portfolio._marks[event.symbol] = event.price
+                self.portfolio.set_mark(event.symbol, event.price)
                 if self._on_trade is not None:
                     self._on_trade(self.ctx, event)
             else:
@@ -480,7 +478,7 @@ class Engine(StrategyData, OrderEntry):
     def _record(self, ts: int) -> None:
         pf = self.portfolio
         self._rec_ts.buf.append(ts)
-        self._rec_exposure.buf.append(pf.position_value() if pf._held else 0.0)
+        self._rec_exposure.buf.append(pf.position_value() if self._held else 0.0)
         if len(self._rec_ts.buf) >= REC_CHUNK:
             self._flush_rows()
 
@@ -587,18 +585,14 @@ class Engine(StrategyData, OrderEntry):
         working = self._working_ids
         for _ in range(MAX_UPDATE_ROUNDS):
             self._dirty = False
-            updates = self._local_updates
+            updates: Sequence[Order] = self._local_updates
             if updates:
                 self._local_updates = []
-            if drain is not None:
-                drained = drain()
-                if drained:
-                    updates = updates + drained if updates else drained
+            drained = drain()
+            if drained:
+                updates = [*updates, *drained] if updates else drained
             if not updates:
-                if drain is None:
-                    self._live_orders = bool(self.broker.open_orders())
-                else:
-                    self._live_orders = bool(working)
+                self._live_orders = bool(working)
                 return
             for order in updates:
                 status = order.status
@@ -611,12 +605,7 @@ class Engine(StrategyData, OrderEntry):
                 ctx = self.ctx
                 for order in updates:
                     on_order(ctx, order)
-            elif (
-                drain is not None
-                and self._drain_sync
-                and not self._dirty
-                and not self._local_updates
-            ):
+            elif self._drain_sync and not self._dirty and not self._local_updates:
                 # Nothing ran since the drain: the next round would find no updates.
                 self._live_orders = bool(working)
                 return
@@ -661,7 +650,7 @@ class Engine(StrategyData, OrderEntry):
             if self._dirty:
                 self._dispatch_updates()
 
-    def use_models(self, book: Any) -> None:
+    def use_models(self, book: ModelSource) -> None:
         """Serve ``ctx.confidence`` from ``book`` (a ModelBook or a precomputed one)."""
         self.models = book
         self._models_on_bar = None

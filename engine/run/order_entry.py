@@ -18,6 +18,8 @@ from tradeloom.engine.errors import StrategyError
 from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.orders import Order, OrderStatus, OrderType, Side
 from tradeloom.engine.accounting.portfolio import Portfolio
+from tradeloom.engine.ports import Broker, RiskGate
+from tradeloom.engine.risk.codes import ActionKind, RiskAction
 from tradeloom.engine.risk.gate import order_size
 
 _BUY, _SELL, _MARKET = Side.BUY, Side.SELL, OrderType.MARKET
@@ -27,14 +29,14 @@ class OrderEntry:
     """Order placement of ``Engine`` (uses its ``broker``, ``portfolio``, ``ctx`` and flags)."""
 
     # Set by Engine.__init__.
-    broker: Any
+    broker: Broker
     portfolio: Portfolio
     ctx: Context
     markets: dict[str, MarketSpec]
     orders: list[Order]
     risk_decisions: list[dict[str, Any]]
-    _risk: Any
-    _risk_pending: Any
+    _risk: RiskGate | None
+    _risk_pending: Callable[[], list[RiskAction]] | None
     _next_id: Callable[[], int]
     _strategy_id: str
     _feed: dict[str, Any]
@@ -48,11 +50,12 @@ class OrderEntry:
         if pending is None:
             return
         for action in pending():
-            kind = getattr(action.kind, "value", action.kind)
+            kind = action.kind.value
             symbol = action.symbol
-            for order in list(self.broker.open_orders(None if kind == "cancel_all" else symbol)):
+            cancel_all = action.kind is ActionKind.CANCEL_ALL
+            for order in list(self.broker.open_orders(None if cancel_all else symbol)):
                 self.cancel(order.id)
-            if kind == "flatten":
+            if action.kind is ActionKind.FLATTEN:
                 for sym in [symbol] if symbol is not None else list(self.portfolio.positions()):
                     amount = self.portfolio.position(sym)
                     if amount > 0:

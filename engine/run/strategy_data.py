@@ -86,6 +86,19 @@ class StrategyData:
             self._make_history(n)
         return self._history[symbol].get(n, field)
 
+    def warmup_bars(self) -> int:
+        """Bars per symbol the strategy needs before its first decision: the bar history
+        kept (``Strategy.history`` or the most ``ctx.history`` asked for) and, for each
+        indicator asked for so far, its ``warmup`` + 1 (bars until its value is defined).
+
+        Call it after ``start`` (``on_start`` is where indicators are asked for); the live
+        runner loads this many warm-up bars and primes the engine with them.
+        """
+        need = self._history_cap
+        for handle in self._indicators.values():
+            need = max(need, int(handle.warmup) + 1)
+        return need
+
     def _bar_seen(self) -> bool:
         return bool(self._rec_ts) or self._bar_in_step
 

@@ -1,11 +1,12 @@
 """The simulated exchange: accepts orders, matches them against bars and trade ticks.
 
-``SimulatedBroker`` implements the ``Broker`` port for backtests and paper trading. Price
+``SimulatedBroker`` implements the ``Broker`` port (``engine.ports``) for backtests,
+paper trading and replay, including the port's bar fast path. Price
 logic (where an order trades in a bar, the intrabar rule) is in ``matching``; submit-time
 checks in ``order_checks``; this module applies amounts, balances, fees, slippage, time
 in force and the OCO/bracket links.
 
-Decisions, each tested in ``tests/test_sim_broker.py``:
+Decisions, each tested in ``tests/unit/engine/test_sim_broker.py``:
 
 - **Time.** ``on_bar(bar)`` is called when the bar closes and matches only orders with
   ``created_ts <= bar.ts`` (placed while handling an earlier bar). ``on_trade`` matches
@@ -52,10 +53,12 @@ import dataclasses
 import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from tradeloom.engine.errors import ConfigError, OrderError
 from tradeloom.engine.costs.fees import FeeModel, MakerTakerFees
 from tradeloom.engine.market import MarketSpec
+from tradeloom.engine.ports import BarFastPath
 from tradeloom.engine.sim.matching import IntrabarRule
 from tradeloom.engine.sim.order_checks import check_order
 from tradeloom.engine.orders import Bar, Fill, Order, OrderStatus, OrderType, Side  # noqa: F401 (Side: doctest)
@@ -400,10 +403,6 @@ class SimulatedBroker(ExchangeCore):
                 f"unknown order id {order_id}: it was never submitted to this broker"
             ) from None
 
-    def last_price(self, symbol: str) -> float | None:
-        """Last close (or trade price) seen for ``symbol``, ``None`` before any data."""
-        return self._last.get(symbol)
-
     def drain_updates(self) -> list[Order]:
         """Orders that changed since the last drain, each once, in order of latest change."""
         if not self._updates:
@@ -420,19 +419,34 @@ class SimulatedBroker(ExchangeCore):
 
     # ------------------------------------------------------------------ matching
 
-    def bar_fast_path(self) -> tuple[Mapping[str, object], dict[str, float]] | None:
-        """``(working, last)`` for a caller that skips ``on_bar`` on symbols with nothing working.
+    def bar_fast_path(self) -> BarFastPath | None:
+        """The port's bar fast path: this broker's per-symbol map of working orders and its
+        last-price map (see ``engine.ports.BarFastPath`` for the contract).
 
-        ``on_bar(bar)`` for a symbol absent from ``working`` (the live per-symbol map of
-        working orders; both dicts are the broker's own, never replaced) only stores the
-        close: ``last[bar.symbol] = bar.close``, then returns ``[]``. The engine does
-        exactly that itself instead of a Python call per bar (most bars of a backtest
-        have nothing to match). ``None`` when a subclass overrides ``on_bar``: then
-        every bar must go through it.
+        ``on_bar(bar)`` for a symbol absent from ``working`` only stores the close:
+        ``last[bar.symbol] = bar.close``, then returns ``[]``. The engine does exactly
+        that itself instead of a Python call per bar (most bars of a backtest have
+        nothing to match). ``None`` when a subclass overrides ``on_bar`` or
+        ``drain_updates``: then every bar must go through it.
         """
-        if type(self).on_bar is not SimulatedBroker.on_bar:
+        cls = type(self)
+        if cls.on_bar is not SimulatedBroker.on_bar or (
+            cls.drain_updates is not SimulatedBroker.drain_updates
+        ):
             return None
-        return self._working, self._last
+        return BarFastPath(self._working, self._last)
+
+    def result_events(self) -> list[dict[str, Any]]:
+        """Each bar where the intrabar rule decided which order of a group filled first."""
+        return [
+            {
+                "ts": int(w.ts),
+                "kind": "intrabar",
+                "message": f"{w.symbol}: orders {list(w.order_ids)} reached in one bar; "
+                f"{w.rule.value} decided which filled first",
+            }
+            for w in self.intrabar_warnings
+        ]
 
     def on_bar(self, bar: Bar) -> list[Fill]:
         """Match working orders against ``bar`` (called at its close); record its close."""

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from tradeloom.engine.config import StrictModel
+from tradeloom.engine.orders import MAX_MAKER_REBATE
 
 
 class BrokerSettings(StrictModel):
@@ -16,7 +17,7 @@ class BrokerSettings(StrictModel):
     fee_rate: float | None = Field(
         None, ge=0.0, lt=0.1, description="taker and maker fee override; None: use market metadata"
     )
-    maker_fee: float | None = Field(None, ge=-0.01, lt=0.1)
+    maker_fee: float | None = Field(None, ge=-MAX_MAKER_REBATE, lt=0.1)
     taker_fee: float | None = Field(None, ge=0.0, lt=0.1)
     slippage: Literal["none", "fixed_bps", "volume"] = "none"
     slippage_bps: float = Field(0.0, ge=0.0, le=1000.0)

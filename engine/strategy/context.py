@@ -34,6 +34,7 @@ from tradeloom.engine.orders import Order, OrderType, Side, TimeInForce
 
 if TYPE_CHECKING:
     from tradeloom.engine.run.loop import Engine
+    from tradeloom.engine.ports import ModelSource
 
 TARGET_TAG = "target"
 
@@ -297,7 +298,7 @@ class Context:
         """The loaded model behind ``ref`` (its ``.ref`` names the exact version used)."""
         return self._engine.require_model(ref)
 
-    def use_models(self, book: Any) -> None:
+    def use_models(self, book: ModelSource) -> None:
         """Take confidence from ``book`` instead of the run's registry (e.g. precomputed)."""
         self._engine.use_models(book)
 

@@ -3,7 +3,7 @@
 Backed by the numba kernels of ``kernels_nb``, which implement the event engine's fill,
 fee, sizing and rounding rules exactly; ``SignalStrategy`` and ``TargetWeightStrategy``
 below are the same strategies written for the event engine, and
-``tests/test_kernel_parity.py`` proves both give the same fills, trades and equity.
+``tests/property/test_kernel_parity.py`` proves both give the same fills, trades and equity.
 
 >>> import numpy as np, pandas as pd
 >>> px = np.array([100.0, 101.0, 103.0, 102.0, 104.0])
@@ -39,6 +39,7 @@ import pandas as pd
 from tradeloom.engine.vector import kernels_nb as nb
 from tradeloom.engine.errors import ConfigError, DataError
 from tradeloom.engine.costs.fees import MakerTakerFees
+from tradeloom.engine.ports import SlippageModel
 from tradeloom.engine.market import MarketSpec, _decimals
 from tradeloom.engine.sim.matching import IntrabarRule
 from tradeloom.engine.results.metrics import MS_PER_YEAR
@@ -210,7 +211,8 @@ def _pct(value: float | None, name: str) -> float:
     return float(value)
 
 
-def _spec_row(market: MarketSpec, fee: float | MakerTakerFees | None, slippage: Any) -> np.ndarray:
+def _spec_row(market: MarketSpec, fee: float | MakerTakerFees | None,
+              slippage: SlippageModel | None) -> np.ndarray:
     """One ``kernels_nb.SPEC_FIELDS`` row from a market, a fee override and a slippage model."""
     if fee is None:
         fees = MakerTakerFees()
@@ -315,7 +317,10 @@ def _build_result(
     quote: str,
     manifest: dict[str, Any],
     oco: bool,
+    tagger: Any = None,
 ) -> BacktestResult:
+    """``BacktestResult`` of kernel fill records; ``tagger(reason) -> (tag, OrderType)``
+    names each fill as its event-engine twin does (default: ``SignalStrategy``'s tags)."""
     fills: list[Fill] = []
     orders: list[Order] = []
     pos = dict.fromkeys(symbols, 0.0)
@@ -324,7 +329,7 @@ def _build_result(
         symbol = symbols[col]
         side = Side.BUY if side_i > 0 else Side.SELL
         fill_ts = int(ts[bar])
-        tag, otype = _tag_type(reason, oco)
+        tag, otype = _tag_type(reason, oco) if tagger is None else tagger(reason)
         fills.append(Fill(k + 1, symbol, side, fill_ts, price, amount, fee, _LIQ[bool(maker)], tag=tag, strategy_id="fast"))
         orders.append(
             Order(
@@ -363,7 +368,7 @@ def run_signals(
     init_cash: float = 10_000.0,
     fee: float | MakerTakerFees | None = None,
     market: MarketSpec | None = None,
-    slippage: Any = None,
+    slippage: SlippageModel | None = None,
     size: float = 1.0,
     sl_pct: float | None = None,
     tp_pct: float | None = None,
@@ -416,7 +421,7 @@ def run_target_weights(
     init_cash: float = 10_000.0,
     fee: float | MakerTakerFees | None = None,
     markets: Mapping[str, MarketSpec] | None = None,
-    slippage: Any = None,
+    slippage: SlippageModel | None = None,
     timeframe: str = "1m",
 ) -> BacktestResult:
     """Rebalance several symbols to target weights with the event engine's rules.
@@ -552,7 +557,8 @@ class _SignalSetup(NamedTuple):
     rule: int
 
 
-def _signal_setup(bars: pd.DataFrame, where: str, market: MarketSpec | None, fee: Any, slippage: Any,
+def _signal_setup(bars: pd.DataFrame, where: str, market: MarketSpec | None,
+                  fee: float | MakerTakerFees | None, slippage: SlippageModel | None,
                   init_cash: float, size: float, sl_pct: Any, tp_pct: Any, trail_pct: Any,
                   intrabar_rule: Any) -> _SignalSetup:
     arr = _bars_arrays(bars, where)
@@ -569,7 +575,7 @@ def sweep_sma_cross(
     init_cash: float = 10_000.0,
     fee: float | MakerTakerFees | None = None,
     market: MarketSpec | None = None,
-    slippage: Any = None,
+    slippage: SlippageModel | None = None,
     size: float = 1.0,
     sl_pct: float | None = None,
     tp_pct: float | None = None,
@@ -617,7 +623,7 @@ def sweep_signals(
     init_cash: float = 10_000.0,
     fee: float | MakerTakerFees | None = None,
     market: MarketSpec | None = None,
-    slippage: Any = None,
+    slippage: SlippageModel | None = None,
     size: float = 1.0,
     sl_pct: float | None = None,
     tp_pct: float | None = None,

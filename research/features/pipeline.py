@@ -14,7 +14,7 @@ Two computation paths, one answer:
   indicators, O(window) at most per feature), for the event engine and live.
 
 Fed the same bars from the same first bar, the two agree **bit for bit** on every
-feature of every bar (``tests/test_features.py``): each kind repeats its batch
+feature of every bar (``tests/property/test_features.py``): each kind repeats its batch
 arithmetic operation by operation online (see ``features_nb.py`` for why numpy's
 vectorised log is never used). Recursive indicators (EMA, RSI, ATR, ADX, MACD,
 Keltner) depend on where the series starts, so prime an online pipeline with the

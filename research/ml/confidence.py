@@ -26,7 +26,7 @@ in batch and online alike.
 **Parity.** The pipeline's online path repeats the batch arithmetic operation by
 operation (``features.py``), and the model scores one row exactly as it scores
 many, so fed the same bars from the same first bar the online confidence equals
-the batch confidence bit for bit (``tests/test_confidence_parity.py``).
+the batch confidence bit for bit (``tests/unit/research/test_confidence_parity.py``).
 
 **Market features.** A model whose pipeline reads a market frame (e.g. BTC) needs
 the market symbol among the run's symbols; its bar must reach the book before the

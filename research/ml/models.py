@@ -242,6 +242,15 @@ class FittedModel:
         s = pd.Series(np.asarray(values, dtype=np.float64), index=list(self.feature_names))
         return s.sort_values(ascending=False, kind="stable")
 
+    def with_calibrator(self, calibrator: Calibrator,
+                        fit_info: Mapping[str, Any] | None = None) -> FittedModel:
+        """The same base model with ``calibrator`` (``fit_model`` calibrates after fitting)
+        and ``fit_info`` (default: this model's)."""
+        booster = None if self._booster is None else self._booster.model_to_string()
+        return FittedModel(self.spec, self.feature_names, calibrator, booster_text=booster,
+                           linear=self._linear,
+                           fit_info=self.fit_info if fit_info is None else fit_info)
+
     def artifact(self) -> dict[str, bytes]:
         """The files that store this model: ``model.json`` (+ ``booster.txt`` for LightGBM)."""
         meta: dict[str, Any] = {"format": ARTIFACT_FORMAT, "version": 2,
@@ -396,7 +405,4 @@ def fit_model(spec: ModelSpec, X: Any, label: Any, t0: Any, t1: Any, *,
         info.update(calibration=cal.method, folds=spec.calibration_folds,
                     oof_rows=int(scored.sum()), information_p=round(info_p, 12))
     base = _fit_base(spec, arr, target, w, names)
-    files = FittedModel(spec, names, cal, linear=base._linear, fit_info=info,
-                        booster_text=None if base._booster is None else
-                        base._booster.model_to_string()).artifact()
-    return FittedModel.from_artifact(spec, files)
+    return FittedModel.from_artifact(spec, base.with_calibrator(cal, info).artifact())

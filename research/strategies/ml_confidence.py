@@ -52,6 +52,9 @@ class ConfidenceSized(Strategy):
     sized = Param(bool, True, help="size by confidence (False: full weight when confident)")
     record = Param(bool, False, help="keep every confidence decided on in self.records")
 
+    #: A model book read instead of the registry (``with_book``); None: the registry.
+    injected_book: Any = None
+
     def validate(self) -> None:
         if not self.model:
             raise StrategyError("model must be a registry ref, e.g. 'btc_dir@champion'")
@@ -60,11 +63,11 @@ class ConfidenceSized(Strategy):
     def with_book(cls, book: Any, **params: Any) -> ConfidenceSized:
         """An instance that reads confidence from ``book`` instead of the registry."""
         inst = cls(**params)
-        inst._injected = book
+        inst.injected_book = book
         return inst
 
     def on_start(self, ctx) -> None:
-        book = getattr(self, "_injected", None)
+        book = self.injected_book
         if book is None and self.catalog:
             from tradeloom.research.ml.confidence import ModelBook
             from tradeloom.research.ml.registry import ModelRegistry

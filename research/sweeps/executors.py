@@ -179,6 +179,7 @@ class DaskExecutor:
         kind, target = parse_cluster(address)
         distributed = _import_distributed()
         self._cluster: Any = None
+        self._client: Any = None
         if kind == "local":
             self._cluster = distributed.LocalCluster(
                 n_workers=int(target), threads_per_worker=1, processes=True,
@@ -212,7 +213,7 @@ class DaskExecutor:
         self.close()
 
     def close(self) -> None:
-        if getattr(self, "_client", None) is not None:
+        if self._client is not None:
             self._client.close()
             self._client = None
         self._close_cluster()

@@ -105,7 +105,7 @@ def test_sigkill_live_runner_then_restart_restores_the_exchange_state(emulator, 
             assert_state_equals_exchange(emu, store, runner.engine)
             await runner.run(max_bars=12)  # and it trades on from there
             session.broker.flush(10)
-            runner._pump_broker(wait=True)
+            runner.pump_broker(wait=True)
             assert_state_equals_exchange(emu, store, runner.engine)
         finally:
             await session.close()

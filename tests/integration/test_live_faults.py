@@ -58,7 +58,7 @@ def arm_later(emu: BinanceEmulator, clock: Any, arm: Callable[[], None]) -> list
 def final_check(emu: BinanceEmulator, session: Any) -> None:
     """Let the broker finish what it sent, book its fills, compare with the exchange."""
     session.broker.flush(10)
-    session.runner._pump_broker(wait=True)
+    session.runner.pump_broker(wait=True)
     assert_state_equals_exchange(emu, session.broker.store, session.runner.engine)
 
 

@@ -41,6 +41,7 @@ def test_tampered_journal_diverges_with_readable_report(paper_journal, tmp_path)
     bars = [i for i, line in enumerate(lines) if '"kind":"bar"' in line]
     rec = json.loads(lines[bars[40]])
     rec["payload"]["close"] *= 1.25  # a spike that flips the SMA cross
+    rec["payload"]["high"] = max(rec["payload"]["high"], rec["payload"]["close"])  # a valid bar
     lines[bars[40]] = json.dumps(rec)
     tampered = tmp_path / "tampered.jsonl"
     tampered.write_text("\n".join(lines) + "\n")

@@ -12,7 +12,7 @@ import pytest
 from live_helpers import API_KEY, SECRET
 from runner_helpers import make_config
 from tradeloom.adapters.clock import SystemClock
-from tradeloom.adapters.live.runner import LiveRunner, RunnerSettings
+from tradeloom.adapters.live.runner import LiveRunner, RunnerParts, RunnerSettings
 from tradeloom.adapters.live.safety import AccountLock, AccountLocked, write_kill_flag
 from tradeloom.app.session import open_live, open_paper, preflight_live
 from tradeloom.engine.errors import ConfigError, TradeloomError
@@ -86,8 +86,9 @@ def test_live_runner_refuses_to_start_without_a_risk_engine():
     pf = Portfolio(1000.0)
     engine = Engine(RestingLimit(), SimulatedBroker({}, pf), pf, symbols=["BTC/USDT"], risk=None)
     with pytest.raises(ConfigError, match="no RiskEngine"):
-        LiveRunner(engine, feed=None, client=None, journal=None, clock=SystemClock(),
-                   timings=None, exchange_id="binance", session={}, live=True)
+        LiveRunner(engine, RunnerParts(feed=None, client=None, journal=None, clock=SystemClock(),
+                                       timings=None, exchange_id="binance", session={},
+                                       live=True))
 
 
 def test_wrong_secret_error_never_contains_key_or_secret(emulator, tmp_path, caplog):
@@ -147,7 +148,7 @@ def test_kill_cancels_open_orders_within_10s(emulator, tmp_path, caplog, how):
     print(f"kill ({how}) latency: {latency:.3f} s (runner measured {runner.summary.kill_latency_s:.3f} s)")
     assert not emulator.trading.open_orders(API_KEY)
     assert latency < 10.0
-    assert runner.engine.risk.killed  # new entries blocked
+    assert runner.risk.killed  # new entries blocked
     outputs = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert outputs
     for path in outputs:

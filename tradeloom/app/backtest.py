@@ -7,16 +7,31 @@ thing wherever they are given.
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
+from tradeloom.engine.ports import FeeModel, SlippageModel
 from tradeloom.engine.sim.config import BrokerSettings
 from tradeloom.research.backtest_settings import BacktestSettings
 
+if TYPE_CHECKING:
+    from tradeloom.adapters.store.market_store import MarketStore
+    from tradeloom.engine.risk.engine import RiskEngine
+    from tradeloom.research.research_result import ResearchResult
 
-def fee_and_slippage_models(broker: BrokerSettings) -> tuple[Any, Any]:
-    """The engine's fee and slippage model objects for the broker settings."""
+
+def fee_and_slippage_models(
+    broker: BrokerSettings,
+) -> tuple[FeeModel | None, SlippageModel | None]:
+    """The engine's fee and slippage model objects for the broker settings (``None``: the
+    markets' maker/taker fees, no slippage).
+
+    The fee model is the run's one truth about fees: the simulated broker charges fills
+    with it and the risk engine's sizing plans fees with the same object (the engine
+    binds the risk engine to ``broker.fees`` at start)."""
     from tradeloom.engine.costs.fees import MakerTakerFees
     from tradeloom.engine.costs.slippage import FixedBpsSlippage, VolumeParticipationSlippage
 
@@ -33,7 +48,8 @@ def fee_and_slippage_models(broker: BrokerSettings) -> tuple[Any, Any]:
     return fees, slippage
 
 
-def run_from_settings(settings: BacktestSettings, store: Any, *, show_progress: bool = False):
+def run_from_settings(settings: BacktestSettings, store: MarketStore | str | os.PathLike[str], *,
+                      show_progress: bool = False) -> ResearchResult:
     """Run the backtest a ``BacktestSettings`` describes against ``store``.
 
     With ``show_progress`` a rich progress bar (on stderr, gone when done) follows the
@@ -41,12 +57,12 @@ def run_from_settings(settings: BacktestSettings, store: Any, *, show_progress: 
     """
 
     fees, slippage = fee_and_slippage_models(settings.broker)
-    risk = None
+    risk: RiskEngine | None = None
     if settings.risk_profile:
         from tradeloom.engine.risk.engine import RiskEngine
         from tradeloom.adapters.config.risk_profiles import load_profile
 
-        risk = RiskEngine(load_profile(settings.risk_profile), fee_rate=settings.broker.fee_rate)
+        risk = RiskEngine(load_profile(settings.risk_profile))
     if show_progress:
         with _progress_bar() as advance:
             return _run(settings, store, fees, slippage, risk, advance)
@@ -76,7 +92,9 @@ def _progress_bar():
     return bar()
 
 
-def _run(settings: BacktestSettings, store: Any, fees: Any, slippage: Any, risk: Any, progress: Any):
+def _run(settings: BacktestSettings, store: MarketStore | str | os.PathLike[str],
+         fees: FeeModel | None, slippage: SlippageModel | None, risk: RiskEngine | None,
+         progress: Callable[[int, int, int], None] | None) -> ResearchResult:
     from tradeloom.research.backtest import run_backtest
 
     return run_backtest(

@@ -26,7 +26,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ccxt
 from tradeloom.adapters.ops.alert_sinks import SinkError
@@ -48,19 +48,22 @@ from tradeloom.adapters.live.recovery import (
     totals,
 )
 from tradeloom.adapters.live.paper import sim_engine
-from tradeloom.adapters.live.recorder import CommandRecorder
-from tradeloom.adapters.live.runner import LiveRunner, RunnerSettings, SessionJournal
+from tradeloom.adapters.live.recorder import LiveCommandRecorder
+from tradeloom.adapters.live.runner import LiveRunner
+from tradeloom.adapters.live.runner_parts import RunnerParts, RunnerSettings, SessionJournal
 from tradeloom.adapters.live.safety import AccountLock, KillFlag
 from tradeloom.adapters.secrets import redact_secrets_in_logs
 from tradeloom.adapters.live.stage_timing import RiskProbe, StageTimings
 from tradeloom.adapters.ccxt.trade_feed import TickFeed, TradeBarFeed, TradeStream
 from tradeloom.research.universe.gate import UniverseGate
 from tradeloom.engine.errors import ConfigError
-from tradeloom.engine.run.loop import Engine
+from tradeloom.adapters.ccxt.broker import CcxtBroker
+from tradeloom.adapters.live.reconcile import ReconcileReport
 from tradeloom.engine.market import MarketSpec
+from tradeloom.engine.ports import Broker, LiveBroker
+from tradeloom.engine.run.wiring import wire_engine
 from tradeloom.engine.accounting.portfolio import Portfolio
 from tradeloom.engine.risk.engine import RiskEngine
-from tradeloom.engine.timeframes import timeframe_to_ms
 from tradeloom.engine.timeutil import format_utc_ms
 from tradeloom.research.strategy_loader import load_strategy
 
@@ -69,15 +72,23 @@ from tradeloom.engine.config import config_hash
 from tradeloom.app.live_config import LiveConfig, load_credentials
 from tradeloom.adapters.config.risk_profiles import load_profile
 
+if TYPE_CHECKING:
+    from tradeloom.adapters.store.market_store import MarketStore
+
 log = logging.getLogger(__name__)
 
 #: ``(config, credentials, markets, run_id, state_dir) -> broker`` for live sessions.
-BrokerFactory = Callable[[LiveConfig, Credentials, Mapping[str, MarketSpec], str, Path], Any]
+BrokerFactory = Callable[[LiveConfig, Credentials, Mapping[str, MarketSpec], str, Path],
+                         CcxtBroker]
 
 
 @dataclass
 class Session:
-    """A built session: run it with ``await session.runner.run()``, then ``await session.close()``."""
+    """A built session: run it with ``await session.runner.run()``, then ``await session.close()``.
+
+    ``broker`` is the broker behind the recorder: the ``SimulatedBroker`` of a paper
+    session, the ``CcxtBroker`` of a live one.
+    """
 
     runner: LiveRunner
     journal: Journal
@@ -85,7 +96,7 @@ class Session:
     client: Any
     lock: AccountLock | None
     run_id: str
-    broker: Any
+    broker: Broker
 
     async def close(self) -> None:
         """Close the feed, the broker, the client and the journal; release the lock."""
@@ -94,9 +105,8 @@ class Session:
             await self.runner.feed.close()
             if self.runner.ticks is not None:
                 await self.runner.ticks.close()
-            close = getattr(self.broker, "close", None)
-            if close is not None and self.broker is not None:
-                close()
+            if isinstance(self.broker, LiveBroker):  # a paper broker has nothing to stop
+                self.broker.close()
             await self.client.close()
         finally:
             self.journal.close()
@@ -192,7 +202,7 @@ def _settings(config: LiveConfig, settle_orders: bool) -> RunnerSettings:
                           settle_orders=settle_orders, error_alert_after=r.error_alert_after)
 
 
-def _universe(config: LiveConfig, store: Any, run_id: str) -> UniverseGate | None:
+def _universe(config: LiveConfig, store: MarketStore | None, run_id: str) -> UniverseGate | None:
     """The session's universe gate (``LiveConfig.universe``); ``None`` without one."""
     section = config.universe
     if section is None:
@@ -204,10 +214,10 @@ def _universe(config: LiveConfig, store: Any, run_id: str) -> UniverseGate | Non
                         exchange=config.exchange.id, timeframe=config.timeframe, run_id=run_id)
 
 
-def _open_store(config: LiveConfig, store: Any) -> Any:
+def _open_store(config: LiveConfig, store: MarketStore | None) -> MarketStore | None:
     if store is not None or config.store is None:
         return store
-    from tradeloom.adapters.store.market_store import MarketStore
+    from tradeloom.adapters.store.market_store import MarketStore  # imported when needed
 
     return MarketStore(config.store)
 
@@ -288,7 +298,8 @@ def record_session_start(config: LiveConfig, mode: str, run_id: str, journal_pat
     return previous
 
 
-async def open_paper(config: LiveConfig, *, clock: Clock | None = None, store: Any = None,
+async def open_paper(config: LiveConfig, *, clock: Clock | None = None,
+                     store: MarketStore | None = None,
                      settle_orders: bool = False,
                      settings: RunnerSettings | None = None) -> Session:
     """A paper session: live market data, the backtest's ``SimulatedBroker``, virtual cash."""
@@ -322,14 +333,13 @@ async def open_paper(config: LiveConfig, *, clock: Clock | None = None, store: A
     info = session_info(config, "paper", run_id, markets, risk, config.paper.initial_cash)
     feed, ticks = _feeds(config, client, clock, _reporter(sj))
     market_store = _open_store(config, store)
-    runner = LiveRunner(engine, feed=feed, client=client,
-                        journal=sj, clock=clock, timings=timings, exchange_id=config.exchange.id,
-                        session=info, settings=_runner_settings(config, settings, settle_orders),
+    parts = RunnerParts(feed=feed, client=client, journal=sj, clock=clock, timings=timings,
+                        exchange_id=config.exchange.id, session=info, risk=risk, live=False,
                         kill_flag=KillFlag(config.state_dir, config.account),
-                        store=market_store, live=False, audit=audit,
-                        alerts=router, ticks=ticks,
+                        store=market_store, audit=audit, alerts=router, ticks=ticks,
                         universe=_universe(config, market_store, run_id))
-    return Session(runner, journal, journal_path, client, lock, run_id, engine.broker.inner)
+    runner = LiveRunner(engine, parts, _runner_settings(config, settings, settle_orders))
+    return Session(runner, journal, journal_path, client, lock, run_id, runner.recorder.inner)
 
 
 def _reporter(sj: SessionJournal) -> Callable[[str, dict[str, Any]], None]:
@@ -352,7 +362,7 @@ def preflight_live(config: LiveConfig, *, confirm_live: bool,
 
 
 async def open_live(config: LiveConfig, *, confirm_live: bool, broker_factory: BrokerFactory,
-                    clock: Clock | None = None, store: Any = None,
+                    clock: Clock | None = None, store: MarketStore | None = None,
                     environ: Mapping[str, str] | None = None,
                     settle_orders: bool = False,
                     settings: RunnerSettings | None = None) -> Session:
@@ -373,15 +383,16 @@ async def open_live(config: LiveConfig, *, confirm_live: bool, broker_factory: B
         lock.release()
         raise
     client = make_client(config.exchange, credentials=credentials, async_=True)
-    broker: Any = None
+    made: list[CcxtBroker] = []  # the broker, once built (closed again if the start fails)
     try:
         markets = await _markets(client, config.symbols)
         journal = Journal(journal_path, secrets=_secret_strings(credentials))
-        broker = broker_factory(config, credentials, markets, run_id, config.state_dir)
+        made.append(broker_factory(config, credentials, markets, run_id, config.state_dir))
+        broker = made[0]
         start = await _recover(config, client, broker, markets, clock)
     except BaseException:
-        if broker is not None:
-            broker.close()
+        for built in made:
+            built.close()
         await client.close()
         lock.release()
         raise
@@ -389,10 +400,15 @@ async def open_live(config: LiveConfig, *, confirm_live: bool, broker_factory: B
     sj.write("balance", {"total": start.totals, "positions": start.positions,
                          "restored_orders": start.restored}, None)
     timings = StageTimings()
-    engine = Engine(strategy, CommandRecorder(broker, sj.emit, run_id=run_id, timings=timings),
-                    start.portfolio, symbols=config.symbols,
-                    timeframe_ms=timeframe_to_ms(config.timeframe), markets=markets,
-                    risk=RiskProbe(risk, timings), seed=config.seed, id_source=start.ids)
+    recorder = LiveCommandRecorder(broker, sj.emit, run_id=run_id, timings=timings)
+
+    def recorded(markets: Mapping[str, MarketSpec], portfolio: Portfolio,
+                 ids: Callable[[], int]) -> Broker:  # built before the portfolio: recovery
+        return recorder
+
+    engine = wire_engine(strategy, symbols=config.symbols, timeframe=config.timeframe,
+                         markets=markets, broker=recorded, portfolio=start.portfolio,
+                         risk=RiskProbe(risk, timings), seed=config.seed, id_source=start.ids)
     info = session_info(config, "live", run_id, markets, risk, start.portfolio.initial_cash)
     info["positions"] = start.positions
     info["position_entries"] = {s: start.portfolio.avg_entry(s) for s in start.positions}
@@ -400,13 +416,13 @@ async def open_live(config: LiveConfig, *, confirm_live: bool, broker_factory: B
                   if start.report is not None else None)
     feed, ticks = _feeds(config, client, clock, _reporter(sj))
     market_store = _open_store(config, store)
-    runner = LiveRunner(engine, feed=feed, client=client,
-                        journal=sj, clock=clock, timings=timings, exchange_id=config.exchange.id,
-                        session=info, settings=_runner_settings(config, settings, settle_orders),
+    parts = RunnerParts(feed=feed, client=client, journal=sj, clock=clock, timings=timings,
+                        exchange_id=config.exchange.id, session=info, risk=risk, live=True,
                         kill_flag=KillFlag(config.state_dir, config.account),
-                        store=market_store, live=True, reconciler=reconciler,
-                        opening_report=start.report, audit=audit, alerts=router, ticks=ticks,
+                        store=market_store, reconciler=reconciler, opening_report=start.report,
+                        audit=audit, alerts=router, ticks=ticks,
                         universe=_universe(config, market_store, run_id))
+    runner = LiveRunner(engine, parts, _runner_settings(config, settings, settle_orders))
     return Session(runner, journal, journal_path, client, lock, run_id, broker)
 
 
@@ -417,24 +433,18 @@ class _Start:
     portfolio: Portfolio
     positions: dict[str, float]
     totals: dict[str, float]
-    ids: Callable[[], int] | None
+    ids: Callable[[], int]
     restored: list[str]
-    report: Any
+    report: ReconcileReport
 
 
-async def _recover(config: LiveConfig, client: Any, broker: Any,
+async def _recover(config: LiveConfig, client: Any, broker: CcxtBroker,
                    markets: Mapping[str, MarketSpec], clock: Clock) -> _Start:
-    """Reconcile, restore working orders, open the portfolio from the exchange's balances.
-
-    A broker without a state store (test doubles) skips the first two steps.
-    """
-    store = getattr(broker, "store", None)
-    report, ids, restored = None, None, []
-    if store is not None and hasattr(broker, "restore"):
-        recon = RunnerReconciler(broker, store)
-        report = await recon(clock.now_ms())
-        ids = order_ids_after(store)
-        restored = [o.client_id for o in broker.restore(store.orders(), ids)]
+    """Reconcile, restore working orders, open the portfolio from the exchange's balances."""
+    store = broker.store
+    report = await RunnerReconciler(broker, store)(clock.now_ms())
+    ids = order_ids_after(store)
+    restored = [o.client_id for o in broker.restore(store.orders(), ids)]
     balance = await _fetch(client, "fetch_balance")
     held = totals(balance)
     prices: dict[str, float] = {}

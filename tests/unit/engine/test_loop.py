@@ -275,10 +275,14 @@ class TestLiveShapedEvents:
     """The live runner pushes exchange events through the same ``step``."""
 
     class ExchangeStub:
-        """A broker that reports fills as events (as a live exchange does), never on bars."""
+        """A broker that reports fills and order changes as events (as a live exchange
+        does), never on bars nor through ``drain_updates``."""
 
         def __init__(self):
+            from tradeloom.engine.costs.fees import MakerTakerFees
+
             self.submitted = []
+            self.fees = MakerTakerFees()
 
         def submit(self, order, now_ms):
             order.transition(OrderStatus.OPEN, now_ms)
@@ -291,6 +295,21 @@ class TestLiveShapedEvents:
             return [o for o in self.submitted if o.is_open and symbol in (None, o.symbol)]
 
         def on_bar(self, bar):
+            return []
+
+        def on_trade(self, symbol, ts, price, amount):
+            return []
+
+        def drain_updates(self):
+            return []  # changes arrive as OrderEvents
+
+        def expire_all(self, now_ms):
+            pass  # a live exchange's orders stay
+
+        def bar_fast_path(self):
+            return None
+
+        def result_events(self):
             return []
 
     def test_fill_events_book_the_portfolio_and_reach_the_strategy(self):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from tradeloom.engine.errors import ConfigError, InsufficientFunds
+from tradeloom.engine.errors import ConfigError, InsufficientFunds, InvalidFill
 from tradeloom.engine.orders import Fill, Liquidity, Side
 from tradeloom.engine.accounting.portfolio import NegativeBalance, Portfolio
 
@@ -107,6 +107,8 @@ def test_invalid_initial_cash_and_fills_are_refused():
     with pytest.raises(ConfigError, match="initial_cash"):
         Portfolio(-1.0)
     with pytest.raises(NegativeBalance, match="not a valid execution"):
+        Portfolio(10.0).apply_fill(fill(BUY, 0.0, 1.0, 0.0))  # a Fill, but nothing was paid
+    with pytest.raises(InvalidFill, match="price nan"):  # a NaN price never becomes a Fill
         Portfolio(10.0).apply_fill(fill(BUY, math.nan, 1.0, 0.0))
 
 

@@ -181,16 +181,18 @@ ROWS: dict[str, Row] = {
         limit=0.25,
         observed=0.40,
     ),
-    # with a 0.1 % fee: notional n must satisfy n <= 0.25 * (1000 - 0.001 n) -> n = 250 / 1.00025;
+    # with a 0.1 % fee (the market's taker rate, which the sizing's fee model plans with):
+    # notional n must satisfy n <= 0.25 * (1000 - 0.001 n) -> n = 250 / 1.00025;
     # the quote that buys it is n * 1.001
     "max_exposure_quote_resize_fee": Row(
-        {"max_exposure_pct": 0.25, "on_size_breach": "resize", "fee_rate": 0.001},
+        {"max_exposure_pct": 0.25, "on_size_breach": "resize"},
         order(quote=400.0),
         RESIZED,
         RiskCode.MAX_EXPOSURE,
         amount=250.0 / 1.00025 * 1.001,
         limit=0.25,
         observed=(400 / 1.001) / (1000 - 0.4 / 1.001),
+        markets={"BTC/USDT": MarketSpec("BTC/USDT", taker_fee=0.001)},
     ),
     # holding ETH, max 1 open position: opening BTC would make 2
     "max_open_positions": Row(

@@ -147,8 +147,10 @@ class TestScenarios:
             build([fill(BUY, 0, 100.0, 1.0, 0.0)])
 
     def test_non_positive_amount_is_refused(self) -> None:
+        with pytest.raises(DataError, match="amount 0.0 is not a finite number > 0"):
+            fill(BUY, 0, 100.0, 0.0, 0.0)  # such a Fill cannot exist (InvalidFill)
         with pytest.raises(DataError, match="must both be positive"):
-            build([fill(BUY, 0, 100.0, 0.0, 0.0)])
+            build([fill(BUY, 0, 0.0, 1.0, 0.0)])  # a zero price is a Fill, not a trade
 
 
 # --------------------------------------------------------------------------- property
