@@ -145,24 +145,32 @@ class MarketStore:
                         fcntl.flock(handle, fcntl.LOCK_UN)
 
     def write(self, kind: str | DataKind, exchange: str, timeframe: str, symbol: str,
-              frame: pd.DataFrame, *, source: str, run_id: str | None = None) -> WriteReport:
+              frame: pd.DataFrame, *, source: str, run_id: str | None = None,
+              gaps: Sequence[KnownGap] = ()) -> WriteReport:
         """Merge ``frame`` (the kind's columns, see ``kinds``) into the store.
 
         ``frame`` may be unsorted and repeat rows; each call rewrites the files it
-        touches, so write in large frames (many exchange pages at once).
+        touches, so write in large frames (many exchange pages at once). ``run_id``
+        counts the added rows against that ingest run and ``gaps`` records known gaps,
+        both in the same transaction as the rows.
         """
         key = self._key(kind, exchange, timeframe, symbol)
         if not source:
             raise ConfigError("write: source must say where the rows came from, e.g. 'ccxt'")
         rows = prepare_rows(DataKind(key.kind), frame, key)
-        extra = None
-        if run_id is not None:
-            def extra(tx: CatalogWriter, added: int) -> None:
+        def extra(tx: CatalogWriter, added: int) -> None:
+            if run_id is not None:
                 tx.add_ingest_rows(run_id, added)
+            tx.put_known_gaps(gaps)
+
         with self._write_lock():
             recover(self.storage, self._catalog, key)
             writer = DatasetWriter(self.storage, self._catalog, key)
-            return writer.write(rows, source=source, run_id=run_id, extra=extra)
+            report = writer.write(rows, source=source, run_id=run_id, extra=extra)
+            if gaps and not report.partitions:
+                with self._catalog.transaction() as tx:
+                    tx.put_known_gaps(gaps)
+            return report
 
     def write_bars(self, exchange: str, timeframe: str, symbol: str, frame: pd.DataFrame, *,
                    source: str, run_id: str | None = None, price: str = "trade") -> WriteReport:
@@ -221,6 +229,14 @@ class MarketStore:
             damaged = [p for p in writer.stored().values() if not self._intact(p)]
             writer.drop_parts([p.part for p in damaged], source="repair")
             return [p.path for p in damaged]
+
+    def drop_parts(self, kind: str | DataKind, exchange: str, timeframe: str, symbol: str,
+                   parts: Sequence[PartitionInfo]) -> None:
+        """Remove the given files of a dataset (files and catalog rows, atomically)."""
+        key = self._key(kind, exchange, timeframe, symbol)
+        with self._write_lock():
+            DatasetWriter(self.storage, self._catalog, key).drop_parts(
+                [p.part for p in parts], source="repair")
 
     def _intact(self, part: PartitionInfo) -> bool:
         try:
