@@ -183,7 +183,8 @@ class MarketStore:
     def bulk_writer(self, kind: str | DataKind, exchange: str, timeframe: str, symbol: str, *,
                     source: str) -> Iterator[BulkWriter]:
         """Stream time-ordered rows into one dataset; committed atomically at the end,
-        nothing written if the block raises (memory: one partition at a time)."""
+        nothing written if the block raises (memory: one partition at a time). After the
+        block, ``.report`` holds the :class:`WriteReport`."""
         key = self._key(kind, exchange, timeframe, symbol)
         with self._write_lock():
             recover(self.storage, self._catalog, key)
@@ -193,7 +194,7 @@ class MarketStore:
             except BaseException:
                 bulk.abort()
                 raise
-            self.last_bulk_report = bulk.close()
+            bulk.report = bulk.close()
 
     def delete(self, kind: str | DataKind, exchange: str, timeframe: str, symbol: str,
                start: int | None = None, end: int | None = None) -> int:

@@ -279,6 +279,7 @@ class BulkWriter:
         self._part: int | None = None
         self._chunks: list[Rows] = []
         self._last_ts: int | None = None
+        self.report: WriteReport | None = None
 
     def add(self, rows: Rows) -> None:
         """Add sorted rows (ts never earlier than the rows added before)."""
