@@ -28,8 +28,7 @@ import json
 import os
 import uuid
 
-import duckdb
-
+from tradeloom.adapters.store import duck
 from tradeloom.adapters.store.storage import S3Storage
 
 CATALOG_OBJECT = "catalog.duckdb"
@@ -113,7 +112,7 @@ class CatalogSync:
         """Checkpoint the local catalog and upload it, then its new token."""
         if not self.local.is_file():
             return
-        con = duckdb.connect(str(self.local))
+        con = duck.connect(self.local, read_only=False)  # waits while a reader has it open
         try:
             con.execute("CHECKPOINT")
         finally:

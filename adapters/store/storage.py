@@ -99,6 +99,14 @@ class Storage:
         """How messages name a file: an absolute path or an ``s3://`` URL."""
         raise NotImplementedError
 
+    def read_bytes(self, rel: str) -> bytes | None:
+        """The bytes of a file, or None if there is none."""
+        raise NotImplementedError
+
+    def write_bytes(self, rel: str, data: bytes) -> None:
+        """Write a small file whole."""
+        raise NotImplementedError
+
 
 class LocalStorage(Storage):
     """A store directory on a local (or mounted) disk."""
@@ -169,6 +177,13 @@ class LocalStorage(Storage):
 
     def display(self, rel: str) -> str:
         return str(self._p(rel))
+
+    def read_bytes(self, rel: str) -> bytes | None:
+        path = self._p(rel)
+        return path.read_bytes() if path.is_file() else None
+
+    def write_bytes(self, rel: str, data: bytes) -> None:
+        self._p(rel).write_bytes(data)
 
 
 class S3Storage(Storage):
