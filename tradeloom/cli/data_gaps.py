@@ -102,7 +102,7 @@ def ack_gaps(
                 for lo, hi in ranges]
         store.acknowledge_gaps(gaps)
     Console().print(f"acknowledged {len(gaps)} gaps of {exchange} {symbol} {timeframe} {kind} "
-                    f"(by {who}: {reason})", highlight=False)
+                    f"(by {who}: {reason})", highlight=False, soft_wrap=True)
 
 
 def _current_gaps(store, kind: str, exchange: str, timeframe: str,
@@ -138,4 +138,4 @@ def forget_gaps(
             kind, exchange, timeframe, symbol,
             parse_utc_ms(start, "--from") if start else None,
             parse_utc_ms(end, "--to") if end else None)
-    Console().print(f"forgot {count} known gaps", highlight=False)
+    Console().print(f"forgot {count} known gaps", highlight=False, soft_wrap=True)

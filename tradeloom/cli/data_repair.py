@@ -62,19 +62,19 @@ def repair_command(
             since=parse_utc_ms(since, "--since") if since else None,
             until=parse_utc_ms(until, "--until") if until else None)
     for line in report.recovered:
-        out.print(f"recovered: {line}", highlight=False)
+        out.print(f"recovered: {line}", highlight=False, soft_wrap=True)
     for path in report.dropped:
-        out.print(f"dropped damaged file {path}", highlight=False)
+        out.print(f"dropped damaged file {path}", highlight=False, soft_wrap=True)
     if report.ingest is not None:
         out.print(f"fetched {report.ingest.rows_added} rows in {report.ingest.pages} requests",
-                  highlight=False)
+                  highlight=False, soft_wrap=True)
     for lo, hi in report.still_missing:
-        out.print(f"still missing: {format_utc_ms(lo)} .. {format_utc_ms(hi)}", highlight=False)
+        out.print(f"still missing: {format_utc_ms(lo)} .. {format_utc_ms(hi)}", highlight=False, soft_wrap=True)
     if report.still_missing:
         raise typer.Exit(1)
     out.print(f"{exchange} {symbol} {timeframe} {kind}: complete from "
               f"{format_utc_ms(report.span[0])} to {format_utc_ms(report.span[1])}",
-              highlight=False)
+              highlight=False, soft_wrap=True)
 
 
 @data_app.command("delete")
@@ -99,4 +99,4 @@ def delete_command(
     what = "all rows" if start is None and end is None else (
         f"rows in [{start or 'start'}, {end or 'end'})")
     Console().print(f"deleted {removed} {kind} rows ({what}) of {exchange} {symbol} "
-                    f"{timeframe}".rstrip(), highlight=False)
+                    f"{timeframe}".rstrip(), highlight=False, soft_wrap=True)
