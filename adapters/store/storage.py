@@ -36,7 +36,7 @@ from urllib.parse import urlsplit
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
-from tradeloom.engine.errors import ConfigError
+from tradeloom.engine.errors import ConfigError, DataError
 
 #: Row groups of 128 Ki rows keep streaming reads small (~6 MiB decoded per group).
 ROW_GROUP_SIZE = 131_072
@@ -186,6 +186,27 @@ class LocalStorage(Storage):
         self._p(rel).write_bytes(data)
 
 
+def _s3_errors(method):
+    """Turn the S3 client's OSErrors (no bucket, no access, no connection) into a
+    DataError naming the location and the settings to check; a missing object stays
+    ``FileNotFoundError``."""
+    import functools
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            what = f" {args[0]}" if args and isinstance(args[0], str) else ""
+            raise DataError(
+                f"object store {self.location}: {method.__name__}{what} failed ({exc}); check "
+                "that the bucket exists, the endpoint (AWS_ENDPOINT_URL) and the credentials "
+                "(AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY in the environment)") from exc
+    return wrapper
+
+
 class S3Storage(Storage):
     """A store under ``s3://bucket/prefix`` (see the module docstring for settings)."""
 
@@ -209,6 +230,7 @@ class S3Storage(Storage):
     def key(self, rel: str) -> str:
         return f"{self.base}/{rel}"
 
+    @_s3_errors
     def exists(self, rel: str) -> bool:
         return self.fs.get_file_info(self.key(rel)).type == pafs.FileType.File
 
@@ -219,22 +241,27 @@ class S3Storage(Storage):
     def parquet_file(self, rel: str) -> pq.ParquetFile:
         return pq.ParquetFile(self.fs.open_input_file(self.key(rel)))
 
+    @_s3_errors
     def write_parquet(self, table: pa.Table, rel: str) -> None:
         write_parquet_to(table, self.key(rel), filesystem=self.fs)
 
+    @_s3_errors
     def replace(self, src: str, dst: str) -> None:
         self.fs.copy_file(self.key(src), self.key(dst))
         self.fs.delete_file(self.key(src))
 
+    @_s3_errors
     def backup(self, src: str, dst: str) -> None:
         self.fs.copy_file(self.key(src), self.key(dst))
 
+    @_s3_errors
     def delete(self, rel: str) -> None:
         try:
             self.fs.delete_file(self.key(rel))
         except FileNotFoundError:
             return
 
+    @_s3_errors
     def list_files(self, rel_dir: str = "") -> list[str]:
         base = self.key(rel_dir) if rel_dir else self.base
         selector = pafs.FileSelector(base, recursive=True, allow_not_found=True)
@@ -245,6 +272,7 @@ class S3Storage(Storage):
     def display(self, rel: str) -> str:
         return f"{self.location}/{rel}"
 
+    @_s3_errors
     def read_bytes(self, rel: str) -> bytes | None:
         """The bytes of a small object, or None if there is none."""
         try:
@@ -253,10 +281,12 @@ class S3Storage(Storage):
         except FileNotFoundError:
             return None
 
+    @_s3_errors
     def write_bytes(self, rel: str, data: bytes) -> None:
         with self.fs.open_output_stream(self.key(rel)) as handle:
             handle.write(data)
 
+    @_s3_errors
     def download(self, rel: str, target: Path) -> bool:
         """Copy an object to a local file (atomically); False if there is no object."""
         temp = target.with_name(f".{target.name}.{os.getpid()}.download")
@@ -269,6 +299,7 @@ class S3Storage(Storage):
         os.replace(temp, target)
         return True
 
+    @_s3_errors
     def upload(self, source: Path, rel: str) -> None:
         pafs.copy_files(str(source), self.key(rel), source_filesystem=pafs.LocalFileSystem(),
                         destination_filesystem=self.fs)
