@@ -17,6 +17,8 @@ For an object-store root the file is a local working copy kept in step by
 from __future__ import annotations
 
 import json
+import os
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,6 +34,9 @@ if TYPE_CHECKING:
     from tradeloom.adapters.store.catalog_sync import CatalogSync
 
 CATALOG_FILE = "catalog.duckdb"
+#: A read answer is remembered only if the file has been unchanged this long.
+_SETTLED_NS = 1_000_000_000
+_CACHE_SIZE = 256
 #: ``running``: started and not finished (or killed: the next run marks it ``died``).
 INGEST_STATUSES = ("ok", "failed", "interrupted", "running", "died")
 
@@ -178,6 +183,7 @@ class Catalog:
         self.sync = sync
         self._migrated = False
         self._unpublished = False
+        self._cache: dict[tuple, tuple[tuple, list[tuple]]] = {}
 
     def exists(self) -> bool:
         return self.path.is_file()
@@ -204,14 +210,41 @@ class Catalog:
         self._unpublished = False
 
     def _rows(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
+        """Rows of a read query. Answers are remembered per query while the catalog file
+        (and its WAL) keep the same inode, size and mtime, so repeated reads (a backtest's,
+        a sweep's) skip opening DuckDB; an answer is only remembered once the file has been
+        unchanged for a second, so a write in the same clock tick cannot be missed."""
         if self.sync is not None:
             self.sync.pull()
         if not self.exists():
             return []
         if not self._migrated:
             self._migrate_if_old()
+        key = (sql, tuple(params))
+        signature = self._signature()
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] == signature:
+            return list(hit[1])
         with duck.reading(self.path) as con:
-            return con.execute(sql, list(params)).fetchall()
+            rows = con.execute(sql, list(params)).fetchall()
+        newest = max(stamp[2] for stamp in signature if stamp is not None)
+        if time.time_ns() - newest > _SETTLED_NS:
+            if len(self._cache) >= _CACHE_SIZE:
+                self._cache.clear()
+            self._cache[key] = (signature, rows)
+        return list(rows)
+
+    def _signature(self) -> tuple:
+        """(inode, size, mtime) of the catalog file and of its WAL (None if absent)."""
+        stamps = []
+        for path in (self.path, self.path.with_name(self.path.name + ".wal")):
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                stamps.append(None)
+                continue
+            stamps.append((st.st_ino, st.st_size, st.st_mtime_ns))
+        return tuple(stamps)
 
     def _migrate_if_old(self) -> None:
         with duck.reading(self.path) as con:

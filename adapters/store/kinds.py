@@ -197,6 +197,13 @@ def dataset_dir(kind: str | DataKind, exchange: str, timeframe: str, symbol: str
     return f"{kind.value}/exchange={exchange}/{tf}symbol={symbol_dirname(symbol)}"
 
 
+def dataset_base(kind: str | DataKind, exchange: str, timeframe: str) -> str:
+    """The directory holding one exchange/timeframe's symbol directories."""
+    kind = check_kind(kind)
+    tf = f"/timeframe={timeframe}" if spec(kind).has_timeframe else ""
+    return f"{kind.value}/exchange={exchange}{tf}"
+
+
 def partition_path(kind: str | DataKind, exchange: str, timeframe: str, symbol: str,
                    part: int) -> str:
     """The file of one partition, relative to the store root."""
@@ -223,6 +230,6 @@ def describe_dataset(kind: str | DataKind, exchange: str, timeframe: str, symbol
 __all__ = [
     "BAR_KINDS", "DataKind", "FUNDING_SCHEMA", "KindSpec", "OPEN_INTEREST_SCHEMA",
     "PRICE_KINDS", "TRADES_SCHEMA", "check_kind", "check_kind_timeframe", "dataset_dir",
-    "describe_dataset", "is_daily", "part_bounds", "part_name", "part_of", "partition_path",
+    "dataset_base", "describe_dataset", "is_daily", "part_bounds", "part_name", "part_of", "partition_path",
     "price_kind", "spec",
 ]

@@ -68,6 +68,7 @@ from tradeloom.adapters.store.holes import missing_ranges
 from tradeloom.adapters.store.kinds import (
     DataKind,
     check_kind,
+    dataset_base,
     check_kind_timeframe,
     price_kind,
     spec,
@@ -325,6 +326,31 @@ class MarketStore:
         if write and len(frame):
             self.write_bars(exchange, timeframe, symbol, frame, source="trades")
         return frame
+
+    def arrow_dataset(self, exchange: str, timeframe: str, symbols: Sequence[str] | None = None,
+                      *, kind: str | DataKind = DataKind.OHLCV):
+        """A ``pyarrow.dataset`` over the catalog's files of one exchange/timeframe (all
+        symbols, or ``symbols``), with a ``symbol`` column holding the hive directory name
+        (``BTC-USDT``; ``BTC-USDT-USDT`` for ``BTC/USDT:USDT``): hand it to
+        DuckDB (``duckdb.sql("SELECT ... FROM ds")``) or Polars for queries over many
+        symbols; it streams, and works on local and object storage alike."""
+        import pyarrow.dataset as pads
+
+        kind = check_kind(kind)
+        chosen = [d.symbol for d in self._catalog.datasets(exchange, timeframe, kind=kind.value)
+                  if symbols is None or d.symbol in symbols]
+        parts = self._catalog.partitions(exchange, timeframe, chosen, kind=kind.value)
+        paths = [p.path for found in parts.values() for p in found]
+        if isinstance(self.storage, S3Storage):
+            fs, files = self.storage.fs, [self.storage.key(p) for p in paths]
+            base = self.storage.base
+        else:
+            fs, files = None, [str(self.storage.root / p) for p in paths]
+            base = str(self.storage.root)
+        partitioning = pads.partitioning(pa.schema([("symbol", pa.string())]), flavor="hive")
+        return pads.dataset(files, filesystem=fs, format="parquet", schema=pa.schema(
+            list(spec(kind).schema) + [pa.field("symbol", pa.string())]),
+            partitioning=partitioning, partition_base_dir=f"{base}/{dataset_base(kind, exchange, timeframe)}")
 
     def list_datasets(self, kind: str | DataKind | None = None) -> list[DatasetInfo]:
         """Every stored dataset (bars first), sorted by kind, exchange, timeframe, symbol."""

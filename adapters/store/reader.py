@@ -123,7 +123,8 @@ def _unknown(catalog: Catalog, kind: DataKind, exchange: str, timeframe: str,
             f"no {exchange} {noun} stored at timeframe {timeframe!r}; stored timeframes for "
             f"{exchange}: {timeframes}")
     available = sorted(d.symbol for d in stored if d.exchange == exchange and d.timeframe == timeframe)
-    hints = [m for s in missing for m in difflib.get_close_matches(s, available, n=1)]
+    hints = list(dict.fromkeys(
+        m for s in missing for m in difflib.get_close_matches(s, available, n=1)))
     hint = f"; did you mean {hints}?" if hints else ""
     where = f"{exchange} {timeframe} {noun}" if timeframe else f"{exchange} {noun}"
     return UnknownSymbol(f"no {where} stored for {missing}; stored symbols: {available}{hint}")
@@ -205,8 +206,10 @@ def iter_symbol(storage: Storage, sel: Selection, symbol: str,
             groups = _overlapping_groups(handle, lo, hi)
             if not groups:
                 continue
+            # one row group decoded at a time, no decoding threads: memory stays at about
+            # one row group and one batch per symbol however many symbols are merged
             batches = handle.iter_batches(batch_size=batch_size, row_groups=groups,
-                                          columns=columns)
+                                          columns=columns, use_threads=False)
             while True:
                 try:
                     batch = next(batches, None)

@@ -128,7 +128,7 @@ class LocalStorage(Storage):
         return pq.read_table(self._p(rel), columns=columns)
 
     def parquet_file(self, rel: str) -> pq.ParquetFile:
-        return pq.ParquetFile(self._p(rel))
+        return pq.ParquetFile(self._p(rel), pre_buffer=False)
 
     def write_parquet(self, table: pa.Table, rel: str) -> None:
         write_parquet_to(table, self._p(rel))
