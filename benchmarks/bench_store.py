@@ -154,12 +154,15 @@ def phase_resample(location: str) -> dict:
     import duckdb
     from tradeloom.adapters.store.market_store import MarketStore
 
-    ds = MarketStore(location).arrow_dataset(EXCHANGE, TIMEFRAME)  # noqa: F841 - used by SQL
+    dataset = MarketStore(location).arrow_dataset(EXCHANGE, TIMEFRAME)
+    # a streaming reader with little read-ahead: DuckDB's memory_limit does not cover Arrow's
+    ds = dataset.scanner(batch_size=131_072, batch_readahead=1,  # noqa: F841 - used by SQL
+                         fragment_readahead=1).to_reader()
     con = duckdb.connect()
     con.execute("SET memory_limit = '200MB'")
     con.execute("SET threads = 2")
     began = time.perf_counter()
-    days = con.execute("""
+    days = con.sql("""
         SELECT symbol, ts // 86400000 * 86400000 AS day, arg_min(open, ts) AS open,
                max(high) AS high, min(low) AS low, arg_max(close, ts) AS close,
                sum(volume) AS volume, count(*) AS bars

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -135,6 +135,54 @@ def read_partition(storage: Storage, part: PartitionInfo,
             "delete')", part.path) from exc
     check_schema(table.schema, part, where, columns)
     return table
+
+
+def stream_partition(storage: Storage, part: PartitionInfo, *, columns: list[str] | None = None,
+                     batch_size: int = 131_072, row_groups: list[int] | None = None,
+                     ) -> Iterator[pa.RecordBatch]:
+    """One partition's rows as batches, one row group decoded at a time (no decoding
+    threads), so memory stays at about one row group; damage raises CorruptPartition."""
+    where = storage.display(part.path)
+    fix = repair_command(part.kind, part.exchange, part.timeframe, part.symbol)
+    try:
+        handle = storage.parquet_file(part.path)
+    except (OSError, pa.ArrowException):
+        read_partition(storage, part)  # raises the explanatory CorruptPartition
+        raise
+    with handle:
+        check_schema(handle.schema_arrow, part, where)
+        wanted = list(spec(part.kind).columns) if columns is None else columns
+        groups = list(range(handle.metadata.num_row_groups)) if row_groups is None \
+            else row_groups
+        if not groups:
+            return
+        batches = handle.iter_batches(batch_size=batch_size, row_groups=groups, columns=wanted,
+                                      use_threads=False)
+        while True:
+            try:
+                batch = next(batches, None)
+            except (OSError, pa.ArrowException) as exc:
+                raise CorruptPartition(
+                    f"cannot read partition file {where} ({type(exc).__name__}: {exc}); the "
+                    f"file is damaged: repair it with '{fix}'", part.path) from exc
+            if batch is None:
+                return
+            yield batch
+
+
+def file_fingerprint(storage: Storage, part: PartitionInfo) -> tuple[str, int]:
+    """``content_fingerprint`` of a numeric partition, read one column and one row group at
+    a time (bounded memory), and its row count."""
+    digest = hashlib.sha256()
+    rows = 0
+    for f in spec(part.kind).schema:
+        digest.update(f.name.encode())
+        rows = 0
+        for batch in stream_partition(storage, part, columns=[f.name]):
+            values = batch.column(0).to_numpy()
+            digest.update(np.ascontiguousarray(values, dtype=f.type.to_pandas_dtype()).tobytes())
+            rows += batch.num_rows
+    return digest.hexdigest(), rows
 
 
 def check_schema(schema: pa.Schema, part: PartitionInfo, where: str,

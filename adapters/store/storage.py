@@ -311,6 +311,8 @@ def s3_filesystem(environ: Mapping[str, str]) -> pafs.S3FileSystem:
     kwargs: dict[str, object] = {
         "region": environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or "us-east-1",
         "connect_timeout": 10, "request_timeout": 60,
+        # upload parts one after another: memory stays at one part per file being written
+        "background_writes": False,
     }
     endpoint = next((environ[v] for v in _ENDPOINT_VARS if environ.get(v)), None)
     if endpoint:

@@ -15,6 +15,7 @@ some symbols switch between 8h, 4h and 1h): a funding *gap* is a step longer tha
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 
 from tradeloom.adapters.store.catalog import Catalog, DatasetInfo
 from tradeloom.adapters.store.checks import (
@@ -29,7 +30,9 @@ from tradeloom.adapters.store.bar_merge import Dataset
 from tradeloom.adapters.store.parquet_io import (
     CorruptPartition,
     content_fingerprint,
+    file_fingerprint,
     read_partition,
+    stream_partition,
 )
 from tradeloom.adapters.store.records import bad_row_mask, bad_row_reason
 from tradeloom.adapters.store.schema import BAR_COLUMNS
@@ -64,29 +67,29 @@ def check_dataset(storage: Storage, catalog: Catalog, info: DatasetInfo) -> Chec
     key = Dataset(info.exchange, info.timeframe, info.symbol,
                   timeframe_to_ms(info.timeframe) if info.timeframe else 0, kind.value)
     schema = spec(kind).schema
+    numeric = all(not pa.types.is_string(f.type) for f in schema)
     for part in parts:
+        lo, hi = part_range(key, part.part)
         try:
-            table = read_partition(storage, part)
+            if numeric:  # one row group in memory at a time
+                rows, first, last = _check_streaming(storage, part, kind, acc)
+                fingerprint, _ = file_fingerprint(storage, part)
+            else:  # trades: a day file, read whole
+                table = read_partition(storage, part)
+                rows, fingerprint = table.num_rows, content_fingerprint(table, schema)
+                ts = table.column("ts").to_numpy()
+                first, last = (int(ts[0]), int(ts[-1])) if rows else (None, None)
+                _feed(acc, kind, table)
         except CorruptPartition as exc:
             acc.add_integrity(str(exc))
             continue
-        lo, hi = part_range(key, part.part)
-        if table.num_rows != part.rows:
-            acc.add_integrity(
-                f"{part.path} holds {table.num_rows} rows, the catalog says {part.rows}")
-        if content_fingerprint(table, schema) != part.fingerprint:
+        if rows != part.rows:
+            acc.add_integrity(f"{part.path} holds {rows} rows, the catalog says {part.rows}")
+        if fingerprint != part.fingerprint:
             acc.add_integrity(f"{part.path} content differs from its catalog fingerprint "
                               "(changed outside tradeloom?)")
-        ts = table.column("ts").to_numpy()
-        if len(ts) and (ts[0] < lo or ts[-1] >= hi):
+        if rows and (first < lo or last >= hi):
             acc.add_integrity(f"{part.path} holds rows outside its partition")
-        if spec(kind).is_bars:
-            acc.feed(*(table.column(c).to_numpy() for c in BAR_COLUMNS))
-        else:
-            rows = table_rows(table, kind.value)
-            acc.feed_rows(ts, bad_row_mask(kind, rows),
-                          lambda i, rows=rows: bad_row_reason(kind, rows, i),
-                          unique=spec(kind).unique_ts)
     directory = dataset_dir(kind, info.exchange, info.timeframe, info.symbol)
     for rel in storage.list_files(directory):
         name = rel.rpartition("/")[2]
@@ -94,6 +97,31 @@ def check_dataset(storage: Storage, catalog: Catalog, info: DatasetInfo) -> Chec
             acc.add_integrity(f"leftover file {name} from an interrupted write; the next write "
                               "to this dataset cleans it up (or run 'tradeloom data repair')")
     return acc.report(info.exchange, info.symbol)
+
+
+def _check_streaming(storage: Storage, part, kind: DataKind,
+                     acc: CheckAccumulator) -> tuple[int, int | None, int | None]:
+    """Feed one file to the checks a row group at a time; its rows, first and last ts."""
+    rows, first, last = 0, None, None
+    for batch in stream_partition(storage, part):
+        if not batch.num_rows:
+            continue
+        _feed(acc, kind, pa.Table.from_batches([batch]))
+        ts = batch.column(0)
+        first = ts[0].as_py() if first is None else first
+        last = ts[-1].as_py()
+        rows += batch.num_rows
+    return rows, first, last
+
+
+def _feed(acc: CheckAccumulator, kind: DataKind, table: pa.Table) -> None:
+    ts = table.column("ts").to_numpy()
+    if spec(kind).is_bars:
+        acc.feed(*(table.column(c).to_numpy() for c in BAR_COLUMNS))
+    else:
+        rows = table_rows(table, kind.value)
+        acc.feed_rows(ts, bad_row_mask(kind, rows), lambda i, rows=rows: bad_row_reason(kind, rows, i),
+                      unique=spec(kind).unique_ts)
 
 
 def _accumulator(storage: Storage, kind: DataKind, info: DatasetInfo, parts,
