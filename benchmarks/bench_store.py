@@ -23,6 +23,7 @@ end (random-walk floats compress poorly).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import resource
@@ -64,7 +65,7 @@ def phase_write(location: str, n_symbols: int, years: int) -> dict:
     for k, symbol in enumerate(symbols(n_symbols)):
         rng = np.random.default_rng(k)
         last = 100.0 + k
-        for lo, hi in zip(bounds[:-1], bounds[1:]):
+        for lo, hi in itertools.pairwise(bounds):
             ts = np.arange(lo, hi, MINUTE, dtype=np.int64)
             close = np.round(last * np.exp(np.cumsum(rng.normal(0.0, 5e-4, len(ts)))), 2)
             open_ = np.concatenate(([last], close[:-1]))
@@ -185,7 +186,7 @@ def child(name: str, args: list[str]) -> None:
 
 def run_phase(name: str, env: dict, *args: object) -> dict:
     proc = subprocess.run([sys.executable, __file__, "--phase", name, *map(str, args)],
-                          cwd=REPO, env=env, capture_output=True, text=True)
+                          cwd=REPO, env=env, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise SystemExit(f"phase {name} failed:\n{proc.stdout}\n{proc.stderr}")
     line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
@@ -243,7 +244,7 @@ def start_s3(tmp: Path) -> tuple[subprocess.Popen, dict]:
                          aws_access_key_id="bench", aws_secret_access_key="bench-secret"
                          ).create_bucket(Bucket="tradeloom-bench")
             break
-        except Exception:  # noqa: BLE001 - the server is still starting; re-raised at the deadline
+        except Exception:
             if time.monotonic() > deadline:
                 server.kill()
                 raise

@@ -12,8 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from tradeloom.engine.errors import DataError
-
 from tradeloom.adapters.store.checks import bad_bar_mask, bad_bar_reason, misaligned_mask
 from tradeloom.adapters.store.schema import (
     BAR_COLUMNS,
@@ -24,6 +22,7 @@ from tradeloom.adapters.store.schema import (
     grid_offset_ms,
     require_dataframe_columns,
 )
+from tradeloom.engine.errors import DataError
 
 Bars = dict[str, np.ndarray]
 

@@ -128,4 +128,4 @@ def published_paths() -> tuple[str, str]:
     return CATALOG_OBJECT, TOKEN_OBJECT
 
 
-__all__ = ["CATALOG_OBJECT", "CatalogSync", "STATE_FILE", "TOKEN_OBJECT", "published_paths"]
+__all__ = ["CATALOG_OBJECT", "STATE_FILE", "TOKEN_OBJECT", "CatalogSync", "published_paths"]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-
 from tradeloom.adapters.store.checks import bad_bar_mask, bad_bar_reason, misaligned_mask
 from tradeloom.adapters.store.kinds import DataKind, spec
 from tradeloom.adapters.store.records import bad_row_mask, bad_row_reason
@@ -205,5 +204,15 @@ def as_timeframe(ms: int) -> str:
     return f"{ms} ms"
 
 
-__all__ = ["Problems", "TS_UNITS", "as_timeframe", "check_values", "detect_unit", "parse_number",
-           "parse_optional_number", "parse_text", "parse_ts", "unit_for"]
+__all__ = [
+    "TS_UNITS",
+    "Problems",
+    "as_timeframe",
+    "check_values",
+    "detect_unit",
+    "parse_number",
+    "parse_optional_number",
+    "parse_text",
+    "parse_ts",
+    "unit_for",
+]

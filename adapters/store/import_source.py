@@ -21,9 +21,8 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from tradeloom.engine.errors import ConfigError, DataError
-
 from tradeloom.adapters.store.kinds import DataKind, spec
+from tradeloom.engine.errors import ConfigError, DataError
 
 _TS = ("ts", "timestamp", "time", "date", "datetime", "open_time", "opentime", "unix",
        "time_ms", "timestamp_ms", "fundingtime", "funding_time")

@@ -25,9 +25,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tradeloom.engine.errors import ConfigError, DataError
-from tradeloom.engine.timeframes import timeframe_to_ms
-
 from tradeloom.adapters.store.import_rows import (
     TS_UNITS,
     Problems,
@@ -44,8 +41,10 @@ from tradeloom.adapters.store.import_source import Source, map_columns
 from tradeloom.adapters.store.kinds import DataKind, check_kind, check_kind_timeframe, spec
 from tradeloom.adapters.store.market_store import MarketStore, WriteReport
 from tradeloom.adapters.store.schema import check_exchange, check_symbol, describe_ts
+from tradeloom.engine.errors import ConfigError, DataError
+from tradeloom.engine.timeframes import timeframe_to_ms
 
-__all__ = ["ImportReport", "RejectedRow", "TS_UNITS", "import_file", "unit_for"]
+__all__ = ["TS_UNITS", "ImportReport", "RejectedRow", "import_file", "unit_for"]
 
 _FIX = "fix the row or import with --drop-invalid (drop_invalid=True) to skip invalid rows"
 #: Rows per batch: ~40 MB of CSV text cells, far less for Parquet.

@@ -33,6 +33,7 @@ Rules, decided here once:
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 import time
@@ -49,14 +50,13 @@ from tradeloom.adapters.ccxt.exchange import (
     market_specs_from_ccxt,
     retry_transient,
 )
-from tradeloom.engine.errors import ConfigError, DataError, TradeloomError, UnknownSymbol
-from tradeloom.engine.timeframes import timeframe_to_ms
-from tradeloom.engine.timeutil import format_utc_ms
-
 from tradeloom.adapters.store.catalog import IngestRun, KnownGap
 from tradeloom.adapters.store.ingest_fetch import Page, PageSource, empty_frame
 from tradeloom.adapters.store.ingest_runs import finish_run, run_lock, start_run
 from tradeloom.adapters.store.kinds import DataKind, check_kind, check_kind_timeframe, spec
+from tradeloom.engine.errors import ConfigError, DataError, TradeloomError, UnknownSymbol
+from tradeloom.engine.timeframes import timeframe_to_ms
+from tradeloom.engine.timeutil import format_utc_ms
 
 if TYPE_CHECKING:
     from tradeloom.adapters.store.market_store import MarketStore
@@ -360,13 +360,13 @@ class _SymbolIngest:
                 cursor = hi
             else:
                 cursor = nxt
-            self.cursor = cursor if cursor < hi else hi
+            self.cursor = min(hi, cursor)
             if cursor >= hi:
                 self.flush()  # so the range's final progress report counts every row written
             elif (sum(len(f) for f in self.buffer) >= self.plan.write_every_rows
                   or self.plan.monotonic() - self.flushed_at >= self.plan.write_every_s):
                 self.flush()
-            self.report(cursor >= hi and hi >= self.stop)
+            self.report(cursor >= hi >= self.stop)
 
     def take_page(self, page: Page, cursor: int, hi: int) -> int | None:
         """Buffer the page's rows in range; record empty ranges; return the next cursor
@@ -419,7 +419,7 @@ class _SymbolIngest:
         else:
             if points[0] > cursor:
                 empty.append((cursor, min(points[0], end)))
-            for a, b in zip(points[:-1], points[1:]):
+            for a, b in itertools.pairwise(points):
                 if b - a > tf and a + tf < end:
                     empty.append((a + tf, min(b, end)))
         now = self.plan.now_ms()

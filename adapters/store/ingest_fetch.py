@@ -30,9 +30,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tradeloom.engine.errors import DataError
-
 from tradeloom.adapters.store.kinds import DataKind, spec
+from tradeloom.engine.errors import DataError
 from tradeloom.engine.timeutil import format_utc_ms
 
 #: ccxt's Binance trades page spans one hour after ``since``.
@@ -140,5 +139,11 @@ def _frame(rows: list[tuple | list], kind: DataKind, context: str,
     return frame
 
 
-__all__ = ["OPEN_INTEREST_LIMIT", "Page", "PageSource", "TRADES_WINDOW_MS", "bar_frame",
-           "empty_frame"]
+__all__ = [
+    "OPEN_INTEREST_LIMIT",
+    "TRADES_WINDOW_MS",
+    "Page",
+    "PageSource",
+    "bar_frame",
+    "empty_frame",
+]

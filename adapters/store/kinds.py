@@ -36,10 +36,9 @@ from enum import StrEnum
 
 import numpy as np
 import pyarrow as pa
+from tradeloom.adapters.store.schema import BAR_SCHEMA, symbol_dirname, year_bounds, year_of
 from tradeloom.engine.errors import ConfigError
 from tradeloom.engine.timeframes import timeframe_to_ms
-
-from tradeloom.adapters.store.schema import BAR_SCHEMA, symbol_dirname, year_bounds, year_of
 
 
 class DataKind(StrEnum):
@@ -228,8 +227,23 @@ def describe_dataset(kind: str | DataKind, exchange: str, timeframe: str, symbol
 
 
 __all__ = [
-    "BAR_KINDS", "DataKind", "FUNDING_SCHEMA", "KindSpec", "OPEN_INTEREST_SCHEMA",
-    "PRICE_KINDS", "TRADES_SCHEMA", "check_kind", "check_kind_timeframe", "dataset_dir",
-    "dataset_base", "describe_dataset", "is_daily", "part_bounds", "part_name", "part_of", "partition_path",
-    "price_kind", "spec",
+    "BAR_KINDS",
+    "FUNDING_SCHEMA",
+    "OPEN_INTEREST_SCHEMA",
+    "PRICE_KINDS",
+    "TRADES_SCHEMA",
+    "DataKind",
+    "KindSpec",
+    "check_kind",
+    "check_kind_timeframe",
+    "dataset_base",
+    "dataset_dir",
+    "describe_dataset",
+    "is_daily",
+    "part_bounds",
+    "part_name",
+    "part_of",
+    "partition_path",
+    "price_kind",
+    "spec",
 ]

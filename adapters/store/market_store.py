@@ -49,10 +49,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from tradeloom.engine.errors import ConfigError, UnknownSymbol
-from tradeloom.engine.market import MarketSpec
-from tradeloom.engine.timeframes import timeframe_to_ms
-
 from tradeloom.adapters.store.bar_merge import Dataset
 from tradeloom.adapters.store.catalog import (
     Catalog,
@@ -68,12 +64,16 @@ from tradeloom.adapters.store.holes import missing_ranges
 from tradeloom.adapters.store.kinds import (
     DataKind,
     check_kind,
-    dataset_base,
     check_kind_timeframe,
+    dataset_base,
     price_kind,
     spec,
 )
-from tradeloom.adapters.store.parquet_io import CorruptPartition, content_fingerprint, read_partition
+from tradeloom.adapters.store.parquet_io import (
+    CorruptPartition,
+    content_fingerprint,
+    read_partition,
+)
 from tradeloom.adapters.store.reader import iter_selection, read_table, select
 from tradeloom.adapters.store.records import prepare_rows
 from tradeloom.adapters.store.schema import check_exchange, check_symbol, grid_offset_ms
@@ -81,6 +81,9 @@ from tradeloom.adapters.store.storage import S3Storage, open_storage
 from tradeloom.adapters.store.store_checks import check_dataset
 from tradeloom.adapters.store.trade_bars import trade_bars_for
 from tradeloom.adapters.store.writer import BulkWriter, DatasetWriter, WriteReport, recover
+from tradeloom.engine.errors import ConfigError, UnknownSymbol
+from tradeloom.engine.market import MarketSpec
+from tradeloom.engine.timeframes import timeframe_to_ms
 
 try:
     import fcntl

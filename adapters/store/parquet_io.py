@@ -21,12 +21,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
-from tradeloom.engine.errors import DataError
-
 from tradeloom.adapters.store.catalog import PartitionInfo
 from tradeloom.adapters.store.kinds import DataKind, spec
 from tradeloom.adapters.store.schema import BAR_COLUMNS, BAR_SCHEMA
 from tradeloom.adapters.store.storage import Storage
+from tradeloom.engine.errors import DataError
 
 _DTYPES = {"ts": "<i8", **{c: "<f8" for c in BAR_COLUMNS[1:]}}
 

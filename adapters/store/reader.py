@@ -19,8 +19,6 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from tradeloom.engine.errors import ConfigError, DataError, UnknownSymbol
-
 from tradeloom.adapters.store.catalog import Catalog, PartitionInfo
 from tradeloom.adapters.store.kinds import DataKind, check_kind_timeframe, describe_dataset, spec
 from tradeloom.adapters.store.parquet_io import (
@@ -29,8 +27,15 @@ from tradeloom.adapters.store.parquet_io import (
     read_partition,
     repair_command,
 )
-from tradeloom.adapters.store.schema import BAR_SCHEMA, VALUE_COLUMNS, check_exchange, check_symbol, describe_ts
+from tradeloom.adapters.store.schema import (
+    BAR_SCHEMA,
+    VALUE_COLUMNS,
+    check_exchange,
+    check_symbol,
+    describe_ts,
+)
 from tradeloom.adapters.store.storage import Storage
+from tradeloom.engine.errors import ConfigError, DataError, UnknownSymbol
 
 #: Several symbols: ts, symbol, then the values.
 MULTI_SCHEMA = pa.schema(

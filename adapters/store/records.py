@@ -20,12 +20,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from tradeloom.engine.errors import DataError
-
 from tradeloom.adapters.store.bar_merge import Dataset, merge_into, prepare_bars
 from tradeloom.adapters.store.checks import misaligned_mask
 from tradeloom.adapters.store.kinds import DataKind, KindSpec, spec
 from tradeloom.adapters.store.schema import MAX_TS, MIN_TS, describe_ts, grid_offset_ms
+from tradeloom.engine.errors import DataError
 
 Rows = dict[str, np.ndarray]
 SIDES = ("buy", "sell")
@@ -225,5 +224,12 @@ def _drop_repeat_trades(rows: Rows, dataset: Dataset) -> Rows:
     return {c: v[keep] for c, v in rows.items()}
 
 
-__all__ = ["Rows", "SIDES", "bad_row_mask", "bad_row_reason", "empty_rows", "merge_rows",
-           "prepare_rows"]
+__all__ = [
+    "SIDES",
+    "Rows",
+    "bad_row_mask",
+    "bad_row_reason",
+    "empty_rows",
+    "merge_rows",
+    "prepare_rows",
+]

@@ -19,9 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from tradeloom.engine.errors import UnknownSymbol
-
 from tradeloom.adapters.store.kinds import check_kind, check_kind_timeframe
+from tradeloom.engine.errors import UnknownSymbol
 from tradeloom.engine.timeframes import timeframe_to_ms
 
 if TYPE_CHECKING:

@@ -340,5 +340,14 @@ def open_storage(location: str | os.PathLike[str]) -> Storage:
     return LocalStorage(text)
 
 
-__all__ = ["ENV_CACHE", "LocalStorage", "ROW_GROUP_SIZE", "S3Storage", "Storage",
-           "is_object_store", "open_storage", "s3_filesystem", "write_parquet_to"]
+__all__ = [
+    "ENV_CACHE",
+    "ROW_GROUP_SIZE",
+    "LocalStorage",
+    "S3Storage",
+    "Storage",
+    "is_object_store",
+    "open_storage",
+    "s3_filesystem",
+    "write_parquet_to",
+]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-
+from tradeloom.adapters.store.bar_merge import Dataset
 from tradeloom.adapters.store.catalog import Catalog, DatasetInfo
 from tradeloom.adapters.store.checks import (
     MAX_EXAMPLES,
@@ -26,7 +26,6 @@ from tradeloom.adapters.store.checks import (
     covered,
 )
 from tradeloom.adapters.store.kinds import DataKind, dataset_dir, spec
-from tradeloom.adapters.store.bar_merge import Dataset
 from tradeloom.adapters.store.parquet_io import (
     CorruptPartition,
     content_fingerprint,
@@ -93,7 +92,7 @@ def check_dataset(storage: Storage, catalog: Catalog, info: DatasetInfo) -> Chec
     directory = dataset_dir(kind, info.exchange, info.timeframe, info.symbol)
     for rel in storage.list_files(directory):
         name = rel.rpartition("/")[2]
-        if name.startswith(".") and (name.endswith(".tmp") or name.endswith(".bak")):
+        if name.startswith(".") and name.endswith((".tmp", ".bak")):
             acc.add_integrity(f"leftover file {name} from an interrupted write; the next write "
                               "to this dataset cleans it up (or run 'tradeloom data repair')")
     return acc.report(info.exchange, info.symbol)
@@ -157,7 +156,7 @@ class _FundingAccumulator(CheckAccumulator):
         steps = np.diff(series)
         for i in np.flatnonzero(steps > self._gap):
             a, b = int(series[i]), int(series[i + 1])
-            missing = max(1, int(round((b - a) / self._step)) - 1)
+            missing = max(1, round((b - a) / self._step) - 1)
             if covered(self._known, a + 1, b):
                 self._known_count += 1
                 self._known_missing += missing

@@ -18,13 +18,12 @@ one transaction at the end, so memory stays bounded and the write stays atomic.
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-from tradeloom.engine.errors import DataError
-
 from tradeloom.adapters.store.bar_merge import Dataset
 from tradeloom.adapters.store.catalog import Catalog, CatalogWriter, DatasetInfo, PartitionInfo
 from tradeloom.adapters.store.kinds import (
@@ -45,6 +44,7 @@ from tradeloom.adapters.store.parquet_io import (
 )
 from tradeloom.adapters.store.records import Rows, empty_rows, merge_rows
 from tradeloom.adapters.store.storage import Storage
+from tradeloom.engine.errors import DataError
 
 #: More catalog statements for the same transaction, given the rows the write added.
 CatalogExtra = Callable[[CatalogWriter, int], None]
@@ -117,7 +117,7 @@ class DatasetWriter:
         added_total = 0
         parts = part_of(rows["ts"], self.daily)
         cuts = [0, *(np.flatnonzero(np.diff(parts)) + 1).tolist(), len(parts)]
-        for a, b in zip(cuts[:-1], cuts[1:]):
+        for a, b in itertools.pairwise(cuts):
             if a == b:
                 continue
             part = int(parts[a])
@@ -291,7 +291,7 @@ class BulkWriter:
         self._last_ts = int(ts[-1])
         parts = part_of(ts, self.writer.daily)
         cuts = [0, *(np.flatnonzero(np.diff(parts)) + 1).tolist(), len(parts)]
-        for a, b in zip(cuts[:-1], cuts[1:]):
+        for a, b in itertools.pairwise(cuts):
             part = int(parts[a])
             if self._part is not None and part != self._part:
                 self._flush()

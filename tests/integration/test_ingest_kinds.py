@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from emulator import BinanceEmulator, BinanceFuturesEmulator
+from emulator import BinanceFuturesEmulator
 from emulator.binance_futures import INTERVALS, open_interest_at
 from tradeloom.adapters.ccxt.exchange import ExchangeSettings
 from tradeloom.adapters.store.ingest import RetryPolicy, ingest
 from tradeloom.adapters.store.market_store import MarketStore
 from tradeloom.adapters.store.repair import repair_dataset
-from tradeloom.cli.main import app
 from tradeloom.engine.errors import ConfigError
 from typer.testing import CliRunner
+
+from tradeloom.cli.main import app
 
 PERP = "BTC/USDT:USDT"
 TF5 = 300_000

@@ -177,7 +177,7 @@ def _ingest(exchange: str, symbols: str, since: str, timeframe: str, until: str 
     run_id = new_run_id(wall_ms())
 
     store = open_store()
-    common = dict(kind=kind, now_ms=wall_ms, run_id=run_id, write_every_s=write_every_s)
+    common = {"kind": kind, "now_ms": wall_ms, "run_id": run_id, "write_every_s": write_every_s}
     if quiet:
         return ingest(store, settings, symbol_list, timeframe, since_ms, until_ms, **common)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),

@@ -294,4 +294,4 @@ class BinanceFuturesEmulator(EmulatorServer):
         return web.json_response(rows)
 
 
-__all__ = ["BinanceFuturesEmulator", "INTERVALS", "open_interest_at", "sample_path"]
+__all__ = ["INTERVALS", "BinanceFuturesEmulator", "open_interest_at", "sample_path"]

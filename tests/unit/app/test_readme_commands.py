@@ -18,16 +18,17 @@ from pathlib import Path
 import pytest
 from emulator import BinanceEmulator, BinanceFuturesEmulator
 from s3_helpers import BUCKET, s3_env, s3_server  # noqa: F401 - fixtures
+from typer.testing import CliRunner
+
 from tradeloom.cli import context as clictx
 from tradeloom.cli.main import app
-from typer.testing import CliRunner
 
 REPO = Path(__file__).resolve().parents[3]
 README = (REPO / "README.md").read_text(encoding="utf-8")
 
 
 def block(kind: str) -> list[str]:
-    match = re.search(rf"<!-- readme-commands: {kind} -->\n```\n(.*?)```", README, re.S)
+    match = re.search(rf"<!-- readme-commands: {kind} -->\n```\n(.*?)```", README, re.DOTALL)
     assert match, f"README.md has no '{kind}' command block"
     return [line for line in match.group(1).splitlines() if line.strip()]
 
