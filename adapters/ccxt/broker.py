@@ -266,8 +266,12 @@ class CcxtBroker:
         return fills
 
     def drain_updates(self) -> list[Order]:
-        """Orders whose status changed since the last drain (the engine pulls this)."""
-        self._apply_reports(None)
+        """Orders whose status changed since the last drain (the engine pulls this).
+
+        Exchange reports are applied by ``poll``/``collect`` (the runner, between events)
+        and by ``cancel_all``, never here: the orders a strategy sees do not change in the
+        middle of its callback, so a journal's order updates replay at the same points
+        (``adapters.live.replay_broker``)."""
         updates = list(self._updates.values())
         self._updates.clear()
         return updates

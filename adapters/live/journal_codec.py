@@ -17,7 +17,7 @@ from typing import Any
 from tradeloom.adapters.live.journal import JournalRecord
 from tradeloom.adapters.store.checks import check_bar
 from tradeloom.engine.run.events import TradeTick
-from tradeloom.engine.orders import Bar, Fill, Order, OrderType, Side, TimeInForce
+from tradeloom.engine.orders import Bar, Fill, Liquidity, Order, OrderType, Side, TimeInForce
 
 
 def bar_payload(bar: Bar) -> dict[str, Any]:
@@ -93,12 +93,28 @@ def fill_payload(fill: Fill) -> dict[str, Any]:
             "fee": fill.fee, "liquidity": fill.liquidity.value}
 
 
+def fill_from_payload(p: dict[str, Any]) -> Fill:
+    """The ``Fill`` of a ``fill`` record as the runner stepped it: at its ``engine_ts``
+    (when the engine learnt it) if recorded, else at the exchange's ``ts``.
+
+    >>> f = Fill(3, "BTC/USDT", Side.BUY, 5_000, 100.0, 0.5, 0.05, Liquidity.MAKER, "c3")
+    >>> fill_from_payload({**fill_payload(f), "engine_ts": 6_000}).ts
+    6000
+    """
+    ts = p.get("engine_ts")
+    return Fill(int(p["order_id"]), str(p["symbol"]), Side(p["side"]),
+                int(p["ts"] if ts is None else ts), float(p["price"]), float(p["amount"]),
+                float(p["fee"]), Liquidity(p.get("liquidity", "taker")),
+                str(p.get("client_id") or ""))
+
+
 def bars_of(records: list[JournalRecord], kind: str = "bar") -> list[Bar]:
     """Every ``kind`` record (``bar`` or ``warmup_bar``) as a ``Bar``, in journal order."""
     return [bar_from_payload(r.payload, f"journal record {r.seq}")
             for r in records if r.kind == kind]
 
 
-__all__ = ["bar_from_payload", "bar_payload", "bars_of", "command_payload", "fill_payload",
+__all__ = ["bar_from_payload", "bar_payload", "bars_of", "command_payload", "fill_from_payload",
+           "fill_payload",
            "order_payload", "restored_order", "restored_payload", "tick_from_payload",
            "tick_payload"]
