@@ -199,6 +199,9 @@ class RunnerStatus:
     kill_reason: str = ""
     #: ``stopped`` after a stop (Ctrl-C, ``max_bars``), not after an error.
     stopped_cleanly: bool = False
+    #: After a kill: the orders it really cancelled and how long it took (s).
+    kill_cancelled: int | None = None
+    kill_latency_s: float | None = None
     engine_ts: int | None = None
     last_event_ts: int | None = None
     last_event_local_ms: int | None = None

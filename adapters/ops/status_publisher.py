@@ -235,6 +235,8 @@ class StatusPublisher:
             started_ms=self.started_ms, publish_interval_s=self.interval_s, pid=os.getpid(),
             stop_reason=runner.summary.stop_reason, kill_reason=self._kill_reason,
             stopped_cleanly=state == "stopped" and not runner.summary.failed,
+            kill_cancelled=runner.summary.kill_cancelled,
+            kill_latency_s=runner.summary.kill_latency_s,
             engine_ts=int(engine.ctx.now) or None, last_event_ts=self._last_event_ts,
             last_event_local_ms=self._last_event_ms,
             link=ExchangeLink(self._last_ok_ms, self._consecutive_errors, self._last_error),

@@ -57,9 +57,9 @@ def operator_name() -> str:
     return os.environ.get("USER") or os.environ.get("LOGNAME") or f"uid {os.getuid()}"
 
 
-def state_store_path(config: LiveConfig) -> Path:
-    """The live state store (SQLite) of the config's account."""
-    return config.state_dir / f"{config.account}.sqlite"
+def state_store_path(state_dir: Path, account: str) -> Path:
+    """The live state store (SQLite) of ``account`` in ``state_dir``."""
+    return state_dir / f"{account}.sqlite"
 
 
 def strategy_class_name(spec: str) -> str:
@@ -73,7 +73,7 @@ def resolve_run_id(config: LiveConfig, mode: str) -> str:
     if config.run_id:
         return config.run_id
     if mode == "live":
-        stored = stored_run_id(state_store_path(config))
+        stored = stored_run_id(state_store_path(config.state_dir, config.account))
         if stored is not None:
             return stored
     return derive_run_id(mode, config.exchange.id, config.exchange.market_type,
@@ -209,7 +209,7 @@ class StartResidue:
 
     def __init__(self, config: LiveConfig) -> None:
         self.state_dir = config.state_dir
-        self.store = state_store_path(config)
+        self.store = state_store_path(config.state_dir, config.account)
         self._dir_existed = self.state_dir.exists()
         self._store_existed = self.store.exists()
 

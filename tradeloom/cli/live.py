@@ -100,10 +100,11 @@ def ccxt_broker_factory(config: Any, credentials: Any, markets: Mapping[str, Mar
     from tradeloom.adapters.ccxt.broker import CcxtBroker
     from tradeloom.adapters.ccxt.exchange import make_client
     from tradeloom.adapters.live.state import LiveStateStore
+    from tradeloom.app.session_records import state_store_path
 
     client = make_client(config.exchange, credentials=credentials, async_=False)
     client.load_markets()
-    store = LiveStateStore(state_dir / f"{config.account}.sqlite", run_id=run_id)
+    store = LiveStateStore(state_store_path(state_dir, config.account), run_id=run_id)
     return CcxtBroker(client, dict(markets), store)
 
 
@@ -148,13 +149,19 @@ def replay(
         None, "--config", help="Config to replay with (strategy, params, risk_profile); "
         "default: the strategy and risk settings recorded in the journal."),
     limit: int = typer.Option(10, "--limit", min=1, help="How many divergences to list."),
+    fills: str | None = typer.Option(
+        None, "--fills", help="Where fills come from: 'journal' (the exchange's, the default "
+        "for live sessions: did the decisions repeat?) or 'model' (the simulated broker's, "
+        "the default for paper: where did the exchange fill differently?)."),
 ) -> None:
     """Replay a session journal through the backtest engine and diff the decisions.
 
-    Example:  tradeloom replay state/journals/p20240101T0000.jsonl --config examples/paper.toml
+    Example:  tradeloom replay examples/journals/paper-sma.jsonl --config examples/paper.toml
 
     Exits 0 with "zero divergence" when every order (time, side, amount, price) matches,
-    1 when they diverge (the first divergences are listed), 2 on errors.
+    1 when they diverge (the first divergences are listed), 2 on errors. A journal that
+    holds several sessions (a restart appended to the config's journal file) replays
+    each from its own start.
     """
     from tradeloom.adapters.live.journal import read_journal
     from tradeloom.adapters.live.replay import replay as run_replay
@@ -176,7 +183,9 @@ def replay(
             spec, params = session["strategy"], dict(session["params"])
             risk = RiskConfig.model_validate(session["risk"]) if session.get("risk") else None
         strategy = load_strategy(spec)(**params)
-        report = run_replay(journal, strategy, risk, limit=limit)
+        if fills not in (None, "journal", "model"):
+            raise ConfigError(f"--fills {fills!r}: use 'journal' or 'model'")
+        report = run_replay(journal, strategy, risk, limit=limit, fills=fills)  # type: ignore[arg-type]
     except TradeloomError as exc:
         _fail(exc)
         return
@@ -188,29 +197,67 @@ def replay(
 
 
 def kill(
+    config: Path | None = typer.Argument(
+        None, help="The runner's config (TOML): its state_dir and account say where the "
+        "flag goes."),
     account: str | None = typer.Option(None, "--account",
-                                          help="Only this account's runner (default: every "
-                                          "runner using the state directory)."),
-    state_dir: Path = typer.Option(Path("state"), "--state-dir",
-                                   help="The state_dir of the runners' config."),
+                                       help="Without a config: only this account's runner "
+                                       "(default: every runner of --state-dir)."),
+    state_dir: Path | None = typer.Option(None, "--state-dir",
+                                          help="Without a config: the state_dir a runner "
+                                          "has used."),
+    all_orders: bool = typer.Option(False, "--all",
+                                    help="Cancel every open order of the account, also those "
+                                    "placed by hand or by other programs (default: only the "
+                                    "runner's own, by client id)."),
     reason: str = typer.Option("operator kill", "--reason", help="Recorded in the journal."),
+    wait_s: float = typer.Option(15.0, "--wait", min=0.0,
+                                 help="Seconds to wait for a running runner to confirm (0: "
+                                 "do not wait)."),
 ) -> None:
-    """Kill switch: running runners cancel every open order and block new entries.
+    """Kill switch: the runner cancels its open orders and blocks new entries.
 
-    Example:  tradeloom kill --account binance-main --state-dir state
+    Example:  tradeloom kill examples/live.toml
 
-    Writes the flag file (state/KILL or state/KILL.<account>); runners check it every
-    second and cancel within 10 s. The flag stays until you delete it, so a restarted
-    runner also starts killed.
+    Example:  tradeloom kill examples/live.toml --all --reason "exchange incident"
+
+    Writes the kill flag the runner of that config polls every second (its
+    <state_dir>/KILL.<account>), waits for a running runner to confirm, and prints how
+    many orders it really cancelled. Without a config, --state-dir must be a folder a
+    runner has used. The flag stays until you delete it, so a restarted runner also
+    starts killed.
     """
-    from tradeloom.adapters.live.safety import write_kill_flag
+    from tradeloom.adapters.clock import SystemClock
+    from tradeloom.app.kill import kill_target, running, wait_for_kill, write_flag
 
+    clock = SystemClock()
     try:
-        path = write_kill_flag(state_dir, account, reason)
+        target = kill_target(config, state_dir=state_dir, account=account)
+        live_now = running(target, clock.now_ms())
+        path = write_flag(target, reason, all_orders=all_orders)
     except TradeloomError as exc:
         _fail(exc)
         return
-    console.print(f"kill flag written: {path} (delete it to allow trading again)")
+    scope = "every open order of the account" if all_orders else "the runner's own orders"
+    console.print(f"kill flag written: {path} ({scope}; delete it to allow trading again)",
+                  highlight=False, soft_wrap=True)
+    if not live_now:
+        who = f"account {target.account}" if target.account else str(target.state_dir)
+        console.print(f"no runner of {who} is running now; its next start begins killed",
+                      highlight=False)
+        return
+    if wait_s <= 0:
+        return
+    done, waiting = wait_for_kill(target, live_now, timeout_s=wait_s, now_ms=clock.now_ms)
+    for c in done:
+        latency = "" if c.latency_s is None else f" in {c.latency_s:.3f} s"
+        console.print(f"runner {c.runner_id} (account {c.account}): {c.cancelled} orders "
+                      f"cancelled{latency}; new entries blocked", highlight=False)
+    if waiting:
+        err_console.print(f"[bold red]no confirmation within {wait_s:g} s from:[/] "
+                          f"{', '.join(waiting)}; check `tradeloom status --state-dir "
+                          f"{target.state_dir}` and the exchange", highlight=False)
+        raise typer.Exit(1)
 
 
 __all__ = ["ccxt_broker_factory", "kill", "live", "paper", "replay"]
