@@ -177,6 +177,9 @@ class LiveConfig(StrictModel):
     audit_log: Path | None = Field(None, description="audit log; None: <state_dir>/audit.jsonl")
     alerts: Path | None = Field(None, description="alerts config (TOML); None: no alert sinks")
     universe: UniverseSection | None = Field(None, description="trade only the current universe")
+    deployment: str | None = Field(None, description="the registered deployment this config "
+                                   "runs; live checks it is promoted to live (None: any "
+                                   "live deployment that matches)")
 
     @property
     def audit_log_path(self) -> Path:

@@ -1,9 +1,11 @@
 """``tradeloom paper``, ``live``, ``replay`` and ``kill``: the trading commands.
 
-Each command loads a strict ``LiveConfig``, builds the session in
-``adapters.session`` and runs the one ``LiveRunner``. Errors are ``TradeloomError``s
-printed in red with exit code 2 (``tradeloom.cli.main.main`` does that for every
-command); ``replay`` exits 1 when the journal diverges.
+Each command loads a strict ``LiveConfig``, builds the session in ``app.session``
+and runs the one ``LiveRunner`` (``cli.session_run``: exit codes 0 stopped, 2
+refused, 3 failed while trading, 75 exchange unreachable; ``--restart-on-crash`` runs
+it under ``app.supervisor``). ``live`` first checks the deployment registry
+(``app.live_gate``). ``replay`` exits 1 when the journal diverges; ``kill`` finds the
+runner's flag from its config (``app.kill``).
 
 The live broker is the exchange-side ``CcxtBroker`` with its SQLite
 ``LiveStateStore`` under ``state_dir``; it is imported only by ``live``.
@@ -16,9 +18,6 @@ sinks of its ``alerts`` file (see ``tradeloom.app.live_config``).
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import signal
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -34,38 +33,27 @@ console = Console()
 err_console = Console(stderr=True)
 
 
-def _print_summary(summary: Any, journal: Path) -> None:
-    console.print(f"session ended ({summary.stop_reason or 'stopped'}): {summary.bars} bars, "
-                  f"{summary.orders} orders, {summary.fills} fills; journal {journal}")
-    for stage, stats in summary.stages.items():
-        console.print(f"  {stage:<12} n={int(stats['count']):<6} p50 {stats['p50_ms']:.3f} ms  "
-                      f"p95 {stats['p95_ms']:.3f} ms  p99 {stats['p99_ms']:.3f} ms")
-    if summary.kill_latency_s is not None:
-        console.print(f"  kill switch: orders cancelled {summary.kill_latency_s:.3f} s after the flag")
+_API_URL = typer.Option(None, "--api-url", show_default=False,
+                        help="Replace the exchange's REST base URL (testnets, proxies, "
+                        "emulators), e.g. http://127.0.0.1:8080.")
+_WS_URL = typer.Option(None, "--ws-url", show_default=False,
+                       help="Replace the exchange's websocket base URL.")
+_RESTART = typer.Option(False, "--restart-on-crash",
+                        help="Run the session under a supervisor that restarts it (with "
+                        "backoff) when it crashes or is killed; the restart reconciles with "
+                        "the exchange first.")
 
 
-def _publish_status(session: Any, state_dir: Path) -> None:
-    """Attach the status publisher: ``<state_dir>/status/<run_id>.json``."""
-    from tradeloom.adapters.ops.status_publisher import StatusPublisher
-
-    publisher = StatusPublisher(state_dir, session.run_id)
-    session.runner.attach_publisher(publisher)
-    console.print(f"status: {publisher.path} (see `tradeloom serve --state-dir {state_dir}`)",
-                  highlight=False, soft_wrap=True)
-
-
-async def _run(session: Any) -> Any:
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, session.runner.stop)
-    try:
-        return await session.runner.run()
-    finally:
-        await session.close()
+def _urls(args: list[str], api_url: str | None, ws_url: str | None) -> list[str]:
+    return args + (["--api-url", api_url] if api_url else []) + \
+        (["--ws-url", ws_url] if ws_url else [])
 
 
 def paper(
     config: Path = typer.Argument(..., help="Paper/live config file (TOML)."),
+    api_url: str | None = _API_URL,
+    ws_url: str | None = _WS_URL,
+    restart_on_crash: bool = _RESTART,
 ) -> None:
     """Paper trading: live market data, the backtest's simulated broker, virtual cash.
 
@@ -73,25 +61,23 @@ def paper(
 
     Stop with Ctrl-C (the session finishes cleanly and writes its journal's end record);
     check parity afterwards with `tradeloom replay <journal> --config examples/paper.toml`.
+    Exit codes: 0 stopped, 2 refused to start, 3 failed while trading, 75 exchange
+    unreachable at start.
     """
-    from tradeloom.app.session import open_paper
     from tradeloom.app.live_config import load_live_config
+    from tradeloom.app.session import open_paper
+    from tradeloom.cli.session_run import override_urls, run_session, supervise
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if restart_on_crash:
+        supervise(_urls(["paper", str(config)], api_url, ws_url))
     try:
-        cfg = load_live_config(config)
-
-        async def main() -> Any:
-            session = await open_paper(cfg)
-            console.print(f"paper session {session.run_id}: journal {session.journal_path}")
-            _publish_status(session, cfg.state_dir)
-            return session, await _run(session)
-
-        session, summary = asyncio.run(main())
+        cfg = override_urls(load_live_config(config), api_url, ws_url)
     except TradeloomError as exc:
         _fail(exc)
         return
-    _print_summary(summary, session.journal_path)
+    run_session(cfg, lambda: open_paper(cfg), lambda session: console.print(
+        f"paper session {session.run_id}: journal {session.journal_path}", highlight=False,
+        soft_wrap=True))
 
 
 def ccxt_broker_factory(config: Any, credentials: Any, markets: Mapping[str, MarketSpec],
@@ -112,35 +98,61 @@ def live(
     config: Path = typer.Argument(..., help="Paper/live config file (TOML)."),
     confirm_live: bool = typer.Option(False, "--confirm-live",
                                       help="Required: this trades real money."),
+    override_promotion: str | None = typer.Option(
+        None, "--override-promotion", show_default=False,
+        help="Start although no deployment promoted to live runs this config; the reason "
+        "goes to the audit log."),
+    api_url: str | None = _API_URL,
+    ws_url: str | None = _WS_URL,
+    restart_on_crash: bool = _RESTART,
 ) -> None:
     """Live trading through ccxt with the same strategy and risk engine as a backtest.
 
     Example:  TRADELOOM_API_KEY=... TRADELOOM_API_SECRET=... tradeloom live examples/live.toml --confirm-live
 
     Refuses to start without --confirm-live, without a risk_profile, without credentials
-    (environment variables or the secrets_file the config names), or when another runner
-    holds the account's lock. Stop trading at once with `tradeloom kill --account NAME`.
+    (environment variables or the secrets_file the config names), unless a deployment
+    promoted to live (tradeloom promote NAME --to live) runs this strategy, params,
+    symbols and risk profile (or --override-promotion says why), or when another runner
+    holds the exchange account's lock. Check the connection first with `tradeloom doctor
+    CONFIG`; stop trading at once with `tradeloom kill CONFIG`. Exit codes: 0 stopped,
+    2 refused to start, 3 failed while trading, 75 exchange unreachable at start.
     """
-    from tradeloom.app.session import open_live
+    from tradeloom.adapters.clock import SystemClock
     from tradeloom.app.live_config import load_live_config
+    from tradeloom.app.live_gate import audit_override, authorize_live
+    from tradeloom.app.session import open_live, preflight_live
+    from tradeloom.cli import context as clictx
+    from tradeloom.cli.session_run import override_urls, run_session, supervise
+    from tradeloom.research.promotion.deployments import DeploymentStore
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if restart_on_crash:
+        args = ["live", str(config)] + (["--confirm-live"] if confirm_live else []) + \
+            (["--override-promotion", override_promotion] if override_promotion else [])
+        supervise(_urls(args, api_url, ws_url))
     try:
-        cfg = load_live_config(config)
-
-        async def main() -> Any:
-            session = await open_live(cfg, confirm_live=confirm_live,
-                                      broker_factory=ccxt_broker_factory)
-            console.print(f"[bold]LIVE[/] session {session.run_id} on {cfg.exchange.id} "
-                          f"account {cfg.account}: journal {session.journal_path}")
-            _publish_status(session, cfg.state_dir)
-            return session, await _run(session)
-
-        session, summary = asyncio.run(main())
+        cfg = override_urls(load_live_config(config), api_url, ws_url)
+        preflight_live(cfg, confirm_live=confirm_live)
+        registry = DeploymentStore(clictx.catalog_path())
+        auth = authorize_live(cfg, registry, override=override_promotion)
     except TradeloomError as exc:
         _fail(exc)
         return
-    _print_summary(summary, session.journal_path)
+    if auth.override is not None:
+        err_console.print(f"[bold yellow]warning:[/] starting live trading of a config no "
+                          f"live deployment covers; override: {auth.override}",
+                          highlight=False, soft_wrap=True)
+
+    async def open_session() -> Any:
+        session = await open_live(cfg, confirm_live=confirm_live,
+                                  broker_factory=ccxt_broker_factory)
+        audit_override(cfg, auth, session.run_id, SystemClock().now_ms(), registry.path)
+        return session
+
+    run_session(cfg, open_session, lambda session: console.print(
+        f"[bold]LIVE[/] session {session.run_id} on {cfg.exchange.id} account {cfg.account} "
+        f"({auth.describe()}): journal {session.journal_path}", highlight=False,
+        soft_wrap=True))
 
 
 def replay(
