@@ -117,6 +117,8 @@ class RunnerSection(StrictModel):
     #: Public trades as ``TradeTick`` events (``watch_trades``; the strategy's ``on_trade``,
     #: paper resting orders matched at the tick); journaled as ``trade`` records.
     trades: bool = False
+    #: Reload the exchange's markets (tick/lot sizes, minimums) this often; 0: never.
+    markets_ttl_s: float = Field(3_600.0, ge=0)
 
 
 class UniverseSection(StrictModel):

@@ -215,7 +215,8 @@ def _settings(config: LiveConfig, settle_orders: bool) -> RunnerSettings:
                           reconcile_every_s=r.reconcile_every_s,
                           max_drift_ms=r.max_drift_ms, broker_poll_s=r.broker_poll_s,
                           cancel_timeout_s=r.cancel_timeout_s, warmup_min_bars=r.warmup_min_bars,
-                          settle_orders=settle_orders, error_alert_after=r.error_alert_after)
+                          settle_orders=settle_orders, error_alert_after=r.error_alert_after,
+                          markets_ttl_s=r.markets_ttl_s)
 
 
 def _universe(config: LiveConfig, store: MarketStore | None, run_id: str) -> UniverseGate | None:
