@@ -170,7 +170,7 @@ async def _clock(client: Any, config: LiveConfig, clock: Clock, add: Any) -> Non
 
 async def _authentication(client: Any, config: LiveConfig, add: Any) -> Any:
     try:
-        return await client.fetch_balance()
+        balance = await client.fetch_balance()
     except ccxt.BaseError as exc:
         err = map_ccxt_error(exc, context=f"{client.id} fetch_balance")
         fix = (f"check the key and secret ({config.credentials.api_key_env}/"
@@ -178,6 +178,7 @@ async def _authentication(client: Any, config: LiveConfig, add: Any) -> Any:
                "and that this machine's IP is allowed for it")
         add("authentication", Status.FAIL, str(err), fix)
     add("authentication", Status.OK, "a signed request (fetch_balance) succeeded")
+    return balance
 
 
 def _permissions(balance: Any, add: Any) -> None:

@@ -62,8 +62,8 @@ def authorize_live(config: LiveConfig, registry: DeploymentStore, *,
                           "\"exchange migration, approved by ana\" (it goes to the audit log)")
     candidates = [d for d in registry.list() if d.stage is Stage.LIVE]
     if config.deployment is not None:
-        named = registry.get(config.deployment)
-        candidates = [named] if named.stage is Stage.LIVE else []
+        named = registry.find(config.deployment)
+        candidates = [named] if named is not None and named.stage is Stage.LIVE else []
     checked: list[str] = []
     for deployment in candidates:
         problems = run_mismatches(deployment.spec, _identity(config), what="the config")
@@ -79,11 +79,16 @@ def _refusal(config: LiveConfig, registry: DeploymentStore, checked: list[str]) 
     what = (f"strategy {config.strategy} {dict(config.params)}, symbols {list(config.symbols)}, "
             f"timeframe {config.timeframe}, risk profile {config.risk_profile!r}")
     if config.deployment is not None:
-        stage = registry.get(config.deployment).stage.value
-        head = (f"live trading refused: deployment {config.deployment!r} is at {stage}, not "
-                "live" if not checked else
-                f"live trading refused: the config does not run deployment "
-                f"{config.deployment!r}")
+        named = registry.find(config.deployment)
+        if named is None:
+            head = (f"live trading refused: no deployment named {config.deployment!r} (the "
+                    f"config's deployment) in {registry.path}")
+        elif not checked:
+            head = (f"live trading refused: deployment {config.deployment!r} is at "
+                    f"{named.stage.value}, not live")
+        else:
+            head = (f"live trading refused: the config does not run deployment "
+                    f"{config.deployment!r}")
     else:
         head = (f"live trading refused: no deployment promoted to live in {registry.path} runs "
                 f"this config ({what})")
