@@ -10,8 +10,8 @@ open order of the account when the request's scope is ``all`` (``tradeloom kill
 --all``). A ``cancel_all`` that fails is journaled; the kill stands.
 
 What is reported (``kill_done`` record, log line, audit entry, ``kill_switch`` alert):
-the true count - the orders the exchange confirmed cancelled, the queued ones dropped
-before sending and the local triggers (paper: the engine's cancels) - and the latency
+the true count (:func:`taken_out`: the orders working before the kill that are
+cancelled after it, plus any other the exchange reports it cancelled) - and the latency
 from the request to the confirmed cancel, in ``summary.kill_latency_s`` too. The
 latency counts from the request, or from the flag file's mtime, but never from before
 this runner started: a runner restarted with the flag present measures from its start.
@@ -33,6 +33,7 @@ from tradeloom.adapters.ops.alerts import AlertEvent, AlertRule
 from tradeloom.adapters.ops.audit import AuditKind, AuditLog
 from tradeloom.adapters.clock import Clock
 from tradeloom.engine.errors import TradeloomError
+from tradeloom.engine.orders import Order, OrderStatus
 from tradeloom.engine.ports import LiveBroker
 from tradeloom.engine.risk.engine import RiskEngine
 from tradeloom.engine.run.loop import Engine
@@ -105,6 +106,7 @@ class KillSwitch:
         ts = engine.ctx.now
         self.killed = True
         self.journal.write("kill", {"ts": ts, "reason": reason, "scope": scope.value}, None)
+        working = list(engine.broker.open_orders())
         cancelled = kill_engine(engine, self.risk, ts, reason)
         report: object = None
         if self.broker is not None:  # live: this run's orders on the exchange too
@@ -117,8 +119,7 @@ class KillSwitch:
                                    None)
                 log.error("kill switch: cancel_all failed (%s); orders the engine knew were "
                           "cancelled one by one - check the exchange", err)
-        count = getattr(report, "count", None)
-        true_count = int(count) if isinstance(count, int) else cancelled
+        true_count = taken_out(working, report)
         latency = time.monotonic() - since
         self.summary.kill_latency_s = latency
         self.summary.kill_cancelled = true_count
@@ -157,4 +158,16 @@ class KillSwitch:
                       kind.value, err, self.audit.path)
 
 
-__all__ = ["KillSwitch"]
+def taken_out(working: list[Order], report: object) -> int:
+    """Orders the kill really took out: those working before it that are cancelled (or,
+    queued and never sent, rejected) now, plus what the exchange reports it cancelled
+    besides (``all``: orders placed by hand). An order that filled before the cancel
+    reached the exchange is not counted."""
+    gone = {o.client_id or str(o.id) for o in working
+            if o.status in (OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED)}
+    for name in ("cancelled", "dropped"):
+        gone.update(str(cid) for cid in getattr(report, name, ()) or ())
+    return len(gone)
+
+
+__all__ = ["KillSwitch", "taken_out"]

@@ -86,8 +86,11 @@ def stored_run_id(path: str | Path) -> str | None:
     p = Path(path)
     if not p.is_file():
         return None
+    # Without a -wal file every commit is in the main file: read it as immutable, which
+    # creates no -wal/-shm beside it (a failed start must leave no trace).
+    immutable = "" if Path(f"{p}-wal").exists() else "&immutable=1"
     try:
-        db = sqlite3.connect(f"{p.resolve().as_uri()}?mode=ro", uri=True)
+        db = sqlite3.connect(f"{p.resolve().as_uri()}?mode=ro{immutable}", uri=True)
     except sqlite3.Error:
         return None
     try:
