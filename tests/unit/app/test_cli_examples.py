@@ -161,3 +161,31 @@ def test_every_help_example_runs_as_written(project):
     assert sorted(ran) == sorted(expected) and len(ran) >= 20
     assert (project / "runs" / "sma" / "result.json").is_file()
     assert (project / "state" / "live" / "KILL.binance-main").is_file()
+
+
+def _readme_blocks(section: str) -> list[list[str]]:
+    text = (ROOT / "README.md").read_text()
+    start = text.index(f"### {section}")
+    end = text.index("\n### ", start + 4)
+    blocks = re.findall(r"```\n(.*?)```", text[start:end], re.S)
+    return [[line.split("  #")[0].strip() for line in b.splitlines() if line.strip()]
+            for b in blocks]
+
+
+def test_the_readme_paper_and_live_steps_run_as_written(project):
+    """Step 1 as written gets sma-btc to paper; step 3 is then refused for want of paper
+    days - the gates the README describes; the paper, live, doctor and kill lines are the
+    examples ``tests/integration/test_live_examples.py`` runs against the emulator."""
+    step1, step2, step3, step4 = _readme_blocks("Paper and live trading")
+    for line in step1:
+        result = CliRunner().invoke(app, _argv(line), catch_exceptions=False)
+        assert result.exit_code == 0, f"{line}\n{result.output}"
+    listed = CliRunner().invoke(app, ["deployments", "--json"])
+    assert '"stage": "paper"' in listed.output
+    (promote_live,) = step3
+    refused = CliRunner().invoke(app, _argv(promote_live), catch_exceptions=False)
+    assert refused.exit_code == 1 and "FAIL  paper_days" in refused.output
+    assert [_argv(x)[0] for x in step2] == ["paper", "status", "replay"]
+    assert [_argv(x)[:2] for x in step4 if "tradeloom" in x] == [
+        ["doctor", "examples/live.toml"], ["live", "examples/live.toml"],
+        ["kill", "examples/live.toml"]]
