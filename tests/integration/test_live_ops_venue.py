@@ -149,6 +149,7 @@ def test_a_start_that_fails_before_trading_leaves_the_state_dir_as_it_was(venue,
         session = await _live(cfg)
         await session.runner.run(max_bars=0)
         await session.close()
+        session.broker.store.close()  # its WAL checkpointed now, not whenever GC runs
 
     asyncio.run(one_session())
     before = snapshot(cfg.state_dir)

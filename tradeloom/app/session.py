@@ -130,9 +130,6 @@ class Session:
                 await self.runner.ticks.close()
             if isinstance(self.broker, LiveBroker):  # a paper broker has nothing to stop
                 self.broker.close()
-                store = getattr(self.broker, "store", None)
-                if store is not None:  # its sender has stopped: checkpoint and close now
-                    store.close()
             await self.client.close()
         finally:
             self.journal.close()
