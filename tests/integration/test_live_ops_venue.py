@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import os
@@ -262,13 +263,19 @@ def test_market_rules_reloaded_mid_session_are_journaled_and_used(venue, tmp_pat
     cfg = config(venue, tmp_path, run_id="m1")
 
     async def main():
-        session = await _live(cfg)
+        session = await _live(cfg, settings=dataclasses.replace(FAST, markets_ttl_s=0.5))
         runner = session.runner
         try:
             await runner.start()
             assert runner.engine.markets["BTC/USDT"].lot_step == pytest.approx(1e-5)
             venue.set_rules("BTC/USDT", step_size="0.001")  # the venue changes LOT_SIZE
-            changed = await runner.markets.run()
+            await runner.round()
+            assert runner.markets.refreshes == 0  # not due yet: the old rules hold
+            assert runner.engine.markets["BTC/USDT"].lot_step == pytest.approx(1e-5)
+            await asyncio.sleep(0.5)
+            await runner.round()  # due: reloaded in the loop
+            assert runner.markets.refreshes == 1
+            changed = {s: runner.engine.markets[s] for s in ("BTC/USDT",)}
             order = Order(900, "BTC/USDT", Side.BUY, OrderType.LIMIT, 0.01234,
                           runner.engine.ctx.now, price=PRICE * 0.9)
             session.broker.submit(order, runner.engine.ctx.now)
@@ -283,3 +290,20 @@ def test_market_rules_reloaded_mid_session_are_journaled_and_used(venue, tmp_pat
     assert order.amount == pytest.approx(0.012)  # the new step, not 0.01234
     record = next(r.payload for r in read_journal(journal) if r.kind == "markets")
     assert record["markets"]["BTC/USDT"]["lot_step"] == pytest.approx(1e-3)
+
+
+def test_an_api_key_past_its_rotation_period_is_warned_about_at_start(venue, tmp_path,
+                                                                       caplog):
+    cfg = config(venue, tmp_path, run_id="a1",
+                 credentials={"key_created": "2020-01-01", "rotate_after_days": 90})
+
+    async def main():
+        session = await _live(cfg)
+        await session.close()
+        return session.journal_path
+
+    journal = asyncio.run(main())
+    (warning,) = [r.payload for r in read_journal(journal) if r.kind == "warning"]
+    assert warning["where"] == "credentials"
+    assert "past its rotation period of 90 days" in warning["warning"]
+    assert "past its rotation period" in caplog.text and API_KEY not in caplog.text
