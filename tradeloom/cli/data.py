@@ -170,7 +170,7 @@ def import_command(
     whatever its size; nothing is stored unless every row passes (or --drop-invalid).
     Rows are counted from 1 at the first data row (CSV file line = row + 1).
 
-    Example:  tradeloom data import btc_1h.csv --exchange binance --symbol BTC/USDT --timeframe 1h --map 'volume=Volume BTC' --drop-invalid
+    Example:  tradeloom data import examples/btc_1h.csv --exchange binance --symbol BTC/USDT --timeframe 1h --map 'volume=Volume BTC' --drop-invalid
     """
     from tradeloom.adapters.store.importer import import_file
 

@@ -93,6 +93,10 @@ def _register() -> None:
     app.command("replay", rich_help_panel="Trading")(replay)
     app.command("kill", rich_help_panel="Trading")(kill)
 
+    from tradeloom.cli.doctor import doctor
+
+    app.command("doctor", rich_help_panel="Trading")(doctor)
+
     from tradeloom.cli.ops import serve, status
 
     app.command("serve", rich_help_panel="Operations")(serve)
