@@ -37,6 +37,33 @@ def fail_on_two(x: int) -> int:
     return x
 
 
+def last_waits_for_progress(item: tuple[int, int, str]) -> bool:
+    """Items other than the last return at once; the last waits (up to 30 s) for the file
+    the progress callback writes when it sees the first finished job, and says whether
+    it came. With progress reported only at the end, it never comes."""
+    index, last, go = item
+    if index != last:
+        return True
+    deadline = time.monotonic() + 30.0
+    while time.monotonic() < deadline:
+        if Path(go).exists():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def progress_before_the_end(executor: Any, tmp_path: Path, n: int = 4) -> tuple[list[bool], list[int]]:
+    go = tmp_path / "go"
+    counts: list[int] = []
+
+    def on_done(_: int) -> None:
+        counts.append(len(counts) + 1)
+        go.touch()
+
+    items = [(i, n - 1, str(go)) for i in range(n)]
+    return executor.map(last_waits_for_progress, items, on_done=on_done), counts
+
+
 @pytest.fixture(scope="module")
 def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("exec_store")
@@ -76,6 +103,26 @@ class TestLocalExecutor:
     def test_bad_process_count(self, n: object) -> None:
         with pytest.raises(ConfigError, match="whole number >= 1"):
             LocalExecutor(processes=n)  # type: ignore[arg-type]
+
+
+class TestProgressAdvancesPerJob:
+    """A progress callback sees each finished job while the last one still runs."""
+
+    def test_local_pool(self, pool: LocalExecutor, tmp_path: Path) -> None:
+        results, counts = progress_before_the_end(pool, tmp_path)
+        assert results == [True, True, True, True]  # the last job saw progress before it ended
+        assert counts == [1, 2, 3, 4]
+
+    def test_dask_local_cluster(self, dask_cluster: DaskExecutor, tmp_path: Path) -> None:
+        results, counts = progress_before_the_end(dask_cluster, tmp_path)
+        assert results == [True, True, True, True]
+        assert counts == [1, 2, 3, 4]
+
+    def test_a_sweep_reports_every_job(self, pool: LocalExecutor, root: Path) -> None:
+        seen: list[tuple[int, int]] = []
+        run_sweep(SMA, data_spec(root), ["fast=5,10,15", "slow=30,60"], engine="event",
+                  executor=pool, progress=lambda done, total: seen.append((done, total)))
+        assert seen == [(k, 6) for k in range(7)]
 
 
 class TestClusterAddress:
