@@ -21,10 +21,10 @@ from tradeloom.engine.errors import StrategyError
 from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.strategy.base import Strategy
 from tradeloom.engine.vector.form import NotVectorizable, VectorBars, vectorized_method
-from tradeloom.engine.vector.run_form import form_kind, form_of, sweep_forms
+from tradeloom.engine.vector.run_form import form_kind, form_of, run_form, sweep_forms
 from tradeloom.research.sweeps.jobs import DataSpec, RunSettings
 
-__all__ = ["VECTORIZED", "load_vector_bars", "probe", "run_vectorized_combos"]
+__all__ = ["VECTORIZED", "load_vector_bars", "probe", "run_vectorized_combos", "vectorized_curves"]
 
 VECTORIZED = "vectorized"
 """The fast path's name in ``FastJob.fast_path`` and in result tables (``fast:vectorized``)."""
@@ -82,3 +82,27 @@ def run_vectorized_combos(strategy: str, data: DataSpec, params: Sequence[Mappin
         for k, row in zip(fast_rows, table.to_dict("records")):
             rows[k] = row
     return rows  # type: ignore[return-value]
+
+
+def vectorized_curves(strategy: str, data: DataSpec, params: Sequence[Mapping[str, Any]],
+                      settings: RunSettings) -> list[Any]:
+    """Each combination's equity curve, one kernel run each (the event engine's for a
+    combination whose form refuses these bars, as in ``run_vectorized_combos``)."""
+    import numpy as np
+
+    from tradeloom.research.strategy_loader import load_strategy
+    from tradeloom.research.sweeps.jobs import EventJob, run_event_job
+
+    cls = load_strategy(strategy)
+    bars, markets = load_vector_bars(data)
+    out = []
+    for p in params:
+        try:
+            form = form_of(cls(**dict(p)), bars)
+        except NotVectorizable:
+            job = EventJob(strategy, data, tuple(dict(p).items()), settings, equity=True)
+            out.append(run_event_job(job).equity)
+            continue
+        res = run_form(form, bars, markets=markets, init_cash=settings.initial_cash)
+        out.append(res.equity["equity"].to_numpy(dtype=np.float64))
+    return out
