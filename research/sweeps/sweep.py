@@ -80,7 +80,7 @@ from tradeloom.research.sweeps.table import (
 
 __all__ = [
     "Combinations", "Progress", "SweepResult", "as_grid", "evaluate", "prepare_combinations",
-    "progress_counter", "run_sweep", "search_overfit",
+    "progress_counter", "run_sweep", "search_overfit", "sweep_metadata_data",
 ]
 
 Engine = Literal["auto", "fast", "event"]
@@ -301,11 +301,7 @@ def sweep_metadata(ref: str, cls: type[Strategy], data: DataSpec, grid: ParamGri
     or switching back ends does not change the results); the data fingerprint
     identifies the bars instead.
     """
-    from tradeloom.adapters.store.market_store import MarketStore
-
-    fingerprint = MarketStore(data.catalog).fingerprint(
-        data.exchange, data.timeframe, list(data.symbols), data.start, data.end)
-    return {
+    meta = {
         "strategy": _portable_ref(ref, cls),
         "params": list(combos.names),
         "grid": grid.specs(),
@@ -316,6 +312,20 @@ def sweep_metadata(ref: str, cls: type[Strategy], data: DataSpec, grid: ParamGri
         "engine": engine,
         "combinations": len(combos.params),
         "skipped": len(combos.skipped),
+    }
+    meta.update(sweep_metadata_data(ref, cls, data, settings))
+    return meta
+
+
+def sweep_metadata_data(ref: str, cls: type[Strategy], data: DataSpec,
+                        settings: RunSettings) -> dict[str, Any]:
+    """The part of a search's description that names the strategy, the bars and the account."""
+    from tradeloom.adapters.store.market_store import MarketStore
+
+    fingerprint = MarketStore(data.catalog).fingerprint(
+        data.exchange, data.timeframe, list(data.symbols), data.start, data.end)
+    return {
+        "strategy": _portable_ref(ref, cls),
         "exchange": data.exchange,
         "timeframe": data.timeframe,
         "symbols": list(data.symbols),

@@ -33,7 +33,8 @@ import numpy as np
 from tradeloom.engine.results import metrics as m
 from tradeloom.research.sweeps.overfit import block_sums, cscv, deflated_sharpe
 
-__all__ = ["DEFAULT_BLOCKS", "OverfitReport", "TrialStats", "overfit_report", "trial_stats"]
+__all__ = ["DEFAULT_BLOCKS", "OverfitReport", "TrialStats", "overfit_report", "trial_stats",
+           "trial_stats_from_returns"]
 
 DEFAULT_BLOCKS = 10
 """CSCV blocks: C(10, 5) = 252 in-sample/out-of-sample splits."""
@@ -57,7 +58,12 @@ class TrialStats:
 def trial_stats(equity: np.ndarray, initial_cash: float, *, n_blocks: int = DEFAULT_BLOCKS) -> TrialStats:
     """``TrialStats`` of an equity curve (one value per bar close) that started at ``initial_cash``."""
     e = np.concatenate([[float(initial_cash)], np.asarray(equity, dtype=np.float64)])
-    r = m.step_returns(e)
+    return trial_stats_from_returns(m.step_returns(e), n_blocks=n_blocks)
+
+
+def trial_stats_from_returns(returns: np.ndarray, *, n_blocks: int = DEFAULT_BLOCKS) -> TrialStats:
+    """``TrialStats`` of per-bar returns (the oldest first)."""
+    r = np.asarray(returns, dtype=np.float64)
     n = r.size
     if n >= 2:
         mean = float(r.mean())
@@ -114,18 +120,25 @@ class OverfitReport:
 
 
 def overfit_report(trials: Sequence[TrialStats], best: int, bars_per_year: float, *,
-                   n_blocks: int = DEFAULT_BLOCKS) -> OverfitReport:
-    """DSR of ``trials[best]`` deflated by all ``trials``, and PBO over all of them."""
-    n = len(trials)
+                   n_blocks: int = DEFAULT_BLOCKS, n_trials: int | None = None) -> OverfitReport:
+    """DSR of ``trials[best]`` deflated by all ``trials``, and PBO over all of them.
+
+    ``n_trials`` (at least ``len(trials)``) counts trials that were tried without stats
+    of their own, such as an optimizer's pruned trials: they deflate the Sharpe too.
+    """
+    n = max(len(trials), n_trials or 0)
     ann = math.sqrt(bars_per_year)
     notes = []
     if n == 0:
         return OverfitReport(0, math.nan, math.nan, math.nan, math.nan, n_blocks, "no trials ran")
+    if not trials:
+        return OverfitReport(n, math.nan, math.nan, math.nan, math.nan, n_blocks,
+                             "no trial ran to the end")
     sel = trials[best]
     sharpes = np.array([t.sharpe for t in trials])
-    var = float(np.var(sharpes, ddof=1)) if n > 1 else 0.0
+    var = float(np.var(sharpes, ddof=1)) if len(trials) > 1 else 0.0
     d = deflated_sharpe(sel.sharpe, n, var, sel.n_returns, sel.skew, sel.kurtosis)
-    if n < 2:
+    if len(trials) < 2:
         pbo = math.nan
         notes.append("PBO needs at least 2 trials")
     elif any(t.block_count.size != n_blocks for t in trials) or len({t.n_returns for t in trials}) > 1:

@@ -79,7 +79,7 @@ from tradeloom.research.sweeps.table import (
 )
 from tradeloom.research.sweeps.wf_windows import Span, Window, parse_span, plan_windows
 
-__all__ = ["WalkForwardResult", "run_walkforward", "stitch"]
+__all__ = ["WalkForwardResult", "bar_times", "run_walkforward", "stitch"]
 
 STITCHED_METRICS = ("total_return", "cagr", "volatility", "sharpe", "sortino", "max_drawdown")
 
@@ -148,7 +148,8 @@ def _ratio(a: float, b: float) -> float:
     return a / b if b != 0 and math.isfinite(a) and math.isfinite(b) else math.nan
 
 
-def _bar_times(data: DataSpec) -> np.ndarray:
+def bar_times(data: DataSpec) -> np.ndarray:
+    """The distinct bar open times of ``data`` (all its symbols), sorted."""
     from tradeloom.adapters.store.market_store import MarketStore
 
     table = MarketStore(data.catalog).read_arrow(
@@ -187,7 +188,7 @@ def run_walkforward(
     combos = prepare_combinations(cls, as_grid(grid), random=random, seed=seed)
     choice = explain_fast_path(cls, engine, data, settings, combos.names, probe=combos.full[0])
     fast = choice.name
-    windows = plan_windows(_bar_times(data), data.timeframe, train_span, test_span, anchored=anchored)
+    windows = plan_windows(bar_times(data), data.timeframe, train_span, test_span, anchored=anchored)
     n_is = len(windows) * (1 if fast else len(combos.full))
     total = n_is + len(windows)
 

@@ -182,3 +182,26 @@ class TestDask:
         wd = run_walkforward(SMA, data, ["fast=5,10", "slow=30"], executor=dask_cluster, **kw)
         for a, b in zip(wl.to_parquet(tmp_path / "wl"), wd.to_parquet(tmp_path / "wd")):
             assert a.read_bytes() == b.read_bytes(), a.name
+
+
+class TestOptimizeOnDask:
+    """``run_optimize`` on a real 2-worker LocalCluster: the workers share the study's journal
+    file, and the trials table is the local pool's, trial for trial."""
+
+    def test_same_trials_as_the_local_pool_and_workers_report_to_the_shared_journal(
+            self, dask_cluster: DaskExecutor, pool: LocalExecutor, root: Path, tmp_path: Path) -> None:
+        optuna = pytest.importorskip("optuna")
+        from tradeloom.research.optimize.study import run_optimize
+        from tradeloom.research.optimize.trial_job import open_storage
+
+        kw: dict[str, Any] = {"trials": 8, "seed": 5, "batch": 4, "folds": 2, "prune_startup": 2}
+        space = ["fast=5:30", "slow=40:120"]
+        journal = tmp_path / "dask.journal"
+        on_dask = run_optimize(SMA, data_spec(root), space, executor=dask_cluster, storage=str(journal), **kw)
+        local = run_optimize(SMA, data_spec(root), space, executor=pool,
+                             storage=str(tmp_path / "local.journal"), **kw)
+        assert on_dask.trials.equals(local.trials)
+        study = optuna.load_study(study_name="tradeloom", storage=open_storage(str(journal)))
+        reported = {t.number: sorted(t.intermediate_values) for t in study.trials}
+        done = on_dask.trials[on_dask.trials["state"] == "complete"]["number"].tolist()
+        assert done and all(reported[n] == [0, 1] for n in done)  # one report per fold, by a worker
