@@ -9,7 +9,9 @@ without network access (plotly.js inlined once, no external ``src``/``href``):
    the orders table; long histories are resampled to at most ``max_candles``;
 3. monthly returns heatmap, rolling Sharpe and volatility, trade PnL histogram,
    exposure over time;
-4. the metrics table, the risk decisions summary and the run manifest.
+4. the trade list and the per-symbol breakdown; the buy-and-hold benchmark is the
+   dotted line on the equity chart (``trade_sections``);
+5. the metrics table, the risk decisions summary and the run manifest.
 
 plotly.js goes into the page once, in the head (rather than
 ``include_plotlyjs=True`` per figure, which would repeat its 4.8 MB six times);
@@ -41,6 +43,7 @@ from tradeloom.research.reports import data as d
 from tradeloom.research.reports import figures as f
 from tradeloom.research.reports import html as h
 from tradeloom.research.reports.search_sections import overfit_section
+from tradeloom.research.reports.trade_sections import add_benchmark, symbol_section, trades_section
 from tradeloom.research.sweeps.table import LOWER_IS_BETTER
 
 __all__ = ["render_report", "render_sweep_report", "result_html_summary", "write_atomic"]
@@ -52,6 +55,8 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("sec-rolling", "Rolling Sharpe and volatility"),
     ("sec-pnl", "Trade PnL distribution"),
     ("sec-exposure", "Exposure"),
+    ("sec-trades", "Trades"),
+    ("sec-symbols", "Per symbol"),
     ("sec-metrics", "Metrics"),
     ("sec-risk", "Risk decisions"),
     ("sec-manifest", "Run manifest"),
@@ -93,6 +98,7 @@ def render_report(
     strategy = str(result.manifest.get("strategy", "")) or "backtest"
     title = title or f"{strategy} backtest report"
     body = h.kpi_tiles(result) + _chart_sections(result, bars, max_candles, max_points)
+    body += trades_section(result) + symbol_section(result)
     tables = (
         h.section("sec-metrics", "Metrics", h.metrics_table(result))
         + h.section("sec-risk", "Risk decisions", h.risk_table(result))
@@ -122,12 +128,16 @@ def _chart_sections(
 ) -> str:
     quote = result.quote_currency
     ts, equity = d.equity_with_start(result)
+    equity_fig = f.equity_figure(ts, equity, quote, max_points)
+    benchmark = add_benchmark(equity_fig, result, bars, max_points)
     out = h.section(
         "sec-equity",
         "Equity and drawdown",
-        f.figure_div(f.equity_figure(ts, equity, quote, max_points), plot_div_id("equity"), 520),
+        f.figure_div(equity_fig, plot_div_id("equity"), 520),
         note="account equity at each bar close (the first point is the initial cash); "
-        "drawdown below the running peak",
+        "drawdown below the running peak"
+        + ("; dotted: buy and hold of the same symbols, equal weights from the first open"
+           if benchmark else ""),
     )
     out += _candle_section(result, bars, max_candles)
     monthly = d.monthly_returns(result)
