@@ -52,7 +52,7 @@ from tradeloom.engine.market import MarketSpec, _decimals
 from tradeloom.engine.sim.matching import IntrabarRule
 from tradeloom.engine.results.metrics import MS_PER_YEAR
 from tradeloom.engine.orders import Fill, Liquidity, OrderType, Side
-from tradeloom.engine.results.result import METRIC_KEYS, BacktestResult, EquityCurve
+from tradeloom.engine.results.result import METRIC_KEYS, BacktestResult
 from tradeloom.engine.costs.slippage import (
     FixedBpsSlippage,
     NoSlippage,

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import math
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,7 +71,7 @@ from tradeloom.research.strategy_loader import load_strategy
 from tradeloom.research.sweeps.executors import Executor, LocalExecutor
 from tradeloom.research.sweeps.fastpath import explain_fast_path
 from tradeloom.research.sweeps.jobs import DataSpec, RunSettings, strategy_ref
-from tradeloom.research.sweeps.sweep import Progress, progress_counter, sweep_metadata_data
+from tradeloom.research.sweeps.sweep import Progress, sweep_metadata_data
 from tradeloom.research.sweeps.table import LOWER_IS_BETTER, check_metric, results_table
 from tradeloom.research.sweeps.trials import DEFAULT_BLOCKS, OverfitReport, overfit_report
 from tradeloom.research.sweeps.walkforward import bar_times

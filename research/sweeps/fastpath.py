@@ -87,7 +87,7 @@ def _sma_run(data: DataSpec, params: list[dict[str, Any]], settings: RunSettings
     """
     from tradeloom.engine.vector.api import sweep_sma_cross
 
-    bars, market = _sma_inputs(data)
+    bars, market = _sma_inputs(data, settings)
     fasts = sorted({int(p["fast"]) for p in params})
     slows = sorted({int(p["slow"]) for p in params})
     table = sweep_sma_cross(bars, fasts, slows, init_cash=settings.initial_cash, market=market,
@@ -97,24 +97,25 @@ def _sma_run(data: DataSpec, params: list[dict[str, Any]], settings: RunSettings
     return [records[rows[(int(p["fast"]), int(p["slow"]))]] for p in params]
 
 
-def _sma_inputs(data: DataSpec) -> tuple[Any, Any]:
+def _sma_inputs(data: DataSpec, settings: RunSettings) -> tuple[Any, Any]:
     """The window's bars and the symbol's market rules (the store's snapshot, as in
-    ``run_backtest``)."""
+    ``run_backtest``, with ``settings.market_rules`` applied)."""
     from tradeloom.adapters.store.market_store import MarketStore
     from tradeloom.engine.market import MarketSpec
+    from tradeloom.research.backtest import apply_market_rules
 
     store = MarketStore(data.catalog)
     symbol = data.symbols[0]
     bars = store.read_bars(data.exchange, data.timeframe, symbol, data.start, data.end)
     market = store.load_markets(data.exchange).get(symbol) or MarketSpec(symbol)
-    return bars, market
+    return bars, apply_market_rules({symbol: market}, settings.market_rules)[symbol]
 
 
 def _sma_curves(data: DataSpec, params: list[dict[str, Any]], settings: RunSettings) -> list[Any]:
     """Each combination's equity curve: one ``sweep_sma_cross`` call per pair, its curve kept."""
     from tradeloom.engine.vector.api import sweep_sma_cross
 
-    bars, market = _sma_inputs(data)
+    bars, market = _sma_inputs(data, settings)
     out = []
     for p in params:
         _, eq = sweep_sma_cross(bars, [int(p["fast"])], [int(p["slow"])], init_cash=settings.initial_cash,

@@ -68,9 +68,12 @@ class RunSettings:
 
     initial_cash: float = DEFAULT_CASH
     seed: int = 0
+    market_rules: str = "exchange"
+    """``exchange`` or ``none`` (no rounding, no minimums; ``backtest.apply_market_rules``)."""
 
     def kwargs(self) -> dict[str, Any]:
-        return {"initial_cash": float(self.initial_cash), "seed": int(self.seed)}
+        return {"initial_cash": float(self.initial_cash), "seed": int(self.seed),
+                "market_rules": self.market_rules}
 
 
 @dataclass(frozen=True)

@@ -334,5 +334,6 @@ def sweep_metadata_data(ref: str, cls: type[Strategy], data: DataSpec,
         "data_fingerprint": fingerprint,
         "initial_cash": settings.initial_cash,
         "run_seed": settings.seed,
+        "market_rules": settings.market_rules,
         "metrics": list(METRIC_KEYS),
     }

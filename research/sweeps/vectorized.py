@@ -30,16 +30,18 @@ VECTORIZED = "vectorized"
 """The fast path's name in ``FastJob.fast_path`` and in result tables (``fast:vectorized``)."""
 
 
-def load_vector_bars(data: DataSpec) -> tuple[VectorBars, dict[str, MarketSpec]]:
-    """The window's bars as ``VectorBars`` and each symbol's market rules (snapshot or default)."""
+def load_vector_bars(data: DataSpec, market_rules: str = "exchange") -> tuple[VectorBars, dict[str, MarketSpec]]:
+    """The window's bars as ``VectorBars`` and each symbol's market rules (snapshot or
+    default, ``market_rules`` applied as in ``run_backtest``)."""
     from tradeloom.adapters.store.market_store import MarketStore
+    from tradeloom.research.backtest import apply_market_rules
 
     store = MarketStore(data.catalog)
     frames = {s: store.read_bars(data.exchange, data.timeframe, s, data.start, data.end)
               for s in data.symbols}
     snapshot = store.load_markets(data.exchange)
     markets = {s: snapshot.get(s) or MarketSpec(s) for s in data.symbols}
-    return VectorBars.from_frames(frames, data.timeframe), markets
+    return VectorBars.from_frames(frames, data.timeframe), apply_market_rules(markets, market_rules)
 
 
 def probe(cls: type[Strategy], data: DataSpec, params: Mapping[str, Any]) -> tuple[str | None, str]:
@@ -69,7 +71,7 @@ def run_vectorized_combos(strategy: str, data: DataSpec, params: Sequence[Mappin
     from tradeloom.research.sweeps.jobs import EventJob, run_event_job
 
     cls = load_strategy(strategy)
-    bars, markets = load_vector_bars(data)
+    bars, markets = load_vector_bars(data, settings.market_rules)
     forms, fast_rows, rows = [], [], [None] * len(params)
     for k, p in enumerate(params):
         try:
@@ -94,7 +96,7 @@ def vectorized_curves(strategy: str, data: DataSpec, params: Sequence[Mapping[st
     from tradeloom.research.sweeps.jobs import EventJob, run_event_job
 
     cls = load_strategy(strategy)
-    bars, markets = load_vector_bars(data)
+    bars, markets = load_vector_bars(data, settings.market_rules)
     out = []
     for p in params:
         try:

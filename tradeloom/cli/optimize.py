@@ -16,7 +16,17 @@ from rich.table import Table
 
 from tradeloom.cli.backtest import format_metric
 from tradeloom.cli.errors import user_errors
-from tradeloom.cli.research import _CLUSTER_HELP, _data_spec, _executor, _fmt, _plain, _progress, _short_names
+from tradeloom.cli.research import (
+    _CLUSTER_HELP,
+    _NO_RULES_HELP,
+    _data_spec,
+    _executor,
+    _fmt,
+    _plain,
+    _progress,
+    _short_names,
+    run_settings,
+)
 from tradeloom.engine.errors import ConfigError
 
 __all__ = ["optimize"]
@@ -45,6 +55,7 @@ def optimize(
     engine: str = typer.Option("auto", "--engine", help="auto (kernel fast path when the strategy has one), fast or event."),
     exchange: str = typer.Option("binance", "--exchange", help="Exchange id in the catalog."),
     cash: float = typer.Option(10_000.0, "--cash", help="Initial cash of every run."),
+    no_market_rules: bool = typer.Option(False, "--no-market-rules", help=_NO_RULES_HELP),
     cluster: str | None = typer.Option(None, "--cluster", help=_CLUSTER_HELP),
     processes: int = typer.Option(2, "--processes", help="Local pool size when --cluster is not given."),
     storage: str | None = typer.Option(None, "--storage", help="Study storage the workers share: a journal file (default: out/study.journal, else temporary) or an RDB URL like sqlite:///study.db."),
@@ -71,7 +82,6 @@ def optimize(
       tradeloom optimize research/strategies/rsi_reversion.py:RsiReversion --symbols BTC/USDT --space period=5:30 --space oversold=15:40 --objective sharpe --objective max_drawdown --trials 30 --cluster local:2
     """
     from tradeloom.research.optimize.study import run_optimize
-    from tradeloom.research.sweeps.jobs import RunSettings
 
     with user_errors():
         if not space:
@@ -84,7 +94,7 @@ def optimize(
             result = run_optimize(strategy, data, space, trials=trials, objectives=objective or ["sharpe"],
                                   sampler=sampler, seed=seed, folds=folds, prune=not no_prune,
                                   batch=batch, engine=engine, executor=ex,
-                                  settings=RunSettings(initial_cash=cash), storage=storage,
+                                  settings=run_settings(cash, no_market_rules), storage=storage,
                                   study_name=study, progress=bar)
         if out is not None:
             result.to_parquet(out)

@@ -45,8 +45,16 @@ WF_EXAMPLE = (
 
 _GRID_HELP = ("Param values NAME=START:STOP:STEP (STOP included when on the grid), NAME=A,B,C "
               "or NAME=VALUE; repeat per param.")
+_NO_RULES_HELP = "No tick/lot rounding and no exchange minimums (an idealised run); fees stay the market's."
 _CLUSTER_HELP = ("Run on Dask: local or local:N starts N local workers, tcp://HOST:8786 uses a "
                  "running scheduler (needs tradeloom's dask extra). Default: a local process pool.")
+
+
+def run_settings(cash: float, no_market_rules: bool) -> Any:
+    """The runs' account and market-rule settings from the command's flags."""
+    from tradeloom.research.sweeps.jobs import RunSettings
+
+    return RunSettings(initial_cash=cash, market_rules="none" if no_market_rules else "exchange")
 
 
 def _data_spec(symbols: str | None, timeframe: str | None, start: str | None, end: str | None,
@@ -120,6 +128,7 @@ def sweep(
     engine: str = typer.Option("auto", "--engine", help="auto (kernel fast path when the strategy has one), fast or event."),
     exchange: str = typer.Option("binance", "--exchange", help="Exchange id in the catalog."),
     cash: float = typer.Option(10_000.0, "--cash", help="Initial cash in the quote currency."),
+    no_market_rules: bool = typer.Option(False, "--no-market-rules", help=_NO_RULES_HELP),
     cluster: str | None = typer.Option(None, "--cluster", help=_CLUSTER_HELP),
     processes: int = typer.Option(2, "--processes", help="Local pool size when --cluster is not given."),
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the result table here (Parquet, atomic).")] = None,
@@ -151,7 +160,6 @@ def sweep(
     heatmap.
     """
     from tradeloom.research.sweeps.sweep import run_sweep
-    from tradeloom.research.sweeps.jobs import RunSettings
 
     with _user_errors():
         if not grid:
@@ -159,7 +167,7 @@ def sweep(
         data = _data_spec(symbols, timeframe, start, end, exchange, strategy)
         with _executor(cluster, processes) as ex, _progress(not quiet and not as_json, "sweep") as bar:
             result = run_sweep(strategy, data, grid, random=random, seed=seed, metric=metric,
-                               executor=ex, settings=RunSettings(initial_cash=cash),
+                               executor=ex, settings=run_settings(cash, no_market_rules),
                                engine=engine, progress=bar)
         if out is not None:
             result.to_parquet(out)
@@ -266,6 +274,7 @@ def walkforward(
     engine: str = typer.Option("auto", "--engine", help="Train-window engine: auto, fast or event (tests always use the event engine)."),
     exchange: str = typer.Option("binance", "--exchange", help="Exchange id in the catalog."),
     cash: float = typer.Option(10_000.0, "--cash", help="Initial cash of every test window."),
+    no_market_rules: bool = typer.Option(False, "--no-market-rules", help=_NO_RULES_HELP),
     cluster: str | None = typer.Option(None, "--cluster", help=_CLUSTER_HELP),
     processes: int = typer.Option(2, "--processes", help="Local pool size when --cluster is not given."),
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Directory for windows/equity/in_sample Parquet files.")] = None,
@@ -284,7 +293,6 @@ def walkforward(
 
       tradeloom walkforward research/strategies/sma_cross.py:SmaCross --symbols BTC/USDT --train 1000 --test 500 --anchored --grid fast=5,10,20 --grid slow=50,100
     """
-    from tradeloom.research.sweeps.jobs import RunSettings
     from tradeloom.research.sweeps.walkforward import run_walkforward
 
     with _user_errors():
@@ -294,7 +302,7 @@ def walkforward(
         with _executor(cluster, processes) as ex, _progress(not quiet and not as_json, "walk-forward") as bar:
             result = run_walkforward(strategy, data, grid, train=train, test=test, anchored=anchored,
                                      metric=metric, random=random, seed=seed, executor=ex,
-                                     settings=RunSettings(initial_cash=cash), engine=engine,
+                                     settings=run_settings(cash, no_market_rules), engine=engine,
                                      progress=bar)
         if out is not None:
             result.to_parquet(out)
