@@ -115,6 +115,12 @@ class KernelResult(BacktestResult):
         setattr_(self, "_cache", {})
         return self
 
+    def equity_values(self) -> np.ndarray:
+        """The equity at each bar close (cash + exposure), a new array, built without any
+        frame (what a sweep's overfitting statistics read of each combination)."""
+        block = self._run.block
+        return np.add(block[1], block[2])
+
     def pending(self) -> list[str]:
         """The fields not built yet (empty once everything was read)."""
         return [name for name in LAZY_FIELDS if name not in self.__dict__]

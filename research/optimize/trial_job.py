@@ -96,11 +96,11 @@ def _run_fold(job: TrialJob, fold: DataSpec) -> tuple[dict[str, float], np.ndarr
         res = run_event_job(EventJob(job.strategy, fold, job.params, job.settings, equity=True))
         return res.metrics, np.asarray(res.equity, dtype=np.float64)
     from tradeloom.research.sweeps.fastpath import get_fast_path
-    from tradeloom.research.sweeps.vectorized import VECTORIZED, run_vectorized_combos, vectorized_curves
+    from tradeloom.research.sweeps.vectorized import VECTORIZED, run_vectorized_combos_with_curves
 
     if job.fast_path == VECTORIZED:
-        row = run_vectorized_combos(job.strategy, fold, [params], job.settings)[0]
-        curve = vectorized_curves(job.strategy, fold, [params], job.settings)[0]
+        rows, curves = run_vectorized_combos_with_curves(job.strategy, fold, [params], job.settings)
+        row, curve = rows[0], curves[0]
     else:
         fp = get_fast_path(job.fast_path)
         row = fp.run(fold, [params], job.settings)[0]

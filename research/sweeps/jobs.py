@@ -140,13 +140,19 @@ def run_fast_job(job: FastJob) -> list[JobResult]:
     """Run every combination of ``job`` through its kernel fast path (one kernel call), and
     with ``blocks`` > 0 each combination once more alone for its ``TrialStats``."""
     from tradeloom.research.sweeps.fastpath import get_fast_path
-    from tradeloom.research.sweeps.vectorized import VECTORIZED, run_vectorized_combos, vectorized_curves
+    from tradeloom.research.sweeps.vectorized import (
+        VECTORIZED,
+        run_vectorized_combos,
+        run_vectorized_combos_with_curves,
+    )
 
     params = [dict(p) for p in job.params]
+    curves: list[Any] | None = None
     if job.fast_path == VECTORIZED:
-        rows = run_vectorized_combos(job.strategy, job.data, params, job.settings)
-        curves = (vectorized_curves(job.strategy, job.data, params, job.settings)
-                  if job.blocks > 0 else None)
+        if job.blocks > 0:
+            rows, curves = run_vectorized_combos_with_curves(job.strategy, job.data, params, job.settings)
+        else:
+            rows = run_vectorized_combos(job.strategy, job.data, params, job.settings)
     else:
         fp = get_fast_path(job.fast_path)
         rows = fp.run(job.data, params, job.settings)

@@ -24,7 +24,8 @@ from tradeloom.engine.vector.form import NotVectorizable, VectorBars, vectorized
 from tradeloom.engine.vector.run_form import form_kind, form_of, run_form, sweep_forms
 from tradeloom.research.sweeps.jobs import DataSpec, RunSettings
 
-__all__ = ["VECTORIZED", "load_vector_bars", "probe", "run_vectorized_combos", "vectorized_curves"]
+__all__ = ["VECTORIZED", "load_vector_bars", "probe", "run_vectorized_combos",
+           "run_vectorized_combos_with_curves", "vectorized_curves"]
 
 VECTORIZED = "vectorized"
 """The fast path's name in ``FastJob.fast_path`` and in result tables (``fast:vectorized``)."""
@@ -67,29 +68,25 @@ def run_vectorized_combos(strategy: str, data: DataSpec, params: Sequence[Mappin
     with two SMAs exactly equal on some bar) runs through the event engine instead, so
     every row is the event engine's result either way.
     """
-    from tradeloom.research.strategy_loader import load_strategy
-    from tradeloom.research.sweeps.jobs import EventJob, run_event_job
+    return _vectorized(strategy, data, params, settings, curves=False)[0]
 
-    cls = load_strategy(strategy)
-    bars, markets = load_vector_bars(data, settings.market_rules)
-    forms, fast_rows, rows = [], [], [None] * len(params)
-    for k, p in enumerate(params):
-        try:
-            forms.append(form_of(cls(**dict(p)), bars))
-            fast_rows.append(k)
-        except NotVectorizable:
-            rows[k] = run_event_job(EventJob(strategy, data, tuple(dict(p).items()), settings)).metrics
-    if forms:
-        table = sweep_forms(forms, bars, markets=markets, init_cash=settings.initial_cash)
-        for k, row in zip(fast_rows, table.to_dict("records")):
-            rows[k] = row
-    return rows  # type: ignore[return-value]
+
+def run_vectorized_combos_with_curves(strategy: str, data: DataSpec, params: Sequence[Mapping[str, Any]],
+                                      settings: RunSettings) -> tuple[list[dict[str, float]], list[Any]]:
+    """``run_vectorized_combos`` and each combination's equity curve: the same forms run once
+    more, one kernel run each, reading only the curve (``KernelResult.equity_values``)."""
+    rows, curves = _vectorized(strategy, data, params, settings, curves=True)
+    return rows, curves  # type: ignore[return-value]
 
 
 def vectorized_curves(strategy: str, data: DataSpec, params: Sequence[Mapping[str, Any]],
                       settings: RunSettings) -> list[Any]:
-    """Each combination's equity curve, one kernel run each (the event engine's for a
-    combination whose form refuses these bars, as in ``run_vectorized_combos``)."""
+    """Each combination's equity curve (see ``run_vectorized_combos_with_curves``)."""
+    return run_vectorized_combos_with_curves(strategy, data, params, settings)[1]
+
+
+def _vectorized(strategy: str, data: DataSpec, params: Sequence[Mapping[str, Any]],
+                settings: RunSettings, *, curves: bool) -> tuple[list[Any], list[Any] | None]:
     import numpy as np
 
     from tradeloom.research.strategy_loader import load_strategy
@@ -97,14 +94,24 @@ def vectorized_curves(strategy: str, data: DataSpec, params: Sequence[Mapping[st
 
     cls = load_strategy(strategy)
     bars, markets = load_vector_bars(data, settings.market_rules)
-    out = []
-    for p in params:
+    forms, fast_rows = [], []
+    rows: list[Any] = [None] * len(params)
+    equity: list[Any] = [None] * len(params)
+    for k, p in enumerate(params):
         try:
-            form = form_of(cls(**dict(p)), bars)
+            forms.append(form_of(cls(**dict(p)), bars))
+            fast_rows.append(k)
         except NotVectorizable:
-            job = EventJob(strategy, data, tuple(dict(p).items()), settings, equity=True)
-            out.append(run_event_job(job).equity)
-            continue
-        res = run_form(form, bars, markets=markets, init_cash=settings.initial_cash)
-        out.append(res.equity["equity"].to_numpy(dtype=np.float64))
-    return out
+            res = run_event_job(EventJob(strategy, data, tuple(dict(p).items()), settings, equity=curves))
+            rows[k], equity[k] = res.metrics, res.equity
+    if forms:
+        table = sweep_forms(forms, bars, markets=markets, init_cash=settings.initial_cash)
+        for k, row in zip(fast_rows, table.to_dict("records")):
+            rows[k] = row
+        if curves:
+            for k, form in zip(fast_rows, forms):
+                res = run_form(form, bars, markets=markets, init_cash=settings.initial_cash)
+                values = getattr(res, "equity_values", None)
+                equity[k] = (values() if values is not None
+                             else res.equity["equity"].to_numpy(dtype=np.float64))
+    return rows, (equity if curves else None)

@@ -119,6 +119,13 @@ class TestLaziness:
         res.metrics
         assert sorted(res.pending()) == ["equity", "fills", "final_positions", "orders", "risk_decisions"]
 
+    def test_equity_values_need_no_frame(self):
+        ent, ext = signals(9)
+        res = fast.run_signals(bars(9), ent, ext)
+        values = res.equity_values()
+        assert res.pending() == list(LAZY_FIELDS)
+        assert values.tolist() == res.equity["equity"].tolist()
+
     def test_a_field_is_built_once(self):
         ent, ext = signals(9)
         res = fast.run_signals(bars(9), ent, ext)

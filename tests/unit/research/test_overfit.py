@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sweep_helpers import SMA, data_spec, make_store
+from sweep_helpers import RSI, SMA, data_spec, make_store
 
 from tradeloom.engine.errors import ConfigError
 from tradeloom.research.backtest import run_backtest
@@ -158,10 +158,13 @@ class TestSweepsRecordThem:
         assert report.sharpe == pytest.approx(float(res.best["sharpe"]), rel=1e-9)
         assert res.meta["overfit"]["trials"] == 8 and res.meta["overfit"]["pbo"] == report.pbo
 
-    def test_fast_path_and_event_engine_agree(self, root: Path):
-        grid = ["fast=5,10", "slow=30,60"]
+    @pytest.mark.parametrize("strategy, grid", [(SMA, ["fast=5,10", "slow=30,60"]),
+                                                (RSI, ["period=7,14", "oversold=25,30"])],
+                             ids=["sma_cross kernel", "vectorized form"])
+    def test_fast_path_and_event_engine_agree(self, root: Path, strategy: str, grid: list[str]):
         with LocalExecutor(processes=1) as ex:
-            fast = run_sweep(SMA, data_spec(root), grid, executor=ex, engine="fast").overfit
-            event = run_sweep(SMA, data_spec(root), grid, executor=ex, engine="event").overfit
-        assert fast.pbo == event.pbo
-        assert fast.dsr == pytest.approx(event.dsr, rel=1e-9)
+            fast = run_sweep(strategy, data_spec(root), grid, executor=ex, engine="fast")
+            event = run_sweep(strategy, data_spec(root), grid, executor=ex, engine="event")
+        assert fast.engine != "event"
+        assert fast.overfit.pbo == event.overfit.pbo
+        assert fast.overfit.dsr == pytest.approx(event.overfit.dsr, rel=1e-9)
