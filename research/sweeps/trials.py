@@ -121,7 +121,8 @@ class OverfitReport:
 
 def overfit_report(trials: Sequence[TrialStats], best: int, bars_per_year: float, *,
                    n_blocks: int = DEFAULT_BLOCKS, n_trials: int | None = None) -> OverfitReport:
-    """DSR of ``trials[best]`` deflated by all ``trials``, and PBO over all of them.
+    """DSR of ``trials[best]`` deflated by all ``trials``, and PBO over all of them (cut
+    into the blocks their stats were made with; ``n_blocks`` when they have none).
 
     ``n_trials`` (at least ``len(trials)``) counts trials that were tried without stats
     of their own, such as an optimizer's pruned trials: they deflate the Sharpe too.
@@ -138,6 +139,9 @@ def overfit_report(trials: Sequence[TrialStats], best: int, bars_per_year: float
     sharpes = np.array([t.sharpe for t in trials])
     var = float(np.var(sharpes, ddof=1)) if len(trials) > 1 else 0.0
     d = deflated_sharpe(sel.sharpe, n, var, sel.n_returns, sel.skew, sel.kurtosis)
+    sizes = {t.block_count.size for t in trials}
+    if len(sizes) == 1 and min(sizes) >= 2:
+        n_blocks = sizes.pop()  # the blocks the trials' stats were cut into
     if len(trials) < 2:
         pbo = math.nan
         notes.append("PBO needs at least 2 trials")
