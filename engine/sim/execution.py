@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import NamedTuple, Protocol
 
 from tradeloom.engine.errors import OrderError
-from tradeloom.engine.costs.fees import FeeModel
+from tradeloom.engine.costs.fees import FeeAsset, FeeModel
 from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.sim.matching import (
     IntrabarRule,
@@ -38,7 +38,7 @@ from tradeloom.engine.orders import (
 from tradeloom.engine.sim.groups import ENTRY, STOP_LOSS, STOP_TYPES, TAKE_PROFIT, Group, Working
 from tradeloom.engine.costs.slippage import SlippageModel
 
-__all__ = ["AccountView", "ExchangeCore", "IntrabarWarning"]
+__all__ = ["AccountView", "Charge", "ExchangeCore", "IntrabarWarning"]
 
 _OPEN = OrderStatus.OPEN
 _PARTIAL = OrderStatus.PARTIALLY_FILLED
@@ -76,6 +76,19 @@ class IntrabarWarning(NamedTuple):
     order_ids: tuple[int, ...]
 
 
+class Charge(NamedTuple):
+    """Who pays a fill's fee: ``currency`` (``QUOTE``, ``BASE`` or the fee asset's code),
+    ``cost`` in that currency and ``value`` in the quote currency."""
+
+    currency: str
+    cost: float
+    value: float
+
+
+#: Where a fill's fee is charged (``ExchangeCore._fee_mode``).
+QUOTE_FEE, BASE_FEE, ASSET_FEE = 0, 1, 2
+
+
 def _done(order: Order) -> bool:
     return order.amount - order.filled <= _EPS * max(1.0, order.amount)
 
@@ -95,6 +108,7 @@ class ExchangeCore:
         "_updates",
         "_working",
         "account",
+        "fee_asset",
         "fees",
         "intrabar_rule",
         "intrabar_warnings",
@@ -105,6 +119,7 @@ class ExchangeCore:
     markets: dict[str, MarketSpec]
     account: AccountView
     fees: FeeModel
+    fee_asset: FeeAsset | None
     slippage: SlippageModel
     intrabar_rule: IntrabarRule
     volume_share: float | None
@@ -327,16 +342,23 @@ class ExchangeCore:
         quote_amount = order.quote_amount
         quote_sized = quote_amount is not None and order.filled == 0.0
         want = (
-            spec.round_amount(fees.max_amount(spec, touch.price, quote_amount, liq))
+            spec.round_amount(self._max_buy(w, touch.price, quote_amount, liq))  # type: ignore[arg-type]
             if quote_sized
             else order.amount - order.filled  # order.remaining
-        )  # type: ignore[arg-type]
+        )
         g = w.group
         role = w.role
         if role == STOP_LOSS or role == TAKE_PROFIT:
             want = min(want, g.position_left())  # type: ignore[union-attr]
         if order.reduce_only and side is not _BUY:
-            want = min(want, spec.round_amount(self._free(w.base)))
+            capped = spec.round_amount(self._free(w.base))
+            if capped < want:
+                want = capped
+                if capped > 0.0 and minimums_error(spec, touch.price, capped):
+                    self._finish(w, _CANCELED, ts, (
+                        f"canceled: the {self._free(w.base):.10g} {w.base} left is dust "
+                        f"({minimums_error(spec, touch.price, capped)}); nothing to sell"))
+                    return
         if want <= 0.0:
             if role == TAKE_PROFIT and order.amount <= order.filled:
                 return  # a take-profit sized 0 so far: waits for more of the entry to fill
@@ -348,7 +370,7 @@ class ExchangeCore:
             if order.price is not None and order.type in (_LIMIT, _STOP_LIMIT):
                 price = min(price, order.price) if side is _BUY else max(price, order.price)
             if quote_sized:
-                want = spec.round_amount(fees.max_amount(spec, price, quote_amount, liq))  # type: ignore[arg-type]
+                want = spec.round_amount(self._max_buy(w, price, quote_amount, liq))  # type: ignore[arg-type]
         if quote_sized or w.check_notional:
             why = minimums_error(spec, price, want)
             if why:
@@ -373,15 +395,23 @@ class ExchangeCore:
             return
         if amount <= 0.0:
             return  # volume cap reached: rests (IOC expires in _after_bar)
-        amount, short_reason = self._affordable(w, price, liq, amount)
+        mode = self._fee_mode(w, side is _BUY, price, amount, liq)
+        amount, short_reason = self._affordable(w, price, liq, amount, mode)
         if amount <= 0.0:
             self._finish(w, _CANCELED, ts, short_reason)
             return
-        fee = fees.fee(spec, price, amount, liq)
-        self._book(w, side, price, amount, fee)
+        if mode == QUOTE_FEE:
+            fee = fees.fee(spec, price, amount, liq)
+            charge = Charge(w.quote, fee, fee)
+        else:
+            charge = self._charge(w, mode, price, amount, liq)
+            fee = charge.value
+        self._book(w, side, price, amount, charge)
         self._budget -= amount
         if quote_sized:
             order.amount = want
+        if g is not None and role == ENTRY:
+            g.received += amount - (charge.cost if charge.currency == w.base else 0.0)
         filled = order.filled + amount
         order.avg_price = (order.avg_price * order.filled + price * amount) / filled
         order.filled = filled
@@ -399,6 +429,8 @@ class ExchangeCore:
                 order.client_id,
                 order.tag,
                 order.strategy_id,
+                charge.currency,
+                charge.cost,
             )
         )
         total = order.amount
@@ -412,13 +444,76 @@ class ExchangeCore:
         if g is not None:
             self._after_fill(w, g, ts)
 
+    # ------------------------------------------------------------------ fees by currency
+    def _fee_mode(self, w: Working, buy: bool, price: float, amount: float,
+                  liq: Liquidity) -> int:
+        """Which balance pays this fill's fee: the account's fee asset when it is set,
+        valued (its market has a price) and enough of it is free for ``amount``; else the
+        market's ``fee_side`` (the base or the quote currency)."""
+        asset = self.fee_asset
+        if asset is not None:
+            rate = self._asset_price(w, asset)
+            if rate is not None:
+                need = self._asset_cost(w, asset, rate, price, amount, liq)
+                if 0.0 < need <= self._free(asset.asset):
+                    return ASSET_FEE
+        return BASE_FEE if w.spec.fee_side.in_base(buy) else QUOTE_FEE
+
+    def _asset_price(self, w: Working, asset: FeeAsset) -> float | None:
+        """The fee asset's price in the market's quote currency (its last close)."""
+        price = self._last.get(f"{asset.asset}/{w.quote}")
+        return price if price is not None and price > 0.0 else None
+
+    def _asset_cost(self, w: Working, asset: FeeAsset, rate: float, price: float,
+                    amount: float, liq: Liquidity) -> float:
+        """The standard commission converted to the fee asset, less its discount."""
+        return self.fees.fee(w.spec, price, amount, liq) * (1.0 - asset.discount) / rate
+
+    def _charge(self, w: Working, mode: int, price: float, amount: float,
+                liq: Liquidity) -> Charge:
+        """The fee of a fill not paid in the quote currency (``_fee_mode``)."""
+        spec = w.spec
+        if mode == BASE_FEE:
+            # The commission is the received amount times the rate (Binance's FAQ), so a
+            # buy of 0.01 at 0.1 % pays 0.00001 base; valued at the fill price.
+            cost = amount * self.fees.rate(spec, liq, price * amount)
+            return Charge(w.base, cost, cost * price)
+        asset = self.fee_asset
+        rate = self._asset_price(w, asset)  # type: ignore[arg-type]
+        cost = self._asset_cost(w, asset, rate, price, amount, liq)  # type: ignore[arg-type]
+        return Charge(asset.asset, cost, cost * rate)  # type: ignore[union-attr,operator]
+
+    def _max_buy(self, w: Working, price: float, budget: float, liq: Liquidity) -> float:
+        """The largest buy ``budget`` quote units pay for at ``price``: the fee model's
+        ``max_amount`` when the fee is paid in the quote currency, ``budget / price``
+        when it comes out of the coin received (or the fee asset)."""
+        if self._fee_mode(w, True, price, budget / price if price > 0.0 else 0.0, liq) \
+                == QUOTE_FEE:
+            return self.fees.max_amount(w.spec, price, budget, liq)
+        return budget / price if budget > 0.0 and price > 0.0 else 0.0
+
     def _affordable(
-        self, w: Working, price: float, liq: Liquidity, amount: float
+        self, w: Working, price: float, liq: Liquidity, amount: float, mode: int = QUOTE_FEE
     ) -> tuple[float, str]:
         """Cap ``amount`` to the free balance; ``(amount, reason to cancel the rest or "")``."""
         order, spec = w.order, w.spec
         free_quote = self._free(w.quote)
         if order.side is _BUY:
+            if mode != QUOTE_FEE:  # the fee comes out of what is received: the notional pays
+                cost = price * amount
+                if cost <= free_quote:
+                    return amount, ""
+                reduced = spec.round_amount(free_quote / price)
+                for _ in range(64):  # float noise: step down until truly payable
+                    if reduced <= 0.0 or price * reduced <= free_quote:
+                        break
+                    reduced = spec.round_amount(
+                        math.nextafter(reduced, 0.0)
+                        if spec.lot_step is None
+                        else reduced - spec.lot_step
+                    )
+                need = f"need {cost:.2f} {w.quote}, free {free_quote:.2f}"
+                return self._shortfall(w, price, amount, reduced, need)
             cost = price * amount + self.fees.fee(spec, price, amount, liq)
             if cost <= free_quote:
                 return amount, ""
@@ -437,6 +532,15 @@ class ExchangeCore:
             need = f"need {cost:.2f} {w.quote}, free {free_quote:.2f}"
         else:
             free_base = self._free(w.base)
+            if mode == BASE_FEE:
+                # The fee leaves the base holding too: amount * (1 + rate) must be held.
+                rate = self.fees.rate(spec, liq, price * amount)
+                need_base = amount * (1.0 + rate)
+                if need_base <= free_base:
+                    return amount, ""
+                reduced = spec.round_amount(free_base / (1.0 + rate))
+                need = f"need {need_base:.10g} {w.base} with the fee, free {free_base:.10g}"
+                return self._shortfall(w, price, amount, reduced, need)
             if abs(amount - free_base) <= _EPS * amount:
                 # Float noise either way (e.g. 0.1 + 0.2 bought, 0.3 sold): sell exactly what
                 # is free, so a full exit leaves no 5e-17 of dust that keeps the position open.
@@ -445,18 +549,34 @@ class ExchangeCore:
                 reduced = amount
             else:
                 reduced = spec.round_amount(free_base)
-                if reduced > free_base:
-                    reduced = max(0.0, spec.round_amount(reduced - (spec.lot_step or 0.0)))
-            fee = self.fees.fee(spec, price, reduced, liq)
-            if reduced > 0.0 and free_quote + price * reduced - fee < 0.0:
-                return 0.0, (
-                    f"canceled: insufficient funds: the fee {fee:.2f} {spec.quote} exceeds "
-                    f"proceeds plus free {spec.quote}; deposit {spec.quote} or raise the amount"
-                )
-            if reduced == amount:
-                return amount, ""
+                if free_base - reduced <= _EPS * free_base:
+                    reduced = free_base  # the lot rounding only lost float noise: all of it
+                elif reduced > free_base:
+                    # Rounded up within the lot rounding's tolerance: float noise of the
+                    # whole holding (8.137999... for 8.138), which is sold exactly; more
+                    # than noise: one lot less.
+                    reduced = free_base if reduced - free_base <= _EPS * reduced else max(
+                        0.0, spec.round_amount(reduced - (spec.lot_step or 0.0)))
+            if mode == QUOTE_FEE:
+                fee = self.fees.fee(spec, price, reduced, liq)
+                if reduced > 0.0 and free_quote + price * reduced - fee < 0.0:
+                    return 0.0, (
+                        f"canceled: insufficient funds: the fee {fee:.2f} {spec.quote} exceeds "
+                        f"proceeds plus free {spec.quote}; deposit {spec.quote} or raise the "
+                        "amount"
+                    )
+            if reduced >= amount:  # all of it (or the whole holding, a float noise above)
+                return reduced, ""
             need = f"need {amount:.10g} {w.base}, free {free_base:.10g}"
-        if reduced <= 0.0 or order.tif is _FOK or minimums_error(spec, price, reduced):
+        return self._shortfall(w, price, amount, reduced, need)
+
+    def _shortfall(self, w: Working, price: float, amount: float, reduced: float,
+                   need: str) -> tuple[float, str]:
+        """An unaffordable fill: the payable part when partial fills are allowed and it
+        meets the minimums (the rest is cancelled), else nothing."""
+        if reduced >= amount:
+            return amount, ""
+        if reduced <= 0.0 or w.order.tif is _FOK or minimums_error(w.spec, price, reduced):
             return 0.0, f"canceled: insufficient funds: {need}; reduce the amount or add funds"
         return (
             reduced,
@@ -470,19 +590,33 @@ class ExchangeCore:
             bal = self._bal[asset] = self.account.free(asset)
         return bal
 
-    def _book(self, w: Working, side: Side, price: float, amount: float, fee: float) -> None:
+    def _book(self, w: Working, side: Side, price: float, amount: float, charge: Charge) -> None:
         """Apply a fill to this call's balances with the portfolio's own expressions
-        (``cash - (price * amount + fee)``), fill after fill, so that the broker's view
-        and the portfolio's agree bit for bit (the loop books fills after ``on_bar``)."""
+        (``cash - (price * amount + fee)``, ``holding + (amount - base fee)``), fill
+        after fill, so that the broker's view and the portfolio's agree bit for bit (the
+        loop books fills after ``on_bar``)."""
         bal = self._bal
         base, quote = w.base, w.quote
         free_base, free_quote = self._free(base), self._free(quote)
+        currency = charge.currency
+        if currency == quote:
+            fee = charge.value
+            if side is _BUY:
+                bal[quote] = free_quote - (price * amount + fee)
+                bal[base] = free_base + amount
+            else:
+                bal[quote] = free_quote + (price * amount - fee)
+                bal[base] = free_base - amount
+            return
+        base_fee = charge.cost if currency == base else 0.0
         if side is _BUY:
-            bal[quote] = free_quote - (price * amount + fee)
-            bal[base] = free_base + amount
+            bal[quote] = free_quote - price * amount
+            bal[base] = free_base + (amount - base_fee)
         else:
-            bal[quote] = free_quote + (price * amount - fee)
-            bal[base] = free_base - amount
+            bal[quote] = free_quote + price * amount
+            bal[base] = free_base - (amount + base_fee)
+        if currency != base:
+            bal[currency] = self._free(currency) - charge.cost
 
     def _after_fill(self, w: Working, g: Group, ts: int) -> None:
         """OCO and bracket links after a fill of ``w``."""

@@ -40,7 +40,7 @@ from tradeloom.engine.vector import kernels_nb as nb
 from tradeloom.engine.errors import ConfigError, DataError
 from tradeloom.engine.costs.fees import MakerTakerFees
 from tradeloom.engine.ports import SlippageModel
-from tradeloom.engine.market import MarketSpec, _decimals
+from tradeloom.engine.market import FeeSide, MarketSpec, _decimals
 from tradeloom.engine.sim.matching import IntrabarRule
 from tradeloom.engine.results.metrics import MS_PER_YEAR
 from tradeloom.engine.orders import Fill, Liquidity, Order, OrderStatus, OrderType, Side
@@ -214,6 +214,12 @@ def _pct(value: float | None, name: str) -> float:
 def _spec_row(market: MarketSpec, fee: float | MakerTakerFees | None,
               slippage: SlippageModel | None) -> np.ndarray:
     """One ``kernels_nb.SPEC_FIELDS`` row from a market, a fee override and a slippage model."""
+    if market.fee_side is not FeeSide.QUOTE:
+        raise ConfigError(
+            f"market {market.symbol} charges fees on its {market.fee_side.value!r} side; the "
+            "kernels implement fees in the quote currency only: run the event engine "
+            "(run_backtest / tradeloom backtest) for this market"
+        )
     if fee is None:
         fees = MakerTakerFees()
     elif isinstance(fee, MakerTakerFees):
@@ -327,7 +333,8 @@ def _build_result(
         side = Side.BUY if side_i > 0 else Side.SELL
         fill_ts = int(ts[bar])
         tag, otype = _tag_type(reason, oco)
-        fills.append(Fill(k + 1, symbol, side, fill_ts, price, amount, fee, _LIQ[bool(maker)], tag=tag, strategy_id="fast"))
+        fills.append(Fill(k + 1, symbol, side, fill_ts, price, amount, fee, _LIQ[bool(maker)], tag=tag,
+                          strategy_id="fast", fee_currency=quote, fee_cost=fee))
         orders.append(
             Order(
                 id=k + 1, symbol=symbol, side=side, type=otype, amount=amount, created_ts=fill_ts,

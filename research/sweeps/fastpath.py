@@ -14,9 +14,12 @@ trades and equity exactly (the kernel parity tests prove it). Two ways to say so
   name, or by source file and name when it was loaded from a file path
   (``research/strategies/sma_cross.py:SmaCross``).
 
-A fast path may refuse a run it cannot reproduce (for example several symbols);
-``choose_fast_path`` then falls back to the event engine under ``engine="auto"``
-and raises a ``ConfigError`` saying why under ``engine="fast"``.
+A fast path may refuse a run it cannot reproduce (for example several symbols, or a
+market that charges fees in the coin received: the kernels implement fees in the
+quote currency only, ``MarketSpec.fee_side = "quote"``); ``choose_fast_path`` then
+falls back to the event engine under ``engine="auto"`` (``fast_path_choice`` says
+why, and the sweep records it as ``engine_note``) and raises a ``ConfigError`` saying
+why under ``engine="fast"``.
 """
 
 from __future__ import annotations
@@ -34,7 +37,8 @@ from tradeloom.engine.strategy.base import Strategy
 
 from tradeloom.research.sweeps.jobs import DataSpec, RunSettings
 
-__all__ = ["FAST_PATHS", "KNOWN_STRATEGIES", "FastPath", "choose_fast_path", "fast_path_name", "get_fast_path"]
+__all__ = ["FAST_PATHS", "KNOWN_STRATEGIES", "FastPath", "choose_fast_path", "fast_path_choice",
+           "fast_path_name", "get_fast_path"]
 
 Runner = Callable[[DataSpec, list[dict[str, Any]], RunSettings], list[dict[str, float]]]
 
@@ -65,6 +69,22 @@ def _sma_available() -> str | None:
 def _sma_refuse(data: DataSpec, settings: RunSettings) -> str | None:
     if len(data.symbols) != 1:
         return f"the sma_cross kernel runs one symbol, the sweep has {len(data.symbols)}"
+    return quote_fees_only(data)
+
+
+def quote_fees_only(data: DataSpec) -> str | None:
+    """Why the kernels cannot run ``data``'s markets (fees charged outside the quote
+    currency), or None. Markets come from the store's snapshot, as the runs read them."""
+    from tradeloom.adapters.store.market_store import MarketStore
+    from tradeloom.engine.market import FeeSide
+
+    markets = MarketStore(data.catalog).load_markets(data.exchange)
+    for symbol in data.symbols:
+        spec = markets.get(symbol)
+        if spec is not None and spec.fee_side is not FeeSide.QUOTE:
+            return (f"{data.exchange} {symbol} charges fees on its {spec.fee_side.value!r} side "
+                    "(in the coin received) and the kernels implement fees in the quote "
+                    "currency only")
     return None
 
 
@@ -146,10 +166,17 @@ def fast_path_name(cls: type[Strategy]) -> str | None:
 def choose_fast_path(cls: type[Strategy], engine: str, data: DataSpec, settings: RunSettings,
                      grid_names: Sequence[str]) -> str | None:
     """The fast path to use for this sweep, or None for the event engine (see module docs)."""
+    return fast_path_choice(cls, engine, data, settings, grid_names)[0]
+
+
+def fast_path_choice(cls: type[Strategy], engine: str, data: DataSpec, settings: RunSettings,
+                     grid_names: Sequence[str]) -> tuple[str | None, str | None]:
+    """``(fast path or None, why the event engine runs it)``: the reason is None when the
+    fast path runs or ``engine="event"`` asked for the event engine."""
     if engine not in ("auto", "fast", "event"):
         raise ConfigError(f"--engine {engine!r}: use auto, fast or event")
     if engine == "event":
-        return None
+        return None, None
     name = fast_path_name(cls)
     reason: str | None
     if name is None:
@@ -160,7 +187,7 @@ def choose_fast_path(cls: type[Strategy], engine: str, data: DataSpec, settings:
         reason = fp.available() or fp.refuse(data, settings) or (
             f"the {name} kernel has no param(s) {extra}" if extra else None)
     if reason is None:
-        return name
+        return name, None
     if engine == "fast":
         raise ConfigError(f"--engine fast: {reason}; use --engine event (or auto)")
-    return None
+    return None, reason

@@ -46,7 +46,7 @@ from tradeloom.engine.results.result import METRIC_KEYS
 from tradeloom.engine.strategy.base import Strategy
 
 from tradeloom.research.sweeps.executors import Executor, LocalExecutor
-from tradeloom.research.sweeps.fastpath import choose_fast_path
+from tradeloom.research.sweeps.fastpath import fast_path_choice
 from tradeloom.research.sweeps.grid import ParamGrid
 from tradeloom.research.strategy_loader import load_strategy
 from tradeloom.research.sweeps.jobs import (
@@ -241,7 +241,7 @@ def run_sweep(
     cls = load_strategy(ref)
     param_grid = as_grid(grid)
     combos = prepare_combinations(cls, param_grid, random=random, seed=seed)
-    fast = choose_fast_path(cls, engine, data, settings, combos.names)
+    fast, why = fast_path_choice(cls, engine, data, settings, combos.names)
     own = executor is None
     ex = executor if executor is not None else LocalExecutor()
     try:
@@ -254,6 +254,8 @@ def run_sweep(
     engine_name = f"fast:{fast}" if fast else "event"
     meta = sweep_metadata(ref, cls, data, param_grid, combos, random=random, seed=seed,
                           metric=metric, engine=engine_name, settings=settings)
+    if why is not None:  # a fast path exists but cannot reproduce this run
+        meta["engine_note"] = f"event engine: {why}"
     return SweepResult(table, metric, engine_name, meta, combos.skipped)
 
 

@@ -172,12 +172,14 @@ def _feed(config: LiveConfig, client: Any, clock: Clock, report: Callable[..., N
                           retry_delay_ms=config.runner.retry_delay_ms, report=report)
 
 
-async def _markets(client: Any, symbols: list[str]) -> dict[str, MarketSpec]:
+async def _markets(client: Any, symbols: list[str],
+                   fee_side: str | None = None) -> dict[str, MarketSpec]:
     try:
         await client.load_markets()
     except ccxt.BaseError as exc:
         raise map_ccxt_error(exc, context=f"{client.id} load_markets") from exc
-    specs = market_specs_from_ccxt(client.markets, precision_mode=client.precisionMode)
+    specs = market_specs_from_ccxt(client.markets, precision_mode=client.precisionMode,
+                                   exchange_id=client.id, fee_side=fee_side)
     unknown = [s for s in symbols if s not in specs]
     if unknown:
         raise ConfigError(f"symbols {unknown} are not markets of {client.id}; check the spelling "
@@ -319,7 +321,7 @@ async def open_paper(config: LiveConfig, *, clock: Clock | None = None,
         raise
     client = make_client(config.exchange, async_=True)
     try:
-        markets = await _markets(client, config.symbols)
+        markets = await _markets(client, config.symbols, config.exchange.fee_side)
         journal = Journal(journal_path)
     except BaseException:
         await client.close()
@@ -385,7 +387,7 @@ async def open_live(config: LiveConfig, *, confirm_live: bool, broker_factory: B
     client = make_client(config.exchange, credentials=credentials, async_=True)
     made: list[CcxtBroker] = []  # the broker, once built (closed again if the start fails)
     try:
-        markets = await _markets(client, config.symbols)
+        markets = await _markets(client, config.symbols, config.exchange.fee_side)
         journal = Journal(journal_path, secrets=_secret_strings(credentials))
         made.append(broker_factory(config, credentials, markets, run_id, config.state_dir))
         broker = made[0]
