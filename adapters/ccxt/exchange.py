@@ -229,6 +229,10 @@ def make_client(settings: ExchangeSettings, *, credentials: Credentials | None =
         if credentials.password is not None:
             config["password"] = credentials.password
     client = getattr(module, settings.id)(config)
+    if settings.options.get("fetchCurrencies") is False:
+        # Binance reads it as an option; OKX/Bybit only look at ``has``: without this,
+        # their load_markets() makes a private currencies call (keys needed, and slow).
+        client.has["fetchCurrencies"] = False
     redirect_urls(client, api_url=settings.api_url, ws_url=settings.ws_url)
     if settings.sandbox:
         try:

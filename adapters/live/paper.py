@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 
 from tradeloom.adapters.live.recorder import CommandRecorder, Emit
 from tradeloom.adapters.live.stage_timing import RiskProbe, StageTimings
+from tradeloom.engine.costs.fees import FeeAsset
 from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.ports import Broker, RiskGate
 from tradeloom.engine.risk.engine import RiskEngine
@@ -25,8 +26,9 @@ from tradeloom.engine.strategy.base import Strategy
 def sim_engine(strategy: Strategy, *, symbols: Sequence[str], timeframe: str,
                markets: Mapping[str, MarketSpec], initial_cash: float, risk: RiskEngine | None,
                emit: Emit, run_id: str, timings: StageTimings | None = None,
-               seed: int = 0) -> Engine:
-    """Portfolio + SimulatedBroker + recorder + Engine, as ``wire_engine`` wires a backtest."""
+               seed: int = 0, fee_asset: FeeAsset | None = None) -> Engine:
+    """Portfolio + SimulatedBroker + recorder + Engine, as ``wire_engine`` wires a backtest
+    (each market's fee side; ``fee_asset``: the account pays fees with that asset)."""
 
     def record(broker: Broker) -> Broker:
         return CommandRecorder(broker, emit, run_id=run_id, timings=timings)
@@ -34,7 +36,8 @@ def sim_engine(strategy: Strategy, *, symbols: Sequence[str], timeframe: str,
     gate: RiskGate | None = (RiskProbe(risk, timings)
                              if risk is not None and timings is not None else risk)
     return wire_engine(strategy, symbols=symbols, timeframe=timeframe, markets=markets,
-                       broker=simulated_broker(), wrap_broker=record, initial_cash=initial_cash,
+                       broker=simulated_broker(fee_asset=fee_asset), wrap_broker=record,
+                       initial_cash=initial_cash,
                        risk=gate, seed=seed)
 
 

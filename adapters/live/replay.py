@@ -10,7 +10,10 @@ the fill model, and the report shows the first place it did.
 
 A live session's opening holdings are replayed too: the cash (``initial_cash``, the
 quote balance) and the base ``positions`` of its ``session`` record, booked at their
-``position_entries`` prices as ``open_live`` booked them.
+``position_entries`` prices as ``open_live`` booked them, the ones it found to be
+``dust`` marked so, and its ``fee_holdings`` (a fee asset held outside the symbols). The
+simulated broker charges each market's ``fee_side`` (in the session's ``markets``) and
+the session's ``fee_asset``, as the venue did.
 
 What is replayed, in journal order: ``warmup_bar`` (primed after ``start``, as the
 runner does), ``start`` (``engine.start``), ``bar`` and ``trade`` (``engine.step`` of a
@@ -43,6 +46,7 @@ from tradeloom.adapters.live.paper import sim_engine
 from tradeloom.adapters.live.controls import degrade_symbols, kill_engine, set_paused
 from tradeloom.adapters.live.universe import apply_universe
 from tradeloom.adapters.live.warmup import prime
+from tradeloom.engine.costs.fees import FeeAsset
 from tradeloom.engine.errors import DataError
 from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.risk.engine import RiskEngine
@@ -168,9 +172,11 @@ def replay(journal_path: str | Path, strategy: Strategy, risk_config: RiskConfig
         if kind in ("submit", "cancel"):
             replayed.append({"kind": kind, **payload})
 
+    fee_asset = session.get("fee_asset")
     engine = sim_engine(strategy, symbols=session["symbols"], timeframe=session["timeframe"],
                         markets=markets, initial_cash=cash, risk=risk, emit=emit,
-                        run_id=session["run_id"], seed=int(session.get("seed", 0)))
+                        run_id=session["run_id"], seed=int(session.get("seed", 0)),
+                        fee_asset=FeeAsset(**fee_asset) if fee_asset else None)
     _open_positions(engine, session, records)
     if risk is not None:
         risk.bind(exchange=session["exchange"])
@@ -237,6 +243,12 @@ def _open_positions(engine: Engine, session: dict[str, Any],
                                 "no entry price nor warm-up bars to value it")
             price = closes[-1]
         book_opening_position(engine.portfolio, symbol, float(amount), float(price))
+    for symbol in session.get("dust") or []:  # held, not a position: as the session opened
+        engine.portfolio.set_dust(symbol)
+    quote = engine.portfolio.quote
+    for symbol, (amount, rate) in (session.get("fee_holdings") or {}).items():
+        engine.portfolio.hold_fee_asset(symbol.removesuffix(f"/{quote}"), float(amount),
+                                        float(rate))
 
 
 __all__ = ["Divergence", "ParityReport", "diff_commands", "replay"]

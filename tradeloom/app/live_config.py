@@ -107,6 +107,10 @@ class RunnerSection(StrictModel):
     #: Public trades as ``TradeTick`` events (``watch_trades``; the strategy's ``on_trade``,
     #: paper resting orders matched at the tick); journaled as ``trade`` records.
     trades: bool = False
+    #: Live: order updates pushed by the venue's user-data stream (ccxt.pro
+    #: ``watch_my_trades``/``watch_orders``) where it has one; polling stays the fallback.
+    #: ``off``: polling only.
+    user_stream: Literal["auto", "off"] = "auto"
 
 
 class UniverseSection(StrictModel):
@@ -144,6 +148,20 @@ class PaperSection(StrictModel):
     initial_cash: float = Field(10_000.0, gt=0)
 
 
+class FeeAssetSection(StrictModel):
+    """The account pays trading fees with a third asset (Binance: "use BNB to pay fees").
+
+    Paper charges fees in ``asset`` at ``discount`` when enough of it is held (so the
+    run must trade ``<asset>/<quote>``, whose bars value it); live books what the venue
+    charged and values ``asset`` at its mark, else at the venue's order book. Without
+    this section a live fill charging a fee in another asset stops trading with a
+    message naming the setting.
+    """
+
+    asset: str = Field(pattern=r"^[A-Z0-9]{1,16}$", description="e.g. 'BNB'")
+    discount: float = Field(0.25, ge=0.0, lt=1.0)
+
+
 class LiveConfig(StrictModel):
     """Everything a paper or live session needs (see the module docstring)."""
 
@@ -162,6 +180,8 @@ class LiveConfig(StrictModel):
     seed: int = 0
     runner: RunnerSection = Field(default_factory=RunnerSection)
     paper: PaperSection = Field(default_factory=PaperSection)
+    fee_asset: FeeAssetSection | None = Field(
+        None, description="the account pays fees with this asset (BNB); None: it does not")
     audit_log: Path | None = Field(None, description="audit log; None: <state_dir>/audit.jsonl")
     alerts: Path | None = Field(None, description="alerts config (TOML); None: no alert sinks")
     universe: UniverseSection | None = Field(None, description="trade only the current universe")
@@ -224,5 +244,5 @@ def load_credentials(source: CredentialSource, environ: Mapping[str, str] | None
     return Credentials(key, secret, password)
 
 
-__all__ = ["CredentialSource", "LiveConfig", "PaperSection", "RunnerSection",
+__all__ = ["CredentialSource", "FeeAssetSection", "LiveConfig", "PaperSection", "RunnerSection",
            "UniverseSection", "load_credentials", "load_live_config", "reject_credentials"]

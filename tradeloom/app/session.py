@@ -55,7 +55,9 @@ from tradeloom.adapters.live.safety import AccountLock, KillFlag
 from tradeloom.adapters.secrets import redact_secrets_in_logs
 from tradeloom.adapters.live.stage_timing import RiskProbe, StageTimings
 from tradeloom.adapters.ccxt.trade_feed import TickFeed, TradeBarFeed, TradeStream
+from tradeloom.adapters.ccxt.user_stream import UserStream, supports_user_stream
 from tradeloom.research.universe.gate import UniverseGate
+from tradeloom.engine.costs.fees import FeeAsset
 from tradeloom.engine.errors import ConfigError
 from tradeloom.adapters.ccxt.broker import CcxtBroker
 from tradeloom.adapters.live.reconcile import ReconcileReport
@@ -102,6 +104,8 @@ class Session:
         """Close the feed, the broker, the client and the journal; release the lock."""
         try:
             await self.runner.flush_alerts()
+            if self.runner.user_stream is not None:
+                await self.runner.user_stream.close()
             await self.runner.feed.close()
             if self.runner.ticks is not None:
                 await self.runner.ticks.close()
@@ -143,8 +147,16 @@ def session_info(config: LiveConfig, mode: str, run_id: str, markets: Mapping[st
         "risk": None if risk is None else risk.config.model_dump(mode="json"),
         "initial_cash": initial_cash,
         "markets": {s: dataclasses.asdict(markets[s]) for s in config.symbols},
+        "fee_asset": (config.fee_asset.model_dump(mode="json")
+                      if config.fee_asset is not None else None),
         "config_hash": config_hash(config),
     }
+
+
+def _fee_asset(config: LiveConfig) -> FeeAsset | None:
+    """The config's ``[fee_asset]`` as the simulated broker's setting (paper, replay)."""
+    section = config.fee_asset
+    return FeeAsset(section.asset, section.discount) if section is not None else None
 
 
 def _feeds(config: LiveConfig, client: Any, clock: Clock,
@@ -331,7 +343,8 @@ async def open_paper(config: LiveConfig, *, clock: Clock | None = None,
     timings = StageTimings()
     engine = sim_engine(strategy, symbols=config.symbols, timeframe=config.timeframe,
                         markets=markets, initial_cash=config.paper.initial_cash, risk=risk,
-                        emit=sj.emit, run_id=run_id, timings=timings, seed=config.seed)
+                        emit=sj.emit, run_id=run_id, timings=timings, seed=config.seed,
+                        fee_asset=_fee_asset(config))
     info = session_info(config, "paper", run_id, markets, risk, config.paper.initial_cash)
     feed, ticks = _feeds(config, client, clock, _reporter(sj))
     market_store = _open_store(config, store)
@@ -414,15 +427,22 @@ async def open_live(config: LiveConfig, *, confirm_live: bool, broker_factory: B
     info = session_info(config, "live", run_id, markets, risk, start.portfolio.initial_cash)
     info["positions"] = start.positions
     info["position_entries"] = {s: start.portfolio.avg_entry(s) for s in start.positions}
+    info["dust"] = sorted(s for s in start.positions if start.portfolio.is_dust(s))
+    info["fee_holdings"] = {s: [start.portfolio.holding(s), start.portfolio.mark(s)]
+                            for s in start.portfolio.holdings()
+                            if s not in config.symbols}
     reconciler = (RunnerReconciler(broker, broker.store, every_s=config.runner.reconcile_every_s)
                   if start.report is not None else None)
     feed, ticks = _feeds(config, client, clock, _reporter(sj))
     market_store = _open_store(config, store)
+    stream = (UserStream(client, broker, config.symbols,
+                         report=lambda kind, payload: sj.write(kind, payload, None))
+              if config.runner.user_stream == "auto" and supports_user_stream(client) else None)
     parts = RunnerParts(feed=feed, client=client, journal=sj, clock=clock, timings=timings,
                         exchange_id=config.exchange.id, session=info, risk=risk, live=True,
                         kill_flag=KillFlag(config.state_dir, config.account),
                         store=market_store, reconciler=reconciler, opening_report=start.report,
-                        audit=audit, alerts=router, ticks=ticks,
+                        audit=audit, alerts=router, ticks=ticks, user_stream=stream,
                         universe=_universe(config, market_store, run_id))
     runner = LiveRunner(engine, parts, _runner_settings(config, settings, settle_orders))
     return Session(runner, journal, journal_path, client, lock, run_id, broker)
@@ -454,8 +474,27 @@ async def _recover(config: LiveConfig, client: Any, broker: CcxtBroker,
         if held.get(markets[symbol].base, 0.0) > 0:
             rows = await _fetch(client, "fetch_ohlcv", symbol, config.timeframe, None, 2)
             prices[symbol] = float(rows[-1][4])  # the latest close: entry of last resort
-    portfolio, positions = opening_portfolio(balance, markets, config.symbols, prices, store)
+    fee_asset = config.fee_asset.asset if config.fee_asset is not None else None
+    fee_rate = None
+    quote = markets[config.symbols[0]].quote
+    if fee_asset is not None and held.get(fee_asset, 0.0) > 0 and \
+            f"{fee_asset}/{quote}" not in config.symbols:
+        fee_rate = await _venue_rate(client, f"{fee_asset}/{quote}")
+    portfolio, positions = opening_portfolio(balance, markets, config.symbols, prices, store,
+                                             fee_asset=fee_asset, fee_rate=fee_rate)
     return _Start(portfolio, positions, held, ids, restored, report)
+
+
+async def _venue_rate(client: Any, symbol: str) -> float | None:
+    """The mid of ``symbol``'s best bid and ask on the venue (a fee asset's valuation);
+    None when the venue has no such market."""
+    if symbol not in (client.markets or {}):
+        return None
+    book = await _fetch(client, "fetch_order_book", symbol, 5)
+    bids, asks = book.get("bids") or [], book.get("asks") or []
+    if bids and asks:
+        return (float(bids[0][0]) + float(asks[0][0])) / 2
+    return float((bids or asks)[0][0]) if (bids or asks) else None
 
 
 async def _fetch(client: Any, method: str, *args: Any) -> Any:
