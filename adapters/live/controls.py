@@ -4,7 +4,7 @@ pause of the whole exchange, and the degrading of symbols after an alert.
 
 Why shared: a journal records *that* a control was applied (``kill``, ``pause``,
 ``resume``, ``degrade`` records); replay must give them the very same effect, so both
-call these functions.
+call these functions (``restore`` records undo a reconciliation ``degrade``).
 """
 
 from __future__ import annotations
@@ -44,4 +44,12 @@ def degrade_symbols(risk: RiskEngine | None, symbols: Iterable[str], ts: int) ->
         risk.set_status(symbol, True, ts=ts)
 
 
-__all__ = ["degrade_symbols", "kill_engine", "set_paused"]
+def restore_symbols(risk: RiskEngine | None, symbols: Iterable[str], ts: int) -> None:
+    """Allow new entries on ``symbols`` again (a reconciliation mismatch was resolved)."""
+    if risk is None:
+        raise ConfigError("restoring symbols needs a RiskEngine; configure a risk profile")
+    for symbol in symbols:
+        risk.set_status(symbol, False, ts=ts)
+
+
+__all__ = ["degrade_symbols", "kill_engine", "restore_symbols", "set_paused"]

@@ -19,7 +19,8 @@ What is replayed, in journal order: ``warmup_bar`` (primed after ``start``, as t
 runner does), ``start`` (``engine.start``), ``bar`` and ``trade`` (``engine.step`` of a
 ``Bar`` / ``TradeTick``: the simulated broker matches resting orders at the tick, the
 strategy's ``on_trade`` runs), ``kill`` (the runner's ``kill_engine``),
-``pause``/``resume`` (the exchange marked degraded in the risk engine), ``universe``
+``pause``/``resume`` (the exchange marked degraded in the risk engine), ``degrade``/
+``restore`` (symbols refused and allowed again after a reconciliation), ``universe``
 (its ``block``/``allow`` lists applied by ``universe_gate.apply_universe``: the
 journaled refresh, not a recomputation, so no store is needed), ``end``
 (``engine.finish``). Exchange fills and order updates are not
@@ -43,7 +44,12 @@ from tradeloom.adapters.live.journal import JournalRecord, read_journal
 from tradeloom.adapters.live.journal_codec import bar_from_payload, tick_from_payload
 from tradeloom.adapters.live.recovery import book_opening_position
 from tradeloom.adapters.live.paper import sim_engine
-from tradeloom.adapters.live.controls import degrade_symbols, kill_engine, set_paused
+from tradeloom.adapters.live.controls import (
+    degrade_symbols,
+    kill_engine,
+    restore_symbols,
+    set_paused,
+)
 from tradeloom.adapters.live.universe import apply_universe
 from tradeloom.adapters.live.warmup import prime
 from tradeloom.engine.costs.fees import FeeAsset
@@ -217,6 +223,8 @@ def replay(journal_path: str | Path, strategy: Strategy, risk_config: RiskConfig
             set_paused(risk, exchange, kind == "pause", int(p["ts"]))
         elif kind == "degrade":
             degrade_symbols(risk, p["symbols"], int(p["ts"]))
+        elif kind == "restore":
+            restore_symbols(risk, p["symbols"], int(p["ts"]))
         elif kind == "end":
             engine.finish()
             ended = True

@@ -121,6 +121,12 @@ class Venue:
                                 options=options, enable_rate_limit=False, timeout_ms=5_000,
                                 **over)
 
+    def current(self, config: LiveConfig) -> LiveConfig:
+        """``config`` signing on the clock as it is now (its ``timeDifference``)."""
+        options = {**config.exchange.options, "timeDifference": self.clock.time_difference}
+        return config.model_copy(
+            update={"exchange": config.exchange.model_copy(update={"options": options})})
+
     def config(self, tmp: Path, **over: Any) -> LiveConfig:
         data: dict[str, Any] = {
             "strategy": MarketClock.ROUND_TRIPS, "params": {"amount": 0.01, "trips": 3},
@@ -152,9 +158,32 @@ def venue(name: str, *, start_bar: int = 300, balances: Mapping[str, str] | None
         yield Venue(name, emu, MarketClock(emu, start), symbols[0])
 
 
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + "}"
+    raise TypeError(f"no TOML for {value!r}")
+
+
+def write_config(config: LiveConfig, path: Path) -> Path:
+    """``config`` as the TOML file a CLI command reads (inline tables, Nones left out)."""
+    data = config.model_dump(mode="json", exclude_none=True)
+    lines = [f"{k} = {_toml_value(v)}" for k, v in data.items()]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
 async def run_session(v: Venue, config: LiveConfig, *, live: bool, bars: int,
                       settings: RunnerSettings = VENUE_SETTINGS) -> tuple[Session, Any]:
     """Open a paper or live session on ``v``, run ``bars`` bars, close it."""
+    config = v.current(config)
     if live:
         session = await open_live(config, confirm_live=True, broker_factory=ccxt_broker_factory,
                                   clock=v.clock, environ=ENV, settings=settings)
@@ -176,4 +205,4 @@ def run(v: Venue, config: LiveConfig, *, live: bool, bars: int,
 
 
 __all__ = ["ENV", "HOUR", "VENUE_SETTINGS", "MarketClock", "Venue", "run", "run_session",
-           "venue"]
+           "venue", "write_config"]

@@ -91,6 +91,10 @@ def _register() -> None:
     app.command("replay", rich_help_panel="Trading")(replay)
     app.command("kill", rich_help_panel="Trading")(kill)
 
+    from tradeloom.cli.reconcile import reconcile_command
+
+    app.command("reconcile", rich_help_panel="Trading")(reconcile_command)
+
     from tradeloom.cli.ops import serve, status
 
     app.command("serve", rich_help_panel="Operations")(serve)
