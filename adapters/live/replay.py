@@ -178,11 +178,10 @@ def replay(journal_path: str | Path, strategy: Strategy, risk_config: RiskConfig
         if kind in ("submit", "cancel"):
             replayed.append({"kind": kind, **payload})
 
-    fee_asset = session.get("fee_asset")
     engine = sim_engine(strategy, symbols=session["symbols"], timeframe=session["timeframe"],
                         markets=markets, initial_cash=cash, risk=risk, emit=emit,
                         run_id=session["run_id"], seed=int(session.get("seed", 0)),
-                        fee_asset=FeeAsset(**fee_asset) if fee_asset else None)
+                        fee_asset=_fee_asset(session, markets))
     _open_positions(engine, session, records)
     if risk is not None:
         risk.bind(exchange=session["exchange"])
@@ -234,6 +233,19 @@ def replay(journal_path: str | Path, strategy: Strategy, risk_config: RiskConfig
     found, total = diff_commands(journal_cmds, replayed,
                                  compare_client_ids=session.get("mode") == "paper", limit=limit)
     return ParityReport(path, str(session.get("mode")), bars, journal_cmds, replayed, found, total)
+
+
+def _fee_asset(session: dict[str, Any], markets: dict[str, MarketSpec]) -> FeeAsset | None:
+    """The session's fee asset; valued at the rate the venue gave at the session's start
+    when the symbols do not include its market (``fee_holdings``)."""
+    section = session.get("fee_asset")
+    if not section:
+        return None
+    quote = markets[session["symbols"][0]].quote
+    symbol = f"{section['asset']}/{quote}"
+    held = (session.get("fee_holdings") or {}).get(symbol)
+    rate = float(held[1]) if held and symbol not in session["symbols"] else None
+    return FeeAsset(section["asset"], float(section.get("discount", 0.25)), rate)
 
 
 def _open_positions(engine: Engine, session: dict[str, Any],

@@ -153,8 +153,8 @@ class FeeAsset:
     (Binance: 25 %); when the account holds too little of ``asset`` the market's own
     rule applies (Binance: "the full commission will be taken out of your received
     amount"). The asset is valued at its market's mark, so a run that pays fees with
-    BNB must have ``BNB/<quote>`` among its markets (the simulated broker refuses it
-    otherwise: it could not value the fee).
+    BNB must have ``BNB/<quote>`` among its markets or a fixed ``rate`` (the simulated
+    broker refuses it otherwise: it could not value the fee).
 
     >>> FeeAsset("BNB").describe()
     {'asset': 'BNB', 'discount': 0.25}
@@ -162,6 +162,9 @@ class FeeAsset:
 
     asset: str
     discount: float = 0.25
+    #: The asset's price in the quote currency when the run has no market for it (replay
+    #: of a live session: the rate the venue's book gave at its start); None: its market.
+    rate: float | None = None
 
     def __post_init__(self) -> None:
         if not self.asset or "/" in self.asset:
@@ -169,10 +172,15 @@ class FeeAsset:
         if not (math.isfinite(self.discount) and 0.0 <= self.discount < 1.0):
             raise ConfigError(f"FeeAsset(discount={self.discount}): a fraction in [0, 1) "
                               "(0.25 = the fee is 25 % cheaper when paid with the asset)")
+        if self.rate is not None and not (math.isfinite(self.rate) and self.rate > 0.0):
+            raise ConfigError(f"FeeAsset(rate={self.rate}): a price > 0 in the quote currency")
 
     def describe(self) -> dict[str, str | float]:
         """The setting as plain JSON, for run manifests and session records."""
-        return {"asset": self.asset, "discount": self.discount}
+        out: dict[str, str | float] = {"asset": self.asset, "discount": self.discount}
+        if self.rate is not None:
+            out["rate"] = self.rate
+        return out
 
 
 __all__ = ["FeeAsset", "FeeModel", "FixedFees", "MakerTakerFees"]

@@ -134,7 +134,7 @@ class SimulatedBroker(ExchangeCore):
                 "(0.1 = fills take at most 10 % of a bar's volume) or None for no cap"
             )
         self.markets = dict(markets)
-        if fee_asset is not None:
+        if fee_asset is not None and fee_asset.rate is None:
             for quote in sorted({m.quote for m in self.markets.values()}):
                 if f"{fee_asset.asset}/{quote}" not in self.markets:
                     raise ConfigError(

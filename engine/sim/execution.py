@@ -460,9 +460,12 @@ class ExchangeCore:
         return BASE_FEE if w.spec.fee_side.in_base(buy) else QUOTE_FEE
 
     def _asset_price(self, w: Working, asset: FeeAsset) -> float | None:
-        """The fee asset's price in the market's quote currency (its last close)."""
+        """The fee asset's price in the market's quote currency: its last close, else the
+        setting's fixed ``rate``."""
         price = self._last.get(f"{asset.asset}/{w.quote}")
-        return price if price is not None and price > 0.0 else None
+        if price is None:
+            return asset.rate
+        return price if price > 0.0 else None
 
     def _asset_cost(self, w: Working, asset: FeeAsset, rate: float, price: float,
                     amount: float, liq: Liquidity) -> float:

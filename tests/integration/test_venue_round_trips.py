@@ -21,7 +21,7 @@ from tradeloom.adapters.live.journal_codec import bars_of
 from tradeloom.adapters.live.replay import replay
 from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.run.backtest import run_bars
-from venue_live import run, venue
+from venue_live import flat_bars, run, venue
 from venues.testing import API_KEY
 
 pytest_plugins = ["venues.fixtures"]
@@ -130,4 +130,29 @@ def test_an_amount_off_the_lot_grid_leaves_reported_dust_and_no_mismatch(tmp_pat
     assert summary.dust == {"BTC/USDT": pytest.approx(0.00000298, abs=1e-12)}
     assert all(r["ok"] for r in _records(session, "reconcile"))
     assert replay(session.journal_path, RoundTrips(amount=0.01234, trips=3),
+                  load_profile("moderate")).ok
+
+
+def test_fees_paid_with_bnb_leave_the_bought_amount_whole(tmp_path: Path) -> None:
+    """The account pays fees with BNB (Binance's option, 25 % off): the coin bought is not
+    charged, so 0.01 BTC bought is 0.01 held and sold; BNB pays 0.01 x price x 0.1 % x 0.75
+    / 300 per fill. BNB/USDT is not traded: the session values BNB at the venue's book."""
+    bnb = flat_bars("BNB/USDT", 300.0)
+    with venue("binance", balances={"USDT": "1000", "BNB": "1"},
+               symbols=("BTC/USDT", "BNB/USDT"), bars={"BNB/USDT": bnb}) as v:
+        v.emu.set_fees(API_KEY, bnb_enabled=True)
+        v.emu.set_bnb_price("300")
+        config = v.config(tmp_path, fee_asset={"asset": "BNB", "discount": 0.25})
+        session, summary = run(v, config, live=True, bars=8)
+        btc, bnb_left = _wallet(v, "BTC"), _wallet(v, "BNB")
+    assert [(s["side"], s["amount"]) for s in _records(session, "submit")] == [
+        ("buy", 0.01), ("sell", 0.01)] * 3
+    fills = _records(session, "fill")
+    assert {f["fee_currency"] for f in fills} == {"BNB"}
+    # each fee: 0.01 x price x 0.001 x 0.75 / 300, rounded up to 8 decimals by the venue
+    assert btc == 0 and bnb_left == D("1") - sum(D(repr(f["fee_cost"])) for f in fills)
+    assert all(r["ok"] for r in _records(session, "reconcile"))
+    info = next(r for r in _records(session, "session"))
+    assert info["fee_holdings"]["BNB/USDT"][0] == 1.0  # held at start, valued at the book
+    assert replay(session.journal_path, RoundTrips(amount=0.01, trips=3),
                   load_profile("moderate")).ok

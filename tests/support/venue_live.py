@@ -29,6 +29,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 from tradeloom.adapters.ccxt.exchange import ExchangeSettings
 from tradeloom.adapters.clock import ManualClock
 from tradeloom.adapters.live.runner import RunnerSettings
@@ -37,6 +39,7 @@ from tradeloom.app.session import Session, open_live, open_paper
 from tradeloom.cli.live import ccxt_broker_factory
 from venues.binance_spot import BinanceSpotEmulator
 from venues.okx_spot import OkxSpotEmulator
+from venues.common.bars import Bars, bars_from_frame, sample_bars
 from venues.testing import API_KEY, PASSPHRASE, SECRET
 
 Emulator = BinanceSpotEmulator | OkxSpotEmulator
@@ -142,11 +145,13 @@ class Venue:
 
 @contextmanager
 def venue(name: str, *, start_bar: int = 300, balances: Mapping[str, str] | None = None,
-          symbols: tuple[str, ...] = ("BTC/USDT",)) -> Iterator[Venue]:
+          symbols: tuple[str, ...] = ("BTC/USDT",),
+          bars: Mapping[str, Bars] | None = None) -> Iterator[Venue]:
     """A Binance or OKX spot emulator whose account holds ``balances`` (default 1000
-    USDT), its clock 1 s after the open of sample bar ``start_bar``."""
+    USDT), its clock 1 s after the open of sample bar ``start_bar``; ``bars`` for symbols
+    the sample lacks (``flat_bars``)."""
     cls = BinanceSpotEmulator if name == "binance" else OkxSpotEmulator
-    with cls(symbols, start_bar=start_bar) as emu:
+    with cls(symbols, start_bar=start_bar, bars=bars) as emu:
         funds = dict(balances or {"USDT": "1000"})
         if name == "binance":
             emu.add_account(API_KEY, SECRET, funds)
@@ -180,6 +185,17 @@ def write_config(config: LiveConfig, path: Path) -> Path:
     return path
 
 
+def flat_bars(symbol: str, price: float, like: str = "BTC/USDT") -> Bars:
+    """Bars of ``symbol`` at one ``price``, on the sample times of ``like`` (a market the
+    sample has no history of, such as BNB/USDT for fee payment)."""
+    times = sample_bars(like).ts
+    n = len(times)
+    frame = pd.DataFrame({"ts": times, "open": np.full(n, price), "high": np.full(n, price),
+                          "low": np.full(n, price), "close": np.full(n, price),
+                          "volume": np.full(n, 100.0)})
+    return bars_from_frame(symbol, frame)
+
+
 async def run_session(v: Venue, config: LiveConfig, *, live: bool, bars: int,
                       settings: RunnerSettings = VENUE_SETTINGS) -> tuple[Session, Any]:
     """Open a paper or live session on ``v``, run ``bars`` bars, close it."""
@@ -204,5 +220,5 @@ def run(v: Venue, config: LiveConfig, *, live: bool, bars: int,
     return asyncio.run(run_session(v, config, live=live, bars=bars, settings=settings))
 
 
-__all__ = ["ENV", "HOUR", "VENUE_SETTINGS", "MarketClock", "Venue", "run", "run_session",
-           "venue", "write_config"]
+__all__ = ["ENV", "HOUR", "VENUE_SETTINGS", "MarketClock", "Venue", "flat_bars", "run",
+           "run_session", "venue", "write_config"]
