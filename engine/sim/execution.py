@@ -395,23 +395,27 @@ class ExchangeCore:
             return
         if amount <= 0.0:
             return  # volume cap reached: rests (IOC expires in _after_bar)
-        mode = self._fee_mode(w, side is _BUY, price, amount, liq)
+        # Quote-side markets without a fee asset (the common case) skip the fee routing.
+        if w.quote_fees and self.fee_asset is None:
+            mode = QUOTE_FEE
+        else:
+            mode = self._fee_mode(w, side is _BUY, price, amount, liq)
         amount, short_reason = self._affordable(w, price, liq, amount, mode)
         if amount <= 0.0:
             self._finish(w, _CANCELED, ts, short_reason)
             return
         if mode == QUOTE_FEE:
             fee = fees.fee(spec, price, amount, liq)
-            charge = Charge(w.quote, fee, fee)
+            currency, cost = w.quote, fee
+            self._book_quote(w, side, price, amount, fee)
         else:
-            charge = self._charge(w, mode, price, amount, liq)
-            fee = charge.value
-        self._book(w, side, price, amount, charge)
+            currency, cost, fee = self._charge(w, mode, price, amount, liq)
+            self._book_other(w, side, price, amount, currency, cost)
         self._budget -= amount
         if quote_sized:
             order.amount = want
         if g is not None and role == ENTRY:
-            g.received += amount - (charge.cost if charge.currency == w.base else 0.0)
+            g.received += amount - (cost if currency == w.base else 0.0)
         filled = order.filled + amount
         order.avg_price = (order.avg_price * order.filled + price * amount) / filled
         order.filled = filled
@@ -429,8 +433,8 @@ class ExchangeCore:
                 order.client_id,
                 order.tag,
                 order.strategy_id,
-                charge.currency,
-                charge.cost,
+                currency,
+                cost,
             )
         )
         total = order.amount
@@ -593,25 +597,31 @@ class ExchangeCore:
             bal = self._bal[asset] = self.account.free(asset)
         return bal
 
-    def _book(self, w: Working, side: Side, price: float, amount: float, charge: Charge) -> None:
-        """Apply a fill to this call's balances with the portfolio's own expressions
-        (``cash - (price * amount + fee)``, ``holding + (amount - base fee)``), fill
-        after fill, so that the broker's view and the portfolio's agree bit for bit (the
-        loop books fills after ``on_bar``)."""
+    def _book_quote(self, w: Working, side: Side, price: float, amount: float,
+                    fee: float) -> None:
+        """Apply a fill whose fee is in the quote currency to this call's balances with the
+        portfolio's own expressions (``cash - (price * amount + fee)``), fill after fill,
+        so that the broker's view and the portfolio's agree bit for bit (the loop books
+        fills after ``on_bar``)."""
         bal = self._bal
         base, quote = w.base, w.quote
         free_base, free_quote = self._free(base), self._free(quote)
-        currency = charge.currency
-        if currency == quote:
-            fee = charge.value
-            if side is _BUY:
-                bal[quote] = free_quote - (price * amount + fee)
-                bal[base] = free_base + amount
-            else:
-                bal[quote] = free_quote + (price * amount - fee)
-                bal[base] = free_base - amount
-            return
-        base_fee = charge.cost if currency == base else 0.0
+        if side is _BUY:
+            bal[quote] = free_quote - (price * amount + fee)
+            bal[base] = free_base + amount
+        else:
+            bal[quote] = free_quote + (price * amount - fee)
+            bal[base] = free_base - amount
+
+    def _book_other(self, w: Working, side: Side, price: float, amount: float, currency: str,
+                    cost: float) -> None:
+        """``_book_quote`` for a fee of ``cost`` charged in the base currency or a fee asset:
+        ``cash -/+ price * amount``, ``holding + (amount - base fee)``, the fee asset
+        ``- cost`` (the portfolio's expressions)."""
+        bal = self._bal
+        base, quote = w.base, w.quote
+        free_base, free_quote = self._free(base), self._free(quote)
+        base_fee = cost if currency == base else 0.0
         if side is _BUY:
             bal[quote] = free_quote - price * amount
             bal[base] = free_base + (amount - base_fee)
@@ -619,7 +629,7 @@ class ExchangeCore:
             bal[quote] = free_quote + price * amount
             bal[base] = free_base - (amount + base_fee)
         if currency != base:
-            bal[currency] = self._free(currency) - charge.cost
+            bal[currency] = self._free(currency) - cost
 
     def _after_fill(self, w: Working, g: Group, ts: int) -> None:
         """OCO and bracket links after a fill of ``w``."""

@@ -18,7 +18,7 @@ to the lot-rounded position: what is left under one lot is dust).
 
 from __future__ import annotations
 
-from tradeloom.engine.market import MarketSpec
+from tradeloom.engine.market import FeeSide, MarketSpec
 from tradeloom.engine.orders import Order, OrderType
 
 # Roles of a working order.
@@ -39,6 +39,7 @@ class Working:
         "group",
         "order",
         "quote",
+        "quote_fees",
         "role",
         "seen",
         "seq",
@@ -49,6 +50,7 @@ class Working:
         self.order = order
         self.spec = spec
         self.base, self.quote = assets  # spec.base, spec.quote (properties that split a string)
+        self.quote_fees = spec.fee_side is FeeSide.QUOTE  # every fill pays its fee in quote
         self.seq = seq  # submission order: the one iteration order, no dict surprises
         self.role = PLAIN
         self.group: Group | None = None
