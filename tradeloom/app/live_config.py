@@ -40,6 +40,20 @@ Operations (both optional):
   row) are sent to its sinks; a failing sink is logged and never stops trading.
   Without it, those events are only logged, journaled and shown in the status.
 
+Fees and order updates (both optional):
+
+- ``[fee_asset]`` ``asset = "BNB"`` (``discount = 0.25``): the account pays fees with
+  BNB. Live books whatever the venue charged (the coin received, USDT or BNB) and holds
+  the BNB balance valued at its market; paper and replay charge it as the venue does.
+  Without it, a live fill charged in BNB stops trading with a message naming this
+  setting. ``exchange.fee_side`` overrides the fee side ccxt reports for the markets.
+- ``runner.user_stream = "auto"`` (default): order updates pushed by the venue
+  (ccxt.pro ``watch_my_trades``/``watch_orders``), polling as the fallback; ``"off"``:
+  polling only.
+
+A reconciliation mismatch refuses new entries until it is explained or a person
+accepts the exchange's state: ``tradeloom reconcile CONFIG --accept`` (audited).
+
 Market data and universe (both optional):
 
 - ``runner.trades = true``: public trades (ccxt.pro ``watch_trades``) reach the strategy's
