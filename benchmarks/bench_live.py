@@ -43,6 +43,7 @@ from emulator import BinanceEmulator
 from live_helpers import API_KEY, SECRET
 from runner_helpers import PARAMS, SMA
 from tradeloom.adapters.clock import ManualClock
+from tradeloom.adapters.live.journal import read_journal
 from tradeloom.adapters.live.safety import write_kill_flag
 from tradeloom.app.session import open_live
 from venue_live import VENUE_SETTINGS, run_session, venue
@@ -92,7 +93,8 @@ async def _venue_session(name: str, state: Path, bars: int, strategy: str,
         settings = dataclasses.replace(VENUE_SETTINGS, settle_orders=False, kill_poll_s=3600.0)
         session, summary = await run_session(v, config, live=True, bars=bars, settings=settings)
     stream = session.runner.user_stream
-    return {"bars": summary.bars, "orders": summary.orders, "fills": summary.fills,
+    kill_done = [r.payload for r in read_journal(session.journal_path) if r.kind == "kill_done"]
+    return {"killed": kill_done[0] if kill_done else None, "bars": summary.bars, "orders": summary.orders, "fills": summary.fills,
             "stages": summary.stages, "kill_latency_s": summary.kill_latency_s,
             "pushed_trades": stream.trades if stream else 0,
             "pushed_updates": stream.updates if stream else 0,
@@ -125,7 +127,8 @@ def main() -> int:
               f"trades and {out['pushed_updates']} order updates booked from pushes")
         if out["kill_latency_s"] is not None:
             print(f"kill latency: {out['kill_latency_s'] * 1000:.1f} ms (flag file -> every "
-                  "order cancelled on the venue)")
+                  f"order cancelled on the venue; {out['killed']['cancelled']} open orders, "
+                  f"venue report {out['killed']['exchange_report']})")
     print(f"{'stage':<12} {'count':>7} {'p50 ms':>9} {'p95 ms':>9} {'p99 ms':>9}")
     for stage, row in out["stages"].items():
         print(f"{stage:<12} {int(row['count']):>7} {row['p50_ms']:>9.3f} {row['p95_ms']:>9.3f} "

@@ -494,8 +494,8 @@ class ExchangeCore:
         """The largest buy ``budget`` quote units pay for at ``price``: the fee model's
         ``max_amount`` when the fee is paid in the quote currency, ``budget / price``
         when it comes out of the coin received (or the fee asset)."""
-        if self._fee_mode(w, True, price, budget / price if price > 0.0 else 0.0, liq) \
-                == QUOTE_FEE:
+        if (w.quote_fees and self.fee_asset is None) or self._fee_mode(
+                w, True, price, budget / price if price > 0.0 else 0.0, liq) == QUOTE_FEE:
             return self.fees.max_amount(w.spec, price, budget, liq)
         return budget / price if budget > 0.0 and price > 0.0 else 0.0
 
