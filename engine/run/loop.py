@@ -285,7 +285,9 @@ class Engine(StrategyData, OrderEntry):
         ctx = self.ctx
         pf = self.portfolio
         marks, held, hidden = self._marks, self._held, self._hidden
-        record_hidden = self._record_hidden
+        ts_column = self._rec_ts
+        hid_row = self._hid_row.append
+        hid_val = self._hid_val.append
         position_value = pf.position_value
         broker_on_bar = self.broker.on_bar
         # The broker's declared fast path (``engine.ports.BarFastPath``): a bar of a symbol
@@ -325,8 +327,13 @@ class Engine(StrategyData, OrderEntry):
                             rec_exposure(p.amount * marks[p.symbol])
                         else:
                             rec_exposure(position_value())
-                        if hidden:
-                            record_hidden()
+                        if hidden:  # dust or a fee asset held: its value, for equity
+                            hid_row(ts_column._flushed + len(ts_rows) - 1)
+                            if len(hidden) == 1:
+                                h = hidden[0]
+                                hid_val(h.amount * marks[h.symbol])
+                            else:
+                                hid_val(pf.hidden_value())
                         rows_left -= 1
                         if rows_left <= 0:
                             flush_rows()
@@ -636,8 +643,13 @@ class Engine(StrategyData, OrderEntry):
         spec = self.markets.get(fill.symbol)
         if order is None or spec is None or order.reduce_only:
             return True  # an order this engine did not place (adopted live) is an exit too
-        taken = order.filled + sum(f.base_fee() for f in self.fills[-16:]
-                                   if f.order_id == order.id and f.side is fill.side)
+        taken = order.filled
+        if fill.base_fee():  # the fee left the holding too (give/base fee sides)
+            for f in reversed(self.fills):
+                if f.ts < order.created_ts:
+                    break  # earlier than the order: none of its fills
+                if f.order_id == order.id:
+                    taken += f.base_fee()
         held = left + taken
         return order.amount >= spec.round_amount(held) * (1.0 - 1e-9)
 
