@@ -90,7 +90,7 @@ def test_live_round_trips_end_flat_reconciled_and_replay_exactly(name: str,
 def test_paper_and_backtest_charge_the_venue_fee_side_and_end_flat(name: str,
                                                                   tmp_path: Path) -> None:
     with venue(name) as v:
-        session, summary = run(v, v.config(tmp_path), live=False, bars=8)
+        session, _ = run(v, v.config(tmp_path), live=False, bars=8)
     records = read_journal(session.journal_path)
     paper = session.runner.engine
     assert paper.portfolio.holdings() == {}  # flat, not even dust
@@ -145,6 +145,7 @@ def test_fees_paid_with_bnb_leave_the_bought_amount_whole(tmp_path: Path) -> Non
         config = v.config(tmp_path, fee_asset={"asset": "BNB", "discount": 0.25})
         session, summary = run(v, config, live=True, bars=8)
         btc, bnb_left = _wallet(v, "BTC"), _wallet(v, "BNB")
+    assert not summary.degraded and summary.stop_reason == "max_bars 8"
     assert [(s["side"], s["amount"]) for s in _records(session, "submit")] == [
         ("buy", 0.01), ("sell", 0.01)] * 3
     fills = _records(session, "fill")

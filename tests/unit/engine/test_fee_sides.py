@@ -185,7 +185,7 @@ class TestDust:
 
     def test_selling_everything_three_times_reports_dust_once_and_retries_nothing(self) -> None:
         # buy 0.01234: 0.01232766 held; three "sell everything" calls in a row
-        sell_all = lambda c, b: c.target_percent(BTC, 0.0)  # noqa: E731
+        sell_all = lambda c, b: c.target_percent(BTC, 0.0)
         res = self.engine_with([lambda c, b: c.buy(BTC, 0.01234), sell_all, sell_all, sell_all])
         dust = [e for e in res.events if e["kind"] == "dust"]
         assert [(e["symbol"], round(e["amount"], 8)) for e in dust] == [(BTC, 0.00000766)]
@@ -195,7 +195,7 @@ class TestDust:
         assert len(res.trades) == 1 and not res.trades["is_open"].iloc[0]
 
     def test_a_blind_sell_of_what_was_bought_sells_what_is_held(self) -> None:
-        sell = lambda c, b: c.sell(BTC, 0.01234)  # noqa: E731  (ignores the fee)
+        sell = lambda c, b: c.sell(BTC, 0.01234)  # ignores the fee
         res = self.engine_with([lambda c, b: c.buy(BTC, 0.01234), sell, sell, sell])
         assert res.fills["amount"].tolist() == [0.01234, 0.01232]
         statuses = res.orders["status"].tolist()
@@ -205,8 +205,8 @@ class TestDust:
         assert len([e for e in res.events if e["kind"] == "dust"]) == 1
 
     def test_the_next_buy_merges_the_dust_and_the_exit_sells_it(self) -> None:
-        buy = lambda c, b: c.buy(BTC, 0.01234)  # noqa: E731
-        sell_all = lambda c, b: c.sell(BTC, c.position(BTC))  # noqa: E731
+        buy = lambda c, b: c.buy(BTC, 0.01234)
+        sell_all = lambda c, b: c.sell(BTC, c.position(BTC))
         res = self.engine_with([buy, sell_all, buy, sell_all])
         # 0.00000766 + 0.01232766 = 0.01233532 held; sold 0.01233; 0.00000532 left
         assert res.fills["amount"].tolist() == [0.01234, 0.01232, 0.01234, 0.01233]
