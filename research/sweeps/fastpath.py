@@ -74,6 +74,22 @@ def _sma_available() -> str | None:
 def _sma_refuse(data: DataSpec, settings: RunSettings) -> str | None:
     if len(data.symbols) != 1:
         return f"the sma_cross kernel runs one symbol, the sweep has {len(data.symbols)}"
+    return quote_fees_only(data)
+
+
+def quote_fees_only(data: DataSpec) -> str | None:
+    """Why the kernels cannot run ``data``'s markets (fees charged outside the quote
+    currency), or None. Markets come from the store's snapshot, as the runs read them."""
+    from tradeloom.adapters.store.market_store import MarketStore
+    from tradeloom.engine.market import FeeSide
+
+    markets = MarketStore(data.catalog).load_markets(data.exchange)
+    for symbol in data.symbols:
+        spec = markets.get(symbol)
+        if spec is not None and spec.fee_side is not FeeSide.QUOTE:
+            return (f"{data.exchange} {symbol} charges fees on its {spec.fee_side.value!r} side "
+                    "(in the coin received) and the kernels implement fees in the quote "
+                    "currency only")
     return None
 
 
@@ -214,7 +230,8 @@ def explain_fast_path(cls: type[Strategy], engine: str, data: DataSpec, settings
             return FastChoice(name, f"{cls.__name__} runs on the {name} kernel (every combination "
                                     "in one call)")
         reasons.append(why)
-    kind, why = probe_form(cls, data, probe or {})
+    fees = quote_fees_only(data)
+    kind, why = (None, fees) if fees is not None else probe_form(cls, data, probe or {})
     if kind is not None:
         return FastChoice(VECTORIZED, f"{cls.__name__}.vectorized() gives {kind} arrays for "
                                       f"every combination (kernel calls, not backtests)")
