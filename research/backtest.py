@@ -117,18 +117,20 @@ MARKET_RULES = ("exchange", "none")
 
 def apply_market_rules(markets: Mapping[str, MarketSpec], rules: str) -> dict[str, MarketSpec]:
     """``markets`` as given (``"exchange"``), or without their precision and minimums
-    (``"none"``: no tick or lot rounding, no minimum amount or notional; fees kept).
+    (``"none"``: no tick or lot rounding, no minimum amount or notional; the fees and a
+    perpetual's contract terms are kept, the fees charged in the quote currency).
 
     >>> spec = MarketSpec("BTC/USDT", tick_size=0.01, lot_step=1e-5, min_notional=5.0, taker_fee=0.002)
     >>> apply_market_rules({"BTC/USDT": spec}, "none")["BTC/USDT"]
-    MarketSpec(symbol='BTC/USDT', tick_size=None, lot_step=None, min_amount=0.0, min_notional=0.0, maker_fee=0.001, taker_fee=0.002)
+    MarketSpec(symbol='BTC/USDT', tick_size=None, lot_step=None, min_amount=0.0, min_notional=0.0, maker_fee=0.001, taker_fee=0.002, fee_side=<FeeSide.QUOTE: 'quote'>, contract=None)
     """
     if rules not in MARKET_RULES:
         raise ConfigError(f"market_rules={rules!r}: use 'exchange' (the venue's precision and "
                           "minimums) or 'none' (no rounding, no minimums)")
     if rules == "exchange":
         return dict(markets)
-    return {s: MarketSpec(m.symbol, maker_fee=m.maker_fee, taker_fee=m.taker_fee)
+    return {s: MarketSpec(m.symbol, maker_fee=m.maker_fee, taker_fee=m.taker_fee,
+                          contract=m.contract)
             for s, m in markets.items()}
 
 
