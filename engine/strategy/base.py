@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 __all__ = ["Param", "Strategy", "StrategyError"]
 
 _RESERVED = frozenset(
-    {"history", "strategy_id", "validate", "params", "params_dict", "describe"}
+    {"history", "timeframes", "strategy_id", "validate", "params", "params_dict", "describe"}
     | {"on_start", "on_bar", "on_fill", "on_order", "on_timer", "on_trade", "on_quote", "on_stop"}
 )
 
@@ -56,10 +56,15 @@ class Strategy:
 
     - ``history``: how many closed bars per symbol ``ctx.history`` must keep (0: keep
       none until the strategy asks with ``ctx.history``/``ctx.request_history``).
+    - ``timeframes``: higher timeframes the strategy reads, resampled from the run's
+      bars for every symbol from the first bar on: names (``("4h", "1d")``, the last
+      closed bar of each kept) or names and how many closed bars to keep
+      (``{"4h": 50, "1d": 20}``); see ``Context.bars``.
     - ``strategy_id``: stamped on every order and fill (default: the class name).
     """
 
     history: ClassVar[int] = 0
+    timeframes: ClassVar[Mapping[str, int] | tuple[str, ...]] = ()
     strategy_id: ClassVar[str] = ""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

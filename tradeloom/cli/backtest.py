@@ -22,6 +22,7 @@ from tradeloom.adapters.config.files import read_config_file, validate_config
 from tradeloom.engine.errors import ConfigError, TradeloomError
 
 console = Console()
+err_console = Console(stderr=True)
 
 EXAMPLE = (
     "tradeloom backtest research/strategies/sma_cross.py:SmaCross "
@@ -66,11 +67,13 @@ def build_settings(
 
 def write_report(result: Any, settings: BacktestSettings, path: Path) -> None:
     """The HTML report of ``result`` with candlesticks of the traded symbols."""
+    from tradeloom.adapters.store.resample import read_bars_at
     from tradeloom.engine.timeutil import parse_utc_ms
     from tradeloom.research.reports.report import render_report
 
     store = clictx.open_store()
-    bars = store.read_bars(
+    bars = read_bars_at(
+        store,
         settings.exchange,
         settings.timeframe,
         list(settings.symbols),
@@ -186,6 +189,10 @@ def backtest(
     except TradeloomError as exc:
         report_error(exc)
         raise typer.Exit(2) from None
+    if not quiet:
+        for event in result.events:
+            if event.get("kind") == "resample":  # a 4h run on a store of 1h bars, say
+                err_console.print(str(event["message"]), highlight=False)
     if as_json:
         payload = {"metrics": result.metrics, "manifest": result.manifest}
         typer.echo(json.dumps(payload, sort_keys=True, default=str, allow_nan=True))
