@@ -34,6 +34,7 @@ from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.ports import FeeModel, ModelSource, RiskGate, SlippageModel
 from tradeloom.engine.sim.matching import IntrabarRule
 from tradeloom.engine.strategy.base import Strategy
+from tradeloom.engine.strategy.sleeves import portfolio_risk
 from tradeloom.engine.timeframes import timeframe_to_ms
 from tradeloom.engine.timeutil import parse_utc_ms
 from tradeloom.research.research_result import ResearchResult
@@ -146,6 +147,9 @@ def run_backtest(
     after each batch of bars (for a progress bar over long runs). ``ctx.confidence``
     reads models from ``models`` (a ModelBook), by default from the store's model
     registry, loaded only if the strategy asks for a model.
+
+    A ``SleevePortfolio`` (several strategies in one account) runs with its sleeves'
+    budgets and caps added to ``risk`` (a default ``RiskEngine`` when ``risk`` is None).
     """
     if store is None:
         raise ConfigError("run_backtest needs store= (a MarketStore or the catalog path)")
@@ -154,6 +158,7 @@ def run_backtest(
 
         store = MarketStore(store)
     instance = resolve_strategy(strategy, params)
+    risk = portfolio_risk(instance, risk)  # a portfolio's sleeve budgets and caps
     symbol_list = [symbols] if isinstance(symbols, str) else list(symbols)
     if not symbol_list:
         raise ConfigError("run_backtest: symbols is empty; give e.g. 'BTC/USDT' or ['BTC/USDT', 'ETH/USDT']")

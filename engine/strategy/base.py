@@ -46,6 +46,7 @@ __all__ = ["Param", "Strategy", "StrategyError"]
 _RESERVED = frozenset(
     {"history", "timeframes", "strategy_id", "validate", "params", "params_dict", "describe"}
     | {"on_start", "on_bar", "on_fill", "on_order", "on_timer", "on_trade", "on_quote", "on_stop"}
+    | {"holdings_by_strategy"}
 )
 
 
@@ -156,6 +157,12 @@ class Strategy:
 
     def on_stop(self, ctx: Context) -> None:
         """After the last event, before open orders expire."""
+
+    def holdings_by_strategy(self, ctx: Context, symbol: str) -> list[tuple[str, float]]:
+        """Who holds ``symbol``: ``[(strategy_id, base units)]``. A risk flatten sells each
+        holding as its strategy. One strategy holds the whole position; a portfolio of
+        sleeves (``sleeves.SleevePortfolio``) answers per sleeve."""
+        return [(self.id, ctx.position(symbol))]
 
 
 def _unknown_param_message(cls_name: str, name: str, declared: Mapping[str, Param[Any]]) -> str:

@@ -33,6 +33,7 @@ from tradeloom.engine.errors import StrategyError
 from tradeloom.engine.orders import Bar, Order, OrderType, Side, TimeInForce
 
 if TYPE_CHECKING:
+    from tradeloom.engine.market import MarketSpec
     from tradeloom.engine.run.loop import Engine
     from tradeloom.engine.ports import ModelSource
 
@@ -89,6 +90,11 @@ class Context:
     def open_orders(self, symbol: str | None = None) -> Sequence[Order]:
         """Working orders (optionally of one symbol), oldest first."""
         return self._broker.open_orders(symbol)
+
+    def market(self, symbol: str) -> MarketSpec | None:
+        """The exchange's rules for ``symbol`` (tick size, lot step, minimum amount and
+        notional, maker/taker fees), or ``None`` when the run has none for it."""
+        return self._engine.markets.get(symbol)
 
     # -- data --------------------------------------------------------------------
 
@@ -332,3 +338,32 @@ class Context:
     def log(self, msg: str) -> None:
         """Record a message with the current time in the run's events."""
         self._engine.log(msg)
+
+    def acting_as(self, strategy_id: str) -> ActingAs:
+        """``with ctx.acting_as("trend"):`` orders placed inside carry ``strategy_id="trend"``.
+
+        For composite strategies (``SleevePortfolio``) that run several strategies in one
+        account: the id decides whose budget the risk engine checks and which strategy
+        orders, fills and trades are attributed to.
+        """
+        if not (isinstance(strategy_id, str) and strategy_id):
+            raise StrategyError(f"acting_as({strategy_id!r}): give a non-empty strategy id")
+        return ActingAs(self._engine, strategy_id)
+
+
+class ActingAs:
+    """The context manager of ``Context.acting_as`` (restores the previous id on exit)."""
+
+    __slots__ = ("_engine", "_id", "_prev")
+
+    def __init__(self, engine: Engine, strategy_id: str) -> None:
+        self._engine = engine
+        self._id = strategy_id
+        self._prev = ""
+
+    def __enter__(self) -> None:
+        self._prev = self._engine._strategy_id
+        self._engine._strategy_id = self._id
+
+    def __exit__(self, *exc: object) -> None:
+        self._engine._strategy_id = self._prev

@@ -64,6 +64,7 @@ from tradeloom.engine.ports import Broker, LiveBroker
 from tradeloom.engine.run.wiring import wire_engine
 from tradeloom.engine.accounting.portfolio import Portfolio
 from tradeloom.engine.risk.engine import RiskEngine
+from tradeloom.engine.strategy.sleeves import portfolio_risk
 from tradeloom.engine.timeutil import format_utc_ms
 from tradeloom.research.strategy_loader import load_strategy
 
@@ -304,8 +305,8 @@ async def open_paper(config: LiveConfig, *, clock: Clock | None = None,
                      settings: RunnerSettings | None = None) -> Session:
     """A paper session: live market data, the backtest's ``SimulatedBroker``, virtual cash."""
     clock = clock or SystemClock()
-    risk = build_risk(config, required=False)
     strategy = load_strategy(config.strategy)(**config.params)
+    risk = portfolio_risk(strategy, build_risk(config, required=False))  # sleeve budgets
     run_id = _run_id(config, "paper", clock)
     router = alert_router(config, clock)
     audit = AuditLog(config.audit_log_path)
@@ -371,6 +372,7 @@ async def open_live(config: LiveConfig, *, confirm_live: bool, broker_factory: B
     risk, credentials = preflight_live(config, confirm_live=confirm_live, environ=environ)
     redact_secrets_in_logs(*_secret_strings(credentials))
     strategy = load_strategy(config.strategy)(**config.params)
+    risk = portfolio_risk(strategy, risk)  # a portfolio's sleeve budgets and caps
     router = alert_router(config, clock)
     audit = AuditLog(config.audit_log_path)
     config.state_dir.mkdir(parents=True, exist_ok=True)

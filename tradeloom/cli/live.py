@@ -176,6 +176,12 @@ def replay(
             spec, params = session["strategy"], dict(session["params"])
             risk = RiskConfig.model_validate(session["risk"]) if session.get("risk") else None
         strategy = load_strategy(spec)(**params)
+        if config is not None:  # a portfolio's sleeve budgets, as the session added them
+            from tradeloom.engine.risk.engine import RiskEngine
+            from tradeloom.engine.strategy.sleeves import portfolio_risk
+
+            merged = portfolio_risk(strategy, RiskEngine(risk) if risk is not None else None)
+            risk = merged.config if isinstance(merged, RiskEngine) else risk
         report = run_replay(journal, strategy, risk, limit=limit)
     except TradeloomError as exc:
         _fail(exc)
