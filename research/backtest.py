@@ -37,6 +37,7 @@ from tradeloom.engine.strategy.base import Strategy
 from tradeloom.engine.strategy.sleeves import portfolio_risk
 from tradeloom.engine.timeframes import timeframe_to_ms
 from tradeloom.engine.timeutil import parse_utc_ms
+from tradeloom.research.ml.warmup import StoreHistory
 from tradeloom.research.research_result import ResearchResult
 from tradeloom.research.strategy_loader import load_strategy
 
@@ -146,7 +147,8 @@ def run_backtest(
     which the run's events say. ``progress(first_ts, done_ts, last_ts)`` is called
     after each batch of bars (for a progress bar over long runs). ``ctx.confidence``
     reads models from ``models`` (a ModelBook), by default from the store's model
-    registry, loaded only if the strategy asks for a model.
+    registry, loaded only if the strategy asks for a model and primed on the bars
+    before ``start`` (``research.ml.warmup``), so it can decide from the first bar.
 
     A ``SleevePortfolio`` (several strategies in one account) runs with its sleeves'
     budgets and caps added to ``risk`` (a default ``RiskEngine`` when ``risk`` is None).
@@ -228,7 +230,9 @@ def run_backtest(
         instance, symbols=symbol_list, timeframe=timeframe, markets=chosen,
         initial_cash=initial_cash, fees=fees, slippage=slippage, intrabar_rule=rule,
         volume_share=volume_share, risk=risk, seed=seed,
-        models=models if models is not None else CatalogModels(store.root, symbol_list),
+        models=models if models is not None else CatalogModels(
+            store.root, symbol_list,
+            history=None if start_ms is None else StoreHistory(store, exchange, timeframe, start_ms)),
     )
     for note in notes:
         engine.events.append({"ts": start_ms or 0, "kind": "config", "message": note})
@@ -266,12 +270,13 @@ class CatalogModels:
     """The model book of a run's catalog, created when a strategy first asks for a model.
 
     Keeps backtests that use no model free of the ML imports; once a ref is
-    required it is a ``ModelBook`` over ``<catalog>/models``.
+    required it is a ``ModelBook`` over ``<catalog>/models``, primed from ``history``.
     """
 
-    def __init__(self, root: Any, symbols: Sequence[str]) -> None:
+    def __init__(self, root: Any, symbols: Sequence[str], history: Any = None) -> None:
         self._root = root
         self._symbols = list(symbols)
+        self._history = history
         self._book: Any = None
 
     def _loaded(self) -> Any:
@@ -279,7 +284,8 @@ class CatalogModels:
             from tradeloom.research.ml.confidence import ModelBook
             from tradeloom.research.ml.registry import ModelRegistry
 
-            self._book = ModelBook(ModelRegistry(self._root), self._symbols)
+            self._book = ModelBook(ModelRegistry(self._root), self._symbols,
+                                   history=self._history)
         return self._book
 
     def require(self, ref: str) -> Any:

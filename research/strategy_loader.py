@@ -1,4 +1,5 @@
-"""Load a user's ``Strategy`` class from ``path/to/file.py:ClassName`` or ``package.module:ClassName``.
+"""Load a user's ``Strategy`` class from ``path/to/file.py:ClassName``, ``package.module:ClassName``
+or a rule file (``rules.toml`` / ``rules.json``, see ``tradeloom.research.rules``).
 
 Every failure is a ``StrategyError`` that says what was tried and what to fix:
 a missing file, a syntax error (with file and line), an import error inside the
@@ -19,17 +20,23 @@ import importlib.util
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
-from tradeloom.engine.errors import StrategyError
+from tradeloom.engine.errors import StrategyError, TradeloomError
 from tradeloom.engine.strategy.base import Strategy
 
 
 def load_strategy(spec: str) -> type[Strategy]:
-    """The Strategy subclass named by ``spec`` (``file.py:Class``, ``module:Class`` or ``file.py``)."""
+    """The Strategy subclass named by ``spec`` (``file.py:Class``, ``module:Class``, ``file.py``
+    or a rule file ``rules.toml``)."""
     if not isinstance(spec, str) or not spec.strip():
         raise StrategyError(
             f"strategy spec {spec!r} is empty; use 'path/to/file.py:ClassName' or 'module:ClassName'"
         )
+    from tradeloom.research.rules.files import is_rule_file, load_rule_strategy
+
+    if is_rule_file(spec):
+        return load_rule_strategy(spec)
     target, _, cls_name = spec.strip().rpartition(":") if ":" in spec else (spec.strip(), "", "")
     # A Windows drive letter ("C:\\x.py") is not a class separator.
     if target and len(target) == 1 and cls_name and ("/" in cls_name or "\\" in cls_name):
@@ -39,6 +46,23 @@ def load_strategy(spec: str) -> type[Strategy]:
     else:
         module = _load_module(target, spec)
     return _pick_class(module, cls_name, spec)
+
+
+def strategy_defaults(spec: str) -> dict[str, Any]:
+    """Run settings a strategy spec carries itself: a rule file's ``symbols``,
+    ``timeframe`` and ``risk_profile``; ``{}`` for Python strategies.
+
+    >>> strategy_defaults("tradeloom.research.strategies.sma_cross:SmaCross")
+    {}
+    """
+    from tradeloom.research.rules.files import is_rule_file, rule_defaults
+
+    if isinstance(spec, str) and is_rule_file(spec):
+        try:
+            return rule_defaults(spec)
+        except TradeloomError as exc:
+            raise StrategyError(str(exc)) from None
+    return {}
 
 
 def _load_file(path: Path, spec: str) -> ModuleType:

@@ -11,7 +11,10 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from tradeloom import _compat
 from tradeloom._version import __version__
+
+_compat.install()  # old module paths keep importing, with a DeprecationWarning
 
 _EXPORTS = {
     "Strategy": "tradeloom.engine.strategy.base",

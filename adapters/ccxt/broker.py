@@ -38,7 +38,7 @@ through a queue and are applied to the ``Order`` objects only on the caller's th
 inside ``poll``/``drain_updates`` (no Order is ever mutated by two threads). ccxt's
 rate limiter keeps working because exactly one thread uses the client.
 
-Rules, each tested in ``tests/test_ccxt_broker.py``:
+Rules, each tested in ``tests/integration/test_ccxt_broker.py``:
 
 - **Client ids.** ``tl-{run_id}-{seq}`` (``tl{run_id}X{seq}`` on exchanges that allow
   only letters and digits, e.g. OKX), at most 32 characters; ``seq`` comes from the

@@ -9,7 +9,7 @@ The indicator code is split by noun:
   each, that repeat the kernels' arithmetic operation by operation;
 - ``indicators.py``: the public API (batch functions, the registry, ``warmup``).
 
-Conventions every indicator follows (tested in ``tests/test_indicators.py``):
+Conventions every indicator follows (tested in ``tests/property/test_indicators.py``):
 
 **Bit-for-bit agreement.** Batch and streaming forms perform the same IEEE-754
 operations in the same order, so they return identical float64 values on every

@@ -5,7 +5,7 @@ Each kernel is the arithmetic reference for one streaming class
 same float64 operations in the same order and agree bit for bit. Conventions
 (holes, warm-up, window sums, degenerate windows) are in ``indicators_base.py``.
 Where TA-Lib has the indicator, the kernel follows TA-Lib's seeding and
-operation order (``tests/test_indicators_talib.py`` names the differences).
+operation order (``tests/regression/test_indicators_talib.py`` names the differences).
 
 ``fastmath`` is deliberately left off: it would let LLVM reorder sums and fuse
 multiply-adds, and the streaming twins could no longer match. Divisions are

@@ -6,7 +6,7 @@ logic (where an order trades in a bar, the intrabar rule) is in ``matching``; su
 checks in ``order_checks``; this module applies amounts, balances, fees, slippage, time
 in force and the OCO/bracket links.
 
-Decisions, each tested in ``tests/test_sim_broker.py``:
+Decisions, each tested in ``tests/unit/engine/test_sim_broker.py``:
 
 - **Time.** ``on_bar(bar)`` is called when the bar closes and matches only orders with
   ``created_ts <= bar.ts`` (placed while handling an earlier bar). ``on_trade`` matches

@@ -3,7 +3,7 @@
 Backed by the numba kernels of ``kernels_nb``, which implement the event engine's fill,
 fee, sizing and rounding rules exactly; ``SignalStrategy`` and ``TargetWeightStrategy``
 below are the same strategies written for the event engine, and
-``tests/test_kernel_parity.py`` proves both give the same fills, trades and equity.
+``tests/property/test_kernel_parity.py`` proves both give the same fills, trades and equity.
 
 >>> import numpy as np, pandas as pd
 >>> px = np.array([100.0, 101.0, 103.0, 102.0, 104.0])
@@ -317,7 +317,10 @@ def _build_result(
     quote: str,
     manifest: dict[str, Any],
     oco: bool,
+    tagger: Any = None,
 ) -> BacktestResult:
+    """``BacktestResult`` of kernel fill records; ``tagger(reason) -> (tag, OrderType)``
+    names each fill as its event-engine twin does (default: ``SignalStrategy``'s tags)."""
     fills: list[Fill] = []
     orders: list[Order] = []
     pos = dict.fromkeys(symbols, 0.0)
@@ -326,7 +329,7 @@ def _build_result(
         symbol = symbols[col]
         side = Side.BUY if side_i > 0 else Side.SELL
         fill_ts = int(ts[bar])
-        tag, otype = _tag_type(reason, oco)
+        tag, otype = _tag_type(reason, oco) if tagger is None else tagger(reason)
         fills.append(Fill(k + 1, symbol, side, fill_ts, price, amount, fee, _LIQ[bool(maker)], tag=tag, strategy_id="fast"))
         orders.append(
             Order(

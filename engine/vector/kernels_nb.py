@@ -2,7 +2,7 @@
 
 The reference every kernel must match is the event engine (``loop.Engine`` driving
 ``sim_broker.SimulatedBroker`` and ``portfolio.Portfolio``) running the strategies
-``fast.SignalStrategy`` / ``fast.TargetWeightStrategy``; ``tests/test_kernel_parity.py``
+``fast.SignalStrategy`` / ``fast.TargetWeightStrategy``; ``tests/property/test_kernel_parity.py``
 proves they produce the same fills, trades and equity. The Python API is in
 ``fast.py``; nothing here validates input (the API does).
 

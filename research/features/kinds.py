@@ -2,7 +2,7 @@
 
 Every kind pairs a batch form (a kernel in ``features_nb.py``, or an indicator
 batch function) with a streaming step that repeats it operation by operation, so
-the two agree bit for bit (``tests/test_features.py`` checks every bar). Indicator
+the two agree bit for bit (``tests/property/test_features.py`` checks every bar). Indicator
 families (RSI, ATR, Bollinger, ...) are in ``feature_kinds_ind.py``.
 
 >>> import pandas as pd

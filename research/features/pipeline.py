@@ -14,7 +14,7 @@ Two computation paths, one answer:
   indicators, O(window) at most per feature), for the event engine and live.
 
 Fed the same bars from the same first bar, the two agree **bit for bit** on every
-feature of every bar (``tests/test_features.py``): each kind repeats its batch
+feature of every bar (``tests/property/test_features.py``): each kind repeats its batch
 arithmetic operation by operation online (see ``features_nb.py`` for why numpy's
 vectorised log is never used). Recursive indicators (EMA, RSI, ATR, ADX, MACD,
 Keltner) depend on where the series starts, so prime an online pipeline with the
@@ -66,7 +66,7 @@ from tradeloom.engine.config import config_hash
 from tradeloom.engine.errors import ConfigError, DataError
 from tradeloom.engine.timeframes import timeframe_to_ms
 
-from tradeloom.research.features import kinds as feature_kinds, kinds_ind as feature_kinds_ind  # noqa: F401  (register the kinds)
+from tradeloom.research.features import fracdiff as feature_fracdiff, kinds as feature_kinds, kinds_ind as feature_kinds_ind  # noqa: F401  (register the kinds)
 from tradeloom.research.features.kinds_base import BatchInput, FeatureKind, get_kind
 from tradeloom.research.features.online import OnlineFeatures
 

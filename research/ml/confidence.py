@@ -12,10 +12,21 @@
 - :class:`PrecomputedBook`: the same interface over batch predictions, for
   backtesting CV test folds without recomputing features.
 
+**Warm-up.** A ``ModelBook`` given a ``history`` (``warmup.StoreHistory``: the
+bars before the run's start, read from the store) primes each model it loads
+with ``warmup.warmup_bars(model)`` bars per symbol before the first bar of the
+run, as a live trader's model would have seen them: the first bar of a backtest
+already has defined features, so a model strategy can decide on it.
+``run_backtest`` gives its book that history.
+
+**Meta-labeled models** (``metalabel.py``): the confidence is the model's
+probability where the model's primary rule proposes a long, and 0 elsewhere,
+in batch and online alike.
+
 **Parity.** The pipeline's online path repeats the batch arithmetic operation by
 operation (``features.py``), and the model scores one row exactly as it scores
 many, so fed the same bars from the same first bar the online confidence equals
-the batch confidence bit for bit (``tests/test_confidence_parity.py``).
+the batch confidence bit for bit (``tests/unit/research/test_confidence_parity.py``).
 
 **Market features.** A model whose pipeline reads a market frame (e.g. BTC) needs
 the market symbol among the run's symbols; its bar must reach the book before the
@@ -80,6 +91,11 @@ class ConfidenceModel:
     market_symbol: str | None = None
     version: ModelVersion | None = None
 
+    @property
+    def primary(self) -> Any:
+        """The meta-labeling primary rule (``metalabel.PrimarySpec``) or None."""
+        return None if self.label is None else self.label.primary
+
     @classmethod
     def from_registry(cls, registry: ModelRegistry, ref: str) -> ConfidenceModel:
         """Load the version ``ref`` points to (artifact checked against its sha256)."""
@@ -95,7 +111,22 @@ class ConfidenceModel:
     def batch(self, bars: pd.DataFrame, market: pd.DataFrame | None = None) -> pd.Series:
         """Confidence for every row of ``bars`` (index kept; NaN in warm-up and after holes)."""
         feats = self.pipeline.batch(bars, market=market if self.pipeline.needs_market else None)
-        return pd.Series(self.model.confidence(feats), index=bars.index, name="confidence")
+        conf = self.model.confidence(feats)
+        prim = self.primary
+        if prim is not None:
+            side = np.empty(len(bars))
+            groups = bars.groupby("symbol", sort=True).indices.values() \
+                if "symbol" in bars.columns else [np.arange(len(bars))]
+            for rows in groups:
+                side[rows] = prim.side(bars.iloc[rows])
+            conf = np.where(side == 1.0, conf, 0.0)
+        return pd.Series(conf, index=bars.index, name="confidence")
+
+    def scores(self, bars: pd.DataFrame, market: pd.DataFrame | None = None) -> pd.Series:
+        """The model's raw scores for every row of ``bars`` (before calibration and before
+        any meta-labeling mask): its ranking, for AUCs of what it knows."""
+        feats = self.pipeline.batch(bars, market=market if self.pipeline.needs_market else None)
+        return pd.Series(self.model.score(feats), index=bars.index, name="score")
 
     def online(self) -> OnlineConfidence:
         """A fresh streaming scorer for one symbol."""
@@ -105,16 +136,24 @@ class ConfidenceModel:
 class OnlineConfidence:
     """Streaming twin of :meth:`ConfidenceModel.batch` for one symbol."""
 
-    __slots__ = ("features", "model")
+    __slots__ = ("features", "model", "side")
 
     def __init__(self, model: ConfidenceModel) -> None:
         self.model = model
         self.features: OnlineFeatures = model.pipeline.online()
+        prim = model.primary
+        self.side = None if prim is None else prim.online()
 
     def update(self, bar: Any) -> float:
-        """Confidence after this newly closed bar (NaN while the pipeline warms up)."""
+        """Confidence after this newly closed bar (NaN while the pipeline warms up;
+        0 where a meta-labeled model's primary proposes nothing)."""
         row = self.features.update(bar)
-        return float(self.model.model.confidence(row)[0])
+        conf = float(self.model.model.confidence(row)[0])
+        if self.side is not None:
+            close = bar["close"] if isinstance(bar, Mapping) else bar.close
+            if self.side.update(close) != 1.0:
+                return 0.0
+        return conf
 
     def update_market(self, bar: Any) -> None:
         """Feed one closed market-symbol bar (only needed for market features)."""
@@ -137,14 +176,18 @@ class ModelBook:
     from the first bar); ``on_bar(bar)`` feeds every bar of the run;
     ``confidence(ref, symbol)`` is that symbol's confidence at its latest bar.
     With ``record=True`` every prediction is kept in ``records`` as
-    ``(ref, symbol, ts, confidence)`` (parity tests, reports).
+    ``(ref, symbol, ts, confidence)`` (parity tests, reports). With a ``history``
+    (``warmup.StoreHistory``), ``require`` primes the model on the bars before the
+    run (``primed[ref]`` counts them per symbol; they are not recorded).
     """
 
     def __init__(self, registry: ModelRegistry | None, symbols: Sequence[str], *,
-                 record: bool = False) -> None:
+                 record: bool = False, history: Any = None) -> None:
         self.registry = registry
         self.symbols = tuple(symbols)
         self.record = record
+        self.history = history
+        self.primed: dict[str, int] = {}
         self.records: list[tuple[str, str, int, float]] = []
         self._models: dict[str, ConfidenceModel] = {}
         self._online: dict[str, dict[str, OnlineConfidence]] = {}
@@ -177,22 +220,33 @@ class ModelBook:
         self._online[ref] = {s: model.online() for s in self.symbols}
         self._last[ref] = dict.fromkeys(self.symbols, math.nan)
         self._market[ref] = mkt
+        if self.history is not None:
+            from tradeloom.research.ml.warmup import warmup_bars
+
+            frame = self.history.bars(list(self.symbols), warmup_bars(model))
+            for bar in frame.to_dict("records"):
+                self._feed(ref, bar, record=False)
+            self.primed[ref] = int(frame.groupby("symbol").size().max()) if len(frame) else 0
         return model
+
+    def _feed(self, ref: str, bar: Any, *, record: bool) -> None:
+        symbol = bar["symbol"] if isinstance(bar, Mapping) else bar.symbol
+        states = self._online[ref]
+        if self._market[ref] == symbol:
+            for state in states.values():
+                state.update_market(bar)
+        state = states.get(symbol)
+        if state is not None:
+            value = state.update(bar)
+            self._last[ref][symbol] = value
+            if record:
+                ts = bar["ts"] if isinstance(bar, Mapping) else bar.ts
+                self.records.append((ref, symbol, int(ts), value))
 
     def on_bar(self, bar: Any) -> None:
         """Feed one closed bar (an ``engine.orders.Bar`` or a mapping with ts/OHLCV/symbol)."""
-        symbol = bar["symbol"] if isinstance(bar, Mapping) else bar.symbol
-        for ref, states in self._online.items():
-            if self._market[ref] == symbol:
-                for state in states.values():
-                    state.update_market(bar)
-            state = states.get(symbol)
-            if state is not None:
-                value = state.update(bar)
-                self._last[ref][symbol] = value
-                if self.record:
-                    ts = bar["ts"] if isinstance(bar, Mapping) else bar.ts
-                    self.records.append((ref, symbol, int(ts), value))
+        for ref in self._online:
+            self._feed(ref, bar, record=self.record)
 
     def confidence(self, ref: str, symbol: str) -> float:
         """Latest confidence of ``symbol`` under model ``ref`` (NaN during warm-up)."""

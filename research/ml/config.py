@@ -8,30 +8,29 @@ errors, see ``tradeloom.engine.config``):
   ``window_bars`` ending at the last stored bar), feature pipeline, label,
   model kind/params/seed/calibration, purged CV settings;
 - :class:`RetrainConfig` (``tradeloom retrain``): a ``[train]`` table like the
-  above plus the holdout length, the promotion metric and margin;
+  above plus the holdout length, the promotion metric, margin and significance
+  test;
 - :class:`ScheduleConfig` (``tradeloom schedule``): ``[[jobs]]`` of a retrain
   config path and a cron expression.
 
-Example ``btc_dir.toml``::
+The shipped examples are ``examples/ml/btc_direction.toml`` (train),
+``examples/ml/btc_direction_retrain.toml`` (retrain) and
+``examples/ml/schedule.toml``; every setting is described on its field below.
 
-    name = "btc_dir"
-    [data]
-    symbols = ["BTC/USDT", "ETH/USDT"]
-    timeframe = "1h"
-    start = "2021-01-01"
-    end = "2021-06-01"
-    [label]
-    kind = "forward_class"
-    params = { horizon = 12, threshold = 0.0, binary = true }
-    [model]
-    kind = "lightgbm"
-    params = { n_estimators = 100, num_leaves = 15 }
+Defaults that matter: calibration ``auto`` (isotonic with >= 1,000 effective
+labels, else sigmoid; ``calibration.py``), sample weights by label uniqueness,
+an embargo of one label horizon whenever labels overlap (``cv.embargo_bars``
+unset), and promotion only past a margin of 0.01 *and* a paired test at 5 %
+(DeLong for AUC).
 
 >>> cfg = TrainConfig.model_validate({"name": "btc_dir", "data": {"symbols": ["BTC/USDT"]}})
->>> cfg.model.kind, cfg.model.calibration, cfg.label.kind, cfg.pipeline.library
-('lightgbm', 'isotonic', 'forward_class', 'default')
->>> cfg.data.market_symbol, cfg.pipeline.market
-('BTC/USDT', True)
+>>> cfg.model.kind, cfg.model.calibration, cfg.model.weights, cfg.label.kind
+('lightgbm', 'auto', 'uniqueness', 'forward_class')
+>>> cfg.data.market_symbol, cfg.pipeline.market, cfg.cv.embargo_bars
+('BTC/USDT', True, None)
+>>> r = RetrainConfig.model_validate({"train": cfg.model_dump()})
+>>> r.metric, r.margin, r.paired_test, r.alpha
+('auc', 0.01, 'delong', 0.05)
 """
 
 from __future__ import annotations
@@ -48,11 +47,13 @@ from tradeloom.engine.timeutil import parse_utc_ms
 __all__ = [
     "METRICS",
     "MODEL_KINDS",
+    "CPCVSettings",
     "CVSettings",
     "DataSettings",
     "LabelSettings",
     "ModelSettings",
     "PipelineSettings",
+    "PrimarySettings",
     "RetrainConfig",
     "ScheduleConfig",
     "ScheduleJob",
@@ -131,34 +132,70 @@ class PipelineSettings(StrictModel):
         return self
 
 
+class PrimarySettings(StrictModel):
+    """Meta-labeling (``metalabel.py``): the primary rule proposing longs; the model is
+    trained on, and answers for, the bars where it does."""
+
+    rule: Literal["sma_cross", "momentum"]
+    params: dict[str, int] = Field(default_factory=dict, description="sma_cross: fast, slow; "
+                                   "momentum: lookback (bars)")
+
+
 class LabelSettings(StrictModel):
-    """A ``labels.LabelSpec``: kind and params (the timeframe is the data's)."""
+    """A ``labels.LabelSpec``: kind and params (the timeframe is the data's), and an
+    optional meta-labeling primary rule."""
 
     kind: Literal["forward_return", "forward_class", "triple_barrier"] = "forward_class"
     params: dict[str, Any] = Field(
         default_factory=lambda: {"horizon": 12, "threshold": 0.0, "binary": True})
+    primary: PrimarySettings | None = None
 
 
 class ModelSettings(StrictModel):
-    """Model kind, its parameters, seed and calibration (see ``research.models``)."""
+    """Model kind, its parameters, seed, calibration and sample weighting (``models.py``)."""
 
     kind: Literal["lightgbm", "lightgbm_regressor", "logistic"] = "lightgbm"
     params: dict[str, Any] = Field(default_factory=dict)
     seed: int = 0
-    calibration: Literal["isotonic", "sigmoid", "none"] = "isotonic"
-    calibration_fraction: float = Field(
-        0.2, gt=0.0, lt=0.5, description="time-ordered tail of the training rows held out "
-        "to fit the calibrator")
+    calibration: Literal["auto", "isotonic", "sigmoid", "none"] = Field(
+        "auto", description="auto: isotonic with >= 1000 effective labels, else sigmoid")
+    calibration_folds: int = Field(
+        3, ge=2, le=10, description="inner purged folds whose pooled out-of-fold scores fit "
+        "the calibrator")
+    weights: Literal["uniqueness", "none"] = Field(
+        "uniqueness", description="sample weights: average label uniqueness (AFML ch. 4)")
+    bootstrap: Literal["none", "sequential"] = Field(
+        "none", description="sequential: rows drawn by the sequential bootstrap (AFML 4.5)")
+
+
+class CPCVSettings(StrictModel):
+    """Combinatorial purged CV (``cpcv.py``): a distribution of backtest paths."""
+
+    groups: int = Field(6, ge=3, le=12)
+    test_groups: int = Field(2, ge=1, le=6)
+    backtest: bool = Field(True, description="backtest the confidence strategy on every path")
+
+    @model_validator(mode="after")
+    def _fewer(self) -> CPCVSettings:
+        if self.test_groups >= self.groups:
+            raise ValueError(f"test_groups ({self.test_groups}) must be below groups "
+                             f"({self.groups})")
+        return self
 
 
 class CVSettings(StrictModel):
-    """Purged walk-forward CV (``research.cv.PurgedWalkForward``)."""
+    """Purged walk-forward CV (``research.cv.PurgedWalkForward``), the baselines' bootstrap
+    and the optional CPCV."""
 
     n_splits: int = Field(3, ge=1, le=20)
     mode: Literal["anchored", "rolling", "kfold"] = "anchored"
     train_min: int | None = Field(None, ge=1)
-    embargo_bars: int = Field(0, ge=0)
+    embargo_bars: int | None = Field(
+        None, ge=0, description="unset: the label horizon (in bars) when labels overlap, else 0")
     backtest: bool = Field(True, description="backtest the confidence strategy on each fold")
+    bootstrap: int = Field(1000, ge=100, le=100_000, description="block-bootstrap resamples "
+                           "behind every confidence interval of the training report")
+    cpcv: CPCVSettings | None = None
 
 
 class StrategySettings(StrictModel):
@@ -191,15 +228,40 @@ class TrainConfig(StrictModel):
 
 
 class RetrainConfig(StrictModel):
-    """``retrain``: train a challenger, compare with the champion on a recent holdout."""
+    """``retrain``: train a challenger, compare with the champion on a recent holdout.
+
+    Promotion needs both: a gain above ``margin`` (metric units) and a one-sided
+    paired test (H0: the challenger is not better) with p-value below ``alpha`` on
+    the same holdout rows. ``test = "delong"`` (AUC only) or ``"bootstrap"`` (any
+    metric); both treat rows within one label horizon as dependent (blocks).
+    """
 
     train: TrainConfig
     holdout_bars: int = Field(500, ge=50, description="last N bars (per symbol) held out")
     metric: Literal["auc", "log_loss", "brier", "accuracy", "hit_rate", "sharpe",
                     "total_return"] = "auc"
-    margin: float = Field(0.0, ge=0.0, description="challenger must beat the champion by "
+    margin: float = Field(0.01, ge=0.0, description="challenger must beat the champion by "
                           "more than this (in metric units)")
+    test: Literal["auto", "delong", "bootstrap"] = Field(
+        "auto", description="paired test on the holdout: delong (auc only), bootstrap (any "
+        "metric), auto = delong for auc, else bootstrap")
+    alpha: float = Field(0.05, gt=0.0, lt=0.5, description="significance level of the test")
+    n_boot: int = Field(1000, ge=100, le=100_000, description="bootstrap resamples")
     who: str = "retrain"
+
+    @model_validator(mode="after")
+    def _test_fits_metric(self) -> RetrainConfig:
+        if self.test == "delong" and self.metric != "auc":
+            raise ValueError(f"test 'delong' compares AUCs; metric {self.metric!r} needs "
+                             "test = \"bootstrap\" (or \"auto\")")
+        return self
+
+    @property
+    def paired_test(self) -> str:
+        """The test in use: ``test``, with ``auto`` resolved by the metric."""
+        if self.test != "auto":
+            return self.test
+        return "delong" if self.metric == "auc" else "bootstrap"
 
 
 class ScheduleJob(StrictModel):

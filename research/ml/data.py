@@ -28,6 +28,7 @@ from tradeloom.research.ml.config import (
     LabelSettings,
     PipelineSettings,
     StrategySettings,
+    TrainConfig,
 )
 
 from tradeloom.research.features.library import default_pipeline
@@ -35,7 +36,8 @@ from tradeloom.research.features.pipeline import FeaturePipeline
 from tradeloom.research.ml.labels import LabelSpec, TrainingSet, align_training
 
 __all__ = ["BACKTEST_METRICS", "Dataset", "backtest_predictions", "build_pipeline",
-           "label_spec", "load_dataset", "resolve_range", "training_rows"]
+           "label_horizon", "label_spec", "load_dataset", "prev_up", "resolve_range",
+           "training_data", "training_rows"]
 
 BACKTEST_METRICS = ("total_return", "sharpe", "max_drawdown", "n_trades", "exposure_time",
                     "fees_paid")
@@ -73,8 +75,9 @@ def build_pipeline(settings: PipelineSettings, timeframe: str) -> FeaturePipelin
 
 
 def label_spec(settings: LabelSettings, timeframe: str) -> LabelSpec:
-    """The label a config declares, at the data's timeframe."""
-    return LabelSpec(settings.kind, settings.params, timeframe)
+    """The label a config declares, at the data's timeframe (meta-labeled by its primary)."""
+    primary = None if settings.primary is None else settings.primary.model_dump()
+    return LabelSpec(settings.kind, settings.params, timeframe, primary)
 
 
 def resolve_range(store: Any, data: DataSettings, *, needs_market: bool) -> tuple[int, int]:
@@ -133,11 +136,40 @@ def training_rows(ds: Dataset, pipeline: FeaturePipeline, label: LabelSpec
     return rows, ds.bars.loc[rows.index, "symbol"].to_numpy()
 
 
+def training_data(cfg: TrainConfig, store: Any) -> tuple[TrainingSet, np.ndarray, Dataset]:
+    """The rows ``train`` would fit for ``cfg`` (features, label, label windows), each row's
+    symbol and the dataset they came from: for research on a config (importance, CPCV)."""
+    pipeline = build_pipeline(cfg.pipeline, cfg.data.timeframe)
+    start, end = resolve_range(store, cfg.data, needs_market=pipeline.needs_market)
+    ds = load_dataset(store, cfg.data, needs_market=pipeline.needs_market, start=start, end=end)
+    rows, symbols = training_rows(ds, pipeline, label_spec(cfg.label, cfg.data.timeframe))
+    return rows, symbols, ds
+
+
+def label_horizon(label: LabelSpec) -> int:
+    """The label's horizon in bars (its ``horizon`` parameter; 1 when it has none)."""
+    return int(dict(label.params).get("horizon", 1))
+
+
+def prev_up(bars: pd.DataFrame, horizon: int) -> np.ndarray:
+    """Per bar of ``bars`` (per symbol): 1.0 if the close rose over the last ``horizon``
+    bars, 0.0 if not, NaN when unknown (the previous-return-sign baseline's input)."""
+    from tradeloom.research.ml.evaluation import prev_return_up
+
+    out = np.full(len(bars), np.nan)
+    for rows in bars.groupby("symbol", sort=True).indices.values():
+        out[rows] = prev_return_up(bars["close"].to_numpy()[rows], horizon)
+    return out
+
+
 def backtest_predictions(bars: pd.DataFrame, symbols: Sequence[str], ts: Sequence[int],
                          conf: Sequence[float], *, timeframe: str, strategy: StrategySettings,
-                         markets: Mapping[str, Any] | None, lo: int, hi: int) -> dict[str, float]:
+                         markets: Mapping[str, Any] | None, lo: int, hi: int,
+                         returns: bool = False) -> dict[str, Any]:
     """Backtest ``ConfidenceSized`` over the bars with ``lo <= ts <= hi``, driven by the
-    precomputed confidences ``conf`` of (symbol, ts) rows (NaN elsewhere)."""
+    precomputed confidences ``conf`` of (symbol, ts) rows (NaN elsewhere). With
+    ``returns=True`` the result also holds ``"returns"``: the per-step equity returns
+    (for paired tests of backtest metrics)."""
     from tradeloom.engine.run.backtest import backtest_arrays
     from tradeloom.engine.run.feeds import BarArrays
     from tradeloom.engine.market import MarketSpec
@@ -154,4 +186,8 @@ def backtest_predictions(bars: pd.DataFrame, symbols: Sequence[str], ts: Sequenc
                                       max_weight=strategy.max_weight)
     mk = {s: (markets or {}).get(s) or MarketSpec(s) for s in data}
     res = backtest_arrays(strat, data, timeframe=timeframe, markets=mk)
-    return {k: float(res.metrics[k]) for k in BACKTEST_METRICS}
+    out: dict[str, Any] = {k: float(res.metrics[k]) for k in BACKTEST_METRICS}
+    if returns:
+        eq = res.equity["equity"].to_numpy(dtype=np.float64)
+        out["returns"] = eq[1:] / eq[:-1] - 1.0
+    return out

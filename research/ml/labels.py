@@ -238,16 +238,25 @@ LABEL_KINDS: dict[str, Callable[..., pd.DataFrame]] = {
 
 @dataclass(frozen=True)
 class LabelSpec:
-    """A storable label declaration: ``kind`` (a key of ``LABEL_KINDS``) and its params.
+    """A storable label declaration: ``kind`` (a key of ``LABEL_KINDS``) and its params,
+    optionally meta-labeled by a ``primary`` rule (``metalabel.PrimarySpec`` as a spec
+    dict): the label is then defined only where the primary proposes a long.
 
     >>> spec = LabelSpec("forward_class", {"horizon": 24, "threshold": 0.0, "binary": True})
     >>> LabelSpec.from_spec(spec.spec()) == spec, len(spec.fingerprint())
     (True, 64)
+    >>> meta = LabelSpec("forward_class", {"horizon": 1, "binary": True}, "1h",
+    ...                  primary={"rule": "momentum", "params": {"lookback": 1}})
+    >>> bars = pd.DataFrame({"ts": [0, 3_600_000, 7_200_000, 10_800_000],
+    ...                      "close": [10.0, 11.0, 10.5, 12.0]})
+    >>> meta.compute(bars)[["side", "label"]].to_dict("list")  # labels only where side = 1
+    {'side': [0.0, 1.0, 0.0, 1.0], 'label': [nan, 0.0, nan, nan]}
     """
 
     kind: str
     params: Any = ()
     timeframe: str = "1h"
+    primary: Any = None
 
     def __post_init__(self) -> None:
         if self.kind not in LABEL_KINDS:
@@ -262,26 +271,45 @@ class LabelSpec:
         if "timeframe" in dict(self.params):
             raise ConfigError("LabelSpec: give timeframe as its own field, not in params")
         timeframe_to_ms(self.timeframe)
+        if self.primary is not None:
+            from tradeloom.research.ml.metalabel import PrimarySpec
+
+            prim = self.primary if isinstance(self.primary, PrimarySpec) else \
+                PrimarySpec.from_spec(self.primary)
+            object.__setattr__(self, "primary", prim)
 
     def compute(self, bars: pd.DataFrame) -> pd.DataFrame:
-        """The label frame for ``bars`` (TypeError from a bad parameter becomes ConfigError)."""
+        """The label frame for ``bars`` (TypeError from a bad parameter becomes ConfigError);
+        with a primary, a ``side`` column and the label NaN where the side is not long."""
         try:
-            return LABEL_KINDS[self.kind](bars, timeframe=self.timeframe, **dict(self.params))
+            frame = LABEL_KINDS[self.kind](bars, timeframe=self.timeframe, **dict(self.params))
         except TypeError as exc:
             raise ConfigError(f"label kind {self.kind!r}: {exc}") from None
+        if self.primary is not None:
+            prim = self.primary
+            side = _per_symbol(bars, lambda f: pd.DataFrame({"side": prim.side(f)},
+                                                           index=f.index))["side"].to_numpy()
+            frame["side"] = side
+            frame["label"] = np.where(side == 1.0, frame["label"].to_numpy(), np.nan)
+        return frame
 
     def spec(self) -> dict[str, Any]:
-        """JSON-serialisable form."""
-        return {"kind": self.kind, "params": dict(self.params), "timeframe": self.timeframe}
+        """JSON-serialisable form (``primary`` only when meta-labeled, so older specs
+        keep their fingerprints)."""
+        out = {"kind": self.kind, "params": dict(self.params), "timeframe": self.timeframe}
+        if self.primary is not None:
+            out["primary"] = self.primary.spec()
+        return out
 
     @classmethod
     def from_spec(cls, spec: Mapping[str, Any]) -> LabelSpec:
         """Inverse of :meth:`spec`."""
-        unknown = sorted(set(spec) - {"kind", "params", "timeframe"})
+        unknown = sorted(set(spec) - {"kind", "params", "timeframe", "primary"})
         if unknown or "kind" not in spec:
-            raise ConfigError(f"label spec needs 'kind' (+ 'params', 'timeframe'); got keys "
-                              f"{sorted(spec)}")
-        return cls(spec["kind"], spec.get("params", {}), spec.get("timeframe", "1h"))
+            raise ConfigError(f"label spec needs 'kind' (+ 'params', 'timeframe', 'primary'); "
+                              f"got keys {sorted(spec)}")
+        return cls(spec["kind"], spec.get("params", {}), spec.get("timeframe", "1h"),
+                   spec.get("primary"))
 
     def fingerprint(self) -> str:
         """``config_hash`` of the spec (sha256 of its canonical JSON)."""

@@ -1,7 +1,8 @@
 """Models that turn feature rows into a calibrated confidence in [0, 1].
 
 Every model here answers one question: "how likely is the label positive?" (the
-forward return above its threshold, the take-profit barrier first). Three kinds:
+forward return above its threshold, the take-profit barrier first). Three kinds
+(base learners in ``learners.py``):
 
 - ``lightgbm``: a LightGBM binary classifier on ``label > 0`` (the default);
 - ``lightgbm_regressor``: LightGBM regression on the label value, its output
@@ -9,16 +10,24 @@ forward return above its threshold, the take-profit barrier first). Three kinds:
 - ``logistic``: scikit-learn's logistic regression on standardised features, the
   baseline any tree model has to beat.
 
-**Deterministic.** LightGBM runs with ``deterministic=True, force_row_wise=True,
-num_threads=1`` and the spec's seed; logistic regression uses the lbfgs solver
-(no randomness). Same seed, same rows => same model bytes.
+**Sample weights** (``weights = "uniqueness"``): each row weighs its label's
+average uniqueness (``weights.py``, López de Prado ch. 4), so a stretch of
+heavily overlapping labels counts for what it is worth. **Sequential bootstrap**
+(``bootstrap = "sequential"``, optional): the rows are drawn by the sequential
+bootstrap (ch. 4.5, seeded by the spec's seed) and each row's weight is multiplied
+by how many times it was drawn.
 
-**Calibration** (``isotonic``, ``sigmoid`` = Platt, or ``none``) is fitted on a
-held-out, time-ordered tail of the training rows (``calibration_fraction``): the
-base model is fitted on the rows before the tail whose labels end before the
-tail starts (purged, like ``cv.py``), the calibrator on the base model's scores
-over the tail. Fitting the calibrator on rows the base model trained on would
-make it overconfident; a random split would leak the future.
+**Calibration** (``calibration.py``): ``auto`` (the default), ``isotonic``,
+``sigmoid`` or ``none``. The calibrator is fitted on the pooled out-of-fold
+scores of an inner purged k-fold over all the training rows
+(``calibration_folds``, purged and embargoed by one label length like
+``cv.py``), then the base model is refitted on every row. ``auto`` picks
+isotonic with at least 1,000 effective labels and sigmoid below
+(``calibration.choose_method``); and if those out-of-fold scores carry no
+detectable information about the label (``calibration.fit_calibrator``), the
+calibrator is the training base rate (``constant``). What was chosen, on how many
+rows and effective labels, with the information test's p-value, is kept with
+the model (``FittedModel.fit_info``).
 
 **Artifacts are text.** A LightGBM booster is stored as its text model, the
 logistic regression and the calibrator as JSON numbers (``repr`` round-trips
@@ -30,11 +39,13 @@ rebuilt from those bytes after fitting, so there is one code path.
 >>> rng = np.random.default_rng(0)
 >>> X = rng.normal(size=(400, 3)); y = (X[:, 0] + 0.5 * rng.normal(size=400) > 0).astype(float)
 >>> t0 = np.arange(400, dtype=np.int64); t1 = t0 + 2
->>> spec = ModelSpec("logistic", calibration="isotonic")
+>>> spec = ModelSpec("logistic", calibration="auto", weights="uniqueness")
 >>> m = fit_model(spec, X, y, t0, t1, feature_names=["a", "b", "c"])
 >>> conf = m.confidence(X)
 >>> bool(conf.min() >= 0.0 and conf.max() <= 1.0), m.importance().idxmax()
 (True, 'a')
+>>> m.fit_info["calibration"], m.fit_info["effective_n"]  # 400 labels alone on their bar
+('sigmoid', 400.0)
 >>> FittedModel.from_artifact(spec, m.artifact()).confidence(X).tolist() == conf.tolist()
 True
 """
@@ -42,44 +53,45 @@ True
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from tradeloom.engine.errors import ConfigError, DataError
+from tradeloom.research.ml.calibration import (
+    CALIBRATIONS,
+    Calibrator,
+    choose_method,
+    fit_calibrator,
+)
+from tradeloom.research.ml.learners import LGB_FIXED, Linear, fit_lgb, fit_linear
 
 __all__ = [
+    "BOOTSTRAPS",
     "CALIBRATIONS",
     "MODEL_KINDS",
+    "WEIGHTINGS",
     "Calibrator",
     "FittedModel",
     "ModelSpec",
     "classification_target",
     "fit_model",
+    "row_weights",
 ]
 
 MODEL_KINDS = ("lightgbm", "lightgbm_regressor", "logistic")
-CALIBRATIONS = ("isotonic", "sigmoid", "none")
-#: LightGBM settings that make training reproducible; a spec may not override them.
-LGB_FIXED = {"deterministic": True, "force_row_wise": True, "num_threads": 1, "verbose": -1}
-LGB_DEFAULTS: dict[str, Any] = {
-    "learning_rate": 0.05, "num_leaves": 15, "min_data_in_leaf": 50, "feature_fraction": 0.8,
-    "bagging_fraction": 0.8, "bagging_freq": 1, "lambda_l2": 1.0, "n_estimators": 200,
-}
-LOGISTIC_DEFAULTS: dict[str, Any] = {"C": 0.1, "max_iter": 1000}
+WEIGHTINGS = ("none", "uniqueness")
+BOOTSTRAPS = ("none", "sequential")
 ARTIFACT_FORMAT = "tradeloom.model"
-#: Isotonic output is kept within [b, 1 - b]: a step fitted on a few hundred rows
-#: must not claim certainty (one wrong "certain" call makes the log loss infinite).
-ISOTONIC_BOUND = 1e-3
 
 
 @dataclass(frozen=True)
 class ModelSpec:
     """What to fit: ``kind``, extra ``params`` (LightGBM or LogisticRegression names), seed,
-    calibration method and the share of training rows held out to fit it.
+    calibration method and inner folds, sample weighting and bootstrap.
 
     >>> ModelSpec("lightgbm", {"num_leaves": 7}).spec()["params"]
     {'num_leaves': 7}
@@ -92,8 +104,10 @@ class ModelSpec:
     kind: str = "lightgbm"
     params: Any = ()
     seed: int = 0
-    calibration: str = "isotonic"
-    calibration_fraction: float = 0.2
+    calibration: str = "auto"
+    calibration_folds: int = 3
+    weights: str = "none"
+    bootstrap: str = "none"
 
     def __post_init__(self) -> None:
         if self.kind not in MODEL_KINDS:
@@ -103,10 +117,14 @@ class ModelSpec:
                               f"{CALIBRATIONS}")
         if self.kind == "lightgbm_regressor" and self.calibration == "none":
             raise ConfigError("a regressor's output is a return, not a probability: use "
-                              "calibration 'isotonic' or 'sigmoid' with lightgbm_regressor")
-        if not 0.0 < float(self.calibration_fraction) < 0.5:
-            raise ConfigError(f"calibration_fraction must be in (0, 0.5), got "
-                              f"{self.calibration_fraction!r}")
+                              "calibration 'auto', 'isotonic' or 'sigmoid' with lightgbm_regressor")
+        folds = self.calibration_folds
+        if isinstance(folds, bool) or not isinstance(folds, int) or not 2 <= folds <= 10:
+            raise ConfigError(f"calibration_folds must be an integer in [2, 10], got {folds!r}")
+        if self.weights not in WEIGHTINGS:
+            raise ConfigError(f"weights {self.weights!r} is unknown; use one of {WEIGHTINGS}")
+        if self.bootstrap not in BOOTSTRAPS:
+            raise ConfigError(f"bootstrap {self.bootstrap!r} is unknown; use one of {BOOTSTRAPS}")
         pairs = self.params.items() if isinstance(self.params, Mapping) else self.params
         params = tuple(sorted((str(k), v) for k, v in pairs))
         fixed = sorted(k for k, _ in params if k in LGB_FIXED or k in ("seed", "random_state",
@@ -120,14 +138,16 @@ class ModelSpec:
     def spec(self) -> dict[str, Any]:
         """JSON-ready form (stored in the registry next to the artifact)."""
         return {"kind": self.kind, "params": dict(self.params), "seed": int(self.seed),
-                "calibration": self.calibration,
-                "calibration_fraction": float(self.calibration_fraction)}
+                "calibration": self.calibration, "calibration_folds": self.calibration_folds,
+                "weights": self.weights, "bootstrap": self.bootstrap}
 
     @classmethod
     def from_spec(cls, spec: Mapping[str, Any]) -> ModelSpec:
-        """Inverse of :meth:`spec`."""
+        """Inverse of :meth:`spec` (versions registered before calibration_folds existed
+        read back with the defaults; their calibrator is in the artifact either way)."""
         return cls(spec["kind"], spec.get("params", {}), spec.get("seed", 0),
-                   spec.get("calibration", "isotonic"), spec.get("calibration_fraction", 0.2))
+                   spec.get("calibration", "auto"), spec.get("calibration_folds", 3),
+                   spec.get("weights", "none"), spec.get("bootstrap", "none"))
 
 
 def classification_target(label: Any) -> np.ndarray:
@@ -139,117 +159,9 @@ def classification_target(label: Any) -> np.ndarray:
     return (np.asarray(label, dtype=np.float64) > 0).astype(np.float64)
 
 
-# ------------------------------------------------------------------ calibration
-
-
-@dataclass(frozen=True)
-class Calibrator:
-    """Maps a raw model score to a probability: ``isotonic`` (piecewise linear through
-    ``x``/``y``), ``sigmoid`` (``1 / (1 + exp(-(a * s + b)))``) or ``none`` (a=1, b=0)."""
-
-    method: str
-    x: tuple[float, ...] = ()
-    y: tuple[float, ...] = ()
-    a: float = 1.0
-    b: float = 0.0
-
-    def apply(self, score: np.ndarray) -> np.ndarray:
-        """Probabilities in [0, 1] for ``score`` (NaN stays NaN)."""
-        s = np.asarray(score, dtype=np.float64)
-        if self.method == "isotonic":
-            out = np.interp(s, np.asarray(self.x), np.asarray(self.y))
-            return np.where(np.isnan(s), np.nan, np.clip(out, 0.0, 1.0))
-        with np.errstate(over="ignore"):
-            return 1.0 / (1.0 + np.exp(-(self.a * s + self.b)))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"method": self.method, "x": list(self.x), "y": list(self.y), "a": self.a,
-                "b": self.b}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Calibrator:
-        return cls(d["method"], tuple(d["x"]), tuple(d["y"]), float(d["a"]), float(d["b"]))
-
-    @classmethod
-    def fit(cls, method: str, score: np.ndarray, y: np.ndarray) -> Calibrator:
-        """Fit on held-out ``score`` and binary targets ``y``."""
-        if method == "none":
-            return cls("none")
-        if method == "isotonic":
-            from sklearn.isotonic import IsotonicRegression
-
-            iso = IsotonicRegression(y_min=ISOTONIC_BOUND, y_max=1.0 - ISOTONIC_BOUND,
-                                     out_of_bounds="clip").fit(score, y)
-            return cls("isotonic", tuple(map(float, iso.X_thresholds_)),
-                       tuple(map(float, iso.y_thresholds_)))
-        from sklearn.linear_model import LogisticRegression
-
-        if np.unique(y).size < 2:
-            return cls("sigmoid", a=0.0, b=_logit(float(np.mean(y))))
-        lr = LogisticRegression(C=1e6, max_iter=1000).fit(score.reshape(-1, 1), y)
-        return cls("sigmoid", a=float(lr.coef_[0, 0]), b=float(lr.intercept_[0]))
-
-
-def _logit(p: float) -> float:
-    p = min(max(p, 1e-6), 1 - 1e-6)
-    return math.log(p / (1 - p))
-
-
-# ----------------------------------------------------------------- base models
-
-
-@dataclass(frozen=True)
-class _Linear:
-    """Standardise, then a linear score (the logistic regression's decision function)."""
-
-    mean: tuple[float, ...]
-    scale: tuple[float, ...]
-    coef: tuple[float, ...]
-    intercept: float
-
-    def score(self, X: np.ndarray) -> np.ndarray:
-        """Summed feature by feature, in order: a row scores the same alone or in a batch
-        (a BLAS matrix product sums in an order that depends on the batch shape)."""
-        z = (X - np.asarray(self.mean)) / np.asarray(self.scale)
-        acc = np.full(X.shape[0], self.intercept)
-        for j, c in enumerate(self.coef):
-            acc += z[:, j] * c
-        return acc
-
-
-def _fit_linear(spec: ModelSpec, X: np.ndarray, y: np.ndarray) -> _Linear:
-    from sklearn.linear_model import LogisticRegression
-
-    mean = X.mean(axis=0)
-    scale = X.std(axis=0)
-    scale = np.where(scale > 0, scale, 1.0)
-    params = {**LOGISTIC_DEFAULTS, **dict(spec.params)}
-    try:
-        lr = LogisticRegression(**params).fit((X - mean) / scale, y)
-    except TypeError as exc:
-        raise ConfigError(f"logistic model params {dict(spec.params)}: {exc}") from None
-    return _Linear(tuple(map(float, mean)), tuple(map(float, scale)),
-                   tuple(map(float, lr.coef_[0])), float(lr.intercept_[0]))
-
-
-def _lgb_params(spec: ModelSpec) -> tuple[dict[str, Any], int]:
-    params = {**LGB_DEFAULTS, **dict(spec.params)}
-    rounds = int(params.pop("n_estimators"))
-    objective = "regression" if spec.kind == "lightgbm_regressor" else "binary"
-    return {**params, **LGB_FIXED, "objective": objective, "seed": int(spec.seed)}, rounds
-
-
-def _fit_lgb(spec: ModelSpec, X: np.ndarray, y: np.ndarray, names: Sequence[str]) -> str:
-    import lightgbm as lgb
-
-    params, rounds = _lgb_params(spec)
-    data = lgb.Dataset(X, y, feature_name=list(names), free_raw_data=True,
-                       params={"verbose": -1})
-    try:
-        booster = lgb.train(params, data, num_boost_round=rounds)
-    except lgb.basic.LightGBMError as exc:
-        raise ConfigError(f"LightGBM refused params {dict(spec.params)}: {exc}") from None
-    return booster.model_to_string()
+def _sigmoid(s: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-s))
 
 
 # ---------------------------------------------------------------- fitted model
@@ -260,16 +172,19 @@ class FittedModel:
 
     Built only by :func:`fit_model` or :meth:`from_artifact` (both go through the
     artifact bytes). ``X`` columns are ``feature_names`` in order; rows with any NaN
-    get NaN confidence.
+    get NaN confidence. ``fit_info`` says how it was fitted (calibration chosen,
+    rows, effective labels, weighting).
     """
 
-    __slots__ = ("_booster", "_linear", "calibrator", "feature_names", "spec")
+    __slots__ = ("_booster", "_linear", "calibrator", "feature_names", "fit_info", "spec")
 
     def __init__(self, spec: ModelSpec, feature_names: Sequence[str], calibrator: Calibrator,
-                 booster_text: str | None = None, linear: _Linear | None = None) -> None:
+                 booster_text: str | None = None, linear: Linear | None = None,
+                 fit_info: Mapping[str, Any] | None = None) -> None:
         self.spec = spec
         self.feature_names = tuple(feature_names)
         self.calibrator = calibrator
+        self.fit_info = dict(fit_info or {})
         self._linear = linear
         self._booster = None
         if booster_text is not None:
@@ -306,6 +221,14 @@ class FittedModel:
                 out[ok] = self._linear.score(arr[ok])  # type: ignore[union-attr]
         return out
 
+    def raw_probability(self, X: Any) -> np.ndarray:
+        """The base model's own probability before calibration (the sigmoid of its
+        log-odds); all NaN for the regressor, whose raw output is a return."""
+        s = self.score(X)
+        if self.spec.kind == "lightgbm_regressor":
+            return np.full(s.shape, np.nan)
+        return _sigmoid(s)
+
     def confidence(self, X: Any) -> np.ndarray:
         """P(label > 0) in [0, 1] for every row (NaN where a feature is NaN)."""
         return self.calibrator.apply(self.score(X))
@@ -319,24 +242,25 @@ class FittedModel:
         s = pd.Series(np.asarray(values, dtype=np.float64), index=list(self.feature_names))
         return s.sort_values(ascending=False, kind="stable")
 
-    def with_calibrator(self, calibrator: Calibrator) -> FittedModel:
-        """The same base model with ``calibrator`` (``fit_model`` calibrates after fitting)."""
+    def with_calibrator(self, calibrator: Calibrator,
+                        fit_info: Mapping[str, Any] | None = None) -> FittedModel:
+        """The same base model with ``calibrator`` (``fit_model`` calibrates after fitting)
+        and ``fit_info`` (default: this model's)."""
         booster = None if self._booster is None else self._booster.model_to_string()
         return FittedModel(self.spec, self.feature_names, calibrator, booster_text=booster,
-                           linear=self._linear)
+                           linear=self._linear,
+                           fit_info=self.fit_info if fit_info is None else fit_info)
 
     def artifact(self) -> dict[str, bytes]:
         """The files that store this model: ``model.json`` (+ ``booster.txt`` for LightGBM)."""
-        meta: dict[str, Any] = {"format": ARTIFACT_FORMAT, "version": 1,
+        meta: dict[str, Any] = {"format": ARTIFACT_FORMAT, "version": 2,
                                 "feature_names": list(self.feature_names),
-                                "calibrator": self.calibrator.to_dict()}
+                                "calibrator": self.calibrator.to_dict(), "fit": self.fit_info}
         files: dict[str, bytes] = {}
         if self._booster is not None:
             files["booster.txt"] = self._booster.model_to_string().encode()
         else:
-            lin = self._linear
-            meta["linear"] = {"mean": list(lin.mean), "scale": list(lin.scale),  # type: ignore[union-attr]
-                              "coef": list(lin.coef), "intercept": lin.intercept}  # type: ignore[union-attr]
+            meta["linear"] = self._linear.to_dict()  # type: ignore[union-attr]
         files["model.json"] = json.dumps(meta, sort_keys=True, indent=1).encode()
         return files
 
@@ -351,35 +275,92 @@ class FittedModel:
         if meta.get("format") != ARTIFACT_FORMAT:
             raise DataError(f"not a tradeloom model artifact: format {meta.get('format')!r}")
         cal = Calibrator.from_dict(meta["calibrator"])
+        info = meta.get("fit", {})
         if spec.kind.startswith("lightgbm"):
             if "booster.txt" not in files:
                 raise DataError("LightGBM model artifact is missing booster.txt")
-            return cls(spec, meta["feature_names"], cal, booster_text=files["booster.txt"].decode())
-        lin = meta["linear"]
-        return cls(spec, meta["feature_names"], cal, linear=_Linear(
-            tuple(lin["mean"]), tuple(lin["scale"]), tuple(lin["coef"]), float(lin["intercept"])))
+            return cls(spec, meta["feature_names"], cal, booster_text=files["booster.txt"].decode(),
+                       fit_info=info)
+        return cls(spec, meta["feature_names"], cal, linear=Linear.from_dict(meta["linear"]),
+                   fit_info=info)
 
 
-def _calibration_split(t0: np.ndarray, t1: np.ndarray, fraction: float
-                       ) -> tuple[np.ndarray, np.ndarray]:
-    """(base rows, calibration rows): the tail from the t0 at the ``1 - fraction`` quantile,
-    and the rows before it whose label ends before the tail starts (purged)."""
-    order = np.sort(t0)
-    cut = int(order[min(int(len(order) * (1 - fraction)), len(order) - 1)])
-    calib = t0 >= cut
-    base = (t0 < cut) & (t1 < cut)
-    return np.flatnonzero(base), np.flatnonzero(calib)
+# --------------------------------------------------------------------- fitting
+
+
+def _timeframe(t0: np.ndarray, timeframe_ms: int | None) -> int:
+    if timeframe_ms is not None:
+        return int(timeframe_ms)
+    steps = np.diff(np.unique(t0))
+    if steps.size == 0:
+        raise DataError("fit_model: every row has the same t0; pass timeframe_ms")
+    return int(steps.min())
+
+
+def _spans(t0: np.ndarray, t1: np.ndarray, groups: Any, tf: int) -> tuple[np.ndarray, np.ndarray]:
+    """Bars each label uses (``weights.label_spans``); a window too short to hold a bar
+    after the labelled one counts as that one bar."""
+    from tradeloom.research.ml.weights import label_spans
+
+    return label_spans(t0, np.maximum(t1, t0 + 2 * tf), tf, groups)
+
+
+def row_weights(spec: ModelSpec, t0: Any, t1: Any, *, groups: Any = None,
+                timeframe_ms: int | None = None) -> tuple[np.ndarray | None, float]:
+    """The sample weights ``spec`` asks for (None: unweighted) and the effective sample size.
+
+    >>> import numpy as np
+    >>> t0 = np.arange(3, dtype=np.int64); w, n_eff = row_weights(
+    ...     ModelSpec(weights="uniqueness"), t0, t0 + 4)  # 3 labels over bars 1-3, 2-4, 3-5
+    >>> w.round(4).tolist(), round(n_eff, 4)
+    ([1.1, 0.8, 1.1], 1.6667)
+    """
+    from tradeloom.research.ml.weights import average_uniqueness, sequential_bootstrap
+
+    a = np.asarray(t0, dtype=np.int64)
+    b = np.asarray(t1, dtype=np.int64)
+    start, end = _spans(a, b, groups, _timeframe(a, timeframe_ms))
+    u = average_uniqueness(start, end)
+    n_eff = float(u.sum())
+    w: np.ndarray | None = None
+    if spec.weights == "uniqueness":
+        w = u / u.mean()
+    if spec.bootstrap == "sequential":
+        counts = np.bincount(sequential_bootstrap(start, end, a.size, seed=spec.seed),
+                             minlength=a.size).astype(np.float64)
+        w = counts if w is None else w * counts
+    return w, n_eff
+
+
+def _fit_base(spec: ModelSpec, X: np.ndarray, target: np.ndarray, w: np.ndarray | None,
+              names: Sequence[str]) -> FittedModel:
+    if spec.kind == "logistic":
+        return FittedModel(spec, names, Calibrator("none"),
+                           linear=fit_linear(spec.params, X, target, w))
+    return FittedModel(spec, names, Calibrator("none"), booster_text=fit_lgb(
+        spec.params, spec.seed, spec.kind == "lightgbm_regressor", X, target, w, names))
+
+
+def _check_classes(ycls: np.ndarray, rows: np.ndarray, where: str) -> None:
+    if rows.size < 20 or np.unique(ycls[rows]).size < 2:
+        raise DataError(f"fit_model: {rows.size} training rows with classes "
+                        f"{np.unique(ycls[rows]).tolist()} {where}; use more data, a lower "
+                        "label threshold or calibration 'none'")
 
 
 def fit_model(spec: ModelSpec, X: Any, label: Any, t0: Any, t1: Any, *,
-              feature_names: Sequence[str] | None = None) -> FittedModel:
+              feature_names: Sequence[str] | None = None, groups: Any = None,
+              timeframe_ms: int | None = None) -> FittedModel:
     """Fit ``spec`` on rows ``X`` with labels ``label`` and label windows [t0, t1].
 
-    Classifiers learn ``label > 0``; the regressor learns ``label``. With a
-    calibration other than ``none`` the time-ordered tail is held out for the
-    calibrator (see the module docstring). Rows must be NaN-free
-    (``labels.align_training`` drops the others).
+    Classifiers learn ``label > 0``; the regressor learns ``label``. ``groups``
+    (one id per row, e.g. the symbol) keeps labels of different instruments from
+    counting as overlapping; ``timeframe_ms`` is inferred from ``t0`` when not
+    given. Rows must be NaN-free (``labels.align_training`` drops the others).
+    See the module docstring for weighting and calibration.
     """
+    from tradeloom.research.ml.cv import PurgedWalkForward
+
     names = list(feature_names if feature_names is not None else
                  (X.columns if isinstance(X, pd.DataFrame) else range(np.shape(X)[1])))
     names = [str(n) for n in names]
@@ -391,22 +372,37 @@ def fit_model(spec: ModelSpec, X: Any, label: Any, t0: Any, t1: Any, *,
                         f"t1 {t1a.size}; they must match")
     if np.isnan(arr).any() or np.isnan(lab).any():
         raise DataError("fit_model: X or label holds NaN; build rows with labels.align_training")
-    if spec.calibration == "none":
-        base, calib = np.arange(lab.size), np.arange(0)
-    else:
-        base, calib = _calibration_split(t0a, t1a, spec.calibration_fraction)
+    grp = None if groups is None else np.asarray(groups, dtype=object)
+    if grp is not None and grp.size != lab.size:
+        raise DataError(f"fit_model: groups has {grp.size} ids for {lab.size} rows")
     ycls = classification_target(lab)
-    if base.size < 20 or np.unique(ycls[base]).size < 2:
-        raise DataError(f"fit_model: {base.size} training rows with classes "
-                        f"{np.unique(ycls[base]).tolist()} after holding out the calibration "
-                        "tail; use more data, a lower threshold or calibration 'none'")
-    target = lab[base] if spec.kind == "lightgbm_regressor" else ycls[base]
-    if spec.kind == "logistic":
-        linear = _fit_linear(spec, arr[base], target)
-        model = FittedModel(spec, names, Calibrator("none"), linear=linear)
-    else:
-        model = FittedModel(spec, names, Calibrator("none"),
-                            booster_text=_fit_lgb(spec, arr[base], target, names))
-    cal = Calibrator.fit(spec.calibration, model.score(arr[calib]), ycls[calib]) \
-        if calib.size else Calibrator("none")
-    return FittedModel.from_artifact(spec, model.with_calibrator(cal).artifact())
+    target = lab if spec.kind == "lightgbm_regressor" else ycls
+    _check_classes(ycls, np.arange(lab.size), "in all")
+    w, n_eff = row_weights(spec, t0a, t1a, groups=grp, timeframe_ms=timeframe_ms)
+    method = spec.calibration if spec.calibration != "auto" else choose_method(n_eff)
+    info: dict[str, Any] = {"calibration": method, "requested": spec.calibration,
+                            "rows": int(lab.size), "effective_n": round(n_eff, 6),
+                            "weights": spec.weights, "bootstrap": spec.bootstrap, "folds": 0}
+    cal = Calibrator("none")
+    if method != "none":
+        oof = np.full(lab.size, np.nan)
+        span = int((t1a - t0a).max())
+        cv = PurgedWalkForward(spec.calibration_folds, mode="kfold",
+                               embargo_ms=span if span > 0 else None)
+        for fold in cv.split(t0a, t1a):
+            _check_classes(ycls, fold.train, "in a calibration fold")
+            tr = fold.train
+            sub_w = None
+            if w is not None:
+                sub_w, _ = row_weights(spec, t0a[tr], t1a[tr], timeframe_ms=timeframe_ms,
+                                       groups=None if grp is None else grp[tr])
+            inner = _fit_base(spec, arr[tr], target[tr], sub_w, names)
+            oof[fold.test] = inner.score(arr[fold.test])
+        scored = ~np.isnan(oof)
+        cal, info_p = fit_calibrator(method, oof[scored], ycls[scored],
+                                     weights=None if w is None else w[scored],
+                                     effective_n=n_eff * scored.sum() / lab.size)
+        info.update(calibration=cal.method, folds=spec.calibration_folds,
+                    oof_rows=int(scored.sum()), information_p=round(info_p, 12))
+    base = _fit_base(spec, arr, target, w, names)
+    return FittedModel.from_artifact(spec, base.with_calibrator(cal, info).artifact())

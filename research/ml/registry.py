@@ -16,11 +16,18 @@ the catalog, every operation opens its own connection and closes it.
 
 Each version stores the artifact (text, see ``models.py``), its sha256, the
 feature pipeline spec, the label spec, the data selection and range with the
-store's data fingerprint, the model spec, the config hash, CV scores, the code
-version, ``created_at`` (UTC ms, given by the caller: research code never reads
-the clock) and a status: ``candidate``, ``champion`` (at most one per name) or
-``retired``. Status changes and retrain decisions are events with who, when, why
-and figures.
+store's data fingerprint, the model spec, the config hash, CV scores with the
+baselines and calibration (``evaluation.py``), the code version, its lineage
+(``lineage.py``: git commit, library versions, the full validated config, data
+range and fingerprint, feature and label fingerprints), ``created_at`` (UTC ms,
+given by the caller: research code never reads the clock) and a status:
+``candidate``, ``champion`` (at most one per name) or ``retired``. Status changes
+and retrain decisions are events with who, when, why and figures (a decision's
+figures hold its paired test and p-value).
+
+A registry written before the lineage column existed gains it on its next write
+(``ALTER TABLE ... ADD COLUMN IF NOT EXISTS``); its older versions read back with an
+empty lineage.
 
 **Refs**: ``name`` or ``name@champion`` (the champion), ``name@latest`` (the
 newest version), ``name@3`` (version 3).
@@ -75,14 +82,15 @@ CREATE TABLE IF NOT EXISTS model_versions (
     name VARCHAR, version INTEGER, status VARCHAR, created_at BIGINT, kind VARCHAR,
     artifact_sha256 VARCHAR, config_hash VARCHAR, data_fingerprint VARCHAR, data_json VARCHAR,
     pipeline_json VARCHAR, label_json VARCHAR, model_json VARCHAR, scores_json VARCHAR,
-    code_version VARCHAR, PRIMARY KEY (name, version));
+    code_version VARCHAR, lineage_json VARCHAR, PRIMARY KEY (name, version));
+ALTER TABLE model_versions ADD COLUMN IF NOT EXISTS lineage_json VARCHAR;
 CREATE TABLE IF NOT EXISTS model_events (
     seq INTEGER, name VARCHAR, version INTEGER, event VARCHAR, ts BIGINT, who VARCHAR,
     why VARCHAR, figures_json VARCHAR);
 """
 _COLUMNS = ("name", "version", "status", "created_at", "kind", "artifact_sha256", "config_hash",
             "data_fingerprint", "data_json", "pipeline_json", "label_json", "model_json",
-            "scores_json", "code_version")
+            "scores_json", "code_version", "lineage_json")
 
 
 class TrainingInProgress(TradeloomError):
@@ -120,6 +128,7 @@ class ModelVersion:
     model: Mapping[str, Any]
     scores: Mapping[str, Any]
     code_version: str
+    lineage: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def ref(self) -> str:
@@ -201,6 +210,16 @@ class ModelRegistry:
         with self._con(write=False) as con:
             return con.execute(sql, params).fetchall()
 
+    def _version_rows(self, where: str, params: list[Any]) -> list[dict[str, Any]]:
+        """Version rows as dicts by column name (``*``: a registry older than a column reads)."""
+        if not self.path.is_file():
+            return []
+        with self._con(write=False) as con:
+            cur = con.execute(f"SELECT * FROM model_versions {where} ORDER BY name, version",
+                              params)
+            cols = [d[0] for d in cur.description]
+            return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
     @contextmanager
     def _lock(self, filename: str, *, wait: bool) -> Iterator[None]:
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -223,14 +242,15 @@ class ModelRegistry:
         return self._lock(f"{name}.train.lock", wait=False)
 
     @staticmethod
-    def _version(row: tuple) -> ModelVersion:
-        d = dict(zip(_COLUMNS, row, strict=True))
+    def _version(d: Mapping[str, Any]) -> ModelVersion:
+        lineage = d.get("lineage_json")
         return ModelVersion(
             d["name"], int(d["version"]), d["status"], int(d["created_at"]), d["kind"],
             d["artifact_sha256"], d["config_hash"], d["data_fingerprint"],
             json.loads(d["data_json"]), json.loads(d["pipeline_json"]),
             json.loads(d["label_json"]), json.loads(d["model_json"]),
-            json.loads(d["scores_json"]), d["code_version"])
+            json.loads(d["scores_json"]), d["code_version"],
+            json.loads(lineage) if lineage else {})
 
     def version_dir(self, name: str, version: int) -> Path:
         """Directory of one version's artifact files."""
@@ -241,9 +261,7 @@ class ModelRegistry:
     def list_versions(self, name: str | None = None) -> list[ModelVersion]:
         """Every version (of ``name``), ordered by name then version."""
         where, params = ("WHERE name = ?", [name]) if name else ("", [])
-        rows = self._rows(f"SELECT {', '.join(_COLUMNS)} FROM model_versions {where} "
-                          "ORDER BY name, version", params)
-        return [self._version(r) for r in rows]
+        return [self._version(r) for r in self._version_rows(where, params)]
 
     def get(self, ref: str) -> ModelVersion:
         """The version a ref points to; ``DataError`` naming what exists when it points nowhere."""
@@ -306,9 +324,10 @@ class ModelRegistry:
                  data_fingerprint: str, data: Mapping[str, Any], pipeline: Mapping[str, Any],
                  label: Mapping[str, Any], model: Mapping[str, Any], scores: Mapping[str, Any],
                  code_version: str, created_at: int, who: str = "train",
-                 champion_if_first: bool = False) -> ModelVersion:
+                 champion_if_first: bool = False,
+                 lineage: Mapping[str, Any] | None = None) -> ModelVersion:
         """Store a new version (status ``candidate``, or ``champion`` when it is the first
-        of ``name`` and ``champion_if_first``); returns it."""
+        of ``name`` and ``champion_if_first``) with its lineage; returns it."""
         if not files or "model.json" not in files:
             raise ConfigError("register: files must hold the model artifact (model.json ...)")
         with self._lock("registry.lock", wait=True):
@@ -319,7 +338,7 @@ class ModelRegistry:
                 name, number, status, int(created_at), kind, artifact_sha256(files),
                 config_hash, data_fingerprint, _nan_safe(dict(data)), _nan_safe(dict(pipeline)),
                 _nan_safe(dict(label)), _nan_safe(dict(model)), _nan_safe(dict(scores)),
-                code_version)
+                code_version, _nan_safe(dict(lineage or {})))
             final = self.version_dir(name, number)
             self._write_files(final, {**files, "version.json": _dumps(version.to_dict()).encode()})
             try:
@@ -327,8 +346,9 @@ class ModelRegistry:
                     row = [name, number, status, int(created_at), kind, version.artifact_sha256,
                            config_hash, data_fingerprint, _dumps(version.data),
                            _dumps(version.pipeline), _dumps(version.label), _dumps(version.model),
-                           _dumps(version.scores), code_version]
-                    con.execute(f"INSERT INTO model_versions VALUES ({', '.join('?' * 14)})", row)
+                           _dumps(version.scores), code_version, _dumps(version.lineage)]
+                    con.execute(f"INSERT INTO model_versions ({', '.join(_COLUMNS)}) VALUES "
+                                f"({', '.join('?' * len(_COLUMNS))})", row)
                     self._event(con, name, number, "registered", created_at, who,
                                 f"status {status}", {"data_fingerprint": data_fingerprint})
             except BaseException:

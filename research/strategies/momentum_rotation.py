@@ -13,11 +13,20 @@ every bar of that time closed. At a rebalance the symbols that left the top are
 sold (target 0); one bar later, once that cash is free, every top symbol is set
 to ``1 / top_k`` of equity (buys are capped at free cash, trims are sells).
 Ties in the ranking go to the symbol that sorts first.
+
+Vectorized form (``vectorized``): ``TargetWeights`` replaying that schedule: at each
+rebalance step (bar ``m * every - 1``) weight 0 for the symbols outside the new top,
+one bar later ``1 / top_k`` for the top (NaN elsewhere: no call). Timers fire by
+time, so this holds only when every symbol has every bar (no gaps); otherwise the
+form refuses and the event engine runs.
 """
 
 from __future__ import annotations
 
+import numpy as np
+
 from tradeloom.engine.strategy.base import Param, Strategy
+from tradeloom.engine.vector.form import NotVectorizable, TargetWeights, VectorBars
 
 
 class MomentumRotation(Strategy):
@@ -49,3 +58,30 @@ class MomentumRotation(Strategy):
             if symbol not in self.top and ctx.position(symbol) > 0.0:
                 ctx.target_percent(symbol, 0.0)
         ctx.set_timer(ctx.now + ctx.timeframe_ms, name="buy")
+
+    def vectorized(self, bars: VectorBars) -> TargetWeights:
+        """The rebalance schedule as target weights (see the module docstring)."""
+        if not bars.gap_free:
+            gap = int(np.argmax(np.diff(bars.ts) != bars.timeframe_ms)) + 1
+            raise NotVectorizable(
+                f"bar {gap} does not follow bar {gap - 1} by one timeframe (a gap): the "
+                "rebalance timer then fires between bars, which target weights do not model")
+        close = bars.close
+        n, k = close.shape
+        weights = np.full((n, k), np.nan)
+        symbols = list(bars.symbols)
+        top: list[int] = []
+        buy_at = -1
+        for i in range(n):
+            if (i + 1) % self.every == 0 and i >= self.lookback and k >= self.top_k:
+                scores = close[i] / close[i - self.lookback] - 1.0
+                top = sorted(range(k), key=lambda j: (-scores[j], symbols[j]))[: self.top_k]
+                weights[i, [j for j in range(k) if j not in top]] = 0.0
+                rebalanced = True
+            else:
+                rebalanced = False
+            if buy_at == i:
+                weights[i, top] = 1.0 / self.top_k
+            if rebalanced:
+                buy_at = i + 1
+        return TargetWeights(weights)

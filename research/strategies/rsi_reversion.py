@@ -12,13 +12,20 @@ Orders: entry and signal exit are market orders through ``ctx.target_percent``
 (1.0 and 0.0). When the entry fills, ``on_fill`` places a reduce-only sell stop
 (``ctx.stop_loss``) for the filled amount at ``fill price * (1 - stop_pct)``. A
 signal exit cancels that stop first, so at most one exit ever fills.
+
+Vectorized form (``vectorized``): ``Signals`` with entries where the batch RSI is
+below ``oversold``, exits where it is above ``exit_level`` and ``sl_pct=stop_pct``,
+which is exactly this logic (the kernel's stop is placed at the entry fill, for the
+filled amount, and cancelled by a signal exit). One symbol.
 """
 
 from __future__ import annotations
 
-from tradeloom.engine.strategy.context import TARGET_TAG
+from tradeloom.engine.indicators.registry import rsi
 from tradeloom.engine.orders import Side
 from tradeloom.engine.strategy.base import Param, Strategy, StrategyError
+from tradeloom.engine.strategy.context import TARGET_TAG
+from tradeloom.engine.vector.form import Signals, VectorBars
 
 
 class RsiReversion(Strategy):
@@ -52,3 +59,9 @@ class RsiReversion(Strategy):
         if fill.tag == TARGET_TAG and fill.side is Side.BUY:  # the entry filled
             stop = fill.price * (1.0 - self.stop_pct)
             self._stop = ctx.stop_loss(fill.symbol, fill.amount, stop)
+
+    def vectorized(self, bars: VectorBars) -> Signals:
+        """RSI thresholds as entry/exit arrays with the stop-loss (see the module docstring)."""
+        value = rsi(bars.field("close"), self.period)
+        return Signals(entries=value < self.oversold, exits=value > self.exit_level,
+                       sl_pct=self.stop_pct)

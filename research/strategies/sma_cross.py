@@ -16,13 +16,24 @@ open.
 Crossing, defined on ``d = fast - slow`` of two consecutive bars where both SMAs
 are defined: up when ``d_prev <= 0 < d``, down when ``d_prev >= 0 > d``. The
 first bar where the slow SMA is defined never signals (it has no previous ``d``).
+
+Vectorized form (``vectorized``): the same crossings from the batch SMAs (bit for bit
+the streaming ones) as ``Signals``, all-in; the fast path of sweeps and
+``run_vectorized``. With one symbol the two forms agree trade for trade
+(``tradeloom check-fast``), except when ``fast == slow`` exactly on some bar: then
+the event form may buy again on a repeated up-cross while long, which the signal
+kernel (entries act only when flat) does not model, so the form refuses such bars.
 """
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
+
+from tradeloom.engine.indicators.registry import sma
 from tradeloom.engine.strategy.base import Param, Strategy, StrategyError
+from tradeloom.engine.vector.form import NotVectorizable, Signals, VectorBars
 
 
 class SmaCross(Strategy):
@@ -53,3 +64,15 @@ class SmaCross(Strategy):
             ctx.target_percent(symbol, self._weight)
         elif prev >= 0.0 > d:
             ctx.target_percent(symbol, 0.0)
+
+    def vectorized(self, bars: VectorBars) -> Signals:
+        """The crossings as entry/exit arrays (one symbol; see the module docstring)."""
+        close = bars.field("close")
+        d = sma(close, self.fast) - sma(close, self.slow)
+        tie = np.flatnonzero(d == 0.0)
+        if tie.size:
+            raise NotVectorizable(
+                f"fast SMA == slow SMA exactly at bar {int(tie[0])}: SmaCross may re-buy on the "
+                "next up-cross while long, which the signal kernel does not model")
+        prev = np.r_[np.nan, d[:-1]]
+        return Signals(entries=(prev <= 0.0) & (0.0 < d), exits=(prev >= 0.0) & (0.0 > d))

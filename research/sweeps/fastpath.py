@@ -14,9 +14,15 @@ trades and equity exactly (the kernel parity tests prove it). Two ways to say so
   name, or by source file and name when it was loaded from a file path
   (``research/strategies/sma_cross.py:SmaCross``).
 
+Any other strategy reaches the kernels through its **vectorized form**: a
+``vectorized(self, bars)`` method returning arrays (``tradeloom.engine.vector.form``);
+that path is called ``vectorized`` (``tradeloom.research.sweeps.vectorized``). A named
+kernel is tried first, then the vectorized form.
+
 A fast path may refuse a run it cannot reproduce (for example several symbols);
 ``choose_fast_path`` then falls back to the event engine under ``engine="auto"``
-and raises a ``ConfigError`` saying why under ``engine="fast"``.
+and raises a ``ConfigError`` saying why under ``engine="fast"``. ``explain_fast_path``
+returns the choice with the reason, which sweeps and walk-forward print.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,7 +40,8 @@ from tradeloom.engine.strategy.base import Strategy
 
 from tradeloom.research.sweeps.jobs import DataSpec, RunSettings
 
-__all__ = ["FAST_PATHS", "KNOWN_STRATEGIES", "FastPath", "choose_fast_path", "fast_path_name", "get_fast_path"]
+__all__ = ["FAST_PATHS", "KNOWN_STRATEGIES", "FastChoice", "FastPath", "choose_fast_path",
+           "explain_fast_path", "fast_path_name", "get_fast_path"]
 
 Runner = Callable[[DataSpec, list[dict[str, Any]], RunSettings], list[dict[str, float]]]
 
@@ -143,24 +150,57 @@ def fast_path_name(cls: type[Strategy]) -> str | None:
     return None
 
 
-def choose_fast_path(cls: type[Strategy], engine: str, data: DataSpec, settings: RunSettings,
-                     grid_names: Sequence[str]) -> str | None:
-    """The fast path to use for this sweep, or None for the event engine (see module docs)."""
+@dataclass(frozen=True)
+class FastChoice:
+    """Which path a sweep runs (``name``: a kernel, ``"vectorized"``, or None for the
+    event engine) and why, in words a person can act on."""
+
+    name: str | None
+    reason: str
+
+    @property
+    def engine(self) -> str:
+        """``"fast:<name>"`` or ``"event"`` (the ``engine`` of result tables)."""
+        return f"fast:{self.name}" if self.name else "event"
+
+
+def explain_fast_path(cls: type[Strategy], engine: str, data: DataSpec, settings: RunSettings,
+                      grid_names: Sequence[str], probe: Mapping[str, Any] | None = None) -> FastChoice:
+    """The path for this sweep and the reason (see the module docstring).
+
+    ``probe`` are the params the vectorized form is tried with (default: the
+    strategy's defaults); the sweep passes its first combination.
+    """
+    from tradeloom.research.sweeps.vectorized import VECTORIZED
+    from tradeloom.research.sweeps.vectorized import probe as probe_form
+
     if engine not in ("auto", "fast", "event"):
         raise ConfigError(f"--engine {engine!r}: use auto, fast or event")
     if engine == "event":
-        return None
+        return FastChoice(None, "--engine event asked for the event engine")
+    reasons: list[str] = []
     name = fast_path_name(cls)
-    reason: str | None
-    if name is None:
-        reason = f"{cls.__name__} has no kernel fast path"
-    else:
+    if name is not None:
         fp = FAST_PATHS[name]
         extra = [n for n in grid_names if n not in fp.params]
-        reason = fp.available() or fp.refuse(data, settings) or (
+        why = fp.available() or fp.refuse(data, settings) or (
             f"the {name} kernel has no param(s) {extra}" if extra else None)
-    if reason is None:
-        return name
+        if why is None:
+            return FastChoice(name, f"{cls.__name__} runs on the {name} kernel (every combination "
+                                    "in one call)")
+        reasons.append(why)
+    kind, why = probe_form(cls, data, probe or {})
+    if kind is not None:
+        return FastChoice(VECTORIZED, f"{cls.__name__}.vectorized() gives {kind} arrays for "
+                                      f"every combination (kernel calls, not backtests)")
+    reasons.append(why if name is not None else f"{cls.__name__} has no kernel fast path: {why}")
+    reason = "; ".join(reasons)
     if engine == "fast":
         raise ConfigError(f"--engine fast: {reason}; use --engine event (or auto)")
-    return None
+    return FastChoice(None, reason)
+
+
+def choose_fast_path(cls: type[Strategy], engine: str, data: DataSpec, settings: RunSettings,
+                     grid_names: Sequence[str], probe: Mapping[str, Any] | None = None) -> str | None:
+    """The fast path to use for this sweep, or None for the event engine (see module docs)."""
+    return explain_fast_path(cls, engine, data, settings, grid_names, probe).name

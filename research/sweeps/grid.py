@@ -41,7 +41,7 @@ from decimal import Decimal, InvalidOperation
 import numpy as np
 from tradeloom.engine.errors import ConfigError
 
-__all__ = ["GRID_SYNTAX", "MAX_RANGE_VALUES", "ParamGrid", "parse_spec", "parse_values"]
+__all__ = ["GRID_SYNTAX", "MAX_RANGE_VALUES", "ParamGrid", "is_param_name", "parse_spec", "parse_values"]
 
 GRID_SYNTAX = (
     "use --grid NAME=START:STOP:STEP (STOP included when on the grid, e.g. fast=5:50:5), "
@@ -141,9 +141,20 @@ def parse_spec(spec: str) -> tuple[str, tuple[str, ...]]:
         )
     name, _, text = spec.partition("=")
     name = name.strip()
-    if not name.isidentifier():
+    if not is_param_name(name):
         raise ConfigError(f"--grid {spec!r}: {name!r} is not a param name; {GRID_SYNTAX}")
     return name, parse_values(text, name)
+
+
+def is_param_name(name: str) -> bool:
+    """A Python identifier, or a rule file's dotted path to a number (parts are
+    identifiers or list indexes).
+
+    >>> [is_param_name(n) for n in ("fast", "indicators.fast.period", "exit.take_profit.0.at", "1x", "a..b")]
+    [True, True, True, False, False]
+    """
+    parts = name.split(".")
+    return parts[0].isidentifier() and all(p.isidentifier() or p.isdigit() for p in parts[1:])
 
 
 @dataclass(frozen=True)

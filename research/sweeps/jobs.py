@@ -84,12 +84,17 @@ class EventJob:
 
 @dataclass(frozen=True)
 class FastJob:
-    """Many combinations for one kernel fast path, run in a single call."""
+    """Many combinations for one kernel fast path, run in a single call.
+
+    ``strategy`` (a reference as in ``EventJob``) is needed by the ``vectorized``
+    path, which asks the strategy itself for its arrays.
+    """
 
     fast_path: str
     data: DataSpec
     params: tuple[tuple[tuple[str, Any], ...], ...]
     settings: RunSettings = field(default_factory=RunSettings)
+    strategy: str = ""
 
 
 @dataclass(frozen=True)
@@ -121,8 +126,13 @@ def run_event_job(job: EventJob) -> JobResult:
 def run_fast_job(job: FastJob) -> list[JobResult]:
     """Run every combination of ``job`` through its kernel fast path (one kernel call)."""
     from tradeloom.research.sweeps.fastpath import get_fast_path
+    from tradeloom.research.sweeps.vectorized import VECTORIZED, run_vectorized_combos
 
-    rows = get_fast_path(job.fast_path).run(job.data, [dict(p) for p in job.params], job.settings)
+    params = [dict(p) for p in job.params]
+    if job.fast_path == VECTORIZED:
+        rows = run_vectorized_combos(job.strategy, job.data, params, job.settings)
+    else:
+        rows = get_fast_path(job.fast_path).run(job.data, params, job.settings)
     return [JobResult({k: float(r[k]) for k in METRIC_KEYS}) for r in rows]
 
 

@@ -10,12 +10,14 @@ order, plus the best row by ``metric``.
 How combinations run (``engine=``):
 
 - ``"fast"``: the strategy has a kernel fast path (``tradeloom.research.sweeps.fastpath``:
-  a class attribute ``fast_path = "sma_cross"`` or the registry there); every
-  combination of a data window runs in **one** kernel call.
+  a class attribute ``fast_path = "sma_cross"`` or the registry there), or a
+  vectorized form (a ``vectorized(self, bars)`` method, ``tradeloom.engine.vector.form``);
+  every combination of a data window runs in a few kernel calls.
 - ``"event"``: one event-engine backtest per combination, spread over the
   executor's workers.
 - ``"auto"`` (default): the fast path when the strategy has one that supports
-  the run, else the event engine.
+  the run, else the event engine. ``SweepResult.engine_reason`` says which ran and
+  why (the CLI prints it).
 
 Determinism: combination order, the random draw (``numpy.random.default_rng(seed)``)
 and every run are deterministic and executors return results in item order, so
@@ -46,7 +48,7 @@ from tradeloom.engine.results.result import METRIC_KEYS
 from tradeloom.engine.strategy.base import Strategy
 
 from tradeloom.research.sweeps.executors import Executor, LocalExecutor
-from tradeloom.research.sweeps.fastpath import choose_fast_path
+from tradeloom.research.sweeps.fastpath import explain_fast_path
 from tradeloom.research.sweeps.grid import ParamGrid
 from tradeloom.research.strategy_loader import load_strategy
 from tradeloom.research.sweeps.jobs import (
@@ -152,7 +154,7 @@ def evaluate(
     """
     keyed = [tuple(p.items()) for p in params]
     if fast_path is not None:
-        fjobs = [FastJob(fast_path, w, tuple(keyed), settings) for w in windows]
+        fjobs = [FastJob(fast_path, w, tuple(keyed), settings, strategy) for w in windows]
         total = len(fjobs)
         done = progress_counter(progress, total)
         per_window = executor.map(run_fast_job, fjobs, on_done=done)
@@ -187,6 +189,8 @@ class SweepResult:
     engine: str
     meta: dict[str, Any]
     skipped: list[tuple[dict[str, str], str]] = field(default_factory=list)
+    engine_reason: str = ""
+    """Why ``engine`` ran: the fast path's name, or why the event engine did."""
 
     @property
     def best_position(self) -> int:
@@ -241,20 +245,20 @@ def run_sweep(
     cls = load_strategy(ref)
     param_grid = as_grid(grid)
     combos = prepare_combinations(cls, param_grid, random=random, seed=seed)
-    fast = choose_fast_path(cls, engine, data, settings, combos.names)
+    choice = explain_fast_path(cls, engine, data, settings, combos.names, probe=combos.full[0])
     own = executor is None
     ex = executor if executor is not None else LocalExecutor()
     try:
-        metrics = evaluate(ref, [data], combos.full, fast_path=fast, settings=settings,
+        metrics = evaluate(ref, [data], combos.full, fast_path=choice.name, settings=settings,
                            executor=ex, progress=progress)[0]
     finally:
         if own:
             ex.close()
     table = results_table(combos.names, combos.params, metrics)
-    engine_name = f"fast:{fast}" if fast else "event"
     meta = sweep_metadata(ref, cls, data, param_grid, combos, random=random, seed=seed,
-                          metric=metric, engine=engine_name, settings=settings)
-    return SweepResult(table, metric, engine_name, meta, combos.skipped)
+                          metric=metric, engine=choice.engine, settings=settings)
+    meta["engine_reason"] = choice.reason
+    return SweepResult(table, metric, choice.engine, meta, combos.skipped, choice.reason)
 
 
 def _portable_ref(ref: str, cls: type[Strategy]) -> str:

@@ -3,7 +3,8 @@
 For each window of ``plan_windows`` (rolling or anchored, by bars or durations):
 
 1. every combination of the grid runs on the train window (the kernel fast path
-   when the strategy has one, else the event engine), and the best by ``metric``
+   when the strategy has one, a named kernel or its vectorized form, else the
+   event engine; ``summary["engine_reason"]`` says why), and the best by ``metric``
    is picked (NaN last, first of ties, as in a sweep);
 2. the picked params run on the test window through the **event engine**, the
    reference engine, and its equity curve is kept.
@@ -43,7 +44,7 @@ from tradeloom.engine.strategy.base import Strategy
 from tradeloom.engine.timeframes import bars_per_year, timeframe_to_ms
 
 from tradeloom.research.sweeps.executors import Executor, LocalExecutor
-from tradeloom.research.sweeps.fastpath import choose_fast_path
+from tradeloom.research.sweeps.fastpath import explain_fast_path
 from tradeloom.research.strategy_loader import load_strategy
 from tradeloom.research.sweeps.sweep import (
     Engine,
@@ -176,7 +177,8 @@ def run_walkforward(
     ref = strategy_ref(strategy)
     cls = load_strategy(ref)
     combos = prepare_combinations(cls, as_grid(grid), random=random, seed=seed)
-    fast = choose_fast_path(cls, engine, data, settings, combos.names)
+    choice = explain_fast_path(cls, engine, data, settings, combos.names, probe=combos.full[0])
+    fast = choice.name
     windows = plan_windows(_bar_times(data), data.timeframe, train_span, test_span, anchored=anchored)
     n_is = len(windows) * (1 if fast else len(combos.full))
     total = n_is + len(windows)
@@ -210,7 +212,8 @@ def run_walkforward(
         [t.assign(window=np.int64(w.index))[["window", *t.columns]] for w, t in zip(windows, tables)],
         ignore_index=True)
     summary = _summary(window_table, curve, metric, data, settings, anchored, train_span, test_span,
-                       f"fast:{fast}" if fast else "event", ref, seed, random)
+                       choice.engine, ref, seed, random)
+    summary["engine_reason"] = choice.reason
     return WalkForwardResult(window_table, curve, in_sample, summary, metric)
 
 

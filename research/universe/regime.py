@@ -23,7 +23,7 @@ Figures:
   included) that are ``<=`` the current one; defined once ``vol_window``
   consecutive vol values exist (a hole in the data restarts the count).
 
-Two forms that agree exactly on every bar (``tests/test_regime.py``):
+Two forms that agree exactly on every bar (``tests/unit/research/test_regime.py``):
 :func:`classify` over whole arrays (backtests, research, the CLI) and
 :class:`RegimeTracker` updated once per closed bar (live, the selector strategy).
 Both are causal: the reading at bar ``i`` uses bars ``0..i`` only.

@@ -26,7 +26,7 @@ with its reason. :func:`compute_universe` does that from the market store alone:
 
 No look-ahead: only bars that closed by ``as_of`` are read (``ts + tf <= as_of``),
 and the catalog's ``first_ts`` is used only to ask "was there a bar before the
-cutoff", which the bars before the cutoff alone decide. ``tests/test_universe.py``
+cutoff", which the bars before the cutoff alone decide. ``tests/unit/research/test_universe.py``
 proves it by mutating every bar after ``as_of`` and comparing the JSON.
 
 :func:`refresh_schedule` recomputes the universe every ``every`` (a timeframe

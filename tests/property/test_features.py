@@ -97,6 +97,8 @@ def all_kinds_pipeline() -> FeaturePipeline:
         Feature("hs", "calendar", {"unit": "hour", "fn": "sin"}),
         Feature("wc", "calendar", {"unit": "weekday", "fn": "cos"}),
         Feature("col", "column", {"field": "volume"}),
+        Feature("ffd", "ffd", {"d": 0.5, "threshold": 0.05}),  # 1, -0.5, -0.125, -0.0625
+        Feature("ffd_v", "ffd", {"d": 0.3, "threshold": 0.05, "field": "volume", "log": False}),
         Feature("m_ret", "ret", {"horizon": 2}, source="market"),
         Feature("m_rv", "realized_vol", {"period": 3}, source="market"),
     ]

@@ -63,7 +63,21 @@ def build_settings(
     broker.update({k: v for k, v in broker_overrides.items() if v is not None})
     data["broker"] = broker
     data["params"] = {**data.get("params", {}), **params}
+    _rule_file_defaults(data)
     return validate_config(BacktestSettings, data, source)
+
+
+def _rule_file_defaults(data: dict[str, Any]) -> None:
+    """A rule file names its symbols, timeframe and risk profile: use them where the
+    flags and the config file are silent."""
+    from tradeloom.research.strategy_loader import strategy_defaults
+
+    spec = data.get("strategy")
+    if not isinstance(spec, str):
+        return
+    for key, value in strategy_defaults(spec).items():
+        if data.get(key) is None and value is not None:
+            data[key] = value
 
 
 def write_report(result: Any, settings: BacktestSettings, path: Path) -> None:
@@ -151,7 +165,7 @@ def print_report(result: Any, settings: BacktestSettings, out: Path | None) -> N
 
 
 def backtest(
-    strategy: str = typer.Argument("", help="'path/to/file.py:Class' or 'package.module:Class'."),
+    strategy: str = typer.Argument("", help="'path/to/file.py:Class', 'package.module:Class' or a rule file (.toml/.json)."),
     symbols: Optional[str] = typer.Option(None, "--symbols", "-s", help="Comma-separated, e.g. BTC/USDT,ETH/USDT."),
     timeframe: Optional[str] = typer.Option(None, "--timeframe", "-t", help="Bar timeframe, e.g. 1h (default 1h)."),
     start: Optional[str] = typer.Option(None, help="First bar open time (UTC), e.g. 2021-01-01."),
@@ -177,6 +191,10 @@ def backtest(
     written with --out and load back equal.
 
     Example:  tradeloom backtest research/strategies/sma_cross.py:SmaCross --symbols BTC/USDT --timeframe 1h --param fast=10 --param slow=50 --out runs/sma
+
+    A rule file brings its own symbols, timeframe and risk profile:
+
+    Example:  tradeloom backtest examples/rules/breakout.toml --param exit.stop_loss=0.03 --report breakout.html
     """
     from tradeloom.cli.main import report_error
 

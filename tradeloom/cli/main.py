@@ -71,6 +71,9 @@ def _register() -> None:
     app.command("sweep", rich_help_panel="Research")(sweep)
     app.command("walkforward", rich_help_panel="Research")(walkforward)
     app.command("regress", rich_help_panel="Research")(regress)
+    from tradeloom.cli.check_fast import check_fast
+
+    app.command("check-fast", rich_help_panel="Research")(check_fast)
 
     from tradeloom.cli.universe import regime, universe
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import getpass
 import json
-import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,13 +26,16 @@ from rich.table import Table
 
 from tradeloom.adapters.clock import SystemClock
 from tradeloom.cli import context as clictx
+from tradeloom.cli import ml_views as views
 from tradeloom.cli.errors import user_errors as _user_errors
 
 __all__ = ["models_app", "retrain_command", "schedule_command", "train_command"]
 
-TRAIN_EXAMPLE = "tradeloom train configs/btc_dir.toml"
-RETRAIN_EXAMPLE = "tradeloom retrain configs/btc_dir_retrain.toml"
-SCHEDULE_EXAMPLE = "tradeloom schedule configs/schedule.toml --print-crontab"
+#: The examples every --help shows; shipped in examples/ml and run by the tests.
+TRAIN_EXAMPLE = "tradeloom train examples/ml/btc_direction.toml --report runs/btc_dir.html"
+RETRAIN_EXAMPLE = "tradeloom retrain examples/ml/btc_direction_retrain.toml"
+SCHEDULE_EXAMPLE = "tradeloom schedule examples/ml/schedule.toml --print-crontab"
+SHOW_EXAMPLE = "tradeloom models show btc_dir@champion"
 
 models_app = typer.Typer(
     help="List, inspect, promote and retire registered models.\n\n"
@@ -65,44 +67,38 @@ def _progress(enabled: bool) -> Iterator[Callable[[str, int, int], None] | None]
         yield update
 
 
-def _fmt(v: Any) -> str:
-    if isinstance(v, float):
-        return "n/a" if not math.isfinite(v) else f"{v:,.4f}"
-    return "n/a" if v is None else str(v)
-
-
 def _open() -> tuple[Any, Any]:
     from tradeloom.research.ml.registry import ModelRegistry
 
     return clictx.open_store(), ModelRegistry(clictx.catalog_path())
 
 
-def _version_table(title: str, scores: dict[str, Any]) -> Table:
-    table = Table(title=title)
-    for col in ("fold", "n_test", "auc", "log_loss", "brier", "hit_rate", "bt_total_return",
-                "bt_sharpe"):
-        table.add_column(col, justify="right")
-    for row in scores.get("folds", []):
-        table.add_row(*(_fmt(row.get(c)) for c in ("fold", "n_test", "auc", "log_loss", "brier",
-                                                   "hit_rate", "bt_total_return", "bt_sharpe")))
-    cv = scores.get("cv", {})
-    bt = scores.get("backtest_mean", {})
-    table.add_row("overall", _fmt(cv.get("n")), _fmt(cv.get("auc")), _fmt(cv.get("log_loss")),
-                  _fmt(cv.get("brier")), _fmt(cv.get("hit_rate")), _fmt(bt.get("total_return")),
-                  _fmt(bt.get("sharpe")), style="bold")
-    return table
+def _write_report(registry: Any, version: Any, path: Path) -> None:
+    from tradeloom.research.ml.report import write_training_report
+
+    events = [e for e in registry.events(version.name) if e.version == version.version]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    written = write_training_report(path, version, events)
+    Console(stderr=True).print(f"training report: {escape(str(written))}")
 
 
 def train_command(
-    config: Path = typer.Argument(..., help="Train config (TOML), see research/ml/config.py."),
+    config: Path = typer.Argument(..., help="Train config (TOML), e.g. "
+                                  "examples/ml/btc_direction.toml; see research/ml/config.py."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar, no table."),
+    report: Path | None = typer.Option(None, "--report", help="Write the HTML training report "
+                                       "(folds, baselines, calibration, lineage) here."),
 ) -> None:
-    """Train a model with purged walk-forward CV and register it.
+    """Train a model with purged CV, evaluate it against baselines, register it.
 
-    The first version of a model name becomes champion (champion_if_first).
-    Training the same config on the same data again returns the registered version.
+    Prints the CV folds, the model's edge over the base-rate and
+    previous-return-sign baselines with a 95% block-bootstrap interval, and
+    calibration (ECE calibrated, raw and of the constant forecast, reliability
+    bins). The first version of a model name becomes champion. Training the
+    same config on the same data again returns the registered version.
 
-    Example:  tradeloom train configs/btc_dir.toml
+    Example:
+      tradeloom train examples/ml/btc_direction.toml --report runs/btc_dir.html
     """
     from tradeloom.adapters.config.files import load_config
     from tradeloom.research.ml.config import TrainConfig
@@ -114,26 +110,34 @@ def train_command(
         with _progress(not quiet) as progress:
             res = train(cfg, store, registry, created_at=SystemClock().now_ms(), progress=progress)
     v = res.version
+    if report is not None:
+        with _user_errors():
+            _write_report(registry, v, report)
     if quiet:
         typer.echo(v.ref)
         return
     console = Console()
     note = " (already registered: same config and data)" if res.reused else ""
     console.print(f"[bold]{v.ref}[/] {v.status}{note}  data {v.data_fingerprint[:12]}  "
-                  f"rows {v.scores.get('rows')}")
-    console.print(_version_table(f"{v.ref} purged walk-forward CV", dict(v.scores)))
+                  f"rows {v.scores.get('rows')}  code {escape(v.code_version)}")
+    for table in views.version_tables(v.ref, dict(v.scores)):
+        console.print(table)
 
 
 def retrain_command(
     config: Path = typer.Argument(..., help="Retrain config (TOML): a [train] table + holdout."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar; one line out."),
 ) -> None:
-    """Train a challenger, compare it with the champion on a recent holdout, promote or keep.
+    """Train a challenger, test it against the champion on a holdout, promote or keep.
 
-    The decision and both models' holdout figures are recorded in the registry.
-    Running it again on the same data replays the recorded decision.
+    Promotion needs a gain above the configured margin (default 0.01) and a
+    one-sided paired test on the same holdout rows below alpha (default 5%:
+    DeLong for AUC, block bootstrap otherwise). The decision, the test with its
+    p-value and both models' holdout figures are recorded in the registry.
+    Running it again on the same data replays the recorded decision, unless
+    the champion changed since.
 
-    Example:  tradeloom retrain configs/btc_dir_retrain.toml
+    Example:  tradeloom retrain examples/ml/btc_direction_retrain.toml
     """
     from tradeloom.adapters.config.files import load_config
     from tradeloom.research.ml.config import RetrainConfig
@@ -148,19 +152,8 @@ def retrain_command(
     if quiet:
         typer.echo(f"{verdict}: {d.reason}{' (replayed)' if d.replayed else ''}")
         return
-    table = Table(title=f"retrain {d.name}: {verdict}{' (replayed)' if d.replayed else ''}")
-    for col in ("model", "ref", "auc", "log_loss", "brier", "hit_rate", "bt_total_return",
-                "bt_sharpe"):
-        table.add_column(col, justify="right")
-    for key in ("challenger", "champion"):
-        f = d.figures.get(key)
-        if f:
-            s, b = f["scores"], f["backtest"]
-            table.add_row(key, f["ref"], _fmt(s.get("auc")), _fmt(s.get("log_loss")),
-                          _fmt(s.get("brier")), _fmt(s.get("hit_rate")),
-                          _fmt(b.get("total_return")), _fmt(b.get("sharpe")))
     console = Console()
-    console.print(table)
+    console.print(views.decision_table(d))
     console.print(escape(d.reason))
 
 
@@ -178,8 +171,8 @@ def models_list(
         versions = registry.list_versions(name)
     if as_json:
         typer.echo(json.dumps([{"ref": v.ref, "status": v.status, "kind": v.kind,
-                                "created_at": v.created_at, "auc": v.scores.get("cv", {}).get("auc")}
-                               for v in versions]))
+                                "created_at": v.created_at, "auc": v.scores.get("cv", {}).get("auc"),
+                                "code_version": v.code_version} for v in versions]))
         return
     table = Table(title=f"models in {registry.dir}")
     for col in ("ref", "status", "kind", "created_at", "data", "cv auc", "cv brier"):
@@ -188,13 +181,21 @@ def models_list(
         cv = v.scores.get("cv", {})
         created = time.strftime("%Y-%m-%d %H:%M", time.gmtime(v.created_at / 1000))
         table.add_row(v.ref, v.status, v.kind, created, ",".join(v.data.get("symbols", [])),
-                      _fmt(cv.get("auc")), _fmt(cv.get("brier")))
+                      views.fmt(cv.get("auc")), views.fmt(cv.get("brier")))
     Console().print(table)
 
 
 @models_app.command("show")
-def models_show(ref: str = typer.Argument(..., help="name, name@champion, name@latest or name@3")) -> None:
-    """Show one version: data, features, label, model, scores and its events.
+def models_show(
+    ref: str = typer.Argument(..., help="name, name@champion, name@latest or name@3"),
+    report: Path | None = typer.Option(None, "--report", help="Also write its HTML training "
+                                       "report here."),
+) -> None:
+    """Show one version's lineage, scores, baselines, calibration and events.
+
+    Lineage: code version and git commit, library versions, the full validated
+    config, data range and fingerprint, feature and label specs. Events include
+    retrain decisions with their paired test and p-value.
 
     Example:  tradeloom models show btc_dir@champion
     """
@@ -202,17 +203,9 @@ def models_show(ref: str = typer.Argument(..., help="name, name@champion, name@l
         _, registry = _open()
         v = registry.get(ref)
         events = [e for e in registry.events(v.name) if e.version == v.version]
-    console = Console()
-    console.print(f"[bold]{v.ref}[/] {v.status} {v.kind}  code {v.code_version}  "
-                  f"artifact {v.artifact_sha256[:12]}  config {v.config_hash[:12]}")
-    console.print(escape(f"data: {json.dumps(dict(v.data))}  fingerprint {v.data_fingerprint}"))
-    console.print(escape(f"label: {json.dumps(dict(v.label))}"))
-    console.print(escape(f"model: {json.dumps(dict(v.model))}"))
-    console.print(f"features: {len(v.pipeline.get('features', []))}")
-    console.print(_version_table(f"{v.ref} CV", dict(v.scores)))
-    for e in events:
-        when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(e.ts / 1000))
-        console.print(escape(f"{when} {e.event} by {e.who}: {e.why}"))
+        if report is not None:
+            _write_report(registry, v, report)
+    views.print_version(Console(), v, events)
 
 
 @models_app.command("promote")
@@ -248,29 +241,40 @@ def models_retire(
 
 
 def schedule_command(
-    config: Path = typer.Argument(..., help="Schedule config (TOML) with [[jobs]] config + cron."),
+    config: Path = typer.Argument(..., help="Schedule config (TOML): jobs, each a retrain "
+                                  "config and a cron expression."),
     print_crontab: bool = typer.Option(False, "--print-crontab", help="Print the equivalent "
-                                       "crontab lines and exit."),
+                                       "crontab (CRON_TZ=UTC, the venv's absolute tradeloom) "
+                                       "and exit."),
+    run_due: bool = typer.Option(False, "--run-due", help="Run the jobs due in the current UTC "
+                                 "minute once and exit (for a cron without CRON_TZ)."),
     max_runs: int | None = typer.Option(None, "--max-runs", min=1, help="Stop after N runs "
                                         "(default: run until interrupted)."),
 ) -> None:
-    """Run retrain jobs on cron expressions (UTC) in this process, one trainer per model.
+    """Run retrain jobs on cron expressions (UTC) in this process.
 
-    Each run is logged to <catalog>/models/schedule.log; a run whose model is being
-    trained elsewhere is skipped.
+    Each run is logged to <catalog>/models/schedule.log. A run that raises is
+    logged with its traceback and the schedule goes on; fire times that pass
+    while a run is busy are skipped and logged (never a backlog); a run whose
+    model is being trained elsewhere is skipped.
 
-    Example:  tradeloom schedule configs/schedule.toml --print-crontab
+    Example:  tradeloom schedule examples/ml/schedule.toml --print-crontab
     """
     from tradeloom.adapters.config.files import load_config
     from tradeloom.research.ml.config import ScheduleConfig
-    from tradeloom.research.ml.schedule import crontab_lines, retrain_runner, run_schedule
+    from tradeloom.research.ml.schedule import (
+        crontab_lines,
+        retrain_runner,
+        run_due as run_due_now,
+        run_schedule,
+    )
 
     with _user_errors():
         cfg = load_config(ScheduleConfig, config)
         catalog = clictx.catalog_path()
         base = config.resolve().parent
         if print_crontab:
-            for line in crontab_lines(cfg, catalog=catalog, base_dir=base):
+            for line in crontab_lines(cfg, catalog=catalog, base_dir=base, schedule_path=config):
                 typer.echo(line)
             return
         console = Console()
@@ -278,6 +282,10 @@ def schedule_command(
         def show(rec: Any) -> None:
             console.print(escape(f"{rec.job}: {rec.status} {rec.message}"), highlight=False)
 
+        if run_due:
+            run_due_now(cfg, retrain_runner(catalog, base), clock=SystemClock(),
+                        log_dir=catalog / "models", on_run=show)
+            return
         try:
             run_schedule(cfg, retrain_runner(catalog, base), clock=SystemClock(),
                          log_dir=catalog / "models", max_runs=max_runs, on_run=show)

@@ -20,6 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tradeloom.adapters.clock import SystemClock
+from tradeloom.cli import context as clictx
 from tradeloom.cli.errors import fail as _fail
 from tradeloom.engine.errors import TradeloomError
 
@@ -38,8 +39,10 @@ def serve(
     token_file: Path | None = typer.Option(None, "--token-file",
                                            help="File holding the access token (chmod 600); "
                                            "default: $TRADELOOM_TOKEN."),
+    rules_dir: Path = typer.Option(Path("rules"), "--rules-dir",
+                                   help="Where the strategy builder saves rule files."),
 ) -> None:
-    """Health, Prometheus metrics and the status page (with kill buttons) over HTTP.
+    """Health, Prometheus metrics, the status page (with kill buttons) and the strategy builder.
 
     Example:  tradeloom serve --state-dir state
 
@@ -50,6 +53,10 @@ def serve(
 
     Off 127.0.0.1 every endpoint but /health needs the token (header
     'Authorization: Bearer <token>', or the page's login form).
+
+    http://127.0.0.1:8765/builder is the strategy builder: pick symbols, indicators
+    and conditions, see the rule file it writes, save it to --rules-dir, backtest it
+    on the catalog (the global --catalog) and read the report.
     """
     from tradeloom.serve.server import ServerSettings, bind_policy, load_token, serve_forever
 
@@ -57,7 +64,8 @@ def serve(
     try:
         token = load_token(token_file)
         bind_policy(host, token)
-        settings = ServerSettings(state_dir=state_dir, token=token)
+        settings = ServerSettings(state_dir=state_dir, token=token,
+                                  catalog=clictx.catalog_path(), rules_dir=rules_dir)
         asyncio.run(serve_forever(settings, host, port, announce=lambda m: console.print(
             escape(m), highlight=False)))
     except TradeloomError as exc:

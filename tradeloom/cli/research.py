@@ -49,14 +49,19 @@ _CLUSTER_HELP = ("Run on Dask: local or local:N starts N local workers, tcp://HO
                  "running scheduler (needs tradeloom's dask extra). Default: a local process pool.")
 
 
-def _data_spec(symbols: str, timeframe: str, start: str | None, end: str | None,
-               exchange: str) -> DataSpec:
+def _data_spec(symbols: str | None, timeframe: str | None, start: str | None, end: str | None,
+               exchange: str, strategy: str = "") -> DataSpec:
+    """The dataset of a sweep; a rule file fills in the symbols and timeframe it names."""
     from tradeloom.engine.timeutil import parse_utc_ms
+    from tradeloom.research.strategy_loader import strategy_defaults
     from tradeloom.research.sweeps.jobs import DataSpec
 
-    names = [s.strip() for s in symbols.split(",") if s.strip()]
+    defaults = strategy_defaults(strategy) if strategy else {}
+    names = ([s.strip() for s in symbols.split(",") if s.strip()] if symbols
+             else list(defaults.get("symbols") or []))
+    timeframe = timeframe or defaults.get("timeframe") or "1h"
     if not names:
-        raise ConfigError("--symbols is empty; give e.g. --symbols BTC/USDT or BTC/USDT,ETH/USDT")
+        raise ConfigError("give --symbols, e.g. --symbols BTC/USDT or BTC/USDT,ETH/USDT")
     lo = parse_utc_ms(start, "--start") if start else None
     hi = parse_utc_ms(end, "--end") if end else None
     if lo is not None and hi is not None and hi <= lo:
@@ -103,9 +108,9 @@ def _executor(cluster: str | None, processes: int) -> Executor:
 
 
 def sweep(
-    strategy: str = typer.Argument(..., help="'path/to/file.py:Class' or 'package.module:Class'."),
-    symbols: str = typer.Option(..., "--symbols", "-s", help="Comma-separated, e.g. BTC/USDT."),
-    timeframe: str = typer.Option("1h", "--timeframe", "-t", help="Bar timeframe, e.g. 1h."),
+    strategy: str = typer.Argument(..., help="'path/to/file.py:Class', 'package.module:Class' or a rule file (.toml/.json)."),
+    symbols: str | None = typer.Option(None, "--symbols", "-s", help="Comma-separated, e.g. BTC/USDT (default: the rule file's)."),
+    timeframe: str | None = typer.Option(None, "--timeframe", "-t", help="Bar timeframe, e.g. 1h (default: the rule file's, else 1h)."),
     start: str | None = typer.Option(None, help="First bar open time (UTC), e.g. 2021-01-01."),
     end: str | None = typer.Option(None, help="End (exclusive, UTC), e.g. 2021-06-01."),
     grid: Annotated[list[str] | None, typer.Option("--grid", "-g", help=_GRID_HELP)] = None,
@@ -124,16 +129,21 @@ def sweep(
 ) -> None:
     """Grid or random search over a strategy's params; every metric per combination.
 
-    Strategies with a kernel fast path (the bundled SmaCross) run the whole grid
-    in one numba call; others run one event-engine backtest per combination on the
-    process pool or Dask cluster. Combinations the strategy refuses (fast >= slow)
-    are skipped and counted.
+    Strategies with a kernel fast path (the bundled SmaCross) or a vectorized form
+    (templates, rule files) run the whole grid in a few numba calls; others run one
+    event-engine backtest per combination on the process pool or Dask cluster. The
+    output says which path ran and why. Combinations the strategy refuses
+    (fast >= slow) are skipped and counted.
 
     Example (after `tradeloom data load-sample`):
 
       tradeloom sweep research/strategies/sma_cross.py:SmaCross --symbols BTC/USDT --timeframe 1h --grid fast=5:50:5 --grid slow=60:240:20 --metric sharpe --out sweep.parquet
 
       tradeloom sweep research/strategies/rsi_reversion.py:RsiReversion --symbols ETH/USDT --grid period=7:21:7 --random 5 --seed 1 --cluster local:2
+
+    A rule file sweeps over any of its numbers, by dotted path:
+
+      tradeloom sweep examples/rules/sma_cross.toml --grid indicators.fast.period=5:50:5 --grid indicators.slow.period=60:240:20
     """
     from tradeloom.research.sweeps.sweep import run_sweep
     from tradeloom.research.sweeps.jobs import RunSettings
@@ -141,7 +151,7 @@ def sweep(
     with _user_errors():
         if not grid:
             raise ConfigError(f"give at least one --grid, e.g.  {SWEEP_EXAMPLE}")
-        data = _data_spec(symbols, timeframe, start, end, exchange)
+        data = _data_spec(symbols, timeframe, start, end, exchange, strategy)
         with _executor(cluster, processes) as ex, _progress(not quiet and not as_json, "sweep") as bar:
             result = run_sweep(strategy, data, grid, random=random, seed=seed, metric=metric,
                                executor=ex, settings=RunSettings(initial_cash=cash),
@@ -168,7 +178,7 @@ def _print_sweep(result: Any, top: int, out: Path | None) -> None:
                                if k != result.metric]
     table = Table(title=f"{result.meta['strategy']}  {', '.join(result.meta['symbols'])}  "
                         f"{result.meta['timeframe']}  by {result.metric}")
-    for col in ["#", *names, *shown]:
+    for col in ["#", *_short_names(names), *shown]:
         table.add_column(col, justify="right")
     rows = result.ranked().head(max(top, 1)).to_dict("records")  # keeps each column's type
     for rank, row in enumerate(rows, start=1):
@@ -178,6 +188,7 @@ def _print_sweep(result: Any, top: int, out: Path | None) -> None:
     seed = f", seed {result.meta['seed']}" if result.meta["search"] == "random" else ""
     console.print(f"{len(result.table)} combinations ({result.meta['search']}{seed}), engine "
                   f"{result.engine}; skipped {len(result.skipped)}", highlight=False)
+    console.print(f"  why {result.engine}: {result.engine_reason}", highlight=False)
     if result.skipped:
         combo, reason = result.skipped[0]
         console.print(f"  first skipped {combo}: {reason}", highlight=False)
@@ -188,10 +199,37 @@ def _print_sweep(result: Any, top: int, out: Path | None) -> None:
         console.print(f"table written to {out}", highlight=False)
 
 
+_GENERIC = frozenset({"period", "right", "left", "at", "fraction", "for_bars", "percent"})
+
+
+def _short_names(names: list[str]) -> list[str]:
+    """Column titles for params: a rule file's dotted paths cut to their shortest tail
+    that is unique and says what it is (``indicators.fast.period`` -> ``fast.period``).
+
+    >>> _short_names(["indicators.fast.period", "indicators.slow.period", "exit.stop_loss"])
+    ['fast.period', 'slow.period', 'stop_loss']
+    >>> _short_names(["entry.when.right", "exit.when.right", "exit.take_profit.0.at"])
+    ['entry.when.right', 'exit.when.right', 'take_profit.0.at']
+    """
+    out = []
+    for name in names:
+        parts = name.split(".")
+        k = 1
+        while k < len(parts):
+            head = parts[-k]
+            tail = ".".join(parts[-k:])
+            unique = sum(1 for o in names if o == tail or o.endswith("." + tail)) == 1
+            if unique and not head.isdigit() and not (k == 1 and head in _GENERIC):
+                break
+            k += 1
+        out.append(".".join(parts[-k:]))
+    return out
+
+
 def walkforward(
-    strategy: str = typer.Argument(..., help="'path/to/file.py:Class' or 'package.module:Class'."),
-    symbols: str = typer.Option(..., "--symbols", "-s", help="Comma-separated, e.g. BTC/USDT."),
-    timeframe: str = typer.Option("1h", "--timeframe", "-t", help="Bar timeframe, e.g. 1h."),
+    strategy: str = typer.Argument(..., help="'path/to/file.py:Class', 'package.module:Class' or a rule file (.toml/.json)."),
+    symbols: str | None = typer.Option(None, "--symbols", "-s", help="Comma-separated, e.g. BTC/USDT (default: the rule file's)."),
+    timeframe: str | None = typer.Option(None, "--timeframe", "-t", help="Bar timeframe, e.g. 1h (default: the rule file's, else 1h)."),
     start: str | None = typer.Option(None, help="First bar open time (UTC), e.g. 2021-01-01."),
     end: str | None = typer.Option(None, help="End (exclusive, UTC), e.g. 2021-06-01."),
     train: str = typer.Option(..., "--train", help="Train window: a duration (90d, 12h, 2w) or a bar count (2000)."),
@@ -228,7 +266,7 @@ def walkforward(
     with _user_errors():
         if not grid:
             raise ConfigError(f"give at least one --grid, e.g.  {WF_EXAMPLE}")
-        data = _data_spec(symbols, timeframe, start, end, exchange)
+        data = _data_spec(symbols, timeframe, start, end, exchange, strategy)
         with _executor(cluster, processes) as ex, _progress(not quiet and not as_json, "walk-forward") as bar:
             result = run_walkforward(strategy, data, grid, train=train, test=test, anchored=anchored,
                                      metric=metric, random=random, seed=seed, executor=ex,
@@ -267,6 +305,8 @@ def _print_walkforward(result: Any, out: Path | None) -> None:
         f"{s['windows']} windows, engine {s['engine']}: mean is {metric} {_fmt(s[f'is_{metric}_mean'])}, "
         f"mean oos {_fmt(s[f'oos_{metric}_mean'])}, degradation {_fmt(s['degradation_mean'])}, "
         f"efficiency {_fmt(s['efficiency'])}", highlight=False)
+    console.print(f"  why {s['engine']} on the train windows: {s.get('engine_reason', '')}; test "
+                  "windows always run on the event engine", highlight=False)
     console.print(
         f"stitched out of sample: return {_fmt(s['oos_stitched_total_return'])}, sharpe "
         f"{_fmt(s['oos_stitched_sharpe'])}, max drawdown {_fmt(s['oos_stitched_max_drawdown'])}",

@@ -184,7 +184,7 @@ _PAGE = """<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>tradeloom status</title><style>{css}</style></head>
 <body><header><h1>tradeloom status</h1><span id="overall" class="badge"></span>
-<span id="updated" class="muted"></span></header><div id="banner"></div>
+<span id="updated" class="muted"></span><a href="/builder" style="margin-left:auto;color:var(--accent)">strategy builder</a></header><div id="banner"></div>
 <main id="runners"></main>
 <script id="initial" type="application/json">{initial}</script>
 <script>{js}</script></body></html>
@@ -195,7 +195,8 @@ _LOGIN = """<!doctype html>
 <style>{css}</style></head><body><header><h1>tradeloom status</h1></header><main>
 <form class="card" method="post" action="/login"><p>This server needs its access token.</p>
 <p class="bad">{message}</p><input type="password" name="token" autocomplete="current-password"
-size="48" autofocus> <button type="submit">Open</button></form></main></body></html>
+size="48" autofocus><input type="hidden" name="next" value="{next_path}">
+<button type="submit">Open</button></form></main></body></html>
 """
 
 
@@ -211,9 +212,10 @@ def render_page(initial: dict[str, Any], *, refresh_s: float = 3.0) -> str:
     return _PAGE.format(css=_CSS, initial=_json_for_script(initial), js=js)
 
 
-def login_page(message: str = "") -> str:
-    """The token form shown by ``GET /`` without a valid token."""
-    return _LOGIN.format(css=_CSS, message=html.escape(message))
+def login_page(message: str = "", next_path: str = "/") -> str:
+    """The token form shown by ``GET /`` (or ``/builder``) without a valid token; after
+    login the browser goes back to ``next_path``."""
+    return _LOGIN.format(css=_CSS, message=html.escape(message), next_path=html.escape(next_path))
 
 
 __all__ = ["login_page", "render_page"]

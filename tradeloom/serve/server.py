@@ -13,7 +13,11 @@ endpoint            what                                                    toke
 ``GET /api/status`` every runner's status and health, JSON                  if set
 ``POST /api/kill``  ``{"runner_id": ...}`` -> kill flag of its account       if set
 ``POST /login``     form field ``token`` -> cookie for the page              -
+``GET /builder``    the strategy builder and its ``/api/builder`` API        if set
 ==================  ======================================================  =========
+
+The strategy builder (``tradeloom.serve.builder``) reads the catalog and writes rule
+files into the rules folder (``ServerSettings.catalog``, ``rules_dir``).
 
 **Binding and token.** The default bind is 127.0.0.1. Any other host (``0.0.0.0``,
 a LAN address) needs a token (:func:`bind_policy` refuses to start without one).
@@ -51,6 +55,7 @@ from tradeloom.adapters.clock import SystemClock
 from tradeloom.adapters.live.safety import write_kill_flag
 from tradeloom.adapters.ops.status import Health, RunnerStatus, assess, read_statuses
 from tradeloom.engine.errors import ConfigError
+from tradeloom.serve.builder import add_builder_routes
 from tradeloom.serve.metrics import exposition
 from tradeloom.serve.page import login_page, render_page
 
@@ -71,9 +76,12 @@ class ServerSettings:
     token: str | None = None
     now_ms: Callable[[], int] = SystemClock().now_ms
     refresh_s: float = 3.0
+    catalog: Path | None = None
+    rules_dir: Path | None = None
 
     def __repr__(self) -> str:  # the token must never reach a log line
-        return f"ServerSettings(state_dir={self.state_dir!r}, token={'set' if self.token else None})"
+        return (f"ServerSettings(state_dir={self.state_dir!r}, token={'set' if self.token else None}, "
+                f"catalog={self.catalog!r}, rules_dir={self.rules_dir!r})")
 
 
 _SETTINGS = web.AppKey("settings", ServerSettings)
@@ -193,10 +201,14 @@ async def _auth(request: web.Request, handler: Callable[[web.Request], Any]) -> 
     settings = request.app[_SETTINGS]
     if request.path in ("/health", "/login") or _token_ok(settings, _given_token(request)):
         return await handler(request)
-    if request.path == "/":
-        return web.Response(status=401, text=login_page(), content_type="text/html")
+    if request.path in _PAGES:
+        return web.Response(status=401, text=login_page(next_path=request.path),
+                            content_type="text/html")
     return web.json_response({"error": "token required: send 'Authorization: Bearer <token>'"},
                              status=401)
+
+
+_PAGES = ("/", "/builder")  # pages that answer a missing token with the login form
 
 
 async def _health(request: web.Request) -> web.Response:
@@ -264,8 +276,11 @@ async def _login(request: web.Request) -> web.Response:
     form = await request.post()
     given = str(form.get("token", ""))
     if settings.token is None or not _token_ok(settings, given):
-        return web.Response(status=401, text=login_page("wrong token"), content_type="text/html")
-    response = web.Response(status=303, headers={"Location": "/"})
+        back = str(form.get("next", "/"))
+        return web.Response(status=401, text=login_page("wrong token", back if back in _PAGES else "/"),
+                            content_type="text/html")
+    target = str(form.get("next", "/"))
+    response = web.Response(status=303, headers={"Location": target if target in _PAGES else "/"})
     response.set_cookie(TOKEN_COOKIE, given, httponly=True, samesite="Strict", path="/")
     return response
 
@@ -280,6 +295,7 @@ def make_app(settings: ServerSettings) -> web.Application:
     app.router.add_get("/api/status", _status)
     app.router.add_post("/api/kill", _kill)
     app.router.add_post("/login", _login)
+    add_builder_routes(app, settings.catalog, settings.rules_dir)
     return app
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -92,7 +93,11 @@ def test_schedule_print_crontab_and_help(tmp_path: Path) -> None:
     sched.write_text('[[jobs]]\nconfig = "retrain.toml"\ncron = "0 3 * * *"\n')
     res = runner.invoke(app, ["schedule", str(sched), "--print-crontab"])
     assert res.exit_code == 0, res.output
-    assert res.stdout.splitlines()[1].startswith("0 3 * * * tradeloom --catalog ")
+    lines = res.stdout.splitlines()
+    assert lines[1] == "CRON_TZ=UTC"
+    # cron's PATH does not hold the venv: the job line names the executable absolutely
+    exe = Path(sys.executable).absolute().parent / "tradeloom"
+    assert lines[2].startswith(f"0 3 * * * {exe} --catalog ")
     for cmd in (["train"], ["retrain"], ["schedule"], ["models", "promote"]):
         text = runner.invoke(app, [*cmd, "--help"]).stdout
         assert "Example:" in text and "tradeloom" in text

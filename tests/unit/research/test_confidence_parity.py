@@ -2,8 +2,9 @@
 
 The model is trained and registered for real; the backtest runs the event engine
 over bars streamed from the store, with ``ConfidenceSized`` computing features
-and predictions bar by bar through a ``ModelBook``. The batch side scores the
-same bars (same first bar, so recursive features start alike) in one call.
+and predictions bar by bar through a ``ModelBook``, primed on the bars before the
+start (``research.ml.warmup``). The batch side scores the same bars (the same
+first bar, the first warm-up bar, so recursive features start alike) in one call.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ from tradeloom.engine.timeutil import parse_utc_ms
 from tradeloom.research.backtest import run_backtest
 from tradeloom.research.ml.confidence import ModelBook, as_array
 from tradeloom.research.ml.registry import ModelRegistry
+from tradeloom.research.ml.warmup import StoreHistory, warmup_bars
 from tradeloom.research.strategies.ml_confidence import ConfidenceSized
 from tradeloom.research.ml.training import train
 
 START, END = "2021-03-01", "2021-04-01"
+HOUR = 3_600_000
 
 
 @pytest.fixture(scope="module")
@@ -37,16 +40,18 @@ def catalog(tmp_path_factory):
 
 def _online_vs_batch(catalog, ref, symbols):
     root, store, reg = catalog
-    strat = ConfidenceSized(model=ref, catalog=str(root), record=True, threshold=0.5)
+    strat = ConfidenceSized(model=ref, record=True, threshold=0.5)
     res = run_backtest(strat, symbols, "1h", START, END, store=store)
-    online = as_array(strat.book.records)
+    online = as_array(strat.records)
     cm = reg.load(ref)
-    lo, hi = parse_utc_ms(START), parse_utc_ms(END)
+    # the batch starts where the online features did: at the first warm-up bar
+    lo, hi = parse_utc_ms(START) - warmup_bars(cm) * HOUR, parse_utc_ms(END)
     bars = store.read_bars("binance", "1h", symbols, lo, hi)
     market = store.read_bars("binance", "1h", "BTC/USDT", lo, hi) if cm.pipeline.needs_market \
         else None
     batch = pd.DataFrame({"symbol": bars["symbol"].astype(object), "ts": bars["ts"],
                           "batch": cm.batch(bars, market).to_numpy()})
+    batch = batch[batch["ts"] >= parse_utc_ms(START)]
     merged = online.merge(batch, on=["symbol", "ts"], how="outer", validate="one_to_one")
     return res, merged
 
@@ -55,7 +60,7 @@ class TestConfidenceParity:
     def test_lightgbm_with_market_features(self, catalog):
         res, merged = _online_vs_batch(catalog, "btc_dir@champion", SYMBOLS)
         assert merged["confidence"].size == merged["batch"].size > 1400  # every bar, both sides
-        assert merged["confidence"].notna().sum() > 1000  # past warm-up, real predictions
+        assert merged["confidence"].notna().all()  # primed: a real prediction on every bar
         assert np.array_equal(merged["confidence"].to_numpy(), merged["batch"].to_numpy(),
                               equal_nan=True)
         assert res.metrics["n_trades"] + res.metrics["n_open_trades"] > 0  # it traded on them
@@ -77,11 +82,38 @@ class TestConfidenceParity:
 
 
 def test_the_runs_own_registry_serves_ctx_confidence_like_an_explicit_book(catalog):
-    """Without catalog=/record=, ConfidenceSized reads ctx.confidence from the run's catalog."""
-    root, store, _ = catalog
-    explicit = run_backtest(ConfidenceSized(model="eth_lin", catalog=str(root), threshold=0.3),
-                            ["ETH/USDT"], "1h", START, END, store=store)
+    """Without catalog=, ConfidenceSized reads ctx.confidence from the run's catalog, primed
+    exactly as an explicit book over the same registry and warm-up history."""
+    root, store, reg = catalog
+    book = ModelBook(reg, ["ETH/USDT"],
+                     history=StoreHistory(store, "binance", "1h", parse_utc_ms(START)))
+    explicit = run_backtest(ConfidenceSized(model="eth_lin", threshold=0.3),
+                            ["ETH/USDT"], "1h", START, END, store=store, models=book)
     default = run_backtest("research/strategies/ml_confidence.py:ConfidenceSized", ["ETH/USDT"],
                            "1h", START, END, {"model": "eth_lin", "threshold": 0.3}, store=store)
     assert default.metrics["n_trades"] + default.metrics["n_open_trades"] > 0
     assert default.trades.equals(explicit.trades) and default.equity.equals(explicit.equity)
+
+
+class TestWarmup:
+    def test_the_first_decision_is_on_the_first_bar_after_the_start(self, catalog):
+        """Primed on the 399 bars before the start, the model has a confidence on the first
+        bar; with threshold 0 the strategy buys on it (the order is placed at that bar's
+        close and fills at the next open): no ~200 flat bars."""
+        _, store, reg = catalog
+        strat = ConfidenceSized(model="btc_dir@champion", record=True, threshold=0.0)
+        res = run_backtest(strat, SYMBOLS, "1h", START, END, store=store)
+        first = {sym: conf for _, sym, ts, conf in strat.records if ts == parse_utc_ms(START)}
+        assert set(first) == set(SYMBOLS) and all(0.0 < c < 1.0 for c in first.values())
+        assert warmup_bars(reg.load("btc_dir@champion")) == 2 * 199 + 1
+        first_bar_close = parse_utc_ms(START) + HOUR
+        assert int(res.orders["created_ts"].min()) == first_bar_close
+
+    def test_an_own_catalog_book_starts_cold(self, catalog):
+        """catalog= gives the strategy its own book, fed from the first bar of the run only:
+        the default library needs 199 bars before its first prediction."""
+        root, store, _ = catalog
+        strat = ConfidenceSized(model="btc_dir@champion", catalog=str(root), record=True)
+        run_backtest(strat, SYMBOLS, "1h", START, END, store=store)
+        btc = [conf for _, sym, _, conf in strat.records if sym == "BTC/USDT"]
+        assert np.isnan(btc[:199]).all() and not np.isnan(btc[199])

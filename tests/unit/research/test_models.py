@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from tradeloom.engine.errors import ConfigError, DataError
+from tradeloom.research.ml.calibration import ece
 from tradeloom.research.ml.models import (
     FittedModel,
     ModelSpec,
-    _calibration_split,
+    
     classification_target,
     fit_model,
 )
@@ -74,12 +75,63 @@ class TestCalibration:
         conf = m.confidence(Xn)
         assert np.isnan(conf[1]) and np.isfinite(conf[[0, 2]]).all()
 
-    def test_calibration_tail_is_purged_and_time_ordered(self, rows):
-        _, _, t0, t1 = rows
-        base, calib = _calibration_split(t0, t1, 0.2)
-        assert t0[calib].min() > t0[base].max()
-        assert t1[base].max() < t0[calib].min()  # no base label reaches into the tail
-        assert calib.size == 300
+    def test_the_calibrator_sees_every_row_out_of_fold(self, rows):
+        X, ret, t0, t1 = rows
+        m = fit_model(ModelSpec("logistic", calibration="sigmoid"), X, ret, t0, t1)
+        # 3 purged folds score all 1,500 rows with models that did not see them
+        assert (m.fit_info["folds"], m.fit_info["oof_rows"], m.fit_info["rows"]) == (3, 1500, 1500)
+
+    def test_auto_chooses_by_effective_labels(self, rows):
+        X, ret, t0, t1 = rows
+        # 5-hour windows: each label uses 4 bars (t0+1h..t0+4h), so 4 labels share each bar
+        # and 1,500 rows are worth (1500 - 6) / 4 + edges = 375 labels: below 1,000, sigmoid
+        overlapping = fit_model(ModelSpec("logistic"), X, ret, t0, t1)
+        assert overlapping.fit_info["calibration"] == "sigmoid"
+        assert overlapping.fit_info["effective_n"] == pytest.approx(375.0, abs=1.0)
+        # 2-hour windows: one bar each, no overlap, 1,500 independent labels: isotonic
+        alone = fit_model(ModelSpec("logistic"), X, ret, t0, t0 + 2 * 3_600_000)
+        assert (alone.fit_info["calibration"], alone.fit_info["effective_n"]) == ("isotonic", 1500.0)
+
+    def test_uniqueness_weights_and_sequential_bootstrap_change_the_fit(self, rows):
+        X, ret, t0, t1 = rows
+        plain = fit_model(ModelSpec("lightgbm", {"n_estimators": 20}), X, ret, t0, t1)
+        weighted = fit_model(ModelSpec("lightgbm", {"n_estimators": 20}, weights="uniqueness"),
+                             X, ret, t0, t1)
+        boot = fit_model(ModelSpec("lightgbm", {"n_estimators": 20}, bootstrap="sequential"),
+                         X, ret, t0, t1)
+        texts = {m.artifact()["booster.txt"] for m in (plain, weighted, boot)}
+        assert len(texts) == 3
+        assert (weighted.fit_info["weights"], boot.fit_info["bootstrap"]) == ("uniqueness",
+                                                                             "sequential")
+
+    def test_no_skill_stays_near_the_base_rate(self):
+        """Noise features, overlapping labels: the calibrated model must not claim what it
+        does not know (the issue-17 champion put P = 0.001 on rows that went up 59 %)."""
+        rng = np.random.default_rng(5)
+        n = 3000
+        X = rng.normal(size=(n + 1000, 8))
+        # a random walk's 12-bar forward return: overlapping, no relation to X
+        walk = np.cumsum(rng.normal(size=n + 1012))
+        ret = walk[12:n + 1012] - walk[:n + 1000]
+        t0 = np.arange(n + 1000, dtype=np.int64) * 3_600_000
+        t1 = t0 + 13 * 3_600_000
+        m = fit_model(ModelSpec("lightgbm", {"n_estimators": 50}), X[:n], ret[:n], t0[:n], t1[:n])
+        # 3,000 rows of 13-hour windows are worth ~250 independent labels; the out-of-fold
+        # scores hold no information about them (likelihood-ratio p > 0.05), so the
+        # calibrator is the training base rate: the model says what the constant forecast says
+        assert m.fit_info["calibration"] == "constant" and m.fit_info["information_p"] > 0.05
+        assert m.fit_info["effective_n"] == pytest.approx(250, abs=5)
+        conf = m.confidence(X[n:])
+        base_rate = (ret[:n] > 0).mean()
+        assert np.unique(conf).tolist() == [base_rate]
+        y_test = (ret[n:] > 0).astype(float)
+        assert ece(y_test, conf) == ece(y_test, np.full(1000, base_rate))
+
+    def test_scores_with_information_keep_their_calibrator(self, rows):
+        X, ret, t0, t1 = rows
+        m = fit_model(ModelSpec("lightgbm", {"n_estimators": 30}), X, ret, t0, t1)
+        # signal 0.3 * x0 in unit noise, ~375 effective labels: p = 0.0016 < 0.05
+        assert m.fit_info["calibration"] == "sigmoid" and m.fit_info["information_p"] < 0.01
 
 
 class TestErrors:

@@ -147,3 +147,36 @@ def test_training_lock_is_exclusive(tmp_path):
             pass
     with reg.training_lock("m"):
         pass
+
+
+class TestLineage:
+    LINEAGE = {"code": {"package": "0.1.0", "commit": "ab" * 20, "dirty": False},
+               "libraries": {"lightgbm": "4.7.0", "numpy": "2.4.6"},
+               "config": {"name": "m", "data": {"symbols": ["BTC/USDT"]}},
+               "data": {"start": 0, "end": 10, "fingerprint": "fp"}}
+
+    def test_lineage_is_stored_and_read_back(self, tmp_path, files):
+        reg = ModelRegistry(tmp_path)
+        reg.register(name="m", files=files, kind="logistic", config_hash="cfg",
+                     data_fingerprint="fp", data={}, pipeline=PIPE.spec(), label={}, model={},
+                     scores={}, code_version="0.1.0+gabababababab", created_at=1,
+                     lineage=self.LINEAGE)
+        v = reg.get("m@1")
+        assert v.lineage == self.LINEAGE and v.code_version == "0.1.0+gabababababab"
+        # the version.json beside the artifact carries it too (readable without DuckDB)
+        import json
+
+        on_disk = json.loads((reg.version_dir("m", 1) / "version.json").read_text())
+        assert on_disk["lineage"]["code"]["commit"] == "ab" * 20
+
+    def test_a_registry_from_before_lineage_reads_and_migrates(self, tmp_path, files):
+        reg = ModelRegistry(tmp_path)
+        register(reg, files)
+        with duckdb.connect(str(reg.path)) as con:  # the schema as it was before this column
+            con.execute("ALTER TABLE model_versions DROP COLUMN lineage_json")
+        assert reg.get("m@1").lineage == {}
+        register(reg, files, fingerprint="fp2")  # the next write adds the column back
+        assert [v.lineage for v in reg.list_versions("m")] == [{}, {}]
+        with duckdb.connect(str(reg.path)) as con:
+            cols = [r[0] for r in con.execute("DESCRIBE model_versions").fetchall()]
+        assert cols[-1] == "lineage_json"

@@ -19,7 +19,7 @@ from tradeloom.research.backtest import run_backtest
 from tradeloom.research.sweeps.executors import LocalExecutor
 from tradeloom.research.sweeps.fastpath import choose_fast_path, fast_path_name
 from tradeloom.research.sweeps.grid import ParamGrid, parse_spec, parse_values
-from tradeloom.research.strategies import RsiReversion, SmaCross
+from tradeloom.research.strategies import BreakoutBracket, RsiReversion, SmaCross
 from tradeloom.research.strategy_loader import load_strategy
 from tradeloom.research.sweeps.sweep import prepare_combinations, run_sweep
 from tradeloom.research.sweeps.jobs import RunSettings, strategy_ref
@@ -188,8 +188,8 @@ class TestFastPathChoice:
         assert choose_fast_path(SmaCross, "auto", two, s, ["fast"]) is None
         with pytest.raises(ConfigError, match="runs one symbol"):
             choose_fast_path(SmaCross, "fast", two, s, ["fast"])
-        with pytest.raises(ConfigError, match="RsiReversion has no kernel fast path"):
-            choose_fast_path(RsiReversion, "fast", one, s, ["period"])
+        with pytest.raises(ConfigError, match="BreakoutBracket has no kernel fast path"):
+            choose_fast_path(BreakoutBracket, "fast", one, s, ["lookback"])
 
     def test_strategy_ref(self) -> None:
         assert strategy_ref(SmaCross) == SMA
@@ -232,10 +232,12 @@ class TestRunSweep:
 
     def test_strategy_without_fast_path_runs_on_the_event_engine(self, root: Path,
                                                                  inline: LocalExecutor) -> None:
-        res = run_sweep(RsiReversion, data_spec(root), {"period": [7, 14]}, metric="total_return",
-                        executor=inline)
-        assert res.engine == "event" and res.table["period"].tolist() == [7, 14]
-        assert res.meta["strategy"] == "tradeloom.research.strategies.rsi_reversion:RsiReversion"
+        res = run_sweep(BreakoutBracket, data_spec(root), {"lookback": [24, 48]},
+                        metric="total_return", executor=inline)
+        assert res.engine == "event" and res.table["lookback"].tolist() == [24, 48]
+        assert res.meta["strategy"] == "tradeloom.research.strategies.breakout_bracket:BreakoutBracket"
+        assert "BreakoutBracket has no kernel fast path: BreakoutBracket declares no vectorized form" \
+            in res.engine_reason
 
 
     def test_a_multi_timeframe_strategy_sweeps_on_the_event_engine(self, root: Path,

@@ -1,0 +1,84 @@
+"""The ``vectorized`` fast path of sweeps and walk-forward: any strategy with a vectorized form.
+
+A worker loads the strategy by reference, reads the window's bars from the store
+(every symbol on one grid, ``VectorBars``), asks one instance per combination for
+its form (``strategy.vectorized(bars)``) and runs them all through ``sweep_forms``:
+a few kernel calls for the whole grid instead of one event-engine backtest per
+combination. Market rules come from the store's snapshot, as in ``run_backtest``.
+
+``probe`` is what the sweep asks before choosing this path: can this strategy,
+with these params, vectorize these bars? It answers with the reason when it cannot
+(no form, a stale inherited form, several symbols for a one-symbol form, bars with
+gaps for a timer schedule...), which sweeps print before running the event engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from tradeloom.engine.errors import StrategyError
+from tradeloom.engine.market import MarketSpec
+from tradeloom.engine.strategy.base import Strategy
+from tradeloom.engine.vector.form import NotVectorizable, VectorBars, vectorized_method
+from tradeloom.engine.vector.run_form import form_kind, form_of, sweep_forms
+from tradeloom.research.sweeps.jobs import DataSpec, RunSettings
+
+__all__ = ["VECTORIZED", "load_vector_bars", "probe", "run_vectorized_combos"]
+
+VECTORIZED = "vectorized"
+"""The fast path's name in ``FastJob.fast_path`` and in result tables (``fast:vectorized``)."""
+
+
+def load_vector_bars(data: DataSpec) -> tuple[VectorBars, dict[str, MarketSpec]]:
+    """The window's bars as ``VectorBars`` and each symbol's market rules (snapshot or default)."""
+    from tradeloom.adapters.store.market_store import MarketStore
+
+    store = MarketStore(data.catalog)
+    frames = {s: store.read_bars(data.exchange, data.timeframe, s, data.start, data.end)
+              for s in data.symbols}
+    snapshot = store.load_markets(data.exchange)
+    markets = {s: snapshot.get(s) or MarketSpec(s) for s in data.symbols}
+    return VectorBars.from_frames(frames, data.timeframe), markets
+
+
+def probe(cls: type[Strategy], data: DataSpec, params: Mapping[str, Any]) -> tuple[str | None, str]:
+    """``(form kind, "")`` when ``cls(**params)`` vectorizes ``data``'s bars, else ``(None, why)``."""
+    method, why = vectorized_method(cls)
+    if method is None:
+        return None, why
+    try:
+        bars, _ = load_vector_bars(data)
+        form = form_of(cls(**dict(params)), bars)
+    except NotVectorizable as exc:
+        return None, f"{cls.__name__}.vectorized() refused this run: {exc}"
+    except StrategyError as exc:
+        return None, f"{cls.__name__}.vectorized() failed: {exc}"
+    return form_kind(form), ""
+
+
+def run_vectorized_combos(strategy: str, data: DataSpec, params: Sequence[Mapping[str, Any]],
+                          settings: RunSettings) -> list[dict[str, float]]:
+    """Metrics of every combination through the strategy's vectorized form (see module docs).
+
+    A combination whose form refuses these bars (``NotVectorizable``: e.g. ``SmaCross``
+    with two SMAs exactly equal on some bar) runs through the event engine instead, so
+    every row is the event engine's result either way.
+    """
+    from tradeloom.research.strategy_loader import load_strategy
+    from tradeloom.research.sweeps.jobs import EventJob, run_event_job
+
+    cls = load_strategy(strategy)
+    bars, markets = load_vector_bars(data)
+    forms, fast_rows, rows = [], [], [None] * len(params)
+    for k, p in enumerate(params):
+        try:
+            forms.append(form_of(cls(**dict(p)), bars))
+            fast_rows.append(k)
+        except NotVectorizable:
+            rows[k] = run_event_job(EventJob(strategy, data, tuple(dict(p).items()), settings)).metrics
+    if forms:
+        table = sweep_forms(forms, bars, markets=markets, init_cash=settings.initial_cash)
+        for k, row in zip(fast_rows, table.to_dict("records")):
+            rows[k] = row
+    return rows  # type: ignore[return-value]
