@@ -20,7 +20,6 @@ one ``add`` per base bar and series otherwise.
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -194,19 +193,15 @@ class TimeframeData:
     def timeframe_warmup(self, handles: Mapping[tuple[Any, ...], Any]) -> int:
         """Base bars needed so every higher-timeframe indicator and kept window is full:
         ``ratio * (need + 1) - 1`` for a need of ``need`` closed bars (the extra bucket
-        covers a first one the warm-up begins inside)."""
+        covers a first one the warm-up begins inside). ``handles`` are the engine's
+        indicators; higher-timeframe ones are keyed with their timeframe's ms last."""
         need = 0
         for series in self._series.values():
             need = max(need, series.ratio * (series.capacity + 1) - 1)
         for key, handle in handles.items():
-            tf_ms = key[-1] if len(key) == 5 else None
-            if tf_ms is None:
-                continue
-            ratio = tf_ms // self.timeframe_ms
-            warm = int(handle.warmup) + 1
-            if not math.isfinite(warm):
-                continue
-            need = max(need, ratio * (warm + 1) - 1)
+            if len(key) == 5:  # (name, symbol, source, params, timeframe ms)
+                ratio = key[4] // self.timeframe_ms
+                need = max(need, ratio * (int(handle.warmup) + 2) - 1)
         return need
 
 
