@@ -27,7 +27,10 @@ For each scenario three implementations do the same work on the same bars:
    and crossover trades (compiled before timing).
 
 Targets (issue 3): engine >= 400,000 bars/s on ``single`` and engine time <= 3x the
-floor's; peak memory of the ``single`` run < 1 GB.
+floor's; peak memory of the ``single`` run < 1 GB. Issue 16 asks for >= 600,000 bars/s
+and <= 1.5x the floor on ``single``, printed separately (not met yet: the no-order part of
+the run is about 1.15x the floor; the ~27,000 orders and fills cost about 13 us each in
+the loop, most of it the simulated broker's submit and fill, plus the result build).
 
 Method: each scenario runs in a fresh child process (so its peak RSS, ``ru_maxrss`` after
 the first engine run, is its own). Round 0 runs engine, floor and njit once each: the
@@ -321,12 +324,15 @@ def report(scenario: str, r: dict[str, float]) -> None:
           f"{r['engine_cold_collect_s']:.3f} s), floor {r['floor_cold_seconds']:.3f} s")
     ratio = r["engine_seconds"] / r["floor_seconds"]
     cpu_ratio = r["engine_cpu_s"] / r["floor_cpu_s"]
-    print(f"  engine / floor time: wall {ratio:.2f}x, cpu {cpu_ratio:.2f}x (target <= 3x)")
+    print(f"  engine / floor time: wall {ratio:.2f}x, cpu {cpu_ratio:.2f}x (target <= 3x; issue 16: "
+          "single <= 1.5x)")
     print(f"  peak RSS of the engine run: {r['engine_peak_rss_mb']:,.0f} MB (data alone {r['rss_data_mb']:,.0f} MB;"
           " target < 1024 MB)")
     if scenario == "single":
         ok = bars / r["engine_seconds"] >= 400_000 and ratio <= 3.0 and r["engine_peak_rss_mb"] < 1024
         print(f"  targets met: {ok}")
+        ok16 = bars / r["engine_seconds"] >= 600_000 and ratio <= 1.5
+        print(f"  issue 16 targets (>= 600,000 bars/s and <= 1.5x the floor) met: {ok16}")
 
 
 def main() -> None:
