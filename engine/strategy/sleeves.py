@@ -7,7 +7,8 @@ paper or live alike - and every order is placed through the sleeve's
 ``SleeveView`` (see ``sleeve_view``: its own symbols, holdings, budget and timers):
 
 - bars go to the sleeves that trade the bar's symbol, in the order the sleeves were
-  given; ``on_start``, ``on_stop`` and timers to each sleeve; fills and order updates
+  given; ``on_start``, ``on_stop`` and timers to each sleeve (a sleeve strategy's declared
+  ``timeframes`` are kept for its symbols from the first bar, as when it runs alone); fills and order updates
   to the sleeve whose ``strategy_id`` they carry (its own holdings are booked first);
 - orders carry the sleeve id as ``strategy_id``, so results say which strategy placed
   what (``BacktestResult.by_strategy()``, ``trades_by_strategy()``), and the run's
@@ -157,6 +158,11 @@ class SleevePortfolio(Strategy):
                 self._by_symbol.setdefault(symbol, []).append((s.strategy, self._views[s.id]))
         self._strategies = {s.id: s.strategy for s in self.sleeves}
         for s in self.sleeves:
+            declared = s.strategy.timeframes  # as the engine does for a strategy run alone
+            items = declared.items() if isinstance(declared, dict) else ((t, 1) for t in declared)
+            for timeframe, keep in items:
+                for symbol in s.symbols:
+                    ctx.bars(symbol, timeframe, keep)
             with ctx.acting_as(s.id):
                 s.strategy.on_start(self._views[s.id])
 

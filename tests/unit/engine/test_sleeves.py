@@ -202,3 +202,20 @@ def test_one_strategy_breaks_down_to_itself():
     by = res.trades_by_strategy()
     assert by["strategy_id"].unique().tolist() == ["AllIn"]
     assert by.drop(columns="strategy_id").equals(res.trades)
+
+
+def test_a_sleeve_sees_its_declared_higher_timeframe_as_it_would_alone():
+    class FourMinutes(Strategy):
+        timeframes = {"4m": 2}
+
+        def on_start(self, ctx):
+            self.seen = []
+
+        def on_bar(self, ctx, bar):
+            if ctx.now == 9 * MIN:
+                self.seen = [b.close_ts // MIN for b in ctx.bars(bar.symbol, "4m", 2)]
+
+    alone, inside = FourMinutes(), FourMinutes()
+    run(alone, {BTC: flat(10)})
+    run(SleevePortfolio([Sleeve("a", inside, [BTC], 0.5)]), {BTC: flat(10)})
+    assert alone.seen == inside.seen == [4, 8]
