@@ -35,7 +35,7 @@ tradeloom.engine.errors.ConfigError: sleeve budgets sum to 1.1 > 1: the sleeves 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -159,7 +159,7 @@ class SleevePortfolio(Strategy):
         self._strategies = {s.id: s.strategy for s in self.sleeves}
         for s in self.sleeves:
             declared = s.strategy.timeframes  # as the engine does for a strategy run alone
-            items = declared.items() if isinstance(declared, dict) else ((t, 1) for t in declared)
+            items = declared.items() if isinstance(declared, Mapping) else ((t, 1) for t in declared)
             for timeframe, keep in items:
                 for symbol in s.symbols:
                     ctx.bars(symbol, timeframe, keep)
