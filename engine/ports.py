@@ -202,9 +202,11 @@ class LiveBroker(Broker, Protocol):
         """The fills reported so far, without a new request (after ``sync``)."""
         ...
 
-    def cancel_all(self, now_ms: int, *, timeout_s: float = 10.0) -> object:
-        """The kill switch: cancel everything, locally and on the exchange (blocking);
-        a report for the journal."""
+    def cancel_all(self, now_ms: int, *, timeout_s: float = 10.0, all_orders: bool = False,
+                   symbols: Sequence[str] = ()) -> object:
+        """The kill switch (blocking): cancel this broker's orders, locally and on the
+        exchange (``all_orders``: every open order of the account), on ``symbols`` and
+        wherever it has orders working; a report for the journal."""
         ...
 
     def close(self) -> None:

@@ -78,6 +78,23 @@ def loopback_only() -> Iterator[None]:
         _GUARD["active"] = False
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_lock_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Runner locks go to a directory of this test session (``TRADELOOM_LOCK_DIR``, also
+    seen by subprocesses), never to the user's real lock directory."""
+    import os
+
+    before = os.environ.get("TRADELOOM_LOCK_DIR")
+    os.environ["TRADELOOM_LOCK_DIR"] = str(tmp_path_factory.mktemp("locks"))
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("TRADELOOM_LOCK_DIR", None)
+        else:
+            os.environ["TRADELOOM_LOCK_DIR"] = before
+
+
 @pytest.fixture(autouse=True)
 def _no_network_violations() -> Iterator[None]:
     """Fail a test that tried a non-loopback connection, even if the error was caught."""

@@ -20,7 +20,7 @@ API (what the runner calls; all from ONE thread, the runner's event-loop thread)
     broker.drain_updates() -> list[Order]                       # the engine pulls this
     broker.expire_all(now_ms) -> None       # end of session: nothing expires on the exchange
     broker.fees -> FeeModel                 # the venue's maker/taker rates (risk sizing)
-    broker.cancel_all(now_ms: int, *, timeout_s: float = 10.0) -> CancelAllReport  # blocking
+    broker.cancel_all(now_ms, *, timeout_s=10.0, all_orders=False, symbols=()) -> CancelAllReport
     broker.flush(timeout_s: float = 10.0) -> None               # wait until the sender is idle
     broker.call(fn: Callable[[ccxt.Exchange], T], timeout_s=30.0) -> T  # run fn on the sender
     broker.fatal -> ExchangeError | None                        # set once trading must stop
@@ -67,8 +67,10 @@ Rules, each tested in ``tests/integration/test_ccxt_broker.py``:
   stop-loss stays a local trigger); when one leg of a group fills, the others are
   cancelled. A stop is therefore only as fast as the price feed the runner delivers.
 - **Kill switch.** ``cancel_all`` jumps the sender's queue, drops queued submits,
-  cancels every open order on the exchange per symbol (``cancel_all_orders``) and
-  every locally held trigger, and blocks until the exchange confirms or ``timeout_s``.
+  cancels this run's open orders on the exchange (by client id, per symbol it trades
+  or has orders on; ``all_orders=True``: every open order there, ``cancel_all_orders``)
+  and every locally held trigger, and blocks until the exchange confirms or
+  ``timeout_s``. Its report counts what was really cancelled.
 """
 
 from __future__ import annotations
@@ -115,6 +117,12 @@ class CancelAllReport:
     @property
     def ok(self) -> bool:
         return not self.errors and self.still_open == 0
+
+    @property
+    def count(self) -> int:
+        """Orders the kill took out: cancelled on the exchange, dropped before sending,
+        and local triggers."""
+        return len(set(self.cancelled) | set(self.dropped)) + len(self.local)
 
 
 class CcxtBroker:
@@ -258,8 +266,12 @@ class CcxtBroker:
         return fills
 
     def drain_updates(self) -> list[Order]:
-        """Orders whose status changed since the last drain (the engine pulls this)."""
-        self._apply_reports(None)
+        """Orders whose status changed since the last drain (the engine pulls this).
+
+        Exchange reports are applied by ``poll``/``collect`` (the runner, between events)
+        and by ``cancel_all``, never here: the orders a strategy sees do not change in the
+        middle of its callback, so a journal's order updates replay at the same points
+        (``adapters.live.replay_broker``)."""
         updates = list(self._updates.values())
         self._updates.clear()
         return updates
@@ -276,8 +288,14 @@ class CcxtBroker:
         """None: the exchange decided every fill."""
         return []
 
-    def cancel_all(self, now_ms: int, *, timeout_s: float = 10.0) -> CancelAllReport:
-        """The kill switch: cancel everything, here and on the exchange (blocking)."""
+    def cancel_all(self, now_ms: int, *, timeout_s: float = 10.0, all_orders: bool = False,
+                   symbols: Sequence[str] = ()) -> CancelAllReport:
+        """The kill switch: cancel this broker's orders, here and on the exchange (blocking).
+
+        On the exchange only the orders with this run's client ids go, on ``symbols``
+        and every symbol this broker has orders working on; ``all_orders`` cancels every
+        open order of the account on those symbols (orders placed by hand too).
+        """
         started = time.monotonic()
         local = []
         for order in list(self._orders.values()):
@@ -288,7 +306,9 @@ class CcxtBroker:
                 self.sender.save(self._record(order, OrderStatus.CANCELED.value))
                 local.append(order.id)
         self.triggers.waiting_legs.clear()
-        future = self.sender.cancel_all(sorted(self.markets))
+        where = set(symbols) | {r.symbol for r in self.store.orders(working_only=True)}
+        where |= {o.symbol for o in self._orders.values() if not o.status.is_terminal}
+        future = self.sender.cancel_all(sorted(where), None if all_orders else self.run_id)
         errors: list[str] = []
         result: dict[str, Any] = {"cancelled": [], "dropped": []}
         try:

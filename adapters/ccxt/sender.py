@@ -179,9 +179,11 @@ class Sender:
         self._put(_PRIO_URGENT if urgent else _PRIO_CALL, "call", fn, future)
         return future
 
-    def cancel_all(self, symbols: list[str]) -> Future:
+    def cancel_all(self, symbols: list[str], run_id: str | None = None) -> Future:
+        """Jump the queue: drop queued submits, cancel open orders on ``symbols`` - only
+        those whose client id belongs to ``run_id`` unless it is ``None`` (everything)."""
         future: Future = Future()
-        self._put(_PRIO_URGENT, "cancel_all", symbols, future)
+        self._put(_PRIO_URGENT, "cancel_all", (symbols, run_id), future)
         return future
 
     @property
@@ -402,8 +404,10 @@ class Sender:
         self._dirty_symbols.add(record.symbol)
         self.refresh()  # the final status and any fills before the cancel
 
-    def _cancel_all(self, symbols: list[str]) -> dict[str, Any]:
-        """Drop queued submits, cancel every open order of ``symbols``, then refresh."""
+    def _cancel_all(self, payload: tuple[list[str], str | None]) -> dict[str, Any]:
+        """Drop queued submits, cancel the open orders of ``symbols`` (ours only when a
+        run id is given, by client id), then refresh."""
+        symbols, run_id = payload
         dropped, kept = [], []
         while True:
             try:
@@ -422,8 +426,12 @@ class Sender:
         errors: list[str] = []
         for symbol in symbols:
             try:
-                result = self.request("cancel_all_orders", symbol)
-                cancelled.extend(str(o.get("clientOrderId") or o.get("id")) for o in result or [])
+                if run_id is None:
+                    result = self.request("cancel_all_orders", symbol)
+                    cancelled.extend(str(o.get("clientOrderId") or o.get("id"))
+                                     for o in result or [])
+                else:
+                    cancelled.extend(self._cancel_ours(symbol, run_id))
                 self._dirty_symbols.add(symbol)
             except TradeloomError as err:
                 if not _not_found(err):  # not found: nothing was open there
@@ -431,6 +439,23 @@ class Sender:
         self.refresh_now()
         return {"cancelled": cancelled, "dropped": [c.payload.client_id for c in dropped],
                 "errors": errors}
+
+    def _cancel_ours(self, symbol: str, run_id: str) -> list[str]:
+        """Cancel the open orders of ``symbol`` whose client id is one of ``run_id``'s."""
+        done: list[str] = []
+        for order in self.request("fetch_open_orders", symbol):
+            cid = str(order.get("clientOrderId") or "")
+            parsed = parse_client_order_id(cid)
+            if parsed is None or parsed[0] != run_id:
+                continue
+            try:
+                self.request("cancel_order", order["id"], symbol)
+            except TradeloomError as err:
+                if not _not_found(err):  # filled or cancelled meanwhile: nothing to do
+                    raise
+                continue
+            done.append(cid)
+        return done
 
     # -- refresh ---------------------------------------------------------------------
     def refresh_now(self) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 from tradeloom.adapters.live.journal import JournalRecord
 from tradeloom.adapters.store.checks import check_bar
 from tradeloom.engine.run.events import TradeTick
-from tradeloom.engine.orders import Bar, Fill, Order
+from tradeloom.engine.orders import Bar, Fill, Liquidity, Order, OrderType, Side, TimeInForce
 
 
 def bar_payload(bar: Bar) -> dict[str, Any]:
@@ -51,6 +51,33 @@ def command_payload(order: Order, now_ms: int, client_id: str) -> dict[str, Any]
             "reduce_only": order.reduce_only, "tag": order.tag, "parent_id": order.parent_id}
 
 
+def restored_payload(order: Order) -> dict[str, Any]:
+    """A working order a restarted live session took over (the ``session`` record's
+    ``restored_orders``): the command that made it, with what is filled already."""
+    return {**command_payload(order, order.created_ts, order.client_id),
+            "filled": order.filled, "status": order.status.value}
+
+
+def restored_order(p: dict[str, Any]) -> Order:
+    """The order of a ``restored_payload``, NEW again with its unfilled rest (for replay:
+    the simulated broker takes it over as the live broker did).
+
+    >>> from tradeloom.engine.orders import OrderType, Side
+    >>> o = Order(7, "BTC/USDT", Side.BUY, OrderType.LIMIT, 0.02, 1_000, price=100.0,
+    ...           client_id="tl-r1-7")
+    >>> o.filled = 0.005
+    >>> back = restored_order(restored_payload(o))
+    >>> back.id, back.amount, back.price, back.client_id, back.created_ts
+    (7, 0.015, 100.0, 'tl-r1-7', 1000)
+    """
+    rest = float(p["amount"]) - float(p.get("filled") or 0.0)
+    return Order(int(p["order_id"]), str(p["symbol"]), Side(p["side"]), OrderType(p["type"]),
+                 rest, int(p["ts"]), price=p.get("price"), quote_amount=p.get("quote_amount"),
+                 stop_price=p.get("stop_price"), tif=TimeInForce(p.get("tif", "GTC")),
+                 reduce_only=bool(p.get("reduce_only")), client_id=str(p.get("client_id") or ""),
+                 tag=str(p.get("tag") or ""), parent_id=p.get("parent_id"))
+
+
 def order_payload(order: Order) -> dict[str, Any]:
     """An order update (status after the broker handled it)."""
     return {"order_id": order.id, "client_id": order.client_id, "symbol": order.symbol,
@@ -66,11 +93,28 @@ def fill_payload(fill: Fill) -> dict[str, Any]:
             "fee": fill.fee, "liquidity": fill.liquidity.value}
 
 
+def fill_from_payload(p: dict[str, Any]) -> Fill:
+    """The ``Fill`` of a ``fill`` record as the runner stepped it: at its ``engine_ts``
+    (when the engine learnt it) if recorded, else at the exchange's ``ts``.
+
+    >>> f = Fill(3, "BTC/USDT", Side.BUY, 5_000, 100.0, 0.5, 0.05, Liquidity.MAKER, "c3")
+    >>> fill_from_payload({**fill_payload(f), "engine_ts": 6_000}).ts
+    6000
+    """
+    ts = p.get("engine_ts")
+    return Fill(int(p["order_id"]), str(p["symbol"]), Side(p["side"]),
+                int(p["ts"] if ts is None else ts), float(p["price"]), float(p["amount"]),
+                float(p["fee"]), Liquidity(p.get("liquidity", "taker")),
+                str(p.get("client_id") or ""))
+
+
 def bars_of(records: list[JournalRecord], kind: str = "bar") -> list[Bar]:
     """Every ``kind`` record (``bar`` or ``warmup_bar``) as a ``Bar``, in journal order."""
     return [bar_from_payload(r.payload, f"journal record {r.seq}")
             for r in records if r.kind == kind]
 
 
-__all__ = ["bar_from_payload", "bar_payload", "bars_of", "command_payload", "fill_payload",
-           "order_payload", "tick_from_payload", "tick_payload"]
+__all__ = ["bar_from_payload", "bar_payload", "bars_of", "command_payload", "fill_from_payload",
+           "fill_payload",
+           "order_payload", "restored_order", "restored_payload", "tick_from_payload",
+           "tick_payload"]

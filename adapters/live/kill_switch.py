@@ -1,32 +1,39 @@
 """The runner's kill switch: a flag file or an API call stops new entries and cancels
-every open order, fast, and says so everywhere an operator looks.
+this runner's open orders, fast, and says so everywhere an operator looks.
 
 A kill is requested by ``request`` (API, the status page) or by the flag file
 (``safety.KillFlag``); ``check`` acts on it within one loop round: a ``kill`` record,
 ``RiskEngine.kill`` (entries blocked) and every open order cancelled through the engine
 (``controls.kill_engine``, which ``replay`` applies to the same record), then, live, the
-broker's ``cancel_all`` (every order on the exchange). A ``cancel_all`` that fails is
-journaled; the kill stands. The latency from the request (or the flag file's mtime) to
-the confirmed cancel goes to ``summary.kill_latency_s`` and a ``kill_done`` record; an
-audit entry (who, why, what was cancelled: a failed write is journaled, never raised)
-and a ``kill_switch`` alert follow.
+broker's ``cancel_all``: the orders with this run's client ids on the exchange, or every
+open order of the account when the request's scope is ``all`` (``tradeloom kill
+--all``). A ``cancel_all`` that fails is journaled; the kill stands.
+
+What is reported (``kill_done`` record, log line, audit entry, ``kill_switch`` alert):
+the true count (:func:`taken_out`: the orders working before the kill that are
+cancelled after it, plus any other the exchange reports it cancelled) - and the latency
+from the request to the confirmed cancel, in ``summary.kill_latency_s`` too. The
+latency counts from the request, or from the flag file's mtime, but never from before
+this runner started: a runner restarted with the flag present measures from its start.
+A failed audit write is journaled, never raised.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from tradeloom.adapters.live.alerting import AlertDispatch
 from tradeloom.adapters.live.controls import kill_engine
 from tradeloom.adapters.live.runner_parts import RunSummary, SessionJournal
-from tradeloom.adapters.live.safety import KillFlag
+from tradeloom.adapters.live.safety import KillFlag, KillScope
 from tradeloom.adapters.ops.alerts import AlertEvent, AlertRule
 from tradeloom.adapters.ops.audit import AuditKind, AuditLog
 from tradeloom.adapters.clock import Clock
 from tradeloom.engine.errors import TradeloomError
+from tradeloom.engine.orders import Order, OrderStatus
 from tradeloom.engine.ports import LiveBroker
 from tradeloom.engine.risk.engine import RiskEngine
 from tradeloom.engine.run.loop import Engine
@@ -45,8 +52,9 @@ class KillSwitch:
                  journal: SessionJournal, clock: Clock, summary: RunSummary,
                  flag: KillFlag | None, audit: AuditLog | None, alerts: AlertDispatch,
                  cancel_timeout_s: float, session: Mapping[str, Any], exchange_id: str,
-                 run_id: str, notify: Callable[[], None]) -> None:
+                 run_id: str, notify: Callable[[], None], symbols: Sequence[str] = ()) -> None:
         self.engine = engine
+        self.symbols = tuple(symbols)
         self.risk = risk
         self.broker = broker
         self.journal = journal
@@ -61,12 +69,21 @@ class KillSwitch:
         self.run_id = run_id
         self.notify = notify
         self.killed = False
-        self._request: tuple[str, float, str] | None = None
+        self._request: tuple[str, float, str, KillScope] | None = None
+        #: When the runner started (monotonic): no kill latency counts from before it.
+        self.started = time.monotonic()
 
-    def request(self, reason: str = "api", actor: str = "api") -> None:
-        """Ask for the kill (acted on by the next ``check``); ``actor`` is who asked."""
+    def mark_started(self) -> None:
+        """The runner starts now (``LiveRunner.start``)."""
+        self.started = time.monotonic()
+
+    def request(self, reason: str = "api", actor: str = "api", *,
+                all_orders: bool = False) -> None:
+        """Ask for the kill (acted on by the next ``check``); ``actor`` is who asked;
+        ``all_orders``: every open order of the account, not only this runner's."""
         if self._request is None:
-            self._request = (reason, time.monotonic(), actor or "api")
+            scope = KillScope.ALL if all_orders else KillScope.RUNNER
+            self._request = (reason, time.monotonic(), actor or "api", scope)
 
     async def check(self) -> None:
         """Kill now if it was requested or the flag file is present (once)."""
@@ -77,36 +94,47 @@ class KillSwitch:
             path = self.flag.present()
             if path is not None:
                 age = max(0.0, time.time() - path.stat().st_mtime)
-                request = (KillFlag.reason(path), time.monotonic() - age,
-                           f"kill flag {path.name}")
+                flag = KillFlag.read(path)
+                request = (flag.reason, max(time.monotonic() - age, self.started),
+                           f"kill flag {path.name}", flag.scope)
         if request is not None:
             self._kill(*request)
 
-    def _kill(self, reason: str, since: float, actor: str = "api") -> None:
+    def _kill(self, reason: str, since: float, actor: str = "api",
+              scope: KillScope = KillScope.RUNNER) -> None:
         engine = self.engine
         ts = engine.ctx.now
         self.killed = True
-        self.journal.write("kill", {"ts": ts, "reason": reason}, None)
+        self.journal.write("kill", {"ts": ts, "reason": reason, "scope": scope.value}, None)
+        working = list(engine.broker.open_orders())
         cancelled = kill_engine(engine, self.risk, ts, reason)
         report: object = None
-        if self.broker is not None:  # live: every order on the exchange too
+        if self.broker is not None:  # live: this run's orders on the exchange too
             try:
-                report = self.broker.cancel_all(ts, timeout_s=self.cancel_timeout_s)
+                report = self.broker.cancel_all(ts, timeout_s=self.cancel_timeout_s,
+                                                all_orders=scope is KillScope.ALL,
+                                                symbols=self.symbols)
             except TradeloomError as err:  # the kill stands: entries stay blocked
                 self.journal.write("error", {"error": str(err), "where": "kill cancel_all"},
                                    None)
                 log.error("kill switch: cancel_all failed (%s); orders the engine knew were "
                           "cancelled one by one - check the exchange", err)
+        true_count = taken_out(working, report)
         latency = time.monotonic() - since
         self.summary.kill_latency_s = latency
-        self.journal.write("kill_done", {"ts": ts, "cancelled": cancelled,
+        self.summary.kill_cancelled = true_count
+        self.journal.write("kill_done", {"ts": ts, "cancelled": true_count,
+                                         "engine_cancelled": cancelled, "scope": scope.value,
                                          "latency_s": round(latency, 4),
                                          "exchange_report": repr(report) if report else None}, None)
-        log.warning("kill switch: %s; %d orders cancelled in %.3f s", reason, cancelled, latency)
+        which = "open orders of the account" if scope is KillScope.ALL else "orders of this runner"
+        log.warning("kill switch: %s; %d %s cancelled in %.3f s", reason, true_count, which,
+                    latency)
+        cancelled = true_count
         details = {"reason": reason, "run_id": self.run_id,
                    "account": self.session.get("account"), "mode": self.session.get("mode"),
                    "exchange": self.exchange_id, "engine_ts": ts, "cancelled": cancelled,
-                   "latency_s": round(latency, 4)}
+                   "scope": scope.value, "latency_s": round(latency, 4)}
         self._audit(AuditKind.KILL, actor, details)
         self.alerts.send(AlertEvent(
             AlertRule.KILL_SWITCH, f"{self.run_id}/kill_switch",
@@ -130,4 +158,16 @@ class KillSwitch:
                       kind.value, err, self.audit.path)
 
 
-__all__ = ["KillSwitch"]
+def taken_out(working: list[Order], report: object) -> int:
+    """Orders the kill really took out: those working before it that are cancelled (or,
+    queued and never sent, rejected) now, plus what the exchange reports it cancelled
+    besides (``all``: orders placed by hand). An order that filled before the cancel
+    reached the exchange is not counted."""
+    gone = {o.client_id or str(o.id) for o in working
+            if o.status in (OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED)}
+    for name in ("cancelled", "dropped"):
+        gone.update(str(cid) for cid in getattr(report, name, ()) or ())
+    return len(gone)
+
+
+__all__ = ["KillSwitch", "taken_out"]

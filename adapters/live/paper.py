@@ -10,6 +10,7 @@ and the ``RiskProbe`` around the risk engine, both pure observers.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 
 from tradeloom.adapters.live.recorder import CommandRecorder, Emit
@@ -18,15 +19,21 @@ from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.ports import Broker, RiskGate
 from tradeloom.engine.risk.engine import RiskEngine
 from tradeloom.engine.run.loop import Engine
-from tradeloom.engine.run.wiring import simulated_broker, wire_engine
+from tradeloom.engine.run.wiring import BrokerFactory, simulated_broker, wire_engine
 from tradeloom.engine.strategy.base import Strategy
 
 
 def sim_engine(strategy: Strategy, *, symbols: Sequence[str], timeframe: str,
                markets: Mapping[str, MarketSpec], initial_cash: float, risk: RiskEngine | None,
                emit: Emit, run_id: str, timings: StageTimings | None = None,
-               seed: int = 0) -> Engine:
-    """Portfolio + SimulatedBroker + recorder + Engine, as ``wire_engine`` wires a backtest."""
+               seed: int = 0, first_order_id: int | None = None,
+               broker: BrokerFactory | None = None) -> Engine:
+    """Portfolio + SimulatedBroker + recorder + Engine, as ``wire_engine`` wires a backtest.
+
+    ``first_order_id``: where the run's order ids start (replay of a restarted live
+    session continues its ids); default 1. ``broker``: another broker factory (replay of
+    a live session: the ``JournalBroker``); default the ``SimulatedBroker``.
+    """
 
     def record(broker: Broker) -> Broker:
         return CommandRecorder(broker, emit, run_id=run_id, timings=timings)
@@ -34,8 +41,11 @@ def sim_engine(strategy: Strategy, *, symbols: Sequence[str], timeframe: str,
     gate: RiskGate | None = (RiskProbe(risk, timings)
                              if risk is not None and timings is not None else risk)
     return wire_engine(strategy, symbols=symbols, timeframe=timeframe, markets=markets,
-                       broker=simulated_broker(), wrap_broker=record, initial_cash=initial_cash,
-                       risk=gate, seed=seed)
+                       broker=broker if broker is not None else simulated_broker(),
+                       wrap_broker=record, initial_cash=initial_cash,
+                       risk=gate, seed=seed,
+                       id_source=None if first_order_id is None
+                       else itertools.count(first_order_id).__next__)
 
 
 __all__ = ["sim_engine"]

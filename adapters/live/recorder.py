@@ -168,10 +168,12 @@ class LiveCommandRecorder(CommandRecorder):
     def collect(self, now_ms: int) -> list[Fill]:
         return self.inner.collect(now_ms)
 
-    def cancel_all(self, now_ms: int, *, timeout_s: float = 10.0) -> object:
+    def cancel_all(self, now_ms: int, *, timeout_s: float = 10.0, all_orders: bool = False,
+                   symbols: Sequence[str] = ()) -> object:
         """Kill switch: journaled as ``cancel_all``, then the broker's own."""
-        self._emit("cancel_all", {"ts": int(now_ms)}, now_ms)
-        return self.inner.cancel_all(now_ms, timeout_s=timeout_s)
+        self._emit("cancel_all", {"ts": int(now_ms), "all_orders": all_orders}, now_ms)
+        return self.inner.cancel_all(now_ms, timeout_s=timeout_s, all_orders=all_orders,
+                                     symbols=symbols)
 
     def close(self) -> None:
         self.inner.close()

@@ -4,23 +4,44 @@ Why: backtest/live divergence is the field's most-discussed failure. A journal
 holds every market event a session saw and every command it sent; replaying the
 market events through the backtest wiring (``adapters.live.paper.sim_engine``: the
 one ``wire_engine`` with a ``SimulatedBroker`` and a ``Portfolio``) with the same strategy and
-risk config must produce the same commands. A paper session replays with zero
-divergence; a live one diverges only where the exchange filled differently from
-the fill model, and the report shows the first place it did.
+risk config must produce the same commands.
+
+Where the fills come from (``fills``):
+
+- ``"model"`` (the default for paper sessions): the simulated broker's fill model makes
+  its own fills, as it did in the paper session - zero divergence expected.
+- ``"journal"`` (the default for live sessions): the exchange's fills and order
+  updates, as journaled, are inputs (``replay_broker.JournalBroker``): a cancel takes
+  effect when the exchange confirmed it, a fill when the exchange made it. Zero
+  divergence means the strategy and risk engine took the same decisions on the same
+  events - what a restart, a code change or a nondeterministic strategy would break.
+  ``fills="model"`` on a live journal instead shows the first place the exchange
+  filled differently from the fill model (``tradeloom replay --fills model``).
 
 A live session's opening holdings are replayed too: the cash (``initial_cash``, the
 quote balance) and the base ``positions`` of its ``session`` record, booked at their
 ``position_entries`` prices as ``open_live`` booked them.
 
+A journal may hold several sessions (segments, each starting with its ``session``
+record: a configured ``journal`` file that a restart appended to, also after a crash).
+Each is replayed from its own start, as the restarted runner ran: a fresh strategy
+and risk engine, its opening cash and positions, the working orders it took over from
+the exchange (``restored_orders``, under the same engine ids) and its
+``next_order_id``. A segment cut short by a crash (no ``end``)
+may have died while deciding on its last event: the commands it never journaled for
+that event are dropped from the comparison, with a note.
+
 What is replayed, in journal order: ``warmup_bar`` (primed after ``start``, as the
 runner does), ``start`` (``engine.start``), ``bar`` and ``trade`` (``engine.step`` of a
 ``Bar`` / ``TradeTick``: the simulated broker matches resting orders at the tick, the
 strategy's ``on_trade`` runs), ``kill`` (the runner's ``kill_engine``),
-``pause``/``resume`` (the exchange marked degraded in the risk engine), ``universe``
+``pause``/``resume`` (the exchange marked degraded in the risk engine), ``markets``
+(new market rules, ``controls.apply_markets``), ``universe``
 (its ``block``/``allow`` lists applied by ``universe_gate.apply_universe``: the
 journaled refresh, not a recomputation, so no store is needed), ``end``
-(``engine.finish``). Exchange fills and order updates are not
-inputs: the fill model produces its own.
+(``engine.finish``); with ``fills="journal"`` also ``fill`` (a ``FillEvent`` at its
+``engine_ts``) and ``order`` (the status the engine drained, at the point of the step
+the journal shows it).
 
 Compared, in order: every ``submit`` (time, symbol, side, type, amount, quote
 amount, price, stop price, reduce-only; client id too for paper sessions) and every
@@ -31,24 +52,44 @@ amount, price, stop price, reduce-only; client id too for paper sessions) and ev
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from tradeloom.adapters.live.journal import JournalRecord, read_journal
-from tradeloom.adapters.live.journal_codec import bar_from_payload, tick_from_payload
+from tradeloom.adapters.live.journal_codec import (
+    bar_from_payload,
+    fill_from_payload,
+    restored_order,
+    tick_from_payload,
+)
+from tradeloom.adapters.live.replay_broker import JournalBroker, schedule
 from tradeloom.adapters.live.recovery import book_opening_position
 from tradeloom.adapters.live.paper import sim_engine
-from tradeloom.adapters.live.controls import degrade_symbols, kill_engine, set_paused
+from tradeloom.adapters.live.controls import (
+    apply_markets,
+    degrade_symbols,
+    kill_engine,
+    set_paused,
+)
 from tradeloom.adapters.live.universe import apply_universe
 from tradeloom.adapters.live.warmup import prime
 from tradeloom.engine.errors import DataError
+from tradeloom.engine.accounting.portfolio import Portfolio
 from tradeloom.engine.market import MarketSpec
+from tradeloom.engine.orders import OrderStatus
+from tradeloom.engine.ports import Broker
+from tradeloom.engine.run.events import FillEvent
 from tradeloom.engine.risk.engine import RiskEngine
 from tradeloom.engine.risk.config import RiskConfig
 from tradeloom.engine.run.loop import Engine
 from tradeloom.engine.strategy.base import Strategy
+
+#: Where the replay's fills come from (see ``replay``).
+FillSource = Literal["journal", "model"]
+#: Journal records the live engine stepped (order updates are scheduled within them).
+_ANCHORS = frozenset({"start", "bar", "trade", "kill", "fill"})
 
 SUBMIT_FIELDS = ("ts", "symbol", "side", "type", "amount", "quote_amount", "price", "stop_price",
                  "reduce_only")
@@ -91,15 +132,24 @@ class ParityReport:
     replay_commands: list[dict[str, Any]]
     divergences: list[Divergence] = field(default_factory=list)
     total_divergences: int = 0
+    #: Sessions in the journal (a restart appends one to a configured journal file).
+    segments: int = 1
+    #: What the reader must know (a segment cut short by a crash).
+    notes: list[str] = field(default_factory=list)
+    #: Where the replay's fills came from: ``journal`` (the exchange's) or ``model``.
+    fills: str = "model"
 
     @property
     def ok(self) -> bool:
         return self.total_divergences == 0
 
     def format(self) -> str:
-        head = (f"parity report for {self.journal_path} ({self.mode} session, {self.bars} bars): "
-                f"{len(self.journal_commands)} journaled commands, "
-                f"{len(self.replay_commands)} replayed")
+        sessions = f"{self.segments} sessions, " if self.segments > 1 else ""
+        source = "the exchange's fills" if self.fills == "journal" else "the fill model"
+        head = (f"parity report for {self.journal_path} ({self.mode} session, {sessions}"
+                f"{self.bars} bars, {source}): {len(self.journal_commands)} journaled "
+                f"commands, {len(self.replay_commands)} replayed")
+        head = "\n".join([head, *(f"note: {n}" for n in self.notes)])
         if self.ok:
             return head + "\nzero divergence: the backtest engine took the same decisions"
         lines = [head, f"{self.total_divergences} divergence(s); first {len(self.divergences)}:"]
@@ -144,20 +194,71 @@ def diff_commands(journal: list[dict[str, Any]], replay: list[dict[str, Any]], *
     return found, total
 
 
+def segments(records: Sequence[JournalRecord]) -> list[list[JournalRecord]]:
+    """The sessions of a journal, each from its ``session`` record to the next one's.
+
+    A journal written by one session has one; a config naming one ``journal`` file
+    gets a segment per session (a restart, also after a crash, appends one).
+    """
+    out: list[list[JournalRecord]] = []
+    for rec in records:
+        if rec.kind == "session":
+            out.append([rec])
+        elif out:
+            out[-1].append(rec)
+    return out
+
+
 def replay(journal_path: str | Path, strategy: Strategy, risk_config: RiskConfig | None, *,
            markets: dict[str, MarketSpec] | None = None, initial_cash: float | None = None,
-           limit: int = 10) -> ParityReport:
+           limit: int = 10, fills: FillSource | None = None) -> ParityReport:
     """Run ``strategy`` with ``risk_config`` over the journal's market events; diff commands.
 
     ``markets`` and ``initial_cash`` default to the journal's ``session`` record, so
-    the replay trades under the exchange rules and balance the session had.
+    the replay trades under the exchange rules and balance the session had. Each
+    segment (session) of the journal is replayed from its own start with a fresh
+    strategy and risk engine, as the restarted runner was (``initial_cash`` replaces
+    the first segment's only). ``fills``: ``"journal"`` (default for live sessions)
+    takes the exchange's fills and order updates from the journal
+    (``replay_broker.JournalBroker``), ``"model"`` (default for paper) lets the
+    simulated broker's fill model make its own.
     """
     path = Path(journal_path)
     records = read_journal(path)
-    session = next((r.payload for r in records if r.kind == "session"), None)
-    if session is None:
+    parts = segments(records)
+    if not parts:
         raise DataError(f"journal {path} has no session record; it was not written by "
                         "tradeloom paper/live (or its first lines are missing)")
+    replayed: list[dict[str, Any]] = []
+    notes: list[str] = []
+    bars = 0
+    first = parts[0][0].payload
+    source: FillSource = fills or ("journal" if first.get("mode") == "live" else "model")
+    if source not in ("journal", "model"):
+        raise DataError(f"replay fills={source!r}: use 'journal' (the exchange's fills) or "
+                        "'model' (the simulated broker's)")
+    for n, part in enumerate(parts):
+        fresh = strategy if n == 0 else type(strategy)(**strategy.params_dict())
+        out, seg_bars, note = _replay_segment(
+            path, part, fresh, risk_config, markets=markets,
+            initial_cash=initial_cash if n == 0 else None, fills=source)
+        replayed += out
+        bars += seg_bars
+        if note:
+            notes.append(f"segment {n + 1}: {note}")
+    journal_cmds = _commands(records)
+    found, total = diff_commands(journal_cmds, replayed,
+                                 compare_client_ids=first.get("mode") == "paper", limit=limit)
+    return ParityReport(path, str(first.get("mode")), bars, journal_cmds, replayed, found, total,
+                        segments=len(parts), notes=notes, fills=source)
+
+
+def _replay_segment(path: Path, records: Sequence[JournalRecord], strategy: Strategy,
+                    risk_config: RiskConfig | None, *, markets: dict[str, MarketSpec] | None,
+                    initial_cash: float | None, fills: FillSource
+                    ) -> tuple[list[dict[str, Any]], int, str]:
+    """One session's replayed commands, its live bar count and a note (a torn end)."""
+    session = records[0].payload
     if markets is None:
         markets = {s: MarketSpec(**spec) for s, spec in session["markets"].items()}
     cash = float(session["initial_cash"] if initial_cash is None else initial_cash)
@@ -168,9 +269,21 @@ def replay(journal_path: str | Path, strategy: Strategy, risk_config: RiskConfig
         if kind in ("submit", "cancel"):
             replayed.append({"kind": kind, **payload})
 
+    next_id = session.get("next_order_id")
+    journal_broker: list[JournalBroker] = []
+
+    def from_journal(m: Mapping[str, MarketSpec], pf: Portfolio,
+                     ids: Callable[[], int]) -> Broker:
+        journal_broker.append(JournalBroker(m, pf, ids))
+        return journal_broker[0]
+
     engine = sim_engine(strategy, symbols=session["symbols"], timeframe=session["timeframe"],
                         markets=markets, initial_cash=cash, risk=risk, emit=emit,
-                        run_id=session["run_id"], seed=int(session.get("seed", 0)))
+                        run_id=session["run_id"], seed=int(session.get("seed", 0)),
+                        first_order_id=None if next_id is None else int(next_id),
+                        broker=from_journal if fills == "journal" else None)
+    jb = journal_broker[0] if journal_broker else None
+    sched = schedule(records, _ANCHORS) if jb is not None else {}
     _open_positions(engine, session, records)
     if risk is not None:
         risk.bind(exchange=session["exchange"])
@@ -180,8 +293,14 @@ def replay(journal_path: str | Path, strategy: Strategy, risk_config: RiskConfig
     paused_at_start = False
     universe_at_start: list[dict[str, Any]] = []
     bars = 0
+    last_event_at = 0  # replayed commands before the last inbound event was stepped
+    journal_after_last = 0  # journaled commands after the last inbound event
     for rec in records:
         kind, p = rec.kind, rec.payload
+        if kind in ("submit", "cancel"):
+            journal_after_last += 1
+        if jb is not None and kind in _ANCHORS and (started or kind == "start"):
+            jb.begin(sched.get(rec.seq, ()))
         if kind == "warmup_bar":
             warm.append(bar_from_payload(p, f"journal {path} record {rec.seq}"))
         elif kind == "pause" and not started:
@@ -191,6 +310,7 @@ def replay(journal_path: str | Path, strategy: Strategy, risk_config: RiskConfig
         elif kind == "start":
             engine.start(int(p["ts"]))
             prime(engine, warm)
+            _restore_orders(engine, session, int(p["ts"]), jb)
             started = True
             if paused_at_start:
                 set_paused(risk, exchange, True, int(p["ts"]))
@@ -198,28 +318,57 @@ def replay(journal_path: str | Path, strategy: Strategy, risk_config: RiskConfig
                 apply_universe(risk, u["block"], u["allow"], int(u["ts"]))
         elif not started:
             continue
-        elif kind == "bar":
-            engine.step(bar_from_payload(p, f"journal {path} record {rec.seq}"))
-            bars += 1
-        elif kind == "trade":
-            engine.step(tick_from_payload(p))
+        elif kind in ("bar", "trade", "kill") or (kind == "fill" and jb is not None):
+            last_event_at, journal_after_last = len(replayed), 0
+            if kind == "bar":
+                engine.step(bar_from_payload(p, f"journal {path} record {rec.seq}"))
+                bars += 1
+            elif kind == "trade":
+                engine.step(tick_from_payload(p))
+            elif kind == "fill":
+                fill = fill_from_payload(p)
+                if jb.book_fill(fill):  # not for an order the replay never made
+                    engine.step(FillEvent(fill))
+            else:
+                kill_engine(engine, risk, int(p["ts"]), str(p.get("reason", "kill")))
         elif kind == "universe":
             apply_universe(risk, p["block"], p["allow"], int(p["ts"]))
-        elif kind == "kill":
-            kill_engine(engine, risk, int(p["ts"]), str(p.get("reason", "kill")))
         elif kind in ("pause", "resume"):
             set_paused(risk, exchange, kind == "pause", int(p["ts"]))
         elif kind == "degrade":
             degrade_symbols(risk, p["symbols"], int(p["ts"]))
+        elif kind == "markets":
+            apply_markets(engine, {s: MarketSpec(**m) for s, m in p["markets"].items()})
         elif kind == "end":
             engine.finish()
             ended = True
+    note = ""
     if started and not ended:
         engine.finish()  # a crashed session: what it would have done at a clean end
-    journal_cmds = _commands(records)
-    found, total = diff_commands(journal_cmds, replayed,
-                                 compare_client_ids=session.get("mode") == "paper", limit=limit)
-    return ParityReport(path, str(session.get("mode")), bars, journal_cmds, replayed, found, total)
+        cut = last_event_at + journal_after_last
+        if len(replayed) > cut:
+            note = (f"the session ended without an end record (a crash) while deciding on "
+                    f"its last event; {len(replayed) - cut} command(s) it never journaled "
+                    "are not compared")
+            del replayed[cut:]
+    return replayed, bars, note
+
+
+def _restore_orders(engine: Engine, session: dict[str, Any], ts: int,
+                    journal_broker: JournalBroker | None) -> None:
+    """The working orders a restarted live session took over (the engine's own ids; no
+    command sent): as they were (``journal_broker``), or resting in the simulated broker
+    with their unfilled rest."""
+    broker = getattr(engine.broker, "inner", engine.broker)
+    for payload in session.get("restored_orders") or []:
+        order = restored_order(payload)
+        if journal_broker is not None:
+            order.amount = float(payload["amount"])
+            order.filled = float(payload.get("filled") or 0.0)
+            order.status = OrderStatus(str(payload.get("status") or "open"))
+            journal_broker.restore(order)
+        else:
+            broker.submit(order, ts)
 
 
 def _open_positions(engine: Engine, session: dict[str, Any],
@@ -239,4 +388,4 @@ def _open_positions(engine: Engine, session: dict[str, Any],
         book_opening_position(engine.portfolio, symbol, float(amount), float(price))
 
 
-__all__ = ["Divergence", "ParityReport", "diff_commands", "replay"]
+__all__ = ["Divergence", "FillSource", "ParityReport", "diff_commands", "replay", "segments"]

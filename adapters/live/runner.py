@@ -37,8 +37,18 @@ is the event loop, and each other responsibility has its own module, wired from 
    the journal's bars, refreshed before the event that reaches its next refresh.
 7. **Status** (optional ``publisher``): it observes every journal record and ``tick``s
    at the end of each round, after a kill or a degrade and at the end.
-8. **End** (``stop()``, ``max_bars``, a fatal broker error): ``engine.finish()`` and an
-   ``end`` record with the stage latency percentiles.
+8. **Markets** (optional ``markets`` source): the exchange's market rules reloaded every
+   ``markets_ttl_s``; a changed tick/lot size is journaled and applied
+   (``market_refresh``).
+9. **Risk decisions**: every rejection or resize the risk engine makes is journaled
+   (``risk`` record) and logged (a rejection as a warning) as it happens.
+10. **End** (``stop()``, ``max_bars``, a fatal broker error or an exception):
+   ``engine.finish()`` and an ``end`` record with the stage latency percentiles and
+   whether the session ``failed``.
+
+PnL counts from ``summary.start_equity`` (``equity_start`` record, the session's
+``initial_equity``): cash plus every held position marked at the last warm-up close,
+so coins the account already held are not profit.
 
 Time: the runner never reads ``time.time`` for market decisions; bars carry their
 own times and the engine's clock is theirs. ``clock`` (injectable) only schedules
@@ -50,13 +60,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tradeloom.adapters.live.alerting import AlertDispatch
 from tradeloom.adapters.live.controls import degrade_symbols, kill_engine, set_paused
+from tradeloom.adapters.live.journal import finite
 from tradeloom.adapters.live.journal_codec import bar_payload, fill_payload, tick_payload
 from tradeloom.adapters.live.kill_switch import KillSwitch
+from tradeloom.adapters.live.market_refresh import MarketRefresh
 from tradeloom.adapters.live.recorder import CommandRecorder, LiveCommandRecorder
 from tradeloom.adapters.live.runner_parts import (
     RunnerParts,
@@ -141,7 +152,8 @@ class LiveRunner:
             engine, self.risk, self.live_broker, journal=journal, clock=clock, summary=summary,
             flag=parts.kill_flag, audit=parts.audit, alerts=alerting,
             cancel_timeout_s=settings.cancel_timeout_s, session=self.session,
-            exchange_id=self.exchange_id, run_id=self.run_id, notify=self._publish)
+            exchange_id=self.exchange_id, run_id=self.run_id, notify=self._publish,
+            symbols=engine.symbols)
         self.drift = DriftSchedule(
             engine, self.risk, client=self.client, feed=self.feed, journal=journal, clock=clock,
             summary=summary, alerts=alerting, settings=settings, exchange_id=self.exchange_id,
@@ -153,6 +165,10 @@ class LiveRunner:
             run_id=self.run_id, notify=self._publish)
         self.universe = None if parts.universe is None else UniverseRefresh(
             parts.universe, self.risk, journal=journal, summary=self.summary)
+        self.markets = (MarketRefresh(parts.markets, engine, journal=journal, clock=clock,
+                                      every_s=settings.markets_ttl_s)
+                        if parts.markets is not None and settings.markets_ttl_s > 0 else None)
+        self._seen_decisions = 0
         if parts.publisher is not None:
             self.attach_publisher(parts.publisher)
 
@@ -161,12 +177,13 @@ class LiveRunner:
     def killed(self) -> bool:
         return self.kill_switch.killed
 
-    def kill(self, reason: str = "api", actor: str = "api") -> None:
+    def kill(self, reason: str = "api", actor: str = "api", *, all_orders: bool = False) -> None:
         """Request the kill switch (API call); acted on within one loop round.
 
-        ``actor`` is who asked (recorded in the audit log).
+        ``actor`` is who asked (recorded in the audit log); ``all_orders`` cancels every
+        open order of the account, not only this runner's.
         """
-        self.kill_switch.request(reason, actor)
+        self.kill_switch.request(reason, actor, all_orders=all_orders)
 
     def stop(self) -> None:
         """Finish after the current round."""
@@ -192,6 +209,7 @@ class LiveRunner:
         if self._started:
             return
         self._started = True
+        self.kill_switch.mark_started()
         ex_now = await self.drift.check(initial=True)
         engine = self.engine
         last_close = ex_now - ex_now % self.tf_ms
@@ -209,6 +227,13 @@ class LiveRunner:
         self.journal.write("start", {"ts": last_close, "warmup_need": need,
                                      "warmup_bars": len(bars)}, last_close)
         self.summary.warmup_bars = prime(engine, bars)
+        equity = marked_equity(engine)
+        self.summary.start_equity = equity
+        self.session["initial_equity"] = equity
+        self.journal.write("equity_start", {"ts": last_close, "equity": equity,
+                                            "cash": engine.portfolio.cash,
+                                            "positions": engine.portfolio.positions()},
+                           last_close)
         last_open = {s: last_close - self.tf_ms for s in engine.symbols}
         self.feed.start_after(last_open)
         if self.summary.paused:
@@ -217,6 +242,7 @@ class LiveRunner:
             self.universe.refresh(last_close)
         if self.reconcile is not None:
             await self.reconcile.opening()
+        await self.kill_switch.check()  # a flag left in place: killed before the first bar
 
     # ------------------------------------------------------------------ loop
     async def run(self, *, max_bars: int | None = None) -> RunSummary:
@@ -230,6 +256,11 @@ class LiveRunner:
                     break
             else:
                 self.summary.stop_reason = self.summary.stop_reason or "stopped"
+        except BaseException as exc:
+            if not isinstance(exc, (KeyboardInterrupt, asyncio.CancelledError)):
+                self.summary.failed = True
+                self.summary.stop_reason = f"error: {type(exc).__name__}: {exc}"
+            raise
         finally:
             self.finish()
             await self.flush_alerts()
@@ -242,6 +273,8 @@ class LiveRunner:
             await self.drift.check()
         if self.reconcile is not None and self.reconcile.due():
             await self.reconcile.run()
+        if self.markets is not None and self.markets.due():
+            await self.markets.run()
         self.pump_broker()
         timeout = self.settings.kill_poll_s
         if self.live_broker is not None:
@@ -274,6 +307,7 @@ class LiveRunner:
         before = self.recorder.submitted
         self.engine.step(bar)
         timings.step_done()
+        self._journal_risk()
         self.summary.bars += 1
         if self.universe is not None:
             self.universe.journal_refusals()
@@ -288,6 +322,7 @@ class LiveRunner:
         before = self.recorder.submitted
         self.engine.step(tick)
         self.timings.step_done()
+        self._journal_risk()
         self.summary.ticks += 1
         if self.universe is not None:
             self.universe.journal_refusals()
@@ -376,6 +411,7 @@ class LiveRunner:
 
     def _broker_failed(self, err: ExchangeError) -> None:
         self.journal.write("error", {"error": str(err), "where": "broker.poll"}, None)
+        self.summary.failed = True
         self.summary.stop_reason = f"broker error: {err}"
         self._stop = True
 
@@ -394,6 +430,24 @@ class LiveRunner:
         self.journal.write("fill", {**fill_payload(fill), "engine_ts": ts}, int(fill.ts))
         engine.step(FillEvent(known))
         self.timings.step_done()
+        self._journal_risk()
+
+    def _journal_risk(self) -> None:
+        """The risk engine's new rejections and resizes: a ``risk`` record each, and a log
+        line (warning for a rejection), so an operator sees them where they look."""
+        risk = self.risk
+        if risk is None or len(risk.decisions) <= self._seen_decisions:
+            return
+        new = risk.decisions[self._seen_decisions:]
+        self._seen_decisions = len(risk.decisions)
+        for decision in new:
+            record = {k: (finite(v) if isinstance(v, float) else v)
+                      for k, v in decision.record().items()}
+            self.journal.write("risk", record, int(decision.ts))
+            rejected = not decision.approved
+            log.log(logging.WARNING if rejected else logging.INFO, "risk %s %s order %d: %s",
+                    "REJECTED" if rejected else decision.outcome.value, decision.symbol,
+                    decision.order_id, decision.message)
 
     # ------------------------------------------------------------------ end
     def finish(self) -> None:
@@ -407,6 +461,7 @@ class LiveRunner:
         self.journal.write("end", {"bars": self.summary.bars, "orders": self.summary.orders,
                                    "fills": self.summary.fills,
                                    "reason": self.summary.stop_reason,
+                                   "failed": self.summary.failed,
                                    "kill_latency_s": self.summary.kill_latency_s,
                                    "stages": self.summary.stages}, engine.ctx.now)
         self._started = False
@@ -414,9 +469,19 @@ class LiveRunner:
             self.publisher.tick(self, final=True)
 
 
-def journal_dir_default(state_dir: Path, run_id: str) -> Path:
-    """Where a session's journal goes unless the config names one."""
-    return state_dir / "journals" / f"{run_id}.jsonl"
+def marked_equity(engine: Engine) -> float:
+    """Cash plus every held position at its mark (its average entry when no price is
+    known yet): the equity a session's PnL counts from, so coins held at the start are
+    not profit."""
+    portfolio = engine.portfolio
+    marks = portfolio.marks()
+    equity = portfolio.cash
+    for symbol, amount in portfolio.positions().items():
+        price = marks.get(symbol)
+        if price is None or price != price:
+            price = portfolio.avg_entry(symbol)
+        equity += amount * price
+    return equity
 
 
 __all__ = [
@@ -426,7 +491,7 @@ __all__ = [
     "RunnerSettings",
     "SessionJournal",
     "degrade_symbols",
-    "journal_dir_default",
     "kill_engine",
+    "marked_equity",
     "set_paused",
 ]

@@ -13,7 +13,7 @@ universe refresh (``alerting``, ``universe``), the last two observing the journa
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +32,11 @@ if TYPE_CHECKING:
     from tradeloom.adapters.ops.audit import AuditLog
     from tradeloom.adapters.ops.status_publisher import StatusPublisher
     from tradeloom.adapters.store.market_store import MarketStore
+    from tradeloom.engine.market import MarketSpec
     from tradeloom.engine.risk.engine import RiskEngine
+
+#: ``() -> the symbols' current market rules`` (reloaded from the exchange).
+MarketSource = Callable[[], Awaitable[dict[str, "MarketSpec"]]]
 
 #: ``observer(kind, payload, exchange_ts, local_ts)``: sees every journal record.
 JournalObserver = Callable[[str, Mapping[str, Any], int | None, int], None]
@@ -57,12 +61,19 @@ class RunnerSettings:
     error_alert_after: int = 3
     #: How long ``run()``'s end waits for alerts still being delivered.
     alert_flush_s: float = 30.0
+    #: Reload the exchange's markets (tick/lot sizes, minimums) this often (``markets``
+    #: part); a changed rule is journaled and applied to the engine and the broker.
+    markets_ttl_s: float = 3_600.0
 
 
 class SessionJournal:
-    """The journal of one session, stamping ``local_ts`` from the runner's clock."""
+    """The journal of one session, stamping ``local_ts`` from the runner's clock.
 
-    def __init__(self, journal: Journal, clock: Clock) -> None:
+    ``journal`` may be set after construction (``app.session`` opens the file last, once
+    nothing can fail any more); writing before that is a programming error.
+    """
+
+    def __init__(self, journal: Journal | None, clock: Clock) -> None:
         self.journal = journal
         self.clock = clock
         #: The status publisher's hook (one; ``StatusPublisher.attach`` sets it).
@@ -73,6 +84,8 @@ class SessionJournal:
 
     def write(self, kind: str, payload: Mapping[str, Any], exchange_ts: int | None) -> None:
         local_ts = self.clock.now_ms()
+        if self.journal is None:
+            raise RuntimeError(f"session journal not opened yet: {kind!r} record not written")
         self.journal.append(kind, payload, exchange_ts=exchange_ts, local_ts=local_ts)
         if self.observer is not None:
             self.observer(kind, payload, exchange_ts, local_ts)
@@ -117,6 +130,7 @@ class RunnerParts:
     ticks: TickFeed | None = None
     universe: UniverseSource | None = None
     publisher: StatusPublisher | None = None
+    markets: MarketSource | None = None
 
 
 @dataclass
@@ -128,6 +142,8 @@ class RunSummary:
     orders: int = 0
     fills: int = 0
     kill_latency_s: float | None = None
+    #: Orders the kill really cancelled (exchange-confirmed, live; the engine's, paper).
+    kill_cancelled: int | None = None
     paused: bool = False
     stages: dict[str, dict[str, float]] = field(default_factory=dict)
     stop_reason: str = ""
@@ -137,6 +153,11 @@ class RunSummary:
     reconciliations: int = 0
     ticks: int = 0
     universe_refreshes: int = 0
+    #: Equity when the session started trading, every held position marked: what PnL
+    #: counts from.
+    start_equity: float | None = None
+    #: The session ended on an error (a broker error, an exception), not by a stop.
+    failed: bool = False
 
 
-__all__ = ["JournalObserver", "RunSummary", "RunnerParts", "RunnerSettings", "SessionJournal"]
+__all__ = ["JournalObserver", "MarketSource", "RunSummary", "RunnerParts", "RunnerSettings", "SessionJournal"]

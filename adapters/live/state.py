@@ -22,10 +22,28 @@ is reserved in blocks so id allocation needs no write at all most of the time.
 
 The store is thread-safe (one connection, one lock): the runner's thread and the
 broker's sender thread share it.
+
+**Run ids** (the one rule, applied here and by the config validator,
+``app.live_config``): 1-16 lowercase letters or digits, because the run id goes into
+every client order id (``tl-{run_id}-{seq}``) and exchanges limit those to 32-36
+characters. :func:`check_run_id` applies it; :func:`derive_run_id` makes a valid,
+stable one from what identifies a runner (mode, exchange, account, strategy) for
+configs that name none; :func:`stored_run_id` reads the id an existing state file
+belongs to without creating or changing anything.
+
+>>> check_run_id("live1")
+'live1'
+>>> derive_run_id("live", "binance", "main", "SmaCross")
+'lae81a8321'
+>>> check_run_id("Live_Run-1")
+Traceback (most recent call last):
+...
+tradeloom.engine.errors.ConfigError: run_id 'Live_Run-1' must be 1-16 lowercase letters or digits (it goes into every client order id, which exchanges limit to 32-36 characters); set e.g. run_id = "live1" in the config, or leave run_id out to use one derived from the exchange, account and strategy
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import secrets
@@ -39,6 +57,50 @@ from typing import Any
 from tradeloom.engine.errors import ConfigError
 
 _RUN_ID = re.compile(r"^[a-z0-9]{1,16}$")
+#: The run id rule in words (error messages and docs).
+RUN_ID_RULE = ("1-16 lowercase letters or digits (it goes into every client order id, which "
+               "exchanges limit to 32-36 characters)")
+
+
+def check_run_id(run_id: str) -> str:
+    """``run_id`` if it follows the rule (module docstring), else ``ConfigError`` saying how
+    to set one."""
+    if not isinstance(run_id, str) or not _RUN_ID.match(run_id):
+        raise ConfigError(
+            f"run_id {run_id!r} must be {RUN_ID_RULE}; set e.g. run_id = \"live1\" in the "
+            "config, or leave run_id out to use one derived from the exchange, account and "
+            "strategy")
+    return run_id
+
+
+def derive_run_id(mode: str, *identity: str) -> str:
+    """A valid run id, stable for the same ``mode`` and ``identity`` (exchange, account,
+    strategy...): the mode's first letter and 9 hex digits of their sha256."""
+    digest = hashlib.sha256("\x1f".join((mode, *identity)).encode("utf-8")).hexdigest()
+    return check_run_id(f"{(mode[:1] or 'r').lower()}{digest[:9]}")
+
+
+def stored_run_id(path: str | Path) -> str | None:
+    """The run id a state file belongs to; ``None`` when the file or its id does not
+    exist. Opens the file read-only: nothing is created or changed."""
+    p = Path(path)
+    if not p.is_file():
+        return None
+    # Without a -wal file every commit is in the main file: read it as immutable, which
+    # creates no -wal/-shm beside it (a failed start must leave no trace).
+    immutable = "" if Path(f"{p}-wal").exists() else "&immutable=1"
+    try:
+        db = sqlite3.connect(f"{p.resolve().as_uri()}?mode=ro{immutable}", uri=True)
+    except sqlite3.Error:
+        return None
+    try:
+        row = db.execute("SELECT value FROM meta WHERE key = 'run_id'").fetchone()
+    except sqlite3.Error:
+        return None
+    finally:
+        db.close()
+    return None if row is None else str(row[0])
+
 OPEN_STATUSES = ("pending", "open", "partially_filled")
 
 _SCHEMA = """
@@ -136,12 +198,7 @@ class LiveStateStore:
         self._seq_end = 0  # exclusive end of the reserved block
         stored = self._meta("run_id")
         if stored is None:
-            run_id = run_id or secrets.token_hex(4)
-            if not _RUN_ID.match(run_id):
-                raise ConfigError(
-                    f"run_id {run_id!r} must be 1-16 lowercase letters or digits (it goes into "
-                    "every client order id, which exchanges limit to 32-36 characters)"
-                )
+            run_id = check_run_id(run_id or secrets.token_hex(4))
             self._set_meta("run_id", run_id)
             stored = run_id
         elif run_id is not None and run_id != stored:

@@ -72,6 +72,8 @@ class AuditKind(StrEnum):
     KILL = "kill"
     RESTART = "restart"
     MANUAL_ACTION = "manual_action"
+    #: ``tradeloom live --override-promotion``: a config no live deployment covers.
+    PROMOTION_OVERRIDE = "promotion_override"
 
 
 @dataclass(frozen=True, slots=True)

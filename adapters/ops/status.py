@@ -11,7 +11,10 @@ form, the file I/O and the health rule both readers apply.
 **Healthy** (:func:`assess`), all of:
 
 1. ``state == "running"`` (``paused``: clock drift; ``killed``: the kill switch;
-   ``stopped``: the session ended - each needs a person);
+   ``stopped`` after an error - each needs a person). A session that **stopped
+   cleanly** (Ctrl-C, ``max_bars``: ``stopped_cleanly``) is reported as stopped, with
+   no problem and not active: it never makes the server unhealthy, and the checks
+   below do not apply to it;
 2. the file is fresh: published less than ``max(30 s, 5 x publish interval)`` ago
    (older means the runner process is gone or stuck);
 3. the last event (bar or fill) was received less than ``3 x timeframe`` ago (a
@@ -32,6 +35,10 @@ True
 True
 >>> assess(s, now_ms=60_000).problems
 ('no status update for 59 s (limit 30 s): is the runner process alive?',)
+>>> done = dataclasses.replace(s, state="stopped", stopped_cleanly=True, stop_reason="stopped")
+>>> h = assess(done, now_ms=86_400_000)
+>>> h.healthy, h.active, h.problems
+(True, False, ())
 """
 
 from __future__ import annotations
@@ -190,6 +197,11 @@ class RunnerStatus:
     pid: int = 0
     stop_reason: str = ""
     kill_reason: str = ""
+    #: ``stopped`` after a stop (Ctrl-C, ``max_bars``), not after an error.
+    stopped_cleanly: bool = False
+    #: After a kill: the orders it really cancelled and how long it took (s).
+    kill_cancelled: int | None = None
+    kill_latency_s: float | None = None
     engine_ts: int | None = None
     last_event_ts: int | None = None
     last_event_local_ms: int | None = None
@@ -341,21 +353,27 @@ class Health:
     last_event_age_s: float | None
     status_age_s: float
     exchange_ok_age_s: float | None
+    #: False for a session that stopped cleanly: it is over, not failing.
+    active: bool = True
 
 
 def assess(status: RunnerStatus, now_ms: int) -> Health:
     """Apply the health rule of the module docstring at wall time ``now_ms``."""
     problems: list[str] = []
+    since = status.last_event_local_ms
+    event_age = None if since is None else max(0.0, (now_ms - since) / 1000)
+    status_age = max(0.0, (now_ms - status.published_ms) / 1000)
+    ok_ms = status.link.last_ok_ms
+    ok_age = None if ok_ms is None else max(0.0, (now_ms - ok_ms) / 1000)
+    if status.state == "stopped" and status.stopped_cleanly:
+        return Health(True, (), event_age, status_age, ok_age, active=False)
     if status.state != "running":
         why = status.kill_reason or status.stop_reason
         problems.append(f"state {status.state}" + (f": {why}" if why else ""))
-    status_age = max(0.0, (now_ms - status.published_ms) / 1000)
     stale_after = max(STALE_FLOOR_S, 5 * status.publish_interval_s)
     if status_age > stale_after:
         problems.append(f"no status update for {status_age:.0f} s (limit {stale_after:.0f} s): "
                         "is the runner process alive?")
-    since = status.last_event_local_ms
-    event_age = None if since is None else max(0.0, (now_ms - since) / 1000)
     limit_s = 3 * status.timeframe_ms / 1000
     waited = event_age if event_age is not None else max(0.0, (now_ms - status.started_ms) / 1000)
     if waited >= limit_s:
@@ -367,9 +385,7 @@ def assess(status: RunnerStatus, now_ms: int) -> Health:
     if status.reconciliation.status == "mismatch":
         detail = "; ".join(status.reconciliation.problems[:3])
         problems.append("reconciliation mismatch" + (f": {detail}" if detail else ""))
-    ok_ms = status.link.last_ok_ms
-    return Health(not problems, tuple(problems), event_age, status_age,
-                  None if ok_ms is None else max(0.0, (now_ms - ok_ms) / 1000))
+    return Health(not problems, tuple(problems), event_age, status_age, ok_age)
 
 
 __all__ = ["MODES", "STATES", "AlertRow", "BreakerState", "Counters", "ExchangeLink", "FillRow",

@@ -119,7 +119,7 @@ class StatusPublisher:
     def attach(self, runner: LiveRunner) -> None:
         """Become ``runner``'s journal observer (``LiveRunner.attach_publisher`` calls this)."""
         runner.journal.observer = self.observe
-        self._last_equity = float(runner.session.get("initial_cash") or 0.0)
+        self._last_equity = _initial_equity(runner.session)
 
     def observe(self, kind: str, payload: Mapping[str, Any], exchange_ts: int | None,
                 local_ts: int) -> None:
@@ -234,13 +234,16 @@ class StatusPublisher:
             timeframe_ms=int(runner.tf_ms), published_ms=self._wall(),
             started_ms=self.started_ms, publish_interval_s=self.interval_s, pid=os.getpid(),
             stop_reason=runner.summary.stop_reason, kill_reason=self._kill_reason,
+            stopped_cleanly=state == "stopped" and not runner.summary.failed,
+            kill_cancelled=runner.summary.kill_cancelled,
+            kill_latency_s=runner.summary.kill_latency_s,
             engine_ts=int(engine.ctx.now) or None, last_event_ts=self._last_event_ts,
             last_event_local_ms=self._last_event_ms,
             link=ExchangeLink(self._last_ok_ms, self._consecutive_errors, self._last_error),
             clock_drift_ms=self._drift_ms, max_drift_ms=runner.settings.max_drift_ms,
             breakers=self._breakers(risk), reconciliation=self._reconcile,
             quote=portfolio.quote, cash=_finite(portfolio.cash) or 0.0,
-            equity=self._last_equity, initial_equity=float(info.get("initial_cash") or 0.0),
+            equity=self._last_equity, initial_equity=_initial_equity(info),
             exposure=exposure, equity_history=tuple(self._equity),
             positions=_positions(portfolio),
             open_orders=tuple(_order_row(o) for o in engine.broker.open_orders()),
@@ -283,6 +286,15 @@ def _describe(kind: str, payload: Mapping[str, Any]) -> str:
         return f"{payload.get('where', 'warning')}: {str(payload.get('warning', ''))[:300]}"
     where = payload.get("where")
     return f"{where + ': ' if where else ''}{str(payload.get('error', kind))[:300]}"
+
+
+def _initial_equity(info: Mapping[str, Any]) -> float:
+    """What the session's PnL counts from: its equity at start with every held position
+    marked (``initial_equity``, set when the runner started), else its opening cash."""
+    value = info.get("initial_equity")
+    if value is None:
+        value = info.get("initial_cash")
+    return float(value or 0.0)
 
 
 def _state_of(runner: LiveRunner, final: bool) -> str:

@@ -12,8 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from tradeloom.engine.errors import DataError
-
 from tradeloom.adapters.store.checks import bad_bar_mask, bad_bar_reason, misaligned_mask
 from tradeloom.adapters.store.schema import (
     BAR_COLUMNS,
@@ -24,21 +22,25 @@ from tradeloom.adapters.store.schema import (
     grid_offset_ms,
     require_dataframe_columns,
 )
+from tradeloom.engine.errors import DataError
 
 Bars = dict[str, np.ndarray]
 
 
 @dataclass(frozen=True, slots=True)
 class Dataset:
-    """Which dataset a frame belongs to, for messages and grid rules."""
+    """Which dataset a frame belongs to, for messages and grid rules (``timeframe``
+    is ``""`` and ``timeframe_ms`` 0 for kinds without one)."""
 
     exchange: str
     timeframe: str
     symbol: str
     timeframe_ms: int
+    kind: str = "ohlcv"
 
     def __str__(self) -> str:
-        return f"{self.exchange} {self.symbol} {self.timeframe}"
+        words = [self.exchange, self.symbol] + ([self.timeframe] if self.timeframe else [])
+        return " ".join(words + ([] if self.kind == "ohlcv" else [self.kind]))
 
 
 def prepare_bars(frame: pd.DataFrame, dataset: Dataset) -> Bars:
@@ -126,11 +128,14 @@ def _drop_identical_repeats(bars: Bars, order: np.ndarray, dataset: Dataset) -> 
     return {name: values[keep] for name, values in bars.items()}
 
 
-def merge_into(stored: Bars, new: Bars, dataset: Dataset) -> tuple[Bars, int]:
-    """``stored`` plus the bars of ``new`` not yet stored, sorted; and how many were added.
+def merge_into(stored: Bars, new: Bars, dataset: Dataset,
+               columns: tuple[str, ...] = BAR_COLUMNS) -> tuple[Bars, int]:
+    """``stored`` plus the rows of ``new`` not yet stored, sorted; and how many were added.
 
-    Raises ``DataError`` if a bar time is stored with different values.
+    ``columns`` are the kind's columns (``ts`` first; bars by default). Raises
+    ``DataError`` if a time is stored with different values (NaN equals NaN).
     """
+    values = columns[1:]
     old_ts, new_ts = stored["ts"], new["ts"]
     if len(old_ts) == 0:
         return new, len(new_ts)
@@ -138,23 +143,27 @@ def merge_into(stored: Bars, new: Bars, dataset: Dataset) -> tuple[Bars, int]:
     known = old_ts[idx] == new_ts
     if known.any():
         known_rows = np.flatnonzero(known)
-        for name in VALUE_COLUMNS:
-            diff = stored[name][idx[known_rows]] != new[name][known_rows]
+        for name in values:
+            a, b = stored[name][idx[known_rows]], new[name][known_rows]
+            with np.errstate(invalid="ignore"):
+                diff = (a != b) & ~(np.isnan(a) & np.isnan(b))
             if diff.any():
                 row = int(known_rows[np.argmax(diff)])
-                stored_values = {c: float(stored[c][idx[row]]) for c in VALUE_COLUMNS}
-                new_values = {c: float(new[c][row]) for c in VALUE_COLUMNS}
+                stored_values = {c: float(stored[c][idx[row]]) for c in values}
+                new_values = {c: float(new[c][row]) for c in values}
+                noun = "bar" if columns == BAR_COLUMNS else "row"
                 raise DataError(
-                    f"{dataset}: bar at ts {describe_ts(int(new_ts[row]))} is already stored with "
-                    f"different values (stored {stored_values}, new {new_values}); the store never "
-                    "overwrites bars: fix the source, or delete the dataset and ingest it again"
+                    f"{dataset}: {noun} at ts {describe_ts(int(new_ts[row]))} is already stored "
+                    f"with different values (stored {stored_values}, new {new_values}); the "
+                    "store never overwrites bars: fix the source, or delete the dataset (or "
+                    "the range) and ingest it again"
                 )
     fresh = ~known
     added = int(fresh.sum())
     if added == 0:
         return stored, 0
-    merged = {c: np.concatenate((stored[c], new[c][fresh])) for c in BAR_COLUMNS}
+    merged = {c: np.concatenate((stored[c], new[c][fresh])) for c in columns}
     if new_ts[fresh][0] <= old_ts[-1]:
         order = np.argsort(merged["ts"], kind="stable")
-        merged = {c: values[order] for c, values in merged.items()}
+        merged = {c: v[order] for c, v in merged.items()}
     return merged, added

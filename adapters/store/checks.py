@@ -25,7 +25,7 @@ bars either side of the hole and ``missing`` the number of bars absent between t
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -227,6 +227,9 @@ class CheckReport:
     misaligned_count: int
     misaligned: tuple[Misaligned, ...]
     integrity: tuple[str, ...] = field(default=())
+    known_gap_count: int = 0
+    known_missing: int = 0
+    kind: str = "ohlcv"
 
     @property
     def ok(self) -> bool:
@@ -269,6 +272,13 @@ class CheckReport:
             )
         return lines
 
+    def known_line(self) -> str | None:
+        """``6 known gaps (11 bars) acknowledged`` when any gap was acknowledged."""
+        if not self.known_gap_count:
+            return None
+        return (f"{self.known_gap_count} known gaps ({self.known_missing} bars) acknowledged; "
+                "see 'tradeloom data gaps list'")
+
     def to_dict(self) -> dict:
         """JSON-ready dict (ints for times, plus ISO strings for the range)."""
         data = asdict(self)
@@ -285,10 +295,16 @@ class CheckAccumulator:
     Row numbers in the report are 0-based positions over all chunks fed.
     """
 
-    def __init__(self, timeframe: str) -> None:
+    def __init__(self, timeframe: str, known: list[tuple[int, int]] | None = None, *,
+                 gap_ms: int | None = None, grid: bool = True, kind: str = "ohlcv") -> None:
         self.timeframe = timeframe
-        self._tf_ms = timeframe_to_ms(timeframe)
-        self._offset = grid_offset_ms(timeframe)
+        self.kind = kind
+        self._tf_ms = gap_ms if gap_ms is not None else timeframe_to_ms(timeframe)
+        self._grid = grid and bool(timeframe)
+        self._offset = grid_offset_ms(timeframe) if timeframe else 0
+        self._known = merge_ranges(known or [])
+        self._known_count = 0
+        self._known_missing = 0
         self._rows = 0
         self._first: int | None = None
         self._last: int | None = None
@@ -317,9 +333,27 @@ class CheckAccumulator:
         n = len(ts)
         if n == 0:
             return
+        self._feed_bad_bars(ts, open_, high, low, close, volume, self._rows)
+        self._feed_common(ts)
+
+    def feed_rows(self, ts: np.ndarray, bad: np.ndarray,
+                  reason: Callable[[int], tuple[str, str]], *, unique: bool = True) -> None:
+        """Check the next chunk of rows of any kind: ``bad`` flags rows breaking the
+        kind's value rules and ``reason(i)`` names the column and rule of row ``i``."""
+        if len(ts) == 0:
+            return
+        idx = np.flatnonzero(bad)
+        self._bad_count += len(idx)
+        for i in idx[: MAX_EXAMPLES - len(self._bad)]:
+            column, why = reason(int(i))
+            self._bad.append(BadBar(self._rows + int(i), int(ts[i]), column, why))
+        self._feed_common(ts, unique=unique)
+
+    def _feed_common(self, ts: np.ndarray, unique: bool = True) -> None:
+        n = len(ts)
         base = self._rows
-        self._feed_bad_bars(ts, open_, high, low, close, volume, base)
-        misaligned = np.flatnonzero(misaligned_mask(ts, self._tf_ms, self._offset))
+        misaligned = (np.flatnonzero(misaligned_mask(ts, self._tf_ms, self._offset))
+                      if self._grid else np.empty(0, dtype=np.int64))
         self._misaligned_count += len(misaligned)
         for i in misaligned[: MAX_EXAMPLES - len(self._misaligned)]:
             self._misaligned.append(Misaligned(base + int(i), int(ts[i])))
@@ -330,14 +364,16 @@ class CheckAccumulator:
         for i in order[: MAX_EXAMPLES - len(self._order)]:
             previous = int(ts[i - 1]) if i > 0 else int(self._last)
             self._order.append(OutOfOrder(base + int(i), int(ts[i]), previous))
-        dups = duplicate_rows(ts)
-        dup_ts = np.unique(ts[dups]).tolist()
-        if self._last is not None and int(ts[0]) == self._last:
-            self._dup_count += 1
-            dup_ts = [self._last] + dup_ts
-        self._dup_count += len(dups)
-        self._dups.extend(int(t) for t in dup_ts[: MAX_EXAMPLES - len(self._dups)])
-        self._feed_gaps(ts)
+        if unique:
+            dups = duplicate_rows(ts)
+            dup_ts = np.unique(ts[dups]).tolist()
+            if self._last is not None and int(ts[0]) == self._last:
+                self._dup_count += 1
+                dup_ts = [self._last] + dup_ts
+            self._dup_count += len(dups)
+            self._dups.extend(int(t) for t in dup_ts[: MAX_EXAMPLES - len(self._dups)])
+        if self._tf_ms:
+            self._feed_gaps(ts)
         self._rows += n
         self._first = int(ts[0]) if self._first is None else self._first
         self._last = int(ts[-1])
@@ -357,6 +393,10 @@ class CheckAccumulator:
         if self._max is not None:
             ts = np.concatenate(([self._max], ts[ts > self._max]))
         for gap in find_gaps(ts, self._tf_ms):
+            if covered(self._known, gap.from_ts + self._tf_ms, gap.to_ts):
+                self._known_count += 1
+                self._known_missing += gap.missing
+                continue
             self._gap_count += 1
             self._missing += gap.missing
             if len(self._gaps) < MAX_EXAMPLES:
@@ -375,7 +415,37 @@ class CheckAccumulator:
             bad_bars=tuple(self._bad), out_of_order_count=self._order_count,
             out_of_order=tuple(self._order), misaligned_count=self._misaligned_count,
             misaligned=tuple(self._misaligned), integrity=tuple(self._integrity),
+            known_gap_count=self._known_count, known_missing=self._known_missing, kind=self.kind,
         )
+
+
+def merge_ranges(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted, non-overlapping union of half-open ``[from, to)`` ranges.
+
+    >>> merge_ranges([(5, 9), (0, 3), (3, 4), (8, 12)])
+    [(0, 4), (5, 12)]
+    """
+    merged: list[tuple[int, int]] = []
+    for lo, hi in sorted(ranges):
+        if merged and lo <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+        else:
+            merged.append((lo, hi))
+    return merged
+
+
+def covered(ranges: list[tuple[int, int]], lo: int, hi: int) -> bool:
+    """Whether ``[lo, hi)`` lies inside one of the merged ``ranges``.
+
+    >>> covered([(0, 4), (5, 12)], 6, 12), covered([(0, 4), (5, 12)], 3, 6)
+    (True, False)
+    """
+    for a, b in ranges:
+        if a <= lo and hi <= b:
+            return True
+        if a > lo:
+            return False
+    return False
 
 
 def check_arrays(ts: np.ndarray, open_: np.ndarray, high: np.ndarray, low: np.ndarray,

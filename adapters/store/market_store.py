@@ -1,22 +1,30 @@
-"""The market-data store: OHLCV bars in hive-partitioned Parquet with a DuckDB catalog.
+"""The market-data store: bars, mark/index bars, funding, open interest and trades in
+hive-partitioned Parquet with a DuckDB catalog, on a local disk or S3-compatible storage.
 
-Layout under the store root (created on the first write)::
+Layout under the store root (created on the first write; see ``kinds`` for every kind)::
 
     ohlcv/exchange=binance/timeframe=1h/symbol=BTC-USDT/2024.parquet   (zstd, sorted by ts)
-    catalog.duckdb     datasets, partitions (+ sha256 fingerprints), ingest_runs, markets
+    mark/exchange=binance/timeframe=8h/symbol=BTC-USDT-USDT/2025.parquet
+    funding/exchange=binance/symbol=BTC-USDT-USDT/2025.parquet
+    catalog.duckdb     datasets, partitions (+ sha256 fingerprints), known gaps, ingest runs
 
 Guarantees:
 
-- **Validated**: a bar is written only if it passes the OHLC rules of ``checks``, lies
-  on the timeframe's grid and does not contradict a stored bar.
-- **Idempotent**: bars already stored with the same values are skipped, so an
+- **Validated**: a row is written only if it passes its kind's rules, lies on the
+  timeframe's grid (where there is one) and does not contradict a stored row.
+- **Idempotent**: rows already stored with the same values are skipped, so an
   ingest can be re-run; a stored time with *different* values raises ``DataError``.
-- **Atomic**: new partition files are staged, swapped in with ``os.replace`` and the
-  catalog updated in one DuckDB transaction; on any failure both are put back
-  exactly as they were. Writers are serialised by a lock file; readers never wait
-  for the lock and always see whole files.
+- **Atomic**: new files are staged, swapped in and the catalog updated in one DuckDB
+  transaction; on any failure both are put back exactly as they were, and what a
+  killed writer left behind is cleaned up by the next write (``writer.recover``).
+  Writers are serialised by a lock file; readers never wait for it.
 - **Deterministic**: the store never reads the clock; reads are sorted by
-  (ts, symbol); fingerprints depend only on bar values.
+  (ts, symbol); fingerprints depend only on values.
+- **Corruption is data**: a damaged file raises ``CorruptPartition`` naming the file
+  and the repair command on reads, and is a reported problem in ``check``.
+
+``MarketStore("s3://bucket/prefix")`` keeps the Parquet files on object storage
+(``storage``), so Dask workers on other machines read the same store.
 
 >>> import tempfile, pandas as pd
 >>> store = MarketStore(tempfile.mkdtemp())
@@ -36,35 +44,46 @@ import hashlib
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from tradeloom.engine.errors import ConfigError, UnknownSymbol
-from tradeloom.engine.market import MarketSpec
-
-from tradeloom.adapters.store.bar_merge import Bars, Dataset, merge_into, prepare_bars
-from tradeloom.adapters.store.catalog import Catalog, DatasetInfo, IngestRun, PartitionInfo
-from tradeloom.adapters.store.checks import CheckAccumulator, CheckReport
+from tradeloom.adapters.store.bar_merge import Dataset
+from tradeloom.adapters.store.catalog import (
+    Catalog,
+    CatalogWriter,
+    DatasetInfo,
+    IngestRun,
+    KnownGap,
+    PartitionInfo,
+)
+from tradeloom.adapters.store.catalog_sync import CatalogSync
+from tradeloom.adapters.store.checks import CheckReport
+from tradeloom.adapters.store.holes import missing_ranges
+from tradeloom.adapters.store.kinds import (
+    DataKind,
+    check_kind,
+    check_kind_timeframe,
+    dataset_base,
+    price_kind,
+    spec,
+)
 from tradeloom.adapters.store.parquet_io import (
-    PartitionSwap,
-    bars_table,
+    CorruptPartition,
     content_fingerprint,
     read_partition,
 )
 from tradeloom.adapters.store.reader import iter_selection, read_table, select
-from tradeloom.adapters.store.schema import (
-    BAR_COLUMNS,
-    check_exchange,
-    check_symbol,
-    symbol_dirname,
-    year_bounds,
-    year_of,
-)
+from tradeloom.adapters.store.records import prepare_rows
+from tradeloom.adapters.store.schema import check_exchange, check_symbol, grid_offset_ms
+from tradeloom.adapters.store.storage import S3Storage, open_storage
+from tradeloom.adapters.store.store_checks import check_dataset
+from tradeloom.adapters.store.trade_bars import trade_bars_for
+from tradeloom.adapters.store.writer import BulkWriter, DatasetWriter, WriteReport, recover
+from tradeloom.engine.errors import ConfigError, UnknownSymbol
+from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.timeframes import timeframe_to_ms
-import itertools
 
 try:
     import fcntl
@@ -72,242 +91,368 @@ except ImportError:  # Windows: writers in one process are still serialised by D
     fcntl = None  # type: ignore[assignment]
 
 __all__ = [
-    "CheckReport", "DatasetInfo", "IngestRun", "MarketStore", "PartitionInfo", "WriteReport",
+    "CheckReport", "DatasetInfo", "IngestRun", "KnownGap", "MarketStore", "PartitionInfo",
+    "WriteReport",
 ]
 
 LOCK_FILE = ".write.lock"
 
 
-@dataclass(frozen=True, slots=True)
-class WriteReport:
-    """What one ``write_bars`` call did; first/last ts and rows_total describe the
-    whole stored dataset afterwards, ``partitions`` the files (re)written."""
-
-    exchange: str
-    timeframe: str
-    symbol: str
-    rows_added: int
-    rows_total: int
-    first_ts: int | None
-    last_ts: int | None
-    partitions: tuple[str, ...]
-
-
 class MarketStore:
-    """OHLCV bars of many exchanges, timeframes and symbols under one root directory."""
+    """Market data of many exchanges, kinds, timeframes and symbols under one root
+    (a directory, or ``s3://bucket/prefix``)."""
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
-        self.root = Path(root)
-        self._catalog = Catalog(self.root)
+        self.storage = open_storage(root)
+        sync = None
+        if isinstance(self.storage, S3Storage):
+            sync = CatalogSync(self.storage, "catalog.duckdb", LOCK_FILE)
+        self._catalog = Catalog(self.storage.catalog_dir, sync=sync)
+
+    @property
+    def root(self):
+        """The store's location: a ``Path`` for a local store, the ``s3://`` URL string
+        for an object store (pass either to ``MarketStore`` to open it again)."""
+        return self.storage.root if not self.storage.remote else self.storage.location
+
+    @property
+    def location(self) -> str:
+        """The store's location as text (a path or an ``s3://`` URL)."""
+        return self.storage.location
 
     def __repr__(self) -> str:
-        return f"MarketStore({str(self.root)!r})"
+        return f"MarketStore({self.location!r})"
+
+    def _key(self, kind: str | DataKind, exchange: str, timeframe: str, symbol: str) -> Dataset:
+        kind = check_kind(kind)
+        timeframe = check_kind_timeframe(kind, timeframe)
+        return Dataset(check_exchange(exchange), timeframe, check_symbol(symbol),
+                       timeframe_to_ms(timeframe) if timeframe else 0, kind.value)
 
     # ----------------------------------------------------------------- writing
-    def write_bars(self, exchange: str, timeframe: str, symbol: str, frame: pd.DataFrame, *,
-                   source: str, run_id: str | None = None) -> WriteReport:
-        """Merge ``frame`` (columns ts, open, high, low, close, volume) into the store.
-
-        ``frame`` may be unsorted and repeat bars; each call rewrites the year files
-        it touches, so write in large frames (many exchange pages at once).
-        """
-        dataset = Dataset(check_exchange(exchange), timeframe, check_symbol(symbol),
-                          timeframe_to_ms(timeframe))
-        if not source:
-            raise ConfigError("write_bars: source must say where the bars came from, e.g. 'ccxt'")
-        bars = prepare_bars(frame, dataset)
-        with self._write_lock():
-            stored = {p.year: p for p in self._catalog.partitions(
-                exchange, timeframe, [symbol]).get(symbol, [])}
-            changed, added = self._merge_years(dataset, bars, stored)
-            if not changed:
-                return _report(dataset, list(stored.values()), 0, ())
-            parts = dict(stored)
-            parts.update({p.year: p for p, _ in changed})
-            ordered = [parts[y] for y in sorted(parts)]
-            info = DatasetInfo(exchange, timeframe, symbol, ordered[0].first_ts,
-                               ordered[-1].last_ts, sum(p.rows for p in ordered), len(ordered),
-                               _dataset_fingerprint(ordered))
-            swap = PartitionSwap(self.root)
-            try:
-                for part, table in changed:
-                    swap.stage(self.root / part.path, table)
-                with self._catalog.transaction() as tx:
-                    tx.put_dataset(info, [p for p, _ in changed], source=source, run_id=run_id)
-                    swap.commit()
-            except BaseException:
-                swap.rollback()
-                raise
-            swap.finish()
-            return _report(dataset, ordered, added, tuple(p.path for p, _ in changed))
-
-    def _merge_years(self, dataset: Dataset, bars: Bars, stored: dict[int, PartitionInfo]
-                     ) -> tuple[list[tuple[PartitionInfo, pa.Table]], int]:
-        years = year_of(bars["ts"])
-        cuts = [0, *(np.flatnonzero(np.diff(years)) + 1).tolist(), len(years)]
-        changed, added_total = [], 0
-        for a, b in itertools.pairwise(cuts):
-            if a == b:
-                continue
-            year = int(years[a])
-            new = {c: v[a:b] for c, v in bars.items()}
-            if year in stored:
-                table = read_partition(self.root / stored[year].path)
-                old = {c: table.column(c).to_numpy() for c in BAR_COLUMNS}
-            else:
-                old = {c: v[:0] for c, v in new.items()}
-            merged, added = merge_into(old, new, dataset)
-            if added:
-                added_total += added
-                info = PartitionInfo(
-                    dataset.exchange, dataset.timeframe, dataset.symbol, year,
-                    self._partition_path(dataset, year), len(merged["ts"]),
-                    int(merged["ts"][0]), int(merged["ts"][-1]), content_fingerprint(merged))
-                changed.append((info, bars_table(merged)))
-        return changed, added_total
-
-    @staticmethod
-    def _partition_path(dataset: Dataset, year: int) -> str:
-        return (f"ohlcv/exchange={dataset.exchange}/timeframe={dataset.timeframe}/"
-                f"symbol={symbol_dirname(dataset.symbol)}/{year}.parquet")
-
     @contextmanager
     def _write_lock(self) -> Iterator[None]:
-        """Serialise writers (threads and processes) on a lock file in the root."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / LOCK_FILE, "a+b") as handle:
+        """Serialise writers (threads and processes) on a lock file beside the catalog;
+        an object store's catalog is published when the lock is released."""
+        directory = self.storage.catalog_dir
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        with open(Path(directory) / LOCK_FILE, "a+b") as handle:
             if fcntl is not None:
                 fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield
             finally:
-                if fcntl is not None:
-                    fcntl.flock(handle, fcntl.LOCK_UN)
+                try:
+                    self._catalog.publish()
+                finally:
+                    if fcntl is not None:
+                        fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def write(self, kind: str | DataKind, exchange: str, timeframe: str, symbol: str,
+              frame: pd.DataFrame, *, source: str, run_id: str | None = None,
+              gaps: Sequence[KnownGap] = ()) -> WriteReport:
+        """Merge ``frame`` (the kind's columns, see ``kinds``) into the store.
+
+        ``frame`` may be unsorted and repeat rows; each call rewrites the files it
+        touches, so write in large frames (many exchange pages at once). ``run_id``
+        counts the added rows against that ingest run and ``gaps`` records known gaps,
+        both in the same transaction as the rows.
+        """
+        key = self._key(kind, exchange, timeframe, symbol)
+        if not source:
+            raise ConfigError("write: source must say where the rows came from, e.g. 'ccxt'")
+        rows = prepare_rows(DataKind(key.kind), frame, key)
+        def extra(tx: CatalogWriter, added: int) -> None:
+            if run_id is not None:
+                tx.add_ingest_rows(run_id, added)
+            tx.put_known_gaps(gaps)
+
+        with self._write_lock():
+            recover(self.storage, self._catalog, key)
+            writer = DatasetWriter(self.storage, self._catalog, key)
+            report = writer.write(rows, source=source, run_id=run_id, extra=extra)
+            if gaps and not report.partitions:
+                with self._catalog.transaction() as tx:
+                    tx.put_known_gaps(gaps)
+            return report
+
+    def write_bars(self, exchange: str, timeframe: str, symbol: str, frame: pd.DataFrame, *,
+                   source: str, run_id: str | None = None, price: str = "trade") -> WriteReport:
+        """Merge bars (columns ts, open, high, low, close, volume) into the store;
+        ``price="mark"``/``"index"`` stores mark/index-price bars."""
+        return self.write(price_kind(price), exchange, timeframe, symbol, frame, source=source,
+                          run_id=run_id)
+
+    @contextmanager
+    def bulk_writer(self, kind: str | DataKind, exchange: str, timeframe: str, symbol: str, *,
+                    source: str) -> Iterator[BulkWriter]:
+        """Stream time-ordered rows into one dataset; committed atomically at the end,
+        nothing written if the block raises (memory: one partition at a time). After the
+        block, ``.report`` holds the :class:`WriteReport`."""
+        key = self._key(kind, exchange, timeframe, symbol)
+        with self._write_lock():
+            recover(self.storage, self._catalog, key)
+            bulk = BulkWriter(DatasetWriter(self.storage, self._catalog, key), source=source)
+            try:
+                yield bulk
+            except BaseException:
+                bulk.abort()
+                raise
+            bulk.report = bulk.close()
+
+    def delete(self, kind: str | DataKind, exchange: str, timeframe: str, symbol: str,
+               start: int | None = None, end: int | None = None) -> int:
+        """Remove a dataset's rows with ``start <= ts < end`` (all when both are None),
+        files and catalog together in one atomic write; returns the rows removed."""
+        key = self._key(kind, exchange, timeframe, symbol)
+        with self._write_lock():
+            recover(self.storage, self._catalog, key)
+            writer = DatasetWriter(self.storage, self._catalog, key)
+            if not writer.stored():
+                raise UnknownSymbol(f"no {key} {spec(key.kind).noun} stored to delete")
+            return writer.delete_range(start, end, source="delete")
 
     def delete_dataset(self, exchange: str, timeframe: str, symbol: str) -> int:
-        """Remove one dataset (catalog rows first, then its files); returns rows removed."""
+        """Remove one bar dataset (files and catalog rows); returns rows removed."""
+        return self.delete(DataKind.OHLCV, exchange, timeframe, symbol)
+
+    def recover(self, kind: str | DataKind, exchange: str, timeframe: str,
+                symbol: str) -> list[str]:
+        """Clean up what a killed writer left in a dataset's directory (see ``writer``)."""
+        key = self._key(kind, exchange, timeframe, symbol)
         with self._write_lock():
-            parts = self._catalog.partitions(exchange, timeframe, [symbol]).get(symbol, [])
-            if not parts:
-                raise UnknownSymbol(f"no {exchange} {symbol} {timeframe} bars stored to delete")
-            with self._catalog.transaction() as tx:
-                tx.delete_dataset(exchange, timeframe, symbol)
-            for part in parts:
-                (self.root / part.path).unlink(missing_ok=True)
-            directory = (self.root / parts[0].path).parent
-            while directory != self.root and directory.exists() and not any(directory.iterdir()):
-                directory.rmdir()
-                directory = directory.parent
-            return sum(p.rows for p in parts)
+            return recover(self.storage, self._catalog, key)
+
+    def drop_damaged(self, kind: str | DataKind, exchange: str, timeframe: str,
+                     symbol: str) -> list[str]:
+        """Remove the files of a dataset that fail to read or no longer match their
+        fingerprint (they become holes an ingest fetches again); returns their paths."""
+        key = self._key(kind, exchange, timeframe, symbol)
+        with self._write_lock():
+            recover(self.storage, self._catalog, key)
+            writer = DatasetWriter(self.storage, self._catalog, key)
+            damaged = [p for p in writer.stored().values() if not self._intact(p)]
+            writer.drop_parts([p.part for p in damaged], source="repair")
+            return [p.path for p in damaged]
+
+    def drop_parts(self, kind: str | DataKind, exchange: str, timeframe: str, symbol: str,
+                   parts: Sequence[PartitionInfo]) -> None:
+        """Remove the given files of a dataset (files and catalog rows, atomically)."""
+        key = self._key(kind, exchange, timeframe, symbol)
+        with self._write_lock():
+            DatasetWriter(self.storage, self._catalog, key).drop_parts(
+                [p.part for p in parts], source="repair")
+
+    def _intact(self, part: PartitionInfo) -> bool:
+        try:
+            table = read_partition(self.storage, part)
+        except CorruptPartition:
+            return False
+        return (table.num_rows == part.rows
+                and content_fingerprint(table, spec(part.kind).schema) == part.fingerprint)
 
     # ----------------------------------------------------------------- reading
-    def last_ts(self, exchange: str, timeframe: str, symbol: str) -> int | None:
-        """Open time of the newest stored bar, or None when nothing is stored."""
-        check_exchange(exchange)
-        timeframe_to_ms(timeframe)
-        check_symbol(symbol)
-        found = self._catalog.datasets(exchange, timeframe, symbol)
+    def last_ts(self, exchange: str, timeframe: str, symbol: str,
+                kind: str | DataKind = DataKind.OHLCV) -> int | None:
+        """Time of the newest stored row, or None when nothing is stored."""
+        key = self._key(kind, exchange, timeframe, symbol)
+        found = self._catalog.datasets(key.exchange, key.timeframe, key.symbol, kind=key.kind)
         return found[0].last_ts if found else None
 
+    def read(self, kind: str | DataKind, exchange: str, timeframe: str,
+             symbols: str | Sequence[str], start: int | None = None,
+             end: int | None = None) -> pa.Table:
+        """Rows of any kind with ``start <= ts < end`` as an Arrow table (several symbols:
+        a ``symbol`` column after ``ts``, sorted by (ts, symbol))."""
+        sel = select(self._catalog, exchange, timeframe, symbols, start, end, check_kind(kind))
+        return read_table(self.storage, sel)
+
     def read_arrow(self, exchange: str, timeframe: str, symbols: str | Sequence[str],
-                   start: int | None = None, end: int | None = None) -> pa.Table:
+                   start: int | None = None, end: int | None = None, *,
+                   price: str = "trade") -> pa.Table:
         """Bars with ``start <= ts < end`` as an Arrow table.
 
         One symbol (a ``str``): columns ts, open, high, low, close, volume. A sequence
-        of symbols: ts, symbol, open, ..., volume sorted by (ts, symbol).
+        of symbols: ts, symbol, open, ..., volume sorted by (ts, symbol). ``price``:
+        ``trade`` (traded-price bars), ``mark`` or ``index`` (the venue's mark/index price).
         """
-        sel = select(self._catalog, exchange, timeframe, symbols, start, end)
-        return read_table(self.root, sel)
+        return self.read(price_kind(price), exchange, timeframe, symbols, start, end)
 
     def read_bars(self, exchange: str, timeframe: str, symbols: str | Sequence[str],
-                  start: int | None = None, end: int | None = None) -> pd.DataFrame:
+                  start: int | None = None, end: int | None = None, *,
+                  price: str = "trade") -> pd.DataFrame:
         """Bars with ``start <= ts < end`` as a DataFrame (columns as ``read_arrow``)."""
-        return self.read_arrow(exchange, timeframe, symbols, start, end).to_pandas()
+        return self.read_arrow(exchange, timeframe, symbols, start, end, price=price).to_pandas()
 
     def iter_batches(self, exchange: str, timeframe: str, symbols: str | Sequence[str],
                      start: int | None = None, end: int | None = None,
-                     batch_size: int = 262_144) -> Iterator[pa.RecordBatch]:
-        """Stream bars as Arrow batches of at most ``batch_size`` rows, in (ts, symbol) order.
+                     batch_size: int = 262_144, *, price: str = "trade",
+                     kind: str | DataKind | None = None) -> Iterator[pa.RecordBatch]:
+        """Stream rows as Arrow batches of at most ``batch_size`` rows, in (ts, symbol) order.
 
         Memory stays bounded by about one row group and one batch per symbol. Unknown
-        names raise here, not at the first ``next()``.
+        names raise here, not at the first ``next()``. ``kind`` overrides ``price``.
         """
-        sel = select(self._catalog, exchange, timeframe, symbols, start, end)
-        return iter_selection(self.root, sel, batch_size)
+        chosen = check_kind(kind) if kind is not None else price_kind(price)
+        sel = select(self._catalog, exchange, timeframe, symbols, start, end, chosen)
+        return iter_selection(self.storage, sel, batch_size)
 
-    def list_datasets(self) -> list[DatasetInfo]:
-        """Every stored dataset, sorted by exchange, timeframe, symbol."""
-        return self._catalog.datasets()
+    def read_funding(self, exchange: str, symbol: str, start: int | None = None,
+                     end: int | None = None) -> pd.DataFrame:
+        """Funding rates of a perpetual (``BTC/USDT:USDT``): columns ts (the exchange's
+        funding time, UTC ms), funding_rate (per period, 0.0001 = 0.01 %)."""
+        return self.read(DataKind.FUNDING, exchange, "", symbol, start, end).to_pandas()
+
+    def read_open_interest(self, exchange: str, symbol: str, timeframe: str,
+                           start: int | None = None, end: int | None = None) -> pd.DataFrame:
+        """Open interest per period: ts, open_interest (contracts/base), open_interest_value
+        (quote)."""
+        return self.read(DataKind.OPEN_INTEREST, exchange, timeframe, symbol, start,
+                         end).to_pandas()
+
+    def read_trades(self, exchange: str, symbol: str, start: int | None = None,
+                    end: int | None = None) -> pd.DataFrame:
+        """Trades (ticks): ts, price, amount, side (taker side or None), id."""
+        return self.read(DataKind.TRADES, exchange, "", symbol, start, end).to_pandas()
+
+    def trades_to_bars(self, exchange: str, symbol: str, timeframe: str,
+                       start: int | None = None, end: int | None = None, *,
+                       write: bool = False) -> pd.DataFrame:
+        """OHLCV bars aggregated from stored trades, streaming one batch at a time;
+        ``write=True`` also stores them as ``ohlcv`` bars (source ``trades``)."""
+        agg = trade_bars_for(timeframe, timeframe_to_ms(timeframe))
+        for batch in self.iter_batches(exchange, "", symbol, start, end,
+                                       kind=DataKind.TRADES):
+            agg.feed(batch.column("ts").to_numpy(), batch.column("price").to_numpy(),
+                     batch.column("amount").to_numpy())
+        frame = pd.DataFrame(agg.finish())
+        if write and len(frame):
+            self.write_bars(exchange, timeframe, symbol, frame, source="trades")
+        return frame
+
+    def arrow_dataset(self, exchange: str, timeframe: str, symbols: Sequence[str] | None = None,
+                      *, kind: str | DataKind = DataKind.OHLCV):
+        """A ``pyarrow.dataset`` over the catalog's files of one exchange/timeframe (all
+        symbols, or ``symbols``), with a ``symbol`` column holding the hive directory name
+        (``BTC-USDT``; ``BTC-USDT-USDT`` for ``BTC/USDT:USDT``): hand it to
+        DuckDB (``duckdb.sql("SELECT ... FROM ds")``) or Polars for queries over many
+        symbols; it streams, and works on local and object storage alike."""
+        import pyarrow.dataset as pads
+
+        kind = check_kind(kind)
+        chosen = [d.symbol for d in self._catalog.datasets(exchange, timeframe, kind=kind.value)
+                  if symbols is None or d.symbol in symbols]
+        parts = self._catalog.partitions(exchange, timeframe, chosen, kind=kind.value)
+        paths = [p.path for found in parts.values() for p in found]
+        if isinstance(self.storage, S3Storage):
+            fs, files = self.storage.fs, [self.storage.key(p) for p in paths]
+            base = self.storage.base
+        else:
+            fs, files = None, [str(self.storage.root / p) for p in paths]
+            base = str(self.storage.root)
+        partitioning = pads.partitioning(pa.schema([("symbol", pa.string())]), flavor="hive")
+        return pads.dataset(files, filesystem=fs, format="parquet", schema=pa.schema(
+            list(spec(kind).schema) + [pa.field("symbol", pa.string())]),
+            partitioning=partitioning, partition_base_dir=f"{base}/{dataset_base(kind, exchange, timeframe)}")
+
+    def list_datasets(self, kind: str | DataKind | None = None) -> list[DatasetInfo]:
+        """Every stored dataset (bars first), sorted by kind, exchange, timeframe, symbol."""
+        return self._catalog.datasets(kind=None if kind is None else check_kind(kind).value)
 
     def fingerprint(self, exchange: str, timeframe: str, symbols: str | Sequence[str],
-                    start: int | None = None, end: int | None = None) -> str:
+                    start: int | None = None, end: int | None = None, *,
+                    price: str = "trade") -> str:
         """sha256 identifying exactly the bars a read with the same arguments returns.
 
         Built from per-partition content fingerprints in (symbol, year) order; a
         partition cut by the range is fingerprinted on the bars inside the range.
         """
-        sel = select(self._catalog, exchange, timeframe, symbols, start, end)
+        kind = price_kind(price)
+        sel = select(self._catalog, exchange, timeframe, symbols, start, end, kind)
         digest = hashlib.sha256(f"{exchange}|{timeframe}\n".encode())
+        if kind is not DataKind.OHLCV:
+            digest.update(f"price={price}\n".encode())
         for symbol in sel.symbols:
             for part in sel.parts[symbol]:
                 fp = part.fingerprint
                 if part.first_ts < sel.lo or part.last_ts >= sel.hi:
-                    table = read_partition(self.root / part.path)
+                    table = read_partition(self.storage, part)
                     ts = table.column("ts").to_numpy()
                     a, b = np.searchsorted(ts, [sel.lo, sel.hi])
                     if a == b:
                         continue
                     fp = content_fingerprint(table.slice(int(a), int(b - a)))
-                digest.update(f"{symbol}|{part.year}|{fp}\n".encode())
+                digest.update(f"{symbol}|{part.part}|{fp}\n".encode())
         return digest.hexdigest()
+
+    def missing(self, kind: str | DataKind, exchange: str, timeframe: str, symbol: str,
+                start: int, end: int) -> tuple[list[tuple[int, int]], list[PartitionInfo]]:
+        """Ranges in ``[start, end)`` without stored rows (known gaps left out), and the
+        files that failed to read (their ranges count as missing)."""
+        key = self._key(kind, exchange, timeframe, symbol)
+        parts = self._catalog.partitions(key.exchange, key.timeframe, [key.symbol],
+                                         kind=key.kind).get(key.symbol, [])
+        ts, damaged = [], []
+        for part in parts:
+            if part.last_ts < start or part.first_ts >= end:
+                continue
+            try:
+                ts.append(read_partition(self.storage, part, columns=["ts"]).column(
+                    "ts").to_numpy())
+            except CorruptPartition:
+                damaged.append(part)
+        known = [(g.from_ts, g.to_ts) for g in self._catalog.known_gaps(
+            key.kind, key.exchange, key.timeframe, key.symbol)]
+        stored = np.concatenate(ts) if ts else np.empty(0, dtype=np.int64)
+        grid = spec(key.kind).has_timeframe
+        return missing_ranges(stored, key.timeframe_ms, start, end, grid=grid, known=known,
+                              offset=grid_offset_ms(key.timeframe) if grid else 0), damaged
 
     # ------------------------------------------------------------------ checks
     def check(self, exchange: str | None = None, timeframe: str | None = None,
-              symbol: str | None = None) -> list[CheckReport]:
-        """Check every matching dataset: gaps, duplicates, OHLC rules, order, grid, and
-        that each file still matches the catalog (rows, fingerprint, no leftovers)."""
-        datasets = self._catalog.datasets(exchange, timeframe, symbol)
-        if not datasets and (exchange or timeframe or symbol):
-            stored = [f"{d.exchange} {d.timeframe} {d.symbol}" for d in self.list_datasets()]
+              symbol: str | None = None, kind: str | DataKind | None = None) -> list[CheckReport]:
+        """Check every matching dataset: gaps (acknowledged ones apart), duplicates, value
+        rules, order, grid, and that each file still reads and matches the catalog. An
+        unreadable file is a reported problem; the check goes on."""
+        kind_value = None if kind is None else check_kind(kind).value
+        datasets = self._catalog.datasets(exchange, timeframe, symbol, kind=kind_value)
+        if not datasets and (exchange or timeframe or symbol or kind):
+            stored = [f"{d.kind} {d.exchange} {d.timeframe} {d.symbol}".replace("  ", " ")
+                      for d in self.list_datasets()]
             raise UnknownSymbol(
-                f"no dataset matches exchange={exchange} timeframe={timeframe} symbol={symbol}; "
-                f"stored: {stored}")
-        return [self._check_dataset(d) for d in datasets]
+                f"no dataset matches kind={kind_value} exchange={exchange} timeframe={timeframe} "
+                f"symbol={symbol}; stored: {stored}")
+        return [check_dataset(self.storage, self._catalog, d) for d in datasets]
 
-    def _check_dataset(self, info: DatasetInfo) -> CheckReport:
-        acc = CheckAccumulator(info.timeframe)
-        parts = self._catalog.partitions(info.exchange, info.timeframe, [info.symbol])
-        for part in parts.get(info.symbol, []):
-            path = self.root / part.path
-            if not path.is_file():
-                acc.add_integrity(f"partition file {part.path} is missing; re-ingest the dataset")
-                continue
-            table = read_partition(path)
-            lo, hi = year_bounds(part.year)
-            if table.num_rows != part.rows:
-                acc.add_integrity(
-                    f"{part.path} holds {table.num_rows} rows, the catalog says {part.rows}")
-            if content_fingerprint(table) != part.fingerprint:
-                acc.add_integrity(f"{part.path} content differs from its catalog fingerprint "
-                                  "(changed outside tradeloom?)")
-            arrays = [table.column(c).to_numpy() for c in BAR_COLUMNS]
-            if len(arrays[0]) and (arrays[0][0] < lo or arrays[0][-1] >= hi):
-                acc.add_integrity(f"{part.path} holds bars outside {part.year}")
-            acc.feed(*arrays)
-        if parts:
-            directory = (self.root / parts[info.symbol][0].path).parent
-            for leftover in sorted(directory.glob(".*.parquet.*")):
-                acc.add_integrity(f"leftover file {leftover.name} from an interrupted write; "
-                                  "delete it")
-        return acc.report(info.exchange, info.symbol)
+    # -------------------------------------------------------------- known gaps
+    def acknowledge_gaps(self, gaps: Sequence[KnownGap]) -> None:
+        """Record gaps as known (who, when, why): ``check`` no longer fails on them and
+        ingest no longer asks the exchange for them."""
+        if gaps:
+            with self._write_lock(), self._catalog.transaction() as tx:
+                tx.put_known_gaps(gaps)
+
+    def known_gaps(self, kind: str | DataKind | None = None, exchange: str | None = None,
+                   timeframe: str | None = None, symbol: str | None = None) -> list[KnownGap]:
+        """Acknowledged gaps matching the filters."""
+        return self._catalog.known_gaps(None if kind is None else check_kind(kind).value,
+                                        exchange, timeframe, symbol)
+
+    def forget_gaps(self, kind: str | DataKind, exchange: str, timeframe: str, symbol: str,
+                    start: int | None = None, end: int | None = None) -> int:
+        """Un-acknowledge the known gaps of a dataset inside ``[start, end)``."""
+        key = self._key(kind, exchange, timeframe, symbol)
+        with self._write_lock(), self._catalog.transaction() as tx:
+            return tx.delete_known_gaps(key.kind, key.exchange, key.timeframe, key.symbol,
+                                        start, end)
 
     # ---------------------------------------------------- markets and ingest log
     def save_markets(self, exchange: str, markets: Mapping[str, MarketSpec], *, fetched_ts: int,
                      raw_json: str | None = None) -> None:
         """Store a snapshot of an exchange's trading rules (as ccxt load_markets reports)."""
         check_exchange(exchange)
-        for key, spec in markets.items():
-            if not isinstance(spec, MarketSpec) or key != spec.symbol:
+        for key, value in markets.items():
+            if not isinstance(value, MarketSpec) or key != value.symbol:
                 raise ConfigError(
                     f"save_markets: entry {key!r} must be a MarketSpec for that same symbol")
         with self._write_lock(), self._catalog.transaction() as tx:
@@ -330,18 +475,8 @@ class MarketStore:
         """Every logged ingest run, oldest first."""
         return self._catalog.ingest_runs()
 
-
-def _dataset_fingerprint(parts: Sequence[PartitionInfo]) -> str:
-    digest = hashlib.sha256()
-    for part in parts:
-        digest.update(f"{part.year}|{part.fingerprint}\n".encode())
-    return digest.hexdigest()
-
-
-def _report(dataset: Dataset, parts: Sequence[PartitionInfo], added: int,
-            written: tuple[str, ...]) -> WriteReport:
-    ordered = sorted(parts, key=lambda p: p.year)
-    return WriteReport(
-        dataset.exchange, dataset.timeframe, dataset.symbol, added, sum(p.rows for p in ordered),
-        ordered[0].first_ts if ordered else None, ordered[-1].last_ts if ordered else None,
-        written)
+    @contextmanager
+    def catalog_transaction(self) -> Iterator[CatalogWriter]:
+        """A catalog write under the store's lock (for ingest bookkeeping)."""
+        with self._write_lock(), self._catalog.transaction() as tx:
+            yield tx

@@ -12,7 +12,8 @@ gate                passes when                                for
 regress_pass        the regress case matches its golden        every promotion
 regress_deterministic  the case's two runs were identical      every promotion
 regress_matches     the case runs this deployment's strategy   every promotion
-                    class with the same params and timeframe
+                    class with the same params, symbols,
+                    timeframe and risk profile
 risk_profile        a risk profile is named and loads          every promotion
 paper_sessions      at least one paper journal of this         live
                     deployment's strategy/params/symbols

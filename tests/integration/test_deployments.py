@@ -150,6 +150,47 @@ def test_refusal_lists_every_unmet_gate_with_its_figure(env):
     assert notify.audit.records()[-1].kind == "promotion_refused"
 
 
+def test_the_regress_gate_needs_the_deployments_symbols_and_risk_profile(env):
+    """The case backtests BTC/USDT under the moderate profile: it proves nothing about a
+    deployment on ETH/USDT, nor about one under the conservative limits."""
+    world, store, notify = env
+    eth = registered(env, "sma-eth", symbols=("ETH/USDT",))
+    cautious = registered(env, "sma-cautious", risk_profile="conservative")
+    for name, why in ((eth, "symbols ['BTC/USDT'] in the case, ['ETH/USDT'] in the deployment"),
+                      (cautious, "risk profile 'moderate' in the case, 'conservative' in the "
+                                 "deployment")):
+        out = promote(store, name, Stage.BACKTEST_APPROVED, actor(1),
+                      market_store=world["store"], notify=notify)
+        unmet = {c.gate: c.detail for c in out.unmet}
+        assert list(unmet) == ["regress_matches"] and why in unmet["regress_matches"]
+        assert store.get(name).stage is Stage.RESEARCH
+
+
+def test_paper_days_count_the_sessions_wall_clock_time_not_bar_time(env, tmp_path):
+    """The same 120 bars (five days of bar time), journaled by a session whose clock ran
+    ten minutes - it caught up on backfilled bars - count ten minutes; the same session
+    offered twice counts once."""
+    world, store, _ = env
+    spec = store.get(registered(env, "sma")).spec
+    records = read_journal(world["journal"])
+    t0 = records[0].local_ts
+    step = 600_000 // (len(records) - 1)
+    fast = tmp_path / "caught_up.jsonl"
+    fast.write_text("".join(json.dumps({"seq": r.seq, "kind": r.kind,
+                                        "exchange_ts": r.exchange_ts,
+                                        "local_ts": t0 + i * step, "payload": r.payload}) + "\n"
+                            for i, r in enumerate(records)))
+    first = next(i for i, r in enumerate(records) if r.kind == "session")
+    minutes = (len(records) - 1 - first) * step / 60_000  # session record to the last one
+    evidence = paper_evidence(spec, [fast])
+    (session,) = evidence.sessions
+    assert 5 <= session["bar_days"] < 6
+    assert evidence.days == pytest.approx(minutes / 1440, abs=1e-6) and 9.9 < minutes <= 10
+    twice = tmp_path / "copy.jsonl"
+    twice.write_text(fast.read_text())
+    assert paper_evidence(spec, [fast, twice]).days == evidence.days
+
+
 def test_nondeterministic_regress_case_fails_two_gates(env):
     world, store, notify = env
     name = registered(env, "flip", case="coin_flip", params={},
@@ -172,8 +213,9 @@ def test_live_needs_the_paper_window_then_confirm_live(env):
     up_to(env, strict, Stage.PAPER)
     up_to(env, name, Stage.PAPER)
     journals = [world["journal"]]
-    bars = [r.payload for r in read_journal(world["journal"]) if r.kind == "bar"]
-    days = (bars[-1]["close_ts"] - bars[0]["ts"]) / 86_400_000  # the sample has real gaps
+    records = read_journal(world["journal"])
+    started = next(r.local_ts for r in records if r.kind == "session")
+    days = (records[-1].local_ts - started) / 86_400_000  # the runner's clock, not bar time
     assert 5 <= days < 6
 
     short = promote(store, strict, Stage.LIVE, actor(10), market_store=world["store"],

@@ -1,7 +1,10 @@
 """SIGKILL a live runner process mid-session with orders open; restart it from the same
 state directory (SQLite state + journal) and prove that reconciliation restores exactly
 the exchange's state: every order and every fill once, none lost, none duplicated; the
-open orders tracked again; the portfolio equal to the exchange's balances."""
+open orders tracked again; the portfolio equal to the exchange's balances. The one
+journal file then spans the kill and the restart (two sessions, the second taking
+over the working orders) and replays through the backtest engine with zero
+divergence."""
 
 from __future__ import annotations
 
@@ -15,9 +18,12 @@ from collections import Counter
 from pathlib import Path
 
 from crash_config import CRASH_SETTINGS, crash_config
+from live_strategies.ladder import Ladder
 from live_helpers import API_KEY, SECRET
 from tradeloom.adapters.clock import ManualClock
+from tradeloom.adapters.config.risk_profiles import load_profile
 from tradeloom.adapters.live.journal import read_journal
+from tradeloom.adapters.live.replay import replay
 from tradeloom.app.session import open_live
 
 from tradeloom.cli.live import ccxt_broker_factory
@@ -117,3 +123,16 @@ def test_sigkill_live_runner_then_restart_restores_the_exchange_state(emulator, 
     assert recon and recon[0]["ok"], recon
     assert not runner.summary.alerts
     assert runner.summary.orders > 0
+
+    sessions = [r.payload for r in records if r.kind == "session"]
+    assert len(sessions) == 2  # the killed session and the restart, in one journal
+    restored = sessions[1]["restored_orders"]
+    assert sorted(o["client_id"] for o in restored) == before[4]  # what was open at the kill
+    report = replay(session.journal_path, Ladder(), load_profile("moderate"))
+    print(report.format())
+    assert report.segments == 2
+    assert report.ok, report.format()
+    second = next(i for i, r in enumerate(records) if r.kind == "session" and r.payload is
+                  sessions[1])
+    cancelled_later = {r.payload["order_id"] for r in records[second:] if r.kind == "cancel"}
+    assert cancelled_later & {o["order_id"] for o in restored}  # the restart managed them

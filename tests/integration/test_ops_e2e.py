@@ -53,8 +53,10 @@ def cli(*args: str):
 
 
 def paper_days(journal: Path) -> float:
-    bars = [r.payload for r in read_journal(journal) if r.kind == "bar"]
-    return (bars[-1]["close_ts"] - bars[0]["ts"]) / 86_400_000
+    """Wall-clock days the session ran (the runner's clock: ``local_ts``)."""
+    records = read_journal(journal)
+    started = next(r.local_ts for r in records if r.kind == "session")
+    return (records[-1].local_ts - started) / 86_400_000
 
 
 def paper_session(emu, tmp: Path, audit: Path, run_id: str, start: int, bars: int) -> Path:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import logging
 import socket
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from tradeloom.adapters.live.journal import read_journal
 from tradeloom.adapters.live.safety import write_kill_flag
 from tradeloom.app.session import open_live, open_paper
 from tradeloom.adapters.ops.status import read_statuses
+from tradeloom.engine.strategy.base import Strategy
 from typer.testing import CliRunner
 
 from tradeloom.cli.live import ccxt_broker_factory, paper
@@ -206,3 +208,26 @@ def test_reconcile_mismatch_is_delivered_to_a_webhook(emulator, tmp_path):
     assert router.stats["dead"].failed >= 1 and router.failures[0].sink == "dead"
     records = read_journal(session.journal_path)
     assert any(r.kind == "alert" for r in records) and records[-1].kind == "end"
+
+
+class FarLimit(Strategy):
+    """A limit buy 50 % under the close on every bar: outside the moderate profile's
+    10 % price band, so the risk engine refuses each one."""
+
+    def on_bar(self, ctx, bar):
+        ctx.buy(bar.symbol, 0.01, price=round(bar.close * 0.5, 2))
+
+
+def test_risk_rejections_are_journaled_and_logged(emulator, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="tradeloom.adapters.live.runner")
+    cfg = make_config(emulator, tmp_path, strategy=f"{__file__}:FarLimit", params={},
+                      run_id="r1")
+    session, _ = _run_paper(cfg, start_at(emulator, 300), 3)
+    records = read_journal(session.journal_path)
+    risk = [r.payload for r in records if r.kind == "risk"]
+    assert len(risk) == 3 and {r["outcome"] for r in risk} == {"rejected"}
+    assert all(r["setting"] == "risk.price_band_pct" and r["limit"] == 0.1 for r in risk)
+    assert [r["ts"] for r in risk] == [r.exchange_ts for r in records if r.kind == "bar"]
+    logged = [r for r in caplog.records if "risk REJECTED" in r.getMessage()]
+    assert len(logged) == 3 and all(r.levelno == logging.WARNING for r in logged)
+    assert "BTC/USDT order 1:" in logged[0].getMessage()

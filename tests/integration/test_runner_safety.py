@@ -13,7 +13,12 @@ from live_helpers import API_KEY, SECRET
 from runner_helpers import make_config
 from tradeloom.adapters.clock import SystemClock
 from tradeloom.adapters.live.runner import LiveRunner, RunnerParts, RunnerSettings
-from tradeloom.adapters.live.safety import AccountLock, AccountLocked, write_kill_flag
+from tradeloom.adapters.live.safety import (
+    AccountLock,
+    AccountLocked,
+    live_lock_key,
+    write_kill_flag,
+)
 from tradeloom.app.session import open_live, open_paper, preflight_live
 from tradeloom.engine.errors import ConfigError, TradeloomError
 from tradeloom.engine.run.loop import Engine
@@ -76,10 +81,34 @@ def test_config_rejects_credential_fields_without_echoing_them(emulator, tmp_pat
 
 def test_live_refuses_when_the_account_is_locked(emulator, tmp_path):
     cfg = make_config(emulator, tmp_path)
-    with AccountLock(cfg.state_dir, cfg.account), \
+    with AccountLock(live_lock_key("binance", API_KEY), cfg.account), \
             pytest.raises(AccountLocked, match="locked by another runner"):
         asyncio.run(open_live(cfg, confirm_live=True, broker_factory=ccxt_broker_factory,
                               environ=ENV))
+
+
+def test_the_lock_is_the_exchange_account_not_the_state_folder(emulator, tmp_path):
+    """Two configs, two state dirs and two account names, one API key: the second live
+    start refuses while the first session is open - and leaves its state dir untouched."""
+    emulator.add_account(API_KEY, SECRET, {"USDT": 1_000.0})
+    first = make_config(emulator, tmp_path / "a", account="desk-a", run_id="a1")
+    second = make_config(emulator, tmp_path / "b", account="desk-b", run_id="b1")
+
+    async def main():
+        session = await open_live(first, confirm_live=True, broker_factory=ccxt_broker_factory,
+                                  environ=ENV)
+        try:
+            with pytest.raises(AccountLocked, match="desk-a") as info:
+                await open_live(second, confirm_live=True, broker_factory=ccxt_broker_factory,
+                                environ=ENV)
+        finally:
+            await session.close()
+        return info.value
+
+    refusal = asyncio.run(main())
+    assert str(first.state_dir.resolve()) in str(refusal)  # who holds it, and where
+    assert not second.state_dir.exists()
+    assert API_KEY not in str(refusal)
 
 
 def test_live_runner_refuses_to_start_without_a_risk_engine():

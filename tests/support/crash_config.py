@@ -19,7 +19,7 @@ def crash_config(base_url: str, state_dir: Path) -> LiveConfig:
         exchange=ExchangeSettings(id="binance", api_url=base_url, ws_url=ws,
                                   enable_rate_limit=False, timeout_ms=5_000),
         risk_profile="moderate", account="crash", state_dir=state_dir, run_id="crash",
-        runner={"poll_delay_ms": 0})
+        journal=state_dir / "journal.jsonl", runner={"poll_delay_ms": 0})
 
 
 #: Sim-time settings (a wait of hours is one jump of the manual clock).

@@ -42,6 +42,7 @@ symbols = ["BTC/USDT"]
 timeframe = "1h"
 start = "2021-01-01"
 end = "2021-01-10"
+risk_profile = "moderate"
 '''
 
 #: A strategy that depends on something besides its inputs: regress must catch it.
@@ -76,13 +77,14 @@ def regress_config(folder: Path, store: MarketStore) -> Path:
 def deployment_file(folder: Path, name: str, regress: Path, *, case: str = "sma_btc",
                     risk_profile: str | None = "moderate", params: dict[str, Any] | None = None,
                     strategy: str = SMA, gates: dict[str, Any] | None = None,
-                    live_config: Path | None = None) -> Path:
+                    live_config: Path | None = None,
+                    symbols: tuple[str, ...] = ("BTC/USDT",)) -> Path:
     """A deployment TOML; relative paths are written relative to ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     p = dict(PARAMS if params is None else params)
     lines = [f'name = "{name}"', f'strategy = "{strategy}"',
              "params = { " + ", ".join(f"{k} = {v}" for k, v in p.items()) + " }",
-             'symbols = ["BTC/USDT"]', 'timeframe = "1h"',
+             "symbols = [" + ", ".join(f'"{x}"' for x in symbols) + "]", 'timeframe = "1h"',
              f'regress_config = "{regress}"', f'regress_case = "{case}"']
     if risk_profile is not None:
         lines.append(f'risk_profile = "{risk_profile}"')

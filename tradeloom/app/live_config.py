@@ -68,6 +68,7 @@ tradeloom.engine.errors.ConfigError: config key 'api_key' looks like a credentia
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import stat
 import tomllib
@@ -75,23 +76,32 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from tradeloom.adapters.ccxt.exchange import Credentials, ExchangeSettings
 from tradeloom.engine.config import StrictModel, Symbols, Timeframe
 from tradeloom.adapters.config.files import load_config, read_config_file, validate_config
+from tradeloom.adapters.live.state import check_run_id
 from tradeloom.adapters.secrets import reject_credentials
 from tradeloom.engine.errors import ConfigError
 from tradeloom.research.portfolio import portfolio_fields
 from tradeloom.research.universe.tiers import UniverseConfig
 
 class CredentialSource(StrictModel):
-    """Where live credentials come from: a secrets file, else environment variables."""
+    """Where live credentials come from: a secrets file, else environment variables.
+
+    ``key_created`` (a date) and ``rotate_after_days`` drive the key-age warning
+    (``app.key_rotation``); a secrets file may carry ``created = YYYY-MM-DD`` instead.
+    """
 
     secrets_file: Path | None = None
     api_key_env: str = "TRADELOOM_API_KEY"
     secret_env: str = "TRADELOOM_API_SECRET"
     password_env: str | None = None
+    key_created: dt.date | None = Field(None, description="when the API key was created")
+    rotate_after_days: int = Field(90, ge=1, le=3_650,
+                                   description="warn when the key is older than this")
 
 
 class RunnerSection(StrictModel):
@@ -113,6 +123,8 @@ class RunnerSection(StrictModel):
     #: Public trades as ``TradeTick`` events (``watch_trades``; the strategy's ``on_trade``,
     #: paper resting orders matched at the tick); journaled as ``trade`` records.
     trades: bool = False
+    #: Reload the exchange's markets (tick/lot sizes, minimums) this often; 0: never.
+    markets_ttl_s: float = Field(3_600.0, ge=0)
 
 
 class UniverseSection(StrictModel):
@@ -164,18 +176,33 @@ class LiveConfig(StrictModel):
     state_dir: Path = Path("state")
     journal: Path | None = None
     store: Path | None = Field(None, description="market store for warm-up; None: the catalog")
-    run_id: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,19}$")
+    run_id: str | None = Field(None, description="1-16 lowercase letters or digits; None: "
+                               "the account's stored id, else one derived from the exchange, "
+                               "account and strategy (see LiveConfig.resolved_run_id)")
     seed: int = 0
     runner: RunnerSection = Field(default_factory=RunnerSection)
     paper: PaperSection = Field(default_factory=PaperSection)
     audit_log: Path | None = Field(None, description="audit log; None: <state_dir>/audit.jsonl")
     alerts: Path | None = Field(None, description="alerts config (TOML); None: no alert sinks")
     universe: UniverseSection | None = Field(None, description="trade only the current universe")
+    deployment: str | None = Field(None, description="the registered deployment this config "
+                                   "runs; live checks it is promoted to live (None: any "
+                                   "live deployment that matches)")
 
     @property
     def audit_log_path(self) -> Path:
         """``audit_log``, else ``<state_dir>/audit.jsonl``."""
         return self.audit_log if self.audit_log is not None else self.state_dir / "audit.jsonl"
+
+    @field_validator("run_id")
+    @classmethod
+    def _run_id_rule(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return check_run_id(value)  # the state store's rule, not a copy of it
+        except ConfigError as exc:
+            raise PydanticCustomError("run_id", str(exc)) from None
 
     @model_validator(mode="before")
     @classmethod

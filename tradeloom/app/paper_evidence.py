@@ -11,8 +11,11 @@ For each paper journal (``tradeloom paper`` writes one per session) this module:
    a backtest of the deployment over the same bars (warm-up + live, the session's
    markets and cash: what ``run_bars`` makes of them).
 
-**Paper days** of a session: (last live bar's close - first live bar's open) in
-days; the deployment's paper days are the sum over its accepted sessions.
+**Paper days** count wall-clock time a paper session really ran, not bar time: from
+its ``session`` record to its last record, by the runner's clock (``local_ts``), so a
+session that caught up on a month of backfilled bars in a minute counts a minute.
+The deployment's paper days are the union of its accepted sessions' spans (two
+sessions running side by side count once).
 
 **Realized equity.** At each distinct live bar close time ``t``: the session's
 initial cash plus the journal's ``fill`` records with ``ts < t`` (buy: ``cash -=
@@ -52,6 +55,7 @@ from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.risk.engine import RiskEngine
 from tradeloom.engine.timeframes import bars_per_year
 from tradeloom.research.promotion.lifecycle import PaperEvidence
+from tradeloom.research.promotion.matching import RunIdentity, run_mismatches
 from tradeloom.research.strategy_loader import load_strategy
 
 from tradeloom.research.promotion.config import DeploymentSpec
@@ -90,18 +94,37 @@ def paper_evidence(spec: DeploymentSpec, journals: Sequence[Path]) -> PaperEvide
         except (DataError, ConfigError, StrategyError) as exc:
             rejected.append(f"{path}: {exc}")
     tes = [s["tracking_error"] for s in sessions]
+    spans = [(int(s["started_local_ms"]), int(s["ended_local_ms"])) for s in sessions]
     return PaperEvidence(
-        sessions=tuple(sessions), days=round(sum(s["days"] for s in sessions), 6),
+        sessions=tuple(sessions), days=round(union_ms(spans) / DAY_MS, 6),
         divergences=sum(int(s["divergences"]) for s in sessions),
         tracking_error=max(tes) if tes else None, rejected=tuple(rejected))
+
+
+def union_ms(spans: Sequence[tuple[int, int]]) -> int:
+    """Milliseconds covered by the union of ``(start, end)`` spans.
+
+    >>> union_ms([(0, 10), (5, 20), (30, 40)])
+    30
+    """
+    total, reach = 0, None
+    for start, end in sorted(spans):
+        if reach is None or start > reach:
+            total += end - start
+            reach = end
+        elif end > reach:
+            total += end - reach
+            reach = end
+    return total
 
 
 def session_evidence(spec: DeploymentSpec, path: Path) -> dict[str, Any]:
     """One paper session's figures; ``DataError`` if it is not a paper session of ``spec``."""
     records = read_journal(path)
-    session = next((r.payload for r in records if r.kind == "session"), None)
-    if session is None:
+    start = next((r for r in records if r.kind == "session"), None)
+    if start is None:
         raise DataError("no session record (not a tradeloom paper journal)")
+    session = start.payload
     risk_config = _check_session(spec, session)
     live = bars_of(records, "bar")
     if not live:
@@ -124,7 +147,9 @@ def session_evidence(spec: DeploymentSpec, path: Path) -> dict[str, Any]:
     return {
         "journal": str(path), "run_id": session.get("run_id"), "bars": len(closes),
         "first_ts": live[0].ts, "last_close_ts": live[-1].close_ts,
-        "days": (live[-1].close_ts - live[0].ts) / DAY_MS,
+        "started_local_ms": start.local_ts, "ended_local_ms": records[-1].local_ts,
+        "days": (records[-1].local_ts - start.local_ts) / DAY_MS,
+        "bar_days": (live[-1].close_ts - live[0].ts) / DAY_MS,
         "divergences": parity.total_divergences,
         "first_divergences": [d.describe() for d in parity.divergences[:3]],
         "tracking_error": tracking_error(r_p, r_b, session["timeframe"]),
@@ -139,29 +164,18 @@ def _strategy(spec: DeploymentSpec) -> Any:
 
 
 def _check_session(spec: DeploymentSpec, session: dict[str, Any]) -> Any:
-    """The deployment's RiskConfig, after checking the session ran this deployment."""
+    """The deployment's RiskConfig, after checking the session ran this deployment
+    (``research.promotion.matching``)."""
     from tradeloom.adapters.config.risk_profiles import load_profile
 
     if session.get("mode") != "paper":
         raise DataError(f"a {session.get('mode')} session, not paper")
-    cls = load_strategy(spec.strategy)
-    theirs = load_strategy(str(session["strategy"]))
-    problems = []
-    if cls.__name__ != theirs.__name__:
-        problems.append(f"strategy {theirs.__name__} (deployment: {cls.__name__})")
-    elif theirs(**session["params"]).params_dict() != cls(**spec.params).params_dict():
-        problems.append(f"params {session['params']} (deployment: {spec.params})")
-    if list(session["symbols"]) != list(spec.symbols):
-        problems.append(f"symbols {session['symbols']} (deployment: {spec.symbols})")
-    if session["timeframe"] != spec.timeframe:
-        problems.append(f"timeframe {session['timeframe']} (deployment: {spec.timeframe})")
-    risk = load_profile(spec.risk_profile) if spec.risk_profile else None
-    if (None if risk is None else risk.model_dump(mode="json")) != session.get("risk"):
-        problems.append(f"risk profile {session.get('risk_profile')!r} differs from the "
-                        f"deployment's {spec.risk_profile!r}")
+    problems = run_mismatches(spec, RunIdentity(
+        str(session["strategy"]), session["params"], session["symbols"], session["timeframe"],
+        session.get("risk_profile"), risk=session.get("risk")), what="the session")
     if problems:
         raise DataError("session of another configuration: " + "; ".join(problems))
-    return risk
+    return load_profile(spec.risk_profile) if spec.risk_profile else None
 
 
 def realized_equity(records: Sequence[JournalRecord], initial_cash: float) -> dict[int, float]:

@@ -4,8 +4,9 @@
 ``tradeloom regress --case NAME`` does (twice, for determinism, then against the
 golden) and records its status, whether the two runs matched, and the golden's
 manifest and metrics - on a pass the golden *is* this run's result, byte for byte.
-It also checks that the case backtests this deployment: same strategy class,
-same params, same timeframe (otherwise a passing case proves nothing about it).
+It also checks that the case backtests this deployment: same strategy class, same
+params, same symbols, same timeframe, same risk profile (``research.promotion.matching``;
+otherwise a passing case proves nothing about it).
 
 Metric values that JSON cannot hold (``inf`` profit factor, ``nan``) are stored
 as the strings ``"inf"``, ``"-inf"``, ``"nan"``, as ``results_io`` does.
@@ -20,11 +21,11 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from tradeloom.engine.errors import ConfigError, StrategyError
+from tradeloom.engine.errors import ConfigError
 from tradeloom.research.promotion.lifecycle import RegressEvidence, RiskEvidence
+from tradeloom.research.promotion.matching import RunIdentity, run_mismatches
 from tradeloom.research.regress.goldens import case_settings, load_regress_config, select_cases
 from tradeloom.app.regress import run_regress
-from tradeloom.research.strategy_loader import load_strategy
 
 from tradeloom.engine.config import config_hash
 from tradeloom.research.promotion.config import DeploymentSpec
@@ -64,23 +65,11 @@ def regress_evidence(spec: DeploymentSpec, store: Any) -> RegressEvidence:
 
 
 def _mismatches(spec: DeploymentSpec, settings: Any) -> list[str]:
-    """How the regress case's backtest differs from the deployment (params after defaults)."""
-    try:
-        mine_cls, theirs_cls = load_strategy(spec.strategy), load_strategy(settings.strategy)
-        mine = mine_cls(**spec.params).params_dict()
-        theirs = theirs_cls(**settings.params).params_dict()
-    except StrategyError as exc:
-        return [f"strategy does not load: {exc}"]
-    out: list[str] = []
-    if mine_cls.__name__ != theirs_cls.__name__:
-        out.append(f"strategy {theirs_cls.__name__} in the case, {mine_cls.__name__} in the "
-                   "deployment")
-    elif mine != theirs:
-        out.append(f"params {theirs} in the case, {mine} in the deployment")
-    if settings.timeframe != spec.timeframe:
-        out.append(f"timeframe {settings.timeframe} in the case, {spec.timeframe} in the "
-                   "deployment")
-    return out
+    """How the regress case's backtest differs from the deployment: strategy class,
+    params after defaults, symbols, timeframe and risk profile (``matching``)."""
+    return run_mismatches(spec, RunIdentity(settings.strategy, settings.params,
+                                            settings.symbols, settings.timeframe,
+                                            settings.risk_profile), what="the case")
 
 
 def risk_evidence(spec: DeploymentSpec) -> RiskEvidence:

@@ -5,24 +5,32 @@ same in both modes; the mode decides only which broker sits behind the engine
 (``SimulatedBroker`` for paper, ``CcxtBroker`` for live) and what must be true
 before starting. Live refuses, before any network call and in this order, without
 ``confirm_live``, without a risk profile, without credentials, or when another
-runner holds the account's lock.
+runner holds the exchange account's lock (``adapters.live.safety``: keyed by the
+exchange and a hash of the API key, not by the state folder).
+
+A start does everything that can fail first (markets, credentials, the state
+store, reconciliation) and writes the session's journal and its
+``sessions.jsonl``/audit entries last (``app.session_records``): a start that fails
+before trading leaves the state directory as it found it.
+
+The run id is the config's, else the account's stored one, else derived from the
+exchange, account and strategy (``session_records.resolve_run_id``), so a config
+without ``run_id`` starts and a restart resumes the same state. Each session
+journals to its own file (or, with ``journal`` set, its own segment of that file).
 
 Operations wiring, the same in both modes: the runner gets the config's audit log
 (``LiveConfig.audit_log_path``) for its kill entries and, with ``alerts`` set, an
-``AlertRouter`` on the session's clock. Every session start is recorded in
-``<state_dir>/sessions.jsonl``; a start in a state dir that already had a session
-(a line there, or a journal under ``<state_dir>/journals``) appends a ``restart``
-entry to the audit log, with the previous session and the config hash. A start whose
-audit entry cannot be written is refused: an operator must be able to trust that log.
-(The status publisher is attached by the CLI, ``tradeloom.cli.live``.)
+``AlertRouter`` on the session's clock; an API key older than
+``credentials.rotate_after_days`` is warned about (log, journal). The status
+publisher is attached by the CLI (``tradeloom.cli.live``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-import json
+import itertools
 import logging
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 import ccxt
 from tradeloom.adapters.ops.alert_sinks import SinkError
 from tradeloom.adapters.ops.alerts import AlertRouter
-from tradeloom.adapters.ops.audit import AuditKind, AuditLog
+from tradeloom.adapters.ops.audit import AuditLog
 from tradeloom.adapters.clock import Clock, SystemClock
 from tradeloom.adapters.ccxt.exchange import (
     Credentials,
@@ -40,6 +48,7 @@ from tradeloom.adapters.ccxt.exchange import (
     market_specs_from_ccxt,
 )
 from tradeloom.adapters.live.journal import Journal
+from tradeloom.adapters.live.journal_codec import restored_payload
 from tradeloom.adapters.ccxt.bar_feed import BarFeed, PollingBarFeed, WatchBarFeed
 from tradeloom.adapters.live.recovery import (
     RunnerReconciler,
@@ -50,8 +59,13 @@ from tradeloom.adapters.live.recovery import (
 from tradeloom.adapters.live.paper import sim_engine
 from tradeloom.adapters.live.recorder import LiveCommandRecorder
 from tradeloom.adapters.live.runner import LiveRunner
-from tradeloom.adapters.live.runner_parts import RunnerParts, RunnerSettings, SessionJournal
-from tradeloom.adapters.live.safety import AccountLock, KillFlag
+from tradeloom.adapters.live.runner_parts import (
+    MarketSource,
+    RunnerParts,
+    RunnerSettings,
+    SessionJournal,
+)
+from tradeloom.adapters.live.safety import AccountLock, KillFlag, live_lock_key, paper_lock_key
 from tradeloom.adapters.secrets import redact_secrets_in_logs
 from tradeloom.adapters.live.stage_timing import RiskProbe, StageTimings
 from tradeloom.adapters.ccxt.trade_feed import TickFeed, TradeBarFeed, TradeStream
@@ -65,12 +79,21 @@ from tradeloom.engine.run.wiring import wire_engine
 from tradeloom.engine.accounting.portfolio import Portfolio
 from tradeloom.engine.risk.engine import RiskEngine
 from tradeloom.engine.strategy.sleeves import portfolio_risk
-from tradeloom.engine.timeutil import format_utc_ms
 from tradeloom.research.strategy_loader import load_strategy
 
 from tradeloom.adapters.ops.alerts_config import load_alerts_config
 from tradeloom.engine.config import config_hash
+from tradeloom.app.key_rotation import key_age_warning
 from tradeloom.app.live_config import LiveConfig, load_credentials
+from tradeloom.app.session_records import (
+    SESSIONS_FILE,
+    StartResidue,
+    open_session_journal,
+    operator_name,
+    previous_session,
+    record_session_start,
+    resolve_run_id,
+)
 from tradeloom.adapters.config.risk_profiles import load_profile
 
 if TYPE_CHECKING:
@@ -123,13 +146,6 @@ def build_risk(config: LiveConfig, *, required: bool) -> RiskEngine | None:
                 "risk_profile = 'conservative' (shipped: conservative, moderate) or a .toml path")
         return None
     return RiskEngine(load_profile(config.risk_profile), exchange=config.exchange.id)
-
-
-def _run_id(config: LiveConfig, mode: str, clock: Clock) -> str:
-    if config.run_id:
-        return config.run_id
-    stamp = format_utc_ms(clock.now_ms()).replace("-", "").replace(":", "")[:15]
-    return f"{mode[0]}{stamp}"
 
 
 def session_info(config: LiveConfig, mode: str, run_id: str, markets: Mapping[str, MarketSpec],
@@ -200,7 +216,8 @@ def _settings(config: LiveConfig, settle_orders: bool) -> RunnerSettings:
                           reconcile_every_s=r.reconcile_every_s,
                           max_drift_ms=r.max_drift_ms, broker_poll_s=r.broker_poll_s,
                           cancel_timeout_s=r.cancel_timeout_s, warmup_min_bars=r.warmup_min_bars,
-                          settle_orders=settle_orders, error_alert_after=r.error_alert_after)
+                          settle_orders=settle_orders, error_alert_after=r.error_alert_after,
+                          markets_ttl_s=r.markets_ttl_s)
 
 
 def _universe(config: LiveConfig, store: MarketStore | None, run_id: str) -> UniverseGate | None:
@@ -234,71 +251,6 @@ def alert_router(config: LiveConfig, clock: Clock) -> AlertRouter | None:
         raise ConfigError(f"alerts config {config.alerts}: {exc}") from exc
 
 
-def operator_name() -> str:
-    """Who runs this process (the audit log's actor for restarts)."""
-    return os.environ.get("USER") or os.environ.get("LOGNAME") or f"uid {os.getuid()}"
-
-
-SESSIONS_FILE = "sessions.jsonl"
-
-
-def previous_session(state_dir: Path, journal_path: Path) -> dict[str, Any] | None:
-    """The last session recorded in ``state_dir`` (or any older journal there), if any."""
-    registry = state_dir / SESSIONS_FILE
-    if registry.is_file():
-        lines = [ln for ln in registry.read_text(encoding="utf-8").splitlines() if ln.strip()]
-        for line in reversed(lines):
-            try:
-                entry = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a torn last line (crash mid-write): the one before still counts
-            if isinstance(entry, dict):
-                return entry
-    journals = state_dir / "journals"
-    if journals.is_dir():
-        older = sorted((p for p in journals.glob("*.jsonl") if p != journal_path),
-                       key=lambda p: p.stat().st_mtime)
-        if older:
-            return {"journal": str(older[-1]), "run_id": older[-1].stem}
-    return None
-
-
-def record_session_start(config: LiveConfig, mode: str, run_id: str, journal_path: Path,
-                         clock: Clock, audit: AuditLog) -> dict[str, Any] | None:
-    """Register this session in ``<state_dir>/sessions.jsonl``; audit a ``restart``.
-
-    Returns the previous session (``None`` on a first start). Raises ``ConfigError``
-    when the audit entry cannot be written.
-    """
-    state_dir = config.state_dir
-    previous = previous_session(state_dir, journal_path)
-    now = clock.now_ms()
-    chash = config_hash(config)
-    if previous is not None:
-        details = {"mode": mode, "account": config.account, "exchange": config.exchange.id,
-                   "strategy": config.strategy, "config_hash": chash,
-                   "journal": str(journal_path),
-                   "previous": {k: previous.get(k) for k in
-                                ("run_id", "mode", "account", "started_ms", "journal",
-                                 "config_hash") if previous.get(k) is not None}}
-        try:
-            audit.append(AuditKind.RESTART, actor=operator_name(), ts_ms=now, subject=run_id,
-                         details=details)
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"cannot write the restart entry to the audit log {audit.path} "
-                              f"({exc}); fix its permissions or set audit_log in the config "
-                              f"(check it with `tradeloom audit verify {audit.path}`)") from exc
-    entry = {"run_id": run_id, "mode": mode, "account": config.account, "started_ms": now,
-             "journal": str(journal_path), "config_hash": chash}
-    try:
-        with open(state_dir / SESSIONS_FILE, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(entry, sort_keys=True) + "\n")
-    except OSError as exc:
-        raise ConfigError(f"cannot write {state_dir / SESSIONS_FILE} ({exc}); the state_dir "
-                          "must be writable") from exc
-    return previous
-
-
 async def open_paper(config: LiveConfig, *, clock: Clock | None = None,
                      store: MarketStore | None = None,
                      settle_orders: bool = False,
@@ -307,38 +259,37 @@ async def open_paper(config: LiveConfig, *, clock: Clock | None = None,
     clock = clock or SystemClock()
     strategy = load_strategy(config.strategy)(**config.params)
     risk = portfolio_risk(strategy, build_risk(config, required=False))  # sleeve budgets
-    run_id = _run_id(config, "paper", clock)
+    run_id = resolve_run_id(config, "paper")
     router = alert_router(config, clock)
     audit = AuditLog(config.audit_log_path)
-    config.state_dir.mkdir(parents=True, exist_ok=True)
-    journal_path = config.journal or config.state_dir / "journals" / f"{run_id}.jsonl"
-    lock = AccountLock(config.state_dir, f"paper-{config.account}").acquire()
-    try:
-        record_session_start(config, "paper", run_id, journal_path, clock, audit)
-    except BaseException:
-        lock.release()
-        raise
+    market_store = _open_store(config, store)
+    universe = _universe(config, market_store, run_id)
+    lock = AccountLock(paper_lock_key(config.exchange.id, config.account, config.state_dir),
+                       config.account, state_dir=config.state_dir).acquire()
     client = make_client(config.exchange, async_=True)
+    residue = StartResidue(config)
     try:
         markets = await _markets(client, config.symbols)
-        journal = Journal(journal_path)
+        sj = SessionJournal(None, clock)
+        timings = StageTimings()
+        engine = sim_engine(strategy, symbols=config.symbols, timeframe=config.timeframe,
+                            markets=markets, initial_cash=config.paper.initial_cash, risk=risk,
+                            emit=sj.emit, run_id=run_id, timings=timings, seed=config.seed)
+        info = session_info(config, "paper", run_id, markets, risk, config.paper.initial_cash)
+        feed, ticks = _feeds(config, client, clock, _reporter(sj))
+        config.state_dir.mkdir(parents=True, exist_ok=True)
+        journal, journal_path = open_session_journal(config, "paper", run_id, clock, audit)
     except BaseException:
         await client.close()
+        residue.clean()
         lock.release()
         raise
-    sj = SessionJournal(journal, clock)
-    timings = StageTimings()
-    engine = sim_engine(strategy, symbols=config.symbols, timeframe=config.timeframe,
-                        markets=markets, initial_cash=config.paper.initial_cash, risk=risk,
-                        emit=sj.emit, run_id=run_id, timings=timings, seed=config.seed)
-    info = session_info(config, "paper", run_id, markets, risk, config.paper.initial_cash)
-    feed, ticks = _feeds(config, client, clock, _reporter(sj))
-    market_store = _open_store(config, store)
+    sj.journal = journal
     parts = RunnerParts(feed=feed, client=client, journal=sj, clock=clock, timings=timings,
                         exchange_id=config.exchange.id, session=info, risk=risk, live=False,
                         kill_flag=KillFlag(config.state_dir, config.account),
                         store=market_store, audit=audit, alerts=router, ticks=ticks,
-                        universe=_universe(config, market_store, run_id))
+                        universe=universe, markets=_market_source(client, config.symbols))
     runner = LiveRunner(engine, parts, _runner_settings(config, settings, settle_orders))
     return Session(runner, journal, journal_path, client, lock, run_id, runner.recorder.inner)
 
@@ -348,6 +299,25 @@ def _reporter(sj: SessionJournal) -> Callable[[str, dict[str, Any]], None]:
         sj.write(f"feed_{kind}", payload, None)
 
     return report
+
+
+def _market_source(client: Any, symbols: list[str],
+                   broker: CcxtBroker | None = None) -> MarketSource:
+    """Reload the exchange's markets (the runner's refresh every ``markets_ttl_s``): the
+    session's async client, and the live broker's own client on its sender thread, so
+    ccxt's own rounding uses the new filters too."""
+
+    async def reload() -> dict[str, MarketSpec]:
+        try:
+            await client.load_markets(True)
+        except ccxt.BaseError as exc:
+            raise map_ccxt_error(exc, context=f"{client.id} load_markets") from exc
+        if broker is not None:
+            await asyncio.to_thread(broker.call, lambda c: c.load_markets(True))
+        specs = market_specs_from_ccxt(client.markets, precision_mode=client.precisionMode)
+        return {s: specs[s] for s in symbols if s in specs}
+
+    return reload
 
 
 def preflight_live(config: LiveConfig, *, confirm_live: bool,
@@ -370,83 +340,97 @@ async def open_live(config: LiveConfig, *, confirm_live: bool, broker_factory: B
     """A live session through ``broker_factory`` (the ``CcxtBroker``); see the module docstring."""
     clock = clock or SystemClock()
     risk, credentials = preflight_live(config, confirm_live=confirm_live, environ=environ)
-    redact_secrets_in_logs(*_secret_strings(credentials))
+    secrets = _secret_strings(credentials)
+    redact_secrets_in_logs(*secrets)
     strategy = load_strategy(config.strategy)(**config.params)
     risk = portfolio_risk(strategy, risk)  # a portfolio's sleeve budgets and caps
     router = alert_router(config, clock)
     audit = AuditLog(config.audit_log_path)
-    config.state_dir.mkdir(parents=True, exist_ok=True)
-    lock = AccountLock(config.state_dir, config.account).acquire()
-    run_id = _run_id(config, "live", clock)
-    journal_path = config.journal or config.state_dir / "journals" / f"{run_id}.jsonl"
-    try:
-        record_session_start(config, "live", run_id, journal_path, clock, audit)
-    except BaseException:
-        lock.release()
-        raise
+    run_id = resolve_run_id(config, "live")
+    market_store = _open_store(config, store)
+    universe = _universe(config, market_store, run_id)
+    key_warning = key_age_warning(config.credentials, clock.now_ms())
+    lock = AccountLock(live_lock_key(config.exchange.id, credentials.api_key), config.account,
+                       state_dir=config.state_dir).acquire()
     client = make_client(config.exchange, credentials=credentials, async_=True)
+    residue = StartResidue(config)
     made: list[CcxtBroker] = []  # the broker, once built (closed again if the start fails)
     try:
         markets = await _markets(client, config.symbols)
-        journal = Journal(journal_path, secrets=_secret_strings(credentials))
+        await _fetch(client, "fetch_balance")  # refused keys fail here, before any state
+        config.state_dir.mkdir(parents=True, exist_ok=True)
         made.append(broker_factory(config, credentials, markets, run_id, config.state_dir))
         broker = made[0]
         start = await _recover(config, client, broker, markets, clock)
+        sj = SessionJournal(None, clock)
+        timings = StageTimings()
+        recorder = LiveCommandRecorder(broker, sj.emit, run_id=run_id, timings=timings)
+
+        def recorded(markets: Mapping[str, MarketSpec], portfolio: Portfolio,
+                     ids: Callable[[], int]) -> Broker:  # built before the portfolio: recovery
+            return recorder
+
+        engine = wire_engine(strategy, symbols=config.symbols, timeframe=config.timeframe,
+                             markets=markets, broker=recorded, portfolio=start.portfolio,
+                             risk=RiskProbe(risk, timings), seed=config.seed,
+                             id_source=start.ids)
+        feed, ticks = _feeds(config, client, clock, _reporter(sj))
+        journal, journal_path = open_session_journal(config, "live", run_id, clock, audit,
+                                                     secrets=secrets)
     except BaseException:
         for built in made:
             built.close()
         await client.close()
+        residue.clean()
         lock.release()
         raise
-    sj = SessionJournal(journal, clock)
+    sj.journal = journal
     sj.write("balance", {"total": start.totals, "positions": start.positions,
-                         "restored_orders": start.restored}, None)
-    timings = StageTimings()
-    recorder = LiveCommandRecorder(broker, sj.emit, run_id=run_id, timings=timings)
-
-    def recorded(markets: Mapping[str, MarketSpec], portfolio: Portfolio,
-                 ids: Callable[[], int]) -> Broker:  # built before the portfolio: recovery
-        return recorder
-
-    engine = wire_engine(strategy, symbols=config.symbols, timeframe=config.timeframe,
-                         markets=markets, broker=recorded, portfolio=start.portfolio,
-                         risk=RiskProbe(risk, timings), seed=config.seed, id_source=start.ids)
+                         "restored_orders": [o["client_id"] for o in start.restored]}, None)
+    if key_warning:
+        log.warning("%s", key_warning)
+        sj.write("warning", {"where": "credentials", "warning": key_warning}, None)
     info = session_info(config, "live", run_id, markets, risk, start.portfolio.initial_cash)
     info["positions"] = start.positions
     info["position_entries"] = {s: start.portfolio.avg_entry(s) for s in start.positions}
-    reconciler = (RunnerReconciler(broker, broker.store, every_s=config.runner.reconcile_every_s)
-                  if start.report is not None else None)
-    feed, ticks = _feeds(config, client, clock, _reporter(sj))
-    market_store = _open_store(config, store)
+    info["restored_orders"] = start.restored
+    info["next_order_id"] = start.next_id
+    reconciler = RunnerReconciler(broker, broker.store, every_s=config.runner.reconcile_every_s)
     parts = RunnerParts(feed=feed, client=client, journal=sj, clock=clock, timings=timings,
                         exchange_id=config.exchange.id, session=info, risk=risk, live=True,
                         kill_flag=KillFlag(config.state_dir, config.account),
                         store=market_store, reconciler=reconciler, opening_report=start.report,
-                        audit=audit, alerts=router, ticks=ticks,
-                        universe=_universe(config, market_store, run_id))
+                        audit=audit, alerts=router, ticks=ticks, universe=universe,
+                        markets=_market_source(client, config.symbols, broker))
     runner = LiveRunner(engine, parts, _runner_settings(config, settings, settle_orders))
     return Session(runner, journal, journal_path, client, lock, run_id, broker)
 
 
 @dataclass
 class _Start:
-    """What a live session starts from (``adapters.live_recovery``)."""
+    """What a live session starts from (``adapters.live.recovery``)."""
 
     portfolio: Portfolio
     positions: dict[str, float]
     totals: dict[str, float]
     ids: Callable[[], int]
-    restored: list[str]
+    next_id: int
+    restored: list[dict[str, Any]]
     report: ReconcileReport
 
 
 async def _recover(config: LiveConfig, client: Any, broker: CcxtBroker,
                    markets: Mapping[str, MarketSpec], clock: Clock) -> _Start:
-    """Reconcile, restore working orders, open the portfolio from the exchange's balances."""
+    """Reconcile, restore working orders, open the portfolio from the exchange's balances.
+
+    The restored orders (with their engine ids) and the next engine order id go into
+    the session record, so ``replay`` rebuilds the same book and the same ids.
+    """
     store = broker.store
     report = await RunnerReconciler(broker, store)(clock.now_ms())
-    ids = order_ids_after(store)
-    restored = [o.client_id for o in broker.restore(store.orders(), ids)]
+    source = order_ids_after(store)
+    restored = [restored_payload(o) for o in broker.restore(store.orders(), source)]
+    next_id = source()  # adopted orders took ids from the source: continue after them
     balance = await _fetch(client, "fetch_balance")
     held = totals(balance)
     prices: dict[str, float] = {}
@@ -455,7 +439,8 @@ async def _recover(config: LiveConfig, client: Any, broker: CcxtBroker,
             rows = await _fetch(client, "fetch_ohlcv", symbol, config.timeframe, None, 2)
             prices[symbol] = float(rows[-1][4])  # the latest close: entry of last resort
     portfolio, positions = opening_portfolio(balance, markets, config.symbols, prices, store)
-    return _Start(portfolio, positions, held, ids, restored, report)
+    return _Start(portfolio, positions, held, itertools.count(next_id).__next__, next_id,
+                  restored, report)
 
 
 async def _fetch(client: Any, method: str, *args: Any) -> Any:
@@ -470,6 +455,6 @@ def _secret_strings(credentials: Credentials) -> tuple[str, ...]:
     return tuple(s for s in (credentials.api_key, credentials.secret, credentials.password) if s)
 
 
-__all__ = ["SESSIONS_FILE", "BrokerFactory", "Session", "alert_router", "build_risk",
+__all__ = ["SESSIONS_FILE", "BrokerFactory", "MarketSource", "Session", "alert_router", "build_risk",
            "open_live", "open_paper", "operator_name", "preflight_live", "previous_session",
            "record_session_start", "session_info"]

@@ -105,7 +105,7 @@ def deploy_register(
 ) -> None:
     """Register a deployment (stage: research), or record a changed spec.
 
-    Example:  tradeloom deploy-register deployments/sma-btc.toml --reason "first version"
+    Example:  tradeloom deploy-register examples/deployments/sma-btc.toml --reason "first version"
 
     A changed spec is accepted only while the deployment is at research (its hash goes
     into the audit log as a config change); demote it first otherwise.
@@ -184,7 +184,8 @@ def promote(
 
     Example:  tradeloom promote sma-btc --to backtest-approved --reason "goldens reviewed"
 
-    To live:  tradeloom promote sma-btc --to live --confirm-live --journal state/journals/p1.jsonl
+    To live:  tradeloom promote sma-btc --to live --confirm-live (paper journals found through
+    the deployment's live_config, or --journal FILE)
 
     Gates: the regress case passes and is deterministic and backtests this deployment; the
     risk profile loads; for live also enough paper days, zero replay divergence and a

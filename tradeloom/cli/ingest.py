@@ -1,4 +1,5 @@
-"""``tradeloom ingest``: download OHLCV history from an exchange into the catalog.
+"""``tradeloom ingest``: download exchange history (every kind the store holds) into the
+catalog.
 
 The lead registers it with ``app.command("ingest")(ingest)``.
 """
@@ -23,6 +24,8 @@ from tradeloom.engine.timeutil import format_utc_ms, parse_utc_ms
 
 EXAMPLE = ("tradeloom ingest --exchange binance --symbols BTC/USDT,ETH/USDT "
            "--timeframe 1h --since 2024-01-01")
+EXAMPLE_FUNDING = ("tradeloom ingest --kind funding --market-type swap --exchange binance "
+                   "--symbols BTC/USDT:USDT --since 2024-01-01")
 
 
 def parse_options(items: list[str] | None) -> dict[str, Any]:
@@ -80,6 +83,16 @@ _UNTIL_HELP = "stop before this time (UTC); default: up to the last closed bar"
 _MARKET_TYPE_HELP = "spot, swap (perpetuals) or future"
 _API_URL_HELP = "REST base URL override (emulator or proxy), e.g. http://127.0.0.1:8080"
 _OPTION_HELP = "ccxt option as key=value (value read as JSON; a.b=1 nests); repeatable"
+_KIND_HELP = ("what to fetch: ohlcv (bars), mark, index (mark/index-price bars), funding, "
+              "open_interest (periods of --timeframe) or trades; all but ohlcv and trades "
+              "need --market-type swap")
+_WRITE_EVERY_HELP = "write what arrived at least every this many seconds (and every 10 pages)"
+
+
+def new_run_id(wall_ms: int, what: str = "ingest") -> str:
+    """``ingest-20240101T120000Z-1a2b3c4d``: a readable, unique run id."""
+    started = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(wall_ms / 1000))
+    return f"{what}-{started}-{uuid.uuid4().hex[:8]}"
 
 
 def ingest(
@@ -94,20 +107,27 @@ def ingest(
                       typer.Option("--option", "-o", help=_OPTION_HELP)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar or summary")
                      ] = False,
+    kind: Annotated[str, typer.Option("--kind", help=_KIND_HELP)] = "ohlcv",
+    write_every_s: Annotated[float, typer.Option("--write-every", help=_WRITE_EVERY_HELP)] = 5.0,
 ) -> None:
-    """Download OHLCV bars with ccxt into the catalog (paged, resumable, idempotent).
+    """Download exchange history with ccxt into the catalog (paged, durable, idempotent).
 
-    Re-running the same command fetches only bars missing after the last stored one;
-    the still-open bar is never stored.
+    Fetches every range missing in [--since, --until): before, inside (holes) and after
+    what is stored, and files that no longer read. What arrives is written at least
+    every few seconds, so a killed run loses only the pages in flight and the next run
+    (which records the killed one as died) fetches exactly those. The still-open bar
+    is never stored.
 
-    Example:
+    Examples:
 
     tradeloom ingest --exchange binance --symbols BTC/USDT,ETH/USDT --timeframe 1h --since 2024-01-01
+
+    tradeloom ingest --kind funding --market-type swap --exchange binance --symbols BTC/USDT:USDT --since 2024-01-01
     """
     err = Console(stderr=True)
     try:
         summary = _ingest(exchange, symbols, since, timeframe, until, market_type, api_url,
-                          option, quiet, err)
+                          option, quiet, err, kind, write_every_s)
     except TradeloomError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False, markup=True, soft_wrap=True)
         raise typer.Exit(2) from exc
@@ -117,34 +137,49 @@ def ingest(
         raise typer.Exit(130) from exc
     if not quiet:
         out = Console()
+        for run in summary.died:
+            out.print(f"earlier run {run.run_id} died (process killed or crashed) after "
+                      f"writing {run.rows_added} rows; recorded as died", highlight=False)
         for s in summary.symbols:
+            for path in s.repaired:
+                out.print(f"{s.symbol}: dropped damaged file {path} and fetched it again",
+                          highlight=False)
             newest = f"stored up to {format_utc_ms(s.last_ts)}" if s.last_ts is not None else (
                 "nothing stored")
-            out.print(f"{s.symbol}: +{s.rows_added} bars, {newest} ({s.pages} requests)",
+            noun = "bars" if summary.kind == "ohlcv" else f"{summary.kind} rows"
+            out.print(f"{s.symbol}: +{s.rows_added} {noun}, {newest} ({s.pages} requests)",
                       highlight=False)
-        out.print(f"run {summary.run_id}: {summary.rows_added} bars added", highlight=False)
+        out.print(f"run {summary.run_id}: {summary.rows_added} rows added", highlight=False)
+
+
+def kind_timeframe(kind: str, timeframe: str) -> str:
+    """The timeframe to pass for ``kind``: none for funding and trades (``--timeframe``'s
+    default is for bars)."""
+    from tradeloom.adapters.store.kinds import check_kind, spec
+
+    return timeframe if spec(check_kind(kind)).has_timeframe else ""
 
 
 def _ingest(exchange: str, symbols: str, since: str, timeframe: str, until: str | None,
             market_type: str, api_url: str | None, option: list[str] | None, quiet: bool,
-            err: Console):
-    from tradeloom.adapters.store.ingest import IngestProgress, ingest_ohlcv
+            err: Console, kind: str = "ohlcv", write_every_s: float = 5.0):
+    from tradeloom.adapters.store.ingest import IngestProgress, ingest
 
     symbol_list = [s.strip() for s in symbols.split(",") if s.strip()]
     if not symbol_list:
         raise ConfigError(f"--symbols {symbols!r} names no symbol; example: {EXAMPLE}")
-    tf_ms = timeframe_to_ms(timeframe)
+    timeframe = kind_timeframe(kind, timeframe)
+    tf_ms = timeframe_to_ms(timeframe) if timeframe else 1
     since_ms = parse_utc_ms(since, "--since")
     until_ms = parse_utc_ms(until, "--until") if until is not None else None
     settings = _settings(exchange, market_type, api_url, parse_options(option))
     wall_ms = SystemClock().now_ms
-    started = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(wall_ms() / 1000))
-    run_id = f"ingest-{started}-{uuid.uuid4().hex[:8]}"
+    run_id = new_run_id(wall_ms())
 
     store = open_store()
+    common = {"kind": kind, "now_ms": wall_ms, "run_id": run_id, "write_every_s": write_every_s}
     if quiet:
-        return ingest_ohlcv(store, settings, symbol_list, timeframe, since_ms, until_ms,
-                            now_ms=wall_ms, run_id=run_id)
+        return ingest(store, settings, symbol_list, timeframe, since_ms, until_ms, **common)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("bars"), TimeElapsedColumn(), console=err,
                   transient=True) as bar:
@@ -157,5 +192,5 @@ def _ingest(exchange: str, symbols: str, since: str, timeframe: str, until: str 
                 tasks[p.symbol] = bar.add_task(p.symbol, total=total)
             bar.update(tasks[p.symbol], total=total, completed=done)
 
-        return ingest_ohlcv(store, settings, symbol_list, timeframe, since_ms, until_ms,
-                            progress=on_progress, now_ms=wall_ms, run_id=run_id)
+        return ingest(store, settings, symbol_list, timeframe, since_ms, until_ms,
+                      progress=on_progress, **common)

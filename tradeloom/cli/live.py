@@ -1,9 +1,11 @@
 """``tradeloom paper``, ``live``, ``replay`` and ``kill``: the trading commands.
 
-Each command loads a strict ``LiveConfig``, builds the session in
-``adapters.session`` and runs the one ``LiveRunner``. Errors are ``TradeloomError``s
-printed in red with exit code 2 (``tradeloom.cli.main.main`` does that for every
-command); ``replay`` exits 1 when the journal diverges.
+Each command loads a strict ``LiveConfig``, builds the session in ``app.session``
+and runs the one ``LiveRunner`` (``cli.session_run``: exit codes 0 stopped, 2
+refused, 3 failed while trading, 75 exchange unreachable; ``--restart-on-crash`` runs
+it under ``app.supervisor``). ``live`` first checks the deployment registry
+(``app.live_gate``). ``replay`` exits 1 when the journal diverges; ``kill`` finds the
+runner's flag from its config (``app.kill``).
 
 The live broker is the exchange-side ``CcxtBroker`` with its SQLite
 ``LiveStateStore`` under ``state_dir``; it is imported only by ``live``.
@@ -16,9 +18,6 @@ sinks of its ``alerts`` file (see ``tradeloom.app.live_config``).
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import signal
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -34,38 +33,27 @@ console = Console()
 err_console = Console(stderr=True)
 
 
-def _print_summary(summary: Any, journal: Path) -> None:
-    console.print(f"session ended ({summary.stop_reason or 'stopped'}): {summary.bars} bars, "
-                  f"{summary.orders} orders, {summary.fills} fills; journal {journal}")
-    for stage, stats in summary.stages.items():
-        console.print(f"  {stage:<12} n={int(stats['count']):<6} p50 {stats['p50_ms']:.3f} ms  "
-                      f"p95 {stats['p95_ms']:.3f} ms  p99 {stats['p99_ms']:.3f} ms")
-    if summary.kill_latency_s is not None:
-        console.print(f"  kill switch: orders cancelled {summary.kill_latency_s:.3f} s after the flag")
+_API_URL = typer.Option(None, "--api-url", show_default=False,
+                        help="Replace the exchange's REST base URL (testnets, proxies, "
+                        "emulators), e.g. http://127.0.0.1:8080.")
+_WS_URL = typer.Option(None, "--ws-url", show_default=False,
+                       help="Replace the exchange's websocket base URL.")
+_RESTART = typer.Option(False, "--restart-on-crash",
+                        help="Run the session under a supervisor that restarts it (with "
+                        "backoff) when it crashes or is killed; the restart reconciles with "
+                        "the exchange first.")
 
 
-def _publish_status(session: Any, state_dir: Path) -> None:
-    """Attach the status publisher: ``<state_dir>/status/<run_id>.json``."""
-    from tradeloom.adapters.ops.status_publisher import StatusPublisher
-
-    publisher = StatusPublisher(state_dir, session.run_id)
-    session.runner.attach_publisher(publisher)
-    console.print(f"status: {publisher.path} (see `tradeloom serve --state-dir {state_dir}`)",
-                  highlight=False, soft_wrap=True)
-
-
-async def _run(session: Any) -> Any:
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, session.runner.stop)
-    try:
-        return await session.runner.run()
-    finally:
-        await session.close()
+def _urls(args: list[str], api_url: str | None, ws_url: str | None) -> list[str]:
+    return args + (["--api-url", api_url] if api_url else []) + \
+        (["--ws-url", ws_url] if ws_url else [])
 
 
 def paper(
     config: Path = typer.Argument(..., help="Paper/live config file (TOML)."),
+    api_url: str | None = _API_URL,
+    ws_url: str | None = _WS_URL,
+    restart_on_crash: bool = _RESTART,
 ) -> None:
     """Paper trading: live market data, the backtest's simulated broker, virtual cash.
 
@@ -73,25 +61,23 @@ def paper(
 
     Stop with Ctrl-C (the session finishes cleanly and writes its journal's end record);
     check parity afterwards with `tradeloom replay <journal> --config examples/paper.toml`.
+    Exit codes: 0 stopped, 2 refused to start, 3 failed while trading, 75 exchange
+    unreachable at start.
     """
-    from tradeloom.app.session import open_paper
     from tradeloom.app.live_config import load_live_config
+    from tradeloom.app.session import open_paper
+    from tradeloom.cli.session_run import override_urls, run_session, supervise
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if restart_on_crash:
+        supervise(_urls(["paper", str(config)], api_url, ws_url))
     try:
-        cfg = load_live_config(config)
-
-        async def main() -> Any:
-            session = await open_paper(cfg)
-            console.print(f"paper session {session.run_id}: journal {session.journal_path}")
-            _publish_status(session, cfg.state_dir)
-            return session, await _run(session)
-
-        session, summary = asyncio.run(main())
+        cfg = override_urls(load_live_config(config), api_url, ws_url)
     except TradeloomError as exc:
         _fail(exc)
         return
-    _print_summary(summary, session.journal_path)
+    run_session(cfg, lambda: open_paper(cfg), lambda session: console.print(
+        f"paper session {session.run_id}: journal {session.journal_path}", highlight=False,
+        soft_wrap=True))
 
 
 def ccxt_broker_factory(config: Any, credentials: Any, markets: Mapping[str, MarketSpec],
@@ -100,10 +86,11 @@ def ccxt_broker_factory(config: Any, credentials: Any, markets: Mapping[str, Mar
     from tradeloom.adapters.ccxt.broker import CcxtBroker
     from tradeloom.adapters.ccxt.exchange import make_client
     from tradeloom.adapters.live.state import LiveStateStore
+    from tradeloom.app.session_records import state_store_path
 
     client = make_client(config.exchange, credentials=credentials, async_=False)
     client.load_markets()
-    store = LiveStateStore(state_dir / f"{config.account}.sqlite", run_id=run_id)
+    store = LiveStateStore(state_store_path(state_dir, config.account), run_id=run_id)
     return CcxtBroker(client, dict(markets), store)
 
 
@@ -111,35 +98,61 @@ def live(
     config: Path = typer.Argument(..., help="Paper/live config file (TOML)."),
     confirm_live: bool = typer.Option(False, "--confirm-live",
                                       help="Required: this trades real money."),
+    override_promotion: str | None = typer.Option(
+        None, "--override-promotion", show_default=False,
+        help="Start although no deployment promoted to live runs this config; the reason "
+        "goes to the audit log."),
+    api_url: str | None = _API_URL,
+    ws_url: str | None = _WS_URL,
+    restart_on_crash: bool = _RESTART,
 ) -> None:
     """Live trading through ccxt with the same strategy and risk engine as a backtest.
 
     Example:  TRADELOOM_API_KEY=... TRADELOOM_API_SECRET=... tradeloom live examples/live.toml --confirm-live
 
     Refuses to start without --confirm-live, without a risk_profile, without credentials
-    (environment variables or the secrets_file the config names), or when another runner
-    holds the account's lock. Stop trading at once with `tradeloom kill --account NAME`.
+    (environment variables or the secrets_file the config names), unless a deployment
+    promoted to live (tradeloom promote NAME --to live) runs this strategy, params,
+    symbols and risk profile (or --override-promotion says why), or when another runner
+    holds the exchange account's lock. Check the connection first with `tradeloom doctor
+    CONFIG`; stop trading at once with `tradeloom kill CONFIG`. Exit codes: 0 stopped,
+    2 refused to start, 3 failed while trading, 75 exchange unreachable at start.
     """
-    from tradeloom.app.session import open_live
+    from tradeloom.adapters.clock import SystemClock
     from tradeloom.app.live_config import load_live_config
+    from tradeloom.app.live_gate import audit_override, authorize_live
+    from tradeloom.app.session import open_live, preflight_live
+    from tradeloom.cli import context as clictx
+    from tradeloom.cli.session_run import override_urls, run_session, supervise
+    from tradeloom.research.promotion.deployments import DeploymentStore
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if restart_on_crash:
+        args = ["live", str(config)] + (["--confirm-live"] if confirm_live else []) + \
+            (["--override-promotion", override_promotion] if override_promotion else [])
+        supervise(_urls(args, api_url, ws_url))
     try:
-        cfg = load_live_config(config)
-
-        async def main() -> Any:
-            session = await open_live(cfg, confirm_live=confirm_live,
-                                      broker_factory=ccxt_broker_factory)
-            console.print(f"[bold]LIVE[/] session {session.run_id} on {cfg.exchange.id} "
-                          f"account {cfg.account}: journal {session.journal_path}")
-            _publish_status(session, cfg.state_dir)
-            return session, await _run(session)
-
-        session, summary = asyncio.run(main())
+        cfg = override_urls(load_live_config(config), api_url, ws_url)
+        preflight_live(cfg, confirm_live=confirm_live)
+        registry = DeploymentStore(clictx.catalog_path())
+        auth = authorize_live(cfg, registry, override=override_promotion)
     except TradeloomError as exc:
         _fail(exc)
         return
-    _print_summary(summary, session.journal_path)
+    if auth.override is not None:
+        err_console.print(f"[bold yellow]warning:[/] starting live trading of a config no "
+                          f"live deployment covers; override: {auth.override}",
+                          highlight=False, soft_wrap=True)
+
+    async def open_session() -> Any:
+        session = await open_live(cfg, confirm_live=confirm_live,
+                                  broker_factory=ccxt_broker_factory)
+        audit_override(cfg, auth, session.run_id, SystemClock().now_ms(), registry.path)
+        return session
+
+    run_session(cfg, open_session, lambda session: console.print(
+        f"[bold]LIVE[/] session {session.run_id} on {cfg.exchange.id} account {cfg.account} "
+        f"({auth.describe()}): journal {session.journal_path}", highlight=False,
+        soft_wrap=True))
 
 
 def replay(
@@ -148,13 +161,19 @@ def replay(
         None, "--config", help="Config to replay with (strategy, params, risk_profile); "
         "default: the strategy and risk settings recorded in the journal."),
     limit: int = typer.Option(10, "--limit", min=1, help="How many divergences to list."),
+    fills: str | None = typer.Option(
+        None, "--fills", help="Where fills come from: 'journal' (the exchange's, the default "
+        "for live sessions: did the decisions repeat?) or 'model' (the simulated broker's, "
+        "the default for paper: where did the exchange fill differently?)."),
 ) -> None:
     """Replay a session journal through the backtest engine and diff the decisions.
 
-    Example:  tradeloom replay state/journals/p20240101T0000.jsonl --config examples/paper.toml
+    Example:  tradeloom replay examples/journals/paper-sma.jsonl --config examples/paper.toml
 
     Exits 0 with "zero divergence" when every order (time, side, amount, price) matches,
-    1 when they diverge (the first divergences are listed), 2 on errors.
+    1 when they diverge (the first divergences are listed), 2 on errors. A journal that
+    holds several sessions (a restart appended to the config's journal file) replays
+    each from its own start.
     """
     from tradeloom.adapters.live.journal import read_journal
     from tradeloom.adapters.live.replay import replay as run_replay
@@ -182,7 +201,9 @@ def replay(
 
             merged = portfolio_risk(strategy, RiskEngine(risk) if risk is not None else None)
             risk = merged.config if isinstance(merged, RiskEngine) else risk
-        report = run_replay(journal, strategy, risk, limit=limit)
+        if fills not in (None, "journal", "model"):
+            raise ConfigError(f"--fills {fills!r}: use 'journal' or 'model'")
+        report = run_replay(journal, strategy, risk, limit=limit, fills=fills)  # type: ignore[arg-type]
     except TradeloomError as exc:
         _fail(exc)
         return
@@ -194,29 +215,67 @@ def replay(
 
 
 def kill(
+    config: Path | None = typer.Argument(
+        None, help="The runner's config (TOML): its state_dir and account say where the "
+        "flag goes."),
     account: str | None = typer.Option(None, "--account",
-                                          help="Only this account's runner (default: every "
-                                          "runner using the state directory)."),
-    state_dir: Path = typer.Option(Path("state"), "--state-dir",
-                                   help="The state_dir of the runners' config."),
+                                       help="Without a config: only this account's runner "
+                                       "(default: every runner of --state-dir)."),
+    state_dir: Path | None = typer.Option(None, "--state-dir",
+                                          help="Without a config: the state_dir a runner "
+                                          "has used."),
+    all_orders: bool = typer.Option(False, "--all",
+                                    help="Cancel every open order of the account, also those "
+                                    "placed by hand or by other programs (default: only the "
+                                    "runner's own, by client id)."),
     reason: str = typer.Option("operator kill", "--reason", help="Recorded in the journal."),
+    wait_s: float = typer.Option(15.0, "--wait", min=0.0,
+                                 help="Seconds to wait for a running runner to confirm (0: "
+                                 "do not wait)."),
 ) -> None:
-    """Kill switch: running runners cancel every open order and block new entries.
+    """Kill switch: the runner cancels its open orders and blocks new entries.
 
-    Example:  tradeloom kill --account binance-main --state-dir state
+    Example:  tradeloom kill examples/live.toml
 
-    Writes the flag file (state/KILL or state/KILL.<account>); runners check it every
-    second and cancel within 10 s. The flag stays until you delete it, so a restarted
-    runner also starts killed.
+    Example:  tradeloom kill examples/live.toml --all --reason "exchange incident"
+
+    Writes the kill flag the runner of that config polls every second (its
+    <state_dir>/KILL.<account>), waits for a running runner to confirm, and prints how
+    many orders it really cancelled. Without a config, --state-dir must be a folder a
+    runner has used. The flag stays until you delete it, so a restarted runner also
+    starts killed.
     """
-    from tradeloom.adapters.live.safety import write_kill_flag
+    from tradeloom.adapters.clock import SystemClock
+    from tradeloom.app.kill import kill_target, running, wait_for_kill, write_flag
 
+    clock = SystemClock()
     try:
-        path = write_kill_flag(state_dir, account, reason)
+        target = kill_target(config, state_dir=state_dir, account=account)
+        live_now = running(target, clock.now_ms())
+        path = write_flag(target, reason, all_orders=all_orders)
     except TradeloomError as exc:
         _fail(exc)
         return
-    console.print(f"kill flag written: {path} (delete it to allow trading again)")
+    scope = "every open order of the account" if all_orders else "the runner's own orders"
+    console.print(f"kill flag written: {path} ({scope}; delete it to allow trading again)",
+                  highlight=False, soft_wrap=True)
+    if not live_now:
+        who = f"account {target.account}" if target.account else str(target.state_dir)
+        console.print(f"no runner of {who} is running now; its next start begins killed",
+                      highlight=False)
+        return
+    if wait_s <= 0:
+        return
+    done, waiting = wait_for_kill(target, live_now, timeout_s=wait_s, now_ms=clock.now_ms)
+    for c in done:
+        latency = "" if c.latency_s is None else f" in {c.latency_s:.3f} s"
+        console.print(f"runner {c.runner_id} (account {c.account}): {c.cancelled} orders "
+                      f"cancelled{latency}; new entries blocked", highlight=False)
+    if waiting:
+        err_console.print(f"[bold red]no confirmation within {wait_s:g} s from:[/] "
+                          f"{', '.join(waiting)}; check `tradeloom status --state-dir "
+                          f"{target.state_dir}` and the exchange", highlight=False)
+        raise typer.Exit(1)
 
 
 __all__ = ["ccxt_broker_factory", "kill", "live", "paper", "replay"]

@@ -8,7 +8,6 @@ global ``--catalog`` option and ``TRADELOOM_CATALOG`` mean the same everywhere.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Optional
 
 import typer
@@ -41,11 +40,11 @@ def _version_callback(value: bool) -> None:
 
 @app.callback()
 def _global_options(
-    catalog: Optional[Path] = typer.Option(
+    catalog: Optional[str] = typer.Option(
         None,
         "--catalog",
-        help="Catalog directory (Parquet store + DuckDB catalog). "
-        "Default: $TRADELOOM_CATALOG, else the project's datasets/catalog.",
+        help="Catalog directory (Parquet store + DuckDB catalog) or object store "
+        "s3://bucket/prefix. Default: $TRADELOOM_CATALOG, else the project's datasets/catalog.",
         show_default=False,
     ),
     version: bool = typer.Option(
@@ -93,6 +92,10 @@ def _register() -> None:
     app.command("live", rich_help_panel="Trading")(live)
     app.command("replay", rich_help_panel="Trading")(replay)
     app.command("kill", rich_help_panel="Trading")(kill)
+
+    from tradeloom.cli.doctor import doctor
+
+    app.command("doctor", rich_help_panel="Trading")(doctor)
 
     from tradeloom.cli.ops import serve, status
 

@@ -66,7 +66,7 @@ def _data_spec(symbols: str | None, timeframe: str | None, start: str | None, en
     hi = parse_utc_ms(end, "--end") if end else None
     if lo is not None and hi is not None and hi <= lo:
         raise ConfigError(f"--end {end} must be after --start {start}")
-    return DataSpec(str(clictx.catalog_path()), exchange, timeframe, tuple(names), lo, hi)
+    return DataSpec(clictx.catalog_location(), exchange, timeframe, tuple(names), lo, hi)
 
 
 @contextmanager

@@ -32,5 +32,5 @@ def load_sample_command(
     if not quiet:
         total = sum(rows for _, rows in added)
         console.print(
-            f"sample: {len(added)} datasets in {clictx.catalog_path()}, {total} new bars"
+            f"sample: {len(added)} datasets in {clictx.catalog_location()}, {total} new bars"
         )

@@ -31,8 +31,13 @@ SameSite=Strict). The token comes from ``$TRADELOOM_TOKEN`` or ``--token-file``
 browser sends an ``Origin``, same-origin: a page on another site cannot press the
 button through the operator's browser.
 
-Health is ``adapters.status.assess`` per runner; no runner publishing at all is
-unhealthy too (503: nothing is trading, or the state directory is wrong).
+Health is ``adapters.status.assess`` per runner; a session that stopped cleanly is
+listed as ``stopped`` (``active: false``) and never makes ``/health`` fail while another
+runs. No runner publishing at all, or none active, is unhealthy (503: nothing is
+trading, or the state directory is wrong).
+
+**Access log.** Request lines are logged without their query string (and a
+``Referer``'s), so a token someone put in a URL (``?token=...``) never reaches a log.
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
 
 from tradeloom.adapters.clock import SystemClock
 from tradeloom.adapters.live.safety import write_kill_flag
@@ -139,7 +145,7 @@ def runner_health(s: RunnerStatus, h: Health) -> dict[str, Any]:
     """The ``/health`` entry of one runner."""
     return {
         "runner_id": s.runner_id, "account": s.account, "mode": s.mode, "state": s.state,
-        "healthy": h.healthy, "problems": list(h.problems),
+        "healthy": h.healthy, "active": h.active, "problems": list(h.problems),
         "last_event_age_s": _round(h.last_event_age_s), "status_age_s": _round(h.status_age_s),
         "exchange": {"last_ok_age_s": _round(h.exchange_ok_age_s),
                      "consecutive_errors": s.link.consecutive_errors,
@@ -161,11 +167,21 @@ def health_report(state_dir: Path, now_ms: int) -> dict[str, Any]:
     problems: list[str] = []
     statuses = read_statuses(state_dir, problems)
     runners = [runner_health(s, assess(s, now_ms)) for s in statuses]
+    _nothing_running(state_dir, statuses, runners, problems)
+    healthy = not problems and all(r["healthy"] for r in runners)
+    return {"healthy": healthy, "checked_ms": now_ms, "runners": runners, "problems": problems}
+
+
+def _nothing_running(state_dir: Path, statuses: list[RunnerStatus],
+                     runners: list[dict[str, Any]], problems: list[str]) -> None:
+    """Add the problem of a state dir where no session is active (none publishing, or
+    every session stopped cleanly): nothing is trading there."""
     if not statuses:
         problems.append(f"no runner status in {state_dir / 'status'}: nothing is publishing "
                         "(is a runner started with this state_dir?)")
-    healthy = not problems and all(r["healthy"] for r in runners)
-    return {"healthy": healthy, "checked_ms": now_ms, "runners": runners, "problems": problems}
+    elif not any(r["active"] for r in runners):
+        problems.append(f"no runner is running in {state_dir}: {len(runners)} session(s) "
+                        "stopped cleanly (start one, or point --state-dir elsewhere)")
 
 
 def status_report(state_dir: Path, now_ms: int) -> dict[str, Any]:
@@ -178,7 +194,8 @@ def status_report(state_dir: Path, now_ms: int) -> dict[str, Any]:
         entry = json.loads(s.to_json())
         entry["health"] = runner_health(s, h)
         runners.append(entry)
-    healthy = bool(statuses) and not problems and all(r["health"]["healthy"] for r in runners)
+    _nothing_running(state_dir, statuses, [r["health"] for r in runners], problems)
+    healthy = not problems and all(r["health"]["healthy"] for r in runners)
     return {"healthy": healthy, "now_ms": now_ms, "runners": runners, "problems": problems}
 
 
@@ -299,11 +316,32 @@ def make_app(settings: ServerSettings) -> web.Application:
     return app
 
 
+class SafeAccessLogger(AbstractAccessLogger):
+    """One access-log line per request without the query string: a token someone put in
+    a URL (``/?token=...``) is never logged. The ``Referer`` loses its query too.
+
+    >>> SafeAccessLogger.without_query("http://h/?token=abc#x")
+    'http://h/'
+    """
+
+    @staticmethod
+    def without_query(url: str) -> str:
+        return url.split("?", 1)[0].split("#", 1)[0]
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        referer = self.without_query(request.headers.get("Referer", "-"))
+        self.logger.info('%s "%s %s HTTP/%d.%d" %d %s %.3fs "%s"', request.remote or "-",
+                         request.method, request.path, request.version.major,
+                         request.version.minor, response.status,
+                         response.body_length, time, referer)
+
+
 async def start_server(settings: ServerSettings, host: str = "127.0.0.1",
                        port: int = 8765) -> tuple[web.AppRunner, str]:
     """Start serving (``port=0``: any free port); returns the runner and the base URL."""
     bind_policy(host, settings.token)
-    runner = web.AppRunner(make_app(settings), access_log=log)
+    runner = web.AppRunner(make_app(settings), access_log=log,
+                           access_log_class=SafeAccessLogger)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
@@ -324,5 +362,5 @@ async def serve_forever(settings: ServerSettings, host: str, port: int,
         await runner.cleanup()
 
 
-__all__ = ["ServerSettings", "bind_policy", "health_report", "is_loopback", "load_token",
+__all__ = ["SafeAccessLogger", "ServerSettings", "bind_policy", "health_report", "is_loopback", "load_token",
            "make_app", "runner_health", "serve_forever", "start_server", "status_report"]

@@ -162,3 +162,52 @@ def test_parquet_files_import_and_name_rows_1_based(tmp_path, store):
     with pytest.raises(DataError, match=r"bad.parquet row 10 \(1-based data row\), column "
                        r"'volume': volume -3.0 < 0"):
         import_file(store, bad, "binance", "BTC/USDT", "1h")
+
+
+# ----------------------------------------------------------------------------- streaming
+
+def test_a_bad_row_in_a_late_batch_is_named_exactly_and_nothing_is_written(tmp_path, store):
+    body = rows(T0 + k * HOUR for k in range(995)) + f"\n{T0 + 995 * HOUR},1,0.4,0.5,1.5,10"
+    path = csv(tmp_path, body + "\n" + rows(T0 + k * HOUR for k in range(996, 1000)))
+    with pytest.raises(DataError, match=r"bars.csv row 996 \(data row, file line 997\), column "
+                       r"'high': high 0.4 < low 0.5; fix the row"):
+        import_file(store, path, "binance", "BTC/USDT", "1h", batch_rows=100)
+    assert store.list_datasets() == []
+
+
+def test_the_error_counts_every_invalid_row_of_the_file(tmp_path, store):
+    body = "\n".join(f"{T0 + k * HOUR},1,{'x' if k in (3, 250, 999) else 2},0.5,1.5,10"
+                     for k in range(1000))
+    with pytest.raises(DataError, match=r"row 4 .*'x' is not a number \(2 more invalid rows\)"):
+        import_file(store, csv(tmp_path, body), "binance", "BTC/USDT", "1h", batch_rows=100)
+
+
+def test_batches_give_the_same_store_as_one_read(tmp_path):
+    sample = REPO / "datasets" / "sample" / "binance" / "ETH-USDT_1h.parquet"
+    one, many = MarketStore(tmp_path / "one"), MarketStore(tmp_path / "many")
+    import_file(one, sample, "binance", "ETH/USDT", "1h")
+    report = import_file(many, sample, "binance", "ETH/USDT", "1h", batch_rows=777)
+    assert (report.rows_read, report.rows_added) == (5482, 5482)
+    assert one.list_datasets() == many.list_datasets()
+
+
+def test_repeats_across_a_batch_boundary_are_dropped_or_named(tmp_path, store):
+    same = csv(tmp_path, rows([T0, T0 + HOUR, T0 + HOUR, T0 + 2 * HOUR]), name="same.csv")
+    report = import_file(store, same, "binance", "BTC/USDT", "1h", batch_rows=2)
+    assert (report.rows_added, report.duplicates_dropped) == (3, 1)
+    changed = csv(tmp_path, rows([T0, T0 + HOUR]) + "\n" + rows([T0 + HOUR], high="3"),
+                  name="changed.csv")
+    with pytest.raises(DataError, match=r"row 3 .*repeats row 2 with different \['high'\]"):
+        import_file(store, changed, "binance", "ETH/USDT", "1h", batch_rows=2)
+
+
+def test_funding_and_trades_files_import_into_their_kinds(tmp_path, store):
+    funding = REPO / "datasets" / "sample" / "binance" / "BTC-USDT-USDT_funding.parquet"
+    report = import_file(store, funding, "binance", "BTC/USDT:USDT", "", kind="funding")
+    assert report.rows_added == 104
+    assert store.read_funding("binance", "BTC/USDT:USDT").equals(pd.read_parquet(funding))
+    path = csv(tmp_path, f"{T0},10.5,0.2,BUY,7\n{T0},10.6,0.1,,8\n{T0 + 5},10.4,1,sell,",
+               header="time,price,qty,side,trade_id")
+    assert import_file(store, path, "binance", "BTC/USDT", "", kind="trades").rows_added == 3
+    got = store.read_trades("binance", "BTC/USDT")
+    assert got.side.tolist()[0] == "buy" and pd.isna(got.side[1]) and pd.isna(got.id[2])

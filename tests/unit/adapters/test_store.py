@@ -14,8 +14,10 @@ import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from s3_helpers import s3_env, s3_server  # noqa: F401 - fixtures
 from tradeloom.adapters.store import catalog as catalog_module
 from tradeloom.adapters.store.market_store import IngestRun, MarketStore
+from tradeloom.adapters.store.storage import LocalStorage, S3Storage
 from tradeloom.engine.errors import ConfigError, DataError, UnknownSymbol
 from tradeloom.engine.market import MarketSpec
 
@@ -32,20 +34,32 @@ def real_bars() -> pd.DataFrame:
     return frame
 
 
+@pytest.fixture(params=["local", "s3"])
+def make_store(request, tmp_path):
+    """``make_store(name)``: a fresh store on the back end under test (local disk, or the
+    S3 API server on 127.0.0.1): the store suite runs against both."""
+    if request.param == "local":
+        return lambda name="catalog": MarketStore(tmp_path / name)
+    location = request.getfixturevalue("s3_env")
+    return lambda name="catalog": MarketStore(f"{location}/{name}")
+
+
 @pytest.fixture()
-def store(tmp_path) -> MarketStore:
-    return MarketStore(tmp_path / "catalog")
+def store(make_store) -> MarketStore:
+    return make_store()
+
+
+_NOT_DATA = {"catalog.duckdb", "catalog.token", ".write.lock", "catalog.sync.json"}
 
 
 def snapshot(store: MarketStore) -> tuple[dict[str, bytes], dict[str, list]]:
-    """Every file's bytes under ohlcv/ (and any stray file in the root), plus all catalog rows."""
+    """Every data file's bytes (and any stray file in the root), plus all catalog rows."""
     files = {}
-    if store.root.exists():
-        for path in sorted(store.root.rglob("*")):
-            if path.is_file() and path.suffix != ".duckdb" and path.name != ".write.lock":
-                files[str(path.relative_to(store.root))] = path.read_bytes()
+    for rel in store.storage.list_files():
+        if rel.rpartition("/")[2] not in _NOT_DATA and not rel.endswith(".duckdb.wal"):
+            files[rel] = store.storage.read_bytes(rel)
     rows = {}
-    db = store.root / "catalog.duckdb"
+    db = Path(store.storage.catalog_dir) / "catalog.duckdb"
     if db.exists():
         con = duckdb.connect(str(db), read_only=True)
         try:
@@ -175,6 +189,26 @@ def two_year_store(store: MarketStore) -> pd.DataFrame:
 def test_a_failure_while_swapping_files_restores_tree_and_catalog(store, monkeypatch):
     extension = two_year_store(store)
     before = snapshot(store)
+    storage_type = type(store.storage)
+    real_replace, calls = storage_type.replace, []
+
+    def flaky_replace(self, src, dst):
+        calls.append(dst)
+        if len(calls) == 2:  # the first partition is already swapped in
+            raise OSError("disk full")
+        return real_replace(self, src, dst)
+
+    monkeypatch.setattr(storage_type, "replace", flaky_replace)
+    with pytest.raises(OSError, match="disk full"):
+        store.write_bars("binance", "1h", "BTC/USDT", extension, source="test")
+    monkeypatch.setattr(storage_type, "replace", real_replace)
+    assert snapshot(store) == before
+
+
+def test_os_replace_failing_midway_restores_the_local_tree(tmp_path, monkeypatch):
+    store = MarketStore(tmp_path / "catalog")
+    extension = two_year_store(store)
+    before = snapshot(store)
     real_replace, calls = os.replace, []
 
     def flaky_replace(src, dst):
@@ -210,8 +244,10 @@ def test_a_failed_first_write_leaves_no_catalog_and_no_files(store, monkeypatch)
     monkeypatch.setattr(catalog_module.CatalogWriter, "put_dataset", broken)
     with pytest.raises(duckdb.IOException):
         store.write_bars("binance", "1h", "BTC/USDT", bars([0, HOUR]), source="test")
-    assert not (store.root / "ohlcv").exists()
-    assert not (store.root / "catalog.duckdb").exists()
+    assert store.storage.list_files("ohlcv") == []
+    if isinstance(store.storage, LocalStorage):
+        assert not (store.root / "ohlcv").exists()
+    assert not (Path(store.storage.catalog_dir) / "catalog.duckdb").exists()
 
 
 # ----------------------------------------------------------------------------- reading
@@ -297,8 +333,8 @@ def test_concurrent_readers_and_a_writer_do_not_fail(store, real_bars):
 
 # ----------------------------------------------------------------------------- fingerprints
 
-def test_fingerprint_depends_only_on_the_bars_in_the_range(tmp_path, real_bars):
-    a, b = MarketStore(tmp_path / "a"), MarketStore(tmp_path / "b")
+def test_fingerprint_depends_only_on_the_bars_in_the_range(make_store, real_bars):
+    a, b = make_store("a"), make_store("b")
     a.write_bars("binance", "1h", "BTC/USDT", real_bars, source="test")
     b.write_bars("binance", "1h", "BTC/USDT", real_bars.iloc[:3000], source="other")
     start, end = int(real_bars.ts.iloc[10]), int(real_bars.ts.iloc[2000])
@@ -307,10 +343,10 @@ def test_fingerprint_depends_only_on_the_bars_in_the_range(tmp_path, real_bars):
     assert a.fingerprint("binance", "1h", "BTC/USDT") != b.fingerprint("binance", "1h", "BTC/USDT")
 
 
-def test_list_datasets_reports_rows_range_and_a_stable_fingerprint(tmp_path, real_bars):
+def test_list_datasets_reports_rows_range_and_a_stable_fingerprint(make_store, real_bars):
     infos = []
     for name in ("a", "b"):
-        store = MarketStore(tmp_path / name)
+        store = make_store(name)
         store.write_bars("binance", "1h", "BTC/USDT", real_bars.sample(frac=1, random_state=1),
                          source=name)
         infos.append(store.list_datasets())
@@ -330,8 +366,9 @@ def test_check_reports_gaps_in_stored_bars(store):
 
 def test_check_notices_a_file_changed_outside_the_store(store):
     store.write_bars("binance", "1h", "BTC/USDT", bars([0, HOUR]), source="test")
-    (path,) = (store.root / "ohlcv").rglob("*.parquet")
-    bars([0, HOUR], base=1.0).to_parquet(path, index=False)
+    (rel,) = store.storage.list_files("ohlcv")
+    store.storage.write_parquet(pa.Table.from_pandas(bars([0, HOUR], base=1.0),
+                                                     preserve_index=False), rel)
     (report,) = store.check()
     assert not report.ok
     assert any("fingerprint" in line for line in report.integrity)

@@ -65,7 +65,9 @@ def test_environment_chooses_the_catalog_when_no_option_is_given(catalog, monkey
     monkeypatch.setenv("TRADELOOM_CATALOG", str(catalog))
     listed = runner.invoke(app, ["data", "list", "--json"])
     assert listed.exit_code == 0, listed.output
-    assert len(json.loads(listed.output)) == 11
+    # the bundled sample: 10 Binance spot pairs, Coinbase BTC/USD, and 2 perpetuals x
+    # (5m bars, 8h mark bars, funding)
+    assert len(json.loads(listed.output)) == 17
 
 
 def test_backtest_writes_results_that_load_back(tmp_path, catalog):

@@ -102,8 +102,73 @@ def test_a_malformed_map_option_exits_2():
     assert "FIELD=COLUMN" in result.stderr
 
 
-@pytest.mark.parametrize("command", ["list", "check", "import"])
+@pytest.mark.parametrize("command", ["list", "check", "import", "repair", "delete"])
 def test_every_command_help_has_an_example(command):
     result = run(command, "--help")
     assert result.exit_code == 0
     assert "Example:" in result.stdout and f"tradeloom data {command}" in result.stdout
+
+
+# ----------------------------------------------------------------------------- corruption
+
+def loaded_sample(catalog: Path) -> Path:
+    from tradeloom.adapters.store.market_store import MarketStore
+    from tradeloom.app.sample import load_sample
+
+    load_sample(MarketStore(catalog))
+    return catalog / "ohlcv" / "exchange=binance" / "timeframe=1h" / "symbol=BTC-USDT" / "2021.parquet"
+
+
+def test_the_sample_a_new_user_loads_passes_the_check_with_its_known_gaps(catalog):
+    loaded_sample(catalog)
+    result = run("check", "--exchange", "binance", "--timeframe", "1h", "--json")
+    assert result.exit_code == 0, result.stdout
+    btc = next(r for r in json.loads(result.stdout) if r["symbol"] == "BTC/USDT")
+    assert (btc["gap_count"], btc["known_gap_count"], btc["known_missing"]) == (0, 6, 11)
+
+
+def test_check_reports_a_truncated_file_with_exit_1_and_checks_the_rest(catalog):
+    damaged = loaded_sample(catalog)
+    damaged.write_bytes(damaged.read_bytes()[:20_000])
+    result = run("check", "--exchange", "binance", "--timeframe", "1h", "--json")
+    assert result.exit_code == 1
+    reports = {r["symbol"]: r for r in json.loads(result.stdout)}
+    assert len(reports) == 10 and reports["ETH/USDT"]["ok"]
+    (problem,) = reports["BTC/USDT"]["integrity"]
+    assert str(damaged) in problem
+    assert "tradeloom data repair --exchange binance --symbol BTC/USDT --timeframe 1h" in problem
+
+
+def test_backtest_on_a_truncated_file_names_it_and_the_repair_command(catalog):
+    from tradeloom.cli.main import app
+
+    damaged = loaded_sample(catalog)
+    damaged.write_bytes(damaged.read_bytes()[:20_000])
+    result = runner.invoke(app, ["--catalog", str(catalog), "backtest",
+                                 "research/strategies/sma_cross.py:SmaCross", "--symbols",
+                                 "BTC/USDT", "--timeframe", "1h"])
+    assert result.exit_code == 2
+    assert str(damaged) in result.stderr and "tradeloom data repair" in result.stderr
+    assert "Traceback" not in result.output and isinstance(result.exception, SystemExit)
+
+
+def test_delete_a_range_then_acknowledge_the_hole(tmp_path):
+    run(*import_args(write_csv(tmp_path, range(10))))
+    result = run("delete", "--exchange", "binance", "--symbol", "BTC/USDT", "--timeframe", "1h",
+                 "--start", str(T0 + 3 * HOUR), "--end", str(T0 + 5 * HOUR))
+    assert result.exit_code == 0 and "deleted 2 ohlcv rows" in result.stdout
+    assert run("check").exit_code == 1
+    ack = run("gaps", "ack", "--exchange", "binance", "--symbol", "BTC/USDT", "--current",
+              "--reason", "removed on purpose", "--by", "tester")
+    assert ack.exit_code == 0, ack.output
+    assert run("check").exit_code == 0
+    (gap,) = json.loads(run("gaps", "list", "--json").stdout)
+    assert (gap["from_ts"], gap["to_ts"], gap["acknowledged_by"], gap["origin"]) == (
+        T0 + 3 * HOUR, T0 + 5 * HOUR, "tester", "user")
+
+
+@pytest.mark.parametrize("command", ["list", "ack", "forget"])
+def test_every_gaps_command_help_has_an_example(command):
+    result = run("gaps", command, "--help")
+    assert result.exit_code == 0
+    assert "Example:" in result.stdout and f"tradeloom data gaps {command}" in result.stdout

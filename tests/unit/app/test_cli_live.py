@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import typer
 from runner_helpers import run_paper
 from typer.testing import CliRunner
@@ -19,11 +21,43 @@ def test_help_has_examples():
         assert "Example:" in out and f"tradeloom {name}" in out
 
 
-def test_kill_writes_the_account_flag(tmp_path):
-    res = CliRunner().invoke(app, ["kill", "--account", "emu", "--state-dir", str(tmp_path)])
-    assert res.exit_code == 0 and (tmp_path / "KILL.emu").exists()
-    res = CliRunner().invoke(app, ["kill", "--account", "bad name", "--state-dir", str(tmp_path)])
-    assert res.exit_code == 2
+def _files(folder):
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+def test_kill_writes_the_flag_of_the_configs_runner(tmp_path):
+    state = tmp_path / "state"
+    cfg = tmp_path / "live.toml"
+    cfg.write_text('strategy = "tradeloom.research.strategies.sma_cross:SmaCross"\n'
+                   f'symbols = ["BTC/USDT"]\naccount = "emu"\nstate_dir = "{state}"\n'
+                   '[exchange]\nid = "binance"\n')
+    res = CliRunner().invoke(app, ["kill", str(cfg)])
+    assert res.exit_code == 0, res.output
+    flag = json.loads((state / "KILL.emu").read_text())
+    assert flag["scope"] == "runner" and flag["reason"] == "operator kill"
+    assert "no runner of account emu is running now" in res.output
+    res = CliRunner().invoke(app, ["kill", str(cfg), "--all", "--reason", "exchange incident"])
+    flag = json.loads((state / "KILL.emu").read_text())
+    assert res.exit_code == 0 and (flag["scope"], flag["reason"]) == ("all", "exchange incident")
+
+
+def test_kill_without_a_config_needs_a_state_dir_a_runner_used(tmp_path):
+    res = CliRunner().invoke(app, ["kill"])
+    assert res.exit_code == 2 and "pass its config (tradeloom kill live.toml)" in res.output
+    nowhere = tmp_path / "nowhere"
+    res = CliRunner().invoke(app, ["kill", "--account", "emu", "--state-dir", str(nowhere)])
+    assert res.exit_code == 2 and not nowhere.exists()  # no flag no runner reads
+    used = tmp_path / "state"
+    used.mkdir()
+    (used / "sessions.jsonl").write_text(json.dumps({"run_id": "t1", "account": "emu"}) + "\n")
+    before = _files(used)
+    res = CliRunner().invoke(app, ["kill", "--account", "bad name", "--state-dir", str(used)])
+    assert res.exit_code == 2 and _files(used) == before
+    res = CliRunner().invoke(app, ["kill", "--account", "emux", "--state-dir", str(used)])
+    assert res.exit_code == 2 and "accounts there: emu" in res.output
+    assert _files(used) == before
+    res = CliRunner().invoke(app, ["kill", "--account", "emu", "--state-dir", str(used)])
+    assert res.exit_code == 0 and (used / "KILL.emu").exists()
 
 
 def test_replay_exit_codes(emulator, tmp_path):

@@ -240,3 +240,51 @@ def test_kill_writes_the_accounts_flag(tmp_path):
     flag = tmp_path / "KILL.emu"
     assert flag.exists() and "status page: kill p1" in flag.read_text()
     assert (out["form"], out["cross"], out["unknown"], out["garbage"]) == (415, 403, 404, 400)
+
+
+def test_a_cleanly_stopped_session_is_stopped_not_failing(tmp_path):
+    """One old session that was stopped (Ctrl-C) must not pin /health at 503 while
+    another runs; a session that stopped on an error still fails it."""
+    write_status(tmp_path, make_status(runner_id="old", state="stopped", stop_reason="stopped",
+                                       stopped_cleanly=True, published_ms=NOW - 86_400_000))
+    write_status(tmp_path, make_status(runner_id="now"))
+    status, body = call(settings_for(tmp_path), lambda c: get_json(c, "/health"))
+    assert status == 200 and body["healthy"], body
+    old = next(r for r in body["runners"] if r["runner_id"] == "old")
+    assert (old["state"], old["healthy"], old["active"], old["problems"]) == (
+        "stopped", True, False, [])
+
+    (tmp_path / "status" / "now.json").unlink()
+    status, body = call(settings_for(tmp_path), lambda c: get_json(c, "/health"))
+    assert status == 503 and "no runner is running" in body["problems"][0]
+
+    write_status(tmp_path, make_status(runner_id="now"))
+    write_status(tmp_path, make_status(runner_id="crashed", state="stopped",
+                                       stop_reason="broker error: -2015"))
+    status, body = call(settings_for(tmp_path), lambda c: get_json(c, "/health"))
+    crashed = next(r for r in body["runners"] if r["runner_id"] == "crashed")
+    assert status == 503 and "state stopped: broker error: -2015" in crashed["problems"]
+
+
+def test_the_access_log_never_prints_a_query_string_token(tmp_path, caplog):
+    import aiohttp
+
+    caplog.set_level(logging.INFO, logger="tradeloom.serve.server")
+    write_status(tmp_path, make_status())
+
+    async def main():
+        runner, url = await start_server(settings_for(tmp_path, TOKEN), "127.0.0.1", 0)
+        try:
+            async with aiohttp.ClientSession() as http:
+                for path in (f"/health?token={TOKEN}", f"/api/status?token={TOKEN}&x=1"):
+                    async with http.get(url + path,
+                                        headers={"Referer": f"{url}/?token={TOKEN}"}) as resp:
+                        await resp.read()
+        finally:
+            await runner.cleanup()
+
+    asyncio.run(main())
+    lines = [r.getMessage() for r in caplog.records if r.name == "tradeloom.serve.server"]
+    assert any('"GET /health HTTP/1.1" 200' in line for line in lines), lines
+    assert any('"GET /api/status HTTP/1.1" 401' in line for line in lines), lines
+    assert TOKEN not in caplog.text and "token=" not in caplog.text

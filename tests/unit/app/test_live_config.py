@@ -1,0 +1,52 @@
+"""The live config's run id: the state store's rule, applied when the config is read,
+with a message that says how to set it; a derived id when none is set."""
+
+from __future__ import annotations
+
+import pytest
+
+from tradeloom.adapters.config.files import validate_config
+from tradeloom.adapters.live.state import LiveStateStore, derive_run_id
+from tradeloom.app.live_config import LiveConfig
+from tradeloom.app.session_records import resolve_run_id
+from tradeloom.engine.errors import ConfigError
+
+BASE = {"strategy": "tradeloom.research.strategies.sma_cross:SmaCross",
+        "symbols": ["BTC/USDT"], "exchange": {"id": "binance"}}
+
+
+@pytest.mark.parametrize("run_id", ["live1", "a", "abcdefghij012345", "0"])
+def test_an_id_the_config_accepts_the_state_store_accepts(tmp_path, run_id):
+    cfg = validate_config(LiveConfig, {**BASE, "run_id": run_id}, "live.toml")
+    store = LiveStateStore(tmp_path / "s.sqlite", run_id=cfg.run_id)
+    assert store.run_id == run_id
+
+
+@pytest.mark.parametrize("run_id", ["Live_Run-1", "l20261204T231351", "", "a" * 17, "a-b",
+                                    "tl_1"])
+def test_an_id_the_store_refuses_the_config_refuses_and_says_how_to_set_it(tmp_path, run_id):
+    with pytest.raises(ConfigError) as store_error:
+        LiveStateStore(tmp_path / "s.sqlite", run_id=run_id or "Z")
+    assert "1-16 lowercase letters or digits" in str(store_error.value)
+    with pytest.raises(ConfigError) as config_error:
+        validate_config(LiveConfig, {**BASE, "run_id": run_id}, "live.toml")
+    message = str(config_error.value)
+    assert message.startswith("live.toml: invalid configuration\n  run_id: run_id")
+    assert 'set e.g. run_id = "live1" in the config, or leave run_id out' in message
+
+
+def test_without_run_id_the_id_is_derived_valid_and_stable(tmp_path):
+    cfg = LiveConfig(**BASE, account="main", state_dir=tmp_path)
+    live, paper = resolve_run_id(cfg, "live"), resolve_run_id(cfg, "paper")
+    assert live == resolve_run_id(LiveConfig(**BASE, account="main", state_dir=tmp_path), "live")
+    assert live != paper and live.startswith("l") and paper.startswith("p")
+    assert resolve_run_id(LiveConfig(**BASE, account="other", state_dir=tmp_path), "live") != live
+    LiveStateStore(tmp_path / "fresh.sqlite", run_id=live)  # the store's rule holds
+    assert derive_run_id("live", "binance", "spot", "main", "SmaCross") == live
+
+
+def test_a_restart_resumes_the_stored_run_id(tmp_path):
+    cfg = LiveConfig(**BASE, account="main", state_dir=tmp_path)
+    LiveStateStore(tmp_path / "main.sqlite", run_id="older1").close()
+    assert resolve_run_id(cfg, "live") == "older1"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["main.sqlite"]  # read, untouched
