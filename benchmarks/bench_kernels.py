@@ -9,7 +9,10 @@ close, filled at the next open: vectorbt gets the signals shifted one bar and
 1. one SMA(10, 50) backtest on 1,000,000 bars: ``kernels_nb.simulate_nb`` on given
    signals (fills and per-bar equity recorded, as ``fast.run_signals`` needs them), the
    same with the SMAs computed inside the kernel, and ``fast.run_signals`` end to end
-   (including building the ``BacktestResult``);
+   (DataFrame in, input checks, bar-length inference, kernel, ``BacktestResult`` out;
+   its frames and metrics are built on first read, ``engine/vector/lazy_result.py``),
+   then what reading them costs: ``.metrics`` (trades and equity curve included), and
+   every frame;
 2. a 100-combination sweep (fast 5..50 step 5 x slow 60..240 step 20) on 100,000 and
    1,000,000 bars: ``kernels_nb.sweep_sma_nb`` (metrics only, ``prange``).
 
@@ -143,7 +146,21 @@ def main() -> None:
     frame = pd.DataFrame(b)
     k_first, k_best, (recs, nf) = timed(kernel_signals, rep)
     i_first, i_best, acc1 = timed(kernel_inline, rep)
-    a_first, a_best, res = timed(lambda: fast.run_signals(frame, ent, ext, fee=FEE, init_cash=CASH), 1)
+    a_first, a_best, res = timed(lambda: fast.run_signals(frame, ent, ext, fee=FEE, init_cash=CASH), rep)
+
+    def with_metrics():
+        out = fast.run_signals(frame, ent, ext, fee=FEE, init_cash=CASH)
+        out.metrics
+        return out
+
+    def with_everything():
+        out = fast.run_signals(frame, ent, ext, fee=FEE, init_cash=CASH)
+        for name in ("metrics", "fills", "orders", "trades", "equity", "final_positions"):
+            getattr(out, name)
+        return out
+
+    _, m_best, _ = timed(with_metrics, rep)
+    _, e_best, _ = timed(with_everything, rep)
     vbt_single = None
     if vbt is not None:
         v_first, vbt_single, pf = timed(lambda: vbt_portfolio(vbt, b, ent, ext), 1)
@@ -153,6 +170,8 @@ def main() -> None:
     row("kernel simulate_nb (signals, fills+equity)", k_best, n, 1, vbt_single, f_best, k_first)
     row("kernel SMA inside (metrics only)", i_best, n, 1, vbt_single, f_best, i_first)
     row("fast.run_signals end to end", a_best, n, 1, vbt_single, f_best)
+    row("  + read .metrics", m_best, n, 1, vbt_single, f_best)
+    row("  + read every frame and the metrics", e_best, n, 1, vbt_single, f_best)
     if vbt_single:
         row("vectorbt Portfolio.from_signals", vbt_single, n, 1, vbt_single, f_best)
 

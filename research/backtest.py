@@ -112,6 +112,26 @@ def _market_dict(spec: MarketSpec) -> dict[str, Any]:
     }
 
 
+MARKET_RULES = ("exchange", "none")
+
+
+def apply_market_rules(markets: Mapping[str, MarketSpec], rules: str) -> dict[str, MarketSpec]:
+    """``markets`` as given (``"exchange"``), or without their precision and minimums
+    (``"none"``: no tick or lot rounding, no minimum amount or notional; fees kept).
+
+    >>> spec = MarketSpec("BTC/USDT", tick_size=0.01, lot_step=1e-5, min_notional=5.0, taker_fee=0.002)
+    >>> apply_market_rules({"BTC/USDT": spec}, "none")["BTC/USDT"]
+    MarketSpec(symbol='BTC/USDT', tick_size=None, lot_step=None, min_amount=0.0, min_notional=0.0, maker_fee=0.001, taker_fee=0.002)
+    """
+    if rules not in MARKET_RULES:
+        raise ConfigError(f"market_rules={rules!r}: use 'exchange' (the venue's precision and "
+                          "minimums) or 'none' (no rounding, no minimums)")
+    if rules == "exchange":
+        return dict(markets)
+    return {s: MarketSpec(m.symbol, maker_fee=m.maker_fee, taker_fee=m.taker_fee)
+            for s, m in markets.items()}
+
+
 def run_backtest(
     strategy: Strategy | type[Strategy] | str,
     symbols: str | Sequence[str],
@@ -133,6 +153,7 @@ def run_backtest(
     batch_size: int = BATCH_SIZE,
     progress: Callable[[int, int, int], None] | None = None,
     models: ModelSource | None = None,
+    market_rules: str = "exchange",
 ) -> ResearchResult:
     """Backtest ``strategy`` on ``symbols`` from the store, bars with ``start <= ts < end``.
 
@@ -149,6 +170,8 @@ def run_backtest(
     reads models from ``models`` (a ModelBook), by default from the store's model
     registry, loaded only if the strategy asks for a model and primed on the bars
     before ``start`` (``research.ml.warmup``), so it can decide from the first bar.
+    ``market_rules="none"`` drops the venue's precision and minimums
+    (``apply_market_rules``), which the run's events say.
 
     A ``SleevePortfolio`` (several strategies in one account) runs with its sleeves'
     budgets and caps added to ``risk`` (a default ``RiskEngine`` when ``risk`` is None).
@@ -190,6 +213,10 @@ def run_backtest(
         if missing:
             raise ConfigError(f"markets= has no MarketSpec for {missing}")
         chosen = {s: markets[s] for s in symbol_list}
+    chosen = apply_market_rules(chosen, market_rules)
+    if market_rules == "none":
+        notes.append("market rules off (market_rules='none'): no tick or lot rounding, no minimum "
+                      "amount or notional; the markets' fees still apply")
 
     from tradeloom.adapters.store.resample import source_timeframe
 

@@ -2,8 +2,9 @@
 
 The engine's ``BacktestResult`` stays free of plotting (engine imports nothing from
 research); this subclass adds the researcher's conveniences on the research side:
-``result.report("out.html")`` writes the self-contained HTML report, and notebooks
-render a result as a metrics table with an equity sparkline (``_repr_html_``).
+``result.report("out.html")`` writes the self-contained HTML report, ``result.plot()``
+shows its figures inline and interactive in a notebook, and notebooks render a result
+as a metrics table with an equity sparkline (``_repr_html_``).
 ``run_backtest`` returns one; ``ResearchResult.of(result)`` wraps any other result
 (from the fast path or ``load_result``). Equality is the engine's: a wrapped result
 equals the result it wraps.
@@ -61,6 +62,13 @@ class ResearchResult(BacktestResult):
         from tradeloom.research.reports.report import render_report
 
         return render_report(self, path, bars=bars if bars is not None else self.bars(), title=title)
+
+    def plot(self, *, bars: Any = None) -> Any:
+        """The report's figures, interactive, inline in a notebook (``ReportFigures``: a
+        mapping name -> plotly figure; candles and buy and hold from the run's catalog)."""
+        from tradeloom.research.reports.result_figures import result_figures
+
+        return result_figures(self, bars if bars is not None else self.bars())
 
     def _repr_html_(self) -> str:
         from tradeloom.research.reports.report import result_html_summary

@@ -13,6 +13,7 @@ the repair command.
 from __future__ import annotations
 
 import difflib
+import shlex
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -94,7 +95,7 @@ def select(catalog: Catalog, exchange: str, timeframe: str, symbols: str | Seque
     parts = catalog.partitions(exchange, timeframe, wanted, kind=kind.value)
     missing = [s for s in wanted if s not in parts]
     if missing:
-        raise _unknown(catalog, kind, exchange, timeframe, missing)
+        raise _unknown(catalog, kind, exchange, timeframe, missing, start)
     lo = -(2**63) if start is None else start
     hi = 2**63 - 1 if end is None else end
     chosen = {}
@@ -107,32 +108,71 @@ def select(catalog: Catalog, exchange: str, timeframe: str, symbols: str | Seque
 
 
 def _unknown(catalog: Catalog, kind: DataKind, exchange: str, timeframe: str,
-             missing: list[str]) -> UnknownSymbol:
+             missing: list[str], start: int | None = None) -> UnknownSymbol:
     noun = spec(kind).noun
     stored = catalog.datasets(kind=kind.value)
+    if kind is DataKind.OHLCV:
+        fetch = fetch_commands(catalog, exchange, timeframe, missing, start)
+    else:
+        fetch = (f"fetch them with 'tradeloom ingest --kind {kind.value}' or import them with "
+                 f"'tradeloom data import --kind {kind.value}'")
     if not stored:
         if kind is DataKind.OHLCV and not catalog.datasets():
             return UnknownSymbol(
                 f"the store at {catalog.root} holds no bars yet; load some with "
-                "'tradeloom data load-sample', 'tradeloom ingest' or 'tradeloom data import'")
-        return UnknownSymbol(f"the store holds no {noun} yet; fetch them with 'tradeloom "
-                             f"ingest --kind {kind.value}' or import them with 'tradeloom data "
-                             f"import --kind {kind.value}'")
+                f"'tradeloom data load-sample', or {fetch}")
+        return UnknownSymbol(f"the store holds no {noun} yet; {fetch}")
     exchanges = sorted({d.exchange for d in stored})
     if exchange not in exchanges:
         return UnknownSymbol(f"no {noun} stored for exchange {exchange!r}; stored exchanges: "
-                             f"{exchanges}")
+                             f"{exchanges}; {fetch}")
     timeframes = sorted({d.timeframe for d in stored if d.exchange == exchange})
     if timeframe not in timeframes:
         return UnknownSymbol(
             f"no {exchange} {noun} stored at timeframe {timeframe!r}; stored timeframes for "
-            f"{exchange}: {timeframes}")
+            f"{exchange}: {timeframes}; {fetch}")
     available = sorted(d.symbol for d in stored if d.exchange == exchange and d.timeframe == timeframe)
     hints = list(dict.fromkeys(
         m for s in missing for m in difflib.get_close_matches(s, available, n=1)))
     hint = f"; did you mean {hints}?" if hints else ""
     where = f"{exchange} {timeframe} {noun}" if timeframe else f"{exchange} {noun}"
-    return UnknownSymbol(f"no {where} stored for {missing}; stored symbols: {available}{hint}")
+    return UnknownSymbol(f"no {where} stored for {missing}; stored symbols: {available}{hint}; "
+                         f"{fetch}")
+
+
+def fetch_commands(catalog: Catalog, exchange: str, timeframe: str, symbols: Sequence[str],
+                   start: int | None = None) -> str:
+    """The ``tradeloom ingest`` and ``tradeloom data import`` commands that would store these
+    bars in this catalog (``--since``: the asked start, else the exchange's first stored
+    bar, else 2024-01-01).
+
+    >>> class C:
+    ...     root = "cat"
+    ...     def datasets(self): return []
+    >>> print(fetch_commands(C(), "binance", "4h", ["BTC/USDT"], 1_609_459_200_000))
+    fetch them with: tradeloom --catalog cat ingest --exchange binance --symbols BTC/USDT --timeframe 4h --since 2021-01-01, or import a file of bars: tradeloom --catalog cat data import BARS.csv --exchange binance --symbol BTC/USDT --timeframe 4h
+    """
+    firsts = [d.first_ts for d in catalog.datasets() if d.exchange == exchange]
+    since_ms = start if start is not None else (min(firsts) if firsts else None)
+    since = describe_day(since_ms) if since_ms is not None else "2024-01-01"
+    names = ",".join(symbols)
+    prefix = f"tradeloom --catalog {shlex.quote(str(catalog.root))}"
+    imports = f"{prefix} data import BARS.csv --exchange {exchange} --symbol {symbols[0]} --timeframe {timeframe}"
+    if len(symbols) > 1:
+        imports += " (one file per symbol)"
+    return (f"fetch them with: {prefix} ingest --exchange {exchange} --symbols {names} "
+            f"--timeframe {timeframe} --since {since}, or import a file of bars: {imports}")
+
+
+def describe_day(ts: int) -> str:
+    """``YYYY-MM-DD`` (UTC) of a ms timestamp.
+
+    >>> describe_day(1_609_459_200_000)
+    '2021-01-01'
+    """
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(ts / 1000, tz=dt.timezone.utc).strftime("%Y-%m-%d")
 
 
 def _empty_range(kind: DataKind, exchange: str, timeframe: str, symbol: str,

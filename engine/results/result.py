@@ -54,6 +54,7 @@ from tradeloom.engine.results.frames import (
     trades_frame_from_rows,
 )
 from tradeloom.engine.timeframes import bars_per_year, timeframe_to_ms
+from tradeloom.engine.results.pandas_views import PandasViews
 from tradeloom.engine.results.trades import POSITION_RTOL, TRADE_COLUMNS, trade_rows
 
 __all__ = [
@@ -222,12 +223,14 @@ def _read_only_column(name: str, raw: Any, *, copy: bool) -> npt.NDArray[Any]:
 
 
 @dataclass(frozen=True, eq=False)
-class BacktestResult:
+class BacktestResult(PandasViews):
     """Everything one run produced, as frames and plain dicts.
 
     Build it with :meth:`build`; the constructor takes the already-built frames
     (that is what loading does). Compare with ``==``/:meth:`equals` (every frame
     exactly: columns, dtypes, values, NaN equal to NaN) and :meth:`diff`.
+    ``equity_df``, ``trades_df``, ``orders_df``, ``fills_df`` and ``to_pandas()`` give
+    the frames indexed by UTC time (:mod:`.pandas_views`).
     """
 
     orders: pd.DataFrame

@@ -25,6 +25,12 @@ class BrokerSettings(StrictModel):
         None, gt=0.0, le=1.0, description="cap each fill at this share of the bar's volume"
     )
     intrabar_rule: Literal["adverse_first", "favorable_first", "open_distance"] = "adverse_first"
+    market_rules: Literal["exchange", "none"] = Field(
+        "exchange",
+        description="exchange: round to the venue's tick and lot and refuse orders under its "
+        "minimums (from the catalog's market snapshot); none: no rounding, no minimums (an "
+        "idealised run, e.g. to compare with another tool); fees stay the market's",
+    )
 
 
 __all__ = ["BrokerSettings"]

@@ -14,6 +14,11 @@ below are the same strategies written for the event engine, and
 >>> res.fills[["ts", "side", "price"]].values.tolist()
 [[60000, 'buy', 101.0], [180000, 'sell', 102.0]]
 
+The bar length (it annualises Sharpe, volatility and Sortino) is the bars' own step
+unless ``timeframe=`` says it, and a ``timeframe`` that disagrees with the bars is
+refused (``bar_length``). ``run_signals`` returns as soon as the kernel is done; its
+frames and metrics are built on first read (``lazy_result``).
+
 Conventions (the event engine's, see ``kernels_nb``): decisions at a bar's close fill at
 the next bar's open; long-only spot (the simulated broker and portfolio cannot go
 short: ``Portfolio`` refuses a sell beyond the position), so there is no short kernel;
@@ -37,14 +42,17 @@ import numpy as np
 import pandas as pd
 
 from tradeloom.engine.vector import kernels_nb as nb
+from tradeloom.engine.vector.bar_length import resolve_timeframe
+from tradeloom.engine.vector.bars_nb import first_bad_rows_nb
+from tradeloom.engine.vector.lazy_result import KernelResult, KernelRun
 from tradeloom.engine.errors import ConfigError, DataError
 from tradeloom.engine.costs.fees import MakerTakerFees
 from tradeloom.engine.ports import SlippageModel
 from tradeloom.engine.market import MarketSpec, _decimals
 from tradeloom.engine.sim.matching import IntrabarRule
 from tradeloom.engine.results.metrics import MS_PER_YEAR
-from tradeloom.engine.orders import Fill, Liquidity, Order, OrderStatus, OrderType, Side
-from tradeloom.engine.results.result import METRIC_KEYS, BacktestResult, EquityCurve
+from tradeloom.engine.orders import Fill, Liquidity, OrderType, Side
+from tradeloom.engine.results.result import METRIC_KEYS, BacktestResult
 from tradeloom.engine.costs.slippage import (
     FixedBpsSlippage,
     NoSlippage,
@@ -63,6 +71,7 @@ __all__ = [
 ]
 
 BAR_COLUMNS = ("ts", "open", "high", "low", "close", "volume")
+_EMPTY = np.empty(0)  # the SMA arrays simulate_nb reads only in mode 1
 DEFAULT_SYMBOL = "BTC/USDT"
 STOP_TAG = "stops"  # ctx.oco(tag=...) of SignalStrategy: legs "stops:limit" / "stops:stop"
 _RULES = {
@@ -176,16 +185,14 @@ def _bars_arrays(bars: pd.DataFrame, where: str) -> dict[str, np.ndarray]:
     n = out["ts"].shape[0]
     if n < 2:
         raise DataError(f"{where}: need at least 2 bars, got {n}")
-    bad = np.flatnonzero(np.diff(out["ts"]) <= 0)
-    if bad.size:
-        i = int(bad[0]) + 1
+    bad = first_bad_rows_nb(out["ts"], out["open"], out["high"], out["low"], out["close"]).tolist()
+    if bad[0] >= 0:
+        i = bad[0]
         raise DataError(f"{where}: bar ts must strictly increase; row {i} is not after row {i - 1}")
-    for c in ("open", "high", "low", "close"):
-        x = out[c]
-        if not np.all(np.isfinite(x) & (x > 0)):
-            i = int(np.argmax(~(np.isfinite(x) & (x > 0))))
+    for c, i in zip(("open", "high", "low", "close"), bad[1:]):
+        if i >= 0:
             raise DataError(
-                f"{where}: {c} row {i} is {x[i]}; prices must be finite and > 0 (drop or fill the bar)"
+                f"{where}: {c} row {i} is {out[c][i]}; prices must be finite and > 0 (drop or fill the bar)"
             )
     return out
 
@@ -289,9 +296,6 @@ def _size(size: float) -> float:
 # ----------------------------------------------------------------------------- results
 
 
-_LIQ = {True: Liquidity.MAKER, False: Liquidity.TAKER}
-
-
 def _tag_type(reason: int, oco: bool) -> tuple[str, OrderType]:
     if reason == nb.REASON_STOP_LOSS:
         return (f"{STOP_TAG}:stop" if oco else "stop_loss"), OrderType.STOP
@@ -307,9 +311,7 @@ def _build_result(
     symbols: Sequence[str],
     ts: np.ndarray,
     closes: np.ndarray,
-    cash: np.ndarray,
-    expo: np.ndarray,
-    fees_cum: np.ndarray,
+    block: np.ndarray,
     *,
     timeframe: str,
     tf_ms: int,
@@ -319,42 +321,23 @@ def _build_result(
     oco: bool,
     tagger: Any = None,
 ) -> BacktestResult:
-    """``BacktestResult`` of kernel fill records; ``tagger(reason) -> (tag, OrderType)``
-    names each fill as its event-engine twin does (default: ``SignalStrategy``'s tags)."""
-    fills: list[Fill] = []
-    orders: list[Order] = []
-    pos = dict.fromkeys(symbols, 0.0)
-    for k, r in enumerate(records.tolist()):
-        bar, col, side_i, price, amount, fee, reason, maker = r
-        symbol = symbols[col]
-        side = Side.BUY if side_i > 0 else Side.SELL
-        fill_ts = int(ts[bar])
-        tag, otype = _tag_type(reason, oco) if tagger is None else tagger(reason)
-        fills.append(Fill(k + 1, symbol, side, fill_ts, price, amount, fee, _LIQ[bool(maker)], tag=tag, strategy_id="fast"))
-        orders.append(
-            Order(
-                id=k + 1, symbol=symbol, side=side, type=otype, amount=amount, created_ts=fill_ts,
-                tag=tag, strategy_id="fast", status=OrderStatus.FILLED, filled=amount,
-                avg_price=price, fee=fee, updated_ts=fill_ts, history=[(fill_ts, "filled")],
-            )
-        )
-        if side is Side.BUY:
-            pos[symbol] += amount
-        else:
-            left = pos[symbol] - amount
-            pos[symbol] = 0.0 if left < 0.0 else left  # Portfolio keeps positive dust
-    curve = EquityCurve(ts=ts + tf_ms, equity=cash + expo, cash=cash, exposure=expo, fees_cum=fees_cum)
-    return BacktestResult.build(
-        orders=orders,
-        fills=fills,
-        equity=curve,
-        timeframe=timeframe,
-        initial_cash=init_cash,
-        quote_currency=quote,
-        manifest=manifest,
-        final_positions={s: p for s, p in pos.items() if p != 0.0},
-        final_marks={s: float(closes[-1, j]) for j, s in enumerate(symbols)},
-    )
+    """The ``BacktestResult`` of kernel fill records, built lazily (``lazy_result``).
+
+    ``block`` is the ``(4, n)`` equity block whose rows 1..3 the kernel filled (cash,
+    exposure, cumulative fees); ``tagger(reason) -> (tag, OrderType)`` names each fill as
+    its event-engine twin does (default: ``SignalStrategy``'s tags).
+    """
+    if tagger is None:
+        def tagger(reason: int) -> tuple[str, OrderType]:
+            return _tag_type(reason, oco)
+    run = KernelRun(records, tuple(symbols), ts, closes, block, tf_ms, tagger)
+    return KernelResult.of_run(run, timeframe=timeframe, initial_cash=init_cash,
+                               quote_currency=quote, manifest=manifest)
+
+
+def _equity_block(n: int) -> np.ndarray:
+    """The ``(4, n)`` equity block a recording kernel writes rows 1..3 of."""
+    return np.empty((4, n))
 
 
 # ----------------------------------------------------------------------------- public API
@@ -374,7 +357,7 @@ def run_signals(
     tp_pct: float | None = None,
     trail_pct: float | None = None,
     intrabar_rule: IntrabarRule | str = IntrabarRule.ADVERSE_FIRST,
-    timeframe: str = "1m",
+    timeframe: str | None = None,
 ) -> BacktestResult:
     """Backtest long-only entry/exit signals of one symbol with the event engine's rules.
 
@@ -382,20 +365,23 @@ def run_signals(
     open. ``size`` is the fraction of equity an entry buys (1.0 = all-in, the fee taken
     from it). ``sl_pct``/``tp_pct`` (fractions of the entry fill price) form one OCO
     ordered by ``intrabar_rule`` when a bar reaches both; ``trail_pct`` is a trailing stop.
-    ``fee``: None = the market's maker/taker rates. Same result as ``SignalStrategy`` in
-    the event engine (fills, trades, equity, metrics).
+    ``fee``: None = the market's maker/taker rates. ``timeframe``: None = the bars' own
+    step (``bar_length``: the step most bars take; a given one must agree with it).
+    Same result as ``SignalStrategy`` in the event engine (fills, trades, equity,
+    metrics); the frames and metrics are built when first read (``lazy_result``).
     """
     arr, spec_m, spec, cash0, frac, (sl, tp, tr), rule = _signal_setup(
         bars, "run_signals", market, fee, slippage, init_cash, size, sl_pct, tp_pct, trail_pct, intrabar_rule)
     n = arr["ts"].shape[0]
+    timeframe = resolve_timeframe(timeframe, arr["ts"], "run_signals")
     ent = _signal(entries, n, "entries")
     ext = _signal(exits, n, "exits")
     tf_ms = timeframe_to_ms(timeframe)
-    cash, expo, fees_cum = np.empty(n), np.empty(n), np.empty(n)
+    block = _equity_block(n)
     acc = np.empty(nb.N_ACC)
     records, nf = nb.simulate_nb(
         arr["open"], arr["high"], arr["low"], arr["close"], arr["volume"], arr["ts"], tf_ms, 0,
-        ent, ext, np.empty(0), np.empty(0), cash0, frac, spec, sl, tp, tr, rule, True, 0, cash, expo, fees_cum, acc,
+        ent, ext, _EMPTY, _EMPTY, cash0, frac, spec, sl, tp, tr, rule, True, 0, block[1], block[2], block[3], acc,
     )
     manifest = {
         "strategy": "fast.run_signals",
@@ -408,7 +394,7 @@ def run_signals(
         "engine": "kernels_nb",
     }
     return _build_result(
-        records[:nf], [spec_m.symbol], arr["ts"], arr["close"][:, None], cash, expo, fees_cum,
+        records[:nf], [spec_m.symbol], arr["ts"], arr["close"][:, None], block,
         timeframe=timeframe, tf_ms=tf_ms, init_cash=cash0, quote=spec_m.quote, manifest=manifest,
         oco=sl > 0.0 and tp > 0.0,
     )
@@ -422,7 +408,7 @@ def run_target_weights(
     fee: float | MakerTakerFees | None = None,
     markets: Mapping[str, MarketSpec] | None = None,
     slippage: SlippageModel | None = None,
-    timeframe: str = "1m",
+    timeframe: str | None = None,
 ) -> BacktestResult:
     """Rebalance several symbols to target weights with the event engine's rules.
 
@@ -468,10 +454,11 @@ def run_target_weights(
     spec = np.ascontiguousarray(np.stack([_spec_row(m, fee, slippage) for m in specs]))
     cols = {c: np.ascontiguousarray(np.stack([a[c] for a in arrs], axis=1)) for c in ("open", "close", "volume")}
     cash0 = _cash(init_cash)
+    timeframe = resolve_timeframe(timeframe, ts, "run_target_weights")
     tf_ms = timeframe_to_ms(timeframe)
-    cash, expo, fees_cum = np.empty(n), np.empty(n), np.empty(n)
+    block = _equity_block(n)
     records, nf = nb.simulate_weights_nb(
-        cols["open"], cols["close"], cols["volume"], w, cash0, spec, cash, expo, fees_cum
+        cols["open"], cols["close"], cols["volume"], w, cash0, spec, block[1], block[2], block[3]
     )
     manifest = {
         "strategy": "fast.run_target_weights",
@@ -483,7 +470,7 @@ def run_target_weights(
         "engine": "kernels_nb",
     }
     return _build_result(
-        records[:nf], symbols, ts, cols["close"], cash, expo, fees_cum, timeframe=timeframe,
+        records[:nf], symbols, ts, cols["close"], block, timeframe=timeframe,
         tf_ms=tf_ms, init_cash=cash0, quote=quotes[0], manifest=manifest, oco=False,
     )
 
@@ -581,7 +568,7 @@ def sweep_sma_cross(
     tp_pct: float | None = None,
     trail_pct: float | None = None,
     intrabar_rule: IntrabarRule | str = IntrabarRule.ADVERSE_FIRST,
-    timeframe: str = "1m",
+    timeframe: str | None = None,
     keep_equity: bool = False,
 ) -> pd.DataFrame | tuple[pd.DataFrame, np.ndarray]:
     """Every ``(fast, slow)`` pair with ``fast < slow`` of the SMA crossover, in one kernel call.
@@ -601,6 +588,7 @@ def sweep_sma_cross(
     pairs = [(f, s) for f, s in pairs if f < s]
     if not pairs or min(min(p) for p in pairs) < 1:
         raise ConfigError("sweep_sma_cross: no (fast, slow) pair with 1 <= fast < slow; check the ranges")
+    timeframe = resolve_timeframe(timeframe, arr["ts"], "sweep_sma_cross")
     f_arr = np.array([p[0] for p in pairs], dtype=np.int64)
     s_arr = np.array([p[1] for p in pairs], dtype=np.int64)
     n = arr["ts"].shape[0]
@@ -629,7 +617,7 @@ def sweep_signals(
     tp_pct: float | None = None,
     trail_pct: float | None = None,
     intrabar_rule: IntrabarRule | str = IntrabarRule.ADVERSE_FIRST,
-    timeframe: str = "1m",
+    timeframe: str | None = None,
 ) -> pd.DataFrame:
     """Many signal sets on the same bars in one kernel call: ``entries``/``exits`` are
     ``(n_bars, n_combos)`` (a DataFrame's columns name the combinations). One row of
@@ -637,6 +625,7 @@ def sweep_signals(
     arr, _, spec, cash0, frac, (sl, tp, tr), rule = _signal_setup(
         bars, "sweep_signals", market, fee, slippage, init_cash, size, sl_pct, tp_pct, trail_pct, intrabar_rule)
     n = arr["ts"].shape[0]
+    timeframe = resolve_timeframe(timeframe, arr["ts"], "sweep_signals")
     names = list(entries.columns) if isinstance(entries, pd.DataFrame) else None
     e2 = np.asarray(entries, dtype=bool)
     x2 = np.asarray(exits, dtype=bool)

@@ -169,7 +169,7 @@ def run_brackets(
     market: MarketSpec | None = None,
     slippage: Any = None,
     intrabar_rule: IntrabarRule | str = IntrabarRule.ADVERSE_FIRST,
-    timeframe: str = "1m",
+    timeframe: str | None = None,
     fixed_quote: float | None = None,
 ) -> BacktestResult:
     """Backtest the ``Brackets`` form on one symbol with the event engine's rules.
@@ -181,15 +181,16 @@ def run_brackets(
     arr, spec_m, spec, cash0, _, _, rule = api._signal_setup(
         bars, "run_brackets", market, fee, slippage, init_cash, 1.0, None, None, None, intrabar_rule)
     n = arr["ts"].shape[0]
+    timeframe = api.resolve_timeframe(timeframe, arr["ts"], "run_brackets")
     form = Brackets(entries, exits, size, rules, fixed_quote).checked(n)
     sl, tr, dist, frac, tstop = _exit_args(rules)
     tf_ms = timeframe_to_ms(timeframe)
-    cash, expo, fees_cum = np.empty(n), np.empty(n), np.empty(n)
+    block = api._equity_block(n)
     acc = np.empty(nb.N_ACC)
     records, nf = bnb.simulate_brackets_nb(
         arr["open"], arr["high"], arr["low"], arr["close"], arr["volume"], arr["ts"], tf_ms,
         form.entries, form.exits, form.size, cash0, spec, sl, tr, dist, frac, tstop, rule,
-        fixed_quote or 0.0, True, cash, expo, fees_cum, acc)
+        fixed_quote or 0.0, True, block[1], block[2], block[3], acc)
     manifest = {
         "strategy": "fast.run_brackets",
         "params": {"stop_loss": rules.stop_loss, "take_profits": [list(t) for t in rules.take_profits],
@@ -203,7 +204,7 @@ def run_brackets(
         "engine": "brackets_nb",
     }
     return api._build_result(
-        records[:nf], [spec_m.symbol], arr["ts"], arr["close"][:, None], cash, expo, fees_cum,
+        records[:nf], [spec_m.symbol], arr["ts"], arr["close"][:, None], block,
         timeframe=timeframe, tf_ms=tf_ms, init_cash=cash0, quote=spec_m.quote, manifest=manifest,
         oco=False, tagger=_tagger)
 
@@ -217,7 +218,7 @@ def sweep_brackets(
     market: MarketSpec | None = None,
     slippage: Any = None,
     intrabar_rule: IntrabarRule | str = IntrabarRule.ADVERSE_FIRST,
-    timeframe: str = "1m",
+    timeframe: str | None = None,
     chunk_bytes: int = 256 * 2**20,
 ) -> pd.DataFrame:
     """One row of ``METRIC_KEYS`` per form, each equal to ``run_brackets`` on it, the
@@ -227,6 +228,7 @@ def sweep_brackets(
     n = arr["ts"].shape[0]
     if not forms:
         raise ConfigError("sweep_brackets: no forms to run")
+    timeframe = api.resolve_timeframe(timeframe, arr["ts"], "sweep_brackets")
     tf_ms = timeframe_to_ms(timeframe)
     per = max(1, chunk_bytes // max(1, 10 * n))
     parts = []

@@ -12,6 +12,7 @@ headless browser without a GPU.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -265,11 +266,14 @@ def strategy_figure(curve: pd.DataFrame, sids: list[str], quote: str, max_points
     return fig
 
 
-def sweep_figure(grid: pd.DataFrame, x: str, y: str, metric: str) -> Any:
-    """Parameter heatmap: ``grid`` rows are y values, columns x values, cells the metric."""
+def sweep_figure(grid: pd.DataFrame, x: str, y: str, metric: str,
+                 fmt: Callable[[float], str] | None = None) -> Any:
+    """Parameter heatmap: ``grid`` rows are y values, columns x values, cells the metric,
+    written by ``fmt`` (default 4 significant digits)."""
     go = plotly_go()
     z = grid.to_numpy(dtype=np.float64)
-    text = [["" if np.isnan(v) else f"{v:.4g}" for v in row] for row in z]
+    fmt = fmt or (lambda v: f"{v:.4g}")
+    text = [["" if np.isnan(v) else fmt(float(v)) for v in row] for row in z]
     fig = go.Figure(
         go.Heatmap(
             z=z, x=[str(v) for v in grid.columns], y=[str(v) for v in grid.index],

@@ -9,10 +9,12 @@ without network access (plotly.js inlined once, no external ``src``/``href``):
    the orders table; long histories are resampled to at most ``max_candles``;
 3. monthly returns heatmap, rolling Sharpe and volatility, trade PnL histogram,
    exposure over time;
-4. the metrics table, the risk decisions summary and the run manifest;
+4. the trade list and the per-symbol breakdown; the buy-and-hold benchmark is the
+   dotted line on the equity chart (``trade_sections``);
 5. with several strategies in the run (a portfolio of sleeves), a per-strategy section:
    PnL, contribution, trades, win rate, fees and exposure time per strategy, and each
-   strategy's PnL over time (from the bars, when given).
+   strategy's PnL over time (from the bars, when given);
+6. the metrics table, the risk decisions summary and the run manifest.
 
 plotly.js goes into the page once, in the head (rather than
 ``include_plotlyjs=True`` per figure, which would repeat its 4.8 MB six times);
@@ -33,15 +35,18 @@ import re
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from tradeloom.engine.errors import ConfigError
-from tradeloom.engine.results.result import BacktestResult
+from tradeloom.engine.results.result import METRIC_KEYS, BacktestResult
 from tradeloom.research.reports import data as d
 from tradeloom.research.reports import figures as f
 from tradeloom.research.reports import html as h
+from tradeloom.research.reports.search_sections import overfit_section
+from tradeloom.research.reports.trade_sections import add_benchmark, symbol_section, trades_section
 from tradeloom.research.sweeps.table import LOWER_IS_BETTER
 
 __all__ = ["render_report", "render_sweep_report", "result_html_summary", "write_atomic"]
@@ -53,6 +58,8 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("sec-rolling", "Rolling Sharpe and volatility"),
     ("sec-pnl", "Trade PnL distribution"),
     ("sec-exposure", "Exposure"),
+    ("sec-trades", "Trades"),
+    ("sec-symbols", "Per symbol"),
     ("sec-metrics", "Metrics"),
     ("sec-risk", "Risk decisions"),
     ("sec-manifest", "Run manifest"),
@@ -94,11 +101,13 @@ def render_report(
     strategy = str(result.manifest.get("strategy", "")) or "backtest"
     title = title or f"{strategy} backtest report"
     body = h.kpi_tiles(result) + _chart_sections(result, bars, max_candles, max_points)
+    body += trades_section(result) + symbol_section(result)
     sections = SECTIONS
     by_strategy = result.by_strategy()
     if len(by_strategy) > 1:
         body += _strategy_section(result, bars, by_strategy["strategy_id"].tolist(), max_points)
-        sections = (*SECTIONS[:6], ("sec-strategies", "Strategies"), *SECTIONS[6:])
+        at = [sec_id for sec_id, _ in SECTIONS].index("sec-symbols") + 1
+        sections = (*SECTIONS[:at], ("sec-strategies", "Strategies"), *SECTIONS[at:])
     tables = (
         h.section("sec-metrics", "Metrics", h.metrics_table(result))
         + h.section("sec-risk", "Risk decisions", h.risk_table(result))
@@ -128,12 +137,16 @@ def _chart_sections(
 ) -> str:
     quote = result.quote_currency
     ts, equity = d.equity_with_start(result)
+    equity_fig = f.equity_figure(ts, equity, quote, max_points)
+    benchmark = add_benchmark(equity_fig, result, bars, max_points)
     out = h.section(
         "sec-equity",
         "Equity and drawdown",
-        f.figure_div(f.equity_figure(ts, equity, quote, max_points), plot_div_id("equity"), 520),
+        f.figure_div(equity_fig, plot_div_id("equity"), 520),
         note="account equity at each bar close (the first point is the initial cash); "
-        "drawdown below the running peak",
+        "drawdown below the running peak"
+        + ("; dotted: buy and hold of the same symbols, equal weights from the first open"
+           if benchmark else ""),
     )
     out += _candle_section(result, bars, max_candles)
     monthly = d.monthly_returns(result)
@@ -254,13 +267,14 @@ def _plotly_js() -> str:
 def render_sweep_report(
     table: pd.DataFrame,
     x: str,
-    y: str,
+    y: str | None,
     metric: str,
     path: str | os.PathLike[str],
     *,
     top: int = 20,
     higher_is_better: bool | None = None,
     title: str | None = None,
+    overfit: Any = None,
 ) -> Path:
     """Write a sweep report: ``x`` × ``y`` heatmap of ``metric`` and the top-``top`` rows.
 
@@ -269,10 +283,13 @@ def render_sweep_report(
     largest, or smallest with ``higher_is_better=False``), and the note says so.
     By default the direction is the sweep ranking's: lower is better for the
     metrics in ``sweep_table.LOWER_IS_BETTER`` (drawdown, volatility, fees...).
+    ``y=None`` draws one row (a sweep of one parameter). Metric values are shown as
+    the metrics table shows them (percentages, counts, money). ``overfit`` (a
+    ``trials.OverfitReport``) adds the search's overfitting statistics.
     """
     if higher_is_better is None:
         higher_is_better = metric not in LOWER_IS_BETTER
-    missing = [c for c in (x, y, metric) if c not in table.columns]
+    missing = [c for c in (x, y, metric) if c is not None and c not in table.columns]
     if missing:
         raise ConfigError(
             f"sweep table has no column(s) {missing}; available: {list(table.columns)}"
@@ -284,9 +301,13 @@ def render_sweep_report(
     values = pd.to_numeric(table[metric], errors="coerce")
     frame = table.assign(**{metric: values})
     agg = "max" if higher_is_better else "min"
-    grid = frame.pivot_table(index=y, columns=x, values=metric, aggfunc=agg, dropna=False)
+    by = [x] if y is None else [x, y]
+    if y is None:
+        grid = frame.groupby(x)[metric].agg(agg).to_frame().T.set_axis([metric], axis=0)
+    else:
+        grid = frame.pivot_table(index=y, columns=x, values=metric, aggfunc=agg, dropna=False)
     grid = grid.sort_index(axis=0).sort_index(axis=1)
-    repeats = int(frame.groupby([x, y]).size().max()) if len(frame) else 0
+    repeats = int(frame.groupby(by).size().max()) if len(frame) else 0
     best = "largest" if higher_is_better else "smallest"
     note = f"{len(frame)} runs; cell = {metric}"
     if repeats > 1:
@@ -295,21 +316,33 @@ def render_sweep_report(
         metric, ascending=not higher_is_better, na_position="last", kind="mergesort"
     )
     head = ranked.head(top)
-    rows = [[_cell(v) for v in row] for row in head.itertuples(index=False)]
+    metric_cols = set(METRIC_KEYS)
+    rows = [[_metric_cell(c, v) if c in metric_cols else _cell(v) for c, v in zip(head.columns, row)]
+            for row in head.itertuples(index=False)]
     numeric = [i for i, c in enumerate(head.columns) if pd.api.types.is_numeric_dtype(head[c])]
-    fig = f.sweep_figure(grid, x, y, metric)
+    fig = f.sweep_figure(grid, x, y or "", metric, fmt=lambda v: h.fmt_metric(metric, v, ""))
     height = 160 + 34 * max(1, len(grid.index))
+    heading = f"{metric} by {x}" + (f" and {y}" if y is not None else "")
     body = h.section(
-        "sec-heatmap", f"{metric} by {x} and {y}",
+        "sec-heatmap", heading,
         f.figure_div(fig, plot_div_id("sweep-heatmap"), min(height, 900)), note=note,
     ) + h.section(
         "sec-top", f"Top {len(head)} by {metric}",
         h.table([str(c) for c in head.columns], rows, numeric=numeric, css_class="t narrow"),
     )  # fmt: skip
-    title = title or f"Sweep: {metric} by {x} × {y}"
-    nav = (("sec-heatmap", "Heatmap"), ("sec-top", "Top runs"))
+    nav: tuple[tuple[str, str], ...] = (("sec-heatmap", "Heatmap"), ("sec-top", "Top runs"))
+    if overfit is not None:
+        body += overfit_section(overfit)
+        nav += (("sec-overfit", "Overfitting"),)
+    title = title or (f"Sweep: {metric} by {x} × {y}" if y is not None else f"Sweep: {metric} by {x}")
     html_text = h.page(title, note, nav, body, _plotly_js())
     return write_atomic(path, html_text)
+
+
+def _metric_cell(key: str, v: object) -> str:
+    if isinstance(v, (float, np.floating)):
+        return h.fmt_metric(key, float(v), "")
+    return _cell(v)
 
 
 def _cell(v: object) -> str:

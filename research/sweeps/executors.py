@@ -4,7 +4,8 @@ Both implement one small protocol, ``Executor.map(fn, items, on_done=None)``:
 apply a module-level function to every item and return the results **in the
 order of the items**, whatever order the workers finished in. That, plus
 deterministic work functions, is why a sweep's table is byte-identical on every
-back end.
+back end. ``on_done(index)`` is called as each item finishes, while the others
+still run (progress bars advance per finished job, not at the end).
 
 - ``LocalExecutor(processes=2)`` (the default): a ``ProcessPoolExecutor`` with the
   ``spawn`` start method (safe with threads, numba and DuckDB; the same on Linux,
@@ -34,7 +35,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any, Protocol, Self, TypeVar
 
 from tradeloom.engine.errors import ConfigError
@@ -119,7 +120,9 @@ class LocalExecutor:
         pending = set(futures)
         try:
             while pending:
-                done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                # FIRST_COMPLETED, not FIRST_EXCEPTION: the latter returns only on an error
+                # or when every job is done, so a progress bar would sit at 0/N until the end.
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for f in sorted(done, key=lambda f: index[id(f)]):
                     exc = f.exception()
                     if exc is not None:

@@ -57,6 +57,8 @@ class FastPath:
     """Returns why the fast path cannot reproduce this run, or None when it can."""
     available: Callable[[], str | None]
     """Returns why the kernel is not importable, or None when it is."""
+    curves: Callable[[DataSpec, list[dict[str, Any]], RunSettings], list[Any]]
+    """The equity curve of each combination (for the overfitting statistics)."""
 
 
 def _sma_available() -> str | None:
@@ -83,14 +85,9 @@ def _sma_run(data: DataSpec, params: list[dict[str, Any]], settings: RunSettings
     sample also costs one call. Market rules come from the store's snapshot, as in
     ``run_backtest``.
     """
-    from tradeloom.adapters.store.market_store import MarketStore
     from tradeloom.engine.vector.api import sweep_sma_cross
-    from tradeloom.engine.market import MarketSpec
 
-    store = MarketStore(data.catalog)
-    symbol = data.symbols[0]
-    bars = store.read_bars(data.exchange, data.timeframe, symbol, data.start, data.end)
-    market = store.load_markets(data.exchange).get(symbol) or MarketSpec(symbol)
+    bars, market = _sma_inputs(data, settings)
     fasts = sorted({int(p["fast"]) for p in params})
     slows = sorted({int(p["slow"]) for p in params})
     table = sweep_sma_cross(bars, fasts, slows, init_cash=settings.initial_cash, market=market,
@@ -100,8 +97,36 @@ def _sma_run(data: DataSpec, params: list[dict[str, Any]], settings: RunSettings
     return [records[rows[(int(p["fast"]), int(p["slow"]))]] for p in params]
 
 
+def _sma_inputs(data: DataSpec, settings: RunSettings) -> tuple[Any, Any]:
+    """The window's bars and the symbol's market rules (the store's snapshot, as in
+    ``run_backtest``, with ``settings.market_rules`` applied)."""
+    from tradeloom.adapters.store.market_store import MarketStore
+    from tradeloom.engine.market import MarketSpec
+    from tradeloom.research.backtest import apply_market_rules
+
+    store = MarketStore(data.catalog)
+    symbol = data.symbols[0]
+    bars = store.read_bars(data.exchange, data.timeframe, symbol, data.start, data.end)
+    market = store.load_markets(data.exchange).get(symbol) or MarketSpec(symbol)
+    return bars, apply_market_rules({symbol: market}, settings.market_rules)[symbol]
+
+
+def _sma_curves(data: DataSpec, params: list[dict[str, Any]], settings: RunSettings) -> list[Any]:
+    """Each combination's equity curve: one ``sweep_sma_cross`` call per pair, its curve kept."""
+    from tradeloom.engine.vector.api import sweep_sma_cross
+
+    bars, market = _sma_inputs(data, settings)
+    out = []
+    for p in params:
+        _, eq = sweep_sma_cross(bars, [int(p["fast"])], [int(p["slow"])], init_cash=settings.initial_cash,
+                                market=market, timeframe=data.timeframe, keep_equity=True)
+        out.append(eq[0])
+    return out
+
+
 FAST_PATHS: dict[str, FastPath] = {
-    "sma_cross": FastPath("sma_cross", ("fast", "slow"), _sma_run, _sma_refuse, _sma_available),
+    "sma_cross": FastPath("sma_cross", ("fast", "slow"), _sma_run, _sma_refuse, _sma_available,
+                          _sma_curves),
 }
 
 #: Strategies with a fast path that do not declare it themselves: "module:Class" -> fast path.

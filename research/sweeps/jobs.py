@@ -24,6 +24,8 @@ from tradeloom.engine.errors import ConfigError, StrategyError
 from tradeloom.engine.results.result import METRIC_KEYS
 from tradeloom.engine.strategy.base import Strategy
 
+from tradeloom.research.sweeps.trials import TrialStats, trial_stats
+
 __all__ = [
     "DataSpec",
     "EventJob",
@@ -66,20 +68,25 @@ class RunSettings:
 
     initial_cash: float = DEFAULT_CASH
     seed: int = 0
+    market_rules: str = "exchange"
+    """``exchange`` or ``none`` (no rounding, no minimums; ``backtest.apply_market_rules``)."""
 
     def kwargs(self) -> dict[str, Any]:
-        return {"initial_cash": float(self.initial_cash), "seed": int(self.seed)}
+        return {"initial_cash": float(self.initial_cash), "seed": int(self.seed),
+                "market_rules": self.market_rules}
 
 
 @dataclass(frozen=True)
 class EventJob:
-    """One combination for the event engine; ``equity`` asks for the equity curve too."""
+    """One combination for the event engine; ``equity`` asks for the equity curve too,
+    ``blocks`` > 0 for its ``TrialStats`` (the overfitting statistics' inputs)."""
 
     strategy: str
     data: DataSpec
     params: tuple[tuple[str, Any], ...]
     settings: RunSettings = field(default_factory=RunSettings)
     equity: bool = False
+    blocks: int = 0
 
 
 @dataclass(frozen=True)
@@ -95,15 +102,19 @@ class FastJob:
     params: tuple[tuple[tuple[str, Any], ...], ...]
     settings: RunSettings = field(default_factory=RunSettings)
     strategy: str = ""
+    blocks: int = 0
+    """> 0: also the ``TrialStats`` of every combination (one more kernel run each)."""
 
 
 @dataclass(frozen=True)
 class JobResult:
-    """Metrics of one run (keys of ``METRIC_KEYS``) and, when asked, its equity curve."""
+    """Metrics of one run (keys of ``METRIC_KEYS``) and, when asked, its equity curve and
+    its ``TrialStats``."""
 
     metrics: dict[str, float]
     equity_ts: np.ndarray | None = None
     equity: np.ndarray | None = None
+    stats: TrialStats | None = None
 
 
 def run_event_job(job: EventJob) -> JobResult:
@@ -116,24 +127,39 @@ def run_event_job(job: EventJob) -> JobResult:
         exchange=d.exchange, **job.settings.kwargs(),
     )
     metrics = {k: float(res.metrics[k]) for k in METRIC_KEYS}
-    if not job.equity:
-        return JobResult(metrics)
-    ts = res.equity["ts"].to_numpy(dtype=np.int64)
     eq = res.equity["equity"].to_numpy(dtype=np.float64)
-    return JobResult(metrics, ts, eq)
+    stats = (trial_stats(eq, job.settings.initial_cash, n_blocks=job.blocks)
+             if job.blocks > 0 else None)
+    if not job.equity:
+        return JobResult(metrics, stats=stats)
+    ts = res.equity["ts"].to_numpy(dtype=np.int64)
+    return JobResult(metrics, ts, eq, stats)
 
 
 def run_fast_job(job: FastJob) -> list[JobResult]:
-    """Run every combination of ``job`` through its kernel fast path (one kernel call)."""
+    """Run every combination of ``job`` through its kernel fast path (one kernel call), and
+    with ``blocks`` > 0 each combination once more alone for its ``TrialStats``."""
     from tradeloom.research.sweeps.fastpath import get_fast_path
-    from tradeloom.research.sweeps.vectorized import VECTORIZED, run_vectorized_combos
+    from tradeloom.research.sweeps.vectorized import (
+        VECTORIZED,
+        run_vectorized_combos,
+        run_vectorized_combos_with_curves,
+    )
 
     params = [dict(p) for p in job.params]
+    curves: list[Any] | None = None
     if job.fast_path == VECTORIZED:
-        rows = run_vectorized_combos(job.strategy, job.data, params, job.settings)
+        if job.blocks > 0:
+            rows, curves = run_vectorized_combos_with_curves(job.strategy, job.data, params, job.settings)
+        else:
+            rows = run_vectorized_combos(job.strategy, job.data, params, job.settings)
     else:
-        rows = get_fast_path(job.fast_path).run(job.data, params, job.settings)
-    return [JobResult({k: float(r[k]) for k in METRIC_KEYS}) for r in rows]
+        fp = get_fast_path(job.fast_path)
+        rows = fp.run(job.data, params, job.settings)
+        curves = fp.curves(job.data, params, job.settings) if job.blocks > 0 else None
+    stats = ([trial_stats(c, job.settings.initial_cash, n_blocks=job.blocks) for c in curves]
+             if curves is not None else [None] * len(rows))
+    return [JobResult({k: float(r[k]) for k in METRIC_KEYS}, stats=st) for r, st in zip(rows, stats)]
 
 
 def strategy_ref(strategy: str | type[Strategy]) -> str:

@@ -19,6 +19,13 @@ How combinations run (``engine=``):
   the run, else the event engine. ``SweepResult.engine_reason`` says which ran and
   why (the CLI prints it).
 
+Overfitting: every combination that ran is a trial. The sweep records how many, and
+reports the deflated Sharpe ratio of the best row and the probability of backtest
+overfitting over all of them (``SweepResult.overfit``, ``meta["overfit"]``; see
+``tradeloom.research.sweeps.overfit``). Their inputs come from each run's equity
+curve (``trials.TrialStats``): on the event engine from the same runs, on a fast path
+from one more kernel run per combination.
+
 Determinism: combination order, the random draw (``numpy.random.default_rng(seed)``)
 and every run are deterministic and executors return results in item order, so
 the same inputs give byte-identical Parquet files whatever the back end.
@@ -46,6 +53,7 @@ import pandas as pd
 from tradeloom.engine.errors import ConfigError, StrategyError
 from tradeloom.engine.results.result import METRIC_KEYS
 from tradeloom.engine.strategy.base import Strategy
+from tradeloom.engine.timeframes import bars_per_year
 
 from tradeloom.research.sweeps.executors import Executor, LocalExecutor
 from tradeloom.research.sweeps.fastpath import explain_fast_path
@@ -61,6 +69,7 @@ from tradeloom.research.sweeps.jobs import (
     run_fast_job,
     strategy_ref,
 )
+from tradeloom.research.sweeps.trials import DEFAULT_BLOCKS, OverfitReport, overfit_report
 from tradeloom.research.sweeps.table import (
     best_index,
     check_metric,
@@ -71,7 +80,7 @@ from tradeloom.research.sweeps.table import (
 
 __all__ = [
     "Combinations", "Progress", "SweepResult", "as_grid", "evaluate", "prepare_combinations",
-    "progress_counter", "run_sweep",
+    "progress_counter", "run_sweep", "search_overfit", "sweep_metadata_data",
 ]
 
 Engine = Literal["auto", "fast", "event"]
@@ -146,24 +155,25 @@ def evaluate(
     settings: RunSettings,
     executor: Executor,
     progress: Progress | None = None,
-) -> list[list[dict[str, float]]]:
-    """Metrics of every combination on every window: ``out[window][combination]``.
+    blocks: int = 0,
+) -> list[list[JobResult]]:
+    """Every combination's result on every window: ``out[window][combination]``.
 
     The fast path makes one job per window (one kernel call each); the event
     engine one job per (window, combination). All jobs go to the executor at once.
+    ``blocks`` > 0 asks each result for its ``TrialStats`` (the overfitting statistics).
     """
     keyed = [tuple(p.items()) for p in params]
     if fast_path is not None:
-        fjobs = [FastJob(fast_path, w, tuple(keyed), settings, strategy) for w in windows]
+        fjobs = [FastJob(fast_path, w, tuple(keyed), settings, strategy, blocks) for w in windows]
         total = len(fjobs)
         done = progress_counter(progress, total)
-        per_window = executor.map(run_fast_job, fjobs, on_done=done)
-        return [[r.metrics for r in rows] for rows in per_window]
-    ejobs = [EventJob(strategy, w, p, settings) for w in windows for p in keyed]
+        return executor.map(run_fast_job, fjobs, on_done=done)
+    ejobs = [EventJob(strategy, w, p, settings, blocks=blocks) for w in windows for p in keyed]
     done = progress_counter(progress, len(ejobs))
     flat: list[JobResult] = executor.map(run_event_job, ejobs, on_done=done)
     n = len(keyed)
-    return [[r.metrics for r in flat[i * n:(i + 1) * n]] for i in range(len(windows))]
+    return [flat[i * n:(i + 1) * n] for i in range(len(windows))]
 
 
 def progress_counter(progress: Progress | None, total: int) -> Callable[[int], None] | None:
@@ -191,6 +201,8 @@ class SweepResult:
     skipped: list[tuple[dict[str, str], str]] = field(default_factory=list)
     engine_reason: str = ""
     """Why ``engine`` ran: the fast path's name, or why the event engine did."""
+    overfit: OverfitReport | None = None
+    """The search's number of trials, deflated Sharpe ratio and PBO (``trials``)."""
 
     @property
     def best_position(self) -> int:
@@ -249,16 +261,27 @@ def run_sweep(
     own = executor is None
     ex = executor if executor is not None else LocalExecutor()
     try:
-        metrics = evaluate(ref, [data], combos.full, fast_path=choice.name, settings=settings,
-                           executor=ex, progress=progress)[0]
+        results = evaluate(ref, [data], combos.full, fast_path=choice.name, settings=settings,
+                           executor=ex, progress=progress, blocks=DEFAULT_BLOCKS)[0]
     finally:
         if own:
             ex.close()
-    table = results_table(combos.names, combos.params, metrics)
+    table = results_table(combos.names, combos.params, [r.metrics for r in results])
     meta = sweep_metadata(ref, cls, data, param_grid, combos, random=random, seed=seed,
                           metric=metric, engine=choice.engine, settings=settings)
     meta["engine_reason"] = choice.reason
-    return SweepResult(table, metric, choice.engine, meta, combos.skipped, choice.reason)
+    report = search_overfit(results, best_index(table, metric), data.timeframe)
+    meta["overfit"] = report.as_dict()
+    return SweepResult(table, metric, choice.engine, meta, combos.skipped, choice.reason, report)
+
+
+def search_overfit(results: Sequence[JobResult], best: int, timeframe: str) -> OverfitReport:
+    """The overfitting statistics of a search whose trials gave ``results`` (with stats),
+    ``best`` being the selected one."""
+    stats = [r.stats for r in results if r.stats is not None]
+    if len(stats) != len(results):
+        raise ConfigError("every trial needs its TrialStats for the overfitting statistics")
+    return overfit_report(stats, best, bars_per_year(timeframe))
 
 
 def _portable_ref(ref: str, cls: type[Strategy]) -> str:
@@ -278,11 +301,7 @@ def sweep_metadata(ref: str, cls: type[Strategy], data: DataSpec, grid: ParamGri
     or switching back ends does not change the results); the data fingerprint
     identifies the bars instead.
     """
-    from tradeloom.adapters.store.market_store import MarketStore
-
-    fingerprint = MarketStore(data.catalog).fingerprint(
-        data.exchange, data.timeframe, list(data.symbols), data.start, data.end)
-    return {
+    meta = {
         "strategy": _portable_ref(ref, cls),
         "params": list(combos.names),
         "grid": grid.specs(),
@@ -293,6 +312,20 @@ def sweep_metadata(ref: str, cls: type[Strategy], data: DataSpec, grid: ParamGri
         "engine": engine,
         "combinations": len(combos.params),
         "skipped": len(combos.skipped),
+    }
+    meta.update(sweep_metadata_data(ref, cls, data, settings))
+    return meta
+
+
+def sweep_metadata_data(ref: str, cls: type[Strategy], data: DataSpec,
+                        settings: RunSettings) -> dict[str, Any]:
+    """The part of a search's description that names the strategy, the bars and the account."""
+    from tradeloom.adapters.store.market_store import MarketStore
+
+    fingerprint = MarketStore(data.catalog).fingerprint(
+        data.exchange, data.timeframe, list(data.symbols), data.start, data.end)
+    return {
+        "strategy": _portable_ref(ref, cls),
         "exchange": data.exchange,
         "timeframe": data.timeframe,
         "symbols": list(data.symbols),
@@ -301,5 +334,6 @@ def sweep_metadata(ref: str, cls: type[Strategy], data: DataSpec, grid: ParamGri
         "data_fingerprint": fingerprint,
         "initial_cash": settings.initial_cash,
         "run_seed": settings.seed,
+        "market_rules": settings.market_rules,
         "metrics": list(METRIC_KEYS),
     }

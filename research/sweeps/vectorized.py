@@ -21,25 +21,28 @@ from tradeloom.engine.errors import StrategyError
 from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.strategy.base import Strategy
 from tradeloom.engine.vector.form import NotVectorizable, VectorBars, vectorized_method
-from tradeloom.engine.vector.run_form import form_kind, form_of, sweep_forms
+from tradeloom.engine.vector.run_form import form_kind, form_of, run_form, sweep_forms
 from tradeloom.research.sweeps.jobs import DataSpec, RunSettings
 
-__all__ = ["VECTORIZED", "load_vector_bars", "probe", "run_vectorized_combos"]
+__all__ = ["VECTORIZED", "load_vector_bars", "probe", "run_vectorized_combos",
+           "run_vectorized_combos_with_curves", "vectorized_curves"]
 
 VECTORIZED = "vectorized"
 """The fast path's name in ``FastJob.fast_path`` and in result tables (``fast:vectorized``)."""
 
 
-def load_vector_bars(data: DataSpec) -> tuple[VectorBars, dict[str, MarketSpec]]:
-    """The window's bars as ``VectorBars`` and each symbol's market rules (snapshot or default)."""
+def load_vector_bars(data: DataSpec, market_rules: str = "exchange") -> tuple[VectorBars, dict[str, MarketSpec]]:
+    """The window's bars as ``VectorBars`` and each symbol's market rules (snapshot or
+    default, ``market_rules`` applied as in ``run_backtest``)."""
     from tradeloom.adapters.store.market_store import MarketStore
+    from tradeloom.research.backtest import apply_market_rules
 
     store = MarketStore(data.catalog)
     frames = {s: store.read_bars(data.exchange, data.timeframe, s, data.start, data.end)
               for s in data.symbols}
     snapshot = store.load_markets(data.exchange)
     markets = {s: snapshot.get(s) or MarketSpec(s) for s in data.symbols}
-    return VectorBars.from_frames(frames, data.timeframe), markets
+    return VectorBars.from_frames(frames, data.timeframe), apply_market_rules(markets, market_rules)
 
 
 def probe(cls: type[Strategy], data: DataSpec, params: Mapping[str, Any]) -> tuple[str | None, str]:
@@ -65,20 +68,50 @@ def run_vectorized_combos(strategy: str, data: DataSpec, params: Sequence[Mappin
     with two SMAs exactly equal on some bar) runs through the event engine instead, so
     every row is the event engine's result either way.
     """
+    return _vectorized(strategy, data, params, settings, curves=False)[0]
+
+
+def run_vectorized_combos_with_curves(strategy: str, data: DataSpec, params: Sequence[Mapping[str, Any]],
+                                      settings: RunSettings) -> tuple[list[dict[str, float]], list[Any]]:
+    """``run_vectorized_combos`` and each combination's equity curve: the same forms run once
+    more, one kernel run each, reading only the curve (``KernelResult.equity_values``)."""
+    rows, curves = _vectorized(strategy, data, params, settings, curves=True)
+    return rows, curves  # type: ignore[return-value]
+
+
+def vectorized_curves(strategy: str, data: DataSpec, params: Sequence[Mapping[str, Any]],
+                      settings: RunSettings) -> list[Any]:
+    """Each combination's equity curve (see ``run_vectorized_combos_with_curves``)."""
+    return run_vectorized_combos_with_curves(strategy, data, params, settings)[1]
+
+
+def _vectorized(strategy: str, data: DataSpec, params: Sequence[Mapping[str, Any]],
+                settings: RunSettings, *, curves: bool) -> tuple[list[Any], list[Any] | None]:
+    import numpy as np
+
     from tradeloom.research.strategy_loader import load_strategy
     from tradeloom.research.sweeps.jobs import EventJob, run_event_job
 
     cls = load_strategy(strategy)
-    bars, markets = load_vector_bars(data)
-    forms, fast_rows, rows = [], [], [None] * len(params)
+    bars, markets = load_vector_bars(data, settings.market_rules)
+    forms, fast_rows = [], []
+    rows: list[Any] = [None] * len(params)
+    equity: list[Any] = [None] * len(params)
     for k, p in enumerate(params):
         try:
             forms.append(form_of(cls(**dict(p)), bars))
             fast_rows.append(k)
         except NotVectorizable:
-            rows[k] = run_event_job(EventJob(strategy, data, tuple(dict(p).items()), settings)).metrics
+            res = run_event_job(EventJob(strategy, data, tuple(dict(p).items()), settings, equity=curves))
+            rows[k], equity[k] = res.metrics, res.equity
     if forms:
         table = sweep_forms(forms, bars, markets=markets, init_cash=settings.initial_cash)
         for k, row in zip(fast_rows, table.to_dict("records")):
             rows[k] = row
-    return rows  # type: ignore[return-value]
+        if curves:
+            for k, form in zip(fast_rows, forms):
+                res = run_form(form, bars, markets=markets, init_cash=settings.initial_cash)
+                values = getattr(res, "equity_values", None)
+                equity[k] = (values() if values is not None
+                             else res.equity["equity"].to_numpy(dtype=np.float64))
+    return rows, (equity if curves else None)

@@ -20,6 +20,12 @@ one account had traded every test window in turn. Overall out-of-sample metrics
 (return, CAGR, volatility, Sharpe, Sortino, max drawdown) are computed on that
 stitched curve.
 
+**Overfitting.** Each train window's search is scored like a sweep: ``is_trials``,
+``is_dsr`` (deflated Sharpe ratio of the pick) and ``is_pbo`` (probability of backtest
+overfitting by CSCV over that window's trials) per window; the summary has the
+trials over all windows (``trials``) and the windows' means (``is_dsr_mean``,
+``is_pbo_mean``).
+
 **Degradation.** Per window: ``is_<metric>`` (the best train value),
 ``oos_<metric>`` (the same params out of sample), ``degradation = oos - is`` and
 ``efficiency = oos / is`` (NaN when ``is`` is 0 or NaN). Overall: the means of
@@ -54,7 +60,9 @@ from tradeloom.research.sweeps.sweep import (
     evaluate,
     prepare_combinations,
     progress_counter,
+    search_overfit,
 )
+from tradeloom.research.sweeps.trials import DEFAULT_BLOCKS, OverfitReport
 from tradeloom.research.sweeps.jobs import (
     DataSpec,
     EventJob,
@@ -71,7 +79,7 @@ from tradeloom.research.sweeps.table import (
 )
 from tradeloom.research.sweeps.wf_windows import Span, Window, parse_span, plan_windows
 
-__all__ = ["WalkForwardResult", "run_walkforward", "stitch"]
+__all__ = ["WalkForwardResult", "bar_times", "run_walkforward", "stitch"]
 
 STITCHED_METRICS = ("total_return", "cagr", "volatility", "sharpe", "sortino", "max_drawdown")
 
@@ -140,7 +148,8 @@ def _ratio(a: float, b: float) -> float:
     return a / b if b != 0 and math.isfinite(a) and math.isfinite(b) else math.nan
 
 
-def _bar_times(data: DataSpec) -> np.ndarray:
+def bar_times(data: DataSpec) -> np.ndarray:
+    """The distinct bar open times of ``data`` (all its symbols), sorted."""
     from tradeloom.adapters.store.market_store import MarketStore
 
     table = MarketStore(data.catalog).read_arrow(
@@ -179,7 +188,7 @@ def run_walkforward(
     combos = prepare_combinations(cls, as_grid(grid), random=random, seed=seed)
     choice = explain_fast_path(cls, engine, data, settings, combos.names, probe=combos.full[0])
     fast = choice.name
-    windows = plan_windows(_bar_times(data), data.timeframe, train_span, test_span, anchored=anchored)
+    windows = plan_windows(bar_times(data), data.timeframe, train_span, test_span, anchored=anchored)
     n_is = len(windows) * (1 if fast else len(combos.full))
     total = n_is + len(windows)
 
@@ -194,11 +203,13 @@ def run_walkforward(
     own = executor is None
     ex = executor if executor is not None else LocalExecutor()
     try:
-        is_metrics = evaluate(ref, [data.window(w.train_start, w.train_end) for w in windows],
+        is_results = evaluate(ref, [data.window(w.train_start, w.train_end) for w in windows],
                               combos.full, fast_path=fast, settings=settings, executor=ex,
-                              progress=is_progress)
-        tables = [results_table(combos.names, combos.params, rows) for rows in is_metrics]
+                              progress=is_progress, blocks=DEFAULT_BLOCKS)
+        tables = [results_table(combos.names, combos.params, [r.metrics for r in rows])
+                  for rows in is_results]
         picks = [best_index(t, metric) for t in tables]
+        overfits = [search_overfit(rows, p, data.timeframe) for rows, p in zip(is_results, picks)]
         jobs = [EventJob(ref, data.window(w.test_start, w.test_end), tuple(combos.full[p].items()),
                          settings, equity=True) for w, p in zip(windows, picks)]
         done = progress_counter(oos_progress, len(jobs))
@@ -208,13 +219,28 @@ def run_walkforward(
             ex.close()
     curve = stitch([(r.equity_ts, r.equity) for r in oos], settings.initial_cash)
     window_table = _window_table(windows, combos.names, combos.params, tables, picks, oos, metric)
+    window_table["is_trials"] = np.array([o.n_trials for o in overfits], dtype=np.int64)
+    window_table["is_dsr"] = np.array([o.dsr for o in overfits], dtype=np.float64)
+    window_table["is_pbo"] = np.array([o.pbo for o in overfits], dtype=np.float64)
     in_sample = pd.concat(
         [t.assign(window=np.int64(w.index))[["window", *t.columns]] for w, t in zip(windows, tables)],
         ignore_index=True)
     summary = _summary(window_table, curve, metric, data, settings, anchored, train_span, test_span,
                        choice.engine, ref, seed, random)
     summary["engine_reason"] = choice.reason
+    summary.update(_overfit_summary(overfits))
     return WalkForwardResult(window_table, curve, in_sample, summary, metric)
+
+
+def _overfit_summary(overfits: Sequence[OverfitReport]) -> dict[str, Any]:
+    """Trials run in sample over all windows, and the windows' mean DSR and PBO."""
+    def mean(values: list[float]) -> float | None:
+        finite = [v for v in values if math.isfinite(v)]
+        return float(np.mean(finite)) if finite else None
+
+    return {"trials": int(sum(o.n_trials for o in overfits)),
+            "is_dsr_mean": mean([o.dsr for o in overfits]),
+            "is_pbo_mean": mean([o.pbo for o in overfits])}
 
 
 def _window_table(windows: Sequence[Window], names: Sequence[str], params: Sequence[dict[str, Any]],

@@ -37,6 +37,33 @@ def fail_on_two(x: int) -> int:
     return x
 
 
+def last_waits_for_progress(item: tuple[int, int, str]) -> bool:
+    """Items other than the last return at once; the last waits (up to 30 s) for the file
+    the progress callback writes when it sees the first finished job, and says whether
+    it came. With progress reported only at the end, it never comes."""
+    index, last, go = item
+    if index != last:
+        return True
+    deadline = time.monotonic() + 30.0
+    while time.monotonic() < deadline:
+        if Path(go).exists():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def progress_before_the_end(executor: Any, tmp_path: Path, n: int = 4) -> tuple[list[bool], list[int]]:
+    go = tmp_path / "go"
+    counts: list[int] = []
+
+    def on_done(_: int) -> None:
+        counts.append(len(counts) + 1)
+        go.touch()
+
+    items = [(i, n - 1, str(go)) for i in range(n)]
+    return executor.map(last_waits_for_progress, items, on_done=on_done), counts
+
+
 @pytest.fixture(scope="module")
 def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("exec_store")
@@ -76,6 +103,26 @@ class TestLocalExecutor:
     def test_bad_process_count(self, n: object) -> None:
         with pytest.raises(ConfigError, match="whole number >= 1"):
             LocalExecutor(processes=n)  # type: ignore[arg-type]
+
+
+class TestProgressAdvancesPerJob:
+    """A progress callback sees each finished job while the last one still runs."""
+
+    def test_local_pool(self, pool: LocalExecutor, tmp_path: Path) -> None:
+        results, counts = progress_before_the_end(pool, tmp_path)
+        assert results == [True, True, True, True]  # the last job saw progress before it ended
+        assert counts == [1, 2, 3, 4]
+
+    def test_dask_local_cluster(self, dask_cluster: DaskExecutor, tmp_path: Path) -> None:
+        results, counts = progress_before_the_end(dask_cluster, tmp_path)
+        assert results == [True, True, True, True]
+        assert counts == [1, 2, 3, 4]
+
+    def test_a_sweep_reports_every_job(self, pool: LocalExecutor, root: Path) -> None:
+        seen: list[tuple[int, int]] = []
+        run_sweep(SMA, data_spec(root), ["fast=5,10,15", "slow=30,60"], engine="event",
+                  executor=pool, progress=lambda done, total: seen.append((done, total)))
+        assert seen == [(k, 6) for k in range(7)]
 
 
 class TestClusterAddress:
@@ -135,3 +182,26 @@ class TestDask:
         wd = run_walkforward(SMA, data, ["fast=5,10", "slow=30"], executor=dask_cluster, **kw)
         for a, b in zip(wl.to_parquet(tmp_path / "wl"), wd.to_parquet(tmp_path / "wd")):
             assert a.read_bytes() == b.read_bytes(), a.name
+
+
+class TestOptimizeOnDask:
+    """``run_optimize`` on a real 2-worker LocalCluster: the workers share the study's journal
+    file, and the trials table is the local pool's, trial for trial."""
+
+    def test_same_trials_as_the_local_pool_and_workers_report_to_the_shared_journal(
+            self, dask_cluster: DaskExecutor, pool: LocalExecutor, root: Path, tmp_path: Path) -> None:
+        optuna = pytest.importorskip("optuna")
+        from tradeloom.research.optimize.study import run_optimize
+        from tradeloom.research.optimize.trial_job import open_storage
+
+        kw: dict[str, Any] = {"trials": 8, "seed": 5, "batch": 4, "folds": 2, "prune_startup": 2}
+        space = ["fast=5:30", "slow=40:120"]
+        journal = tmp_path / "dask.journal"
+        on_dask = run_optimize(SMA, data_spec(root), space, executor=dask_cluster, storage=str(journal), **kw)
+        local = run_optimize(SMA, data_spec(root), space, executor=pool,
+                             storage=str(tmp_path / "local.journal"), **kw)
+        assert on_dask.trials.equals(local.trials)
+        study = optuna.load_study(study_name="tradeloom", storage=open_storage(str(journal)))
+        reported = {t.number: sorted(t.intermediate_values) for t in study.trials}
+        done = on_dask.trials[on_dask.trials["state"] == "complete"]["number"].tolist()
+        assert done and all(reported[n] == [0, 1] for n in done)  # one report per fold, by a worker

@@ -114,6 +114,7 @@ def _run(settings: BacktestSettings, store: MarketStore | str | os.PathLike[str]
         risk=risk,
         seed=settings.seed,
         progress=progress,
+        market_rules=settings.broker.market_rules,
     )
 
 

@@ -176,6 +176,7 @@ def backtest(
     fee: Optional[float] = typer.Option(None, "--fee", help="Fee rate override for maker and taker, e.g. 0.001."),
     slippage_bps: Optional[float] = typer.Option(None, "--slippage-bps", help="Fixed adverse slippage in bps for taker fills."),
     intrabar_rule: Optional[str] = typer.Option(None, "--intrabar-rule", help="adverse_first | favorable_first | open_distance."),
+    no_market_rules: bool = typer.Option(False, "--no-market-rules", help="No tick/lot rounding and no exchange minimums (config: [broker] market_rules = \"none\"); fees stay the market's."),
     risk: Optional[str] = typer.Option(None, "--risk", help="Risk profile name (conservative, moderate) or a TOML path."),
     seed: Optional[int] = typer.Option(None, help="Seed of the run's random generator (default 0)."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML file with the same settings; flags override it."),
@@ -214,6 +215,7 @@ def backtest(
             "slippage": "fixed_bps" if slippage_bps else None,
             "slippage_bps": slippage_bps,
             "intrabar_rule": intrabar_rule,
+            "market_rules": "none" if no_market_rules else None,
         }
         if not strategy and config is None:
             raise ConfigError(f"name a strategy, e.g.  {EXAMPLE}")

@@ -28,12 +28,9 @@ data_app = typer.Typer(
     "  tradeloom data load-sample\n\n"
     "  tradeloom data list\n\n"
     "  tradeloom data check\n\n"
-    "  tradeloom data import btc_1h.csv --exchange binance --symbol BTC/USDT --timeframe 1h\n\n"
-    "  tradeloom data repair --exchange binance --symbol BTC/USDT --timeframe 1h\n\n"
-    "  tradeloom data delete --exchange binance --symbol BTC/USDT --timeframe 1h "
-    "--start 2021-01-01 --end 2021-02-01\n\n"
-    "  tradeloom data gaps ack --exchange binance --symbol BTC/USDT --timeframe 1h --current "
-    "--reason 'exchange maintenance'",
+    "  tradeloom data gaps list\n\n"
+    "Repair, delete and gap acknowledgement: see `tradeloom data repair --help`, "
+    "`data delete --help`, `data gaps --help`.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",

@@ -69,6 +69,9 @@ def _register() -> None:
     app.command("backtest", rich_help_panel="Research")(backtest)
     app.command("sweep", rich_help_panel="Research")(sweep)
     app.command("walkforward", rich_help_panel="Research")(walkforward)
+    from tradeloom.cli.optimize import optimize
+
+    app.command("optimize", rich_help_panel="Research")(optimize)
     app.command("regress", rich_help_panel="Research")(regress)
     from tradeloom.cli.check_fast import check_fast
 

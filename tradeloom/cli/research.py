@@ -45,8 +45,16 @@ WF_EXAMPLE = (
 
 _GRID_HELP = ("Param values NAME=START:STOP:STEP (STOP included when on the grid), NAME=A,B,C "
               "or NAME=VALUE; repeat per param.")
+_NO_RULES_HELP = "No tick/lot rounding and no exchange minimums (an idealised run); fees stay the market's."
 _CLUSTER_HELP = ("Run on Dask: local or local:N starts N local workers, tcp://HOST:8786 uses a "
                  "running scheduler (needs tradeloom's dask extra). Default: a local process pool.")
+
+
+def run_settings(cash: float, no_market_rules: bool) -> Any:
+    """The runs' account and market-rule settings from the command's flags."""
+    from tradeloom.research.sweeps.jobs import RunSettings
+
+    return RunSettings(initial_cash=cash, market_rules="none" if no_market_rules else "exchange")
 
 
 def _data_spec(symbols: str | None, timeframe: str | None, start: str | None, end: str | None,
@@ -120,9 +128,11 @@ def sweep(
     engine: str = typer.Option("auto", "--engine", help="auto (kernel fast path when the strategy has one), fast or event."),
     exchange: str = typer.Option("binance", "--exchange", help="Exchange id in the catalog."),
     cash: float = typer.Option(10_000.0, "--cash", help="Initial cash in the quote currency."),
+    no_market_rules: bool = typer.Option(False, "--no-market-rules", help=_NO_RULES_HELP),
     cluster: str | None = typer.Option(None, "--cluster", help=_CLUSTER_HELP),
     processes: int = typer.Option(2, "--processes", help="Local pool size when --cluster is not given."),
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the result table here (Parquet, atomic).")] = None,
+    report: Annotated[Path | None, typer.Option("--report", help="Write the HTML report here: heatmap of --metric over the first two grid params, the top rows, the overfitting statistics.")] = None,
     top: int = typer.Option(10, "--top", help="Rows of the ranking to print."),
     as_json: bool = typer.Option(False, "--json", help="Print the best row and the run description as JSON."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar, no table."),
@@ -144,9 +154,12 @@ def sweep(
     A rule file sweeps over any of its numbers, by dotted path:
 
       tradeloom sweep examples/rules/sma_cross.toml --grid indicators.fast.period=5:50:5 --grid indicators.slow.period=60:240:20
+
+    Every sweep counts its trials and prints the deflated Sharpe ratio of the best row and
+    the probability of backtest overfitting (CSCV); --report FILE writes them with the
+    heatmap.
     """
     from tradeloom.research.sweeps.sweep import run_sweep
-    from tradeloom.research.sweeps.jobs import RunSettings
 
     with _user_errors():
         if not grid:
@@ -154,24 +167,39 @@ def sweep(
         data = _data_spec(symbols, timeframe, start, end, exchange, strategy)
         with _executor(cluster, processes) as ex, _progress(not quiet and not as_json, "sweep") as bar:
             result = run_sweep(strategy, data, grid, random=random, seed=seed, metric=metric,
-                               executor=ex, settings=RunSettings(initial_cash=cash),
+                               executor=ex, settings=run_settings(cash, no_market_rules),
                                engine=engine, progress=bar)
         if out is not None:
             result.to_parquet(out)
+        if report is not None:
+            _write_sweep_report(result, report)
     best = {k: _plain(v) for k, v in zip(result.table.columns, result.table.iloc[result.best_position])}
     best.update(result.best_params)
     if as_json:
         payload = {"best": best, "best_params": result.best_params, "run": result.meta,
                    "rows": len(result.table), "skipped": len(result.skipped),
-                   "out": str(out) if out is not None else None}
+                   "out": str(out) if out is not None else None,
+                   "report": str(report) if report is not None else None}
         typer.echo(json.dumps(payload, sort_keys=True, allow_nan=False, default=_plain))
         return
     if quiet:
         return
-    _print_sweep(result, top, out)
+    _print_sweep(result, top, out, report)
 
 
-def _print_sweep(result: Any, top: int, out: Path | None) -> None:
+def _write_sweep_report(result: Any, path: Path) -> None:
+    """The sweep's HTML report: --metric over the first two grid params (one row for one)."""
+    from tradeloom.research.reports.report import render_sweep_report
+
+    names = list(result.meta["params"])
+    meta = result.meta
+    title = (f"Sweep {meta['strategy']} {', '.join(meta['symbols'])} {meta['timeframe']}: "
+             f"{result.metric} by {' × '.join(names[:2])}")
+    render_sweep_report(result.table, names[0], names[1] if len(names) > 1 else None, result.metric,
+                        path, title=title, overfit=result.overfit)
+
+
+def _print_sweep(result: Any, top: int, out: Path | None, report: Path | None = None) -> None:
     console = Console()
     names = list(result.meta["params"])
     shown = [result.metric] + [k for k in ("total_return", "max_drawdown", "n_trades", "sharpe")
@@ -195,8 +223,12 @@ def _print_sweep(result: Any, top: int, out: Path | None) -> None:
     console.print(f"best: {result.best_params}  {result.metric} = "
                   f"{format_metric(result.metric, float(result.best[result.metric]))}",
                   highlight=False)
+    if result.overfit is not None:
+        console.print(f"overfitting: {result.overfit.text()}", highlight=False)
     if out is not None:
         console.print(f"table written to {out}", highlight=False)
+    if report is not None:
+        console.print(f"report written to {report}", highlight=False)
 
 
 _GENERIC = frozenset({"period", "right", "left", "at", "fraction", "for_bars", "percent"})
@@ -242,6 +274,7 @@ def walkforward(
     engine: str = typer.Option("auto", "--engine", help="Train-window engine: auto, fast or event (tests always use the event engine)."),
     exchange: str = typer.Option("binance", "--exchange", help="Exchange id in the catalog."),
     cash: float = typer.Option(10_000.0, "--cash", help="Initial cash of every test window."),
+    no_market_rules: bool = typer.Option(False, "--no-market-rules", help=_NO_RULES_HELP),
     cluster: str | None = typer.Option(None, "--cluster", help=_CLUSTER_HELP),
     processes: int = typer.Option(2, "--processes", help="Local pool size when --cluster is not given."),
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Directory for windows/equity/in_sample Parquet files.")] = None,
@@ -260,7 +293,6 @@ def walkforward(
 
       tradeloom walkforward research/strategies/sma_cross.py:SmaCross --symbols BTC/USDT --train 1000 --test 500 --anchored --grid fast=5,10,20 --grid slow=50,100
     """
-    from tradeloom.research.sweeps.jobs import RunSettings
     from tradeloom.research.sweeps.walkforward import run_walkforward
 
     with _user_errors():
@@ -270,7 +302,7 @@ def walkforward(
         with _executor(cluster, processes) as ex, _progress(not quiet and not as_json, "walk-forward") as bar:
             result = run_walkforward(strategy, data, grid, train=train, test=test, anchored=anchored,
                                      metric=metric, random=random, seed=seed, executor=ex,
-                                     settings=RunSettings(initial_cash=cash), engine=engine,
+                                     settings=run_settings(cash, no_market_rules), engine=engine,
                                      progress=bar)
         if out is not None:
             result.to_parquet(out)
@@ -293,13 +325,14 @@ def _print_walkforward(result: Any, out: Path | None) -> None:
     table = Table(title=f"walk-forward {s['strategy']}  {', '.join(s['symbols'])}  {s['timeframe']}  "
                         f"{s['mode']} train {s['train']} / test {s['test']}  by {metric}")
     for col in ["#", "test from", "test to", *names, f"is {metric}", f"oos {metric}", "degradation",
-                "oos return"]:
+                "oos return", "is dsr", "is pbo"]:
         table.add_column(col, justify="right")
     for row in result.windows.to_dict("records"):
         table.add_row(str(row["window"]), format_utc_ms(int(row["test_start"]))[:10],
                       format_utc_ms(int(row["test_end"]))[:10], *(_fmt(row[n]) for n in names),
                       _fmt(row[f"is_{metric}"]), _fmt(row[f"oos_{metric}"]), _fmt(row["degradation"]),
-                      format_metric("total_return", row["oos_total_return"]))
+                      format_metric("total_return", row["oos_total_return"]),
+                      _fmt(row["is_dsr"]), _fmt(row["is_pbo"]))
     console.print(table)
     console.print(
         f"{s['windows']} windows, engine {s['engine']}: mean is {metric} {_fmt(s[f'is_{metric}_mean'])}, "
@@ -311,6 +344,10 @@ def _print_walkforward(result: Any, out: Path | None) -> None:
         f"stitched out of sample: return {_fmt(s['oos_stitched_total_return'])}, sharpe "
         f"{_fmt(s['oos_stitched_sharpe'])}, max drawdown {_fmt(s['oos_stitched_max_drawdown'])}",
         highlight=False)
+    console.print(
+        f"overfitting: {s['trials']} in-sample trials; per train window deflated Sharpe "
+        f"{_fmt(s['is_dsr_mean'])} and PBO {_fmt(s['is_pbo_mean'])} on average (columns is_dsr, "
+        "is_pbo of the windows table)", highlight=False)
     if out is not None:
         console.print(f"windows, equity and in-sample tables written to {out}/", highlight=False)
 

@@ -59,6 +59,41 @@ def test_sweep_table_output_with_random_search() -> None:
     assert "best: {'fast'" in result.stdout
 
 
+def test_sweep_prints_the_overfitting_statistics() -> None:
+    result = runner.invoke(app, ["sweep", SMA, *BASE, "--grid", "fast=5:15:5", "--grid", "slow=30,60"])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.stdout.split())  # rich wraps long lines
+    assert "overfitting: 6 trials: deflated Sharpe 0." in text and "PBO 0." in text
+
+
+def test_sweep_json_carries_trials_dsr_and_pbo() -> None:
+    result = runner.invoke(app, ["sweep", SMA, *BASE, "--grid", "fast=5:15:5", "--grid", "slow=30,60",
+                                 "--json"])
+    overfit = json.loads(result.stdout)["run"]["overfit"]
+    assert overfit["trials"] == 6 and 0.0 <= overfit["dsr"] <= 1.0 and 0.0 <= overfit["pbo"] <= 1.0
+
+
+def test_sweep_report_has_the_heatmap_formatted_numbers_and_overfitting(tmp_path: Path) -> None:
+    path = tmp_path / "sweep.html"
+    result = runner.invoke(app, ["sweep", SMA, *BASE, "--grid", "fast=5:15:5", "--grid", "slow=30,60",
+                                 "--metric", "total_return", "--report", str(path), "--quiet"])
+    assert result.exit_code == 0, result.output
+    html = path.read_text()
+    assert 'id="plot-sweep-heatmap"' in html and 'id="sec-overfit"' in html
+    assert "total_return by fast and slow" in html
+    top = html.split('id="sec-top"')[1]
+    assert " %</td>" in top  # returns as percentages, like the metrics table
+    assert "probability of backtest overfitting (PBO)" in html
+
+
+def test_a_one_param_sweep_report_draws_one_row(tmp_path: Path) -> None:
+    path = tmp_path / "one.html"
+    result = runner.invoke(app, ["sweep", SMA, *BASE, "--grid", "fast=5:15:5", "--report", str(path),
+                                 "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "sharpe by fast</h2>" in path.read_text()
+
+
 def test_skipped_combinations_are_reported() -> None:
     result = runner.invoke(app, ["sweep", SMA, *BASE, "--grid", "fast=10,40", "--grid", "slow=30",
                                  "--quiet", "--json"])

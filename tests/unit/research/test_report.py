@@ -334,8 +334,9 @@ class TestLongHistory:
         bars = pd.DataFrame({"ts": ts - 60_000, "open": equity, "high": equity * 1.001,
                              "low": equity * 0.999, "close": equity})  # fmt: skip
         html = render_report(r, tmp_path / "long.html", bars=bars).read_text()
-        eq_trace, dd_trace = plot_data(html, "plot-equity")
+        eq_trace, dd_trace, bench_trace = plot_data(html, "plot-equity")  # bars given: buy and hold too
         assert len(eq_trace["x"]) <= d.MAX_POINTS and len(dd_trace["x"]) == len(eq_trace["x"])
+        assert bench_trace["name"] == "buy and hold" and len(bench_trace["x"]) == len(eq_trace["x"])
         assert -decode(dd_trace["y"]).min() == pytest.approx(r.metrics["max_drawdown"], rel=1e-12)
         assert decode(eq_trace["y"])[-1] == r.metrics["final_equity"]
         candle = next(

@@ -126,6 +126,14 @@ class TestRunWalkForward:
         s = result.summary
         assert s["degradation_mean"] == pytest.approx(s["oos_sharpe_mean"] - s["is_sharpe_mean"])
 
+    def test_each_train_window_is_scored_for_overfitting(self, result) -> None:  # type: ignore[no-untyped-def]
+        w, s = result.windows, result.summary
+        assert w["is_trials"].tolist() == [4, 4, 4]  # 2 x 2 combinations per train window
+        assert s["trials"] == 12
+        assert ((w["is_dsr"] >= 0) & (w["is_dsr"] <= 1)).all()
+        assert ((w["is_pbo"] >= 0) & (w["is_pbo"] <= 1)).all()
+        assert s["is_pbo_mean"] == pytest.approx(w["is_pbo"].mean())
+
     def test_to_parquet(self, result, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
         paths = result.to_parquet(tmp_path / "wf")
         assert [p.name for p in paths] == ["windows.parquet", "equity.parquet", "in_sample.parquet"]
