@@ -168,12 +168,21 @@ class Order:
 
 @dataclass(frozen=True, slots=True)
 class Fill:
-    """One execution: ``amount`` base units at ``price``; ``fee`` in the quote currency.
+    """One execution: ``amount`` base units at ``price``, and the fee it paid.
+
+    ``fee`` is the fee valued in the quote currency: what PnL, ``fees_paid`` and the
+    reports count. ``fee_currency`` is the currency the venue charged it in (``""``,
+    the default, means the quote currency) and ``fee_cost`` the amount charged in that
+    currency (ignored for ``""``). A fee in the base currency changes the holding: a
+    buy of ``amount`` adds ``amount - fee_cost`` (``base_change``); a fee in a third
+    asset (BNB) is debited from that asset and valued at its price (see
+    ``accounting.portfolio``).
 
     A fill cannot exist with impossible values (``InvalidFill`` names the field, the
     value and the fill): the price is finite and >= 0, the amount finite and > 0, the
     fee finite and >= 0 except a maker rebate (a maker fill's negative fee, at most
-    ``MAX_MAKER_REBATE`` of the notional).
+    ``MAX_MAKER_REBATE`` of the notional); ``fee_cost`` likewise finite, and negative
+    only for a maker.
 
     >>> Fill(7, "BTC/USDT", Side.BUY, 0, 100.0, float("nan"), 0.1, Liquidity.TAKER)
     Traceback (most recent call last):
@@ -181,6 +190,9 @@ class Fill:
     tradeloom.engine.errors.InvalidFill: fill of order 7 (BTC/USDT buy at ts 0): amount nan is not a finite number > 0; the exchange's report (or the fill model) is wrong
     >>> Fill(7, "BTC/USDT", Side.BUY, 0, 100.0, 2.0, -0.02, Liquidity.MAKER).fee  # a rebate
     -0.02
+    >>> Fill(8, "BTC/USDT", Side.BUY, 0, 30000.0, 0.01, 0.3, Liquidity.TAKER,
+    ...      fee_currency="BTC", fee_cost=0.00001).base_change()
+    0.00999
     """
 
     order_id: int
@@ -194,12 +206,18 @@ class Fill:
     client_id: str = ""
     tag: str = ""
     strategy_id: str = ""
+    fee_currency: str = ""
+    fee_cost: float = 0.0
 
     def __post_init__(self) -> None:
         price, amount, fee = self.price, self.amount, self.fee
-        if 0.0 <= price < _INF and 0.0 < amount < _INF and 0.0 <= fee < _INF:
+        if 0.0 <= price < _INF and 0.0 < amount < _INF and 0.0 <= fee < _INF and (
+            not self.fee_currency or 0.0 <= self.fee_cost < _INF
+        ):
             return  # the common case in one chain of comparisons (NaN fails every one)
         problem = _fill_problem(price, amount, fee, self.liquidity)
+        if not problem and self.fee_currency:
+            problem = _fee_cost_problem(self.fee_cost, self.fee_currency, self.liquidity)
         if problem:
             raise InvalidFill(
                 f"fill of order {self.order_id} ({self.symbol} {Side(self.side).value} at ts "
@@ -210,6 +228,30 @@ class Fill:
     @property
     def notional(self) -> float:
         return self.price * self.amount
+
+    def base_fee(self) -> float:
+        """The part of the fee charged in the symbol's base currency (0.0 otherwise)."""
+        currency = self.fee_currency
+        if currency and currency == self.symbol.partition("/")[0]:
+            return self.fee_cost
+        return 0.0
+
+    def base_change(self) -> float:
+        """Signed change of the base holding: ``+amount`` for a buy and ``-amount`` for a
+        sell, less a fee charged in the base currency."""
+        if Side(self.side) is _SIDE_BUY:
+            return self.amount - self.base_fee()
+        return -(self.amount + self.base_fee())
+
+
+def _fee_cost_problem(cost: float, currency: str, liquidity: Liquidity) -> str:
+    """What is impossible about a fee charged in ``currency`` ("" when nothing is)."""
+    if not math.isfinite(cost):
+        return f"fee_cost {cost!r} {currency} is not a finite number"
+    if cost < 0.0 and Liquidity(liquidity) is not Liquidity.MAKER:
+        return (f"fee_cost {cost!r} {currency} is negative on a {Liquidity(liquidity).value} "
+                "fill (only makers get rebates)")
+    return ""
 
 
 def _fill_problem(price: float, amount: float, fee: float, liquidity: Liquidity) -> str:

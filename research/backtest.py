@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from tradeloom.engine.config import config_hash
-from tradeloom.engine.costs.fees import MakerTakerFees
+from tradeloom.engine.costs.fees import FeeAsset, MakerTakerFees
 from tradeloom.engine.costs.slippage import NoSlippage
 from tradeloom.engine.risk.engine import RiskEngine
 from tradeloom.engine.run.backtest import DEFAULT_CASH, build_engine, collect, drive
@@ -109,6 +109,7 @@ def _market_dict(spec: MarketSpec) -> dict[str, Any]:
         "min_notional": spec.min_notional,
         "maker_fee": spec.maker_fee,
         "taker_fee": spec.taker_fee,
+        "fee_side": spec.fee_side.value,
     }
 
 
@@ -150,6 +151,7 @@ def run_backtest(
     volume_share: float | None = None,
     risk: RiskGate | None = None,
     seed: int = 0,
+    fee_asset: FeeAsset | None = None,
     batch_size: int = BATCH_SIZE,
     progress: Callable[[int, int, int], None] | None = None,
     models: ModelSource | None = None,
@@ -238,6 +240,7 @@ def run_backtest(
         "slippage": component_settings(slippage if slippage is not None else NoSlippage()),
         "intrabar_rule": rule.value,
         "volume_share": volume_share,
+        "fee_asset": fee_asset.describe() if fee_asset is not None else None,
         "risk": component_settings(risk) if risk is not None else None,
         "seed": int(seed),
     }
@@ -256,7 +259,7 @@ def run_backtest(
     engine = build_engine(
         instance, symbols=symbol_list, timeframe=timeframe, markets=chosen,
         initial_cash=initial_cash, fees=fees, slippage=slippage, intrabar_rule=rule,
-        volume_share=volume_share, risk=risk, seed=seed,
+        volume_share=volume_share, risk=risk, seed=seed, fee_asset=fee_asset,
         models=models if models is not None else CatalogModels(
             store.root, symbol_list,
             history=None if start_ms is None else StoreHistory(store, exchange, timeframe, start_ms)),

@@ -58,8 +58,16 @@ Rules, each tested in ``tests/integration/test_ccxt_broker.py``:
 - **Tracking.** Orders are tracked to completion by polling: per symbol with working
   orders, one ``fetch_open_orders`` and one ``fetch_my_trades`` from the last seen
   trade id; orders that left the open list are fetched once for their final status.
-  Fills come from the exchange's trade reports, with their fee (converted to the
-  quote currency), de-duplicated by trade id (stored, so also across restarts).
+  Where the venue pushes them (``adapters.ccxt.user_stream``: ccxt.pro
+  ``watch_my_trades``/``watch_orders``), trades and order updates are booked as they
+  arrive (``on_pushed_trade``/``on_pushed_order``) and polling remains the fallback.
+  Fills come from the exchange's trade reports, de-duplicated by trade id (stored, so
+  also across restarts), with their fee in the currency the venue charged it
+  (``adapters.ccxt.fills``: the base coin of a Binance/OKX buy, the quote, or BNB)
+  and its value in the quote currency.
+- **Sells.** A sell never asks for more than the account's free base balance: the
+  sender cuts it to what is free (rounded down to the lot step) before sending; a
+  sell of nothing but dust is refused with that reason.
 - **Local contingent orders.** Stops, brackets and OCO groups are emulated locally
   (``adapters.live_triggers``): stop orders wait in the broker and go out as market
   orders when ``on_bar``/``on_trade`` see the stop price trade; bracket legs wait for
@@ -77,13 +85,15 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import ccxt
-from tradeloom.adapters.ccxt.sender import Sender, StatusReport, client_order_id
+from tradeloom.adapters.ccxt.fills import UnvaluedFee
+from tradeloom.adapters.ccxt.sender import Sender, StatusReport, client_order_id, order_status
 from tradeloom.adapters.store.ingest import RetryPolicy
 from tradeloom.adapters.live.state import FillRecord, LiveStateStore, OrderRecord
 from tradeloom.adapters.ccxt.triggers import STOP_TYPES, LocalTriggers
@@ -99,6 +109,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _SENT_TYPES = (OrderType.MARKET, OrderType.LIMIT)
+#: Venues whose pushed trades carry the fee with the venue's own sign (a charge negative)
+#: where ccxt's REST trades give a positive cost (``tests/support/venues/NOTES.md``).
+PUSHED_FEE_SIGNED = frozenset({"okx", "myokx", "okxus"})
 _STATUS = {s.value: s for s in OrderStatus}
 
 
@@ -131,7 +144,8 @@ class CcxtBroker:
     def __init__(self, client: ccxt.Exchange, markets: Mapping[str, MarketSpec],
                  store: LiveStateStore, *, retry: RetryPolicy | None = None,
                  sleep: Callable[[float], None] = time.sleep,
-                 fees: FeeModel | None = None) -> None:
+                 fees: FeeModel | None = None,
+                 fee_assets: frozenset[str] = frozenset()) -> None:
         redact_secrets_in_logs(*(getattr(client, k, None) for k in ("apiKey", "secret",
                                                                     "password")))
         self.client = client
@@ -141,9 +155,16 @@ class CcxtBroker:
         self.fees: FeeModel = fees if fees is not None else MakerTakerFees()
         self.store = store
         self.run_id = store.run_id
+        #: Third assets the account may pay fees with (the config's ``fee_asset``): the
+        #: portfolio holds them. A fee charged in any other asset stops trading.
+        self.fee_assets = frozenset(fee_assets)
         self.fatal: ExchangeError | None = None
         self.sender = Sender(client, store, self.markets, retry=retry or RetryPolicy(),
                              sleep=sleep)
+        self.sender.marks_of = self._mark_of
+        #: Set (thread-safe) when the user-data stream booked a fill or an order update:
+        #: the runner collects it without waiting for the next poll.
+        self.pushed = threading.Event()
         self.triggers = LocalTriggers()
         self._orders: dict[int, Order] = {}
         self._by_cid: dict[str, Order] = {}
@@ -374,6 +395,47 @@ class CcxtBroker:
         self._updates.clear()  # the engine learns restored orders from open_orders()
         return restored
 
+    # ------------------------------------------------------------------ pushed updates
+    def on_pushed_trade(self, trade: Mapping[str, Any]) -> bool:
+        """A trade from the venue's user-data stream (``watch_my_trades``, the runner's
+        event loop): booked exactly as a polled one (once, by trade id), its fill handed
+        over at the next ``collect``. ``False`` when it is not one of ours or not yet
+        bookable (its order's id unknown, its fee not valuable): polling books it."""
+        symbol = str(trade.get("symbol") or "")
+        try:
+            booked = self.sender.book_trade(symbol, trade, rate_of=self._mark_of,
+                                            negate_fee=self.client.id in PUSHED_FEE_SIGNED)
+        except UnvaluedFee:
+            return False  # REST polling values it from the venue's book
+        if booked:
+            self.pushed.set()
+        return booked
+
+    def on_pushed_order(self, order: Mapping[str, Any]) -> bool:
+        """An order update from the user-data stream (``watch_orders``): its status, once
+        it differs from the stored one, as the sender's poll would report it."""
+        cid = str(order.get("clientOrderId") or "")
+        record = self.store.order(cid) if cid else None
+        if record is None or not record.is_working:
+            return False
+        status = order_status(order)
+        if status == record.status:
+            return False
+        exchange_id = str(order["id"]) if order.get("id") is not None else record.exchange_id
+        self.store.update_order(cid, status=status, exchange_id=exchange_id)
+        self.sender.outbox.put(StatusReport(cid, status, exchange_id))
+        self.pushed.set()
+        return True
+
+    def _mark_of(self, asset: str) -> float | None:
+        """The last price of ``asset`` in the markets' quote currency, if the runner
+        steps its market (the fee asset's valuation)."""
+        for spec in self.markets.values():
+            price = self._last_price.get(f"{asset}/{spec.quote}")
+            if price is not None:
+                return price
+        return None
+
     # ------------------------------------------------------------------ internals
     def _raise_if_fatal(self) -> None:
         if self.fatal is not None:
@@ -466,13 +528,25 @@ class CcxtBroker:
         order = self._by_cid.get(rec.client_id)
         if order is None:  # an order of an earlier process: reconcile accounts for it
             return
+        spec = self.markets[order.symbol]
+        currency = rec.fee_currency
+        if currency and currency not in (spec.base, spec.quote, *self.fee_assets):
+            if self.fatal is None:
+                self.fatal = ExchangeError(
+                    f"{self.client.id} charged the fee of trade {rec.trade_id} ({order.symbol}) "
+                    f"in {currency}: the account pays fees with {currency}, which the config "
+                    f"does not say; set [fee_asset] asset = \"{currency}\" and restart (the "
+                    "fill is stored; the restart books it from the balances)")
+                log.error("trading stopped: %s", self.fatal)
+            return
         total = order.filled + rec.amount
         order.avg_price = (order.avg_price * order.filled + rec.price * rec.amount) / total
         order.filled = total
         order.fee += rec.fee
         fill = Fill(order.id, order.symbol, order.side, rec.ts, rec.price, rec.amount, rec.fee,
                     Liquidity.MAKER if rec.liquidity == "maker" else Liquidity.TAKER,
-                    order.client_id, order.tag, order.strategy_id)
+                    order.client_id, order.tag, order.strategy_id,
+                    currency or spec.quote, rec.fee_cost if currency else rec.fee)
         self._fills.append(fill)
         done = order.amount > 0 and total >= order.amount * (1 - 1e-9)
         if done:

@@ -38,7 +38,7 @@ from tradeloom.engine.errors import (
     TransientExchangeError,
     UnknownSymbol,
 )
-from tradeloom.engine.market import MarketSpec
+from tradeloom.engine.market import FeeSide, MarketSpec
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +132,10 @@ class ExchangeSettings(BaseModel):
         default=None, ge=0, description="ms between requests; None keeps ccxt's per-exchange value"
     )
     sandbox: bool = False
+    fee_side: Literal["get", "give", "base", "quote"] | None = Field(
+        default=None,
+        description=("which currency the venue charges spot fees in, when ccxt's market "
+                     "feeSide is wrong or missing; None: ccxt's feeSide, else VENUE_FEE_SIDE"))
 
     @field_validator("id")
     @classmethod
@@ -225,6 +229,10 @@ def make_client(settings: ExchangeSettings, *, credentials: Credentials | None =
         if credentials.password is not None:
             config["password"] = credentials.password
     client = getattr(module, settings.id)(config)
+    if settings.options.get("fetchCurrencies") is False:
+        # Binance reads it as an option; OKX/Bybit only look at ``has``: without this,
+        # their load_markets() makes a private currencies call (keys needed, and slow).
+        client.has["fetchCurrencies"] = False
     redirect_urls(client, api_url=settings.api_url, ws_url=settings.ws_url)
     if settings.sandbox:
         try:
@@ -253,13 +261,46 @@ def _limit(market: Mapping[str, Any], kind: str) -> float:
     return float(value) if value is not None else 0.0
 
 
+#: Spot venues whose fee side ccxt does not declare on the market (``feeSide``) although
+#: their docs state it. OKX: "fee in the currency received" (docs v5, order channel
+#: ``fee``/``feeCcy``; captured fills charge the base coin on buys).
+VENUE_FEE_SIDE: Mapping[str, FeeSide] = {
+    "okx": FeeSide.GET, "myokx": FeeSide.GET, "okxus": FeeSide.GET,
+}
+
+
+def market_fee_side(market: Mapping[str, Any], exchange_id: str | None = None,
+                    override: str | None = None) -> FeeSide:
+    """The fee side of one ccxt market: ``override`` (``ExchangeSettings.fee_side``), else
+    the market's ``feeSide`` (Binance, Bybit: ``get``), else ``VENUE_FEE_SIDE``, else
+    ccxt's default ``quote``.
+
+    >>> market_fee_side({"feeSide": "get"}), market_fee_side({}, "okx").value
+    (<FeeSide.GET: 'get'>, 'get')
+    >>> market_fee_side({"feeSide": "get"}, "binance", override="quote").value
+    'quote'
+    """
+    if override is not None:
+        return FeeSide(override)
+    declared = market.get("feeSide")
+    if declared in ("get", "give", "base", "quote"):
+        return FeeSide(declared)
+    if exchange_id is not None and exchange_id in VENUE_FEE_SIDE:
+        return VENUE_FEE_SIDE[exchange_id]
+    return FeeSide.QUOTE
+
+
 def market_specs_from_ccxt(markets: Mapping[str, Mapping[str, Any]], *,
-                           precision_mode: int = ccxt.TICK_SIZE) -> dict[str, MarketSpec]:
+                           precision_mode: int = ccxt.TICK_SIZE,
+                           exchange_id: str | None = None,
+                           fee_side: str | None = None) -> dict[str, MarketSpec]:
     """Trading rules per unified symbol from ccxt's ``load_markets()`` result.
 
     ``precision_mode`` is the client's ``precisionMode``: in TICK_SIZE mode (Binance
     and most exchanges) ``precision['price']`` is the tick and ``precision['amount']``
-    the lot step; in DECIMAL_PLACES mode they are decimal counts.
+    the lot step; in DECIMAL_PLACES mode they are decimal counts. The fee side comes
+    from :func:`market_fee_side` (``exchange_id``: the client's id; ``fee_side``: the
+    config's override).
     """
     specs: dict[str, MarketSpec] = {}
     for symbol, market in markets.items():
@@ -272,6 +313,7 @@ def market_specs_from_ccxt(markets: Mapping[str, Mapping[str, Any]], *,
             min_amount=_limit(market, "amount"),
             min_notional=_limit(market, "cost"),
             **{f"{k}_fee": v for k, v in fees.items()},
+            fee_side=market_fee_side(market, exchange_id, fee_side),
         )
     return specs
 

@@ -26,6 +26,7 @@ from typing import Any
 
 import ccxt
 from tradeloom.adapters.ccxt.exchange import backoff_delay, call_ccxt, retry_transient
+from tradeloom.adapters.ccxt.fills import RateOf, fill_record, trade_fee
 from tradeloom.adapters.store.ingest import RetryPolicy
 from tradeloom.adapters.live.state import FillRecord, LiveStateStore, OrderRecord
 from tradeloom.engine.errors import (
@@ -102,6 +103,13 @@ def _not_found(err: BaseException) -> bool:
     return isinstance(err.__cause__, ccxt.OrderNotFound)
 
 
+def _trade_client_id(trade: Mapping[str, Any]) -> str | None:
+    """Our client order id as a pushed trade carries it (Binance ``c``, OKX ``clOrdId``)."""
+    info = trade.get("info") or {}
+    cid = info.get("c") or info.get("clOrdId") or trade.get("clientOrderId")
+    return str(cid) if cid else None
+
+
 def order_status(order: Mapping[str, Any]) -> str:
     """The state-store status of a ccxt order (``open``/``partially_filled``/``filled``/...)."""
     status = order.get("status")
@@ -138,6 +146,10 @@ class Sender:
         self._dirty_symbols: set[str] = set()  # trades to fetch although nothing is working
         self._thread: threading.Thread | None = None
         self._stop = False
+        self._book_lock = threading.Lock()  # polling and pushes book trades one at a time
+        #: ``marks_of(asset)``: the broker's last price of ``asset`` in the quote currency
+        #: (fee valuation); the broker sets it.
+        self.marks_of: RateOf = lambda asset: None
 
     # -- lifecycle and queueing (any thread) -----------------------------------------
     def start(self) -> None:
@@ -273,7 +285,7 @@ class Sender:
 
     def _submit(self, record: OrderRecord) -> None:
         self.store.save_order(record)  # the intent, before anything leaves the machine
-        if record.reduce_only and record.side == "sell":
+        if record.side == "sell":  # spot: never ask for more than the account holds
             record = self._clamp_to_free_base(record)
             if record is None:
                 return
@@ -347,14 +359,21 @@ class Sender:
                          record.amount, price, params, context=context)
 
     def _clamp_to_free_base(self, record: OrderRecord) -> OrderRecord | None:
-        """A reduce-only sell never sells more than the free base balance (spot)."""
+        """A sell never asks for more than the free base balance (spot): a fee charged in
+        the coin bought leaves less than was bought. The amount is cut to what is free,
+        rounded down to the lot step; what no order could sell is dust, and a sell of
+        nothing but dust is refused here (the venue would refuse it too)."""
         spec = self.markets[record.symbol]
+        if record.amount <= 0:
+            return record
         balance = self.request("fetch_balance")
         free = float((balance.get(spec.base) or {}).get("free") or 0.0)
         amount = spec.round_amount(min(record.amount, free))
         if amount <= 0 or amount < spec.min_amount:
             self._report(record, "rejected", None,
-                         f"reduce-only sell of {record.amount} {spec.base}: only {free} free")
+                         f"sell of {record.amount} {spec.base}: only {free:.10g} {spec.base} is "
+                         f"free, under the market's minimum {max(spec.min_amount, spec.lot_step or 0):.10g} "
+                         "(dust); nothing to sell")
             return None
         if amount != record.amount:
             record = self.store.update_order(record.client_id, amount=amount)
@@ -499,37 +518,60 @@ class Sender:
             else:
                 since = last[1]
         trades = self.request("fetch_my_trades", symbol, since, None, params)
-        spec = self.markets.get(symbol)
         for trade in sorted(trades, key=lambda t: (t.get("timestamp") or 0, str(t.get("id")))):
             trade_id = str(trade.get("id"))
             ts = int(trade.get("timestamp") or 0)
-            record = self.store.order_by_exchange_id(symbol, str(trade.get("order")))
-            if record is not None and not self.store.has_fill(symbol, trade_id):
-                fill = FillRecord(trade_id, record.client_id, record.order_id, symbol,
-                                  str(trade.get("side")), ts, float(trade["price"]),
-                                  float(trade["amount"]), self._fee_in_quote(trade, spec),
-                                  str(trade.get("takerOrMaker") or "taker"),
-                                  str(trade.get("order")))
-                if self.store.add_fill(fill):
-                    filled = record.filled + fill.amount
-                    avg = ((record.avg_price * record.filled + fill.price * fill.amount) / filled
-                           if filled else 0.0)
-                    self.store.update_order(record.client_id, filled=filled, avg_price=avg,
-                                            fee=record.fee + fill.fee)
-                    self.outbox.put(fill)
+            self.book_trade(symbol, trade, rate_of=self._rate_of)
             prev = self.store.last_trade(symbol)
             if prev is None or ts >= prev[1]:
                 self.store.set_last_trade(symbol, trade_id, ts)
 
-    @staticmethod
-    def _fee_in_quote(trade: Mapping[str, Any], spec: MarketSpec | None) -> float:
-        fee = trade.get("fee") or {}
-        cost = float(fee.get("cost") or 0.0)
-        currency = fee.get("currency")
-        if spec is None or not cost or currency == spec.quote:
-            return cost
-        if currency == spec.base:
-            return cost * float(trade["price"])
-        log.warning("fee of trade %s in %s: not converted to %s (counted as 0)",
-                    trade.get("id"), currency, spec.quote)
-        return 0.0
+    def book_trade(self, symbol: str, trade: Mapping[str, Any], *, rate_of: RateOf,
+                   negate_fee: bool = False) -> bool:
+        """Store one venue trade of one of our orders (once: by trade id) and report its
+        fill, with the fee in the currency charged (``adapters.ccxt.fills``). Thread-safe:
+        polling (this thread) and the user-data stream (the runner's loop) both call it.
+        ``False`` when it is not ours, already booked, or (pushed) not yet valuable."""
+        spec = self.markets.get(symbol)
+        if spec is None:
+            return False
+        with self._book_lock:
+            record = self.store.order_by_exchange_id(symbol, str(trade.get("order")))
+            if record is None:
+                cid = _trade_client_id(trade)
+                record = self.store.order(cid) if cid else None
+                if record is None or record.symbol != symbol:
+                    return False
+            trade_id = str(trade.get("id"))
+            if self.store.has_fill(symbol, trade_id):
+                return False
+            charge = trade_fee(trade, spec, rate_of=rate_of, negate=negate_fee)
+            fill = fill_record(trade, record, spec, charge)
+            if not self.store.add_fill(fill):
+                return False
+            filled = record.filled + fill.amount
+            avg = ((record.avg_price * record.filled + fill.price * fill.amount) / filled
+                   if filled else 0.0)
+            changes: dict[str, Any] = {"filled": filled, "avg_price": avg,
+                                       "fee": record.fee + fill.fee}
+            if record.exchange_id is None and trade.get("order") is not None:
+                changes["exchange_id"] = str(trade["order"])
+            self.store.update_order(record.client_id, **changes)
+            self.outbox.put(fill)
+            return True
+
+    def _rate_of(self, asset: str) -> float | None:
+        """A fee asset's price in the quote currency (sender thread): the broker's mark,
+        else the venue's order book (mid of the best bid and ask)."""
+        rate = self.marks_of(asset)
+        if rate is not None:
+            return rate
+        quote = next(iter({m.quote for m in self.markets.values()}), None)
+        symbol = f"{asset}/{quote}"
+        if quote is None or symbol not in (getattr(self.client, "markets", None) or {}):
+            return None
+        book = self.request("fetch_order_book", symbol, 5)
+        bids, asks = book.get("bids") or [], book.get("asks") or []
+        if bids and asks:
+            return (float(bids[0][0]) + float(asks[0][0])) / 2
+        return float((bids or asks)[0][0]) if (bids or asks) else None

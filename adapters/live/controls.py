@@ -5,7 +5,7 @@ rules (tick/lot sizes, minimums) the exchange published mid-session.
 
 Why shared: a journal records *that* a control was applied (``kill``, ``pause``,
 ``resume``, ``degrade``, ``markets`` records); replay must give them the very same
-effect, so both call these functions.
+effect, so both call these functions (``restore`` records undo a reconciliation ``degrade``).
 """
 
 from __future__ import annotations
@@ -59,4 +59,14 @@ def apply_markets(engine: Engine, specs: Mapping[str, MarketSpec]) -> None:
                 markets[symbol] = spec
 
 
-__all__ = ["apply_markets", "degrade_symbols", "kill_engine", "set_paused"]
+
+def restore_symbols(risk: RiskEngine | None, symbols: Iterable[str], ts: int) -> None:
+    """Allow new entries on ``symbols`` again (a reconciliation mismatch was resolved)."""
+    if risk is None:
+        raise ConfigError("restoring symbols needs a RiskEngine; configure a risk profile")
+    for symbol in symbols:
+        risk.set_status(symbol, False, ts=ts)
+
+
+
+__all__ = ["apply_markets", "degrade_symbols", "kill_engine", "restore_symbols", "set_paused"]

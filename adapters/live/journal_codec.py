@@ -88,9 +88,12 @@ def order_payload(order: Order) -> dict[str, Any]:
 
 
 def fill_payload(fill: Fill) -> dict[str, Any]:
+    """A fill: ``fee`` valued in the quote currency, ``fee_cost`` of ``fee_currency`` what
+    the venue (or the simulated broker) charged."""
     return {"order_id": fill.order_id, "client_id": fill.client_id, "symbol": fill.symbol,
             "side": fill.side.value, "ts": fill.ts, "price": fill.price, "amount": fill.amount,
-            "fee": fill.fee, "liquidity": fill.liquidity.value}
+            "fee": fill.fee, "fee_currency": fill.fee_currency, "fee_cost": fill.fee_cost,
+            "liquidity": fill.liquidity.value}
 
 
 def fill_from_payload(p: dict[str, Any]) -> Fill:

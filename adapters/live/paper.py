@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 
 from tradeloom.adapters.live.recorder import CommandRecorder, Emit
 from tradeloom.adapters.live.stage_timing import RiskProbe, StageTimings
+from tradeloom.engine.costs.fees import FeeAsset
 from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.ports import Broker, RiskGate
 from tradeloom.engine.risk.engine import RiskEngine
@@ -27,8 +28,10 @@ def sim_engine(strategy: Strategy, *, symbols: Sequence[str], timeframe: str,
                markets: Mapping[str, MarketSpec], initial_cash: float, risk: RiskEngine | None,
                emit: Emit, run_id: str, timings: StageTimings | None = None,
                seed: int = 0, first_order_id: int | None = None,
-               broker: BrokerFactory | None = None) -> Engine:
-    """Portfolio + SimulatedBroker + recorder + Engine, as ``wire_engine`` wires a backtest.
+               broker: BrokerFactory | None = None,
+               fee_asset: FeeAsset | None = None) -> Engine:
+    """Portfolio + SimulatedBroker + recorder + Engine, as ``wire_engine`` wires a backtest
+    (each market's fee side; ``fee_asset``: the account pays fees with that asset).
 
     ``first_order_id``: where the run's order ids start (replay of a restarted live
     session continues its ids); default 1. ``broker``: another broker factory (replay of
@@ -41,7 +44,8 @@ def sim_engine(strategy: Strategy, *, symbols: Sequence[str], timeframe: str,
     gate: RiskGate | None = (RiskProbe(risk, timings)
                              if risk is not None and timings is not None else risk)
     return wire_engine(strategy, symbols=symbols, timeframe=timeframe, markets=markets,
-                       broker=broker if broker is not None else simulated_broker(),
+                       broker=broker if broker is not None
+                       else simulated_broker(fee_asset=fee_asset),
                        wrap_broker=record, initial_cash=initial_cash,
                        risk=gate, seed=seed,
                        id_source=None if first_order_id is None

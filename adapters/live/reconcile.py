@@ -16,10 +16,21 @@ thread using the ccxt client), at start and every few minutes:
    arrived) become ``rejected`` and are reported as ``never_sent``.
 3. **Trades since the last seen trade id** per symbol are stored (de-duplicated by trade
    id); ``new_fills`` counts those the state did not have.
-4. **Balances**: the exchange's totals are compared with the last reconciled snapshot
-   plus the stored fills since; a difference above ``policy.tolerance`` (absolute, in
-   each asset, or relative ``policy.rel_tolerance``) sets ``ok=False``. The first
-   reconciliation of a state file takes the exchange's balances as its baseline.
+4. **Balances**: the exchange's totals of the assets the runner trades (the quote
+   currency, the traded symbols' base currencies, and every currency a stored fill
+   paid a fee in, such as BNB) are compared with the last reconciled snapshot plus the
+   stored fills since, each fill moving its base by the amount net of a base fee, its
+   quote by the notional (less a quote fee), and its fee currency by the fee charged.
+   A difference is dust, not a mismatch, within the asset's stated tolerance
+   (``tolerances``): the market's lot step for a base currency, plus the venue's fee
+   rounding (``FEE_QUANTUM``, 1e-8: Binance reports commissions with 8 decimals) per
+   fill since the snapshot, and never less than ``policy.tolerance`` or
+   ``policy.rel_tolerance`` of the balance. A difference above it sets ``ok=False``
+   and the snapshot stays where it was: every later reconciliation (a restart
+   included) recomputes from the venue's trades and balances afresh and blocks again
+   until the difference is explained or a person accepts the exchange's state
+   (``accept_exchange_state``, ``tradeloom reconcile CONFIG --accept``, audited). The
+   first reconciliation of a state file takes the exchange's balances as its baseline.
 
 ``ok=False`` (a mismatch, or foreign orders when ``policy.foreign_is_mismatch``) means:
 raise an alert and refuse new entries until a person looked (the runner's job).
@@ -27,15 +38,21 @@ raise an alert and refuse new entries until a person looked (the runner's job).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from tradeloom.adapters.ccxt.sender import Sender, order_status, parse_client_order_id
-from tradeloom.adapters.live.state import LiveStateStore, OrderRecord
+from tradeloom.adapters.live.state import FillRecord, LiveStateStore, OrderRecord
+from tradeloom.engine.market import MarketSpec
 
 if TYPE_CHECKING:
     from tradeloom.adapters.ccxt.broker import CcxtBroker
+
+
+#: The venue's rounding of a reported fee (Binance: commissions with 8 decimals): each
+#: fill since the last snapshot may leave this much of a difference per asset.
+FEE_QUANTUM = 1e-8
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +61,7 @@ class ReconcilePolicy:
     foreign_is_mismatch: bool = False
     tolerance: float = 1e-8
     rel_tolerance: float = 1e-6
+    fee_quantum: float = FEE_QUANTUM
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +76,8 @@ class ReconcileReport:
     balances: Mapping[str, float] = field(default_factory=dict)
     mismatches: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     problems: tuple[str, ...] = ()
+    #: Differences within tolerance (dust, fee rounding): asset -> (expected, exchange).
+    dust: Mapping[str, tuple[float, float]] = field(default_factory=dict)
 
 
 def reconcile(broker: CcxtBroker, store: LiveStateStore, now_ms: int,
@@ -120,8 +140,10 @@ def _run(sender: Sender, store: LiveStateStore, now_ms: int,
                 updated.append(record.client_id)
         sender.fetch_trades(symbol)
     new_fills, _ = store.fills_after(fills_mark)
-    balances, mismatches = _check_balances(sender, store, now_ms, policy)
-    problems = [f"{a}: expected {e:.10g}, exchange has {x:.10g}"
+    balances, mismatches, dust = _check_balances(sender, store, now_ms, policy)
+    problems = [f"{a}: expected {e:.10g}, exchange has {x:.10g} (difference {x - e:+.10g}); "
+                "if the exchange is right (a deposit, a withdrawal, a manual trade), accept "
+                "its state: tradeloom reconcile CONFIG --accept"
                 for a, (e, x) in mismatches.items()]
     if foreign:
         problems.append(f"{len(foreign)} foreign open order(s): {', '.join(foreign)} "
@@ -129,7 +151,7 @@ def _run(sender: Sender, store: LiveStateStore, now_ms: int,
     ok = not mismatches and not (foreign and policy.foreign_is_mismatch)
     return ReconcileReport(ok, tuple(updated), tuple(adopted), tuple(never_sent),
                            tuple(foreign), tuple(cancelled), len(new_fills), balances,
-                           mismatches, tuple(problems))
+                           mismatches, tuple(problems), dust)
 
 
 def _adopted(order: Mapping[str, Any], symbol: str, now_ms: int) -> OrderRecord:
@@ -141,34 +163,122 @@ def _adopted(order: Mapping[str, Any], symbol: str, now_ms: int) -> OrderRecord:
         filled=float(order.get("filled") or 0.0), updated_ts=now_ms, origin="adopted")
 
 
+def expected_balances(snapshot: Mapping[str, Any], fills: list[FillRecord],
+                      markets: Mapping[str, MarketSpec]) -> dict[str, float]:
+    """The snapshot's totals moved by ``fills``: base by the amount net of a base fee,
+    quote by the notional (less a quote fee), a third fee asset by the fee charged.
+
+    >>> from tradeloom.engine.market import MarketSpec
+    >>> buy = FillRecord("1", "c", 1, "BTC/USDT", "buy", 0, 30000.0, 0.01, 0.3,
+    ...                  fee_currency="BTC", fee_cost=0.00001)
+    >>> expected_balances({"totals": {"USDT": 1000.0}}, [buy],
+    ...                   {"BTC/USDT": MarketSpec("BTC/USDT")})
+    {'USDT': 700.0, 'BTC': 0.00999}
+    """
+    expected = {a: float(v) for a, v in snapshot["totals"].items()}
+    for fill in fills:
+        spec = markets.get(fill.symbol)
+        if spec is None:
+            continue
+        sign = 1.0 if fill.side == "buy" else -1.0
+        currency = fill.fee_currency or spec.quote
+        cost = fill.fee_cost if fill.fee_currency else fill.fee
+        base_fee = cost if currency == spec.base else 0.0
+        quote_fee = cost if currency == spec.quote else 0.0
+        expected[spec.base] = expected.get(spec.base, 0.0) + sign * fill.amount - base_fee
+        expected[spec.quote] = (expected.get(spec.quote, 0.0)
+                                - sign * fill.price * fill.amount - quote_fee)
+        if currency not in (spec.base, spec.quote):
+            expected[currency] = expected.get(currency, 0.0) - cost
+    return expected
+
+
+def tolerances(assets: Iterable[str], markets: Mapping[str, MarketSpec], fills_since: int,
+               policy: ReconcilePolicy) -> dict[str, float]:
+    """Per asset, the difference that is dust and fee rounding, not a mismatch: the lot
+    step of a market trading it as base (what a lot rounding can leave), plus the venue's
+    fee rounding once per fill since the snapshot and once more, at least
+    ``policy.tolerance``. Two fills: 1e-05 + 3 x 1e-08.
+
+    >>> from tradeloom.engine.market import MarketSpec
+    >>> tolerances(["BTC", "USDT"], {"BTC/USDT": MarketSpec("BTC/USDT", lot_step=0.00001)},
+    ...            2, ReconcilePolicy())
+    {'BTC': 1.003e-05, 'USDT': 3e-08}
+    """
+    lots: dict[str, float] = {}
+    for spec in markets.values():
+        if spec.lot_step:
+            lots[spec.base] = max(lots.get(spec.base, 0.0), spec.lot_step)
+    rounding = policy.fee_quantum * (fills_since + 1)
+    return {a: round(max(policy.tolerance, lots.get(a, 0.0) + rounding), 15) for a in assets}
+
+
+def traded_assets(markets: Mapping[str, MarketSpec], fills: Iterable[FillRecord]) -> set[str]:
+    """The assets whose balances the runner accounts for: each market's base and quote
+    and every currency a fill paid a fee in."""
+    assets = {a for spec in markets.values() for a in (spec.base, spec.quote)}
+    assets.update(f.fee_currency for f in fills if f.fee_currency)
+    return assets
+
+
 def _check_balances(sender: Sender, store: LiveStateStore, now_ms: int,
                     policy: ReconcilePolicy
-                    ) -> tuple[dict[str, float], dict[str, tuple[float, float]]]:
+                    ) -> tuple[dict[str, float], dict[str, tuple[float, float]],
+                               dict[str, tuple[float, float]]]:
     balance = sender.request("fetch_balance")
     totals = {a: float(v) for a, v in (balance.get("total") or {}).items() if v is not None}
     snapshot = store.load_blob("reconciled_balances")
     mismatches: dict[str, tuple[float, float]] = {}
+    dust: dict[str, tuple[float, float]] = {}
     if snapshot is not None:
-        expected = {a: float(v) for a, v in snapshot["totals"].items()}
         fills, _ = store.fills_after(int(snapshot["fill_row"]))
-        for fill in fills:
-            spec = sender.markets.get(fill.symbol)
-            if spec is None:
-                continue
-            sign = 1.0 if fill.side == "buy" else -1.0
-            expected[spec.base] = expected.get(spec.base, 0.0) + sign * fill.amount
-            expected[spec.quote] = (expected.get(spec.quote, 0.0)
-                                    - sign * fill.price * fill.amount - fill.fee)
-        for asset in sorted(set(expected) | set(totals)):
+        expected = expected_balances(snapshot, fills, sender.markets)
+        assets = traded_assets(sender.markets, fills) | set(snapshot.get("fee_assets", []))
+        limits = tolerances(assets, sender.markets, len(fills), policy)
+        for asset in sorted(assets):
             want, have = expected.get(asset, 0.0), totals.get(asset, 0.0)
-            if abs(want - have) > max(policy.tolerance, policy.rel_tolerance * abs(have)):
+            diff = abs(want - have)
+            if diff > max(limits[asset], policy.rel_tolerance * abs(have)):
                 mismatches[asset] = (want, have)
-    last_row = store.last_fill_row()
+            elif diff > 0.0:
+                dust[asset] = (want, have)
     if not mismatches:
-        store.save_blob("reconciled_balances", {"ts": now_ms, "totals": totals,
-                                                "fill_row": last_row})
+        save_baseline(store, totals, now_ms, sender.markets)
     store.save_balances({a: (float((balance.get(a) or {}).get("free") or 0.0),
                              float((balance.get(a) or {}).get("used") or 0.0))
                          for a in totals}, now_ms)
-    return totals, mismatches
+    return totals, mismatches, dust
 
+
+def save_baseline(store: LiveStateStore, totals: Mapping[str, float], now_ms: int,
+                  markets: Mapping[str, MarketSpec], *, accepted_by: str | None = None) -> None:
+    """The exchange's ``totals`` as the snapshot later reconciliations start from (after
+    the last stored fill)."""
+    fills = store.fills()
+    blob: dict[str, Any] = {"ts": now_ms, "totals": dict(totals),
+                            "fill_row": store.last_fill_row(),
+                            "fee_assets": sorted(traded_assets(markets, fills)
+                                                 - {a for s in markets.values()
+                                                    for a in (s.base, s.quote)})}
+    if accepted_by is not None:
+        blob["accepted_by"] = accepted_by
+    store.save_blob("reconciled_balances", blob)
+
+
+def accept_exchange_state(broker: CcxtBroker, store: LiveStateStore, now_ms: int, *,
+                          actor: str, timeout_s: float = 60.0) -> tuple[ReconcileReport,
+                                                                          dict[str, float]]:
+    """A person accepts the exchange's balances as the truth: reconcile (orders, trades),
+    then the exchange's totals become the snapshot, whatever differed. Returns the
+    reconciliation as it stood before (its ``mismatches`` are what was accepted) and the
+    totals accepted. The caller audits it (``tradeloom reconcile --accept``)."""
+    report = reconcile(broker, store, now_ms, timeout_s=timeout_s)
+
+    def accept(_client: Any) -> dict[str, float]:
+        balance = broker.sender.request("fetch_balance")
+        totals = {a: float(v) for a, v in (balance.get("total") or {}).items()
+                  if v is not None}
+        save_baseline(store, totals, now_ms, broker.sender.markets, accepted_by=actor)
+        return totals
+
+    return report, broker.call(accept, timeout_s)

@@ -15,6 +15,10 @@ Why: after a crash the process that restarts knows nothing but the state store
    position its base currency's total (free + locked in open sells), at the average
    price of the stored buy fills (else the current price). What the exchange holds is
    what the strategy sees; nothing is re-derived from an earlier process's portfolio.
+   A holding no order could sell at the current price (under the lot step, the
+   minimum amount or notional) is dust: held, in equity, but not a position. A fee
+   asset the account pays fees with (``fee_asset``, BNB) that is not a traded symbol is
+   held as a fee-only holding valued at ``fee_rate``.
 
 ``RunnerReconciler`` is what the runner calls on start and every ``every_s``: the
 blocking reconciliation runs in a worker thread, the fills it found are then
@@ -30,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from tradeloom.adapters.live.reconcile import ReconcilePolicy, ReconcileReport, reconcile
 from tradeloom.adapters.live.state import LiveStateStore
+from tradeloom.engine.errors import ConfigError
 from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.orders import Fill, Liquidity, Side
 from tradeloom.engine.accounting.portfolio import Portfolio
@@ -57,15 +62,18 @@ def _entry_price(store: LiveStateStore | None, symbol: str, fallback: float) -> 
 
 def opening_portfolio(balance: Mapping[str, Any], markets: Mapping[str, MarketSpec],
                       symbols: Sequence[str], prices: Mapping[str, float],
-                      store: LiveStateStore | None = None) -> tuple[Portfolio, dict[str, float]]:
-    """The live portfolio at start: quote and base totals of the traded symbols.
+                      store: LiveStateStore | None = None, *, fee_asset: str | None = None,
+                      fee_rate: float | None = None) -> tuple[Portfolio, dict[str, float]]:
+    """The live portfolio at start: quote and base totals of the traded symbols (dust
+    marked as such), and the fee asset's total when it is not one of them.
 
-    Returns it and the opening positions (symbol -> base amount) for the journal.
+    Returns it and the opening holdings (symbol -> base amount, dust included) for the
+    journal; ``portfolio.is_dust(symbol)`` says which are dust.
     """
     held = totals(balance)
     quote = markets[symbols[0]].quote
     cash = held.get(quote, 0.0)
-    portfolio = Portfolio(cash, quote)
+    portfolio = Portfolio(cash, quote, markets={s: markets[s] for s in symbols})
     positions: dict[str, float] = {}
     for symbol in symbols:
         amount = held.get(markets[symbol].base, 0.0)
@@ -73,7 +81,17 @@ def opening_portfolio(balance: Mapping[str, Any], markets: Mapping[str, MarketSp
             continue
         book_opening_position(portfolio, symbol, amount,
                               _entry_price(store, symbol, float(prices[symbol])))
+        portfolio.mark_dust(symbol, float(prices[symbol]))
         positions[symbol] = amount
+    if fee_asset is not None and f"{fee_asset}/{quote}" not in symbols:
+        amount = held.get(fee_asset, 0.0)
+        if amount > 0:
+            if fee_rate is None:
+                raise ConfigError(
+                    f"fee_asset {fee_asset}: the account holds {amount} {fee_asset} and no "
+                    f"{fee_asset}/{quote} price is known to value it; the venue needs a "
+                    f"{fee_asset}/{quote} market (or add it to the symbols)")
+            portfolio.hold_fee_asset(fee_asset, amount, fee_rate)
     return portfolio, positions
 
 

@@ -20,7 +20,10 @@ Where the fills come from (``fills``):
 
 A live session's opening holdings are replayed too: the cash (``initial_cash``, the
 quote balance) and the base ``positions`` of its ``session`` record, booked at their
-``position_entries`` prices as ``open_live`` booked them.
+``position_entries`` prices as ``open_live`` booked them, the ones it found to be
+``dust`` marked so, and its ``fee_holdings`` (a fee asset held outside the symbols). The
+simulated broker charges each market's ``fee_side`` (in the session's ``markets``) and
+the session's ``fee_asset``, as the venue did.
 
 A journal may hold several sessions (segments, each starting with its ``session``
 record: a configured ``journal`` file that a restart appended to, also after a crash).
@@ -36,7 +39,8 @@ runner does), ``start`` (``engine.start``), ``bar`` and ``trade`` (``engine.step
 ``Bar`` / ``TradeTick``: the simulated broker matches resting orders at the tick, the
 strategy's ``on_trade`` runs), ``kill`` (the runner's ``kill_engine``),
 ``pause``/``resume`` (the exchange marked degraded in the risk engine), ``markets``
-(new market rules, ``controls.apply_markets``), ``universe``
+(new market rules, ``controls.apply_markets``), ``degrade``/``restore`` (symbols refused
+and allowed again after a reconciliation), ``universe``
 (its ``block``/``allow`` lists applied by ``universe_gate.apply_universe``: the
 journaled refresh, not a recomputation, so no store is needed), ``end``
 (``engine.finish``); with ``fills="journal"`` also ``fill`` (a ``FillEvent`` at its
@@ -71,10 +75,12 @@ from tradeloom.adapters.live.controls import (
     apply_markets,
     degrade_symbols,
     kill_engine,
+    restore_symbols,
     set_paused,
 )
 from tradeloom.adapters.live.universe import apply_universe
 from tradeloom.adapters.live.warmup import prime
+from tradeloom.engine.costs.fees import FeeAsset
 from tradeloom.engine.errors import DataError
 from tradeloom.engine.accounting.portfolio import Portfolio
 from tradeloom.engine.market import MarketSpec
@@ -281,7 +287,8 @@ def _replay_segment(path: Path, records: Sequence[JournalRecord], strategy: Stra
                         markets=markets, initial_cash=cash, risk=risk, emit=emit,
                         run_id=session["run_id"], seed=int(session.get("seed", 0)),
                         first_order_id=None if next_id is None else int(next_id),
-                        broker=from_journal if fills == "journal" else None)
+                        broker=from_journal if fills == "journal" else None,
+                        fee_asset=_fee_asset(session, markets))
     jb = journal_broker[0] if journal_broker else None
     sched = schedule(records, _ANCHORS) if jb is not None else {}
     _open_positions(engine, session, records)
@@ -339,6 +346,8 @@ def _replay_segment(path: Path, records: Sequence[JournalRecord], strategy: Stra
             degrade_symbols(risk, p["symbols"], int(p["ts"]))
         elif kind == "markets":
             apply_markets(engine, {s: MarketSpec(**m) for s, m in p["markets"].items()})
+        elif kind == "restore":
+            restore_symbols(risk, p["symbols"], int(p["ts"]))
         elif kind == "end":
             engine.finish()
             ended = True
@@ -371,6 +380,19 @@ def _restore_orders(engine: Engine, session: dict[str, Any], ts: int,
             broker.submit(order, ts)
 
 
+def _fee_asset(session: dict[str, Any], markets: dict[str, MarketSpec]) -> FeeAsset | None:
+    """The session's fee asset; valued at the rate the venue gave at the session's start
+    when the symbols do not include its market (``fee_holdings``)."""
+    section = session.get("fee_asset")
+    if not section:
+        return None
+    quote = markets[session["symbols"][0]].quote
+    symbol = f"{section['asset']}/{quote}"
+    held = (session.get("fee_holdings") or {}).get(symbol)
+    rate = float(held[1]) if held and symbol not in session["symbols"] else None
+    return FeeAsset(section["asset"], float(section.get("discount", 0.25)), rate)
+
+
 def _open_positions(engine: Engine, session: dict[str, Any],
                     records: Sequence[JournalRecord]) -> None:
     """The base amounts a live session started with (``session.positions``), booked at
@@ -386,6 +408,12 @@ def _open_positions(engine: Engine, session: dict[str, Any],
                                 "no entry price nor warm-up bars to value it")
             price = closes[-1]
         book_opening_position(engine.portfolio, symbol, float(amount), float(price))
+    for symbol in session.get("dust") or []:  # held, not a position: as the session opened
+        engine.portfolio.set_dust(symbol)
+    quote = engine.portfolio.quote
+    for symbol, (amount, rate) in (session.get("fee_holdings") or {}).items():
+        engine.portfolio.hold_fee_asset(symbol.removesuffix(f"/{quote}"), float(amount),
+                                        float(rate))
 
 
 __all__ = ["Divergence", "FillSource", "ParityReport", "diff_commands", "replay", "segments"]

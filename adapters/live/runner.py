@@ -169,6 +169,8 @@ class LiveRunner:
                                       every_s=settings.markets_ttl_s)
                         if parts.markets is not None and settings.markets_ttl_s > 0 else None)
         self._seen_decisions = 0
+        self.user_stream = parts.user_stream if self.live_broker is not None else None
+        engine.event_sink = self._on_engine_event
         if parts.publisher is not None:
             self.attach_publisher(parts.publisher)
 
@@ -232,7 +234,7 @@ class LiveRunner:
         self.session["initial_equity"] = equity
         self.journal.write("equity_start", {"ts": last_close, "equity": equity,
                                             "cash": engine.portfolio.cash,
-                                            "positions": engine.portfolio.positions()},
+                                            "positions": engine.portfolio.holdings()},
                            last_close)
         last_open = {s: last_close - self.tf_ms for s in engine.symbols}
         self.feed.start_after(last_open)
@@ -243,6 +245,14 @@ class LiveRunner:
         if self.reconcile is not None:
             await self.reconcile.opening()
         await self.kill_switch.check()  # a flag left in place: killed before the first bar
+        if self.user_stream is not None:
+            self.user_stream.start()
+
+    def _on_engine_event(self, event: dict) -> None:
+        """The engine reported dust an exit left: journal it (once, with the amount)."""
+        if event.get("kind") == "dust":
+            self.summary.dust[str(event["symbol"])] = float(event["amount"])
+        self.journal.write(str(event.get("kind", "event")), event, int(event["ts"]))
 
     # ------------------------------------------------------------------ loop
     async def run(self, *, max_bars: int | None = None) -> RunSummary:
@@ -335,18 +345,30 @@ class LiveRunner:
 
     # ------------------------------------------------------------------ ticks
     async def _next_bars(self, timeout: float) -> list[Bar]:
-        """The feed's bars; with ticks, the ticks that arrive meanwhile are stepped at once."""
+        """The feed's bars; meanwhile, ticks are stepped as they arrive and (live) the fills
+        the venue pushes (``user_stream``) are collected and stepped at once."""
         ticks = self.ticks
-        if ticks is None:
+        stream = self.user_stream if self.user_stream is not None and \
+            self.user_stream.running else None
+        if ticks is None and stream is None:
             return await self.feed.next_bars(timeout)
         bars_task = asyncio.ensure_future(self.feed.next_bars(timeout))
         try:
             while not bars_task.done():
-                waiter = asyncio.ensure_future(ticks.wait())
-                await asyncio.wait({bars_task, waiter}, return_when=asyncio.FIRST_COMPLETED)
-                if not waiter.done():
-                    waiter.cancel()
-                await asyncio.gather(waiter, return_exceptions=True)
+                waiters = []
+                if ticks is not None:
+                    waiters.append(asyncio.ensure_future(ticks.wait()))
+                if stream is not None:
+                    waiters.append(asyncio.ensure_future(stream.wait()))
+                await asyncio.wait({bars_task, *waiters}, return_when=asyncio.FIRST_COMPLETED)
+                for waiter in waiters:
+                    if not waiter.done():
+                        waiter.cancel()
+                await asyncio.gather(*waiters, return_exceptions=True)
+                if stream is not None:
+                    self._collect_pushed()
+                if ticks is None:
+                    continue
                 ready = self._take_ticks(ticks, self._last_bar_close + self.tf_ms)
                 for tick in ready:
                     await self.kill_switch.check()
@@ -358,6 +380,20 @@ class LiveRunner:
                 bars_task.cancel()
                 await asyncio.gather(bars_task, return_exceptions=True)
         return bars_task.result()
+
+    def _collect_pushed(self) -> None:
+        """Step the fills the user-data stream booked (no request: they are here)."""
+        broker, stream = self.live_broker, self.user_stream
+        if broker is None or stream is None:
+            return
+        self.summary.pushed_trades, self.summary.pushed_updates = stream.trades, stream.updates
+        try:
+            fills = broker.collect(self.clock.now_ms() + self.feed.exchange_offset_ms)
+        except ExchangeError as err:
+            self._broker_failed(err)
+            return
+        for fill in fills:
+            self._step_fill(fill)
 
     def _take_ticks(self, ticks: TickFeed, before: int) -> list[TradeTick]:
         """Ticks before ``before``; the ones older than the engine clock reported, dropped."""
@@ -470,13 +506,13 @@ class LiveRunner:
 
 
 def marked_equity(engine: Engine) -> float:
-    """Cash plus every held position at its mark (its average entry when no price is
-    known yet): the equity a session's PnL counts from, so coins held at the start are
-    not profit."""
+    """Cash plus every holding (positions, dust, fee-asset balances) at its mark (its
+    average entry when no price is known yet): the equity a session's PnL counts from, so
+    coins held at the start are not profit."""
     portfolio = engine.portfolio
     marks = portfolio.marks()
     equity = portfolio.cash
-    for symbol, amount in portfolio.positions().items():
+    for symbol, amount in portfolio.holdings().items():
         price = marks.get(symbol)
         if price is None or price != price:
             price = portfolio.avg_entry(symbol)

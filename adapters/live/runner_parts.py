@@ -23,6 +23,7 @@ from tradeloom.adapters.live.journal import Journal
 if TYPE_CHECKING:
     from tradeloom.adapters.ccxt.bar_feed import BarFeed
     from tradeloom.adapters.ccxt.trade_feed import TickFeed
+    from tradeloom.adapters.ccxt.user_stream import UserStream
     from tradeloom.adapters.live.reconcile import ReconcileReport
     from tradeloom.adapters.live.recovery import RunnerReconciler
     from tradeloom.adapters.live.safety import KillFlag
@@ -108,8 +109,8 @@ class RunnerParts:
     ``RiskProbe``), for kill, pause and degrade; ``live=True`` refuses to run without it
     or without a ``kill_flag``. The rest is optional: the market ``store`` (warm-up,
     universe), a ``reconciler`` and its ``opening_report`` (live), an ``audit`` log,
-    an alert router (``alerts``), public-trade ``ticks``, a ``universe`` and a status
-    ``publisher``.
+    an alert router (``alerts``), public-trade ``ticks``, the venue's pushed order
+    updates (``user_stream``, live), a ``universe`` and a status ``publisher``.
     """
 
     feed: BarFeed
@@ -128,6 +129,9 @@ class RunnerParts:
     audit: AuditLog | None = None
     alerts: AlertRouter | None = None
     ticks: TickFeed | None = None
+    #: Live: the venue's pushed order updates (``adapters.ccxt.user_stream``); polling
+    #: stays the fallback.
+    user_stream: UserStream | None = None
     universe: UniverseSource | None = None
     publisher: StatusPublisher | None = None
     markets: MarketSource | None = None
@@ -158,6 +162,11 @@ class RunSummary:
     start_equity: float | None = None
     #: The session ended on an error (a broker error, an exception), not by a stop.
     failed: bool = False
+    #: Trades and order updates the venue pushed and the broker booked (user stream).
+    pushed_trades: int = 0
+    pushed_updates: int = 0
+    #: Dust the exits left (``dust`` events): symbol -> amount.
+    dust: dict[str, float] = field(default_factory=dict)
 
 
 __all__ = ["JournalObserver", "MarketSource", "RunSummary", "RunnerParts", "RunnerSettings", "SessionJournal"]

@@ -30,7 +30,7 @@ from tradeloom.adapters.ccxt.bar_feed import BarFeed
 from tradeloom.adapters.ccxt.exchange import map_ccxt_error
 from tradeloom.adapters.live.alerting import AlertDispatch
 from tradeloom.adapters.clock import Clock
-from tradeloom.adapters.live.controls import degrade_symbols, set_paused
+from tradeloom.adapters.live.controls import degrade_symbols, restore_symbols, set_paused
 from tradeloom.adapters.live.reconcile import ReconcileReport
 from tradeloom.adapters.live.recovery import RunnerReconciler
 from tradeloom.adapters.live.runner_parts import RunnerSettings, RunSummary, SessionJournal
@@ -128,6 +128,7 @@ class ReconcileSchedule:
         self.run_id = run_id
         self.notify = notify
         self.next_local = 0
+        self._mismatch = False  # the last reconciliation degraded the session
 
     def due(self) -> bool:
         return self.clock.now_ms() >= self.next_local
@@ -156,26 +157,45 @@ class ReconcileSchedule:
             "never_sent": list(report.never_sent), "foreign": list(report.foreign),
             "cancelled_foreign": list(report.cancelled_foreign), "new_fills": report.new_fills,
             "problems": list(report.problems)}, None)
+        if report.ok and self._mismatch:
+            self._restore()
         if not report.ok:
             problems = list(report.problems)
+            self._mismatch = True
             self._degrade("reconcile_mismatch", "; ".join(problems) or "mismatch")
             self.alerts.send(AlertEvent(
                 AlertRule.RECONCILIATION_MISMATCH, f"{self.run_id}/reconcile",
                 f"reconciliation mismatch on {self.exchange_id} "
                 f"(account {self.session.get('account', '?')}): "
-                f"{'; '.join(problems)[:500] or 'mismatch'}; new entries refused until a "
-                "person checks the account and restarts the runner",
+                f"{'; '.join(problems)[:500] or 'mismatch'}; new entries refused until the "
+                "difference is explained or a person accepts the exchange's state "
+                "(tradeloom reconcile CONFIG --accept)",
                 {"problems": problems[:20], "adopted": list(report.adopted),
                  "foreign": list(report.foreign), "never_sent": list(report.never_sent)},
                 self.engine.ctx.now or None))
+
+    def _restore(self) -> None:
+        """Reconciliation agrees again (a person accepted the exchange's state, or the
+        missing trades arrived): entries are allowed again, journaled as ``restore``."""
+        self._mismatch = False
+        if not self.summary.degraded:
+            return
+        self.summary.degraded = False
+        ts = self.engine.ctx.now
+        self.journal.write("restore", {"ts": ts, "symbols": list(self.engine.symbols),
+                                       "reason": "reconcile_ok"}, None)
+        log.warning("reconciliation agrees with the exchange again: new entries allowed")
+        restore_symbols(self.risk, self.engine.symbols, ts)
+        self.notify()
 
     def _degrade(self, kind: str, message: str) -> None:
         """Log, status, journal; entries refused on every traded symbol (once)."""
         text = f"{kind}: {message}"
         self.summary.alerts.append(text)
         self.journal.write("alert", {"kind": kind, "message": message}, None)
-        log.error("ALERT %s - new entries refused until a person checks the account and "
-                  "restarts the runner", text)
+        log.error("ALERT %s - new entries refused until the difference is explained or a "
+                  "person accepts the exchange's state (tradeloom reconcile CONFIG --accept)",
+                  text)
         if self.summary.degraded:
             return
         self.summary.degraded = True

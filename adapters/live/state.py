@@ -160,7 +160,9 @@ class OrderRecord:
 
 @dataclass(frozen=True, slots=True)
 class FillRecord:
-    """One trade of one of our orders, as the exchange reported it (fee in quote)."""
+    """One trade of one of our orders, as the exchange reported it: ``fee`` valued in the
+    quote currency, ``fee_cost`` of ``fee_currency`` what the venue charged (``""``: the
+    quote currency; records written before fees kept their currency read that way)."""
 
     trade_id: str
     client_id: str
@@ -173,6 +175,8 @@ class FillRecord:
     fee: float
     liquidity: str = "taker"
     exchange_order_id: str = ""
+    fee_currency: str = ""
+    fee_cost: float = 0.0
 
 
 def _from_json(cls: type, text: str) -> Any:

@@ -61,7 +61,10 @@ CREATE TABLE IF NOT EXISTS market_snapshots (
     min_amount DOUBLE, min_notional DOUBLE, maker_fee DOUBLE, taker_fee DOUBLE);
 CREATE TABLE IF NOT EXISTS market_snapshot_raw (
     exchange VARCHAR, fetched_ts BIGINT, raw_json VARCHAR);
+ALTER TABLE market_snapshots ADD COLUMN IF NOT EXISTS fee_side VARCHAR DEFAULT 'quote';
 """
+#: ``market_snapshots.fee_side`` (ccxt's ``feeSide``) was added after the first catalogs
+#: were written: a catalog no write has migrated yet reads as ``quote`` (ccxt's default).
 
 _MIGRATIONS = (
     ("datasets", "kind", "ALTER TABLE datasets ADD COLUMN kind VARCHAR DEFAULT 'ohlcv'"),
@@ -296,12 +299,20 @@ class Catalog:
 
     def load_markets(self, exchange: str) -> dict[str, MarketSpec]:
         """The newest market snapshot of ``exchange`` (empty when none was saved)."""
+        columns = "symbol, tick_size, lot_step, min_amount, min_notional, maker_fee, taker_fee"
+        if self._has_column("market_snapshots", "fee_side"):
+            columns += ", fee_side"
         rows = self._rows(
-            "SELECT symbol, tick_size, lot_step, min_amount, min_notional, maker_fee, taker_fee "
+            f"SELECT {columns} "
             "FROM market_snapshots WHERE exchange = ? AND fetched_ts = "
             "(SELECT max(fetched_ts) FROM market_snapshots WHERE exchange = ?) ORDER BY symbol",
             [exchange, exchange])
         return {row[0]: MarketSpec(*row) for row in rows}
+
+    def _has_column(self, table: str, column: str) -> bool:
+        return bool(self._rows(
+            "SELECT 1 FROM information_schema.columns WHERE table_name = ? AND column_name = ?",
+            [table, column]))
 
     def market_snapshot_raw(self, exchange: str) -> str | None:
         """The raw ccxt JSON saved with the newest snapshot of ``exchange``, if any."""
@@ -406,12 +417,14 @@ class CatalogWriter:
                 [exchange, fetched_ts])
         rows = [
             [exchange, fetched_ts, spec.symbol, spec.tick_size, spec.lot_step, spec.min_amount,
-             spec.min_notional, spec.maker_fee, spec.taker_fee]
+             spec.min_notional, spec.maker_fee, spec.taker_fee, spec.fee_side.value]
             for _, spec in sorted(markets.items())
         ]
         if rows:
             self._con.executemany(
-                "INSERT INTO market_snapshots VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                "INSERT INTO market_snapshots (exchange, fetched_ts, symbol, tick_size, lot_step, "
+                "min_amount, min_notional, maker_fee, taker_fee, fee_side) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
         if raw_json is not None:
             self._con.execute("INSERT INTO market_snapshot_raw VALUES (?, ?, ?)",
                               [exchange, fetched_ts, raw_json])

@@ -262,7 +262,9 @@ def _run(store: MarketStore, settings: ExchangeSettings, symbols: list[str], sin
         markets = call("load_markets", context=f"{settings.id} load_markets")
         _check_request(client, settings, symbols, plan, markets)
         store.save_markets(
-            settings.id, market_specs_from_ccxt(markets, precision_mode=client.precisionMode),
+            settings.id, market_specs_from_ccxt(markets, precision_mode=client.precisionMode,
+                                                exchange_id=settings.id,
+                                                fee_side=settings.fee_side),
             fetched_ts=plan.now_ms(),
             # raw ccxt entries of the ingested symbols only: all markets run to megabytes
             raw_json=json.dumps({s: markets[s] for s in symbols}, sort_keys=True, default=str))

@@ -21,6 +21,10 @@ pyarrow versions: the writer records its version.)
 not finite are written as the strings ``"inf"``, ``"-inf"`` and ``"nan"`` and
 read back as floats (profit factor is ``inf`` when there were no losing trades).
 
+**Older results.** Format 1 (before fills recorded the fee's currency) loads with
+every fee in the quote currency (``fee_currency`` = the result's quote currency,
+``fee_cost`` = ``fee``), which is what that version charged.
+
 **Atomic.** Files are written into a temporary sibling directory which is then
 renamed into place, so the target never holds a half-written result. POSIX
 cannot rename a directory over a non-empty one, so an existing result is first
@@ -55,7 +59,9 @@ from tradeloom.engine.results.frames import (
 )
 from tradeloom.engine.results.result import METRIC_KEYS, BacktestResult
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Versions ``load_result`` reads (1: fills without ``fee_currency``/``fee_cost``).
+_READABLE_VERSIONS = (1, 2)
 META_FILE = "result.json"
 _KINDS_KEY = b"tradeloom.kinds"
 _ARROW_TYPES: dict[ColumnKind, pa.DataType] = {
@@ -206,14 +212,16 @@ def load_result(directory: str | os.PathLike[str]) -> BacktestResult:
     if not src.is_dir():
         raise DataError(f"{src}: no such results directory; pass the directory save_result wrote")
     meta = _read_json(src / META_FILE)
-    if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION:
+    if not isinstance(meta, dict) or meta.get("format_version") not in _READABLE_VERSIONS:
         version = meta.get("format_version") if isinstance(meta, dict) else None
         raise DataError(
             f"{src / META_FILE}: format_version {version!r} is not {FORMAT_VERSION}; "
             "re-run the backtest with this version of tradeloom"
         )
+    old_fills = meta["format_version"] == 1
     frames = {
-        name: _read_parquet(src / f"{name}.parquet", _FIXED_KINDS.get(name))
+        name: _read_parquet(src / f"{name}.parquet", _FIXED_KINDS.get(name),
+                            quote=str(meta.get("quote_currency", "")) if old_fills else None)
         for name in BacktestResult.FRAMES
     }
     raw_metrics = _read_json(src / "metrics.json")
@@ -262,7 +270,8 @@ def _decode_float(value: Any, path: Path, key: str) -> float:
     raise DataError(f"{path}: metric {key!r} is {value!r}; expected a number or 'nan'/'inf'/'-inf'")
 
 
-def _read_parquet(path: Path, expected: Mapping[str, ColumnKind] | None) -> pd.DataFrame:
+def _read_parquet(path: Path, expected: Mapping[str, ColumnKind] | None,
+                  quote: str | None = None) -> pd.DataFrame:
     if not path.is_file():
         raise DataError(f"{path}: missing from the results directory; re-save the result")
     try:
@@ -275,7 +284,10 @@ def _read_parquet(path: Path, expected: Mapping[str, ColumnKind] | None) -> pd.D
             f"{path}: has no {_KINDS_KEY.decode()} metadata, so it was not written by save_result"
         )
     kinds: dict[str, ColumnKind] = json.loads(raw)
-    if expected is not None and kinds != dict(expected):
+    upgrade = (quote is not None and expected is FILL_COLUMNS
+               and kinds == {k: v for k, v in FILL_COLUMNS.items()
+                             if k not in ("fee_currency", "fee_cost")})
+    if expected is not None and kinds != dict(expected) and not upgrade:
         raise DataError(
             f"{path}: columns {list(kinds)} differ from this version's {list(expected)}; "
             "re-run the backtest with this version of tradeloom"
@@ -287,4 +299,8 @@ def _read_parquet(path: Path, expected: Mapping[str, ColumnKind] | None) -> pd.D
             columns[name] = np.asarray(col.to_numpy(), dtype=kind)
         else:
             columns[name] = col.to_pylist()
+    if upgrade:  # format 1: every fee was charged in the quote currency
+        columns["fee_currency"] = [quote] * table.num_rows
+        columns["fee_cost"] = columns["fee"]
+        kinds = dict(FILL_COLUMNS)
     return make_frame(columns, kinds)

@@ -13,14 +13,21 @@ risk engine's sizing asks before it: the broker and the sizing of one run hold t
 - ``rate(spec, liquidity, notional)``: the fee as a fraction of a fill's notional, what
   risk sizing plans an order's fee with.
 
-The cost of a buy is always ``price * amount + fee``; the proceeds of a sell are
-``price * amount - fee``. Portfolios must use the same expressions so that the broker's
-affordability check and the portfolio's balance agree to the last bit.
+A fee model prices the *standard* commission in the quote currency. Which balance
+pays it is the market's ``fee_side`` (``MarketSpec``) or the account's ``FeeAsset``;
+the simulated broker applies that rule (``engine.sim.execution``). With the fee in
+the quote currency the cost of a buy is ``price * amount + fee`` and the proceeds of
+a sell ``price * amount - fee``; with the fee in the coin received (``fee_side =
+"get"``) a buy costs ``price * amount`` and delivers ``amount * (1 - rate)``.
+Portfolios use the same expressions so that the broker's affordability check and the
+portfolio's balance agree to the last bit.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+
 from tradeloom.engine.errors import ConfigError
 from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.orders import MAX_MAKER_REBATE, Liquidity
@@ -137,4 +144,43 @@ class FixedFees:
         return f"FixedFees(per_fill={self.per_fill})"
 
 
-__all__ = ["FeeModel", "FixedFees", "MakerTakerFees"]
+@dataclass(frozen=True, slots=True)
+class FeeAsset:
+    """Pay trading fees with a third asset: Binance's "use BNB to pay fees" option.
+
+    A fill's standard commission (the fee model's quote value) is converted to
+    ``asset`` at its price in the quote currency and reduced by ``discount``
+    (Binance: 25 %); when the account holds too little of ``asset`` the market's own
+    rule applies (Binance: "the full commission will be taken out of your received
+    amount"). The asset is valued at its market's mark, so a run that pays fees with
+    BNB must have ``BNB/<quote>`` among its markets or a fixed ``rate`` (the simulated
+    broker refuses it otherwise: it could not value the fee).
+
+    >>> FeeAsset("BNB").describe()
+    {'asset': 'BNB', 'discount': 0.25}
+    """
+
+    asset: str
+    discount: float = 0.25
+    #: The asset's price in the quote currency when the run has no market for it (replay
+    #: of a live session: the rate the venue's book gave at its start); None: its market.
+    rate: float | None = None
+
+    def __post_init__(self) -> None:
+        if not self.asset or "/" in self.asset:
+            raise ConfigError(f"FeeAsset(asset={self.asset!r}): give a currency code, e.g. 'BNB'")
+        if not (math.isfinite(self.discount) and 0.0 <= self.discount < 1.0):
+            raise ConfigError(f"FeeAsset(discount={self.discount}): a fraction in [0, 1) "
+                              "(0.25 = the fee is 25 % cheaper when paid with the asset)")
+        if self.rate is not None and not (math.isfinite(self.rate) and self.rate > 0.0):
+            raise ConfigError(f"FeeAsset(rate={self.rate}): a price > 0 in the quote currency")
+
+    def describe(self) -> dict[str, str | float]:
+        """The setting as plain JSON, for run manifests and session records."""
+        out: dict[str, str | float] = {"asset": self.asset, "discount": self.discount}
+        if self.rate is not None:
+            out["rate"] = self.rate
+        return out
+
+
+__all__ = ["FeeAsset", "FeeModel", "FixedFees", "MakerTakerFees"]

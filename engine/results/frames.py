@@ -72,7 +72,11 @@ FILL_COLUMNS: dict[str, ColumnKind] = {
     "client_id": "str",
     "tag": "str",
     "strategy_id": "str",
+    "fee_currency": "str",
+    "fee_cost": "float64",
 }
+"""Columns of ``result.fills``: ``fee`` is the fee's value in the quote currency,
+``fee_currency``/``fee_cost`` what the venue charged (``engine.orders.Fill``)."""
 
 _TRADE_KINDS = {"int": "int64", "float": "float64", "bool": "bool", "str": "str"}
 TRADE_COLUMN_KINDS: dict[str, ColumnKind] = {

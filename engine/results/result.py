@@ -290,7 +290,10 @@ class BacktestResult(PandasViews):
         final_ts = int(equity.ts[-1]) if len(equity) else None
         # Each fill attribute is read once, into lists shared by trades, fills and metrics.
         fill_cols = fill_columns(fills)
-        rows = trade_rows(fill_cols, timeframe_ms=tf_ms, final_ts=final_ts, final_marks=marks)
+        dust = {int(e["fill"]): float(e["amount"]) for e in events_plain
+                if e.get("kind") == "dust" and "fill" in e}
+        rows = trade_rows(fill_cols, timeframe_ms=tf_ms, final_ts=final_ts, final_marks=marks,
+                          dust=dust)
         if final_positions:
             _check_positions(_open_positions(rows), positions)
         trades = trades_frame_from_rows(rows)

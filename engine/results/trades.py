@@ -28,6 +28,15 @@ closes when the position returns to flat. Conventions, decided here once:
   factor...) count closed trades only; open trades are reported separately.
 - **Zero.** Positions are floats, so "back to flat" allows a relative tolerance
   of ``POSITION_RTOL`` times the larger of the position and the fill amount.
+- **Fees in the base currency.** A fill whose fee is charged in the base currency
+  (``Fill.fee_currency``, e.g. Binance's fee in the coin bought) moves the position by
+  ``Fill.base_change()``: a buy of 0.01 BTC with a 0.00001 BTC fee opens 0.00999 BTC,
+  and entry amount and notional count those 0.00999 (the fee's value is in ``fees``,
+  counted once). A sell paying a base fee takes ``amount + fee`` from the position.
+- **Dust.** A fill after which the engine reported dust (``dust``: fill index ->
+  amount, from the run's ``dust`` events) closes its trade although the unsellable
+  remainder is still held; the remainder is carried into the symbol's next trade,
+  whose exit then sells it (its exit amount exceeds its entry amount by the dust).
 """
 
 from __future__ import annotations
@@ -85,6 +94,7 @@ def build_trades(
     timeframe_ms: int,
     final_ts: int | None = None,
     final_marks: Mapping[str, float] | None = None,
+    dust: Mapping[int, float] | None = None,
 ) -> list[Trade]:
     """Group ``fills`` into round-trip trades, ordered by when they opened.
 
@@ -102,11 +112,13 @@ def build_trades(
     """
     fills = fills if isinstance(fills, Sequence) else list(fills)
     cols = {name: list(map(attrgetter(name), fills)) for name in _FILL_FIELDS}
-    rows = trade_rows(cols, timeframe_ms=timeframe_ms, final_ts=final_ts, final_marks=final_marks)
+    rows = trade_rows(cols, timeframe_ms=timeframe_ms, final_ts=final_ts, final_marks=final_marks,
+                      dust=dust)
     return [Trade(*row) for row in rows]
 
 
-_FILL_FIELDS = ("order_id", "symbol", "side", "ts", "price", "amount", "fee", "tag")
+_FILL_FIELDS = ("order_id", "symbol", "side", "ts", "price", "amount", "fee", "tag",
+                "fee_currency", "fee_cost")
 
 
 def trade_rows(
@@ -115,13 +127,15 @@ def trade_rows(
     timeframe_ms: int,
     final_ts: int | None = None,
     final_marks: Mapping[str, float] | None = None,
+    dust: Mapping[int, float] | None = None,
 ) -> list[tuple[Any, ...]]:
     """:func:`build_trades` as one tuple per trade (fields in ``TRADE_COLUMNS`` order).
 
     ``fill_columns`` holds one list per fill attribute (``order_id``, ``symbol``,
-    ``side``, ``ts``, ``price``, ``amount``, ``fee``, ``tag``), ``side`` as
-    :class:`.orders.Side` members. Same arithmetic, in the same order, as the
-    per-trade conventions in the module docstring; no per-trade objects.
+    ``side``, ``ts``, ``price``, ``amount``, ``fee``, ``tag``, and optionally
+    ``fee_currency``/``fee_cost``), ``side`` as :class:`.orders.Side` members. Same
+    arithmetic, in the same order, as the per-trade conventions in the module
+    docstring; no per-trade objects.
     """
     if timeframe_ms <= 0:
         raise DataError(f"timeframe_ms must be positive, got {timeframe_ms}")
@@ -136,8 +150,14 @@ def trade_rows(
     buy = Side.BUY
     get_open = open_by_symbol.get
     get_last = last_ts.get
+    n_fills = len(fill_columns["symbol"])
+    currencies = fill_columns.get("fee_currency") or [""] * n_fills
+    costs = fill_columns.get("fee_cost") or [0.0] * n_fills
+    bases: dict[str, str] = {}
+    dust = dust or {}
+    carry: dict[str, float] = {}  # dust a closed trade left, sold by the next trade
 
-    for i, (symbol, side, ts, price, qty, fill_fee, tag) in enumerate(
+    for i, (symbol, side, ts, price, qty, fill_fee, tag, fee_ccy, fee_cost) in enumerate(
         zip(
             fill_columns["symbol"],
             fill_columns["side"],
@@ -146,6 +166,8 @@ def trade_rows(
             fill_columns["amount"],
             fill_columns["fee"],
             fill_columns["tag"],
+            currencies,
+            costs,
         )
     ):
         if not qty > 0 or not price > 0:
@@ -164,6 +186,12 @@ def trade_rows(
             run_last_ts = ts
 
         sign = 1 if side is buy else -1
+        if fee_ccy:
+            base = bases.get(symbol)
+            if base is None:
+                base = bases[symbol] = symbol.partition("/")[0]
+            if fee_ccy == base:  # the position moves by the amount net of the base fee
+                qty = qty - fee_cost if sign > 0 else qty + fee_cost
         cur = get_open(symbol)
         if cur is not None and cur[2] != sign:
             position = cur[5]
@@ -183,6 +211,11 @@ def trade_rows(
             if abs(position) <= tol:
                 append(_finish(cur, ts, timeframe_ms, False))
                 del open_by_symbol[symbol]
+            elif i in dust:  # what is left cannot be sold: the trade is over
+                carry[symbol] = position
+                cur[5] = 0.0
+                append(_finish(cur, ts, timeframe_ms, False))
+                del open_by_symbol[symbol]
             if rest <= 0:
                 continue
             qty = rest
@@ -195,6 +228,8 @@ def trade_rows(
             cur = [next_id, symbol, sign, ts, tag, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0, ""]
             next_id += 1
             open_by_symbol[symbol] = cur
+            if carry and sign > 0 and symbol in carry:
+                cur[5] = carry.pop(symbol)  # earlier dust joins this position
         cur[13] += 1
         position = cur[5] + qty
         cur[5] = position

@@ -345,7 +345,8 @@ class RiskEngine:
         ts = int(view.now) if view is not None else fill.ts
         self._symbols[fill.symbol] = None
         self._advance(ts)
-        pnl = self._ledger.on_fill(fill)
+        spec = self._markets.get(fill.symbol)
+        pnl = self._ledger.on_fill(fill, spec.is_dust if spec is not None else None)
         if pnl is not None and self._streak is not None:
             figures = self._streak.on_round_trip(ts, fill.symbol, pnl)
             if figures is not None:

@@ -33,6 +33,7 @@ from contextlib import contextmanager
 from itertools import islice
 from typing import Any
 
+from tradeloom.engine.costs.fees import FeeAsset
 from tradeloom.engine.errors import ConfigError, DataError
 from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.orders import Bar
@@ -69,13 +70,14 @@ def run_bars(
     risk: RiskGate | None = None,
     seed: int = 0,
     manifest: Mapping[str, Any] | None = None,
+    fee_asset: FeeAsset | None = None,
 ) -> BacktestResult:
     """Run ``strategy`` over ``bars`` (ordered by close time, then symbol) and build the result."""
     engine = build_engine(
         strategy, symbols=symbols, timeframe=timeframe, markets=markets,
         initial_cash=initial_cash, quote_currency=quote_currency, fees=fees,
         slippage=slippage, intrabar_rule=intrabar_rule, volume_share=volume_share,
-        risk=risk, seed=seed,
+        risk=risk, seed=seed, fee_asset=fee_asset,
     )
     drive(engine, bars)
     return collect(engine, timeframe=timeframe, manifest=manifest)
@@ -96,6 +98,7 @@ def build_engine(
     risk: RiskGate | None = None,
     seed: int = 0,
     models: ModelSource | None = None,
+    fee_asset: FeeAsset | None = None,
 ) -> Engine:
     """Portfolio + SimulatedBroker + Engine wired for a backtest (not started): the one
     wiring (``wiring.wire_engine``) with a simulated broker using these fill models."""
@@ -105,6 +108,7 @@ def build_engine(
         markets=dict(markets) if markets is not None else default_markets(symbols),
         broker=simulated_broker(
             fees=fees, slippage=slippage, intrabar_rule=intrabar_rule, volume_share=volume_share,
+            fee_asset=fee_asset,
         ),
         initial_cash=initial_cash, quote_currency=quote_currency, risk=risk, seed=seed,
         models=models,

@@ -155,8 +155,9 @@ class Engine(StrategyData, OrderEntry):
         self._strategy_id = strategy.id
         self.broker = broker
         self.portfolio = portfolio
-        # The portfolio's step view: its mark table and held positions (see StepView).
-        self._marks, self._held = portfolio.step_view()
+        # The portfolio's step view: its mark table, held positions and hidden holdings
+        # (dust, fee-only assets: in equity, not in exposure; see StepView).
+        self._marks, self._held, self._hidden = portfolio.step_view()
         self.symbols = tuple(symbols)
         self.timeframe_ms = int(timeframe_ms)
         self.markets = dict(markets or {})
@@ -174,6 +175,8 @@ class Engine(StrategyData, OrderEntry):
         self.fills: list[Fill] = []
         self.risk_decisions: list[dict[str, Any]] = []
         self.events: list[dict[str, Any]] = []
+        #: Called with each ``dust`` event as it happens (the live runner journals it).
+        self.event_sink: Callable[[dict[str, Any]], None] | None = None
         # Equity columns (close ts, cash, exposure, cumulative fees), one row per time step.
         # The equity curve: close ts and exposure appended once per time step; cash and
         # cumulative fees change only on fills, so only their changes are kept, as
@@ -186,6 +189,10 @@ class Engine(StrategyData, OrderEntry):
         self._chg_row = array("q")
         self._chg_cash = array("d")
         self._chg_fees = array("d")
+        # Value of hidden holdings (dust, fee-only assets) per row, for the rows that had
+        # any: equity = cash + exposure + this.
+        self._hid_row = array("q")
+        self._hid_val = array("d")
         # Time and state.
         self._step_ts = -1
         self._bar_in_step = False
@@ -281,7 +288,10 @@ class Engine(StrategyData, OrderEntry):
         engine = self
         ctx = self.ctx
         pf = self.portfolio
-        marks, held = self._marks, self._held
+        marks, held, hidden = self._marks, self._held, self._hidden
+        ts_column = self._rec_ts
+        hid_row = self._hid_row.append
+        hid_val = self._hid_val.append
         position_value = pf.position_value
         broker_on_bar = self.broker.on_bar
         # The broker's declared fast path (``engine.ports.BarFastPath``): a bar of a symbol
@@ -321,6 +331,13 @@ class Engine(StrategyData, OrderEntry):
                             rec_exposure(p.amount * marks[p.symbol])
                         else:
                             rec_exposure(position_value())
+                        if hidden:  # dust or a fee asset held: its value, for equity
+                            hid_row(ts_column._flushed + len(ts_rows) - 1)
+                            if len(hidden) == 1:
+                                h = hidden[0]
+                                hid_val(h.amount * marks[h.symbol])
+                            else:
+                                hid_val(pf.hidden_value())
                         rows_left -= 1
                         if rows_left <= 0:
                             flush_rows()
@@ -487,8 +504,15 @@ class Engine(StrategyData, OrderEntry):
         pf = self.portfolio
         self._rec_ts.buf.append(ts)
         self._rec_exposure.buf.append(pf.position_value() if self._held else 0.0)
+        if self._hidden:
+            self._record_hidden()
         if len(self._rec_ts.buf) >= REC_CHUNK:
             self._flush_rows()
+
+    def _record_hidden(self) -> None:
+        """The row just recorded holds dust or fee-only assets: keep their value."""
+        self._hid_row.append(len(self._rec_ts) - 1)
+        self._hid_val.append(self.portfolio.hidden_value())
 
     def _flush_rows(self) -> None:
         self._rec_ts.flush()
@@ -496,6 +520,8 @@ class Engine(StrategyData, OrderEntry):
 
     def recorded(self) -> dict[str, np.ndarray]:
         """The equity curve so far: ts, equity, cash, exposure, fees_cum (one row per step).
+        ``exposure`` is the value of positions; equity also counts dust and fee-only
+        holdings (``Portfolio.equity``).
 
         The four float columns are rows of one ``(4, n)`` block (see
         :meth:`recorded_block`).
@@ -520,6 +546,9 @@ class Engine(StrategyData, OrderEntry):
         self._fill_forward(cash, rows, last_vals(self._chg_cash), self.portfolio.initial_cash)
         self._fill_forward(fees, rows, last_vals(self._chg_fees), 0.0)
         np.add(cash, exposure, out=equity)  # the same float operation as Portfolio.equity()
+        if self._hid_row:  # rows holding dust or fee-only assets: (cash + exposure) + them
+            rows = np.frombuffer(self._hid_row, dtype=np.int64)
+            equity[rows] += np.frombuffer(self._hid_val, dtype=np.float64)
         return ts, block
 
     def _last_changes(self, n: int) -> tuple[np.ndarray, Callable[[array], np.ndarray]]:
@@ -565,7 +594,10 @@ class Engine(StrategyData, OrderEntry):
         apply = pf.apply_fill
         for fill in fills:
             apply(fill)
+        first = len(self.fills)
         self.fills.extend(fills)
+        if pf.dust_reports:
+            self._report_dust(first)
         # Cash and fees changed: the change belongs to the step being built (row len(ts)).
         self._chg_row.append(len(self._rec_ts))
         self._chg_cash.append(pf.cash)
@@ -581,6 +613,53 @@ class Engine(StrategyData, OrderEntry):
             for fill in fills:
                 on_fill(ctx, fill)
         self._dirty = True
+
+    def _report_dust(self, first: int) -> None:
+        """One ``dust`` event per exit that left an unsellable remainder: the portfolio
+        found the candidate, the order confirms it asked to sell the whole holding (a
+        deliberate partial reduce is not an exit). In the results' events and, live, the
+        journal (``event_sink``)."""
+        pf = self.portfolio
+        fills = self.fills
+        reports = pf.dust_reports
+        last = {fill.symbol: i for i, (fill, _) in enumerate(reports)}
+        for i, (fill, amount) in enumerate(reports):
+            if last[fill.symbol] != i or not self._asked_for_all(fill, amount):
+                continue  # a later fill of the batch left the symbol's final remainder
+            amount = pf.set_dust(fill.symbol)
+            index = next(i for i in range(first, len(fills)) if fills[i] is fill)
+            base = fill.symbol.partition("/")[0]
+            event = {
+                "ts": int(self.ctx.now), "kind": "dust", "symbol": fill.symbol,
+                "amount": float(amount), "order_id": int(fill.order_id), "fill": index,
+                "message": (
+                    f"{fill.symbol}: {amount:.10g} {base} left after order {fill.order_id} is "
+                    "under the market's minimum amount/notional and cannot be sold; it stays "
+                    "in the balance and the strategy sees a flat position"),
+            }
+            self.events.append(event)
+            if self.event_sink is not None:
+                self.event_sink(event)
+        pf.dust_reports.clear()
+
+    def _asked_for_all(self, fill: Fill, left: float) -> bool:
+        """True when the order of ``fill`` was an exit: reduce-only (bracket legs, risk
+        flattening) or asking to sell (at least) the sellable part of what was held when
+        it started (``left`` plus what its fills took). Orders are searched from the
+        newest (dust candidates are rare)."""
+        order = next((o for o in reversed(self.orders) if o.id == fill.order_id), None)
+        spec = self.markets.get(fill.symbol)
+        if order is None or spec is None or order.reduce_only:
+            return True  # an order this engine did not place (adopted live) is an exit too
+        taken = order.filled
+        if fill.base_fee():  # the fee left the holding too (give/base fee sides)
+            for f in reversed(self.fills):
+                if f.ts < order.created_ts:
+                    break  # earlier than the order: none of its fills
+                if f.order_id == order.id:
+                    taken += f.base_fee()
+        held = left + taken
+        return order.amount >= spec.round_amount(held) * (1.0 - 1e-9)
 
     def _dispatch_updates(self) -> None:
         """Hand order updates to ``on_order`` until none are left; track working orders.

@@ -42,6 +42,7 @@ import itertools
 from collections.abc import Callable, Mapping, Sequence
 
 from tradeloom.engine.accounting.portfolio import Portfolio
+from tradeloom.engine.costs.fees import FeeAsset
 from tradeloom.engine.errors import ConfigError
 from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.ports import Broker, FeeModel, ModelSource, RiskGate, SlippageModel
@@ -65,16 +66,18 @@ def simulated_broker(
     slippage: SlippageModel | None = None,
     intrabar_rule: IntrabarRule = IntrabarRule.ADVERSE_FIRST,
     volume_share: float | None = None,
+    fee_asset: FeeAsset | None = None,
 ) -> BrokerFactory:
     """A factory of ``SimulatedBroker``s with these fill models (defaults: the markets'
-    maker/taker fees, no slippage, adverse-first, no volume cap)."""
+    maker/taker fees charged on each market's fee side, no slippage, adverse-first, no
+    volume cap); ``fee_asset``: the account pays fees with that asset (BNB)."""
 
     def make(
         markets: Mapping[str, MarketSpec], portfolio: Portfolio, ids: Callable[[], int]
     ) -> Broker:
         return SimulatedBroker(
             markets, portfolio, fees=fees, slippage=slippage, intrabar_rule=intrabar_rule,
-            volume_share=volume_share, id_source=ids,
+            volume_share=volume_share, id_source=ids, fee_asset=fee_asset,
         )
 
     return make
@@ -118,7 +121,8 @@ def wire_engine(
     models: ModelSource | None = None,
 ) -> Engine:
     """Portfolio + broker (+ wrapper) + Engine for one run, not started (see the module
-    docstring). ``portfolio`` (live: opened from the exchange's balances) replaces
+    docstring). The portfolio gets the run's markets (dust detection). ``portfolio``
+    (live: opened from the exchange's balances, with the same markets) replaces
     ``initial_cash``/``quote_currency``; ``id_source`` (live: continuing after every
     stored order id) replaces the fresh counter from 1."""
     if not isinstance(strategy, Strategy):
@@ -129,7 +133,7 @@ def wire_engine(
     symbols = list(symbols)
     quote = run_quote(symbols, markets, quote_currency)
     if portfolio is None:
-        portfolio = Portfolio(initial_cash, quote)
+        portfolio = Portfolio(initial_cash, quote, markets={s: markets[s] for s in symbols})
     elif portfolio.quote != quote:
         raise ConfigError(
             f"the portfolio is in {portfolio.quote!r} but symbols {symbols} are quoted in "

@@ -38,6 +38,14 @@ Decisions, each tested in ``tests/unit/engine/test_sim_broker.py``:
   otherwise the order is cancelled with an "insufficient funds" reason. A sell within
   1e-12 (relative) of the free balance, above or below it, sells exactly the free
   balance (float noise), so a full exit leaves a position of exactly zero.
+- **Fee currency.** Each fill's fee is charged where the venue charges it: the
+  account's ``fee_asset`` (BNB at its discount, valued at the ``BNB/<quote>`` mark)
+  when set and enough of it is free, else the market's ``fee_side``: in the coin
+  received (``get``: a buy delivers ``amount * (1 - rate)`` base and costs the
+  notional; an all-in ``quote_amount`` buy is sized ``quote / price``), the coin given,
+  the base or the quote currency. A sell whose fee is in the base currency must hold
+  ``amount * (1 + rate)``. The fill says which (``Fill.fee_currency``/``fee_cost``);
+  ``Fill.fee`` is always the value in the quote currency.
 - **Cancel/replace.** ``replace`` validates the new order first; if it would be rejected
   the old order keeps working and the returned new order is REJECTED (as an exchange's
   cancel-replace with "stop on failure"). New ids come from ``id_source`` (default: an
@@ -56,7 +64,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from tradeloom.engine.errors import ConfigError, OrderError
-from tradeloom.engine.costs.fees import FeeModel, MakerTakerFees
+from tradeloom.engine.costs.fees import FeeAsset, FeeModel, MakerTakerFees
 from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.ports import BarFastPath
 from tradeloom.engine.sim.matching import IntrabarRule
@@ -116,6 +124,7 @@ class SimulatedBroker(ExchangeCore):
         intrabar_rule: IntrabarRule = IntrabarRule.ADVERSE_FIRST,
         volume_share: float | None = None,
         id_source: Callable[[], int] | None = None,
+        fee_asset: FeeAsset | None = None,
     ) -> None:
         if volume_share is not None and not (
             math.isfinite(volume_share) and 0.0 < volume_share <= 1.0
@@ -125,6 +134,15 @@ class SimulatedBroker(ExchangeCore):
                 "(0.1 = fills take at most 10 % of a bar's volume) or None for no cap"
             )
         self.markets = dict(markets)
+        if fee_asset is not None and fee_asset.rate is None:
+            for quote in sorted({m.quote for m in self.markets.values()}):
+                if f"{fee_asset.asset}/{quote}" not in self.markets:
+                    raise ConfigError(
+                        f"fees paid with {fee_asset.asset} cannot be valued: the run has no "
+                        f"{fee_asset.asset}/{quote} market; add {fee_asset.asset}/{quote} to "
+                        "the run's symbols (its bars mark the fee asset) or drop fee_asset"
+                    )
+        self.fee_asset = fee_asset
         self.account = account
         self.fees: FeeModel = fees if fees is not None else MakerTakerFees()
         self.slippage: SlippageModel = slippage if slippage is not None else NoSlippage()

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from tradeloom.engine.config import StrictModel
+from tradeloom.engine.costs.fees import FeeAsset
 from tradeloom.engine.orders import MAX_MAKER_REBATE
 
 
@@ -31,6 +32,17 @@ class BrokerSettings(StrictModel):
         "minimums (from the catalog's market snapshot); none: no rounding, no minimums (an "
         "idealised run, e.g. to compare with another tool); fees stay the market's",
     )
+    fee_asset: str | None = Field(
+        None, pattern=r"^[A-Z0-9]{1,16}$",
+        description=("the account pays fees with this asset (Binance: 'BNB') at "
+                     "fee_asset_discount; its <asset>/<quote> market must be among the symbols"))
+    fee_asset_discount: float = Field(0.25, ge=0.0, lt=1.0)
+
+    def fee_asset_setting(self) -> FeeAsset | None:
+        """``fee_asset`` as the simulated broker's ``FeeAsset`` (None when unset)."""
+        if self.fee_asset is None:
+            return None
+        return FeeAsset(self.fee_asset, self.fee_asset_discount)
 
 
 __all__ = ["BrokerSettings"]

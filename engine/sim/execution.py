@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import NamedTuple, Protocol
 
 from tradeloom.engine.errors import OrderError
-from tradeloom.engine.costs.fees import FeeModel
+from tradeloom.engine.costs.fees import FeeAsset, FeeModel
 from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.sim.matching import (
     IntrabarRule,
@@ -25,6 +25,7 @@ from tradeloom.engine.sim.matching import (
     trailing_best,
     trailing_level,
 )
+from tradeloom.engine.sim.funds import QUOTE_FEE, Funds
 from tradeloom.engine.sim.order_checks import minimums_error
 from tradeloom.engine.orders import (
     Fill,
@@ -80,7 +81,7 @@ def _done(order: Order) -> bool:
     return order.amount - order.filled <= _EPS * max(1.0, order.amount)
 
 
-class ExchangeCore:
+class ExchangeCore(Funds):
     """State and matching shared by the simulated broker's public methods."""
 
     __slots__ = (
@@ -95,6 +96,7 @@ class ExchangeCore:
         "_updates",
         "_working",
         "account",
+        "fee_asset",
         "fees",
         "intrabar_rule",
         "intrabar_warnings",
@@ -105,6 +107,7 @@ class ExchangeCore:
     markets: dict[str, MarketSpec]
     account: AccountView
     fees: FeeModel
+    fee_asset: FeeAsset | None
     slippage: SlippageModel
     intrabar_rule: IntrabarRule
     volume_share: float | None
@@ -327,16 +330,23 @@ class ExchangeCore:
         quote_amount = order.quote_amount
         quote_sized = quote_amount is not None and order.filled == 0.0
         want = (
-            spec.round_amount(fees.max_amount(spec, touch.price, quote_amount, liq))
+            spec.round_amount(self._max_buy(w, touch.price, quote_amount, liq))  # type: ignore[arg-type]
             if quote_sized
             else order.amount - order.filled  # order.remaining
-        )  # type: ignore[arg-type]
+        )
         g = w.group
         role = w.role
         if role == STOP_LOSS or role == TAKE_PROFIT:
             want = min(want, g.position_left())  # type: ignore[union-attr]
         if order.reduce_only and side is not _BUY:
-            want = min(want, spec.round_amount(self._free(w.base)))
+            capped = spec.round_amount(self._free(w.base))
+            if capped < want:
+                want = capped
+                if capped > 0.0 and minimums_error(spec, touch.price, capped):
+                    self._finish(w, _CANCELED, ts, (
+                        f"canceled: the {self._free(w.base):.10g} {w.base} left is dust "
+                        f"({minimums_error(spec, touch.price, capped)}); nothing to sell"))
+                    return
         if want <= 0.0:
             if role == TAKE_PROFIT and order.amount <= order.filled:
                 return  # a take-profit sized 0 so far: waits for more of the entry to fill
@@ -348,7 +358,7 @@ class ExchangeCore:
             if order.price is not None and order.type in (_LIMIT, _STOP_LIMIT):
                 price = min(price, order.price) if side is _BUY else max(price, order.price)
             if quote_sized:
-                want = spec.round_amount(fees.max_amount(spec, price, quote_amount, liq))  # type: ignore[arg-type]
+                want = spec.round_amount(self._max_buy(w, price, quote_amount, liq))  # type: ignore[arg-type]
         if quote_sized or w.check_notional:
             why = minimums_error(spec, price, want)
             if why:
@@ -373,15 +383,27 @@ class ExchangeCore:
             return
         if amount <= 0.0:
             return  # volume cap reached: rests (IOC expires in _after_bar)
-        amount, short_reason = self._affordable(w, price, liq, amount)
+        # Quote-side markets without a fee asset (the common case) skip the fee routing.
+        if w.quote_fees and self.fee_asset is None:
+            mode = QUOTE_FEE
+        else:
+            mode = self._fee_mode(w, side is _BUY, price, amount, liq)
+        amount, short_reason = self._affordable(w, price, liq, amount, mode)
         if amount <= 0.0:
             self._finish(w, _CANCELED, ts, short_reason)
             return
-        fee = fees.fee(spec, price, amount, liq)
-        self._book(w, side, price, amount, fee)
+        if mode == QUOTE_FEE:
+            fee = fees.fee(spec, price, amount, liq)
+            currency, cost = w.quote, fee
+            self._book_quote(w, side, price, amount, fee)
+        else:
+            currency, cost, fee = self._charge(w, mode, price, amount, liq)
+            self._book_other(w, side, price, amount, currency, cost)
         self._budget -= amount
         if quote_sized:
             order.amount = want
+        if g is not None and role == ENTRY:
+            g.received += amount - (cost if currency == w.base else 0.0)
         filled = order.filled + amount
         order.avg_price = (order.avg_price * order.filled + price * amount) / filled
         order.filled = filled
@@ -399,6 +421,8 @@ class ExchangeCore:
                 order.client_id,
                 order.tag,
                 order.strategy_id,
+                currency,
+                cost,
             )
         )
         total = order.amount
@@ -411,78 +435,6 @@ class ExchangeCore:
                 self._finish(w, _CANCELED, ts, short_reason)
         if g is not None:
             self._after_fill(w, g, ts)
-
-    def _affordable(
-        self, w: Working, price: float, liq: Liquidity, amount: float
-    ) -> tuple[float, str]:
-        """Cap ``amount`` to the free balance; ``(amount, reason to cancel the rest or "")``."""
-        order, spec = w.order, w.spec
-        free_quote = self._free(w.quote)
-        if order.side is _BUY:
-            cost = price * amount + self.fees.fee(spec, price, amount, liq)
-            if cost <= free_quote:
-                return amount, ""
-            reduced = spec.round_amount(self.fees.max_amount(spec, price, free_quote, liq))
-            for _ in range(64):  # float noise: step down until truly payable
-                if (
-                    reduced <= 0.0
-                    or price * reduced + self.fees.fee(spec, price, reduced, liq) <= free_quote
-                ):
-                    break
-                reduced = spec.round_amount(
-                    math.nextafter(reduced, 0.0)
-                    if spec.lot_step is None
-                    else reduced - spec.lot_step
-                )
-            need = f"need {cost:.2f} {w.quote}, free {free_quote:.2f}"
-        else:
-            free_base = self._free(w.base)
-            if abs(amount - free_base) <= _EPS * amount:
-                # Float noise either way (e.g. 0.1 + 0.2 bought, 0.3 sold): sell exactly what
-                # is free, so a full exit leaves no 5e-17 of dust that keeps the position open.
-                reduced = free_base
-            elif amount <= free_base:
-                reduced = amount
-            else:
-                reduced = spec.round_amount(free_base)
-                if reduced > free_base:
-                    reduced = max(0.0, spec.round_amount(reduced - (spec.lot_step or 0.0)))
-            fee = self.fees.fee(spec, price, reduced, liq)
-            if reduced > 0.0 and free_quote + price * reduced - fee < 0.0:
-                return 0.0, (
-                    f"canceled: insufficient funds: the fee {fee:.2f} {spec.quote} exceeds "
-                    f"proceeds plus free {spec.quote}; deposit {spec.quote} or raise the amount"
-                )
-            if reduced == amount:
-                return amount, ""
-            need = f"need {amount:.10g} {w.base}, free {free_base:.10g}"
-        if reduced <= 0.0 or order.tif is _FOK or minimums_error(spec, price, reduced):
-            return 0.0, f"canceled: insufficient funds: {need}; reduce the amount or add funds"
-        return (
-            reduced,
-            f"canceled: insufficient funds for the rest: {need}; filled what was payable",
-        )
-
-    def _free(self, asset: str) -> float:
-        """Free balance after this call's earlier fills."""
-        bal = self._bal.get(asset)
-        if bal is None:
-            bal = self._bal[asset] = self.account.free(asset)
-        return bal
-
-    def _book(self, w: Working, side: Side, price: float, amount: float, fee: float) -> None:
-        """Apply a fill to this call's balances with the portfolio's own expressions
-        (``cash - (price * amount + fee)``), fill after fill, so that the broker's view
-        and the portfolio's agree bit for bit (the loop books fills after ``on_bar``)."""
-        bal = self._bal
-        base, quote = w.base, w.quote
-        free_base, free_quote = self._free(base), self._free(quote)
-        if side is _BUY:
-            bal[quote] = free_quote - (price * amount + fee)
-            bal[base] = free_base + amount
-        else:
-            bal[quote] = free_quote + (price * amount - fee)
-            bal[base] = free_base - amount
 
     def _after_fill(self, w: Working, g: Group, ts: int) -> None:
         """OCO and bracket links after a fill of ``w``."""

@@ -5,17 +5,20 @@ Kept apart from ``sim_broker`` so the broker reads as the exchange's rules while
 module holds the plain state those rules update.
 
 Bracket amounts (``Group.sync``): the stop-loss always covers the bracket's open
-position (entry filled minus exits filled); take-profits keep the proportions they
+position (what the entry delivered, net of a fee charged in the base currency, minus
+exits filled; a remainder no order could sell, under one lot or the minimum amount,
+counts as none); take-profits keep the proportions they
 were submitted with, scaled to the entry's filled amount (``factor = entry.filled /
 planned``, ``planned`` = the entry's amount, or the sum of the take-profit amounts for
 an all-in ``quote_amount`` entry, whose take-profit amounts then act as weights). When
 the take-profits covered the whole planned entry, the last one takes the lot-rounding
-remainder so that they sum exactly to the position.
+remainder so that they sum exactly to the position (with a fee in the base currency,
+to the lot-rounded position: what is left under one lot is dust).
 """
 
 from __future__ import annotations
 
-from tradeloom.engine.market import MarketSpec
+from tradeloom.engine.market import FeeSide, MarketSpec
 from tradeloom.engine.orders import Order, OrderType
 
 # Roles of a working order.
@@ -36,6 +39,7 @@ class Working:
         "group",
         "order",
         "quote",
+        "quote_fees",
         "role",
         "seen",
         "seq",
@@ -46,6 +50,7 @@ class Working:
         self.order = order
         self.spec = spec
         self.base, self.quote = assets  # spec.base, spec.quote (properties that split a string)
+        self.quote_fees = spec.fee_side is FeeSide.QUOTE  # every fill pays its fee in quote
         self.seq = seq  # submission order: the one iteration order, no dict surprises
         self.role = PLAIN
         self.group: Group | None = None
@@ -59,7 +64,7 @@ class Working:
 class Group:
     """An OCO pair (``kind == "oco"``) or a bracket (entry, stop-loss, take-profits)."""
 
-    __slots__ = ("entry", "id", "kind", "planned", "sl", "tps", "weights")
+    __slots__ = ("entry", "id", "kind", "planned", "received", "sl", "tps", "weights")
 
     def __init__(self, gid: int, kind: str) -> None:
         self.id = gid
@@ -69,6 +74,8 @@ class Group:
         self.tps: list[Working] = []
         self.weights: list[float] = []
         self.planned = 0.0
+        #: Base the entry delivered: its fills, less fees charged in the base currency.
+        self.received = 0.0
 
     @property
     def legs(self) -> list[Working]:
@@ -80,13 +87,19 @@ class Group:
         if self.entry is None:
             return 0.0
         exited = sum(w.order.filled for w in self.legs)
-        left = self.entry.order.filled - exited
-        return left if left > 1e-12 * max(1.0, self.entry.order.filled) else 0.0
+        left = self.received - exited
+        if not left > 1e-12 * max(1.0, self.received):
+            return 0.0
+        spec = self.entry.spec
+        rounded = spec.round_amount(left)
+        if rounded <= 0.0 or rounded < spec.min_amount:
+            return 0.0  # dust: no order could sell it
+        return left if self.received == self.entry.order.filled else rounded
 
     def factor(self) -> float:
         if self.entry is None or self.planned <= 0.0:
             return 0.0
-        return self.entry.order.filled / self.planned
+        return self.received / self.planned
 
     def sync(self) -> list[Order]:
         """Resize the legs to the position (see module doc); returns the orders changed."""
@@ -99,7 +112,11 @@ class Group:
             w.spec.round_amount(weight * factor) for w, weight in zip(self.tps, self.weights)
         ]
         if covers and self.tps:
-            targets[-1] = self.entry.order.filled - sum(targets[:-1])
+            rest = self.received - sum(targets[:-1])
+            # A base fee leaves a position off the lot grid: the last leg sells what a lot
+            # rounding allows (the rest is dust), as the venue would.
+            targets[-1] = rest if self.received == self.entry.order.filled else (
+                self.tps[-1].spec.round_amount(rest))
         for w, target in zip(self.tps, targets):
             order = w.order
             if order.is_open and order.amount != max(target, order.filled):

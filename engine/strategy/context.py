@@ -19,6 +19,9 @@ Sizing rules of the targets (documented because engines disagree on them):
 - a target replaces the unfilled orders of earlier target calls on that symbol
   (they are cancelled first), so calling it on every bar never stacks orders.
 - changes worth less than the market's minimum notional are not sent.
+
+Positions are what the account holds net of fees charged in the coin (a Binance buy
+pays its fee in the coin bought), and dust an exit left reads as 0 (see ``position``).
 """
 
 from __future__ import annotations
@@ -68,7 +71,10 @@ class Context:
         self.symbols: tuple[str, ...] = engine.symbols
         self.timeframe_ms: int = engine.timeframe_ms
         # Bound methods stored directly: one call, no wrapper, on the hot path.
-        #: ``position(symbol) -> float``: base units held (0.0 when flat).
+        #: ``position(symbol) -> float``: base units held, net of fees charged in the coin
+        #: (0.01 bought on Binance: 0.00999); 0.0 when flat, and 0.0 while all that is held
+        #: is dust an exit left (no order could sell it: it stays in equity, reported once
+        #: as a ``dust`` event), so "sell everything" never loops on it.
         self.position = pf.position
         #: ``avg_entry(symbol) -> float``: average entry price of the position (0.0 when flat).
         self.avg_entry = pf.avg_entry

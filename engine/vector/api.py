@@ -48,7 +48,7 @@ from tradeloom.engine.vector.lazy_result import KernelResult, KernelRun
 from tradeloom.engine.errors import ConfigError, DataError
 from tradeloom.engine.costs.fees import MakerTakerFees
 from tradeloom.engine.ports import SlippageModel
-from tradeloom.engine.market import MarketSpec, _decimals
+from tradeloom.engine.market import FeeSide, MarketSpec, _decimals
 from tradeloom.engine.sim.matching import IntrabarRule
 from tradeloom.engine.results.metrics import MS_PER_YEAR
 from tradeloom.engine.orders import Fill, Liquidity, OrderType, Side
@@ -221,6 +221,12 @@ def _pct(value: float | None, name: str) -> float:
 def _spec_row(market: MarketSpec, fee: float | MakerTakerFees | None,
               slippage: SlippageModel | None) -> np.ndarray:
     """One ``kernels_nb.SPEC_FIELDS`` row from a market, a fee override and a slippage model."""
+    if market.fee_side is not FeeSide.QUOTE:
+        raise ConfigError(
+            f"market {market.symbol} charges fees on its {market.fee_side.value!r} side; the "
+            "kernels implement fees in the quote currency only: run the event engine "
+            "(run_backtest / tradeloom backtest) for this market"
+        )
     if fee is None:
         fees = MakerTakerFees()
     elif isinstance(fee, MakerTakerFees):

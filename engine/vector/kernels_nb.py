@@ -210,8 +210,13 @@ def sell_nb(ref, want, pos, cash, volume, spec, rate, taker, limit):
         reduced = want
     else:
         reduced = round_amount_nb(pos, lot, lp10)
-        if reduced > pos:
-            reduced = max(0.0, round_amount_nb(reduced - lot, lot, lp10))
+        if pos - reduced <= _EPS * pos:
+            reduced = pos  # the lot rounding only lost float noise: all of it (sim_exec)
+        elif reduced > pos:  # float noise of the whole holding: sold exactly (sim_exec)
+            if reduced - pos <= _EPS * reduced:
+                reduced = pos
+            else:
+                reduced = max(0.0, round_amount_nb(reduced - lot, lot, lp10))
     fee = price * reduced * rate
     if reduced > 0.0 and cash + price * reduced - fee < 0.0:
         return 0.0, 0.0, 0.0

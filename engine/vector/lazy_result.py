@@ -168,6 +168,10 @@ class KernelResult(BacktestResult):
                 "client_id": [""] * n,
                 "tag": [tags[code] for code in r["reason"].tolist()],
                 "strategy_id": [run.strategy_id] * n,
+                # The kernels charge every fee in the quote currency (they refuse other
+                # fee sides), so what the venue charged is the quote fee itself.
+                "fee_currency": [self.quote_currency] * n,
+                "fee_cost": r["fee"].tolist(),
             }
         return self._part("fill_columns", make)
 

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from tradeloom._version import __version__
+from tradeloom.adapters.store.locations import PROJECT_ROOT
 
 __all__ = ["LIBRARIES", "code_info", "code_version", "library_versions", "model_lineage"]
 
@@ -58,9 +59,7 @@ def _git(root: Path, *args: str) -> str | None:
 @functools.lru_cache(maxsize=1)
 def code_info() -> dict[str, Any]:
     """``{"package": version, "commit": sha or None, "dirty": bool or None}``."""
-    import tradeloom
-
-    root = Path(tradeloom.__file__).resolve().parent.parent
+    root = PROJECT_ROOT
     top = _git(root, "rev-parse", "--show-toplevel")
     if top is None or Path(top).resolve() != root:
         return {"package": __version__, "commit": None, "dirty": None}

@@ -221,11 +221,11 @@ class TestMarkets:
 
     def test_snapshot_saved_with_the_exchange_info_filters(self, store, emulator, ts):
         run(store, emulator, ts[0], ts[10])
-        assert store.load_markets("binance") == {
+        assert store.load_markets("binance") == {  # fees in the asset received (ccxt: get)
             "BTC/USDT": MarketSpec("BTC/USDT", tick_size=0.01, lot_step=0.00001,
-                                   min_amount=0.00001, min_notional=5.0),
+                                   min_amount=0.00001, min_notional=5.0, fee_side="get"),
             "ETH/USDT": MarketSpec("ETH/USDT", tick_size=0.01, lot_step=0.0001,
-                                   min_amount=0.0001, min_notional=5.0),
+                                   min_amount=0.0001, min_notional=5.0, fee_side="get"),
         }
         raw = json.loads(store.markets_raw_json("binance"))
         assert list(raw) == ["BTC/USDT"]

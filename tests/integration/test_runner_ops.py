@@ -201,7 +201,7 @@ def test_reconcile_mismatch_is_delivered_to_a_webhook(emulator, tmp_path):
     assert mismatches, received
     alert = mismatches[0]
     assert alert["key"] == "t1/reconcile" and alert["severity"] == "critical"
-    assert "USDT" in alert["message"] and "restarts the runner" in alert["message"]
+    assert "USDT" in alert["message"] and "tradeloom reconcile CONFIG --accept" in alert["message"]
     assert any("USDT" in p for p in alert["figures"]["problems"])
     router = session.runner.alerts
     assert router.stats["ops"].sent == len(received) >= 1

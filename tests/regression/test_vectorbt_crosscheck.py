@@ -33,7 +33,10 @@ see ``notes/why-engines-disagree.md``):
    position. Fractional sizes on both sides: no lot or tick rounding
    (``MarketSpec(tick_size=None, lot_step=None)``, no ``size_granularity``).
 4. **Fees.** 0.1 % of the fill notional on every fill (``taker_fee=0.001`` /
-   ``fees=0.001``), paid in quote.
+   ``fees=0.001``), paid in quote: vectorbt always takes fees out of cash, so the
+   engine's market declares ``fee_side="quote"`` (Coinbase's rule). Binance charges
+   a buy's fee in the coin bought (``fee_side="get"``, the sample's own rule), which
+   vectorbt cannot express; that rule is covered by the engine's own tests.
 5. **Minimums.** None: ``min_notional=0``, ``min_amount=0``; vectorbt's
    ``min_size`` default 0.
 6. **End of data.** An open position is left open and marked at the last close
@@ -114,7 +117,7 @@ class Case:
 def run_ours(frame: pd.DataFrame, symbol: str) -> Any:
     spec = MarketSpec(
         symbol, tick_size=None, lot_step=None, min_amount=0.0, min_notional=0.0,
-        maker_fee=FEE, taker_fee=FEE,
+        maker_fee=FEE, taker_fee=FEE, fee_side="quote",  # alignment point 4
     )
     return backtest_arrays(
         SmaCross(fast=FAST, slow=SLOW), BarArrays.from_frame(frame), timeframe="1h",

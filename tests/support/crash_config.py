@@ -16,7 +16,8 @@ def crash_config(base_url: str, state_dir: Path) -> LiveConfig:
     ws = base_url.replace("http://", "ws://") + "/stream"
     return LiveConfig(
         strategy=LADDER, params={}, symbols=["BTC/USDT"], timeframe="1h",
-        exchange=ExchangeSettings(id="binance", api_url=base_url, ws_url=ws,
+        # the first emulator charges fees in quote (runner_helpers.exchange_settings)
+        exchange=ExchangeSettings(id="binance", api_url=base_url, ws_url=ws, fee_side="quote",
                                   enable_rate_limit=False, timeout_ms=5_000),
         risk_profile="moderate", account="crash", state_dir=state_dir, run_id="crash",
         journal=state_dir / "journal.jsonl", runner={"poll_delay_ms": 0})

@@ -33,8 +33,13 @@ SIM_SETTINGS = RunnerSettings(kill_poll_s=4 * 3600, drift_check_s=6 * 3600, max_
 
 
 def exchange_settings(emu: Any) -> ExchangeSettings:
+    """Settings for the project's first emulator (``tests/support/emulator``). It charges
+    every fee in the quote currency, unlike Binance (the asset received, ccxt's ``get``):
+    ``fee_side="quote"`` declares its rule, so paper, replay and backtests of its sessions
+    charge fees where it does. The venue-faithful emulators (``venues``) need no such
+    override."""
     return ExchangeSettings(id="binance", api_url=emu.base_url, ws_url=emu.ws_url,
-                            enable_rate_limit=False, timeout_ms=5_000)
+                            enable_rate_limit=False, timeout_ms=5_000, fee_side="quote")
 
 
 def make_config(emu: Any, tmp: Path, **over: Any) -> LiveConfig:

@@ -6,9 +6,11 @@ A store in a temp dir holding the bundled real sample (binance 1h, 2020-12 to
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from tradeloom.adapters.store.market_store import MarketStore
+from tradeloom.engine.market import FeeSide
 from tradeloom.engine.timeutil import parse_utc_ms
 from tradeloom.research.sweeps.jobs import DataSpec
 
@@ -20,9 +22,17 @@ RSI = "tradeloom.research.strategies.rsi_reversion:RsiReversion"
 START, END = "2021-01-01", "2021-02-15"  # about 1,080 bars of 1h
 
 
-def make_store(root: Path) -> MarketStore:
+def make_store(root: Path, *, quote_fees: bool = True) -> MarketStore:
+    """The sample in a store. ``quote_fees`` (the default) records a newer snapshot of
+    the sample's Binance rules charging fees in the quote currency, the one fee side the
+    kernel fast path implements, so these tests exercise it; ``quote_fees=False`` keeps
+    Binance's own rule (fees in the coin received), which runs on the event engine."""
     store = MarketStore(root)
     load_sample(store)
+    if quote_fees:
+        markets = store.load_markets("binance")
+        store.save_markets("binance", {s: dataclasses.replace(m, fee_side=FeeSide.QUOTE)
+                                       for s, m in markets.items()}, fetched_ts=2)
     return store
 
 

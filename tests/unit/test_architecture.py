@@ -84,6 +84,15 @@ def test_no_module_imports_a_higher_layer():
     assert not upward, "imports against the layer order:\n" + "\n".join(upward)
 
 
+def test_no_layer_imports_the_front_door():
+    """``tradeloom/__init__.py`` re-exports every layer; importing it from a layer would
+    reach up through it (``tradeloom._version`` is the one top-level module anyone may use)."""
+    found = [f"{path.relative_to(ROOT)}:{line}" for module, path in MODULES.items()
+             if layer_of(module) is not None for line, target in imports_of(path)
+             if target == "tradeloom"]
+    assert not found, "modules importing the tradeloom front door:\n" + "\n".join(found)
+
+
 def test_package_modules_use_absolute_imports():
     relative = []
     for module, path in MODULES.items():

@@ -111,6 +111,7 @@ def _run(settings: BacktestSettings, store: MarketStore | str | os.PathLike[str]
         slippage=slippage,
         intrabar_rule=settings.broker.intrabar_rule,
         volume_share=settings.broker.volume_share,
+        fee_asset=settings.broker.fee_asset_setting(),
         risk=risk,
         seed=settings.seed,
         progress=progress,

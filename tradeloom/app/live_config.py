@@ -45,6 +45,20 @@ Operations (both optional):
   row) are sent to its sinks; a failing sink is logged and never stops trading.
   Without it, those events are only logged, journaled and shown in the status.
 
+Fees and order updates (both optional):
+
+- ``[fee_asset]`` ``asset = "BNB"`` (``discount = 0.25``): the account pays fees with
+  BNB. Live books whatever the venue charged (the coin received, USDT or BNB) and holds
+  the BNB balance valued at its market; paper and replay charge it as the venue does.
+  Without it, a live fill charged in BNB stops trading with a message naming this
+  setting. ``exchange.fee_side`` overrides the fee side ccxt reports for the markets.
+- ``runner.user_stream = "auto"`` (default): order updates pushed by the venue
+  (ccxt.pro ``watch_my_trades``/``watch_orders``), polling as the fallback; ``"off"``:
+  polling only.
+
+A reconciliation mismatch refuses new entries until it is explained or a person
+accepts the exchange's state: ``tradeloom reconcile CONFIG --accept`` (audited).
+
 Market data and universe (both optional):
 
 - ``runner.trades = true``: public trades (ccxt.pro ``watch_trades``) reach the strategy's
@@ -125,6 +139,10 @@ class RunnerSection(StrictModel):
     trades: bool = False
     #: Reload the exchange's markets (tick/lot sizes, minimums) this often; 0: never.
     markets_ttl_s: float = Field(3_600.0, ge=0)
+    #: Live: order updates pushed by the venue's user-data stream (ccxt.pro
+    #: ``watch_my_trades``/``watch_orders``) where it has one; polling stays the fallback.
+    #: ``off``: polling only.
+    user_stream: Literal["auto", "off"] = "auto"
 
 
 class UniverseSection(StrictModel):
@@ -162,6 +180,20 @@ class PaperSection(StrictModel):
     initial_cash: float = Field(10_000.0, gt=0)
 
 
+class FeeAssetSection(StrictModel):
+    """The account pays trading fees with a third asset (Binance: "use BNB to pay fees").
+
+    Paper charges fees in ``asset`` at ``discount`` when enough of it is held (so the
+    run must trade ``<asset>/<quote>``, whose bars value it); live books what the venue
+    charged and values ``asset`` at its mark, else at the venue's order book. Without
+    this section a live fill charging a fee in another asset stops trading with a
+    message naming the setting.
+    """
+
+    asset: str = Field(pattern=r"^[A-Z0-9]{1,16}$", description="e.g. 'BNB'")
+    discount: float = Field(0.25, ge=0.0, lt=1.0)
+
+
 class LiveConfig(StrictModel):
     """Everything a paper or live session needs (see the module docstring)."""
 
@@ -182,6 +214,8 @@ class LiveConfig(StrictModel):
     seed: int = 0
     runner: RunnerSection = Field(default_factory=RunnerSection)
     paper: PaperSection = Field(default_factory=PaperSection)
+    fee_asset: FeeAssetSection | None = Field(
+        None, description="the account pays fees with this asset (BNB); None: it does not")
     audit_log: Path | None = Field(None, description="audit log; None: <state_dir>/audit.jsonl")
     alerts: Path | None = Field(None, description="alerts config (TOML); None: no alert sinks")
     universe: UniverseSection | None = Field(None, description="trade only the current universe")
@@ -268,5 +302,5 @@ def load_credentials(source: CredentialSource, environ: Mapping[str, str] | None
     return Credentials(key, secret, password)
 
 
-__all__ = ["CredentialSource", "LiveConfig", "PaperSection", "RunnerSection",
+__all__ = ["CredentialSource", "FeeAssetSection", "LiveConfig", "PaperSection", "RunnerSection",
            "UniverseSection", "load_credentials", "load_live_config", "reject_credentials"]

@@ -20,7 +20,9 @@ sessions running side by side count once).
 **Realized equity.** At each distinct live bar close time ``t``: the session's
 initial cash plus the journal's ``fill`` records with ``ts < t`` (buy: ``cash -=
 price * amount + fee``; sell: ``cash += price * amount - fee``, as the portfolio
-books them) plus each position marked at its symbol's last close at or before ``t``.
+books them, when the fee is in the quote currency; a fee in the coin moves the
+holding instead, by ``fee_cost``, and one in a fee asset its own market's holding)
+plus each holding marked at its symbol's last close at or before ``t``.
 
 **Tracking error** (annualised, a fraction like volatility)::
 
@@ -190,10 +192,19 @@ def realized_equity(records: Sequence[JournalRecord], initial_cash: float) -> di
         t = int(bar["close_ts"])
         while i < len(fills) and fills[i]["ts"] < t:
             f = fills[i]
+            symbol = f["symbol"]
+            base, quote = symbol.split("/")[0], symbol.split("/")[1].split(":")[0]
             notional, sign = float(f["price"]) * float(f["amount"]), 1 if f["side"] == "buy" else -1
-            cash = cash - (notional + float(f["fee"])) if sign > 0 else cash + (notional - float(
-                f["fee"]))
-            pos[f["symbol"]] = pos.get(f["symbol"], 0.0) + sign * float(f["amount"])
+            currency = f.get("fee_currency") or quote  # journals before fee currencies: quote
+            fee = float(f["fee"]) if currency == quote else 0.0
+            cash = cash - (notional + fee) if sign > 0 else cash + (notional - fee)
+            change = sign * float(f["amount"])
+            if currency == base:  # the fee in the coin: the holding moves net of it
+                change -= float(f["fee_cost"])
+            elif currency != quote:  # a fee asset's own market (BNB/USDT) pays it
+                paid_from = f"{currency}/{quote}"
+                pos[paid_from] = pos.get(paid_from, 0.0) - float(f["fee_cost"])
+            pos[symbol] = pos.get(symbol, 0.0) + change
             i += 1
         marks[bar["symbol"]] = float(bar["close"])
         if j + 1 == len(bars) or int(bars[j + 1]["close_ts"]) != t:

@@ -69,10 +69,12 @@ from tradeloom.adapters.live.safety import AccountLock, KillFlag, live_lock_key,
 from tradeloom.adapters.secrets import redact_secrets_in_logs
 from tradeloom.adapters.live.stage_timing import RiskProbe, StageTimings
 from tradeloom.adapters.ccxt.trade_feed import TickFeed, TradeBarFeed, TradeStream
+from tradeloom.adapters.ccxt.user_stream import UserStream, supports_user_stream
 from tradeloom.research.universe.gate import UniverseGate
 from tradeloom.engine.errors import ConfigError
 from tradeloom.adapters.ccxt.broker import CcxtBroker
 from tradeloom.adapters.live.reconcile import ReconcileReport
+from tradeloom.engine.costs.fees import FeeAsset
 from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.ports import Broker, LiveBroker
 from tradeloom.engine.run.wiring import wire_engine
@@ -129,6 +131,8 @@ class Session:
             await self.runner.feed.close()
             if self.runner.ticks is not None:
                 await self.runner.ticks.close()
+            if self.runner.user_stream is not None:
+                await self.runner.user_stream.close()
             if isinstance(self.broker, LiveBroker):  # a paper broker has nothing to stop
                 self.broker.close()
             await self.client.close()
@@ -161,7 +165,15 @@ def session_info(config: LiveConfig, mode: str, run_id: str, markets: Mapping[st
         "initial_cash": initial_cash,
         "markets": {s: dataclasses.asdict(markets[s]) for s in config.symbols},
         "config_hash": config_hash(config),
+        "fee_asset": (config.fee_asset.model_dump(mode="json")
+                      if config.fee_asset is not None else None),
     }
+
+
+def _fee_asset(config: LiveConfig) -> FeeAsset | None:
+    """The config's ``[fee_asset]`` as the simulated broker's setting (paper, replay)."""
+    section = config.fee_asset
+    return FeeAsset(section.asset, section.discount) if section is not None else None
 
 
 def _feeds(config: LiveConfig, client: Any, clock: Clock,
@@ -189,12 +201,14 @@ def _feed(config: LiveConfig, client: Any, clock: Clock, report: Callable[..., N
                           retry_delay_ms=config.runner.retry_delay_ms, report=report)
 
 
-async def _markets(client: Any, symbols: list[str]) -> dict[str, MarketSpec]:
+async def _markets(client: Any, symbols: list[str],
+                   fee_side: str | None = None) -> dict[str, MarketSpec]:
     try:
         await client.load_markets()
     except ccxt.BaseError as exc:
         raise map_ccxt_error(exc, context=f"{client.id} load_markets") from exc
-    specs = market_specs_from_ccxt(client.markets, precision_mode=client.precisionMode)
+    specs = market_specs_from_ccxt(client.markets, precision_mode=client.precisionMode,
+                                   exchange_id=client.id, fee_side=fee_side)
     unknown = [s for s in symbols if s not in specs]
     if unknown:
         raise ConfigError(f"symbols {unknown} are not markets of {client.id}; check the spelling "
@@ -269,12 +283,13 @@ async def open_paper(config: LiveConfig, *, clock: Clock | None = None,
     client = make_client(config.exchange, async_=True)
     residue = StartResidue(config)
     try:
-        markets = await _markets(client, config.symbols)
+        markets = await _markets(client, config.symbols, config.exchange.fee_side)
         sj = SessionJournal(None, clock)
         timings = StageTimings()
         engine = sim_engine(strategy, symbols=config.symbols, timeframe=config.timeframe,
                             markets=markets, initial_cash=config.paper.initial_cash, risk=risk,
-                            emit=sj.emit, run_id=run_id, timings=timings, seed=config.seed)
+                            emit=sj.emit, run_id=run_id, timings=timings, seed=config.seed,
+                            fee_asset=_fee_asset(config))
         info = session_info(config, "paper", run_id, markets, risk, config.paper.initial_cash)
         feed, ticks = _feeds(config, client, clock, _reporter(sj))
         config.state_dir.mkdir(parents=True, exist_ok=True)
@@ -289,7 +304,9 @@ async def open_paper(config: LiveConfig, *, clock: Clock | None = None,
                         exchange_id=config.exchange.id, session=info, risk=risk, live=False,
                         kill_flag=KillFlag(config.state_dir, config.account),
                         store=market_store, audit=audit, alerts=router, ticks=ticks,
-                        universe=universe, markets=_market_source(client, config.symbols))
+                        universe=universe,
+                        markets=_market_source(client, config.symbols,
+                                               fee_side=config.exchange.fee_side))
     runner = LiveRunner(engine, parts, _runner_settings(config, settings, settle_orders))
     return Session(runner, journal, journal_path, client, lock, run_id, runner.recorder.inner)
 
@@ -301,8 +318,8 @@ def _reporter(sj: SessionJournal) -> Callable[[str, dict[str, Any]], None]:
     return report
 
 
-def _market_source(client: Any, symbols: list[str],
-                   broker: CcxtBroker | None = None) -> MarketSource:
+def _market_source(client: Any, symbols: list[str], broker: CcxtBroker | None = None,
+                   fee_side: str | None = None) -> MarketSource:
     """Reload the exchange's markets (the runner's refresh every ``markets_ttl_s``): the
     session's async client, and the live broker's own client on its sender thread, so
     ccxt's own rounding uses the new filters too."""
@@ -314,7 +331,8 @@ def _market_source(client: Any, symbols: list[str],
             raise map_ccxt_error(exc, context=f"{client.id} load_markets") from exc
         if broker is not None:
             await asyncio.to_thread(broker.call, lambda c: c.load_markets(True))
-        specs = market_specs_from_ccxt(client.markets, precision_mode=client.precisionMode)
+        specs = market_specs_from_ccxt(client.markets, precision_mode=client.precisionMode,
+                                       exchange_id=client.id, fee_side=fee_side)
         return {s: specs[s] for s in symbols if s in specs}
 
     return reload
@@ -356,7 +374,7 @@ async def open_live(config: LiveConfig, *, confirm_live: bool, broker_factory: B
     residue = StartResidue(config)
     made: list[CcxtBroker] = []  # the broker, once built (closed again if the start fails)
     try:
-        markets = await _markets(client, config.symbols)
+        markets = await _markets(client, config.symbols, config.exchange.fee_side)
         await _fetch(client, "fetch_balance")  # refused keys fail here, before any state
         config.state_dir.mkdir(parents=True, exist_ok=True)
         made.append(broker_factory(config, credentials, markets, run_id, config.state_dir))
@@ -395,13 +413,22 @@ async def open_live(config: LiveConfig, *, confirm_live: bool, broker_factory: B
     info["position_entries"] = {s: start.portfolio.avg_entry(s) for s in start.positions}
     info["restored_orders"] = start.restored
     info["next_order_id"] = start.next_id
+    info["dust"] = sorted(s for s in start.positions if start.portfolio.is_dust(s))
+    info["fee_holdings"] = {s: [start.portfolio.holding(s), start.portfolio.mark(s)]
+                            for s in start.portfolio.holdings()
+                            if s not in config.symbols}
     reconciler = RunnerReconciler(broker, broker.store, every_s=config.runner.reconcile_every_s)
+    stream = (UserStream(client, broker, config.symbols,
+                         report=lambda kind, payload: sj.write(kind, payload, None))
+              if config.runner.user_stream == "auto" and supports_user_stream(client) else None)
     parts = RunnerParts(feed=feed, client=client, journal=sj, clock=clock, timings=timings,
                         exchange_id=config.exchange.id, session=info, risk=risk, live=True,
                         kill_flag=KillFlag(config.state_dir, config.account),
                         store=market_store, reconciler=reconciler, opening_report=start.report,
-                        audit=audit, alerts=router, ticks=ticks, universe=universe,
-                        markets=_market_source(client, config.symbols, broker))
+                        audit=audit, alerts=router, ticks=ticks, user_stream=stream,
+                        universe=universe,
+                        markets=_market_source(client, config.symbols, broker,
+                                               fee_side=config.exchange.fee_side))
     runner = LiveRunner(engine, parts, _runner_settings(config, settings, settle_orders))
     return Session(runner, journal, journal_path, client, lock, run_id, broker)
 
@@ -438,9 +465,28 @@ async def _recover(config: LiveConfig, client: Any, broker: CcxtBroker,
         if held.get(markets[symbol].base, 0.0) > 0:
             rows = await _fetch(client, "fetch_ohlcv", symbol, config.timeframe, None, 2)
             prices[symbol] = float(rows[-1][4])  # the latest close: entry of last resort
-    portfolio, positions = opening_portfolio(balance, markets, config.symbols, prices, store)
+    fee_asset = config.fee_asset.asset if config.fee_asset is not None else None
+    fee_rate = None
+    quote = markets[config.symbols[0]].quote
+    if fee_asset is not None and held.get(fee_asset, 0.0) > 0 and \
+            f"{fee_asset}/{quote}" not in config.symbols:
+        fee_rate = await _venue_rate(client, f"{fee_asset}/{quote}")
+    portfolio, positions = opening_portfolio(balance, markets, config.symbols, prices, store,
+                                             fee_asset=fee_asset, fee_rate=fee_rate)
     return _Start(portfolio, positions, held, itertools.count(next_id).__next__, next_id,
                   restored, report)
+
+
+async def _venue_rate(client: Any, symbol: str) -> float | None:
+    """The mid of ``symbol``'s best bid and ask on the venue (a fee asset's valuation);
+    None when the venue has no such market."""
+    if symbol not in (client.markets or {}):
+        return None
+    book = await _fetch(client, "fetch_order_book", symbol, 5)
+    bids, asks = book.get("bids") or [], book.get("asks") or []
+    if bids and asks:
+        return (float(bids[0][0]) + float(asks[0][0])) / 2
+    return float((bids or asks)[0][0]) if (bids or asks) else None
 
 
 async def _fetch(client: Any, method: str, *args: Any) -> Any:

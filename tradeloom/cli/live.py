@@ -91,7 +91,8 @@ def ccxt_broker_factory(config: Any, credentials: Any, markets: Mapping[str, Mar
     client = make_client(config.exchange, credentials=credentials, async_=False)
     client.load_markets()
     store = LiveStateStore(state_store_path(state_dir, config.account), run_id=run_id)
-    return CcxtBroker(client, dict(markets), store)
+    fee_assets = frozenset({config.fee_asset.asset}) if config.fee_asset is not None else frozenset()
+    return CcxtBroker(client, dict(markets), store, fee_assets=fee_assets)
 
 
 def live(

@@ -99,6 +99,9 @@ def _register() -> None:
     from tradeloom.cli.doctor import doctor
 
     app.command("doctor", rich_help_panel="Trading")(doctor)
+    from tradeloom.cli.reconcile import reconcile_command
+
+    app.command("reconcile", rich_help_panel="Trading")(reconcile_command)
 
     from tradeloom.cli.ops import serve, status
 

@@ -114,14 +114,27 @@ class TestMarketSpecs:
                                        precision_mode=client.precisionMode)
         assert specs == {
             # BTCUSDT: PRICE_FILTER tickSize 0.01, LOT_SIZE stepSize/minQty 0.00001,
-            # NOTIONAL minNotional 5; ccxt's default binance spot fees 0.1 %
+            # NOTIONAL minNotional 5; ccxt's default binance spot fees 0.1 %, charged in
+            # the asset received (ccxt's binance market feeSide "get")
             "BTC/USDT": MarketSpec("BTC/USDT", tick_size=0.01, lot_step=0.00001,
                                    min_amount=0.00001, min_notional=5.0,
-                                   maker_fee=0.001, taker_fee=0.001),
+                                   maker_fee=0.001, taker_fee=0.001, fee_side="get"),
             "ETH/USDT": MarketSpec("ETH/USDT", tick_size=0.01, lot_step=0.0001,
                                    min_amount=0.0001, min_notional=5.0,
-                                   maker_fee=0.001, taker_fee=0.001),
+                                   maker_fee=0.001, taker_fee=0.001, fee_side="get"),
         }
+
+    @pytest.mark.parametrize(("market", "exchange_id", "override", "side"), [
+        ({"feeSide": "get"}, "binance", None, "get"),      # declared by ccxt: Binance, Bybit
+        ({"feeSide": "quote"}, "okx", None, "quote"),      # a declared side wins the table
+        ({}, "okx", None, "get"),                          # OKX: ccxt is silent, docs say get
+        ({}, "coinbase", None, "quote"),                   # ccxt's default
+        ({"feeSide": "get"}, "binance", "quote", "quote"),  # the config's override wins
+    ])
+    def test_fee_side(self, market, exchange_id, override, side):
+        markets = {"BTC/USDT": {"precision": {}, "limits": {}, **market}}
+        spec = market_specs_from_ccxt(markets, exchange_id=exchange_id, fee_side=override)
+        assert spec["BTC/USDT"].fee_side.value == side
 
     def test_decimal_places_mode_and_missing_limits(self):
         markets = {"ABC/USD": {"precision": {"price": 2, "amount": 3}, "limits": {},

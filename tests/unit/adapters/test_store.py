@@ -387,6 +387,22 @@ def test_markets_snapshot_round_trips_and_the_newest_wins(store):
     assert store.markets_raw_json("binance") == '{"x": 1}'
 
 
+def test_the_fee_side_is_stored_and_an_older_catalog_reads_as_quote(store):
+    store.save_markets("okx", {"BTC/USDT": MarketSpec("BTC/USDT", fee_side="get")},
+                       fetched_ts=1)
+    assert store.load_markets("okx")["BTC/USDT"].fee_side.value == "get"
+    # a catalog written before fee sides were stored: no fee_side column at all
+    import duckdb
+
+    path = store.root / "catalog.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("ALTER TABLE market_snapshots DROP COLUMN fee_side")
+    assert store.load_markets("okx")["BTC/USDT"].fee_side.value == "quote"  # ccxt's default
+    store.save_markets("okx", {"BTC/USDT": MarketSpec("BTC/USDT", fee_side="get")},
+                       fetched_ts=2)  # the next write adds the column back
+    assert store.load_markets("okx")["BTC/USDT"].fee_side.value == "get"
+
+
 def test_ingest_runs_are_listed_oldest_first_and_a_run_id_is_replaced(store):
     first = IngestRun("r1", "binance", "1h", ("BTC/USDT",), 0, 10, "interrupted", 5, "ctrl-c", 100,
                       200)

@@ -58,6 +58,7 @@ ORDER: list[tuple[tuple[str, ...], frozenset[int]]] = [
     (("check-fast",), frozenset()),
     (("sweep",), frozenset()),
     (("walkforward",), frozenset()),
+    (("optimize",), frozenset()),
     (("universe",), frozenset()),
     (("regime",), frozenset()),
     (("regress",), frozenset()),

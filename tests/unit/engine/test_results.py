@@ -293,6 +293,27 @@ class TestSaveLoad:
         text = (tmp_path / "r" / "manifest.json").read_text()
         assert text == json.dumps(MANIFEST, sort_keys=True, indent=2) + "\n"
 
+    def test_a_format_1_result_loads_with_every_fee_in_quote(
+        self, result: BacktestResult, tmp_path: Path
+    ) -> None:
+        """Results saved before fills recorded their fee's currency (format 1) load with
+        the fee in the quote currency, which is what that version charged."""
+        import pyarrow.parquet as pq
+
+        save_result(result, tmp_path / "r")
+        meta = json.loads((tmp_path / "r" / "result.json").read_text())
+        meta["format_version"] = 1
+        (tmp_path / "r" / "result.json").write_text(json.dumps(meta))
+        table = pq.read_table(tmp_path / "r" / "fills.parquet")
+        kinds = json.loads(table.schema.metadata[b"tradeloom.kinds"])
+        del kinds["fee_currency"], kinds["fee_cost"]
+        old = table.drop_columns(["fee_currency", "fee_cost"]).replace_schema_metadata(
+            {b"tradeloom.kinds": json.dumps(kinds).encode()})
+        pq.write_table(old, tmp_path / "r" / "fills.parquet")
+        loaded = load_result(tmp_path / "r")
+        assert loaded.fills["fee_currency"].tolist() == [result.quote_currency] * len(result.fills)
+        assert loaded.fills["fee_cost"].tolist() == result.fills["fee"].tolist()
+
     def test_floats_round_trip_exactly(self, tmp_path: Path) -> None:
         r = scenario(final_marks={BTC: 0.1 + 0.2}, final_positions={})
         save_result(r, tmp_path / "r")

@@ -26,6 +26,10 @@ from venues.okx_spot.rest import OkxLimiter, OkxRest
 from venues.okx_spot.rules import DEFAULT_INSTRUMENTS, Instrument
 from venues.okx_spot.ws import PrivateStreamHub
 
+#: ccxt timeframe -> milliseconds (the replayed bars' timeframe; candles serve only it).
+TIMEFRAMES_MS = {"1m": 60_000, "5m": 300_000, "15m": 900_000, "1h": 3_600_000,
+                 "4h": 14_400_000, "1d": 86_400_000}
+
 
 class OkxSpotEmulator(LoopbackServer):
     """OKX spot on 127.0.0.1 for the real ccxt client (see the package docstring).
@@ -37,9 +41,10 @@ class OkxSpotEmulator(LoopbackServer):
     def __init__(self, symbols: Iterable[str] = ("BTC/USDT",), *,
                  instruments: Mapping[str, Instrument] | None = None,
                  bars: Mapping[str, Bars] | None = None, start_bar: int = 100,
-                 levels: int = 5, level_qty: Number = "1") -> None:
+                 levels: int = 5, level_qty: Number = "1", timeframe: str = "1h") -> None:
         super().__init__()
         self.clock_offset_ms = 0
+        self.timeframe, self.tf_ms = timeframe, TIMEFRAMES_MS[timeframe]
         self.levels, self.level_qty = levels, dec(level_qty)
         self.engine = Engine(self.now_ms, self._sink)
         self.private_stream = PrivateStreamHub(self)

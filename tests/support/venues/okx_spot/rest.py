@@ -1,6 +1,7 @@
 """HTTP routes of the OKX spot emulator (OKX docs v5, endpoint by endpoint).
 
-Public: ``/api/v5/public/instruments``, ``/public/time``, ``/market/books``.
+Public: ``/api/v5/public/instruments``, ``/public/time``, ``/market/books``,
+``/market/candles`` and ``/market/history-candles`` (market.py).
 Private (auth.py): ``/account/balance``, ``/trade/order`` POST/GET,
 ``/trade/batch-orders`` (ccxt's default for create_order), ``/trade/cancel-order``,
 ``/trade/orders-pending``, ``/trade/orders-history``, ``/trade/fills``,
@@ -30,6 +31,7 @@ from aiohttp import web
 from venues.common.money import plain
 from venues.okx_spot import auth
 from venues.okx_spot.engine import Account
+from venues.okx_spot.market import BAR_MS, candles
 from venues.okx_spot.errors import OkxError
 from venues.okx_spot.orders import Order, State
 
@@ -73,6 +75,8 @@ class OkxRest:
         r.add_get("/api/v5/public/time",
                   self._public(lambda q: _ok([{"ts": str(self.emu.now_ms())}])))
         r.add_get("/api/v5/market/books", self._public(self.books))
+        r.add_get("/api/v5/market/candles", self._public(self.candles))
+        r.add_get("/api/v5/market/history-candles", self._public(self.candles))
         r.add_get(BALANCE, self._private(self.balance))
         r.add_post("/api/v5/trade/order", self._private(self.place_one))
         r.add_post(BATCH, self._private(self.place_batch))
@@ -125,6 +129,19 @@ class OkxRest:
         return handler
 
     # -- public ------------------------------------------------------------------------
+    def candles(self, q: dict[str, str]) -> dict[str, Any]:
+        """docs v5 "Get candlesticks" (market.py): the replayed bars of ``instId``."""
+        inst_id = q.get("instId", "")
+        self.engine.instrument(inst_id)
+        tf_ms = BAR_MS.get(q.get("bar", "1m"))
+        if tf_ms is None or tf_ms != self.emu.tf_ms:
+            raise OkxError("51000", "Parameter bar error")
+        after, before = q.get("after"), q.get("before")
+        return _ok(candles(self.emu.bars[inst_id], index=self.emu.bar_index[inst_id],
+                           tf_ms=tf_ms, after=int(after) if after else None,
+                           before=int(before) if before else None,
+                           limit=int(q.get("limit") or 100)))
+
     def instruments(self, q: dict[str, str]) -> dict[str, Any]:
         if q.get("instType") != "SPOT":
             return _ok([])
