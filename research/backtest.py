@@ -122,7 +122,7 @@ def apply_market_rules(markets: Mapping[str, MarketSpec], rules: str) -> dict[st
 
     >>> spec = MarketSpec("BTC/USDT", tick_size=0.01, lot_step=1e-5, min_notional=5.0, taker_fee=0.002)
     >>> apply_market_rules({"BTC/USDT": spec}, "none")["BTC/USDT"]
-    MarketSpec(symbol='BTC/USDT', tick_size=None, lot_step=None, min_amount=0.0, min_notional=0.0, maker_fee=0.001, taker_fee=0.002)
+    MarketSpec(symbol='BTC/USDT', tick_size=None, lot_step=None, min_amount=0.0, min_notional=0.0, maker_fee=0.001, taker_fee=0.002, fee_side=<FeeSide.QUOTE: 'quote'>)
     """
     if rules not in MARKET_RULES:
         raise ConfigError(f"market_rules={rules!r}: use 'exchange' (the venue's precision and "

@@ -373,10 +373,12 @@ class BacktestResult(PandasViews):
         ``results.strategies``); equal to ``trades`` plus that column for one strategy."""
         from tradeloom.engine.results.strategies import trades_by_strategy
 
+        dust = {int(e["fill"]): float(e["amount"]) for e in self.events
+                if e.get("kind") == "dust" and "fill" in e}
         return trades_by_strategy(
             self.fills, timeframe_ms=timeframe_to_ms(self.timeframe),
             final_ts=int(self.equity["ts"].iloc[-1]) if len(self.equity) else None,
-            final_marks=self.final_marks)
+            final_marks=self.final_marks, dust=dust)
 
     def by_strategy(self) -> pd.DataFrame:
         """One row per strategy: orders, fills, trades, PnL, fees, win rate, traded notional,

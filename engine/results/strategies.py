@@ -13,7 +13,9 @@ a ``SleevePortfolio``), so a run's result splits by strategy without extra recor
   of the recorded steps in which it held a position);
 - :func:`strategy_equity`: per recorded step, each strategy's PnL so far (its cash flows
   plus its holdings at the marks) and the value it holds, from the bars the run traded.
-  A fill at a bar's open belongs to the step of that bar's close, as in the equity curve.
+  A fill at a bar's open belongs to the step of that bar's close, as in the equity curve;
+  a fee charged in the coin traded reduces the holding (``Fill.base_change``), one in a
+  third asset (BNB) counts at its quote value when it was paid.
 
 >>> import pandas as pd
 >>> fills = pd.DataFrame({"order_id": [1, 2, 3], "symbol": ["BTC/USDT"] * 3,
@@ -39,6 +41,7 @@ from tradeloom.engine.results.frames import TRADE_COLUMN_KINDS, make_frame
 from tradeloom.engine.results.trades import TRADE_COLUMNS, trade_rows
 
 _FILL_FIELDS = ("order_id", "symbol", "side", "ts", "price", "amount", "fee", "tag")
+_FEE_FIELDS = ("fee_currency", "fee_cost")  # where the venue charged the fee, when known
 
 BREAKDOWN_COLUMNS = (
     "strategy_id", "orders", "fills", "trades", "open_trades", "pnl", "realized_pnl",
@@ -54,15 +57,20 @@ def strategy_ids(orders: pd.DataFrame, fills: pd.DataFrame) -> list[str]:
 
 
 def trades_by_strategy(fills: pd.DataFrame, *, timeframe_ms: int, final_ts: int | None,
-                       final_marks: Mapping[str, float]) -> pd.DataFrame:
+                       final_marks: Mapping[str, float],
+                       dust: Mapping[int, float] | None = None) -> pd.DataFrame:
     """Round trips per (strategy, symbol): ``strategy_id`` then the trade columns, strategies
-    in first-fill order, each one's trades in the order they opened (ids from 1)."""
+    in first-fill order, each one's trades in the order they opened (ids from 1). ``dust``
+    is the run's, keyed by fill number (the ``fills`` row), as ``trades.trade_rows`` takes it."""
     parts: list[pd.DataFrame] = []
+    dust = dust or {}
     for sid, group in fills.groupby("strategy_id", sort=False):
         cols = {f: group[f].tolist() for f in _FILL_FIELDS}
+        cols.update({f: group[f].tolist() for f in _FEE_FIELDS if f in group.columns})
         cols["side"] = [Side(v) for v in cols["side"]]
+        local = {i: dust[int(row)] for i, row in enumerate(group.index) if int(row) in dust}
         rows = trade_rows(cols, timeframe_ms=timeframe_ms, final_ts=final_ts,
-                          final_marks=final_marks)
+                          final_marks=final_marks, dust=local)
         frame = make_frame(dict(zip(TRADE_COLUMNS, map(list, zip(*rows)))) if rows
                            else {c: [] for c in TRADE_COLUMNS}, TRADE_COLUMN_KINDS)
         frame.insert(0, "strategy_id", pd.array([str(sid)] * len(frame), dtype="str"))
@@ -134,15 +142,25 @@ def strategy_equity(*, fills: pd.DataFrame, equity_ts: np.ndarray, bars: pd.Data
         own = fills[fills["strategy_id"] == sid]
         step = np.searchsorted(ts, own["ts"].to_numpy(dtype=np.int64), side="right")
         sign = np.where(own["side"].to_numpy() == "buy", 1.0, -1.0)
-        notional = own["price"].to_numpy(dtype=np.float64) * own["amount"].to_numpy(dtype=np.float64)
+        amount = own["amount"].to_numpy(dtype=np.float64)
+        notional = own["price"].to_numpy(dtype=np.float64) * amount
+        fee = own["fee"].to_numpy(dtype=np.float64)
+        base = own["symbol"].str.split("/").str[0].to_numpy(dtype=object)
+        if "fee_currency" in own.columns:  # a fee in the coin traded moves the holding
+            in_base = own["fee_currency"].to_numpy(dtype=object) == base
+            base_fee = np.where(in_base, own["fee_cost"].to_numpy(dtype=np.float64), 0.0)
+        else:
+            in_base = np.zeros(len(own), dtype=bool)
+            base_fee = np.zeros(len(own))
         cash = np.zeros(ts.size + 1)
-        np.add.at(cash, step, -sign * notional - own["fee"].to_numpy(dtype=np.float64))
+        # quote flows; a fee in another asset (BNB) counts at its quote value when paid
+        np.add.at(cash, step, -sign * notional - np.where(in_base, 0.0, fee))
         held_value = np.zeros(ts.size)
-        for symbol, group in own.groupby("symbol", sort=True):
+        symbols = own["symbol"].to_numpy(dtype=object)
+        for symbol in sorted(set(symbols.tolist())):
+            mine = symbols == symbol
             amounts = np.zeros(ts.size + 1)
-            rows = step[(own["symbol"] == symbol).to_numpy()]
-            signs = sign[(own["symbol"] == symbol).to_numpy()]
-            np.add.at(amounts, rows, signs * group["amount"].to_numpy(dtype=np.float64))
+            np.add.at(amounts, step[mine], sign[mine] * amount[mine] - base_fee[mine])
             held_value += np.cumsum(amounts)[:-1] * marks[symbol]
         out[sid] = np.cumsum(cash)[:-1] + held_value
         out[f"{sid}:held"] = np.abs(held_value)

@@ -64,13 +64,16 @@ class SleeveView:
     # -- the sleeve's own book ---------------------------------------------------
 
     def book(self, fill: Fill) -> None:
-        """Book one of this sleeve's fills into its holdings (the portfolio calls it)."""
-        symbol, amount = fill.symbol, fill.amount
+        """Book one of this sleeve's fills into its holdings (the portfolio calls it); a fee
+        charged in the coin traded changes the holding as in the account
+        (``Fill.base_change``)."""
+        symbol, change = fill.symbol, fill.base_change()
         held = self._held.get(symbol, 0.0)
-        if fill.side is Side.BUY:
-            self._held[symbol] = held + amount
-            self._cost[symbol] = self._cost.get(symbol, 0.0) + amount * fill.price
+        if change > 0.0:
+            self._held[symbol] = held + change
+            self._cost[symbol] = self._cost.get(symbol, 0.0) + fill.amount * fill.price
             return
+        amount = -change
         left = held - amount
         if abs(left) <= FLAT_TOLERANCE * amount or held <= 0.0:
             self._held.pop(symbol, None)

@@ -83,7 +83,7 @@ def test_a_backtest_at_a_timeframe_not_stored_runs_on_the_resampled_bars(store):
     res = run_backtest(SmaCross, "BTC/USDT", "4h", "2021-01-01", "2021-04-01",
                        {"fast": 5, "slow": 20}, store)
     assert res.manifest["config"]["resampled_from"] == "1h"
-    assert [e["kind"] for e in res.events] == ["resample"]
+    assert [e["kind"] for e in res.events if e["kind"] != "dust"] == ["resample"]
     four = read_bars_at(store, "binance", "4h", ["BTC/USDT"], 1609459200000, 1617235200000)
     direct = backtest_arrays(SmaCross(fast=5, slow=20), BarArrays.from_frame(four),
                              symbol="BTC/USDT", timeframe="4h",

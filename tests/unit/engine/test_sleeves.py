@@ -174,11 +174,15 @@ def test_a_sleeve_cannot_trade_another_symbol():
         run(book, {BTC: flat(2), ETH: flat(2)})
 
 
-def test_the_breakdown_adds_up_to_the_account():
+@pytest.mark.parametrize("fee_side", ["quote", "get"])  # fees in quote, or in the coin bought
+def test_the_breakdown_adds_up_to_the_account(fee_side):
+    from tradeloom.engine.market import FeeSide, MarketSpec
+
     a, b = AllIn(pct=1.0), AllIn(pct=1.0)
     book = SleevePortfolio([Sleeve("a", a, [BTC], 0.6), Sleeve("b", b, [ETH], 0.4)])
     data = {BTC: random_walk(200, 1), ETH: random_walk(200, 2, 50.0)}
-    res = run(book, data, risk=portfolio_risk(book, None))
+    markets = {s: MarketSpec(s, fee_side=FeeSide(fee_side)) for s in (BTC, ETH)}
+    res = run(book, data, risk=portfolio_risk(book, None), markets=markets)
     table = res.by_strategy().set_index("strategy_id")
     assert list(table.index) == ["a", "b"]
     assert table["contribution"].sum() == pytest.approx(res.metrics["total_return"], rel=1e-12)
@@ -219,3 +223,16 @@ def test_a_sleeve_sees_its_declared_higher_timeframe_as_it_would_alone():
     run(alone, {BTC: flat(10)})
     run(SleevePortfolio([Sleeve("a", inside, [BTC], 0.5)]), {BTC: flat(10)})
     assert alone.seen == inside.seen == [4, 8]
+
+
+def test_a_fee_in_the_coin_bought_leaves_the_sleeve_what_the_account_holds():
+    from tradeloom.engine.market import FeeSide, MarketSpec
+
+    a = Buyer(amount=2.0, sell_at=4)
+    book = SleevePortfolio([Sleeve("a", a, [BTC], 0.5)])
+    res = run(book, {BTC: flat(6)}, markets={BTC: MarketSpec(BTC, fee_side=FeeSide.GET)})
+    # bought 2.0 at 100 with a 0.1 % taker fee taken in BTC: 1.998 held, all of it sold
+    assert a.seen == 1.998
+    assert res.final_positions == {}
+    (trade,) = res.trades_by_strategy().itertuples()
+    assert trade.strategy_id == "a" and not trade.is_open
