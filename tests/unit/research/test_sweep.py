@@ -260,6 +260,19 @@ class TestRunSweep:
             in res.engine_reason
 
 
+    def test_a_multi_timeframe_strategy_sweeps_on_the_event_engine(self, root: Path,
+                                                                  inline: LocalExecutor) -> None:
+        data = data_spec(root, end="2021-04-01")
+        ref = "tradeloom.research.strategies.trend_filter:TrendFilter"
+        res = run_sweep(ref, data, {"trend_period": [5, 10]}, engine="auto", executor=inline)
+        assert res.engine == "event"
+        for row, period in zip(res.table.itertuples(), (5, 10)):
+            one = run_backtest(ref, "BTC/USDT", "1h", data.start, data.end,
+                               {"trend_period": period}, root)
+            assert row.n_trades == one.metrics["n_trades"] > 0
+            assert row.final_equity == one.metrics["final_equity"]
+
+
 class TestParquet:
     def test_atomic_write_leaves_no_temporary_file(self, tmp_path: Path) -> None:
         frame = pd.DataFrame({"a": [1, 2]})
