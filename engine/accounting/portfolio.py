@@ -206,9 +206,13 @@ class Portfolio(PerpAccount):
     # -- queries ---------------------------------------------------------------
 
     def position(self, symbol: str) -> float:
-        """Base units held as a position; 0.0 when flat, for dust and fee-only holdings."""
+        """Base units held as a position; 0.0 when flat, for dust and fee-only holdings;
+        a perpetual's signed quantity (negative: short)."""
         pos = self._positions.get(symbol)
-        return pos.amount if pos is not None and not pos.hidden else 0.0
+        if pos is None:
+            perp = self._perps.get(symbol)
+            return perp.qty if perp is not None else 0.0
+        return pos.amount if not pos.hidden else 0.0
 
     def holding(self, symbol: str) -> float:
         """Base units of ``symbol`` held, whatever they are (dust and fee-only included)."""

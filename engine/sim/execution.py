@@ -428,7 +428,7 @@ class ExchangeCore(Funds, PerpFunds):
             currency, cost, fee = self._charge(w, mode, price, amount, liq)
             self._book_other(w, side, price, amount, currency, cost)
         self._budget -= amount
-        if quote_sized:
+        if quote_sized or pct_sized:
             order.amount = want
         if g is not None and role == ENTRY:
             g.received += amount - (cost if currency == w.base else 0.0)
