@@ -27,6 +27,8 @@ from tradeloom.engine.config import config_hash
 from tradeloom.engine.costs.fees import FeeAsset, MakerTakerFees
 from tradeloom.engine.costs.slippage import NoSlippage
 from tradeloom.engine.risk.engine import RiskEngine
+from tradeloom.research.perp_data import funding_for
+from tradeloom.engine.run.funding_feed import with_funding
 from tradeloom.engine.run.backtest import DEFAULT_CASH, build_engine, collect, drive
 from tradeloom.engine.errors import ConfigError, StrategyError
 from tradeloom.engine.run.feeds import bars_from_batches
@@ -266,6 +268,8 @@ def run_backtest(
             store.root, symbol_list,
             history=None if start_ms is None else StoreHistory(store, exchange, timeframe, start_ms)),
     )
+    funding, funding_notes = funding_for(store, exchange, chosen, start_ms, end_ms)
+    notes.extend(funding_notes)
     for note in notes:
         engine.events.append({"ts": start_ms or 0, "kind": "config", "message": note})
     if base_tf is not None:
@@ -283,7 +287,8 @@ def run_backtest(
     if progress is not None:
         batches = _reporting(batches, progress, store, exchange, read_tf, symbol_list, start_ms,
                              end_ms, tf_ms)
-    drive(engine, bars_from_batches(batches, tf_ms, symbol=symbol_list[0] if len(symbol_list) == 1 else None))
+    bars = bars_from_batches(batches, tf_ms, symbol=symbol_list[0] if len(symbol_list) == 1 else None)
+    drive(engine, with_funding(bars, funding) if funding else bars)
     result = collect(engine, timeframe=timeframe, manifest=manifest)
     return ResearchResult.of(result, catalog=store.root)
 

@@ -7,6 +7,8 @@ new frame; these functions turn them into frames and figures.
 - ``funding_frame``: one row per payment: ``ts, symbol, qty, mark, rate, amount``
   (``amount`` > 0 received, < 0 paid).
 - ``liquidations_frame``: one row per liquidation: ``ts, symbol, qty, price, fee``.
+- ``margin_usage``: the perpetuals' initial margin in use over equity at each equity
+  row (from the ``margin`` events, held until the next one).
 - ``derivatives_summary``: per symbol funding paid and received, the liquidation count,
   and per side (long/short) the closed trades' count and PnL.
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 FUNDING_COLUMNS = ("ts", "symbol", "qty", "mark", "rate", "amount")
@@ -43,6 +46,31 @@ def funding_frame(events: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
 def liquidations_frame(events: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     """The liquidations of a run's events (module docstring)."""
     return _frame(events, "liquidation", LIQUIDATION_COLUMNS)
+
+
+def has_derivatives(events: Sequence[Mapping[str, Any]]) -> bool:
+    """True when a run traded perpetuals (it recorded margin, funding or liquidations)."""
+    return any(e.get("kind") in ("margin", "funding", "liquidation") for e in events)
+
+
+def margin_usage(events: Sequence[Mapping[str, Any]], equity: pd.DataFrame) -> np.ndarray:
+    """Initial margin in use over equity at each row of ``equity`` (module docstring).
+
+    >>> eq = pd.DataFrame({"ts": [1, 2, 3], "equity": [100.0, 100.0, 50.0]})
+    >>> margin_usage([{"ts": 2, "kind": "margin", "used": 25.0}], eq).tolist()
+    [0.0, 0.25, 0.5]
+    """
+    rows = [(int(e["ts"]), float(e["used"])) for e in events if e.get("kind") == "margin"]
+    ts = equity["ts"].to_numpy(dtype=np.int64)
+    used = np.zeros(ts.shape)
+    if rows:
+        at = np.array([r[0] for r in rows], dtype=np.int64)
+        vals = np.array([r[1] for r in rows])
+        i = np.searchsorted(at, ts, side="right") - 1
+        used = np.where(i >= 0, vals[np.maximum(i, 0)], 0.0)
+    eq = equity["equity"].to_numpy(dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(eq > 0.0, used / eq, np.nan)
 
 
 def derivatives_summary(events: Sequence[Mapping[str, Any]], trades: pd.DataFrame
@@ -75,4 +103,4 @@ def derivatives_summary(events: Sequence[Mapping[str, Any]], trades: pd.DataFram
 
 
 __all__ = ["FUNDING_COLUMNS", "LIQUIDATION_COLUMNS", "derivatives_summary", "funding_frame",
-           "liquidations_frame"]
+           "has_derivatives", "liquidations_frame", "margin_usage"]

@@ -238,6 +238,8 @@ class Engine(StrategyData, OrderEntry, PerpSteps):
         self._series: dict[tuple[str, int], TimeframeSeries] = {}
         # Perpetual symbols: their bars go through ``_perp_bar`` (engine.run.perp_step).
         self._perp_symbols = frozenset(s for s in self.symbols if portfolio.is_perp(s))
+        self.funding_rates: dict[str, float] = {}
+        self._margin_seen = 0.0
         self._history_cap = int(strategy.history or 0)
         if self._history_cap:
             self._make_history(self._history_cap)

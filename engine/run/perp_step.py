@@ -25,6 +25,10 @@ clearance fee ``liquidation_fee * notional`` capped at what is left of the margi
 Every working order of the symbol is cancelled first (the venue cancels them). The
 close is an ``Order`` and a ``Fill`` tagged ``liquidation`` (so it ends its trade) and
 a ``liquidation`` event naming the price, the quantity, the fee and the bar.
+
+**Margin in use**: whenever the perpetuals' initial margin (``PerpAccount.used_margin``)
+differs from the last recorded figure at a perpetual's bar, a ``margin`` event records
+it (``ts`` the bar's close, ``used``): the report's margin usage over time.
 """
 
 from __future__ import annotations
@@ -69,6 +73,10 @@ class PerpSteps:
     fills: list[Fill]
     orders: list[Order]
     events: list[dict[str, Any]]
+    #: The latest funding rate seen per symbol (``ctx.funding_rate``).
+    funding_rates: dict[str, float]
+    #: The initial margin in use last recorded as a ``margin`` event.
+    _margin_seen: float
     _step_ts: int
     _bar_in_step: bool
     _next_id: Callable[[], int]
@@ -160,6 +168,10 @@ class PerpSteps:
             if pf.perp_position(bar[0]) != 0.0:
                 liquidate(bar)
                 pf.refresh_perp_value()
+            used = pf.used_margin()
+            if used != self._margin_seen:
+                self._margin_seen = used
+                self.events.append({"ts": int(bar[2]), "kind": "margin", "used": float(used)})
             if inner is not None:
                 inner(bar, close_ups)
                 return
@@ -222,6 +234,7 @@ class PerpSteps:
         symbol = event.symbol
         if not pf.is_perp(symbol):
             return  # funding of a symbol the run trades as spot (or not at all) costs nothing
+        self.funding_rates[symbol] = float(event.rate)
         mark = event.mark if math.isfinite(event.mark) and event.mark > 0.0 else pf.mark(symbol)
         if pf.perp_position(symbol) == 0.0 or not (mark > 0.0):
             return

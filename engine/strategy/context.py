@@ -366,6 +366,18 @@ class Context:
         when none can, 0.0 when flat)."""
         return self._portfolio.liquidation_price(symbol)
 
+    @property
+    def perp_account(self) -> Any:
+        """The account's perpetual view (``engine.accounting.perps.PerpAccount``: positions,
+        margins, liquidation prices), read-only by convention: the risk engine's
+        perpetual limits read it."""
+        return self._portfolio
+
+    def funding_rate(self, symbol: str) -> float:
+        """The latest funding rate paid on ``symbol`` (per funding period; NaN before
+        the first funding time of the run)."""
+        return self._engine.funding_rates.get(symbol, math.nan)
+
     def margin_ratio(self, symbol: str | None = None) -> float:
         """Maintenance margin over margin balance (1.0 is liquidation): of an isolated
         position, or of the cross account."""
