@@ -87,9 +87,12 @@ class PerpFunds:
             return self.account.perp_position(symbol)
         return self.account.perp_trial(pending, symbol, 0.0, 1.0, 0.0).after
 
-    def _perp_reducible(self, w: Working) -> float:
-        """How much of the position a reduce-only order on ``w``'s side may close."""
-        q = self._perp_now(w.spec.symbol)
+    def _perp_reducible(self, w: Working, matching: bool = True) -> float:
+        """How much of the position a reduce-only order on ``w``'s side may close: with
+        this call's fills not booked yet while ``matching``, else (at submit, between
+        calls, when the last call's fills are booked) the account's position alone."""
+        symbol = w.spec.symbol
+        q = self._perp_now(symbol) if matching else self.account.perp_position(symbol)
         if (q > 0.0 and w.order.side is not _BUY) or (q < 0.0 and w.order.side is _BUY):
             return abs(q)
         return 0.0
@@ -97,9 +100,9 @@ class PerpFunds:
     def _perp_reduce_only_error(self, w: Working) -> str:
         """Submit-time check of a reduce-only perpetual order (caps its amount)."""
         order = w.order
-        cap = self._perp_reducible(w)
+        cap = self._perp_reducible(w, matching=False)
         if cap <= 0.0:
-            q = self._perp_now(w.spec.symbol)
+            q = self.account.perp_position(w.spec.symbol)
             held = "no position" if q == 0.0 else f"a {'long' if q > 0 else 'short'} of {q:g}"
             return (f"rejected: reduce-only {order.side.value} on {w.spec.symbol} but the account "
                     f"holds {held}: nothing to reduce on that side; drop reduce_only")

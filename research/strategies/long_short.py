@@ -13,6 +13,11 @@ leverage / len(symbols))``); ``margin_mode`` (``cross`` or ``isolated``).
 Orders: market orders through ``ctx.target_percent``, sized at the fill
 (``engine.sim.perp_funds``); decisions at a bar's close fill at the next open. The
 symbols must be perpetuals (``BTC/USDT:USDT``): on spot a short is refused.
+
+Vectorized form (``vectorized``): the same crossings as ``PerpTargets`` (``+leverage``
+at a cross up, ``-leverage`` at a cross down, NaN elsewhere; one symbol), the input of
+the perpetual kernel (``engine.vector.perp_nb``) in sweeps and walk-forward; the batch
+SMAs are bit for bit the streaming ones, so both forms see the same crossings.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ import numpy as np
 
 from tradeloom.engine.indicators.registry import sma
 from tradeloom.engine.strategy.base import Param, Strategy, StrategyError
+from tradeloom.engine.vector.form import NotVectorizable, VectorBars
+from tradeloom.engine.vector.perp_api import PerpTargets
 
 
 def crossings(close: np.ndarray, fast: int, slow: int) -> tuple[np.ndarray, np.ndarray]:
@@ -72,3 +79,14 @@ class LongShortMomentum(Strategy):
             ctx.target_percent(symbol, self._weight)
         elif prev >= 0.0 > d:
             ctx.target_percent(symbol, -self._weight)
+
+    def vectorized(self, bars: VectorBars) -> PerpTargets:
+        """The crossings as signed targets (one symbol; see the module docstring)."""
+        if len(bars.symbols) != 1:
+            raise NotVectorizable(f"LongShortMomentum's vectorized form runs one symbol, got "
+                                  f"{len(bars.symbols)}")
+        up, down = crossings(bars.field("close"), self.fast, self.slow)
+        targets = np.full(up.shape[0], np.nan)
+        targets[up] = self.leverage
+        targets[down] = -self.leverage
+        return PerpTargets(targets, self.leverage, self.margin_mode)
