@@ -152,6 +152,12 @@ class Sender:
         self.marks_of: RateOf = lambda asset: None
 
     # -- lifecycle and queueing (any thread) -----------------------------------------
+    def update_markets(self, specs: Mapping[str, MarketSpec]) -> None:
+        """New market rules: sends from now on round amounts and prices by them (one
+        dict item set per symbol, atomic under the GIL for the worker thread)."""
+        for symbol, spec in specs.items():
+            self.markets[symbol] = spec
+
     def start(self) -> None:
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="ccxt-sender", daemon=True)
