@@ -17,6 +17,7 @@ Example (with a store that holds binance 1h BTC/USDT)::
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import inspect
 import os
@@ -24,6 +25,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from tradeloom.engine.config import config_hash
+from tradeloom.engine.contracts import ContractSpec, is_perp_symbol
 from tradeloom.engine.costs.fees import FeeAsset, MakerTakerFees
 from tradeloom.engine.costs.slippage import NoSlippage
 from tradeloom.engine.risk.engine import RiskEngine
@@ -104,7 +106,9 @@ def _source_sha256(cls: type) -> str | None:
 
 
 def _market_dict(spec: MarketSpec) -> dict[str, Any]:
-    return {
+    """The market rules a manifest records (a perpetual's contract terms too; spot
+    markets' entries, and so their config hashes, are as before perpetuals existed)."""
+    out: dict[str, Any] = {
         "tick_size": spec.tick_size,
         "lot_step": spec.lot_step,
         "min_amount": spec.min_amount,
@@ -113,6 +117,9 @@ def _market_dict(spec: MarketSpec) -> dict[str, Any]:
         "taker_fee": spec.taker_fee,
         "fee_side": spec.fee_side.value,
     }
+    if spec.contract is not None:
+        out["contract"] = spec.contract.to_dict()
+    return out
 
 
 MARKET_RULES = ("exchange", "none")
@@ -219,6 +226,13 @@ def run_backtest(
         if missing:
             raise ConfigError(f"markets= has no MarketSpec for {missing}")
         chosen = {s: markets[s] for s in symbol_list}
+    for s, spec in list(chosen.items()):
+        if is_perp_symbol(s) and spec.contract is None:
+            chosen[s] = dataclasses.replace(spec, contract=ContractSpec())
+            notes.append(
+                f"{s} is a perpetual but its market rules carry no contract terms: default terms "
+                "(one bracket: 20x at most, 0.5 % maintenance margin, 1.25 % liquidation fee); "
+                "store the venue's brackets for real margin and liquidation figures")
     chosen = apply_market_rules(chosen, market_rules)
     if market_rules == "none":
         notes.append("market rules off (market_rules='none'): no tick or lot rounding, no minimum "

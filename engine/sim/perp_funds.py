@@ -106,8 +106,7 @@ class PerpFunds:
             held = "no position" if q == 0.0 else f"a {'long' if q > 0 else 'short'} of {q:g}"
             return (f"rejected: reduce-only {order.side.value} on {w.spec.symbol} but the account "
                     f"holds {held}: nothing to reduce on that side; drop reduce_only")
-        if order.amount > cap:
-            order.amount = cap
+        order.amount = min(order.amount, cap)
         return ""
 
     def _perp_target_amount(self, w: Working, price: float, liq: Liquidity) -> float:

@@ -42,11 +42,11 @@ import pandas as pd
 
 from tradeloom.engine.errors import ConfigError
 from tradeloom.engine.results.result import METRIC_KEYS, BacktestResult
-from tradeloom.research.reports.derivatives_section import SECTION as DERIVATIVES_SECTION
-from tradeloom.research.reports.derivatives_section import derivatives_section
 from tradeloom.research.reports import data as d
 from tradeloom.research.reports import figures as f
 from tradeloom.research.reports import html as h
+from tradeloom.research.reports.derivatives_section import SECTION as DERIVATIVES_SECTION
+from tradeloom.research.reports.derivatives_section import derivatives_section
 from tradeloom.research.reports.search_sections import overfit_section
 from tradeloom.research.reports.trade_sections import add_benchmark, symbol_section, trades_section
 from tradeloom.research.sweeps.table import LOWER_IS_BETTER

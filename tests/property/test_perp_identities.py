@@ -21,6 +21,7 @@ import pytest
 from engine_helpers import MIN, random_walk
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from tradeloom.engine.contracts import ContractSpec, LeverageBracket
 from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.orders import Side

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from tradeloom.engine.contracts import ContractSpec, LeverageBracket
 from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.run.backtest import backtest_arrays

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+
 from tradeloom.engine.contracts import ContractSpec
 from tradeloom.engine.indicators.registry import sma
 from tradeloom.engine.market import MarketSpec

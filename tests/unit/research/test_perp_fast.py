@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from tradeloom.adapters.store.market_store import MarketStore
 from tradeloom.app.sample import load_sample
 from tradeloom.research.backtest import apply_market_rules

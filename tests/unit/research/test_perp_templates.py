@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from tradeloom.adapters.store.market_store import MarketStore
 from tradeloom.app.sample import load_sample
 from tradeloom.engine.market import MarketSpec
@@ -113,3 +114,17 @@ def test_the_report_has_a_derivatives_section(long_short, tmp_path):
     for heading in ("Long / short", "Funding", "Liquidations", "margin usage"):
         assert heading in text
     assert "peak gross leverage 1.0" in text  # a losing 1x short: notional up, equity down
+
+
+def test_a_perpetual_without_contract_terms_runs_on_default_terms_and_says_so(tmp_path):
+    store = MarketStore(tmp_path / "bare")
+    load_sample(store)
+    # a newer snapshot as `tradeloom ingest --market-type swap` saves it: no brackets
+    store.save_markets("binance", {PERP: MarketSpec(PERP, maker_fee=0.0002, taker_fee=0.0005)},
+                       fetched_ts=5)
+    res = run_backtest(LongShortMomentum, PERP, "5m", None, "2025-06-20",
+                       {"fast": 20, "slow": 100}, store=store)
+    notes = [e["message"] for e in res.events if e["kind"] == "config"]
+    assert any("no contract terms" in n and "20x" in n for n in notes)
+    assert "short" in set(res.trades["side"])
+    assert res.manifest["config"]["markets"][PERP]["contract"]["brackets"][0]["max_leverage"] == 20.0
