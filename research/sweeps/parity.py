@@ -189,8 +189,11 @@ def check_fast(
         form = form_of(strategy(**dict(params or {})), vb)
     except NotVectorizable as exc:
         return ParityReport(**base, fast=None, form=None, reason=str(exc))
-    fast = run_form(form, vb, markets=mk, init_cash=init_cash, fee=fee, slippage=slippage,
-                    intrabar_rule=intrabar_rule, funding=funding)
+    try:  # a kernel may refuse the markets (the perpetual kernel: lot rounding, minimums)
+        fast = run_form(form, vb, markets=mk, init_cash=init_cash, fee=fee, slippage=slippage,
+                        intrabar_rule=intrabar_rule, funding=funding)
+    except NotVectorizable as exc:
+        return ParityReport(**base, fast=None, form=form_kind(form), reason=str(exc))
     return ParityReport(**base, fast=fast, form=form_kind(form),
                         differences=compare_results(fast, event, rtol))
 

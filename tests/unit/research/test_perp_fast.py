@@ -87,3 +87,13 @@ def test_the_exchanges_lot_step_sends_the_sweep_to_the_event_engine(root: Path) 
     choice = explain_fast_path(LongShortMomentum, "auto", data(root), RunSettings(), ["fast"])
     assert choice.name is None
     assert "rounds prices or amounts" in choice.reason and "market_rules='none'" in choice.reason
+
+
+def test_check_fast_on_the_exchanges_rules_says_why_there_is_no_fast_run(root: Path) -> None:
+    from tradeloom.research.sweeps.parity import check_fast
+
+    store = MarketStore(root)
+    markets = {PERP: store.load_markets("binance")[PERP]}
+    report = check_fast(LongShortMomentum, store.read_bars("binance", "5m", PERP), {},
+                        timeframe="5m", markets=markets)
+    assert report.fast is None and "rounds prices or amounts" in report.reason
