@@ -21,6 +21,7 @@ Alignment (each point one of ``notes/why-engines-disagree.md``'s rules, as in
    flat ``E / (p * (1 + r))``, through zero the old position is closed first and the
    rest of the equity goes the other way. vectorbt ``size=np.inf`` with its default
    ``upon_opposite_entry="reversereduce"`` closes the position and opens the other side
+   (with ``direction="both"`` an exit signal opens the short)
    with all the cash it has (a short's collateral is its cash at 1x): the same sizes.
 4. **Fees.** 0.05 % (Binance's USDⓈ-M taker) of every fill's notional, in the settle
    currency (``fees=0.0005``); no slippage.
@@ -98,10 +99,9 @@ def run_theirs(vbt: Any, frame: pd.DataFrame) -> Any:
     shift = lambda mask: np.concatenate([[False], mask[:-1]])  # noqa: E731
     return vbt.Portfolio.from_signals(
         close=pd.Series(frame["close"].to_numpy(), index=index),
+        # direction="both": entries open (or reverse into) a long, exits a short
         entries=pd.Series(shift(up), index=index),
-        exits=pd.Series(np.zeros(len(frame), dtype=bool), index=index),
-        short_entries=pd.Series(shift(down), index=index),
-        short_exits=pd.Series(np.zeros(len(frame), dtype=bool), index=index),
+        exits=pd.Series(shift(down), index=index),
         price=pd.Series(frame["open"].to_numpy(), index=index),
         size=np.inf, fees=FEE, init_cash=CASH, direction="both", accumulate=False, freq="5min",
     )
