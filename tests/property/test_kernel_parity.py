@@ -19,7 +19,7 @@ from tradeloom.engine.run.backtest import backtest_arrays
 from tradeloom.engine.run.feeds import BarArrays
 from tradeloom.engine.costs.fees import MakerTakerFees
 from tradeloom.engine.indicators.series_nb import sma_nb
-from tradeloom.engine.market import MarketSpec
+from tradeloom.engine.market import FeeSide, MarketSpec
 from tradeloom.engine.sim.matching import IntrabarRule
 from tradeloom.engine.costs.slippage import FixedBpsSlippage, VolumeParticipationSlippage
 from tradeloom.research.strategies.sma_cross import SmaCross
@@ -300,7 +300,7 @@ class TestSweepFastPath:
         lo = np.minimum(o, c) * 0.999
         vol = rng.uniform(0, 5, n)
         ts = np.arange(n, dtype=np.int64) * 60_000
-        spec = np.zeros(12)
+        spec = np.zeros(len(nb.SPEC_FIELDS))
         if rng.random() < 0.5:
             spec[0], spec[1] = 0.01, 100
         if rng.random() < 0.5:
@@ -312,6 +312,8 @@ class TestSweepFastPath:
             spec[5] = rng.choice([5.0, 50.0, 5000.0])
         spec[6], spec[7] = rng.choice([0.0, 0.001, 0.01]), 0.0005
         spec[8], spec[9], spec[10], spec[11] = rng.integers(0, 3), 5.0, 0.5, 50.0
+        side = FeeSide(rng.choice([s.value for s in FeeSide]))  # buy_base, sell_base
+        spec[12], spec[13] = float(side.in_base(buy=True)), float(side.in_base(buy=False))
         f = int(rng.integers(1, 10))
         s = int(rng.integers(f + 1, 30))
         cash = float(rng.choice([10_000.0, 100.0, 3.0]))
@@ -325,6 +327,6 @@ class TestSweepFastPath:
             ref, lean = np.empty(nb.N_ACC), np.empty(nb.N_ACC)
             none, no_signal = np.empty(0), np.zeros(0, bool)
             nb.simulate_nb(o, h, lo, c, vol, ts, 60_000, 1, no_signal, no_signal, sf, ss, cash, frac,
-                           spec, 0.0, 0.0, 0.0, 0, False, 0, none, none, none, ref)
+                           spec, 0.0, 0.0, 0.0, 0, False, 0, none, none, none, none, ref)
             nb._sma_run_nb(o, c, vol, ts, 60_000, sf, ss, cash, frac, spec, lean)
             assert ref.tobytes() == lean.tobytes(), f"case {trial}: {ref} != {lean}"
