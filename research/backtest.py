@@ -34,6 +34,7 @@ from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.ports import FeeModel, ModelSource, RiskGate, SlippageModel
 from tradeloom.engine.sim.matching import IntrabarRule
 from tradeloom.engine.strategy.base import Strategy
+from tradeloom.engine.strategy.sleeves import portfolio_risk
 from tradeloom.engine.timeframes import timeframe_to_ms
 from tradeloom.engine.timeutil import parse_utc_ms
 from tradeloom.research.ml.warmup import StoreHistory
@@ -121,7 +122,7 @@ def apply_market_rules(markets: Mapping[str, MarketSpec], rules: str) -> dict[st
 
     >>> spec = MarketSpec("BTC/USDT", tick_size=0.01, lot_step=1e-5, min_notional=5.0, taker_fee=0.002)
     >>> apply_market_rules({"BTC/USDT": spec}, "none")["BTC/USDT"]
-    MarketSpec(symbol='BTC/USDT', tick_size=None, lot_step=None, min_amount=0.0, min_notional=0.0, maker_fee=0.001, taker_fee=0.002)
+    MarketSpec(symbol='BTC/USDT', tick_size=None, lot_step=None, min_amount=0.0, min_notional=0.0, maker_fee=0.001, taker_fee=0.002, fee_side=<FeeSide.QUOTE: 'quote'>)
     """
     if rules not in MARKET_RULES:
         raise ConfigError(f"market_rules={rules!r}: use 'exchange' (the venue's precision and "
@@ -158,6 +159,11 @@ def run_backtest(
 ) -> ResearchResult:
     """Backtest ``strategy`` on ``symbols`` from the store, bars with ``start <= ts < end``.
 
+    When the store holds no ``timeframe`` bars of the symbols but a finer timeframe it
+    is a whole multiple of (4h from 1h), the run resamples those with DuckDB
+    (``adapters.store.resample``; the engine's resampling rules), records
+    ``config.resampled_from`` in the manifest and says so in the run's events.
+
     ``store`` is a ``MarketStore`` or a catalog path. Market rules come from the
     store's snapshot for ``exchange`` unless ``markets`` is given; a symbol with
     no snapshot trades under a default ``MarketSpec`` (no rounding, 0.1 % fees),
@@ -168,6 +174,9 @@ def run_backtest(
     before ``start`` (``research.ml.warmup``), so it can decide from the first bar.
     ``market_rules="none"`` drops the venue's precision and minimums
     (``apply_market_rules``), which the run's events say.
+
+    A ``SleevePortfolio`` (several strategies in one account) runs with its sleeves'
+    budgets and caps added to ``risk`` (a default ``RiskEngine`` when ``risk`` is None).
     """
     if store is None:
         raise ConfigError("run_backtest needs store= (a MarketStore or the catalog path)")
@@ -176,6 +185,7 @@ def run_backtest(
 
         store = MarketStore(store)
     instance = resolve_strategy(strategy, params)
+    risk = portfolio_risk(instance, risk)  # a portfolio's sleeve budgets and caps
     symbol_list = [symbols] if isinstance(symbols, str) else list(symbols)
     if not symbol_list:
         raise ConfigError("run_backtest: symbols is empty; give e.g. 'BTC/USDT' or ['BTC/USDT', 'ETH/USDT']")
@@ -210,7 +220,11 @@ def run_backtest(
         notes.append("market rules off (market_rules='none'): no tick or lot rounding, no minimum "
                       "amount or notional; the markets' fees still apply")
 
-    fingerprint = store.fingerprint(exchange, timeframe, symbol_list, start_ms, end_ms)
+    from tradeloom.adapters.store.resample import source_timeframe
+
+    base_tf = source_timeframe(store, exchange, timeframe, symbol_list)
+    read_tf = base_tf or timeframe
+    fingerprint = store.fingerprint(exchange, read_tf, symbol_list, start_ms, end_ms)
     config = {
         "strategy": f"{type(instance).__module__}.{type(instance).__qualname__}",
         "strategy_source_sha256": _source_sha256(type(instance)),
@@ -230,6 +244,8 @@ def run_backtest(
         "risk": component_settings(risk) if risk is not None else None,
         "seed": int(seed),
     }
+    if base_tf is not None:
+        config["resampled_from"] = base_tf
     manifest = {
         "config": config,
         "config_hash": config_hash(config),
@@ -250,13 +266,34 @@ def run_backtest(
     )
     for note in notes:
         engine.events.append({"ts": start_ms or 0, "kind": "config", "message": note})
+    if base_tf is not None:
+        engine.events.append({"ts": start_ms or 0, "kind": "resample", "message": resample_note(
+            exchange, timeframe, base_tf, symbol_list)})
     read_symbols: str | list[str] = symbol_list[0] if len(symbol_list) == 1 else symbol_list
-    batches = store.iter_batches(exchange, timeframe, read_symbols, start_ms, end_ms, batch_size=batch_size)
+    if base_tf is None:
+        batches = store.iter_batches(exchange, timeframe, read_symbols, start_ms, end_ms,
+                                     batch_size=batch_size)
+    else:
+        from tradeloom.adapters.store.resample import read_resampled
+
+        table = read_resampled(store, exchange, timeframe, base_tf, read_symbols, start_ms, end_ms)
+        batches = iter(table.to_batches(max_chunksize=batch_size))
     if progress is not None:
-        batches = _reporting(batches, progress, store, exchange, timeframe, symbol_list, start_ms, end_ms, tf_ms)
+        batches = _reporting(batches, progress, store, exchange, read_tf, symbol_list, start_ms,
+                             end_ms, tf_ms)
     drive(engine, bars_from_batches(batches, tf_ms, symbol=symbol_list[0] if len(symbol_list) == 1 else None))
     result = collect(engine, timeframe=timeframe, manifest=manifest)
     return ResearchResult.of(result, catalog=store.root)
+
+
+def resample_note(exchange: str, timeframe: str, base_tf: str, symbols: Sequence[str]) -> str:
+    """What a resampled run says (its event, and ``tradeloom backtest`` on stderr).
+
+    >>> print(resample_note("binance", "4h", "1h", ["BTC/USDT"]))
+    no binance 4h bars stored for BTC/USDT: resampled from the stored 1h bars (DuckDB, the engine's resampling rules)
+    """
+    return (f"no {exchange} {timeframe} bars stored for {', '.join(symbols)}: resampled from "
+            f"the stored {base_tf} bars (DuckDB, the engine's resampling rules)")
 
 
 class CatalogModels:

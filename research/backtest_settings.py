@@ -14,6 +14,18 @@ Example ``backtest.toml``::
     [broker]
     fee_rate = 0.001
 
+A portfolio of strategies in one account replaces ``strategy`` and ``params`` with
+``[[sleeve]]`` tables (``tradeloom.research.portfolio``)::
+
+    timeframe = "1h"
+
+    [[sleeve]]
+    id = "trend"
+    strategy = "research/strategies/sma_cross.py:SmaCross"
+    params = { fast = 10, slow = 50 }
+    symbols = ["BTC/USDT"]
+    budget_pct = 0.5
+
 A config file never holds secrets; unknown keys are refused with their field path.
 """
 
@@ -21,11 +33,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from tradeloom.engine.config import StrictModel, Symbols, Timeframe
+from tradeloom.engine.errors import ConfigError
 from tradeloom.engine.sim.config import BrokerSettings
 from tradeloom.engine.timeutil import parse_utc_ms
+from tradeloom.research.portfolio import portfolio_fields
 
 
 class BacktestSettings(StrictModel):
@@ -42,6 +56,17 @@ class BacktestSettings(StrictModel):
     params: dict[str, Any] = Field(default_factory=dict)
     broker: BrokerSettings = Field(default_factory=BrokerSettings)
     risk_profile: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sleeves(cls, data: Any) -> Any:
+        """``[[sleeve]]`` tables become the portfolio strategy, its params and symbols."""
+        if not isinstance(data, dict):
+            return data
+        try:
+            return portfolio_fields(data, "sleeve")
+        except ConfigError as exc:  # reported by pydantic, so with the file's name
+            raise ValueError(str(exc)) from None
 
     @field_validator("start", "end")
     @classmethod

@@ -45,9 +45,11 @@ class ResearchResult(BacktestResult):
         if self.catalog is None or not config.get("symbols"):
             return None
         from tradeloom.adapters.store.market_store import MarketStore
+        from tradeloom.adapters.store.resample import read_bars_at
 
         start, end = config.get("start"), config.get("end")
-        return MarketStore(self.catalog).read_bars(
+        return read_bars_at(
+            MarketStore(self.catalog),
             config["exchange"],
             config["timeframe"],
             list(config["symbols"]),

@@ -366,6 +366,39 @@ class BacktestResult(PandasViews):
                 out.append(f"events: {len(self.events)} != {len(other.events)} events")
         return out[:limit]
 
+    # ------------------------------------------------------------------ per strategy
+
+    def trades_by_strategy(self) -> pd.DataFrame:
+        """Round trips per (strategy, symbol) with a ``strategy_id`` column (see
+        ``results.strategies``); equal to ``trades`` plus that column for one strategy."""
+        from tradeloom.engine.results.strategies import trades_by_strategy
+
+        dust = {int(e["fill"]): float(e["amount"]) for e in self.events
+                if e.get("kind") == "dust" and "fill" in e}
+        return trades_by_strategy(
+            self.fills, timeframe_ms=timeframe_to_ms(self.timeframe),
+            final_ts=int(self.equity["ts"].iloc[-1]) if len(self.equity) else None,
+            final_marks=self.final_marks, dust=dust)
+
+    def by_strategy(self) -> pd.DataFrame:
+        """One row per strategy: orders, fills, trades, PnL, fees, win rate, traded notional,
+        contribution to the return and exposure time (``results.strategies``)."""
+        from tradeloom.engine.results.strategies import strategy_breakdown
+
+        return strategy_breakdown(orders=self.orders, fills=self.fills,
+                                  trades=self.trades_by_strategy(),
+                                  equity_ts=self.equity["ts"].to_numpy(),
+                                  initial_cash=self.initial_cash)
+
+    def strategy_equity(self, bars: pd.DataFrame) -> pd.DataFrame:
+        """Per recorded step, each strategy's PnL so far and the value it holds, valued with
+        ``bars`` (the run's bars: ts, [symbol,] close); see ``results.strategies``."""
+        from tradeloom.engine.results.strategies import strategy_equity, strategy_ids
+
+        return strategy_equity(fills=self.fills, equity_ts=self.equity["ts"].to_numpy(),
+                               bars=bars, timeframe_ms=timeframe_to_ms(self.timeframe),
+                               sids=strategy_ids(self.orders, self.fills))
+
     # ------------------------------------------------------------------ display
 
     def summary(self) -> str:

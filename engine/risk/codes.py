@@ -41,6 +41,8 @@ class RiskCode(str, Enum):
     MAX_EXPOSURE = "max_exposure"
     MAX_OPEN_POSITIONS = "max_open_positions"
     STRATEGY_BUDGET = "strategy_budget"
+    STRATEGY_POSITION = "strategy_position"
+    STRATEGY_OPEN_POSITIONS = "strategy_open_positions"
     LONG_ONLY = "long_only"
     NO_PYRAMIDING = "no_pyramiding"
     DAILY_LOSS = "daily_loss"

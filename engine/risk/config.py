@@ -24,7 +24,17 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from typing import Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from tradeloom.engine.errors import ConfigError
 from tradeloom.engine.timeutil import parse_utc_ms
@@ -93,6 +103,19 @@ class CooldownConfig(_Strict):
         return self
 
 
+class StrategyLimits(_Strict):
+    """Caps on one strategy of a portfolio (``risk.strategy_limits.<id>``), on top of its
+    budget (``risk.strategy_budgets.<id>``) and the account-wide limits.
+
+    ``max_position_pct``: any one of its positions (and open entries) as a fraction of
+    the account's equity; ``max_open_positions``: how many symbols it holds or is
+    entering at once.
+    """
+
+    max_position_pct: float | None = _fraction()
+    max_open_positions: int | None = Field(default=None, ge=1)
+
+
 class RiskConfig(_Strict):
     """All risk settings (see the module docstring for units). ``None``/``False`` = off."""
 
@@ -110,6 +133,7 @@ class RiskConfig(_Strict):
     max_exposure_pct: float | None = _fraction()
     max_open_positions: int | None = Field(default=None, ge=1)
     strategy_budgets: dict[str, float] = Field(default_factory=dict)
+    strategy_limits: dict[str, StrategyLimits] = Field(default_factory=dict)
     long_only: bool = False
     no_pyramiding: bool = False
     # -- breakers
@@ -123,6 +147,15 @@ class RiskConfig(_Strict):
     # -- kill switch
     kill_at: int | None = None
     kill_flatten: bool = False
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Dumps leave out ``strategy_limits`` while it is empty, so configs without it
+        dump (and hash, and journal) exactly as before it existed."""
+        data = handler(self)
+        if not self.strategy_limits:
+            data.pop("strategy_limits", None)
+        return data
 
     @model_validator(mode="before")
     @classmethod
@@ -191,6 +224,15 @@ class RiskConfig(_Strict):
             a, b = getattr(self, small), getattr(self, big)
             if a is not None and b is not None and a > b:
                 raise ValueError(f"risk.{small} ({a}) > risk.{big} ({b}): {why}")
+        for sid, caps in self.strategy_limits.items():
+            budget = self.strategy_budgets.get(sid)
+            cap = caps.max_position_pct
+            if cap is not None and budget is not None and cap > budget:
+                raise ValueError(
+                    f"risk.strategy_limits.{sid}.max_position_pct ({cap}) > "
+                    f"risk.strategy_budgets.{sid} ({budget}): the position could never reach "
+                    "its cap; lower the cap or raise the budget"
+                )
         if (
             self.max_trades_per_hour is not None
             and self.max_trades_per_day is not None

@@ -53,6 +53,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pydantic import ValidationError
+
 from tradeloom.engine.risk.breakers import (
     HOUR_MS,
     Breaker,
@@ -67,7 +69,7 @@ from tradeloom.engine.errors import ConfigError
 from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.orders import Bar, Fill, Order, Side
 from tradeloom.engine.risk.codes import ActionKind, Outcome, RiskAction, RiskCode, RiskDecision
-from tradeloom.engine.risk.config import RiskConfig
+from tradeloom.engine.risk.config import RiskConfig, StrategyLimits
 from tradeloom.engine.ports import FeeModel
 from tradeloom.engine.risk.gate import RiskView, order_size
 from tradeloom.engine.risk.ledger import RiskLedger
@@ -146,6 +148,38 @@ class RiskEngine:
             self._sizing.fees = fees
         if exchange is not None:
             self.exchange = exchange
+
+    def with_strategy_limits(
+        self, budgets: Mapping[str, float], limits: Mapping[str, StrategyLimits] | None = None
+    ) -> RiskEngine:
+        """A new ``RiskEngine`` (for a new run) whose config adds these per-strategy budgets
+        (``risk.strategy_budgets``) and caps (``risk.strategy_limits``): what a portfolio of
+        sleeves needs. A budget or cap the config already sets for an id must be equal.
+
+        >>> risk = RiskEngine(RiskConfig(max_exposure_pct=0.9)).with_strategy_limits({"trend": 0.5})
+        >>> risk.config.strategy_budgets, risk.config.max_exposure_pct
+        ({'trend': 0.5}, 0.9)
+        """
+        cfg = self.config
+        limits = dict(limits or {})
+        for name, have, new in (("strategy_budgets", cfg.strategy_budgets, budgets),
+                                ("strategy_limits", cfg.strategy_limits, limits)):
+            clash = sorted(k for k, v in new.items() if k in have and have[k] != v)
+            if clash:
+                raise ConfigError(
+                    f"risk.{name} already sets {', '.join(f'{k} = {have[k]!r}' for k in clash)} "
+                    f"but the portfolio gives {', '.join(f'{k} = {new[k]!r}' for k in clash)}; "
+                    "set it in one place"
+                )
+        fields = {k: getattr(cfg, k) for k in type(cfg).model_fields}
+        fields["strategy_budgets"] = {**cfg.strategy_budgets, **budgets}
+        fields["strategy_limits"] = {**cfg.strategy_limits, **limits}
+        try:
+            merged = RiskConfig.model_validate(fields)
+        except ValidationError as exc:
+            raise ConfigError(f"the portfolio's budgets do not fit the risk config: "
+                              f"{exc.errors()[0]['msg']}") from None
+        return RiskEngine(merged, markets=self._markets, exchange=self.exchange)
 
     # ------------------------------------------------------------------ state queries
 
@@ -485,6 +519,11 @@ class RiskEngine:
                     + " would make {observed} open positions, limit {limit}",
                     fix="close a position first or raise the limit",
                 )
+        limits = cfg.strategy_limits.get(order.strategy_id) if cfg.strategy_limits else None
+        if limits is not None and limits.max_open_positions is not None:
+            refusal = self._strategy_open_positions(order, view, limits.max_open_positions, base)
+            if refusal is not None:
+                return refusal
         for window, limit, name in self._rates:
             n = window.count(now)
             if n >= limit:
@@ -513,6 +552,27 @@ class RiskEngine:
                         fix="check the price (fat finger?) or widen the band",
                     )
         return None
+
+    def _strategy_open_positions(
+        self, order: Order, view: RiskView, limit: int, base: dict[str, Any]
+    ) -> RiskDecision | None:
+        """``risk.strategy_limits.<id>.max_open_positions``: the symbols this order's strategy
+        holds (its own fills) or is entering, with this one, within the limit."""
+        sid, symbol = order.strategy_id, order.symbol
+        used = set(self._ledger.strategy_positions(sid))
+        used.update(o.symbol for o in view.open_orders()
+                    if o.strategy_id == sid and is_entry(o, view.position(o.symbol)))
+        if symbol in used or len(used) < limit:
+            return None
+        return RiskDecision.reject(
+            RiskCode.STRATEGY_OPEN_POSITIONS,
+            **base,
+            limit=float(limit),
+            observed=float(len(used) + 1),
+            setting=f"risk.strategy_limits.{sid}.max_open_positions",
+            what=f"strategy {sid!r} opening {symbol} would hold {{observed}} positions, limit {{limit}}",
+            fix="close one of its positions first or raise the limit",
+        )
 
     def _is_open(self, symbol: str, view: RiskView) -> bool:
         pos = view.position(symbol)

@@ -178,8 +178,11 @@ class SizeLimits:
                 )
             )
         pct_limits = (cfg.max_order_pct, cfg.max_position_pct, cfg.max_exposure_pct)
-        budget = cfg.strategy_budgets.get(order.strategy_id) if cfg.strategy_budgets else None
-        if any(v is not None for v in pct_limits) or budget is not None:
+        sid = order.strategy_id
+        budget = cfg.strategy_budgets.get(sid) if cfg.strategy_budgets else None
+        limits = cfg.strategy_limits.get(sid) if cfg.strategy_limits else None
+        own_cap = limits.max_position_pct if limits is not None else None
+        if any(v is not None for v in pct_limits) or budget is not None or own_cap is not None:
             equity = view.equity
             if not (equity > 0.0 and math.isfinite(equity)):
                 return [(0.0, RiskCode.NO_EQUITY, 0.0, equity, "risk", "", False, False)]
@@ -234,6 +237,15 @@ class SizeLimits:
                     f"risk.strategy_budgets.{order.strategy_id}",
                     f"strategy {order.strategy_id!r} would use {{observed}} of equity, budget {{limit}}",
                 )
+            if own_cap is not None:
+                pct_cap(
+                    own_cap,
+                    self._strategy_exposure(sid, view, fee, symbol),
+                    RiskCode.STRATEGY_POSITION,
+                    f"risk.strategy_limits.{sid}.max_position_pct",
+                    f"strategy {sid!r} position in {symbol} would be {{observed}} of equity, "
+                    "limit {limit}",
+                )
         if cfg.fee_aware_sizing and order.side is Side.BUY:
             reserved = sum(
                 pending_notional(o, view.mark(o.symbol), fee) * (1.0 + fee)
@@ -271,6 +283,7 @@ class SizeLimits:
             or cfg.max_position_pct is not None
             or cfg.max_exposure_pct is not None
             or cfg.strategy_budgets
+            or cfg.strategy_limits
             or cfg.fee_aware_sizing
         )
 
@@ -289,13 +302,17 @@ class SizeLimits:
                 out[s] = out.get(s, 0.0) + pending_notional(o, view.mark(s), fee)
         return out
 
-    def _strategy_exposure(self, strategy_id: str, view: RiskView, fee: float) -> float:
+    def _strategy_exposure(
+        self, strategy_id: str, view: RiskView, fee: float, symbol: str | None = None
+    ) -> float:
+        """Value one strategy holds (its own fills) plus its open entries, at the marks;
+        of one symbol only when ``symbol`` is given."""
         used = 0.0
         for s, amount in self.ledger.strategy_positions(strategy_id).items():
             mark = view.mark(s)
-            if math.isfinite(mark):
+            if math.isfinite(mark) and (symbol is None or s == symbol):
                 used += abs(amount) * mark
-        for o in view.open_orders():
+        for o in view.open_orders(symbol):
             if o.strategy_id == strategy_id and is_entry(o, view.position(o.symbol)):
                 used += pending_notional(o, view.mark(o.symbol), fee)
         return used

@@ -56,6 +56,7 @@ from tradeloom.engine.accounting.portfolio import Portfolio
 from tradeloom.engine.ports import Broker, ModelSource, RiskGate, RiskHooks
 from tradeloom.engine.strategy.base import Strategy, overrides
 from tradeloom.engine.run.strategy_data import IndicatorView, StrategyData
+from tradeloom.engine.run.timeframe_data import TimeframeSeries
 
 _OPEN = OrderStatus.OPEN
 _PARTIAL = OrderStatus.PARTIALLY_FILLED
@@ -219,16 +220,19 @@ class Engine(StrategyData, OrderEntry):
         # all the step reads per bar: ``extra`` is None while close-input indicators are all
         # there is to feed (the lean path), else ``_bar_extras``, which feeds everything in
         # order. ``_feed_more[symbol]``: (other single-input updates with their field index,
-        # multi-input updates with their indexes, [history]).
+        # multi-input updates with their indexes, [history], [higher-timeframe series]).
         self._feed: dict[str, list[Any]] = {s: [[], None] for s in self.symbols}
-        self._feed_more: dict[str, tuple[list[Any], list[Any], list[BarHistory]]] = {
-            s: ([], [], []) for s in self.symbols
-        }
+        self._feed_more: dict[
+            str, tuple[list[Any], list[Any], list[BarHistory], list[TimeframeSeries]]
+        ] = {s: ([], [], [], []) for s in self.symbols}
         self._indicators: dict[tuple[Any, ...], Any] = {}
         self._history: dict[str, BarHistory] = {}
+        self._series: dict[tuple[str, int], TimeframeSeries] = {}
         self._history_cap = int(strategy.history or 0)
         if self._history_cap:
             self._make_history(self._history_cap)
+        if strategy.timeframes:
+            self._declare_timeframes(strategy.timeframes)
         self._refresh_feeds()
         self._on_fill = strategy.on_fill if overrides(strategy, "on_fill") else None
         self._on_order = strategy.on_order if overrides(strategy, "on_order") else None
@@ -393,8 +397,8 @@ class Engine(StrategyData, OrderEntry):
         close-input indicators (called whenever indicators, history, risk or models change)."""
         everywhere = self._risk_on_bar is not None or self._models_on_bar is not None
         for symbol, feed in self._feed.items():
-            ups, ups_n, hist = self._feed_more[symbol]
-            feed[1] = self._bar_extras if everywhere or ups or ups_n or hist else None
+            ups, ups_n, hist, series = self._feed_more[symbol]
+            feed[1] = self._bar_extras if everywhere or ups or ups_n or hist or series else None
 
     def prime(self, bar: Bar) -> None:
         """Apply one warm-up bar as data only, as the step does: the symbol's mark, the
@@ -424,14 +428,18 @@ class Engine(StrategyData, OrderEntry):
         self._feed_other_fields(bar)
 
     def _feed_other_fields(self, bar: Bar) -> None:
-        """Indicators on other fields than the close, then the history, for ``bar``'s symbol."""
-        ups, ups_n, hist = self._feed_more[bar[0]]
+        """Indicators on other fields than the close, then the history, then the higher
+        timeframes (whose bars and indicators see the base bar's data first), for ``bar``'s
+        symbol."""
+        ups, ups_n, hist, series = self._feed_more[bar[0]]
         for update, index in ups:
             update(bar[index])
         for update, indexes in ups_n:
             update(*[bar[i] for i in indexes])
         if hist:
             hist[0].append(bar)
+        for one in series:
+            one.feed(bar)
 
     def _step_other(self, event: Any) -> None:
         kind = type(event)

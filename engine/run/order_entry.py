@@ -21,6 +21,7 @@ from tradeloom.engine.accounting.portfolio import Portfolio
 from tradeloom.engine.ports import Broker, RiskGate
 from tradeloom.engine.risk.codes import ActionKind, RiskAction
 from tradeloom.engine.risk.gate import order_size
+from tradeloom.engine.strategy.base import Strategy
 
 _BUY, _SELL, _MARKET = Side.BUY, Side.SELL, OrderType.MARKET
 
@@ -29,6 +30,7 @@ class OrderEntry:
     """Order placement of ``Engine`` (uses its ``broker``, ``portfolio``, ``ctx`` and flags)."""
 
     # Set by Engine.__init__.
+    strategy: Strategy
     broker: Broker
     portfolio: Portfolio
     ctx: Context
@@ -57,14 +59,15 @@ class OrderEntry:
                 self.cancel(order.id)
             if action.kind is ActionKind.FLATTEN:
                 for sym in [symbol] if symbol is not None else list(self.portfolio.positions()):
-                    amount = self.portfolio.position(sym)
-                    if amount > 0:
-                        self.submit(
-                            self.new_order(
-                                sym, Side.SELL, OrderType.MARKET, amount, reduce_only=True,
-                                tag="risk:flatten",
-                            )
-                        )
+                    for holder, amount in self.strategy.holdings_by_strategy(self.ctx, sym):
+                        if amount > 0:
+                            with self.ctx.acting_as(holder):
+                                self.submit(
+                                    self.new_order(
+                                        sym, Side.SELL, OrderType.MARKET, amount,
+                                        reduce_only=True, tag="risk:flatten",
+                                    )
+                                )
             self.log(f"risk action {kind}{'' if symbol is None else ' ' + symbol}: {action.reason}")
 
     # ------------------------------------------------------------------ orders

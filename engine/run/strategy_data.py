@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from tradeloom.engine.errors import ConfigError, StrategyError
+from tradeloom.engine.run.timeframe_data import TimeframeData, TimeframeSeries
 from tradeloom.engine.strategy.history import FIELDS, BarHistory
 
 
@@ -42,14 +43,16 @@ class IndicatorView:
 
 
 
-class StrategyData:
-    """Indicator and history bookkeeping of ``Engine`` (uses its ``symbols`` and ``_feed``)."""
+class StrategyData(TimeframeData):
+    """Indicator and history bookkeeping of ``Engine`` (uses its ``symbols`` and ``_feed``);
+    higher timeframes are ``TimeframeData``'s."""
 
     # Set by Engine.__init__.
     symbols: tuple[str, ...]
     strategy: Any
+    timeframe_ms: int
     _feed: dict[str, list[Any]]
-    _feed_more: dict[str, tuple[list[Any], list[Any], list[BarHistory]]]
+    _feed_more: dict[str, tuple[list[Any], list[Any], list[BarHistory], list[TimeframeSeries]]]
     _refresh_feeds: Callable[[], None]
     _indicators: dict[tuple[Any, ...], Any]
     _history: dict[str, BarHistory]
@@ -70,11 +73,13 @@ class StrategyData:
                 slot.append(new)
         self._refresh_feeds()
 
-    def history(self, symbol: str, n: int, field: str) -> np.ndarray:
+    def history(self, symbol: str, n: int, field: str, timeframe: str | None = None) -> np.ndarray:
         if not isinstance(n, int) or n < 1:
             raise StrategyError(f"ctx.history({symbol!r}, {n!r}): n must be an int >= 1")
         if symbol not in self._feed:
             raise StrategyError(self._unknown_symbol(symbol))
+        if timeframe is not None and self._is_higher(timeframe):
+            return self.timeframe_history(symbol, n, field, timeframe)
         if n > self._history_cap:
             if self._bar_seen():
                 raise StrategyError(
@@ -88,24 +93,34 @@ class StrategyData:
 
     def warmup_bars(self) -> int:
         """Bars per symbol the strategy needs before its first decision: the bar history
-        kept (``Strategy.history`` or the most ``ctx.history`` asked for) and, for each
-        indicator asked for so far, its ``warmup`` + 1 (bars until its value is defined).
+        kept (``Strategy.history`` or the most ``ctx.history`` asked for), for each
+        indicator asked for so far its ``warmup`` + 1 (bars until its value is defined),
+        and for higher timeframes enough base bars to build their bars and indicators
+        (``TimeframeData.timeframe_warmup``).
 
         Call it after ``start`` (``on_start`` is where indicators are asked for); the live
         runner loads this many warm-up bars and primes the engine with them.
         """
         need = self._history_cap
-        for handle in self._indicators.values():
-            need = max(need, int(handle.warmup) + 1)
-        return need
+        for key, handle in self._indicators.items():
+            if len(key) == 4:  # a base-timeframe indicator
+                need = max(need, int(handle.warmup) + 1)
+        return max(need, self.timeframe_warmup(self._indicators))
 
     def _bar_seen(self) -> bool:
         return bool(self._rec_ts) or self._bar_in_step
 
-    def indicator(self, name: str, symbol: str | None, source: str, params: Mapping[str, Any]) -> Any:
+    def _is_higher(self, timeframe: str) -> bool:
+        """Whether ``timeframe`` names another timeframe than the run's bars (checked)."""
+        return self._higher_ms(timeframe) != self.timeframe_ms
+
+    def indicator(self, name: str, symbol: str | None, source: str, params: Mapping[str, Any],
+                  timeframe: str | None = None) -> Any:
         from tradeloom.engine.indicators.registry import INDICATORS
 
-        key = (name, symbol, source, tuple(sorted(params.items())))
+        key: tuple[Any, ...] = (name, symbol, source, tuple(sorted(params.items())))
+        if timeframe is not None and self._is_higher(timeframe):
+            key = (*key, self._higher_ms(timeframe))
         found = self._indicators.get(key)
         if found is not None:
             return found
@@ -139,7 +154,9 @@ class StrategyData:
             except ConfigError as exc:
                 raise StrategyError(f"ctx.indicator({name!r}, **{params}): {exc}") from exc
 
-        if symbol is not None or len(self.symbols) == 1:
+        if len(key) == 5:
+            handle = self.timeframe_indicator(symbol, str(timeframe), indexes, make)
+        elif symbol is not None or len(self.symbols) == 1:
             handle = make()
             self._register(symbol or self.symbols[0], handle.update, indexes)
         else:
@@ -151,7 +168,7 @@ class StrategyData:
         return handle
 
     def _register(self, symbol: str, update: Callable[..., Any], indexes: tuple[int, ...]) -> None:
-        ups, ups_n, _ = self._feed_more[symbol]
+        ups, ups_n, _, _ = self._feed_more[symbol]
         if indexes == (FIELDS["close"],):
             self._feed[symbol][0].append(update)
         elif len(indexes) == 1:

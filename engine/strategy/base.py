@@ -44,8 +44,9 @@ if TYPE_CHECKING:
 __all__ = ["Param", "Strategy", "StrategyError"]
 
 _RESERVED = frozenset(
-    {"history", "strategy_id", "validate", "params", "params_dict", "describe"}
+    {"history", "timeframes", "strategy_id", "validate", "params", "params_dict", "describe"}
     | {"on_start", "on_bar", "on_fill", "on_order", "on_timer", "on_trade", "on_quote", "on_stop"}
+    | {"holdings_by_strategy"}
 )
 
 
@@ -56,10 +57,15 @@ class Strategy:
 
     - ``history``: how many closed bars per symbol ``ctx.history`` must keep (0: keep
       none until the strategy asks with ``ctx.history``/``ctx.request_history``).
+    - ``timeframes``: higher timeframes the strategy reads, resampled from the run's
+      bars for every symbol from the first bar on: names (``("4h", "1d")``, the last
+      closed bar of each kept) or names and how many closed bars to keep
+      (``{"4h": 50, "1d": 20}``); see ``Context.bars``.
     - ``strategy_id``: stamped on every order and fill (default: the class name).
     """
 
     history: ClassVar[int] = 0
+    timeframes: ClassVar[Mapping[str, int] | tuple[str, ...]] = ()
     strategy_id: ClassVar[str] = ""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -151,6 +157,12 @@ class Strategy:
 
     def on_stop(self, ctx: Context) -> None:
         """After the last event, before open orders expire."""
+
+    def holdings_by_strategy(self, ctx: Context, symbol: str) -> list[tuple[str, float]]:
+        """Who holds ``symbol``: ``[(strategy_id, base units)]``. A risk flatten sells each
+        holding as its strategy. One strategy holds the whole position; a portfolio of
+        sleeves (``sleeves.SleevePortfolio``) answers per sleeve."""
+        return [(self.id, ctx.position(symbol))]
 
 
 def _unknown_param_message(cls_name: str, name: str, declared: Mapping[str, Param[Any]]) -> str:

@@ -33,9 +33,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tradeloom.engine.errors import StrategyError
-from tradeloom.engine.orders import Order, OrderType, Side, TimeInForce
+from tradeloom.engine.orders import Bar, Order, OrderType, Side, TimeInForce
 
 if TYPE_CHECKING:
+    from tradeloom.engine.market import MarketSpec
     from tradeloom.engine.run.loop import Engine
     from tradeloom.engine.ports import ModelSource
 
@@ -96,19 +97,47 @@ class Context:
         """Working orders (optionally of one symbol), oldest first."""
         return self._broker.open_orders(symbol)
 
+    def market(self, symbol: str) -> MarketSpec | None:
+        """The exchange's rules for ``symbol`` (tick size, lot step, minimum amount and
+        notional, maker/taker fees), or ``None`` when the run has none for it."""
+        return self._engine.markets.get(symbol)
+
     # -- data --------------------------------------------------------------------
 
-    def history(self, symbol: str, n: int, field: str = "close") -> np.ndarray:
+    def history(
+        self, symbol: str, n: int, field: str = "close", timeframe: str | None = None
+    ) -> np.ndarray:
         """The last ``n`` closed bars' ``field`` for ``symbol`` (fewer during warm-up).
 
         Fields: ts (open time), open, high, low, close, volume. The buffer is sized
         by the class attribute ``history`` or by the first call (made in
         ``on_start``); asking later for more than was kept raises ``StrategyError``.
+        ``timeframe`` (e.g. ``"4h"`` in a 1h run) reads bars of a higher timeframe,
+        resampled from the run's bars (see :meth:`bars`).
         """
-        return self._engine.history(symbol, n, field)
+        return self._engine.history(symbol, n, field, timeframe)
+
+    def bars(self, symbol: str, timeframe: str, n: int = 1) -> list[Bar]:
+        """The last ``n`` closed bars of ``timeframe`` for ``symbol``, oldest first.
+
+        ``timeframe`` is the run's own or a whole multiple of it (``"4h"``, ``"1d"`` in a
+        1h run); higher ones are resampled from the run's bars as they stream
+        (``engine.run.resample``: buckets from the epoch, weeks from Monday; partial
+        bars at gaps). A bar is here from the step of its close on, never earlier:
+        ``ctx.bars(s, "4h")[-1].close_ts <= ctx.now`` always, and ``== ctx.now`` on the
+        step it closed. Ask in ``on_start`` (or declare ``timeframes`` on the class) to
+        have bars from the first bucket on; the number kept is the largest ``n`` asked
+        for there. Fewer than ``n`` while they accumulate.
+        """
+        return self._engine.bars(symbol, timeframe, n)
 
     def indicator(
-        self, name: str, symbol: str | None = None, source: str = "close", **params: Any
+        self,
+        name: str,
+        symbol: str | None = None,
+        source: str = "close",
+        timeframe: str | None = None,
+        **params: Any,
     ) -> Any:
         """A streaming indicator the engine updates before every ``on_bar``.
 
@@ -118,8 +147,12 @@ class Context:
         those of the symbol whose bar is being handled, and ``view[symbol]`` the
         indicator of one symbol. Asking twice with the same arguments returns the
         same object, so asking inside ``on_bar`` is a cheap lookup.
+
+        ``timeframe`` computes it on bars of a higher timeframe (see :meth:`bars`): it
+        updates when one of those bars closes, before that step's ``on_bar``, and its
+        ``warmup`` counts bars of that timeframe.
         """
-        return self._engine.indicator(name, symbol, source, params)
+        return self._engine.indicator(name, symbol, source, params, timeframe)
 
     # -- orders --------------------------------------------------------------------
 
@@ -311,3 +344,32 @@ class Context:
     def log(self, msg: str) -> None:
         """Record a message with the current time in the run's events."""
         self._engine.log(msg)
+
+    def acting_as(self, strategy_id: str) -> ActingAs:
+        """``with ctx.acting_as("trend"):`` orders placed inside carry ``strategy_id="trend"``.
+
+        For composite strategies (``SleevePortfolio``) that run several strategies in one
+        account: the id decides whose budget the risk engine checks and which strategy
+        orders, fills and trades are attributed to.
+        """
+        if not (isinstance(strategy_id, str) and strategy_id):
+            raise StrategyError(f"acting_as({strategy_id!r}): give a non-empty strategy id")
+        return ActingAs(self._engine, strategy_id)
+
+
+class ActingAs:
+    """The context manager of ``Context.acting_as`` (restores the previous id on exit)."""
+
+    __slots__ = ("_engine", "_id", "_prev")
+
+    def __init__(self, engine: Engine, strategy_id: str) -> None:
+        self._engine = engine
+        self._id = strategy_id
+        self._prev = ""
+
+    def __enter__(self) -> None:
+        self._prev = self._engine._strategy_id
+        self._engine._strategy_id = self._id
+
+    def __exit__(self, *exc: object) -> None:
+        self._engine._strategy_id = self._prev

@@ -249,6 +249,23 @@ def exposure_figure(ts: np.ndarray, fraction: np.ndarray, max_points: int) -> An
     return fig
 
 
+def strategy_figure(curve: pd.DataFrame, sids: list[str], quote: str, max_points: int) -> Any:
+    """Each strategy's PnL so far (its contribution to equity) over time."""
+    go = plotly_go()
+    ts = curve["ts"].to_numpy(dtype=np.int64)
+    bins = d.thin(ts.size, max_points)
+    x = d.to_utc(d.thin_last(ts, bins))
+    fig = go.Figure()
+    for sid in sids:
+        y = d.thin_last(curve[sid].to_numpy(dtype=np.float64), bins)
+        fig.add_trace(go.Scatter(x=x, y=y, name=sid, mode="lines", line={"width": 1.5}))
+    fig.update_yaxes(title_text=f"PnL ({quote})" if quote else "PnL", zeroline=True)
+    fig.update_xaxes(title_text="time (UTC)")
+    fig.update_layout(hovermode="x unified")
+    _utc_axis(fig)
+    return fig
+
+
 def sweep_figure(grid: pd.DataFrame, x: str, y: str, metric: str,
                  fmt: Callable[[float], str] | None = None) -> Any:
     """Parameter heatmap: ``grid`` rows are y values, columns x values, cells the metric,

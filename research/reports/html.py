@@ -129,6 +129,20 @@ def metrics_table(result: BacktestResult) -> str:
     return table(("metric", "value"), rows, numeric=(1,))
 
 
+def strategy_table(result: BacktestResult) -> str:
+    """``result.by_strategy()``: PnL, contribution, trades, win rate, fees, exposure time."""
+    by = result.by_strategy()
+    q = result.quote_currency
+    rows = [
+        (r.strategy_id, fmt_metric("final_equity", r.pnl, q), fmt_metric("total_return", r.contribution, q),
+         str(r.trades), str(r.open_trades), fmt_metric("win_rate", r.win_rate, q),
+         fmt_metric("fees_paid", r.fees, q), fmt_metric("exposure_time", r.exposure_time, q))
+        for r in by.itertuples()
+    ]
+    header = ("strategy", "PnL", "contribution", "trades", "open", "win rate", "fees", "exposure time")
+    return table(header, rows, numeric=(1, 2, 3, 4, 5, 6, 7))
+
+
 def risk_table(result: BacktestResult) -> str:
     """Risk decisions counted by code and outcome, or "none"."""
     summary = d.risk_summary(result)

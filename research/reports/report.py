@@ -11,7 +11,10 @@ without network access (plotly.js inlined once, no external ``src``/``href``):
    exposure over time;
 4. the trade list and the per-symbol breakdown; the buy-and-hold benchmark is the
    dotted line on the equity chart (``trade_sections``);
-5. the metrics table, the risk decisions summary and the run manifest.
+5. with several strategies in the run (a portfolio of sleeves), a per-strategy section:
+   PnL, contribution, trades, win rate, fees and exposure time per strategy, and each
+   strategy's PnL over time (from the bars, when given);
+6. the metrics table, the risk decisions summary and the run manifest.
 
 plotly.js goes into the page once, in the head (rather than
 ``include_plotlyjs=True`` per figure, which would repeat its 4.8 MB six times);
@@ -99,13 +102,19 @@ def render_report(
     title = title or f"{strategy} backtest report"
     body = h.kpi_tiles(result) + _chart_sections(result, bars, max_candles, max_points)
     body += trades_section(result) + symbol_section(result)
+    sections = SECTIONS
+    by_strategy = result.by_strategy()
+    if len(by_strategy) > 1:
+        body += _strategy_section(result, bars, by_strategy["strategy_id"].tolist(), max_points)
+        at = [sec_id for sec_id, _ in SECTIONS].index("sec-symbols") + 1
+        sections = (*SECTIONS[:at], ("sec-strategies", "Strategies"), *SECTIONS[at:])
     tables = (
         h.section("sec-metrics", "Metrics", h.metrics_table(result))
         + h.section("sec-risk", "Risk decisions", h.risk_table(result))
         + h.section("sec-manifest", "Run manifest", h.manifest_table(result.manifest))
     )
     body += f'<div class="grid">{tables}</div>'
-    html_text = h.page(title, _subtitle(result, strategy), SECTIONS, body, _plotly_js())
+    html_text = h.page(title, _subtitle(result, strategy), sections, body, _plotly_js())
     return write_atomic(path, html_text)
 
 
@@ -186,6 +195,26 @@ def _chart_sections(
         note="gross market value of positions over equity, at each bar close",
     )
     return out
+
+
+def _strategy_section(
+    result: BacktestResult,
+    bars: pd.DataFrame | Mapping[str, pd.DataFrame] | None,
+    sids: list[str],
+    max_points: int,
+) -> str:
+    """Per-strategy table, and each strategy's PnL over time when bars are given."""
+    content = h.strategy_table(result)
+    note = ("each strategy's own round trips (closed ones realized, open ones at the final "
+            "marks, fees included); contributions add up to the total return")
+    per_symbol = d.bars_by_symbol(bars, result)
+    if per_symbol:
+        frame = pd.concat([b.assign(symbol=s) for s, b in per_symbol.items()], ignore_index=True)
+        curve = result.strategy_equity(frame)
+        content += f.figure_div(f.strategy_figure(curve, sids, result.quote_currency, max_points),
+                                plot_div_id("strategies"), 420)
+        note += "; the lines: each strategy's cash flows plus its holdings at each bar close"
+    return h.section("sec-strategies", "Strategies", content, note=note)
 
 
 def _candle_section(

@@ -4,5 +4,6 @@ from tradeloom.research.strategies.breakout_bracket import BreakoutBracket
 from tradeloom.research.strategies.momentum_rotation import MomentumRotation
 from tradeloom.research.strategies.rsi_reversion import RsiReversion
 from tradeloom.research.strategies.sma_cross import SmaCross
+from tradeloom.research.strategies.trend_filter import TrendFilter
 
-__all__ = ["BreakoutBracket", "MomentumRotation", "RsiReversion", "SmaCross"]
+__all__ = ["BreakoutBracket", "MomentumRotation", "RsiReversion", "SmaCross", "TrendFilter"]

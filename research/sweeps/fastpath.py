@@ -219,6 +219,11 @@ def explain_fast_path(cls: type[Strategy], engine: str, data: DataSpec, settings
         raise ConfigError(f"--engine {engine!r}: use auto, fast or event")
     if engine == "event":
         return FastChoice(None, "--engine event asked for the event engine")
+    fees = quote_fees_only(data)  # no kernel implements another fee side
+    if fees is not None:
+        if engine == "fast":
+            raise ConfigError(f"--engine fast: {fees}; use --engine event (or auto)")
+        return FastChoice(None, fees)
     reasons: list[str] = []
     name = fast_path_name(cls)
     if name is not None:
@@ -230,8 +235,7 @@ def explain_fast_path(cls: type[Strategy], engine: str, data: DataSpec, settings
             return FastChoice(name, f"{cls.__name__} runs on the {name} kernel (every combination "
                                     "in one call)")
         reasons.append(why)
-    fees = quote_fees_only(data)
-    kind, why = (None, fees) if fees is not None else probe_form(cls, data, probe or {})
+    kind, why = probe_form(cls, data, probe or {})
     if kind is not None:
         return FastChoice(VECTORIZED, f"{cls.__name__}.vectorized() gives {kind} arrays for "
                                       f"every combination (kernel calls, not backtests)")

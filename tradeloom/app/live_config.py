@@ -27,6 +27,11 @@ Example ``paper.toml``::
     [paper]
     initial_cash = 10000.0
 
+A portfolio of strategies sharing the account replaces ``strategy``/``params``/``symbols``
+with ``[[sleeve]]`` tables (``tradeloom.research.portfolio``: strategy, params, symbols,
+budget_pct and optional caps per sleeve); the session adds their budgets and caps to the
+risk engine.
+
 Operations (both optional):
 
 - ``audit_log``: the append-only audit log (``adapters.audit``) where the runner
@@ -94,6 +99,7 @@ from tradeloom.adapters.config.files import load_config, read_config_file, valid
 from tradeloom.adapters.live.state import check_run_id
 from tradeloom.adapters.secrets import reject_credentials
 from tradeloom.engine.errors import ConfigError
+from tradeloom.research.portfolio import portfolio_fields
 from tradeloom.research.universe.tiers import UniverseConfig
 
 class CredentialSource(StrictModel):
@@ -237,6 +243,17 @@ class LiveConfig(StrictModel):
     def _no_credentials(cls, data: Any) -> Any:
         reject_credentials(data)  # raises ConfigError itself: pydantic would echo the value
         return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sleeves(cls, data: Any) -> Any:
+        """``[[sleeve]]`` tables become the portfolio strategy, its params and symbols."""
+        if not isinstance(data, dict):
+            return data
+        try:
+            return portfolio_fields(data, "sleeve")
+        except ConfigError as exc:  # reported by pydantic, so with the file's name
+            raise ValueError(str(exc)) from None
 
 
 def load_live_config(path: Path | str) -> LiveConfig:

@@ -80,6 +80,7 @@ from tradeloom.engine.ports import Broker, LiveBroker
 from tradeloom.engine.run.wiring import wire_engine
 from tradeloom.engine.accounting.portfolio import Portfolio
 from tradeloom.engine.risk.engine import RiskEngine
+from tradeloom.engine.strategy.sleeves import portfolio_risk
 from tradeloom.research.strategy_loader import load_strategy
 
 from tradeloom.adapters.ops.alerts_config import load_alerts_config
@@ -270,8 +271,8 @@ async def open_paper(config: LiveConfig, *, clock: Clock | None = None,
                      settings: RunnerSettings | None = None) -> Session:
     """A paper session: live market data, the backtest's ``SimulatedBroker``, virtual cash."""
     clock = clock or SystemClock()
-    risk = build_risk(config, required=False)
     strategy = load_strategy(config.strategy)(**config.params)
+    risk = portfolio_risk(strategy, build_risk(config, required=False))  # sleeve budgets
     run_id = resolve_run_id(config, "paper")
     router = alert_router(config, clock)
     audit = AuditLog(config.audit_log_path)
@@ -360,6 +361,7 @@ async def open_live(config: LiveConfig, *, confirm_live: bool, broker_factory: B
     secrets = _secret_strings(credentials)
     redact_secrets_in_logs(*secrets)
     strategy = load_strategy(config.strategy)(**config.params)
+    risk = portfolio_risk(strategy, risk)  # a portfolio's sleeve budgets and caps
     router = alert_router(config, clock)
     audit = AuditLog(config.audit_log_path)
     run_id = resolve_run_id(config, "live")

@@ -18,10 +18,12 @@ from rich.table import Table
 from tradeloom.cli import context as clictx
 from tradeloom.app.backtest import run_from_settings
 from tradeloom.research.backtest_settings import BacktestSettings
+from tradeloom.research.portfolio import PORTFOLIO_REF
 from tradeloom.adapters.config.files import read_config_file, validate_config
 from tradeloom.engine.errors import ConfigError, TradeloomError
 
 console = Console()
+err_console = Console(stderr=True)
 
 EXAMPLE = (
     "tradeloom backtest research/strategies/sma_cross.py:SmaCross "
@@ -80,11 +82,13 @@ def _rule_file_defaults(data: dict[str, Any]) -> None:
 
 def write_report(result: Any, settings: BacktestSettings, path: Path) -> None:
     """The HTML report of ``result`` with candlesticks of the traded symbols."""
+    from tradeloom.adapters.store.resample import read_bars_at
     from tradeloom.engine.timeutil import parse_utc_ms
     from tradeloom.research.reports.report import render_report
 
     store = clictx.open_store()
-    bars = store.read_bars(
+    bars = read_bars_at(
+        store,
         settings.exchange,
         settings.timeframe,
         list(settings.symbols),
@@ -116,14 +120,34 @@ def format_metric(key: str, value: float) -> str:
     return f"{value:,.4f}" if abs(value) < 1e6 else f"{value:,.0f}"
 
 
+def print_strategies(result: Any) -> None:
+    """The per-strategy table of a run with several strategies (a portfolio of sleeves)."""
+    by = result.by_strategy()
+    if len(by) < 2:
+        return
+    table = Table(title="per strategy")
+    table.add_column("strategy", no_wrap=True, min_width=max(len(str(i)) for i in by.strategy_id))
+    for col in ("pnl", "contribution", "trades", "open", "win rate", "fees", "exposure"):
+        table.add_column(col, justify="right")
+    for row in by.itertuples():
+        table.add_row(row.strategy_id, f"{row.pnl:,.2f}", format_metric("return", row.contribution),
+                      str(row.trades), str(row.open_trades), format_metric("win_rate", row.win_rate),
+                      f"{row.fees:,.2f}", format_metric("exposure", row.exposure_time))
+    console.print(table)
+
+
 def print_report(result: Any, settings: BacktestSettings, out: Path | None) -> None:
     """Metrics table, risk summary and where the files went, for a person."""
-    table = Table(title=f"{settings.strategy}  {', '.join(settings.symbols)}  {settings.timeframe}")
+    name = settings.strategy
+    if name == PORTFOLIO_REF:
+        name = f"portfolio of {len(json.loads(settings.params['spec']))} strategies"
+    table = Table(title=f"{name}  {', '.join(settings.symbols)}  {settings.timeframe}")
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key, value in result.metrics.items():
         table.add_row(key, format_metric(key, value))
     console.print(table)
+    print_strategies(result)
     decisions = result.risk_decisions
     if len(decisions):
         column = "code" if "code" in decisions.columns else "reason"
@@ -206,8 +230,15 @@ def backtest(
     except TradeloomError as exc:
         report_error(exc)
         raise typer.Exit(2) from None
+    if not quiet:
+        for event in result.events:
+            if event.get("kind") == "resample":  # a 4h run on a store of 1h bars, say
+                err_console.print(str(event["message"]), highlight=False)
     if as_json:
         payload = {"metrics": result.metrics, "manifest": result.manifest}
+        by = result.by_strategy()
+        if len(by) > 1:
+            payload["strategies"] = by.to_dict(orient="records")
         typer.echo(json.dumps(payload, sort_keys=True, default=str, allow_nan=True))
     elif not quiet:
         print_report(result, settings, out)

@@ -196,6 +196,12 @@ def replay(
             spec, params = session["strategy"], dict(session["params"])
             risk = RiskConfig.model_validate(session["risk"]) if session.get("risk") else None
         strategy = load_strategy(spec)(**params)
+        if config is not None:  # a portfolio's sleeve budgets, as the session added them
+            from tradeloom.engine.risk.engine import RiskEngine
+            from tradeloom.engine.strategy.sleeves import portfolio_risk
+
+            merged = portfolio_risk(strategy, RiskEngine(risk) if risk is not None else None)
+            risk = merged.config if isinstance(merged, RiskEngine) else risk
         if fills not in (None, "journal", "model"):
             raise ConfigError(f"--fills {fills!r}: use 'journal' or 'model'")
         report = run_replay(journal, strategy, risk, limit=limit, fills=fills)  # type: ignore[arg-type]

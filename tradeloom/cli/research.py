@@ -217,8 +217,6 @@ def _print_sweep(result: Any, top: int, out: Path | None, report: Path | None = 
     console.print(f"{len(result.table)} combinations ({result.meta['search']}{seed}), engine "
                   f"{result.engine}; skipped {len(result.skipped)}", highlight=False)
     console.print(f"  why {result.engine}: {result.engine_reason}", highlight=False)
-    if result.meta.get("engine_note"):
-        console.print(f"  {result.meta['engine_note']}", highlight=False)
     if result.skipped:
         combo, reason = result.skipped[0]
         console.print(f"  first skipped {combo}: {reason}", highlight=False)

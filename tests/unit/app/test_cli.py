@@ -174,3 +174,18 @@ def test_every_bad_setting_in_a_config_is_reported_with_its_field_path():
     assert text.startswith("f.toml: invalid configuration")
     assert "timeframe: Value error, unknown timeframe '7x'" in text
     assert "symbols: Value error, symbol 'BTCUSDT' must look like BASE/QUOTE" in text
+
+
+def test_backtest_at_a_timeframe_the_store_lacks_resamples_and_says_so_on_stderr(catalog):
+    script = Path(sys.executable).with_name("tradeloom")
+    proc = subprocess.run(
+        [str(script), "--catalog", str(catalog), "backtest", SMA, "--symbols", "BTC/USDT",
+         "--timeframe", "4h", "--param", "fast=5", "--param", "slow=20", "--json"],
+        capture_output=True, text=True, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "no binance 4h bars stored for BTC/USDT: resampled from the stored 1h bars" in (
+        " ".join(proc.stderr.split()))
+    manifest = json.loads(proc.stdout)["manifest"]
+    assert manifest["config"]["timeframe"] == "4h"
+    assert manifest["config"]["resampled_from"] == "1h"

@@ -18,7 +18,13 @@ import pytest
 from tradeloom.engine.run.backtest import backtest_arrays
 from tradeloom.engine.run.feeds import BarArrays
 from tradeloom.engine.indicators.registry import rolling_max, rsi, sma
-from tradeloom.research.strategies import BreakoutBracket, MomentumRotation, RsiReversion, SmaCross
+from tradeloom.research.strategies import (
+    BreakoutBracket,
+    MomentumRotation,
+    RsiReversion,
+    SmaCross,
+    TrendFilter,
+)
 
 SAMPLE = Path(__file__).resolve().parents[3] / "datasets" / "sample" / "binance"
 HOUR_MS = 3_600_000
@@ -304,3 +310,56 @@ class TestMomentumRotation:
             values = pos.loc[ts] * closes.loc[ts + HOUR_MS]
             values = values[values > 0]
             assert (values / equity[ts + HOUR_MS]).between(0.40, 0.60).all(), ts
+
+
+# ---------------------------------------------------------------------------- TrendFilter
+
+
+class TestTrendFilter:
+    """Expected decisions recomputed with pandas: daily and 4h bars by grouping the 1h
+    rows on their day / 4h bucket, each known from its last hour's close on."""
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def result(cls):
+        return run(TrendFilter(fast=10, slow=50, trend_period=10))
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def expected(cls, btc):
+        close, ts = btc["close"].to_numpy(), btc["ts"].to_numpy()
+        d = sma(close, 10) - sma(close, 50)
+        prev = np.concatenate([[np.nan], d[:-1]])
+
+        def higher(hours: int) -> pd.DataFrame:
+            g = btc.groupby(btc["ts"] // (hours * HOUR_MS))
+            out = pd.DataFrame({"open": g["open"].first(), "close": g["close"].last()})
+            out["close_ts"] = (out.index + 1) * hours * HOUR_MS
+            return out
+
+        day, four = higher(24), higher(4)
+        day["sma"] = sma(day["close"].to_numpy(), 10)
+        buys, sells, held = [], [], False
+        for i in range(len(ts) - 1):
+            now = ts[i] + HOUR_MS
+            last_day = day[day["close_ts"] <= now].iloc[-1:] if ts[0] < now else day.iloc[:0]
+            trend = None
+            if len(last_day) and not np.isnan(last_day["sma"].iloc[0]):
+                trend = bool(last_day["close"].iloc[0] > last_day["sma"].iloc[0])
+            if held and (prev[i] >= 0 > d[i] or trend is False):
+                sells.append(int(ts[i + 1]))
+                held = False
+            elif not held and prev[i] <= 0 < d[i] and trend:
+                bar4 = four[four["close_ts"] <= now].iloc[-1]
+                if bar4["close"] > bar4["open"]:
+                    buys.append(int(ts[i + 1]))
+                    held = True
+        return buys, sells
+
+    def test_buys_only_on_crosses_up_with_the_daily_trend_and_an_up_4h_bar(self, result, expected):
+        buys = result.fills[result.fills["side"] == "buy"]["ts"].tolist()
+        assert buys == expected[0]
+        assert 10 < len(buys) < 40  # far fewer than the unfiltered cross (69 round trips)
+
+    def test_sells_on_the_cross_down_or_when_a_day_closes_below_its_sma(self, result, expected):
+        assert result.fills[result.fills["side"] == "sell"]["ts"].tolist() == expected[1]

@@ -344,3 +344,42 @@ class TestLongHistory:
         )
         assert len(candle["x"]) <= d.MAX_CANDLES and candle["name"].endswith(" 2h")
         assert len(tmp_path.joinpath("long.html").read_bytes()) < 8_000_000
+
+
+class TestStrategies:
+    """A portfolio of sleeves gets a per-strategy section; one strategy does not."""
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def portfolio(cls) -> tuple[BacktestResult, pd.DataFrame]:
+        from tradeloom.engine.run.backtest import backtest_arrays
+        from tradeloom.engine.run.feeds import BarArrays
+        from tradeloom.engine.strategy.sleeves import Sleeve, SleevePortfolio, portfolio_risk
+        from tradeloom.research.strategies import SmaCross
+
+        sample = Path(__file__).resolve().parents[3] / "datasets" / "sample" / "binance"
+        frames = {s: pd.read_parquet(sample / f"{s.replace('/', '-')}_1h.parquet").iloc[:1500]
+                  for s in ("BTC/USDT", "ETH/USDT")}
+        book = SleevePortfolio([Sleeve("btc_trend", SmaCross(fast=10, slow=50), ["BTC/USDT"], 0.5),
+                                Sleeve("eth_trend", SmaCross(fast=5, slow=30), ["ETH/USDT"], 0.5)])
+        res = backtest_arrays(book, {s: BarArrays.from_frame(f) for s, f in frames.items()},
+                              timeframe="1h", risk=portfolio_risk(book, None))
+        bars = pd.concat([f.assign(symbol=s) for s, f in frames.items()], ignore_index=True)
+        return res, bars
+
+    def test_section_table_and_lines_per_strategy(self, portfolio, tmp_path: Path) -> None:
+        res, bars = portfolio
+        html = render_report(res, tmp_path / "p.html", bars=bars).read_text()
+        assert '<section id="sec-strategies"><h2>Strategies</h2>' in html
+        assert '<a href="#sec-strategies">' in html
+        by = res.by_strategy().set_index("strategy_id")
+        for sid in ("btc_trend", "eth_trend"):
+            assert f"<td>{sid}</td>" in html
+        traces = plot_data(html, "plot-strategies")
+        assert [t["name"] for t in traces] == by.index.tolist()  # first-order order
+        assert sorted(by.index) == ["btc_trend", "eth_trend"]
+        for t in traces:  # each line ends at the strategy's PnL (open trades at the last close)
+            assert decode(t["y"])[-1] == pytest.approx(by.loc[t["name"], "pnl"], rel=1e-9)
+
+    def test_one_strategy_has_no_strategy_section(self, report: str) -> None:
+        assert "sec-strategies" not in report

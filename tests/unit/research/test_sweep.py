@@ -17,7 +17,7 @@ from tradeloom.engine.errors import ConfigError, StrategyError
 from tradeloom.engine.results.result import METRIC_KEYS
 from tradeloom.research.backtest import run_backtest
 from tradeloom.research.sweeps.executors import LocalExecutor
-from tradeloom.research.sweeps.fastpath import choose_fast_path, fast_path_choice, fast_path_name
+from tradeloom.research.sweeps.fastpath import choose_fast_path, explain_fast_path, fast_path_name
 from tradeloom.research.sweeps.grid import ParamGrid, parse_spec, parse_values
 from tradeloom.research.strategies import BreakoutBracket, RsiReversion, SmaCross
 from tradeloom.research.strategy_loader import load_strategy
@@ -196,9 +196,9 @@ class TestFastPathChoice:
         # The sample's own Binance rules: fees in the coin received (feeSide "get").
         make_store(tmp_path, quote_fees=False)
         one = data_spec(tmp_path)
-        fast, why = fast_path_choice(SmaCross, "auto", one, RunSettings(), ["fast"])
-        assert fast is None
-        assert why == ("binance BTC/USDT charges fees on its 'get' side (in the coin received) "
+        choice = explain_fast_path(SmaCross, "auto", one, RunSettings(), ["fast"])
+        assert choice.name is None
+        assert choice.reason == ("binance BTC/USDT charges fees on its 'get' side (in the coin received) "
                        "and the kernels implement fees in the quote currency only")
         with pytest.raises(ConfigError, match="--engine fast: binance BTC/USDT charges fees"):
             choose_fast_path(SmaCross, "fast", one, RunSettings(), ["fast"])
@@ -234,8 +234,8 @@ class TestRunSweep:
         make_store(tmp_path, quote_fees=False)
         res = run_sweep(SMA, data_spec(tmp_path), ["fast=5,10", "slow=30"], executor=inline)
         assert res.engine == "event"
-        assert res.meta["engine_note"].startswith("event engine: binance BTC/USDT charges fees")
-        assert read_table_metadata(_saved(res, tmp_path))["engine_note"] == res.meta["engine_note"]
+        assert res.meta["engine_reason"].startswith("binance BTC/USDT charges fees")
+        assert read_table_metadata(_saved(res, tmp_path))["engine_reason"] == res.meta["engine_reason"]
 
     def test_random_search_records_the_seed(self, root: Path, inline: LocalExecutor,
                                             tmp_path: Path) -> None:
@@ -258,6 +258,19 @@ class TestRunSweep:
         assert res.meta["strategy"] == "tradeloom.research.strategies.breakout_bracket:BreakoutBracket"
         assert "BreakoutBracket has no kernel fast path: BreakoutBracket declares no vectorized form" \
             in res.engine_reason
+
+
+    def test_a_multi_timeframe_strategy_sweeps_on_the_event_engine(self, root: Path,
+                                                                  inline: LocalExecutor) -> None:
+        data = data_spec(root, end="2021-04-01")
+        ref = "tradeloom.research.strategies.trend_filter:TrendFilter"
+        res = run_sweep(ref, data, {"trend_period": [5, 10]}, engine="auto", executor=inline)
+        assert res.engine == "event"
+        for row, period in zip(res.table.itertuples(), (5, 10)):
+            one = run_backtest(ref, "BTC/USDT", "1h", data.start, data.end,
+                               {"trend_period": period}, root)
+            assert row.n_trades == one.metrics["n_trades"] > 0
+            assert row.final_equity == one.metrics["final_equity"]
 
 
 class TestParquet:
