@@ -98,17 +98,26 @@ def fill_payload(fill: Fill) -> dict[str, Any]:
 
 def fill_from_payload(p: dict[str, Any]) -> Fill:
     """The ``Fill`` of a ``fill`` record as the runner stepped it: at its ``engine_ts``
-    (when the engine learnt it) if recorded, else at the exchange's ``ts``.
+    (when the engine learnt it) if recorded, else at the exchange's ``ts``; the fee in the
+    currency the venue charged it in (a journal written before fee currencies were
+    recorded reads as a fee in the quote currency).
 
     >>> f = Fill(3, "BTC/USDT", Side.BUY, 5_000, 100.0, 0.5, 0.05, Liquidity.MAKER, "c3")
     >>> fill_from_payload({**fill_payload(f), "engine_ts": 6_000}).ts
     6000
+    >>> g = Fill(4, "BTC/USDT", Side.BUY, 0, 30000.0, 0.01, 0.3, Liquidity.TAKER,
+    ...          fee_currency="BTC", fee_cost=0.00001)
+    >>> back = fill_from_payload(fill_payload(g))
+    >>> back.fee_currency, back.fee_cost, back.base_change()
+    ('BTC', 1e-05, 0.00999)
     """
     ts = p.get("engine_ts")
     return Fill(int(p["order_id"]), str(p["symbol"]), Side(p["side"]),
                 int(p["ts"] if ts is None else ts), float(p["price"]), float(p["amount"]),
                 float(p["fee"]), Liquidity(p.get("liquidity", "taker")),
-                str(p.get("client_id") or ""))
+                str(p.get("client_id") or ""),
+                fee_currency=str(p.get("fee_currency") or ""),
+                fee_cost=float(p.get("fee_cost") or 0.0))
 
 
 def bars_of(records: list[JournalRecord], kind: str = "bar") -> list[Bar]:

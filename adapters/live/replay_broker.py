@@ -54,6 +54,8 @@ class JournalBroker:
         self.markets = dict(markets)
         self.fees: FeeModel = MakerTakerFees()
         self._orders: dict[int, Order] = {}
+        #: order id -> (base amount, quote notional) of its journaled fills booked so far.
+        self._booked: dict[int, tuple[float, float]] = {}
         self._updates: dict[int, Order] = {}
         self._due: deque[Scheduled] = deque()
         self._commands = 0
@@ -81,10 +83,15 @@ class JournalBroker:
         order = self._orders.get(fill.order_id)
         if order is None:
             return False
-        total = order.filled + fill.amount
-        if total > 0:
-            order.avg_price = (order.avg_price * order.filled + fill.price * fill.amount) / total
-        order.filled = total
+        # The live broker moved ``filled`` by its fills only; an ``order`` record journaled
+        # with the fill already carries the total, so the fills are summed apart and the
+        # order keeps the larger of the two (never counting one fill twice).
+        amount, notional = self._booked.get(order.id, (0.0, 0.0))
+        amount, notional = amount + fill.amount, notional + fill.price * fill.amount
+        self._booked[order.id] = (amount, notional)
+        if amount >= order.filled:
+            order.filled = amount
+            order.avg_price = notional / amount if amount > 0 else order.avg_price
         order.fee += fill.fee
         return True
 

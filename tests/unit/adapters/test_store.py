@@ -387,14 +387,21 @@ def test_markets_snapshot_round_trips_and_the_newest_wins(store):
     assert store.markets_raw_json("binance") == '{"x": 1}'
 
 
-def test_the_fee_side_is_stored_and_an_older_catalog_reads_as_quote(store):
+def test_the_fee_side_is_stored(store):
     store.save_markets("okx", {"BTC/USDT": MarketSpec("BTC/USDT", fee_side="get")},
                        fetched_ts=1)
     assert store.load_markets("okx")["BTC/USDT"].fee_side.value == "get"
+
+
+def test_a_catalog_written_before_fee_sides_reads_as_quote(tmp_path):
+    """The catalog file is edited in place to look old, so this runs on a local store."""
+    store = MarketStore(tmp_path / "catalog")
+    store.save_markets("okx", {"BTC/USDT": MarketSpec("BTC/USDT", fee_side="get")},
+                       fetched_ts=1)
     # a catalog written before fee sides were stored: no fee_side column at all
     import duckdb
 
-    path = store.root / "catalog.duckdb"
+    path = tmp_path / "catalog" / "catalog.duckdb"
     with duckdb.connect(str(path)) as con:
         con.execute("ALTER TABLE market_snapshots DROP COLUMN fee_side")
     assert store.load_markets("okx")["BTC/USDT"].fee_side.value == "quote"  # ccxt's default
