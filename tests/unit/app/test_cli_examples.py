@@ -29,6 +29,8 @@ ELSEWHERE = {
                 "venue emulator (--api-url)",
     ("live",): "needs a venue: tests/integration/test_live_examples.py",
     ("doctor",): "needs a venue: tests/integration/test_live_examples.py",
+    ("reconcile",): "needs a venue and a session's state: tests/integration/"
+                    "test_venue_reconcile.py runs `reconcile CONFIG --accept` on the emulator",
     ("ingest",): "downloads from an exchange: tests/integration/test_ingest.py (emulator)",
     ("data", "repair"): "downloads from an exchange: tests/integration/test_ingest_repair.py",
     ("serve",): "serves until stopped: tests/unit/app/test_server.py",
