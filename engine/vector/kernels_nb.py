@@ -259,141 +259,142 @@ def simulate_nb(open_, high, low, close, volume, ts, tf_ms, mode, entries, exits
         c = close[i]
         vol = volume[i]
         # ---- 1. the broker matches what was placed at earlier closes
-        s_amt = 0.0  # a sell fill of this bar: amount, price, fee, base fee, ...
-        s_px = 0.0
-        s_fee = 0.0
-        s_bfee = 0.0
-        s_reason = REASON_EXIT
-        s_maker = False
-        s_order = 0.0  # the sell order's amount
-        s_all = False  # reduce-only: an exit whatever it leaves (loop._asked_for_all)
-        if pending == 1:
-            amt, price, fee, bfee = buy_nb(o, pend_q, cash, vol, spec)
-            if amt > 0.0:
-                if buy_base:
-                    cash = cash - price * amt
-                    net = amt - bfee
+        if pending != 0 or ((sl_on or tp_on or tr_on) and i >= stops_from):  # else nothing to match
+            s_amt = 0.0  # a sell fill of this bar: amount, price, fee, base fee, ...
+            s_px = 0.0
+            s_fee = 0.0
+            s_bfee = 0.0
+            s_reason = REASON_EXIT
+            s_maker = False
+            s_order = 0.0  # the sell order's amount
+            s_all = False  # reduce-only: an exit whatever it leaves (loop._asked_for_all)
+            if pending == 1:
+                amt, price, fee, bfee = buy_nb(o, pend_q, cash, vol, spec)
+                if amt > 0.0:
+                    if buy_base:
+                        cash = cash - price * amt
+                        net = amt - bfee
+                    else:
+                        cash = cash - (price * amt + fee)
+                        net = amt
+                    pos = pos + net  # a dust holding merges back into the position
+                    dust = False
+                    fees_cum += fee
+                    notional += price * amt
+                    en_not = net * price
+                    en_fee = fee
+                    ex_not = 0.0
+                    ex_fee = 0.0
+                    in_trade = True
+                    if record:
+                        fills = _push_fill(fills, nf, i, col, 1, price, amt, fee, REASON_ENTRY,
+                                           False, bfee if buy_base else fee, buy_base)
+                    nf += 1
+                    # protective orders, placed in on_fill at this bar's close
+                    if want_sl or want_tp:
+                        sl_lvl = round_price_nb(price * (1.0 - sl_pct), tick, tp10)
+                        tp_lvl = round_price_nb(price * (1.0 + tp_pct), tick, tp10)
+                        a = round_amount_nb(pos, lot, lp10)
+                        bad_amt = a <= 0.0 or a < min_amt
+                        ok_sl = want_sl and not bad_amt and not sl_lvl * a < min_not
+                        ok_tp = want_tp and not bad_amt and not tp_lvl * a < min_not
+                        if want_sl and want_tp and not (ok_sl and ok_tp):
+                            ok_sl = False  # an OCO is rejected whole when one leg is
+                            ok_tp = False
+                        sl_on, tp_on, tp_seen, stop_amt = ok_sl, ok_tp, False, a
+                    if want_tr:
+                        a = round_amount_nb(pos, lot, lp10)
+                        if not (a <= 0.0 or a < min_amt or c * a < min_not):
+                            tr_on = True
+                            stop_amt = round_amount_nb(min(a, pos), lot, lp10)
+                            tr_best = c
+                            tr_lvl = round_price_nb(tr_best * (1.0 - trail_pct), tick, tp10)
+                    stops_from = i + 1
+            elif pending == -1:
+                s_amt, s_px, s_fee, s_bfee = sell_fill_nb(o, pend_q, pos, cash, vol, spec, taker,
+                                                          True, 0.0)
+                s_order = pend_q
+            elif (sl_on or tp_on or tr_on) and i >= stops_from:
+                reason = -1
+                ref = 0.0
+                liq_taker = True
+                lim = 0.0
+                if tr_on:
+                    if o <= tr_lvl:
+                        reason, ref = REASON_TRAILING, o
+                    elif lo <= tr_lvl:
+                        reason, ref = REASON_TRAILING, tr_lvl
+                    else:
+                        best = max(tr_best, h)
+                        if best != tr_best:
+                            tr_best = best
+                            tr_lvl = round_price_nb(best * (1.0 - trail_pct), tick, tp10)
                 else:
-                    cash = cash - (price * amt + fee)
-                    net = amt
-                pos = pos + net  # a dust holding merges back into the position
-                dust = False
-                fees_cum += fee
-                notional += price * amt
-                en_not = net * price
-                en_fee = fee
-                ex_not = 0.0
-                ex_fee = 0.0
-                in_trade = True
+                    sl_hit = False
+                    sl_open = False
+                    sl_px = 0.0
+                    if sl_on:
+                        if o <= sl_lvl:
+                            sl_hit, sl_open, sl_px = True, True, o
+                        elif lo <= sl_lvl:
+                            sl_hit, sl_px = True, sl_lvl
+                    tp_hit = False
+                    tp_open = False
+                    tp_px = 0.0
+                    if tp_on:
+                        if o >= tp_lvl:
+                            tp_hit, tp_open, tp_px = True, True, o
+                        elif h >= tp_lvl:
+                            tp_hit, tp_px = True, tp_lvl
+                    use_tp = tp_hit and (
+                        not sl_hit or tp_first_nb(rule, o, h, lo, tp_px, tp_open, sl_px, sl_open)
+                    )
+                    if use_tp:
+                        reason, ref, lim = REASON_TAKE_PROFIT, tp_px, tp_lvl
+                        liq_taker = tp_open and not tp_seen
+                    elif sl_hit:
+                        reason, ref = REASON_STOP_LOSS, sl_px
+                    tp_seen = True
+                if reason >= 0:
+                    want = stop_amt
+                    s_all = reason != REASON_TAKE_PROFIT and not (sl_on and tp_on)  # reduce-only
+                    if s_all:
+                        capped = round_amount_nb(pos, lot, lp10)
+                        if capped < want:
+                            want = capped
+                            if capped > 0.0 and _below_minimums(ref, capped, spec):
+                                want = 0.0  # cancelled: what is held is dust
+                    rate = taker if liq_taker else maker
+                    s_amt, s_px, s_fee, s_bfee = sell_fill_nb(ref, want, pos, cash, vol, spec, rate,
+                                                              liq_taker, lim)
+                    s_reason, s_maker, s_order = reason, not liq_taker, stop_amt
+                    sl_on = tp_on = tr_on = False
+            if s_amt > 0.0:
+                if sell_base:
+                    cash = cash + s_px * s_amt
+                    sold = s_amt + s_bfee
+                else:
+                    cash = cash + (s_px * s_amt - s_fee)
+                    sold = s_amt
+                was = pos
+                left = pos - sold
+                pos = 0.0 if left < 0.0 else left
+                fees_cum += s_fee
+                notional += s_px * s_amt
                 if record:
-                    fills = _push_fill(fills, nf, i, col, 1, price, amt, fee, REASON_ENTRY, False,
-                                       bfee if buy_base else fee, buy_base)
+                    fills = _push_fill(fills, nf, i, col, -1, s_px, s_amt, s_fee, s_reason, s_maker,
+                                       s_bfee if sell_base else s_fee, sell_base)
                 nf += 1
-                # protective orders, placed in on_fill at this bar's close
-                if want_sl or want_tp:
-                    sl_lvl = round_price_nb(price * (1.0 - sl_pct), tick, tp10)
-                    tp_lvl = round_price_nb(price * (1.0 + tp_pct), tick, tp10)
-                    a = round_amount_nb(pos, lot, lp10)
-                    bad_amt = a <= 0.0 or a < min_amt
-                    ok_sl = want_sl and not bad_amt and not sl_lvl * a < min_not
-                    ok_tp = want_tp and not bad_amt and not tp_lvl * a < min_not
-                    if want_sl and want_tp and not (ok_sl and ok_tp):
-                        ok_sl = False  # an OCO is rejected whole when one leg is
-                        ok_tp = False
-                    sl_on, tp_on, tp_seen, stop_amt = ok_sl, ok_tp, False, a
-                if want_tr:
-                    a = round_amount_nb(pos, lot, lp10)
-                    if not (a <= 0.0 or a < min_amt or c * a < min_not):
-                        tr_on = True
-                        stop_amt = round_amount_nb(min(a, pos), lot, lp10)
-                        tr_best = c
-                        tr_lvl = round_price_nb(tr_best * (1.0 - trail_pct), tick, tp10)
-                stops_from = i + 1
-        elif pending == -1:
-            s_amt, s_px, s_fee, s_bfee = sell_fill_nb(o, pend_q, pos, cash, vol, spec, taker,
-                                                      True, 0.0)
-            s_order = pend_q
-        elif (sl_on or tp_on or tr_on) and i >= stops_from:
-            reason = -1
-            ref = 0.0
-            liq_taker = True
-            lim = 0.0
-            if tr_on:
-                if o <= tr_lvl:
-                    reason, ref = REASON_TRAILING, o
-                elif lo <= tr_lvl:
-                    reason, ref = REASON_TRAILING, tr_lvl
-                else:
-                    best = max(tr_best, h)
-                    if best != tr_best:
-                        tr_best = best
-                        tr_lvl = round_price_nb(best * (1.0 - trail_pct), tick, tp10)
-            else:
-                sl_hit = False
-                sl_open = False
-                sl_px = 0.0
-                if sl_on:
-                    if o <= sl_lvl:
-                        sl_hit, sl_open, sl_px = True, True, o
-                    elif lo <= sl_lvl:
-                        sl_hit, sl_px = True, sl_lvl
-                tp_hit = False
-                tp_open = False
-                tp_px = 0.0
-                if tp_on:
-                    if o >= tp_lvl:
-                        tp_hit, tp_open, tp_px = True, True, o
-                    elif h >= tp_lvl:
-                        tp_hit, tp_px = True, tp_lvl
-                use_tp = tp_hit and (
-                    not sl_hit or tp_first_nb(rule, o, h, lo, tp_px, tp_open, sl_px, sl_open)
-                )
-                if use_tp:
-                    reason, ref, lim = REASON_TAKE_PROFIT, tp_px, tp_lvl
-                    liq_taker = tp_open and not tp_seen
-                elif sl_hit:
-                    reason, ref = REASON_STOP_LOSS, sl_px
-                tp_seen = True
-            if reason >= 0:
-                want = stop_amt
-                s_all = reason != REASON_TAKE_PROFIT and not (sl_on and tp_on)  # reduce-only
-                if s_all:
-                    capped = round_amount_nb(pos, lot, lp10)
-                    if capped < want:
-                        want = capped
-                        if capped > 0.0 and _below_minimums(ref, capped, spec):
-                            want = 0.0  # cancelled: what is held is dust
-                rate = taker if liq_taker else maker
-                s_amt, s_px, s_fee, s_bfee = sell_fill_nb(ref, want, pos, cash, vol, spec, rate,
-                                                          liq_taker, lim)
-                s_reason, s_maker, s_order = reason, not liq_taker, stop_amt
-                sl_on = tp_on = tr_on = False
-        if s_amt > 0.0:
-            if sell_base:
-                cash = cash + s_px * s_amt
-                sold = s_amt + s_bfee
-            else:
-                cash = cash + (s_px * s_amt - s_fee)
-                sold = s_amt
-            was = pos
-            left = pos - sold
-            pos = 0.0 if left < 0.0 else left
-            fees_cum += s_fee
-            notional += s_px * s_amt
-            if record:
-                fills = _push_fill(fills, nf, i, col, -1, s_px, s_amt, s_fee, s_reason, s_maker,
-                                   s_bfee if sell_base else s_fee, sell_base)
-            nf += 1
-            ex_not += sold * s_px
-            ex_fee += s_fee
-            # portfolio._check_dust, confirmed by loop._report_dust for an exit
-            dust = pos > 0.0 and is_dust_nb(pos, s_px, spec) and (
-                s_all or asked_all_nb(s_order, s_amt, s_bfee, pos, spec))
-            if dust and record:
-                _mark_dust(fills, nf - 1, pos)
-            if in_trade and (pos <= _REL_TOL * max(sold, was) or dust):  # trades.POSITION_RTOL
-                in_trade = False
-                _close_trade(tacc, (ex_not - en_not) - (en_fee + ex_fee), en_not + en_fee)
+                ex_not += sold * s_px
+                ex_fee += s_fee
+                # portfolio._check_dust, confirmed by loop._report_dust for an exit
+                dust = pos > 0.0 and is_dust_nb(pos, s_px, spec) and (
+                    s_all or asked_all_nb(s_order, s_amt, s_bfee, pos, spec))
+                if dust and record:
+                    _mark_dust(fills, nf - 1, pos)
+                if in_trade and (pos <= _REL_TOL * max(sold, was) or dust):  # trades.POSITION_RTOL
+                    in_trade = False
+                    _close_trade(tacc, (ex_not - en_not) - (en_fee + ex_fee), en_not + en_fee)
         pending = 0
         # ---- 2. the strategy decides at the close
         if mode == 0:
