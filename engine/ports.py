@@ -173,6 +173,12 @@ class Broker(Protocol):
         e.g. where the intrabar rule decided a fill; oldest first."""
         ...
 
+    def update_markets(self, specs: Mapping[str, MarketSpec]) -> None:
+        """New market rules for these symbols (a live refresh, or its replay): orders
+        submitted from now on are checked and rounded by them; orders already working
+        keep the rules they were accepted under, as on the exchange."""
+        ...
+
 
 @runtime_checkable
 class LiveBroker(Broker, Protocol):

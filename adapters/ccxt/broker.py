@@ -309,6 +309,12 @@ class CcxtBroker:
         """None: the exchange decided every fill."""
         return []
 
+    def update_markets(self, specs: Mapping[str, MarketSpec]) -> None:
+        """New rules for later orders (``Broker.update_markets``): the broker's checks and
+        the sender's rounding at the next send."""
+        self.markets.update(specs)
+        self.sender.update_markets(specs)
+
     def cancel_all(self, now_ms: int, *, timeout_s: float = 10.0, all_orders: bool = False,
                    symbols: Sequence[str] = ()) -> CancelAllReport:
         """The kill switch: cancel this broker's orders, here and on the exchange (blocking).

@@ -123,6 +123,15 @@ def order_status(order: Mapping[str, Any]) -> str:
     return "open"
 
 
+def _cancelled_client_id(order: Mapping[str, Any]) -> str:
+    """The client id of an order a cancel-all cancelled. Binance answers
+    ``DELETE /api/v3/openOrders`` with each order's ``origClientOrderId`` and, as
+    ``clientOrderId``, a new id of the cancel request itself (its API docs), which ccxt
+    parses as the order's client id: the original is the one we sent."""
+    info = order.get("info") or {}
+    return str(info.get("origClientOrderId") or order.get("clientOrderId") or order.get("id"))
+
+
 class Sender:
     """The worker thread (see the module docstring)."""
 
@@ -152,6 +161,12 @@ class Sender:
         self.marks_of: RateOf = lambda asset: None
 
     # -- lifecycle and queueing (any thread) -----------------------------------------
+    def update_markets(self, specs: Mapping[str, MarketSpec]) -> None:
+        """New market rules: sends from now on round amounts and prices by them (one
+        dict item set per symbol, atomic under the GIL for the worker thread)."""
+        for symbol, spec in specs.items():
+            self.markets[symbol] = spec
+
     def start(self) -> None:
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="ccxt-sender", daemon=True)
@@ -443,13 +458,13 @@ class Sender:
             self._pending -= len(dropped)
         cancelled: list[str] = []
         errors: list[str] = []
+        bulk = run_id is None and bool(self.client.has.get("cancelAllOrders"))
         for symbol in symbols:
             try:
-                if run_id is None:
+                if bulk:
                     result = self.request("cancel_all_orders", symbol)
-                    cancelled.extend(str(o.get("clientOrderId") or o.get("id"))
-                                     for o in result or [])
-                else:
+                    cancelled.extend(_cancelled_client_id(o) for o in result or [])
+                else:  # ours only, or a venue without a cancel-all endpoint (OKX spot)
                     cancelled.extend(self._cancel_ours(symbol, run_id))
                 self._dirty_symbols.add(symbol)
             except TradeloomError as err:
@@ -459,13 +474,14 @@ class Sender:
         return {"cancelled": cancelled, "dropped": [c.payload.client_id for c in dropped],
                 "errors": errors}
 
-    def _cancel_ours(self, symbol: str, run_id: str) -> list[str]:
-        """Cancel the open orders of ``symbol`` whose client id is one of ``run_id``'s."""
+    def _cancel_ours(self, symbol: str, run_id: str | None) -> list[str]:
+        """Cancel, one by one, the open orders of ``symbol`` whose client id is one of
+        ``run_id``'s (every open order when ``run_id`` is None)."""
         done: list[str] = []
         for order in self.request("fetch_open_orders", symbol):
-            cid = str(order.get("clientOrderId") or "")
+            cid = str(order.get("clientOrderId") or order.get("id") or "")
             parsed = parse_client_order_id(cid)
-            if parsed is None or parsed[0] != run_id:
+            if run_id is not None and (parsed is None or parsed[0] != run_id):
                 continue
             try:
                 self.request("cancel_order", order["id"], symbol)

@@ -1,7 +1,7 @@
 """The controls a session applies and ``replay`` applies again at the same points:
 the kill (entries blocked, every open order cancelled through the engine), the drift
-pause of the whole exchange, the degrading of symbols after an alert, and new market
-rules (tick/lot sizes, minimums) the exchange published mid-session.
+pause of the whole exchange and the degrading of symbols after an alert (new market
+rules the exchange published mid-session go through ``Engine.update_markets``).
 
 Why shared: a journal records *that* a control was applied (``kill``, ``pause``,
 ``resume``, ``degrade``, ``markets`` records); replay must give them the very same
@@ -10,10 +10,9 @@ effect, so both call these functions (``restore`` records undo a reconciliation 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
 from tradeloom.engine.errors import ConfigError
-from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.risk.engine import RiskEngine
 from tradeloom.engine.run.loop import Engine
 
@@ -46,20 +45,6 @@ def degrade_symbols(risk: RiskEngine | None, symbols: Iterable[str], ts: int) ->
         risk.set_status(symbol, True, ts=ts)
 
 
-def apply_markets(engine: Engine, specs: Mapping[str, MarketSpec]) -> None:
-    """New market rules for some symbols: the engine's (order entry, risk sizing) and the
-    broker's behind its recorder (rounding, minimums). Orders already working keep the
-    rules they were accepted under, as on the exchange."""
-    brokers = [engine.broker, getattr(engine.broker, "inner", None)]
-    for symbol, spec in specs.items():
-        engine.markets[symbol] = spec
-        for broker in brokers:
-            markets = getattr(broker, "markets", None)
-            if isinstance(markets, dict):
-                markets[symbol] = spec
-
-
-
 def restore_symbols(risk: RiskEngine | None, symbols: Iterable[str], ts: int) -> None:
     """Allow new entries on ``symbols`` again (a reconciliation mismatch was resolved)."""
     if risk is None:
@@ -69,4 +54,4 @@ def restore_symbols(risk: RiskEngine | None, symbols: Iterable[str], ts: int) ->
 
 
 
-__all__ = ["apply_markets", "degrade_symbols", "kill_engine", "restore_symbols", "set_paused"]
+__all__ = ["degrade_symbols", "kill_engine", "restore_symbols", "set_paused"]

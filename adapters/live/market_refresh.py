@@ -8,7 +8,7 @@ runner reloads the exchange's markets through its ``markets`` source (the sessio
 client, and the live broker's own client so ccxt's rounding agrees). A symbol whose
 ``MarketSpec`` changed gets a ``markets`` record (the new specs, at the engine's time)
 and the new rules are applied to the engine and the broker
-(``controls.apply_markets``); ``replay`` applies the same record at the same point.
+(``Engine.update_markets``); ``replay`` applies the same record at the same point.
 A reload that fails is journaled as a ``warning`` and retried at the next due time;
 the old rules stay.
 """
@@ -19,7 +19,6 @@ import dataclasses
 import logging
 
 from tradeloom.adapters.clock import Clock
-from tradeloom.adapters.live.controls import apply_markets
 from tradeloom.adapters.live.runner_parts import MarketSource, SessionJournal
 from tradeloom.engine.errors import TradeloomError
 from tradeloom.engine.market import MarketSpec
@@ -66,7 +65,7 @@ class MarketRefresh:
         for symbol, spec in changed.items():
             old = engine.markets[symbol]
             log.warning("market rules of %s changed: %s", symbol, describe_change(old, spec))
-        apply_markets(engine, changed)
+        engine.update_markets(changed)
         return changed
 
 

@@ -18,11 +18,12 @@ leaves without one get ``{run_id}-{order.id}``.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from tradeloom.adapters.live.journal_codec import command_payload, fill_payload, order_payload
 from tradeloom.adapters.live.stage_timing import StageTimings
+from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.orders import Bar, Fill, Order
 from tradeloom.engine.ports import BarFastPath, Broker, FeeModel, LiveBroker
 
@@ -82,6 +83,10 @@ class CommandRecorder:
 
     def result_events(self) -> list[dict[str, Any]]:
         return self.inner.result_events()
+
+    def update_markets(self, specs: Mapping[str, MarketSpec]) -> None:
+        """The wrapped broker's rules (not a command: the runner journals ``markets``)."""
+        self.inner.update_markets(specs)
 
     # ------------------------------------------------------------------ commands
     def _client_id(self, order: Order) -> str:

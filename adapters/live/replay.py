@@ -39,7 +39,7 @@ runner does), ``start`` (``engine.start``), ``bar`` and ``trade`` (``engine.step
 ``Bar`` / ``TradeTick``: the simulated broker matches resting orders at the tick, the
 strategy's ``on_trade`` runs), ``kill`` (the runner's ``kill_engine``),
 ``pause``/``resume`` (the exchange marked degraded in the risk engine), ``markets``
-(new market rules, ``controls.apply_markets``), ``degrade``/``restore`` (symbols refused
+(new market rules, ``Engine.update_markets``), ``degrade``/``restore`` (symbols refused
 and allowed again after a reconciliation), ``universe``
 (its ``block``/``allow`` lists applied by ``universe_gate.apply_universe``: the
 journaled refresh, not a recomputation, so no store is needed), ``end``
@@ -70,9 +70,9 @@ from tradeloom.adapters.live.journal_codec import (
 )
 from tradeloom.adapters.live.replay_broker import JournalBroker, schedule
 from tradeloom.adapters.live.recovery import book_opening_position
+from tradeloom.adapters.live.recorder import CommandRecorder
 from tradeloom.adapters.live.paper import sim_engine
 from tradeloom.adapters.live.controls import (
-    apply_markets,
     degrade_symbols,
     kill_engine,
     restore_symbols,
@@ -345,7 +345,7 @@ def _replay_segment(path: Path, records: Sequence[JournalRecord], strategy: Stra
         elif kind == "degrade":
             degrade_symbols(risk, p["symbols"], int(p["ts"]))
         elif kind == "markets":
-            apply_markets(engine, {s: MarketSpec(**m) for s, m in p["markets"].items()})
+            engine.update_markets({s: MarketSpec(**m) for s, m in p["markets"].items()})
         elif kind == "restore":
             restore_symbols(risk, p["symbols"], int(p["ts"]))
         elif kind == "end":
@@ -368,7 +368,8 @@ def _restore_orders(engine: Engine, session: dict[str, Any], ts: int,
     """The working orders a restarted live session took over (the engine's own ids; no
     command sent): as they were (``journal_broker``), or resting in the simulated broker
     with their unfilled rest."""
-    broker = getattr(engine.broker, "inner", engine.broker)
+    recorder = engine.broker  # replay records commands; a restored order is not one
+    broker = recorder.inner if isinstance(recorder, CommandRecorder) else recorder
     for payload in session.get("restored_orders") or []:
         order = restored_order(payload)
         if journal_broker is not None:

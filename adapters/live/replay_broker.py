@@ -174,6 +174,10 @@ class JournalBroker:
     def result_events(self) -> list[dict[str, Any]]:
         return []
 
+    def update_markets(self, specs: Mapping[str, MarketSpec]) -> None:
+        """The session's new rules (nothing is matched here; kept for the record)."""
+        self.markets.update(specs)
+
 
 def schedule(records: Sequence[Any], anchors: frozenset[str]) -> dict[int, list[Scheduled]]:
     """For each anchor record (by ``seq``): the ``order`` records that follow it, each

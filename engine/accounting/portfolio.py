@@ -477,6 +477,10 @@ class Portfolio:
         self._relist(pos)
         return pos.amount
 
+    def update_markets(self, specs: Mapping[str, MarketSpec]) -> None:
+        """New market rules for dust detection of later sells (a live refresh)."""
+        self._specs.update(specs)
+
     def mark_dust(self, symbol: str, price: float) -> float:
         """Classify an opening holding of ``symbol`` (live start, replay) at ``price``:
         dust is hidden from the strategy. Returns the dust amount (0.0 when none)."""

@@ -258,6 +258,16 @@ class Engine(StrategyData, OrderEntry):
         if self._dirty:
             self._dispatch_updates()
 
+    def update_markets(self, specs: Mapping[str, MarketSpec]) -> None:
+        """New market rules for some symbols (a live refresh, or its replay): order entry,
+        risk sizing, dust detection and the broker use them for orders from now on;
+        orders already working keep the rules they were accepted under, as on the exchange."""
+        self.markets.update(specs)
+        self.portfolio.update_markets(specs)
+        self.broker.update_markets(specs)
+        if self._risk_hooks is not None:
+            self._risk_hooks.bind(markets=specs)
+
     def finish(self) -> None:
         """End of run: last timers, ``on_stop``, expire open orders, record the last step."""
         if self._finished:

@@ -46,6 +46,12 @@ class OrderEntry:
     _dirty: bool
     _live_orders: bool
 
+    def swap_strategy_id(self, strategy_id: str) -> str:
+        """Attribute orders placed from now on to ``strategy_id``; returns the id it
+        replaces (``Context.acting_as`` puts it back on exit)."""
+        previous, self._strategy_id = self._strategy_id, strategy_id
+        return previous
+
     def _run_risk_actions(self) -> None:
         """Execute what the risk engine asked for: cancel every order, or flatten a symbol."""
         pending = self._risk_pending

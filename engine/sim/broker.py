@@ -454,6 +454,10 @@ class SimulatedBroker(ExchangeCore):
             return None
         return BarFastPath(self._working, self._last)
 
+    def update_markets(self, specs: Mapping[str, MarketSpec]) -> None:
+        """New rules for later orders (``Broker.update_markets``); working orders keep theirs."""
+        self.markets.update(specs)
+
     def result_events(self) -> list[dict[str, Any]]:
         """Each bar where the intrabar rule decided which order of a group filled first."""
         return [

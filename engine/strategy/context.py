@@ -368,8 +368,7 @@ class ActingAs:
         self._prev = ""
 
     def __enter__(self) -> None:
-        self._prev = self._engine._strategy_id
-        self._engine._strategy_id = self._id
+        self._prev = self._engine.swap_strategy_id(self._id)
 
     def __exit__(self, *exc: object) -> None:
-        self._engine._strategy_id = self._prev
+        self._engine.swap_strategy_id(self._prev)

@@ -276,6 +276,8 @@ def test_market_rules_reloaded_mid_session_are_journaled_and_used(venue, tmp_pat
             await runner.round()  # due: reloaded in the loop
             assert runner.markets.refreshes == 1
             changed = {s: runner.engine.markets[s] for s in ("BTC/USDT",)}
+            # the sender rounds what it sends by the new rule too (it keeps its own copy)
+            assert session.broker.sender.markets["BTC/USDT"].lot_step == pytest.approx(1e-3)
             order = Order(900, "BTC/USDT", Side.BUY, OrderType.LIMIT, 0.01234,
                           runner.engine.ctx.now, price=PRICE * 0.9)
             session.broker.submit(order, runner.engine.ctx.now)

@@ -34,12 +34,13 @@ def v(request: pytest.FixtureRequest) -> Iterator[Venue]:
         yield running
 
 
-def make_broker(v: Venue, tmp: Path) -> CcxtBroker:
+def make_broker(v: Venue, tmp: Path, run_id: str = "vb1") -> CcxtBroker:
     client = make_client(v.settings(), credentials=Credentials(API_KEY, SECRET, PASSPHRASE))
     client.load_markets()
     markets = market_specs_from_ccxt(client.markets, precision_mode=client.precisionMode,
                                      exchange_id=client.id)
-    store = LiveStateStore(tmp / "state.sqlite", run_id="vb1")
+    tmp.mkdir(parents=True, exist_ok=True)
+    store = LiveStateStore(tmp / "state.sqlite", run_id=run_id)
     return CcxtBroker(client, {BTC: markets[BTC]}, store, retry=FAST)
 
 
@@ -145,3 +146,29 @@ def test_a_sell_of_more_than_the_account_holds_sells_what_it_holds(
     assert [f.amount for f in fills] == [held]
     assert sell.status is OrderStatus.FILLED and broker.fatal is None
     assert wallet(v, "BTC") == (0, 0)
+
+
+def test_the_kill_switch_for_the_whole_account_cancels_every_open_order(
+        v: Venue, tmp_path: Path) -> None:
+    """``kill --all``: our resting buy and one another session placed both go. OKX has no
+    cancel-all endpoint for spot (ccxt ``has['cancelAllOrders']`` is False), so each open
+    order is cancelled by id; Binance takes ``DELETE /api/v3/openOrders``."""
+    v.emu.set_book(BTC, bids=[("29990", "1")], asks=[("30100", "1")])
+    ours, theirs = make_broker(v, tmp_path), make_broker(v, tmp_path / "other", "vb2")
+    try:
+        mine = Order(1, BTC, Side.BUY, OrderType.LIMIT, 0.001, created_ts=0, price=29000.0)
+        other = Order(1, BTC, Side.BUY, OrderType.LIMIT, 0.002, created_ts=0, price=28000.0)
+        ours.submit(mine, 0)
+        theirs.submit(other, 0)
+        ours.poll(0, wait=True)
+        theirs.poll(0, wait=True)
+        assert mine.status is OrderStatus.OPEN and other.status is OrderStatus.OPEN
+        report = ours.cancel_all(1, all_orders=True, timeout_s=10.0)
+        assert report.errors == ()
+        assert sorted(report.cancelled) == sorted([mine.client_id, other.client_id])
+        assert report.still_open == 0
+        # nothing is locked on the venue any more: 0.001 x 29000 + 0.002 x 28000 freed
+        assert wallet(v, "USDT")[1] == 0
+    finally:
+        ours.close()
+        theirs.close()

@@ -309,6 +309,9 @@ class TestLiveShapedEvents:
         def bar_fast_path(self):
             return None
 
+        def update_markets(self, specs):
+            pass  # the exchange's rules are the exchange's
+
         def result_events(self):
             return []
 
