@@ -58,7 +58,7 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, Self
 
 from tradeloom.adapters.secrets import is_credential_key
 from tradeloom.engine.errors import DataError
@@ -133,7 +133,7 @@ class Journal:
                 os.fsync(fh.fileno())
                 fh.close()
 
-    def __enter__(self) -> Journal:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

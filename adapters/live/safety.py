@@ -45,7 +45,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import IO
+from typing import IO, Self
 
 from tradeloom.adapters.clock import SystemClock
 from tradeloom.engine.errors import ConfigError, TradeloomError
@@ -212,8 +212,9 @@ class AccountLock:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
             fh.close()
 
-    def __enter__(self) -> AccountLock:
-        return self.acquire()
+    def __enter__(self) -> Self:
+        self.acquire()
+        return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.release()

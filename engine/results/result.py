@@ -388,7 +388,7 @@ class BacktestResult(PandasViews):
         return strategy_breakdown(orders=self.orders, fills=self.fills,
                                   trades=self.trades_by_strategy(),
                                   equity_ts=self.equity["ts"].to_numpy(),
-                                  initial_cash=self.initial_cash)
+                                  initial_cash=self.initial_cash, final_marks=self.final_marks)
 
     def strategy_equity(self, bars: pd.DataFrame) -> pd.DataFrame:
         """Per recorded step, each strategy's PnL so far and the value it holds, valued with

@@ -7,7 +7,8 @@ a ``SleevePortfolio``), so a run's result splits by strategy without extra recor
   ``trades`` applied to each strategy's own fills, with a ``strategy_id`` column (two
   sleeves trading one symbol have separate round trips);
 - :func:`strategy_breakdown`: one row per strategy - orders, fills, trades, PnL (closed
-  trades realized, open ones marked at the final marks, fees included), fees, win rate,
+  trades realized; open ones, and the dust its exits left, marked at the final marks;
+  fees included), fees, win rate,
   traded notional, its ``contribution`` to the account's return (PnL over the initial
   cash; the contributions add up to the total return) and ``exposure_time`` (the share
   of the recorded steps in which it held a position);
@@ -83,17 +84,22 @@ def trades_by_strategy(fills: pd.DataFrame, *, timeframe_ms: int, final_ts: int 
 
 
 def strategy_breakdown(*, orders: pd.DataFrame, fills: pd.DataFrame, trades: pd.DataFrame,
-                       equity_ts: np.ndarray, initial_cash: float) -> pd.DataFrame:
+                       equity_ts: np.ndarray, initial_cash: float,
+                       final_marks: Mapping[str, float] | None = None) -> pd.DataFrame:
     """One row per strategy (see the module docstring); ``trades`` from
-    :func:`trades_by_strategy`."""
+    :func:`trades_by_strategy`. Dust (what an exit could not sell) is in no trade but
+    still in the account's equity: its value at ``final_marks`` counts as unrealized
+    PnL of the strategy whose exit left it, so the contributions add up to the return."""
     rows: list[dict[str, Any]] = []
     ts = np.asarray(equity_ts, dtype=np.int64)
+    marks = final_marks or {}
     for sid in strategy_ids(orders, fills):
         own_fills = fills[fills["strategy_id"] == sid]
         own = trades[trades["strategy_id"] == sid]
         closed = own[~own["is_open"].to_numpy(dtype=bool)]
         realized = float(closed["pnl"].sum())
-        unrealized = float(own[own["is_open"].to_numpy(dtype=bool)]["pnl"].sum())
+        held_open = own[own["is_open"].to_numpy(dtype=bool)]
+        unrealized = float(held_open["pnl"].sum()) + _dust_value(own_fills, held_open, marks)
         pnl = realized + unrealized
         wins = int((closed["pnl"] > 0).sum())
         rows.append({
@@ -114,6 +120,31 @@ def strategy_breakdown(*, orders: pd.DataFrame, fills: pd.DataFrame, trades: pd.
     frame = pd.DataFrame(rows, columns=list(BREAKDOWN_COLUMNS))
     return frame.astype({"orders": "int64", "fills": "int64", "trades": "int64",
                          "open_trades": "int64"})
+
+
+def _dust_value(fills: pd.DataFrame, open_trades: pd.DataFrame,
+                marks: Mapping[str, float]) -> float:
+    """Quote value at ``marks`` of the base ``fills`` left held beyond their open trades:
+    the dust their exits left (a fee charged in the coin traded, ``Fill.base_change``,
+    is not held)."""
+    if not len(fills) or not marks:
+        return 0.0
+    symbols = fills["symbol"].astype(str)
+    amount = fills["amount"].to_numpy(dtype=np.float64)
+    base_fee = np.zeros(len(fills))
+    if "fee_currency" in fills:
+        in_base = (fills["fee_currency"].astype(str) == symbols.str.partition("/")[0]).to_numpy()
+        base_fee = np.where(in_base, fills["fee_cost"].to_numpy(dtype=np.float64), 0.0)
+    buy = (fills["side"].astype(str) == Side.BUY.value).to_numpy()
+    change = pd.Series(np.where(buy, amount - base_fee, -(amount + base_fee)), index=fills.index)
+    held = change.groupby(symbols).sum()
+    still_open = open_trades.groupby("symbol")["open_amount"].sum()
+    value = 0.0
+    for symbol, amount_held in held.items():
+        dust = float(amount_held) - float(still_open.get(symbol, 0.0))
+        if dust > 0.0 and symbol in marks:
+            value += dust * float(marks[symbol])
+    return value
 
 
 def _held_share(trades: pd.DataFrame, ts: np.ndarray) -> float:

@@ -109,9 +109,7 @@ class Strategy:
         """Declared params, base classes first, in declaration order."""
         out: dict[str, Param[Any]] = {}
         for klass in reversed(cls.__mro__):
-            for name, value in vars(klass).items():
-                if isinstance(value, Param):
-                    out[name] = value
+            out.update({n: v for n, v in vars(klass).items() if isinstance(v, Param)})
         return out
 
     @classmethod

@@ -210,4 +210,4 @@ def _parse_mapping(items: list[str]) -> dict[str, str]:
 
 # The repair/delete and known-gap commands live in their own modules; importing them
 # registers them on ``data_app``.
-from tradeloom.cli import data_gaps, data_repair  # noqa: F401
+from tradeloom.cli import data_gaps, data_repair  # noqa: E402, F401

@@ -74,7 +74,7 @@ class TradingRoutes:
             window = int(params.get("recvWindow") or DEFAULT_RECV_WINDOW)
         except ValueError:
             raise BinanceReject(-1102, "Mandatory parameter 'timestamp' was not sent, was "
-                                       "empty/null, or malformed.")
+                                       "empty/null, or malformed.") from None
         if window > MAX_RECV_WINDOW:
             raise BinanceReject(-1131, "recvWindow must be less than 60000")
         server = self.desk.server_wall_ms()

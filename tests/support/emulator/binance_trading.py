@@ -154,7 +154,7 @@ def _dec(text: str, name: str) -> Decimal:
         value = Decimal(text)
     except InvalidOperation:
         raise BinanceReject(-1100, f"Illegal characters found in parameter '{name}'; "
-                                   f"legal range is '^([0-9]{{1,20}})(\\.[0-9]{{1,20}})?$'.")
+                                   f"legal range is '^([0-9]{{1,20}})(\\.[0-9]{{1,20}})?$'.") from None
     if not value.is_finite() or value < 0:
         raise BinanceReject(-1100, f"Illegal characters found in parameter '{name}'.")
     return value

@@ -8,6 +8,7 @@ import logging
 import socket
 import threading
 from email import message_from_bytes
+from typing import Self
 
 import pytest
 from aiohttp import web
@@ -73,7 +74,7 @@ class Receiver:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/hook"
 
-    def __enter__(self) -> Receiver:
+    def __enter__(self) -> Self:
         self.thread.start()
         self.ready.wait(10)
         return self

@@ -319,7 +319,7 @@ def test_concurrent_readers_and_a_writer_do_not_fail(store, real_bars):
         try:
             for _ in range(5):
                 assert len(store.read_bars("binance", "1h", "BTC/USDT")) >= 1000
-        except Exception as exc:  # collected and re-raised by the test
+        except Exception as exc:  # noqa: BLE001 - collected and re-raised by the test
             errors.append(exc)
 
     threads = [threading.Thread(target=read) for _ in range(3)]

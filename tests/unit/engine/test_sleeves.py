@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import pandas as pd
 from engine_helpers import bars, random_walk
 from tradeloom.engine.errors import ConfigError, StrategyError
 from tradeloom.engine.risk.config import RiskConfig
@@ -236,3 +237,28 @@ def test_a_fee_in_the_coin_bought_leaves_the_sleeve_what_the_account_holds():
     assert res.final_positions == {}
     (trade,) = res.trades_by_strategy().itertuples()
     assert trade.strategy_id == "a" and not trade.is_open
+
+
+def test_dust_an_exit_left_counts_in_its_strategy_contribution() -> None:
+    """Binance fees in the coin bought: buy 0.01234 BTC at 30000 (fee 0.00001234 BTC)
+    leaves 0.01232766; the exit sells the lot-step part 0.01232 at 31000 and 0.00000766
+    BTC stays as dust. The round trip's PnL leaves the dust out; the dust is still in the
+    account's equity, so the breakdown marks it (0.00000766 x 32000 = 0.24512 USDT) and
+    the contributions add up to the return."""
+    from tradeloom.engine.results.strategies import strategy_breakdown, trades_by_strategy
+
+    fills = pd.DataFrame({
+        "order_id": [1, 2], "symbol": ["BTC/USDT"] * 2, "side": ["buy", "sell"],
+        "ts": [0, 3_600_000], "price": [30000.0, 31000.0], "amount": [0.01234, 0.01232],
+        "fee": [0.3702, 0.38192], "tag": ["", ""], "strategy_id": ["a", "a"],
+        "fee_currency": ["BTC", "USDT"], "fee_cost": [0.00001234, 0.38192]})
+    orders = pd.DataFrame({"strategy_id": ["a", "a"]})
+    trades = trades_by_strategy(fills, timeframe_ms=3_600_000, final_ts=7_200_000,
+                                final_marks={"BTC/USDT": 32000.0}, dust={1: 0.00000766})
+    row = strategy_breakdown(orders=orders, fills=fills, trades=trades,
+                             equity_ts=np.array([0, 3_600_000, 7_200_000]), initial_cash=1000.0,
+                             final_marks={"BTC/USDT": 32000.0}).iloc[0]
+    assert row["unrealized_pnl"] == pytest.approx(0.00000766 * 32000.0, abs=1e-9)
+    # account: cash 1000 - 370.2 + 381.92 - 0.38192 = 1011.33808; BTC 0.00000766 x 32000
+    equity = 1000.0 - 0.01234 * 30000.0 + 0.01232 * 31000.0 - 0.38192 + 0.00000766 * 32000.0
+    assert row["pnl"] == pytest.approx(equity - 1000.0, abs=1e-9)
