@@ -17,7 +17,7 @@ from tradeloom.engine.errors import ConfigError, StrategyError
 from tradeloom.engine.results.result import METRIC_KEYS
 from tradeloom.research.backtest import run_backtest
 from tradeloom.research.sweeps.executors import LocalExecutor
-from tradeloom.research.sweeps.fastpath import choose_fast_path, explain_fast_path, fast_path_name
+from tradeloom.research.sweeps.fastpath import choose_fast_path, fast_path_name
 from tradeloom.research.sweeps.grid import ParamGrid, parse_spec, parse_values
 from tradeloom.research.strategies import BreakoutBracket, RsiReversion, SmaCross
 from tradeloom.research.strategy_loader import load_strategy
