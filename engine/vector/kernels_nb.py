@@ -217,6 +217,7 @@ def simulate_nb(open_, high, low, close, volume, ts, tf_ms, mode, entries, exits
     pending = 0  # +1 buy quote, -1 sell amount
     pend_q = 0.0
     sl_on = False
+    oco = False  # the stop-loss and take-profit are one OCO (ctx.oco), not lone orders
     tp_on = False
     tr_on = False
     tp_seen = False
@@ -302,6 +303,7 @@ def simulate_nb(open_, high, low, close, volume, ts, tf_ms, mode, entries, exits
                             ok_sl = False  # an OCO is rejected whole when one leg is
                             ok_tp = False
                         sl_on, tp_on, tp_seen, stop_amt = ok_sl, ok_tp, False, a
+                        oco = ok_sl and ok_tp
                     if want_tr:
                         a = round_amount_nb(pos, lot, lp10)
                         if not (a <= 0.0 or a < min_amt or c * a < min_not):
@@ -319,6 +321,11 @@ def simulate_nb(open_, high, low, close, volume, ts, tf_ms, mode, entries, exits
                 ref = 0.0
                 liq_taker = True
                 lim = 0.0
+                sl_hit = False
+                sl_px = 0.0
+                tp_hit = False
+                tp_px = 0.0
+                tp_taker = False
                 if tr_on:
                     if o <= tr_lvl:
                         reason, ref = REASON_TRAILING, o
@@ -330,17 +337,13 @@ def simulate_nb(open_, high, low, close, volume, ts, tf_ms, mode, entries, exits
                             tr_best = best
                             tr_lvl = round_price_nb(best * (1.0 - trail_pct), tick, tp10)
                 else:
-                    sl_hit = False
                     sl_open = False
-                    sl_px = 0.0
                     if sl_on:
                         if o <= sl_lvl:
                             sl_hit, sl_open, sl_px = True, True, o
                         elif lo <= sl_lvl:
                             sl_hit, sl_px = True, sl_lvl
-                    tp_hit = False
                     tp_open = False
-                    tp_px = 0.0
                     if tp_on:
                         if o >= tp_lvl:
                             tp_hit, tp_open, tp_px = True, True, o
@@ -349,15 +352,16 @@ def simulate_nb(open_, high, low, close, volume, ts, tf_ms, mode, entries, exits
                     use_tp = tp_hit and (
                         not sl_hit or tp_first_nb(rule, o, h, lo, tp_px, tp_open, sl_px, sl_open)
                     )
+                    tp_taker = tp_open and not tp_seen
                     if use_tp:
                         reason, ref, lim = REASON_TAKE_PROFIT, tp_px, tp_lvl
-                        liq_taker = tp_open and not tp_seen
+                        liq_taker = tp_taker
                     elif sl_hit:
                         reason, ref = REASON_STOP_LOSS, sl_px
                     tp_seen = True
                 if reason >= 0:
                     want = stop_amt
-                    s_all = reason != REASON_TAKE_PROFIT and not (sl_on and tp_on)  # reduce-only
+                    s_all = reason != REASON_TAKE_PROFIT and not oco  # a lone stop: reduce-only
                     if s_all:
                         capped = round_amount_nb(pos, lot, lp10)
                         if capped < want:
@@ -368,7 +372,26 @@ def simulate_nb(open_, high, low, close, volume, ts, tf_ms, mode, entries, exits
                     s_amt, s_px, s_fee, s_bfee = sell_fill_nb(ref, want, pos, cash, vol, spec, rate,
                                                               liq_taker, lim)
                     s_reason, s_maker, s_order = reason, not liq_taker, stop_amt
-                    sl_on = tp_on = tr_on = False
+                    if s_amt > 0.0 or not oco:
+                        sl_on = tp_on = tr_on = False
+                    elif reason == REASON_STOP_LOSS:
+                        # an OCO leg the broker cancelled (unpayable, or under the minimums
+                        # once shrunk to the holding): its sibling keeps working and trades
+                        # next in this bar when reached (execution._match_group)
+                        sl_on = False
+                        if tp_hit:
+                            s_amt, s_px, s_fee, s_bfee = sell_fill_nb(
+                                tp_px, stop_amt, pos, cash, vol, spec,
+                                taker if tp_taker else maker, tp_taker, tp_lvl)
+                            s_reason, s_maker = REASON_TAKE_PROFIT, not tp_taker
+                            tp_on = False
+                    else:
+                        tp_on = False
+                        if sl_hit:
+                            s_amt, s_px, s_fee, s_bfee = sell_fill_nb(
+                                sl_px, stop_amt, pos, cash, vol, spec, taker, True, 0.0)
+                            s_reason, s_maker = REASON_STOP_LOSS, False
+                            sl_on = False
             if s_amt > 0.0:
                 if sell_base:
                     cash = cash + s_px * s_amt
