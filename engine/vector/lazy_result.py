@@ -65,8 +65,7 @@ from tradeloom.engine.results.frames import (
 from tradeloom.engine.results.result import (
     BacktestResult,
     EquityCurve,
-    _check_positions,
-    _open_positions,
+    check_final_positions,
     compute_metrics,
 )
 from tradeloom.engine.results.trades import trade_rows
@@ -298,7 +297,7 @@ def _final_positions(self: KernelResult) -> dict[str, float]:
             dust[symbol] = True
     positions = {s: float(p) for s, p in sorted(pos.items()) if p != 0.0 and not dust[s]}
     if positions:
-        _check_positions(_open_positions(self._trade_rows()), positions)
+        check_final_positions(self._trade_rows(), positions, self._fill_columns())
     return positions
 
 
