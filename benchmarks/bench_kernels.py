@@ -130,11 +130,11 @@ def main() -> None:
     f_first, f_best, f_val = timed(lambda: nb.floor_crossover_nb(b["open"], b["close"], 10, 50, CASH, FEE), rep)
 
     def kernel_signals():
-        cash, expo, fees = np.empty(n), np.empty(n), np.empty(n)
+        eq, cash, expo, fees = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
         acc = np.empty(nb.N_ACC)
         return nb.simulate_nb(b["open"], b["high"], b["low"], b["close"], b["volume"], b["ts"], tf, 0,
                               ent, ext, np.empty(0), np.empty(0), CASH, 1.0, spec, 0.0, 0.0, 0.0, 0, True, 0,
-                              cash, expo, fees, acc)
+                              eq, cash, expo, fees, acc)
 
     def kernel_inline():
         eq = np.empty((1, 0))

@@ -70,6 +70,7 @@ __all__ = [
     "TRADE_COLUMN_KINDS",
     "BacktestResult",
     "ColumnKind",
+    "check_final_positions",
     "EquityCurve",
     "compute_metrics",
 ]
@@ -274,8 +275,10 @@ class BacktestResult(PandasViews):
         """Assemble a result at the end of a run (see the module docstring for conventions).
 
         ``final_positions``, when given, is checked against the positions the
-        fills imply (relative tolerance ``POSITION_RTOL``): a mismatch means the
-        fills handed over are incomplete and raises DataError.
+        fills imply: a mismatch means the fills handed over are incomplete and raises
+        DataError. The tolerance is ``POSITION_RTOL`` times the symbol's traded amount:
+        each round trip closed "back to flat" within ``POSITION_RTOL`` of what it traded
+        (see ``trades``) and the holding kept that float remainder.
         """
         tf_ms = timeframe_to_ms(timeframe)
         if not (
@@ -300,7 +303,7 @@ class BacktestResult(PandasViews):
         rows = trade_rows(fill_cols, timeframe_ms=tf_ms, final_ts=final_ts, final_marks=marks,
                           dust=dust)
         if final_positions:
-            _check_positions(_open_positions(rows), positions)
+            check_final_positions(rows, positions, fill_cols)
         trades = trades_frame_from_rows(rows)
         result = cls(
             orders=orders_frame(orders),
@@ -537,10 +540,37 @@ class _PrependedTs:
         return out
 
 
-def _check_positions(implied: Mapping[str, float], given: Mapping[str, float]) -> None:
+def check_final_positions(rows: Sequence[tuple[Any, ...]], final_positions: Mapping[str, float],
+                          fill_cols: Mapping[str, Sequence[Any]]) -> None:
+    """Raise ``DataError`` unless the open trades of ``rows`` (``trades.trade_rows``) hold
+    ``final_positions``, to ``POSITION_RTOL`` of the amount each symbol traded (see
+    ``_check_positions``); ``fill_cols`` the fills' columns the rows were built from."""
+    _check_positions(_open_positions(rows), final_positions, _traded(fill_cols))
+
+
+def _traded(fill_cols: Mapping[str, Sequence[Any]]) -> dict[str, float]:
+    """Base amount traded per symbol (buys and sells alike)."""
+    out: dict[str, float] = {}
+    for symbol, amount in zip(fill_cols["symbol"], fill_cols["amount"]):
+        out[symbol] = out.get(symbol, 0.0) + abs(float(amount))
+    return out
+
+
+def _check_positions(implied: Mapping[str, float], given: Mapping[str, float],
+                     traded: Mapping[str, float]) -> None:
+    """Each round trip closes within ``POSITION_RTOL`` of what it traded while the holding
+    keeps that remainder: the two agree to ``POSITION_RTOL`` of the amount traded.
+
+    >>> _check_positions({"SOL/USDT": 1794.479306}, {"SOL/USDT": 1794.479309},
+    ...                  {"SOL/USDT": 1_800_000.0})  # 3e-6 off after 1.8M SOL traded: noise
+    >>> _check_positions({"SOL/USDT": 1794.4}, {"SOL/USDT": 1794.5}, {"SOL/USDT": 1_800_000.0})
+    Traceback (most recent call last):
+    ...
+    tradeloom.engine.errors.DataError: SOL/USDT: final_positions says 1794.5 but the fills add up to 1794.4; pass every fill of the run (positions must start flat)
+    """
     for symbol in sorted(set(implied) | set(given)):
         a, b = implied.get(symbol, 0.0), given.get(symbol, 0.0)
-        if abs(a - b) > POSITION_RTOL * max(abs(a), abs(b), 1.0):
+        if abs(a - b) > POSITION_RTOL * max(abs(a), abs(b), traded.get(symbol, 0.0), 1.0):
             raise DataError(
                 f"{symbol}: final_positions says {b} but the fills add up to {a}; pass every fill "
                 "of the run (positions must start flat)"

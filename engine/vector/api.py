@@ -42,13 +42,14 @@ import numpy as np
 import pandas as pd
 
 from tradeloom.engine.vector import kernels_nb as nb
+from tradeloom.engine.vector import weights_nb
 from tradeloom.engine.vector.bar_length import resolve_timeframe
 from tradeloom.engine.vector.bars_nb import first_bad_rows_nb
 from tradeloom.engine.vector.lazy_result import KernelResult, KernelRun
 from tradeloom.engine.errors import ConfigError, DataError
 from tradeloom.engine.costs.fees import MakerTakerFees
 from tradeloom.engine.ports import SlippageModel
-from tradeloom.engine.market import FeeSide, MarketSpec, _decimals
+from tradeloom.engine.market import MarketSpec, _decimals
 from tradeloom.engine.sim.matching import IntrabarRule
 from tradeloom.engine.results.metrics import MS_PER_YEAR
 from tradeloom.engine.orders import Fill, Liquidity, OrderType, Side
@@ -220,13 +221,8 @@ def _pct(value: float | None, name: str) -> float:
 
 def _spec_row(market: MarketSpec, fee: float | MakerTakerFees | None,
               slippage: SlippageModel | None) -> np.ndarray:
-    """One ``kernels_nb.SPEC_FIELDS`` row from a market, a fee override and a slippage model."""
-    if market.fee_side is not FeeSide.QUOTE:
-        raise ConfigError(
-            f"market {market.symbol} charges fees on its {market.fee_side.value!r} side; the "
-            "kernels implement fees in the quote currency only: run the event engine "
-            "(run_backtest / tradeloom backtest) for this market"
-        )
+    """One ``kernels_nb.SPEC_FIELDS`` row from a market, a fee override and a slippage model
+    (the market's fee side says which currency a buy's and a sell's fee is charged in)."""
     if fee is None:
         fees = MakerTakerFees()
     elif isinstance(fee, MakerTakerFees):
@@ -264,6 +260,8 @@ def _spec_row(market: MarketSpec, fee: float | MakerTakerFees | None,
             taker,
             maker,
             *slip,
+            1.0 if market.fee_side.in_base(buy=True) else 0.0,
+            1.0 if market.fee_side.in_base(buy=False) else 0.0,
         ],
         dtype=np.float64,
     )
@@ -329,20 +327,21 @@ def _build_result(
 ) -> BacktestResult:
     """The ``BacktestResult`` of kernel fill records, built lazily (``lazy_result``).
 
-    ``block`` is the ``(4, n)`` equity block whose rows 1..3 the kernel filled (cash,
-    exposure, cumulative fees); ``tagger(reason) -> (tag, OrderType)`` names each fill as
+    ``block`` is the ``(4, n)`` equity block the kernel filled (equity, cash, exposure,
+    cumulative fees); ``tagger(reason) -> (tag, OrderType)`` names each fill as
     its event-engine twin does (default: ``SignalStrategy``'s tags).
     """
     if tagger is None:
         def tagger(reason: int) -> tuple[str, OrderType]:
             return _tag_type(reason, oco)
-    run = KernelRun(records, tuple(symbols), ts, closes, block, tf_ms, tagger)
+    run = KernelRun(records, tuple(symbols), ts, closes, block, tf_ms, tagger, equity_written=True)
     return KernelResult.of_run(run, timeframe=timeframe, initial_cash=init_cash,
                                quote_currency=quote, manifest=manifest)
 
 
 def _equity_block(n: int) -> np.ndarray:
-    """The ``(4, n)`` equity block a recording kernel writes rows 1..3 of."""
+    """The ``(4, n)`` equity block a recording kernel writes: equity, cash, exposure and
+    cumulative fees per bar (``loop.EQUITY_FLOAT_COLUMNS``)."""
     return np.empty((4, n))
 
 
@@ -387,7 +386,7 @@ def run_signals(
     acc = np.empty(nb.N_ACC)
     records, nf = nb.simulate_nb(
         arr["open"], arr["high"], arr["low"], arr["close"], arr["volume"], arr["ts"], tf_ms, 0,
-        ent, ext, _EMPTY, _EMPTY, cash0, frac, spec, sl, tp, tr, rule, True, 0, block[1], block[2], block[3], acc,
+        ent, ext, _EMPTY, _EMPTY, cash0, frac, spec, sl, tp, tr, rule, True, 0, block[0], block[1], block[2], block[3], acc,
     )
     manifest = {
         "strategy": "fast.run_signals",
@@ -463,8 +462,9 @@ def run_target_weights(
     timeframe = resolve_timeframe(timeframe, ts, "run_target_weights")
     tf_ms = timeframe_to_ms(timeframe)
     block = _equity_block(n)
-    records, nf = nb.simulate_weights_nb(
-        cols["open"], cols["close"], cols["volume"], w, cash0, spec, block[1], block[2], block[3]
+    records, nf = weights_nb.simulate_weights_nb(
+        cols["open"], cols["close"], cols["volume"], w, cash0, spec, block[0], block[1], block[2],
+        block[3],
     )
     manifest = {
         "strategy": "fast.run_target_weights",

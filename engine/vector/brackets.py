@@ -190,7 +190,7 @@ def run_brackets(
     records, nf = bnb.simulate_brackets_nb(
         arr["open"], arr["high"], arr["low"], arr["close"], arr["volume"], arr["ts"], tf_ms,
         form.entries, form.exits, form.size, cash0, spec, sl, tr, dist, frac, tstop, rule,
-        fixed_quote or 0.0, True, block[1], block[2], block[3], acc)
+        fixed_quote or 0.0, True, block[0], block[1], block[2], block[3], acc)
     manifest = {
         "strategy": "fast.run_brackets",
         "params": {"stop_loss": rules.stop_loss, "take_profits": [list(t) for t in rules.take_profits],

@@ -2,9 +2,10 @@
 
 The reference every kernel must match is the event engine (``loop.Engine`` driving
 ``sim_broker.SimulatedBroker`` and ``portfolio.Portfolio``) running the strategies
-``fast.SignalStrategy`` / ``fast.TargetWeightStrategy``; ``tests/property/test_kernel_parity.py``
-proves they produce the same fills, trades and equity. The Python API is in
-``fast.py``; nothing here validates input (the API does).
+``api.SignalStrategy`` / ``api.TargetWeightStrategy``; ``tests/property/test_kernel_parity.py``
+proves they produce the same fills, trades and equity on every fee side. The Python API
+is in ``api.py``; nothing here validates input (the API does). How one fill is sized,
+priced and charged is in ``fills_nb`` (shared with ``brackets_nb`` and ``weights_nb``).
 
 Rules mirrored, each from the module that states it:
 
@@ -12,10 +13,11 @@ Rules mirrored, each from the module that states it:
   at bar ``i + 1``'s open; an order pending at the last bar expires unfilled.
 - **Sizing** (``context.target_percent``, ``loop.Engine.target``): an increase is a
   market buy of ``quote = min(pct * equity - pos * mark, cash)``, not sent when
-  ``<= max(min_notional, 1e-9 * equity)``; the broker sizes it at the fill price as
-  ``round_amount(quote / (price * (1 + fee)))`` (``fees.MakerTakerFees.max_amount``),
-  refuses it under the minimums, and steps it down until payable (``sim_exec._affordable``).
-  A target of 0 sells the whole position unless it is worth ``<= min_notional``.
+  ``<= max(min_notional, 1e-9 * equity)``; the broker sizes it at the fill price
+  (``fills_nb.buy_nb``: ``quote / (price * (1 + fee))`` with the fee in quote,
+  ``quote / price`` with the fee taken from the coin bought), refuses it under the
+  minimums, and steps it down until payable. A target of 0 sells the position, lot-
+  rounded, unless it is worth ``<= min_notional``.
 - **Stops** (``matching``): a sell stop fills at the stop, or at the open when the bar
   opens through it (taker); a sell limit (take-profit) fills at the open when the bar
   opens through it (taker on its first bar, maker later) or at the limit when the high
@@ -23,17 +25,26 @@ Rules mirrored, each from the module that states it:
   both sides of the open, ``matching.path_order``'s ``IntrabarRule`` decides (codes
   ``RULE_*``). Protective orders are placed at the entry fill's bar close and match
   from the next bar. A trailing stop trails from the close of the entry bar, is checked
-  against the level of earlier bars, then ratchets with the bar's high.
+  against the level of earlier bars, then ratchets with the bar's high. Reduce-only
+  stops sell at most the lot-rounded holding and are cancelled when that is under the
+  minimums (``execution._execute``).
 - **Fees, slippage, rounding** (``fees``, ``slippage``, ``market``): fee =
-  ``price * amount * rate``; slippage adverse for takers only (fixed bps or volume
+  ``price * amount * rate`` in quote, or ``amount * rate`` in base valued at the fill
+  price, on the market's fee side; slippage adverse for takers only (fixed bps or volume
   participation); prices to the tick (nearest), amounts down to the lot step.
-- **Accounting** (``portfolio``): buy ``cash -= price * amount + fee``; sell
-  ``cash += price * amount - fee``; positive dust left by a sell is kept (a negative
-  overshoot becomes 0); a round trip ends within ``trades.POSITION_RTOL`` of flat;
-  equity ``cash + sum(position * close)`` summed in first-bought order.
+- **Accounting** (``portfolio``): buy ``cash -= price * amount + fee`` (a base fee:
+  ``cash -= price * amount``, the holding grows by ``amount - cost``); sell ``cash +=
+  price * amount - fee`` (a base fee: the holding pays ``amount + cost``); a negative
+  overshoot becomes 0. What an exit leaves that no order could sell is **dust**
+  (``fills_nb.is_dust_nb``): it stays in the balance and in equity (``(cash + exposure)
+  + dust * close``), not in exposure, the strategy sees a flat position, the round trip
+  ends at that fill (``trades``: the dust joins the next trade), and the next buy merges
+  it back. A round trip also ends within ``trades.POSITION_RTOL`` of flat; equity
+  ``cash + sum(position * close)`` summed in first-bought order.
 
 ``spec`` rows (one per symbol) are ``SPEC_FIELDS``; a zero tick or lot means "no
-rounding" (``MarketSpec``'s ``None``).
+rounding" (``MarketSpec``'s ``None``). Recording kernels write the per-bar equity,
+cash, exposure and cumulative fees (the rows of ``api._equity_block``).
 """
 
 from __future__ import annotations
@@ -42,31 +53,46 @@ import numpy as np
 from numba import njit, prange
 
 from tradeloom.engine.indicators.series_nb import sma_nb
-
-FILL_DTYPE = np.dtype(
-    [
-        ("bar", np.int64),  # bar index of the fill (its open time is the fill ts)
-        ("col", np.int64),  # symbol column
-        ("side", np.int8),  # +1 buy, -1 sell
-        ("price", np.float64),
-        ("amount", np.float64),
-        ("fee", np.float64),
-        ("reason", np.int8),  # REASON_*
-        ("maker", np.bool_),  # liquidity: True maker, False taker
-    ],
-    align=True,
+from tradeloom.engine.vector.fills_nb import (  # noqa: F401 (re-exported: the kernels' vocabulary)
+    _EPS,
+    _REL_TOL,
+    FILL_DTYPE,
+    S_BUY_BASE,
+    S_LOT,
+    S_LOT_P10,
+    S_MAKER,
+    S_MIN_AMOUNT,
+    S_MIN_NOTIONAL,
+    S_SELL_BASE,
+    S_SLIP,
+    S_SLIP_A,
+    S_SLIP_B,
+    S_SLIP_C,
+    S_TAKER,
+    S_TICK,
+    S_TICK_P10,
+    SLIP_FIXED_BPS,
+    SLIP_NONE,
+    SLIP_VOLUME,
+    SPEC_FIELDS,
+    _below_minimums,
+    _mark_dust,
+    _max_amount,
+    _push,
+    _push_fill,
+    asked_all_nb,
+    buy_nb,
+    buy_quote_nb,
+    is_dust_nb,
+    round_amount_nb,
+    round_price_nb,
+    sell_fill_nb,
+    sell_nb,
+    slip_nb,
 )
 
 REASON_ENTRY, REASON_EXIT, REASON_STOP_LOSS, REASON_TAKE_PROFIT, REASON_TRAILING, REASON_REBALANCE = range(6)
 RULE_ADVERSE_FIRST, RULE_FAVORABLE_FIRST, RULE_OPEN_DISTANCE = range(3)
-SLIP_NONE, SLIP_FIXED_BPS, SLIP_VOLUME = range(3)
-
-SPEC_FIELDS = (
-    "tick", "tick_p10", "lot", "lot_p10", "min_amount", "min_notional",
-    "taker", "maker", "slip_model", "slip_a", "slip_b", "slip_c",
-)
-(S_TICK, S_TICK_P10, S_LOT, S_LOT_P10, S_MIN_AMOUNT, S_MIN_NOTIONAL,
- S_TAKER, S_MAKER, S_SLIP, S_SLIP_A, S_SLIP_B, S_SLIP_C) = range(12)
 
 #: Columns of the per-run metric accumulators (finished into metrics by ``fast``).
 ACC_FIELDS = (
@@ -103,145 +129,6 @@ def _store_acc_nb(acc, prev_e, n_returns, sum_r, sum_r2, down2, max_dd, dd_ms, d
     acc[21] = fees_cum
     acc[22] = sum_e
     acc[23] = nf
-
-_REL_TOL = 1e-9  # trades.POSITION_RTOL
-_EPS = 1e-12  # sim_exec._EPS
-
-
-# ----------------------------------------------------------------------------- rounding
-
-
-@njit(cache=True)
-def round_price_nb(price, tick, p10):
-    """``MarketSpec.round_price``: nearest tick, then the decimal grid of the tick."""
-    if tick <= 0.0:
-        return price
-    v = np.rint(price / tick) * tick
-    return np.rint(v * p10) / p10
-
-
-@njit(cache=True)
-def round_amount_nb(amount, lot, p10):
-    """``MarketSpec.round_amount``: truncate a (positive) amount to the lot step."""
-    if lot <= 0.0:
-        return amount
-    steps = np.floor(abs(amount) / lot + 1e-9)
-    value = np.rint(steps * lot * p10) / p10
-    return value if value != 0.0 else 0.0
-
-
-@njit(cache=True)
-def slip_nb(sign, price, amount, volume, spec):
-    """``slippage`` models for a taker fill (adverse: buys pay more, sells get less)."""
-    model = spec[S_SLIP]
-    if model == SLIP_FIXED_BPS:
-        return price * (1.0 + sign * spec[S_SLIP_A] * 1e-4)
-    if model == SLIP_VOLUME:
-        part = amount / volume if volume > 0.0 else 1.0
-        impact = min(spec[S_SLIP_C], spec[S_SLIP_A] * part ** spec[S_SLIP_B])
-        return price * (1.0 + sign * impact * 1e-4)
-    return price
-
-
-@njit(cache=True)
-def _max_amount(budget, price, rate):
-    """``MakerTakerFees.max_amount``."""
-    if budget <= 0.0 or price <= 0.0:
-        return 0.0
-    return budget / (price * (1.0 + rate))
-
-
-@njit(cache=True)
-def _below_minimums(price, amount, spec):
-    """``order_checks.minimums_error`` is non-empty."""
-    return amount <= 0.0 or amount < spec[S_MIN_AMOUNT] or price * amount < spec[S_MIN_NOTIONAL]
-
-
-# ----------------------------------------------------------------------------- market orders
-
-
-@njit(cache=True)
-def buy_quote_nb(o, quote, cash, volume, spec):
-    """A market buy spending ``quote`` (fee included) at the open ``o``: ``sim_exec._execute``
-    with ``quote_sized`` and ``_affordable``. Returns ``(amount, price, fee)``; amount 0
-    means the broker cancels it (under the minimums or unpayable)."""
-    taker, lot, lp10 = spec[S_TAKER], spec[S_LOT], spec[S_LOT_P10]
-    want = round_amount_nb(_max_amount(quote, o, taker), lot, lp10)
-    if want <= 0.0:
-        return 0.0, 0.0, 0.0
-    price = slip_nb(1.0, o, want, volume, spec)
-    want = round_amount_nb(_max_amount(quote, price, taker), lot, lp10)
-    if _below_minimums(price, want, spec):
-        return 0.0, 0.0, 0.0
-    amount = want
-    if not price * amount + price * amount * taker <= cash:
-        reduced = round_amount_nb(_max_amount(cash, price, taker), lot, lp10)
-        for _ in range(64):  # float noise: step down until truly payable
-            if reduced <= 0.0 or price * reduced + price * reduced * taker <= cash:
-                break
-            if lot <= 0.0:
-                reduced = np.nextafter(reduced, 0.0)
-            else:
-                reduced = round_amount_nb(reduced - lot, lot, lp10)
-        if reduced <= 0.0 or _below_minimums(price, reduced, spec):
-            return 0.0, 0.0, 0.0
-        amount = reduced
-    return amount, price, price * amount * taker
-
-
-@njit(cache=True)
-def sell_nb(ref, want, pos, cash, volume, spec, rate, taker, limit):
-    """A sell of ``want`` at reference price ``ref`` (``sim_exec._execute`` + ``_affordable``).
-
-    ``taker`` applies slippage (capped at ``limit`` when ``limit > 0``, limit orders);
-    ``rate`` is the fee rate of the liquidity. Returns ``(amount, price, fee)``, amount 0
-    when cancelled."""
-    if want <= 0.0:
-        return 0.0, 0.0, 0.0
-    price = ref
-    if taker:
-        price = slip_nb(-1.0, ref, want, volume, spec)
-        if limit > 0.0:
-            price = max(price, limit)
-    lot, lp10 = spec[S_LOT], spec[S_LOT_P10]
-    if abs(want - pos) <= _EPS * want:
-        reduced = pos  # float noise either way: sell exactly the holding (sim_exec)
-    elif want <= pos:
-        reduced = want
-    else:
-        reduced = round_amount_nb(pos, lot, lp10)
-        if pos - reduced <= _EPS * pos:
-            reduced = pos  # the lot rounding only lost float noise: all of it (sim_exec)
-        elif reduced > pos:  # float noise of the whole holding: sold exactly (sim_exec)
-            if reduced - pos <= _EPS * reduced:
-                reduced = pos
-            else:
-                reduced = max(0.0, round_amount_nb(reduced - lot, lot, lp10))
-    fee = price * reduced * rate
-    if reduced > 0.0 and cash + price * reduced - fee < 0.0:
-        return 0.0, 0.0, 0.0
-    if reduced != want and (reduced <= 0.0 or _below_minimums(price, reduced, spec)):
-        return 0.0, 0.0, 0.0
-    return reduced, price, price * reduced * rate
-
-
-@njit(cache=True)
-def _push(fills, nf, bar, col, side, price, amount, fee, reason, maker):
-    """Append one fill record, doubling the array when full; returns the array."""
-    if nf == fills.shape[0]:
-        grown = np.empty(max(16, 2 * nf), dtype=fills.dtype)
-        grown[:nf] = fills[:nf]
-        fills = grown
-    r = fills[nf]
-    r["bar"] = bar
-    r["col"] = col
-    r["side"] = side
-    r["price"] = price
-    r["amount"] = amount
-    r["fee"] = fee
-    r["reason"] = reason
-    r["maker"] = maker
-    return fills
 
 
 @njit(cache=True)
@@ -295,22 +182,24 @@ def tp_first_nb(rule, o, h, l, tp_price, tp_open, sl_price, sl_open):
     return k_tp <= k_sl
 
 
+
 # ----------------------------------------------------------------------------- one run
 
 
 @njit(cache=True)
 def simulate_nb(open_, high, low, close, volume, ts, tf_ms, mode, entries, exits, sma_f, sma_s,
                 init_cash, frac, spec, sl_pct, tp_pct, trail_pct, rule, record, col,
-                cash_out, expo_out, fees_out, acc):
+                eq_out, cash_out, expo_out, fees_out, acc):
     """One long-only spot run of a signal strategy; the reference is the event engine
-    running ``fast.SignalStrategy`` (see the module docstring for every rule).
+    running ``api.SignalStrategy`` (see the module docstring for every rule).
 
     ``mode`` 0 reads ``entries``/``exits``; mode 1 trades the crossover of two SMAs given
     as arrays (``indicators_nb.sma_nb``, the engine's SMA bit for bit), ``d = sma_f - sma_s``:
-    up when ``d_prev <= 0 < d``, down when ``d_prev >= 0 > d`` (``research.strategies.SmaCross``). Entries act when flat, exits when long.
-    ``sl_pct``/``tp_pct``/``trail_pct`` <= 0 mean "none". When ``record`` the per-bar
-    cash, exposure and cumulative fees go to ``*_out`` and the fills are returned; the
-    metric accumulators (``ACC_FIELDS``) always go to ``acc``. Returns
+    up when ``d_prev <= 0 < d``, down when ``d_prev >= 0 > d`` (``research.strategies.SmaCross``).
+    Entries act when the position the strategy sees is flat (dust reads flat), exits when
+    long. ``sl_pct``/``tp_pct``/``trail_pct`` <= 0 mean "none". When ``record`` the
+    per-bar equity, cash, exposure and cumulative fees go to ``*_out`` and the fills are
+    returned; the metric accumulators (``ACC_FIELDS``) always go to ``acc``. Returns
     ``(fills, n_fills)``.
     """
     n = close.shape[0]
@@ -320,12 +209,15 @@ def simulate_nb(open_, high, low, close, volume, ts, tf_ms, mode, entries, exits
     lot, lp10 = spec[S_LOT], spec[S_LOT_P10]
     min_amt, min_not = spec[S_MIN_AMOUNT], spec[S_MIN_NOTIONAL]
     taker, maker = spec[S_TAKER], spec[S_MAKER]
+    buy_base, sell_base = spec[S_BUY_BASE] > 0.0, spec[S_SELL_BASE] > 0.0
     want_sl, want_tp, want_tr = sl_pct > 0.0, tp_pct > 0.0, trail_pct > 0.0
     cash = init_cash
-    pos = 0.0
+    pos = 0.0  # the base holding (dust included)
+    dust = False  # the holding is dust: the strategy sees a flat position
     pending = 0  # +1 buy quote, -1 sell amount
     pend_q = 0.0
     sl_on = False
+    oco = False  # the stop-loss and take-profit are one OCO (ctx.oco), not lone orders
     tp_on = False
     tr_on = False
     tp_seen = False
@@ -336,9 +228,11 @@ def simulate_nb(open_, high, low, close, volume, ts, tf_ms, mode, entries, exits
     stop_amt = 0.0
     stops_from = n + 1
     fees_cum = 0.0
-    # trade accumulators (trades.build_trades for one entry fill and one exit fill)
+    # trade accumulators (trades.trade_rows: one entry fill, then the exit fills)
     en_not = 0.0
     en_fee = 0.0
+    ex_not = 0.0
+    ex_fee = 0.0
     in_trade = False
     # metric accumulators
     prev_e = init_cash
@@ -366,115 +260,164 @@ def simulate_nb(open_, high, low, close, volume, ts, tf_ms, mode, entries, exits
         c = close[i]
         vol = volume[i]
         # ---- 1. the broker matches what was placed at earlier closes
-        if pending == 1:
-            amt, price, fee = buy_quote_nb(o, pend_q, cash, vol, spec)
-            if amt > 0.0:
-                cash = cash - (price * amt + fee)
-                pos = pos + amt
-                fees_cum += fee
-                notional += price * amt
-                en_not = amt * price
-                en_fee = fee
-                in_trade = True
-                if record:
-                    fills = _push(fills, nf, i, col, 1, price, amt, fee, REASON_ENTRY, False)
-                nf += 1
-                # protective orders, placed in on_fill at this bar's close
-                if want_sl or want_tp:
-                    sl_lvl = round_price_nb(price * (1.0 - sl_pct), tick, tp10)
-                    tp_lvl = round_price_nb(price * (1.0 + tp_pct), tick, tp10)
-                    a = round_amount_nb(pos, lot, lp10)
-                    bad_amt = a <= 0.0 or a < min_amt
-                    ok_sl = want_sl and not bad_amt and not sl_lvl * a < min_not
-                    ok_tp = want_tp and not bad_amt and not tp_lvl * a < min_not
-                    if want_sl and want_tp and not (ok_sl and ok_tp):
-                        ok_sl = False  # an OCO is rejected whole when one leg is
-                        ok_tp = False
-                    sl_on, tp_on, tp_seen, stop_amt = ok_sl, ok_tp, False, a
-                if want_tr:
-                    a = round_amount_nb(pos, lot, lp10)
-                    if not (a <= 0.0 or a < min_amt or c * a < min_not):
-                        tr_on = True
-                        stop_amt = round_amount_nb(min(a, pos), lot, lp10)
-                        tr_best = c
-                        tr_lvl = round_price_nb(tr_best * (1.0 - trail_pct), tick, tp10)
-                stops_from = i + 1
-        elif pending == -1:
-            amt, price, fee = sell_nb(o, pend_q, pos, cash, vol, spec, taker, True, 0.0)
-            if amt > 0.0:
-                cash = cash + (price * amt - fee)
-                was = pos
-                left = pos - amt
-                pos = 0.0 if left < 0.0 else left  # portfolio: positive dust is kept
-                fees_cum += fee
-                notional += price * amt
-                if record:
-                    fills = _push(fills, nf, i, col, -1, price, amt, fee, REASON_EXIT, False)
-                nf += 1
-                if in_trade and pos <= _REL_TOL * max(amt, was):  # trades.POSITION_RTOL
-                    in_trade = False
-                    _close_trade(tacc, (amt * price - en_not) - (en_fee + fee), en_not + en_fee)
-        elif (sl_on or tp_on or tr_on) and i >= stops_from:
-            reason = -1
-            ref = 0.0
-            liq_taker = True
-            lim = 0.0
-            if tr_on:
-                if o <= tr_lvl:
-                    reason, ref = REASON_TRAILING, o
-                elif lo <= tr_lvl:
-                    reason, ref = REASON_TRAILING, tr_lvl
-                else:
-                    best = max(tr_best, h)
-                    if best != tr_best:
-                        tr_best = best
-                        tr_lvl = round_price_nb(best * (1.0 - trail_pct), tick, tp10)
-            else:
-                sl_hit = False
-                sl_open = False
-                sl_px = 0.0
-                if sl_on:
-                    if o <= sl_lvl:
-                        sl_hit, sl_open, sl_px = True, True, o
-                    elif lo <= sl_lvl:
-                        sl_hit, sl_px = True, sl_lvl
-                tp_hit = False
-                tp_open = False
-                tp_px = 0.0
-                if tp_on:
-                    if o >= tp_lvl:
-                        tp_hit, tp_open, tp_px = True, True, o
-                    elif h >= tp_lvl:
-                        tp_hit, tp_px = True, tp_lvl
-                use_tp = tp_hit and (
-                    not sl_hit or tp_first_nb(rule, o, h, lo, tp_px, tp_open, sl_px, sl_open)
-                )
-                if use_tp:
-                    reason, ref, lim = REASON_TAKE_PROFIT, tp_px, tp_lvl
-                    liq_taker = tp_open and not tp_seen
-                elif sl_hit:
-                    reason, ref = REASON_STOP_LOSS, sl_px
-                tp_seen = True
-            if reason >= 0:
-                want = stop_amt
-                if reason != REASON_TAKE_PROFIT and not (sl_on and tp_on):
-                    want = min(want, round_amount_nb(pos, lot, lp10))  # reduce-only stops
-                rate = taker if liq_taker else maker
-                amt, price, fee = sell_nb(ref, want, pos, cash, vol, spec, rate, liq_taker, lim)
-                sl_on = tp_on = tr_on = False
+        if pending != 0 or ((sl_on or tp_on or tr_on) and i >= stops_from):  # else nothing to match
+            s_amt = 0.0  # a sell fill of this bar: amount, price, fee, base fee, ...
+            s_px = 0.0
+            s_fee = 0.0
+            s_bfee = 0.0
+            s_reason = REASON_EXIT
+            s_maker = False
+            s_order = 0.0  # the sell order's amount
+            s_all = False  # reduce-only: an exit whatever it leaves (loop._asked_for_all)
+            if pending == 1:
+                amt, price, fee, bfee = buy_nb(o, pend_q, cash, vol, spec)
                 if amt > 0.0:
-                    cash = cash + (price * amt - fee)
-                    was = pos
-                    left = pos - amt
-                    pos = 0.0 if left < 0.0 else left
+                    if buy_base:
+                        cash = cash - price * amt
+                        net = amt - bfee
+                    else:
+                        cash = cash - (price * amt + fee)
+                        net = amt
+                    pos = pos + net  # a dust holding merges back into the position
+                    dust = False
                     fees_cum += fee
                     notional += price * amt
+                    en_not = net * price
+                    en_fee = fee
+                    ex_not = 0.0
+                    ex_fee = 0.0
+                    in_trade = True
                     if record:
-                        fills = _push(fills, nf, i, col, -1, price, amt, fee, reason, not liq_taker)
+                        fills = _push_fill(fills, nf, i, col, 1, price, amt, fee, REASON_ENTRY,
+                                           False, bfee if buy_base else fee, buy_base)
                     nf += 1
-                    if in_trade and pos <= _REL_TOL * max(amt, was):
-                        in_trade = False
-                        _close_trade(tacc, (amt * price - en_not) - (en_fee + fee), en_not + en_fee)
+                    # protective orders, placed in on_fill at this bar's close
+                    if want_sl or want_tp:
+                        sl_lvl = round_price_nb(price * (1.0 - sl_pct), tick, tp10)
+                        tp_lvl = round_price_nb(price * (1.0 + tp_pct), tick, tp10)
+                        a = round_amount_nb(pos, lot, lp10)
+                        bad_amt = a <= 0.0 or a < min_amt
+                        ok_sl = want_sl and not bad_amt and not sl_lvl * a < min_not
+                        ok_tp = want_tp and not bad_amt and not tp_lvl * a < min_not
+                        if want_sl and want_tp and not (ok_sl and ok_tp):
+                            ok_sl = False  # an OCO is rejected whole when one leg is
+                            ok_tp = False
+                        sl_on, tp_on, tp_seen, stop_amt = ok_sl, ok_tp, False, a
+                        oco = ok_sl and ok_tp
+                    if want_tr:
+                        a = round_amount_nb(pos, lot, lp10)
+                        if not (a <= 0.0 or a < min_amt or c * a < min_not):
+                            tr_on = True
+                            stop_amt = round_amount_nb(min(a, pos), lot, lp10)
+                            tr_best = c
+                            tr_lvl = round_price_nb(tr_best * (1.0 - trail_pct), tick, tp10)
+                    stops_from = i + 1
+            elif pending == -1:
+                s_amt, s_px, s_fee, s_bfee = sell_fill_nb(o, pend_q, pos, cash, vol, spec, taker,
+                                                          True, 0.0)
+                s_order = pend_q
+            elif (sl_on or tp_on or tr_on) and i >= stops_from:
+                reason = -1
+                ref = 0.0
+                liq_taker = True
+                lim = 0.0
+                sl_hit = False
+                sl_px = 0.0
+                tp_hit = False
+                tp_px = 0.0
+                tp_taker = False
+                if tr_on:
+                    if o <= tr_lvl:
+                        reason, ref = REASON_TRAILING, o
+                    elif lo <= tr_lvl:
+                        reason, ref = REASON_TRAILING, tr_lvl
+                    else:
+                        best = max(tr_best, h)
+                        if best != tr_best:
+                            tr_best = best
+                            tr_lvl = round_price_nb(best * (1.0 - trail_pct), tick, tp10)
+                else:
+                    sl_open = False
+                    if sl_on:
+                        if o <= sl_lvl:
+                            sl_hit, sl_open, sl_px = True, True, o
+                        elif lo <= sl_lvl:
+                            sl_hit, sl_px = True, sl_lvl
+                    tp_open = False
+                    if tp_on:
+                        if o >= tp_lvl:
+                            tp_hit, tp_open, tp_px = True, True, o
+                        elif h >= tp_lvl:
+                            tp_hit, tp_px = True, tp_lvl
+                    use_tp = tp_hit and (
+                        not sl_hit or tp_first_nb(rule, o, h, lo, tp_px, tp_open, sl_px, sl_open)
+                    )
+                    tp_taker = tp_open and not tp_seen
+                    if use_tp:
+                        reason, ref, lim = REASON_TAKE_PROFIT, tp_px, tp_lvl
+                        liq_taker = tp_taker
+                    elif sl_hit:
+                        reason, ref = REASON_STOP_LOSS, sl_px
+                    tp_seen = True
+                if reason >= 0:
+                    want = stop_amt
+                    s_all = reason != REASON_TAKE_PROFIT and not oco  # a lone stop: reduce-only
+                    if s_all:
+                        capped = round_amount_nb(pos, lot, lp10)
+                        if capped < want:
+                            want = capped
+                            if capped > 0.0 and _below_minimums(ref, capped, spec):
+                                want = 0.0  # cancelled: what is held is dust
+                    rate = taker if liq_taker else maker
+                    s_amt, s_px, s_fee, s_bfee = sell_fill_nb(ref, want, pos, cash, vol, spec, rate,
+                                                              liq_taker, lim)
+                    s_reason, s_maker, s_order = reason, not liq_taker, stop_amt
+                    if s_amt > 0.0 or not oco:
+                        sl_on = tp_on = tr_on = False
+                    elif reason == REASON_STOP_LOSS:
+                        # an OCO leg the broker cancelled (unpayable, or under the minimums
+                        # once shrunk to the holding): its sibling keeps working and trades
+                        # next in this bar when reached (execution._match_group)
+                        sl_on = False
+                        if tp_hit:
+                            s_amt, s_px, s_fee, s_bfee = sell_fill_nb(
+                                tp_px, stop_amt, pos, cash, vol, spec,
+                                taker if tp_taker else maker, tp_taker, tp_lvl)
+                            s_reason, s_maker = REASON_TAKE_PROFIT, not tp_taker
+                            tp_on = False
+                    else:
+                        tp_on = False
+                        if sl_hit:
+                            s_amt, s_px, s_fee, s_bfee = sell_fill_nb(
+                                sl_px, stop_amt, pos, cash, vol, spec, taker, True, 0.0)
+                            s_reason, s_maker = REASON_STOP_LOSS, False
+                            sl_on = False
+            if s_amt > 0.0:
+                if sell_base:
+                    cash = cash + s_px * s_amt
+                    sold = s_amt + s_bfee
+                else:
+                    cash = cash + (s_px * s_amt - s_fee)
+                    sold = s_amt
+                was = pos
+                left = pos - sold
+                pos = 0.0 if left < 0.0 else left
+                fees_cum += s_fee
+                notional += s_px * s_amt
+                if record:
+                    fills = _push_fill(fills, nf, i, col, -1, s_px, s_amt, s_fee, s_reason, s_maker,
+                                       s_bfee if sell_base else s_fee, sell_base)
+                nf += 1
+                ex_not += sold * s_px
+                ex_fee += s_fee
+                # portfolio._check_dust, confirmed by loop._report_dust for an exit
+                dust = pos > 0.0 and is_dust_nb(pos, s_px, spec) and (
+                    s_all or asked_all_nb(s_order, s_amt, s_bfee, pos, spec))
+                if dust and record:
+                    _mark_dust(fills, nf - 1, pos)
+                if in_trade and (pos <= _REL_TOL * max(sold, was) or dust):  # trades.POSITION_RTOL
+                    in_trade = False
+                    _close_trade(tacc, (ex_not - en_not) - (en_fee + ex_fee), en_not + en_fee)
         pending = 0
         # ---- 2. the strategy decides at the close
         if mode == 0:
@@ -485,23 +428,30 @@ def simulate_nb(open_, high, low, close, volume, ts, tf_ms, mode, entries, exits
             ent = prev_d <= 0.0 and 0.0 < d
             ext = prev_d >= 0.0 and 0.0 > d
             prev_d = d
-        if pos == 0.0:
+        seen = 0.0 if dust else pos  # ctx.position: dust reads flat
+        if seen == 0.0:
             if ent:
-                delta = frac * cash - pos * c
+                eq = cash + pos * c if dust else cash  # Portfolio.equity: dust counts
+                delta = frac * eq - seen * c
                 if delta > 0.0:
                     spend = min(delta, cash)
-                    if spend > max(min_not, 1e-9 * cash):
+                    if spend > max(min_not, 1e-9 * eq):
                         pending, pend_q = 1, spend
         elif ext:
             sl_on = tp_on = tr_on = False  # the strategy cancels its protective orders
-            if pos > 0.0 and not pos * c <= min_not:
-                a = round_amount_nb(pos, lot, lp10)
+            if seen > 0.0 and not seen * c <= min_not:
+                a = round_amount_nb(seen, lot, lp10)
                 if not (a <= 0.0 or a < min_amt or c * a < min_not):
                     pending, pend_q = -1, a
         # ---- 3. the loop records the step
-        expo = pos * c if pos != 0.0 else 0.0
-        e = cash + expo
+        if dust:  # (cash + exposure) + the dust's value (loop.recorded_block)
+            expo = 0.0
+            e = (cash + expo) + pos * c
+        else:
+            expo = pos * c if pos != 0.0 else 0.0
+            e = cash + expo
         if record:
+            eq_out[i] = e
             cash_out[i] = cash
             expo_out[i] = expo
             fees_out[i] = fees_cum
@@ -551,25 +501,31 @@ def sma_table_nb(close, periods):
     return out
 
 
+
 @njit(cache=True)
 def _sma_run_nb(open_, close, volume, ts, tf_ms, sma_f, sma_s, init_cash, frac, spec, acc):
     """``simulate_nb(mode=1)`` without protective orders and without recording, bit for bit
     (the sweep's common case). The same fills and accounting; the per-bar bookkeeping is
-    leaner with identical results: a flat stretch (no position, nothing pending, equity
+    leaner with identical results: a flat stretch (nothing held, nothing pending, equity
     unchanged) only accumulates equity and watches for the next up-cross; the drawdown
     depth is only recomputed for a new low under the current peak (``1 - e / peak`` is
-    monotone in ``e``); the last-peak time is read from ``ts`` only when it moves."""
+    monotone in ``e``); the last-peak time is read from ``ts`` only when it moves. A dust
+    holding is no flat stretch: its value moves the equity every bar."""
     n = close.shape[0]
     lot, lp10 = spec[S_LOT], spec[S_LOT_P10]
     min_amt, min_not = spec[S_MIN_AMOUNT], spec[S_MIN_NOTIONAL]
     taker = spec[S_TAKER]
+    buy_base, sell_base = spec[S_BUY_BASE] > 0.0, spec[S_SELL_BASE] > 0.0
     cash = init_cash
     pos = 0.0
+    dust = False
     pending = 0
     pend_q = 0.0
     fees_cum = 0.0
     en_not = 0.0
     en_fee = 0.0
+    ex_not = 0.0
+    ex_fee = 0.0
     in_trade = False
     nf = 0
     prev_e = init_cash
@@ -593,29 +549,47 @@ def _sma_run_nb(open_, close, volume, ts, tf_ms, sma_f, sma_s, init_cash, frac, 
     while i < n:
         # ---- 1. the broker matches what was placed at the previous close
         if pending == 1:
-            amt, price, fee = buy_quote_nb(open_[i], pend_q, cash, volume[i], spec)
+            amt, price, fee, bfee = buy_nb(open_[i], pend_q, cash, volume[i], spec)
             if amt > 0.0:
-                cash = cash - (price * amt + fee)
-                pos = pos + amt
+                if buy_base:
+                    cash = cash - price * amt
+                    net = amt - bfee
+                else:
+                    cash = cash - (price * amt + fee)
+                    net = amt
+                pos = pos + net
+                dust = False
                 fees_cum += fee
                 notional += price * amt
-                en_not = amt * price
+                en_not = net * price
                 en_fee = fee
+                ex_not = 0.0
+                ex_fee = 0.0
                 in_trade = True
                 nf += 1
         elif pending == -1:
-            amt, price, fee = sell_nb(open_[i], pend_q, pos, cash, volume[i], spec, taker, True, 0.0)
+            amt, price, fee, bfee = sell_fill_nb(open_[i], pend_q, pos, cash, volume[i], spec,
+                                                 taker, True, 0.0)
             if amt > 0.0:
-                cash = cash + (price * amt - fee)
+                if sell_base:
+                    cash = cash + price * amt
+                    sold = amt + bfee
+                else:
+                    cash = cash + (price * amt - fee)
+                    sold = amt
                 was = pos
-                left = pos - amt
+                left = pos - sold
                 pos = 0.0 if left < 0.0 else left
                 fees_cum += fee
                 notional += price * amt
                 nf += 1
-                if in_trade and pos <= _REL_TOL * max(amt, was):
+                ex_not += sold * price
+                ex_fee += fee
+                dust = pos > 0.0 and is_dust_nb(pos, price, spec) and asked_all_nb(
+                    pend_q, amt, bfee, pos, spec)
+                if in_trade and (pos <= _REL_TOL * max(sold, was) or dust):
                     in_trade = False
-                    _close_trade(tacc, (amt * price - en_not) - (en_fee + fee), en_not + en_fee)
+                    _close_trade(tacc, (ex_not - en_not) - (en_fee + ex_fee), en_not + en_fee)
         pending = 0
         # ---- 2. the strategy decides at the close
         c = close[i]
@@ -623,20 +597,26 @@ def _sma_run_nb(open_, close, volume, ts, tf_ms, sma_f, sma_s, init_cash, frac, 
         ent = prev_d <= 0.0 and 0.0 < d
         ext = prev_d >= 0.0 and 0.0 > d
         prev_d = d
-        if pos == 0.0:
+        seen = 0.0 if dust else pos
+        if seen == 0.0:
             if ent:
-                delta = frac * cash - pos * c
+                eq = cash + pos * c if dust else cash
+                delta = frac * eq - seen * c
                 if delta > 0.0:
                     spend = min(delta, cash)
-                    if spend > max(min_not, 1e-9 * cash):
+                    if spend > max(min_not, 1e-9 * eq):
                         pending, pend_q = 1, spend
-        elif ext and pos > 0.0 and not pos * c <= min_not:
-            a = round_amount_nb(pos, lot, lp10)
+        elif ext and seen > 0.0 and not seen * c <= min_not:
+            a = round_amount_nb(seen, lot, lp10)
             if not (a <= 0.0 or a < min_amt or c * a < min_not):
                 pending, pend_q = -1, a
         # ---- 3. the step's metrics
-        expo = pos * c if pos != 0.0 else 0.0
-        e = cash + expo
+        if dust:
+            expo = 0.0
+            e = (cash + expo) + pos * c
+        else:
+            expo = pos * c if pos != 0.0 else 0.0
+            e = cash + expo
         sum_e += e
         if e != prev_e:
             r = e / prev_e - 1.0
@@ -711,12 +691,10 @@ def sweep_sma_nb(open_, high, low, close, volume, ts, tf_ms, fast, slow, init_ca
         cash_o = np.empty(n if keep else 0)
         expo_o = np.empty(n if keep else 0)
         fees_o = np.empty(n if keep else 0)
+        eq_o = equity_out[j] if keep else np.empty(0)
         simulate_nb(open_, high, low, close, volume, ts, tf_ms, 1, dummy_b, dummy_b,
                     smas[fi[j]], smas[si[j]], init_cash, frac, spec, sl_pct, tp_pct, trail_pct,
-                    rule, keep, 0, cash_o, expo_o, fees_o, acc[j])
-        if keep:
-            for i in range(n):
-                equity_out[j, i] = cash_o[i] + expo_o[i]
+                    rule, keep, 0, eq_o, cash_o, expo_o, fees_o, acc[j])
     return acc
 
 
@@ -731,98 +709,8 @@ def sweep_signals_nb(open_, high, low, close, volume, ts, tf_ms, entries, exits,
     for j in prange(m):
         simulate_nb(open_, high, low, close, volume, ts, tf_ms, 0, entries[j], exits[j], empty, empty,
                     init_cash, frac, spec, sl_pct, tp_pct, trail_pct, rule, False, 0,
-                    empty, empty, empty, acc[j])
+                    empty, empty, empty, empty, acc[j])
     return acc
-
-
-# ----------------------------------------------------------------------------- target weights
-
-
-@njit(cache=True)
-def simulate_weights_nb(open_, close, volume, weights, init_cash, spec, cash_out, expo_out,
-                        fees_out):
-    """Target-weight rebalancing over ``K`` symbols; arrays are ``(n_bars, K)``, columns in
-    the engine's symbol order (sorted names). The reference is the event engine running
-    ``fast.TargetWeightStrategy``: after the last symbol's bar of step ``i`` it calls
-    ``ctx.target_percent(symbol, weights[i, k])`` for each symbol in order (NaN: no
-    call). At step ``i + 1`` each symbol's order fills at its own open, symbol by symbol
-    (the engine's bar order), so a buy is never funded by a sale of the same step: it
-    was capped at the cash free at the decision. Returns ``(fills, n_fills)``."""
-    n, k_n = close.shape
-    fills = np.empty(64, dtype=FILL_DTYPE)
-    nf = 0
-    cash = init_cash
-    fees_cum = 0.0
-    pos = np.zeros(k_n)
-    mark = np.zeros(k_n)
-    pending = np.zeros(k_n, dtype=np.int64)
-    pend_q = np.zeros(k_n)
-    held = np.empty(k_n, dtype=np.int64)  # portfolio._held: first-bought order
-    nheld = 0
-    for i in range(n):
-        for k in range(k_n):
-            sp = spec[k]
-            if pending[k] == 1:
-                amt, price, fee = buy_quote_nb(open_[i, k], pend_q[k], cash, volume[i, k], sp)
-                if amt > 0.0:
-                    cash = cash - (price * amt + fee)
-                    was_flat = pos[k] == 0.0
-                    pos[k] = pos[k] + amt
-                    fees_cum += fee
-                    if was_flat:
-                        held[nheld] = k
-                        nheld += 1
-                    fills = _push(fills, nf, i, k, 1, price, amt, fee, REASON_REBALANCE, False)
-                    nf += 1
-            elif pending[k] == -1:
-                amt, price, fee = sell_nb(open_[i, k], pend_q[k], pos[k], cash, volume[i, k], sp,
-                                          sp[S_TAKER], True, 0.0)
-                if amt > 0.0:
-                    cash = cash + (price * amt - fee)
-                    left = pos[k] - amt
-                    pos[k] = 0.0 if left < 0.0 else left  # portfolio: positive dust is kept
-                    fees_cum += fee
-                    if pos[k] == 0.0:
-                        for j in range(nheld):
-                            if held[j] == k:
-                                for jj in range(j, nheld - 1):
-                                    held[jj] = held[jj + 1]
-                                nheld -= 1
-                                break
-                    fills = _push(fills, nf, i, k, -1, price, amt, fee, REASON_REBALANCE, False)
-                    nf += 1
-            pending[k] = 0
-            mark[k] = close[i, k]
-        value = 0.0
-        for j in range(nheld):
-            value += pos[held[j]] * mark[held[j]]
-        equity = cash + value if nheld > 0 else cash
-        for k in range(k_n):
-            pct = weights[i, k]
-            if pct != pct:
-                continue
-            sp = spec[k]
-            min_not = sp[S_MIN_NOTIONAL]
-            m_k = mark[k]
-            p_k = pos[k]
-            delta = pct * equity - p_k * m_k
-            floor = max(min_not, 1e-9 * equity)
-            if delta > 0.0:
-                spend = min(delta, cash)
-                if spend > floor:
-                    pending[k], pend_q[k] = 1, spend
-                continue
-            sell = p_k if pct == 0.0 else min(-delta / m_k, p_k)
-            if sell <= 0.0 or sell * m_k <= (min_not if pct == 0.0 else floor):
-                continue
-            a = round_amount_nb(sell, sp[S_LOT], sp[S_LOT_P10])
-            if a <= 0.0 or a < sp[S_MIN_AMOUNT] or m_k * a < min_not:
-                continue
-            pending[k], pend_q[k] = -1, a
-        cash_out[i] = cash
-        expo_out[i] = value if nheld > 0 else 0.0
-        fees_out[i] = fees_cum
-    return fills, nf
 
 
 # ----------------------------------------------------------------------------- the floor

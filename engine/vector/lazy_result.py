@@ -14,10 +14,18 @@ identical to the eager build; ``tests/unit/engine/test_kernel_result.py`` checks
 - ``fills``, ``orders``: columns straight from the fill records (one FILLED order per
   fill, named by ``tagger``), no per-fill objects;
 - ``trades``: ``trades.trade_rows`` over those columns;
-- ``equity``: the kernel's own cash/exposure/fees block adopted as the frame (no copy);
+- ``fills``' ``fee_currency``/``fee_cost``: what the kernel charged, in the base currency
+  (a buy on a ``get`` market: the coin bought) or the quote currency;
+- ``trades``: ``trades.trade_rows`` over those columns, with the fills after which the
+  kernel found dust (a round trip ends there, as with the engine's ``dust`` events);
+- ``equity``: the kernel's own equity/cash/exposure/fees block adopted as the frame (no
+  copy); equity counts dust, exposure does not;
 - ``metrics``: ``result.compute_metrics`` over the equity curve and the trades;
-- ``final_positions``: the fills' running position (positive dust kept, as
-  ``Portfolio``), checked against the open trades.
+- ``final_positions``: the fills' running position (net of base fees, positive leftovers
+  kept, dust left out, as ``Portfolio.positions``), checked against the open trades.
+
+``events`` holds one ``dust`` event per fill that left dust, as the event engine
+reports it (``run.loop``), built with the result.
 
 Pickling (``copy``, Dask, process pools) builds everything first and travels as a plain
 ``BacktestResult``.
@@ -57,8 +65,7 @@ from tradeloom.engine.results.frames import (
 from tradeloom.engine.results.result import (
     BacktestResult,
     EquityCurve,
-    _check_positions,
-    _open_positions,
+    check_final_positions,
     compute_metrics,
 )
 from tradeloom.engine.results.trades import trade_rows
@@ -77,8 +84,9 @@ class KernelRun:
     """What a kernel run produced: fill records, the equity block and the bar closes.
 
     ``block`` is C-contiguous float64 ``(4, n)``; the kernel wrote rows 1..3 (cash,
-    exposure, cumulative fees) and row 0 (equity) is filled in when the equity is
-    first read. ``ts`` are the bars' open times; ``closes`` is ``(n, n_symbols)``.
+    exposure, cumulative fees) and, when ``equity_written``, row 0 (equity, dust
+    included); otherwise row 0 is ``cash + exposure``, filled in when the equity is first
+    read. ``ts`` are the bars' open times; ``closes`` is ``(n, n_symbols)``.
     """
 
     records: np.ndarray
@@ -89,6 +97,7 @@ class KernelRun:
     tf_ms: int
     tagger: Tagger
     strategy_id: str = "fast"
+    equity_written: bool = False
 
 
 class KernelResult(BacktestResult):
@@ -105,7 +114,7 @@ class KernelResult(BacktestResult):
         self = cls.__new__(cls)
         setattr_ = object.__setattr__
         setattr_(self, "manifest", check_json(dict(manifest), "manifest"))
-        setattr_(self, "events", [])
+        setattr_(self, "events", _dust_events(run))
         setattr_(self, "timeframe", timeframe)
         setattr_(self, "initial_cash", float(initial_cash))
         setattr_(self, "quote_currency", str(quote_currency))
@@ -116,10 +125,12 @@ class KernelResult(BacktestResult):
         return self
 
     def equity_values(self) -> np.ndarray:
-        """The equity at each bar close (cash + exposure), a new array, built without any
-        frame (what a sweep's overfitting statistics read of each combination)."""
-        block = self._run.block
-        return np.add(block[1], block[2])
+        """The equity at each bar close (cash + exposure + dust), a new array, built without
+        any frame (what a sweep's overfitting statistics read of each combination)."""
+        run = self._run
+        if run.equity_written:
+            return run.block[0].copy()
+        return np.add(run.block[1], run.block[2])
 
     def pending(self) -> list[str]:
         """The fields not built yet (empty once everything was read)."""
@@ -156,6 +167,14 @@ class KernelResult(BacktestResult):
             tags = {}
             for code in np.unique(r["reason"]).tolist():
                 tags[code] = run.tagger(code)[0]
+            quote = self.quote_currency
+            if "fee_base" in (r.dtype.names or ()):
+                bases = [s.partition("/")[0] for s in run.symbols]
+                currency = [bases[c] if b else quote
+                            for c, b in zip(r["col"].tolist(), r["fee_base"].tolist())]
+                cost = r["fee_cost"].tolist()
+            else:  # records without fee columns: every fee in the quote currency
+                currency, cost = [quote] * n, r["fee"].tolist()
             return {
                 "order_id": list(range(1, n + 1)),
                 "symbol": [run.symbols[c] for c in r["col"].tolist()],
@@ -168,10 +187,8 @@ class KernelResult(BacktestResult):
                 "client_id": [""] * n,
                 "tag": [tags[code] for code in r["reason"].tolist()],
                 "strategy_id": [run.strategy_id] * n,
-                # The kernels charge every fee in the quote currency (they refuse other
-                # fee sides), so what the venue charged is the quote fee itself.
-                "fee_currency": [self.quote_currency] * n,
-                "fee_cost": r["fee"].tolist(),
+                "fee_currency": currency,
+                "fee_cost": cost,
             }
         return self._part("fill_columns", make)
 
@@ -180,14 +197,16 @@ class KernelResult(BacktestResult):
             curve = self._curve()
             final_ts = int(curve.ts[-1]) if len(curve) else None
             return trade_rows(self._fill_columns(), timeframe_ms=self._run.tf_ms,
-                              final_ts=final_ts, final_marks=self.final_marks)
+                              final_ts=final_ts, final_marks=self.final_marks,
+                              dust=_dust_fills(self._run.records))
         return self._part("trade_rows", make)
 
     def _curve(self) -> EquityCurve:
         def make() -> EquityCurve:
             run = self._run
             block = run.block
-            np.add(block[1], block[2], out=block[0])  # equity = cash + exposure
+            if not run.equity_written:
+                np.add(block[1], block[2], out=block[0])  # equity = cash + exposure
             return EquityCurve.adopt_block(run.ts + run.tf_ms, block)
         return self._part("curve", make)
 
@@ -261,17 +280,51 @@ def _metrics(self: KernelResult) -> dict[str, float]:
 
 def _final_positions(self: KernelResult) -> dict[str, float]:
     cols = self._fill_columns()
+    quote = self.quote_currency
     pos = dict.fromkeys(self._run.symbols, 0.0)
-    for symbol, side, amount in zip(cols["symbol"], cols["side"], cols["amount"]):
+    dust = dict.fromkeys(self._run.symbols, False)
+    dusted = _dust_fills(self._run.records)
+    for k, (symbol, side, amount, currency, cost) in enumerate(zip(
+            cols["symbol"], cols["side"], cols["amount"], cols["fee_currency"], cols["fee_cost"])):
+        base_fee = cost if currency != quote else 0.0
         if side is Side.BUY:
-            pos[symbol] += amount
+            pos[symbol] += amount - base_fee if base_fee else amount  # Portfolio: net of a base fee
+            dust[symbol] = False  # a buy merges dust back into the position
         else:
-            left = pos[symbol] - amount
-            pos[symbol] = 0.0 if left < 0.0 else left  # Portfolio keeps positive dust
-    positions = {s: float(p) for s, p in sorted(pos.items()) if p != 0.0}
+            left = pos[symbol] - (amount + base_fee if base_fee else amount)
+            pos[symbol] = 0.0 if left < 0.0 else left  # Portfolio keeps a positive leftover
+        if k in dusted:
+            dust[symbol] = True
+    positions = {s: float(p) for s, p in sorted(pos.items()) if p != 0.0 and not dust[s]}
     if positions:
-        _check_positions(_open_positions(self._trade_rows()), positions)
+        check_final_positions(self._trade_rows(), positions, self._fill_columns())
     return positions
+
+
+def _dust_fills(records: np.ndarray) -> dict[int, float]:
+    """Fill index -> the dust the kernel found after it (``trade_rows``' ``dust``)."""
+    if "dust" not in (records.dtype.names or ()):
+        return {}
+    rows = np.flatnonzero(records["dust"])
+    return dict(zip(rows.tolist(), records["dust_amount"][rows].tolist()))
+
+
+def _dust_events(run: KernelRun) -> list[dict[str, Any]]:
+    """The ``dust`` events the event engine reports for these fills (``run.loop``)."""
+    events = []
+    for k, amount in _dust_fills(run.records).items():
+        record = run.records[k]
+        symbol = run.symbols[int(record["col"])]
+        base = symbol.partition("/")[0]
+        events.append({
+            "ts": int(run.ts[int(record["bar"])]) + run.tf_ms, "kind": "dust", "symbol": symbol,
+            "amount": float(amount), "order_id": k + 1, "fill": k,
+            "message": (
+                f"{symbol}: {amount:.10g} {base} left after order {k + 1} is under the "
+                "market's minimum amount/notional and cannot be sold; it stays in the balance "
+                "and the strategy sees a flat position"),
+        })
+    return events
 
 
 def _risk_decisions(self: KernelResult) -> pd.DataFrame:

@@ -25,5 +25,5 @@ def sweep_signal_forms_nb(open_, high, low, close, volume, ts, tf_ms, entries, e
     for j in prange(m):
         simulate_nb(open_, high, low, close, volume, ts, tf_ms, 0, entries[j], exits[j], empty,
                     empty, init_cash, frac[j], spec, sl_pct[j], tp_pct[j], trail_pct[j], rule,
-                    False, 0, empty, empty, empty, acc[j])
+                    False, 0, empty, empty, empty, empty, acc[j])
     return acc

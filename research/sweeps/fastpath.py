@@ -74,22 +74,6 @@ def _sma_available() -> str | None:
 def _sma_refuse(data: DataSpec, settings: RunSettings) -> str | None:
     if len(data.symbols) != 1:
         return f"the sma_cross kernel runs one symbol, the sweep has {len(data.symbols)}"
-    return quote_fees_only(data)
-
-
-def quote_fees_only(data: DataSpec) -> str | None:
-    """Why the kernels cannot run ``data``'s markets (fees charged outside the quote
-    currency), or None. Markets come from the store's snapshot, as the runs read them."""
-    from tradeloom.adapters.store.market_store import MarketStore
-    from tradeloom.engine.market import FeeSide
-
-    markets = MarketStore(data.catalog).load_markets(data.exchange)
-    for symbol in data.symbols:
-        spec = markets.get(symbol)
-        if spec is not None and spec.fee_side is not FeeSide.QUOTE:
-            return (f"{data.exchange} {symbol} charges fees on its {spec.fee_side.value!r} side "
-                    "(in the coin received) and the kernels implement fees in the quote "
-                    "currency only")
     return None
 
 
@@ -219,11 +203,6 @@ def explain_fast_path(cls: type[Strategy], engine: str, data: DataSpec, settings
         raise ConfigError(f"--engine {engine!r}: use auto, fast or event")
     if engine == "event":
         return FastChoice(None, "--engine event asked for the event engine")
-    fees = quote_fees_only(data)  # no kernel implements another fee side
-    if fees is not None:
-        if engine == "fast":
-            raise ConfigError(f"--engine fast: {fees}; use --engine event (or auto)")
-        return FastChoice(None, fees)
     reasons: list[str] = []
     name = fast_path_name(cls)
     if name is not None:

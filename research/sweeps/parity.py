@@ -78,7 +78,8 @@ def _frame_differences(name: str, fast: pd.DataFrame, event: pd.DataFrame, rtol:
 
 
 def compare_results(fast: BacktestResult, event: BacktestResult, rtol: float = RTOL) -> list[str]:
-    """The differences between two runs' fills, trades, equity and metrics (empty: equal)."""
+    """The differences between two runs' fills, trades, equity, metrics and dust events
+    (empty: equal)."""
     out: list[str] = []
     for name in ("fills", "trades", "equity"):
         _frame_differences(name, getattr(fast, name), getattr(event, name), rtol, out)
@@ -88,7 +89,20 @@ def compare_results(fast: BacktestResult, event: BacktestResult, rtol: float = R
     if set(fast.final_positions) != set(event.final_positions):
         out.append(f"open positions at the end: fast {sorted(fast.final_positions)} != event "
                    f"{sorted(event.final_positions)}")
+    fast_dust, event_dust = _dust(fast), _dust(event)
+    if len(fast_dust) != len(event_dust):
+        out.append(f"dust events: fast {len(fast_dust)} != event {len(event_dust)}")
+    for k, (f, e) in enumerate(zip(fast_dust, event_dust)):
+        if f[:2] != e[:2] or not _same(f[2], e[2], rtol):
+            out.append(f"dust event {k}: fast {f} != event {e}")
+            break
     return out[:MAX_DIFFERENCES]
+
+
+def _dust(result: BacktestResult) -> list[tuple[int, str, float]]:
+    """``(ts, symbol, amount)`` of each ``dust`` event (what an exit left unsellable)."""
+    return [(int(e["ts"]), str(e["symbol"]), float(e["amount"])) for e in result.events
+            if e.get("kind") == "dust"]
 
 
 @dataclass(frozen=True)

@@ -4,20 +4,24 @@ The event side runs ``BracketSignalStrategy`` (entries, exits, a size per bar, a
 with a take-profit ladder, a trailing stop, a time stop) through ``backtest_arrays``; the
 kernel side ``run_brackets`` on the same arrays. Hypothesis draws the bars (random walks
 with gaps at the open), the signals, the exits, the market rules (tick, lot, minimum
-notional), fees, slippage and the intrabar rule; fills, trades, equity and every metric
-must agree (``research.sweeps.parity.compare_results``).
+notional, lots that leave dust), fees on every fee side, slippage and the intrabar rule;
+fills, trades, equity, every metric and the dust events must agree
+(``research.sweeps.parity.compare_results``).
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tradeloom.engine.costs.fees import MakerTakerFees
 from tradeloom.engine.costs.slippage import FixedBpsSlippage, VolumeParticipationSlippage
-from tradeloom.engine.market import MarketSpec
+from tradeloom.engine.market import FeeSide, MarketSpec
 from tradeloom.engine.run.backtest import backtest_arrays
 from tradeloom.engine.run.feeds import BarArrays
 from tradeloom.engine.sim.matching import IntrabarRule
@@ -58,17 +62,20 @@ def exits(draw) -> BracketExits:
 
 MARKETS = [MarketSpec(SYM), MarketSpec(SYM, tick_size=0.01, lot_step=0.001, min_amount=0.001,
                                       min_notional=5.0),
-           MarketSpec(SYM, tick_size=0.1, lot_step=0.01, min_amount=0.01, min_notional=300.0)]
+           MarketSpec(SYM, tick_size=0.1, lot_step=0.01, min_amount=0.01, min_notional=300.0),
+           MarketSpec(SYM, tick_size=0.01, lot_step=0.07, min_amount=0.14, min_notional=12.0)]
 SLIPPAGE = [None, FixedBpsSlippage(4.0), VolumeParticipationSlippage()]
 
 
 class TestKernelParityBrackets:
+    @pytest.mark.parametrize("side", [s.value for s in FeeSide])
     @SETTINGS
     @given(seed=st.integers(0, 2**32 - 1), rules=exits(), market=st.sampled_from(MARKETS),
            fee=st.sampled_from([None, 0.0, 0.002]), slippage=st.sampled_from(SLIPPAGE),
            rule=st.sampled_from(list(IntrabarRule)), vol=st.sampled_from([0.002, 0.008, 0.02]),
            p=st.sampled_from([0.03, 0.1, 0.3]), quote=st.sampled_from([None, None, 700.0, 50_000.0]))
-    def test_random_brackets(self, seed, rules, market, fee, slippage, rule, vol, p, quote):
+    def test_random_brackets(self, side, seed, rules, market, fee, slippage, rule, vol, p, quote):
+        market = dataclasses.replace(market, fee_side=FeeSide(side))
         bars = make_bars(seed, 250, vol, vol / 2)
         rng = np.random.default_rng(seed ^ 0xB5)
         n = len(bars)

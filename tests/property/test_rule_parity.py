@@ -5,11 +5,15 @@
 Hypothesis draws rule sets from the schema's whole vocabulary (indicators with their
 parameters and outputs, lagged operands, comparisons and crossings, ``all``/``any``/``not``,
 ``for_bars``, exits by condition, stop-loss, take-profit ladders, trailing and time
-stops, three sizings) and a window of the bundled Binance sample with its market rules.
+stops, three sizings) and a window of the bundled Binance sample with its market rules, with
+the sample's own fee side (``get``: a buy's fee kept in the coin bought) and with every fee in
+the quote currency.
 ``check_fast`` runs both forms and compares fills, trades, equity and every metric.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import pytest
 from hypothesis import HealthCheck, assume, given, note, settings
@@ -17,6 +21,7 @@ from hypothesis import strategies as st
 
 from tradeloom.adapters.store.market_store import MarketStore
 from tradeloom.app.sample import load_sample
+from tradeloom.engine.market import FeeSide
 from tradeloom.research.rules.document import to_toml
 from tradeloom.research.rules.files import rule_strategy_class
 from tradeloom.research.rules.schema import RuleFileError, validate_rules
@@ -113,12 +118,14 @@ def rule_sets(draw) -> dict:
             "entry": {"when": condition()}, "exit": exit_, "sizing": sizing}
 
 
+@pytest.mark.parametrize("side", ["get", "quote"])
 @settings(max_examples=60, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
                                  HealthCheck.data_too_large])
 @given(doc=rule_sets(), symbol=st.sampled_from(SYMBOLS), start=st.integers(0, 4_000),
        length=st.integers(300, 1_400))
-def test_random_rule_sets_agree_trade_for_trade_on_real_data(store, doc, symbol, start, length):
+def test_random_rule_sets_agree_trade_for_trade_on_real_data(store, side, doc, symbol, start,
+                                                            length):
     try:
         rules = validate_rules(doc)
     except RuleFileError as exc:  # e.g. the generator compared a value with itself
@@ -127,7 +134,7 @@ def test_random_rule_sets_agree_trade_for_trade_on_real_data(store, doc, symbol,
     note(to_toml(rules))
     bars = store.read_bars("binance", "1h", symbol, None, None).iloc[start:start + length]
     bars = bars.reset_index(drop=True)
-    market = store.load_markets("binance")[symbol]
+    market = dataclasses.replace(store.load_markets("binance")[symbol], fee_side=FeeSide(side))
     report = check_fast(rule_strategy_class(rules), bars, timeframe="1h", markets={symbol: market})
     note(report.text())
     assert report.fast is not None, report.reason

@@ -24,9 +24,9 @@ START, END = "2021-01-01", "2021-02-15"  # about 1,080 bars of 1h
 
 def make_store(root: Path, *, quote_fees: bool = True) -> MarketStore:
     """The sample in a store. ``quote_fees`` (the default) records a newer snapshot of
-    the sample's Binance rules charging fees in the quote currency, the one fee side the
-    kernel fast path implements, so these tests exercise it; ``quote_fees=False`` keeps
-    Binance's own rule (fees in the coin received), which runs on the event engine."""
+    the sample's Binance rules charging fees in the quote currency (the figures these
+    tests pin were computed so); ``quote_fees=False`` keeps Binance's own rule (fees in
+    the coin received). The kernel fast path runs either."""
     store = MarketStore(root)
     load_sample(store)
     if quote_fees:

@@ -38,33 +38,39 @@ def signals(seed: int, n: int = 400) -> tuple[np.ndarray, np.ndarray]:
 
 
 def reference(res: KernelResult) -> BacktestResult:
-    """The eager build: one Fill and one FILLED Order per record, then BacktestResult.build."""
+    """The eager build: one Fill and one FILLED Order per record, then BacktestResult.build.
+
+    A record's fee is charged in the base currency when ``fee_base`` (the holding moves
+    by the amount net of it), else in the quote; a record marked ``dust`` left a holding
+    the strategy sees as flat (the run's ``dust`` events, which end the round trip)."""
     run = res._run
     fills, orders = [], []
     pos = dict.fromkeys(run.symbols, 0.0)
+    dust = dict.fromkeys(run.symbols, False)
     for k, r in enumerate(run.records.tolist()):
-        bar, col, side_i, price, amount, fee, reason, maker = r
+        bar, col, side_i, price, amount, fee, reason, maker, cost, fee_base, dusted, _ = r
         symbol = run.symbols[col]
         side = Side.BUY if side_i > 0 else Side.SELL
         ts = int(run.ts[bar])
         tag, otype = run.tagger(reason)
         liq = Liquidity.MAKER if maker else Liquidity.TAKER
-        fills.append(Fill(k + 1, symbol, side, ts, price, amount, fee, liq, tag=tag, strategy_id="fast"))
+        currency = symbol.partition("/")[0] if fee_base else res.quote_currency
+        fill = Fill(k + 1, symbol, side, ts, price, amount, fee, liq, tag=tag, strategy_id="fast",
+                    fee_currency=currency, fee_cost=cost)
+        fills.append(fill)
         orders.append(Order(id=k + 1, symbol=symbol, side=side, type=otype, amount=amount, created_ts=ts,
                             tag=tag, strategy_id="fast", status=OrderStatus.FILLED, filled=amount,
                             avg_price=price, fee=fee, updated_ts=ts, history=[(ts, "filled")]))
-        if side is Side.BUY:
-            pos[symbol] += amount
-        else:
-            left = pos[symbol] - amount
-            pos[symbol] = 0.0 if left < 0.0 else left
-    cash, expo, fees_cum = run.block[1], run.block[2], run.block[3]
-    curve = EquityCurve(ts=run.ts + run.tf_ms, equity=cash + expo, cash=cash, exposure=expo,
-                        fees_cum=fees_cum)
+        left = pos[symbol] + fill.base_change()
+        pos[symbol] = 0.0 if left < 0.0 else left
+        dust[symbol] = bool(dusted) or (dust[symbol] and side is Side.SELL)
+    curve = EquityCurve(ts=run.ts + run.tf_ms, equity=run.block[0], cash=run.block[1],
+                        exposure=run.block[2], fees_cum=run.block[3])
     return BacktestResult.build(
         orders=orders, fills=fills, equity=curve, timeframe=res.timeframe,
         initial_cash=res.initial_cash, quote_currency=res.quote_currency, manifest=res.manifest,
-        final_positions={s: p for s, p in pos.items() if p != 0.0},
+        events=res.events,
+        final_positions={s: p for s, p in pos.items() if p != 0.0 and not dust[s]},
         final_marks={s: float(run.closes[-1, j]) for j, s in enumerate(run.symbols)},
     )
 
@@ -105,6 +111,16 @@ class TestEqualsTheEagerBuild:
         ent, ext = signals(8)
         rules = BracketExits(stop_loss=0.02, take_profits=((0.01, 0.5), (0.03, 0.5)))
         assert_same(run_brackets(bars(8), ent, ext, 1.0, rules))
+
+    @pytest.mark.parametrize("fee_side", ["get", "give", "base"])
+    def test_fees_in_the_base_currency_and_dust(self, fee_side):
+        ent, ext = signals(12)
+        market = MarketSpec("ETH/USDT", tick_size=0.01, lot_step=0.01, min_amount=0.01,
+                            min_notional=5.0, fee_side=fee_side)
+        res = fast.run_signals(bars(12), ent, ext, market=market, sl_pct=0.01, tp_pct=0.015)
+        assert "ETH" in set(res.fills["fee_currency"])
+        assert [e["kind"] for e in res.events] == ["dust"] * len(res.events) and res.events
+        assert_same(res)
 
 
 class TestLaziness:

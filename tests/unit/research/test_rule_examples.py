@@ -68,18 +68,22 @@ def test_rsi_reversion_rules_enter_on_oversold_and_stop_out(store: MarketStore) 
 def test_breakout_rules_scale_out_at_two_levels(store: MarketStore) -> None:
     res = run_backtest(str(EXAMPLES / "breakout.toml"), "BTC/USDT", "1h", None, None, None, store)
     tags = res.fills["tag"].value_counts().to_dict()
-    assert tags["bracket:tp1"] == 38 and tags["bracket:tp2"] == 22 and tags["target"] == 3
+    assert tags["bracket:tp1"] == 36 and tags["bracket:tp2"] == 22 and tags["target"] == 4
     fills = res.fills.reset_index(drop=True)
-    for k in fills.index[fills["tag"] == "bracket:tp1"]:  # the first level sells half, to the lot
+    # the first level sells half of what the entry received (Binance keeps a buy's 0.1 % fee
+    # in BTC), down to the 0.00001 lot
+    for k in fills.index[fills["tag"] == "bracket:tp1"]:
         before = fills.loc[:k]
         entry = before[before["tag"] == "bracket"].iloc[-1]
-        assert abs(fills.loc[k, "amount"] - entry["amount"] / 2) <= 1e-5
-    # the 38 trades that banked the first level ended at the second one, at the stop, or
+        assert entry["fee_currency"] == "BTC"
+        received = entry["amount"] - entry["fee_cost"]
+        assert 0.0 <= received / 2 - fills.loc[k, "amount"] < 1e-5
+    # the 36 trades that banked the first level ended at the second one, at the stop, or
     # at the time stop (72 bars; a market exit, tagged "target")
-    scaled = res.trades[res.trades["n_fills"] == 3]
-    assert len(scaled) == 38
-    assert scaled["exit_tag"].value_counts().to_dict() == {"bracket:tp2": 22, "bracket:sl": 13,
-                                                            "target": 3}
+    scaled = res.trades[res.trades["n_fills"] >= 3]
+    assert len(scaled) == 36
+    assert scaled["exit_tag"].value_counts().to_dict() == {"bracket:tp2": 20, "bracket:sl": 12,
+                                                            "target": 4}
 
 
 @pytest.mark.parametrize("name", ["sma_cross", "rsi_reversion", "breakout"])

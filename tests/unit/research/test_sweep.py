@@ -17,7 +17,7 @@ from tradeloom.engine.errors import ConfigError, StrategyError
 from tradeloom.engine.results.result import METRIC_KEYS
 from tradeloom.research.backtest import run_backtest
 from tradeloom.research.sweeps.executors import LocalExecutor
-from tradeloom.research.sweeps.fastpath import choose_fast_path, explain_fast_path, fast_path_name
+from tradeloom.research.sweeps.fastpath import choose_fast_path, fast_path_name
 from tradeloom.research.sweeps.grid import ParamGrid, parse_spec, parse_values
 from tradeloom.research.strategies import BreakoutBracket, RsiReversion, SmaCross
 from tradeloom.research.strategy_loader import load_strategy
@@ -191,17 +191,13 @@ class TestFastPathChoice:
         with pytest.raises(ConfigError, match="BreakoutBracket has no kernel fast path"):
             choose_fast_path(BreakoutBracket, "fast", one, s, ["lookback"])
 
-    def test_a_market_charging_fees_in_the_coin_received_runs_on_the_event_engine(
+    def test_a_market_charging_fees_in_the_coin_received_runs_on_the_kernel(
             self, tmp_path: Path) -> None:
         # The sample's own Binance rules: fees in the coin received (feeSide "get").
         make_store(tmp_path, quote_fees=False)
         one = data_spec(tmp_path)
-        choice = explain_fast_path(SmaCross, "auto", one, RunSettings(), ["fast"])
-        assert choice.name is None
-        assert choice.reason == ("binance BTC/USDT charges fees on its 'get' side (in the coin received) "
-                       "and the kernels implement fees in the quote currency only")
-        with pytest.raises(ConfigError, match="--engine fast: binance BTC/USDT charges fees"):
-            choose_fast_path(SmaCross, "fast", one, RunSettings(), ["fast"])
+        assert choose_fast_path(SmaCross, "auto", one, RunSettings(), ["fast"]) == "sma_cross"
+        assert choose_fast_path(SmaCross, "fast", one, RunSettings(), ["fast"]) == "sma_cross"
 
     def test_strategy_ref(self) -> None:
         assert strategy_ref(SmaCross) == SMA
@@ -229,12 +225,23 @@ class TestRunSweep:
         assert fast.engine == "fast:sma_cross"
         pd.testing.assert_frame_equal(fast.table, event.table, rtol=1e-9, atol=0)
 
+    def test_fees_kept_in_the_coin_bought_run_fast_and_equal_the_event_engine(
+            self, tmp_path: Path, inline: LocalExecutor) -> None:
+        make_store(tmp_path, quote_fees=False)  # Binance's own rule: a buy's fee in BTC
+        data = data_spec(tmp_path)
+        grid = ["fast=5,10", "slow=20,40"]
+        fast = run_sweep(SMA, data, grid, executor=inline)
+        event = run_sweep(SMA, data, grid, executor=inline, engine="event")
+        assert fast.engine == "fast:sma_cross"
+        pd.testing.assert_frame_equal(fast.table, event.table, rtol=1e-9, atol=0)
+
     def test_the_fall_back_is_recorded_in_the_table(self, tmp_path: Path,
                                                      inline: LocalExecutor) -> None:
-        make_store(tmp_path, quote_fees=False)
-        res = run_sweep(SMA, data_spec(tmp_path), ["fast=5,10", "slow=30"], executor=inline)
+        make_store(tmp_path)
+        two = data_spec(tmp_path, ("BTC/USDT", "ETH/USDT"))
+        res = run_sweep(SMA, two, ["fast=5,10", "slow=30"], executor=inline)
         assert res.engine == "event"
-        assert res.meta["engine_reason"].startswith("binance BTC/USDT charges fees")
+        assert res.meta["engine_reason"].startswith("the sma_cross kernel runs one symbol")
         assert read_table_metadata(_saved(res, tmp_path))["engine_reason"] == res.meta["engine_reason"]
 
     def test_random_search_records_the_seed(self, root: Path, inline: LocalExecutor,
