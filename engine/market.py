@@ -23,6 +23,7 @@ import math
 from dataclasses import dataclass
 from enum import Enum
 
+from tradeloom.engine.contracts import ContractSpec
 from tradeloom.engine.errors import ConfigError
 
 
@@ -82,8 +83,11 @@ class MarketSpec:
     maker_fee: float = 0.001
     taker_fee: float = 0.001
     fee_side: FeeSide = FeeSide.QUOTE
+    contract: ContractSpec | None = None
 
     def __post_init__(self) -> None:
+        if self.contract is not None and not isinstance(self.contract, ContractSpec):
+            object.__setattr__(self, "contract", ContractSpec.from_dict(dict(self.contract)))
         if not isinstance(self.fee_side, FeeSide):
             try:
                 side = FeeSide(self.fee_side)
@@ -112,6 +116,15 @@ class MarketSpec:
                     f"market {self.symbol}: {name} {value} is outside [-0.01, 0.1); "
                     "fees are fractions (0.001 = 0.1 %)"
                 )
+        if self.contract is not None and self.contract.settle not in ("", self.quote):
+            raise ConfigError(
+                f"market {self.symbol}: settle currency {self.contract.settle!r} differs from the "
+                f"quote {self.quote!r}; only linear contracts settled in the quote are supported")
+
+    @property
+    def is_perp(self) -> bool:
+        """True for a perpetual swap (a ``contract`` is given)."""
+        return self.contract is not None
 
     @property
     def base(self) -> str:

@@ -114,6 +114,11 @@ class Order:
     (STOP, STOP_LIMIT, TRAILING_STOP's current level). ``parent_id`` marks a
     contingent leg that activates when its parent fills (bracket); legs sharing an
     ``oco_group`` cancel each other when one fills.
+
+    ``target_pct`` (MARKET orders on a perpetual, from ``ctx.target_percent``): the
+    broker sizes the order at the fill so that the position reaches that signed fraction
+    of the equity marked at the fill price (the rule is in ``engine.sim.perp_funds``);
+    ``amount`` is then the estimate made at the decision, which the risk gate sees.
     """
 
     id: int
@@ -143,6 +148,7 @@ class Order:
     updated_ts: int = 0
     reason: str = ""
     history: list[tuple[int, str]] = field(default_factory=list)
+    target_pct: float | None = None
 
     @property
     def remaining(self) -> float:

@@ -17,6 +17,7 @@ Example (with a store that holds binance 1h BTC/USDT)::
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import inspect
 import os
@@ -24,9 +25,12 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from tradeloom.engine.config import config_hash
+from tradeloom.engine.contracts import ContractSpec, is_perp_symbol
 from tradeloom.engine.costs.fees import FeeAsset, MakerTakerFees
 from tradeloom.engine.costs.slippage import NoSlippage
 from tradeloom.engine.risk.engine import RiskEngine
+from tradeloom.research.perp_data import funding_for
+from tradeloom.engine.run.funding_feed import with_funding
 from tradeloom.engine.run.backtest import DEFAULT_CASH, build_engine, collect, drive
 from tradeloom.engine.errors import ConfigError, StrategyError
 from tradeloom.engine.run.feeds import bars_from_batches
@@ -102,7 +106,9 @@ def _source_sha256(cls: type) -> str | None:
 
 
 def _market_dict(spec: MarketSpec) -> dict[str, Any]:
-    return {
+    """The market rules a manifest records (a perpetual's contract terms too; spot
+    markets' entries, and so their config hashes, are as before perpetuals existed)."""
+    out: dict[str, Any] = {
         "tick_size": spec.tick_size,
         "lot_step": spec.lot_step,
         "min_amount": spec.min_amount,
@@ -111,6 +117,9 @@ def _market_dict(spec: MarketSpec) -> dict[str, Any]:
         "taker_fee": spec.taker_fee,
         "fee_side": spec.fee_side.value,
     }
+    if spec.contract is not None:
+        out["contract"] = spec.contract.to_dict()
+    return out
 
 
 MARKET_RULES = ("exchange", "none")
@@ -118,18 +127,20 @@ MARKET_RULES = ("exchange", "none")
 
 def apply_market_rules(markets: Mapping[str, MarketSpec], rules: str) -> dict[str, MarketSpec]:
     """``markets`` as given (``"exchange"``), or without their precision and minimums
-    (``"none"``: no tick or lot rounding, no minimum amount or notional; fees kept).
+    (``"none"``: no tick or lot rounding, no minimum amount or notional; the fees and a
+    perpetual's contract terms are kept, the fees charged in the quote currency).
 
     >>> spec = MarketSpec("BTC/USDT", tick_size=0.01, lot_step=1e-5, min_notional=5.0, taker_fee=0.002)
     >>> apply_market_rules({"BTC/USDT": spec}, "none")["BTC/USDT"]
-    MarketSpec(symbol='BTC/USDT', tick_size=None, lot_step=None, min_amount=0.0, min_notional=0.0, maker_fee=0.001, taker_fee=0.002, fee_side=<FeeSide.QUOTE: 'quote'>)
+    MarketSpec(symbol='BTC/USDT', tick_size=None, lot_step=None, min_amount=0.0, min_notional=0.0, maker_fee=0.001, taker_fee=0.002, fee_side=<FeeSide.QUOTE: 'quote'>, contract=None)
     """
     if rules not in MARKET_RULES:
         raise ConfigError(f"market_rules={rules!r}: use 'exchange' (the venue's precision and "
                           "minimums) or 'none' (no rounding, no minimums)")
     if rules == "exchange":
         return dict(markets)
-    return {s: MarketSpec(m.symbol, maker_fee=m.maker_fee, taker_fee=m.taker_fee)
+    return {s: MarketSpec(m.symbol, maker_fee=m.maker_fee, taker_fee=m.taker_fee,
+                          contract=m.contract)
             for s, m in markets.items()}
 
 
@@ -215,6 +226,13 @@ def run_backtest(
         if missing:
             raise ConfigError(f"markets= has no MarketSpec for {missing}")
         chosen = {s: markets[s] for s in symbol_list}
+    for s, spec in list(chosen.items()):
+        if is_perp_symbol(s) and spec.contract is None:
+            chosen[s] = dataclasses.replace(spec, contract=ContractSpec())
+            notes.append(
+                f"{s} is a perpetual but its market rules carry no contract terms: default terms "
+                "(one bracket: 20x at most, 0.5 % maintenance margin, 1.25 % liquidation fee); "
+                "store the venue's brackets for real margin and liquidation figures")
     chosen = apply_market_rules(chosen, market_rules)
     if market_rules == "none":
         notes.append("market rules off (market_rules='none'): no tick or lot rounding, no minimum "
@@ -264,6 +282,8 @@ def run_backtest(
             store.root, symbol_list,
             history=None if start_ms is None else StoreHistory(store, exchange, timeframe, start_ms)),
     )
+    funding, funding_notes = funding_for(store, exchange, chosen, start_ms, end_ms)
+    notes.extend(funding_notes)
     for note in notes:
         engine.events.append({"ts": start_ms or 0, "kind": "config", "message": note})
     if base_tf is not None:
@@ -281,7 +301,8 @@ def run_backtest(
     if progress is not None:
         batches = _reporting(batches, progress, store, exchange, read_tf, symbol_list, start_ms,
                              end_ms, tf_ms)
-    drive(engine, bars_from_batches(batches, tf_ms, symbol=symbol_list[0] if len(symbol_list) == 1 else None))
+    bars = bars_from_batches(batches, tf_ms, symbol=symbol_list[0] if len(symbol_list) == 1 else None)
+    drive(engine, with_funding(bars, funding) if funding else bars)
     result = collect(engine, timeframe=timeframe, manifest=manifest)
     return ResearchResult.of(result, catalog=store.root)
 

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 import duckdb
 from tradeloom.adapters.store import duck
+from tradeloom.engine.contracts import ContractSpec
 from tradeloom.engine.errors import ConfigError
 from tradeloom.engine.market import MarketSpec
 
@@ -62,9 +63,12 @@ CREATE TABLE IF NOT EXISTS market_snapshots (
 CREATE TABLE IF NOT EXISTS market_snapshot_raw (
     exchange VARCHAR, fetched_ts BIGINT, raw_json VARCHAR);
 ALTER TABLE market_snapshots ADD COLUMN IF NOT EXISTS fee_side VARCHAR DEFAULT 'quote';
+ALTER TABLE market_snapshots ADD COLUMN IF NOT EXISTS contract VARCHAR DEFAULT NULL;
 """
 #: ``market_snapshots.fee_side`` (ccxt's ``feeSide``) was added after the first catalogs
 #: were written: a catalog no write has migrated yet reads as ``quote`` (ccxt's default).
+#: ``market_snapshots.contract`` (a perpetual's ``ContractSpec.to_dict()`` as JSON, NULL
+#: for spot) likewise: a catalog without it has spot markets only.
 
 _MIGRATIONS = (
     ("datasets", "kind", "ALTER TABLE datasets ADD COLUMN kind VARCHAR DEFAULT 'ohlcv'"),
@@ -302,12 +306,19 @@ class Catalog:
         columns = "symbol, tick_size, lot_step, min_amount, min_notional, maker_fee, taker_fee"
         if self._has_column("market_snapshots", "fee_side"):
             columns += ", fee_side"
+        with_contract = self._has_column("market_snapshots", "contract")
+        if with_contract:
+            columns += ", contract"
         rows = self._rows(
             f"SELECT {columns} "
             "FROM market_snapshots WHERE exchange = ? AND fetched_ts = "
             "(SELECT max(fetched_ts) FROM market_snapshots WHERE exchange = ?) ORDER BY symbol",
             [exchange, exchange])
-        return {row[0]: MarketSpec(*row) for row in rows}
+        if not with_contract:
+            return {row[0]: MarketSpec(*row) for row in rows}
+        return {row[0]: MarketSpec(*row[:-1], contract=None if row[-1] is None else
+                                   ContractSpec.from_dict(json.loads(row[-1])))
+                for row in rows}
 
     def _has_column(self, table: str, column: str) -> bool:
         return bool(self._rows(
@@ -417,14 +428,15 @@ class CatalogWriter:
                 [exchange, fetched_ts])
         rows = [
             [exchange, fetched_ts, spec.symbol, spec.tick_size, spec.lot_step, spec.min_amount,
-             spec.min_notional, spec.maker_fee, spec.taker_fee, spec.fee_side.value]
+             spec.min_notional, spec.maker_fee, spec.taker_fee, spec.fee_side.value,
+             None if spec.contract is None else json.dumps(spec.contract.to_dict(), sort_keys=True)]
             for _, spec in sorted(markets.items())
         ]
         if rows:
             self._con.executemany(
                 "INSERT INTO market_snapshots (exchange, fetched_ts, symbol, tick_size, lot_step, "
-                "min_amount, min_notional, maker_fee, taker_fee, fee_side) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                "min_amount, min_notional, maker_fee, taker_fee, fee_side, contract) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
         if raw_json is not None:
             self._con.execute("INSERT INTO market_snapshot_raw VALUES (?, ?, ?)",
                               [exchange, fetched_ts, raw_json])

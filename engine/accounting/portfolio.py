@@ -1,4 +1,7 @@
-"""Spot portfolio: cash in one quote currency, base positions per symbol, PnL, fees.
+"""The account: cash in one quote currency, spot holdings, perpetual positions, PnL, fees.
+
+Perpetual swaps (markets with contract terms) are booked by ``accounting.perps``
+(net long/short positions, margin, funding, liquidation); what follows is spot.
 
 Accounting, applied once per fill. ``fill.fee`` is the fee valued in the quote
 currency; ``fill.fee_currency`` says which balance pays it (``engine.orders.Fill``):
@@ -73,6 +76,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from tradeloom.engine.accounting.perps import PERP_VALUE_KEY, PerpAccount
 from tradeloom.engine.errors import ConfigError, InsufficientFunds
 from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.orders import Fill, Side
@@ -136,12 +140,14 @@ class StepView(NamedTuple):
     hidden: list[Position]
 
 
-class Portfolio:
-    """Cash, positions, marks and PnL of one spot account in one quote currency.
+class Portfolio(PerpAccount):
+    """Cash, positions, marks and PnL of one account in one quote currency.
 
     Implements the broker's ``AccountView`` (``free(asset)``): the quote currency
-    answers with cash, a base asset with its whole holding (dust included).
-    ``markets`` (the run's ``MarketSpec``s) turn on dust detection.
+    answers with cash (with perpetuals open: the available balance, see
+    ``accounting.perps``), a base asset with its whole holding (dust included).
+    ``markets`` (the run's ``MarketSpec``s) turn on dust detection and declare which
+    symbols are perpetuals.
     """
 
     __slots__ = (
@@ -149,11 +155,16 @@ class Portfolio:
         "_held",
         "_hidden",
         "_marks",
+        "_perp_held",
+        "_perp_value",
+        "_perps",
         "_positions",
         "_specs",
         "cash",
         "dust_reports",
         "fees_paid",
+        "funding",
+        "funding_net",
         "initial_cash",
         "quote",
         "realized_pnl",
@@ -180,22 +191,28 @@ class Portfolio:
         #: oldest first: dust candidates the engine confirms (``set_dust``) or drops,
         #: emptying the list after booking fills.
         self.dust_reports: list[tuple[Fill, float]] = []
+        self._init_perps(self._specs)
 
     # -- AccountView -------------------------------------------------------------
 
     def free(self, asset: str) -> float:
-        """Balance of ``asset``: cash for the quote currency, else the whole holding."""
+        """Balance of ``asset``: cash for the quote currency (the available balance
+        while perpetuals are open), else the whole holding."""
         if asset == self.quote:
-            return self.cash
+            return self.cash if not self._perp_held else self.available()
         symbol = self._by_base.get(asset)
         return self._positions[symbol].amount if symbol is not None else 0.0
 
     # -- queries ---------------------------------------------------------------
 
     def position(self, symbol: str) -> float:
-        """Base units held as a position; 0.0 when flat, for dust and fee-only holdings."""
+        """Base units held as a position; 0.0 when flat, for dust and fee-only holdings;
+        a perpetual's signed quantity (negative: short)."""
         pos = self._positions.get(symbol)
-        return pos.amount if pos is not None and not pos.hidden else 0.0
+        if pos is None:
+            perp = self._perps.get(symbol)
+            return perp.qty if perp is not None else 0.0
+        return pos.amount if not pos.hidden else 0.0
 
     def holding(self, symbol: str) -> float:
         """Base units of ``symbol`` held, whatever they are (dust and fee-only included)."""
@@ -209,6 +226,8 @@ class Portfolio:
 
     def avg_entry(self, symbol: str) -> float:
         pos = self._positions.get(symbol)
+        if pos is None:
+            pos = self._perps.get(symbol)  # type: ignore[assignment]
         return pos.avg_entry if pos is not None else 0.0
 
     def get(self, symbol: str) -> Position | None:
@@ -216,13 +235,17 @@ class Portfolio:
 
     def positions(self) -> dict[str, float]:
         """Non-zero positions by symbol, in the order they were first opened (dust and
-        fee-only holdings are balances, not positions: see ``holdings``)."""
+        fee-only holdings are balances, not positions: see ``holdings``); perpetuals
+        signed (negative: short)."""
+        if self._perp_held:
+            return {p.symbol: getattr(p, "qty", p.amount) for p in self._held}
         return {p.symbol: p.amount for p in self._held}
 
     def holdings(self) -> dict[str, float]:
-        """Every non-zero holding by symbol (positions, dust, fee-only holdings)."""
-        held = {p.symbol: p.amount for p in self._held}
-        held.update((p.symbol, p.amount) for p in self._hidden)
+        """Every non-zero holding by symbol (positions, dust, fee-only holdings;
+        perpetual positions signed)."""
+        held = self.positions()
+        held.update((p.symbol, p.amount) for p in self._hidden if p.symbol != PERP_VALUE_KEY)
         return held
 
     def mark(self, symbol: str) -> float:
@@ -230,10 +253,14 @@ class Portfolio:
         return self._marks.get(symbol, math.nan)
 
     def marks(self) -> dict[str, float]:
-        return dict(self._marks)
+        marks = dict(self._marks)
+        marks.pop(PERP_VALUE_KEY, None)
+        return marks
 
     def set_mark(self, symbol: str, price: float) -> None:
         self._marks[symbol] = price
+        if self._perp_held and symbol in self._perps:
+            self.refresh_perp_value()
 
     def step_view(self) -> StepView:
         """The mark table and the held positions, for the engine's per-bar step (see
@@ -266,15 +293,19 @@ class Portfolio:
         return self.cash + self.position_value()
 
     def unrealized_pnl(self) -> float:
+        """Spot holdings' ``amount * (mark - avg_entry)`` plus the perpetuals' ``qty *
+        (mark - entry)``."""
         marks = self._marks
-        return sum(p.amount * (marks[p.symbol] - p.avg_entry)
-                   for p in (*self._held, *self._hidden))
+        spot = sum(p.amount * (marks[p.symbol] - p.avg_entry)
+                   for p in (*self._held, *self._hidden)
+                   if p.symbol not in self._perps and p.symbol != PERP_VALUE_KEY)
+        return spot + self.perp_unrealized() if self._perp_held else spot
 
     def snapshot(self) -> PortfolioSnapshot:
         return PortfolioSnapshot(
             cash=self.cash,
             equity=self.equity(),
-            positions=tuple((p.symbol, p.amount) for p in (*self._held, *self._hidden)),
+            positions=tuple(self.holdings().items()),
             realized_pnl=self.realized_pnl,
             unrealized_pnl=self.unrealized_pnl(),
             fees_paid=self.fees_paid,
@@ -339,6 +370,10 @@ class Portfolio:
         symbol = fill.symbol
         pos = self._positions.get(symbol)
         if pos is None:
+            perp = self._perps.get(symbol)
+            if perp is not None:  # a perpetual: margined, not paid (accounting.perps)
+                self._apply_perp_fill(perp, amount if fill.side is _BUY else -amount, price, fee)
+                return
             pos = self._position_for(symbol)
         currency = fill.fee_currency
         if currency and currency != self.quote:

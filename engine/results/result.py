@@ -36,6 +36,11 @@ import pandas as pd
 from tradeloom.engine.results import metrics as m
 from tradeloom.engine.errors import ConfigError, DataError
 from tradeloom.engine.orders import Fill, Order
+from tradeloom.engine.results.derivatives import (
+    derivatives_summary,
+    funding_frame,
+    liquidations_frame,
+)
 from tradeloom.engine.results.frames import (
     EQUITY_COLUMNS,
     FILL_COLUMNS,
@@ -324,6 +329,23 @@ class BacktestResult(PandasViews):
             final_marks=marks,
         )
         return result
+
+    # ------------------------------------------------------------------ derivatives
+
+    @property
+    def funding(self) -> pd.DataFrame:
+        """Funding payments (``engine.results.derivatives.funding_frame``)."""
+        return funding_frame(self.events)
+
+    @property
+    def liquidations(self) -> pd.DataFrame:
+        """Liquidations (``engine.results.derivatives.liquidations_frame``)."""
+        return liquidations_frame(self.events)
+
+    def derivatives(self) -> dict[str, Any]:
+        """Funding per symbol, liquidations and the long/short breakdown
+        (``engine.results.derivatives.derivatives_summary``)."""
+        return derivatives_summary(self.events, self.trades)
 
     # ------------------------------------------------------------------ comparison
 

@@ -52,6 +52,11 @@ class RiskCode(str, Enum):
     TRADE_RATE = "trade_rate"
     KILL_SWITCH = "kill_switch"
     DEGRADED = "degraded"
+    MAX_LEVERAGE = "max_leverage"
+    MAX_MARGIN_USAGE = "max_margin_usage"
+    LIQUIDATION_DISTANCE = "liquidation_distance"
+    MAX_FUNDING_COST = "max_funding_cost"
+    SIDE_EXPOSURE = "side_exposure"
 
 
 class Outcome(str, Enum):

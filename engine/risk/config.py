@@ -116,6 +116,12 @@ class StrategyLimits(_Strict):
     max_open_positions: int | None = Field(default=None, ge=1)
 
 
+#: The perpetual limits (``engine.risk.perp_limits``), off unless set.
+PERP_SETTINGS = ("max_leverage", "max_margin_usage_pct", "min_liquidation_distance_pct",
+                 "max_funding_cost_pct", "max_long_exposure", "max_short_exposure",
+                 "max_net_exposure")
+
+
 class RiskConfig(_Strict):
     """All risk settings (see the module docstring for units). ``None``/``False`` = off."""
 
@@ -136,6 +142,14 @@ class RiskConfig(_Strict):
     strategy_limits: dict[str, StrategyLimits] = Field(default_factory=dict)
     long_only: bool = False
     no_pyramiding: bool = False
+    # -- perpetuals (engine.risk.perp_limits)
+    max_leverage: float | None = Field(default=None, gt=0.0, le=125.0)
+    max_margin_usage_pct: float | None = _fraction()
+    min_liquidation_distance_pct: float | None = _fraction()
+    max_funding_cost_pct: float | None = _fraction()
+    max_long_exposure: float | None = Field(default=None, gt=0.0, le=125.0)
+    max_short_exposure: float | None = Field(default=None, gt=0.0, le=125.0)
+    max_net_exposure: float | None = Field(default=None, gt=0.0, le=125.0)
     # -- breakers
     day_start_hour_utc: int = Field(default=0, ge=0, le=23)
     daily_loss: DailyLossConfig | None = None
@@ -150,11 +164,15 @@ class RiskConfig(_Strict):
 
     @model_serializer(mode="wrap")
     def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """Dumps leave out ``strategy_limits`` while it is empty, so configs without it
-        dump (and hash, and journal) exactly as before it existed."""
+        """Dumps leave out ``strategy_limits`` while it is empty and the perpetual limits
+        while they are off, so configs without them dump (and hash, and journal) exactly
+        as before they existed."""
         data = handler(self)
         if not self.strategy_limits:
             data.pop("strategy_limits", None)
+        for name in PERP_SETTINGS:  # likewise the perpetual limits while they are off
+            if getattr(self, name) is None:
+                data.pop(name, None)
         return data
 
     @model_validator(mode="before")

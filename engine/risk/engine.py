@@ -55,6 +55,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from tradeloom.engine.risk.perp_limits import active as perp_limits_active, perp_refusal
 from tradeloom.engine.risk.breakers import (
     HOUR_MS,
     Breaker,
@@ -123,6 +124,7 @@ class RiskEngine:
             if limit is not None
         )
         self._watch_equity = self._daily is not None or self._drawdown is not None
+        self._perp_limits = perp_limits_active(cfg)  # engine.risk.perp_limits
 
     def bind(
         self,
@@ -536,6 +538,10 @@ class RiskEngine:
                     what="this would be entry {observed} in the window, limit {limit}",
                     fix="wait or raise the limit",
                 )
+        if self._perp_limits:
+            refusal = perp_refusal(cfg, order, view, pos, base)
+            if refusal is not None:
+                return refusal
         if cfg.price_band_pct is not None and order.price is not None:
             mark = view.mark(symbol)
             if mark > 0.0 and math.isfinite(mark):

@@ -40,6 +40,7 @@ from tradeloom.engine.orders import Bar
 from tradeloom.engine.ports import FeeModel, ModelSource, RiskGate, RiskHooks, SlippageModel
 from tradeloom.engine.results.result import BacktestResult, EquityCurve
 from tradeloom.engine.run.feeds import BarArrays, merge_bars
+from tradeloom.engine.run.funding_feed import FundingRates, with_funding
 from tradeloom.engine.run.loop import Engine
 from tradeloom.engine.run.wiring import simulated_broker, wire_engine
 from tradeloom.engine.sim.matching import IntrabarRule
@@ -71,15 +72,19 @@ def run_bars(
     seed: int = 0,
     manifest: Mapping[str, Any] | None = None,
     fee_asset: FeeAsset | None = None,
+    funding: Mapping[str, FundingRates] | None = None,
 ) -> BacktestResult:
-    """Run ``strategy`` over ``bars`` (ordered by close time, then symbol) and build the result."""
+    """Run ``strategy`` over ``bars`` (ordered by close time, then symbol) and build the result.
+
+    ``funding``: the perpetuals' funding histories, paid while the run holds positions
+    (``engine.run.funding_feed``; ``engine.run.perp_step`` books them)."""
     engine = build_engine(
         strategy, symbols=symbols, timeframe=timeframe, markets=markets,
         initial_cash=initial_cash, quote_currency=quote_currency, fees=fees,
         slippage=slippage, intrabar_rule=intrabar_rule, volume_share=volume_share,
         risk=risk, seed=seed, fee_asset=fee_asset,
     )
-    drive(engine, bars)
+    drive(engine, with_funding(bars, funding) if funding else bars)
     return collect(engine, timeframe=timeframe, manifest=manifest)
 
 

@@ -14,7 +14,10 @@ FillEvent     1        likewise fills reported by a live exchange
 TradeTick     2        ticks at T
 QuoteTick     3        quotes at T
 Bar           4        bars closing at T; several symbols tie-break by symbol name
-Timer         5        timers at T fire after every market event at T, so a timer
+FundingEvent  5        a perpetual's funding at T is paid on the position held after
+                       the fills of every bar closing at or before T (their fills
+                       happened before T), before any fill of the bar opening at T
+Timer         6        timers at T fire after every market event at T, so a timer
                        set for a bar's close sees that bar
 ===========  ========  ==========================================================
 
@@ -79,6 +82,18 @@ class FillEvent(NamedTuple):
         return self.fill.ts
 
 
+class FundingEvent(NamedTuple):
+    """A perpetual's funding at ``ts`` (the venue's funding time, UTC ms): the position
+    held then pays ``qty * mark * rate`` (``rate`` per funding period; positive: longs
+    pay shorts). ``mark`` is the mark price at the funding time, NaN when unknown (the
+    engine then uses the symbol's latest mark)."""
+
+    symbol: str
+    ts: int
+    rate: float
+    mark: float = float("nan")
+
+
 class OrderEvent(NamedTuple):
     """An order update reported by a live broker, known at ``ts``."""
 
@@ -86,7 +101,7 @@ class OrderEvent(NamedTuple):
     ts: int
 
 
-Event = Bar | TradeTick | QuoteTick | Timer | FillEvent | OrderEvent
+Event = Bar | TradeTick | QuoteTick | Timer | FillEvent | OrderEvent | FundingEvent
 
 #: Kind priority at equal time: lower runs first (see the module table).
 PRIORITY: dict[type, int] = {
@@ -95,7 +110,8 @@ PRIORITY: dict[type, int] = {
     TradeTick: 2,
     QuoteTick: 3,
     Bar: 4,
-    Timer: 5,
+    FundingEvent: 5,
+    Timer: 6,
 }
 
 
@@ -126,7 +142,7 @@ def order_key(event: Event) -> tuple[int, int, str]:
             f"unknown event type {kind.__name__}; expected one of "
             + ", ".join(t.__name__ for t in PRIORITY)
         ) from None
-    if kind is Bar or kind is TradeTick or kind is QuoteTick:
+    if kind is Bar or kind is TradeTick or kind is QuoteTick or kind is FundingEvent:
         return event_time(event), priority, event.symbol  # type: ignore[union-attr]
     if kind is FillEvent:
         return event.ts, priority, event.fill.symbol  # type: ignore[union-attr]

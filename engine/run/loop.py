@@ -47,7 +47,15 @@ import numpy as np
 
 from tradeloom.engine.strategy.context import Context
 from tradeloom.engine.errors import ConfigError, DataError, StrategyError
-from tradeloom.engine.run.events import FillEvent, OrderEvent, QuoteTick, Timer, TradeTick
+from tradeloom.engine.run.events import (
+    FillEvent,
+    FundingEvent,
+    OrderEvent,
+    QuoteTick,
+    Timer,
+    TradeTick,
+)
+from tradeloom.engine.run.perp_step import PerpSteps
 from tradeloom.engine.strategy.history import BarHistory
 from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.run.order_entry import OrderEntry
@@ -110,7 +118,7 @@ class _Column:
         return out
 
 
-class Engine(StrategyData, OrderEntry):
+class Engine(StrategyData, OrderEntry, PerpSteps):
     """Drives one strategy against one broker and one portfolio, one event at a time.
 
     ``symbols`` is the run's universe (bars of other symbols are a ``DataError``).
@@ -228,6 +236,10 @@ class Engine(StrategyData, OrderEntry):
         self._indicators: dict[tuple[Any, ...], Any] = {}
         self._history: dict[str, BarHistory] = {}
         self._series: dict[tuple[str, int], TimeframeSeries] = {}
+        # Perpetual symbols: their bars go through ``_perp_bar`` (engine.run.perp_step).
+        self._perp_symbols = frozenset(s for s in self.symbols if portfolio.is_perp(s))
+        self.funding_rates: dict[str, float] = {}
+        self._margin_seen = 0.0
         self._history_cap = int(strategy.history or 0)
         if self._history_cap:
             self._make_history(self._history_cap)
@@ -409,6 +421,8 @@ class Engine(StrategyData, OrderEntry):
         for symbol, feed in self._feed.items():
             ups, ups_n, hist, series = self._feed_more[symbol]
             feed[1] = self._bar_extras if everywhere or ups or ups_n or hist or series else None
+            if symbol in self._perp_symbols:
+                feed[1] = self._perp_bar(feed[1])
 
     def prime(self, bar: Bar) -> None:
         """Apply one warm-up bar as data only, as the step does: the symbol's mark, the
@@ -477,13 +491,15 @@ class Engine(StrategyData, OrderEntry):
                 self._apply_fills([event.fill])
             elif self._on_order is not None:
                 self._on_order(self.ctx, event.order)
+        elif kind is FundingEvent:
+            self._on_funding(event)
         elif kind is Timer:
             raise TypeError(
                 "timers are owned by the engine: set them with ctx.set_timer and move the "
                 "clock with Engine.advance_to(ts)"
             )
         else:
-            raise TypeError(f"Engine.step got {kind.__name__}; expected Bar, TradeTick, QuoteTick, FillEvent or OrderEvent")
+            raise TypeError(f"Engine.step got {kind.__name__}; expected Bar, TradeTick, QuoteTick, FillEvent, OrderEvent or FundingEvent")
         if self._dirty:
             self._dispatch_updates()
 
@@ -623,6 +639,12 @@ class Engine(StrategyData, OrderEntry):
             for fill in fills:
                 on_fill(ctx, fill)
         self._dirty = True
+
+    def _note_cash(self) -> None:
+        """Cash changed outside a fill (funding): the change belongs to the step being built."""
+        self._chg_row.append(len(self._rec_ts))
+        self._chg_cash.append(self.portfolio.cash)
+        self._chg_fees.append(self.portfolio.fees_paid)
 
     def _report_dust(self, first: int) -> None:
         """One ``dust`` event per exit that left an unsellable remainder: the portfolio

@@ -66,11 +66,12 @@ class OrderEntry:
             if action.kind is ActionKind.FLATTEN:
                 for sym in [symbol] if symbol is not None else list(self.portfolio.positions()):
                     for holder, amount in self.strategy.holdings_by_strategy(self.ctx, sym):
-                        if amount > 0:
+                        if amount != 0:  # a perpetual short (< 0) is bought back
                             with self.ctx.acting_as(holder):
                                 self.submit(
                                     self.new_order(
-                                        sym, Side.SELL, OrderType.MARKET, amount,
+                                        sym, _SELL if amount > 0 else _BUY, OrderType.MARKET,
+                                        abs(amount),
                                         reduce_only=True, tag="risk:flatten",
                                     )
                                 )
@@ -151,6 +152,7 @@ class OrderEntry:
         stop_loss: float | None,
         take_profits: Sequence[tuple[float, float]],
         tag: str,
+        side: Side = _BUY,
     ) -> Order:
         if (amount is None) == (quote is None):
             raise StrategyError(f"bracket({symbol!r}): give exactly one of amount= or quote=")
@@ -174,20 +176,27 @@ class OrderEntry:
                 "give amount= to exit only part of the position"
             )
         etype = OrderType.LIMIT if entry_price is not None else OrderType.MARKET
+        if side is not _BUY and quote is not None:
+            raise StrategyError(f"bracket({symbol!r}, side=sell): a short entry takes amount=, "
+                                "not quote=")
+        if side is not _BUY and not self.portfolio.is_perp(symbol):
+            raise StrategyError(f"bracket({symbol!r}, side=sell): spot cannot go short; short "
+                                "brackets are for perpetuals (BTC/USDT:USDT)")
+        exit_side = side.opposite
         entry = self.new_order(
-            symbol, Side.BUY, etype, 0.0 if amount is None else float(amount),
+            symbol, side, etype, 0.0 if amount is None else float(amount),
             price=entry_price, quote_amount=quote, tag=tag,
         )
         # Base-sized entries: legs in base units. Quote-sized entries: the broker scales
         # the legs to the filled amount, take-profit amounts acting as weights.
         base = entry.amount if amount is not None else 1.0
         sl = self.new_order(
-            symbol, Side.SELL, OrderType.STOP, base, stop_price=float(stop_loss),
+            symbol, exit_side, OrderType.STOP, base, stop_price=float(stop_loss),
             reduce_only=True, tag=f"{tag}:sl", parent_id=entry.id,
         )
         tps = [
             self.new_order(
-                symbol, Side.SELL, OrderType.LIMIT, base * f, price=float(p),
+                symbol, exit_side, OrderType.LIMIT, base * f, price=float(p),
                 reduce_only=True, tag=f"{tag}:tp{i + 1}", parent_id=entry.id,
             )
             for i, (p, f) in enumerate(take_profits)

@@ -38,6 +38,10 @@ Decisions, each tested in ``tests/unit/engine/test_sim_broker.py``:
   otherwise the order is cancelled with an "insufficient funds" reason. A sell within
   1e-12 (relative) of the free balance, above or below it, sells exactly the free
   balance (float noise), so a full exit leaves a position of exactly zero.
+- **Perpetuals** (markets with contract terms): margined, not paid; a sell may go short
+  through zero; fees in the settle currency; reduce-only capped at the open position;
+  ``target_pct`` orders sized at the fill. The rules are in ``engine.sim.perp_funds``;
+  liquidation and funding are the engine's (``engine.run.perp_step``).
 - **Fee currency.** Each fill's fee is charged where the venue charges it: the
   account's ``fee_asset`` (BNB at its discount, valued at the ``BNB/<quote>`` mark)
   when set and enough of it is free, else the market's ``fee_side``: in the coin
@@ -159,6 +163,7 @@ class SimulatedBroker(ExchangeCore):
         self._updates: dict[int, Order] = {}
         self._seq = itertools.count()
         self._bal: dict[str, float] = {}  # this call's balances, updated fill by fill
+        self._perp_pending: list[tuple[str, float, float, float]] = []  # this call's perp fills
         self._assets: dict[str, tuple[str, str]] = {}  # symbol -> (base, quote), parsed once
         self._budget = math.inf
 
@@ -195,6 +200,8 @@ class SimulatedBroker(ExchangeCore):
 
     def _reduce_only_error(self, w: Working) -> str:
         order, spec = w.order, w.spec
+        if w.perp:
+            return self._perp_reduce_only_error(w)
         if order.side is _BUY:
             return (
                 f"rejected: reduce-only buy would open or increase a position: spot {spec.symbol} "

@@ -26,6 +26,7 @@ from tradeloom.engine.sim.matching import (
     trailing_level,
 )
 from tradeloom.engine.sim.funds import QUOTE_FEE, Funds
+from tradeloom.engine.sim.perp_funds import PerpFunds
 from tradeloom.engine.sim.order_checks import minimums_error
 from tradeloom.engine.orders import (
     Fill,
@@ -81,7 +82,11 @@ def _done(order: Order) -> bool:
     return order.amount - order.filled <= _EPS * max(1.0, order.amount)
 
 
-class ExchangeCore(Funds):
+#: ``_execute``'s fee mode of a perpetual fill (margined, fee in the settle currency).
+PERP_MARGIN = -1
+
+
+class ExchangeCore(Funds, PerpFunds):
     """State and matching shared by the simulated broker's public methods."""
 
     __slots__ = (
@@ -92,6 +97,7 @@ class ExchangeCore(Funds):
         "_id_source",
         "_last",
         "_orders",
+        "_perp_pending",
         "_seq",
         "_updates",
         "_working",
@@ -189,6 +195,8 @@ class ExchangeCore(Funds):
         tick: bool,
     ) -> list[Fill]:
         self._bal.clear()
+        if self._perp_pending:
+            self._perp_pending.clear()
         share = self.volume_share
         self._budget = math.inf if share is None else share * volume
         fills: list[Fill] = []
@@ -329,16 +337,25 @@ class ExchangeCore(Funds):
         fees = self.fees
         quote_amount = order.quote_amount
         quote_sized = quote_amount is not None and order.filled == 0.0
-        want = (
-            spec.round_amount(self._max_buy(w, touch.price, quote_amount, liq))  # type: ignore[arg-type]
-            if quote_sized
-            else order.amount - order.filled  # order.remaining
-        )
+        pct_sized = order.target_pct is not None and order.filled == 0.0
+        if quote_sized:
+            want = spec.round_amount(self._max_buy(w, touch.price, quote_amount, liq))  # type: ignore[arg-type]
+        elif pct_sized:
+            want = self._perp_target_amount(w, touch.price, liq)
+            if want <= 0.0:
+                self._finish(w, _CANCELED, ts, (
+                    f"canceled: the position already meets the target "
+                    f"{order.target_pct:g} of equity at the fill price {touch.price:.10g}"))
+                return
+        else:
+            want = order.amount - order.filled  # order.remaining
         g = w.group
         role = w.role
         if role == STOP_LOSS or role == TAKE_PROFIT:
             want = min(want, g.position_left())  # type: ignore[union-attr]
-        if order.reduce_only and side is not _BUY:
+        if order.reduce_only and w.perp:
+            want = min(want, self._perp_reducible(w))
+        elif order.reduce_only and side is not _BUY:
             capped = spec.round_amount(self._free(w.base))
             if capped < want:
                 want = capped
@@ -359,7 +376,9 @@ class ExchangeCore(Funds):
                 price = min(price, order.price) if side is _BUY else max(price, order.price)
             if quote_sized:
                 want = spec.round_amount(self._max_buy(w, price, quote_amount, liq))  # type: ignore[arg-type]
-        if quote_sized or w.check_notional:
+            elif pct_sized:
+                want = self._perp_target_amount(w, price, liq)
+        if quote_sized or pct_sized or w.check_notional:
             why = minimums_error(spec, price, want)
             if why:
                 self._finish(
@@ -386,9 +405,14 @@ class ExchangeCore(Funds):
         # Quote-side markets without a fee asset (the common case) skip the fee routing.
         if w.quote_fees and self.fee_asset is None:
             mode = QUOTE_FEE
+        elif w.perp:
+            mode = PERP_MARGIN
         else:
             mode = self._fee_mode(w, side is _BUY, price, amount, liq)
-        amount, short_reason = self._affordable(w, price, liq, amount, mode)
+        if mode == PERP_MARGIN:
+            amount, short_reason = self._perp_affordable(w, price, liq, amount)
+        else:
+            amount, short_reason = self._affordable(w, price, liq, amount, mode)
         if amount <= 0.0:
             self._finish(w, _CANCELED, ts, short_reason)
             return
@@ -396,11 +420,15 @@ class ExchangeCore(Funds):
             fee = fees.fee(spec, price, amount, liq)
             currency, cost = w.quote, fee
             self._book_quote(w, side, price, amount, fee)
+        elif mode == PERP_MARGIN:
+            fee = fees.fee(spec, price, amount, liq)
+            currency, cost = w.quote, fee
+            self._book_perp(w, side, price, amount, fee)
         else:
             currency, cost, fee = self._charge(w, mode, price, amount, liq)
             self._book_other(w, side, price, amount, currency, cost)
         self._budget -= amount
-        if quote_sized:
+        if quote_sized or pct_sized:
             order.amount = want
         if g is not None and role == ENTRY:
             g.received += amount - (cost if currency == w.base else 0.0)

@@ -38,6 +38,7 @@ class Working:
         "check_notional",
         "group",
         "order",
+        "perp",
         "quote",
         "quote_fees",
         "role",
@@ -50,7 +51,9 @@ class Working:
         self.order = order
         self.spec = spec
         self.base, self.quote = assets  # spec.base, spec.quote (properties that split a string)
-        self.quote_fees = spec.fee_side is FeeSide.QUOTE  # every fill pays its fee in quote
+        # Every fill pays its fee in quote and nothing else applies (spot's common case).
+        self.perp = spec.contract is not None  # a perpetual: margined (engine.sim.perp_funds)
+        self.quote_fees = spec.fee_side is FeeSide.QUOTE and not self.perp
         self.seq = seq  # submission order: the one iteration order, no dict surprises
         self.role = PLAIN
         self.group: Group | None = None

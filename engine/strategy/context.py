@@ -225,9 +225,13 @@ class Context:
         return self._engine.submit(order)
 
     def stop_loss(
-        self, symbol: str, amount: float, stop: float, *, price: float | None = None, tag: str = "stop_loss"
+        self, symbol: str, amount: float, stop: float, *, price: float | None = None,
+        tag: str = "stop_loss", side: Side = Side.SELL,
     ) -> Order:
-        """A reduce-only sell stop (stop-limit when ``price`` is given)."""
+        """A reduce-only stop (stop-limit when ``price`` is given): a sell protects a
+        long; ``side=Side.BUY`` protects a perpetual short (the stop above the price)."""
+        if Side(side) is Side.BUY:
+            return self.buy(symbol, amount, stop=stop, price=price, reduce_only=True, tag=tag)
         return self.sell(symbol, amount, stop=stop, price=price, reduce_only=True, tag=tag)
 
     def trailing_stop(
@@ -238,12 +242,15 @@ class Context:
         trail_amount: float | None = None,
         trail_pct: float | None = None,
         tag: str = "trailing_stop",
+        side: Side = Side.SELL,
     ) -> Order:
-        """A reduce-only sell stop that follows the best price by ``trail_amount`` or ``trail_pct``."""
+        """A reduce-only stop that follows the best price by ``trail_amount`` or
+        ``trail_pct``: a sell trails below the high (a long's); ``side=Side.BUY`` trails
+        above the low (a perpetual short's)."""
         if (trail_amount is None) == (trail_pct is None):
             raise StrategyError(f"trailing_stop({symbol!r}): give exactly one of trail_amount= or trail_pct=")
         order = self._engine.new_order(
-            symbol, Side.SELL, OrderType.TRAILING_STOP, float(amount),
+            symbol, Side(side), OrderType.TRAILING_STOP, float(amount),
             trail_amount=trail_amount, trail_pct=trail_pct, reduce_only=True, tag=tag,
         )
         return self._engine.submit(order)
@@ -258,15 +265,20 @@ class Context:
         stop_loss: float,
         take_profits: Sequence[tuple[float, float]] = (),
         tag: str = "bracket",
+        side: Side = Side.BUY,
     ) -> Order:
         """A long entry (market, or limit at ``entry_price``) with a stop-loss and take-profits.
+
+        ``side=Side.SELL`` makes it a short entry on a perpetual (stop-loss above,
+        take-profits below; the legs buy).
 
         ``take_profits`` is ``[(price, fraction), ...]``; fractions of the entry amount,
         summing to at most 1 (to exactly 1 with ``quote=``, whose filled amount is known
         only at the fill). The exits activate when the entry fills and cancel each
         other (one-cancels-other) as the broker defines. Returns the entry order.
         """
-        return self._engine.bracket(symbol, amount, quote, entry_price, stop_loss, take_profits, tag)
+        return self._engine.bracket(symbol, amount, quote, entry_price, stop_loss, take_profits, tag,
+                                    Side(side))
 
     def oco(
         self,
@@ -299,19 +311,77 @@ class Context:
     # -- targets ---------------------------------------------------------------------
 
     def target_amount(self, symbol: str, amount: float) -> Order | None:
-        """Trade toward holding ``amount`` base units; ``None`` when no order is needed."""
+        """Trade toward holding ``amount`` base units (a perpetual: signed, negative is
+        short); ``None`` when no order is needed."""
+        if self._portfolio.is_perp(symbol):
+            if not math.isfinite(amount):
+                raise StrategyError(f"target_amount({symbol!r}, {amount}): give a finite amount")
+            return self._engine.perp_target(symbol, float(amount), None)
         if not (math.isfinite(amount) and amount >= 0):
             raise StrategyError(f"target_amount({symbol!r}, {amount}): spot targets must be >= 0")
         return self._engine.target(symbol, amount, None)
 
     def target_percent(self, symbol: str, pct: float) -> Order | None:
-        """Trade toward ``pct`` of equity in ``symbol`` (0.0 to 1.0; see the module docs)."""
+        """Trade toward ``pct`` of equity in ``symbol`` (0.0 to 1.0; see the module docs).
+
+        A perpetual takes ``pct`` in ``[-L, +L]`` with ``L`` its leverage (``set_leverage``):
+        the signed notional ``pct * equity``, negative for a short; the order is sized at
+        its fill (``engine.sim.perp_funds``); 0.0 closes the position (reduce-only).
+        """
+        pf = self._portfolio
+        if pf.is_perp(symbol):
+            lev = pf.perp(symbol).leverage
+            if not (math.isfinite(pct) and -lev <= pct <= lev):
+                raise StrategyError(
+                    f"target_percent({symbol!r}, {pct}): a perpetual's pct is a signed fraction "
+                    f"of equity in [-{lev:g}, {lev:g}] at its leverage {lev:g}x; raise the "
+                    "leverage with ctx.set_leverage for more")
+            return self._engine.perp_target(symbol, None, float(pct))
         if not (math.isfinite(pct) and 0.0 <= pct <= 1.0):
             raise StrategyError(
                 f"target_percent({symbol!r}, {pct}): pct is a fraction of equity in [0, 1] "
                 "(spot, no leverage): 1.0 = all-in, 0.0 = flat"
             )
         return self._engine.target(symbol, None, pct)
+
+    # -- perpetuals ------------------------------------------------------------------
+
+    def set_leverage(self, symbol: str, leverage: float) -> None:
+        """Leverage of ``symbol``'s perpetual (1 to its brackets' maximum; default 1);
+        live, the venue is asked first and a refusal raises."""
+        self._engine.set_leverage(symbol, leverage)
+
+    def set_margin_mode(self, symbol: str, mode: str) -> None:
+        """``"isolated"`` or ``"cross"`` margin for ``symbol``'s perpetual (default cross);
+        refused while a position is open."""
+        self._engine.set_margin_mode(symbol, mode)
+
+    def close_position(self, symbol: str, *, tag: str = "close") -> Order | None:
+        """A reduce-only market order closing ``symbol``'s perpetual position (``None``
+        when flat)."""
+        return self._engine.close_position(symbol, tag)
+
+    def liquidation_price(self, symbol: str) -> float:
+        """The mark price that liquidates ``symbol``'s position (0.0 long / inf short
+        when none can, 0.0 when flat)."""
+        return self._portfolio.liquidation_price(symbol)
+
+    @property
+    def perp_account(self) -> Any:
+        """The account's perpetual view (``engine.accounting.perps.PerpAccount``: positions,
+        margins, liquidation prices), read-only by convention: the risk engine's
+        perpetual limits read it."""
+        return self._portfolio
+
+    def funding_rate(self, symbol: str) -> float:
+        """The latest funding rate paid on ``symbol`` (per funding period; NaN before
+        the first funding time of the run)."""
+        return self._engine.funding_rates.get(symbol, math.nan)
+
+    def margin_ratio(self, symbol: str | None = None) -> float:
+        """Maintenance margin over margin balance (1.0 is liquidation): of an isolated
+        position, or of the cross account."""
+        return self._portfolio.margin_ratio(symbol)
 
     # -- time and logging ------------------------------------------------------------
 

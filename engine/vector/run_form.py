@@ -2,7 +2,8 @@
 
 ``run_vectorized(strategy, bars, timeframe=...)`` asks the strategy instance for its
 form (``strategy.vectorized(VectorBars)``) and runs it through the kernel of that
-form (``api.run_signals``, ``api.run_target_weights``, ``brackets.run_brackets``):
+form (``api.run_signals``, ``api.run_target_weights``, ``brackets.run_brackets``,
+``perp_api.run_perp_targets``):
 the same fills, trades and equity as the event engine gives the strategy, when the
 form is right (``tradeloom check-fast`` proves it). ``sweep_forms`` runs a list of
 forms (one per parameter combination) and returns one row of metrics each.
@@ -36,7 +37,9 @@ from tradeloom.engine.sim.matching import IntrabarRule
 from tradeloom.engine.strategy.base import Strategy
 from tradeloom.engine.vector import api
 from tradeloom.engine.vector import sweeps_nb
+from tradeloom.engine.run.funding_feed import FundingRates
 from tradeloom.engine.vector.brackets import run_brackets, sweep_brackets
+from tradeloom.engine.vector.perp_api import PerpTargets, run_perp_targets
 from tradeloom.engine.vector.form import (
     Brackets,
     NotVectorizable,
@@ -51,15 +54,18 @@ __all__ = ["FORM_KINDS", "as_vector_bars", "form_kind", "form_of", "run_form", "
            "sweep_forms"]
 
 #: Name of each form in messages and manifests ("vectorized:signals").
-FORM_KINDS = {Signals: "signals", TargetWeights: "target_weights", Brackets: "brackets"}
+FORM_KINDS = {Signals: "signals", TargetWeights: "target_weights", Brackets: "brackets",
+              PerpTargets: "perp_targets"}
 
 
 def form_kind(form: Any) -> str:
-    """``"signals"``, ``"target_weights"`` or ``"brackets"`` (``DataError`` for anything else)."""
+    """``"signals"``, ``"target_weights"``, ``"brackets"`` or ``"perp_targets"``
+    (``DataError`` for anything else)."""
     kind = FORM_KINDS.get(type(form))
     if kind is None:
         raise DataError(f"vectorized() returned a {type(form).__name__}; return Signals, "
-                        "TargetWeights or Brackets (tradeloom.engine.vector.form)")
+                        "TargetWeights or Brackets (tradeloom.engine.vector.form), or PerpTargets "
+                        "(tradeloom.engine.vector.perp_api)")
     return kind
 
 
@@ -101,10 +107,18 @@ def run_form(
     fee: float | MakerTakerFees | None = None,
     slippage: Any = None,
     intrabar_rule: IntrabarRule | str = IntrabarRule.ADVERSE_FIRST,
+    funding: Mapping[str, FundingRates] | None = None,
 ) -> BacktestResult:
-    """Backtest one form on ``bars`` through its kernel."""
+    """Backtest one form on ``bars`` through its kernel (``funding``: the perpetuals'
+    funding histories, for ``PerpTargets``)."""
     mk = _markets(bars, markets)
     tf = bars.timeframe
+    if isinstance(form, PerpTargets):
+        i = bars.index()
+        symbol = bars.symbols[i]
+        return run_perp_targets(bars.frame(), form, market=mk[symbol], timeframe=tf,
+                                init_cash=init_cash, fee=fee, slippage=slippage,
+                                funding=(funding or {}).get(symbol))
     if isinstance(form, Signals):
         i = bars.index()
         f = form.checked(bars.n_bars)
@@ -137,6 +151,7 @@ def run_vectorized(
     fee: float | MakerTakerFees | None = None,
     slippage: Any = None,
     intrabar_rule: IntrabarRule | str = IntrabarRule.ADVERSE_FIRST,
+    funding: Mapping[str, FundingRates] | None = None,
 ) -> BacktestResult:
     """Backtest ``strategy`` (an instance with a vectorized form) through the kernels.
 
@@ -148,7 +163,7 @@ def run_vectorized(
     vb = as_vector_bars(bars, timeframe, symbol)
     form = form_of(strategy, vb)
     result = run_form(form, vb, markets=markets, init_cash=init_cash, fee=fee, slippage=slippage,
-                      intrabar_rule=intrabar_rule)
+                      intrabar_rule=intrabar_rule, funding=funding)
     result.manifest.update({"strategy": type(strategy).__name__, "params": strategy.params_dict(),
                             "engine": f"vectorized:{form_kind(form)}"})
     return result
@@ -163,11 +178,12 @@ def sweep_forms(
     fee: float | MakerTakerFees | None = None,
     slippage: Any = None,
     intrabar_rule: IntrabarRule | str = IntrabarRule.ADVERSE_FIRST,
+    funding: Mapping[str, FundingRates] | None = None,
 ) -> pd.DataFrame:
     """One row of ``METRIC_KEYS`` per form, in order.
 
     ``Signals`` and ``Brackets`` forms of one symbol run all their combinations in
-    parallel kernel calls; ``TargetWeights`` run one kernel call each. Rows equal
+    parallel kernel calls; ``TargetWeights`` and ``PerpTargets`` run one kernel call each. Rows equal
     ``run_form`` of the same form (to float rounding in the averages, see
     ``api.metrics_from_acc``).
     """
@@ -181,9 +197,9 @@ def sweep_forms(
         groups.setdefault(type(f), []).append(j)
     kw = {"init_cash": init_cash, "fee": fee, "slippage": slippage, "intrabar_rule": intrabar_rule}
     for kind, idx in groups.items():
-        if kind is TargetWeights:
+        if kind is TargetWeights or kind is PerpTargets:
             for j in idx:
-                res = run_form(forms[j], bars, markets=mk, **kw)
+                res = run_form(forms[j], bars, markets=mk, funding=funding, **kw)
                 rows[j] = pd.DataFrame([{k: float(res.metrics[k]) for k in METRIC_KEYS}])
             continue
         i = bars.index()

@@ -45,6 +45,8 @@ from tradeloom.engine.results.result import METRIC_KEYS, BacktestResult
 from tradeloom.research.reports import data as d
 from tradeloom.research.reports import figures as f
 from tradeloom.research.reports import html as h
+from tradeloom.research.reports.derivatives_section import SECTION as DERIVATIVES_SECTION
+from tradeloom.research.reports.derivatives_section import derivatives_section
 from tradeloom.research.reports.search_sections import overfit_section
 from tradeloom.research.reports.trade_sections import add_benchmark, symbol_section, trades_section
 from tradeloom.research.sweeps.table import LOWER_IS_BETTER
@@ -103,11 +105,16 @@ def render_report(
     body = h.kpi_tiles(result) + _chart_sections(result, bars, max_candles, max_points)
     body += trades_section(result) + symbol_section(result)
     sections = SECTIONS
+    derivatives = derivatives_section(result, plot_div_id("derivatives"), max_points)
+    if derivatives:
+        body += derivatives
+        at = [sec_id for sec_id, _ in SECTIONS].index("sec-symbols") + 1
+        sections = (*SECTIONS[:at], DERIVATIVES_SECTION, *SECTIONS[at:])
     by_strategy = result.by_strategy()
     if len(by_strategy) > 1:
         body += _strategy_section(result, bars, by_strategy["strategy_id"].tolist(), max_points)
-        at = [sec_id for sec_id, _ in SECTIONS].index("sec-symbols") + 1
-        sections = (*SECTIONS[:at], ("sec-strategies", "Strategies"), *SECTIONS[at:])
+        at = [sec_id for sec_id, _ in sections].index("sec-symbols") + 1
+        sections = (*sections[:at], ("sec-strategies", "Strategies"), *sections[at:])
     tables = (
         h.section("sec-metrics", "Metrics", h.metrics_table(result))
         + h.section("sec-risk", "Risk decisions", h.risk_table(result))

@@ -214,7 +214,7 @@ def explain_fast_path(cls: type[Strategy], engine: str, data: DataSpec, settings
             return FastChoice(name, f"{cls.__name__} runs on the {name} kernel (every combination "
                                     "in one call)")
         reasons.append(why)
-    kind, why = probe_form(cls, data, probe or {})
+    kind, why = probe_form(cls, data, probe or {}, settings.market_rules)
     if kind is not None:
         return FastChoice(VECTORIZED, f"{cls.__name__}.vectorized() gives {kind} arrays for "
                                       f"every combination (kernel calls, not backtests)")

@@ -36,6 +36,7 @@ from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.results.result import BacktestResult
 from tradeloom.engine.run.backtest import DEFAULT_CASH, backtest_arrays
 from tradeloom.engine.run.feeds import BarArrays
+from tradeloom.engine.run.funding_feed import FundingRates
 from tradeloom.engine.sim.matching import IntrabarRule
 from tradeloom.engine.strategy.base import Strategy
 from tradeloom.engine.vector.form import NotVectorizable, VectorBars
@@ -175,12 +176,14 @@ def check_fast(
     slippage: Any = None,
     intrabar_rule: IntrabarRule | str = IntrabarRule.ADVERSE_FIRST,
     rtol: float = RTOL,
+    funding: Mapping[str, FundingRates] | None = None,
 ) -> ParityReport:
     """Run ``strategy(**params)`` through the event engine and through its vectorized form.
 
     ``bars``: one DataFrame (the symbol is ``markets``' only key, else BTC/USDT), a
     ``{symbol: DataFrame}`` mapping or ``VectorBars``; ``markets`` the market rules
-    (default: no rounding, 0.1 % fees); ``fee`` a rate overriding them in both runs.
+    (default: no rounding, 0.1 % fees); ``fee`` a rate overriding them in both runs;
+    ``funding`` the perpetuals' funding histories, paid in both runs.
     """
     symbol = next(iter(markets)) if markets and len(markets) == 1 else None
     frames = _frames(bars, symbol)
@@ -191,7 +194,7 @@ def check_fast(
     data = {s: BarArrays.from_frame(frames[s]) for s in symbols}
     event = backtest_arrays(instance, data, timeframe=timeframe, markets=mk, fees=fees,
                             slippage=slippage, intrabar_rule=IntrabarRule(intrabar_rule),
-                            initial_cash=init_cash)
+                            initial_cash=init_cash, funding=funding)
     n = len(next(iter(frames.values())))
     base = dict(strategy=strategy.__name__, params=instance.params_dict(), symbols=symbols,
                 timeframe=timeframe, n_bars=n, event=event)
@@ -200,8 +203,11 @@ def check_fast(
         form = form_of(strategy(**dict(params or {})), vb)
     except NotVectorizable as exc:
         return ParityReport(**base, fast=None, form=None, reason=str(exc))
-    fast = run_form(form, vb, markets=mk, init_cash=init_cash, fee=fee, slippage=slippage,
-                    intrabar_rule=intrabar_rule)
+    try:  # a kernel may refuse the markets (the perpetual kernel: lot rounding, minimums)
+        fast = run_form(form, vb, markets=mk, init_cash=init_cash, fee=fee, slippage=slippage,
+                        intrabar_rule=intrabar_rule, funding=funding)
+    except NotVectorizable as exc:
+        return ParityReport(**base, fast=None, form=form_kind(form), reason=str(exc))
     return ParityReport(**base, fast=fast, form=form_kind(form),
                         differences=compare_results(fast, event, rtol))
 

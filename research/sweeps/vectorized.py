@@ -2,7 +2,8 @@
 
 A worker loads the strategy by reference, reads the window's bars from the store
 (every symbol on one grid, ``VectorBars``), asks one instance per combination for
-its form (``strategy.vectorized(bars)``) and runs them all through ``sweep_forms``:
+its form (``strategy.vectorized(bars)``) and runs them all through ``sweep_forms``
+(perpetuals with their funding from the store, as ``run_backtest`` pays it):
 a few kernel calls for the whole grid instead of one event-engine backtest per
 combination. Market rules come from the store's snapshot, as in ``run_backtest``.
 
@@ -21,6 +22,7 @@ from tradeloom.engine.errors import StrategyError
 from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.strategy.base import Strategy
 from tradeloom.engine.vector.form import NotVectorizable, VectorBars, vectorized_method
+from tradeloom.engine.vector.perp_api import PerpTargets, kernel_refusal
 from tradeloom.engine.vector.run_form import form_kind, form_of, run_form, sweep_forms
 from tradeloom.research.sweeps.jobs import DataSpec, RunSettings
 
@@ -45,18 +47,24 @@ def load_vector_bars(data: DataSpec, market_rules: str = "exchange") -> tuple[Ve
     return VectorBars.from_frames(frames, data.timeframe), apply_market_rules(markets, market_rules)
 
 
-def probe(cls: type[Strategy], data: DataSpec, params: Mapping[str, Any]) -> tuple[str | None, str]:
-    """``(form kind, "")`` when ``cls(**params)`` vectorizes ``data``'s bars, else ``(None, why)``."""
+def probe(cls: type[Strategy], data: DataSpec, params: Mapping[str, Any],
+          market_rules: str = "exchange") -> tuple[str | None, str]:
+    """``(form kind, "")`` when ``cls(**params)`` vectorizes ``data``'s bars (and, for a
+    perpetual form, the kernel runs its market under ``market_rules``), else ``(None, why)``."""
     method, why = vectorized_method(cls)
     if method is None:
         return None, why
     try:
-        bars, _ = load_vector_bars(data)
+        bars, markets = load_vector_bars(data, market_rules)
         form = form_of(cls(**dict(params)), bars)
     except NotVectorizable as exc:
         return None, f"{cls.__name__}.vectorized() refused this run: {exc}"
     except StrategyError as exc:
         return None, f"{cls.__name__}.vectorized() failed: {exc}"
+    if isinstance(form, PerpTargets):
+        why = kernel_refusal(markets[bars.symbols[bars.index()]])
+        if why:
+            return None, f"the perpetual kernel refused this run: {why}"
     return form_kind(form), ""
 
 
@@ -94,6 +102,7 @@ def _vectorized(strategy: str, data: DataSpec, params: Sequence[Mapping[str, Any
 
     cls = load_strategy(strategy)
     bars, markets = load_vector_bars(data, settings.market_rules)
+    funding = _funding(data, markets)
     forms, fast_rows = [], []
     rows: list[Any] = [None] * len(params)
     equity: list[Any] = [None] * len(params)
@@ -105,13 +114,25 @@ def _vectorized(strategy: str, data: DataSpec, params: Sequence[Mapping[str, Any
             res = run_event_job(EventJob(strategy, data, tuple(dict(p).items()), settings, equity=curves))
             rows[k], equity[k] = res.metrics, res.equity
     if forms:
-        table = sweep_forms(forms, bars, markets=markets, init_cash=settings.initial_cash)
+        table = sweep_forms(forms, bars, markets=markets, init_cash=settings.initial_cash,
+                            funding=funding)
         for k, row in zip(fast_rows, table.to_dict("records")):
             rows[k] = row
         if curves:
             for k, form in zip(fast_rows, forms):
-                res = run_form(form, bars, markets=markets, init_cash=settings.initial_cash)
+                res = run_form(form, bars, markets=markets, init_cash=settings.initial_cash,
+                               funding=funding)
                 values = getattr(res, "equity_values", None)
                 equity[k] = (values() if values is not None
                              else res.equity["equity"].to_numpy(dtype=np.float64))
     return rows, (equity if curves else None)
+
+
+def _funding(data: DataSpec, markets: Mapping[str, MarketSpec]) -> dict[str, Any]:
+    """The perpetuals' funding from the store, as ``run_backtest`` reads it (none for spot)."""
+    if not any(m.is_perp for m in markets.values()):
+        return {}
+    from tradeloom.adapters.store.market_store import MarketStore
+    from tradeloom.research.perp_data import funding_for
+
+    return funding_for(MarketStore(data.catalog), data.exchange, markets, data.start, data.end)[0]

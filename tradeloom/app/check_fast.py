@@ -2,7 +2,7 @@
 ``ParityReport`` out (event engine vs the strategy's vectorized form on stored bars).
 
 Market rules come from the store's snapshot, as in ``run_backtest``; ``fee`` overrides
-them in both runs. A rule file (``examples/rules/sma_cross.toml``) supplies its own
+them in both runs; perpetuals pay the store's funding in both runs. A rule file (``examples/rules/sma_cross.toml``) supplies its own
 symbols and timeframe when they are not given.
 """
 
@@ -14,6 +14,7 @@ from typing import Any
 from tradeloom.engine.errors import ConfigError
 from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.timeutil import parse_utc_ms
+from tradeloom.research.perp_data import funding_for
 from tradeloom.research.strategy_loader import load_strategy, strategy_defaults
 from tradeloom.research.sweeps.parity import ParityReport, check_fast
 
@@ -50,5 +51,6 @@ def check_fast_on_catalog(
     snapshot = store.load_markets(exchange)
     markets: dict[str, MarketSpec] = {s: snapshot.get(s) or MarketSpec(s) for s in frames}
     bars = frames if len(frames) > 1 else next(iter(frames.values()))
+    funding, _ = funding_for(store, exchange, markets, lo, hi)  # perpetuals pay it in both runs
     return check_fast(cls, bars, params, timeframe=tf, markets=markets, init_cash=initial_cash,
-                      fee=fee)
+                      fee=fee, funding=funding or None)

@@ -94,13 +94,15 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from tradeloom.adapters.ccxt.exchange import Credentials, ExchangeSettings
-from tradeloom.engine.config import StrictModel, Symbols, Timeframe
 from tradeloom.adapters.config.files import load_config, read_config_file, validate_config
 from tradeloom.adapters.live.state import check_run_id
 from tradeloom.adapters.secrets import reject_credentials
+from tradeloom.engine.config import StrictModel, Symbols, Timeframe
+from tradeloom.engine.contracts import is_perp_symbol
 from tradeloom.engine.errors import ConfigError
 from tradeloom.research.portfolio import portfolio_fields
 from tradeloom.research.universe.tiers import UniverseConfig
+
 
 class CredentialSource(StrictModel):
     """Where live credentials come from: a secrets file, else environment variables.
@@ -227,6 +229,21 @@ class LiveConfig(StrictModel):
     def audit_log_path(self) -> Path:
         """``audit_log``, else ``<state_dir>/audit.jsonl``."""
         return self.audit_log if self.audit_log is not None else self.state_dir / "audit.jsonl"
+
+    @field_validator("symbols")
+    @classmethod
+    def _no_perpetuals(cls, value: list[str]) -> list[str]:
+        """Paper and live trading of perpetual swaps is not implemented: the venue's
+        leverage, margin mode, positions and funding are not synchronised yet, so a
+        session on one would book it as spot. Refused, with the way to backtest it."""
+        perps = [s for s in value if is_perp_symbol(s)]
+        if perps:
+            raise PydanticCustomError(
+                "perpetuals",
+                f"{perps}: paper and live trading of perpetual swaps is not implemented yet "
+                "(leverage, margin mode, positions and funding are not synchronised with the "
+                "venue); backtest them with `tradeloom backtest`")
+        return value
 
     @field_validator("run_id")
     @classmethod

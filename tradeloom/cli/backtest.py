@@ -20,6 +20,7 @@ from tradeloom.app.backtest import run_from_settings
 from tradeloom.research.backtest_settings import BacktestSettings
 from tradeloom.research.portfolio import PORTFOLIO_REF
 from tradeloom.adapters.config.files import read_config_file, validate_config
+from tradeloom.engine.results.derivatives import has_derivatives
 from tradeloom.engine.errors import ConfigError, TradeloomError
 
 console = Console()
@@ -155,6 +156,14 @@ def print_report(result: Any, settings: BacktestSettings, out: Path | None) -> N
         console.print("risk decisions: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     else:
         console.print("risk decisions: none")
+    if has_derivatives(result.events):
+        summary = result.derivatives()
+        sides = summary["sides"]
+        console.print(
+            f"long/short: {int(sides['long']['n'])} long trades (PnL {sides['long']['pnl']:,.2f}), "
+            f"{int(sides['short']['n'])} short (PnL {sides['short']['pnl']:,.2f}); funding net "
+            f"{summary['funding_net']:,.4f} {result.quote_currency}; liquidations "
+            f"{int(sum(summary['liquidations'].values()))}", highlight=False)
     trips = [e for e in result.events if str(e.get("kind", "")).startswith("risk_")]
     if trips:
         console.print(f"risk events: {len(trips)}")

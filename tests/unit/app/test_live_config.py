@@ -50,3 +50,11 @@ def test_a_restart_resumes_the_stored_run_id(tmp_path):
     LiveStateStore(tmp_path / "main.sqlite", run_id="older1").close()
     assert resolve_run_id(cfg, "live") == "older1"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["main.sqlite"]  # read, untouched
+
+
+def test_perpetuals_are_refused_in_paper_and_live_until_the_venue_is_synchronised():
+    data = {"strategy": "s.py:S", "symbols": ["BTC/USDT", "BTC/USDT:USDT"],
+            "exchange": {"id": "binance"}}
+    with pytest.raises(ConfigError, match=r"\['BTC/USDT:USDT'\]: paper and live trading of "
+                                          "perpetual swaps is not implemented yet"):
+        validate_config(LiveConfig, data, "live.toml")

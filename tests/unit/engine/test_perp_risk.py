@@ -1,0 +1,107 @@
+"""The risk engine's perpetual limits (``engine.risk.perp_limits``): each refuses the
+order that would break it, with the setting, the limit and the figure; exits pass.
+
+One perpetual, flat bars at 100, 10,000 USDT, no fees; orders sent at a bar's close.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tradeloom.engine.contracts import ContractSpec
+from tradeloom.engine.market import MarketSpec
+from tradeloom.engine.risk.config import RiskConfig
+from tradeloom.engine.risk.engine import RiskEngine
+from tradeloom.engine.run.backtest import backtest_arrays
+from tradeloom.engine.run.feeds import BarArrays
+from tradeloom.engine.run.funding_feed import FundingRates
+from tradeloom.engine.strategy.base import Strategy
+
+S = "BTC/USDT:USDT"
+H = 3_600_000
+MARKETS = {S: MarketSpec(S, maker_fee=0.0, taker_fee=0.0, contract=ContractSpec())}
+
+
+class Do(Strategy):
+    def __init__(self, plan, leverage=10.0, mode="cross"):
+        super().__init__()
+        self.plan, self.leverage, self.mode, self.i = plan, leverage, mode, -1
+
+    def on_start(self, ctx):
+        ctx.set_leverage(S, self.leverage)
+        ctx.set_margin_mode(S, self.mode)
+
+    def on_bar(self, ctx, bar):
+        self.i += 1
+        if self.i in self.plan:
+            self.plan[self.i](ctx)
+
+
+def run(plan, funding=None, **risk):
+    n = 6
+    px = np.full(n, 100.0)
+    data = BarArrays(np.arange(n, dtype=np.int64) * H, px, px, px, px, np.full(n, 1e6))
+    return backtest_arrays(Do(plan, **{k: risk.pop(k) for k in ("leverage", "mode") if k in risk}),
+                           {S: data}, timeframe="1h", markets=MARKETS, initial_cash=10_000.0,
+                           risk=RiskEngine(RiskConfig(**risk)), funding=funding)
+
+
+def decision(res):
+    (row,) = res.risk_decisions.to_dict("records")
+    return row
+
+
+def test_max_leverage_counts_gross_exposure_over_equity():
+    # short 400 @100 = 40,000 = 4x equity, limit 3x
+    res = run({0: lambda c: c.sell(S, 400.0)}, max_leverage=3.0)
+    d = decision(res)
+    assert not d["approved"] and "gross exposure would be 4x equity, limit 3x" in d["reason"]
+    assert "risk.max_leverage" in d["reason"]
+    assert res.fills.empty
+
+
+def test_max_margin_usage():
+    # 10x: short 600 @100 -> margin 6,000 = 60 % of equity, limit 50 %
+    res = run({0: lambda c: c.sell(S, 600.0)}, max_margin_usage_pct=0.5)
+    assert "margin in use would be 60" in decision(res)["reason"]
+
+
+def test_min_liquidation_distance():
+    # 10x isolated long 100 @100: LP = (1000 - 10000) / (100 * 0.005 - 100) = 90.45,
+    # 9.55 % below the mark; minimum 20 %
+    res = run({0: lambda c: c.buy(S, 100.0)}, min_liquidation_distance_pct=0.2, mode="isolated")
+    reason = decision(res)["reason"]
+    assert "liquidation price 90.452" in reason and "risk.min_liquidation_distance_pct" in reason
+
+
+def test_max_funding_cost_uses_the_latest_rate():
+    # funding at 1h: 0.002 (longs pay). A long 50 @100 would pay 50 * 100 * 0.002 = 10 per
+    # period = 0.1 % of equity; limit 0.05 %. A short would be paid: allowed.
+    funding = {S: FundingRates.from_columns(ts=[H], rate=[0.002], mark=[100.0])}
+    res = run({1: lambda c: c.buy(S, 50.0), 2: lambda c: c.sell(S, 50.0, tag="short")},
+              funding=funding, max_funding_cost_pct=0.0005)
+    d = decision(res)
+    assert "funding at the latest rate would cost 0.1" in d["reason"]
+    assert res.fills["tag"].tolist() == ["short"]
+
+
+def test_short_exposure_and_exits_pass():
+    # limit shorts to 0.5x equity: a 60-unit short (0.6x) is refused, 40 (0.4x) passes,
+    # and buying it back (an exit) always passes.
+    res = run({0: lambda c: c.sell(S, 60.0), 1: lambda c: c.sell(S, 40.0),
+               3: lambda c: c.close_position(S)}, max_short_exposure=0.5)
+    assert "short exposure would be 0.6x equity, limit 0.5x" in decision(res)["reason"]
+    assert res.fills["side"].tolist() == ["sell", "buy"]
+
+
+def test_perpetual_limits_off_leave_the_config_dump_unchanged():
+    assert "max_leverage" not in RiskConfig().model_dump()
+    assert RiskConfig(max_leverage=2.0).model_dump()["max_leverage"] == 2.0
+
+
+@pytest.mark.parametrize("setting", ["max_margin_usage_pct", "min_liquidation_distance_pct",
+                                     "max_funding_cost_pct"])
+def test_fractions_above_one_are_refused(setting):
+    with pytest.raises(ValueError):
+        RiskConfig(**{setting: 1.5})
