@@ -77,7 +77,7 @@ def timed(fn, repeat: int) -> tuple[float, float, object]:
 
 
 def spec_row() -> np.ndarray:
-    return fast._spec_row(MarketSpec("BTC/USDT"), FEE, None)
+    return fast.spec_row(MarketSpec("BTC/USDT"), FEE, None)
 
 
 def row(name: str, secs: float, bars: int, combos: int, vbt: float | None, floor: float | None, first: float | None = None) -> None:

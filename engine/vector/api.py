@@ -219,7 +219,7 @@ def _pct(value: float | None, name: str) -> float:
     return float(value)
 
 
-def _spec_row(market: MarketSpec, fee: float | MakerTakerFees | None,
+def spec_row(market: MarketSpec, fee: float | MakerTakerFees | None,
               slippage: SlippageModel | None) -> np.ndarray:
     """One ``kernels_nb.SPEC_FIELDS`` row from a market, a fee override and a slippage model
     (the market's fee side says which currency a buy's and a sell's fee is charged in)."""
@@ -281,7 +281,8 @@ def _cash(init_cash: float) -> float:
     return float(init_cash)
 
 
-def _stops(sl_pct: float | None, tp_pct: float | None, trail_pct: float | None) -> tuple[float, float, float]:
+def stop_fractions(sl_pct: float | None, tp_pct: float | None, trail_pct: float | None) -> tuple[float, float, float]:
+    """The kernels' stop-loss, take-profit and trailing fractions (0.0: none), checked."""
     if trail_pct is not None and (sl_pct is not None or tp_pct is not None):
         raise ConfigError(
             "trail_pct cannot be combined with sl_pct/tp_pct: the event engine has no OCO of a "
@@ -291,7 +292,8 @@ def _stops(sl_pct: float | None, tp_pct: float | None, trail_pct: float | None) 
     return _pct(sl_pct, "sl_pct"), _pct(tp_pct, "tp_pct"), _pct(trail_pct, "trail_pct")
 
 
-def _size(size: float) -> float:
+def size_fraction(size: float) -> float:
+    """An order's size as the kernels take it: a fraction of equity in (0, 1], checked."""
     if not (isinstance(size, (int, float)) and math.isfinite(size) and 0.0 < size <= 1.0):
         raise ConfigError(f"size={size!r}: a fraction of equity in (0, 1] (1.0 = all-in)")
     return float(size)
@@ -310,7 +312,7 @@ def _tag_type(reason: int, oco: bool) -> tuple[str, OrderType]:
     return "target", OrderType.MARKET
 
 
-def _build_result(
+def build_result(
     records: np.ndarray,
     symbols: Sequence[str],
     ts: np.ndarray,
@@ -339,7 +341,7 @@ def _build_result(
                                quote_currency=quote, manifest=manifest)
 
 
-def _equity_block(n: int) -> np.ndarray:
+def equity_block(n: int) -> np.ndarray:
     """The ``(4, n)`` equity block a recording kernel writes: equity, cash, exposure and
     cumulative fees per bar (``loop.EQUITY_FLOAT_COLUMNS``)."""
     return np.empty((4, n))
@@ -375,14 +377,14 @@ def run_signals(
     Same result as ``SignalStrategy`` in the event engine (fills, trades, equity,
     metrics); the frames and metrics are built when first read (``lazy_result``).
     """
-    arr, spec_m, spec, cash0, frac, (sl, tp, tr), rule = _signal_setup(
+    arr, spec_m, spec, cash0, frac, (sl, tp, tr), rule = signal_setup(
         bars, "run_signals", market, fee, slippage, init_cash, size, sl_pct, tp_pct, trail_pct, intrabar_rule)
     n = arr["ts"].shape[0]
     timeframe = resolve_timeframe(timeframe, arr["ts"], "run_signals")
     ent = _signal(entries, n, "entries")
     ext = _signal(exits, n, "exits")
     tf_ms = timeframe_to_ms(timeframe)
-    block = _equity_block(n)
+    block = equity_block(n)
     acc = np.empty(nb.N_ACC)
     records, nf = nb.simulate_nb(
         arr["open"], arr["high"], arr["low"], arr["close"], arr["volume"], arr["ts"], tf_ms, 0,
@@ -398,7 +400,7 @@ def run_signals(
         "quote_currency": spec_m.quote,
         "engine": "kernels_nb",
     }
-    return _build_result(
+    return build_result(
         records[:nf], [spec_m.symbol], arr["ts"], arr["close"][:, None], block,
         timeframe=timeframe, tf_ms=tf_ms, init_cash=cash0, quote=spec_m.quote, manifest=manifest,
         oco=sl > 0.0 and tp > 0.0,
@@ -456,12 +458,12 @@ def run_target_weights(
     quotes = sorted({m.quote for m in specs})
     if len(quotes) != 1:
         raise ConfigError(f"symbols are quoted in {quotes}; one quote currency per run")
-    spec = np.ascontiguousarray(np.stack([_spec_row(m, fee, slippage) for m in specs]))
+    spec = np.ascontiguousarray(np.stack([spec_row(m, fee, slippage) for m in specs]))
     cols = {c: np.ascontiguousarray(np.stack([a[c] for a in arrs], axis=1)) for c in ("open", "close", "volume")}
     cash0 = _cash(init_cash)
     timeframe = resolve_timeframe(timeframe, ts, "run_target_weights")
     tf_ms = timeframe_to_ms(timeframe)
-    block = _equity_block(n)
+    block = equity_block(n)
     records, nf = weights_nb.simulate_weights_nb(
         cols["open"], cols["close"], cols["volume"], w, cash0, spec, block[0], block[1], block[2],
         block[3],
@@ -475,7 +477,7 @@ def run_target_weights(
         "quote_currency": quotes[0],
         "engine": "kernels_nb",
     }
-    return _build_result(
+    return build_result(
         records[:nf], symbols, ts, cols["close"], block, timeframe=timeframe,
         tf_ms=tf_ms, init_cash=cash0, quote=quotes[0], manifest=manifest, oco=False,
     )
@@ -550,14 +552,14 @@ class _SignalSetup(NamedTuple):
     rule: int
 
 
-def _signal_setup(bars: pd.DataFrame, where: str, market: MarketSpec | None,
+def signal_setup(bars: pd.DataFrame, where: str, market: MarketSpec | None,
                   fee: float | MakerTakerFees | None, slippage: SlippageModel | None,
                   init_cash: float, size: float, sl_pct: Any, tp_pct: Any, trail_pct: Any,
                   intrabar_rule: Any) -> _SignalSetup:
     arr = _bars_arrays(bars, where)
     spec_m = _market(market, None)
-    return _SignalSetup(arr, spec_m, _spec_row(spec_m, fee, slippage), _cash(init_cash), _size(size),
-                        _stops(sl_pct, tp_pct, trail_pct), _RULES[IntrabarRule(intrabar_rule)])
+    return _SignalSetup(arr, spec_m, spec_row(spec_m, fee, slippage), _cash(init_cash), size_fraction(size),
+                        stop_fractions(sl_pct, tp_pct, trail_pct), _RULES[IntrabarRule(intrabar_rule)])
 
 
 def sweep_sma_cross(
@@ -585,7 +587,7 @@ def sweep_sma_cross(
     summation (bit for bit). ``keep_equity=True`` also returns the ``(n_combos, n_bars)``
     equity curves (memory: 8 bytes per bar per combination).
     """
-    arr, _, spec, cash0, frac, (sl, tp, tr), rule = _signal_setup(
+    arr, _, spec, cash0, frac, (sl, tp, tr), rule = signal_setup(
         bars, "sweep_sma_cross", market, fee, slippage, init_cash, size, sl_pct, tp_pct, trail_pct, intrabar_rule)
     try:
         pairs = [(int(f), int(s)) for f in fast for s in slow]
@@ -628,7 +630,7 @@ def sweep_signals(
     """Many signal sets on the same bars in one kernel call: ``entries``/``exits`` are
     ``(n_bars, n_combos)`` (a DataFrame's columns name the combinations). One row of
     metrics per combination, each equal to ``run_signals`` on that column."""
-    arr, _, spec, cash0, frac, (sl, tp, tr), rule = _signal_setup(
+    arr, _, spec, cash0, frac, (sl, tp, tr), rule = signal_setup(
         bars, "sweep_signals", market, fee, slippage, init_cash, size, sl_pct, tp_pct, trail_pct, intrabar_rule)
     n = arr["ts"].shape[0]
     timeframe = resolve_timeframe(timeframe, arr["ts"], "sweep_signals")

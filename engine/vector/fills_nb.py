@@ -22,7 +22,7 @@ bit for bit:
   sell leaves that no order could sell (``MarketSpec.is_dust`` at the fill price) is dust
   when the order asked for the whole holding; the strategy then sees a flat position.
 
-``spec`` rows are ``SPEC_FIELDS`` (one per symbol, built by ``api._spec_row``): a zero
+``spec`` rows are ``SPEC_FIELDS`` (one per symbol, built by ``api.spec_row``): a zero
 tick or lot means "no rounding"; ``buy_base``/``sell_base`` are 1.0 when a buy (a sell)
 pays its fee in the base currency (``MarketSpec.fee_side``).
 """

@@ -44,7 +44,7 @@ Rules mirrored, each from the module that states it:
 
 ``spec`` rows (one per symbol) are ``SPEC_FIELDS``; a zero tick or lot means "no
 rounding" (``MarketSpec``'s ``None``). Recording kernels write the per-bar equity,
-cash, exposure and cumulative fees (the rows of ``api._equity_block``).
+cash, exposure and cumulative fees (the rows of ``api.equity_block``).
 """
 
 from __future__ import annotations

@@ -159,7 +159,7 @@ class KernelResult(BacktestResult):
         return cache[key]
 
     def _fill_columns(self) -> dict[str, list[Any]]:
-        """``frames.fill_columns`` of the fills ``_build_result`` used to make (enums as members)."""
+        """``frames.fill_columns`` of the fills ``build_result`` used to make (enums as members)."""
         def make() -> dict[str, list[Any]]:
             run = self._run
             r = run.records

@@ -218,15 +218,15 @@ def sweep_forms(
 def _sweep_signals(bars: pd.DataFrame, forms: Sequence[Signals], market: MarketSpec,
                    timeframe: str, *, init_cash: float, fee: Any, slippage: Any,
                    intrabar_rule: Any) -> pd.DataFrame:
-    arr, _, spec, cash0, _, _, rule = api._signal_setup(
+    arr, _, spec, cash0, _, _, rule = api.signal_setup(
         bars, "sweep_forms", market, fee, slippage, init_cash, 1.0, None, None, None, intrabar_rule)
     n = arr["ts"].shape[0]
     checked = [f.checked(n) for f in forms]
     m = len(checked)
     frac, sl, tp, tr = np.empty(m), np.empty(m), np.empty(m), np.empty(m)
     for j, f in enumerate(checked):
-        frac[j] = api._size(f.size)
-        sl[j], tp[j], tr[j] = api._stops(f.sl_pct, f.tp_pct, f.trail_pct)
+        frac[j] = api.size_fraction(f.size)
+        sl[j], tp[j], tr[j] = api.stop_fractions(f.sl_pct, f.tp_pct, f.trail_pct)
     acc = sweeps_nb.sweep_signal_forms_nb(
         arr["open"], arr["high"], arr["low"], arr["close"], arr["volume"], arr["ts"],
         api.timeframe_to_ms(timeframe), np.ascontiguousarray(np.stack([f.entries for f in checked])),

@@ -21,7 +21,8 @@ from typing import Any
 from tradeloom.engine.errors import StrategyError
 from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.strategy.base import Strategy
-from tradeloom.engine.vector.form import NotVectorizable, VectorBars, vectorized_method
+from tradeloom.engine.vector.brackets import kernel_refusal as bracket_refusal
+from tradeloom.engine.vector.form import Brackets, NotVectorizable, VectorBars, vectorized_method
 from tradeloom.engine.vector.perp_api import PerpTargets, kernel_refusal
 from tradeloom.engine.vector.run_form import form_kind, form_of, run_form, sweep_forms
 from tradeloom.research.sweeps.jobs import DataSpec, RunSettings
@@ -65,6 +66,10 @@ def probe(cls: type[Strategy], data: DataSpec, params: Mapping[str, Any],
         why = kernel_refusal(markets[bars.symbols[bars.index()]])
         if why:
             return None, f"the perpetual kernel refused this run: {why}"
+    if isinstance(form, Brackets):
+        why = bracket_refusal(markets[bars.symbols[bars.index()]])
+        if why:
+            return None, f"the bracket kernel refused this run: {why}"
     return form_kind(form), ""
 
 

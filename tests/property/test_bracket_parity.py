@@ -26,7 +26,7 @@ from tradeloom.engine.run.backtest import backtest_arrays
 from tradeloom.engine.run.feeds import BarArrays
 from tradeloom.engine.sim.matching import IntrabarRule
 from tradeloom.engine.vector.brackets import BracketSignalStrategy, run_brackets, sweep_brackets
-from tradeloom.engine.vector.form import BracketExits, Brackets
+from tradeloom.engine.vector.form import BracketExits, Brackets, NotVectorizable
 from tradeloom.research.sweeps.parity import compare_results
 
 SYM = "BTC/USDT"
@@ -68,7 +68,7 @@ SLIPPAGE = [None, FixedBpsSlippage(4.0), VolumeParticipationSlippage()]
 
 
 class TestKernelParityBrackets:
-    @pytest.mark.parametrize("side", [s.value for s in FeeSide])
+    @pytest.mark.parametrize("side", ["quote", "get"])  # give/base: refused (kernel_refusal)
     @SETTINGS
     @given(seed=st.integers(0, 2**32 - 1), rules=exits(), market=st.sampled_from(MARKETS),
            fee=st.sampled_from([None, 0.0, 0.002]), slippage=st.sampled_from(SLIPPAGE),
@@ -89,6 +89,14 @@ class TestKernelParityBrackets:
                                 markets={SYM: market}, fees=fees, slippage=slippage,
                                 intrabar_rule=rule)
         assert compare_results(kernel, event) == []
+
+    @pytest.mark.parametrize("side", ["give", "base"])
+    def test_a_sell_fee_in_the_coin_sold_is_refused_with_the_reason(self, side):
+        bars = make_bars(0, 20, 0.01, 0.005)
+        n = len(bars)
+        with pytest.raises(NotVectorizable, match=f"fee side {side}"):
+            run_brackets(bars, np.ones(n, bool), np.zeros(n, bool), np.full(n, 1.0),
+                         BracketExits(stop_loss=0.01), market=MarketSpec(SYM, fee_side=side))
 
     def test_a_two_level_ladder_scales_out_then_the_stop_takes_the_rest(self):
         # bar 0 decides (close 100): sl 98, tp1 101 (60 %), tp2 104 (40 %); entry at bar 1's open

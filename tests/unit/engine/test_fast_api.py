@@ -136,12 +136,12 @@ class TestRounding:
     @pytest.mark.parametrize("tick", [0.01, 0.5, 1e-5])
     def test_round_price_matches_market_spec(self, price, tick):
         spec = MarketSpec("BTC/USDT", tick_size=tick)
-        row = fast._spec_row(spec, None, None)
+        row = fast.spec_row(spec, None, None)
         assert nb.round_price_nb(price, row[nb.S_TICK], row[nb.S_TICK_P10]) == spec.round_price(price)
 
     @pytest.mark.parametrize("amount", [0.123456789, 3.0, 2.9999999999, 1e-9, 98.70000000001])
     @pytest.mark.parametrize("lot", [0.00001, 0.1, 1.0])
     def test_round_amount_matches_market_spec(self, amount, lot):
         spec = MarketSpec("BTC/USDT", lot_step=lot)
-        row = fast._spec_row(spec, None, None)
+        row = fast.spec_row(spec, None, None)
         assert nb.round_amount_nb(amount, row[nb.S_LOT], row[nb.S_LOT_P10]) == spec.round_amount(amount)
