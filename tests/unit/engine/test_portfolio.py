@@ -114,3 +114,140 @@ def test_invalid_initial_cash_and_fills_are_refused():
 
 def test_mark_is_nan_before_the_first_price():
     assert math.isnan(Portfolio(1.0).mark("BTC/USDT"))
+
+
+# -- the overshoot tolerance (REL_TOLERANCE = 1e-9 of the fill's cost) -----------------
+
+
+@pytest.mark.parametrize(
+    ("cash", "accepted"),
+    [
+        # a buy of 10 @ 100, no fee: cost 1000. Tolerance 1e-9 * 1000 = 1e-6.
+        (1000.0 - 5e-7, True),  # overshoot 5e-7 <= 1e-6: float noise, booked, cash 0
+        (1000.0 - 9e-7, True),  # overshoot 9e-7, still inside
+        (1000.0 - 2e-6, False),  # overshoot 2e-6 > 1e-6: the broker sized it wrong
+        (1000.0 - 1e-3, False),
+    ],
+)
+def test_a_buy_may_overshoot_cash_by_float_noise_only(cash, accepted):
+    p = Portfolio(cash)
+    if accepted:
+        p.apply_fill(fill(BUY, 100.0, 10.0, 0.0))
+        # exactly zero, never -5e-7: a spot balance cannot be negative
+        assert p.cash == 0.0 and math.copysign(1.0, p.cash) == 1.0
+        assert p.position("BTC/USDT") == 10.0
+    else:
+        with pytest.raises(NegativeBalance, match="the broker must size or refuse it"):
+            p.apply_fill(fill(BUY, 100.0, 10.0, 0.0))
+        assert p.cash == cash and p.position("BTC/USDT") == 0.0
+
+
+def test_the_tolerance_counts_the_fee_in_the_cost():
+    # 10 @ 100 plus a fee of 1000: cost 2000, tolerance 2e-6; cash short by 1.5e-6 passes
+    # (it would not against the notional alone: 1.5e-6 > 1e-6).
+    p = Portfolio(2000.0 - 1.5e-6)
+    p.apply_fill(fill(BUY, 100.0, 10.0, 1000.0))
+    assert p.cash == 0.0 and p.fees_paid == 1000.0
+
+
+def test_a_base_fee_buy_may_overshoot_cash_by_float_noise_only():
+    # fee in the coin bought: cash pays the notional 1000 only; tolerance 1e-6
+    base_fee = Fill(1, "BTC/USDT", BUY, 0, 100.0, 10.0, 1.0, Liquidity.TAKER,
+                    fee_currency="BTC", fee_cost=0.01)
+    p = Portfolio(1000.0 - 5e-7)
+    p.apply_fill(base_fee)
+    assert p.cash == 0.0 and p.position("BTC/USDT") == 9.99
+    with pytest.raises(NegativeBalance, match="size or refuse it"):
+        Portfolio(1000.0 - 2e-6).apply_fill(base_fee)
+
+
+@pytest.mark.parametrize(
+    ("sold", "accepted"),
+    [
+        # holding 10 BTC; tolerance 1e-9 * sold
+        (10.0 + 5e-9, True),  # 5e-9 over, tolerance 1e-8: a full exit, the position is 0
+        (10.0 + 5e-8, False),  # 5e-8 over > 1e-8: a short sale, refused
+    ],
+)
+def test_a_sell_may_overshoot_the_holding_by_float_noise_only(sold, accepted):
+    p = Portfolio(1000.0)
+    p.apply_fill(fill(BUY, 100.0, 10.0, 0.0))
+    if accepted:
+        p.apply_fill(fill(SELL, 100.0, sold, 0.0))
+        assert p.position("BTC/USDT") == 0.0 and p.avg_entry("BTC/USDT") == 0.0
+    else:
+        with pytest.raises(NegativeBalance, match="spot cannot go short"):
+            p.apply_fill(fill(SELL, 100.0, sold, 0.0))
+        assert p.position("BTC/USDT") == 10.0
+
+
+# -- marks ----------------------------------------------------------------------------
+
+
+def test_the_first_fill_of_a_symbol_sets_its_mark():
+    p = Portfolio(1000.0)
+    p.apply_fill(fill(BUY, 100.0, 2.0, 0.0))  # no bar seen yet: the fill price marks it
+    assert p.mark("BTC/USDT") == 100.0
+    assert p.equity() == 1000.0  # 800 cash + 2 * 100
+
+
+def test_a_fill_never_overwrites_the_mark_of_the_bar():
+    p = Portfolio(1000.0)
+    p.set_mark("BTC/USDT", 105.0)  # the bar's close
+    p.apply_fill(fill(BUY, 100.0, 2.0, 0.0))
+    p.apply_fill(fill(SELL, 110.0, 1.0, 0.0))
+    assert p.mark("BTC/USDT") == 105.0
+    assert p.equity() == 800.0 + 110.0 + 1.0 * 105.0
+
+
+def test_zero_price_and_zero_amount_fills_are_refused():
+    with pytest.raises(NegativeBalance, match="price 0.0"):
+        Portfolio(10.0).apply_fill(fill(SELL, 0.0, 1.0, 0.0))
+    with pytest.raises(InvalidFill, match="amount 0.0 is not a finite number > 0"):
+        fill(BUY, 100.0, 0.0, 0.0)  # never reaches a portfolio
+
+
+# -- snapshot, get, per-position realized PnL and fees -----------------------------------
+
+
+def test_snapshot_reports_every_balance_at_one_instant():
+    p = Portfolio(1000.0)
+    p.apply_fill(fill(BUY, 100.0, 4.0, 0.4))  # cash 1000 - 400.4 = 599.6
+    p.apply_fill(fill(SELL, 120.0, 1.0, 0.12))  # cash + 119.88 = 719.48; realized 20
+    p.set_mark("BTC/USDT", 110.0)
+    snap = p.snapshot()
+    assert snap.cash == pytest.approx(719.48)
+    assert snap.equity == pytest.approx(719.48 + 3.0 * 110.0)  # 1049.48
+    assert snap.positions == (("BTC/USDT", 3.0),)
+    assert snap.realized_pnl == 20.0  # (120 - 100) * 1, gross of fees
+    assert snap.unrealized_pnl == 30.0  # 3 * (110 - 100)
+    assert snap.fees_paid == pytest.approx(0.52)
+
+
+def test_get_returns_the_position_record_with_its_own_pnl_and_fees():
+    p = Portfolio(10_000.0)
+    assert p.get("BTC/USDT") is None
+    p.apply_fill(fill(BUY, 100.0, 4.0, 0.4))
+    p.apply_fill(fill(BUY, 10.0, 10.0, 0.1, symbol="ETH/USDT", oid=2))
+    p.apply_fill(fill(SELL, 120.0, 1.0, 0.12))  # BTC realizes (120 - 100) * 1 = 20
+    p.apply_fill(fill(SELL, 8.0, 5.0, 0.04, symbol="ETH/USDT", oid=3))  # (8 - 10) * 5 = -10
+    btc, eth = p.get("BTC/USDT"), p.get("ETH/USDT")
+    assert (btc.amount, btc.avg_entry, btc.realized_pnl) == (3.0, 100.0, 20.0)
+    assert (eth.amount, eth.avg_entry, eth.realized_pnl) == (5.0, 10.0, -10.0)
+    assert btc.fees == pytest.approx(0.52) and eth.fees == pytest.approx(0.14)
+    # per position they add up to the account's figures
+    assert btc.realized_pnl + eth.realized_pnl == p.realized_pnl == 10.0
+    assert btc.fees + eth.fees == pytest.approx(p.fees_paid)
+
+
+def test_a_fee_paid_in_a_third_asset_is_booked_on_that_assets_position():
+    p = Portfolio(10_000.0)
+    p.apply_fill(fill(BUY, 500.0, 1.0, 0.0, symbol="BNB/USDT"))  # 1 BNB at 500
+    # buy 1 BTC @ 1000, fee 0.75 USDT paid as 0.0015 BNB (valued at 500 each)
+    p.apply_fill(Fill(2, "BTC/USDT", BUY, 0, 1000.0, 1.0, 0.75, Liquidity.TAKER,
+                      fee_currency="BNB", fee_cost=0.0015))
+    bnb, btc = p.get("BNB/USDT"), p.get("BTC/USDT")
+    assert bnb.amount == 1.0 - 0.0015
+    assert bnb.realized_pnl == 0.0  # value 0.75 - basis 500 * 0.0015 = 0
+    assert btc.fees == 0.75 and bnb.fees == 0.0
+    assert p.cash == 10_000.0 - 500.0 - 1000.0

@@ -14,13 +14,24 @@ from typing import Any
 import pytest
 from risk_fakes import HOUR, FakeView, bar, order
 from tradeloom.engine.market import MarketSpec
-from tradeloom.engine.orders import Order
+from tradeloom.engine.orders import Order, OrderStatus, OrderType, Side
 from tradeloom.engine.risk.engine import RiskEngine
 from tradeloom.engine.risk.codes import ActionKind, Outcome, RiskCode
 from tradeloom.engine.risk.config import RiskConfig
 from tradeloom.engine.risk.gate import RiskDecisionLike
 
 OK, RESIZED, REJECTED = Outcome.APPROVED, Outcome.RESIZED, Outcome.REJECTED
+
+
+def partly_filled(o: Order, filled: float) -> Order:
+    o.filled = filled
+    return o
+
+
+def stop_order(amount: float, symbol: str, stop: float) -> Order:
+    o = Order(9_000, symbol, Side.BUY, OrderType.STOP, amount, created_ts=0, stop_price=stop)
+    o.status = OrderStatus.OPEN
+    return o
 
 
 @dataclass
@@ -266,6 +277,86 @@ ROWS: dict[str, Row] = {
         {"max_exposure_pct": 0.5}, order(symbol="SOL/USDT"), REJECTED, RiskCode.NO_PRICE
     ),
     "no_limits_no_price_needed": Row({}, order(symbol="SOL/USDT"), OK),
+    # no equity at all: percentage limits cannot be met, the order is rejected (amount 0)
+    "no_equity": Row(
+        {"max_exposure_pct": 0.5},
+        order(),
+        REJECTED,
+        RiskCode.NO_EQUITY,
+        limit=0.0,
+        observed=0.0,
+        view={"cash": 0.0},
+    ),
+    # -- how open orders count (as if filled, at their own price) ----------------------------
+    # a working ETH limit buy of 1 @ 100, half filled: 0.5 left = 50 counts (under one unit
+    # left is still exposure): (50 + 210) / 1000 = 26 % > 25 %
+    "max_exposure_counts_the_rest_of_a_partial_fill": Row(
+        {"max_exposure_pct": 0.25},
+        order(amount=2.1),
+        REJECTED,
+        RiskCode.MAX_EXPOSURE,
+        limit=0.25,
+        observed=0.26,
+        view={"orders": [partly_filled(order(amount=1.0, symbol="ETH/USDT", price=100.0,
+                                             open_=True), 0.5)]},
+    ),
+    # a working ETH limit buy of 2 @ 50 (mark 100) counts at its limit: 2 * 50 = 100, not
+    # 200: (100 + 200) / 1000 = 30 % (at the mark it would read 40 %)
+    "max_exposure_values_open_limits_at_their_price": Row(
+        {"max_exposure_pct": 0.25},
+        order(amount=2.0),
+        REJECTED,
+        RiskCode.MAX_EXPOSURE,
+        limit=0.25,
+        observed=0.30,
+        view={"orders": [order(amount=2.0, symbol="ETH/USDT", price=50.0, open_=True)]},
+    ),
+    # a working ETH stop buy of 1 triggering at 120 counts at its stop: (120 + 200) / 1000
+    "max_exposure_values_open_stops_at_their_stop": Row(
+        {"max_exposure_pct": 0.25},
+        order(amount=2.0),
+        REJECTED,
+        RiskCode.MAX_EXPOSURE,
+        limit=0.25,
+        observed=0.32,
+        view={"orders": [stop_order(amount=1.0, symbol="ETH/USDT", stop=120.0)]},
+    ),
+    # -- resizing on a market with a lot step and a minimum ----------------------------------
+    # cap 204.5 / 100 = 2.045 BTC -> truncated to the lot 0.01: 2.04 (204 >= min 200)
+    "max_notional_resize_to_the_lot": Row(
+        {"max_notional": 204.5, "on_size_breach": "resize"},
+        order(amount=3.0),
+        RESIZED,
+        RiskCode.MAX_NOTIONAL,
+        amount=2.04,
+        limit=204.5,
+        observed=300.0,
+        markets={"BTC/USDT": MarketSpec("BTC/USDT", lot_step=0.01, min_notional=200.0,
+                                        taker_fee=0.0)},
+    ),
+    # cap exactly the market minimum: 200 / 100 = 2 BTC, notional 200 == min 200: resized
+    "max_notional_resize_to_exactly_the_minimum": Row(
+        {"max_notional": 200.0, "on_size_breach": "resize"},
+        order(amount=3.0),
+        RESIZED,
+        RiskCode.MAX_NOTIONAL,
+        amount=2.0,
+        limit=200.0,
+        observed=300.0,
+        markets={"BTC/USDT": MarketSpec("BTC/USDT", lot_step=0.01, min_notional=200.0,
+                                        taker_fee=0.0)},
+    ),
+    # cap 199 / 100 = 1.99 BTC = 199 < min 200: nothing that fits is tradable, rejected
+    "max_notional_resize_under_the_minimum": Row(
+        {"max_notional": 199.0, "on_size_breach": "resize"},
+        order(amount=3.0),
+        REJECTED,
+        RiskCode.MAX_NOTIONAL,
+        limit=199.0,
+        observed=300.0,
+        markets={"BTC/USDT": MarketSpec("BTC/USDT", lot_step=0.01, min_notional=200.0,
+                                        taker_fee=0.0)},
+    ),
 }
 
 
