@@ -110,10 +110,12 @@ def _populate(dest: Path, ref: str | None) -> None:
         (dest / "tradeloom" / sub).symlink_to(Path("..") / sub)
 
 
-def _runner(module: Module) -> str:
-    doctest = module.path  # the module's own docstring examples run first
-    return (f"{PYTHON} -m pytest -x -q -p no:cacheprovider --timeout 120 "
-            f"--doctest-modules tradeloom/{doctest} " + " ".join(module.tests))
+def _runner(module: Module, sock: Path) -> str:
+    """mutmut's test command: the module's docstring examples, then its tests, run by the
+    forking server of ``tools/mutation_runner.py`` (stop at the first failure)."""
+    return (f"{PYTHON} {ROOT / 'tools' / 'mutation_runner.py'} run {sock} -- "
+            f"-x -q -p no:cacheprovider -p no:nbmake --timeout 120 "
+            f"--doctest-modules tradeloom/{module.path} " + " ".join(module.tests))
 
 
 def run_module(name: str, ref: str | None, label: str, fresh: bool) -> float:
@@ -122,17 +124,32 @@ def run_module(name: str, ref: str | None, label: str, fresh: bool) -> float:
     if fresh and (dest / ".mutmut-cache").exists():
         (dest / ".mutmut-cache").unlink()
     _populate(dest, ref)
+    if (dest / ".mutmut-cache").exists():  # a timeout may have been the machine's load
+        with sqlite3.connect(dest / ".mutmut-cache") as db:
+            db.execute("UPDATE mutant SET status = 'untested' WHERE status = 'bad_timeout'")
     log = WORK / label / f"{name}.log"
+    sock = dest / ".runner.sock"
     started = time.monotonic()
     with log.open("w") as out:
-        # Exit status is a bit mask of outcomes (2 = survivors); the cache says what
-        # happened, so only a missing cache is an error (checked in ``summarize``).
-        subprocess.run(
-            [str(MUTMUT), "run", "--paths-to-mutate", module.path, "--tests-dir", "tests",
-             "--runner", _runner(module), "--disable-mutation-types", DISABLED_TYPES,
-             "--test-time-multiplier", "4", "--test-time-base", "15",
-             "--no-progress", "--simple-output"],
-            cwd=dest, stdout=out, stderr=subprocess.STDOUT, check=False)
+        server = subprocess.Popen(
+            [str(PYTHON), str(ROOT / "tools" / "mutation_runner.py"), "serve", str(sock)],
+            cwd=dest, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            for _ in range(600):  # the server imports its libraries first
+                if sock.exists():
+                    break
+                time.sleep(0.05)
+            # Exit status is a bit mask of outcomes (2 = survivors); the cache says what
+            # happened, so only a missing cache is an error (checked in ``summarize``).
+            subprocess.run(
+                [str(MUTMUT), "run", "--paths-to-mutate", module.path, "--tests-dir", "tests",
+                 "--runner", _runner(module, sock), "--disable-mutation-types", DISABLED_TYPES,
+                 "--test-time-multiplier", "4", "--test-time-base", "15",
+                 "--no-progress", "--simple-output"],
+                cwd=dest, stdout=out, stderr=subprocess.STDOUT, check=False)
+        finally:
+            server.kill()  # idle: mutmut has finished
+            server.wait()
     return time.monotonic() - started
 
 
@@ -151,7 +168,10 @@ def equivalents() -> set[tuple[str, str, str]]:
     return found
 
 
-def _mutated_line(source: str, path: str, line: str, index: int, number: int) -> str:
+def _mutant_lines(source: str, path: str, line: str, index: int, number: int
+                  ) -> tuple[str, str]:
+    """The first line the mutant changes, before and after (stripped): a statement over
+    several lines is recorded by mutmut at its first line, the change may be further."""
     from mutmut import Context, RelativeMutationID, mutate, mutations_by_type
 
     class _Config:  # the subset of mutmut's Config that ``mutate`` reads
@@ -161,11 +181,17 @@ def _mutated_line(source: str, path: str, line: str, index: int, number: int) ->
     ctx = Context(source=source, filename=path, dict_synonyms=[], config=_Config(),
                   mutation_id=RelativeMutationID(line, index, number, filename=path))
     mutated, _ = mutate(ctx)
-    lines = mutated.splitlines()
-    return lines[number].strip() if number < len(lines) else ""
+    before, after = source.splitlines(), mutated.splitlines()
+    for i, (a, b) in enumerate(zip(before, after)):
+        if a != b:
+            return a.strip(), b.strip()
+    # lines removed (a decorator) or added: the first line that differs in count
+    i = min(len(before), len(after))
+    return (before[i].strip() if i < len(before) else "",
+            after[i].strip() if i < len(after) else "")
 
 
-def summarize(name: str, label: str) -> dict:
+def summarize(name: str, label: str, ref: str | None) -> dict:
     module = MODULES[name]
     dest = WORK / label / name
     cache = dest / ".mutmut-cache"
@@ -177,7 +203,10 @@ def summarize(name: str, label: str) -> dict:
             "JOIN line l ON m.line = l.id JOIN sourcefile s ON l.sourcefile = s.id "
             "WHERE s.filename = ? ORDER BY l.line_number, m.\"index\"",
             (module.path,)).fetchall()
-    source = (dest / module.path).read_text()
+    # The original text (the scratch copy may hold a mutant while a run is under way).
+    source = (subprocess.run(["git", "-C", str(ROOT), "show", f"{ref}:{module.path}"],
+                             check=True, capture_output=True, text=True).stdout
+              if ref else (ROOT / module.path).read_text())
     known = equivalents()
     counts = {"total": len(rows), "killed": 0, "survived": 0, "equivalent": 0, "untested": 0}
     survivors, equivalent = [], []
@@ -185,14 +214,13 @@ def summarize(name: str, label: str) -> dict:
         if status in KILLED:
             counts["killed"] += 1
         elif status == SURVIVED:
-            mutant = _mutated_line(source, module.path, line, index, number)
-            entry = (module.path, line.strip(), mutant)
-            if entry in known:
+            orig, mutant = _mutant_lines(source, module.path, line, index, number)
+            if (module.path, orig, mutant) in known:
                 counts["equivalent"] += 1
-                equivalent.append((number + 1, line.strip(), mutant))
+                equivalent.append((number + 1, orig, mutant))
             else:
                 counts["survived"] += 1
-                survivors.append((number + 1, line.strip(), mutant))
+                survivors.append((number + 1, orig, mutant))
         else:
             counts["untested"] += 1
     real = counts["total"] - counts["equivalent"]
@@ -241,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
             for name, secs in zip(names, pool.map(
                     lambda n: run_module(n, args.ref, label, args.fresh), names)):
                 print(f"{name}: ran in {secs:.0f} s", flush=True)
-    results = [summarize(n, label) for n in names]
+    results = [summarize(n, label, args.ref) for n in names]
     (WORK / label / "summary.json").write_text(json.dumps(results, indent=1))
     report(results, verbose=not args.quiet)
     return 0

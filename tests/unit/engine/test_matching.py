@@ -253,3 +253,47 @@ def test_open_distance_tie_goes_to_the_adverse_side_of_a_short() -> None:
     near_tp = Touch(98.0, M, False)
     order, _ = path_order(IntrabarRule.OPEN_DISTANCE, False, 100.0, 105.0, 95.0, [sl, near_tp])
     assert order == [1, 0]
+
+
+def test_intrabar_rules_are_named_by_their_config_values() -> None:
+    # the values are what a config file or the CLI says
+    assert [IntrabarRule(v) for v in ("adverse_first", "favorable_first", "open_distance")] == [
+        IntrabarRule.ADVERSE_FIRST, IntrabarRule.FAVORABLE_FIRST, IntrabarRule.OPEN_DISTANCE]
+
+
+def test_a_trailing_stop_without_a_trail_sits_at_its_best_price() -> None:
+    assert trailing_level(S, 110.0, None, None) == 110.0
+    assert trailing_level(B, 90.0, None, None) == 90.0
+
+
+@pytest.mark.parametrize(
+    ("price", "o", "first", "second", "travelled"),
+    [
+        (100.0, 100.0, 90.0, 110.0, 0.0),  # at the open: no travel, whichever way it goes
+        (100.0, 100.0, 110.0, 90.0, 0.0),
+        (90.0, 100.0, 90.0, 110.0, 10.0),  # exactly the first extreme
+        (110.0, 100.0, 110.0, 90.0, 10.0),
+        (90.0, 100.0, 110.0, 90.0, 30.0),  # the second extreme: 10 up, then 20 down
+    ],
+)
+def test_path_time_at_the_ends_of_a_leg(price, o, first, second, travelled) -> None:
+    assert path_time(price, o, first, second) == travelled
+
+
+def test_a_touch_at_the_open_price_is_on_neither_side() -> None:
+    # open 100: a touch at 100 (not a gap) and one at 105 lie on one side only: no rule
+    order, needed = path_order(IntrabarRule.ADVERSE_FIRST, True, 100.0, 106.0, 99.0,
+                               [Touch(105.0, M, False), Touch(100.0, M, False)])
+    assert order == [1, 0] and not needed
+    order, needed = path_order(IntrabarRule.ADVERSE_FIRST, True, 100.0, 106.0, 94.0,
+                               [Touch(95.0, T, False), Touch(100.0, M, False)])
+    assert order == [1, 0] and not needed
+
+
+def test_touches_at_the_open_come_first_and_count_on_no_side() -> None:
+    # a buy limit 101 crossed on a tick at 100 fills at its limit *at the open*; a stop
+    # 0.5 below the open (path time 0.5) still comes after it
+    at_open, near = Touch(101.0, M, True), Touch(99.5, T, False)
+    order, needed = path_order(IntrabarRule.FAVORABLE_FIRST, True, 100.0, 101.0, 99.0,
+                               [near, at_open])
+    assert order == [1, 0] and not needed

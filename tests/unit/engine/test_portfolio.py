@@ -6,8 +6,9 @@ import math
 
 import pytest
 from tradeloom.engine.errors import ConfigError, InsufficientFunds, InvalidFill
+from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.orders import Fill, Liquidity, Side
-from tradeloom.engine.accounting.portfolio import NegativeBalance, Portfolio
+from tradeloom.engine.accounting.portfolio import NegativeBalance, Portfolio, PortfolioSnapshot
 
 BUY, SELL = Side.BUY, Side.SELL
 
@@ -125,7 +126,7 @@ def test_mark_is_nan_before_the_first_price():
         # a buy of 10 @ 100, no fee: cost 1000. Tolerance 1e-9 * 1000 = 1e-6.
         (1000.0 - 5e-7, True),  # overshoot 5e-7 <= 1e-6: float noise, booked, cash 0
         (1000.0 - 9e-7, True),  # overshoot 9e-7, still inside
-        (1000.0 - 2e-6, False),  # overshoot 2e-6 > 1e-6: the broker sized it wrong
+        (1000.0 - 1.5e-6, False),  # overshoot 1.5e-6 > 1e-6: the broker sized it wrong
         (1000.0 - 1e-3, False),
     ],
 )
@@ -158,15 +159,15 @@ def test_a_base_fee_buy_may_overshoot_cash_by_float_noise_only():
     p.apply_fill(base_fee)
     assert p.cash == 0.0 and p.position("BTC/USDT") == 9.99
     with pytest.raises(NegativeBalance, match="size or refuse it"):
-        Portfolio(1000.0 - 2e-6).apply_fill(base_fee)
+        Portfolio(1000.0 - 1.5e-6).apply_fill(base_fee)  # 1.5e-6 > 1e-6
 
 
 @pytest.mark.parametrize(
     ("sold", "accepted"),
     [
-        # holding 10 BTC; tolerance 1e-9 * sold
-        (10.0 + 5e-9, True),  # 5e-9 over, tolerance 1e-8: a full exit, the position is 0
-        (10.0 + 5e-8, False),  # 5e-8 over > 1e-8: a short sale, refused
+        # holding 10 BTC; tolerance 1e-9 * sold, about 1e-8
+        (10.0 + 5e-9, True),  # 5e-9 over, within 1e-8: a full exit, the position is 0
+        (10.0 + 1.5e-8, False),  # 1.5e-8 over > 1e-8: a short sale, refused
     ],
 )
 def test_a_sell_may_overshoot_the_holding_by_float_noise_only(sold, accepted):
@@ -251,3 +252,66 @@ def test_a_fee_paid_in_a_third_asset_is_booked_on_that_assets_position():
     assert bnb.realized_pnl == 0.0  # value 0.75 - basis 500 * 0.0015 = 0
     assert btc.fees == 0.75 and bnb.fees == 0.0
     assert p.cash == 10_000.0 - 500.0 - 1000.0
+
+
+def test_a_refused_fill_books_nothing():
+    p = Portfolio(100.0)
+    with pytest.raises(NegativeBalance):
+        p.apply_fill(fill(BUY, 100.0, 2.0, 0.0))  # costs 200, cash 100
+    pos = p.get("BTC/USDT")  # the record exists (the symbol was checked), empty
+    assert (pos.amount, pos.avg_entry, pos.realized_pnl, pos.fees) == (0.0, 0.0, 0.0, 0.0)
+    assert (pos.dust, pos.fee_only, pos.hidden, pos.listed) == (False, False, False, 0)
+    assert p.avg_entry("BTC/USDT") == 0.0 and not p.is_dust("BTC/USDT")
+    assert p.positions() == {} and p.holdings() == {} and p.equity() == 100.0
+
+
+def test_an_account_may_start_empty():
+    p = Portfolio(0.0)
+    assert (p.cash, p.equity(), p.initial_cash) == (0.0, 0.0, 0.0)
+    with pytest.raises(ConfigError, match="initial_cash must be a finite number >= 0"):
+        Portfolio(math.inf)
+
+
+def test_records_are_values():
+    snap = Portfolio(10.0).snapshot()
+    with pytest.raises(AttributeError):
+        snap.cash = 11.0  # frozen: a snapshot is what the balances were
+    assert snap == PortfolioSnapshot(10.0, 10.0, (), 0.0, 0.0, 0.0)
+
+
+def test_queries_about_a_symbol_never_traded_answer_nothing():
+    p = Portfolio(1000.0)
+    assert (p.position("ETH/USDT"), p.holding("ETH/USDT"), p.avg_entry("ETH/USDT")) == (
+        0.0, 0.0, 0.0)
+    assert not p.is_dust("ETH/USDT") and p.get("ETH/USDT") is None and p.free("ETH") == 0.0
+    assert p.set_dust("ETH/USDT") == 0.0 and p.mark_dust("ETH/USDT", 100.0) == 0.0
+
+
+DUST_MARKETS = {
+    "BTC/USDT": MarketSpec("BTC/USDT", lot_step=0.001, min_notional=5.0),
+    "ETH/USDT": MarketSpec("ETH/USDT", lot_step=0.001, min_notional=5.0),
+}
+
+
+def test_dust_in_two_coins_counts_in_equity_and_not_as_positions():
+    p = Portfolio(1000.0, markets=DUST_MARKETS)
+    p.apply_fill(fill(BUY, 100.0, 1.0, 0.0))  # 1 BTC
+    p.apply_fill(fill(BUY, 50.0, 1.0, 0.0, symbol="ETH/USDT", oid=2))  # 1 ETH; cash 850
+    p.apply_fill(fill(SELL, 100.0, 0.98, 0.0, oid=3))  # 0.02 BTC left: 2 USDT < 5
+    p.apply_fill(fill(SELL, 50.0, 0.96, 0.0, symbol="ETH/USDT", oid=4))  # 0.04 ETH: 2 USDT
+    assert [round(a, 8) for _, a in p.dust_reports] == [0.02, 0.04]
+    assert round(p.set_dust("BTC/USDT"), 8) == 0.02 and round(p.set_dust("ETH/USDT"), 8) == 0.04
+    assert p.is_dust("BTC/USDT") and p.is_dust("ETH/USDT") and p.positions() == {}
+    assert p.cash == pytest.approx(850.0 + 98.0 + 48.0)  # 996
+    # equity = cash + 0.02 * 100 + 0.04 * 50 = 996 + 2 + 2
+    assert p.hidden_value() == pytest.approx(4.0) and p.position_value() == 0.0
+    assert p.equity() == pytest.approx(1000.0)
+
+
+def test_dust_sold_to_the_last_unit_is_no_longer_dust():
+    p = Portfolio(1000.0, markets=DUST_MARKETS)
+    p.apply_fill(fill(BUY, 100.0, 1.0, 0.0))
+    p.apply_fill(fill(SELL, 100.0, 0.98, 0.0, oid=2))
+    p.set_dust("BTC/USDT")
+    p.apply_fill(fill(SELL, 100.0, p.free("BTC"), 0.0, oid=3))  # e.g. a dust conversion
+    assert not p.is_dust("BTC/USDT") and p.holdings() == {} and p.holding("BTC/USDT") == 0.0

@@ -1,0 +1,129 @@
+"""The simulated exchange's funds rules (``engine.sim.funds``), fill by fill, by hand.
+
+A ``SimulatedBroker`` over a real ``Portfolio`` (the account it asks for free balances
+and that books its fills). Markets BTC/USDT and BNB/USDT: lot 0.001, no minimums unless
+a test sets them, 0.1 % maker and taker. Bars are one minute; an order placed at
+``MIN`` meets bar 1 first.
+"""
+
+from __future__ import annotations
+
+import pytest
+from tradeloom.engine.accounting.portfolio import Portfolio
+from tradeloom.engine.costs.fees import FeeAsset, FixedFees
+from tradeloom.engine.market import MarketSpec
+from tradeloom.engine.orders import Bar, Fill, Liquidity, Order, OrderStatus, OrderType, Side
+from tradeloom.engine.sim.broker import SimulatedBroker
+
+BTC, BNB = "BTC/USDT", "BNB/USDT"
+MIN = 60_000
+B, S = Side.BUY, Side.SELL
+MKT = OrderType.MARKET
+
+
+def spec(symbol: str = BTC, fee_side: str = "quote", **over) -> MarketSpec:
+    rules = {"lot_step": 0.001, "maker_fee": 0.001, "taker_fee": 0.001, "fee_side": fee_side}
+    rules.update(over)
+    return MarketSpec(symbol, **rules)
+
+
+class Exchange:
+    """A broker and the portfolio it trades for; ``bar`` books the fills it returns."""
+
+    def __init__(self, usdt: float, markets: dict[str, MarketSpec], **kw) -> None:
+        self.pf = Portfolio(usdt, "USDT")
+        self.broker = SimulatedBroker(markets, self.pf, **kw)
+
+    def give(self, symbol: str, amount: float, price: float) -> None:
+        """Start with ``amount`` of ``symbol``'s base bought at ``price`` (no fee)."""
+        self.pf.cash += amount * price
+        self.pf.apply_fill(Fill(0, symbol, B, 0, price, amount, 0.0, Liquidity.TAKER))
+
+    def submit(self, oid: int, side: Side, amount: float, symbol: str = BTC, **kw) -> Order:
+        o = Order(oid, symbol, side, MKT, amount, MIN, **kw)
+        self.broker.submit(o, MIN)
+        return o
+
+    def bar(self, price: float, symbol: str = BTC, i: int = 1) -> list[Fill]:
+        fills = self.broker.on_bar(Bar(symbol, i * MIN, (i + 1) * MIN, price, price, price,
+                                       price, 1e9))
+        for f in fills:
+            self.pf.apply_fill(f)
+        return fills
+
+
+# -- which balance pays the fee ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("bnb_held", "currency", "cost", "usdt_left"),
+    [
+        # buy 1 BTC @ 1000: commission 1 USDT; in BNB at 500, 25 % off: 0.75 / 500 = 0.0015
+        (0.0015, "BNB", 0.0015, 0.0),  # exactly enough BNB: paid in BNB
+        (0.01, "BNB", 0.0015, 0.0),
+        (0.0014, "USDT", 1.0, 1.0 - 1.0),  # not enough BNB: the market's side (quote)
+    ],
+)
+def test_the_fee_asset_pays_when_enough_of_it_is_free(bnb_held, currency, cost, usdt_left):
+    ex = Exchange(1001.0 if currency == "USDT" else 1000.0, {BTC: spec()},
+                  fee_asset=FeeAsset("BNB", rate=500.0))
+    if bnb_held:
+        ex.pf.hold_fee_asset("BNB", bnb_held, 500.0)
+    ex.submit(1, B, 1.0)
+    (f,) = ex.bar(1000.0)
+    assert (f.fee_currency, f.fee_cost) == (currency, pytest.approx(cost, rel=1e-12))
+    assert f.fee == pytest.approx(0.75 if currency == "BNB" else 1.0, rel=1e-12)
+    assert ex.pf.cash == pytest.approx(usdt_left, abs=1e-9)
+
+
+def test_the_fee_asset_is_valued_at_its_last_close_when_the_run_trades_it():
+    # BNB/USDT closes at 400 (bar 1); BTC fills on bar 2: 1 USDT * 0.75 / 400 = 0.001875
+    ex = Exchange(2000.0, {BTC: spec(), BNB: spec(BNB)}, fee_asset=FeeAsset("BNB"))
+    ex.give(BNB, 0.01, 400.0)
+    ex.bar(400.0, BNB, i=1)
+    o = Order(1, BTC, B, MKT, 1.0, 2 * MIN)
+    ex.broker.submit(o, 2 * MIN)
+    (f,) = ex.bar(1000.0, BTC, i=2)
+    assert (f.fee_currency, f.fee_cost, f.fee) == ("BNB", pytest.approx(0.001875),
+                                                   pytest.approx(0.75))
+
+
+def test_a_base_fee_is_the_rate_at_the_fills_notional():
+    # FixedFees(1.0) on a "get" market: buy 2 BTC @ 100, notional 200: rate 1 / 200 =
+    # 0.5 %, charged on the coin received: 2 * 0.005 = 0.01 BTC, valued 0.01 * 100 = 1.0
+    ex = Exchange(1000.0, {BTC: spec(fee_side="get")}, fees=FixedFees(1.0))
+    ex.submit(1, B, 2.0)
+    (f,) = ex.bar(100.0)
+    assert (f.fee_currency, f.fee_cost, f.fee) == ("BTC", pytest.approx(0.01),
+                                                   pytest.approx(1.0))
+    assert ex.pf.position(BTC) == pytest.approx(1.99) and ex.pf.cash == 800.0
+
+
+# -- quote-sized buys: what the budget buys depends on who pays the fee -----------------
+
+
+@pytest.mark.parametrize(
+    ("fee_side", "bnb", "amount"),
+    [
+        ("quote", 0.0, 9.99),  # 1000 / (100 * 1.001) = 9.99000999 -> lot 0.001: 9.99
+        ("get", 0.0, 10.0),  # the fee comes out of the BTC received: 1000 / 100
+        ("quote", 1.0, 10.0),  # the fee is paid in BNB: the whole 1000 buys BTC
+    ],
+)
+def test_a_quote_sized_buy_spends_the_budget_on_the_coin(fee_side, bnb, amount):
+    ex = Exchange(1000.0, {BTC: spec(fee_side=fee_side)},
+                  fee_asset=FeeAsset("BNB", rate=500.0) if bnb else None)
+    if bnb:
+        ex.pf.hold_fee_asset("BNB", bnb, 500.0)
+    o = ex.submit(1, B, 0.0, quote_amount=1000.0)
+    (f,) = ex.bar(100.0)
+    assert f.amount == amount and o.status is OrderStatus.FILLED
+    assert ex.pf.cash >= 0.0
+
+
+def test_a_small_quote_sized_buy_with_the_fee_in_the_coin():
+    # 0.5 USDT at 100: 0.005 BTC (under one quote unit is still a budget)
+    ex = Exchange(10.0, {BTC: spec(fee_side="get", lot_step=0.0001)})
+    ex.submit(1, B, 0.0, quote_amount=0.5)
+    (f,) = ex.bar(100.0)
+    assert f.amount == 0.005 and f.fee_cost == pytest.approx(0.000005)
