@@ -58,22 +58,21 @@ class Module:
 _U = "tests/unit/engine/"
 MODULES: dict[str, Module] = {
     "portfolio": Module("engine/accounting/portfolio.py", (
-        _U + "test_portfolio.py", _U + "test_fee_sides.py", _U + "test_sim_broker.py",
+        _U + "test_portfolio.py", _U + "test_sim_funds.py", _U + "test_fee_sides.py",
         "tests/property/test_accounting.py")),
     "funds": Module("engine/sim/funds.py", (
-        _U + "test_sim_broker.py", _U + "test_fee_sides.py", _U + "test_fee_truth.py",
-        "tests/property/test_accounting.py")),
+        _U + "test_sim_funds.py", _U + "test_sim_broker.py", _U + "test_fee_sides.py")),
     "matching": Module("engine/sim/matching.py", (
         _U + "test_matching.py", _U + "test_sim_broker.py")),
     "execution": Module("engine/sim/execution.py", (
-        _U + "test_matching.py", _U + "test_sim_broker.py", _U + "test_fee_sides.py",
-        _U + "test_fee_truth.py", "tests/property/test_accounting.py")),
+        _U + "test_matching.py", _U + "test_sim_broker.py", _U + "test_sim_funds.py",
+        _U + "test_fee_sides.py")),
     "fees": Module("engine/costs/fees.py", (
-        _U + "test_fees_slippage.py", _U + "test_fee_sides.py", _U + "test_sim_broker.py",
-        _U + "test_fee_truth.py")),
+        _U + "test_fees_slippage.py", _U + "test_sim_funds.py", _U + "test_sim_broker.py",
+        _U + "test_fee_sides.py")),
     "sizing": Module("engine/risk/sizing.py", (
         _U + "test_risk_limits.py", "tests/property/test_risk_property.py",
-        _U + "test_risk_backtest.py")),
+        _U + "test_fee_truth.py", _U + "test_risk_backtest.py")),
 }
 
 KILLED = ("ok_killed", "bad_timeout", "ok_suspicious")  # a timeout is a detected mutant
@@ -110,12 +109,14 @@ def _populate(dest: Path, ref: str | None) -> None:
         (dest / "tradeloom" / sub).symlink_to(Path("..") / sub)
 
 
-def _runner(module: Module, sock: Path) -> str:
-    """mutmut's test command: the module's docstring examples, then its tests, run by the
-    forking server of ``tools/mutation_runner.py`` (stop at the first failure)."""
+def _runner(module: Module, sock: Path, dest: Path) -> str:
+    """mutmut's test command: the module's docstring examples, then its tests (those the
+    copy has: an older ref may lack newer files), run by the forking server of
+    ``tools/mutation_runner.py``, stopping at the first failure."""
+    tests = [t for t in module.tests if (dest / t).exists()]
     return (f"{PYTHON} {ROOT / 'tools' / 'mutation_runner.py'} run {sock} -- "
             f"-x -q -p no:cacheprovider -p no:nbmake --timeout 120 "
-            f"--doctest-modules tradeloom/{module.path} " + " ".join(module.tests))
+            f"--doctest-modules tradeloom/{module.path} " + " ".join(tests))
 
 
 def run_module(name: str, ref: str | None, label: str, fresh: bool) -> float:
@@ -143,7 +144,7 @@ def run_module(name: str, ref: str | None, label: str, fresh: bool) -> float:
             # happened, so only a missing cache is an error (checked in ``summarize``).
             subprocess.run(
                 [str(MUTMUT), "run", "--paths-to-mutate", module.path, "--tests-dir", "tests",
-                 "--runner", _runner(module, sock), "--disable-mutation-types", DISABLED_TYPES,
+                 "--runner", _runner(module, sock, dest), "--disable-mutation-types", DISABLED_TYPES,
                  "--test-time-multiplier", "4", "--test-time-base", "15",
                  "--no-progress", "--simple-output"],
                 cwd=dest, stdout=out, stderr=subprocess.STDOUT, check=False)

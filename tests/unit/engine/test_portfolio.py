@@ -315,3 +315,32 @@ def test_dust_sold_to_the_last_unit_is_no_longer_dust():
     p.set_dust("BTC/USDT")
     p.apply_fill(fill(SELL, 100.0, p.free("BTC"), 0.0, oid=3))  # e.g. a dust conversion
     assert not p.is_dust("BTC/USDT") and p.holdings() == {} and p.holding("BTC/USDT") == 0.0
+
+
+def test_a_fee_asset_held_twice_averages_its_entry():
+    p = Portfolio(1000.0)
+    p.hold_fee_asset("BNB", 0.5, 300.0)  # 0.5 BNB worth 150
+    p.hold_fee_asset("BNB", 1.5, 500.0)  # + 750: 2 BNB, avg (150 + 750) / 2 = 450
+    assert p.holding("BNB/USDT") == 2.0 and p.avg_entry("BNB/USDT") == 450.0
+    assert p.mark("BNB/USDT") == 500.0 and p.cash == 1000.0  # held, not bought
+    assert p.equity() == 2000.0  # 1000 + 2 * 500
+
+
+def test_holding_no_fee_asset_is_allowed_and_bad_figures_are_refused():
+    p = Portfolio(1000.0)
+    p.hold_fee_asset("BNB", 0.0, 0.5)  # nothing held (yet), a price under one quote unit
+    assert p.holding("BNB/USDT") == 0.0 and p.avg_entry("BNB/USDT") == 0.0
+    for amount, price in ((-1.0, 300.0), (1.0, 0.0), (math.inf, 300.0), (1.0, math.nan)):
+        with pytest.raises(ConfigError, match="must be finite, the amount >= 0"):
+            p.hold_fee_asset("BNB", amount, price)
+
+
+def test_equity_adds_positions_and_dust():
+    p = Portfolio(1000.0, markets=DUST_MARKETS)
+    p.apply_fill(fill(BUY, 100.0, 1.0, 0.0))  # 1 BTC, a position
+    p.apply_fill(fill(BUY, 50.0, 1.0, 0.0, symbol="ETH/USDT", oid=2))
+    p.apply_fill(fill(SELL, 50.0, 0.96, 0.0, symbol="ETH/USDT", oid=3))  # 0.04 ETH dust
+    p.set_dust("ETH/USDT")
+    # cash 1000 - 100 - 50 + 48 = 898; + 1 BTC * 100 + 0.04 ETH * 50 = 1000
+    assert p.equity() == pytest.approx(898.0 + 100.0 + 2.0)
+    assert p.position_value() == 100.0 and p.hidden_value() == pytest.approx(2.0)

@@ -18,6 +18,7 @@ from tradeloom.engine.orders import Order, OrderStatus, OrderType, Side
 from tradeloom.engine.risk.engine import RiskEngine
 from tradeloom.engine.risk.codes import ActionKind, Outcome, RiskCode
 from tradeloom.engine.risk.config import RiskConfig
+from tradeloom.engine.risk.sizing import _fill_cost, _payable, is_entry, order_price, pending_notional
 from tradeloom.engine.risk.gate import RiskDecisionLike
 
 OK, RESIZED, REJECTED = Outcome.APPROVED, Outcome.RESIZED, Outcome.REJECTED
@@ -25,6 +26,11 @@ OK, RESIZED, REJECTED = Outcome.APPROVED, Outcome.RESIZED, Outcome.REJECTED
 
 def partly_filled(o: Order, filled: float) -> Order:
     o.filled = filled
+    return o
+
+
+def with_amount(o: Order, amount: float) -> Order:
+    o.amount = amount
     return o
 
 
@@ -493,3 +499,74 @@ def test_no_equity_rejects_percentage_limits() -> None:
     risk = RiskEngine(RiskConfig(max_exposure_pct=0.5))
     d = risk.check(order(), FakeView(cash=0.0))
     assert d.code is RiskCode.NO_EQUITY and not math.isnan(d.observed or 0.0)
+
+
+# -- the sizing helpers, one hand-checked figure each -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("side", "pos", "reduce_only", "entry"),
+    [
+        ("buy", 0.0, False, True),  # opens a long
+        ("buy", 1.0, False, True),  # adds to a long
+        ("buy", -1.0, False, False),  # covers a short
+        ("sell", -1.0, False, True),  # adds to a short
+        ("sell", 1.0, False, False),  # reduces a long
+        ("buy", 0.0, True, False),  # reduce-only never opens
+    ],
+)
+def test_is_entry(side, pos, reduce_only, entry) -> None:
+    assert is_entry(order(side, reduce_only=reduce_only), pos) is entry
+
+
+def test_order_price_is_the_limit_then_the_stop_then_the_mark() -> None:
+    assert order_price(order(price=95.0), 100.0) == 95.0
+    assert order_price(stop_order(1.0, "BTC/USDT", 120.0), 100.0) == 120.0
+    assert order_price(order(), 100.0) == 100.0
+
+
+@pytest.mark.parametrize(
+    ("o", "mark", "fee", "notional"),
+    [
+        (order(amount=2.0, price=95.0), 100.0, 0.001, 190.0),  # 2 x the limit 95
+        (partly_filled(order(amount=2.0, price=95.0), 1.5), 100.0, 0.0, 47.5),  # 0.5 left
+        (partly_filled(order(amount=2.0, price=95.0), 2.0), 100.0, 0.0, 0.0),  # all filled
+        (order(quote=100.2), 100.0, 0.002, 100.0),  # quote 100.2 / 1.002: the notional
+        # once it fills, a quote-sized order has an amount (1.0): 0.5 left x the mark 100
+        (partly_filled(with_amount(order(quote=100.2), 1.0), 0.5), 100.0, 0.002, 50.0),
+        (order(amount=2.0), float("nan"), 0.0, 0.0),  # no mark yet: nothing to count
+    ],
+)
+def test_pending_notional(o, mark, fee, notional) -> None:
+    assert pending_notional(o, mark, fee) == pytest.approx(notional, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("size", "price", "fee", "quote_sized", "cost"),
+    [
+        (200.0, 100.0, 0.001, False, 200.2),  # notional 200 plus its 0.1 % fee
+        (200.2, 100.0, 0.001, True, 200.2),  # a quote spend costs itself
+        (200.2, 0.0, 0.001, True, 200.2),  # no price: the spend
+    ],
+)
+def test_fill_cost(size, price, fee, quote_sized, cost) -> None:
+    assert _fill_cost(size, price, fee, quote_sized) == pytest.approx(cost, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("amount", "free", "spec", "payable"),
+    [
+        (2.0, 200.2, None, 2.0),  # 2 @ 100 + 0.1 %: 200.2, payable as is
+        (2.0, 200.1, MarketSpec("BTC/USDT", lot_step=0.01), 1.99),  # one lot less
+        (2.0, 100.0, MarketSpec("BTC/USDT", lot_step=1.0), 0.0),  # 1 lot costs 100.1: none
+        (0.0, 100.0, None, 0.0),
+    ],
+)
+def test_payable_steps_down_until_the_cost_fits(amount, free, spec, payable) -> None:
+    assert _payable(amount, 100.0, 0.001, free, False, spec) == pytest.approx(payable)
+
+
+def test_payable_steps_down_by_ulps_without_a_lot() -> None:
+    # 200.2 / 1.001 / 100 rounds to a cost one ulp over 200.2 at worst: the result fits
+    got = _payable(2.0000000000000004, 100.0, 0.001, 200.2, False, None)
+    assert got * 100.0 * 1.001 <= 200.2 and got == pytest.approx(2.0, rel=1e-15)

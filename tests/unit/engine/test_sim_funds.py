@@ -127,3 +127,65 @@ def test_a_small_quote_sized_buy_with_the_fee_in_the_coin():
     ex.submit(1, B, 0.0, quote_amount=0.5)
     (f,) = ex.bar(100.0)
     assert f.amount == 0.005 and f.fee_cost == pytest.approx(0.000005)
+
+
+# -- what the account can afford -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fee_side", "usdt", "filled", "status"),
+    [
+        # buy 10 BTC @ 100. "quote": cost 1000 + 1 fee; "get": 1000, the fee in BTC
+        ("quote", 1001.0, 10.0, OrderStatus.FILLED),  # exactly enough: all of it
+        ("get", 1000.0, 10.0, OrderStatus.FILLED),
+        # half the cash: the payable part (lot 0.001), the rest cancelled
+        ("quote", 500.0, 4.995, OrderStatus.CANCELED),  # 500 / 100.1 = 4.995004...
+        ("get", 500.0, 5.0, OrderStatus.CANCELED),  # 500 / 100
+    ],
+)
+def test_a_buy_is_cut_to_what_the_cash_pays(fee_side, usdt, filled, status):
+    ex = Exchange(usdt, {BTC: spec(fee_side=fee_side)})
+    o = ex.submit(1, B, 10.0)
+    (f,) = ex.bar(100.0)
+    assert (f.amount, o.status) == (filled, status)
+    assert ex.pf.cash >= 0.0
+    if status is OrderStatus.CANCELED:
+        need = "1001.00" if fee_side == "quote" else "1000.00"
+        assert o.reason == (f"canceled: insufficient funds for the rest: need {need} USDT, "
+                            "free 500.00; filled what was payable")
+
+
+@pytest.mark.parametrize(
+    ("fee_side", "usdt", "price", "lot", "filled"),
+    [
+        # "get", cash 0.3 at 0.1: 0.3 / 0.1 = 2.9999999999999996 -> lot 0.001 -> 3.0, which
+        # costs 0.30000000000000004 > 0.3: one lot less, 2.999 (costs 0.2999)
+        ("get", 0.3, 0.1, 0.001, 2.999),
+        # no lot: 0.7 / 0.3 = 2.3333333333333335 costs 0.7000000000000001 > 0.7: one ulp
+        # less, 2.333333333333333 (costs 0.6999999999999998)
+        ("get", 0.7, 0.3, None, 2.333333333333333),
+        # "quote", cash 0.3003 at 0.1: 0.3003 / 0.1001 -> 3.0, cost 0.30030000000000007:
+        # one lot less, 2.999 (cost 0.2999 + 0.0002999)
+        ("quote", 0.3003, 0.1, 0.001, 2.999),
+        # no lot: 0.7 / 0.1001 = 6.993006993006993 costs 0.7000000000000001: one ulp less
+        ("quote", 0.7, 0.1, None, 6.9930069930069925),
+    ],
+)
+def test_float_noise_in_the_cut_is_stepped_down_until_payable(fee_side, usdt, price, lot,
+                                                               filled):
+    ex = Exchange(usdt, {BTC: spec(fee_side=fee_side, lot_step=lot)})
+    ex.submit(1, B, 10.0)
+    (f,) = ex.bar(price)
+    assert f.amount == filled
+    assert price * f.amount + (f.fee if fee_side == "quote" else 0.0) <= usdt
+    assert ex.pf.cash >= 0.0
+
+
+def test_a_buy_nothing_of_which_is_payable_is_cancelled():
+    # cash 0.05 at price 100 with lot 0.001: one lot costs 0.1 (plus fee): none payable
+    ex = Exchange(0.05, {BTC: spec(fee_side="get")})
+    o = ex.submit(1, B, 1.0)
+    assert ex.bar(100.0) == []
+    assert o.status is OrderStatus.CANCELED and o.reason == (
+        "canceled: insufficient funds: need 100.00 USDT, free 0.05; reduce the amount or add "
+        "funds")
