@@ -344,3 +344,10 @@ def test_equity_adds_positions_and_dust():
     # cash 1000 - 100 - 50 + 48 = 898; + 1 BTC * 100 + 0.04 ETH * 50 = 1000
     assert p.equity() == pytest.approx(898.0 + 100.0 + 2.0)
     assert p.position_value() == 100.0 and p.hidden_value() == pytest.approx(2.0)
+
+
+def test_a_refused_buy_names_its_cost_with_the_fee():
+    p = Portfolio(100.0)
+    with pytest.raises(NegativeBalance, match=r"fee 2.0\) costs 102.00000000 USDT but cash is "
+                                              r"100.00000000"):
+        p.apply_fill(fill(BUY, 100.0, 1.0, 2.0))

@@ -189,3 +189,33 @@ def test_a_buy_nothing_of_which_is_payable_is_cancelled():
     assert o.status is OrderStatus.CANCELED and o.reason == (
         "canceled: insufficient funds: need 100.00 USDT, free 0.05; reduce the amount or add "
         "funds")
+
+
+@pytest.mark.parametrize(
+    ("held", "filled", "status"),
+    [
+        # "give": a sell's fee leaves the base holding too, 0.1 %: selling 1 BTC needs 1.001
+        (1.001, 1.0, OrderStatus.FILLED),  # exactly enough
+        (0.5005, 0.5, OrderStatus.CANCELED),  # 0.5005 / 1.001 = 0.5 sold, the rest cancelled
+    ],
+)
+def test_a_sell_paying_its_fee_in_the_coin_must_hold_the_fee_too(held, filled, status):
+    ex = Exchange(0.0, {BTC: spec(fee_side="give")})
+    ex.give(BTC, held, 100.0)
+    o = ex.submit(1, S, 1.0)
+    (f,) = ex.bar(100.0)
+    assert (f.amount, f.fee_currency, o.status) == (filled, "BTC", status)
+    assert f.fee_cost == pytest.approx(filled * 0.001) and ex.pf.holding(BTC) >= 0.0
+    if status is OrderStatus.CANCELED:
+        assert o.reason == ("canceled: insufficient funds for the rest: need 1.001 BTC with "
+                            "the fee, free 0.5005; filled what was payable")
+
+
+def test_a_full_exit_a_float_noise_above_the_holding_sells_exactly_the_holding():
+    # bought 0.1 + 0.2 = 0.30000000000000004 sold against a holding of exactly 0.3
+    ex = Exchange(0.0, {BTC: spec(lot_step=None)})
+    ex.give(BTC, 0.3, 100.0)
+    o = ex.submit(1, S, 0.1 + 0.2)
+    (f,) = ex.bar(100.0)
+    assert f.amount == 0.3 and o.status is OrderStatus.FILLED
+    assert ex.pf.holding(BTC) == 0.0
