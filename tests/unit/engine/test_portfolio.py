@@ -231,13 +231,14 @@ def test_get_returns_the_position_record_with_its_own_pnl_and_fees():
     p.apply_fill(fill(BUY, 100.0, 4.0, 0.4))
     p.apply_fill(fill(BUY, 10.0, 10.0, 0.1, symbol="ETH/USDT", oid=2))
     p.apply_fill(fill(SELL, 120.0, 1.0, 0.12))  # BTC realizes (120 - 100) * 1 = 20
+    p.apply_fill(fill(SELL, 110.0, 1.0, 0.11, oid=4))  # and (110 - 100) * 1 = 10 more
     p.apply_fill(fill(SELL, 8.0, 5.0, 0.04, symbol="ETH/USDT", oid=3))  # (8 - 10) * 5 = -10
     btc, eth = p.get("BTC/USDT"), p.get("ETH/USDT")
-    assert (btc.amount, btc.avg_entry, btc.realized_pnl) == (3.0, 100.0, 20.0)
+    assert (btc.amount, btc.avg_entry, btc.realized_pnl) == (2.0, 100.0, 30.0)
     assert (eth.amount, eth.avg_entry, eth.realized_pnl) == (5.0, 10.0, -10.0)
-    assert btc.fees == pytest.approx(0.52) and eth.fees == pytest.approx(0.14)
+    assert btc.fees == pytest.approx(0.63) and eth.fees == pytest.approx(0.14)  # 0.4+.12+.11
     # per position they add up to the account's figures
-    assert btc.realized_pnl + eth.realized_pnl == p.realized_pnl == 10.0
+    assert btc.realized_pnl + eth.realized_pnl == p.realized_pnl == 20.0
     assert btc.fees + eth.fees == pytest.approx(p.fees_paid)
 
 
@@ -351,3 +352,21 @@ def test_a_refused_buy_names_its_cost_with_the_fee():
     with pytest.raises(NegativeBalance, match=r"fee 2.0\) costs 102.00000000 USDT but cash is "
                                               r"100.00000000"):
         p.apply_fill(fill(BUY, 100.0, 1.0, 2.0))
+
+
+def test_a_position_record_refuses_a_misspelt_field():
+    p = Portfolio(1000.0)
+    p.apply_fill(fill(BUY, 100.0, 1.0, 0.0))
+    with pytest.raises(AttributeError):
+        p.get("BTC/USDT").amout = 2.0  # slotted: a typo cannot add a silent field
+
+
+def test_a_buy_merges_dust_back_into_a_position():
+    p = Portfolio(1000.0, markets=DUST_MARKETS)
+    p.apply_fill(fill(BUY, 100.0, 1.0, 0.0))
+    p.apply_fill(fill(SELL, 100.0, 0.98, 0.0, oid=2))  # 0.02 BTC left
+    p.set_dust("BTC/USDT")
+    p.apply_fill(fill(BUY, 100.0, 1.0, 0.1, oid=3))  # fee in USDT
+    assert p.position("BTC/USDT") == pytest.approx(1.02) and not p.is_dust("BTC/USDT")
+    assert p.positions() == {"BTC/USDT": pytest.approx(1.02)}
+    assert p.get("BTC/USDT").hidden is False and p.get("BTC/USDT").dust is False

@@ -219,3 +219,57 @@ def test_a_full_exit_a_float_noise_above_the_holding_sells_exactly_the_holding()
     (f,) = ex.bar(100.0)
     assert f.amount == 0.3 and o.status is OrderStatus.FILLED
     assert ex.pf.holding(BTC) == 0.0
+
+
+def test_a_full_exit_a_float_noise_below_a_lot_sells_all_of_it():
+    # holding 1.0000000000000002 (lot 0.001): the lot rounding gives 1.0 and loses only
+    # 2.2e-16: the whole holding is sold, no float dust stays behind
+    ex = Exchange(0.0, {BTC: spec()})
+    ex.give(BTC, 1.0000000000000002, 100.0)
+    ex.submit(1, S, 2.0)
+    (f,) = ex.bar(100.0)
+    assert f.amount == 1.0000000000000002 and ex.pf.holding(BTC) == 0.0
+
+
+def test_a_sell_rounded_up_past_the_holding_by_more_than_noise_sells_one_lot_less():
+    # holding 0.0999999999995: the lot rounding (with its 1e-9 step tolerance) says 0.1,
+    # 5e-13 above what is held, more than noise at this size (1e-12 * 0.1): one lot less
+    ex = Exchange(0.0, {BTC: spec()})
+    ex.give(BTC, 0.0999999999995, 100.0)
+    o = ex.submit(1, S, 1.0)
+    (f,) = ex.bar(100.0)
+    assert f.amount == 0.099 and o.status is OrderStatus.CANCELED
+
+
+@pytest.mark.parametrize(
+    ("usdt", "held", "amount", "filled", "reason"),
+    [
+        # FixedFees(10) in USDT: selling 0.01 BTC @ 100 brings 1, the fee is 10, no USDT:
+        ("0", 0.01, 0.01, None, "canceled: insufficient funds: the fee 10.00 USDT exceeds "
+         "proceeds plus free USDT; deposit USDT or raise the amount"),
+        # 5 USDT free plus proceeds of 0.1 @ 100 = 10 pay the fee of 10: it fills
+        ("5", 0.1, 0.1, 0.1, ""),
+        # nothing to sell at all: a funds cancel, not a fee one
+        ("0", 0.0, 1.0, None, "canceled: insufficient funds: need 1 BTC, free 0; reduce the "
+         "amount or add funds"),
+    ],
+)
+def test_a_sell_must_pay_its_quote_fee_from_proceeds_and_free_quote(usdt, held, amount,
+                                                                     filled, reason):
+    ex = Exchange(float(usdt), {BTC: spec()}, fees=FixedFees(10.0))
+    if held:
+        ex.give(BTC, held, 100.0)
+    o = ex.submit(1, S, amount)
+    fills = ex.bar(100.0)
+    assert [f.amount for f in fills] == ([filled] if filled else [])
+    assert o.reason == reason
+
+
+def test_a_sell_rounded_up_past_the_holding_by_float_noise_sells_the_holding():
+    # 0.01 - 0.00001 = 0.009989999999999999: the lot rounding (lot 0.00001) says 0.00999,
+    # 1e-18 above what is held, float noise: the whole holding is sold, nothing stays
+    ex = Exchange(0.0, {BTC: spec(lot_step=0.00001)})
+    ex.give(BTC, 0.01 - 0.00001, 100.0)
+    ex.submit(1, S, 1.0)
+    (f,) = ex.bar(100.0)
+    assert f.amount == 0.009989999999999999 and ex.pf.holding(BTC) == 0.0
