@@ -266,10 +266,10 @@ def test_a_sell_must_pay_its_quote_fee_from_proceeds_and_free_quote(usdt, held, 
 
 
 def test_a_sell_rounded_up_past_the_holding_by_float_noise_sells_the_holding():
-    # 0.01 - 0.00001 = 0.009989999999999999: the lot rounding (lot 0.00001) says 0.00999,
-    # 1e-18 above what is held, float noise: the whole holding is sold, nothing stays
-    ex = Exchange(0.0, {BTC: spec(lot_step=0.00001)})
-    ex.give(BTC, 0.01 - 0.00001, 100.0)
+    # 0.3 - 0.1 = 0.19999999999999998: the lot rounding (lot 0.001) says 0.2, 2.8e-17
+    # above what is held, float noise: the whole holding is sold, nothing stays
+    ex = Exchange(0.0, {BTC: spec()})
+    ex.give(BTC, 0.3 - 0.1, 100.0)
     ex.submit(1, S, 1.0)
     (f,) = ex.bar(100.0)
-    assert f.amount == 0.009989999999999999 and ex.pf.holding(BTC) == 0.0
+    assert f.amount == 0.19999999999999998 and ex.pf.holding(BTC) == 0.0
