@@ -291,9 +291,9 @@ def test_a_touch_at_the_open_price_is_on_neither_side() -> None:
 
 
 def test_touches_at_the_open_come_first_and_count_on_no_side() -> None:
-    # a buy limit 101 crossed on a tick at 100 fills at its limit *at the open*; a stop
-    # 0.5 below the open (path time 0.5) still comes after it
-    at_open, near = Touch(101.0, M, True), Touch(99.5, T, False)
+    # a buy limit 101 crossed on a tick at 100 fills at its limit *at the open*; a
+    # take-profit 0.5 above the open, on the first leg (path time 0.5), comes after it
+    at_open, near = Touch(101.0, M, True), Touch(100.5, M, False)
     order, needed = path_order(IntrabarRule.FAVORABLE_FIRST, True, 100.0, 101.0, 99.0,
                                [near, at_open])
     assert order == [1, 0] and not needed
