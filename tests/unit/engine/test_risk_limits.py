@@ -13,7 +13,9 @@ from typing import Any
 
 import pytest
 from risk_fakes import HOUR, FakeView, bar, order
+from tradeloom.engine.costs.fees import FixedFees
 from tradeloom.engine.market import MarketSpec
+from tradeloom.engine.ports import FeeModel
 from tradeloom.engine.orders import Order, OrderStatus, OrderType, Side
 from tradeloom.engine.risk.engine import RiskEngine
 from tradeloom.engine.risk.codes import ActionKind, Outcome, RiskCode
@@ -51,6 +53,7 @@ class Row:
     observed: float | None = None
     view: dict[str, Any] = field(default_factory=dict)
     markets: dict[str, MarketSpec] = field(default_factory=dict)
+    fees: FeeModel | None = None  # the broker's fee model (None: MakerTakerFees())
 
 
 ROWS: dict[str, Row] = {
@@ -327,6 +330,33 @@ ROWS: dict[str, Row] = {
         observed=0.32,
         view={"orders": [stop_order(amount=1.0, symbol="ETH/USDT", stop=120.0)]},
     ),
+    # -- a flat fee: its rate depends on the order's notional ------------------------------
+    # FixedFees(10) on 10 BTC @ 100: notional 1000, rate 10 / 1000 = 1 %: cap 1000 / 1.01 =
+    # 990.099 -> 9.90099 BTC -> lot 0.001 -> 9.900 (cost 990 + 1 % = 999.9)
+    "fee_aware_flat_fee": Row(
+        {"fee_aware_sizing": True},
+        order(amount=10.0),
+        RESIZED,
+        RiskCode.INSUFFICIENT_CASH,
+        amount=9.9,
+        limit=1000.0,
+        observed=1010.0,
+        markets={"BTC/USDT": MarketSpec("BTC/USDT", lot_step=0.001)},
+        fees=FixedFees(10.0),
+    ),
+    # FixedFees(1) on a limit buy of 2000 @ 0.5: notional 1000, rate 0.1 %: cap 1000 / 1.001
+    # = 999.000999 -> 1998.001998 -> lot 0.001 -> 1998.001 (a price under one quote unit)
+    "fee_aware_flat_fee_low_price": Row(
+        {"fee_aware_sizing": True},
+        order(amount=2000.0, price=0.5),
+        RESIZED,
+        RiskCode.INSUFFICIENT_CASH,
+        amount=1998.001,
+        limit=1000.0,
+        observed=1001.0,
+        markets={"BTC/USDT": MarketSpec("BTC/USDT", lot_step=0.001)},
+        fees=FixedFees(1.0),
+    ),
     # -- resizing on a market with a lot step and a minimum ----------------------------------
     # cap 204.5 / 100 = 2.045 BTC -> truncated to the lot 0.01: 2.04 (204 >= min 200)
     "max_notional_resize_to_the_lot": Row(
@@ -369,7 +399,7 @@ ROWS: dict[str, Row] = {
 def _engine(row: Row) -> tuple[RiskEngine, FakeView]:
     risk = RiskEngine(RiskConfig(**row.config), markets=row.markets)
     view = FakeView(**row.view)
-    risk.bind(symbols=["ETH/USDT"])
+    risk.bind(symbols=["ETH/USDT"], fees=row.fees)
     risk.on_bar(bar("BTC/USDT", 0, 100.0), view)  # BTC last closed at 1h
     return risk, view
 
