@@ -600,3 +600,11 @@ def test_payable_steps_down_by_ulps_without_a_lot() -> None:
     # 200.2 / 1.001 / 100 rounds to a cost one ulp over 200.2 at worst: the result fits
     got = _payable(2.0000000000000004, 100.0, 0.001, 200.2, False, None)
     assert got * 100.0 * 1.001 <= 200.2 and got == pytest.approx(2.0, rel=1e-15)
+
+
+def test_no_equity_says_why_and_what_to_do() -> None:
+    risk = RiskEngine(RiskConfig(max_position_pct=0.5))
+    d = risk.check(order(), FakeView(cash=0.0))
+    assert (d.outcome, d.amount) == (REJECTED, 0.0)
+    assert "equity is 0; percentage limits cannot be met" in d.message
+    assert "add funds" in d.message

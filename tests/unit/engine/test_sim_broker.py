@@ -768,3 +768,30 @@ def test_no_intrabar_warning_when_only_one_side_is_reached() -> None:
     sim.bar(1, 100, 100, 100, 100)
     assert sim.table([(2, 100, 111, 99, 110)]) == [[(3, 110.0, 1.0, M)]]
     assert sim.broker.intrabar_warnings == [] and sl.status is ST.CANCELED
+
+
+def test_reduce_only_sell_left_with_dust_is_cancelled() -> None:
+    # 1 BTC held; a plain sell of 0.99 fills first in the bar, leaving 0.01 BTC (1 USDT at
+    # 100, under the 5 USDT minimum): the reduce-only exit has nothing sellable left
+    sim = Sim(btc=1.0)
+    sim.broker.submit(order(1, S, MKT, 0.99), MIN)
+    exit_ = order(2, S, MKT, 1.0, reduce_only=True)
+    sim.broker.submit(exit_, MIN)
+    fills = sim.bar(1, 100, 100, 100, 100)
+    assert [(f.order_id, f.amount) for f in fills] == [(1, 0.99)]
+    assert exit_.status is ST.CANCELED
+    assert exit_.reason.startswith("canceled: the 0.01 BTC left is dust (")
+    assert exit_.reason.endswith("); nothing to sell")
+
+
+def test_quote_sized_buy_under_the_minimum_at_its_fill_price_is_cancelled() -> None:
+    # 5.004 USDT at 100 with the 0.1 % fee: 5.004 / 100.1 = 0.04999 -> lot 0.001 -> 0.049,
+    # a notional of 4.90 < the 5 USDT minimum
+    sim = Sim(usdt=1000.0)
+    o = order(1, B, MKT, 0.0, quote_amount=5.004)
+    sim.broker.submit(o, MIN)
+    assert sim.bar(1, 100, 100, 100, 100) == []
+    assert o.status is ST.CANCELED
+    assert o.reason.startswith("canceled: ") and o.reason.endswith(
+        " at fill price 100; increase the order")
+    assert "4.9" in o.reason
