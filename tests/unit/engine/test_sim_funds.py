@@ -273,3 +273,58 @@ def test_a_sell_rounded_up_past_the_holding_by_float_noise_sells_the_holding():
     ex.submit(1, S, 1.0)
     (f,) = ex.bar(100.0)
     assert f.amount == 0.19999999999999998 and ex.pf.holding(BTC) == 0.0
+
+
+# -- the balances of one bar: each fill sees the ones before it --------------------------
+
+
+def test_a_buy_in_the_same_bar_spends_the_proceeds_of_a_sell():
+    # 1 BTC, no USDT. Bar at 100: sell 1 (+100 - 0.1 fee = 99.9), buy 0.5 (-50.05: 49.85
+    # left), buy 0.5 more (only 49.85 / 100.1 = 0.498 payable), sell 0.3 of the 0.998 held
+    ex = Exchange(0.0, {BTC: spec()})
+    ex.give(BTC, 1.0, 100.0)
+    ex.submit(1, S, 1.0)
+    ex.submit(2, B, 0.5)
+    ex.submit(3, B, 0.5)
+    ex.submit(4, S, 0.3)
+    fills = ex.bar(100.0)
+    assert [(f.order_id, f.amount) for f in fills] == [(1, 1.0), (2, 0.5), (3, 0.498), (4, 0.3)]
+    assert ex.pf.cash == pytest.approx(99.9 - 50.05 - 49.8498 + 29.97)
+    assert ex.pf.holding(BTC) == pytest.approx(0.698)
+
+
+def test_a_sell_in_the_same_bar_sells_what_a_base_fee_buy_received():
+    # "get": buy 0.5 @ 100 receives 0.5 - 0.0005 fee = 0.4995 BTC for 50 USDT; selling 1
+    # in the same bar sells those 0.4995 (its fee, in USDT, from the proceeds); lot 0.0001
+    ex = Exchange(50.0, {BTC: spec(fee_side="get", lot_step=0.0001)})
+    ex.submit(1, B, 0.5)
+    ex.submit(2, S, 1.0)
+    fills = ex.bar(100.0)
+    assert [(f.order_id, f.amount, f.fee_currency) for f in fills] == [
+        (1, 0.5, "BTC"), (2, 0.4995, "USDT")]
+    assert ex.pf.holding(BTC) == 0.0 and ex.pf.cash == pytest.approx(49.95 - 0.04995)
+
+
+def test_two_base_fee_sells_in_one_bar_each_take_their_fee_from_the_holding():
+    # "give": 1 BTC held. Sell 0.5 takes 0.5005 (0.4995 left); a second sell of 0.5 needs
+    # 0.5005: cut to 0.4995 / 1.001 = 0.499 (lot 0.001)
+    ex = Exchange(0.0, {BTC: spec(fee_side="give")})
+    ex.give(BTC, 1.0, 100.0)
+    ex.submit(1, S, 0.5)
+    ex.submit(2, S, 0.5)
+    fills = ex.bar(100.0)
+    assert [(f.order_id, f.amount) for f in fills] == [(1, 0.5), (2, 0.499)]
+    assert ex.pf.cash == 50.0 + 49.9  # the fees came out of the BTC
+    assert ex.pf.holding(BTC) == pytest.approx(1.0 - 0.5005 - 0.499499)
+
+
+def test_the_fee_asset_spent_by_one_fill_is_gone_for_the_next():
+    # 0.0015 BNB pays exactly one fee of 1 USDT (0.75 / 500); the second buy falls back to
+    # the quote currency
+    ex = Exchange(2001.0, {BTC: spec()}, fee_asset=FeeAsset("BNB", rate=500.0))
+    ex.pf.hold_fee_asset("BNB", 0.0015, 500.0)
+    ex.submit(1, B, 1.0)
+    ex.submit(2, B, 1.0)
+    fills = ex.bar(1000.0)
+    assert [(f.order_id, f.fee_currency) for f in fills] == [(1, "BNB"), (2, "USDT")]
+    assert ex.pf.holding(BTC) == 2.0 and ex.pf.cash == pytest.approx(0.0, abs=1e-9)
