@@ -16,7 +16,7 @@ from risk_fakes import HOUR, FakeView, bar, order
 from tradeloom.engine.costs.fees import FixedFees
 from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.ports import FeeModel
-from tradeloom.engine.orders import Order, OrderStatus, OrderType, Side
+from tradeloom.engine.orders import Fill, Liquidity, Order, OrderStatus, OrderType, Side
 from tradeloom.engine.risk.engine import RiskEngine
 from tradeloom.engine.risk.codes import ActionKind, Outcome, RiskCode
 from tradeloom.engine.risk.config import RiskConfig
@@ -24,6 +24,12 @@ from tradeloom.engine.risk.sizing import _fill_cost, _payable, is_entry, order_p
 from tradeloom.engine.risk.gate import RiskDecisionLike
 
 OK, RESIZED, REJECTED = Outcome.APPROVED, Outcome.RESIZED, Outcome.REJECTED
+
+
+def bought(symbol: str, amount: float, strategy_id: str) -> Fill:
+    """A fill of ``amount`` at 100 for ``strategy_id`` (its holding in the risk ledger)."""
+    return Fill(8_000, symbol, Side.BUY, 0, 100.0, amount, 0.0, Liquidity.TAKER,
+                strategy_id=strategy_id)
 
 
 def partly_filled(o: Order, filled: float) -> Order:
@@ -54,6 +60,7 @@ class Row:
     view: dict[str, Any] = field(default_factory=dict)
     markets: dict[str, MarketSpec] = field(default_factory=dict)
     fees: FeeModel | None = None  # the broker's fee model (None: MakerTakerFees())
+    fills: list[Fill] = field(default_factory=list)  # booked before the check (ledger)
 
 
 ROWS: dict[str, Row] = {
@@ -240,6 +247,55 @@ ROWS: dict[str, Row] = {
     "strategy_budget_other_strategy": Row(
         {"strategy_budgets": {"a": 0.10}}, order(amount=1.5, strategy_id="b"), OK
     ),
+    # strategy "a" holds 1 BTC (100) and buys 1 more (100): 200 / 1000 = 20 % > 15 %
+    "strategy_budget_counts_its_holdings": Row(
+        {"strategy_budgets": {"a": 0.15}},
+        order(amount=1.0, strategy_id="a"),
+        REJECTED,
+        RiskCode.STRATEGY_BUDGET,
+        limit=0.15,
+        observed=0.20,
+        view={"cash": 900.0, "positions": {"BTC/USDT": 1.0}},
+        fills=[bought("BTC/USDT", 1.0, "a")],
+    ),
+    # the 1 BTC is strategy "b"'s: "a" uses only its own order, 10 % <= 15 %
+    "strategy_budget_ignores_other_strategies": Row(
+        {"strategy_budgets": {"a": 0.15}},
+        order(amount=1.0, strategy_id="a"),
+        OK,
+        view={"cash": 900.0, "positions": {"BTC/USDT": 1.0}},
+        fills=[bought("BTC/USDT", 1.0, "b")],
+    ),
+    # "a"'s open ETH limit buy of 1 @ 100 counts too: (100 + 100) / 1000 = 20 %
+    "strategy_budget_counts_its_open_entries": Row(
+        {"strategy_budgets": {"a": 0.15}},
+        order(amount=1.0, strategy_id="a"),
+        REJECTED,
+        RiskCode.STRATEGY_BUDGET,
+        limit=0.15,
+        observed=0.20,
+        view={"orders": [order(amount=1.0, symbol="ETH/USDT", price=100.0, open_=True,
+                               strategy_id="a")]},
+    ),
+    # per-strategy position cap 15 %: "a" holds 1 BTC and 1 ETH; buying 1 BTC makes its
+    # BTC 200 / 1000 = 20 % (its ETH is another position)
+    "strategy_position_cap": Row(
+        {"strategy_limits": {"a": {"max_position_pct": 0.15}}},
+        order(amount=1.0, strategy_id="a"),
+        REJECTED,
+        RiskCode.STRATEGY_POSITION,
+        limit=0.15,
+        observed=0.20,
+        view={"cash": 800.0, "positions": {"BTC/USDT": 1.0, "ETH/USDT": 1.0}},
+        fills=[bought("BTC/USDT", 1.0, "a"), bought("ETH/USDT", 1.0, "a")],
+    ),
+    "strategy_position_cap_other_symbol": Row(
+        {"strategy_limits": {"a": {"max_position_pct": 0.15}}},
+        order(amount=1.0, symbol="SOL/USDT", strategy_id="a", price=100.0),
+        OK,
+        view={"cash": 800.0, "positions": {"BTC/USDT": 1.0, "ETH/USDT": 1.0}},
+        fills=[bought("BTC/USDT", 1.0, "a"), bought("ETH/USDT", 1.0, "a")],
+    ),
     # selling with no position would open a short
     "long_only_short": Row(
         {"long_only": True}, order("sell", 1.0), REJECTED, RiskCode.LONG_ONLY, observed=0.0
@@ -400,6 +456,8 @@ def _engine(row: Row) -> tuple[RiskEngine, FakeView]:
     risk = RiskEngine(RiskConfig(**row.config), markets=row.markets)
     view = FakeView(**row.view)
     risk.bind(symbols=["ETH/USDT"], fees=row.fees)
+    for f in row.fills:
+        risk.on_fill(f, None)
     risk.on_bar(bar("BTC/USDT", 0, 100.0), view)  # BTC last closed at 1h
     return risk, view
 
@@ -608,3 +666,39 @@ def test_no_equity_says_why_and_what_to_do() -> None:
     assert (d.outcome, d.amount) == (REJECTED, 0.0)
     assert "equity is 0; percentage limits cannot be met" in d.message
     assert "add funds" in d.message
+
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"max_notional": 100.0},
+        {"max_order_pct": 0.5},
+        {"max_position_pct": 0.5},
+        {"max_exposure_pct": 0.5},
+        {"strategy_budgets": {"a": 0.5}},
+        {"strategy_limits": {"a": {"max_position_pct": 0.5}}},
+        {"fee_aware_sizing": True},
+        {"min_notional": 5.0},
+    ],
+)
+def test_every_size_limit_needs_a_price(config) -> None:
+    # SOL has no mark and a market order no price: no limit can be computed
+    risk = RiskEngine(RiskConfig(**config))
+    d = risk.check(order(symbol="SOL/USDT"), FakeView())
+    assert (d.outcome, d.code) == (REJECTED, RiskCode.NO_PRICE)
+
+
+@pytest.mark.parametrize(
+    ("config_min", "market_min", "setting"),
+    [
+        (10.0, 5.0, "risk.min_notional"),  # the larger minimum is named
+        (5.0, 10.0, "market.min_notional"),
+        (10.0, 10.0, "risk.min_notional"),  # equal: the setting the user can change
+    ],
+)
+def test_the_minimum_notional_names_its_source(config_min, market_min, setting) -> None:
+    markets = {"BTC/USDT": MarketSpec("BTC/USDT", min_notional=market_min, taker_fee=0.0)}
+    risk = RiskEngine(RiskConfig(min_notional=config_min), markets=markets)
+    d = risk.check(order(amount=0.01), FakeView())  # 1 USDT
+    assert (d.code, d.setting, d.limit) == (RiskCode.MIN_NOTIONAL, setting, 10.0)
