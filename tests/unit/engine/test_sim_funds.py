@@ -328,3 +328,37 @@ def test_the_fee_asset_spent_by_one_fill_is_gone_for_the_next():
     fills = ex.bar(1000.0)
     assert [(f.order_id, f.fee_currency) for f in fills] == [(1, "BNB"), (2, "USDT")]
     assert ex.pf.holding(BTC) == 2.0 and ex.pf.cash == pytest.approx(0.0, abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("amount", "sold"),
+    [
+        # holding 1.0 (no lot): float noise is 1e-12 of the amount
+        (1.0 - 5e-13, 1.0),  # 5e-13 short of the holding: noise, the holding is sold
+        (1.0 - 1.5e-12, 1.0 - 1.5e-12),  # 1.5e-12 short: a deliberate amount, sold as asked
+    ],
+)
+def test_a_sell_a_hair_under_the_holding(amount, sold):
+    ex = Exchange(0.0, {BTC: spec(lot_step=None)})
+    ex.give(BTC, 1.0, 100.0)
+    ex.submit(1, S, amount)
+    (f,) = ex.bar(100.0)
+    assert f.amount == sold
+
+
+def test_a_zero_fee_is_never_charged_to_the_fee_asset():
+    ex = Exchange(1000.0, {BTC: spec(taker_fee=0.0)}, fee_asset=FeeAsset("BNB", rate=500.0))
+    ex.pf.hold_fee_asset("BNB", 1.0, 500.0)
+    ex.submit(1, B, 1.0)
+    (f,) = ex.bar(1000.0)
+    assert (f.fee_currency, f.fee) == ("USDT", 0.0) and ex.pf.holding(BNB) == 1.0
+
+
+def test_a_fee_asset_priced_under_one_quote_unit_is_valued_at_its_close():
+    # the fee asset's market closes at 0.5: 1 USDT * 0.75 / 0.5 = 1.5 of it
+    ex = Exchange(2000.0, {BTC: spec(), BNB: spec(BNB)}, fee_asset=FeeAsset("BNB"))
+    ex.give(BNB, 10.0, 0.5)
+    ex.bar(0.5, BNB, i=1)
+    ex.broker.submit(Order(1, BTC, B, MKT, 1.0, 2 * MIN), 2 * MIN)
+    (f,) = ex.bar(1000.0, BTC, i=2)
+    assert (f.fee_currency, f.fee_cost) == ("BNB", pytest.approx(1.5))
