@@ -103,20 +103,22 @@ def test_a_base_fee_is_the_rate_at_the_fills_notional():
 
 
 @pytest.mark.parametrize(
-    ("fee_side", "bnb", "amount"),
+    ("fee_side", "bnb", "price", "amount"),
     [
-        ("quote", 0.0, 9.99),  # 1000 / (100 * 1.001) = 9.99000999 -> lot 0.001: 9.99
-        ("get", 0.0, 10.0),  # the fee comes out of the BTC received: 1000 / 100
-        ("quote", 1.0, 10.0),  # the fee is paid in BNB: the whole 1000 buys BTC
+        ("quote", None, 100.0, 9.99),  # 1000 / (100 * 1.001) = 9.99000999 -> lot 0.001: 9.99
+        ("get", None, 100.0, 10.0),  # the fee comes out of the BTC received: 1000 / 100
+        ("quote", 1.0, 100.0, 10.0),  # the fee is paid in BNB: the whole 1000 buys BTC
+        ("quote", 0.0, 100.0, 9.99),  # BNB is the fee asset but none is held: as "quote"
+        ("quote", 100.0, 0.5, 2000.0),  # BNB pays, a price under one unit: 1000 / 0.5
     ],
 )
-def test_a_quote_sized_buy_spends_the_budget_on_the_coin(fee_side, bnb, amount):
+def test_a_quote_sized_buy_spends_the_budget_on_the_coin(fee_side, bnb, price, amount):
     ex = Exchange(1000.0, {BTC: spec(fee_side=fee_side)},
-                  fee_asset=FeeAsset("BNB", rate=500.0) if bnb else None)
+                  fee_asset=FeeAsset("BNB", rate=500.0) if bnb is not None else None)
     if bnb:
         ex.pf.hold_fee_asset("BNB", bnb, 500.0)
     o = ex.submit(1, B, 0.0, quote_amount=1000.0)
-    (f,) = ex.bar(100.0)
+    (f,) = ex.bar(price)
     assert f.amount == amount and o.status is OrderStatus.FILLED
     assert ex.pf.cash >= 0.0
 
