@@ -795,3 +795,16 @@ def test_quote_sized_buy_under_the_minimum_at_its_fill_price_is_cancelled() -> N
     assert o.reason.startswith("canceled: ") and o.reason.endswith(
         " at fill price 100; increase the order")
     assert "4.9" in o.reason
+
+
+def test_filled_and_cancelled_orders_leave_the_book_and_stay_known() -> None:
+    sim = Sim()
+    filled, cancelled, resting = (order(1, B, MKT, 1.0), order(2, B, LMT, 1.0, price=90.0),
+                                  order(3, B, LMT, 1.0, price=80.0))
+    for o in (filled, cancelled, resting):
+        sim.broker.submit(o, MIN)
+    sim.broker.cancel(2, MIN)
+    sim.bar(1, 100, 101, 95, 100)  # fills the market order; 90 and 80 not reached
+    assert [o.id for o in sim.broker.open_orders(SYM)] == [3]
+    assert sim.broker.get(1) is filled and sim.broker.get(2) is cancelled
+    assert (filled.status, cancelled.status) == (ST.FILLED, ST.CANCELED)
