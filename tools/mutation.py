@@ -15,6 +15,7 @@ Usage (from the repository root, with the project's ``.venv``)::
     .venv/bin/python tools/mutation.py --only fees,sizing --jobs 2
     .venv/bin/python tools/mutation.py --ref main      # a commit instead of the worktree
     .venv/bin/python tools/mutation.py --report        # re-print the last results
+    .venv/bin/python tools/mutation.py --seed main     # retest only what main's run missed
 
 Each scratch copy keeps mutmut's cache (``.mutmut-cache``): a rerun with unchanged
 tests and source only retests what changed. ``--fresh`` starts over.
@@ -119,11 +120,18 @@ def _runner(module: Module, sock: Path, dest: Path) -> str:
             f"--doctest-modules tradeloom/{module.path} " + " ".join(tests))
 
 
-def run_module(name: str, ref: str | None, label: str, fresh: bool) -> float:
+def run_module(name: str, ref: str | None, label: str, fresh: bool,
+               seed: str | None = None) -> float:
     module = MODULES[name]
     dest = WORK / label / name
     if fresh and (dest / ".mutmut-cache").exists():
         (dest / ".mutmut-cache").unlink()
+    seeded = WORK / (seed or "") / name / ".mutmut-cache"
+    if seed and not (dest / ".mutmut-cache").exists() and seeded.exists():
+        # mutmut keeps a killed mutant killed when the tests change (tests only grow):
+        # start from the other run's results and test only what it did not kill.
+        dest.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(seeded, dest / ".mutmut-cache")
     _populate(dest, ref)
     if (dest / ".mutmut-cache").exists():  # a timeout may have been the machine's load
         with sqlite3.connect(dest / ".mutmut-cache") as db:
@@ -256,6 +264,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ref", default=None, help="git ref to test instead of the worktree")
     parser.add_argument("--jobs", type=int, default=1, help="modules run in parallel")
     parser.add_argument("--fresh", action="store_true", help="forget cached results")
+    parser.add_argument("--seed", default=None, help="start a module without results from "
+                        "the mutants killed in another run (e.g. --seed main after a run "
+                        "with --ref main): only its survivors are tested again")
     parser.add_argument("--report", action="store_true", help="only print the last results")
     parser.add_argument("--quiet", action="store_true", help="do not list survivors")
     args = parser.parse_args(argv)
@@ -268,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.report:
         with ThreadPoolExecutor(max(1, args.jobs)) as pool:
             for name, secs in zip(names, pool.map(
-                    lambda n: run_module(n, args.ref, label, args.fresh), names)):
+                    lambda n: run_module(n, args.ref, label, args.fresh, args.seed), names)):
                 print(f"{name}: ran in {secs:.0f} s", flush=True)
     results = [summarize(n, label, args.ref) for n in names]
     (WORK / label / "summary.json").write_text(json.dumps(results, indent=1))

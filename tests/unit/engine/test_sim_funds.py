@@ -364,3 +364,14 @@ def test_a_fee_asset_priced_under_one_quote_unit_is_valued_at_its_close():
     ex.broker.submit(Order(1, BTC, B, MKT, 1.0, 2 * MIN), 2 * MIN)
     (f,) = ex.bar(1000.0, BTC, i=2)
     assert (f.fee_currency, f.fee_cost) == ("BNB", pytest.approx(1.5))
+
+
+def test_a_fee_asset_whose_market_printed_zero_cannot_pay():
+    # the fee asset's last close is 0 (a halted market): it cannot be valued, so the fee
+    # is charged on the market's own side (USDT here), never divided by zero
+    ex = Exchange(2000.0, {BTC: spec(), BNB: spec(BNB)}, fee_asset=FeeAsset("BNB"))
+    ex.give(BNB, 10.0, 1.0)
+    ex.bar(0.0, BNB, i=1)
+    ex.broker.submit(Order(1, BTC, B, MKT, 1.0, 2 * MIN), 2 * MIN)
+    (f,) = ex.bar(1000.0, BTC, i=2)
+    assert (f.fee_currency, f.fee) == ("USDT", 1.0)
