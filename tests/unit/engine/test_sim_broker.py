@@ -808,3 +808,14 @@ def test_filled_and_cancelled_orders_leave_the_book_and_stay_known() -> None:
     assert [o.id for o in sim.broker.open_orders(SYM)] == [3]
     assert sim.broker.get(1) is filled and sim.broker.get(2) is cancelled
     assert (filled.status, cancelled.status) == (ST.FILLED, ST.CANCELED)
+
+
+def test_orders_after_a_waiting_bracket_leg_still_fill() -> None:
+    # the bracket's legs (armed by the entry fill on this bar) wait for the next bar; a
+    # market order submitted after the bracket is matched on this bar all the same
+    sim, (_entry, sl, tp) = bracket_sim(IntrabarRule.ADVERSE_FIRST)
+    later = order(9, B, MKT, 0.5)
+    sim.broker.submit(later, MIN)
+    fills = sim.bar(1, 100, 111, 90, 100)
+    assert [f.order_id for f in fills] == [1, 9]
+    assert sl.is_open and tp.is_open and later.status is ST.FILLED
