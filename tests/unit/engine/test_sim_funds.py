@@ -171,6 +171,9 @@ def test_a_buy_is_cut_to_what_the_cash_pays(fee_side, usdt, filled, status):
         ("quote", 0.3003, 0.1, 0.001, 2.999),
         # no lot: 0.7 / 0.1001 = 6.993006993006993 costs 0.7000000000000001: one ulp less
         ("quote", 0.7, 0.1, None, 6.9930069930069925),
+        # the same under one unit: one ulp less is toward zero, never toward 1.0
+        ("get", 2.5, 9.9, None, 0.2525252525252525),  # 2.5 / 9.9 costs 2.5000000000000004
+        ("quote", 0.3, 1.1, None, 0.2724548179093633),  # 0.3 / 1.1011 costs 0.3 + 6e-17
     ],
 )
 def test_float_noise_in_the_cut_is_stepped_down_until_payable(fee_side, usdt, price, lot,
