@@ -104,6 +104,31 @@ ROWS: dict[str, Row] = {
         limit=200.0,
         observed=300.0,
     ),
+    # exactly the limit: 2 * 100 = 200 <= 200
+    "max_notional_exactly": Row({"max_notional": 200.0}, order(amount=2.0), OK),
+    # float noise above the limit (5e-14 relative, slack 1e-12) is not a breach
+    "max_notional_noise": Row({"max_notional": 200.0}, order(amount=2.00000000000001), OK),
+    # 1e-9 relative above is a breach
+    "max_notional_just_over": Row(
+        {"max_notional": 200.0},
+        order(amount=2.000000002),
+        REJECTED,
+        RiskCode.MAX_NOTIONAL,
+        limit=200.0,
+        observed=200.0000002,
+    ),
+    # exactly the minimum notional: 0.1 * 100 = 10 >= 10
+    "min_notional_exactly": Row({"min_notional": 10.0}, order(amount=0.1), OK),
+    # already over the position limit in resize mode: the room is 200 - 300 < 0, rejected
+    "max_position_resize_no_room": Row(
+        {"max_position_pct": 0.20, "on_size_breach": "resize"},
+        order(amount=1.0),
+        REJECTED,
+        RiskCode.MAX_POSITION,
+        limit=0.20,
+        observed=0.40,
+        view={"cash": 700.0, "positions": {"BTC/USDT": 3.0}},
+    ),
     # 1.5 * 100 / 1000 = 15 % > 10 %
     "max_order_pct": Row(
         {"max_order_pct": 0.10},
