@@ -338,14 +338,14 @@ def test_the_fee_asset_spent_by_one_fill_is_gone_for_the_next():
 @pytest.mark.parametrize(
     ("amount", "sold"),
     [
-        # holding 1.0 (no lot): float noise is 1e-12 of the amount
-        (1.0 - 5e-13, 1.0),  # 5e-13 short of the holding: noise, the holding is sold
-        (1.0 - 1.5e-12, 1.0 - 1.5e-12),  # 1.5e-12 short: a deliberate amount, sold as asked
+        # holding 4.0 (no lot): float noise is 1e-12 of the amount, 4e-12 here
+        (4.0 - 2e-12, 4.0),  # 2e-12 short of the holding: noise, the holding is sold
+        (4.0 - 6e-12, 4.0 - 6e-12),  # 6e-12 short: a deliberate amount, sold as asked
     ],
 )
 def test_a_sell_a_hair_under_the_holding(amount, sold):
     ex = Exchange(0.0, {BTC: spec(lot_step=None)})
-    ex.give(BTC, 1.0, 100.0)
+    ex.give(BTC, 4.0, 100.0)
     ex.submit(1, S, amount)
     (f,) = ex.bar(100.0)
     assert f.amount == sold
@@ -378,3 +378,33 @@ def test_a_fee_asset_whose_market_printed_zero_cannot_pay():
     ex.broker.submit(Order(1, BTC, B, MKT, 1.0, 2 * MIN), 2 * MIN)
     (f,) = ex.bar(1000.0, BTC, i=2)
     assert (f.fee_currency, f.fee) == ("USDT", 1.0)
+
+
+def test_a_base_fee_sell_plans_its_fee_at_the_fills_notional():
+    # FixedFees(1.0) on a "give" market: a sell of 2 @ 100 (notional 200) pays 0.5 %, in
+    # BTC: it needs 2 * 1.005 = 2.01 BTC; 2.01 are held, so all of it sells
+    ex = Exchange(0.0, {BTC: spec(fee_side="give")}, fees=FixedFees(1.0))
+    ex.give(BTC, 2.01, 100.0)
+    o = ex.submit(1, S, 2.0)
+    (f,) = ex.bar(100.0)
+    assert (f.amount, o.status) == (2.0, OrderStatus.FILLED)
+    assert f.fee_cost == pytest.approx(0.01) and ex.pf.holding(BTC) == pytest.approx(0.0)
+
+
+def test_a_sell_beyond_the_holding_says_what_it_needed():
+    ex = Exchange(0.0, {BTC: spec()})
+    ex.give(BTC, 0.5, 100.0)
+    o = ex.submit(1, S, 1.0)
+    (f,) = ex.bar(100.0)
+    assert f.amount == 0.5 and o.reason == (
+        "canceled: insufficient funds for the rest: need 1 BTC, free 0.5; filled what was "
+        "payable")
+
+
+def test_a_quote_sized_buy_at_a_zero_price_buys_nothing():
+    # a bar that opens at 0 (a halted market): the budget buys nothing, nothing is divided
+    # by zero and no fill at price 0 reaches the account
+    ex = Exchange(100.0, {BTC: spec(fee_side="get")})
+    o = ex.submit(1, B, 0.0, quote_amount=50.0)
+    assert ex.bar(0.0) == []
+    assert o.status is OrderStatus.CANCELED and ex.pf.cash == 100.0
