@@ -81,33 +81,39 @@ SURVIVED = "bad_survived"
 
 
 def _populate(dest: Path, ref: str | None) -> None:
-    """Copy the repository (tracked and untracked, not ignored files; or ``ref``) into
-    ``dest``, keeping mutmut's cache, and link ``tradeloom/engine`` etc. so
-    ``import tradeloom.engine`` resolves to the copy (``python -m pytest`` puts the
-    copy first on ``sys.path``, ahead of the editable install's finder)."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for child in dest.iterdir():
-        if child.name not in (".mutmut-cache",):
-            shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+    """Bring the copy in ``dest`` up to date with the repository (tracked and untracked,
+    not ignored files; or ``ref``) and link ``tradeloom/engine`` etc. so ``import
+    tradeloom.engine`` resolves to the copy (``python -m pytest`` puts the copy first on
+    ``sys.path``, ahead of the editable install's finder).
+
+    Unchanged files are left alone: mutmut hashes the test files in directory order, so
+    a copy rebuilt from scratch would look like new tests and retest every survivor.
+    """
     if ref:
         data = subprocess.run(["git", "-C", str(ROOT), "archive", ref], check=True,
                               capture_output=True).stdout
         with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-            tar.extractall(dest, filter="data")
+            files = {m.name: tar.extractfile(m).read()  # type: ignore[union-attr]
+                     for m in tar.getmembers() if m.isfile()}
     else:
         names = subprocess.run(
             ["git", "-C", str(ROOT), "ls-files", "-z", "--cached", "--others",
              "--exclude-standard"], check=True, capture_output=True).stdout.split(b"\0")
+        files = {}
         for raw in names:
-            if not raw:
-                continue
-            src = ROOT / raw.decode()
-            if src.is_file():
-                target = dest / raw.decode()
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(src, target)
+            name = raw.decode()
+            if name and (ROOT / name).is_file():
+                files[name] = (ROOT / name).read_bytes()
+    for name, content in files.items():
+        target = dest / name
+        if target.is_file() and target.read_bytes() == content:
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
     for sub in ("engine", "adapters", "research"):
-        (dest / "tradeloom" / sub).symlink_to(Path("..") / sub)
+        link = dest / "tradeloom" / sub
+        if not link.is_symlink():
+            link.symlink_to(Path("..") / sub)
 
 
 def _runner(module: Module, sock: Path, dest: Path) -> str:
