@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import re
 import shutil
 import sqlite3
@@ -104,6 +105,15 @@ def _populate(dest: Path, ref: str | None) -> None:
             name = raw.decode()
             if name and (ROOT / name).is_file():
                 files[name] = (ROOT / name).read_bytes()
+    keep = {".mutmut-cache", ".runner.sock"}
+    for root, _dirs, names in os.walk(dest):  # symlinked folders are not followed
+        rel = Path(root).relative_to(dest)
+        if rel.parts[:1] == (".hypothesis",):
+            continue
+        for leaf in names:
+            name = str(rel / leaf) if rel.parts else leaf
+            if name not in files and name not in keep and not (Path(root) / leaf).is_symlink():
+                (Path(root) / leaf).unlink()  # not in this version (e.g. a newer test)
     for name, content in files.items():
         target = dest / name
         if target.is_file() and target.read_bytes() == content:
