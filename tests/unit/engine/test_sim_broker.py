@@ -819,3 +819,64 @@ def test_orders_after_a_waiting_bracket_leg_still_fill() -> None:
     fills = sim.bar(1, 100, 111, 90, 100)
     assert [f.order_id for f in fills] == [1, 9]
     assert sl.is_open and tp.is_open and later.status is ST.FILLED
+
+
+# --------------------------------------------------------------------------- after a trigger
+@pytest.mark.parametrize("kind", [STP, TRL])
+def test_a_triggered_stop_capped_by_volume_sells_the_rest_at_the_next_open(kind) -> None:
+    # sell stop at 95 (trailing: 5 below the last price 100). Bar 1 reaches it: 1 of 2 BTC
+    # sells (10 % of a volume of 10). Bar 2 opens back at 99, above the stop: the
+    # triggered order is a market order now, it sells the rest at that open
+    sim = Sim(btc=2.0, volume_share=0.1)
+    prime(sim, 100.0)
+    kw = {"stop_price": 95.0} if kind is STP else {"trail_amount": 5.0}
+    o = order(1, S, kind, 2.0, **kw)
+    sim.broker.submit(o, MIN)
+    rows = [(1, 100, 100, 94, 96, 10.0), (2, 99, 120, 99, 110, 10.0)]
+    assert sim.table(rows) == [[(1, 95.0, 1.0, T)], [(1, 99.0, 1.0, T)]]
+    assert o.status is ST.FILLED and o.stop_price == 95.0  # no ratchet once triggered
+
+
+def test_an_armed_bracket_leg_does_not_stop_later_orders() -> None:
+    # bar 1 fills the entry; on bar 2 the take-profit (110) is reached, and a market order
+    # submitted after the bracket fills on the same bar
+    sim, (_entry, _sl, tp) = bracket_sim(IntrabarRule.ADVERSE_FIRST)
+    sim.bar(1, 100, 100, 100, 100)
+    later = order(9, B, MKT, 0.5, at=2)
+    sim.broker.submit(later, 2 * MIN)
+    fills = sim.bar(2, 100, 111, 99, 105)
+    assert [(f.order_id, f.price) for f in fills] == [(3, 110.0), (9, 100.0)]
+
+
+def test_reduce_only_exit_with_nothing_left_is_cancelled() -> None:
+    # a plain sell of the whole 1 BTC fills first in the bar: the reduce-only exit finds 0
+    sim = Sim(btc=1.0)
+    sim.broker.submit(order(1, S, MKT, 1.0), MIN)
+    exit_ = order(2, S, MKT, 1.0, reduce_only=True)
+    sim.broker.submit(exit_, MIN)
+    assert [f.order_id for f in sim.bar(1, 100, 100, 100, 100)] == [1]
+    assert (exit_.status, exit_.reason) == (ST.CANCELED, "canceled: no position left to reduce")
+
+
+@pytest.mark.parametrize(
+    ("side", "limit", "price"),
+    [
+        # a marketable limit that arrives at the open 100 is a taker; 50 bp of slippage
+        # would make 100.5, but a limit never trades beyond its price
+        (B, 100.2, 100.2),  # buy: min(100.5, 100.2)
+        (S, 99.8, 99.8),  # sell: max(99.5, 99.8)
+        (B, 101.0, 100.5),  # the slipped price is inside the limit: kept
+    ],
+)
+def test_slippage_never_takes_a_limit_beyond_its_price(side, limit, price) -> None:
+    sim = Sim(btc=1.0, slippage=FixedBpsSlippage(50))
+    sim.broker.submit(order(1, side, LMT, 1.0, price=limit), MIN)
+    (f,) = sim.bar(1, 100, 100.5, 99.5, 100)
+    assert (f.price, f.liquidity) == (pytest.approx(price), T)
+
+
+def test_slippage_moves_a_market_order_beyond_the_open() -> None:
+    sim = Sim(slippage=FixedBpsSlippage(50))
+    sim.broker.submit(order(1, B, MKT, 1.0), MIN)
+    (f,) = sim.bar(1, 100, 100.5, 99.5, 100)
+    assert f.price == pytest.approx(100.5)  # no limit price to cap it
