@@ -408,3 +408,35 @@ def test_a_quote_sized_buy_at_a_zero_price_buys_nothing():
     o = ex.submit(1, B, 0.0, quote_amount=50.0)
     assert ex.bar(0.0) == []
     assert o.status is OrderStatus.CANCELED and ex.pf.cash == 100.0
+
+
+def test_two_base_fee_buys_in_one_bar_share_the_cash():
+    # "get": 75 USDT. Buy 0.5 @ 100 pays 50 (the fee in BTC); the second buy of 0.5 finds
+    # 25 USDT: 0.25 of it, the rest cancelled
+    ex = Exchange(75.0, {BTC: spec(fee_side="get")})
+    ex.submit(1, B, 0.5)
+    second = ex.submit(2, B, 0.5)
+    fills = ex.bar(100.0)
+    assert [(f.order_id, f.amount) for f in fills] == [(1, 0.5), (2, 0.25)]
+    assert second.status is OrderStatus.CANCELED and ex.pf.cash == 0.0
+
+
+def test_a_sell_in_the_same_bar_sells_what_a_quote_fee_buy_bought():
+    ex = Exchange(200.0, {BTC: spec()})
+    ex.submit(1, B, 1.0)  # 100.1 USDT
+    ex.submit(2, S, 0.5)
+    fills = ex.bar(100.0)
+    assert [(f.order_id, f.amount) for f in fills] == [(1, 1.0), (2, 0.5)]
+    assert ex.pf.holding(BTC) == 0.5
+
+
+def test_a_coin_bought_with_a_fee_asset_fee_can_be_sold_in_the_same_bar():
+    # the buy's fee is paid in BNB: all 1 BTC received is free for the sell that follows
+    ex = Exchange(1000.0, {BTC: spec()}, fee_asset=FeeAsset("BNB", rate=500.0))
+    ex.pf.hold_fee_asset("BNB", 1.0, 500.0)
+    ex.submit(1, B, 1.0)
+    ex.submit(2, S, 1.0)
+    fills = ex.bar(1000.0)
+    assert [(f.order_id, f.amount, f.fee_currency) for f in fills] == [
+        (1, 1.0, "BNB"), (2, 1.0, "BNB")]
+    assert ex.pf.holding(BTC) == 0.0 and ex.pf.cash == 1000.0
