@@ -248,7 +248,10 @@ def summarize(name: str, label: str, ref: str | None) -> dict:
                 survivors.append((number + 1, orig, mutant))
         else:
             counts["untested"] += 1
-    real = counts["total"] - counts["equivalent"]
+    # Mutants mutmut has not (or no longer) run are left out: after a complete run these
+    # are only cache rows orphaned when the source moved (printed as "untested").
+    counts["total"] -= counts["untested"]
+    real = counts["killed"] + counts["survived"]
     counts["score"] = round(100.0 * counts["killed"] / real, 1) if real else 100.0
     return {"module": name, "path": module.path, **counts, "survivors": survivors,
             "equivalent_survivors": equivalent}
