@@ -370,3 +370,148 @@ def test_a_buy_merges_dust_back_into_a_position():
     assert p.position("BTC/USDT") == pytest.approx(1.02) and not p.is_dust("BTC/USDT")
     assert p.positions() == {"BTC/USDT": pytest.approx(1.02)}
     assert p.get("BTC/USDT").hidden is False and p.get("BTC/USDT").dust is False
+
+
+# -- fees charged in the coin or in a third asset ------------------------------------------
+
+
+def base_fee_fill(side, price, amount, fee_btc, oid=1):
+    """A BTC/USDT fill whose fee is ``fee_btc`` BTC, valued at the fill price."""
+    return Fill(oid, "BTC/USDT", side, 0, price, amount, fee_btc * price, Liquidity.TAKER,
+                fee_currency="BTC", fee_cost=fee_btc)
+
+
+def test_base_fee_fills_keep_per_position_pnl_fees_and_the_first_mark():
+    p = Portfolio(1000.0)
+    p.apply_fill(base_fee_fill(BUY, 100.0, 2.0, 0.002))  # holds 1.998 for 200: avg
+    assert p.mark("BTC/USDT") == 100.0  # the first fill marks the symbol
+    p.set_mark("BTC/USDT", 105.0)
+    # (200 - 0.2) / 1.998 = 100 exactly; sells take their fee from the holding too
+    p.apply_fill(base_fee_fill(SELL, 110.0, 0.5, 0.0005, oid=2))  # realizes 10 * 0.5005
+    p.apply_fill(base_fee_fill(SELL, 120.0, 0.5, 0.0005, oid=3))  # realizes 20 * 0.5005
+    pos = p.get("BTC/USDT")
+    assert pos.realized_pnl == pytest.approx(15.015) == p.realized_pnl
+    assert pos.fees == pytest.approx(0.2 + 0.055 + 0.06) == pytest.approx(p.fees_paid)
+    assert p.mark("BTC/USDT") == 105.0  # fills never overwrite the bar's mark
+    p.apply_fill(base_fee_fill(SELL, 100.0, p.holding("BTC/USDT") / 1.001,
+                               p.holding("BTC/USDT") / 1.001 * 0.001, oid=4))
+    assert p.holding("BTC/USDT") == pytest.approx(0.0, abs=1e-15)
+    assert p.avg_entry("BTC/USDT") == 0.0  # flat: no entry price left
+
+
+def test_a_base_fee_eating_the_whole_buy_is_refused():
+    with pytest.raises(NegativeBalance, match="all of what it bought"):
+        Portfolio(1000.0).apply_fill(base_fee_fill(BUY, 100.0, 1.0, 1.0))
+
+
+@pytest.mark.parametrize(
+    ("over", "accepted"),
+    # sold 4 + fee 0.004 against 4.004 - over held: the tolerance is 1e-9 x 4.004
+    [(2e-9, True), (6e-9, False)],
+)
+def test_a_base_fee_sell_may_overshoot_the_holding_by_float_noise_only(over, accepted):
+    p = Portfolio(1000.0)
+    p.apply_fill(fill(BUY, 100.0, 4.004 - over, 0.0))
+    sell = base_fee_fill(SELL, 100.0, 4.0, 0.004, oid=2)
+    if accepted:
+        p.apply_fill(sell)
+        assert p.holding("BTC/USDT") == 0.0
+    else:
+        with pytest.raises(NegativeBalance, match="so the fee fits in the holding"):
+            p.apply_fill(sell)
+
+
+def test_a_base_fee_buy_merges_dust_back_into_a_position():
+    p = Portfolio(1000.0, markets=DUST_MARKETS)
+    p.apply_fill(fill(BUY, 100.0, 1.0, 0.0))
+    p.apply_fill(fill(SELL, 100.0, 0.98, 0.0, oid=2))
+    p.set_dust("BTC/USDT")
+    p.apply_fill(base_fee_fill(BUY, 100.0, 1.0, 0.001, oid=3))
+    pos = p.get("BTC/USDT")
+    assert (pos.dust, pos.hidden) == (False, False)
+    assert p.position("BTC/USDT") == pytest.approx(1.019)
+
+
+def bnb_fee(oid, fee_bnb, value):
+    """A buy of 1 BTC @ 1000 whose fee is ``fee_bnb`` BNB, valued ``value`` USDT."""
+    return Fill(oid, "BTC/USDT", BUY, 0, 1000.0, 1.0, value, Liquidity.TAKER,
+                fee_currency="BNB", fee_cost=fee_bnb)
+
+
+def test_a_fee_asset_realizes_its_value_over_its_basis_each_time_it_pays():
+    p = Portfolio(3000.0)
+    p.apply_fill(fill(BUY, 300.0, 1.0, 0.0, symbol="BNB/USDT"))  # 1 BNB at 300
+    p.apply_fill(bnb_fee(2, 0.0015, 0.75))  # 0.0015 BNB worth 0.75: 0.75 - 0.45 = 0.3
+    p.apply_fill(bnb_fee(3, 0.0015, 0.75))  # again: 0.3
+    bnb = p.get("BNB/USDT")
+    assert bnb.realized_pnl == pytest.approx(0.6) == pytest.approx(p.realized_pnl)
+    assert bnb.amount == pytest.approx(0.997) and bnb.avg_entry == 300.0
+
+
+def test_spending_all_of_a_fee_asset_resets_its_entry():
+    p = Portfolio(3000.0)
+    p.apply_fill(fill(BUY, 300.0, 0.0015, 0.0, symbol="BNB/USDT"))
+    p.apply_fill(bnb_fee(2, 0.0015, 0.75))
+    assert p.holding("BNB/USDT") == 0.0 and p.avg_entry("BNB/USDT") == 0.0
+    assert p.holdings() == {"BTC/USDT": 1.0}
+
+
+@pytest.mark.parametrize(
+    ("cost", "accepted"),
+    [
+        (0.0015 + 1e-13, True),  # 1e-13 over 0.0015 held: float noise (1e-9 x 0.0015)
+        (0.0015 + 1e-11, False),  # 1e-11 over: more than the tolerance of 1.5e-12
+    ],
+)
+def test_a_fee_asset_may_be_overdrawn_by_float_noise_only(cost, accepted):
+    p = Portfolio(3000.0)
+    p.apply_fill(fill(BUY, 300.0, 0.0015, 0.0, symbol="BNB/USDT"))
+    if accepted:
+        p.apply_fill(bnb_fee(2, cost, 0.75))
+        assert p.holding("BNB/USDT") == 0.0
+    else:
+        with pytest.raises(NegativeBalance, match="pays a fee of"):
+            p.apply_fill(bnb_fee(2, cost, 0.75))
+
+
+@pytest.mark.parametrize(
+    ("cost", "value", "mark"),
+    [
+        (0.0008, 0.32, 400.0),  # the venue valued 0.0008 BNB at 0.32 USDT: 400 a BNB
+        (0.0, 0.0, 300.0),  # no fee: the mark stays
+        (0.0008, 0.0, 300.0),  # no value reported: the mark stays
+    ],
+)
+def test_a_fee_only_holding_is_marked_at_the_rate_the_venue_charged(cost, value, mark):
+    p = Portfolio(1000.0)
+    p.hold_fee_asset("BNB", 2.0, 300.0)
+    p.apply_fill(Fill(1, "BTC/USDT", BUY, 0, 30000.0, 0.01, value, Liquidity.TAKER,
+                      fee_currency="BNB", fee_cost=cost))
+    assert p.mark("BNB/USDT") == pytest.approx(mark)
+
+
+def test_a_market_without_rules_reports_no_dust():
+    # markets are known for ETH only: a BTC sell leaving 0.001 is not checked for dust
+    p = Portfolio(1000.0, markets={"ETH/USDT": DUST_MARKETS["ETH/USDT"]})
+    p.apply_fill(fill(BUY, 100.0, 1.0, 0.0))
+    p.apply_fill(fill(SELL, 100.0, 0.999, 0.0, oid=2))
+    assert p.dust_reports == [] and p.position("BTC/USDT") == pytest.approx(0.001)
+
+
+def test_set_dust_on_a_closed_position_does_nothing():
+    p = Portfolio(1000.0, markets=DUST_MARKETS)
+    p.apply_fill(fill(BUY, 100.0, 1.0, 0.0))
+    p.apply_fill(fill(SELL, 100.0, 1.0, 0.0, oid=2))
+    assert p.set_dust("BTC/USDT") == 0.0 and not p.get("BTC/USDT").dust
+
+
+@pytest.mark.parametrize(
+    ("held", "dust"),
+    [(0.02, 0.02), (1.0, 0.0)],  # at 100: 2 USDT < the 5 USDT minimum is dust; 100 is not
+)
+def test_an_opening_holding_is_classified_at_a_price(held, dust):
+    p = Portfolio(1000.0, markets=DUST_MARKETS)
+    p.apply_fill(fill(BUY, 100.0, held, 0.0))
+    assert p.mark_dust("BTC/USDT", 100.0) == pytest.approx(dust)
+    assert p.position("BTC/USDT") == (0.0 if dust else held)
+    assert Portfolio(10.0).mark_dust("BTC/USDT", 100.0) == 0.0  # no rules: never dust
