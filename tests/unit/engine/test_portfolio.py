@@ -480,6 +480,7 @@ def test_a_fee_asset_may_be_overdrawn_by_float_noise_only(cost, accepted):
         (0.0008, 0.32, 400.0),  # the venue valued 0.0008 BNB at 0.32 USDT: 400 a BNB
         (0.0, 0.0, 300.0),  # no fee: the mark stays
         (0.0008, 0.0, 300.0),  # no value reported: the mark stays
+        (0.0, 0.5, 300.0),  # a value but no amount of BNB: no rate to take (never 0.5 / 0)
     ],
 )
 def test_a_fee_only_holding_is_marked_at_the_rate_the_venue_charged(cost, value, mark):
