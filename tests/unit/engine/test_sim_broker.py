@@ -880,3 +880,77 @@ def test_slippage_moves_a_market_order_beyond_the_open() -> None:
     sim.broker.submit(order(1, B, MKT, 1.0), MIN)
     (f,) = sim.bar(1, 100, 100.5, 99.5, 100)
     assert f.price == pytest.approx(100.5)  # no limit price to cap it
+
+
+def test_a_market_order_placed_before_any_price_is_checked_at_its_fill_price() -> None:
+    # no price is known when it is placed, so the minimum is checked when it fills: at the
+    # open 90, 0.05 BTC is 4.50 USDT < 5: cancelled, naming the fill price
+    sim = Sim()
+    o = order(1, B, MKT, 0.05)
+    sim.broker.submit(o, MIN)
+    assert o.status is ST.OPEN
+    assert sim.bar(1, 90, 91, 89, 90) == []
+    assert o.status is ST.CANCELED and o.reason.endswith(" at fill price 90; increase the order")
+
+
+def test_the_rest_of_a_partly_filled_order_is_not_checked_against_the_minimum_again() -> None:
+    # placed before any price: 0.06 BTC @ 100 (6 USDT) is checked at its first fill; 10 %
+    # of a volume of 0.5 fills 0.05 on bar 1; the 0.01 left (1 USDT, under the minimum of
+    # 5) fills on bar 2: the order was checked once, whole
+    sim = Sim(volume_share=0.1)
+    o = order(1, B, MKT, 0.06)
+    sim.broker.submit(o, MIN)
+    rows = [(1, 100, 100, 100, 100, 0.5), (2, 100, 100, 100, 100, 0.5)]
+    got = sim.table(rows)
+    assert got[0] == [(1, 100.0, 0.05, T)]
+    assert [(i, p, pytest.approx(a), liq) for i, p, a, liq in got[1]] == [(1, 100.0, 0.01, T)]
+    assert o.status is ST.FILLED
+    assert o.fee == pytest.approx(0.06 * 100 * 0.001)  # both fills' fees: 0.005 + 0.001
+
+
+def test_an_order_finding_the_bars_volume_used_up_rests() -> None:
+    # 10 % of a volume of 10 is 1 BTC: order 1 takes it all, order 2 waits for bar 2
+    sim = Sim(volume_share=0.1)
+    first, second = order(1, B, MKT, 1.0), order(2, B, MKT, 1.0)
+    sim.broker.submit(first, MIN)
+    sim.broker.submit(second, MIN)
+    rows = [(1, 100, 100, 100, 100, 10.0), (2, 101, 101, 101, 101, 10.0)]
+    assert sim.table(rows) == [[(1, 100.0, 1.0, T)], [(2, 101.0, 1.0, T)]]
+    assert second.status is ST.FILLED
+
+
+def test_bracket_legs_follow_an_entry_filled_over_several_bars() -> None:
+    # the entry of 2 fills 1 + 1 (volume cap): the stop-loss covers all of it
+    sim = Sim(volume_share=0.1)
+    entry, sl = order(1, B, MKT, 2.0), order(2, S, STP, 2.0, stop_price=95.0)
+    tp = order(3, S, LMT, 2.0, price=120.0)
+    sim.broker.submit_bracket(entry, sl, [tp], MIN)
+    sim.table([(1, 100, 100, 100, 100, 10.0), (2, 100, 100, 100, 100, 10.0)])
+    assert entry.status is ST.FILLED and (sl.amount, tp.amount) == (2.0, 2.0)
+
+
+def test_bracket_legs_cover_what_a_base_fee_entry_received() -> None:
+    # a "get" market: buying 1 BTC receives 0.999 (the 0.1 % fee in BTC): the legs sell
+    # 0.999, never the 1 BTC that is not there
+    spec = MarketSpec(SYM, lot_step=0.001, min_notional=5.0, taker_fee=0.001, maker_fee=0.001,
+                      fee_side="get")
+    acct = Account(USDT=1000.0)
+    broker = SimulatedBroker({SYM: spec}, acct)
+    entry, sl = order(1, B, MKT, 1.0), order(2, S, STP, 1.0, stop_price=95.0)
+    tp = order(3, S, LMT, 1.0, price=120.0)
+    broker.submit_bracket(entry, sl, [tp], MIN)
+    (f,) = broker.on_bar(bar(1, 100, 100, 100, 100))
+    assert (f.amount, f.fee_cost) == (1.0, pytest.approx(0.001))
+    assert (sl.amount, tp.amount) == (pytest.approx(0.999), pytest.approx(0.999))
+
+
+def test_a_trailing_bracket_leg_trails_from_the_entry_fill_not_the_next_open() -> None:
+    # entry fills at 100: level 95. Bar 2 opens at 104 and dips to 97: 97 > 95, no fill
+    # (from the open 104 the level would have been 99, and the stop would have fired)
+    sim = Sim()
+    entry, sl = order(1, B, MKT, 1.0), order(2, S, TRL, 1.0, trail_amount=5.0)
+    tp = order(3, S, LMT, 1.0, price=150.0)
+    sim.broker.submit_bracket(entry, sl, [tp], MIN)
+    assert sim.table([(1, 100, 100, 100, 100), (2, 104, 104, 97, 103)]) == [
+        [(1, 100.0, 1.0, T)], []]
+    assert sl.is_open and sl.stop_price == 99.0  # after bar 2: the high 104 - 5
