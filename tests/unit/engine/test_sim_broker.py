@@ -954,3 +954,30 @@ def test_a_trailing_bracket_leg_trails_from_the_entry_fill_not_the_next_open() -
     assert sim.table([(1, 100, 100, 100, 100), (2, 104, 104, 97, 103)]) == [
         [(1, 100.0, 1.0, T)], []]
     assert sl.is_open and sl.stop_price == 99.0  # after bar 2: the high 104 - 5
+
+
+def test_an_order_filled_to_a_float_noise_of_its_amount_is_filled() -> None:
+    # 12345.6 units at 1 USDT, 10 % of the volume per bar: 3333.3, then 9012.3. The fills
+    # sum to 12345.599999999999 (1.8e-12 short: float noise): the order is FILLED, with
+    # its filled amount set to the amount
+    spec = MarketSpec(SYM, lot_step=0.1, taker_fee=0.0, maker_fee=0.0)
+    acct = Account(USDT=20_000.0)
+    broker = SimulatedBroker({SYM: spec}, acct, volume_share=0.1)
+    o = order(1, B, MKT, 12345.6)
+    broker.submit(o, MIN)
+    first = broker.on_bar(bar(1, 1.0, 1.0, 1.0, 1.0, v=33_333.0))
+    second = broker.on_bar(bar(2, 1.0, 1.0, 1.0, 1.0, v=90_123.0))
+    assert [f.amount for f in first + second] == [3333.3, 9012.3]
+    assert o.status is ST.FILLED and o.filled == 12345.6
+
+
+def test_a_filled_take_profit_takes_no_part_in_the_intrabar_rule() -> None:
+    # scale out: TP 105 (1 BTC) fills on bar 2; bar 3 reaches 105 again and the stop 95:
+    # only the stop is still working, so no intrabar choice was made
+    sim, (_entry, sl, tp1, tp2) = bracket_sim(
+        IntrabarRule.ADVERSE_FIRST, tps=((105.0, 1.0), (110.0, 1.0)), amount=2.0)
+    sim.bar(1, 100, 100, 100, 100)
+    assert [f.order_id for f in sim.bar(2, 100, 106, 99, 104)] == [3]
+    fills = sim.bar(3, 100, 106, 94, 96)
+    assert [(f.order_id, f.amount) for f in fills] == [(2, 1.0)]
+    assert sim.broker.intrabar_warnings == [] and tp2.status is ST.CANCELED
