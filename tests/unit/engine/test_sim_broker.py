@@ -981,3 +981,17 @@ def test_a_filled_take_profit_takes_no_part_in_the_intrabar_rule() -> None:
     fills = sim.bar(3, 100, 106, 94, 96)
     assert [(f.order_id, f.amount) for f in fills] == [(2, 1.0)]
     assert sim.broker.intrabar_warnings == [] and tp2.status is ST.CANCELED
+
+
+def test_a_take_profit_sized_zero_so_far_waits_for_the_entry() -> None:
+    # a limit entry of 2 @ 100 fills 0.001 on bar 1 (10 % of a volume of 0.01): split over
+    # two take-profits, 0.0005 rounds to 0 for the first (the second takes the 0.001)
+    sim = Sim(volume_share=0.1)
+    entry, sl = order(1, B, LMT, 2.0, price=100.0), order(2, S, STP, 2.0, stop_price=95.0)
+    tp1, tp2 = order(3, S, LMT, 1.0, price=105.0), order(4, S, LMT, 1.0, price=110.0)
+    sim.broker.submit_bracket(entry, sl, [tp1, tp2], MIN)
+    assert [f.amount for f in sim.bar(1, 100, 100, 100, 100, 0.01)] == [0.001]
+    assert (tp1.amount, tp1.status, tp2.amount) == (0.0, ST.OPEN, 0.001)  # not "filled"
+    # bar 2 reaches 105 but not the entry's 100: the empty take-profit waits, still open
+    assert sim.bar(2, 101, 106, 101, 104, 1e6) == []
+    assert tp1.status is ST.OPEN and entry.status is ST.PARTIALLY_FILLED
