@@ -62,6 +62,7 @@ def test_fee_config_errors_name_the_setting() -> None:
         # FixedFees(0.25): the fee is a quarter, under one quote unit
         (FixedFees(0.25), 100.0, 100.25, 1.0),  # (100.25 - 0.25) / 100
         (FixedFees(0.25), 100.0, 0.25, 0.0),  # the budget only pays the fee
+        (FixedFees(0.25), 0.5, 100.25, 200.0),  # a price under one unit: 100 / 0.5
         (FixedFees(0.25), 0.0, 100.0, 0.0),  # no price: nothing to buy
         (FixedFees(0.25), -1.0, 100.0, 0.0),
         (MakerTakerFees(), 0.0, 100.0, 0.0),  # no price
@@ -210,3 +211,10 @@ def test_fee_asset_describes_its_rate_only_when_set() -> None:
     assert FeeAsset("BNB", discount=0.0).describe() == {"asset": "BNB", "discount": 0.0}
     assert FeeAsset("BNB", rate=600.0).describe() == {
         "asset": "BNB", "discount": 0.25, "rate": 600.0}
+
+
+def test_fee_asset_is_a_value() -> None:
+    asset = FeeAsset("BNB", rate=0.5)  # a rate under one quote unit is a price like any
+    with pytest.raises(AttributeError):
+        asset.discount = 0.5  # frozen: a run's setting cannot change under it
+    assert asset.rate == 0.5
