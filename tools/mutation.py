@@ -166,16 +166,34 @@ def run_module(name: str, ref: str | None, label: str, fresh: bool,
                 time.sleep(0.05)
             # Exit status is a bit mask of outcomes (2 = survivors); the cache says what
             # happened, so only a missing cache is an error (checked in ``summarize``).
-            subprocess.run(
-                [str(MUTMUT), "run", "--paths-to-mutate", module.path, "--tests-dir", "tests",
-                 "--runner", _runner(module, sock, dest), "--disable-mutation-types", DISABLED_TYPES,
-                 "--test-time-multiplier", "4", "--test-time-base", "15",
-                 "--no-progress", "--simple-output"],
-                cwd=dest, stdout=out, stderr=subprocess.STDOUT, check=False)
+            options = ["--paths-to-mutate", module.path, "--tests-dir", "tests",
+                       "--runner", _runner(module, sock, dest),
+                       "--disable-mutation-types", DISABLED_TYPES,
+                       "--test-time-multiplier", "4", "--test-time-base", "15",
+                       "--no-progress", "--simple-output"]
+            subprocess.run([str(MUTMUT), "run", *options], cwd=dest, stdout=out,
+                           stderr=subprocess.STDOUT, check=False)
+            # A full run can pass over a survivor whose result predates these tests (seen
+            # with lines that occur twice in a file); retest those one by one.
+            for mutant_id in _stale(dest):
+                subprocess.run([str(MUTMUT), "run", str(mutant_id), *options], cwd=dest,
+                               stdout=out, stderr=subprocess.STDOUT, check=False)
         finally:
             server.kill()  # idle: mutmut has finished
             server.wait()
     return time.monotonic() - started
+
+
+def _stale(dest: Path) -> list[int]:
+    """Ids of survivors (and untested mutants) not tested against the current tests."""
+    from mutmut.cache import hash_of_tests
+
+    current = hash_of_tests([str(dest / "tests")])
+    with sqlite3.connect(dest / ".mutmut-cache") as db:
+        rows = db.execute(
+            "SELECT id FROM mutant WHERE status IN ('bad_survived', 'untested') AND "
+            "(tested_against_hash IS NULL OR tested_against_hash != ?)", (current,)).fetchall()
+    return [r[0] for r in rows]
 
 
 _ENTRY = re.compile(r"^- `(?P<path>[^`]+)`: `(?P<orig>[^`]+)` -> `(?P<mut>[^`]*)` — (?P<why>.+)$")
