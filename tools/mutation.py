@@ -73,8 +73,7 @@ MODULES: dict[str, Module] = {
         _U + "test_fees_slippage.py", _U + "test_sim_funds.py", _U + "test_sim_broker.py",
         _U + "test_fee_sides.py")),
     "sizing": Module("engine/risk/sizing.py", (
-        _U + "test_risk_limits.py", "tests/property/test_risk_property.py",
-        _U + "test_fee_truth.py", _U + "test_risk_backtest.py")),
+        _U + "test_risk_limits.py", "tests/property/test_risk_property.py")),
 }
 
 KILLED = ("ok_killed", "bad_timeout", "ok_suspicious")  # a timeout is a detected mutant
