@@ -825,16 +825,18 @@ def test_orders_after_a_waiting_bracket_leg_still_fill() -> None:
 @pytest.mark.parametrize("kind", [STP, TRL])
 def test_a_triggered_stop_capped_by_volume_sells_the_rest_at_the_next_open(kind) -> None:
     # sell stop at 95 (trailing: 5 below the last price 100). Bar 1 reaches it: 1 of 2 BTC
-    # sells (10 % of a volume of 10). Bar 2 opens back at 99, above the stop: the
-    # triggered order is a market order now, it sells the rest at that open
+    # sells (10 % of a volume of 10); its high 103 does not move a triggered stop. Bar 2
+    # opens back at 99, above the stop: the triggered order is a market order now, it
+    # sells the rest at that open
     sim = Sim(btc=2.0, volume_share=0.1)
     prime(sim, 100.0)
     kw = {"stop_price": 95.0} if kind is STP else {"trail_amount": 5.0}
     o = order(1, S, kind, 2.0, **kw)
     sim.broker.submit(o, MIN)
-    rows = [(1, 100, 100, 94, 96, 10.0), (2, 99, 120, 99, 110, 10.0)]
-    assert sim.table(rows) == [[(1, 95.0, 1.0, T)], [(1, 99.0, 1.0, T)]]
-    assert o.status is ST.FILLED and o.stop_price == 95.0  # no ratchet once triggered
+    assert sim.bar(1, 100, 103, 94, 96, 10.0)[0].amount == 1.0
+    assert o.stop_price == 95.0 and o.status is ST.PARTIALLY_FILLED  # no ratchet now
+    assert [(f.price, f.amount) for f in sim.bar(2, 99, 120, 99, 110, 10.0)] == [(99.0, 1.0)]
+    assert o.status is ST.FILLED
 
 
 def test_an_armed_bracket_leg_does_not_stop_later_orders() -> None:
@@ -875,11 +877,13 @@ def test_slippage_never_takes_a_limit_beyond_its_price(side, limit, price) -> No
     assert (f.price, f.liquidity) == (pytest.approx(price), T)
 
 
-def test_slippage_moves_a_market_order_beyond_the_open() -> None:
+@pytest.mark.parametrize("stray_price", [None, 90.0])
+def test_slippage_moves_a_market_order_beyond_the_open(stray_price) -> None:
+    # a market order has no limit: a price set on it (as ccxt would ignore) caps nothing
     sim = Sim(slippage=FixedBpsSlippage(50))
-    sim.broker.submit(order(1, B, MKT, 1.0), MIN)
+    sim.broker.submit(order(1, B, MKT, 1.0, price=stray_price), MIN)
     (f,) = sim.bar(1, 100, 100.5, 99.5, 100)
-    assert f.price == pytest.approx(100.5)  # no limit price to cap it
+    assert f.price == pytest.approx(100.5)
 
 
 def test_a_market_order_placed_before_any_price_is_checked_at_its_fill_price() -> None:
