@@ -104,7 +104,7 @@ def _populate(dest: Path, ref: str | None) -> None:
             name = raw.decode()
             if name and (ROOT / name).is_file():
                 files[name] = (ROOT / name).read_bytes()
-    keep = {".mutmut-cache", ".runner.sock"}
+    keep = {".mutmut-cache"}
     for root, _dirs, names in os.walk(dest):  # symlinked folders are not followed
         rel = Path(root).relative_to(dest)
         if rel.parts[:1] == (".hypothesis",):
@@ -153,6 +153,8 @@ def run_module(name: str, ref: str | None, label: str, fresh: bool,
             db.execute("UPDATE mutant SET status = 'untested' WHERE status = 'bad_timeout'")
     log = WORK / label / f"{name}.log"
     sock = dest / ".runner.sock"
+    if sock.exists() or sock.is_socket():
+        sock.unlink()  # left by an interrupted run: wait for the new server's own
     started = time.monotonic()
     with log.open("w") as out:
         server = subprocess.Popen(
