@@ -438,6 +438,84 @@ ROWS: dict[str, Row] = {
         markets={"BTC/USDT": MarketSpec("BTC/USDT", lot_step=0.001)},
         fees=FixedFees(1.0),
     ),
+    # quote-sized, flat fee: a spend of 1010 plans its fee at 1010 (rate 10 / 1010), a
+    # notional of 1010 / (1 + 10/1010) = 1000 > 500: resized to 500 * (1 + 10/1010)
+    "max_notional_quote_flat_fee": Row(
+        {"max_notional": 500.0, "on_size_breach": "resize"},
+        order(quote=1010.0),
+        RESIZED,
+        RiskCode.MAX_NOTIONAL,
+        amount=500.0 * (1.0 + 10.0 / 1010.0),
+        markets={"BTC/USDT": MarketSpec("BTC/USDT")},
+        fees=FixedFees(10.0),
+    ),
+    # no price for SOL: rejected before any fee is planned (a flat fee needs a notional)
+    "no_price_flat_fee": Row(
+        {"max_exposure_pct": 0.5},
+        order(symbol="SOL/USDT"),
+        REJECTED,
+        RiskCode.NO_PRICE,
+        markets={"SOL/USDT": MarketSpec("SOL/USDT")},
+        fees=FixedFees(1.0),
+    ),
+    # fee-aware: 10 BTC @ 100 + 0.1 % costs 1000.9999999999999, exactly the free cash: fits
+    "fee_aware_exactly_payable": Row(
+        {"fee_aware_sizing": True},
+        order(amount=10.0),
+        OK,
+        view={"cash": 1000.9999999999999},
+        markets={"BTC/USDT": MarketSpec("BTC/USDT", taker_fee=0.001)},
+    ),
+    # a cap under one quote unit still resizes: 0.5 / 100 = 0.005 BTC (no minimum)
+    "max_notional_resize_small": Row(
+        {"max_notional": 0.5, "on_size_breach": "resize"},
+        order(amount=1.0),
+        RESIZED,
+        RiskCode.MAX_NOTIONAL,
+        amount=0.005,
+    ),
+    # the cap buys less than one lot: 0.05 / 100 = 0.0005 -> lot 0.001 -> 0: rejected
+    "max_notional_resize_under_a_lot": Row(
+        {"max_notional": 0.05, "on_size_breach": "resize"},
+        order(amount=1.0),
+        REJECTED,
+        RiskCode.MAX_NOTIONAL,
+        markets={"BTC/USDT": MarketSpec("BTC/USDT", lot_step=0.001, taker_fee=0.0)},
+    ),
+    # a minimum under one quote unit: 0.4 / 100 = 0.004 BTC = 0.4 < 0.5: rejected
+    "max_notional_resize_under_a_small_minimum": Row(
+        {"max_notional": 0.4, "on_size_breach": "resize"},
+        order(amount=1.0),
+        REJECTED,
+        RiskCode.MAX_NOTIONAL,
+        markets={"BTC/USDT": MarketSpec("BTC/USDT", min_notional=0.5, taker_fee=0.0)},
+    ),
+    "min_notional_small": Row(
+        {"min_notional": 0.5}, order(amount=0.004), REJECTED, RiskCode.MIN_NOTIONAL,
+        limit=0.5, observed=0.4,
+    ),
+    # quote-sized resize against a minimum of 100 (0.1 % fee): cap 100 buys 100.1 of spend,
+    # a notional of 100.1 / 1.001 = 100 >= 100: resized
+    "quote_resize_at_the_minimum": Row(
+        {"max_notional": 100.0, "on_size_breach": "resize"},
+        order(quote=400.0),
+        RESIZED,
+        RiskCode.MAX_NOTIONAL,
+        amount=100.1,
+        markets={"BTC/USDT": MarketSpec("BTC/USDT", min_notional=100.0, taker_fee=0.001)},
+    ),
+    # cap 99.95: a spend of 99.95 * 1.001, a notional of 99.95 < 100: rejected
+    "quote_resize_under_the_minimum": Row(
+        {"max_notional": 99.95, "on_size_breach": "resize"},
+        order(quote=400.0),
+        REJECTED,
+        RiskCode.MAX_NOTIONAL,
+        markets={"BTC/USDT": MarketSpec("BTC/USDT", min_notional=100.0, taker_fee=0.001)},
+    ),
+    # only a notional cap: no equity is needed to check it (no percentage limit)
+    "max_notional_without_equity": Row(
+        {"max_notional": 200.0}, order(amount=1.0), OK, view={"cash": 0.0}
+    ),
     # -- resizing on a market with a lot step and a minimum ----------------------------------
     # cap 204.5 / 100 = 2.045 BTC -> truncated to the lot 0.01: 2.04 (204 >= min 200)
     "max_notional_resize_to_the_lot": Row(
@@ -727,3 +805,27 @@ def test_the_minimum_notional_names_its_source(config_min, market_min, setting) 
     risk = RiskEngine(RiskConfig(min_notional=config_min), markets=markets)
     d = risk.check(order(amount=0.01), FakeView())  # 1 USDT
     assert (d.code, d.setting, d.limit) == (RiskCode.MIN_NOTIONAL, setting, 10.0)
+
+
+def test_fee_aware_sizing_resizes_what_float_slack_would_let_through() -> None:
+    # 9.990009990009993 BTC @ 100 is within the 1e-12 slack of the cash cap 1000 / 1.001,
+    # but costs 1000.0000000000002 with the 0.1 % fee: more than the 1000 free, resized
+    markets = {"BTC/USDT": MarketSpec("BTC/USDT", taker_fee=0.001)}
+    risk = RiskEngine(RiskConfig(fee_aware_sizing=True), markets=markets)
+    d = risk.check(order(amount=9.990009990009993), FakeView())
+    assert (d.outcome, d.code) == (RESIZED, RiskCode.INSUFFICIENT_CASH)
+    assert d.amount * 100.0 * 1.001 <= 1000.0 and d.amount == pytest.approx(9.99000999000999)
+
+
+def test_no_room_at_all_is_a_plain_rejection() -> None:
+    # holding exactly the limit (200 of 1000 at 20 %) in resize mode: the cap is 0
+    risk = RiskEngine(RiskConfig(max_position_pct=0.2, on_size_breach="resize"))
+    d = risk.check(order(amount=1.0), FakeView(cash=800.0, positions={"BTC/USDT": 2.0}))
+    assert (d.outcome, d.code) == (REJECTED, RiskCode.MAX_POSITION)
+    assert "the most that fits" not in d.message
+
+
+def test_a_notional_cap_reads_in_quote_units_not_percent() -> None:
+    risk = RiskEngine(RiskConfig(max_notional=200.0))
+    d = risk.check(order(amount=3.0), FakeView())
+    assert "order notional 300 exceeds 200" in d.message
