@@ -367,6 +367,11 @@ ROWS: dict[str, Row] = {
         {"max_exposure_pct": 0.5}, order(symbol="SOL/USDT"), REJECTED, RiskCode.NO_PRICE
     ),
     "no_limits_no_price_needed": Row({}, order(symbol="SOL/USDT"), OK),
+    # a mark of 0 (a market that printed 0) is no price either
+    "no_price_mark_zero": Row(
+        {"max_exposure_pct": 0.5}, order(), REJECTED, RiskCode.NO_PRICE,
+        view={"marks": {"BTC/USDT": 0.0, "ETH/USDT": 100.0}},
+    ),
     # no equity at all: percentage limits cannot be met, the order is rejected (amount 0)
     "no_equity": Row(
         {"max_exposure_pct": 0.5},
