@@ -842,7 +842,7 @@ def test_a_triggered_stop_capped_by_volume_sells_the_rest_at_the_next_open(kind)
 def test_an_armed_bracket_leg_does_not_stop_later_orders() -> None:
     # bar 1 fills the entry; on bar 2 the take-profit (110) is reached, and a market order
     # submitted after the bracket fills on the same bar
-    sim, (_entry, _sl, tp) = bracket_sim(IntrabarRule.ADVERSE_FIRST)
+    sim, _orders = bracket_sim(IntrabarRule.ADVERSE_FIRST)
     sim.bar(1, 100, 100, 100, 100)
     later = order(9, B, MKT, 0.5, at=2)
     sim.broker.submit(later, 2 * MIN)
@@ -978,7 +978,7 @@ def test_an_order_filled_to_a_float_noise_of_its_amount_is_filled() -> None:
 def test_a_filled_take_profit_takes_no_part_in_the_intrabar_rule() -> None:
     # scale out: TP 105 (1 BTC) fills on bar 2; bar 3 reaches 105 again and the stop 95:
     # only the stop is still working, so no intrabar choice was made
-    sim, (_entry, sl, tp1, tp2) = bracket_sim(
+    sim, (*_, tp2) = bracket_sim(
         IntrabarRule.ADVERSE_FIRST, tps=((105.0, 1.0), (110.0, 1.0)), amount=2.0)
     sim.bar(1, 100, 100, 100, 100)
     assert [f.order_id for f in sim.bar(2, 100, 106, 99, 104)] == [3]

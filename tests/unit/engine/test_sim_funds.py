@@ -250,13 +250,13 @@ def test_a_sell_rounded_up_past_the_holding_by_more_than_noise_sells_one_lot_les
     ("usdt", "held", "amount", "filled", "reason"),
     [
         # FixedFees(10) in USDT: selling 0.01 BTC @ 100 brings 1, the fee is 10, no USDT:
-        ("0", 0.01, 0.01, None, "canceled: insufficient funds: the fee 10.00 USDT exceeds "
-         "proceeds plus free USDT; deposit USDT or raise the amount"),
+        ("0", 0.01, 0.01, None, ("canceled: insufficient funds: the fee 10.00 USDT exceeds "
+                                 "proceeds plus free USDT; deposit USDT or raise the amount")),
         # 5 USDT free plus proceeds of 0.1 @ 100 = 10 pay the fee of 10: it fills
         ("5", 0.1, 0.1, 0.1, ""),
         # nothing to sell at all: a funds cancel, not a fee one
-        ("0", 0.0, 1.0, None, "canceled: insufficient funds: need 1 BTC, free 0; reduce the "
-         "amount or add funds"),
+        ("0", 0.0, 1.0, None, ("canceled: insufficient funds: need 1 BTC, free 0; reduce the "
+                               "amount or add funds")),
     ],
 )
 def test_a_sell_must_pay_its_quote_fee_from_proceeds_and_free_quote(usdt, held, amount,
