@@ -254,6 +254,8 @@ def test_a_sell_rounded_up_past_the_holding_by_more_than_noise_sells_one_lot_les
                                  "proceeds plus free USDT; deposit USDT or raise the amount")),
         # 5 USDT free plus proceeds of 0.1 @ 100 = 10 pay the fee of 10: it fills
         ("5", 0.1, 0.1, 0.1, ""),
+        # proceeds of exactly the fee (0.1 @ 100 = 10), no USDT: it fills, leaving 0 USDT
+        ("0", 0.1, 0.1, 0.1, ""),
         # nothing to sell at all: a funds cancel, not a fee one
         ("0", 0.0, 1.0, None, ("canceled: insufficient funds: need 1 BTC, free 0; reduce the "
                                "amount or add funds")),
@@ -440,3 +442,16 @@ def test_a_coin_bought_with_a_fee_asset_fee_can_be_sold_in_the_same_bar():
     assert [(f.order_id, f.amount, f.fee_currency) for f in fills] == [
         (1, 1.0, "BNB"), (2, 1.0, "BNB")]
     assert ex.pf.holding(BTC) == 0.0 and ex.pf.cash == 1000.0
+
+
+def test_a_buy_in_the_same_bar_spends_the_proceeds_of_a_base_fee_sell():
+    # "give": a sell pays its fee in BTC, a buy in USDT. 1 BTC, no USDT: sell 0.5 @ 100
+    # brings 50 USDT; a buy of 0.2 (20 + 0.02 fee) is paid from them in the same bar
+    ex = Exchange(0.0, {BTC: spec(fee_side="give")})
+    ex.give(BTC, 1.0, 100.0)
+    ex.submit(1, S, 0.5)
+    ex.submit(2, B, 0.2)
+    fills = ex.bar(100.0)
+    assert [(f.order_id, f.amount, f.fee_currency) for f in fills] == [
+        (1, 0.5, "BTC"), (2, 0.2, "USDT")]
+    assert ex.pf.cash == pytest.approx(50.0 - 20.02)
