@@ -521,6 +521,60 @@ ROWS: dict[str, Row] = {
     "max_notional_without_equity": Row(
         {"max_notional": 200.0}, order(amount=1.0), OK, view={"cash": 0.0}
     ),
+    # equity under one quote unit is still equity: 0.001 BTC @ 100 = 0.1 of 0.5 = 20 % > 10 %
+    "max_order_pct_small_equity": Row(
+        {"max_order_pct": 0.10}, order(amount=0.001), REJECTED, RiskCode.MAX_ORDER_PCT,
+        limit=0.10, observed=0.20, view={"cash": 0.5},
+    ),
+    # fee-aware sizing caps buys only: a short entry is not limited by the cash
+    "fee_aware_leaves_sells_alone": Row(
+        {"fee_aware_sizing": True}, order("sell", 1.0), OK, view={"cash": 50.0},
+    ),
+    # an open ETH buy of 5 @ 100 with a 1 % fee reserves 505: free 495, cap 495 / 1.01 =
+    # 490.099 -> 4.90099 BTC -> lot 0.001 -> 4.9
+    "fee_aware_reserves_open_buys_with_their_fee": Row(
+        {"fee_aware_sizing": True},
+        order(amount=6.0),
+        RESIZED,
+        RiskCode.INSUFFICIENT_CASH,
+        amount=4.9,
+        limit=495.0,
+        observed=606.0,
+        view={"orders": [order(amount=5.0, symbol="ETH/USDT", price=100.0, open_=True)]},
+        markets={"BTC/USDT": MarketSpec("BTC/USDT", lot_step=0.001, taker_fee=0.01),
+                 "ETH/USDT": MarketSpec("ETH/USDT", lot_step=0.001, taker_fee=0.01)},
+    ),
+    # an open sell reserves no cash
+    "fee_aware_ignores_open_sells": Row(
+        {"fee_aware_sizing": True}, order(amount=6.0), OK,
+        view={"orders": [order("sell", 5.0, symbol="ETH/USDT", price=100.0, open_=True)],
+              "positions": {"ETH/USDT": 5.0}},
+    ),
+    # no price and a minimum under one unit: the minimum cannot be checked
+    "no_price_small_minimum": Row(
+        {"min_notional": 0.5}, order(symbol="SOL/USDT"), REJECTED, RiskCode.NO_PRICE
+    ),
+    # an open BTC limit buy of 1 @ 100 counts toward the BTC position: (100 + 150) / 1000
+    "max_position_counts_open_entries": Row(
+        {"max_position_pct": 0.20}, order(amount=1.5), REJECTED, RiskCode.MAX_POSITION,
+        limit=0.20, observed=0.25,
+        view={"orders": [order(amount=1.0, price=100.0, open_=True)]},
+    ),
+    # strategy "b"'s open entry is not "a"'s budget: 10 % <= 15 %
+    "strategy_budget_ignores_other_strategies_entries": Row(
+        {"strategy_budgets": {"a": 0.15}}, order(amount=1.0, strategy_id="a"), OK,
+        view={"orders": [order(amount=1.0, symbol="ETH/USDT", price=100.0, open_=True,
+                               strategy_id="b")]},
+    ),
+    # two open entries of "a" (50 each) and the order (100): 200 / 1000 = 20 % > 15 %
+    "strategy_budget_adds_its_open_entries": Row(
+        {"strategy_budgets": {"a": 0.15}}, order(amount=1.0, strategy_id="a"), REJECTED,
+        RiskCode.STRATEGY_BUDGET, limit=0.15, observed=0.20,
+        view={"orders": [order(amount=0.5, symbol="ETH/USDT", price=100.0, open_=True,
+                               strategy_id="a"),
+                         order(amount=0.5, symbol="SOL/USDT", price=100.0, open_=True,
+                               strategy_id="a")]},
+    ),
     # -- resizing on a market with a lot step and a minimum ----------------------------------
     # cap 204.5 / 100 = 2.045 BTC -> truncated to the lot 0.01: 2.04 (204 >= min 200)
     "max_notional_resize_to_the_lot": Row(
@@ -803,6 +857,7 @@ def test_every_size_limit_needs_a_price(config) -> None:
         (10.0, 5.0, "risk.min_notional"),  # the larger minimum is named
         (5.0, 10.0, "market.min_notional"),
         (10.0, 10.0, "risk.min_notional"),  # equal: the setting the user can change
+        (None, 10.0, "market.min_notional"),  # no setting: the market's
     ],
 )
 def test_the_minimum_notional_names_its_source(config_min, market_min, setting) -> None:
@@ -834,3 +889,10 @@ def test_a_notional_cap_reads_in_quote_units_not_percent() -> None:
     risk = RiskEngine(RiskConfig(max_notional=200.0))
     d = risk.check(order(amount=3.0), FakeView())
     assert "order notional 300 exceeds 200" in d.message
+
+
+def test_the_cash_cap_reads_in_quote_units() -> None:
+    markets = {"BTC/USDT": MarketSpec("BTC/USDT", lot_step=0.001, taker_fee=0.01)}
+    risk = RiskEngine(RiskConfig(fee_aware_sizing=True), markets=markets)
+    d = risk.check(order(amount=10.0), FakeView())
+    assert "order plus fees costs 1010, free cash is 1000" in d.message
