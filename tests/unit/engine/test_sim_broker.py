@@ -999,3 +999,11 @@ def test_a_take_profit_sized_zero_so_far_waits_for_the_entry() -> None:
     # bar 2 reaches 105 but not the entry's 100: the empty take-profit waits, still open
     assert sim.bar(2, 101, 106, 101, 104, 1e6) == []
     assert tp1.status is ST.OPEN and entry.status is ST.PARTIALLY_FILLED
+
+
+def test_bracket_and_replacement_orders_are_known_by_id() -> None:
+    sim, (entry, sl, tp) = bracket_sim(IntrabarRule.ADVERSE_FIRST)
+    assert [sim.broker.get(o.id) for o in (entry, sl, tp)] == [entry, sl, tp]
+    sim.bar(1, 100, 100, 100, 100)
+    new_sl = sim.broker.replace(sl.id, 2 * MIN, stop_price=98.0)
+    assert sim.broker.get(new_sl.id) is new_sl and sim.broker.get(sl.id) is sl
