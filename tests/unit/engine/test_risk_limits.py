@@ -771,6 +771,8 @@ def test_is_entry(side, pos, reduce_only, entry) -> None:
 
 def test_order_price_is_the_limit_then_the_stop_then_the_mark() -> None:
     assert order_price(order(price=95.0), 100.0) == 95.0
+    stray = Order(9_001, "BTC/USDT", Side.BUY, OrderType.MARKET, 1.0, created_ts=0, price=90.0)
+    assert order_price(stray, 100.0) == 100.0  # a market order's price field is no limit
     assert order_price(stop_order(1.0, "BTC/USDT", 120.0), 100.0) == 120.0
     assert order_price(order(), 100.0) == 100.0
 
@@ -797,10 +799,13 @@ def test_pending_notional(o, mark, fee, notional) -> None:
         (200.0, 100.0, 0.001, False, 200.2),  # notional 200 plus its 0.1 % fee
         (200.2, 100.0, 0.001, True, 200.2),  # a quote spend costs itself
         (200.2, 0.0, 0.001, True, 200.2),  # no price: the spend
+        # a spend of 10.01 at 0.5 buys 10.01 / 0.5005 units, which cost 10.009999999999998:
+        # the broker's rounding, kept (not the spend itself) at a price under one unit
+        (10.01, 0.5, 0.001, True, 10.009999999999998),
     ],
 )
 def test_fill_cost(size, price, fee, quote_sized, cost) -> None:
-    assert _fill_cost(size, price, fee, quote_sized) == pytest.approx(cost, rel=1e-12)
+    assert _fill_cost(size, price, fee, quote_sized) == cost
 
 
 @pytest.mark.parametrize(
@@ -808,12 +813,16 @@ def test_fill_cost(size, price, fee, quote_sized, cost) -> None:
     [
         (2.0, 200.2, None, 2.0),  # 2 @ 100 + 0.1 %: 200.2, payable as is
         (2.0, 200.1, MarketSpec("BTC/USDT", lot_step=0.01), 1.99),  # one lot less
+        (2.0, 200.2, None, 2.0),  # costs exactly the 200.2 free: payable
+        (0.5000000000000001, 50.05, None, 0.5),  # one ulp less under one unit: 0.5
+        # two lots less, on the lot grid (2.0 - 0.1 - 0.1 is 1.7999999999999998 in floats)
+        (2.0, 180.2, MarketSpec("BTC/USDT", lot_step=0.1), 1.8),
         (2.0, 100.0, MarketSpec("BTC/USDT", lot_step=1.0), 0.0),  # 1 lot costs 100.1: none
         (0.0, 100.0, None, 0.0),
     ],
 )
 def test_payable_steps_down_until_the_cost_fits(amount, free, spec, payable) -> None:
-    assert _payable(amount, 100.0, 0.001, free, False, spec) == pytest.approx(payable)
+    assert _payable(amount, 100.0, 0.001, free, False, spec) == payable
 
 
 def test_payable_steps_down_by_ulps_without_a_lot() -> None:
