@@ -905,3 +905,35 @@ def test_the_cash_cap_reads_in_quote_units() -> None:
     risk = RiskEngine(RiskConfig(fee_aware_sizing=True), markets=markets)
     d = risk.check(order(amount=10.0), FakeView())
     assert "order plus fees costs 1010, free cash is 1000" in d.message
+
+
+def test_a_quote_spend_steps_down_by_ulps_never_onto_the_lot_grid() -> None:
+    # a spend of 200.2345 costs 200.23450000000003 (float rounding of the broker's
+    # expression); one ulp under that is free: the spend steps down by ulps to
+    # 200.23449999999997, a quote amount the lot step (0.001 base) has nothing to do with
+    free = math.nextafter(200.23450000000003, 0.0)
+    lot = MarketSpec("BTC/USDT", lot_step=0.001)
+    assert _payable(200.2345, 100.0, 0.001, free, True, lot) == 200.23449999999997
+
+
+def test_payable_gives_up_after_64_steps() -> None:
+    # 2 BTC @ 100 against 100 free with a lot of 0.001: a thousand lots too many, the cap
+    # was wrong: nothing rather than a long walk down
+    assert _payable(2.0, 100.0, 0.001, 100.0, False, MarketSpec("BTC/USDT", lot_step=0.001)) == 0.0
+
+
+def test_a_strategy_budget_adds_all_of_its_holdings() -> None:
+    # "a" holds 1 BTC and 1 ETH (200) and buys 1 BTC (100): 300 / 1000 = 30 % > 25 %
+    risk = RiskEngine(RiskConfig(strategy_budgets={"a": 0.25}))
+    risk.bind(symbols=["ETH/USDT"])
+    for f in (bought("BTC/USDT", 1.0, "a"), bought("ETH/USDT", 1.0, "a")):
+        risk.on_fill(f, None)
+    view = FakeView(cash=800.0, positions={"BTC/USDT": 1.0, "ETH/USDT": 1.0})
+    d = risk.check(order(amount=1.0, strategy_id="a"), view)
+    assert (d.code, d.observed) == (RiskCode.STRATEGY_BUDGET, pytest.approx(0.30))
+
+
+def test_a_market_minimum_under_one_unit_is_named_as_the_markets() -> None:
+    markets = {"BTC/USDT": MarketSpec("BTC/USDT", min_notional=0.5, taker_fee=0.0)}
+    d = RiskEngine(RiskConfig(), markets=markets).check(order(amount=0.001), FakeView())
+    assert (d.code, d.setting, d.limit) == (RiskCode.MIN_NOTIONAL, "market.min_notional", 0.5)
