@@ -811,9 +811,8 @@ def test_fill_cost(size, price, fee, quote_sized, cost) -> None:
 @pytest.mark.parametrize(
     ("amount", "free", "spec", "payable"),
     [
-        (2.0, 200.2, None, 2.0),  # 2 @ 100 + 0.1 %: 200.2, payable as is
+        (2.0, 200.2, None, 2.0),  # 2 @ 100 + 0.1 % costs exactly the 200.2 free: payable
         (2.0, 200.1, MarketSpec("BTC/USDT", lot_step=0.01), 1.99),  # one lot less
-        (2.0, 200.2, None, 2.0),  # costs exactly the 200.2 free: payable
         (0.5000000000000001, 50.05, None, 0.5),  # one ulp less under one unit: 0.5
         # two lots less, on the lot grid (2.0 - 0.1 - 0.1 is 1.7999999999999998 in floats)
         (2.0, 180.2, MarketSpec("BTC/USDT", lot_step=0.1), 1.8),
