@@ -516,3 +516,4 @@ def test_an_opening_holding_is_classified_at_a_price(held, dust):
     assert p.mark_dust("BTC/USDT", 100.0) == pytest.approx(dust)
     assert p.position("BTC/USDT") == (0.0 if dust else held)
     assert Portfolio(10.0).mark_dust("BTC/USDT", 100.0) == 0.0  # no rules: never dust
+    assert Portfolio(10.0, markets=DUST_MARKETS).mark_dust("ETH/USDT", 50.0) == 0.0  # none held

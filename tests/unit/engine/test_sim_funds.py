@@ -445,13 +445,14 @@ def test_a_coin_bought_with_a_fee_asset_fee_can_be_sold_in_the_same_bar():
 
 
 def test_a_buy_in_the_same_bar_spends_the_proceeds_of_a_base_fee_sell():
-    # "give": a sell pays its fee in BTC, a buy in USDT. 1 BTC, no USDT: sell 0.5 @ 100
-    # brings 50 USDT; a buy of 0.2 (20 + 0.02 fee) is paid from them in the same bar
+    # "give": a sell pays its fee in BTC, a buy in USDT. 20.02 BTC, no USDT: sell 20 @ 100
+    # (20.02 BTC with the fee) brings 2000 USDT; a buy of 10 (1000 + 1 fee) is paid from
+    # them in the same bar
     ex = Exchange(0.0, {BTC: spec(fee_side="give")})
-    ex.give(BTC, 1.0, 100.0)
-    ex.submit(1, S, 0.5)
-    ex.submit(2, B, 0.2)
+    ex.give(BTC, 20.02, 100.0)
+    ex.submit(1, S, 20.0)
+    ex.submit(2, B, 10.0)
     fills = ex.bar(100.0)
     assert [(f.order_id, f.amount, f.fee_currency) for f in fills] == [
-        (1, 0.5, "BTC"), (2, 0.2, "USDT")]
-    assert ex.pf.cash == pytest.approx(50.0 - 20.02)
+        (1, 20.0, "BTC"), (2, 10.0, "USDT")]
+    assert ex.pf.cash == pytest.approx(2000.0 - 1001.0)
