@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench clean-catalog
+.PHONY: demo test bench mutation clean-catalog
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,13 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# Mutation testing of the money-critical engine modules (docs/mutation.md); on demand,
+# never part of `make test`. MODULES=fees,sizing runs a subset, JOBS=2 two at a time.
+MODULES ?=
+JOBS ?= 1
+mutation: $(STAMP)
+	nice -n 10 $(BIN)/python tools/mutation.py --jobs $(JOBS) $(if $(MODULES),--only $(MODULES))
 
 clean-catalog:
 	rm -rf datasets/catalog

@@ -393,7 +393,8 @@ class Portfolio(PerpAccount):
             pos.amount = new_amount
             if pos.dust:
                 pos.dust = pos.hidden = False
-            self.cash = cash
+            # Within the tolerance a venue's balance is exactly zero, never -1e-13.
+            self.cash = cash if cash > 0.0 else 0.0
         else:
             if amount > pos.amount and amount - pos.amount > REL_TOLERANCE * amount:
                 raise NegativeBalance(
@@ -446,7 +447,7 @@ class Portfolio(PerpAccount):
             pos.amount = new_amount
             if pos.dust:
                 pos.dust = pos.hidden = pos.fee_only
-            self.cash = cash
+            self.cash = cash if cash > 0.0 else 0.0  # zero, not float noise below it
         else:
             sold = amount + base_fee
             if sold > pos.amount and sold - pos.amount > REL_TOLERANCE * sold:

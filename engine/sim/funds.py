@@ -170,7 +170,7 @@ class Funds:
                 reduced = amount
             else:
                 reduced = spec.round_amount(free_base)
-                if free_base - reduced <= _EPS * free_base:
+                if 0.0 <= free_base - reduced <= _EPS * free_base:
                     reduced = free_base  # the lot rounding only lost float noise: all of it
                 elif reduced > free_base:
                     # Rounded up within the lot rounding's tolerance: float noise of the

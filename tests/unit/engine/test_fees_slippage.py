@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from tradeloom.engine.errors import ConfigError
-from tradeloom.engine.costs.fees import FixedFees, MakerTakerFees
+from tradeloom.engine.costs.fees import FeeAsset, FixedFees, MakerTakerFees
 from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.orders import Liquidity, Side
 from tradeloom.engine.costs.slippage import (
@@ -54,6 +54,71 @@ def test_fee_config_errors_name_the_setting() -> None:
         MakerTakerFees(taker=0.5)
     with pytest.raises(ConfigError, match="per_fill"):
         FixedFees(-1.0)
+
+
+@pytest.mark.parametrize(
+    ("model", "price", "budget", "amount"),
+    [
+        # FixedFees(0.25): the fee is a quarter, under one quote unit
+        (FixedFees(0.25), 100.0, 100.25, 1.0),  # (100.25 - 0.25) / 100
+        (FixedFees(0.25), 100.0, 0.25, 0.0),  # the budget only pays the fee
+        (FixedFees(0.25), 0.5, 100.25, 200.0),  # a price under one unit: 100 / 0.5
+        (FixedFees(0.25), 0.0, 100.0, 0.0),  # no price: nothing to buy
+        (FixedFees(0.25), -1.0, 100.0, 0.0),
+        (MakerTakerFees(), 0.0, 100.0, 0.0),  # no price
+        (MakerTakerFees(), 100.0, -5.0, 0.0),  # no budget
+    ],
+)
+def test_max_amount_edges(model, price, budget, amount) -> None:
+    assert model.max_amount(SPEC, price, budget, T) == amount
+
+
+@pytest.mark.parametrize(
+    ("notional", "rate"),
+    [
+        (300.0, 0.25 / 300.0),  # a fee of 0.25 on a fill of 300
+        (0.25, 1.0),  # the fee is the whole fill
+        (0.0, 0.0),  # no notional: no rate (never a division by zero)
+        (-10.0, 0.0),
+        (None, 0.0),
+    ],
+)
+def test_fixed_fee_rate_is_the_fee_over_the_notional(notional, rate) -> None:
+    assert FixedFees(0.25).rate(SPEC, M, notional) == rate
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "accepted"),
+    [
+        ({"maker": -0.01}, True),  # the largest rebate allowed
+        ({"maker": -0.0101}, False),
+        ({"taker": 0.0999}, True),
+        ({"taker": 0.1}, False),  # 10 %: surely a percentage typed as a fraction
+        ({"taker": float("nan")}, False),
+        ({"maker": 0.0, "taker": 0.0}, True),
+    ],
+)
+def test_maker_taker_rate_bounds(kwargs, accepted) -> None:
+    if accepted:
+        model = MakerTakerFees(**kwargs)
+        assert (model.maker, model.taker) == (kwargs.get("maker"), kwargs.get("taker"))
+    else:
+        with pytest.raises(ConfigError, match="rates are fractions in"):
+            MakerTakerFees(**kwargs)
+
+
+def test_fixed_fees_accept_zero_and_refuse_non_finite() -> None:
+    assert FixedFees(0.0).fee(SPEC, 100.0, 1.0, T) == 0.0
+    with pytest.raises(ConfigError, match="per_fill=inf"):
+        FixedFees(float("inf"))
+
+
+def test_fee_models_describe_themselves() -> None:
+    assert FixedFees(0.25).describe() == {"kind": "fixed", "per_fill": 0.25}
+    assert repr(FixedFees(0.25)) == "FixedFees(per_fill=0.25)"
+    assert MakerTakerFees(maker=0.0001).describe() == {
+        "kind": "maker_taker", "maker": 0.0001, "taker": None}
+    assert repr(MakerTakerFees(taker=0.002)) == "MakerTakerFees(maker=None, taker=0.002)"
 
 
 @pytest.mark.parametrize(
@@ -124,3 +189,32 @@ def test_slippage_config_errors() -> None:
         FixedBpsSlippage(-1)
     with pytest.raises(ConfigError, match="exponent"):
         VolumeParticipationSlippage(exponent=float("nan"))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"asset": ""}, "give a currency code"),
+        ({"asset": "BNB/USDT"}, "give a currency code"),
+        ({"asset": "BNB", "discount": 1.0}, "a fraction in"),  # a free fee is no discount
+        ({"asset": "BNB", "discount": -0.1}, "a fraction in"),
+        ({"asset": "BNB", "rate": 0.0}, "a price > 0"),
+        ({"asset": "BNB", "rate": float("inf")}, "a price > 0"),
+    ],
+)
+def test_fee_asset_settings_are_checked(kwargs, error) -> None:
+    with pytest.raises(ConfigError, match=error):
+        FeeAsset(**kwargs)
+
+
+def test_fee_asset_describes_its_rate_only_when_set() -> None:
+    assert FeeAsset("BNB", discount=0.0).describe() == {"asset": "BNB", "discount": 0.0}
+    assert FeeAsset("BNB", rate=600.0).describe() == {
+        "asset": "BNB", "discount": 0.25, "rate": 600.0}
+
+
+def test_fee_asset_is_a_value() -> None:
+    asset = FeeAsset("BNB", rate=0.5)  # a rate under one quote unit is a price like any
+    with pytest.raises(AttributeError):
+        asset.discount = 0.5  # frozen: a run's setting cannot change under it
+    assert asset.rate == 0.5

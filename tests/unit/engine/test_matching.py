@@ -166,3 +166,134 @@ def test_path_order_open_touch_is_first_and_one_side_needs_no_rule() -> None:
     tp1, tp2 = Touch(108.0, M, False), Touch(104.0, M, False)
     order, needed = path_order(IntrabarRule.ADVERSE_FIRST, True, 100.0, 111.0, 99.0, [tp1, tp2])
     assert order == [1, 0] and not needed  # same side: by price, no assumption
+
+
+# -- exact boundaries (equality is a touch, the open is the first price of the bar) ------
+
+
+@pytest.mark.parametrize(
+    ("side", "limit", "o", "h", "l", "arriving", "expected"),
+    [
+        # limit == open: the open itself is a marketable price for the order
+        (B, 100.0, 100.0, 101.0, 99.0, True, Touch(100.0, T, True)),  # arrives: taker at open
+        (B, 100.0, 100.0, 101.0, 99.0, False, Touch(100.0, M, True)),  # resting: maker at open
+        (S, 100.0, 100.0, 101.0, 99.0, True, Touch(100.0, T, True)),
+        (S, 100.0, 100.0, 101.0, 99.0, False, Touch(100.0, M, True)),
+        # limit == the extreme of the range: touched, a maker at the limit
+        (S, 101.0, 100.0, 101.0, 99.0, True, Touch(101.0, M, False)),
+    ],
+)
+def test_limit_at_the_exact_boundary(side, limit, o, h, l, arriving, expected) -> None:
+    assert limit_touch(side, limit, o, h, l, arriving=arriving) == expected
+
+
+@pytest.mark.parametrize(
+    ("side", "stop", "o", "h", "l", "expected"),
+    [
+        (S, 95.0, 100.0, 101.0, 95.0, Touch(95.0, T, False)),  # low == stop: fires at the stop
+        (B, 105.0, 100.0, 105.0, 99.0, Touch(105.0, T, False)),  # high == stop: fires
+        (S, 95.0, 95.0, 96.0, 94.0, Touch(95.0, T, True)),  # open == stop: fires at the open
+        (B, 105.0, 105.0, 106.0, 104.0, Touch(105.0, T, True)),
+    ],
+)
+def test_stop_at_the_exact_boundary(side, stop, o, h, l, expected) -> None:
+    assert stop_touch(side, stop, o, h, l) == expected
+
+
+@pytest.mark.parametrize(
+    ("side", "stop", "limit", "o", "h", "l", "triggered", "expected"),
+    [
+        # stop == limit: the trigger price 100 is exactly marketable (100 >= 100): fills now
+        (S, 100.0, 100.0, 101.0, 101.0, 98.0, False, (Touch(100.0, T, False), True)),
+        (B, 105.0, 105.0, 104.0, 107.0, 103.0, False, (Touch(105.0, T, False), True)),
+        # triggered on an earlier bar, then the bar opens through the limit (100 > 99):
+        # a resting order, so a maker at the open (never a taker: it did not just arrive)
+        (S, 100.0, 99.0, 100.0, 101.0, 98.0, True, (Touch(100.0, M, True), False)),
+        # triggered earlier, the range never reaches the limit: nothing, still resting
+        (S, 100.0, 99.0, 98.0, 98.5, 97.0, True, (None, False)),
+    ],
+)
+def test_stop_limit_at_the_exact_boundary(side, stop, limit, o, h, l, triggered, expected) -> None:
+    assert stop_limit_touch(side, stop, limit, o, h, l, triggered=triggered) == expected
+
+
+def test_stop_limit_triggered_then_crossed_on_a_tick_fills_at_its_limit() -> None:
+    # A trade tick at 100 (o == h == l) above a resting sell limit 99: the limit price.
+    touch, triggers = stop_limit_touch(S, 100.0, 99.0, 100.0, 100.0, 100.0, triggered=True,
+                                       tick=True)
+    assert (touch, triggers) == (Touch(99.0, M, True), False)
+
+
+# -- OPEN_DISTANCE with several legs on a side: the nearest leg of each side counts ------
+
+
+@pytest.mark.parametrize(
+    ("touches", "first_price"),
+    [
+        # below: 97 (3 from the open) and 92 (8); above: 104 (4). Nearest below 3 < 4:
+        # the low side first. (The farthest below, 8, would wrongly say high first.)
+        ([Touch(104.0, M, False), Touch(92.0, T, False), Touch(97.0, M, False)], 97.0),
+        # above: 102 (2) and 108 (8); below: 96 (4). Nearest above 2 < 4: high first.
+        ([Touch(108.0, M, False), Touch(96.0, T, False), Touch(102.0, M, False)], 102.0),
+    ],
+)
+def test_open_distance_uses_the_nearest_leg_of_each_side(touches, first_price) -> None:
+    # bar open 100, high 111, low 91; a long's exits (adverse is down)
+    order, needed = path_order(IntrabarRule.OPEN_DISTANCE, True, 100.0, 111.0, 91.0, touches)
+    assert touches[order[0]].price == first_price and needed
+
+
+def test_open_distance_tie_goes_to_the_adverse_side_of_a_short() -> None:
+    # A short's exits are buys: adverse is up. Stop 104 and take-profit 96, both 4 away:
+    # the tie is adverse, so the stop (up) first, then the take-profit.
+    sl, tp = Touch(104.0, T, False), Touch(96.0, M, False)
+    order, _ = path_order(IntrabarRule.OPEN_DISTANCE, False, 100.0, 105.0, 95.0, [tp, sl])
+    assert order == [1, 0]
+    # nearer take-profit (98: 2 < 4): the low side first even for a short
+    near_tp = Touch(98.0, M, False)
+    order, _ = path_order(IntrabarRule.OPEN_DISTANCE, False, 100.0, 105.0, 95.0, [sl, near_tp])
+    assert order == [1, 0]
+
+
+def test_intrabar_rules_are_named_by_their_config_values() -> None:
+    # the values are what a config file or the CLI says
+    assert [IntrabarRule(v) for v in ("adverse_first", "favorable_first", "open_distance")] == [
+        IntrabarRule.ADVERSE_FIRST, IntrabarRule.FAVORABLE_FIRST, IntrabarRule.OPEN_DISTANCE]
+
+
+def test_a_trailing_stop_without_a_trail_sits_at_its_best_price() -> None:
+    assert trailing_level(S, 110.0, None, None) == 110.0
+    assert trailing_level(B, 90.0, None, None) == 90.0
+
+
+@pytest.mark.parametrize(
+    ("price", "o", "first", "second", "travelled"),
+    [
+        (100.0, 100.0, 90.0, 110.0, 0.0),  # at the open: no travel, whichever way it goes
+        (100.0, 100.0, 110.0, 90.0, 0.0),
+        (90.0, 100.0, 90.0, 110.0, 10.0),  # exactly the first extreme
+        (110.0, 100.0, 110.0, 90.0, 10.0),
+        (90.0, 100.0, 110.0, 90.0, 30.0),  # the second extreme: 10 up, then 20 down
+    ],
+)
+def test_path_time_at_the_ends_of_a_leg(price, o, first, second, travelled) -> None:
+    assert path_time(price, o, first, second) == travelled
+
+
+def test_a_touch_at_the_open_price_is_on_neither_side() -> None:
+    # open 100: a touch at 100 (not a gap) and one at 105 lie on one side only: no rule
+    order, needed = path_order(IntrabarRule.ADVERSE_FIRST, True, 100.0, 106.0, 99.0,
+                               [Touch(105.0, M, False), Touch(100.0, M, False)])
+    assert order == [1, 0] and not needed
+    order, needed = path_order(IntrabarRule.ADVERSE_FIRST, True, 100.0, 106.0, 94.0,
+                               [Touch(95.0, T, False), Touch(100.0, M, False)])
+    assert order == [1, 0] and not needed
+
+
+def test_touches_at_the_open_come_first_and_count_on_no_side() -> None:
+    # a buy limit 101 crossed on a tick at 100 fills at its limit *at the open*; a
+    # take-profit 0.5 above the open, on the first leg (path time 0.5), comes after it
+    at_open, near = Touch(101.0, M, True), Touch(100.5, M, False)
+    order, needed = path_order(IntrabarRule.FAVORABLE_FIRST, True, 100.0, 101.0, 99.0,
+                               [near, at_open])
+    assert order == [1, 0] and not needed

@@ -768,3 +768,242 @@ def test_no_intrabar_warning_when_only_one_side_is_reached() -> None:
     sim.bar(1, 100, 100, 100, 100)
     assert sim.table([(2, 100, 111, 99, 110)]) == [[(3, 110.0, 1.0, M)]]
     assert sim.broker.intrabar_warnings == [] and sl.status is ST.CANCELED
+
+
+def test_reduce_only_sell_left_with_dust_is_cancelled() -> None:
+    # 1 BTC held; a plain sell of 0.99 fills first in the bar, leaving 0.01 BTC (1 USDT at
+    # 100, under the 5 USDT minimum): the reduce-only exit has nothing sellable left
+    sim = Sim(btc=1.0)
+    sim.broker.submit(order(1, S, MKT, 0.99), MIN)
+    exit_ = order(2, S, MKT, 1.0, reduce_only=True)
+    sim.broker.submit(exit_, MIN)
+    fills = sim.bar(1, 100, 100, 100, 100)
+    assert [(f.order_id, f.amount) for f in fills] == [(1, 0.99)]
+    assert exit_.status is ST.CANCELED
+    assert exit_.reason.startswith("canceled: the 0.01 BTC left is dust (")
+    assert exit_.reason.endswith("); nothing to sell")
+
+
+def test_quote_sized_buy_under_the_minimum_at_its_fill_price_is_cancelled() -> None:
+    # 5.004 USDT at 100 with the 0.1 % fee: 5.004 / 100.1 = 0.04999 -> lot 0.001 -> 0.049,
+    # a notional of 4.90 < the 5 USDT minimum
+    sim = Sim(usdt=1000.0)
+    o = order(1, B, MKT, 0.0, quote_amount=5.004)
+    sim.broker.submit(o, MIN)
+    assert sim.bar(1, 100, 100, 100, 100) == []
+    assert o.status is ST.CANCELED
+    assert o.reason.startswith("canceled: ") and o.reason.endswith(
+        " at fill price 100; increase the order")
+    assert "4.9" in o.reason
+
+
+def test_filled_and_cancelled_orders_leave_the_book_and_stay_known() -> None:
+    sim = Sim()
+    filled, cancelled, resting = (order(1, B, MKT, 1.0), order(2, B, LMT, 1.0, price=90.0),
+                                  order(3, B, LMT, 1.0, price=80.0))
+    for o in (filled, cancelled, resting):
+        sim.broker.submit(o, MIN)
+    sim.broker.cancel(2, MIN)
+    sim.bar(1, 100, 101, 95, 100)  # fills the market order; 90 and 80 not reached
+    assert [o.id for o in sim.broker.open_orders(SYM)] == [3]
+    assert sim.broker.get(1) is filled and sim.broker.get(2) is cancelled
+    assert (filled.status, cancelled.status) == (ST.FILLED, ST.CANCELED)
+
+
+def test_orders_after_a_waiting_bracket_leg_still_fill() -> None:
+    # the bracket's legs (armed by the entry fill on this bar) wait for the next bar; a
+    # market order submitted after the bracket is matched on this bar all the same
+    sim, (_entry, sl, tp) = bracket_sim(IntrabarRule.ADVERSE_FIRST)
+    later = order(9, B, MKT, 0.5)
+    sim.broker.submit(later, MIN)
+    fills = sim.bar(1, 100, 111, 90, 100)
+    assert [f.order_id for f in fills] == [1, 9]
+    assert sl.is_open and tp.is_open and later.status is ST.FILLED
+
+
+# --------------------------------------------------------------------------- after a trigger
+@pytest.mark.parametrize("kind", [STP, TRL])
+def test_a_triggered_stop_capped_by_volume_sells_the_rest_at_the_next_open(kind) -> None:
+    # sell stop at 95 (trailing: 5 below the last price 100). Bar 1 reaches it: 1 of 2 BTC
+    # sells (10 % of a volume of 10); its high 103 does not move a triggered stop. Bar 2
+    # opens back at 99, above the stop: the triggered order is a market order now, it
+    # sells the rest at that open
+    sim = Sim(btc=2.0, volume_share=0.1)
+    prime(sim, 100.0)
+    kw = {"stop_price": 95.0} if kind is STP else {"trail_amount": 5.0}
+    o = order(1, S, kind, 2.0, **kw)
+    sim.broker.submit(o, MIN)
+    assert sim.bar(1, 100, 103, 94, 96, 10.0)[0].amount == 1.0
+    assert o.stop_price == 95.0 and o.status is ST.PARTIALLY_FILLED  # no ratchet now
+    assert [(f.price, f.amount) for f in sim.bar(2, 99, 120, 99, 110, 10.0)] == [(99.0, 1.0)]
+    assert o.status is ST.FILLED
+
+
+def test_an_armed_bracket_leg_does_not_stop_later_orders() -> None:
+    # bar 1 fills the entry; on bar 2 the take-profit (110) is reached, and a market order
+    # submitted after the bracket fills on the same bar
+    sim, _orders = bracket_sim(IntrabarRule.ADVERSE_FIRST)
+    sim.bar(1, 100, 100, 100, 100)
+    later = order(9, B, MKT, 0.5, at=2)
+    sim.broker.submit(later, 2 * MIN)
+    fills = sim.bar(2, 100, 111, 99, 105)
+    assert [(f.order_id, f.price) for f in fills] == [(3, 110.0), (9, 100.0)]
+
+
+def test_reduce_only_exit_with_nothing_left_is_cancelled() -> None:
+    # a plain sell of the whole 1 BTC fills first in the bar: the reduce-only exit finds 0
+    sim = Sim(btc=1.0)
+    sim.broker.submit(order(1, S, MKT, 1.0), MIN)
+    exit_ = order(2, S, MKT, 1.0, reduce_only=True)
+    sim.broker.submit(exit_, MIN)
+    assert [f.order_id for f in sim.bar(1, 100, 100, 100, 100)] == [1]
+    assert (exit_.status, exit_.reason) == (ST.CANCELED, "canceled: no position left to reduce")
+
+
+@pytest.mark.parametrize(
+    ("side", "limit", "price"),
+    [
+        # a marketable limit that arrives at the open 100 is a taker; 50 bp of slippage
+        # would make 100.5, but a limit never trades beyond its price
+        (B, 100.2, 100.2),  # buy: min(100.5, 100.2)
+        (S, 99.8, 99.8),  # sell: max(99.5, 99.8)
+        (B, 101.0, 100.5),  # the slipped price is inside the limit: kept
+    ],
+)
+def test_slippage_never_takes_a_limit_beyond_its_price(side, limit, price) -> None:
+    sim = Sim(btc=1.0, slippage=FixedBpsSlippage(50))
+    sim.broker.submit(order(1, side, LMT, 1.0, price=limit), MIN)
+    (f,) = sim.bar(1, 100, 100.5, 99.5, 100)
+    assert (f.price, f.liquidity) == (pytest.approx(price), T)
+
+
+@pytest.mark.parametrize("stray_price", [None, 90.0])
+def test_slippage_moves_a_market_order_beyond_the_open(stray_price) -> None:
+    # a market order has no limit: a price set on it (as ccxt would ignore) caps nothing
+    sim = Sim(slippage=FixedBpsSlippage(50))
+    sim.broker.submit(order(1, B, MKT, 1.0, price=stray_price), MIN)
+    (f,) = sim.bar(1, 100, 100.5, 99.5, 100)
+    assert f.price == pytest.approx(100.5)
+
+
+def test_a_market_order_placed_before_any_price_is_checked_at_its_fill_price() -> None:
+    # no price is known when it is placed, so the minimum is checked when it fills: at the
+    # open 90, 0.05 BTC is 4.50 USDT < 5: cancelled, naming the fill price
+    sim = Sim()
+    o = order(1, B, MKT, 0.05)
+    sim.broker.submit(o, MIN)
+    assert o.status is ST.OPEN
+    assert sim.bar(1, 90, 91, 89, 90) == []
+    assert o.status is ST.CANCELED and o.reason.endswith(" at fill price 90; increase the order")
+
+
+def test_the_rest_of_a_partly_filled_order_is_not_checked_against_the_minimum_again() -> None:
+    # placed before any price: 0.06 BTC @ 100 (6 USDT) is checked at its first fill; 10 %
+    # of a volume of 0.5 fills 0.05 on bar 1; the 0.01 left (1 USDT, under the minimum of
+    # 5) fills on bar 2: the order was checked once, whole
+    sim = Sim(volume_share=0.1)
+    o = order(1, B, MKT, 0.06)
+    sim.broker.submit(o, MIN)
+    rows = [(1, 100, 100, 100, 100, 0.5), (2, 100, 100, 100, 100, 0.5)]
+    got = sim.table(rows)
+    assert got[0] == [(1, 100.0, 0.05, T)]
+    assert [(i, p, pytest.approx(a), liq) for i, p, a, liq in got[1]] == [(1, 100.0, 0.01, T)]
+    assert o.status is ST.FILLED
+    assert o.fee == pytest.approx(0.06 * 100 * 0.001)  # both fills' fees: 0.005 + 0.001
+
+
+def test_an_order_finding_the_bars_volume_used_up_rests() -> None:
+    # 10 % of a volume of 10 is 1 BTC: order 1 takes it all, order 2 waits for bar 2
+    sim = Sim(volume_share=0.1)
+    first, second = order(1, B, MKT, 1.0), order(2, B, MKT, 1.0)
+    sim.broker.submit(first, MIN)
+    sim.broker.submit(second, MIN)
+    rows = [(1, 100, 100, 100, 100, 10.0), (2, 101, 101, 101, 101, 10.0)]
+    assert sim.table(rows) == [[(1, 100.0, 1.0, T)], [(2, 101.0, 1.0, T)]]
+    assert second.status is ST.FILLED
+
+
+def test_bracket_legs_follow_an_entry_filled_over_several_bars() -> None:
+    # the entry of 2 fills 1 + 1 (volume cap): the stop-loss covers all of it
+    sim = Sim(volume_share=0.1)
+    entry, sl = order(1, B, MKT, 2.0), order(2, S, STP, 2.0, stop_price=95.0)
+    tp = order(3, S, LMT, 2.0, price=120.0)
+    sim.broker.submit_bracket(entry, sl, [tp], MIN)
+    sim.table([(1, 100, 100, 100, 100, 10.0), (2, 100, 100, 100, 100, 10.0)])
+    assert entry.status is ST.FILLED and (sl.amount, tp.amount) == (2.0, 2.0)
+
+
+def test_bracket_legs_cover_what_a_base_fee_entry_received() -> None:
+    # a "get" market: buying 1 BTC receives 0.999 (the 0.1 % fee in BTC): the legs sell
+    # 0.999, never the 1 BTC that is not there
+    spec = MarketSpec(SYM, lot_step=0.001, min_notional=5.0, taker_fee=0.001, maker_fee=0.001,
+                      fee_side="get")
+    acct = Account(USDT=1000.0)
+    broker = SimulatedBroker({SYM: spec}, acct)
+    entry, sl = order(1, B, MKT, 1.0), order(2, S, STP, 1.0, stop_price=95.0)
+    tp = order(3, S, LMT, 1.0, price=120.0)
+    broker.submit_bracket(entry, sl, [tp], MIN)
+    (f,) = broker.on_bar(bar(1, 100, 100, 100, 100))
+    assert (f.amount, f.fee_cost) == (1.0, pytest.approx(0.001))
+    assert (sl.amount, tp.amount) == (pytest.approx(0.999), pytest.approx(0.999))
+
+
+def test_a_trailing_bracket_leg_trails_from_the_entry_fill_not_the_next_open() -> None:
+    # entry fills at 100: level 95. Bar 2 opens at 104 and dips to 97: 97 > 95, no fill
+    # (from the open 104 the level would have been 99, and the stop would have fired)
+    sim = Sim()
+    entry, sl = order(1, B, MKT, 1.0), order(2, S, TRL, 1.0, trail_amount=5.0)
+    tp = order(3, S, LMT, 1.0, price=150.0)
+    sim.broker.submit_bracket(entry, sl, [tp], MIN)
+    assert sim.table([(1, 100, 100, 100, 100), (2, 104, 104, 97, 103)]) == [
+        [(1, 100.0, 1.0, T)], []]
+    assert sl.is_open and sl.stop_price == 99.0  # after bar 2: the high 104 - 5
+
+
+def test_an_order_filled_to_a_float_noise_of_its_amount_is_filled() -> None:
+    # 12345.6 units at 1 USDT, 10 % of the volume per bar: 3333.3, then 9012.3. The fills
+    # sum to 12345.599999999999 (1.8e-12 short: float noise): the order is FILLED, with
+    # its filled amount set to the amount
+    spec = MarketSpec(SYM, lot_step=0.1, taker_fee=0.0, maker_fee=0.0)
+    acct = Account(USDT=20_000.0)
+    broker = SimulatedBroker({SYM: spec}, acct, volume_share=0.1)
+    o = order(1, B, MKT, 12345.6)
+    broker.submit(o, MIN)
+    first = broker.on_bar(bar(1, 1.0, 1.0, 1.0, 1.0, v=33_333.0))
+    second = broker.on_bar(bar(2, 1.0, 1.0, 1.0, 1.0, v=90_123.0))
+    assert [f.amount for f in first + second] == [3333.3, 9012.3]
+    assert o.status is ST.FILLED and o.filled == 12345.6
+
+
+def test_a_filled_take_profit_takes_no_part_in_the_intrabar_rule() -> None:
+    # scale out: TP 105 (1 BTC) fills on bar 2; bar 3 reaches 105 again and the stop 95:
+    # only the stop is still working, so no intrabar choice was made
+    sim, (*_, tp2) = bracket_sim(
+        IntrabarRule.ADVERSE_FIRST, tps=((105.0, 1.0), (110.0, 1.0)), amount=2.0)
+    sim.bar(1, 100, 100, 100, 100)
+    assert [f.order_id for f in sim.bar(2, 100, 106, 99, 104)] == [3]
+    fills = sim.bar(3, 100, 106, 94, 96)
+    assert [(f.order_id, f.amount) for f in fills] == [(2, 1.0)]
+    assert sim.broker.intrabar_warnings == [] and tp2.status is ST.CANCELED
+
+
+def test_a_take_profit_sized_zero_so_far_waits_for_the_entry() -> None:
+    # a limit entry of 2 @ 100 fills 0.001 on bar 1 (10 % of a volume of 0.01): split over
+    # two take-profits, 0.0005 rounds to 0 for the first (the second takes the 0.001)
+    sim = Sim(volume_share=0.1)
+    entry, sl = order(1, B, LMT, 2.0, price=100.0), order(2, S, STP, 2.0, stop_price=95.0)
+    tp1, tp2 = order(3, S, LMT, 1.0, price=105.0), order(4, S, LMT, 1.0, price=110.0)
+    sim.broker.submit_bracket(entry, sl, [tp1, tp2], MIN)
+    assert [f.amount for f in sim.bar(1, 100, 100, 100, 100, 0.01)] == [0.001]
+    assert (tp1.amount, tp1.status, tp2.amount) == (0.0, ST.OPEN, 0.001)  # not "filled"
+    # bar 2 reaches 105 but not the entry's 100: the empty take-profit waits, still open
+    assert sim.bar(2, 101, 106, 101, 104, 1e6) == []
+    assert tp1.status is ST.OPEN and entry.status is ST.PARTIALLY_FILLED
+
+
+def test_bracket_and_replacement_orders_are_known_by_id() -> None:
+    sim, (entry, sl, tp) = bracket_sim(IntrabarRule.ADVERSE_FIRST)
+    assert [sim.broker.get(o.id) for o in (entry, sl, tp)] == [entry, sl, tp]
+    sim.bar(1, 100, 100, 100, 100)
+    new_sl = sim.broker.replace(sl.id, 2 * MIN, stop_price=98.0)
+    assert sim.broker.get(new_sl.id) is new_sl and sim.broker.get(sl.id) is sl
