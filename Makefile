@@ -22,6 +22,7 @@ demo: $(STAMP)
 		--out runs/demo --report runs/demo.html
 
 test: $(STAMP)
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

@@ -64,9 +64,10 @@ from collections import deque
 import numpy as np
 import psutil
 from numba import njit
+
+from tradeloom.engine.orders import Bar
 from tradeloom.engine.run.backtest import build_engine, collect, drive
 from tradeloom.engine.run.feeds import BarArrays, merge_bars
-from tradeloom.engine.orders import Bar
 from tradeloom.engine.strategy.base import Strategy
 from tradeloom.research.strategies import SmaCross
 

@@ -19,6 +19,7 @@ import time
 
 import numpy as np
 import pandas as pd
+
 from tradeloom.research.features.library import default_pipeline
 
 MINUTE = 60_000

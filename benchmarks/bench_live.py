@@ -42,12 +42,12 @@ from crash_config import CRASH_SETTINGS, LADDER, crash_config
 from emulator import BinanceEmulator
 from live_helpers import API_KEY, SECRET
 from runner_helpers import PARAMS, SMA
+from venue_live import VENUE_SETTINGS, run_session, venue
+
 from tradeloom.adapters.clock import ManualClock
 from tradeloom.adapters.live.journal import read_journal
 from tradeloom.adapters.live.safety import write_kill_flag
 from tradeloom.app.session import open_live
-from venue_live import VENUE_SETTINGS, run_session, venue
-
 from tradeloom.cli.live import ccxt_broker_factory
 
 TARGET_P99_MS = 5.0

@@ -56,6 +56,7 @@ def year_bounds(years: int) -> list[int]:
 def phase_write(location: str, n_symbols: int, years: int) -> dict:
     import numpy as np
     import pandas as pd
+
     from tradeloom.adapters.store.market_store import MarketStore
 
     store = MarketStore(location)
@@ -104,6 +105,7 @@ def phase_stream(location: str) -> dict:
 def phase_numpy(location: str) -> dict:
     import pyarrow as pa
     import pyarrow.parquet as pq
+
     from tradeloom.adapters.store.market_store import MarketStore
 
     store = MarketStore(location)
@@ -153,6 +155,7 @@ def phase_backtest(location: str, years: int, n_symbols: int) -> dict:
 
 def phase_resample(location: str) -> dict:
     import duckdb
+
     from tradeloom.adapters.store.market_store import MarketStore
 
     dataset = MarketStore(location).arrow_dataset(EXCHANGE, TIMEFRAME)

@@ -29,7 +29,7 @@ class Side(str, Enum):
         return 1 if self is _SIDE_BUY else -1
 
     @property
-    def opposite(self) -> "Side":
+    def opposite(self) -> Side:
         return _SIDE_SELL if self is _SIDE_BUY else _SIDE_BUY
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from tradeloom.engine.errors import ConfigError
 
 
-def parse_utc_ms(text: str | int | float, setting: str = "time") -> int:
+def parse_utc_ms(text: str | float, setting: str = "time") -> int:
     """Parse '2024-01-01', '2024-01-01T12:00', '2024-01-01T12:00:00Z' or epoch ms into UTC ms.
 
     Naive strings are read as UTC.
@@ -30,7 +30,7 @@ def parse_utc_ms(text: str | int | float, setting: str = "time") -> int:
             "'2024-01-01' or '2024-01-01T12:00:00Z', or epoch milliseconds"
         ) from exc
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
     return int(dt.timestamp() * 1000)
 
 
@@ -40,7 +40,7 @@ def format_utc_ms(ms: int) -> str:
     >>> format_utc_ms(1704067200000)
     '2024-01-01T00:00:00Z'
     """
-    dt = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    dt = datetime.fromtimestamp(ms / 1000, tz=UTC)
     if ms % 1000:
         return dt.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
     return dt.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -24,28 +24,27 @@ import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from tradeloom._version import __version__
 from tradeloom.engine.config import config_hash
 from tradeloom.engine.contracts import ContractSpec, is_perp_symbol
 from tradeloom.engine.costs.fees import FeeAsset, MakerTakerFees
 from tradeloom.engine.costs.slippage import NoSlippage
-from tradeloom.engine.risk.engine import RiskEngine
-from tradeloom.research.perp_data import funding_for
-from tradeloom.engine.run.funding_feed import with_funding
-from tradeloom.engine.run.backtest import DEFAULT_CASH, build_engine, collect, drive
 from tradeloom.engine.errors import ConfigError, StrategyError
-from tradeloom.engine.run.feeds import bars_from_batches
 from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.ports import FeeModel, ModelSource, RiskGate, SlippageModel
+from tradeloom.engine.risk.engine import RiskEngine
+from tradeloom.engine.run.backtest import DEFAULT_CASH, build_engine, collect, drive
+from tradeloom.engine.run.feeds import bars_from_batches
+from tradeloom.engine.run.funding_feed import with_funding
 from tradeloom.engine.sim.matching import IntrabarRule
 from tradeloom.engine.strategy.base import Strategy
 from tradeloom.engine.strategy.sleeves import portfolio_risk
 from tradeloom.engine.timeframes import timeframe_to_ms
 from tradeloom.engine.timeutil import parse_utc_ms
 from tradeloom.research.ml.warmup import StoreHistory
+from tradeloom.research.perp_data import funding_for
 from tradeloom.research.research_result import ResearchResult
 from tradeloom.research.strategy_loader import load_strategy
-
-from tradeloom._version import __version__
 
 if TYPE_CHECKING:
     from tradeloom.adapters.store.market_store import MarketStore

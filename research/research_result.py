@@ -34,7 +34,7 @@ class ResearchResult(BacktestResult):
     catalog: str | None = field(default=None, compare=False)
 
     @classmethod
-    def of(cls, result: BacktestResult, *, catalog: str | os.PathLike[str] | None = None) -> "ResearchResult":
+    def of(cls, result: BacktestResult, *, catalog: str | os.PathLike[str] | None = None) -> ResearchResult:
         """Wrap ``result`` (no copy of its frames)."""
         values = {f.name: getattr(result, f.name) for f in fields(BacktestResult)}
         return cls(**values, catalog=str(catalog) if catalog is not None else None)

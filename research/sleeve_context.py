@@ -30,8 +30,8 @@ import dataclasses
 import math
 from typing import Any
 
-from tradeloom.engine.strategy.context import TARGET_TAG
 from tradeloom.engine.errors import StrategyError
+from tradeloom.engine.strategy.context import TARGET_TAG
 
 
 class SleeveContext:

@@ -4,17 +4,28 @@ The guard is a process-wide audit hook (hooks cannot be removed, so it checks a
 flag that the session fixture turns on). Any ``socket.connect`` or DNS lookup
 for a host other than 127.0.0.1/::1/localhost raises at once and fails the test
 that made it, even if the code under test swallowed the error.
+
+Property tests draw their examples deterministically (hypothesis ``derandomize``): the
+suite gives the same verdict on every run and machine. ``HYPOTHESIS_PROFILE=explore``
+draws fresh random examples instead (run it to hunt for new counterexamples; turn a
+failure it finds into an explicit ``@example`` or a unit test).
 """
 
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
+from hypothesis import settings
+
+settings.register_profile("deterministic", derandomize=True, print_blob=True)
+settings.register_profile("explore", derandomize=False, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "deterministic"))
 
 if TYPE_CHECKING:
     from emulator import BinanceEmulator

@@ -226,7 +226,7 @@ def _mutant_lines(source: str, path: str, line: str, index: int, number: int
                   mutation_id=RelativeMutationID(line, index, number, filename=path))
     mutated, _ = mutate(ctx)
     before, after = source.splitlines(), mutated.splitlines()
-    for i, (a, b) in enumerate(zip(before, after)):
+    for a, b in zip(before, after):
         if a != b:
             return a.strip(), b.strip()
     # lines removed (a decorator) or added: the first line that differs in count

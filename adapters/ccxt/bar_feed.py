@@ -41,8 +41,9 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import ccxt
-from tradeloom.adapters.clock import Clock
+
 from tradeloom.adapters.ccxt.exchange import map_ccxt_error
+from tradeloom.adapters.clock import Clock
 from tradeloom.adapters.store.checks import bar_problem
 from tradeloom.engine.errors import ConfigError, TransientExchangeError
 from tradeloom.engine.orders import Bar

@@ -92,15 +92,16 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import ccxt
+
 from tradeloom.adapters.ccxt.fills import UnvaluedFee
 from tradeloom.adapters.ccxt.sender import Sender, StatusReport, client_order_id, order_status
-from tradeloom.adapters.store.ingest import RetryPolicy
-from tradeloom.adapters.live.state import FillRecord, LiveStateStore, OrderRecord
 from tradeloom.adapters.ccxt.triggers import STOP_TYPES, LocalTriggers
+from tradeloom.adapters.live.state import FillRecord, LiveStateStore, OrderRecord
 from tradeloom.adapters.secrets import redact_secrets_in_logs
+from tradeloom.adapters.store.ingest import RetryPolicy
+from tradeloom.engine.costs.fees import MakerTakerFees
 from tradeloom.engine.errors import ExchangeError, OrderError
 from tradeloom.engine.market import MarketSpec
-from tradeloom.engine.costs.fees import MakerTakerFees
 from tradeloom.engine.orders import Bar, Fill, Liquidity, Order, OrderStatus, OrderType, Side
 from tradeloom.engine.ports import BarFastPath, FeeModel
 

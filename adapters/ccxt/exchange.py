@@ -27,6 +27,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import ccxt
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
 from tradeloom.adapters.secrets import redact_secrets_in_logs, scrub
 from tradeloom.engine.errors import (
     ConfigError,

@@ -25,10 +25,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import ccxt
+
 from tradeloom.adapters.ccxt.exchange import backoff_delay, call_ccxt, retry_transient
 from tradeloom.adapters.ccxt.fills import RateOf, fill_record, trade_fee
-from tradeloom.adapters.store.ingest import RetryPolicy
 from tradeloom.adapters.live.state import FillRecord, LiveStateStore, OrderRecord
+from tradeloom.adapters.store.ingest import RetryPolicy
 from tradeloom.engine.errors import (
     ExchangeAuthenticationError,
     ExchangeError,

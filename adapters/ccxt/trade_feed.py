@@ -33,12 +33,13 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import ccxt
-from tradeloom.adapters.clock import Clock
+
+from tradeloom.adapters.ccxt.bar_feed import BarRelease, ReleasingFeed, Report
 from tradeloom.adapters.ccxt.exchange import map_ccxt_error
-from tradeloom.adapters.ccxt.bar_feed import ReleasingFeed, Report, BarRelease
+from tradeloom.adapters.clock import Clock
 from tradeloom.engine.errors import ConfigError, TradeloomError
-from tradeloom.engine.run.events import TradeTick
 from tradeloom.engine.orders import Bar
+from tradeloom.engine.run.events import TradeTick
 from tradeloom.engine.timeframes import timeframe_to_ms
 
 log = logging.getLogger(__name__)

@@ -16,8 +16,8 @@ from typing import Any
 
 from tradeloom.adapters.live.journal import JournalRecord
 from tradeloom.adapters.store.checks import check_bar
-from tradeloom.engine.run.events import TradeTick
 from tradeloom.engine.orders import Bar, Fill, Liquidity, Order, OrderType, Side, TimeInForce
+from tradeloom.engine.run.events import TradeTick
 
 
 def bar_payload(bar: Bar) -> dict[str, Any]:

@@ -25,13 +25,13 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from tradeloom.adapters.clock import Clock
 from tradeloom.adapters.live.alerting import AlertDispatch
 from tradeloom.adapters.live.controls import kill_engine
 from tradeloom.adapters.live.runner_parts import RunSummary, SessionJournal
 from tradeloom.adapters.live.safety import KillFlag, KillScope
 from tradeloom.adapters.ops.alerts import AlertEvent, AlertRule
 from tradeloom.adapters.ops.audit import AuditKind, AuditLog
-from tradeloom.adapters.clock import Clock
 from tradeloom.engine.errors import TradeloomError
 from tradeloom.engine.orders import Order, OrderStatus
 from tradeloom.engine.ports import LiveBroker

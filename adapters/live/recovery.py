@@ -34,10 +34,10 @@ from typing import TYPE_CHECKING, Any
 
 from tradeloom.adapters.live.reconcile import ReconcilePolicy, ReconcileReport, reconcile
 from tradeloom.adapters.live.state import LiveStateStore
+from tradeloom.engine.accounting.portfolio import Portfolio
 from tradeloom.engine.errors import ConfigError
 from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.orders import Fill, Liquidity, Side
-from tradeloom.engine.accounting.portfolio import Portfolio
 
 if TYPE_CHECKING:
     from tradeloom.adapters.ccxt.broker import CcxtBroker

@@ -61,6 +61,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from tradeloom.adapters.live.controls import (
+    degrade_symbols,
+    kill_engine,
+    restore_symbols,
+    set_paused,
+)
 from tradeloom.adapters.live.journal import JournalRecord, read_journal
 from tradeloom.adapters.live.journal_codec import (
     bar_from_payload,
@@ -68,27 +74,21 @@ from tradeloom.adapters.live.journal_codec import (
     restored_order,
     tick_from_payload,
 )
-from tradeloom.adapters.live.replay_broker import JournalBroker, schedule
-from tradeloom.adapters.live.recovery import book_opening_position
-from tradeloom.adapters.live.recorder import CommandRecorder
 from tradeloom.adapters.live.paper import sim_engine
-from tradeloom.adapters.live.controls import (
-    degrade_symbols,
-    kill_engine,
-    restore_symbols,
-    set_paused,
-)
+from tradeloom.adapters.live.recorder import CommandRecorder
+from tradeloom.adapters.live.recovery import book_opening_position
+from tradeloom.adapters.live.replay_broker import JournalBroker, schedule
 from tradeloom.adapters.live.universe import apply_universe
 from tradeloom.adapters.live.warmup import prime
+from tradeloom.engine.accounting.portfolio import Portfolio
 from tradeloom.engine.costs.fees import FeeAsset
 from tradeloom.engine.errors import DataError
-from tradeloom.engine.accounting.portfolio import Portfolio
 from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.orders import OrderStatus
 from tradeloom.engine.ports import Broker
-from tradeloom.engine.run.events import FillEvent
-from tradeloom.engine.risk.engine import RiskEngine
 from tradeloom.engine.risk.config import RiskConfig
+from tradeloom.engine.risk.engine import RiskEngine
+from tradeloom.engine.run.events import FillEvent
 from tradeloom.engine.run.loop import Engine
 from tradeloom.engine.strategy.base import Strategy
 

@@ -26,10 +26,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import ccxt
+
 from tradeloom.adapters.ccxt.bar_feed import BarFeed
 from tradeloom.adapters.ccxt.exchange import map_ccxt_error
-from tradeloom.adapters.live.alerting import AlertDispatch
 from tradeloom.adapters.clock import Clock
+from tradeloom.adapters.live.alerting import AlertDispatch
 from tradeloom.adapters.live.controls import degrade_symbols, restore_symbols, set_paused
 from tradeloom.adapters.live.reconcile import ReconcileReport
 from tradeloom.adapters.live.recovery import RunnerReconciler

@@ -31,11 +31,12 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from types import MappingProxyType
 from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
+
 from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.orders import Bar, Fill, Order
 from tradeloom.engine.ports import FeeModel, RiskView

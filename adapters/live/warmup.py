@@ -26,11 +26,12 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import ccxt
-from tradeloom.adapters.ccxt.exchange import map_ccxt_error
+
 from tradeloom.adapters.ccxt.bar_feed import bar_from_row
+from tradeloom.adapters.ccxt.exchange import map_ccxt_error
 from tradeloom.engine.errors import TradeloomError
-from tradeloom.engine.run.loop import Engine
 from tradeloom.engine.orders import Bar
+from tradeloom.engine.run.loop import Engine
 
 if TYPE_CHECKING:
     from tradeloom.adapters.store.market_store import MarketStore

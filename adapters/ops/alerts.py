@@ -56,7 +56,6 @@ from typing import Any
 
 from tradeloom.adapters.clock import Clock
 from tradeloom.adapters.ops.alert_sinks import Sink, build_sink
-
 from tradeloom.adapters.ops.alerts_config import AlertsConfig, SinkConfig
 
 log = logging.getLogger("tradeloom.alerts")

@@ -49,9 +49,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from tradeloom.engine.config import StrictModel
 from tradeloom.adapters.config.files import read_config_file, validate_config
 from tradeloom.adapters.secrets import reject_credentials
+from tradeloom.engine.config import StrictModel
 
 SeverityName = Literal["info", "warning", "critical"]
 RuleName = Literal["breaker_trip", "kill_switch", "reconciliation_mismatch", "stale_data",

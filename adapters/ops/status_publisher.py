@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
 from tradeloom.adapters.clock import SystemClock
 from tradeloom.adapters.ops.status import (
     AlertRow,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
 from tradeloom.adapters.store.checks import bad_bar_mask, bad_bar_reason, misaligned_mask
 from tradeloom.adapters.store.schema import (
     BAR_COLUMNS,

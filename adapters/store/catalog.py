@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import duckdb
+
 from tradeloom.adapters.store import duck
 from tradeloom.engine.contracts import ContractSpec
 from tradeloom.engine.errors import ConfigError

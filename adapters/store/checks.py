@@ -29,16 +29,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-from tradeloom.engine.errors import DataError
-from tradeloom.engine.orders import Bar
-from tradeloom.engine.timeutil import format_utc_ms
 
 from tradeloom.adapters.store.schema import (
     BAR_COLUMNS,
     describe_ts,
     grid_offset_ms,
 )
+from tradeloom.engine.errors import DataError
+from tradeloom.engine.orders import Bar
 from tradeloom.engine.timeframes import timeframe_to_ms
+from tradeloom.engine.timeutil import format_utc_ms
 
 #: How many examples of each problem a report keeps (counts are always complete).
 MAX_EXAMPLES = 5

@@ -40,6 +40,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
+
 from tradeloom.engine.errors import DataError
 
 #: How long opening waits for another process to release the file.

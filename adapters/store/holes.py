@@ -15,6 +15,7 @@ empty) are left out. Funding and trades have no grid, so only their ends are mis
 from __future__ import annotations
 
 import numpy as np
+
 from tradeloom.adapters.store.checks import merge_ranges
 
 

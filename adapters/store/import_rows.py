@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
 from tradeloom.adapters.store.checks import bad_bar_mask, bad_bar_reason, misaligned_mask
 from tradeloom.adapters.store.kinds import DataKind, spec
 from tradeloom.adapters.store.records import bad_row_mask, bad_row_reason

@@ -21,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
 from tradeloom.adapters.store.kinds import DataKind, spec
 from tradeloom.engine.errors import ConfigError, DataError
 

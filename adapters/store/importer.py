@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 from tradeloom.adapters.store.import_rows import (
     TS_UNITS,
     Problems,

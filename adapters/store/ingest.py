@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
+
 from tradeloom.adapters.ccxt.exchange import (
     ExchangeSettings,
     call_ccxt,

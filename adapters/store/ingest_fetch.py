@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from tradeloom.adapters.store.kinds import DataKind, spec
 from tradeloom.engine.errors import DataError
 from tradeloom.engine.timeutil import format_utc_ms

@@ -36,6 +36,7 @@ from enum import StrEnum
 
 import numpy as np
 import pyarrow as pa
+
 from tradeloom.adapters.store.schema import BAR_SCHEMA, symbol_dirname, year_bounds, year_of
 from tradeloom.engine.errors import ConfigError
 from tradeloom.engine.timeframes import timeframe_to_ms

@@ -49,6 +49,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+
 from tradeloom.adapters.store.bar_merge import Dataset
 from tradeloom.adapters.store.catalog import (
     Catalog,

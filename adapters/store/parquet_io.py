@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
+
 from tradeloom.adapters.store.catalog import PartitionInfo
 from tradeloom.adapters.store.kinds import DataKind, spec
 from tradeloom.adapters.store.schema import BAR_COLUMNS, BAR_SCHEMA

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+
 from tradeloom.adapters.store.catalog import Catalog, PartitionInfo
 from tradeloom.adapters.store.kinds import DataKind, check_kind_timeframe, describe_dataset, spec
 from tradeloom.adapters.store.parquet_io import (
@@ -172,7 +173,7 @@ def describe_day(ts: int) -> str:
     """
     import datetime as dt
 
-    return dt.datetime.fromtimestamp(ts / 1000, tz=dt.timezone.utc).strftime("%Y-%m-%d")
+    return dt.datetime.fromtimestamp(ts / 1000, tz=dt.UTC).strftime("%Y-%m-%d")
 
 
 def _empty_range(kind: DataKind, exchange: str, timeframe: str, symbol: str,

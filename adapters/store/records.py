@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+
 from tradeloom.adapters.store.bar_merge import Dataset, merge_into, prepare_bars
 from tradeloom.adapters.store.checks import misaligned_mask
 from tradeloom.adapters.store.kinds import DataKind, KindSpec, spec

@@ -48,6 +48,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
 from tradeloom.engine.errors import DataError
 from tradeloom.engine.results.frames import (
     EQUITY_COLUMNS,

@@ -12,6 +12,7 @@ import re
 
 import numpy as np
 import pyarrow as pa
+
 from tradeloom.engine.errors import ConfigError, DataError
 from tradeloom.engine.timeutil import format_utc_ms
 

@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
+
 from tradeloom.engine.errors import ConfigError, DataError
 
 #: Row groups of 128 Ki rows keep streaming reads small (~6 MiB decoded per group).

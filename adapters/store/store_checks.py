@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+
 from tradeloom.adapters.store.bar_merge import Dataset
 from tradeloom.adapters.store.catalog import Catalog, DatasetInfo
 from tradeloom.adapters.store.checks import (

@@ -18,6 +18,7 @@ comes out whole.
 from __future__ import annotations
 
 import numpy as np
+
 from tradeloom.adapters.store.schema import BAR_COLUMNS, grid_offset_ms
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+
 from tradeloom.adapters.store.bar_merge import Dataset
 from tradeloom.adapters.store.catalog import Catalog, CatalogWriter, DatasetInfo, PartitionInfo
 from tradeloom.adapters.store.kinds import (

@@ -35,9 +35,9 @@ from typing import Any
 
 import numpy as np
 
+from tradeloom.engine.errors import ConfigError, DataError
 from tradeloom.engine.indicators import bars_nb as bnb
 from tradeloom.engine.indicators import series_nb as nb
-from tradeloom.engine.errors import ConfigError, DataError
 from tradeloom.engine.indicators.base import (
     ADXResult,
     BBandsResult,

@@ -33,9 +33,9 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from tradeloom.engine.results import metrics as m
 from tradeloom.engine.errors import ConfigError, DataError
 from tradeloom.engine.orders import Fill, Order
+from tradeloom.engine.results import metrics as m
 from tradeloom.engine.results.derivatives import (
     derivatives_summary,
     funding_frame,
@@ -58,9 +58,9 @@ from tradeloom.engine.results.frames import (
     records_frame,
     trades_frame_from_rows,
 )
-from tradeloom.engine.timeframes import bars_per_year, timeframe_to_ms
 from tradeloom.engine.results.pandas_views import PandasViews
 from tradeloom.engine.results.trades import POSITION_RTOL, TRADE_COLUMNS, trade_rows
+from tradeloom.engine.timeframes import bars_per_year, timeframe_to_ms
 
 __all__ = [
     "EQUITY_COLUMNS",

@@ -22,9 +22,7 @@ Value error, risk.max_position_pct (0.6) > risk.max_exposure_pct (0.5)
 
 from __future__ import annotations
 
-from typing import Literal
-
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,

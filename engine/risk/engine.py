@@ -55,7 +55,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from tradeloom.engine.risk.perp_limits import active as perp_limits_active, perp_refusal
+from tradeloom.engine.errors import ConfigError
+from tradeloom.engine.market import MarketSpec
+from tradeloom.engine.orders import Bar, Fill, Order, Side
+from tradeloom.engine.ports import FeeModel
 from tradeloom.engine.risk.breakers import (
     HOUR_MS,
     Breaker,
@@ -66,14 +69,12 @@ from tradeloom.engine.risk.breakers import (
     RateWindow,
     day_index,
 )
-from tradeloom.engine.errors import ConfigError
-from tradeloom.engine.market import MarketSpec
-from tradeloom.engine.orders import Bar, Fill, Order, Side
 from tradeloom.engine.risk.codes import ActionKind, Outcome, RiskAction, RiskCode, RiskDecision
 from tradeloom.engine.risk.config import RiskConfig, StrategyLimits
-from tradeloom.engine.ports import FeeModel
 from tradeloom.engine.risk.gate import RiskView, order_size
 from tradeloom.engine.risk.ledger import RiskLedger
+from tradeloom.engine.risk.perp_limits import active as perp_limits_active
+from tradeloom.engine.risk.perp_limits import perp_refusal
 from tradeloom.engine.risk.sizing import EPS, SizeLimits, is_entry
 from tradeloom.engine.timeframes import MS_PER_DAY
 

@@ -45,8 +45,11 @@ from typing import Any
 
 import numpy as np
 
-from tradeloom.engine.strategy.context import Context
+from tradeloom.engine.accounting.portfolio import Portfolio
 from tradeloom.engine.errors import ConfigError, DataError, StrategyError
+from tradeloom.engine.market import MarketSpec
+from tradeloom.engine.orders import Bar, Fill, Order, OrderStatus
+from tradeloom.engine.ports import Broker, ModelSource, RiskGate, RiskHooks
 from tradeloom.engine.run.events import (
     FillEvent,
     FundingEvent,
@@ -55,16 +58,13 @@ from tradeloom.engine.run.events import (
     Timer,
     TradeTick,
 )
-from tradeloom.engine.run.perp_step import PerpSteps
-from tradeloom.engine.strategy.history import BarHistory
-from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.run.order_entry import OrderEntry
-from tradeloom.engine.orders import Bar, Fill, Order, OrderStatus
-from tradeloom.engine.accounting.portfolio import Portfolio
-from tradeloom.engine.ports import Broker, ModelSource, RiskGate, RiskHooks
-from tradeloom.engine.strategy.base import Strategy, overrides
+from tradeloom.engine.run.perp_step import PerpSteps
 from tradeloom.engine.run.strategy_data import IndicatorView, StrategyData
 from tradeloom.engine.run.timeframe_data import TimeframeSeries
+from tradeloom.engine.strategy.base import Strategy, overrides
+from tradeloom.engine.strategy.context import Context
+from tradeloom.engine.strategy.history import BarHistory
 
 _OPEN = OrderStatus.OPEN
 _PARTIAL = OrderStatus.PARTIALLY_FILLED

@@ -13,15 +13,15 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from tradeloom.engine.strategy.context import TARGET_TAG, Context
+from tradeloom.engine.accounting.portfolio import Portfolio
 from tradeloom.engine.errors import StrategyError
 from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.orders import Order, OrderStatus, OrderType, Side
-from tradeloom.engine.accounting.portfolio import Portfolio
 from tradeloom.engine.ports import Broker, RiskGate
 from tradeloom.engine.risk.codes import ActionKind, RiskAction
 from tradeloom.engine.risk.gate import order_size
 from tradeloom.engine.strategy.base import Strategy
+from tradeloom.engine.strategy.context import TARGET_TAG, Context
 
 _BUY, _SELL, _MARKET = Side.BUY, Side.SELL, OrderType.MARKET
 

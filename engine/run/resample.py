@@ -83,10 +83,8 @@ class BarResampler:
         if self._open:
             if ts < self._end:
                 high, low = bar[4], bar[5]
-                if high > self._h:
-                    self._h = high
-                if low < self._l:
-                    self._l = low
+                self._h = max(self._h, high)
+                self._l = min(self._l, low)
                 self._c = bar[6]
                 self._v += bar[7]
             else:  # a later bucket began: the open one had a gap at its end

@@ -67,13 +67,12 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from tradeloom.engine.errors import ConfigError, OrderError
 from tradeloom.engine.costs.fees import FeeAsset, FeeModel, MakerTakerFees
+from tradeloom.engine.costs.slippage import NoSlippage, SlippageModel
+from tradeloom.engine.errors import ConfigError, OrderError
 from tradeloom.engine.market import MarketSpec
-from tradeloom.engine.ports import BarFastPath
-from tradeloom.engine.sim.matching import IntrabarRule
-from tradeloom.engine.sim.order_checks import check_order
 from tradeloom.engine.orders import Bar, Fill, Order, OrderStatus, OrderType, Side  # noqa: F401 (Side: doctest)
+from tradeloom.engine.ports import BarFastPath
 from tradeloom.engine.sim.execution import (
     _BUY,
     _CANCELED,
@@ -94,7 +93,8 @@ from tradeloom.engine.sim.groups import (
     Group,
     Working,
 )
-from tradeloom.engine.costs.slippage import NoSlippage, SlippageModel
+from tradeloom.engine.sim.matching import IntrabarRule
+from tradeloom.engine.sim.order_checks import check_order
 
 __all__ = ["AccountView", "IntrabarRule", "IntrabarWarning", "SimulatedBroker"]
 

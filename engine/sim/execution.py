@@ -11,9 +11,21 @@ import math
 from collections.abc import Callable, Iterator
 from typing import NamedTuple, Protocol
 
-from tradeloom.engine.errors import OrderError
 from tradeloom.engine.costs.fees import FeeAsset, FeeModel
+from tradeloom.engine.costs.slippage import SlippageModel
+from tradeloom.engine.errors import OrderError
 from tradeloom.engine.market import MarketSpec
+from tradeloom.engine.orders import (
+    Fill,
+    Liquidity,
+    Order,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+)
+from tradeloom.engine.sim.funds import QUOTE_FEE, Funds
+from tradeloom.engine.sim.groups import ENTRY, STOP_LOSS, STOP_TYPES, TAKE_PROFIT, Group, Working
 from tradeloom.engine.sim.matching import (
     IntrabarRule,
     Touch,
@@ -25,20 +37,8 @@ from tradeloom.engine.sim.matching import (
     trailing_best,
     trailing_level,
 )
-from tradeloom.engine.sim.funds import QUOTE_FEE, Funds
-from tradeloom.engine.sim.perp_funds import PerpFunds
 from tradeloom.engine.sim.order_checks import minimums_error
-from tradeloom.engine.orders import (
-    Fill,
-    Liquidity,
-    Order,
-    OrderStatus,
-    OrderType,
-    Side,
-    TimeInForce,
-)
-from tradeloom.engine.sim.groups import ENTRY, STOP_LOSS, STOP_TYPES, TAKE_PROFIT, Group, Working
-from tradeloom.engine.costs.slippage import SlippageModel
+from tradeloom.engine.sim.perp_funds import PerpFunds
 
 __all__ = ["AccountView", "ExchangeCore", "IntrabarWarning"]
 

@@ -37,9 +37,9 @@ from tradeloom.engine.errors import StrategyError
 from tradeloom.engine.strategy.params import Param
 
 if TYPE_CHECKING:
-    from tradeloom.engine.strategy.context import Context
-    from tradeloom.engine.run.events import QuoteTick, Timer, TradeTick
     from tradeloom.engine.orders import Bar, Fill, Order
+    from tradeloom.engine.run.events import QuoteTick, Timer, TradeTick
+    from tradeloom.engine.strategy.context import Context
 
 __all__ = ["Param", "Strategy", "StrategyError"]
 

@@ -37,8 +37,8 @@ from tradeloom.engine.orders import Bar, Order, OrderType, Side, TimeInForce
 
 if TYPE_CHECKING:
     from tradeloom.engine.market import MarketSpec
-    from tradeloom.engine.run.loop import Engine
     from tradeloom.engine.ports import ModelSource
+    from tradeloom.engine.run.loop import Engine
 
 TARGET_TAG = "target"
 

@@ -41,26 +41,26 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from tradeloom.engine.vector import kernels_nb as nb
-from tradeloom.engine.vector import weights_nb
-from tradeloom.engine.vector.bar_length import resolve_timeframe
-from tradeloom.engine.vector.bars_nb import first_bad_rows_nb
-from tradeloom.engine.vector.lazy_result import KernelResult, KernelRun
-from tradeloom.engine.errors import ConfigError, DataError
 from tradeloom.engine.costs.fees import MakerTakerFees
-from tradeloom.engine.ports import SlippageModel
-from tradeloom.engine.market import MarketSpec, _decimals
-from tradeloom.engine.sim.matching import IntrabarRule
-from tradeloom.engine.results.metrics import MS_PER_YEAR
-from tradeloom.engine.orders import Fill, Liquidity, OrderType, Side
-from tradeloom.engine.results.result import METRIC_KEYS, BacktestResult
 from tradeloom.engine.costs.slippage import (
     FixedBpsSlippage,
     NoSlippage,
     VolumeParticipationSlippage,
 )
+from tradeloom.engine.errors import ConfigError, DataError
+from tradeloom.engine.market import MarketSpec, _decimals
+from tradeloom.engine.orders import Fill, Liquidity, OrderType, Side
+from tradeloom.engine.ports import SlippageModel
+from tradeloom.engine.results.metrics import MS_PER_YEAR
+from tradeloom.engine.results.result import METRIC_KEYS, BacktestResult
+from tradeloom.engine.sim.matching import IntrabarRule
 from tradeloom.engine.strategy.base import Strategy
 from tradeloom.engine.timeframes import bars_per_year, timeframe_to_ms
+from tradeloom.engine.vector import kernels_nb as nb
+from tradeloom.engine.vector import weights_nb
+from tradeloom.engine.vector.bar_length import resolve_timeframe
+from tradeloom.engine.vector.bars_nb import first_bad_rows_nb
+from tradeloom.engine.vector.lazy_result import KernelResult, KernelRun
 
 __all__ = [
     "SignalStrategy",

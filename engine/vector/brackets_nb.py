@@ -610,8 +610,7 @@ def simulate_brackets_nb(open_, high, low, close, volume, ts, tf_ms, entries, ex
                 peak = e
             elif e < peak:
                 dd = 1.0 - e / peak
-                if dd > max_dd:
-                    max_dd = dd
+                max_dd = max(max_dd, dd)
         t = ts[i] + tf_ms
         if e >= pk_val:
             if under:

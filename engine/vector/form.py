@@ -331,4 +331,4 @@ def vectorized_method(cls: type) -> tuple[Any, str]:
             return None, (f"{cls.__name__}.{name} overrides the event form but vectorized() is "
                           f"inherited from {owner.__name__}; define vectorized() on "
                           f"{definer.__name__} too (then prove it with tradeloom check-fast)")
-    return getattr(cls, "vectorized"), ""
+    return cls.vectorized, ""

@@ -468,8 +468,7 @@ def simulate_nb(open_, high, low, close, volume, ts, tf_ms, mode, entries, exits
                 peak = e
             elif e < peak:
                 dd = 1.0 - e / peak
-                if dd > max_dd:
-                    max_dd = dd
+                max_dd = max(max_dd, dd)
         t = ts[i] + tf_ms
         if e >= pk_val:
             if under:
@@ -637,8 +636,7 @@ def _sma_run_nb(open_, close, volume, ts, tf_ms, sma_f, sma_s, init_cash, frac, 
             if e < low:
                 low = e
                 dd = 1.0 - e / peak
-                if dd > max_dd:
-                    max_dd = dd
+                max_dd = max(max_dd, dd)
         if expo > 0.0:
             expo_bars += 1
         i += 1

@@ -33,13 +33,11 @@ from tradeloom.engine.costs.fees import MakerTakerFees
 from tradeloom.engine.errors import ConfigError, DataError
 from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.results.result import METRIC_KEYS, BacktestResult
+from tradeloom.engine.run.funding_feed import FundingRates
 from tradeloom.engine.sim.matching import IntrabarRule
 from tradeloom.engine.strategy.base import Strategy
-from tradeloom.engine.vector import api
-from tradeloom.engine.vector import sweeps_nb
-from tradeloom.engine.run.funding_feed import FundingRates
+from tradeloom.engine.vector import api, sweeps_nb
 from tradeloom.engine.vector.brackets import run_brackets, sweep_brackets
-from tradeloom.engine.vector.perp_api import PerpTargets, run_perp_targets
 from tradeloom.engine.vector.form import (
     Brackets,
     NotVectorizable,
@@ -49,6 +47,7 @@ from tradeloom.engine.vector.form import (
     VectorForm,
     vectorized_method,
 )
+from tradeloom.engine.vector.perp_api import PerpTargets, run_perp_targets
 
 __all__ = ["FORM_KINDS", "as_vector_bars", "form_kind", "form_of", "run_form", "run_vectorized",
            "sweep_forms"]

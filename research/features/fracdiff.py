@@ -44,7 +44,7 @@ from numba import njit
 
 from tradeloom.engine.errors import ConfigError, DataError
 from tradeloom.engine.indicators.base import check_real
-from tradeloom.research.features.kinds_base import BatchInput, FeatureKind, Step, register_kind
+from tradeloom.research.features.kinds_base import FeatureKind, register_kind
 
 __all__ = ["DEFAULT_THRESHOLD", "FFDSearch", "ffd_weights", "frac_diff_ffd", "min_ffd_d"]
 

@@ -36,6 +36,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pandas as pd
+
 from tradeloom.engine.errors import ConfigError, DataError
 from tradeloom.engine.timeframes import timeframe_to_ms
 

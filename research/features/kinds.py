@@ -24,10 +24,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from tradeloom.engine.indicators import registry as ind
-from tradeloom.engine.errors import ConfigError
-from tradeloom.engine.indicators.base import check_period
 
+from tradeloom.engine.errors import ConfigError
+from tradeloom.engine.indicators import registry as ind
+from tradeloom.engine.indicators.base import check_period
 from tradeloom.research.features import kinds_nb as fnb
 from tradeloom.research.features.kinds_base import (
     REQUIRED,

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from tradeloom.engine.errors import ConfigError, DataError
 
 __all__ = [

@@ -24,8 +24,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
-from tradeloom.engine.indicators import registry as ind
 
+from tradeloom.engine.indicators import registry as ind
 from tradeloom.research.features import kinds_nb as fnb
 from tradeloom.research.features.kinds import _choice, _field
 from tradeloom.research.features.kinds_base import (

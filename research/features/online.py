@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
 from tradeloom.engine.errors import DataError
 from tradeloom.engine.timeframes import timeframe_to_ms
-
 from tradeloom.research.features.kinds_base import Step
 
 if TYPE_CHECKING:

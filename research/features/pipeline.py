@@ -62,11 +62,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from tradeloom.engine.config import config_hash
 from tradeloom.engine.errors import ConfigError, DataError
 from tradeloom.engine.timeframes import timeframe_to_ms
-
-from tradeloom.research.features import fracdiff as feature_fracdiff, kinds as feature_kinds, kinds_ind as feature_kinds_ind  # noqa: F401  (register the kinds)
+from tradeloom.research.features import fracdiff as feature_fracdiff  # noqa: F401  (register the kinds)
 from tradeloom.research.features.kinds_base import BatchInput, FeatureKind, get_kind
 from tradeloom.research.features.online import OnlineFeatures
 

@@ -63,8 +63,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pandas as pd
-from tradeloom.engine.errors import ConfigError, StrategyError
 
+from tradeloom.engine.errors import ConfigError, StrategyError
 from tradeloom.research.features.pipeline import FeaturePipeline, OnlineFeatures
 from tradeloom.research.ml.labels import LabelSpec
 from tradeloom.research.ml.models import FittedModel, ModelSpec

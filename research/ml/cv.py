@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn import metrics
+
 from tradeloom.engine.errors import ConfigError, DataError
 
 __all__ = [

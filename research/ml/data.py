@@ -19,10 +19,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from tradeloom.engine.errors import DataError
 from tradeloom.engine.timeframes import timeframe_to_ms
 from tradeloom.engine.timeutil import parse_utc_ms
-
+from tradeloom.research.features.library import default_pipeline
+from tradeloom.research.features.pipeline import FeaturePipeline
 from tradeloom.research.ml.config import (
     DataSettings,
     LabelSettings,
@@ -30,9 +32,6 @@ from tradeloom.research.ml.config import (
     StrategySettings,
     TrainConfig,
 )
-
-from tradeloom.research.features.library import default_pipeline
-from tradeloom.research.features.pipeline import FeaturePipeline
 from tradeloom.research.ml.labels import LabelSpec, TrainingSet, align_training
 
 __all__ = ["BACKTEST_METRICS", "Dataset", "backtest_predictions", "build_pipeline",
@@ -170,10 +169,9 @@ def backtest_predictions(bars: pd.DataFrame, symbols: Sequence[str], ts: Sequenc
     precomputed confidences ``conf`` of (symbol, ts) rows (NaN elsewhere). With
     ``returns=True`` the result also holds ``"returns"``: the per-step equity returns
     (for paired tests of backtest metrics)."""
+    from tradeloom.engine.market import MarketSpec
     from tradeloom.engine.run.backtest import backtest_arrays
     from tradeloom.engine.run.feeds import BarArrays
-    from tradeloom.engine.market import MarketSpec
-
     from tradeloom.research.ml.confidence import PrecomputedBook
     from tradeloom.research.strategies.ml_confidence import ConfidenceSized
 

@@ -33,9 +33,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from numba import njit
-from tradeloom.engine.indicators import registry as ind
+
 from tradeloom.engine.config import config_hash
 from tradeloom.engine.errors import ConfigError, DataError
+from tradeloom.engine.indicators import registry as ind
 from tradeloom.engine.indicators.base import check_period, check_real
 from tradeloom.engine.timeframes import timeframe_to_ms
 

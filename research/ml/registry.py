@@ -58,6 +58,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+
 from tradeloom.adapters.store import duck
 from tradeloom.engine.errors import ConfigError, DataError, TradeloomError
 

@@ -60,7 +60,7 @@ import shlex
 import shutil
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -68,7 +68,6 @@ from typing import Any
 
 from tradeloom.adapters.clock import Clock
 from tradeloom.engine.errors import ConfigError, TradeloomError
-
 from tradeloom.research.ml.config import RetrainConfig, ScheduleConfig, ScheduleJob
 
 __all__ = ["RunRecord", "crontab_lines", "due_now", "next_fire", "retrain_runner",
@@ -191,10 +190,8 @@ def retrain_runner(catalog: Path, base_dir: Path,
     against the store and registry at ``catalog``, with ``created_at`` = the fire time.
     Errors the user can fix (``TradeloomError``) become ``failed`` records here; anything
     else propagates to ``run_schedule``, which logs its traceback."""
-    from tradeloom.adapters.store.market_store import MarketStore
-
     from tradeloom.adapters.config.files import load_config
-
+    from tradeloom.adapters.store.market_store import MarketStore
     from tradeloom.research.ml.registry import ModelRegistry, TrainingInProgress
     from tradeloom.research.ml.retrain import retrain
 

@@ -42,8 +42,8 @@ import pandas as pd
 from tradeloom.engine.config import config_hash
 from tradeloom.engine.errors import DataError
 from tradeloom.engine.timeframes import timeframe_to_ms
-from tradeloom.research.ml.config import CVSettings, TrainConfig
 from tradeloom.research.ml.confidence import ConfidenceModel
+from tradeloom.research.ml.config import CVSettings, TrainConfig
 from tradeloom.research.ml.cv import CVResult, FoldResult, PurgedWalkForward, cross_validate
 from tradeloom.research.ml.data import (
     Dataset,

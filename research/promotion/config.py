@@ -36,9 +36,9 @@ from typing import Any
 
 from pydantic import Field
 
-from tradeloom.engine.config import StrictModel, Symbols, Timeframe, config_hash
 from tradeloom.adapters.config.files import read_config_file, validate_config
 from tradeloom.adapters.secrets import reject_credentials
+from tradeloom.engine.config import StrictModel, Symbols, Timeframe, config_hash
 from tradeloom.research.promotion.lifecycle import GatesConfig
 from tradeloom.research.regress.goldens import resolve_strategy_spec
 

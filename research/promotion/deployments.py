@@ -39,12 +39,12 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+
 from tradeloom.adapters.store import duck
 from tradeloom.adapters.store.catalog import CATALOG_FILE
 from tradeloom.engine.errors import ConfigError
-from tradeloom.research.promotion.lifecycle import Stage
-
 from tradeloom.research.promotion.config import DeploymentSpec, spec_hash
+from tradeloom.research.promotion.lifecycle import Stage
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS deployments (

@@ -39,9 +39,9 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import Field
-from tradeloom.engine.errors import ConfigError
 
 from tradeloom.engine.config import StrictModel
+from tradeloom.engine.errors import ConfigError
 
 
 class Stage(StrEnum):

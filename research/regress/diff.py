@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
+
 from tradeloom.engine.results.result import BacktestResult
 
 # Frames compared, in report order after trades and metrics.

@@ -51,13 +51,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
+
+from tradeloom.adapters.config.files import read_config_file, validate_config
+from tradeloom.engine.config import StrictModel
 from tradeloom.engine.errors import ConfigError, TradeloomError
 from tradeloom.engine.results.result import BacktestResult
-
 from tradeloom.research.backtest_settings import BacktestSettings
-from tradeloom.engine.config import StrictModel
-from tradeloom.adapters.config.files import read_config_file, validate_config
-
 from tradeloom.research.regress.diff import context_lines, drift_lines
 
 Status = Literal["pass", "drift", "missing", "nondeterministic", "updated", "unchanged", "error"]

@@ -30,8 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from tradeloom.engine.results import metrics as m
 from tradeloom.engine.errors import DataError
+from tradeloom.engine.results import metrics as m
 from tradeloom.engine.results.result import BacktestResult
 from tradeloom.engine.timeframes import bars_per_year, timeframe_to_ms
 

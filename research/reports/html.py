@@ -16,7 +16,9 @@ from typing import Any
 import numpy as np
 
 from tradeloom.engine.results.result import METRIC_KEYS, BacktestResult
-from tradeloom.engine.results.result import _fmt_metric as fmt_metric  # the one formatter summary() uses
+from tradeloom.engine.results.result import (
+    _fmt_metric as fmt_metric,  # the one formatter summary() uses
+)
 from tradeloom.research.reports import data as d
 
 KPI_KEYS = ("total_return", "cagr", "sharpe", "max_drawdown", "n_trades", "win_rate")

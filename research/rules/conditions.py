@@ -37,7 +37,16 @@ from typing import Any
 
 import numpy as np
 
-from tradeloom.research.rules.schema import FIELDS, MAX_LAG, AllOf, AnyOf, Compare, NotOf, Op, RuleSet
+from tradeloom.research.rules.schema import (
+    FIELDS,
+    MAX_LAG,
+    AllOf,
+    AnyOf,
+    Compare,
+    NotOf,
+    Op,
+    RuleSet,
+)
 
 __all__ = ["Node", "Ref", "StreamNodes", "batch_values", "flatten", "parse_operand",
            "reference_problems", "refs_of"]

@@ -43,11 +43,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from tradeloom.engine.strategy.base import Param, Strategy, StrategyError
-from tradeloom.research.universe.regime import Regime, RegimeConfig, RegimeTracker
 from tradeloom.research.sleeve_context import SleeveContext
 from tradeloom.research.strategies.breakout_bracket import BreakoutBracket
 from tradeloom.research.strategies.rsi_reversion import RsiReversion
 from tradeloom.research.strategies.sma_cross import SmaCross
+from tradeloom.research.universe.regime import Regime, RegimeConfig, RegimeTracker
 
 FLAT = "flat"
 FLATTEN_TAG = "regime_switch:flatten"

@@ -37,7 +37,6 @@ from typing import Any
 
 from tradeloom.engine.errors import ConfigError
 from tradeloom.engine.strategy.base import Strategy
-
 from tradeloom.research.sweeps.jobs import DataSpec, RunSettings
 
 __all__ = ["FAST_PATHS", "KNOWN_STRATEGIES", "FastChoice", "FastPath", "choose_fast_path",

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 import numpy as np
+
 from tradeloom.engine.errors import ConfigError
 
 __all__ = ["GRID_SYNTAX", "MAX_RANGE_VALUES", "ParamGrid", "is_param_name", "parse_spec", "parse_values"]

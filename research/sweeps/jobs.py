@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tradeloom.engine.run.backtest import DEFAULT_CASH
+
 from tradeloom.engine.errors import ConfigError, StrategyError
 from tradeloom.engine.results.result import METRIC_KEYS
+from tradeloom.engine.run.backtest import DEFAULT_CASH
 from tradeloom.engine.strategy.base import Strategy
-
 from tradeloom.research.sweeps.trials import TrialStats, trial_stats
 
 __all__ = [

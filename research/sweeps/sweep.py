@@ -50,15 +50,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
+
 from tradeloom.engine.errors import ConfigError, StrategyError
 from tradeloom.engine.results.result import METRIC_KEYS
 from tradeloom.engine.strategy.base import Strategy
 from tradeloom.engine.timeframes import bars_per_year
-
+from tradeloom.research.strategy_loader import load_strategy
 from tradeloom.research.sweeps.executors import Executor, LocalExecutor
 from tradeloom.research.sweeps.fastpath import explain_fast_path
 from tradeloom.research.sweeps.grid import ParamGrid
-from tradeloom.research.strategy_loader import load_strategy
 from tradeloom.research.sweeps.jobs import (
     DataSpec,
     EventJob,
@@ -69,7 +69,6 @@ from tradeloom.research.sweeps.jobs import (
     run_fast_job,
     strategy_ref,
 )
-from tradeloom.research.sweeps.trials import DEFAULT_BLOCKS, OverfitReport, overfit_report
 from tradeloom.research.sweeps.table import (
     best_index,
     check_metric,
@@ -77,6 +76,7 @@ from tradeloom.research.sweeps.table import (
     results_table,
     write_parquet_atomic,
 )
+from tradeloom.research.sweeps.trials import DEFAULT_BLOCKS, OverfitReport, overfit_report
 
 __all__ = [
     "Combinations", "Progress", "SweepResult", "as_grid", "evaluate", "prepare_combinations",

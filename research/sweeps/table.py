@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
 from tradeloom.engine.errors import ConfigError
 from tradeloom.engine.results.result import METRIC_KEYS
 

@@ -45,13 +45,21 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from tradeloom.engine.results import metrics as m
 from tradeloom.engine.strategy.base import Strategy
 from tradeloom.engine.timeframes import bars_per_year, timeframe_to_ms
-
+from tradeloom.research.strategy_loader import load_strategy
 from tradeloom.research.sweeps.executors import Executor, LocalExecutor
 from tradeloom.research.sweeps.fastpath import explain_fast_path
-from tradeloom.research.strategy_loader import load_strategy
+from tradeloom.research.sweeps.jobs import (
+    DataSpec,
+    EventJob,
+    JobResult,
+    RunSettings,
+    run_event_job,
+    strategy_ref,
+)
 from tradeloom.research.sweeps.sweep import (
     Engine,
     GridLike,
@@ -62,21 +70,13 @@ from tradeloom.research.sweeps.sweep import (
     progress_counter,
     search_overfit,
 )
-from tradeloom.research.sweeps.trials import DEFAULT_BLOCKS, OverfitReport
-from tradeloom.research.sweeps.jobs import (
-    DataSpec,
-    EventJob,
-    JobResult,
-    RunSettings,
-    run_event_job,
-    strategy_ref,
-)
 from tradeloom.research.sweeps.table import (
     best_index,
     check_metric,
     results_table,
     write_parquet_atomic,
 )
+from tradeloom.research.sweeps.trials import DEFAULT_BLOCKS, OverfitReport
 from tradeloom.research.sweeps.wf_windows import Span, Window, parse_span, plan_windows
 
 __all__ = ["WalkForwardResult", "bar_times", "run_walkforward", "stitch"]

@@ -29,6 +29,7 @@ import re
 from dataclasses import dataclass
 
 import numpy as np
+
 from tradeloom.engine.errors import ConfigError, DataError
 from tradeloom.engine.timeframes import timeframe_to_ms
 from tradeloom.engine.timeutil import format_utc_ms

@@ -26,10 +26,11 @@ and allowed); ``replay`` applies the same ``block``/``allow`` lists at the same 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
+
 from tradeloom.adapters.live.universe import apply_universe
 from tradeloom.engine.errors import ConfigError
 from tradeloom.engine.orders import Bar

@@ -50,12 +50,12 @@ from typing import Any
 
 import numpy as np
 from pydantic import Field, model_validator
+
+from tradeloom.engine.config import StrictModel
 from tradeloom.engine.errors import DataError
 from tradeloom.engine.indicators.registry import ADX, RealizedVol, adx, realized_vol
 from tradeloom.engine.timeframes import timeframe_to_ms
 from tradeloom.engine.timeutil import format_utc_ms
-
-from tradeloom.engine.config import StrictModel
 
 __all__ = ["Regime", "RegimeConfig", "RegimeReading", "RegimeSeries", "RegimeStatus",
            "RegimeTracker", "classify", "next_regime", "regime_as_of"]

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+
 from tradeloom.adapters.store.schema import symbol_dirname
 
 MS_PER_YEAR = 365 * 24 * 3_600_000

@@ -61,13 +61,13 @@ from typing import Any
 
 import duckdb
 from pydantic import Field, model_validator
+
 from tradeloom.adapters.store.schema import symbol_dirname
+from tradeloom.engine.config import StrictModel, Timeframe, config_hash
 from tradeloom.engine.errors import ConfigError
 from tradeloom.engine.timeframes import timeframe_to_ms
 from tradeloom.engine.timeutil import format_utc_ms, parse_utc_ms
 from tradeloom.research.universe.sql import partition_files, private_connection, window_figures
-
-from tradeloom.engine.config import StrictModel, Timeframe, config_hash
 
 DAY_MS = 86_400_000
 TIERS = ("core", "satellite", "excluded")

@@ -21,7 +21,6 @@ import tomllib
 from pathlib import Path
 
 import aiohttp
-import pytest
 from browser import BrowserError, _DevTools, _start
 from PIL import Image
 from sweep_helpers import make_store

@@ -19,6 +19,7 @@ import pytest
 import report_sample as rs
 from browser import BrowserError, PageShot, chromium_path, open_page
 from PIL import Image
+
 from tradeloom.research.reports.report import render_report, render_sweep_report
 
 REPORT_PLOTS = {"plot-equity", "plot-candles-BTC-USDT", "plot-monthly", "plot-rolling",

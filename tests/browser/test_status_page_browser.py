@@ -22,11 +22,11 @@ from browser import _DevTools, _start
 from paced_clock import PacedClock, _until
 from PIL import Image
 from runner_helpers import SIM_SETTINGS, make_config
-from tradeloom.app.session import open_paper
+
 from tradeloom.adapters.ops.status import read_statuses
 from tradeloom.adapters.ops.status_publisher import StatusPublisher
+from tradeloom.app.session import open_paper
 from tradeloom.engine.strategy.base import Strategy
-
 from tradeloom.serve.server import ServerSettings, start_server
 
 KILL_DEADLINE_S = 10.0

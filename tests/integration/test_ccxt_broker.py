@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from emulator import BinanceEmulator, Fault
 from live_helpers import API_KEY, SECRET, at_bar, binance_client, make_broker
+
 from tradeloom.adapters.ccxt.broker import CcxtBroker
 from tradeloom.adapters.ccxt.exchange import market_specs_from_ccxt
 from tradeloom.adapters.live.state import LiveStateStore

@@ -13,15 +13,15 @@ import pytest
 from deploy_helpers import deployment_file, regress_config, sample_store
 from emulator import BinanceEmulator
 from runner_helpers import SMA, run_paper
+
+from tradeloom.adapters.live.journal import read_journal
 from tradeloom.adapters.ops.audit import AuditLog, verify
 from tradeloom.app.deployment import Actor, Notify, demote, promote, register, retire
-from tradeloom.research.promotion.deployments import Action, DeploymentStore
-from tradeloom.adapters.live.journal import read_journal
 from tradeloom.app.paper_evidence import find_paper_journals, paper_evidence
 from tradeloom.engine.errors import ConfigError
-from tradeloom.research.promotion.lifecycle import Stage, check_demotion, check_promotion
-
 from tradeloom.research.promotion.config import load_deployment
+from tradeloom.research.promotion.deployments import Action, DeploymentStore
+from tradeloom.research.promotion.lifecycle import Stage, check_demotion, check_promotion
 
 T0 = 1_717_200_000_000
 

@@ -9,6 +9,7 @@ import ccxt
 import pytest
 from emulator import BinanceEmulator, Fault
 from live_helpers import API_KEY, SECRET, at_bar, binance_client, settings_for
+
 from tradeloom.adapters.ccxt.exchange import Credentials, make_client
 
 SYMBOL = "BTC/USDT"

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from sweep_helpers import SMA, data_spec, make_store
+
 from tradeloom.engine.errors import ConfigError, StrategyError
 from tradeloom.research.sweeps.executors import (
     DaskExecutor,

@@ -12,16 +12,16 @@ import pandas as pd
 import pytest
 import typer
 from emulator import BinanceEmulator, Fault
-from tradeloom.adapters.store.catalog import IngestRun
+from typer.testing import CliRunner
+
 from tradeloom.adapters.ccxt.exchange import ExchangeSettings
+from tradeloom.adapters.store.catalog import IngestRun
 from tradeloom.adapters.store.ingest import IngestProgress, RetryPolicy, ingest_ohlcv
 from tradeloom.adapters.store.market_store import MarketStore
+from tradeloom.cli.ingest import ingest, parse_options
 from tradeloom.engine.errors import TransientExchangeError, UnknownSymbol
 from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.timeutil import format_utc_ms
-from typer.testing import CliRunner
-
-from tradeloom.cli.ingest import ingest, parse_options
 
 TF = 3_600_000
 KLINES = "/api/v3/klines"

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 from emulator import BinanceEmulator, Fault
+
 from tradeloom.adapters.ccxt.exchange import ExchangeSettings
 from tradeloom.adapters.store.ingest import ingest_ohlcv
 from tradeloom.adapters.store.market_store import MarketStore

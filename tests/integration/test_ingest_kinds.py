@@ -7,14 +7,14 @@ import pandas as pd
 import pytest
 from emulator import BinanceFuturesEmulator
 from emulator.binance_futures import INTERVALS, open_interest_at
+from typer.testing import CliRunner
+
 from tradeloom.adapters.ccxt.exchange import ExchangeSettings
 from tradeloom.adapters.store.ingest import RetryPolicy, ingest
 from tradeloom.adapters.store.market_store import MarketStore
 from tradeloom.adapters.store.repair import repair_dataset
-from tradeloom.engine.errors import ConfigError
-from typer.testing import CliRunner
-
 from tradeloom.cli.main import app
+from tradeloom.engine.errors import ConfigError
 
 PERP = "BTC/USDT:USDT"
 TF5 = 300_000

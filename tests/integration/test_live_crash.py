@@ -18,14 +18,14 @@ from collections import Counter
 from pathlib import Path
 
 from crash_config import CRASH_SETTINGS, crash_config
-from live_strategies.ladder import Ladder
 from live_helpers import API_KEY, SECRET
+from live_strategies.ladder import Ladder
+
 from tradeloom.adapters.clock import ManualClock
 from tradeloom.adapters.config.risk_profiles import load_profile
 from tradeloom.adapters.live.journal import read_journal
 from tradeloom.adapters.live.replay import replay
 from tradeloom.app.session import open_live
-
 from tradeloom.cli.live import ccxt_broker_factory
 
 ROOT = Path(__file__).resolve().parents[2]

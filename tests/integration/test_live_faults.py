@@ -17,11 +17,11 @@ from emulator import BinanceEmulator, Fault
 from live_helpers import API_KEY, SECRET
 from runner_helpers import HOUR, exchange_settings, start_at
 from test_live_crash import assert_state_equals_exchange
-from tradeloom.adapters.live.journal import read_journal
-from tradeloom.app.session import open_live
 
-from tradeloom.cli.live import ccxt_broker_factory
+from tradeloom.adapters.live.journal import read_journal
 from tradeloom.app.live_config import LiveConfig
+from tradeloom.app.session import open_live
+from tradeloom.cli.live import ccxt_broker_factory
 
 ENV = {"TRADELOOM_API_KEY": API_KEY, "TRADELOOM_API_SECRET": SECRET}
 ORDER = "/api/v3/order"

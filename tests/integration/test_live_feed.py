@@ -7,9 +7,10 @@ import asyncio
 
 from emulator import Fault
 from runner_helpers import HOUR, exchange_settings, start_at
-from tradeloom.adapters.clock import ManualClock
-from tradeloom.adapters.ccxt.exchange import make_client
+
 from tradeloom.adapters.ccxt.bar_feed import PollingBarFeed, WatchBarFeed
+from tradeloom.adapters.ccxt.exchange import make_client
+from tradeloom.adapters.clock import ManualClock
 from tradeloom.adapters.live.warmup import load_warmup
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from live_helpers import API_KEY, SECRET
 from runner_helpers import SIM_SETTINGS, backtest_same_bars, make_config, start_at
+
 from tradeloom.adapters.live.journal import read_journal
 from tradeloom.app.session import open_live
-
 from tradeloom.cli.live import ccxt_broker_factory
 
 ENV = {"TRADELOOM_API_KEY": API_KEY, "TRADELOOM_API_SECRET": SECRET}

@@ -9,16 +9,16 @@ from pathlib import Path
 import pytest
 from emulator.binance_trades import TRADES_PER_BAR
 from runner_helpers import HOUR, exchange_settings, make_config, start_at
-from tradeloom.adapters.clock import ManualClock
+
 from tradeloom.adapters.ccxt.exchange import make_client
+from tradeloom.adapters.ccxt.trade_feed import TradeBarFeed
+from tradeloom.adapters.clock import ManualClock
+from tradeloom.adapters.config.risk_profiles import load_profile
 from tradeloom.adapters.live.journal import read_journal
 from tradeloom.adapters.live.replay import replay
 from tradeloom.adapters.live.runner import RunnerSettings
 from tradeloom.app.session import open_paper
-from tradeloom.adapters.ccxt.trade_feed import TradeBarFeed
 from tradeloom.engine.orders import OrderType
-
-from tradeloom.adapters.config.risk_profiles import load_profile
 
 PROBE = f"{Path(__file__).resolve().parents[1] / 'support' / 'live_strategies' / 'tick_probe.py'}:TickProbe"
 QUARTER = HOUR // TRADES_PER_BAR

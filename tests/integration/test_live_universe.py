@@ -11,11 +11,11 @@ from emulator import BinanceEmulator
 from emulator.binance import load_sample_bars
 from live_strategies.ladder import Ladder
 from runner_helpers import HOUR, SIM_SETTINGS, _paper, make_config, start_at
+
+from tradeloom.adapters.config.risk_profiles import load_profile
 from tradeloom.adapters.live.journal import read_journal
 from tradeloom.adapters.live.replay import replay
 from tradeloom.adapters.store.market_store import MarketStore
-
-from tradeloom.adapters.config.risk_profiles import load_profile
 
 START, DROP, BARS = 300, 306, 60
 RULES = {"symbols": ["BTC/USDT", "ETH/USDT"], "window_days": 0.25, "min_age_days": 0.0,

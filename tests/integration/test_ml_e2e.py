@@ -13,6 +13,7 @@ import math
 
 import pytest
 from ml_helpers import SYMBOLS, retrain_config, sample_store, train_config
+
 from tradeloom.research.backtest import run_backtest
 from tradeloom.research.ml.registry import ModelRegistry
 from tradeloom.research.ml.retrain import DECISION_EVENT, retrain
@@ -157,6 +158,7 @@ def test_a_meta_labeled_model_trades_only_what_its_primary_proposes(store):
     in a backtest its confidence is 0 wherever the primary proposes nothing, so the
     strategy buys only on bars where the primary is long."""
     import numpy as np
+
     from tradeloom.engine.timeutil import parse_utc_ms
     from tradeloom.research.ml.metalabel import PrimarySpec
     from tradeloom.research.ml.warmup import warmup_bars

@@ -8,6 +8,7 @@ from pathlib import Path
 import ccxt
 import pytest
 from emulator import OkxEmulator
+
 from tradeloom.adapters.ccxt.broker import CcxtBroker
 from tradeloom.adapters.ccxt.exchange import (
     Credentials,
@@ -15,8 +16,8 @@ from tradeloom.adapters.ccxt.exchange import (
     make_client,
     market_specs_from_ccxt,
 )
-from tradeloom.adapters.store.ingest import RetryPolicy
 from tradeloom.adapters.live.state import LiveStateStore
+from tradeloom.adapters.store.ingest import RetryPolicy
 from tradeloom.engine.orders import Order, OrderStatus, OrderType, Side
 
 KEY, SECRET, PASSPHRASE = "okxKEY71c2a9", "okxSECRET4f0d81", "okxPASS9a"

@@ -27,13 +27,13 @@ from browser import _DevTools, _start
 from deploy_helpers import deployment_file, regress_config, sample_store
 from paced_clock import PacedClock, _until
 from runner_helpers import SIM_SETTINGS, make_config, start_at
-from tradeloom.adapters.ops.audit import AuditLog
-from tradeloom.adapters.live.journal import read_journal
-from tradeloom.app.session import open_paper
-from tradeloom.adapters.ops.status import read_statuses
-from tradeloom.adapters.ops.status_publisher import StatusPublisher
 from typer.testing import CliRunner
 
+from tradeloom.adapters.live.journal import read_journal
+from tradeloom.adapters.ops.audit import AuditLog
+from tradeloom.adapters.ops.status import read_statuses
+from tradeloom.adapters.ops.status_publisher import StatusPublisher
+from tradeloom.app.session import open_paper
 from tradeloom.cli import context as clictx
 from tradeloom.cli.deploy import audit_app, deploy_register, promote
 from tradeloom.cli.live import replay

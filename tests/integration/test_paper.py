@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from runner_helpers import HOUR, backtest_same_bars, run_paper
+
 from tradeloom.adapters.live.journal import read_journal
 
 

@@ -6,6 +6,7 @@ divergence."""
 from __future__ import annotations
 
 from runner_helpers import run_paper
+
 from tradeloom.adapters.live.journal import read_journal
 from tradeloom.adapters.live.replay import replay
 from tradeloom.engine.risk.config import RiskConfig

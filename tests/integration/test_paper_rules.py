@@ -5,6 +5,7 @@ backtest on the same bars."""
 from __future__ import annotations
 
 from runner_helpers import backtest_same_bars, run_paper
+
 from tradeloom.adapters.live.journal import read_journal
 from tradeloom.research.rules.files import EXAMPLES
 

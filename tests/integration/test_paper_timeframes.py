@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from runner_helpers import HOUR, run_paper
+
 from tradeloom.adapters.config.risk_profiles import load_profile
 from tradeloom.adapters.live.journal import read_journal
 from tradeloom.adapters.live.journal_codec import bars_of

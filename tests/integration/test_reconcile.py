@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from emulator import BinanceEmulator, Fault
 from live_helpers import API_KEY, SECRET, at_bar, binance_client, make_broker
+
 from tradeloom.adapters.live.reconcile import ReconcilePolicy, reconcile
 from tradeloom.engine.orders import Order, OrderType, Side
 

@@ -9,14 +9,14 @@ import json
 import pytest
 from live_helpers import API_KEY, SECRET
 from runner_helpers import PARAMS, SIM_SETTINGS, make_config, run_paper, start_at
+
+from tradeloom.adapters.config.risk_profiles import load_profile
 from tradeloom.adapters.live.journal import read_journal
 from tradeloom.adapters.live.replay import replay
 from tradeloom.app.session import open_live
+from tradeloom.cli.live import ccxt_broker_factory
 from tradeloom.engine.risk.config import RiskConfig
 from tradeloom.research.strategies.sma_cross import SmaCross
-
-from tradeloom.cli.live import ccxt_broker_factory
-from tradeloom.adapters.config.risk_profiles import load_profile
 
 
 @pytest.fixture(scope="module")

@@ -18,16 +18,16 @@ import typer
 from aiohttp import web
 from live_helpers import API_KEY, SECRET
 from runner_helpers import PARAMS, SIM_SETTINGS, SMA, make_config, start_at
-from tradeloom.app import session as session_mod
-from tradeloom.adapters.ops.audit import AuditLog, verify
-from tradeloom.adapters.live.journal import read_journal
-from tradeloom.adapters.live.safety import write_kill_flag
-from tradeloom.app.session import open_live, open_paper
-from tradeloom.adapters.ops.status import read_statuses
-from tradeloom.engine.strategy.base import Strategy
 from typer.testing import CliRunner
 
+from tradeloom.adapters.live.journal import read_journal
+from tradeloom.adapters.live.safety import write_kill_flag
+from tradeloom.adapters.ops.audit import AuditLog, verify
+from tradeloom.adapters.ops.status import read_statuses
+from tradeloom.app import session as session_mod
+from tradeloom.app.session import open_live, open_paper
 from tradeloom.cli.live import ccxt_broker_factory, paper
+from tradeloom.engine.strategy.base import Strategy
 
 ENV = {"TRADELOOM_API_KEY": API_KEY, "TRADELOOM_API_SECRET": SECRET}
 

@@ -11,6 +11,7 @@ import time
 import pytest
 from live_helpers import API_KEY, SECRET
 from runner_helpers import make_config
+
 from tradeloom.adapters.clock import SystemClock
 from tradeloom.adapters.live.runner import LiveRunner, RunnerParts, RunnerSettings
 from tradeloom.adapters.live.safety import (
@@ -19,16 +20,15 @@ from tradeloom.adapters.live.safety import (
     live_lock_key,
     write_kill_flag,
 )
+from tradeloom.app.live_config import LiveConfig, load_live_config
 from tradeloom.app.session import open_live, open_paper, preflight_live
-from tradeloom.engine.errors import ConfigError, TradeloomError
-from tradeloom.engine.run.loop import Engine
-from tradeloom.engine.orders import Bar
+from tradeloom.cli.live import ccxt_broker_factory
 from tradeloom.engine.accounting.portfolio import Portfolio
+from tradeloom.engine.errors import ConfigError, TradeloomError
+from tradeloom.engine.orders import Bar
+from tradeloom.engine.run.loop import Engine
 from tradeloom.engine.sim.broker import SimulatedBroker
 from tradeloom.engine.strategy.base import Strategy
-
-from tradeloom.cli.live import ccxt_broker_factory
-from tradeloom.app.live_config import LiveConfig, load_live_config
 
 ENV = {"TRADELOOM_API_KEY": API_KEY, "TRADELOOM_API_SECRET": SECRET}
 
@@ -211,6 +211,7 @@ def test_clock_drift_above_threshold_pauses_entries(emulator, tmp_path):
     import asyncio as _asyncio
 
     from runner_helpers import SIM_SETTINGS, start_at
+
     from tradeloom.adapters.live.journal import read_journal
 
     cfg = make_config(emulator, tmp_path)

@@ -12,6 +12,7 @@ import sys
 import ccxt
 import pytest
 from runner_helpers import make_config
+
 from tradeloom.adapters.ccxt.exchange import map_ccxt_error
 from tradeloom.adapters.live.runner import RunnerSettings
 from tradeloom.adapters.secrets import (
@@ -22,12 +23,11 @@ from tradeloom.adapters.secrets import (
     reject_credentials,
     scrub,
 )
+from tradeloom.app.session import open_live
+from tradeloom.cli.live import ccxt_broker_factory
 from tradeloom.engine.errors import ConfigError
 from tradeloom.engine.orders import Bar
 from tradeloom.engine.strategy.base import Strategy
-
-from tradeloom.app.session import open_live
-from tradeloom.cli.live import ccxt_broker_factory
 
 
 @pytest.mark.parametrize(("name", "credential"), [

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from emulator import BinanceEmulator
 from s3_helpers import BUCKET, SECRET_KEY, s3_server  # noqa: F401 - fixture
+
 from tradeloom.adapters.store.market_store import MarketStore
 
 REPO = Path(__file__).resolve().parents[2]

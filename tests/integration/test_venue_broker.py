@@ -13,6 +13,9 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from venue_live import Venue, venue
+from venues.testing import API_KEY, PASSPHRASE, SECRET
+
 from tradeloom.adapters.ccxt.broker import CcxtBroker
 from tradeloom.adapters.ccxt.exchange import Credentials, make_client, market_specs_from_ccxt
 from tradeloom.adapters.live.reconcile import reconcile
@@ -21,8 +24,6 @@ from tradeloom.adapters.store.ingest import RetryPolicy
 from tradeloom.engine.accounting.portfolio import Portfolio
 from tradeloom.engine.errors import InsufficientFunds
 from tradeloom.engine.orders import Order, OrderStatus, OrderType, Side
-from venue_live import Venue, venue
-from venues.testing import API_KEY, PASSPHRASE, SECRET
 
 BTC = "BTC/USDT"
 FAST = RetryPolicy(attempts=2, base_delay_s=0.01, max_delay_s=0.02, seed=1)

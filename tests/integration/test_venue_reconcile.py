@@ -13,16 +13,16 @@ from pathlib import Path
 import pytest
 import typer
 from typer.testing import CliRunner
+from venue_live import ENV, HOUR, VENUE_SETTINGS, run, venue, write_config
+from venues.testing import API_KEY, SECRET
 
 from tradeloom.adapters.ccxt.broker import CcxtBroker
 from tradeloom.adapters.ccxt.exchange import Credentials, make_client, market_specs_from_ccxt
 from tradeloom.adapters.live.journal import read_journal
 from tradeloom.adapters.live.reconcile import reconcile
 from tradeloom.adapters.live.state import LiveStateStore
-from tradeloom.engine.orders import Order, OrderType, Side
 from tradeloom.cli.reconcile import reconcile_command
-from venue_live import ENV, HOUR, VENUE_SETTINGS, run, venue, write_config
-from venues.testing import API_KEY, SECRET
+from tradeloom.engine.orders import Order, OrderType, Side
 
 BTC = "BTC/USDT"
 app = typer.Typer()

@@ -15,14 +15,15 @@ from pathlib import Path
 
 import pytest
 from live_strategies.round_trips import RoundTrips
+from venue_live import flat_bars, run, venue
+from venues.testing import API_KEY
+
 from tradeloom.adapters.config.risk_profiles import load_profile
 from tradeloom.adapters.live.journal import read_journal
 from tradeloom.adapters.live.journal_codec import bars_of
 from tradeloom.adapters.live.replay import replay
 from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.run.backtest import run_bars
-from venue_live import flat_bars, run, venue
-from venues.testing import API_KEY
 
 pytest_plugins = ["venues.fixtures"]
 

@@ -8,13 +8,14 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from venue_live import Venue, venue
+from venues.testing import API_KEY, PASSPHRASE, SECRET, until
+
 from tradeloom.adapters.ccxt.broker import CcxtBroker
 from tradeloom.adapters.ccxt.exchange import Credentials, make_client, market_specs_from_ccxt
 from tradeloom.adapters.ccxt.user_stream import UserStream
 from tradeloom.adapters.live.state import LiveStateStore
 from tradeloom.engine.orders import Order, OrderStatus, OrderType, Side
-from venue_live import Venue, venue
-from venues.testing import API_KEY, PASSPHRASE, SECRET, until
 
 BTC = "BTC/USDT"
 TRADES_PATH = {"binance": "/api/v3/myTrades", "okx": "/api/v5/trade/fills"}

@@ -18,11 +18,12 @@ import pytest
 from engine_helpers import MIN, random_walk
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from tradeloom.engine.costs.fees import FeeAsset
-from tradeloom.engine.run.backtest import build_engine
-from tradeloom.engine.run.feeds import merge_bars
 from tradeloom.engine.market import FeeSide, MarketSpec
 from tradeloom.engine.orders import Side
+from tradeloom.engine.run.backtest import build_engine
+from tradeloom.engine.run.feeds import merge_bars
 from tradeloom.engine.run.wiring import simulated_broker, wire_engine
 from tradeloom.engine.strategy.base import Strategy
 

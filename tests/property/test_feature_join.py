@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from tradeloom.engine.errors import DataError
 from tradeloom.research.features.join import asof_join
 from tradeloom.research.features.pipeline import Feature, FeaturePipeline

@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from tradeloom.engine.errors import ConfigError, DataError
 from tradeloom.engine.orders import Bar
 from tradeloom.research.features.kinds_base import FEATURE_KINDS

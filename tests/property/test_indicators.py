@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tradeloom.engine.indicators import registry as ind
+
 from tradeloom.engine.errors import ConfigError, DataError
+from tradeloom.engine.indicators import registry as ind
 from tradeloom.engine.indicators.registry import INDICATORS, compute, make_stream, warmup
 
 pytestmark = pytest.mark.filterwarnings("error")  # no RuntimeWarning (0/0, overflow) allowed

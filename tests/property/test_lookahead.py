@@ -12,6 +12,7 @@ import numpy as np
 from engine_helpers import random_walk
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from tradeloom.engine.run.backtest import backtest_arrays
 from tradeloom.engine.run.feeds import BarArrays
 from tradeloom.engine.strategy.base import Param, Strategy

@@ -15,12 +15,13 @@ from typing import Any
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from risk_fakes import PortfolioView
+
+from tradeloom.engine.accounting.portfolio import Portfolio
 from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.orders import Fill, Liquidity, Order, OrderType, Side
-from tradeloom.engine.accounting.portfolio import Portfolio
-from tradeloom.engine.risk.engine import RiskEngine
 from tradeloom.engine.risk.codes import Outcome
 from tradeloom.engine.risk.config import RiskConfig
+from tradeloom.engine.risk.engine import RiskEngine
 
 SYMBOLS = ("BTC/USDT", "ETH/USDT", "SOL/USDT")
 TOL = 1e-9

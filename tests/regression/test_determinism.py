@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine_helpers import random_walk
+
 from tradeloom.adapters.store.results_io import save_result
 from tradeloom.engine.run.backtest import backtest_arrays
 from tradeloom.engine.strategy.base import Param, Strategy
@@ -73,6 +74,7 @@ def test_input_dict_order_does_not_matter():
 
 def test_store_backed_runs_repeat_and_record_their_identity(tmp_path):
     import pandas as pd
+
     from tradeloom.adapters.store.market_store import MarketStore
     from tradeloom.engine.market import MarketSpec
     from tradeloom.research.backtest import run_backtest
@@ -107,6 +109,7 @@ def test_the_manifest_records_costs_and_risk_as_settings_and_hashes_them(tmp_pat
     """Fee, slippage and risk settings are structured JSON in the manifest (no repr strings),
     and the manifest's config_hash is the one config_hash of that config."""
     import pandas as pd
+
     from tradeloom.adapters.store.market_store import MarketStore
     from tradeloom.engine.config import config_hash
     from tradeloom.engine.costs.fees import MakerTakerFees

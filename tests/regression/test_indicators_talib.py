@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import talib
+
 from tradeloom.engine.indicators import registry as ind
 
 REPO = Path(__file__).resolve().parents[2]

@@ -12,19 +12,18 @@ import json
 import shutil
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Optional
 
 import pytest
 import typer
-from tradeloom.adapters.store.market_store import MarketStore
-from tradeloom.engine.errors import ConfigError
-from tradeloom.research.regress.goldens import load_regress_config
-from tradeloom.app.regress import run_regress
 from typer.testing import CliRunner
 
+from tradeloom.adapters.store.market_store import MarketStore
+from tradeloom.app.regress import run_regress
+from tradeloom.app.sample import load_sample
 from tradeloom.cli import context as clictx
 from tradeloom.cli.regress import regress
-from tradeloom.app.sample import load_sample
+from tradeloom.engine.errors import ConfigError
+from tradeloom.research.regress.goldens import load_regress_config
 
 pytest_plugins = ["pytester"]
 
@@ -53,7 +52,7 @@ def make_app() -> typer.Typer:
     app = typer.Typer()
 
     @app.callback()
-    def _options(catalog: Optional[Path] = typer.Option(None, "--catalog")) -> None:
+    def _options(catalog: Path | None = typer.Option(None, "--catalog")) -> None:
         clictx.set_catalog(catalog)
 
     app.command("regress")(regress)

@@ -64,10 +64,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from tradeloom.engine.run.backtest import backtest_arrays
-from tradeloom.engine.run.feeds import BarArrays
+
 from tradeloom.engine.indicators.registry import SMA, sma
 from tradeloom.engine.market import MarketSpec
+from tradeloom.engine.run.backtest import backtest_arrays
+from tradeloom.engine.run.feeds import BarArrays
 from tradeloom.research.strategies import SmaCross
 
 ROOT = Path(__file__).resolve().parents[2] / "datasets" / "sample"

@@ -6,7 +6,6 @@ from pathlib import Path
 
 from tradeloom.adapters.ccxt.exchange import ExchangeSettings
 from tradeloom.adapters.live.runner import RunnerSettings
-
 from tradeloom.app.live_config import LiveConfig
 
 LADDER = f"{Path(__file__).resolve().parent / 'live_strategies' / 'ladder.py'}:Ladder"

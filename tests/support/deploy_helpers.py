@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from runner_helpers import PARAMS, SMA
+
 from tradeloom.adapters.store.market_store import MarketStore
 from tradeloom.app.regress import run_regress
-
 from tradeloom.app.sample import load_sample
 
 #: Same strategy and params as the paper sessions of ``runner_helpers``.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+
 from tradeloom.engine.run.feeds import BarArrays
 
 MIN = 60_000

@@ -22,6 +22,7 @@ sys.path.insert(0, str(HERE))
 
 from emulator import BinanceEmulator  # noqa: E402
 from runner_helpers import SIM_SETTINGS, exchange_settings, start_at  # noqa: E402
+
 from tradeloom.app.live_config import LiveConfig, load_live_config  # noqa: E402
 from tradeloom.app.session import open_paper  # noqa: E402
 

@@ -17,9 +17,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from crash_config import CRASH_SETTINGS, crash_config
+
 from tradeloom.adapters.clock import ManualClock
 from tradeloom.app.session import open_live
-
 from tradeloom.cli.live import ccxt_broker_factory
 
 

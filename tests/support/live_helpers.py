@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from emulator import BinanceEmulator
+
 from tradeloom.adapters.ccxt.broker import CcxtBroker
 from tradeloom.adapters.ccxt.exchange import (
     Credentials,
@@ -15,8 +16,8 @@ from tradeloom.adapters.ccxt.exchange import (
     make_client,
     market_specs_from_ccxt,
 )
-from tradeloom.adapters.store.ingest import RetryPolicy
 from tradeloom.adapters.live.state import LiveStateStore
+from tradeloom.adapters.store.ingest import RetryPolicy
 
 API_KEY = "tlKEY9f3a1c77d2e44b0"
 SECRET = "tlSECRET5b8e2d90c1f7a6"

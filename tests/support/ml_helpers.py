@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from tradeloom.adapters.store.market_store import MarketStore
-
-from tradeloom.research.ml.config import RetrainConfig, TrainConfig
 from tradeloom.app.sample import load_sample
+from tradeloom.research.ml.config import RetrainConfig, TrainConfig
 
 SYMBOLS = ["BTC/USDT", "ETH/USDT"]
 BASE: dict[str, Any] = {

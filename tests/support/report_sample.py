@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 from tradeloom.engine.orders import Fill, Liquidity, Order, OrderStatus, OrderType, Side
 from tradeloom.engine.results.result import BacktestResult, EquityCurve
 

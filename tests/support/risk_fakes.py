@@ -6,8 +6,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from tradeloom.engine.orders import Bar, Order, OrderStatus, OrderType, Side
 from tradeloom.engine.accounting.portfolio import Portfolio
+from tradeloom.engine.orders import Bar, Order, OrderStatus, OrderType, Side
 
 HOUR = 3_600_000
 

@@ -8,19 +8,18 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from tradeloom.adapters.clock import ManualClock
 from tradeloom.adapters.ccxt.exchange import ExchangeSettings
+from tradeloom.adapters.clock import ManualClock
+from tradeloom.adapters.config.risk_profiles import load_profile
 from tradeloom.adapters.live.journal import read_journal
 from tradeloom.adapters.live.journal_codec import bars_of
 from tradeloom.adapters.live.runner import RunnerSettings
+from tradeloom.app.live_config import LiveConfig
 from tradeloom.app.session import Session, open_paper
-from tradeloom.engine.run.backtest import run_bars
 from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.risk.engine import RiskEngine
+from tradeloom.engine.run.backtest import run_bars
 from tradeloom.research.strategies.sma_cross import SmaCross
-
-from tradeloom.app.live_config import LiveConfig
-from tradeloom.adapters.config.risk_profiles import load_profile
 
 REPO = Path(__file__).resolve().parents[2]
 SMA = f"{REPO / 'research' / 'strategies' / 'sma_cross.py'}:SmaCross"

@@ -10,11 +10,10 @@ import dataclasses
 from pathlib import Path
 
 from tradeloom.adapters.store.market_store import MarketStore
+from tradeloom.app.sample import load_sample
 from tradeloom.engine.market import FeeSide
 from tradeloom.engine.timeutil import parse_utc_ms
 from tradeloom.research.sweeps.jobs import DataSpec
-
-from tradeloom.app.sample import load_sample
 
 SMA = "tradeloom.research.strategies.sma_cross:SmaCross"
 SMA_FILE = str(Path(__file__).resolve().parents[2] / "research" / "strategies" / "sma_cross.py") + ":SmaCross"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
 from tradeloom.adapters.store.market_store import MarketStore
 
 HOUR = 3_600_000

@@ -31,16 +31,17 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from venues.binance_spot import BinanceSpotEmulator
+from venues.common.bars import Bars, bars_from_frame, sample_bars
+from venues.okx_spot import OkxSpotEmulator
+from venues.testing import API_KEY, PASSPHRASE, SECRET
+
 from tradeloom.adapters.ccxt.exchange import ExchangeSettings
 from tradeloom.adapters.clock import ManualClock
 from tradeloom.adapters.live.runner import RunnerSettings
 from tradeloom.app.live_config import LiveConfig
 from tradeloom.app.session import Session, open_live, open_paper
 from tradeloom.cli.live import ccxt_broker_factory
-from venues.binance_spot import BinanceSpotEmulator
-from venues.okx_spot import OkxSpotEmulator
-from venues.common.bars import Bars, bars_from_frame, sample_bars
-from venues.testing import API_KEY, PASSPHRASE, SECRET
 
 Emulator = BinanceSpotEmulator | OkxSpotEmulator
 HOUR = 3_600_000

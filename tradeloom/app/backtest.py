@@ -59,8 +59,8 @@ def run_from_settings(settings: BacktestSettings, store: MarketStore | str | os.
     fees, slippage = fee_and_slippage_models(settings.broker)
     risk: RiskEngine | None = None
     if settings.risk_profile:
-        from tradeloom.engine.risk.engine import RiskEngine
         from tradeloom.adapters.config.risk_profiles import load_profile
+        from tradeloom.engine.risk.engine import RiskEngine
 
         risk = RiskEngine(load_profile(settings.risk_profile))
     if show_progress:

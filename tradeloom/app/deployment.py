@@ -21,6 +21,8 @@ from typing import Any
 
 from tradeloom.adapters.ops.alerts import AlertRouter, promotion_event
 from tradeloom.adapters.ops.audit import AuditKind, AuditLog
+from tradeloom.app.promotion_evidence import regress_evidence, risk_evidence
+from tradeloom.research.promotion.config import DeploymentSpec
 from tradeloom.research.promotion.deployments import Action, DeploymentEvent, DeploymentStore
 from tradeloom.research.promotion.lifecycle import (
     GateCheck,
@@ -31,9 +33,6 @@ from tradeloom.research.promotion.lifecycle import (
     evaluate_gates,
     unmet,
 )
-from tradeloom.app.promotion_evidence import regress_evidence, risk_evidence
-
-from tradeloom.research.promotion.config import DeploymentSpec
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,7 @@ from enum import StrEnum
 from typing import Any
 
 import ccxt
+
 from tradeloom.adapters.ccxt.exchange import make_client, map_ccxt_error, market_specs_from_ccxt
 from tradeloom.adapters.clock import Clock, SystemClock
 from tradeloom.app.key_rotation import key_age

@@ -48,19 +48,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from tradeloom.adapters.live.journal import JournalRecord, read_journal
 from tradeloom.adapters.live.journal_codec import bars_of
 from tradeloom.adapters.live.replay import replay
-from tradeloom.engine.run.backtest import run_bars
 from tradeloom.engine.errors import ConfigError, DataError, StrategyError
 from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.risk.engine import RiskEngine
+from tradeloom.engine.run.backtest import run_bars
 from tradeloom.engine.timeframes import bars_per_year
+from tradeloom.research.promotion.config import DeploymentSpec
 from tradeloom.research.promotion.lifecycle import PaperEvidence
 from tradeloom.research.promotion.matching import RunIdentity, run_mismatches
 from tradeloom.research.strategy_loader import load_strategy
-
-from tradeloom.research.promotion.config import DeploymentSpec
 
 DAY_MS = 86_400_000
 

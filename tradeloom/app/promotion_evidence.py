@@ -21,14 +21,13 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from tradeloom.app.regress import run_regress
+from tradeloom.engine.config import config_hash
 from tradeloom.engine.errors import ConfigError
+from tradeloom.research.promotion.config import DeploymentSpec
 from tradeloom.research.promotion.lifecycle import RegressEvidence, RiskEvidence
 from tradeloom.research.promotion.matching import RunIdentity, run_mismatches
 from tradeloom.research.regress.goldens import case_settings, load_regress_config, select_cases
-from tradeloom.app.regress import run_regress
-
-from tradeloom.engine.config import config_hash
-from tradeloom.research.promotion.config import DeploymentSpec
 
 
 def json_safe(value: Any) -> Any:

@@ -33,7 +33,14 @@ from tradeloom.engine.indicators.registry import INDICATORS
 from tradeloom.research.backtest_settings import BacktestSettings
 from tradeloom.research.rules.document import doc_to_toml, to_document, to_toml
 from tradeloom.research.rules.files import EXAMPLES, read_rule_file, write_rule_file
-from tradeloom.research.rules.schema import FIELDS, Op, RuleFileError, RuleSet, param_types, validate_rules
+from tradeloom.research.rules.schema import (
+    FIELDS,
+    Op,
+    RuleFileError,
+    RuleSet,
+    param_types,
+    validate_rules,
+)
 
 __all__ = ["BuilderRun", "backtest_document", "builder_meta", "check_document", "read_document",
            "rule_files", "save_document"]

@@ -37,27 +37,30 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import ccxt
-from tradeloom.adapters.ops.alert_sinks import SinkError
-from tradeloom.adapters.ops.alerts import AlertRouter
-from tradeloom.adapters.ops.audit import AuditLog
-from tradeloom.adapters.clock import Clock, SystemClock
+
+from tradeloom.adapters.ccxt.bar_feed import BarFeed, PollingBarFeed, WatchBarFeed
+from tradeloom.adapters.ccxt.broker import CcxtBroker
 from tradeloom.adapters.ccxt.exchange import (
     Credentials,
     make_client,
     map_ccxt_error,
     market_specs_from_ccxt,
 )
+from tradeloom.adapters.ccxt.trade_feed import TickFeed, TradeBarFeed, TradeStream
+from tradeloom.adapters.ccxt.user_stream import UserStream, supports_user_stream
+from tradeloom.adapters.clock import Clock, SystemClock
+from tradeloom.adapters.config.risk_profiles import load_profile
 from tradeloom.adapters.live.journal import Journal
 from tradeloom.adapters.live.journal_codec import restored_payload
-from tradeloom.adapters.ccxt.bar_feed import BarFeed, PollingBarFeed, WatchBarFeed
+from tradeloom.adapters.live.paper import sim_engine
+from tradeloom.adapters.live.reconcile import ReconcileReport
+from tradeloom.adapters.live.recorder import LiveCommandRecorder
 from tradeloom.adapters.live.recovery import (
     RunnerReconciler,
     opening_portfolio,
     order_ids_after,
     totals,
 )
-from tradeloom.adapters.live.paper import sim_engine
-from tradeloom.adapters.live.recorder import LiveCommandRecorder
 from tradeloom.adapters.live.runner import LiveRunner
 from tradeloom.adapters.live.runner_parts import (
     MarketSource,
@@ -66,25 +69,12 @@ from tradeloom.adapters.live.runner_parts import (
     SessionJournal,
 )
 from tradeloom.adapters.live.safety import AccountLock, KillFlag, live_lock_key, paper_lock_key
-from tradeloom.adapters.secrets import redact_secrets_in_logs
 from tradeloom.adapters.live.stage_timing import RiskProbe, StageTimings
-from tradeloom.adapters.ccxt.trade_feed import TickFeed, TradeBarFeed, TradeStream
-from tradeloom.adapters.ccxt.user_stream import UserStream, supports_user_stream
-from tradeloom.research.universe.gate import UniverseGate
-from tradeloom.engine.errors import ConfigError
-from tradeloom.adapters.ccxt.broker import CcxtBroker
-from tradeloom.adapters.live.reconcile import ReconcileReport
-from tradeloom.engine.costs.fees import FeeAsset
-from tradeloom.engine.market import MarketSpec
-from tradeloom.engine.ports import Broker, LiveBroker
-from tradeloom.engine.run.wiring import wire_engine
-from tradeloom.engine.accounting.portfolio import Portfolio
-from tradeloom.engine.risk.engine import RiskEngine
-from tradeloom.engine.strategy.sleeves import portfolio_risk
-from tradeloom.research.strategy_loader import load_strategy
-
+from tradeloom.adapters.ops.alert_sinks import SinkError
+from tradeloom.adapters.ops.alerts import AlertRouter
 from tradeloom.adapters.ops.alerts_config import load_alerts_config
-from tradeloom.engine.config import config_hash
+from tradeloom.adapters.ops.audit import AuditLog
+from tradeloom.adapters.secrets import redact_secrets_in_logs
 from tradeloom.app.key_rotation import key_age_warning
 from tradeloom.app.live_config import LiveConfig, load_credentials
 from tradeloom.app.session_records import (
@@ -96,7 +86,17 @@ from tradeloom.app.session_records import (
     record_session_start,
     resolve_run_id,
 )
-from tradeloom.adapters.config.risk_profiles import load_profile
+from tradeloom.engine.accounting.portfolio import Portfolio
+from tradeloom.engine.config import config_hash
+from tradeloom.engine.costs.fees import FeeAsset
+from tradeloom.engine.errors import ConfigError
+from tradeloom.engine.market import MarketSpec
+from tradeloom.engine.ports import Broker, LiveBroker
+from tradeloom.engine.risk.engine import RiskEngine
+from tradeloom.engine.run.wiring import wire_engine
+from tradeloom.engine.strategy.sleeves import portfolio_risk
+from tradeloom.research.strategy_loader import load_strategy
+from tradeloom.research.universe.gate import UniverseGate
 
 if TYPE_CHECKING:
     from tradeloom.adapters.store.market_store import MarketStore

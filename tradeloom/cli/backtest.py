@@ -9,19 +9,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from tradeloom.cli import context as clictx
+from tradeloom.adapters.config.files import read_config_file, validate_config
 from tradeloom.app.backtest import run_from_settings
+from tradeloom.cli import context as clictx
+from tradeloom.engine.errors import ConfigError, TradeloomError
+from tradeloom.engine.results.derivatives import has_derivatives
 from tradeloom.research.backtest_settings import BacktestSettings
 from tradeloom.research.portfolio import PORTFOLIO_REF
-from tradeloom.adapters.config.files import read_config_file, validate_config
-from tradeloom.engine.results.derivatives import has_derivatives
-from tradeloom.engine.errors import ConfigError, TradeloomError
 
 console = Console()
 err_console = Console(stderr=True)
@@ -175,22 +175,22 @@ def print_report(result: Any, settings: BacktestSettings, out: Path | None) -> N
 
 def backtest(
     strategy: str = typer.Argument("", help="'path/to/file.py:Class', 'package.module:Class' or a rule file (.toml/.json)."),
-    symbols: Optional[str] = typer.Option(None, "--symbols", "-s", help="Comma-separated, e.g. BTC/USDT,ETH/USDT."),
-    timeframe: Optional[str] = typer.Option(None, "--timeframe", "-t", help="Bar timeframe, e.g. 1h (default 1h)."),
-    start: Optional[str] = typer.Option(None, help="First bar open time (UTC), e.g. 2021-01-01."),
-    end: Optional[str] = typer.Option(None, help="End (exclusive, UTC), e.g. 2021-06-01."),
-    param: Optional[list[str]] = typer.Option(None, "--param", "-p", help="Strategy parameter NAME=VALUE; repeat."),
-    exchange: Optional[str] = typer.Option(None, help="Exchange id in the catalog (default binance)."),
-    cash: Optional[float] = typer.Option(None, "--cash", help="Initial cash in the quote currency (default 10000)."),
-    fee: Optional[float] = typer.Option(None, "--fee", help="Fee rate override for maker and taker, e.g. 0.001."),
-    slippage_bps: Optional[float] = typer.Option(None, "--slippage-bps", help="Fixed adverse slippage in bps for taker fills."),
-    intrabar_rule: Optional[str] = typer.Option(None, "--intrabar-rule", help="adverse_first | favorable_first | open_distance."),
+    symbols: str | None = typer.Option(None, "--symbols", "-s", help="Comma-separated, e.g. BTC/USDT,ETH/USDT."),
+    timeframe: str | None = typer.Option(None, "--timeframe", "-t", help="Bar timeframe, e.g. 1h (default 1h)."),
+    start: str | None = typer.Option(None, help="First bar open time (UTC), e.g. 2021-01-01."),
+    end: str | None = typer.Option(None, help="End (exclusive, UTC), e.g. 2021-06-01."),
+    param: list[str] | None = typer.Option(None, "--param", "-p", help="Strategy parameter NAME=VALUE; repeat."),
+    exchange: str | None = typer.Option(None, help="Exchange id in the catalog (default binance)."),
+    cash: float | None = typer.Option(None, "--cash", help="Initial cash in the quote currency (default 10000)."),
+    fee: float | None = typer.Option(None, "--fee", help="Fee rate override for maker and taker, e.g. 0.001."),
+    slippage_bps: float | None = typer.Option(None, "--slippage-bps", help="Fixed adverse slippage in bps for taker fills."),
+    intrabar_rule: str | None = typer.Option(None, "--intrabar-rule", help="adverse_first | favorable_first | open_distance."),
     no_market_rules: bool = typer.Option(False, "--no-market-rules", help="No tick/lot rounding and no exchange minimums (config: [broker] market_rules = \"none\"); fees stay the market's."),
-    risk: Optional[str] = typer.Option(None, "--risk", help="Risk profile name (conservative, moderate) or a TOML path."),
-    seed: Optional[int] = typer.Option(None, help="Seed of the run's random generator (default 0)."),
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML file with the same settings; flags override it."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Directory for results (Parquet + JSON)."),
-    report: Optional[Path] = typer.Option(None, "--report", help="Write a self-contained HTML report here."),
+    risk: str | None = typer.Option(None, "--risk", help="Risk profile name (conservative, moderate) or a TOML path."),
+    seed: int | None = typer.Option(None, help="Seed of the run's random generator (default 0)."),
+    config: Path | None = typer.Option(None, "--config", "-c", help="TOML file with the same settings; flags override it."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Directory for results (Parquet + JSON)."),
+    report: Path | None = typer.Option(None, "--report", help="Write a self-contained HTML report here."),
     as_json: bool = typer.Option(False, "--json", help="Print metrics and manifest as JSON instead of tables."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing but errors."),
 ) -> None:

@@ -9,7 +9,6 @@ has no vectorized form for this run (the reason is printed), 2 on a usage error.
 from __future__ import annotations
 
 import json
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -27,14 +26,14 @@ EXIT_DIFFERENT = 1
 
 def check_fast(
     strategy: str = typer.Argument(..., help="'file.py:Class', 'module:Class' or a rule file (.toml/.json)."),
-    symbols: Optional[str] = typer.Option(None, "--symbols", "-s", help="Comma-separated; default: the rule file's."),
-    timeframe: Optional[str] = typer.Option(None, "--timeframe", "-t", help="Bar timeframe; default: the rule file's, else 1h."),
-    start: Optional[str] = typer.Option(None, help="First bar open time (UTC), e.g. 2021-01-01."),
-    end: Optional[str] = typer.Option(None, help="End (exclusive, UTC)."),
-    param: Optional[list[str]] = typer.Option(None, "--param", "-p", help="Strategy parameter NAME=VALUE; repeat."),
+    symbols: str | None = typer.Option(None, "--symbols", "-s", help="Comma-separated; default: the rule file's."),
+    timeframe: str | None = typer.Option(None, "--timeframe", "-t", help="Bar timeframe; default: the rule file's, else 1h."),
+    start: str | None = typer.Option(None, help="First bar open time (UTC), e.g. 2021-01-01."),
+    end: str | None = typer.Option(None, help="End (exclusive, UTC)."),
+    param: list[str] | None = typer.Option(None, "--param", "-p", help="Strategy parameter NAME=VALUE; repeat."),
     exchange: str = typer.Option("binance", help="Exchange id in the catalog."),
     cash: float = typer.Option(10_000.0, "--cash", help="Initial cash in the quote currency."),
-    fee: Optional[float] = typer.Option(None, "--fee", help="Fee rate for maker and taker in both runs (default: the market's)."),
+    fee: float | None = typer.Option(None, "--fee", help="Fee rate for maker and taker in both runs (default: the market's)."),
     as_json: bool = typer.Option(False, "--json", help="Print the verdict and differences as JSON."),
 ) -> None:
     """Prove a strategy's vectorized form: same fills, trades and equity as its event form.

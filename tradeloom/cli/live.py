@@ -176,12 +176,12 @@ def replay(
     holds several sessions (a restart appended to the config's journal file) replays
     each from its own start.
     """
+    from tradeloom.adapters.config.risk_profiles import load_profile
     from tradeloom.adapters.live.journal import read_journal
     from tradeloom.adapters.live.replay import replay as run_replay
-    from tradeloom.engine.risk.config import RiskConfig
     from tradeloom.app.live_config import load_live_config
+    from tradeloom.engine.risk.config import RiskConfig
     from tradeloom.research.strategy_loader import load_strategy
-    from tradeloom.adapters.config.risk_profiles import load_profile
 
     try:
         records = read_journal(journal)

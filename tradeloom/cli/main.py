@@ -8,15 +8,13 @@ global ``--catalog`` option and ``TRADELOOM_CATALOG`` mean the same everywhere.
 from __future__ import annotations
 
 import sys
-from typing import Optional
 
 import typer
 
-from tradeloom.cli import context as clictx
 from tradeloom._version import __version__
+from tradeloom.cli import context as clictx
 from tradeloom.cli.errors import report_error
 from tradeloom.engine.errors import TradeloomError
-
 
 app = typer.Typer(
     name="tradeloom",
@@ -40,7 +38,7 @@ def _version_callback(value: bool) -> None:
 
 @app.callback()
 def _global_options(
-    catalog: Optional[str] = typer.Option(
+    catalog: str | None = typer.Option(
         None,
         "--catalog",
         help="Catalog directory (Parquet store + DuckDB catalog) or object store "

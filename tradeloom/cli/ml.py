@@ -265,8 +265,10 @@ def schedule_command(
     from tradeloom.research.ml.schedule import (
         crontab_lines,
         retrain_runner,
-        run_due as run_due_now,
         run_schedule,
+    )
+    from tradeloom.research.ml.schedule import (
+        run_due as run_due_now,
     )
 
     with _user_errors():

@@ -12,7 +12,6 @@ import json
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -24,11 +23,11 @@ EXAMPLE = "tradeloom regress regress/regress.toml --sample"
 
 
 def regress(
-    config: Optional[Path] = typer.Argument(
+    config: Path | None = typer.Argument(
         None, help="Regression config (TOML). Default: the project's regress/regress.toml.", show_default=False
     ),
     update: bool = typer.Option(False, "--update", help="Rewrite the golden results (review the diff, then commit)."),
-    case: Optional[list[str]] = typer.Option(None, "--case", help="Run only this case; repeat for several."),
+    case: list[str] | None = typer.Option(None, "--case", help="Run only this case; repeat for several."),
     sample: bool = typer.Option(
         False, "--sample", help="Use a fresh temporary catalog with only the bundled sample (as CI does)."
     ),
@@ -46,8 +45,8 @@ def regress(
 
     Update goldens after a deliberate change:  tradeloom regress regress/regress.toml --sample --update --case sma_cross_btc
     """
-    from tradeloom.cli.main import report_error
     from tradeloom.app.regress import run_regress
+    from tradeloom.cli.main import report_error
 
     path = config if config is not None else DEFAULT_CONFIG
     temp_catalog: Path | None = None

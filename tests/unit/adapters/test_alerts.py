@@ -12,7 +12,9 @@ from typing import Self
 
 import pytest
 from aiohttp import web
+
 from tradeloom.adapters.clock import ManualClock
+from tradeloom.adapters.config.risk_profiles import load_profile
 from tradeloom.adapters.ops.alerts import (
     AlertEvent,
     AlertRouter,
@@ -22,11 +24,9 @@ from tradeloom.adapters.ops.alerts import (
     alert_from_risk_event,
     sink_stats,
 )
+from tradeloom.adapters.ops.alerts_config import AlertsConfig, load_alerts_config
 from tradeloom.engine.errors import ConfigError
 from tradeloom.engine.risk.engine import RiskEngine
-
-from tradeloom.adapters.ops.alerts_config import AlertsConfig, load_alerts_config
-from tradeloom.adapters.config.risk_profiles import load_profile
 
 
 class Clock(ManualClock):

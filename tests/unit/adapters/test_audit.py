@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from tradeloom.adapters.ops.audit import GENESIS, AuditKind, AuditLog, chain_hash, verify
 
 N = 6

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from tradeloom.adapters.store.checks import (
     CheckAccumulator,
     Gap,

@@ -8,6 +8,7 @@ import sys
 import time
 
 import pytest
+
 from tradeloom.adapters.store import duck
 from tradeloom.engine.errors import DataError
 

@@ -12,6 +12,7 @@ import ccxt
 import pytest
 from emulator import BinanceEmulator, Fault
 from pydantic import ValidationError
+
 from tradeloom.adapters.ccxt.exchange import (
     Credentials,
     ExchangeSettings,

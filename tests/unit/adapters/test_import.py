@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from tradeloom.adapters.store.importer import import_file
 from tradeloom.adapters.store.market_store import MarketStore
 from tradeloom.engine.errors import ConfigError, DataError

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from tradeloom.adapters.live.journal import Journal, read_journal
 from tradeloom.adapters.live.journal_codec import bar_from_payload, bar_payload, bars_of
 from tradeloom.engine.errors import DataError

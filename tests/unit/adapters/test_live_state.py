@@ -6,6 +6,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+
 from tradeloom.adapters.ccxt.sender import client_order_id, parse_client_order_id
 from tradeloom.adapters.live.state import FillRecord, LiveStateStore, OrderRecord
 from tradeloom.engine.errors import ConfigError

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from tradeloom.adapters.store.market_store import MarketStore
 from tradeloom.adapters.store.resample import read_bars_at, read_resampled, source_timeframe
 from tradeloom.app.sample import load_sample

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tradeloom.engine.errors import ConfigError
-from tradeloom.engine.risk.engine import RiskEngine
-from tradeloom.engine.risk.config import RiskConfig
 
-from tradeloom.engine.config import config_hash
 from tradeloom.adapters.config.risk_profiles import list_profiles, load_profile
+from tradeloom.engine.config import config_hash
+from tradeloom.engine.errors import ConfigError
+from tradeloom.engine.risk.config import RiskConfig
+from tradeloom.engine.risk.engine import RiskEngine
 
 
 def test_shipped_profiles_load_and_differ() -> None:

@@ -11,7 +11,7 @@ import threading
 import pytest
 from runner_helpers import SIM_SETTINGS, make_config, run_paper, start_at
 from status_helpers import HOUR, NOW, make_status
-from tradeloom.app.session import open_paper
+
 from tradeloom.adapters.ops.status import (
     Reconciliation,
     RunnerStatus,
@@ -22,6 +22,7 @@ from tradeloom.adapters.ops.status import (
     write_status,
 )
 from tradeloom.adapters.ops.status_publisher import StatusPublisher
+from tradeloom.app.session import open_paper
 
 
 def test_json_round_trip_keeps_every_field():

@@ -15,9 +15,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from s3_helpers import s3_env, s3_server  # noqa: F401 - fixtures
+
 from tradeloom.adapters.store import catalog as catalog_module
 from tradeloom.adapters.store.market_store import IngestRun, MarketStore
-from tradeloom.adapters.store.storage import LocalStorage, S3Storage
+from tradeloom.adapters.store.storage import LocalStorage
 from tradeloom.engine.errors import ConfigError, DataError, UnknownSymbol
 from tradeloom.engine.market import MarketSpec
 

@@ -11,6 +11,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 from s3_helpers import s3_env, s3_server  # noqa: F401 - fixtures
+
 from tradeloom.adapters.store.catalog import KnownGap
 from tradeloom.adapters.store.market_store import MarketStore
 from tradeloom.adapters.store.parquet_io import CorruptPartition

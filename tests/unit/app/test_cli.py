@@ -11,10 +11,10 @@ import pytest
 from typer.testing import CliRunner
 
 from tradeloom._version import __version__
-from tradeloom.adapters.store.results_io import load_result
 from tradeloom.adapters.store.market_store import MarketStore
-from tradeloom.cli.main import app
+from tradeloom.adapters.store.results_io import load_result
 from tradeloom.app.sample import load_sample
+from tradeloom.cli.main import app
 
 ROOT = Path(__file__).resolve().parents[3]
 SMA = str(ROOT / "research" / "strategies" / "sma_cross.py") + ":SmaCross"
@@ -164,9 +164,9 @@ def test_data_errors_keep_square_brackets_too(tmp_path):
 
 
 def test_every_bad_setting_in_a_config_is_reported_with_its_field_path():
-    from tradeloom.research.backtest_settings import BacktestSettings
     from tradeloom.adapters.config.files import validate_config
     from tradeloom.engine.errors import ConfigError
+    from tradeloom.research.backtest_settings import BacktestSettings
 
     with pytest.raises(ConfigError) as err:
         validate_config(BacktestSettings, {"strategy": "x", "symbols": ["BTCUSDT"], "timeframe": "7x"}, "f.toml")

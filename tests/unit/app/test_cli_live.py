@@ -76,9 +76,9 @@ def test_replay_exit_codes(emulator, tmp_path):
 def test_fail_prints_bracketed_messages_whole(capsys):
     import pytest
     import typer
-    from tradeloom.engine.errors import ConfigError
 
     from tradeloom.cli.live import _fail
+    from tradeloom.engine.errors import ConfigError
 
     with pytest.raises(typer.Exit):
         _fail(ConfigError("symbols ['BTC/USDX'] are not markets of [binance]; check [bold]this"))

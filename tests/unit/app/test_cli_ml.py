@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import typer
 from ml_helpers import sample_store
-from tradeloom.research.ml.registry import ModelRegistry
 from typer.testing import CliRunner
 
 from tradeloom.cli import context as clictx
 from tradeloom.cli.ml import models_app, retrain_command, schedule_command, train_command
+from tradeloom.research.ml.registry import ModelRegistry
 
 app = typer.Typer()
 app.command("train")(train_command)

@@ -7,9 +7,9 @@ import time
 
 import typer
 from status_helpers import make_status
-from tradeloom.adapters.ops.status import ExchangeLink, write_status
 from typer.testing import CliRunner
 
+from tradeloom.adapters.ops.status import ExchangeLink, write_status
 from tradeloom.cli.ops import serve, status
 
 app = typer.Typer()

@@ -6,12 +6,12 @@ import json
 
 import pytest
 import typer
-from tradeloom.adapters.store.market_store import MarketStore
 from typer.testing import CliRunner
 
+from tradeloom.adapters.store.market_store import MarketStore
+from tradeloom.app.sample import load_sample
 from tradeloom.cli import context as clictx
 from tradeloom.cli.universe import regime, universe
-from tradeloom.app.sample import load_sample
 
 app = typer.Typer()
 app.command("universe")(universe)

@@ -19,8 +19,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from tradeloom.adapters.store.market_store import MarketStore
 
+from tradeloom.adapters.store.market_store import MarketStore
 from tradeloom.app.sample import load_sample
 
 REPO = Path(__file__).resolve().parents[3]

@@ -14,9 +14,9 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 from status_helpers import NOW, make_status
+
 from tradeloom.adapters.ops.status import Reconciliation, write_status
 from tradeloom.engine.errors import ConfigError
-
 from tradeloom.serve.server import (
     ServerSettings,
     bind_policy,

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from tradeloom.engine.run.backtest import backtest_arrays
 from tradeloom.engine.errors import StrategyError
+from tradeloom.engine.run.backtest import backtest_arrays
 from tradeloom.engine.run.feeds import BarArrays
 from tradeloom.engine.strategy.base import Strategy
 

@@ -6,11 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tradeloom.engine.vector import api as fast, kernels_nb as nb
-from tradeloom.engine.errors import ConfigError, DataError
 from tradeloom.engine.costs.fees import FixedFees
+from tradeloom.engine.errors import ConfigError, DataError
 from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.results.result import METRIC_KEYS
+from tradeloom.engine.vector import api as fast
+from tradeloom.engine.vector import kernels_nb as nb
 
 
 def bars_of(px, high=None, low=None) -> pd.DataFrame:

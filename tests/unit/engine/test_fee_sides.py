@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 from engine_helpers import MIN, bars
+
 from tradeloom.engine.accounting.portfolio import NegativeBalance, Portfolio
 from tradeloom.engine.costs.fees import FeeAsset
 from tradeloom.engine.errors import ConfigError

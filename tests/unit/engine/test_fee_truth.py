@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from tradeloom.adapters.config.risk_profiles import risk_config_from_dict
 from tradeloom.adapters.store.market_store import MarketStore
 from tradeloom.app.backtest import run_from_settings

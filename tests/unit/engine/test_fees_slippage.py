@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import pytest
-from tradeloom.engine.errors import ConfigError
+
 from tradeloom.engine.costs.fees import FeeAsset, FixedFees, MakerTakerFees
-from tradeloom.engine.market import MarketSpec
-from tradeloom.engine.orders import Liquidity, Side
 from tradeloom.engine.costs.slippage import (
     FixedBpsSlippage,
     NoSlippage,
     VolumeParticipationSlippage,
 )
+from tradeloom.engine.errors import ConfigError
+from tradeloom.engine.market import MarketSpec
+from tradeloom.engine.orders import Liquidity, Side
 
 M, T = Liquidity.MAKER, Liquidity.TAKER
 SPEC = MarketSpec("BTC/USDT", maker_fee=0.0002, taker_fee=0.001)

@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tradeloom.engine.indicators.registry import INDICATORS
 from tradeloom.engine.run.backtest import backtest_arrays
 from tradeloom.engine.run.feeds import BarArrays
-from tradeloom.engine.indicators.registry import INDICATORS
 from tradeloom.engine.strategy.base import Strategy
 
 SAMPLE = Path(__file__).resolve().parents[3] / "datasets" / "sample" / "binance" / "BTC-USDT_1h.parquet"

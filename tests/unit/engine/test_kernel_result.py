@@ -132,7 +132,7 @@ class TestLaziness:
     def test_metrics_build_the_trades_and_equity_they_need_and_no_more(self):
         ent, ext = signals(9)
         res = fast.run_signals(bars(9), ent, ext)
-        res.metrics
+        _ = res.metrics  # reading it builds them
         assert sorted(res.pending()) == ["equity", "fills", "final_positions", "orders", "risk_decisions"]
 
     def test_equity_values_need_no_frame(self):

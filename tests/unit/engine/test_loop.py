@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from engine_helpers import MIN, bars
-from tradeloom.engine.run.backtest import backtest_arrays, build_engine
+
 from tradeloom.engine.errors import DataError, StrategyError
 from tradeloom.engine.orders import Bar, OrderStatus
+from tradeloom.engine.run.backtest import backtest_arrays, build_engine
 from tradeloom.engine.strategy.base import Strategy
 
 # bar  ts       close_ts  open   high   low    close
@@ -316,10 +317,10 @@ class TestLiveShapedEvents:
             return []
 
     def test_fill_events_book_the_portfolio_and_reach_the_strategy(self):
+        from tradeloom.engine.accounting.portfolio import Portfolio
+        from tradeloom.engine.orders import Fill, Liquidity, Side
         from tradeloom.engine.run.events import FillEvent, OrderEvent
         from tradeloom.engine.run.loop import Engine
-        from tradeloom.engine.orders import Fill, Liquidity, Side
-        from tradeloom.engine.accounting.portfolio import Portfolio
 
         strategy = BuyFirstBar()
         broker = self.ExchangeStub()
@@ -378,9 +379,9 @@ class TestRiskGate:
 
 def test_full_exit_after_scale_in_leaves_exactly_zero_position():
     """0.1 + 0.2 bought (0.30000000000000004 held), target 0% sells it all: position is 0."""
+    from tradeloom.engine.market import MarketSpec
     from tradeloom.engine.run.backtest import backtest_arrays
     from tradeloom.engine.run.feeds import BarArrays
-    from tradeloom.engine.market import MarketSpec
     from tradeloom.engine.strategy.base import Strategy
 
     seen = []

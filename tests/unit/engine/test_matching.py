@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+
+from tradeloom.engine.orders import Liquidity, Side
 from tradeloom.engine.sim.matching import (
     IntrabarRule,
     Touch,
@@ -15,7 +17,6 @@ from tradeloom.engine.sim.matching import (
     trailing_best,
     trailing_level,
 )
-from tradeloom.engine.orders import Liquidity, Side
 
 B, S = Side.BUY, Side.SELL
 M, T = Liquidity.MAKER, Liquidity.TAKER

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+
 from tradeloom.engine.results import metrics as m
 from tradeloom.engine.timeframes import bars_per_year
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from tradeloom.engine.errors import StrategyError
 from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.orders import Bar

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
+
 from tradeloom.engine.errors import IllegalTransition
 from tradeloom.engine.orders import VALID_TRANSITIONS, Order, OrderStatus, OrderType, Side
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 
 import pytest
+
 from tradeloom.adapters.ccxt.bar_feed import BarRelease
 from tradeloom.adapters.ccxt.trade_feed import trade_problem
 from tradeloom.adapters.live.journal_codec import bar_from_payload, bar_payload

@@ -5,10 +5,11 @@ from __future__ import annotations
 import math
 
 import pytest
+
+from tradeloom.engine.accounting.portfolio import NegativeBalance, Portfolio, PortfolioSnapshot
 from tradeloom.engine.errors import ConfigError, InsufficientFunds, InvalidFill
 from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.orders import Fill, Liquidity, Side
-from tradeloom.engine.accounting.portfolio import NegativeBalance, Portfolio, PortfolioSnapshot
 
 BUY, SELL = Side.BUY, Side.SELL
 

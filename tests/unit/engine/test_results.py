@@ -11,11 +11,14 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from tradeloom.adapters.store import results_io
 from tradeloom.adapters.store.results_io import load_result, save_result
-from tradeloom.engine.results import metrics, frames as result_frames, result as results, trades
 from tradeloom.engine.errors import ConfigError, DataError
 from tradeloom.engine.orders import Fill, Liquidity, Order, OrderStatus, OrderType, Side
+from tradeloom.engine.results import frames as result_frames
+from tradeloom.engine.results import metrics, trades
+from tradeloom.engine.results import result as results
 from tradeloom.engine.results.result import METRIC_KEYS, BacktestResult, EquityCurve
 
 H = 3_600_000

@@ -12,11 +12,12 @@ from typing import Any
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from tradeloom.engine.orders import OrderStatus, Side
+from tradeloom.engine.risk.config import DailyLossConfig, RiskConfig
+from tradeloom.engine.risk.engine import RiskEngine
 from tradeloom.engine.run.backtest import backtest_arrays
 from tradeloom.engine.run.feeds import BarArrays
-from tradeloom.engine.orders import OrderStatus, Side
-from tradeloom.engine.risk.engine import RiskEngine
-from tradeloom.engine.risk.config import DailyLossConfig, RiskConfig
 from tradeloom.engine.strategy.base import Strategy
 
 H = 3_600_000

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 from risk_fakes import HOUR, FakeView, bar, order
+
 from tradeloom.engine.errors import ConfigError
 from tradeloom.engine.orders import Fill, Liquidity, Side
-from tradeloom.engine.risk.engine import RiskEngine
 from tradeloom.engine.risk.codes import ActionKind, RiskCode
 from tradeloom.engine.risk.config import (
     ConsecutiveLossConfig,
@@ -19,6 +19,7 @@ from tradeloom.engine.risk.config import (
     DrawdownConfig,
     RiskConfig,
 )
+from tradeloom.engine.risk.engine import RiskEngine
 
 H = HOUR
 D = 24 * HOUR

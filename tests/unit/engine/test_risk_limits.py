@@ -13,15 +13,22 @@ from typing import Any
 
 import pytest
 from risk_fakes import HOUR, FakeView, bar, order
+
 from tradeloom.engine.costs.fees import FixedFees
 from tradeloom.engine.market import MarketSpec
-from tradeloom.engine.ports import FeeModel
 from tradeloom.engine.orders import Fill, Liquidity, Order, OrderStatus, OrderType, Side
-from tradeloom.engine.risk.engine import RiskEngine
+from tradeloom.engine.ports import FeeModel
 from tradeloom.engine.risk.codes import ActionKind, Outcome, RiskCode
 from tradeloom.engine.risk.config import RiskConfig
-from tradeloom.engine.risk.sizing import _fill_cost, _payable, is_entry, order_price, pending_notional
+from tradeloom.engine.risk.engine import RiskEngine
 from tradeloom.engine.risk.gate import RiskDecisionLike
+from tradeloom.engine.risk.sizing import (
+    _fill_cost,
+    _payable,
+    is_entry,
+    order_price,
+    pending_notional,
+)
 
 OK, RESIZED, REJECTED = Outcome.APPROVED, Outcome.RESIZED, Outcome.REJECTED
 

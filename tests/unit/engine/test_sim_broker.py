@@ -12,6 +12,8 @@ from collections import defaultdict
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from tradeloom.engine.costs.slippage import FixedBpsSlippage
 from tradeloom.engine.errors import IllegalTransition, OrderError
 from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.orders import (
@@ -25,7 +27,6 @@ from tradeloom.engine.orders import (
     TimeInForce,
 )
 from tradeloom.engine.sim.broker import IntrabarRule, SimulatedBroker
-from tradeloom.engine.costs.slippage import FixedBpsSlippage
 
 SYM = "BTC/USDT"
 MIN = 60_000

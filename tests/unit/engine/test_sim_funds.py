@@ -9,6 +9,7 @@ a test sets them, 0.1 % maker and taker. Bars are one minute; an order placed at
 from __future__ import annotations
 
 import pytest
+
 from tradeloom.engine.accounting.portfolio import Portfolio
 from tradeloom.engine.costs.fees import FeeAsset, FixedFees
 from tradeloom.engine.market import MarketSpec

@@ -5,9 +5,10 @@ and the per-strategy breakdown of the result."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import pandas as pd
+import pytest
 from engine_helpers import bars, random_walk
+
 from tradeloom.engine.errors import ConfigError, StrategyError
 from tradeloom.engine.risk.config import RiskConfig
 from tradeloom.engine.risk.engine import RiskEngine

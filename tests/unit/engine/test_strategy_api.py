@@ -7,9 +7,10 @@ import textwrap
 import numpy as np
 import pytest
 from engine_helpers import bars
-from tradeloom.engine.run.backtest import backtest_arrays
+
 from tradeloom.engine.errors import StrategyError
 from tradeloom.engine.market import MarketSpec
+from tradeloom.engine.run.backtest import backtest_arrays
 from tradeloom.engine.strategy.base import Param, Strategy
 from tradeloom.research.strategy_loader import load_strategy
 

@@ -7,6 +7,7 @@ import math
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from tradeloom.engine.errors import DataError
 from tradeloom.engine.orders import Fill, Liquidity, Side
 from tradeloom.engine.results.trades import Trade, build_trades, open_positions

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from tradeloom.engine.errors import ConfigError, DataError
 from tradeloom.research.ml.calibration import (
     ISOTONIC_MIN_EFFECTIVE,

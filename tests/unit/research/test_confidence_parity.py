@@ -13,14 +13,15 @@ import numpy as np
 import pandas as pd
 import pytest
 from ml_helpers import SYMBOLS, sample_store, train_config
+
 from tradeloom.engine.errors import ConfigError
 from tradeloom.engine.timeutil import parse_utc_ms
 from tradeloom.research.backtest import run_backtest
 from tradeloom.research.ml.confidence import ModelBook, as_array
 from tradeloom.research.ml.registry import ModelRegistry
+from tradeloom.research.ml.training import train
 from tradeloom.research.ml.warmup import StoreHistory, warmup_bars
 from tradeloom.research.strategies.ml_confidence import ConfidenceSized
-from tradeloom.research.ml.training import train
 
 START, END = "2021-03-01", "2021-04-01"
 HOUR = 3_600_000

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from tradeloom.engine.errors import ConfigError
 from tradeloom.research.ml.cpcv import CombinatorialPurgedCV, combinatorial_cross_validate
 

@@ -10,14 +10,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.linear_model import LogisticRegression, Ridge
+
 from tradeloom.engine.errors import ConfigError, DataError
+from tradeloom.research.features.library import default_pipeline
 from tradeloom.research.ml.cv import (
     PurgedWalkForward,
     classification_scores,
     cross_validate,
     regression_scores,
 )
-from tradeloom.research.features.library import default_pipeline
 from tradeloom.research.ml.labels import align_training, forward_class, forward_return
 
 REPO = Path(__file__).resolve().parents[3]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from tradeloom.engine.errors import DataError
 from tradeloom.research.ml.evaluation import evaluate_oof, prev_return_up, rule_probability
 from tradeloom.research.ml.significance import time_blocks

@@ -15,9 +15,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
+from tradeloom.engine.indicators.registry import rolling_max, rsi, sma
 from tradeloom.engine.run.backtest import backtest_arrays
 from tradeloom.engine.run.feeds import BarArrays
-from tradeloom.engine.indicators.registry import rolling_max, rsi, sma
 from tradeloom.research.strategies import (
     BreakoutBracket,
     MomentumRotation,

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from tradeloom.adapters.store.market_store import MarketStore
+from tradeloom.app.sample import load_sample
 from tradeloom.engine.indicators import registry as ind
 from tradeloom.research.features.library import FAMILIES, MARKET_FAMILY, default_pipeline
-
-from tradeloom.app.sample import load_sample
 
 REPO = Path(__file__).resolve().parents[3]
 SAMPLE = REPO / "datasets" / "sample" / "binance"

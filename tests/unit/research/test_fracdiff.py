@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+
 from tradeloom.engine.errors import ConfigError
 from tradeloom.research.features.fracdiff import ffd_weights, frac_diff_ffd, min_ffd_d
 from tradeloom.research.features.pipeline import Feature, FeaturePipeline

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from tradeloom.engine.errors import ConfigError
 from tradeloom.research.ml.cv import PurgedWalkForward
 from tradeloom.research.ml.importance import mda, sfi, spec_fitter

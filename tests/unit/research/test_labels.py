@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tradeloom.engine.indicators import registry as ind
+
 from tradeloom.engine.errors import ConfigError, DataError
+from tradeloom.engine.indicators import registry as ind
 from tradeloom.research.features.library import default_pipeline
 from tradeloom.research.ml.labels import (
     LabelSpec,

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from tradeloom.engine.errors import ConfigError
 from tradeloom.research.features.pipeline import Feature, FeaturePipeline
 from tradeloom.research.ml.confidence import ConfidenceModel

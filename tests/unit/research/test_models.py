@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from tradeloom.engine.errors import ConfigError, DataError
 from tradeloom.research.ml.calibration import ece
 from tradeloom.research.ml.models import (
     FittedModel,
     ModelSpec,
-    
     classification_target,
     fit_model,
 )

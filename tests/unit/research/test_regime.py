@@ -9,7 +9,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from universe_helpers import walk_bars
+
 from tradeloom.adapters.store.market_store import MarketStore
+from tradeloom.app.sample import load_sample
 from tradeloom.research.universe.regime import (
     Regime,
     RegimeConfig,
@@ -18,9 +21,6 @@ from tradeloom.research.universe.regime import (
     next_regime,
     regime_as_of,
 )
-from universe_helpers import walk_bars
-
-from tradeloom.app.sample import load_sample
 
 T, R, V, W = Regime.TRENDING, Regime.RANGING, Regime.VOLATILE, Regime.WARMUP
 CFG = RegimeConfig()  # adx 25/20, vol percentile 0.8/0.7

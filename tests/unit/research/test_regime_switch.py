@@ -5,13 +5,13 @@ from __future__ import annotations
 import bisect
 
 import pytest
+
 from tradeloom.adapters.store.market_store import MarketStore
+from tradeloom.app.sample import load_sample
 from tradeloom.engine.errors import StrategyError
 from tradeloom.research.backtest import run_backtest
-from tradeloom.research.universe.regime import Regime, classify
 from tradeloom.research.strategies.regime_switch import FLATTEN_TAG, RegimeSelector
-
-from tradeloom.app.sample import load_sample
+from tradeloom.research.universe.regime import Regime, classify
 
 SYMBOLS = ["BTC/USDT", "ETH/USDT"]
 SUBS = ("sma_cross", "rsi_reversion")

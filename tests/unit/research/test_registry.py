@@ -7,6 +7,7 @@ import os
 import duckdb
 import numpy as np
 import pytest
+
 from tradeloom.engine.errors import ConfigError, DataError
 from tradeloom.research.features.pipeline import Feature, FeaturePipeline
 from tradeloom.research.ml.labels import LabelSpec

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import report_sample as rs
+
 from tradeloom.engine.errors import ConfigError, DataError
 from tradeloom.engine.orders import Side
 from tradeloom.engine.results.result import BacktestResult, EquityCurve

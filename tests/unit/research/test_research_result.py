@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from tradeloom.adapters.store.results_io import load_result, save_result
 from tradeloom.adapters.store.market_store import MarketStore
+from tradeloom.adapters.store.results_io import load_result, save_result
+from tradeloom.app.sample import load_sample
 from tradeloom.research.backtest import run_backtest
 from tradeloom.research.research_result import ResearchResult
-from tradeloom.app.sample import load_sample
 
 SMA = str(Path(__file__).resolve().parents[3] / "research" / "strategies" / "sma_cross.py") + ":SmaCross"
 

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from sweep_helpers import data_spec
+
 from tradeloom.adapters.store.market_store import MarketStore
 from tradeloom.adapters.store.results_io import save_result
 from tradeloom.app.sample import load_sample
@@ -20,7 +22,6 @@ from tradeloom.research.sweeps.executors import LocalExecutor
 from tradeloom.research.sweeps.jobs import strategy_ref
 from tradeloom.research.sweeps.parity import assert_fast_matches_event
 from tradeloom.research.sweeps.sweep import run_sweep
-from sweep_helpers import data_spec
 
 SMA_RULES = str(EXAMPLES / "sma_cross.toml")
 

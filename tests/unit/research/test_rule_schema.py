@@ -7,6 +7,7 @@ import tomllib
 
 import numpy as np
 import pytest
+
 from tradeloom.engine.errors import StrategyError
 from tradeloom.research.rules.conditions import StreamNodes, batch_values, flatten
 from tradeloom.research.rules.document import numeric_fields, to_document, to_toml, with_values

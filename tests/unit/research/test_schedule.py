@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 from ml_helpers import sample_store, train_dict
 from pydantic import ValidationError
+
 from tradeloom.adapters.clock import ManualClock
 from tradeloom.engine.errors import ConfigError
+from tradeloom.research.ml.config import ScheduleConfig, ScheduleJob
 from tradeloom.research.ml.registry import ModelRegistry
 from tradeloom.research.ml.schedule import (
     RunRecord,
@@ -21,8 +23,6 @@ from tradeloom.research.ml.schedule import (
     run_due,
     run_schedule,
 )
-
-from tradeloom.research.ml.config import ScheduleConfig, ScheduleJob
 
 T0 = datetime(2024, 1, 1, 0, 30, tzinfo=UTC)
 

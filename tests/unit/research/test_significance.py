@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from asah_data import NDKA, S100B, WFNS, Y
 from sklearn.metrics import roc_auc_score
+
 from tradeloom.engine.errors import DataError
 from tradeloom.research.ml.significance import (
     delong_test,

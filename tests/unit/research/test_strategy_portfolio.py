@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sweep_helpers import make_store
 from typer.testing import CliRunner
+
 from tradeloom.adapters.config.files import validate_config
 from tradeloom.app.backtest import run_from_settings
 from tradeloom.cli.main import app

@@ -13,16 +13,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sweep_helpers import SMA, SMA_FILE, data_spec, make_store
+
 from tradeloom.engine.errors import ConfigError, StrategyError
 from tradeloom.engine.results.result import METRIC_KEYS
 from tradeloom.research.backtest import run_backtest
+from tradeloom.research.strategies import BreakoutBracket, RsiReversion, SmaCross
+from tradeloom.research.strategy_loader import load_strategy
 from tradeloom.research.sweeps.executors import LocalExecutor
 from tradeloom.research.sweeps.fastpath import choose_fast_path, fast_path_name
 from tradeloom.research.sweeps.grid import ParamGrid, parse_spec, parse_values
-from tradeloom.research.strategies import BreakoutBracket, RsiReversion, SmaCross
-from tradeloom.research.strategy_loader import load_strategy
-from tradeloom.research.sweeps.sweep import prepare_combinations, run_sweep
 from tradeloom.research.sweeps.jobs import RunSettings, strategy_ref
+from tradeloom.research.sweeps.sweep import prepare_combinations, run_sweep
 from tradeloom.research.sweeps.table import (
     best_index,
     check_metric,

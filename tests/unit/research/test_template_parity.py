@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+
 from tradeloom.adapters.store.market_store import MarketStore
 from tradeloom.app.sample import load_sample
 from tradeloom.engine.market import FeeSide, MarketSpec

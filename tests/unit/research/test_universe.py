@@ -9,7 +9,10 @@ import tempfile
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from universe_helpers import DAY, HOUR, flat_bars, walk_bars, write
+
 from tradeloom.adapters.store.market_store import MarketStore
+from tradeloom.app.sample import load_sample
 from tradeloom.engine.errors import ConfigError
 from tradeloom.research.universe.tiers import (
     Universe,
@@ -18,9 +21,6 @@ from tradeloom.research.universe.tiers import (
     compute_universe,
     refresh_schedule,
 )
-from universe_helpers import DAY, HOUR, flat_bars, walk_bars, write
-
-from tradeloom.app.sample import load_sample
 
 AS_OF = 5 * DAY
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from sweep_helpers import data_spec, make_store
+
 from tradeloom.engine.strategy.base import Param, Strategy
 from tradeloom.engine.vector.form import NotVectorizable, Signals
 from tradeloom.research.strategies import MomentumRotation, RsiReversion

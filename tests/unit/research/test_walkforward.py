@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sweep_helpers import SMA, data_spec, make_store
+
 from tradeloom.engine.errors import ConfigError, DataError
 from tradeloom.research.backtest import run_backtest
 from tradeloom.research.sweeps.executors import LocalExecutor

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from tradeloom.engine.errors import DataError
 from tradeloom.research.ml.weights import (
     average_uniqueness,

@@ -31,8 +31,8 @@ from aiohttp import web
 from venues.common.money import plain
 from venues.okx_spot import auth
 from venues.okx_spot.engine import Account
-from venues.okx_spot.market import BAR_MS, candles
 from venues.okx_spot.errors import OkxError
+from venues.okx_spot.market import BAR_MS, candles
 from venues.okx_spot.orders import Order, State
 
 if TYPE_CHECKING:
