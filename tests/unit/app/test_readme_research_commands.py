@@ -10,12 +10,12 @@ exit 0. Every Python block of those sections runs too.
 from __future__ import annotations
 
 import os
-import shlex
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from readme_sections import ReadmeSections
 from sweep_helpers import make_store
 
 REPO = Path(__file__).resolve().parents[3]
@@ -23,35 +23,8 @@ SECTIONS = ("### Search beyond grids", "### Overfitting statistics", "### Result
             "### The vectorized single run", "### Idealised runs and missing data")
 
 
-def sections() -> str:
-    text = (REPO / "README.md").read_text(encoding="utf-8")
-    out = []
-    for head in SECTIONS:
-        start = text.index(head)
-        end = text.index("\n### ", start + 1)
-        out.append(text[start:end])
-    return "\n".join(out)
-
-
-def blocks(lang: str) -> list[str]:
-    """The fenced blocks of the sections whose opening fence names ``lang`` ("" for none)."""
-    found, current, kind = [], None, ""
-    for line in sections().splitlines(keepends=True):
-        if line.startswith("```"):
-            if current is None:
-                current, kind = [], line[3:].strip()
-            else:
-                if kind == lang:
-                    found.append("".join(current))
-                current = None
-        elif current is not None:
-            current.append(line)
-    return found
-
-
-def commands() -> list[list[str]]:
-    return [shlex.split(line.split("  #")[0]) for block in blocks("")
-            for line in block.replace("\\\n", " ").splitlines() if line.startswith(".venv/bin/tradeloom")]
+README_PART = ReadmeSections(*SECTIONS)
+blocks, commands = README_PART.blocks, README_PART.commands
 
 
 @pytest.fixture(scope="module")

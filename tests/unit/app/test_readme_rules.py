@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from readme_sections import ReadmeSections
 from sweep_helpers import make_store
 
 from tradeloom.research.rules.files import EXAMPLES, read_rule_file
@@ -29,39 +29,8 @@ REPO = Path(__file__).resolve().parents[3]
 SECTIONS = ("### Rule strategies", "### The fast path for any strategy")
 
 
-def sections() -> str:
-    text = (REPO / "README.md").read_text(encoding="utf-8")
-    out = []
-    for head in SECTIONS:
-        start = text.index(head)
-        end = text.index("\n### ", start + 1)
-        out.append(text[start:end])
-    return "\n".join(out)
-
-
-def blocks(lang: str) -> list[str]:
-    """The fenced blocks of the sections whose opening fence names ``lang`` ("" for none)."""
-    found, current, kind = [], None, ""
-    for line in sections().splitlines(keepends=True):
-        if line.startswith("```"):
-            if current is None:
-                current, kind = [], line[3:].strip()
-            else:
-                if kind == lang:
-                    found.append("".join(current))
-                current = None
-        elif current is not None:
-            current.append(line)
-    return found
-
-
-def commands() -> list[list[str]]:
-    found = []
-    for block in blocks(""):
-        for line in block.replace("\\\n", " ").splitlines():
-            if line.startswith(".venv/bin/tradeloom"):
-                found.append(shlex.split(line.split("  #")[0]))
-    return found
+README_PART = ReadmeSections(*SECTIONS)
+blocks, commands = README_PART.blocks, README_PART.commands
 
 
 @pytest.fixture(scope="module")
