@@ -66,7 +66,11 @@ import pandas as pd
 from tradeloom.engine.config import config_hash
 from tradeloom.engine.errors import ConfigError, DataError
 from tradeloom.engine.timeframes import timeframe_to_ms
-from tradeloom.research.features import fracdiff as feature_fracdiff  # noqa: F401  (register the kinds)
+
+# imported for their side effect: each module registers its feature kinds
+from tradeloom.research.features import fracdiff as feature_fracdiff  # noqa: F401
+from tradeloom.research.features import kinds as feature_kinds  # noqa: F401
+from tradeloom.research.features import kinds_ind as feature_kinds_ind  # noqa: F401
 from tradeloom.research.features.kinds_base import BatchInput, FeatureKind, get_kind
 from tradeloom.research.features.online import OnlineFeatures
 
