@@ -256,7 +256,7 @@ def sell_nb(ref, want, pos, cash, volume, spec, rate, taker, limit):
     fee = price * reduced * rate
     if reduced > 0.0 and cash + price * reduced - fee < 0.0:
         return 0.0, 0.0, 0.0
-    if reduced != want and (reduced <= 0.0 or _below_minimums(price, reduced, spec)):
+    if reduced < want and (reduced <= 0.0 or _below_minimums(price, reduced, spec)):  # funds._shortfall: only a real shortfall
         return 0.0, 0.0, 0.0
     return reduced, price, price * reduced * rate
 
