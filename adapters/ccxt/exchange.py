@@ -26,8 +26,9 @@ from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import ccxt
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from tradeloom.adapters.ccxt.contracts import contract_from_ccxt
 from tradeloom.adapters.secrets import redact_secrets_in_logs, scrub
 from tradeloom.engine.errors import (
     ConfigError,
@@ -54,9 +55,25 @@ _BINANCE_MARKET_TYPES: Mapping[str, list[str]] = {
 }
 
 
+#: ccxt ids of venues that list only derivatives (Binance USDⓈ-M futures): their
+#: ``market_type`` defaults to ``swap``.
+SWAP_ONLY_EXCHANGES: frozenset[str] = frozenset({"binanceusdm"})
+
+
 def default_options(exchange_id: str, market_type: MarketType) -> dict[str, Any]:
-    """ccxt options tradeloom uses unless ``ExchangeSettings.options`` overrides them."""
+    """ccxt options tradeloom uses unless ``ExchangeSettings.options`` overrides them.
+
+    >>> default_options("binanceusdm", "swap")["fetchMarkets"]
+    {'types': ['linear']}
+    """
     options: dict[str, Any] = {"defaultType": market_type}
+    if exchange_id == "binanceusdm":  # one request (GET /fapi/v1/exchangeInfo) per load
+        options.update({
+            "fetchMarkets": {"types": ["linear"]},
+            "fetchCurrencies": False,
+            "fetchMargins": False,
+            "warnOnFetchOpenOrdersWithoutSymbol": False,
+        })
     if exchange_id == "binance":
         options.update({
             "fetchMarkets": {"types": list(_BINANCE_MARKET_TYPES[market_type])},
@@ -118,6 +135,8 @@ class ExchangeSettings(BaseModel):
 
     >>> ExchangeSettings(id="binance").market_type
     'spot'
+    >>> ExchangeSettings(id="binanceusdm").market_type  # a futures-only venue
+    'swap'
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -137,6 +156,15 @@ class ExchangeSettings(BaseModel):
         default=None,
         description=("which currency the venue charges spot fees in, when ccxt's market "
                      "feeSide is wrong or missing; None: ccxt's feeSide, else VENUE_FEE_SIDE"))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _swap_venue(cls, data: Any) -> Any:
+        """A futures-only venue (``SWAP_ONLY_EXCHANGES``) trades swaps unless told otherwise."""
+        if isinstance(data, dict) and data.get("id") in SWAP_ONLY_EXCHANGES \
+                and "market_type" not in data:
+            return {**data, "market_type": "swap"}
+        return data
 
     @field_validator("id")
     @classmethod
@@ -294,14 +322,17 @@ def market_fee_side(market: Mapping[str, Any], exchange_id: str | None = None,
 def market_specs_from_ccxt(markets: Mapping[str, Mapping[str, Any]], *,
                            precision_mode: int = ccxt.TICK_SIZE,
                            exchange_id: str | None = None,
-                           fee_side: str | None = None) -> dict[str, MarketSpec]:
+                           fee_side: str | None = None,
+                           tiers: Mapping[str, Any] | None = None) -> dict[str, MarketSpec]:
     """Trading rules per unified symbol from ccxt's ``load_markets()`` result.
 
     ``precision_mode`` is the client's ``precisionMode``: in TICK_SIZE mode (Binance
     and most exchanges) ``precision['price']`` is the tick and ``precision['amount']``
     the lot step; in DECIMAL_PLACES mode they are decimal counts. The fee side comes
     from :func:`market_fee_side` (``exchange_id``: the client's id; ``fee_side``: the
-    config's override).
+    config's override). A swap market carries its ``ContractSpec``
+    (``adapters.ccxt.contracts``), its brackets from ``tiers`` (ccxt
+    ``fetch_leverage_tiers``' answer, by symbol) when given.
     """
     specs: dict[str, MarketSpec] = {}
     for symbol, market in markets.items():
@@ -315,6 +346,8 @@ def market_specs_from_ccxt(markets: Mapping[str, Mapping[str, Any]], *,
             min_notional=_limit(market, "cost"),
             **{f"{k}_fee": v for k, v in fees.items()},
             fee_side=market_fee_side(market, exchange_id, fee_side),
+            contract=contract_from_ccxt(market, (tiers or {}).get(symbol),
+                                        exchange_id=exchange_id or ""),
         )
     return specs
 

@@ -196,6 +196,29 @@ class FeeAssetSection(StrictModel):
     discount: float = Field(0.25, ge=0.0, lt=1.0)
 
 
+class PerpsSection(StrictModel):
+    """Leverage and margin mode of the perpetual symbols, set on the venue at start.
+
+    ``margin_mode`` applies to every perpetual of the config, ``leverage`` per symbol
+    (``[perps.leverage]`` ``"BTC/USDT:USDT" = 3``). Both are applied before the
+    strategy's ``on_start``, whose own ``ctx.set_leverage``/``ctx.set_margin_mode``
+    calls come after and win. Unset: the strategy's calls only (and, for a symbol it
+    does not set, the venue's current setting stays; paper uses the engine's default,
+    1x cross).
+    """
+
+    margin_mode: Literal["isolated", "cross"] | None = None
+    leverage: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("leverage")
+    @classmethod
+    def _positive(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = {k: v for k, v in value.items() if not 1.0 <= v <= 125.0}
+        if bad:
+            raise ValueError(f"perps.leverage {bad}: leverage must be in [1, 125]")
+        return value
+
+
 class LiveConfig(StrictModel):
     """Everything a paper or live session needs (see the module docstring)."""
 
@@ -216,6 +239,7 @@ class LiveConfig(StrictModel):
     seed: int = 0
     runner: RunnerSection = Field(default_factory=RunnerSection)
     paper: PaperSection = Field(default_factory=PaperSection)
+    perps: PerpsSection = Field(default_factory=PerpsSection)
     fee_asset: FeeAssetSection | None = Field(
         None, description="the account pays fees with this asset (BNB); None: it does not")
     audit_log: Path | None = Field(None, description="audit log; None: <state_dir>/audit.jsonl")
@@ -230,20 +254,21 @@ class LiveConfig(StrictModel):
         """``audit_log``, else ``<state_dir>/audit.jsonl``."""
         return self.audit_log if self.audit_log is not None else self.state_dir / "audit.jsonl"
 
-    @field_validator("symbols")
-    @classmethod
-    def _no_perpetuals(cls, value: list[str]) -> list[str]:
-        """Paper and live trading of perpetual swaps is not implemented: the venue's
-        leverage, margin mode, positions and funding are not synchronised yet, so a
-        session on one would book it as spot. Refused, with the way to backtest it."""
-        perps = [s for s in value if is_perp_symbol(s)]
-        if perps:
-            raise PydanticCustomError(
-                "perpetuals",
-                f"{perps}: paper and live trading of perpetual swaps is not implemented yet "
-                "(leverage, margin mode, positions and funding are not synchronised with the "
-                "venue); backtest them with `tradeloom backtest`")
-        return value
+    @model_validator(mode="after")
+    def _perps_on_a_swap_client(self) -> LiveConfig:
+        """Perpetual symbols (``BTC/USDT:USDT``) need the venue's derivatives client:
+        ``exchange.market_type = "swap"`` (``binanceusdm`` implies it)."""
+        perps = [s for s in self.symbols if is_perp_symbol(s)]
+        if perps and self.exchange.market_type == "spot":
+            raise ValueError(
+                f"{perps} are perpetual swaps but exchange.market_type is 'spot' "
+                f"({self.exchange.id!r}); use the venue's futures client (exchange.id = "
+                "'binanceusdm' for Binance USDⓈ-M) or set exchange.market_type = 'swap'")
+        unknown = sorted(set(self.perps.leverage) - set(perps))
+        if unknown:
+            raise ValueError(f"perps.leverage names {unknown}, which are not perpetual symbols "
+                             f"of this config (perpetuals: {perps})")
+        return self
 
     @field_validator("run_id")
     @classmethod
@@ -319,5 +344,6 @@ def load_credentials(source: CredentialSource, environ: Mapping[str, str] | None
     return Credentials(key, secret, password)
 
 
-__all__ = ["CredentialSource", "FeeAssetSection", "LiveConfig", "PaperSection", "RunnerSection",
+__all__ = ["CredentialSource", "FeeAssetSection", "LiveConfig", "PaperSection", "PerpsSection",
+           "RunnerSection",
            "UniverseSection", "load_credentials", "load_live_config", "reject_credentials"]

@@ -52,9 +52,25 @@ def test_a_restart_resumes_the_stored_run_id(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["main.sqlite"]  # read, untouched
 
 
-def test_perpetuals_are_refused_in_paper_and_live_until_the_venue_is_synchronised():
+def test_a_perpetual_on_the_spot_client_is_refused_with_the_futures_client_to_use():
     data = {"strategy": "s.py:S", "symbols": ["BTC/USDT", "BTC/USDT:USDT"],
             "exchange": {"id": "binance"}}
-    with pytest.raises(ConfigError, match=r"\['BTC/USDT:USDT'\]: paper and live trading of "
-                                          "perpetual swaps is not implemented yet"):
+    with pytest.raises(ConfigError, match=r"\['BTC/USDT:USDT'\] are perpetual swaps but "
+                                          r"exchange.market_type is 'spot'.*'binanceusdm'"):
+        validate_config(LiveConfig, data, "live.toml")
+
+
+def test_a_perpetual_on_binance_usdm_is_accepted_with_its_leverage_and_margin_mode():
+    data = {"strategy": "s.py:S", "symbols": ["BTC/USDT:USDT"],
+            "exchange": {"id": "binanceusdm"},
+            "perps": {"margin_mode": "isolated", "leverage": {"BTC/USDT:USDT": 3}}}
+    cfg = validate_config(LiveConfig, data, "live.toml")
+    assert cfg.exchange.market_type == "swap"
+    assert (cfg.perps.margin_mode, cfg.perps.leverage) == ("isolated", {"BTC/USDT:USDT": 3.0})
+
+
+def test_leverage_for_a_symbol_the_config_does_not_trade_is_refused():
+    data = {"strategy": "s.py:S", "symbols": ["BTC/USDT:USDT"],
+            "exchange": {"id": "binanceusdm"}, "perps": {"leverage": {"ETH/USDT:USDT": 3}}}
+    with pytest.raises(ConfigError, match=r"perps.leverage names \['ETH/USDT:USDT'\]"):
         validate_config(LiveConfig, data, "live.toml")
