@@ -58,6 +58,12 @@ class InsufficientFunds(ExchangeError):
     """The account cannot pay for the order; trading stops with a clear message."""
 
 
+class VenueSettingRefused(ExchangeError):
+    """The venue refused an account setting a session needs (a perpetual's leverage or
+    margin mode): the session does not start; the message names the symbol, the setting
+    and the venue's answer."""
+
+
 class InvalidFill(DataError):
     """A fill's price, amount or fee is impossible: the exchange's report (or a fill
     model) is wrong, and booking it would corrupt the account."""

@@ -23,6 +23,8 @@ API (what the runner calls; all from ONE thread, the runner's event-loop thread)
     broker.cancel_all(now_ms, *, timeout_s=10.0, all_orders=False, symbols=()) -> CancelAllReport
     broker.flush(timeout_s: float = 10.0) -> None               # wait until the sender is idle
     broker.call(fn: Callable[[ccxt.Exchange], T], timeout_s=30.0) -> T  # run fn on the sender
+    broker.set_leverage(symbol, leverage) / broker.set_margin_mode(symbol, mode)  # perpetuals:
+                                            # blocking; VenueSettingRefused if refused
     broker.fatal -> ExchangeError | None                        # set once trading must stop
     broker.close() -> None
     reconcile(broker, store, now_ms, policy=ReconcilePolicy()) -> ReconcileReport
@@ -93,6 +95,7 @@ from typing import Any, TypeVar
 
 import ccxt
 
+from tradeloom.adapters.ccxt.exchange import map_ccxt_error
 from tradeloom.adapters.ccxt.fills import UnvaluedFee
 from tradeloom.adapters.ccxt.sender import Sender, StatusReport, client_order_id, order_status
 from tradeloom.adapters.ccxt.triggers import STOP_TYPES, LocalTriggers
@@ -100,7 +103,7 @@ from tradeloom.adapters.live.state import FillRecord, LiveStateStore, OrderRecor
 from tradeloom.adapters.secrets import redact_secrets_in_logs
 from tradeloom.adapters.store.ingest import RetryPolicy
 from tradeloom.engine.costs.fees import MakerTakerFees
-from tradeloom.engine.errors import ExchangeError, OrderError
+from tradeloom.engine.errors import ExchangeError, OrderError, VenueSettingRefused
 from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.orders import Bar, Fill, Liquidity, Order, OrderStatus, OrderType, Side
 from tradeloom.engine.ports import BarFastPath, FeeModel
@@ -357,6 +360,56 @@ class CcxtBroker:
         if not self.sender.wait_idle(timeout_s):
             raise ExchangeError(f"the ccxt sender is still busy after {timeout_s} s; "
                                 "the exchange is slow or unreachable")
+
+    # ------------------------------------------------------------------ perpetuals
+    def set_leverage(self, symbol: str, leverage: float) -> None:
+        """Set ``symbol``'s leverage on the venue (ccxt ``set_leverage``; Binance ``POST
+        /fapi/v1/leverage``, whole numbers only); ``VenueSettingRefused`` when the venue
+        refuses (the engine then keeps its own setting unchanged)."""
+        whole = int(leverage)
+        if whole != leverage or whole < 1:
+            raise VenueSettingRefused(
+                f"{symbol}: leverage {leverage:g} refused before sending: {self.client.id} "
+                "takes a whole leverage >= 1; set a whole number")
+        self._venue_setting(symbol, "leverage", str(whole),
+                            lambda c: c.set_leverage(whole, symbol))
+
+    def set_margin_mode(self, symbol: str, mode: str) -> None:
+        """Set ``symbol``'s margin mode (``isolated``/``cross``) on the venue (ccxt
+        ``set_margin_mode``; Binance ``POST /fapi/v1/marginType``). Binance's ``-4046 No
+        need to change margin type`` (already set) is not a refusal."""
+        def change(client: ccxt.Exchange) -> Any:
+            try:
+                return client.set_margin_mode(mode, symbol)
+            except ccxt.MarginModeAlreadySet:
+                return None
+            except ccxt.BaseError as exc:
+                if "-4046" in str(exc) or "No need to change margin type" in str(exc):
+                    return None
+                raise
+
+        self._venue_setting(symbol, "margin mode", mode, change)
+
+    def _venue_setting(self, symbol: str, setting: str, value: str,
+                       fn: Callable[[ccxt.Exchange], Any]) -> None:
+        spec = self.markets.get(symbol)
+        if spec is None or spec.contract is None:
+            raise VenueSettingRefused(f"{symbol}: {setting} applies to perpetual swaps only; "
+                                      f"{symbol} is not one on {self.client.id}")
+        def attempt(client: ccxt.Exchange) -> ccxt.BaseError | None:
+            try:  # the venue's refusal comes back as a value: the sender logs no traceback
+                fn(client)
+            except ccxt.BaseError as exc:
+                return exc
+            return None
+
+        exc = self.call(attempt)
+        if exc is not None:
+            err = map_ccxt_error(exc, context=f"{self.client.id} set {setting} {symbol}")
+            raise VenueSettingRefused(
+                f"{symbol}: the venue refused {setting} {value}: {err}; change the setting "
+                "(config [perps] or the strategy's set_leverage/set_margin_mode) to one the "
+                "venue accepts for this symbol and account") from exc
 
     def call(self, fn: Callable[[ccxt.Exchange], T], timeout_s: float = 30.0) -> T:
         """Run ``fn(client)`` on the sender thread (the one thread using the client)."""

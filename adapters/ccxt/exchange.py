@@ -345,7 +345,9 @@ def market_specs_from_ccxt(markets: Mapping[str, Mapping[str, Any]], *,
             min_amount=_limit(market, "amount"),
             min_notional=_limit(market, "cost"),
             **{f"{k}_fee": v for k, v in fees.items()},
-            fee_side=market_fee_side(market, exchange_id, fee_side),
+            # a linear swap charges its fees in the settle (quote) currency
+            fee_side=(FeeSide.QUOTE if market.get("swap")
+                      else market_fee_side(market, exchange_id, fee_side)),
             contract=contract_from_ccxt(market, (tiers or {}).get(symbol),
                                         exchange_id=exchange_id or ""),
         )

@@ -301,7 +301,9 @@ class Sender:
 
     def _submit(self, record: OrderRecord) -> None:
         self.store.save_order(record)  # the intent, before anything leaves the machine
-        if record.side == "sell":  # spot: never ask for more than the account holds
+        spec = self.markets.get(record.symbol)
+        if record.side == "sell" and (spec is None or spec.contract is None):
+            # spot: never ask for more than the account holds (a swap sells short beyond 0)
             record = self._clamp_to_free_base(record)
             if record is None:
                 return
@@ -366,6 +368,9 @@ class Sender:
 
     def _create(self, record: OrderRecord) -> dict[str, Any]:
         params: dict[str, Any] = {"clientOrderId": record.client_id}
+        spec = self.markets.get(record.symbol)
+        if record.reduce_only and spec is not None and spec.contract is not None:
+            params["reduceOnly"] = True  # a swap exit never opens the other side
         context = f"{self.client.id} create_order {record.symbol} {record.client_id}"
         if record.type == "market" and record.quote_amount is not None:
             return call_ccxt(self.client, "create_market_buy_order_with_cost", record.symbol,

@@ -8,16 +8,32 @@ Floats are written with ``repr`` precision by ``json`` (round-trip exact).
 >>> bar = Bar("BTC/USDT", 0, 60_000, 1.0, 2.0, 0.5, 1.5, 10.0)
 >>> bar_from_payload(bar_payload(bar)) == bar
 True
+>>> from tradeloom.engine.contracts import ContractSpec
+>>> perp = MarketSpec("BTC/USDT:USDT", contract=ContractSpec())
+>>> MarketSpec(**market_payload(perp)) == perp
+True
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from tradeloom.adapters.live.journal import JournalRecord
 from tradeloom.adapters.store.checks import check_bar
+from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.orders import Bar, Fill, Liquidity, Order, OrderType, Side, TimeInForce
 from tradeloom.engine.run.events import TradeTick
+
+
+def market_payload(spec: MarketSpec) -> dict[str, Any]:
+    """A ``MarketSpec`` as JSON (``MarketSpec(**payload)`` reads it back): a perpetual's
+    contract as ``ContractSpec.to_dict`` (its open last bracket cap as ``null``: JSON has
+    no infinity)."""
+    payload = dataclasses.asdict(spec)
+    payload["fee_side"] = spec.fee_side.value
+    payload["contract"] = None if spec.contract is None else spec.contract.to_dict()
+    return payload
 
 
 def bar_payload(bar: Bar) -> dict[str, Any]:

@@ -19,6 +19,7 @@ import dataclasses
 import logging
 
 from tradeloom.adapters.clock import Clock
+from tradeloom.adapters.live.journal_codec import market_payload
 from tradeloom.adapters.live.runner_parts import MarketSource, SessionJournal
 from tradeloom.engine.errors import TradeloomError
 from tradeloom.engine.market import MarketSpec
@@ -61,7 +62,7 @@ class MarketRefresh:
             return {}
         ts = engine.ctx.now
         self.journal.write("markets", {"ts": ts, "markets": {
-            s: dataclasses.asdict(spec) for s, spec in changed.items()}}, None)
+            s: market_payload(spec) for s, spec in changed.items()}}, None)
         for symbol, spec in changed.items():
             old = engine.markets[symbol]
             log.warning("market rules of %s changed: %s", symbol, describe_change(old, spec))

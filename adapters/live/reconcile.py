@@ -32,6 +32,18 @@ thread using the ccxt client), at start and every few minutes:
    (``accept_exchange_state``, ``tradeloom reconcile CONFIG --accept``, audited). The
    first reconciliation of a state file takes the exchange's balances as its baseline.
 
+5. **Perpetual positions** (swap markets; ``adapters.ccxt.positions``): a futures
+   account's positions are not balances, so perpetual fills move no base or quote
+   balance in step 4, and the settle currency of a perpetual (USDT: a wallet that the
+   venue's realized PnL, fees and funding move) is not compared there either. Instead
+   the venue's positions (``fetch_positions``) are compared with the last reconciled
+   positions plus the stored perpetual fills since, within half a lot step (Binance
+   positions are exact multiples of the lot step: no dust on a swap). A position the
+   venue closed by itself - no longer there, and no fill of ours explains it - is a
+   **liquidation**, reported in ``liquidations`` (priced from the venue's ``autoclose``
+   trades, else at its mark) for the runner to book, never a silent difference; any
+   other difference is a mismatch.
+
 ``ok=False`` (a mismatch, or foreign orders when ``policy.foreign_is_mismatch``) means:
 raise an alert and refuse new entries until a person looked (the runner's job).
 """
@@ -42,6 +54,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from tradeloom.adapters.ccxt.positions import (
+    VenueLiquidation,
+    positions_from_ccxt,
+    same_size,
+    venue_liquidation,
+)
 from tradeloom.adapters.ccxt.sender import Sender, order_status, parse_client_order_id
 from tradeloom.adapters.live.state import FillRecord, LiveStateStore, OrderRecord
 from tradeloom.engine.market import MarketSpec
@@ -78,6 +96,10 @@ class ReconcileReport:
     problems: tuple[str, ...] = ()
     #: Differences within tolerance (dust, fee rounding): asset -> (expected, exchange).
     dust: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    #: Perpetuals: the venue's positions (symbol -> signed base amount, open ones only).
+    positions: Mapping[str, float] = field(default_factory=dict)
+    #: Perpetual positions the venue closed by itself (liquidations), for the runner to book.
+    liquidations: tuple[VenueLiquidation, ...] = ()
 
 
 def reconcile(broker: CcxtBroker, store: LiveStateStore, now_ms: int,
@@ -141,6 +163,7 @@ def _run(sender: Sender, store: LiveStateStore, now_ms: int,
         sender.fetch_trades(symbol)
     new_fills, _ = store.fills_after(fills_mark)
     balances, mismatches, dust = _check_balances(sender, store, now_ms, policy)
+    positions, liquidations = _check_positions(sender, store, now_ms, mismatches)
     problems = [f"{a}: expected {e:.10g}, exchange has {x:.10g} (difference {x - e:+.10g}); "
                 "if the exchange is right (a deposit, a withdrawal, a manual trade), accept "
                 "its state: tradeloom reconcile CONFIG --accept"
@@ -151,7 +174,7 @@ def _run(sender: Sender, store: LiveStateStore, now_ms: int,
     ok = not mismatches and not (foreign and policy.foreign_is_mismatch)
     return ReconcileReport(ok, tuple(updated), tuple(adopted), tuple(never_sent),
                            tuple(foreign), tuple(cancelled), len(new_fills), balances,
-                           mismatches, tuple(problems), dust)
+                           mismatches, tuple(problems), dust, positions, tuple(liquidations))
 
 
 def _adopted(order: Mapping[str, Any], symbol: str, now_ms: int) -> OrderRecord:
@@ -178,7 +201,7 @@ def expected_balances(snapshot: Mapping[str, Any], fills: list[FillRecord],
     expected = {a: float(v) for a, v in snapshot["totals"].items()}
     for fill in fills:
         spec = markets.get(fill.symbol)
-        if spec is None:
+        if spec is None or spec.contract is not None:  # a perpetual moves a position
             continue
         sign = 1.0 if fill.side == "buy" else -1.0
         currency = fill.fee_currency or spec.quote
@@ -214,11 +237,21 @@ def tolerances(assets: Iterable[str], markets: Mapping[str, MarketSpec], fills_s
 
 
 def traded_assets(markets: Mapping[str, MarketSpec], fills: Iterable[FillRecord]) -> set[str]:
-    """The assets whose balances the runner accounts for: each market's base and quote
-    and every currency a fill paid a fee in."""
-    assets = {a for spec in markets.values() for a in (spec.base, spec.quote)}
+    """The assets whose balances the runner accounts for: each spot market's base and
+    quote and every currency a fill paid a fee in - except the settle currency of a
+    perpetual, whose wallet the venue's PnL, fees and funding move (step 5 compares
+    positions instead).
+
+    >>> from tradeloom.engine.contracts import ContractSpec
+    >>> sorted(traded_assets({"BTC/USDT:USDT": MarketSpec("BTC/USDT:USDT",
+    ...                                                   contract=ContractSpec())}, []))
+    []
+    """
+    spot = [spec for spec in markets.values() if spec.contract is None]
+    settle = {spec.quote for spec in markets.values() if spec.contract is not None}
+    assets = {a for spec in spot for a in (spec.base, spec.quote)}
     assets.update(f.fee_currency for f in fills if f.fee_currency)
-    return assets
+    return assets - settle
 
 
 def _check_balances(sender: Sender, store: LiveStateStore, now_ms: int,
@@ -250,6 +283,52 @@ def _check_balances(sender: Sender, store: LiveStateStore, now_ms: int,
     return totals, mismatches, dust
 
 
+def _check_positions(sender: Sender, store: LiveStateStore, now_ms: int,
+                     mismatches: dict[str, tuple[float, float]]
+                     ) -> tuple[dict[str, float], list[VenueLiquidation]]:
+    """Step 5 of the module docstring; position mismatches are added to ``mismatches``."""
+    perps = {s: spec for s, spec in sorted(sender.markets.items()) if spec.contract is not None}
+    if not perps:
+        return {}, []
+    rows = sender.request("fetch_positions", list(perps))
+    venue = positions_from_ccxt(rows, {s: spec.lot_step for s, spec in perps.items()})
+    have = {s: p.qty for s, p in venue.items()}
+    snapshot = store.load_blob("reconciled_positions")
+    liquidations: list[VenueLiquidation] = []
+    found: dict[str, tuple[float, float]] = {}
+    if snapshot is not None:
+        fills, _ = store.fills_after(int(snapshot["fill_row"]))
+        want = {s: float(q) for s, q in snapshot["positions"].items()}
+        for fill in fills:
+            if fill.symbol in perps:
+                sign = 1.0 if fill.side == "buy" else -1.0
+                want[fill.symbol] = want.get(fill.symbol, 0.0) + sign * fill.amount
+        for symbol, spec in perps.items():
+            expected, actual = want.get(symbol, 0.0), have.get(symbol, 0.0)
+            if same_size(expected, actual, spec.lot_step):
+                continue
+            if actual == 0.0:  # the venue closed it by itself: a liquidation
+                trades = sender.request("fetch_my_trades", symbol, int(snapshot["ts"]), None, {})
+                liquidations.append(venue_liquidation(
+                    symbol, expected, trades, since=int(snapshot["ts"]),
+                    mark=_mark(sender, rows, symbol), now=now_ms))
+            else:
+                found[symbol] = (expected, actual)
+    mismatches.update(found)
+    if not found:
+        store.save_blob("reconciled_positions", {"ts": now_ms, "positions": have,
+                                                 "fill_row": store.last_fill_row()})
+    return have, liquidations
+
+
+def _mark(sender: Sender, rows: list[Mapping[str, Any]], symbol: str) -> float:
+    """The venue's mark price of ``symbol``: its position row's, else its last price."""
+    for row in rows:
+        if row.get("symbol") == symbol and row.get("markPrice"):
+            return float(row["markPrice"])
+    return float(sender.request("fetch_ticker", symbol)["last"])
+
+
 def save_baseline(store: LiveStateStore, totals: Mapping[str, float], now_ms: int,
                   markets: Mapping[str, MarketSpec], *, accepted_by: str | None = None) -> None:
     """The exchange's ``totals`` as the snapshot later reconciliations start from (after
@@ -279,6 +358,12 @@ def accept_exchange_state(broker: CcxtBroker, store: LiveStateStore, now_ms: int
         totals = {a: float(v) for a, v in (balance.get("total") or {}).items()
                   if v is not None}
         save_baseline(store, totals, now_ms, broker.sender.markets, accepted_by=actor)
+        perps = {s: m.lot_step for s, m in broker.sender.markets.items() if m.contract}
+        if perps:  # the venue's positions become the baseline too
+            rows = broker.sender.request("fetch_positions", sorted(perps))
+            store.save_blob("reconciled_positions", {
+                "ts": now_ms, "fill_row": store.last_fill_row(),
+                "positions": {s: p.qty for s, p in positions_from_ccxt(rows, perps).items()}})
         return totals
 
     return report, broker.call(accept, timeout_s)

@@ -142,6 +142,22 @@ class CommandRecorder:
         self._record([new], now_ms, group=f"replace:{order_id}")
         return new
 
+    # ------------------------------------------------------------------ perpetuals
+    def set_leverage(self, symbol: str, leverage: float) -> None:
+        """The strategy's ``ctx.set_leverage``: to the venue when the broker is a live one
+        (it raises if refused); a simulated broker has nothing to set (the engine's
+        portfolio holds the setting). The session journals the settings in force after
+        ``on_start`` (``perp_settings``)."""
+        hook = getattr(self.inner, "set_leverage", None)
+        if hook is not None:
+            hook(symbol, leverage)
+
+    def set_margin_mode(self, symbol: str, mode: str) -> None:
+        """The strategy's ``ctx.set_margin_mode``, as ``set_leverage``."""
+        hook = getattr(self.inner, "set_margin_mode", None)
+        if hook is not None:
+            hook(symbol, mode)
+
     def _known_client_id(self, order_id: int) -> str:
         for order in self.inner.open_orders():
             if order.id == order_id:

@@ -10,7 +10,8 @@ Why: after a crash the process that restarts knows nothing but the state store
    stored (once: by trade id).
 2. **Restore** (``CcxtBroker.restore``): the working orders left in the store are tracked
    again, held local stops re-armed. Engine order ids continue after every stored id.
-3. **Open the portfolio from the exchange's balances** (``opening_portfolio``): cash is
+3. **Open the portfolio from the exchange's balances** (``opening_portfolio``; a futures
+   account's perpetuals from its positions instead, see there): cash is
    the quote currency's *total* (free + locked in open buys), each traded symbol's
    position its base currency's total (free + locked in open sells), at the average
    price of the stored buy fills (else the current price). What the exchange holds is
@@ -32,6 +33,7 @@ import itertools
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from tradeloom.adapters.ccxt.positions import VenuePosition
 from tradeloom.adapters.live.reconcile import ReconcilePolicy, ReconcileReport, reconcile
 from tradeloom.adapters.live.state import LiveStateStore
 from tradeloom.engine.accounting.portfolio import Portfolio
@@ -63,19 +65,34 @@ def _entry_price(store: LiveStateStore | None, symbol: str, fallback: float) -> 
 def opening_portfolio(balance: Mapping[str, Any], markets: Mapping[str, MarketSpec],
                       symbols: Sequence[str], prices: Mapping[str, float],
                       store: LiveStateStore | None = None, *, fee_asset: str | None = None,
-                      fee_rate: float | None = None) -> tuple[Portfolio, dict[str, float]]:
+                      fee_rate: float | None = None,
+                      perp_positions: Mapping[str, VenuePosition] | None = None
+                      ) -> tuple[Portfolio, dict[str, float]]:
     """The live portfolio at start: quote and base totals of the traded symbols (dust
-    marked as such), and the fee asset's total when it is not one of them.
+    marked as such), and the fee asset's total when it is not one of them. With
+    perpetuals, the cash is the futures wallet (``futures_wallet``) and each perpetual's
+    position the venue's (``perp_positions``, from ``fetch_positions``: signed, at its
+    entry price, with the venue's leverage and margin mode), never a balance.
 
     Returns it and the opening holdings (symbol -> base amount, dust included) for the
     journal; ``portfolio.is_dust(symbol)`` says which are dust.
     """
     held = totals(balance)
     quote = markets[symbols[0]].quote
-    cash = held.get(quote, 0.0)
+    perps = [s for s in symbols if markets[s].contract is not None]
+    cash = futures_wallet(balance, quote) if perps else held.get(quote, 0.0)
     portfolio = Portfolio(cash, quote, markets={s: markets[s] for s in symbols})
     positions: dict[str, float] = {}
+    for symbol in perps:
+        venue = (perp_positions or {}).get(symbol)
+        if venue is None:
+            continue
+        open_perp_position(portfolio, symbol, venue.qty, venue.entry, venue.leverage,
+                           venue.margin_mode)
+        positions[symbol] = venue.qty
     for symbol in symbols:
+        if symbol in perps:
+            continue
         amount = held.get(markets[symbol].base, 0.0)
         if amount <= 0:
             continue
@@ -97,15 +114,51 @@ def opening_portfolio(balance: Mapping[str, Any], markets: Mapping[str, MarketSp
 
 def book_opening_position(portfolio: Portfolio, symbol: str, amount: float,
                           price: float) -> None:
-    """Book ``amount`` held at start as a fee-free buy at ``price``; cash unchanged.
+    """Book ``amount`` held at start as a fee-free buy at ``price``; cash unchanged. A
+    perpetual's ``amount`` is signed (a short: a fee-free sell) and ``price`` its entry.
 
     Shared with ``replay``, which starts from the journal's opening positions.
     """
     cash = portfolio.cash
+    if portfolio.is_perp(symbol):
+        side = Side.BUY if amount > 0 else Side.SELL
+        portfolio.apply_fill(Fill(0, symbol, side, 0, price, abs(amount), 0.0, Liquidity.TAKER,
+                                  tag="opening position"))
+        portfolio.cash = cash
+        return
     portfolio.cash = cash + price * amount
     portfolio.apply_fill(Fill(0, symbol, Side.BUY, 0, price, amount, 0.0, Liquidity.TAKER,
                               tag="opening balance"))
     portfolio.cash = cash
+
+
+def futures_wallet(balance: Mapping[str, Any], quote: str) -> float:
+    """The wallet balance of ``quote`` on a futures account: Binance's ``walletBalance``
+    (``GET /fapi/v2/account`` assets; ccxt's ``total`` is the margin balance, which
+    includes the open positions' unrealized PnL), else ccxt's total.
+
+    >>> futures_wallet({"info": {"assets": [{"asset": "USDT", "walletBalance": "9990.5",
+    ...                 "marginBalance": "9995.0"}]}, "total": {"USDT": 9995.0}}, "USDT")
+    9990.5
+    """
+    info = balance.get("info")
+    assets = info.get("assets") if isinstance(info, Mapping) else None
+    for row in assets or []:
+        if row.get("asset") == quote and row.get("walletBalance") is not None:
+            return float(row["walletBalance"])
+    return float((balance.get("total") or {}).get(quote) or 0.0)
+
+
+def open_perp_position(portfolio: Portfolio, symbol: str, qty: float, entry: float,
+                       leverage: float | None, margin_mode: str | None) -> None:
+    """A perpetual position the venue holds at start: its margin mode and leverage first
+    (the venue's), then the position at its entry (``book_opening_position``). Shared
+    with ``replay``."""
+    if margin_mode is not None:
+        portfolio.set_margin_mode(symbol, margin_mode)
+    if leverage is not None:
+        portfolio.set_leverage(symbol, leverage)
+    book_opening_position(portfolio, symbol, qty, entry)
 
 
 def order_ids_after(store: LiveStateStore) -> Callable[[], int]:
@@ -133,4 +186,5 @@ class RunnerReconciler:
         return await asyncio.to_thread(self.run_sync, now_ms)
 
 
-__all__ = ["RunnerReconciler", "opening_portfolio", "order_ids_after", "totals"]
+__all__ = ["RunnerReconciler", "futures_wallet", "open_perp_position", "opening_portfolio",
+           "order_ids_after", "totals"]

@@ -21,7 +21,9 @@ Where the fills come from (``fills``):
 A live session's opening holdings are replayed too: the cash (``initial_cash``, the
 quote balance) and the base ``positions`` of its ``session`` record, booked at their
 ``position_entries`` prices as ``open_live`` booked them, the ones it found to be
-``dust`` marked so, and its ``fee_holdings`` (a fee asset held outside the symbols). The
+``dust`` marked so, and its ``fee_holdings`` (a fee asset held outside the symbols).
+Perpetuals: the session's ``[perps]`` settings (``perps``) before the strategy's
+``on_start``, and its opening positions (signed, at their venue entry prices). The
 simulated broker charges each market's ``fee_side`` (in the session's ``markets``) and
 the session's ``fee_asset``, as the venue did.
 
@@ -37,7 +39,9 @@ that event are dropped from the comparison, with a note.
 What is replayed, in journal order: ``warmup_bar`` (primed after ``start``, as the
 runner does), ``start`` (``engine.start``), ``bar`` and ``trade`` (``engine.step`` of a
 ``Bar`` / ``TradeTick``: the simulated broker matches resting orders at the tick, the
-strategy's ``on_trade`` runs), ``kill`` (the runner's ``kill_engine``),
+strategy's ``on_trade`` runs), ``funding`` (a perpetual's ``FundingEvent`` at its
+``engine_ts``: the rate and mark the paper session charged, the amount the venue booked
+live), ``liquidation`` (a venue's liquidation, ``Engine.book_liquidation``), ``kill`` (the runner's ``kill_engine``),
 ``pause``/``resume`` (the exchange marked degraded in the risk engine), ``markets``
 (new market rules, ``Engine.update_markets``), ``degrade``/``restore`` (symbols refused
 and allowed again after a reconciliation), ``universe``
@@ -61,6 +65,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from tradeloom.adapters.ccxt.funding import funding_from_payload
 from tradeloom.adapters.live.controls import (
     degrade_symbols,
     kill_engine,
@@ -75,8 +80,9 @@ from tradeloom.adapters.live.journal_codec import (
     tick_from_payload,
 )
 from tradeloom.adapters.live.paper import sim_engine
+from tradeloom.adapters.live.perp_settings import apply_perp_settings
 from tradeloom.adapters.live.recorder import CommandRecorder
-from tradeloom.adapters.live.recovery import book_opening_position
+from tradeloom.adapters.live.recovery import book_opening_position, open_perp_position
 from tradeloom.adapters.live.replay_broker import JournalBroker, schedule
 from tradeloom.adapters.live.universe import apply_universe
 from tradeloom.adapters.live.warmup import prime
@@ -95,7 +101,7 @@ from tradeloom.engine.strategy.base import Strategy
 #: Where the replay's fills come from (see ``replay``).
 FillSource = Literal["journal", "model"]
 #: Journal records the live engine stepped (order updates are scheduled within them).
-_ANCHORS = frozenset({"start", "bar", "trade", "kill", "fill"})
+_ANCHORS = frozenset({"start", "bar", "trade", "kill", "fill", "funding", "liquidation"})
 
 SUBMIT_FIELDS = ("ts", "symbol", "side", "type", "amount", "quote_amount", "price", "stop_price",
                  "reduce_only")
@@ -291,7 +297,8 @@ def _replay_segment(path: Path, records: Sequence[JournalRecord], strategy: Stra
                         fee_asset=_fee_asset(session, markets))
     jb = journal_broker[0] if journal_broker else None
     sched = schedule(records, _ANCHORS) if jb is not None else {}
-    _open_positions(engine, session, records)
+    _open_positions(engine, session, records)  # as live: the venue's positions, then [perps]
+    apply_perp_settings(engine.portfolio, session.get("perps") or {}, markets)
     if risk is not None:
         risk.bind(exchange=session["exchange"])
     exchange = str(session["exchange"])
@@ -325,9 +332,15 @@ def _replay_segment(path: Path, records: Sequence[JournalRecord], strategy: Stra
                 apply_universe(risk, u["block"], u["allow"], int(u["ts"]))
         elif not started:
             continue
-        elif kind in ("bar", "trade", "kill") or (kind == "fill" and jb is not None):
+        elif kind in ("bar", "trade", "kill", "funding", "liquidation") or \
+                (kind == "fill" and jb is not None):
             last_event_at, journal_after_last = len(replayed), 0
-            if kind == "bar":
+            if kind == "funding":
+                engine.step(funding_from_payload(p))
+            elif kind == "liquidation":
+                engine.book_liquidation(str(p["symbol"]), int(p["engine_ts"]),
+                                        float(p["price"]), float(p["fee"]), str(p["source"]))
+            elif kind == "bar":
                 engine.step(bar_from_payload(p, f"journal {path} record {rec.seq}"))
                 bars += 1
             elif kind == "trade":
@@ -399,7 +412,12 @@ def _open_positions(engine: Engine, session: dict[str, Any],
     """The base amounts a live session started with (``session.positions``), booked at
     their recorded entry prices (else the last warm-up close), as the runner did."""
     entries = session.get("position_entries") or {}
+    perps = session.get("perp_opening") or {}
     for symbol, amount in (session.get("positions") or {}).items():
+        if symbol in perps:  # the venue's position, leverage and margin mode
+            open_perp_position(engine.portfolio, symbol, float(amount), float(entries[symbol]),
+                               float(perps[symbol]["leverage"]), perps[symbol]["margin_mode"])
+            continue
         price = entries.get(symbol)
         if price is None:
             closes = [r.payload["close"] for r in records

@@ -40,6 +40,13 @@ is the event loop, and each other responsibility has its own module, wired from 
 8. **Markets** (optional ``markets`` source): the exchange's market rules reloaded every
    ``markets_ttl_s``; a changed tick/lot size is journaled and applied
    (``market_refresh``).
+   **Funding** (optional ``funding`` source, perpetuals): when a round's bars reach a
+   funding time, the venue's funding events up to their latest close
+   (``adapters.ccxt.funding``: the rate history for paper, the account's payments live)
+   are merged with the bars in the engine's order (a funding at T after every bar
+   closing at T), each journaled as a ``funding`` record and stepped as a
+   ``FundingEvent`` (never before the engine clock: a late one is stepped at it, its
+   ``engine_ts``).
 9. **Risk decisions**: every rejection or resize the risk engine makes is journaled
    (``risk`` record) and logged (a rejection as a warning) as it happens.
 10. **End** (``stop()``, ``max_bars``, a fatal broker error or an exception):
@@ -59,15 +66,18 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import heapq
 import logging
 from typing import TYPE_CHECKING
 
+from tradeloom.adapters.ccxt.funding import VenueFunding, funding_payload
 from tradeloom.adapters.live.alerting import AlertDispatch
 from tradeloom.adapters.live.controls import degrade_symbols, kill_engine, set_paused
 from tradeloom.adapters.live.journal import finite
 from tradeloom.adapters.live.journal_codec import bar_payload, fill_payload, tick_payload
 from tradeloom.adapters.live.kill_switch import KillSwitch
 from tradeloom.adapters.live.market_refresh import MarketRefresh
+from tradeloom.adapters.live.perp_settings import perp_settings
 from tradeloom.adapters.live.recorder import CommandRecorder, LiveCommandRecorder
 from tradeloom.adapters.live.runner_parts import (
     RunnerParts,
@@ -81,7 +91,7 @@ from tradeloom.adapters.live.warmup import load_warmup, prime, warmup_need
 from tradeloom.engine.errors import ConfigError, ExchangeError
 from tradeloom.engine.orders import Bar, Fill
 from tradeloom.engine.ports import LiveBroker
-from tradeloom.engine.run.events import FillEvent, TradeTick, merge_ticks
+from tradeloom.engine.run.events import FillEvent, TradeTick, merge_ticks, order_key
 from tradeloom.engine.run.loop import Engine
 
 if TYPE_CHECKING:
@@ -170,6 +180,8 @@ class LiveRunner:
                         if parts.markets is not None and settings.markets_ttl_s > 0 else None)
         self._seen_decisions = 0
         self.user_stream = parts.user_stream if self.live_broker is not None else None
+        self.funding = parts.funding if parts.funding is not None and \
+            parts.funding.symbols else None
         engine.event_sink = self._on_engine_event
         if parts.publisher is not None:
             self.attach_publisher(parts.publisher)
@@ -220,6 +232,10 @@ class LiveRunner:
             self.risk.bind(exchange=self.exchange_id)
         engine.start(last_close)
         self._last_bar_close = last_close
+        settings = perp_settings(engine)
+        if settings:
+            self.journal.write("perp_settings", {"ts": last_close, "symbols": settings},
+                               last_close)
         need = warmup_need(engine, self.settings.warmup_min_bars)
         bars = await load_warmup(self.client, engine.symbols, str(self.session.get("timeframe")),
                                  self.tf_ms, need, exchange_now=ex_now, store=self.store,
@@ -244,6 +260,8 @@ class LiveRunner:
             self.universe.refresh(last_close)
         if self.reconcile is not None:
             await self.reconcile.opening()
+        if self.funding is not None:
+            self.funding.start(last_close)
         await self.kill_switch.check()  # a flag left in place: killed before the first bar
         if self.user_stream is not None:
             self.user_stream.start()
@@ -291,16 +309,24 @@ class LiveRunner:
             timeout = min(timeout, self.settings.broker_poll_s)
         bars = await self._next_bars(timeout)
         fills = await self._settle_broker() if bars else []
-        events: list[Bar | TradeTick | Fill] = [*fills, *bars]
+        market: list[Bar | TradeTick] = list(bars)
         if self.ticks is not None:
             horizon = max([self._last_bar_close, *(b.close_ts for b in bars)]) + self.tf_ms
-            events = [*fills, *merge_ticks(bars, self._take_ticks(self.ticks, horizon))]
+            market = list(merge_ticks(bars, self._take_ticks(self.ticks, horizon)))
+        events: list[Bar | TradeTick | Fill | VenueFunding] = [*fills, *market]
+        if self.funding is not None and bars:
+            until = max(b.close_ts for b in bars)
+            if self.funding.due(until):
+                due = await self.funding.events(until)
+                events = [*fills, *heapq.merge(market, due, key=_event_key)]
         for event in events:
             await self.kill_switch.check()
             if type(event) is Bar:
                 self.on_bar(event)
             elif type(event) is TradeTick:
                 self.on_tick(event)
+            elif type(event) is VenueFunding:
+                self.on_funding(event)
             else:
                 self._step_fill(event)
         self._refresh_universe_if_due()
@@ -338,6 +364,23 @@ class LiveRunner:
             self.universe.journal_refusals()
         if self.settings.settle_orders and self.recorder.submitted != before:
             self.pump_broker(wait=True)
+
+    def on_funding(self, item: VenueFunding) -> None:
+        """Journal one funding event of the venue, step it (never before the engine clock)."""
+        engine = self.engine
+        ts = max(int(item.event.ts), engine.ctx.now)
+        self.journal.write("funding", funding_payload(item, ts), int(item.event.ts))
+        before = len(engine.portfolio.funding)
+        engine.step(item.event._replace(ts=ts))
+        if len(engine.portfolio.funding) > before:
+            paid = engine.portfolio.funding[-1]
+            self.summary.funding += float(paid.amount)
+            self.summary.funding_payments += 1
+            self.journal.write("funding_booked", {
+                "symbol": paid.symbol, "ts": int(paid.ts), "qty": float(paid.qty),
+                "mark": finite(float(paid.mark)), "rate": finite(float(paid.rate)),
+                "amount": float(paid.amount)}, int(paid.ts))
+        self._journal_risk()
 
     def _refresh_universe_if_due(self) -> None:
         if self.universe is not None and self._started:
@@ -505,10 +548,15 @@ class LiveRunner:
             self.publisher.tick(self, final=True)
 
 
+def _event_key(event: Bar | TradeTick | VenueFunding) -> tuple:
+    """The engine's event order (``events.order_key``) of a bar, tick or venue funding."""
+    return order_key(event.event if type(event) is VenueFunding else event)
+
+
 def marked_equity(engine: Engine) -> float:
     """Cash plus every holding (positions, dust, fee-asset balances) at its mark (its
-    average entry when no price is known yet): the equity a session's PnL counts from, so
-    coins held at the start are not profit."""
+    average entry when no price is known yet; a perpetual at its unrealized PnL): the
+    equity a session's PnL counts from, so coins held at the start are not profit."""
     portfolio = engine.portfolio
     marks = portfolio.marks()
     equity = portfolio.cash
@@ -516,7 +564,10 @@ def marked_equity(engine: Engine) -> float:
         price = marks.get(symbol)
         if price is None or price != price:
             price = portfolio.avg_entry(symbol)
-        equity += amount * price
+        if portfolio.is_perp(symbol):  # a perpetual is worth its unrealized PnL
+            equity += amount * (price - portfolio.avg_entry(symbol))
+        else:
+            equity += amount * price
     return equity
 
 

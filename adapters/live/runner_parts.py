@@ -22,6 +22,7 @@ from tradeloom.adapters.live.journal import Journal
 
 if TYPE_CHECKING:
     from tradeloom.adapters.ccxt.bar_feed import BarFeed
+    from tradeloom.adapters.ccxt.funding import FundingSource
     from tradeloom.adapters.ccxt.trade_feed import TickFeed
     from tradeloom.adapters.ccxt.user_stream import UserStream
     from tradeloom.adapters.live.reconcile import ReconcileReport
@@ -110,7 +111,8 @@ class RunnerParts:
     or without a ``kill_flag``. The rest is optional: the market ``store`` (warm-up,
     universe), a ``reconciler`` and its ``opening_report`` (live), an ``audit`` log,
     an alert router (``alerts``), public-trade ``ticks``, the venue's pushed order
-    updates (``user_stream``, live), a ``universe`` and a status ``publisher``.
+    updates (``user_stream``, live), a ``universe``, a status ``publisher`` and the
+    perpetuals' ``funding`` source.
     """
 
     feed: BarFeed
@@ -135,6 +137,9 @@ class RunnerParts:
     universe: UniverseSource | None = None
     publisher: StatusPublisher | None = None
     markets: MarketSource | None = None
+    #: Perpetuals: the venue's funding (``adapters.ccxt.funding``), stepped after the bars
+    #: closing at or before each funding time.
+    funding: FundingSource | None = None
 
 
 @dataclass
@@ -167,6 +172,11 @@ class RunSummary:
     pushed_updates: int = 0
     #: Dust the exits left (``dust`` events): symbol -> amount.
     dust: dict[str, float] = field(default_factory=dict)
+    #: Perpetuals: net funding booked (quote; < 0 paid) and the payments booked.
+    funding: float = 0.0
+    funding_payments: int = 0
+    #: Perpetual positions the venue liquidated (``liquidation`` records).
+    liquidations: int = 0
 
 
 __all__ = ["JournalObserver", "MarketSource", "RunSummary", "RunnerParts", "RunnerSettings", "SessionJournal"]

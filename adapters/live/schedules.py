@@ -29,6 +29,7 @@ import ccxt
 
 from tradeloom.adapters.ccxt.bar_feed import BarFeed
 from tradeloom.adapters.ccxt.exchange import map_ccxt_error
+from tradeloom.adapters.ccxt.positions import VenueLiquidation
 from tradeloom.adapters.clock import Clock
 from tradeloom.adapters.live.alerting import AlertDispatch
 from tradeloom.adapters.live.controls import degrade_symbols, restore_symbols, set_paused
@@ -158,6 +159,8 @@ class ReconcileSchedule:
             "never_sent": list(report.never_sent), "foreign": list(report.foreign),
             "cancelled_foreign": list(report.cancelled_foreign), "new_fills": report.new_fills,
             "problems": list(report.problems)}, None)
+        for liquidation in report.liquidations:
+            self._liquidated(liquidation)
         if report.ok and self._mismatch:
             self._restore()
         if not report.ok:
@@ -174,6 +177,29 @@ class ReconcileSchedule:
                 {"problems": problems[:20], "adopted": list(report.adopted),
                  "foreign": list(report.foreign), "never_sent": list(report.never_sent)},
                 self.engine.ctx.now or None))
+
+    def _liquidated(self, liq: VenueLiquidation) -> None:
+        """The venue liquidated a perpetual position: a ``liquidation`` record (its
+        ``engine_ts``: never before the engine clock), booked in the engine as its own
+        liquidations are (``replay`` books the record the same way), logged and alerted."""
+        engine = self.engine
+        if engine.portfolio.perp_position(liq.symbol) == 0.0:
+            self.journal.write("warning", {"where": "reconcile", "warning": (
+                f"the venue reports a liquidation of {liq.symbol} but the session holds no "
+                "position in it; nothing booked")}, liq.ts)
+            return
+        ts = max(int(liq.ts), int(engine.ctx.now))
+        self.journal.write("liquidation", {**liq.payload(), "engine_ts": ts}, liq.ts)
+        engine.book_liquidation(liq.symbol, ts, liq.price, liq.fee, liq.source)
+        self.summary.liquidations += 1
+        message = (f"{liq.symbol}: the venue liquidated the position {liq.qty:g} at "
+                   f"{liq.price:g} (fee {liq.fee:g}, found by {liq.source})")
+        self.summary.alerts.append(f"liquidation: {message}")
+        log.error("LIQUIDATION %s", message)
+        self.alerts.send(AlertEvent(AlertRule.LIQUIDATION,
+                                    f"{self.run_id}/liquidation/{liq.symbol}",
+                                    f"liquidation on {self.exchange_id}: {message}",
+                                    liq.payload(), ts))
 
     def _restore(self) -> None:
         """Reconciliation agrees again (a person accepted the exchange's state, or the

@@ -71,6 +71,8 @@ class AlertRule(StrEnum):
     CLOCK_DRIFT = "clock_drift"
     REPEATED_ERRORS = "repeated_errors"
     MODEL_PROMOTION = "model_promotion"
+    #: The venue liquidated a perpetual position (found at reconciliation).
+    LIQUIDATION = "liquidation"
 
 
 class Severity(StrEnum):
@@ -102,6 +104,7 @@ BASE_SEVERITY: dict[AlertRule, Severity] = {
     AlertRule.CLOCK_DRIFT: Severity.WARNING,
     AlertRule.REPEATED_ERRORS: Severity.WARNING,
     AlertRule.MODEL_PROMOTION: Severity.INFO,
+    AlertRule.LIQUIDATION: Severity.CRITICAL,
 }
 
 

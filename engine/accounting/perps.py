@@ -450,17 +450,22 @@ class PerpAccount:
             value += p.qty * (mark - p.avg_entry) - p.amount * mark
         marks[PERP_VALUE_KEY] = value
 
-    def apply_funding(self, symbol: str, ts: int, rate: float, mark: float
-                      ) -> FundingPayment | None:
+    def apply_funding(self, symbol: str, ts: int, rate: float, mark: float,
+                      amount: float | None = None) -> FundingPayment | None:
         """Pay or receive funding on the position open now (module docstring); ``None``
-        when flat (nothing is paid)."""
+        when flat (nothing is paid). ``amount``: the cash flow a venue booked (a live
+        account), instead of ``-(qty * mark * rate)``."""
         pos = self.perp(symbol)
         if pos.qty == 0.0:
             return None
-        if not (math.isfinite(rate) and math.isfinite(mark) and mark > 0.0):
-            raise ConfigError(f"funding of {symbol} at {ts}: rate {rate} and mark {mark} must be "
-                              "finite and the mark > 0")
-        amount = -(pos.qty * mark * rate)
+        if amount is None:
+            if not (math.isfinite(rate) and math.isfinite(mark) and mark > 0.0):
+                raise ConfigError(f"funding of {symbol} at {ts}: rate {rate} and mark {mark} "
+                                  "must be finite and the mark > 0")
+            amount = -(pos.qty * mark * rate)
+        elif not math.isfinite(amount):
+            raise ConfigError(f"funding of {symbol} at {ts}: the booked amount {amount} must be "
+                              "finite")
         self.cash = self.cash + amount
         pos.funding += amount
         self.funding_net += amount

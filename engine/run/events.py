@@ -86,12 +86,15 @@ class FundingEvent(NamedTuple):
     """A perpetual's funding at ``ts`` (the venue's funding time, UTC ms): the position
     held then pays ``qty * mark * rate`` (``rate`` per funding period; positive: longs
     pay shorts). ``mark`` is the mark price at the funding time, NaN when unknown (the
-    engine then uses the symbol's latest mark)."""
+    engine then uses the symbol's latest mark). ``amount``: the cash flow the venue
+    booked (a live account's funding history: < 0 paid, > 0 received), NaN to compute
+    it (backtests, paper)."""
 
     symbol: str
     ts: int
     rate: float
     mark: float = float("nan")
+    amount: float = float("nan")
 
 
 class OrderEvent(NamedTuple):

@@ -9,7 +9,8 @@ perpetual symbols go through ``_perp_bar`` (installed as the symbol's feeder by
 portfolio pays or receives ``qty * mark * rate`` on the position held at that instant
 (``accounting.perps.PerpAccount.apply_funding``); the mark is the event's (the store's
 mark price at the funding time) or, when the event has none, the symbol's latest
-close. Each payment is a ``funding`` event of the results (``BacktestResult.funding``
+close; a live venue's booked amount, ``FundingEvent.amount``, replaces ``qty * mark *
+rate``. Each payment is a ``funding`` event of the results (``BacktestResult.funding``
 turns them into a frame) and a cash change of the equity curve's row.
 
 **Liquidation** (``LiquidationRule``, judged in ``_perp_bar`` for the bar's symbol, after
@@ -24,7 +25,9 @@ takes the position over; its insurance fund, not the trader, takes the gap), wit
 clearance fee ``liquidation_fee * notional`` capped at what is left of the margin.
 Every working order of the symbol is cancelled first (the venue cancels them). The
 close is an ``Order`` and a ``Fill`` tagged ``liquidation`` (so it ends its trade) and
-a ``liquidation`` event naming the price, the quantity, the fee and the bar.
+a ``liquidation`` event naming the price, the quantity, the fee and the bar. A live
+venue's own liquidation (``book_liquidation``, called by the live runner and ``replay``)
+is booked the same way at the venue's price and fee.
 
 **Margin in use**: whenever the perpetuals' initial margin (``PerpAccount.used_margin``)
 differs from the last recorded figure at a perpetual's bar, a ``margin`` event records
@@ -196,20 +199,50 @@ class PerpSteps:
 
     def _liquidate(self, bar: Bar, qty: float, price: float) -> None:
         symbol = bar.symbol
-        pf = self.portfolio
-        ts = bar.close_ts
+        fee = self.portfolio.liquidation_fee(symbol, price)
+        self._close_liquidated(
+            symbol, bar.close_ts, qty, price, fee,
+            f"liquidated: the bar's {'low' if qty > 0 else 'high'} reached the liquidation "
+            f"price {price:.10g}",
+            {"bar_low": float(bar.low), "bar_high": float(bar.high),
+             "message": (f"{symbol}: position {qty:.10g} liquidated at {price:.10g} (bar "
+                         f"{bar.ts}: low {bar.low:.10g}, high {bar.high:.10g}); clearance fee "
+                         f"{fee:.10g}")})
+
+    def book_liquidation(self, symbol: str, ts: int, price: float, fee: float,
+                         source: str) -> None:
+        """A live venue liquidated ``symbol``'s whole position at ``price`` (its closing
+        trades' average), charging ``fee``: booked as the engine books its own
+        liquidations (working orders of the symbol cancelled, an order and a fill tagged
+        ``liquidation``, a ``liquidation`` event), at ``ts`` (never before the engine
+        clock). ``source`` says how the venue's liquidation was found. Nothing happens
+        when the engine holds no position in ``symbol``."""
+        ts = max(int(ts), int(self.ctx.now))
+        if ts != self._step_ts:
+            self._advance(ts)
+        self.ctx.now = ts
+        qty = self.portfolio.perp_position(symbol)
+        if qty == 0.0:
+            return
+        self._close_liquidated(
+            symbol, ts, qty, float(price), float(fee), f"liquidated by the venue ({source})",
+            {"source": source,
+             "message": (f"{symbol}: position {qty:.10g} liquidated by the venue at "
+                         f"{price:.10g} ({source}); fee {fee:.10g}")})
+
+    def _close_liquidated(self, symbol: str, ts: int, qty: float, price: float, fee: float,
+                          reason: str, detail: dict[str, Any]) -> None:
+        """Close ``qty`` at ``price``: cancel the symbol's orders, book the order, the
+        fill and the ``liquidation`` event (``detail`` closes the event)."""
         for order in list(self.broker.open_orders(symbol)):
             self.cancel(order.id)
-        fee = pf.liquidation_fee(symbol, price)
         side = Side.SELL if qty > 0.0 else Side.BUY
         amount = abs(qty)
         order = Order(
             id=self._next_id(), symbol=symbol, side=side, type=OrderType.MARKET, amount=amount,
             created_ts=ts, reduce_only=True, tag=LIQUIDATION_TAG, strategy_id=self._strategy_id,
             status=OrderStatus.FILLED, filled=amount, avg_price=price, fee=fee, updated_ts=ts,
-            reason=f"liquidated: the bar's {'low' if qty > 0 else 'high'} reached the "
-                   f"liquidation price {price:.10g}",
-            history=[(ts, OrderStatus.FILLED.value)],
+            reason=reason, history=[(ts, OrderStatus.FILLED.value)],
         )
         self.orders.append(order)
         fill = Fill(order.id, symbol, side, ts, price, amount, fee, Liquidity.TAKER,
@@ -217,10 +250,7 @@ class PerpSteps:
         self.events.append({
             "ts": int(ts), "kind": "liquidation", "symbol": symbol, "qty": float(qty),
             "price": float(price), "fee": float(fee), "order_id": int(order.id),
-            "fill": len(self.fills), "bar_low": float(bar.low), "bar_high": float(bar.high),
-            "message": (f"{symbol}: position {qty:.10g} liquidated at {price:.10g} (bar "
-                        f"{bar.ts}: low {bar.low:.10g}, high {bar.high:.10g}); clearance fee "
-                        f"{fee:.10g}"),
+            "fill": len(self.fills), **detail,
         })
         self._apply_fills([fill])
 
@@ -238,7 +268,9 @@ class PerpSteps:
         mark = event.mark if math.isfinite(event.mark) and event.mark > 0.0 else pf.mark(symbol)
         if pf.perp_position(symbol) == 0.0 or not (mark > 0.0):
             return
-        payment = pf.apply_funding(symbol, ts, float(event.rate), float(mark))
+        booked = float(event.amount)
+        payment = pf.apply_funding(symbol, ts, float(event.rate), float(mark),
+                                   booked if math.isfinite(booked) else None)
         if payment is None:
             return
         self._note_cash()

@@ -213,9 +213,10 @@ class PerpsSection(StrictModel):
     @field_validator("leverage")
     @classmethod
     def _positive(cls, value: dict[str, float]) -> dict[str, float]:
-        bad = {k: v for k, v in value.items() if not 1.0 <= v <= 125.0}
+        bad = {k: v for k, v in value.items() if not v >= 1.0}
         if bad:
-            raise ValueError(f"perps.leverage {bad}: leverage must be in [1, 125]")
+            raise ValueError(f"perps.leverage {bad}: leverage must be >= 1 (the venue's "
+                             "brackets set the maximum per symbol)")
         return value
 
 

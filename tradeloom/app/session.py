@@ -46,13 +46,16 @@ from tradeloom.adapters.ccxt.exchange import (
     map_ccxt_error,
     market_specs_from_ccxt,
 )
+from tradeloom.adapters.ccxt.funding import FundingSource
+from tradeloom.adapters.ccxt.positions import positions_from_ccxt
 from tradeloom.adapters.ccxt.trade_feed import TickFeed, TradeBarFeed, TradeStream
 from tradeloom.adapters.ccxt.user_stream import UserStream, supports_user_stream
 from tradeloom.adapters.clock import Clock, SystemClock
 from tradeloom.adapters.config.risk_profiles import load_profile
 from tradeloom.adapters.live.journal import Journal
-from tradeloom.adapters.live.journal_codec import restored_payload
+from tradeloom.adapters.live.journal_codec import market_payload, restored_payload
 from tradeloom.adapters.live.paper import sim_engine
+from tradeloom.adapters.live.perp_settings import apply_perp_settings
 from tradeloom.adapters.live.reconcile import ReconcileReport
 from tradeloom.adapters.live.recorder import LiveCommandRecorder
 from tradeloom.adapters.live.recovery import (
@@ -88,6 +91,7 @@ from tradeloom.app.session_records import (
 )
 from tradeloom.engine.accounting.portfolio import Portfolio
 from tradeloom.engine.config import config_hash
+from tradeloom.engine.contracts import is_perp_symbol
 from tradeloom.engine.costs.fees import FeeAsset
 from tradeloom.engine.errors import ConfigError
 from tradeloom.engine.market import MarketSpec
@@ -163,11 +167,26 @@ def session_info(config: LiveConfig, mode: str, run_id: str, markets: Mapping[st
         "risk_profile": config.risk_profile,
         "risk": None if risk is None else risk.config.model_dump(mode="json"),
         "initial_cash": initial_cash,
-        "markets": {s: dataclasses.asdict(markets[s]) for s in config.symbols},
+        "markets": {s: market_payload(markets[s]) for s in config.symbols},
         "config_hash": config_hash(config),
         "fee_asset": (config.fee_asset.model_dump(mode="json")
                       if config.fee_asset is not None else None),
+        "perps": config.perps.model_dump(mode="json"),
     }
+
+
+def venue_perp_settings(broker: CcxtBroker, config: LiveConfig) -> None:
+    """Live: the config's ``[perps]`` margin mode and leverage set on the venue, per
+    perpetual symbol, before anything else is written (a refusal raises
+    ``VenueSettingRefused`` naming the symbol, the setting and the venue's message)."""
+    perps = config.perps
+    for symbol in config.symbols:
+        if not is_perp_symbol(symbol):
+            continue
+        if perps.margin_mode is not None:
+            broker.set_margin_mode(symbol, perps.margin_mode)
+        if symbol in perps.leverage:
+            broker.set_leverage(symbol, perps.leverage[symbol])
 
 
 def _fee_asset(config: LiveConfig) -> FeeAsset | None:
@@ -203,17 +222,37 @@ def _feed(config: LiveConfig, client: Any, clock: Clock, report: Callable[..., N
 
 async def _markets(client: Any, symbols: list[str],
                    fee_side: str | None = None) -> dict[str, MarketSpec]:
+    """The exchange's market rules; perpetuals with the venue's leverage tiers (live: a
+    refusal fails the start; paper without credentials: the engine's default brackets,
+    logged, the contract's ``source`` saying so)."""
     try:
         await client.load_markets()
     except ccxt.BaseError as exc:
         raise map_ccxt_error(exc, context=f"{client.id} load_markets") from exc
+    perps = [s for s in symbols if is_perp_symbol(s)]
+    tiers = await _leverage_tiers(client, perps) if perps else {}
     specs = market_specs_from_ccxt(client.markets, precision_mode=client.precisionMode,
-                                   exchange_id=client.id, fee_side=fee_side)
+                                   exchange_id=client.id, fee_side=fee_side, tiers=tiers)
     unknown = [s for s in symbols if s not in specs]
     if unknown:
         raise ConfigError(f"symbols {unknown} are not markets of {client.id}; check the spelling "
-                          "(unified form, e.g. 'BTC/USDT')")
+                          "(unified form, e.g. 'BTC/USDT', perpetuals 'BTC/USDT:USDT')")
     return specs
+
+
+async def _leverage_tiers(client: Any, perps: list[str]) -> dict[str, Any]:
+    """ccxt ``fetch_leverage_tiers`` of ``perps`` (Binance: a signed request, so a paper
+    client without keys gets ``{}``: default brackets)."""
+    if not client.apiKey:
+        log.warning("%s: no API key, so no leverage tiers for %s (a signed request on the "
+                    "venue): the engine's default brackets apply (20x, 0.5 %% maintenance "
+                    "margin)", client.id, perps)
+        return {}
+    unknown = [s for s in perps if s not in client.markets]
+    if unknown:
+        raise ConfigError(f"symbols {unknown} are not markets of {client.id}; check the spelling "
+                          "(unified form, perpetuals 'BTC/USDT:USDT')")
+    return dict(await _fetch(client, "fetch_leverage_tiers", perps))
 
 
 def _runner_settings(config: LiveConfig, settings: RunnerSettings | None,
@@ -290,8 +329,10 @@ async def open_paper(config: LiveConfig, *, clock: Clock | None = None,
                             markets=markets, initial_cash=config.paper.initial_cash, risk=risk,
                             emit=sj.emit, run_id=run_id, timings=timings, seed=config.seed,
                             fee_asset=_fee_asset(config))
+        apply_perp_settings(engine.portfolio, config.perps.model_dump(), markets)
         info = session_info(config, "paper", run_id, markets, risk, config.paper.initial_cash)
         feed, ticks = _feeds(config, client, clock, _reporter(sj))
+        funding = FundingSource(client, markets, live=False, report=_reporter(sj))
         config.state_dir.mkdir(parents=True, exist_ok=True)
         journal, journal_path = open_session_journal(config, "paper", run_id, clock, audit)
     except BaseException:
@@ -304,9 +345,10 @@ async def open_paper(config: LiveConfig, *, clock: Clock | None = None,
                         exchange_id=config.exchange.id, session=info, risk=risk, live=False,
                         kill_flag=KillFlag(config.state_dir, config.account),
                         store=market_store, audit=audit, alerts=router, ticks=ticks,
-                        universe=universe,
+                        universe=universe, funding=funding,
                         markets=_market_source(client, config.symbols,
-                                               fee_side=config.exchange.fee_side))
+                                               fee_side=config.exchange.fee_side,
+                                               markets=markets))
     runner = LiveRunner(engine, parts, _runner_settings(config, settings, settle_orders))
     return Session(runner, journal, journal_path, client, lock, run_id, runner.recorder.inner)
 
@@ -319,10 +361,13 @@ def _reporter(sj: SessionJournal) -> Callable[[str, dict[str, Any]], None]:
 
 
 def _market_source(client: Any, symbols: list[str], broker: CcxtBroker | None = None,
-                   fee_side: str | None = None) -> MarketSource:
+                   fee_side: str | None = None,
+                   markets: Mapping[str, MarketSpec] | None = None) -> MarketSource:
     """Reload the exchange's markets (the runner's refresh every ``markets_ttl_s``): the
     session's async client, and the live broker's own client on its sender thread, so
-    ccxt's own rounding uses the new filters too."""
+    ccxt's own rounding uses the new filters too. ``markets``: the start's rules, whose
+    perpetual contracts (with the venue's leverage tiers) are kept."""
+    contracts = {s: spec.contract for s, spec in (markets or {}).items()}
 
     async def reload() -> dict[str, MarketSpec]:
         try:
@@ -333,7 +378,10 @@ def _market_source(client: Any, symbols: list[str], broker: CcxtBroker | None = 
             await asyncio.to_thread(broker.call, lambda c: c.load_markets(True))
         specs = market_specs_from_ccxt(client.markets, precision_mode=client.precisionMode,
                                        exchange_id=client.id, fee_side=fee_side)
-        return {s: specs[s] for s in symbols if s in specs}
+        # the leverage tiers read at start stay (load_markets does not carry them)
+        return {s: (dataclasses.replace(specs[s], contract=contracts[s])
+                    if contracts.get(s) is not None else specs[s])
+                for s in symbols if s in specs}
 
     return reload
 
@@ -379,6 +427,7 @@ async def open_live(config: LiveConfig, *, confirm_live: bool, broker_factory: B
         config.state_dir.mkdir(parents=True, exist_ok=True)
         made.append(broker_factory(config, credentials, markets, run_id, config.state_dir))
         broker = made[0]
+        await asyncio.to_thread(venue_perp_settings, broker, config)  # refused: no start
         start = await _recover(config, client, broker, markets, clock)
         sj = SessionJournal(None, clock)
         timings = StageTimings()
@@ -392,7 +441,9 @@ async def open_live(config: LiveConfig, *, confirm_live: bool, broker_factory: B
                              markets=markets, broker=recorded, portfolio=start.portfolio,
                              risk=RiskProbe(risk, timings), seed=config.seed,
                              id_source=start.ids)
+        apply_perp_settings(engine.portfolio, config.perps.model_dump(), markets)
         feed, ticks = _feeds(config, client, clock, _reporter(sj))
+        funding = FundingSource(client, markets, live=True, report=_reporter(sj))
         journal, journal_path = open_session_journal(config, "live", run_id, clock, audit,
                                                      secrets=secrets)
     except BaseException:
@@ -411,6 +462,9 @@ async def open_live(config: LiveConfig, *, confirm_live: bool, broker_factory: B
     info = session_info(config, "live", run_id, markets, risk, start.portfolio.initial_cash)
     info["positions"] = start.positions
     info["position_entries"] = {s: start.portfolio.avg_entry(s) for s in start.positions}
+    info["perp_opening"] = {s: {"leverage": start.portfolio.perp(s).leverage,
+                                "margin_mode": start.portfolio.perp(s).mode.value}
+                            for s in start.positions if start.portfolio.is_perp(s)}
     info["restored_orders"] = start.restored
     info["next_order_id"] = start.next_id
     info["dust"] = sorted(s for s in start.positions if start.portfolio.is_dust(s))
@@ -426,9 +480,10 @@ async def open_live(config: LiveConfig, *, confirm_live: bool, broker_factory: B
                         kill_flag=KillFlag(config.state_dir, config.account),
                         store=market_store, reconciler=reconciler, opening_report=start.report,
                         audit=audit, alerts=router, ticks=ticks, user_stream=stream,
-                        universe=universe,
+                        universe=universe, funding=funding,
                         markets=_market_source(client, config.symbols, broker,
-                                               fee_side=config.exchange.fee_side))
+                                               fee_side=config.exchange.fee_side,
+                                               markets=markets))
     runner = LiveRunner(engine, parts, _runner_settings(config, settings, settle_orders))
     return Session(runner, journal, journal_path, client, lock, run_id, broker)
 
@@ -471,8 +526,12 @@ async def _recover(config: LiveConfig, client: Any, broker: CcxtBroker,
     if fee_asset is not None and held.get(fee_asset, 0.0) > 0 and \
             f"{fee_asset}/{quote}" not in config.symbols:
         fee_rate = await _venue_rate(client, f"{fee_asset}/{quote}")
+    perps = {s: markets[s].lot_step for s in config.symbols if markets[s].contract is not None}
+    venue = (positions_from_ccxt(await _fetch(client, "fetch_positions", sorted(perps)), perps)
+             if perps else {})
     portfolio, positions = opening_portfolio(balance, markets, config.symbols, prices, store,
-                                             fee_asset=fee_asset, fee_rate=fee_rate)
+                                             fee_asset=fee_asset, fee_rate=fee_rate,
+                                             perp_positions=venue)
     return _Start(portfolio, positions, held, itertools.count(next_id).__next__, next_id,
                   restored, report)
 
@@ -501,6 +560,7 @@ def _secret_strings(credentials: Credentials) -> tuple[str, ...]:
     return tuple(s for s in (credentials.api_key, credentials.secret, credentials.password) if s)
 
 
-__all__ = ["SESSIONS_FILE", "BrokerFactory", "MarketSource", "Session", "alert_router", "build_risk",
+__all__ = ["SESSIONS_FILE", "BrokerFactory", "MarketSource", "Session", "alert_router",
+           "build_risk", "venue_perp_settings",
            "open_live", "open_paper", "operator_name", "preflight_live", "previous_session",
            "record_session_start", "session_info"]
