@@ -263,6 +263,14 @@ def make_client(settings: ExchangeSettings, *, credentials: Credentials | None =
         # their load_markets() makes a private currencies call (keys needed, and slow).
         client.has["fetchCurrencies"] = False
     redirect_urls(client, api_url=settings.api_url, ws_url=settings.ws_url)
+    if settings.api_url is not None and settings.id == "binanceusdm":
+        # ccxt 4.5.90 maps USDⓈ-M error codes (-2019 margin insufficient, -2022 reduce-only
+        # rejected, -4046 margin type already set...) only on https://fapi.binance.com/;
+        # on a redirected host (a proxy, an emulator) they would all be plain
+        # ExchangeErrors: lift the linear table to the top level, as on the venue
+        linear = client.exceptions.get("linear") or {}
+        client.exceptions = {"exact": dict(linear.get("exact", {})),
+                             "broad": dict(linear.get("broad", {}))}
     if settings.sandbox:
         try:
             client.set_sandbox_mode(True)

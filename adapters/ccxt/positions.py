@@ -123,6 +123,16 @@ def positions_from_ccxt(rows: Iterable[Mapping[str, Any]],
     return out
 
 
+def positions_params(exchange_id: str) -> dict[str, Any]:
+    """``fetch_positions`` params: Binance's v2 positionRisk (ccxt ``useV2``), whose rows
+    carry the leverage and the margin type (v3's do not).
+
+    >>> positions_params("binanceusdm"), positions_params("okx")
+    ({'useV2': True}, {})
+    """
+    return {"useV2": True} if exchange_id.startswith("binance") else {}
+
+
 def _client_id(trade: Mapping[str, Any]) -> str:
     info = trade.get("info") or {}
     return str(trade.get("clientOrderId") or info.get("clientOrderId") or "")
@@ -146,4 +156,4 @@ def venue_liquidation(symbol: str, qty: float, trades: Iterable[Mapping[str, Any
 
 
 __all__ = ["LIQUIDATION_PREFIXES", "VenueLiquidation", "VenuePosition", "positions_from_ccxt",
-           "same_size", "venue_liquidation"]
+           "positions_params", "same_size", "venue_liquidation"]

@@ -3,17 +3,19 @@
 A profile is a TOML file whose top-level keys are ``RiskConfig`` fields and whose
 tables are its breakers (``[daily_loss]``, ``[max_drawdown]``,
 ``[consecutive_losses]``, ``[cooldown]``). Shipped profiles live in
-``adapters/config/profiles/``: ``conservative`` and ``moderate``. Errors name the file
+``adapters/config/profiles/``: ``conservative`` and ``moderate`` (spot, long only), and
+``perps`` (perpetual swaps: shorts allowed, leverage and liquidation-distance limits).
+Errors name the file
 and the ``risk.`` field path, and what to do.
 
 >>> load_profile("conservative").max_position_pct
 0.2
 >>> list_profiles()
-['conservative', 'moderate']
+['conservative', 'moderate', 'perps']
 >>> load_profile("agressive")
 Traceback (most recent call last):
 ...
-tradeloom.engine.errors.ConfigError: unknown risk profile 'agressive'; shipped profiles: conservative, moderate (or give the path of a .toml file)
+tradeloom.engine.errors.ConfigError: unknown risk profile 'agressive'; shipped profiles: conservative, moderate, perps (or give the path of a .toml file)
 """
 
 from __future__ import annotations

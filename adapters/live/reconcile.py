@@ -57,6 +57,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from tradeloom.adapters.ccxt.positions import (
     VenueLiquidation,
     positions_from_ccxt,
+    positions_params,
     same_size,
     venue_liquidation,
 )
@@ -290,7 +291,7 @@ def _check_positions(sender: Sender, store: LiveStateStore, now_ms: int,
     perps = {s: spec for s, spec in sorted(sender.markets.items()) if spec.contract is not None}
     if not perps:
         return {}, []
-    rows = sender.request("fetch_positions", list(perps))
+    rows = sender.request("fetch_positions", list(perps), positions_params(sender.client.id))
     venue = positions_from_ccxt(rows, {s: spec.lot_step for s, spec in perps.items()})
     have = {s: p.qty for s, p in venue.items()}
     snapshot = store.load_blob("reconciled_positions")
@@ -360,7 +361,8 @@ def accept_exchange_state(broker: CcxtBroker, store: LiveStateStore, now_ms: int
         save_baseline(store, totals, now_ms, broker.sender.markets, accepted_by=actor)
         perps = {s: m.lot_step for s, m in broker.sender.markets.items() if m.contract}
         if perps:  # the venue's positions become the baseline too
-            rows = broker.sender.request("fetch_positions", sorted(perps))
+            rows = broker.sender.request("fetch_positions", sorted(perps),
+                                         positions_params(broker.client.id))
             store.save_blob("reconciled_positions", {
                 "ts": now_ms, "fill_row": store.last_fill_row(),
                 "positions": {s: p.qty for s, p in positions_from_ccxt(rows, perps).items()}})

@@ -8,15 +8,19 @@ after the first crossing.
 Params: ``fast`` (default 10) and ``slow`` (default 50) SMA periods, ``fast < slow``;
 ``leverage`` (default 1.0): the symbol's leverage, set at the start, and the size of
 each position as a multiple of equity split over the symbols (``target_percent(+-
-leverage / len(symbols))``); ``margin_mode`` (``cross`` or ``isolated``).
+leverage / len(symbols))``); ``exposure`` (default 0: the leverage) sizes the positions
+instead when set, so a live account keeps margin free for fees and moves (``leverage 3,
+exposure 1``: a position of one times equity on a third of it as margin; a venue
+refuses an order whose margin and fee exceed the available balance, which a position
+of ``leverage`` times equity always does); ``margin_mode`` (``cross`` or ``isolated``).
 
 Orders: market orders through ``ctx.target_percent``, sized at the fill
 (``engine.sim.perp_funds``); decisions at a bar's close fill at the next open. The
 symbols must be perpetuals (``BTC/USDT:USDT``): on spot a short is refused.
 
-Vectorized form (``vectorized``): the same crossings as ``PerpTargets`` (``+leverage``
-at a cross up, ``-leverage`` at a cross down, NaN elsewhere; one symbol), the input of
-the perpetual kernel (``engine.vector.perp_nb``) in sweeps and walk-forward; the batch
+Vectorized form (``vectorized``): the same crossings as ``PerpTargets`` (``+size`` at a
+cross up, ``-size`` at a cross down, the size being ``exposure`` or else ``leverage``;
+NaN elsewhere; one symbol), the input of the perpetual kernel (``engine.vector.perp_nb``) in sweeps and walk-forward; the batch
 SMAs are bit for bit the streaming ones, so both forms see the same crossings.
 """
 
@@ -53,13 +57,20 @@ class LongShortMomentum(Strategy):
     slow = Param(int, 50, min=2, help="slow SMA period (bars)")
     leverage = Param(float, 1.0, min=1.0, max=125.0, help="leverage and position size (x equity)")
     margin_mode = Param(str, "cross", choices=("cross", "isolated"), help="margin mode")
+    exposure = Param(float, 0.0, min=0.0, max=125.0,
+                     help="position size as a multiple of equity (0: the leverage)")
 
     def validate(self) -> None:
         if self.fast >= self.slow:
             raise StrategyError(f"fast ({self.fast}) must be < slow ({self.slow})")
 
+    @property
+    def _size(self) -> float:
+        """The position size as a multiple of equity: ``exposure``, else ``leverage``."""
+        return self.exposure if self.exposure > 0.0 else self.leverage
+
     def on_start(self, ctx) -> None:
-        self._weight = self.leverage / len(ctx.symbols)
+        self._weight = self._size / len(ctx.symbols)
         for s in ctx.symbols:
             ctx.set_leverage(s, self.leverage)
             ctx.set_margin_mode(s, self.margin_mode)
@@ -87,6 +98,6 @@ class LongShortMomentum(Strategy):
                                   f"{len(bars.symbols)}")
         up, down = crossings(bars.field("close"), self.fast, self.slow)
         targets = np.full(up.shape[0], np.nan)
-        targets[up] = self.leverage
-        targets[down] = -self.leverage
+        targets[up] = self._size
+        targets[down] = -self._size
         return PerpTargets(targets, self.leverage, self.margin_mode)

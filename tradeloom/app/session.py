@@ -47,7 +47,7 @@ from tradeloom.adapters.ccxt.exchange import (
     market_specs_from_ccxt,
 )
 from tradeloom.adapters.ccxt.funding import FundingSource
-from tradeloom.adapters.ccxt.positions import positions_from_ccxt
+from tradeloom.adapters.ccxt.positions import positions_from_ccxt, positions_params
 from tradeloom.adapters.ccxt.trade_feed import TickFeed, TradeBarFeed, TradeStream
 from tradeloom.adapters.ccxt.user_stream import UserStream, supports_user_stream
 from tradeloom.adapters.clock import Clock, SystemClock
@@ -151,7 +151,7 @@ def build_risk(config: LiveConfig, *, required: bool) -> RiskEngine | None:
         if required:
             raise ConfigError(
                 "live trading refused: no risk_profile in the config; set one, e.g. "
-                "risk_profile = 'conservative' (shipped: conservative, moderate) or a .toml path")
+                "risk_profile = 'conservative' (shipped: conservative, moderate, perps) or a .toml path")
         return None
     return RiskEngine(load_profile(config.risk_profile), exchange=config.exchange.id)
 
@@ -527,7 +527,8 @@ async def _recover(config: LiveConfig, client: Any, broker: CcxtBroker,
             f"{fee_asset}/{quote}" not in config.symbols:
         fee_rate = await _venue_rate(client, f"{fee_asset}/{quote}")
     perps = {s: markets[s].lot_step for s in config.symbols if markets[s].contract is not None}
-    venue = (positions_from_ccxt(await _fetch(client, "fetch_positions", sorted(perps)), perps)
+    venue = (positions_from_ccxt(await _fetch(client, "fetch_positions", sorted(perps),
+                                              positions_params(client.id)), perps)
              if perps else {})
     portfolio, positions = opening_portfolio(balance, markets, config.symbols, prices, store,
                                              fee_asset=fee_asset, fee_rate=fee_rate,

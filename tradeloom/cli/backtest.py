@@ -186,7 +186,7 @@ def backtest(
     slippage_bps: float | None = typer.Option(None, "--slippage-bps", help="Fixed adverse slippage in bps for taker fills."),
     intrabar_rule: str | None = typer.Option(None, "--intrabar-rule", help="adverse_first | favorable_first | open_distance."),
     no_market_rules: bool = typer.Option(False, "--no-market-rules", help="No tick/lot rounding and no exchange minimums (config: [broker] market_rules = \"none\"); fees stay the market's."),
-    risk: str | None = typer.Option(None, "--risk", help="Risk profile name (conservative, moderate) or a TOML path."),
+    risk: str | None = typer.Option(None, "--risk", help="Risk profile name (conservative, moderate, perps) or a TOML path."),
     seed: int | None = typer.Option(None, help="Seed of the run's random generator (default 0)."),
     config: Path | None = typer.Option(None, "--config", "-c", help="TOML file with the same settings; flags override it."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Directory for results (Parquet + JSON)."),

@@ -14,7 +14,7 @@ from tradeloom.engine.risk.engine import RiskEngine
 
 
 def test_shipped_profiles_load_and_differ() -> None:
-    assert list_profiles() == ["conservative", "moderate"]
+    assert list_profiles() == ["conservative", "moderate", "perps"]
     cons, mod = load_profile("conservative"), load_profile("moderate")
     assert cons.max_position_pct is not None and mod.max_position_pct is not None
     assert cons.max_position_pct < mod.max_position_pct
@@ -22,6 +22,14 @@ def test_shipped_profiles_load_and_differ() -> None:
     assert cons.daily_loss.limit_pct < mod.daily_loss.limit_pct
     assert config_hash(cons) != config_hash(mod)
     RiskEngine(cons)  # a profile is all the engine needs
+
+
+def test_the_perps_profile_allows_shorts_under_leverage_and_liquidation_limits() -> None:
+    perps = load_profile("perps")
+    assert perps.long_only is False and perps.max_order_pct is None  # 3x is 300 % of equity
+    assert (perps.max_leverage, perps.max_short_exposure) == (5.0, 3.0)
+    assert perps.min_liquidation_distance_pct == 0.05
+    RiskEngine(perps)
 
 
 def test_defaults_are_all_off() -> None:
