@@ -21,8 +21,9 @@ trade, or a liquidation.
 
 **Liquidations by the venue.** Binance closes a liquidated position with an order of its
 own whose client id starts with ``autoclose-`` (``adl_autoclose`` for auto-deleveraging);
-its trades are in ``fetch_my_trades`` like any other. ``venue_liquidation`` finds them
-after ``since`` and sums them into one ``VenueLiquidation`` (average price, fees). A
+its trades are in ``fetch_my_trades`` like any other (Binance's trades carry no client
+id: ``liquidation_order_ids`` picks the order ids from ``fetch_orders``).
+``venue_liquidation`` finds them after ``since`` and sums them into one ``VenueLiquidation`` (average price, fees). A
 position that vanished without such trades is still a liquidation as far as the
 session can tell (``source="vanished"``), priced at the venue's last mark.
 
@@ -138,12 +139,21 @@ def _client_id(trade: Mapping[str, Any]) -> str:
     return str(trade.get("clientOrderId") or info.get("clientOrderId") or "")
 
 
+def liquidation_order_ids(orders: Iterable[Mapping[str, Any]]) -> set[str]:
+    """The ids of the venue's liquidation orders among ``orders`` (ccxt ``fetch_orders``:
+    Binance's trades carry no client id, their orders do)."""
+    return {str(o.get("id")) for o in orders if _client_id(o).startswith(LIQUIDATION_PREFIXES)}
+
+
 def venue_liquidation(symbol: str, qty: float, trades: Iterable[Mapping[str, Any]],
-                      *, since: int, mark: float, now: int) -> VenueLiquidation:
+                      *, since: int, mark: float, now: int,
+                      order_ids: set[str] | frozenset[str] = frozenset()) -> VenueLiquidation:
     """The venue's liquidation of a position of ``qty`` (module docstring): its
-    ``autoclose`` trades after ``since``, else a vanished position at ``mark``."""
+    ``autoclose`` trades after ``since`` (by the trade's client id, or its order's id in
+    ``order_ids``), else a vanished position at ``mark``."""
     closing = sorted((t for t in trades
-                      if _client_id(t).startswith(LIQUIDATION_PREFIXES)
+                      if (_client_id(t).startswith(LIQUIDATION_PREFIXES)
+                          or str(t.get("order")) in order_ids)
                       and int(t.get("timestamp") or 0) > since),
                      key=lambda t: (int(t.get("timestamp") or 0), str(t.get("id"))))
     if not closing:
@@ -155,5 +165,6 @@ def venue_liquidation(symbol: str, qty: float, trades: Iterable[Mapping[str, Any
                             "autoclose", tuple(str(t.get("id")) for t in closing))
 
 
-__all__ = ["LIQUIDATION_PREFIXES", "VenueLiquidation", "VenuePosition", "positions_from_ccxt",
+__all__ = ["LIQUIDATION_PREFIXES", "VenueLiquidation", "VenuePosition", "liquidation_order_ids",
+           "positions_from_ccxt",
            "positions_params", "same_size", "venue_liquidation"]

@@ -56,6 +56,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from tradeloom.adapters.ccxt.positions import (
     VenueLiquidation,
+    liquidation_order_ids,
     positions_from_ccxt,
     positions_params,
     same_size,
@@ -309,10 +310,12 @@ def _check_positions(sender: Sender, store: LiveStateStore, now_ms: int,
             if same_size(expected, actual, spec.lot_step):
                 continue
             if actual == 0.0:  # the venue closed it by itself: a liquidation
-                trades = sender.request("fetch_my_trades", symbol, int(snapshot["ts"]), None, {})
+                since = int(snapshot["ts"])
+                trades = sender.request("fetch_my_trades", symbol, since, None, {})
+                orders = sender.request("fetch_orders", symbol, since, None, {})
                 liquidations.append(venue_liquidation(
-                    symbol, expected, trades, since=int(snapshot["ts"]),
-                    mark=_mark(sender, rows, symbol), now=now_ms))
+                    symbol, expected, trades, since=since, mark=_mark(sender, rows, symbol),
+                    now=now_ms, order_ids=liquidation_order_ids(orders)))
             else:
                 found[symbol] = (expected, actual)
     mismatches.update(found)

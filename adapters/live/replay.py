@@ -54,7 +54,8 @@ the journal shows it).
 Compared, in order: every ``submit`` (time, symbol, side, type, amount, quote
 amount, price, stop price, reduce-only; client id too for paper sessions) and every
 ``cancel`` (time, order's client id). Amounts and prices match within a relative
-1e-9.
+1e-9. Perpetuals: every funding payment the session booked (``funding_booked``: time,
+symbol, amount) against the replay's (``diff_cash_flows``), after the commands.
 """
 
 from __future__ import annotations
@@ -129,7 +130,9 @@ class Divergence:
 def _short(cmd: dict[str, Any] | None) -> str:
     if cmd is None:
         return "(none)"
-    keys = ("kind",) + (SUBMIT_FIELDS if cmd.get("kind") == "submit" else CANCEL_FIELDS)
+    kind = cmd.get("kind")
+    keys = ("kind",) + (SUBMIT_FIELDS if kind == "submit" else
+                        ("ts", "symbol", "amount") if kind == "funding" else CANCEL_FIELDS)
     return " ".join(f"{k}={cmd.get(k)!r}" for k in keys if cmd.get(k) is not None)
 
 
@@ -150,6 +153,9 @@ class ParityReport:
     notes: list[str] = field(default_factory=list)
     #: Where the replay's fills came from: ``journal`` (the exchange's) or ``model``.
     fills: str = "model"
+    #: Perpetuals: the funding payments and liquidations the replay booked.
+    funding: list[dict[str, Any]] = field(default_factory=list)
+    liquidations: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -243,6 +249,8 @@ def replay(journal_path: str | Path, strategy: Strategy, risk_config: RiskConfig
                         "tradeloom paper/live (or its first lines are missing)")
     replayed: list[dict[str, Any]] = []
     notes: list[str] = []
+    funding: list[dict[str, Any]] = []
+    liquidations: list[dict[str, Any]] = []
     bars = 0
     first = parts[0][0].payload
     source: FillSource = fills or ("journal" if first.get("mode") == "live" else "model")
@@ -253,7 +261,8 @@ def replay(journal_path: str | Path, strategy: Strategy, risk_config: RiskConfig
         fresh = strategy if n == 0 else type(strategy)(**strategy.params_dict())
         out, seg_bars, note = _replay_segment(
             path, part, fresh, risk_config, markets=markets,
-            initial_cash=initial_cash if n == 0 else None, fills=source)
+            initial_cash=initial_cash if n == 0 else None, fills=source,
+            funding=funding, liquidations=liquidations)
         replayed += out
         bars += seg_bars
         if note:
@@ -261,13 +270,52 @@ def replay(journal_path: str | Path, strategy: Strategy, risk_config: RiskConfig
     journal_cmds = _commands(records)
     found, total = diff_commands(journal_cmds, replayed,
                                  compare_client_ids=first.get("mode") == "paper", limit=limit)
-    return ParityReport(path, str(first.get("mode")), bars, journal_cmds, replayed, found, total,
-                        segments=len(parts), notes=notes, fills=source)
+    booked = [{"kind": "funding", "ts": int(r.payload["ts"]), "symbol": r.payload["symbol"],
+               "amount": float(r.payload["amount"])} for r in records
+              if r.kind == "funding_booked"]
+    cash, cash_total = diff_cash_flows(booked, funding, offset=len(journal_cmds),
+                                       limit=max(0, limit - len(found)))
+    return ParityReport(path, str(first.get("mode")), bars, journal_cmds, replayed,
+                        found + cash, total + cash_total, segments=len(parts), notes=notes,
+                        fills=source, funding=funding, liquidations=liquidations)
+
+
+def diff_cash_flows(journal: list[dict[str, Any]], replay: list[dict[str, Any]], *,
+                    offset: int = 0, limit: int = 10) -> tuple[list[Divergence], int]:
+    """Perpetual funding: the payments the session booked (``funding_booked``) against the
+    replay's, in order (time, symbol, amount within a relative 1e-9).
+
+    >>> a = [{"kind": "funding", "ts": 8, "symbol": "BTC/USDT:USDT", "amount": 0.98}]
+    >>> diff_cash_flows(a, a)
+    ([], 0)
+    >>> found, total = diff_cash_flows(a, [])
+    >>> total, found[0].field
+    (1, 'presence')
+    """
+    found: list[Divergence] = []
+    total = 0
+    for i in range(max(len(journal), len(replay))):
+        j = journal[i] if i < len(journal) else None
+        r = replay[i] if i < len(replay) else None
+        if j is None or r is None:
+            diff = ("presence", "missing" if j is None else "funding",
+                    "missing" if r is None else "funding")
+        elif (j["ts"], j["symbol"]) != (r["ts"], r["symbol"]):
+            diff = ("ts", (j["ts"], j["symbol"]), (r["ts"], r["symbol"]))
+        elif not math.isclose(j["amount"], r["amount"], rel_tol=1e-9, abs_tol=1e-12):
+            diff = ("amount", j["amount"], r["amount"])
+        else:
+            continue
+        total += 1
+        if len(found) < limit:
+            found.append(Divergence(offset + i, *diff, j, r))
+    return found, total
 
 
 def _replay_segment(path: Path, records: Sequence[JournalRecord], strategy: Strategy,
                     risk_config: RiskConfig | None, *, markets: dict[str, MarketSpec] | None,
-                    initial_cash: float | None, fills: FillSource
+                    initial_cash: float | None, fills: FillSource,
+                    funding: list[dict[str, Any]], liquidations: list[dict[str, Any]]
                     ) -> tuple[list[dict[str, Any]], int, str]:
     """One session's replayed commands, its live bar count and a note (a torn end)."""
     session = records[0].payload
@@ -373,6 +421,11 @@ def _replay_segment(path: Path, records: Sequence[JournalRecord], strategy: Stra
                     f"its last event; {len(replayed) - cut} command(s) it never journaled "
                     "are not compared")
             del replayed[cut:]
+    funding.extend({"kind": "funding", "ts": int(f.ts), "symbol": f.symbol,
+                    "amount": float(f.amount)} for f in engine.portfolio.funding)
+    liquidations.extend({"kind": "liquidation", "ts": int(e["ts"]), "symbol": e["symbol"],
+                         "qty": float(e["qty"]), "price": float(e["price"])}
+                        for e in engine.events if e.get("kind") == "liquidation")
     return replayed, bars, note
 
 
