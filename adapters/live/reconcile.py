@@ -326,11 +326,12 @@ def _check_positions(sender: Sender, store: LiveStateStore, now_ms: int,
 
 
 def _mark(sender: Sender, rows: list[Mapping[str, Any]], symbol: str) -> float:
-    """The venue's mark price of ``symbol``: its position row's, else its last price."""
+    """The venue's mark price of ``symbol``: its position row's, else the premium index's
+    (ccxt ``fetch_funding_rate``: Binance ``GET /fapi/v1/premiumIndex`` ``markPrice``)."""
     for row in rows:
         if row.get("symbol") == symbol and row.get("markPrice"):
             return float(row["markPrice"])
-    return float(sender.request("fetch_ticker", symbol)["last"])
+    return float(sender.request("fetch_funding_rate", symbol)["markPrice"])
 
 
 def save_baseline(store: LiveStateStore, totals: Mapping[str, float], now_ms: int,
