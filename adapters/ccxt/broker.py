@@ -608,6 +608,11 @@ class CcxtBroker:
                     order.client_id, order.tag, order.strategy_id,
                     currency or spec.quote, rec.fee_cost if currency else rec.fee)
         self._fills.append(fill)
+        if order.status in (OrderStatus.CANCELED, OrderStatus.EXPIRED):
+            # The venue finished the order before its trades came in (Binance expires the
+            # rest of a reduce-only market order larger than the position, or of an IOC):
+            # the fill is booked, the order stays finished.
+            return
         done = order.amount > 0 and total >= order.amount * (1 - 1e-9)
         if done:
             self._filled_pending.pop(order.id, None)
