@@ -234,3 +234,44 @@ def test_restart_on_crash_brings_a_killed_runner_back_and_it_reconciles(binance,
     assert session["positions"] == {"BTC/USDT": 0.01}  # what the exchange holds
     restart = [json.loads(line) for line in (state / "audit.jsonl").read_text().splitlines()]
     assert [e["kind"] for e in restart].count("restart") == 1
+
+
+def test_paper_perps_example_starts_on_the_futures_emulator_and_stops_cleanly(checkout):
+    """``tradeloom paper examples/paper_perps.toml`` against the Binance USDⓈ-M emulator (its
+    venue clock kept on wall time): markets with their contract, the [perps] settings in
+    force, and a clean stop."""
+    import threading
+
+    from venues.binance_usdm import BinanceUsdmEmulator
+
+    with BinanceUsdmEmulator(["BTC/USDT:USDT"]) as usdm:
+        usdm.set_time(int(time.time() * 1000))
+        usdm.set_price("BTC/USDT:USDT", "30000")
+        done = threading.Event()
+
+        def wall_clock() -> None:  # the venue's clock follows ours, as a real venue's does
+            while not done.wait(0.2):
+                usdm.set_time(int(time.time() * 1000))
+
+        ticker = threading.Thread(target=wall_clock, daemon=True)
+        ticker.start()
+        proc = _start(["paper", "examples/paper_perps.toml", "--api-url", usdm.api_url,
+                       "--ws-url", usdm.ws_url], checkout, checkout / "catalog")
+        state = checkout / "state" / "paper-perps"
+        try:
+            (entry,) = _wait(lambda: _sessions(state), "paper session registered", proc)
+            journal = checkout / entry["journal"]
+            _wait(lambda: _started(journal), "paper session started", proc)
+        finally:
+            code, out = _stop(proc)
+            done.set()
+            ticker.join()
+    assert code == 0, out
+    records = read_journal(journal)
+    session = next(r.payload for r in records if r.kind == "session")
+    contract = session["markets"]["BTC/USDT:USDT"]["contract"]
+    assert session["exchange"] == "binanceusdm" and contract["settle"] == "USDT"
+    assert session["perps"] == {"margin_mode": "isolated", "leverage": {"BTC/USDT:USDT": 3.0}}
+    settings = next(r.payload for r in records if r.kind == "perp_settings")
+    assert settings["symbols"]["BTC/USDT:USDT"] == {"leverage": 3.0, "margin_mode": "isolated"}
+    assert records[-1].kind == "end"
