@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import pandas as pd
 
 from tradeloom.adapters.ccxt.exchange import (
+    Credentials,
     ExchangeSettings,
     call_ccxt,
     did_you_mean,
@@ -170,8 +171,15 @@ def ingest(store: MarketStore, settings: ExchangeSettings, symbols: Sequence[str
            write_every_rows: int = 10_000, write_every_s: float = 5.0,
            monotonic: Callable[[], float] = time.monotonic,
            retry: RetryPolicy = RetryPolicy(),
-           sleep: Callable[[float], None] = time.sleep) -> IngestSummary:
+           sleep: Callable[[float], None] = time.sleep,
+           credentials: Credentials | None = None) -> IngestSummary:
     """Download ``kind`` rows of ``symbols`` in ``[since_ms, until_ms)`` into ``store``.
+
+    The exchange's market snapshot is stored first; a perpetual's carries its contract
+    (``adapters.ccxt.contracts``) and, with ``credentials`` (Binance's leverageBracket is
+    a signed request), the venue's leverage brackets from ``fetch_leverage_tiers``, so a
+    backtest margins and liquidates by the venue's table (without: default brackets,
+    the contract's ``source`` saying so).
 
     ``timeframe`` is the bar (or open-interest period) length; funding and trades have
     none (pass ``""``). ``now_ms`` is the caller's clock (wall clock in the CLI,
@@ -213,7 +221,8 @@ def ingest(store: MarketStore, settings: ExchangeSettings, symbols: Sequence[str
         state.died = start_run(store, run_record("running", "started"), started)
         try:
             summary = _run(store, settings, symbols, since_ms, until_ms, plan,
-                           progress=progress, retry=retry, sleep=sleep, state=state)
+                           progress=progress, retry=retry, sleep=sleep, state=state,
+                           credentials=credentials)
         except KeyboardInterrupt as exc:
             _record_failure(record, exc, "interrupted",
                             f"interrupted after adding {state.rows_added} rows; re-run the same "
@@ -249,8 +258,9 @@ def _record_failure(record: Callable[[str, str], None], exc: BaseException, stat
 
 def _run(store: MarketStore, settings: ExchangeSettings, symbols: list[str], since_ms: int,
          until_ms: int | None, plan: _Plan, *, progress: ProgressCallback | None,
-         retry: RetryPolicy, sleep: Callable[[float], None], state: _RunState) -> IngestSummary:
-    client = make_client(settings)
+         retry: RetryPolicy, sleep: Callable[[float], None], state: _RunState,
+         credentials: Credentials | None = None) -> IngestSummary:
+    client = make_client(settings, credentials=credentials)
     rng = random.Random(retry.seed)
 
     def call(method: str, *args: Any, context: str, **kwargs: Any) -> Any:
@@ -262,10 +272,14 @@ def _run(store: MarketStore, settings: ExchangeSettings, symbols: list[str], sin
     try:
         markets = call("load_markets", context=f"{settings.id} load_markets")
         _check_request(client, settings, symbols, plan, markets)
+        swaps = [s for s in symbols if markets[s].get("swap")]
+        tiers = (call("fetch_leverage_tiers", swaps,
+                      context=f"{settings.id} fetch_leverage_tiers {','.join(swaps)}")
+                 if swaps and credentials is not None else {})
         store.save_markets(
             settings.id, market_specs_from_ccxt(markets, precision_mode=client.precisionMode,
                                                 exchange_id=settings.id,
-                                                fee_side=settings.fee_side),
+                                                fee_side=settings.fee_side, tiers=tiers),
             fetched_ts=plan.now_ms(),
             # raw ccxt entries of the ingested symbols only: all markets run to megabytes
             raw_json=json.dumps({s: markets[s] for s in symbols}, sort_keys=True, default=str))

@@ -7,9 +7,11 @@ The lead registers it with ``app.command("ingest")(ingest)``.
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
-from typing import Annotated, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -21,6 +23,9 @@ from tradeloom.cli.context import open_store
 from tradeloom.engine.errors import ConfigError, TradeloomError
 from tradeloom.engine.timeframes import timeframe_to_ms
 from tradeloom.engine.timeutil import format_utc_ms, parse_utc_ms
+
+if TYPE_CHECKING:
+    from tradeloom.adapters.ccxt.exchange import Credentials
 
 EXAMPLE = ("tradeloom ingest --exchange binance --symbols BTC/USDT,ETH/USDT "
            "--timeframe 1h --since 2024-01-01")
@@ -87,6 +92,9 @@ _KIND_HELP = ("what to fetch: ohlcv (bars), mark, index (mark/index-price bars),
               "open_interest (periods of --timeframe) or trades; all but ohlcv and trades "
               "need --market-type swap")
 _WRITE_EVERY_HELP = "write what arrived at least every this many seconds (and every 10 pages)"
+_LEVERAGE_TIERS_HELP = ("perpetuals: store the venue's leverage brackets with the markets "
+                        "(fetch_leverage_tiers, a signed request: needs TRADELOOM_API_KEY and "
+                        "TRADELOOM_API_SECRET); without it, default brackets")
 
 
 def new_run_id(wall_ms: int, what: str = "ingest") -> str:
@@ -109,6 +117,8 @@ def ingest(
                      ] = False,
     kind: Annotated[str, typer.Option("--kind", help=_KIND_HELP)] = "ohlcv",
     write_every_s: Annotated[float, typer.Option("--write-every", help=_WRITE_EVERY_HELP)] = 5.0,
+    leverage_tiers: Annotated[bool, typer.Option("--leverage-tiers",
+                                                 help=_LEVERAGE_TIERS_HELP)] = False,
 ) -> None:
     """Download exchange history with ccxt into the catalog (paged, durable, idempotent).
 
@@ -127,7 +137,7 @@ def ingest(
     err = Console(stderr=True)
     try:
         summary = _ingest(exchange, symbols, since, timeframe, until, market_type, api_url,
-                          option, quiet, err, kind, write_every_s)
+                          option, quiet, err, kind, write_every_s, leverage_tiers)
     except TradeloomError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False, markup=True, soft_wrap=True)
         raise typer.Exit(2) from exc
@@ -152,6 +162,20 @@ def ingest(
         out.print(f"run {summary.run_id}: {summary.rows_added} rows added", highlight=False)
 
 
+def tier_credentials(environ: Mapping[str, str] | None = None) -> Credentials:
+    """``--leverage-tiers``: the API key and secret from TRADELOOM_API_KEY /
+    TRADELOOM_API_SECRET (Binance's leverage brackets are a signed request)."""
+    from tradeloom.adapters.ccxt.exchange import Credentials  # ccxt loads when needed
+
+    env = os.environ if environ is None else environ
+    key, secret = env.get("TRADELOOM_API_KEY"), env.get("TRADELOOM_API_SECRET")
+    if not key or not secret:
+        raise ConfigError("--leverage-tiers reads the venue's brackets with a signed request: "
+                          "export TRADELOOM_API_KEY and TRADELOOM_API_SECRET (a read-only key "
+                          "is enough), or leave the option out for default brackets")
+    return Credentials(key, secret)
+
+
 def kind_timeframe(kind: str, timeframe: str) -> str:
     """The timeframe to pass for ``kind``: none for funding and trades (``--timeframe``'s
     default is for bars)."""
@@ -162,7 +186,8 @@ def kind_timeframe(kind: str, timeframe: str) -> str:
 
 def _ingest(exchange: str, symbols: str, since: str, timeframe: str, until: str | None,
             market_type: str, api_url: str | None, option: list[str] | None, quiet: bool,
-            err: Console, kind: str = "ohlcv", write_every_s: float = 5.0):
+            err: Console, kind: str = "ohlcv", write_every_s: float = 5.0,
+            leverage_tiers: bool = False):
     from tradeloom.adapters.store.ingest import IngestProgress, ingest
 
     symbol_list = [s.strip() for s in symbols.split(",") if s.strip()]
@@ -177,7 +202,9 @@ def _ingest(exchange: str, symbols: str, since: str, timeframe: str, until: str 
     run_id = new_run_id(wall_ms())
 
     store = open_store()
-    common = {"kind": kind, "now_ms": wall_ms, "run_id": run_id, "write_every_s": write_every_s}
+    credentials = tier_credentials() if leverage_tiers else None
+    common = {"kind": kind, "now_ms": wall_ms, "run_id": run_id, "write_every_s": write_every_s,
+              "credentials": credentials}
     if quiet:
         return ingest(store, settings, symbol_list, timeframe, since_ms, until_ms, **common)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
