@@ -59,6 +59,15 @@ Fees and order updates (both optional):
 A reconciliation mismatch refuses new entries until it is explained or a person
 accepts the exchange's state: ``tradeloom reconcile CONFIG --accept`` (audited).
 
+Perpetual swaps (``symbols = ["BTC/USDT:USDT"]``) need the venue's derivatives client:
+``[exchange] id = "binanceusdm"`` (``market_type`` then defaults to ``swap``; a perpetual
+on a spot client is refused). ``[perps]``: ``margin_mode`` (``isolated``/``cross``, every
+perpetual) and ``[perps.leverage]`` (per symbol), applied before the strategy's
+``on_start`` - live sets them on the venue first and refuses to start when the venue
+refuses (``app.session.venue_perp_settings``). Funding, positions, reconciliation and
+liquidations: README "Perpetual futures" and ``adapters.ccxt.funding`` /
+``adapters.ccxt.positions``.
+
 Market data and universe (both optional):
 
 - ``runner.trades = true``: public trades (ccxt.pro ``watch_trades``) reach the strategy's
