@@ -31,7 +31,8 @@ states it:
 **Market rules** (``engine.sim.order_checks.check_order`` at submit, ``execution`` and
 ``perp_funds`` at the fill): a decision's order amount is rounded down to the lot step
 and rejected below the minimum amount or, at the close, the minimum notional (its id is
-used all the same); the threshold for trading at all is the minimum notional. At the
+used all the same; a reduce-only close is exempt from the minimum notional, as on
+Binance); the threshold for trading at all is the minimum notional. At the
 fill the target amount is rounded down to the lot, cancelled below the minimums at the
 fill price, and a margin cut steps down one lot at a time and is cancelled below them.
 Price ticks play no part: every order is a market order filled at an open, and the
@@ -307,7 +308,7 @@ def simulate_perp_nb(open_, high, low, close, close_ts, targets, leverage, cross
                     oid = next_id
                     next_id += 1
                     a = _lot_down(abs(q), lot, lp10)
-                    if not _below(c, a, min_amount, min_notional):
+                    if not _below(c, a, min_amount, 0.0):  # reduce-only: no min notional
                         pending = 2
                         p_side = -1.0 if q > 0.0 else 1.0
                         p_amount = min(a, abs(q))
