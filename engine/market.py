@@ -50,7 +50,7 @@ class FeeSide(str, Enum):
         return buy if self is FeeSide.GET else not buy
 
 
-def _decimals(step: float) -> int:
+def step_decimals(step: float) -> int:
     """Number of decimals needed to print ``step`` exactly (0.001 -> 3, 5.0 -> 0)."""
     text = f"{step:.12f}".rstrip("0")
     return len(text.split(".")[1]) if "." in text else 0
@@ -139,7 +139,7 @@ class MarketSpec:
         if self.tick_size is None:
             return price
         ticks = round(price / self.tick_size)
-        return round(ticks * self.tick_size, _decimals(self.tick_size))
+        return round(ticks * self.tick_size, step_decimals(self.tick_size))
 
     def sellable(self, amount: float, price: float) -> float:
         """The part of a holding of ``amount`` an order can sell at ``price``: the amount
@@ -166,5 +166,5 @@ class MarketSpec:
         if self.lot_step is None:
             return amount
         steps = math.floor(abs(amount) / self.lot_step + 1e-9)
-        value = round(steps * self.lot_step, _decimals(self.lot_step))
+        value = round(steps * self.lot_step, step_decimals(self.lot_step))
         return math.copysign(value, amount) if value else 0.0

@@ -318,6 +318,12 @@ class ModelSource(Protocol):
         """Calibrated confidence of ``ref`` for ``symbol`` at its latest closed bar."""
         ...
 
+    def warmup_bars(self) -> int:
+        """Bars per symbol its loaded models still need before their first value, which
+        the live runner's warm-up primes them with (``Engine.prime``); 0 for a source that
+        needs none or primed itself from stored history."""
+        ...
+
 
 __all__ = [
     "BarFastPath",

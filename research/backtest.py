@@ -347,6 +347,9 @@ class CatalogModels:
     def confidence(self, ref: str, symbol: str) -> float:
         return self._loaded().confidence(ref, symbol)
 
+    def warmup_bars(self) -> int:
+        return 0 if self._book is None else self._book.warmup_bars()
+
 
 def _reporting(
     batches: Iterator[Any],

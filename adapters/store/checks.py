@@ -7,7 +7,9 @@ over a dataset chunk by chunk (one partition at a time), so checking years of
 minute bars never needs them all in memory.
 
 Rules (a bar is *bad* when any fails):
-    every value finite (no NaN, no inf); ``low <= min(open, close)``;
+    every value finite (no NaN, no inf); ``low > 0`` (a zero or negative trade, mark
+    or index price is a feed fault, and a price of 0 would make every notional and
+    return downstream meaningless); ``low <= min(open, close)``;
     ``max(open, close) <= high``; ``volume >= 0``.
 
 A *gap* is two consecutive distinct bar times more than one bar apart; it is
@@ -93,7 +95,8 @@ def bad_bar_mask(
         & np.isfinite(volume)
     )
     with np.errstate(invalid="ignore"):
-        sane = (low <= np.minimum(open_, close)) & (np.maximum(open_, close) <= high) & (volume >= 0)
+        sane = ((low > 0.0) & (low <= np.minimum(open_, close)) & (np.maximum(open_, close) <= high)
+                & (volume >= 0))
     return ~(finite & sane)
 
 
@@ -137,6 +140,8 @@ def bad_bar_reason(
     ('high', 'high 9.0 < open 10.0')
     >>> bad_bar_reason(10.0, 11.0, 8.0, 9.5, -1.0)
     ('volume', 'volume -1.0 < 0')
+    >>> bad_bar_reason(0.5, 1.0, 0.0, 0.5, 1.0)
+    ('low', 'low 0.0 is not a positive price')
     """
     values = {"open": open_, "high": high, "low": low, "close": close, "volume": volume}
     for name, value in values.items():
@@ -144,6 +149,8 @@ def bad_bar_reason(
             return name, f"{name} is {value}"
     if high < low:
         return "high", f"high {high} < low {low}"
+    if low <= 0.0:
+        return "low", f"low {low} is not a positive price"
     lowest = "open" if open_ <= close else "close"
     if low > values[lowest]:
         return "low", f"low {low} > {lowest} {values[lowest]}"

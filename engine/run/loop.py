@@ -428,7 +428,8 @@ class Engine(StrategyData, OrderEntry, PerpSteps):
         """Apply one warm-up bar as data only, as the step does: the symbol's mark, the
         risk engine's ``on_bar`` (clock at the bar's close; the actions it asks for are
         dropped, there is nothing to act on before trading starts), every indicator and
-        the history. The broker and the strategy never see it and no equity row is
+        the history, and the models the strategy loaded in ``on_start`` (their online
+        features). The broker and the strategy never see it and no equity row is
         recorded: no decision is taken on bars that closed before the run started.
         """
         feed = self._feed.get(bar.symbol)
@@ -450,6 +451,8 @@ class Engine(StrategyData, OrderEntry, PerpSteps):
         for update in feed[0]:
             update(close)
         self._feed_other_fields(bar)
+        if self._models_on_bar is not None:
+            self._models_on_bar(bar)  # the models' online features warm up too
 
     def _feed_other_fields(self, bar: Bar) -> None:
         """Indicators on other fields than the close, then the history, then the higher
@@ -768,6 +771,15 @@ class Engine(StrategyData, OrderEntry, PerpSteps):
             on_timer(ctx, Timer(at, name, every))
             if self._dirty:
                 self._dispatch_updates()
+
+    def warmup_bars(self) -> int:
+        """Bars per symbol to prime before the first decision: the strategy's data need
+        (``StrategyData.warmup_bars``) and what the loaded models need
+        (``ModelSource.warmup_bars``), whichever is more."""
+        need = super().warmup_bars()
+        if self._models_on_bar is not None and self.models is not None:
+            need = max(need, int(self.models.warmup_bars()))
+        return need
 
     def use_models(self, book: ModelSource) -> None:
         """Serve ``ctx.confidence`` from ``book`` (a ModelBook or a precomputed one)."""

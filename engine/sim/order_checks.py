@@ -12,6 +12,11 @@ order is data, not an exception: the run goes on.
 'rejected: notional 3.20 USDT < min notional 5.00 for BTC/USDT; increase amount'
 >>> o.amount, o.price
 (0.032, 100.0)
+
+On a perpetual a reduce-only order is exempt from the minimum notional (Binance USDⓈ-M
+error -4164: "Order's notional must be no smaller than 5.0 (unless you choose reduce
+only)"), so a position smaller than the minimum can always be closed; the minimum
+amount (LOT_SIZE ``minQty``) still applies.
 """
 
 from __future__ import annotations
@@ -128,7 +133,8 @@ def check_order(
         )
     order.amount = amount
     ref = _reference_price(order, last)
-    if ref is not None and ref * amount < spec.min_notional:
+    if ref is not None and ref * amount < spec.min_notional and not (
+            order.reduce_only and spec.is_perp):
         return (
             f"rejected: notional {ref * amount:.2f} {spec.quote} < min notional "
             f"{spec.min_notional:.2f} for {sym}; increase amount"

@@ -48,7 +48,7 @@ from tradeloom.engine.costs.slippage import (
     VolumeParticipationSlippage,
 )
 from tradeloom.engine.errors import ConfigError, DataError
-from tradeloom.engine.market import MarketSpec, _decimals
+from tradeloom.engine.market import MarketSpec, step_decimals
 from tradeloom.engine.orders import Fill, Liquidity, OrderType, Side
 from tradeloom.engine.ports import SlippageModel
 from tradeloom.engine.results.metrics import MS_PER_YEAR
@@ -252,9 +252,9 @@ def spec_row(market: MarketSpec, fee: float | MakerTakerFees | None,
     return np.array(
         [
             tick,
-            10.0 ** _decimals(tick) if tick else 1.0,
+            10.0 ** step_decimals(tick) if tick else 1.0,
             lot,
-            10.0 ** _decimals(lot) if lot else 1.0,
+            10.0 ** step_decimals(lot) if lot else 1.0,
             market.min_amount,
             market.min_notional,
             taker,

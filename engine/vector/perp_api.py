@@ -10,9 +10,10 @@ and the funding history given (``engine.run.funding_feed.FundingRates``): the sa
 fills, equity rows, funding payments, liquidations and margin events as the event
 engine (``tests/property/test_perp_parity.py``).
 
-The kernel models markets without precision and minimums (no tick or lot rounding,
-no minimum amount or notional, ``market_rules="none"``), no slippage, and a
-``MakerTakerFees`` fee; anything else is refused with ``NotVectorizable`` naming it.
+The kernel applies the market's lot step and minimums as the simulated exchange does
+(``perp_nb``'s "Market rules"; the tick plays no part in market orders), with no
+slippage and a ``MakerTakerFees`` fee; anything else is refused with
+``NotVectorizable`` naming it.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import pandas as pd
 from tradeloom.engine.contracts import ContractSpec
 from tradeloom.engine.costs.fees import MakerTakerFees
 from tradeloom.engine.errors import DataError, StrategyError
-from tradeloom.engine.market import MarketSpec
+from tradeloom.engine.market import MarketSpec, step_decimals
 from tradeloom.engine.orders import Fill, Liquidity, Order, OrderStatus, OrderType, Side
 from tradeloom.engine.results.result import BacktestResult, EquityCurve
 from tradeloom.engine.run.funding_feed import FundingRates
@@ -92,12 +93,6 @@ def kernel_refusal(market: MarketSpec, fee: Any = None, slippage: Any = None) ->
     """Why the perpetual kernel cannot run ``market`` (with ``fee``/``slippage``), or ""."""
     if market.contract is None:
         return f"{market.symbol} is not a perpetual (no contract terms)"
-    if market.tick_size is not None or market.lot_step is not None:
-        return (f"{market.symbol} rounds prices or amounts (tick {market.tick_size}, lot "
-                f"{market.lot_step}); the perpetual kernel does not: use market_rules='none'")
-    if market.min_amount or market.min_notional:
-        return (f"{market.symbol} has minimums (amount {market.min_amount}, notional "
-                f"{market.min_notional}); the perpetual kernel has none: use market_rules='none'")
     if slippage is not None and type(slippage).__name__ != "NoSlippage":
         return "the perpetual kernel models no slippage"
     if fee is not None and not isinstance(fee, (int, float, MakerTakerFees)):
@@ -136,12 +131,14 @@ def run_perp_targets(bars: pd.DataFrame, form: PerpTargets, *, market: MarketSpe
     else:
         f_ts, f_rate, f_mark = np.empty(0, np.int64), np.empty(0), np.empty(0)
     br = contract.brackets
+    lot = float(market.lot_step or 0.0)
     fills = np.zeros((2 * n, perp_nb.FILL_COLS))
     events_out = np.zeros((f_ts.shape[0] + 2 * n, perp_nb.EVENT_COLS))
     cash, expo, equity, fees = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
     nf, ne, final = perp_nb.simulate_perp_nb(
         o, h, lo, c, close_ts, f.targets, f.leverage, f.margin_mode == "cross", rate,
-        contract.max_notional(f.leverage), np.array([b.floor for b in br]),
+        contract.max_notional(f.leverage), lot, 10.0 ** step_decimals(lot) if lot else 1.0,
+        float(market.min_amount), float(market.min_notional), np.array([b.floor for b in br]),
         np.array([b.cap for b in br]), np.array([b.mmr for b in br]),
         np.array([b.cum for b in br]), contract.liquidation_fee, f_ts, f_rate, f_mark,
         float(init_cash), fills, events_out, cash, expo, equity, fees)

@@ -28,7 +28,15 @@ states it:
   entry) - |q| * close)``, as ``Engine.recorded_block`` adds them.
 - **Margin events** (``perp_step``): the initial margin in use, when it changed, at each bar.
 
-Markets without precision or minimums only (``perp_api`` refuses others).
+**Market rules** (``engine.sim.order_checks.check_order`` at submit, ``execution`` and
+``perp_funds`` at the fill): a decision's order amount is rounded down to the lot step
+and rejected below the minimum amount or, at the close, the minimum notional (its id is
+used all the same; a reduce-only close is exempt from the minimum notional, as on
+Binance); the threshold for trading at all is the minimum notional. At the
+fill the target amount is rounded down to the lot, cancelled below the minimums at the
+fill price, and a margin cut steps down one lot at a time and is cancelled below them.
+Price ticks play no part: every order is a market order filled at an open, and the
+liquidation price is not rounded (as in the event engine).
 """
 
 from __future__ import annotations
@@ -37,6 +45,8 @@ import math
 
 import numpy as np
 from numba import njit
+
+from tradeloom.engine.vector.fills_nb import round_amount_nb
 
 #: Fill kinds (column ``kind`` of the fill records).
 KIND_TARGET, KIND_CLOSE, KIND_LIQUIDATION = 0, 1, 2
@@ -130,9 +140,22 @@ def _ok(available):
 
 
 @njit(cache=True)
+def _below(price, amount, min_amount, min_notional):
+    """``order_checks.minimums_error`` is non-empty."""
+    return amount <= 0.0 or amount < min_amount or price * amount < min_notional
+
+
+@njit(cache=True)
+def _lot_down(amount, lot, lp10):
+    """``MarketSpec.round_amount`` of a non-negative amount; 0.0 at or below zero."""
+    return round_amount_nb(amount, lot, lp10) if amount > 0.0 else 0.0
+
+
+@njit(cache=True)
 def simulate_perp_nb(open_, high, low, close, close_ts, targets, leverage, cross, rate,
-                     max_notional, floor, cap, mmr, cum, liq_fee, f_ts, f_rate, f_mark, cash0,
-                     fills, events, eq_cash, eq_exposure, eq_equity, eq_fees):
+                     max_notional, lot, lp10, min_amount, min_notional, floor, cap, mmr, cum,
+                     liq_fee, f_ts, f_rate, f_mark, cash0, fills, events, eq_cash, eq_exposure,
+                     eq_equity, eq_fees):
     """Run the targets (module docstring). Writes ``fills`` (``(2n, FILL_COLS)``),
     ``events`` (``(m + 2n, EVENT_COLS)``) and the four equity columns; returns
     ``(n_fills, n_events, final position)``."""
@@ -184,7 +207,8 @@ def simulate_perp_nb(open_, high, low, close, close_ts, targets, leverage, cross
                 nn = target_notional_nb(p_pct, eq_fill, leverage, rate, q * p)
                 target = math.copysign(nn / p, p_pct)
                 want = target - q if p_side > 0.0 else q - target
-                if want > 0.0:
+                want = _lot_down(want, lot, lp10)
+                if want > 0.0 and not _below(p, want, min_amount, min_notional):
                     fee = p * want * rate
                     available, q1 = _available(cash, q, e, p_side * want, p, fee, leverage, cross)
                     reduces = abs(q1) <= abs(q) and (q1 == 0.0 or (q1 > 0.0) == (q > 0.0))
@@ -201,7 +225,7 @@ def simulate_perp_nb(open_, high, low, close, close_ts, targets, leverage, cross
                                                 leverage, cross)
                         per_unit = p * (1.0 / leverage + rate)
                         room = max(base_av, 0.0) / per_unit if per_unit > 0.0 else 0.0
-                        reduced = min(want, closing + room)
+                        reduced = _lot_down(min(want, closing + room), lot, lp10)
                         for _ in range(64):
                             if reduced <= 0.0:
                                 break
@@ -209,8 +233,12 @@ def simulate_perp_nb(open_, high, low, close, close_ts, targets, leverage, cross
                                                p * reduced * rate, leverage, cross)
                             if _ok(av):
                                 break
-                            reduced = np.nextafter(reduced, 0.0)
-                        fill = reduced if reduced > 0.0 else 0.0
+                            if lot > 0.0:
+                                reduced = _lot_down(reduced - lot, lot, lp10)
+                            else:
+                                reduced = np.nextafter(reduced, 0.0)
+                        below = _below(p, reduced, min_amount, min_notional)
+                        fill = reduced if reduced > 0.0 and not below else 0.0
             if fill > 0.0:
                 fee = p * fill * rate
                 q, e, realized = book_fill_nb(q, e, p_side * fill, p)
@@ -277,11 +305,14 @@ def simulate_perp_nb(open_, high, low, close, close_ts, targets, leverage, cross
         if not math.isnan(w):
             if w == 0.0:
                 if q != 0.0:
-                    pending = 2
-                    p_side = -1.0 if q > 0.0 else 1.0
-                    p_amount = abs(q)
-                    p_id = next_id
+                    oid = next_id
                     next_id += 1
+                    a = _lot_down(abs(q), lot, lp10)
+                    if not _below(c, a, min_amount, 0.0):  # reduce-only: no min notional
+                        pending = 2
+                        p_side = -1.0 if q > 0.0 else 1.0
+                        p_amount = min(a, abs(q))
+                        p_id = oid
             else:
                 if q != 0.0:
                     equity = (cash + abs(q) * c) + (0.0 + (q * (c - e) - abs(q) * c))
@@ -289,12 +320,15 @@ def simulate_perp_nb(open_, high, low, close, close_ts, targets, leverage, cross
                     equity = cash
                 want_q = w * equity / c
                 delta = want_q - q
-                if not (abs(delta) * c <= max(0.0, 1e-9 * equity)):
-                    pending = 1
-                    p_side = 1.0 if delta > 0.0 else -1.0
-                    p_pct = w
-                    p_id = next_id
+                if not (abs(delta) * c <= max(min_notional, 1e-9 * equity)):
+                    oid = next_id
                     next_id += 1
+                    a = _lot_down(abs(delta), lot, lp10)
+                    if not _below(c, a, min_amount, min_notional):
+                        pending = 1
+                        p_side = 1.0 if delta > 0.0 else -1.0
+                        p_pct = w
+                        p_id = oid
         # funding at exactly this close, after the bar
         while fi < m and f_ts[fi] == close_ts[i]:
             mk = f_mark[fi]

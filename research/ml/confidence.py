@@ -59,7 +59,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -72,7 +72,7 @@ from tradeloom.research.ml.models import FittedModel, ModelSpec
 if TYPE_CHECKING:
     from tradeloom.research.ml.registry import ModelRegistry, ModelVersion
 
-__all__ = ["ConfidenceModel", "ConfidenceProvider", "ModelBook", "OnlineConfidence",
+__all__ = ["ConfidenceModel", "ModelBook", "OnlineConfidence",
            "PrecomputedBook"]
 
 
@@ -160,15 +160,6 @@ class OnlineConfidence:
         self.features.update_market(bar)
 
 
-class ConfidenceProvider(Protocol):
-    """What the engine calls: ``on_bar`` before the strategy's, ``confidence`` from the
-    strategy's context (``ctx.confidence(ref, symbol)``)."""
-
-    def on_bar(self, bar: Any) -> None: ...
-
-    def confidence(self, ref: str, symbol: str) -> float: ...
-
-
 class ModelBook:
     """Online confidence of one or more models over a run's symbols.
 
@@ -248,6 +239,20 @@ class ModelBook:
         for ref in self._online:
             self._feed(ref, bar, record=self.record)
 
+    def warmup_bars(self) -> int:
+        """Bars per symbol to prime the loaded models with before their first value
+        (``warmup.warmup_bars``, the most any of them needs); 0 with a ``history``, which
+        primed them in ``require`` already.
+
+        >>> ModelBook(None, ["BTC/USDT"]).warmup_bars()  # no model loaded yet
+        0
+        """
+        if self.history is not None or not self._models:
+            return 0
+        from tradeloom.research.ml.warmup import warmup_bars
+
+        return max(warmup_bars(model) for model in self._models.values())
+
     def confidence(self, ref: str, symbol: str) -> float:
         """Latest confidence of ``symbol`` under model ``ref`` (NaN during warm-up)."""
         last = self._last.get(ref)
@@ -285,6 +290,10 @@ class PrecomputedBook:
 
     def on_bar(self, bar: Any) -> None:
         self._ts[bar.symbol] = int(bar.ts)
+
+    def warmup_bars(self) -> int:
+        """Nothing to warm up: the values were computed beforehand."""
+        return 0
 
     def confidence(self, ref: str, symbol: str) -> float:
         ts = self._ts.get(symbol)

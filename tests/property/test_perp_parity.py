@@ -32,6 +32,14 @@ TABLES = {
 # A cross liquidation can leave 0 equity: the step returns after it are NaN (by design).
 pytestmark = pytest.mark.filterwarnings("ignore:invalid value encountered in divide")
 
+#: Market rules: none; Binance BTCUSDT-like (lot 0.001, min notional 100 at prices ~100, so
+#: small adjustments are refused); a coarse lot with a minimum amount.
+RULES = {
+    "none": {"lot_step": None, "min_amount": 0.0, "min_notional": 0.0},
+    "binance": {"lot_step": 0.001, "min_amount": 0.001, "min_notional": 100.0},
+    "coarse": {"lot_step": 0.5, "min_amount": 1.0, "min_notional": 5.0},
+}
+
 FILL_COLUMNS = ["order_id", "ts", "side", "price", "amount", "fee", "tag", "fee_currency",
                 "fee_cost"]
 
@@ -80,18 +88,19 @@ def assert_same(fast, event):
     fee=st.sampled_from([0.0, 0.0005, 0.002]),
     density=st.floats(0.05, 0.6),
     funding_every=st.sampled_from([0, 1, 3, 8]),
+    rules=st.sampled_from(sorted(RULES)),
 )
 def test_kernel_equals_event_engine(seed, n, jump, leverage, mode, table, fee, density,
-                                   funding_every):
+                                   funding_every, rules):
     rng = np.random.default_rng(seed + 7)
     bars = walk(n, seed, jump)
     targets = np.full(n, np.nan)
     calls = rng.random(n) < density
-    levels = rng.choice([0.0, 0.25, 0.5, 1.0, -0.25, -0.5, -1.0], size=n) * leverage
+    levels = rng.choice([0.0, 0.25, 0.5, 1.0, -0.25, -0.5, -1.0, 0.01, -0.003], size=n) * leverage
     targets[calls] = levels[calls]
     contract = ContractSpec(brackets=TABLES[table], liquidation_fee=0.0125)
-    market = MarketSpec(S, tick_size=None, lot_step=None, min_amount=0.0, min_notional=0.0,
-                        maker_fee=fee, taker_fee=fee, contract=contract)
+    market = MarketSpec(S, tick_size=0.1, maker_fee=fee, taker_fee=fee, contract=contract,
+                        **RULES[rules])
     if funding_every:
         at = np.arange(funding_every, n + 1, funding_every, dtype=np.int64) * H
         at = at + rng.integers(0, 2, at.size)  # on a close, or 1 ms after it

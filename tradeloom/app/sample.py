@@ -111,7 +111,10 @@ def load_sample(store, sample_dir: Path = SAMPLE_DIR) -> list[tuple[SampleFile, 
             exchanges.append(item.exchange)
     for exchange in exchanges:
         markets = sample_markets(exchange, sample_dir)
-        if markets and not store.load_markets(exchange):
+        if markets:
+            # The sample's snapshot is the one at fetched time 0: rewritten every time, so a
+            # catalog loaded by an older version gains the markets (and rules) the sample
+            # has now; a snapshot fetched from the exchange (a later time) stays the newest.
             store.save_markets(exchange, markets, fetched_ts=0, raw_json=None)
     known = {(g.kind, g.exchange, g.timeframe, g.symbol, g.from_ts, g.to_ts)
              for g in store.known_gaps()}

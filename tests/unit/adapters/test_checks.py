@@ -23,7 +23,7 @@ from tradeloom.adapters.store.checks import (
 
 MINUTE = 60_000
 START = 1_704_067_200_000
-BAD_KINDS = ("high_below", "low_above", "negative_volume", "nan", "inf")
+BAD_KINDS = ("high_below", "low_above", "negative_volume", "zero_low", "nan", "inf")
 
 
 def clean_frame(n: int) -> pd.DataFrame:
@@ -64,6 +64,8 @@ def damaged_frames(draw):
                 row["low"] = min(row["open"], row["close"]) + 0.5
             elif kind == "negative_volume":
                 row["volume"] = -1.0
+            elif kind == "zero_low":
+                row["low"] = 0.0
             else:
                 column = draw(st.sampled_from(["open", "high", "low", "close", "volume"]))
                 row[column] = np.nan if kind == "nan" else np.inf
@@ -132,6 +134,15 @@ def test_bad_bar_reasons_name_the_column_and_rule():
     assert bad_bar_reason(10.0, 12.0, 11.0, 11.5, 1.0) == ("low", "low 11.0 > open 10.0")
     assert bad_bar_reason(10.0, 12.0, 9.0, 13.0, 1.0) == ("high", "high 12.0 < close 13.0")
     assert bad_bar_reason(float("nan"), 12.0, 9.0, 13.0, 1.0) == ("open", "open is nan")
+
+
+def test_a_bar_with_a_zero_or_negative_price_is_bad():
+    # a feed that prints 0 for a missing trade: low 0 <= min(open, close) passes the OHLC
+    # order rules, but no crypto trade, mark or index price is 0 or below
+    assert bad_bar_reason(1.0, 2.0, 0.0, 1.5, 1.0) == ("low", "low 0.0 is not a positive price")
+    assert bad_bar_reason(-1.0, 2.0, -2.0, 1.5, 1.0) == ("low", "low -2.0 is not a positive price")
+    prices = [np.array([v]) for v in (1.0, 2.0, 0.0, 1.5, 1.0)]
+    assert bad_bar_mask(*prices).tolist() == [True]
 
 
 def test_report_to_dict_is_json_ready():

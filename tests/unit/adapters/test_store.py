@@ -81,8 +81,9 @@ def bars(ts, base=100.0) -> pd.DataFrame:
 
 # ----------------------------------------------------------------------------- round trip
 
-finite = st.floats(min_value=-1e9, max_value=1e9, allow_nan=False, allow_infinity=False)
+price = st.floats(min_value=1e-8, max_value=1e9, allow_nan=False, allow_infinity=False)
 spread = st.floats(min_value=0, max_value=1e6, allow_nan=False, allow_infinity=False)
+dip = st.floats(min_value=0, max_value=0.99, allow_nan=False)  # low as a fraction below
 
 
 @st.composite
@@ -92,8 +93,8 @@ def valid_frames(draw):
     start = draw(st.integers(1_500_000_000_000 // tf_ms, 1_900_000_000_000 // tf_ms)) * tf_ms
     rows = []
     for k in sorted(steps):
-        o, c, up, down, v = draw(st.tuples(finite, finite, spread, spread, spread))
-        rows.append((start + k * tf_ms, o, max(o, c) + up, min(o, c) - down, c, v))
+        o, c, up, down, v = draw(st.tuples(price, price, spread, dip, spread))
+        rows.append((start + k * tf_ms, o, max(o, c) + up, min(o, c) * (1.0 - down), c, v))
     frame = pd.DataFrame(rows, columns=COLS).astype({"ts": "int64"})
     shuffled = frame.sample(frac=1.0, random_state=draw(st.integers(0, 2**16)))
     return timeframe, frame, shuffled

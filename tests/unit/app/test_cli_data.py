@@ -172,3 +172,26 @@ def test_every_gaps_command_help_has_an_example(command):
     result = run("gaps", command, "--help")
     assert result.exit_code == 0
     assert "Example:" in result.stdout and f"tradeloom data gaps {command}" in result.stdout
+
+
+def test_loading_the_sample_again_refreshes_its_market_rules_but_not_a_fetched_snapshot(catalog):
+    """A catalog loaded by an older version kept an older sample snapshot (no perpetuals,
+    quote-side fees); loading the sample again brings the current one. A snapshot fetched
+    from the exchange later (a later fetched time) stays the one read."""
+    import dataclasses
+
+    from tradeloom.adapters.store.market_store import MarketStore
+    from tradeloom.app.sample import load_sample, sample_markets
+    from tradeloom.engine.market import FeeSide
+
+    store = MarketStore(catalog)
+    old = {"BTC/USDT": dataclasses.replace(sample_markets("binance")["BTC/USDT"],
+                                           fee_side=FeeSide.QUOTE)}
+    store.save_markets("binance", old, fetched_ts=0)  # what an older load-sample left
+    load_sample(store)
+    assert store.load_markets("binance") == sample_markets("binance")
+    assert store.load_markets("binance")["BTC/USDT:USDT"].contract is not None
+    fetched = {"BTC/USDT": old["BTC/USDT"]}
+    store.save_markets("binance", fetched, fetched_ts=1_700_000_000_000)
+    load_sample(store)
+    assert store.load_markets("binance") == fetched

@@ -141,6 +141,23 @@ class TestReduceOnlyAndClose:
         assert s.seen[3] is None  # flat: nothing to close
 
 
+    def test_a_position_below_the_minimum_notional_still_closes_reduce_only(self):
+        """Binance USDⓈ-M -4164: "Order's notional must be no smaller than 5.0 (unless you
+        choose reduce only)". Min notional 100 USDT: short 1.5 @100 (150 USDT), then the
+        price halves: the 1.5 position is worth 75 < 100. A plain buy of 1.5 is rejected;
+        close_position (reduce-only) buys it back."""
+        markets = {S: MarketSpec(S, lot_step=0.001, min_notional=100.0, maker_fee=MAKER,
+                                 taker_fee=TAKER, contract=ContractSpec())}
+        s = Do({0: lambda c: c.sell(S, 1.5), 2: lambda c: c.buy(S, 1.5),
+                3: lambda c: c.close_position(S)})
+        res = backtest_arrays(s, {S: flat(100, 100, 50, 50, 50)}, timeframe="1h",
+                              markets=markets, initial_cash=10_000.0)
+        assert res.orders["status"].tolist() == ["filled", "rejected", "filled"]
+        assert "notional 75.00 USDT < min notional 100.00" in res.orders["reason"].iloc[1]
+        assert sides(res) == [("sell", 100.0, 1.5), ("buy", 50.0, 1.5)]
+        assert res.final_positions == {}
+
+
 class TestLeverageAndMargin:
     def test_leverage_above_the_brackets_maximum_is_refused(self):
         s = Do({}, start=lambda c: c.set_leverage(S, 21))  # the default bracket: 20x

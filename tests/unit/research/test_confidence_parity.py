@@ -15,6 +15,8 @@ import pytest
 from ml_helpers import SYMBOLS, sample_store, train_config
 
 from tradeloom.engine.errors import ConfigError
+from tradeloom.engine.orders import Bar
+from tradeloom.engine.run.backtest import build_engine
 from tradeloom.engine.timeutil import parse_utc_ms
 from tradeloom.research.backtest import run_backtest
 from tradeloom.research.ml.confidence import ModelBook, as_array
@@ -118,3 +120,38 @@ class TestWarmup:
         run_backtest(strat, SYMBOLS, "1h", START, END, store=store)
         btc = [conf for _, sym, _, conf in strat.records if sym == "BTC/USDT"]
         assert np.isnan(btc[:199]).all() and not np.isnan(btc[199])
+
+
+def bars_of(frame):
+    """Stored rows as engine bars, in the engine's order (close time, then symbol)."""
+    rows = frame.sort_values(["ts", "symbol"]).itertuples()
+    return [Bar(str(r.symbol), int(r.ts), int(r.ts) + HOUR, float(r.open), float(r.high),
+                float(r.low), float(r.close), float(r.volume)) for r in rows]
+
+
+def test_a_live_warm_up_primes_the_models_like_a_backtest(catalog):
+    """Live, the strategy's own-catalog book has no stored history: the runner's warm-up
+    (``Engine.warmup_bars`` then ``Engine.prime``, as ``adapters.live.runner`` does) feeds
+    it the 399 bars before the start, so its first confidence is the backtest's, bit for
+    bit, instead of NaN for ~200 bars."""
+    root, store, reg = catalog
+    ref = "btc_dir@champion"
+    start = parse_utc_ms(START)
+    strat = ConfidenceSized(model=ref, catalog=str(root), record=True, threshold=0.0)
+    engine = build_engine(strat, symbols=SYMBOLS, timeframe="1h")
+    engine.start(start)
+    need = engine.warmup_bars()
+    assert need == warmup_bars(reg.load(ref)) == 399  # the model's need, not the strategy's 0
+    warm = store.read_bars("binance", "1h", SYMBOLS, start - need * HOUR, start)
+    for bar in bars_of(warm):
+        engine.prime(bar)
+    for bar in bars_of(store.read_bars("binance", "1h", SYMBOLS, start, start + HOUR)):
+        engine.step(bar)
+    live_first = {sym: conf for _, sym, ts, conf in strat.records if ts == start}
+
+    backtested = ConfidenceSized(model=ref, record=True, threshold=0.0)
+    run_backtest(backtested, SYMBOLS, "1h", START, END, store=store)  # StoreHistory-primed
+    backtest_first = {sym: conf for _, sym, ts, conf in backtested.records if ts == start}
+    assert set(live_first) == set(SYMBOLS)
+    assert all(0.0 < c < 1.0 for c in live_first.values())
+    assert live_first == backtest_first

@@ -1,8 +1,7 @@
 """LongShortMomentum on the perpetual kernel: the same results as the event engine on the
 bundled Binance USDⓈ-M sample (BTC/USDT:USDT 5m, its funding and mark-8h bars), in one
-run (``check_fast``), in a sweep and in a walk-forward (``market_rules="none"``: the
-kernel does not round to the lot step; the fast path refuses the exchange's rules and
-says why).
+run (``check_fast``), in a sweep and in a walk-forward, under the exchange's rules (lot
+step 0.001 BTC, minimum notional 100 USDT) and without them (``market_rules="none"``).
 """
 
 from __future__ import annotations
@@ -45,14 +44,15 @@ def data(root: Path) -> DataSpec:
     return DataSpec(str(root), "binance", "5m", (PERP,), None, None)
 
 
+@pytest.mark.parametrize("rules", ["exchange", "none"])
 @pytest.mark.parametrize("params", [{"fast": 20, "slow": 100},
                                     {"fast": 10, "slow": 50, "leverage": 3.0,
                                      "margin_mode": "isolated"},
                                     {"fast": 5, "slow": 30, "leverage": 20.0}])
-def test_one_run_is_the_event_engines(root: Path, params: dict) -> None:
+def test_one_run_is_the_event_engines(root: Path, params: dict, rules: str) -> None:
     store = MarketStore(root)
     bars = store.read_bars("binance", "5m", PERP)
-    markets = apply_market_rules({PERP: store.load_markets("binance")[PERP]}, "none")
+    markets = apply_market_rules({PERP: store.load_markets("binance")[PERP]}, rules)
     funding, _ = funding_for(store, "binance", markets, None, None)
     report = assert_fast_matches_event(LongShortMomentum, bars, params, timeframe="5m",
                                        markets=markets, funding=funding)
@@ -83,17 +83,14 @@ def test_walkforward_on_the_kernel(root: Path, inline: LocalExecutor) -> None:
     pd.testing.assert_frame_equal(fast.windows, event.windows, rtol=1e-9, atol=0)
 
 
-def test_the_exchanges_lot_step_sends_the_sweep_to_the_event_engine(root: Path) -> None:
+def test_a_sweep_under_the_exchanges_rules_runs_on_the_kernel(root: Path,
+                                                               inline: LocalExecutor) -> None:
+    market = MarketStore(root).load_markets("binance")[PERP]
+    assert (market.lot_step, market.min_notional) == (0.001, 100.0)  # Binance BTCUSDT's rules
     choice = explain_fast_path(LongShortMomentum, "auto", data(root), RunSettings(), ["fast"])
-    assert choice.name is None
-    assert "rounds prices or amounts" in choice.reason and "market_rules='none'" in choice.reason
-
-
-def test_check_fast_on_the_exchanges_rules_says_why_there_is_no_fast_run(root: Path) -> None:
-    from tradeloom.research.sweeps.parity import check_fast
-
-    store = MarketStore(root)
-    markets = {PERP: store.load_markets("binance")[PERP]}
-    report = check_fast(LongShortMomentum, store.read_bars("binance", "5m", PERP), {},
-                        timeframe="5m", markets=markets)
-    assert report.fast is None and "rounds prices or amounts" in report.reason
+    assert choice.name is not None, choice.reason
+    grid = ["fast=10,20", "slow=50", "leverage=1,5"]
+    fast = run_sweep(LongShortMomentum, data(root), grid, executor=inline)
+    event = run_sweep(LongShortMomentum, data(root), grid, executor=inline, engine="event")
+    assert fast.engine == "fast:vectorized" and event.engine == "event"
+    pd.testing.assert_frame_equal(fast.table, event.table, rtol=1e-9, atol=0)
