@@ -191,11 +191,15 @@ class BinanceUsdmEmulator(LoopbackServer):
 
     def set_book(self, symbol: str, *, bids: Sequence[tuple[Number, Number]] = (),
                  asks: Sequence[tuple[Number, Number]] = ()) -> None:
-        """Replace other traders' book; the last price becomes the best ask."""
+        """Replace other traders' book; the last price becomes the best ask (and the
+        mark too while no mark has been set)."""
         market_id = self._mid(symbol)
         with self.engine.lock:
             book = Book(bids, asks)
             last = book.asks[0].price if book.asks else book.bids[0].price
+            market = self.engine.markets[market_id]
+            if not market.mark:
+                market.mark = last
             self.engine.set_book(market_id, book, last)
             self.book_update_id += 1
 

@@ -318,7 +318,7 @@ class Engine:
         raw = position.entry - margin / position.amount
         # the tick rounding favours the account; the rest is INSURANCE_CLEAR below
         rounding = ROUND_CEILING if position.amount > 0 else ROUND_FLOOR
-        price = max(raw.quantize(tick, rounding=rounding), tick)
+        price = max((raw / tick).to_integral_value(rounding=rounding) * tick, tick)
         now = self.clock()
         side = "SELL" if position.amount > 0 else "BUY"
         qty = abs(position.amount)
@@ -328,6 +328,8 @@ class Engine:
                       "LIQUIDATION", "IOC", qty, price, False, now, api_key=account.api_key,
                       update_time=now)
         self.orders[order.order_id] = order
+        # the same NEW -> TRADE lifecycle as other orders (assumption, NOTES.md)
+        self.sink(account.api_key, events.order_update(order, execution="NEW", time=now))
         settings = account.settings(market_id)
         isolated = settings.margin_type == "ISOLATED"
         trade = self._fill(account, order, price, qty, maker=False, fee_rate=ZERO)

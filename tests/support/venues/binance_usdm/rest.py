@@ -35,7 +35,7 @@ from venues.binance_usdm.market import (
     next_funding_time,
     select,
 )
-from venues.common.money import ZERO, Decimal, dec, plain
+from venues.common.money import EIGHT, ZERO, Decimal, dec, plain
 
 if TYPE_CHECKING:
     from venues.binance_usdm.emulator import BinanceUsdmEmulator
@@ -360,7 +360,7 @@ class UsdmRest:
             "positionAmt": plain(position.amount), "entryPrice": plain(position.entry),
             "breakEvenPrice": plain(position.entry), "markPrice": plain(mark),
             "unRealizedProfit": plain(unrealized),
-            "liquidationPrice": plain(view.liquidation_price(market_id)),
+            "liquidationPrice": plain(view.liquidation_price(market_id).quantize(EIGHT)),
             "isolatedMargin": plain(settings.isolated_wallet + unrealized if isolated
                                     and position.amount else ZERO),
             "notional": plain(view.notional(market_id)),

@@ -1,0 +1,104 @@
+"""Binance USDⓈ-M user data stream: a listenKey from ``POST /fapi/v1/listenKey``, events
+on ``/private/ws?listenKey=`` (the URL ccxt.pro 4.5.90 builds for linear markets):
+ORDER_TRADE_UPDATE and ACCOUNT_UPDATE (reasons ORDER, FUNDING_FEE), liquidation
+orders, and the expiry of a closed listenKey."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import aiohttp
+import ccxt
+import ccxt.pro
+from venues.binance_usdm import BinanceUsdmEmulator
+from venues.testing import API_KEY, SECRET, until
+
+pytest_plugins = ["venues.binance_usdm.fixtures"]
+
+BTC = "BTC/USDT:USDT"
+H = 3_600_000
+T0 = 1_700_006_400_000  # 2023-11-15 00:00 UTC
+
+
+async def _events(usdm: BinanceUsdmEmulator, rest: ccxt.binanceusdm, action: Any,
+                  count: int) -> list[dict]:
+    """Open the stream, run ``action`` (in a thread), collect ``count`` events."""
+    key = (await asyncio.to_thread(rest.fapiPrivatePostListenKey))["listenKey"]
+    url = f"{usdm.ws_url}/private/ws?listenKey={key}"
+    async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+        await until(lambda: usdm.user_stream.connections == 1)
+        await asyncio.to_thread(action)
+        return [json.loads((await ws.receive(timeout=5)).data) for _ in range(count)]
+
+
+def test_watch_orders_receives_the_market_fill_with_its_usdt_fee(
+        usdm: BinanceUsdmEmulator, fut: ccxt.binanceusdm) -> None:
+    async def scenario() -> list:
+        pro = ccxt.pro.binanceusdm(usdm.ccxt_config(API_KEY, SECRET))
+        try:
+            await pro.load_markets()
+            watcher = asyncio.ensure_future(pro.watch_orders(BTC))
+            await until(lambda: usdm.user_stream.connections == 1)
+            await asyncio.to_thread(fut.create_order, BTC, "market", "buy", 0.01)
+            orders = await asyncio.wait_for(watcher, 5)
+            while orders[-1]["status"] != "closed":
+                orders = await asyncio.wait_for(pro.watch_orders(BTC), 5)
+            return orders
+        finally:
+            await pro.close()
+
+    orders = asyncio.run(scenario())
+    # 0.01 @ 30000 taker: fee 0.15 USDT
+    assert (orders[-1]["status"], orders[-1]["filled"], orders[-1]["fee"]) == \
+        ("closed", 0.01, {"currency": "USDT", "cost": 0.15})
+    assert usdm.log.count("/fapi/v1/listenKey", "POST") == 1
+
+
+def test_a_market_fill_streams_new_trade_then_account_update(
+        usdm: BinanceUsdmEmulator, fut: ccxt.binanceusdm) -> None:
+    events = asyncio.run(_events(
+        usdm, fut, lambda: fut.create_order(BTC, "market", "buy", 0.01), 3))
+    assert [(e["e"], e.get("o", {}).get("x")) for e in events] == [
+        ("ORDER_TRADE_UPDATE", "NEW"), ("ORDER_TRADE_UPDATE", "TRADE"),
+        ("ACCOUNT_UPDATE", None)]
+    trade = events[1]["o"]
+    assert (trade["X"], trade["l"], trade["L"], trade["n"], trade["N"], trade["m"]) == \
+        ("FILLED", "0.01", "30000", "0.15", "USDT", False)
+    account = events[2]["a"]
+    # wallet 10000 - 0.15; position 0.01 @ 30000
+    assert (account["m"], account["B"][0]["wb"], account["P"][0]["pa"],
+            account["P"][0]["ep"]) == ("ORDER", "9999.85", "0.01", "30000")
+
+
+def test_funding_streams_an_account_update_with_reason_funding_fee(
+        usdm: BinanceUsdmEmulator, fut: ccxt.binanceusdm) -> None:
+    usdm.set_time(T0 + 7 * H)
+    fut.create_order(BTC, "market", "buy", 0.01)
+    usdm.set_funding_rates(BTC, [(T0 + 8 * H, "0.0001")])
+    events = asyncio.run(_events(usdm, fut, lambda: usdm.set_time(T0 + 8 * H), 1))
+    # 0.01 * 30000 * 0.0001 = 0.03 paid: wallet 9999.85 - 0.03 = 9999.82
+    assert (events[0]["e"], events[0]["a"]["m"], events[0]["a"]["B"][0]["bc"],
+            events[0]["a"]["B"][0]["wb"], events[0]["T"]) == \
+        ("ACCOUNT_UPDATE", "FUNDING_FEE", "-0.03", "9999.82", T0 + 8 * H)
+
+
+def test_liquidation_streams_an_autoclose_liquidation_order(
+        usdm: BinanceUsdmEmulator, fut: ccxt.binanceusdm) -> None:
+    fut.set_margin_mode("isolated", BTC)
+    fut.set_leverage(10, BTC)
+    fut.create_order(BTC, "market", "buy", 0.01)       # isolated wallet 30
+    # bankruptcy 30000 - 30 / 0.01 = 27000; liquidation near 27108
+    events = asyncio.run(_events(usdm, fut, lambda: usdm.set_mark_price(BTC, "27000"), 3))
+    order = events[1]["o"]
+    assert (events[0]["o"]["x"], order["x"], order["o"], order["S"], order["L"]) == \
+        ("NEW", "TRADE", "LIQUIDATION", "SELL", "27000")
+    assert order["c"].startswith("autoclose-")
+    assert (events[2]["e"], events[2]["a"]["P"][0]["pa"]) == ("ACCOUNT_UPDATE", "0")
+
+
+def test_closing_the_listen_key_expires_the_stream(
+        usdm: BinanceUsdmEmulator, fut: ccxt.binanceusdm) -> None:
+    events = asyncio.run(_events(usdm, fut, fut.fapiPrivateDeleteListenKey, 1))
+    assert events[0]["e"] == "listenKeyExpired"
