@@ -67,9 +67,42 @@ def test_a_market_fill_streams_new_trade_then_account_update(
     assert (trade["X"], trade["l"], trade["L"], trade["n"], trade["N"], trade["m"]) == \
         ("FILLED", "0.01", "30000", "0.15", "USDT", False)
     account = events[2]["a"]
-    # wallet 10000 - 0.15; position 0.01 @ 30000
-    assert (account["m"], account["B"][0]["wb"], account["P"][0]["pa"],
-            account["P"][0]["ep"]) == ("ORDER", "9999.85", "0.01", "30000")
+    # wallet 10000 - 0.15; position 0.01 @ 30000; "bc" excludes PnL and commission: 0
+    assert (account["m"], account["B"][0]["wb"], account["B"][0]["bc"],
+            account["P"][0]["pa"], account["P"][0]["ep"]) == \
+        ("ORDER", "9999.85", "0", "0.01", "30000")
+
+
+def test_closing_reports_the_accumulated_realised_pnl_in_cr(
+        usdm: BinanceUsdmEmulator, fut: ccxt.binanceusdm) -> None:
+    fut.create_order(BTC, "market", "buy", 0.01)       # long 0.01 @ 30000
+    usdm.set_price(BTC, "30500.1")                     # best bid 30500.0
+
+    def close() -> None:
+        fut.create_order(BTC, "market", "sell", 0.01)
+
+    events = asyncio.run(_events(usdm, fut, close, 3))
+    # realised 0.01 * (30500 - 30000) = 5, pre-fee
+    assert (events[1]["o"]["rp"], events[2]["a"]["P"][0]["cr"],
+            events[2]["a"]["P"][0]["pa"]) == ("5", "5", "0")
+
+
+def test_a_leverage_change_streams_account_config_update(
+        usdm: BinanceUsdmEmulator, fut: ccxt.binanceusdm) -> None:
+    events = asyncio.run(_events(usdm, fut, lambda: fut.set_leverage(7, BTC), 1))
+    assert (events[0]["e"], events[0]["ac"]) == ("ACCOUNT_CONFIG_UPDATE",
+                                                 {"s": "BTCUSDT", "l": 7})
+
+
+def test_a_market_order_the_book_cannot_fill_expires_with_reason_9(
+        usdm: BinanceUsdmEmulator, fut: ccxt.binanceusdm) -> None:
+    usdm.set_book(BTC, bids=[("29990", "1")], asks=[("30000", "0.01")])
+    events = asyncio.run(_events(
+        usdm, fut, lambda: fut.create_order(BTC, "market", "buy", 0.02), 4))
+    # NEW, TRADE 0.01, ACCOUNT_UPDATE, EXPIRED with "er" 9: "Market order could not be
+    # filled completely, remaining quantity is canceled"
+    assert [(e["o"]["x"], e["o"]["er"]) for e in events if e["e"] == "ORDER_TRADE_UPDATE"] \
+        == [("NEW", "0"), ("TRADE", "0"), ("EXPIRED", "9")]
 
 
 def test_funding_streams_an_account_update_with_reason_funding_fee(
@@ -78,13 +111,28 @@ def test_funding_streams_an_account_update_with_reason_funding_fee(
     fut.create_order(BTC, "market", "buy", 0.01)
     usdm.set_funding_rates(BTC, [(T0 + 8 * H, "0.0001")])
     events = asyncio.run(_events(usdm, fut, lambda: usdm.set_time(T0 + 8 * H), 1))
-    # 0.01 * 30000 * 0.0001 = 0.03 paid: wallet 9999.85 - 0.03 = 9999.82
+    # 0.01 * 30000 * 0.0001 = 0.03 paid: wallet 9999.85 - 0.03 = 9999.82; a crossed
+    # position's funding pushes the balance only ("without any position P")
     assert (events[0]["e"], events[0]["a"]["m"], events[0]["a"]["B"][0]["bc"],
-            events[0]["a"]["B"][0]["wb"], events[0]["T"]) == \
-        ("ACCOUNT_UPDATE", "FUNDING_FEE", "-0.03", "9999.82", T0 + 8 * H)
+            events[0]["a"]["B"][0]["wb"], events[0]["T"], events[0]["a"]["P"]) == \
+        ("ACCOUNT_UPDATE", "FUNDING_FEE", "-0.03", "9999.82", T0 + 8 * H, [])
 
 
-def test_liquidation_streams_an_autoclose_liquidation_order(
+def test_isolated_funding_pushes_the_position_with_its_isolated_wallet(
+        usdm: BinanceUsdmEmulator, fut: ccxt.binanceusdm) -> None:
+    usdm.set_time(T0 + 7 * H)
+    fut.set_margin_mode("isolated", BTC)
+    fut.set_leverage(10, BTC)
+    fut.create_order(BTC, "market", "buy", 0.01)       # isolated wallet 300 / 10 = 30
+    usdm.set_funding_rates(BTC, [(T0 + 8 * H, "0.0001")])
+    events = asyncio.run(_events(usdm, fut, lambda: usdm.set_time(T0 + 8 * H), 1))
+    # funding 0.03 is paid from the isolated wallet: 30 - 0.03 = 29.97
+    position = events[0]["a"]["P"]
+    assert [(p["s"], p["mt"], p["iw"]) for p in position] == [("BTCUSDT", "isolated",
+                                                               "29.97")]
+
+
+def test_liquidation_streams_an_autoclose_calculated_execution(
         usdm: BinanceUsdmEmulator, fut: ccxt.binanceusdm) -> None:
     fut.set_margin_mode("isolated", BTC)
     fut.set_leverage(10, BTC)
@@ -92,8 +140,10 @@ def test_liquidation_streams_an_autoclose_liquidation_order(
     # bankruptcy 30000 - 30 / 0.01 = 27000; liquidation near 27108
     events = asyncio.run(_events(usdm, fut, lambda: usdm.set_mark_price(BTC, "27000"), 3))
     order = events[1]["o"]
-    assert (events[0]["o"]["x"], order["x"], order["o"], order["S"], order["L"]) == \
-        ("NEW", "TRADE", "LIQUIDATION", "SELL", "27000")
+    # "X shows as NEW" for the liquidation order; its fill is execution CALCULATED
+    assert (events[0]["o"]["X"], order["x"], order["X"], order["o"], order["S"],
+            order["L"], order["f"]) == \
+        ("NEW", "CALCULATED", "FILLED", "LIQUIDATION", "SELL", "27000", "IOC")
     assert order["c"].startswith("autoclose-")
     assert (events[2]["e"], events[2]["a"]["P"][0]["pa"]) == ("ACCOUNT_UPDATE", "0")
 

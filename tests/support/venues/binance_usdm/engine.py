@@ -107,10 +107,10 @@ class Engine:
               client_id: str) -> Order:
         rules = self.symbol(market_id)
         market = self.markets[market_id]
-        rules.check(type_=type_, qty=qty, price=price, last=market.last,
+        rules.check(side=side, type_=type_, qty=qty, price=price, mark=market.mark,
                     reduce_only=reduce_only)
         if any(o.client_id == client_id for o in self.open_orders(account, market_id)):
-            raise BinanceError(-4116, "ClientOrderId is duplicated.")
+            raise BinanceError(-4116, "clientOrderId is duplicated")
         book = self.books[market_id]
         book_side = "buy" if side == "BUY" else "sell"
         position = account.position(market_id)
@@ -138,12 +138,8 @@ class Engine:
             book.consume(book_side, plan)
             for fill_price, fill in plan:
                 self._fill(account, order, fill_price, fill, maker=False)
-        if order.remaining and (type_ == "MARKET" or tif in ("IOC", "FOK") or reduce_only
-                                and type_ == "MARKET"):
-            order.status = Status.EXPIRED
-            order.update_time = now
-            self.sink(account.api_key, events.order_update(order, execution="EXPIRED",
-                                                           time=now))
+        if order.remaining and (type_ == "MARKET" or tif in ("IOC", "FOK")):
+            self._expire(account, order, 9 if type_ == "MARKET" else 2)
         self.check_liquidations(market_id)
         return order
 
@@ -169,6 +165,14 @@ class Engine:
                                       "leverage.")
         if required > view.available():
             raise errors.margin_insufficient()
+
+    def _expire(self, account: FuturesAccount, order: Order, reason: int) -> None:
+        """EXPIRED with the stream's expire reason (``er``)."""
+        order.status = Status.EXPIRED
+        order.expire_reason = reason
+        order.update_time = self.clock()
+        self.sink(account.api_key, events.order_update(order, execution="EXPIRED",
+                                                       time=order.update_time))
 
     def cancel(self, account: FuturesAccount, order: Order) -> None:
         if not order.is_open:
@@ -210,10 +214,10 @@ class Engine:
         if commission:
             self._income(account, market_id, IncomeType.COMMISSION, -commission, now,
                          trade_id=str(trade.trade_id))
-        self.sink(account.api_key, events.order_update(order, execution="TRADE", time=now,
-                                                       trade=trade))
-        self._account_update(account, "ORDER", now, round8(realized) - commission,
-                             [market_id])
+        execution = "CALCULATED" if order.type == "LIQUIDATION" else "TRADE"
+        self.sink(account.api_key, events.order_update(order, execution=execution,
+                                                       time=now, trade=trade))
+        self._account_update(account, "ORDER", now, ZERO, [market_id])
         return trade
 
     def _income(self, account: FuturesAccount, market_id: str, kind: IncomeType,
@@ -249,15 +253,12 @@ class Engine:
                 position = account.position(market_id)
                 sign = 1 if order.side == "BUY" else -1
                 if position.amount == 0 or position.side == sign:
-                    order.status = Status.EXPIRED
-                    order.update_time = self.clock()
-                    self.sink(account.api_key, events.order_update(
-                        order, execution="EXPIRED", time=order.update_time))
+                    self._expire(account, order, 4)
                     continue
                 qty = min(qty, abs(position.amount))
             self._fill(account, order, order.price, qty, maker=True)
             if order.remaining and order.reduce_only:
-                order.status = Status.EXPIRED
+                self._expire(account, order, 4)
         self.check_liquidations(market_id)
 
     def set_mark(self, market_id: str, mark: Decimal) -> None:
@@ -283,7 +284,9 @@ class Engine:
             if settings.margin_type == "ISOLATED":
                 settings.isolated_wallet += amount
             self._income(account, market_id, IncomeType.FUNDING_FEE, amount, funding_time)
-            self._account_update(account, "FUNDING_FEE", funding_time, amount, [market_id])
+            isolated = settings.margin_type == "ISOLATED"
+            self._account_update(account, "FUNDING_FEE", funding_time, amount,
+                                 [market_id] if isolated else [])
         self.check_liquidations(market_id)
 
     # -- liquidation -------------------------------------------------------------------
@@ -323,7 +326,7 @@ class Engine:
         side = "SELL" if position.amount > 0 else "BUY"
         qty = abs(position.amount)
         for order in self.open_orders(account, market_id):
-            self.cancel(account, order)
+            self._expire(account, order, 5)
         order = Order(next(self._order_ids), f"autoclose-{now}", market_id, side,
                       "LIQUIDATION", "IOC", qty, price, False, now, api_key=account.api_key,
                       update_time=now)

@@ -1,4 +1,4 @@
-"""HTTP routes of the USDⓈ-M emulator, as ccxt 4.5.90 ``binanceusdm`` calls them.
+r"""HTTP routes of the USDⓈ-M emulator, as ccxt 4.5.90 ``binanceusdm`` calls them.
 
 Public: ``/fapi/v1/ping``, ``time`` (fetch_time), ``exchangeInfo`` (fetch_markets,
 ``options.fetchMarkets.types == ['linear']``), ``depth``, ``klines`` and
@@ -12,7 +12,16 @@ fetch_leverage_tiers), ``leverage`` POST (set_leverage), ``marginType`` POST
 ``incomeType=FUNDING_FEE``), ``/fapi/v2/positionRisk`` and ``/fapi/v3/positionRisk``
 (fetch_positions calls v3 unless ``useV2``), ``/fapi/v2/account``,
 ``/fapi/v3/account`` (fetch_balance calls v3), ``/fapi/v2/balance``,
-``/fapi/v3/balance``, ``/fapi/v1/listenKey`` POST/PUT/DELETE (ws.py).
+``/fapi/v3/balance``, ``commissionRate`` (fetch_trading_fee), ``/fapi/v1/listenKey``
+POST/PUT/DELETE (ws.py).
+
+Rules per endpoint page (USDⓈ-M docs, mirrored in rosssaunders/coincise
+``docs/binance/usdm/endpoints``): New Order ``newOrderRespType`` "ACK", "RESULT",
+default "ACK"; ``newClientOrderId`` "A unique id among open orders" matching
+``^[\.A-Z\:/a-z0-9_-]{1,36}$`` (-4015 otherwise); Query Order / All Orders "will not
+be found: order status is CANCELED or EXPIRED AND order has NO filled trade AND
+created time + 3 days < current time"; Account Trade List, Get Income History and
+All Orders return the last 7 days when neither startTime nor endTime is sent.
 """
 
 from __future__ import annotations
@@ -27,7 +36,7 @@ from aiohttp import web
 
 from venues.binance_spot import auth
 from venues.binance_spot.errors import BinanceError
-from venues.binance_usdm import errors
+from venues.binance_usdm import errors, events
 from venues.binance_usdm.account import FuturesAccount
 from venues.binance_usdm.market import (
     DEFAULT_KLINES,
@@ -35,12 +44,17 @@ from venues.binance_usdm.market import (
     next_funding_time,
     select,
 )
+from venues.binance_usdm.orders import Order, Status
 from venues.common.money import EIGHT, ZERO, Decimal, dec, plain
 
 if TYPE_CHECKING:
     from venues.binance_usdm.emulator import BinanceUsdmEmulator
 
 _DECIMAL = re.compile(r"^([0-9]{1,20})(\.[0-9]{1,20})?$")
+_CLIENT_ID = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
+DAY_MS = 86_400_000
+#: Account Trade List / Income / All Orders default window: "the last 7 days"
+RECENT_MS = 7 * DAY_MS
 Params = dict[str, str]
 Signed = Callable[[FuturesAccount, Params], Any]
 
@@ -78,6 +92,14 @@ def _limit(p: Params, default: int, maximum: int) -> int:
     return limit
 
 
+def _recent(p: Params, now: int) -> tuple[int | None, int | None]:
+    """(startTime, endTime), defaulting to the last 7 days when neither is sent."""
+    start, end = _int(p, "startTime"), _int(p, "endTime")
+    if start is None and end is None:
+        return now - RECENT_MS, None
+    return start, end
+
+
 class UsdmRest:
     """Route handlers; the engine does the work under its lock."""
 
@@ -107,6 +129,7 @@ class UsdmRest:
         r.add_get("/fapi/v1/allOrders", sig(self.all_orders))
         r.add_get("/fapi/v1/userTrades", sig(self.user_trades))
         r.add_get("/fapi/v1/income", sig(self.income))
+        r.add_get("/fapi/v1/commissionRate", sig(self.commission_rate))
         for version in ("v2", "v3"):
             r.add_get(f"/fapi/{version}/positionRisk",
                       sig(lambda a, p, v=version: self.position_risk(a, p, v)))
@@ -161,7 +184,7 @@ class UsdmRest:
                 {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10,
                  "limit": 300}],
             "exchangeFilters": [],
-            "assets": [{"asset": "USDT", "marginAvailable": True, "autoAssetExchange": "-10000"}],
+            "assets": [{"asset": "USDT", "marginAvailable": True, "autoAssetExchange": 0}],
             "symbols": [r.symbol_info() for r in self.engine.rules.values()]}
 
     def depth(self, p: Params) -> dict[str, Any]:
@@ -235,7 +258,15 @@ class UsdmRest:
         if notional > table.max_notional(leverage):
             raise BinanceError(-2027, "Exceeded the maximum allowable position at current "
                                       "leverage.")
-        account.settings(market_id).leverage = leverage
+        settings = account.settings(market_id)
+        if settings.margin_type == "ISOLATED" and position is not None and \
+                position.amount and leverage < settings.leverage:
+            raise BinanceError(-4161, "Leverage reduction is not supported in Isolated "
+                                      "Margin Mode with open positions")
+        if leverage != settings.leverage:
+            settings.leverage = leverage
+            self.engine.sink(account.api_key, events.config_update(
+                market_id=market_id, leverage=leverage, time=self.emu.now_ms()))
         return {"leverage": leverage, "maxNotionalValue": plain(table.max_notional(leverage)),
                 "symbol": market_id}
 
@@ -282,22 +313,36 @@ class UsdmRest:
             raise BinanceError(-1106, "Parameter 'price' sent when not required.")
         reduce_only = p.get("reduceOnly", "false").lower()
         if reduce_only not in ("true", "false"):
-            raise BinanceError.invalid_param("reduceOnly")
+            raise BinanceError(-4062, "Invalid or improper reduceOnly value.")
+        resp_type = p.get("newOrderRespType") or "ACK"
+        if resp_type not in ("ACK", "RESULT"):
+            raise BinanceError(-1136, "Invalid newOrderRespType.")
         client_id = p.get("newClientOrderId") or secrets.token_urlsafe(16)[:22]
+        if not _CLIENT_ID.match(client_id):
+            raise BinanceError(-4015, "Client order id is not valid.")
         order = self.engine.place(account, market_id=market_id, side=side, type_=type_,
                                   tif=tif, qty=qty, price=price,
                                   reduce_only=reduce_only == "true", client_id=client_id)
-        return order.json()
+        return order.json("ack" if resp_type == "ACK" else "new")
+
+    def _visible(self, order: Order) -> bool:
+        """Query Order / All Orders: CANCELED or EXPIRED orders without fills vanish
+        3 days after creation."""
+        gone = order.status in (Status.CANCELED, Status.EXPIRED) and not order.filled
+        return not (gone and order.time + 3 * DAY_MS < self.emu.now_ms())
 
     def get_order(self, account: FuturesAccount, p: Params) -> dict[str, Any]:
-        return self.engine.find(account, self._market(p), _int(p, "orderId"),
-                                p.get("origClientOrderId"), errors.no_such_order()).json()
+        order = self.engine.find(account, self._market(p), _int(p, "orderId"),
+                                 p.get("origClientOrderId"), errors.no_such_order())
+        if not self._visible(order):
+            raise errors.no_such_order()
+        return order.json("query")
 
     def cancel_order(self, account: FuturesAccount, p: Params) -> dict[str, Any]:
         order = self.engine.find(account, self._market(p), _int(p, "orderId"),
                                  p.get("origClientOrderId"), errors.unknown_order())
         self.engine.cancel(account, order)
-        return order.json()
+        return order.json("cancel")
 
     def cancel_all(self, account: FuturesAccount, p: Params) -> dict[str, Any]:
         for order in self.engine.open_orders(account, self._market(p)):
@@ -306,19 +351,20 @@ class UsdmRest:
 
     def open_orders(self, account: FuturesAccount, p: Params) -> list[dict[str, Any]]:
         market_id = self._market(p) if p.get("symbol") else None
-        return [o.json() for o in self.engine.open_orders(account, market_id)]
+        return [o.json("query") for o in self.engine.open_orders(account, market_id)]
 
     def all_orders(self, account: FuturesAccount, p: Params) -> list[dict[str, Any]]:
         market_id = self._market(p)
         rows = sorted((o for o in self.engine.orders.values()
-                       if o.api_key == account.api_key and o.symbol == market_id),
-                      key=lambda o: o.order_id)
+                       if o.api_key == account.api_key and o.symbol == market_id
+                       and self._visible(o)), key=lambda o: o.order_id)
         start_id = _int(p, "orderId")
+        limit = _limit(p, 500, 1000)
         if start_id is not None:
-            rows = [o for o in rows if o.order_id >= start_id]
-        chosen = select(rows, time_of=lambda o: o.time, start=_int(p, "startTime"),
-                        end=_int(p, "endTime"), limit=_limit(p, 500, 1000))
-        return [o.json() for o in chosen]
+            return [o.json("query") for o in rows if o.order_id >= start_id][:limit]
+        start, end = _recent(p, self.emu.now_ms())
+        chosen = select(rows, time_of=lambda o: o.time, start=start, end=end, limit=limit)
+        return [o.json("query") for o in chosen]
 
     def user_trades(self, account: FuturesAccount, p: Params) -> list[dict[str, Any]]:
         market_id = self._market(p)
@@ -328,10 +374,16 @@ class UsdmRest:
         if order_id is not None:
             rows = [t for t in rows if t.order_id == order_id]
         from_id = _int(p, "fromId")
+        limit = _limit(p, 500, 1000)
         if from_id is not None:
-            rows = [t for t in rows if t.trade_id >= from_id]
-        chosen = select(rows, time_of=lambda t: t.time, start=_int(p, "startTime"),
-                        end=_int(p, "endTime"), limit=_limit(p, 500, 1000))
+            if p.get("startTime") or p.get("endTime"):
+                # "The parameter fromId cannot be sent with startTime or endTime."
+                raise BinanceError(-1128, "Combination of optional parameters invalid.")
+            return [t.json() for t in rows if t.trade_id >= from_id][:limit]
+        if order_id is not None:
+            return [t.json() for t in rows][-limit:]
+        start, end = _recent(p, self.emu.now_ms())
+        chosen = select(rows, time_of=lambda t: t.time, start=start, end=end, limit=limit)
         return [t.json() for t in chosen]
 
     def income(self, account: FuturesAccount, p: Params) -> list[dict[str, Any]]:
@@ -341,9 +393,16 @@ class UsdmRest:
             rows = [r for r in rows if r.symbol == market_id]
         if p.get("incomeType"):
             rows = [r for r in rows if r.income_type.value == p["incomeType"]]
-        chosen = select(rows, time_of=lambda r: r.time, start=_int(p, "startTime"),
-                        end=_int(p, "endTime"), limit=_limit(p, 100, 1000))
+        start, end = _recent(p, self.emu.now_ms())
+        chosen = select(rows, time_of=lambda r: r.time, start=start, end=end,
+                        limit=_limit(p, 100, 1000))
         return [r.json() for r in chosen]
+
+    def commission_rate(self, account: FuturesAccount, p: Params) -> dict[str, Any]:
+        """"User Commission Rate": the account's maker/taker rates as fractions."""
+        return {"symbol": self._market(p),
+                "makerCommissionRate": plain(account.maker_rate),
+                "takerCommissionRate": plain(account.taker_rate)}
 
     # -- positions and balances ----------------------------------------------------------
     def _position_row(self, account: FuturesAccount, market_id: str,
