@@ -12,6 +12,7 @@ from typing import Any
 import aiohttp
 import ccxt
 import ccxt.pro
+import pytest
 from venues.binance_usdm import BinanceUsdmEmulator
 from venues.testing import API_KEY, SECRET, until
 
@@ -152,3 +153,37 @@ def test_closing_the_listen_key_expires_the_stream(
         usdm: BinanceUsdmEmulator, fut: ccxt.binanceusdm) -> None:
     events = asyncio.run(_events(usdm, fut, fut.fapiPrivateDeleteListenKey, 1))
     assert events[0]["e"] == "listenKeyExpired"
+
+
+def test_a_listen_key_without_keepalive_expires_after_60_minutes(
+        usdm: BinanceUsdmEmulator, fut: ccxt.binanceusdm) -> None:
+    def an_hour_later() -> None:
+        usdm.clock_offset_ms = 60 * 60_000 + 1     # the request clock moves 60 min
+        fut.options["timeDifference"] = -usdm.clock_offset_ms   # ccxt signs in step
+        fut.fetch_time()                           # the venue notices on any request
+
+    events = asyncio.run(_events(usdm, fut, an_hour_later, 1))
+    assert events[0]["e"] == "listenKeyExpired"
+    with pytest.raises(ccxt.ExchangeError) as err:          # -1125 once it is gone
+        fut.fapiPrivatePutListenKey()
+    assert '"code": -1125' in str(err.value)
+
+
+def test_keepalive_extends_the_listen_key_and_the_docs_ws_path_streams(
+        usdm: BinanceUsdmEmulator, fut: ccxt.binanceusdm) -> None:
+    key = fut.fapiPrivatePostListenKey()["listenKey"]
+    usdm.clock_offset_ms = 59 * 60_000
+    fut.options["timeDifference"] = -usdm.clock_offset_ms
+    assert fut.fapiPrivatePutListenKey()["listenKey"] == key   # valid until +119 min
+    usdm.clock_offset_ms = 100 * 60_000
+    fut.options["timeDifference"] = -usdm.clock_offset_ms
+    assert fut.fapiPrivatePostListenKey()["listenKey"] == key  # still the same key
+
+    async def scenario() -> dict:
+        async with aiohttp.ClientSession() as session, \
+                session.ws_connect(f"{usdm.ws_url}/ws/{key}") as ws:
+            await until(lambda: usdm.user_stream.connections == 1)
+            await asyncio.to_thread(fut.set_leverage, 3, BTC)
+            return json.loads((await ws.receive(timeout=5)).data)
+
+    assert asyncio.run(scenario())["e"] == "ACCOUNT_CONFIG_UPDATE"

@@ -37,7 +37,7 @@ from venues.binance_usdm.ws import UsdmUserStream
 from venues.common.bars import price_path
 from venues.common.book import Book
 from venues.common.money import Decimal, Number, dec
-from venues.common.server import LoopbackServer
+from venues.common.server import Handler, LoopbackServer
 from venues.common.urls import ccxt_urls
 
 #: 2023-11-14 22:13:20 UTC: a fixed default start, so runs are reproducible
@@ -250,6 +250,12 @@ class BinanceUsdmEmulator(LoopbackServer):
     def register_routes(self, app: web.Application) -> None:
         UsdmRest(self).register(app)
         self.user_stream.register(app)
+
+    async def venue_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """listenKeys expire on every request too, as the venue's timer would."""
+        with self.engine.lock:
+            self.user_stream.expire_due()
+        return await handler(request)
 
     def _sink(self, api_key: str, event: dict[str, Any]) -> None:
         self.user_stream.publish(api_key, event)
