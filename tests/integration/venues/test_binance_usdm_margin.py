@@ -138,3 +138,13 @@ def test_v2_position_risk_reports_leverage_and_margin_type(
     assert (position["leverage"], position["marginMode"], position["collateral"]) == \
         (10.0, "isolated", 300.0)
     assert usdm.log.count("/fapi/v2/positionRisk") == 1
+
+
+def test_symbol_config_and_position_mode_report_the_settings(
+        usdm: BinanceUsdmEmulator, fut: ccxt.binanceusdm) -> None:
+    assert fut.fetch_margin_mode(BTC)["marginMode"] == "cross"     # a new symbol
+    fut.set_margin_mode("isolated", BTC)
+    fut.set_leverage(7, BTC)
+    leverage = fut.fetch_leverages([BTC])[BTC]
+    assert (leverage["marginMode"], leverage["longLeverage"]) == ("isolated", 7)
+    assert fut.fetch_position_mode(BTC)["hedged"] is False       # one-way mode only

@@ -36,7 +36,7 @@ from aiohttp import web
 
 from venues.binance_spot import auth
 from venues.binance_spot.errors import BinanceError
-from venues.binance_usdm import errors, events
+from venues.binance_usdm import errors, events, tickers
 from venues.binance_usdm.account import FuturesAccount
 from venues.binance_usdm.market import (
     DEFAULT_KLINES,
@@ -118,9 +118,14 @@ class UsdmRest:
         r.add_get("/fapi/v1/markPriceKlines", pub(lambda p: self.klines(p, mark=True)))
         r.add_get("/fapi/v1/premiumIndex", pub(self.premium_index))
         r.add_get("/fapi/v1/fundingRate", pub(self.funding_rate))
+        r.add_get("/fapi/v1/ticker/24hr", pub(lambda p: self._ticker(p, tickers.ticker_24h)))
+        r.add_get("/fapi/v1/ticker/price", pub(lambda p: self._ticker(p, tickers.price_ticker)))
+        r.add_get("/fapi/v1/ticker/bookTicker", pub(self.book_ticker))
         r.add_get("/fapi/v1/leverageBracket", sig(self.leverage_bracket))
         r.add_post("/fapi/v1/leverage", sig(self.set_leverage))
         r.add_post("/fapi/v1/marginType", sig(self.set_margin_type))
+        r.add_get("/fapi/v1/symbolConfig", sig(self.symbol_config))
+        r.add_get("/fapi/v1/positionSide/dual", sig(lambda a, p: {"dualSidePosition": False}))
         r.add_post("/fapi/v1/order", sig(self.new_order))
         r.add_get("/fapi/v1/order", sig(self.get_order))
         r.add_delete("/fapi/v1/order", sig(self.cancel_order))
@@ -226,6 +231,19 @@ class UsdmRest:
             return self._premium(self._market(p))
         return [self._premium(m) for m in self.engine.rules]
 
+    def _ticker(self, p: Params, fn: Callable[..., dict[str, Any]]) -> Any:
+        now = self.emu.now_ms()
+        if p.get("symbol"):
+            return fn(self.engine.markets[self._market(p)], now=now)
+        return [fn(m, now=now) for m in self.engine.markets.values()]
+
+    def book_ticker(self, p: Params) -> Any:
+        now = self.emu.now_ms()
+        if p.get("symbol"):
+            market_id = self._market(p)
+            return tickers.book_ticker(market_id, self.engine.books[market_id], now=now)
+        return [tickers.book_ticker(m, b, now=now) for m, b in self.engine.books.items()]
+
     def funding_rate(self, p: Params) -> list[dict[str, Any]]:
         wanted = p.get("symbol")
         if wanted:
@@ -287,6 +305,19 @@ class UsdmRest:
             raise errors.open_orders_block_margin_type()
         settings.margin_type = wanted
         return {"code": 200, "msg": "success"}
+
+    def symbol_config(self, account: FuturesAccount, p: Params) -> list[dict[str, Any]]:
+        """"Symbol Configuration": margin type and leverage per symbol (fetch_leverages,
+        fetch_margin_modes)."""
+        market_ids = [self._market(p)] if p.get("symbol") else list(self.engine.rules)
+        rows = []
+        for market_id in market_ids:
+            settings = account.settings(market_id)
+            table = self.engine.rules[market_id].brackets
+            rows.append({"symbol": market_id, "marginType": settings.margin_type,
+                         "isAutoAddMargin": "false", "leverage": settings.leverage,
+                         "maxNotionalValue": plain(table.max_notional(settings.leverage))})
+        return rows
 
     # -- trading -----------------------------------------------------------------------
     def new_order(self, account: FuturesAccount, p: Params) -> dict[str, Any]:
