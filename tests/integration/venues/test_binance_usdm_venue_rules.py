@@ -148,3 +148,20 @@ def test_fetch_trading_fee_reads_the_account_commission_rates(
         fut: ccxt.binanceusdm) -> None:
     fee = fut.fetch_trading_fee(BTC)
     assert (fee["maker"], fee["taker"]) == (0.0002, 0.0005)
+
+
+def test_request_weight_over_the_minute_limit_is_429_then_a_418_ban(
+        usdm: BinanceUsdmEmulator, fut: ccxt.binanceusdm) -> None:
+    limiter = usdm.set_weight_limit(12, ban_after=1, clock=lambda: 600.0)
+    fut.fetch_positions([BTC])          # leverageBracket 1 + positionRisk v3 5 = 6
+    assert fut.last_response_headers["X-MBX-USED-WEIGHT-1M"] == "6"
+    fut.fetch_balance()                 # account v3: 5 -> 11
+    with pytest.raises(ccxt.DDoSProtection) as err:        # income 30: 41 > 12
+        fut.fetch_funding_history(BTC)
+    assert "429" in str(err.value) and "current limit is 12 requests per minute" \
+        in str(err.value)
+    with pytest.raises(ccxt.DDoSProtection) as err:        # not backing off: banned
+        fut.fetch_time()
+    assert "418" in str(err.value)
+    limiter.elapse(121)                 # the 2-minute ban is over, a new minute
+    assert fut.fetch_time() == usdm.now_ms()

@@ -16,7 +16,7 @@ client (which signs with its own wall-clock time) works while a test replays 202
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,12 @@ from aiohttp import web
 
 from venues.binance_usdm.account import FuturesAccount
 from venues.binance_usdm.engine import Engine
+from venues.binance_usdm.limits import (
+    REQUEST_WEIGHT_LIMIT,
+    WeightLimiter,
+    route_weight,
+    usdm_verdict,
+)
 from venues.binance_usdm.market import (
     FUNDING_INTERVAL_MS,
     TIMEFRAMES_MS,
@@ -72,6 +78,7 @@ class BinanceUsdmEmulator(LoopbackServer):
         self.shape = shape
         self.book_update_id = 1
         self.user_stream = UsdmUserStream(self)
+        self.limiter = WeightLimiter(limit=REQUEST_WEIGHT_LIMIT)
         self.engine = Engine(self.now_ms, self._sink)
         for symbol in symbols:
             rule = (rules or {}).get(symbol) or rules_for(symbol)
@@ -251,11 +258,31 @@ class BinanceUsdmEmulator(LoopbackServer):
         UsdmRest(self).register(app)
         self.user_stream.register(app)
 
+    def set_weight_limit(self, limit: int, *, ban_after: int = 2,
+                         clock: Callable[[], float] = time.time) -> WeightLimiter:
+        """A fresh REQUEST_WEIGHT budget per minute (limits.py); pass a fixed ``clock``
+        (seconds) for windows that only move with ``limiter.elapse``."""
+        self.limiter = WeightLimiter(limit=limit, ban_after=ban_after, clock=clock)
+        return self.limiter
+
     async def venue_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        """listenKeys expire on every request too, as the venue's timer would."""
+        """Request weight (429/418, ``X-MBX-USED-WEIGHT-1M``) on ``/fapi``; listenKeys
+        expire on every request too, as the venue's timer would."""
         with self.engine.lock:
             self.user_stream.expire_due()
-        return await handler(request)
+        if not request.path.startswith("/fapi/"):
+            return await handler(request)
+        verdict = usdm_verdict(
+            self.limiter.charge(route_weight(request.method, request.path,
+                                             dict(request.query))),
+            limit=self.limiter.limit)
+        headers = {"X-MBX-USED-WEIGHT-1M": str(verdict.used)}
+        if verdict.status != 200:
+            headers["Retry-After"] = str(verdict.retry_after_s)
+            return web.json_response(verdict.body(), status=verdict.status, headers=headers)
+        response = await handler(request)
+        response.headers.update(headers)
+        return response
 
     def _sink(self, api_key: str, event: dict[str, Any]) -> None:
         self.user_stream.publish(api_key, event)

@@ -183,7 +183,7 @@ class UsdmRest:
             "timezone": "UTC", "serverTime": self.emu.now_ms(), "futuresType": "U_MARGINED",
             "rateLimits": [
                 {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
-                 "limit": 2400},
+                 "limit": self.emu.limiter.limit},
                 {"rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1,
                  "limit": 1200},
                 {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10,
