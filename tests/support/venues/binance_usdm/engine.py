@@ -9,9 +9,9 @@ Rules, by source (USDⓈ-M docs unless named):
 - reduceOnly: rejected -2022 "ReduceOnly Order is rejected." when there is no
   position or the order's side would increase it; a reduceOnly order larger than the
   position fills only the position size and the rest expires (assumption, NOTES.md).
-- initial margin check (-2019 "Margin is insufficient."): the part of the order that
-  increases the position needs ``qty * price / leverage`` (MARKET: the walked average
-  fill price) within the available balance (margin.py).
+- cost check (-2019 "Margin is insufficient."): initial margin + open loss of the
+  part of the order that increases the position must fit the available balance
+  (``_check_margin``; margin.py).
 - fees: commission in USDT on each fill's notional, maker 0.02 %, taker 0.05 %
   (Binance "USDⓈ-M Futures Trading Fee Rate" regular user tier), rounded half-up to
   8 decimals (assumption); booked as income COMMISSION, realised PnL as REALIZED_PNL.
@@ -47,6 +47,8 @@ from venues.common.money import ZERO, Decimal
 
 Sink = Callable[[str, dict[str, Any]], None]
 EIGHT = Decimal("0.00000001")
+#: the FAQ's assumed price of a MARKET buy: best ask + 0.05 %
+MARKET_BUFFER = Decimal("0.0005")
 
 
 def round8(value: Decimal) -> Decimal:
@@ -127,7 +129,7 @@ class Engine:
             raise BinanceError(-5021, "Due to the order could not be filled immediately, "
                                       "the FOK order has been rejected.")
         if not reduce_only:
-            self._check_margin(account, market_id, sign, qty, price, plan)
+            self._check_margin(account, market_id, sign, qty, price)
         now = self.clock()
         order = Order(next(self._order_ids), client_id, market_id, side, type_, tif, qty,
                       price or ZERO, reduce_only, now, api_key=account.api_key,
@@ -144,26 +146,35 @@ class Engine:
         return order
 
     def _check_margin(self, account: FuturesAccount, market_id: str, sign: int,
-                      qty: Decimal, price: Decimal | None, plan: list) -> None:
+                      qty: Decimal, price: Decimal | None) -> None:
+        """Binance FAQ "How to Calculate Cost Required to Open a Position in Perpetual
+        Futures Contracts": cost = initial margin + open loss, where initial margin =
+        notional / leverage and open loss = qty * |min(0, direction * (mark - order
+        price))|; a MARKET order is priced at the assumed price ask[0] * (1 + 0.05 %)
+        (long) or max(bid[0], mark) (short). Only the part of the order that increases
+        the position costs margin (assumption: the FAQ prices whole orders)."""
         view = self.view(account)
         amount = account.position(market_id).amount
         closing = min(qty, abs(amount)) if amount and (amount > 0) != (sign > 0) else ZERO
         increasing = qty - closing
         if not increasing:
             return
+        market, book = self.markets[market_id], self.books[market_id]
         if price is None:
-            filled = sum((q for _, q in plan), ZERO)
-            reference = (sum((p * q for p, q in plan), ZERO) / filled if filled
-                         else self.markets[market_id].last)
-        else:
-            reference = price
+            if sign > 0:
+                ask = book.asks[0].price if book.asks else market.last
+                price = ask * (1 + MARKET_BUFFER)
+            else:
+                bid = book.bids[0].price if book.bids else market.last
+                price = max(bid, market.mark)
         leverage = account.settings(market_id).leverage
-        required = increasing * reference / leverage
-        notional = abs(amount + sign * qty) * reference
+        open_loss = increasing * abs(min(ZERO, sign * (market.mark - price)))
+        cost = increasing * price / leverage + open_loss
+        notional = abs(amount + sign * qty) * price
         if notional > self.rules[market_id].brackets.max_notional(leverage):
             raise BinanceError(-2027, "Exceeded the maximum allowable position at current "
                                       "leverage.")
-        if required > view.available():
+        if cost > view.available():
             raise errors.margin_insufficient()
 
     def _expire(self, account: FuturesAccount, order: Order, reason: int) -> None:
