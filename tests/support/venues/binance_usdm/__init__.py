@@ -31,7 +31,9 @@ client's ``exceptions`` for venue-like error classes).
 """
 
 from venues.binance_usdm.account import FuturesAccount
+from venues.binance_usdm.combined import BinanceSpotPerpEmulator
 from venues.binance_usdm.emulator import BinanceUsdmEmulator, BookShape
 from venues.binance_usdm.rules import ContractRules
 
-__all__ = ["BinanceUsdmEmulator", "BookShape", "ContractRules", "FuturesAccount"]
+__all__ = ["BinanceSpotPerpEmulator", "BinanceUsdmEmulator", "BookShape", "ContractRules",
+           "FuturesAccount"]

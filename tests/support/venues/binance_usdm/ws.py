@@ -64,13 +64,16 @@ class UsdmUserStream:
         self._conns: set[_Conn] = set()
         self.events_sent = 0
 
-    def register(self, app: web.Application) -> None:
+    def register(self, app: web.Application, *, ws_prefixes: tuple[str, ...] = ("",)) -> None:
+        """Routes; the websocket paths under each of ``ws_prefixes`` (a server whose
+        ``ws_url`` has a path, like the spot+perp one's ``/stream``, needs it)."""
         r = app.router
         r.add_post("/fapi/v1/listenKey", self._rest(self.start))
         r.add_put("/fapi/v1/listenKey", self._rest(self.keepalive))
         r.add_delete("/fapi/v1/listenKey", self._rest(self.close))
-        r.add_get("/private/ws", self.handle)
-        r.add_get("/ws/{listen_key}", self.handle)
+        for prefix in ws_prefixes:
+            r.add_get(f"{prefix}/private/ws", self.handle)
+            r.add_get(f"{prefix}/ws/{{listen_key}}", self.handle)
 
     @property
     def connections(self) -> int:
