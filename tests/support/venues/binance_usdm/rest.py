@@ -36,68 +36,27 @@ from aiohttp import web
 
 from venues.binance_spot import auth
 from venues.binance_spot.errors import BinanceError
-from venues.binance_usdm import errors, events, tickers
+from venues.binance_usdm import errors, events, views
 from venues.binance_usdm.account import FuturesAccount
-from venues.binance_usdm.market import (
-    DEFAULT_KLINES,
-    MAX_KLINES,
-    next_funding_time,
-    select,
-)
+from venues.binance_usdm.market import select
 from venues.binance_usdm.orders import Order, Status
-from venues.common.money import EIGHT, ZERO, Decimal, dec, plain
+from venues.binance_usdm.params import (
+    DAY_MS,
+    Params,
+    decimal,
+    integer,
+    page_limit,
+    recent,
+    required,
+)
+from venues.binance_usdm.public import PublicData
+from venues.common.money import ZERO, plain
 
 if TYPE_CHECKING:
     from venues.binance_usdm.emulator import BinanceUsdmEmulator
 
-_DECIMAL = re.compile(r"^([0-9]{1,20})(\.[0-9]{1,20})?$")
 _CLIENT_ID = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
-DAY_MS = 86_400_000
-#: Account Trade List / Income / All Orders default window: "the last 7 days"
-RECENT_MS = 7 * DAY_MS
-Params = dict[str, str]
 Signed = Callable[[FuturesAccount, Params], Any]
-
-
-def _decimal(p: Params, name: str) -> Decimal | None:
-    text = p.get(name)
-    if text in (None, ""):
-        return None
-    if not _DECIMAL.match(text):
-        raise BinanceError.illegal_chars(name)
-    return dec(text)
-
-
-def _int(p: Params, name: str) -> int | None:
-    text = p.get(name)
-    if text in (None, ""):
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        raise BinanceError.illegal_chars(name) from None
-
-
-def _required(p: Params, name: str) -> str:
-    value = p.get(name)
-    if not value:
-        raise BinanceError.mandatory(name)
-    return value
-
-
-def _limit(p: Params, default: int, maximum: int) -> int:
-    limit = _int(p, "limit") or default
-    if not 1 <= limit <= maximum:
-        raise BinanceError.invalid_param("limit")
-    return limit
-
-
-def _recent(p: Params, now: int) -> tuple[int | None, int | None]:
-    """(startTime, endTime), defaulting to the last 7 days when neither is sent."""
-    start, end = _int(p, "startTime"), _int(p, "endTime")
-    if start is None and end is None:
-        return now - RECENT_MS, None
-    return start, end
 
 
 class UsdmRest:
@@ -112,15 +71,16 @@ class UsdmRest:
         pub, sig = self._public, self._signed
         r.add_get("/fapi/v1/ping", pub(lambda p: {}))
         r.add_get("/fapi/v1/time", pub(lambda p: {"serverTime": self.emu.now_ms()}))
-        r.add_get("/fapi/v1/exchangeInfo", pub(self.exchange_info))
-        r.add_get("/fapi/v1/depth", pub(self.depth))
-        r.add_get("/fapi/v1/klines", pub(lambda p: self.klines(p, mark=False)))
-        r.add_get("/fapi/v1/markPriceKlines", pub(lambda p: self.klines(p, mark=True)))
-        r.add_get("/fapi/v1/premiumIndex", pub(self.premium_index))
-        r.add_get("/fapi/v1/fundingRate", pub(self.funding_rate))
-        r.add_get("/fapi/v1/ticker/24hr", pub(lambda p: self._ticker(p, tickers.ticker_24h)))
-        r.add_get("/fapi/v1/ticker/price", pub(lambda p: self._ticker(p, tickers.price_ticker)))
-        r.add_get("/fapi/v1/ticker/bookTicker", pub(self.book_ticker))
+        public = PublicData(self.emu)
+        r.add_get("/fapi/v1/exchangeInfo", pub(public.exchange_info))
+        r.add_get("/fapi/v1/depth", pub(public.depth))
+        r.add_get("/fapi/v1/klines", pub(lambda p: public.klines(p, mark=False)))
+        r.add_get("/fapi/v1/markPriceKlines", pub(lambda p: public.klines(p, mark=True)))
+        r.add_get("/fapi/v1/premiumIndex", pub(public.premium_index))
+        r.add_get("/fapi/v1/fundingRate", pub(public.funding_rate))
+        r.add_get("/fapi/v1/ticker/24hr", pub(public.ticker_24h))
+        r.add_get("/fapi/v1/ticker/price", pub(public.price_ticker))
+        r.add_get("/fapi/v1/ticker/bookTicker", pub(public.book_ticker))
         r.add_get("/fapi/v1/leverageBracket", sig(self.leverage_bracket))
         r.add_post("/fapi/v1/leverage", sig(self.set_leverage))
         r.add_post("/fapi/v1/marginType", sig(self.set_margin_type))
@@ -173,88 +133,9 @@ class UsdmRest:
         return handler
 
     def _market(self, p: Params) -> str:
-        market_id = _required(p, "symbol")
+        market_id = required(p, "symbol")
         self.engine.symbol(market_id)
         return market_id
-
-    # -- public ------------------------------------------------------------------------
-    def exchange_info(self, p: Params) -> dict[str, Any]:
-        return {
-            "timezone": "UTC", "serverTime": self.emu.now_ms(), "futuresType": "U_MARGINED",
-            "rateLimits": [
-                {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
-                 "limit": self.emu.limiter.limit},
-                {"rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1,
-                 "limit": 1200},
-                {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10,
-                 "limit": 300}],
-            "exchangeFilters": [],
-            "assets": [{"asset": "USDT", "marginAvailable": True, "autoAssetExchange": 0}],
-            "symbols": [r.symbol_info() for r in self.engine.rules.values()]}
-
-    def depth(self, p: Params) -> dict[str, Any]:
-        market_id = self._market(p)
-        book = self.engine.books[market_id]
-        limit = _int(p, "limit") or 500
-        own = [o for o in self.engine.orders.values()
-               if o.symbol == market_id and o.is_open and o.type == "LIMIT"]
-        bids: dict[Decimal, Decimal] = {lv.price: lv.qty for lv in book.bids}
-        asks: dict[Decimal, Decimal] = {lv.price: lv.qty for lv in book.asks}
-        for o in own:
-            side = bids if o.side == "BUY" else asks
-            side[o.price] = side.get(o.price, ZERO) + o.remaining
-        now = self.emu.now_ms()
-        return {"lastUpdateId": self.emu.book_update_id, "E": now, "T": now,
-                "bids": [[plain(k), plain(v)] for k, v in sorted(bids.items(), reverse=True)][:limit],
-                "asks": [[plain(k), plain(v)] for k, v in sorted(asks.items())][:limit]}
-
-    def klines(self, p: Params, *, mark: bool) -> list[list]:
-        market_id = self._market(p)
-        if p.get("interval") != self.emu.timeframe:
-            raise BinanceError(-1120, "Invalid interval.")
-        market = self.engine.markets[market_id]
-        rows = market.mark_bars if mark else market.bars
-        chosen = select(rows, time_of=lambda k: k.open_time, start=_int(p, "startTime"),
-                        end=_int(p, "endTime"), limit=_limit(p, DEFAULT_KLINES, MAX_KLINES))
-        return [k.row(self.emu.tf_ms, mark=mark) for k in chosen]
-
-    def _premium(self, market_id: str) -> dict[str, Any]:
-        market, now = self.engine.markets[market_id], self.emu.now_ms()
-        return {"symbol": market_id, "markPrice": plain(market.mark),
-                "indexPrice": plain(market.mark), "estimatedSettlePrice": plain(market.mark),
-                "lastFundingRate": plain(market.predicted_rate(now)),
-                "interestRate": "0.00010000", "nextFundingTime": next_funding_time(now),
-                "time": now}
-
-    def premium_index(self, p: Params) -> Any:
-        if p.get("symbol"):
-            return self._premium(self._market(p))
-        return [self._premium(m) for m in self.engine.rules]
-
-    def _ticker(self, p: Params, fn: Callable[..., dict[str, Any]]) -> Any:
-        now = self.emu.now_ms()
-        if p.get("symbol"):
-            return fn(self.engine.markets[self._market(p)], now=now)
-        return [fn(m, now=now) for m in self.engine.markets.values()]
-
-    def book_ticker(self, p: Params) -> Any:
-        now = self.emu.now_ms()
-        if p.get("symbol"):
-            market_id = self._market(p)
-            return tickers.book_ticker(market_id, self.engine.books[market_id], now=now)
-        return [tickers.book_ticker(m, b, now=now) for m, b in self.engine.books.items()]
-
-    def funding_rate(self, p: Params) -> list[dict[str, Any]]:
-        wanted = p.get("symbol")
-        if wanted:
-            self.engine.symbol(wanted)
-        rows = [(m, s) for m, market in self.engine.markets.items()
-                for s in market.settled if not wanted or m == wanted]
-        rows.sort(key=lambda row: row[1].time)
-        chosen = select(rows, time_of=lambda row: row[1].time, start=_int(p, "startTime"),
-                        end=_int(p, "endTime"), limit=_limit(p, 100, 1000))
-        return [{"symbol": m, "fundingTime": s.time, "fundingRate": f"{s.rate:.8f}",
-                 "markPrice": f"{s.mark:.8f}"} for m, s in chosen]
 
     # -- account settings --------------------------------------------------------------
     def leverage_bracket(self, account: FuturesAccount, p: Params) -> Any:
@@ -264,7 +145,7 @@ class UsdmRest:
 
     def set_leverage(self, account: FuturesAccount, p: Params) -> dict[str, Any]:
         market_id = self._market(p)
-        leverage = _int(p, "leverage")
+        leverage = integer(p, "leverage")
         table = self.engine.symbol(market_id).brackets
         if leverage is None:
             raise BinanceError.mandatory("leverage")
@@ -290,7 +171,7 @@ class UsdmRest:
 
     def set_margin_type(self, account: FuturesAccount, p: Params) -> dict[str, Any]:
         market_id = self._market(p)
-        wanted = _required(p, "marginType").upper()
+        wanted = required(p, "marginType").upper()
         if wanted == "CROSS":
             wanted = "CROSSED"
         if wanted not in ("ISOLATED", "CROSSED"):
@@ -322,7 +203,7 @@ class UsdmRest:
     # -- trading -----------------------------------------------------------------------
     def new_order(self, account: FuturesAccount, p: Params) -> dict[str, Any]:
         market_id = self._market(p)
-        side, type_ = _required(p, "side"), _required(p, "type")
+        side, type_ = required(p, "side"), required(p, "type")
         if side not in ("BUY", "SELL"):
             raise BinanceError(-1117, "Invalid side.")
         if type_ not in ("LIMIT", "MARKET"):
@@ -330,12 +211,12 @@ class UsdmRest:
         position_side = p.get("positionSide") or "BOTH"
         if position_side != "BOTH":
             raise BinanceError(-4061, "Order's position side does not match user's setting.")
-        qty, price = _decimal(p, "quantity"), _decimal(p, "price")
+        qty, price = decimal(p, "quantity"), decimal(p, "price")
         if qty is None:
             raise BinanceError.mandatory("quantity")
         tif = p.get("timeInForce") or "GTC"
         if type_ == "LIMIT":
-            tif = _required(p, "timeInForce")
+            tif = required(p, "timeInForce")
             if tif not in ("GTC", "IOC", "FOK", "GTX"):
                 raise BinanceError(-1115, "Invalid timeInForce.")
             if price is None:
@@ -363,14 +244,14 @@ class UsdmRest:
         return not (gone and order.time + 3 * DAY_MS < self.emu.now_ms())
 
     def get_order(self, account: FuturesAccount, p: Params) -> dict[str, Any]:
-        order = self.engine.find(account, self._market(p), _int(p, "orderId"),
+        order = self.engine.find(account, self._market(p), integer(p, "orderId"),
                                  p.get("origClientOrderId"), errors.no_such_order())
         if not self._visible(order):
             raise errors.no_such_order()
         return order.json("query")
 
     def cancel_order(self, account: FuturesAccount, p: Params) -> dict[str, Any]:
-        order = self.engine.find(account, self._market(p), _int(p, "orderId"),
+        order = self.engine.find(account, self._market(p), integer(p, "orderId"),
                                  p.get("origClientOrderId"), errors.unknown_order())
         self.engine.cancel(account, order)
         return order.json("cancel")
@@ -389,11 +270,11 @@ class UsdmRest:
         rows = sorted((o for o in self.engine.orders.values()
                        if o.api_key == account.api_key and o.symbol == market_id
                        and self._visible(o)), key=lambda o: o.order_id)
-        start_id = _int(p, "orderId")
-        limit = _limit(p, 500, 1000)
+        start_id = integer(p, "orderId")
+        limit = page_limit(p, 500, 1000)
         if start_id is not None:
             return [o.json("query") for o in rows if o.order_id >= start_id][:limit]
-        start, end = _recent(p, self.emu.now_ms())
+        start, end = recent(p, self.emu.now_ms())
         chosen = select(rows, time_of=lambda o: o.time, start=start, end=end, limit=limit)
         return [o.json("query") for o in chosen]
 
@@ -401,11 +282,11 @@ class UsdmRest:
         market_id = self._market(p)
         rows = [t for t in self.engine.trades
                 if t.api_key == account.api_key and t.symbol == market_id]
-        order_id = _int(p, "orderId")
+        order_id = integer(p, "orderId")
         if order_id is not None:
             rows = [t for t in rows if t.order_id == order_id]
-        from_id = _int(p, "fromId")
-        limit = _limit(p, 500, 1000)
+        from_id = integer(p, "fromId")
+        limit = page_limit(p, 500, 1000)
         if from_id is not None:
             if p.get("startTime") or p.get("endTime"):
                 # "The parameter fromId cannot be sent with startTime or endTime."
@@ -413,7 +294,7 @@ class UsdmRest:
             return [t.json() for t in rows if t.trade_id >= from_id][:limit]
         if order_id is not None:
             return [t.json() for t in rows][-limit:]
-        start, end = _recent(p, self.emu.now_ms())
+        start, end = recent(p, self.emu.now_ms())
         chosen = select(rows, time_of=lambda t: t.time, start=start, end=end, limit=limit)
         return [t.json() for t in chosen]
 
@@ -424,9 +305,9 @@ class UsdmRest:
             rows = [r for r in rows if r.symbol == market_id]
         if p.get("incomeType"):
             rows = [r for r in rows if r.income_type.value == p["incomeType"]]
-        start, end = _recent(p, self.emu.now_ms())
+        start, end = recent(p, self.emu.now_ms())
         chosen = select(rows, time_of=lambda r: r.time, start=start, end=end,
-                        limit=_limit(p, 100, 1000))
+                        limit=page_limit(p, 100, 1000))
         return [r.json() for r in chosen]
 
     def commission_rate(self, account: FuturesAccount, p: Params) -> dict[str, Any]:
@@ -435,102 +316,16 @@ class UsdmRest:
                 "makerCommissionRate": plain(account.maker_rate),
                 "takerCommissionRate": plain(account.taker_rate)}
 
-    # -- positions and balances ----------------------------------------------------------
-    def _position_row(self, account: FuturesAccount, market_id: str,
-                      version: str) -> dict[str, Any]:
-        view = self.engine.view(account)
-        position = account.position(market_id)
-        settings = account.settings(market_id)
-        mark = self.engine.markets[market_id].mark
-        table = self.engine.rules[market_id].brackets
-        isolated = settings.margin_type == "ISOLATED"
-        unrealized = view.unrealized(market_id)
-        row: dict[str, Any] = {
-            "symbol": market_id, "positionSide": "BOTH",
-            "positionAmt": plain(position.amount), "entryPrice": plain(position.entry),
-            "breakEvenPrice": plain(position.entry), "markPrice": plain(mark),
-            "unRealizedProfit": plain(unrealized),
-            "liquidationPrice": plain(view.liquidation_price(market_id).quantize(EIGHT)),
-            "isolatedMargin": plain(settings.isolated_wallet + unrealized if isolated
-                                    and position.amount else ZERO),
-            "notional": plain(view.notional(market_id)),
-            "isolatedWallet": plain(settings.isolated_wallet if isolated else ZERO),
-            "updateTime": position.update_time}
-        if version == "v2":
-            row.update({"leverage": str(settings.leverage),
-                        "maxNotionalValue": plain(table.max_notional(settings.leverage)),
-                        "marginType": "isolated" if isolated else "cross",
-                        "isAutoAddMargin": "false"})
-        else:
-            row.update({"marginAsset": "USDT",
-                        "initialMargin": plain(view.position_im(market_id)
-                                               + view.order_im(market_id)),
-                        "maintMargin": plain(view.maintenance(market_id)),
-                        "positionInitialMargin": plain(view.position_im(market_id)),
-                        "openOrderInitialMargin": plain(view.order_im(market_id)),
-                        "adl": 0, "bidNotional": "0", "askNotional": "0"})
-        return row
-
+    # -- positions and balances (views.py) ---------------------------------------------
     def position_risk(self, account: FuturesAccount, p: Params,
                       version: str) -> list[dict[str, Any]]:
         market_ids = [self._market(p)] if p.get("symbol") else list(self.engine.rules)
-        rows = [self._position_row(account, m, version) for m in market_ids]
         if version == "v3":
-            # "Position Information V3": "Only symbols that have positions or open
-            # orders will be returned"
-            rows = [r for r, m in zip(rows, market_ids, strict=True)
-                    if dec(r["positionAmt"]) or self.engine.open_orders(account, m)]
-        return rows
-
-    def _asset_row(self, account: FuturesAccount) -> dict[str, Any]:
-        view = self.engine.view(account)
-        unrealized = view.total_unrealized()
-        im = view.total_position_im() + view.total_order_im()
-        available = view.available()
-        return {"asset": account.asset, "walletBalance": plain(account.wallet),
-                "unrealizedProfit": plain(unrealized),
-                "marginBalance": plain(account.wallet + unrealized),
-                "maintMargin": plain(view.total_maintenance()), "initialMargin": plain(im),
-                "positionInitialMargin": plain(view.total_position_im()),
-                "openOrderInitialMargin": plain(view.total_order_im()),
-                "crossWalletBalance": plain(account.cross_wallet),
-                "crossUnPnl": plain(view.cross_unrealized()),
-                "availableBalance": plain(available),
-                "maxWithdrawAmount": plain(min(available, account.cross_wallet)),
-                "marginAvailable": True, "updateTime": account.wallet_update_time}
+            market_ids = [m for m in market_ids if views.shown(self.engine, account, m)]
+        return [views.position_row(self.engine, account, m, version) for m in market_ids]
 
     def account(self, account: FuturesAccount, p: Params, version: str) -> dict[str, Any]:
-        asset = self._asset_row(account)
-        view = self.engine.view(account)
-        positions = []
-        for market_id in self.engine.rules:
-            row = self._position_row(account, market_id, "v3")
-            if version == "v3" and not (dec(row["positionAmt"])
-                                        or self.engine.open_orders(account, market_id)):
-                continue
-            positions.append({k: row[k] for k in (
-                "symbol", "positionSide", "positionAmt", "notional", "isolatedMargin",
-                "isolatedWallet", "initialMargin", "maintMargin", "updateTime")}
-                | {"unrealizedProfit": row["unRealizedProfit"]})
-        return {
-            "totalInitialMargin": asset["initialMargin"],
-            "totalMaintMargin": asset["maintMargin"],
-            "totalWalletBalance": asset["walletBalance"],
-            "totalUnrealizedProfit": asset["unrealizedProfit"],
-            "totalMarginBalance": asset["marginBalance"],
-            "totalPositionInitialMargin": asset["positionInitialMargin"],
-            "totalOpenOrderInitialMargin": asset["openOrderInitialMargin"],
-            "totalCrossWalletBalance": asset["crossWalletBalance"],
-            "totalCrossUnPnl": plain(view.cross_unrealized()),
-            "availableBalance": asset["availableBalance"],
-            "maxWithdrawAmount": asset["maxWithdrawAmount"],
-            "assets": [asset], "positions": positions}
+        return views.account_info(self.engine, account, version)
 
     def balance(self, account: FuturesAccount, p: Params) -> list[dict[str, Any]]:
-        row = self._asset_row(account)
-        return [{"accountAlias": "SgsR", "asset": row["asset"],
-                 "balance": row["walletBalance"],
-                 "crossWalletBalance": row["crossWalletBalance"],
-                 "crossUnPnl": row["crossUnPnl"], "availableBalance": row["availableBalance"],
-                 "maxWithdrawAmount": row["maxWithdrawAmount"], "marginAvailable": True,
-                 "updateTime": row["updateTime"]}]
+        return views.balance(self.engine, account)
