@@ -63,12 +63,13 @@ def test_margin_type_cannot_change_with_an_open_position_4048(
 def test_order_needing_more_initial_margin_than_available_is_2019(
         usdm: BinanceUsdmEmulator, fut: ccxt.binanceusdm) -> None:
     fut.set_leverage(2, BTC)
-    # 10000 USDT at 2x buys at most 20000 USDT notional: 0.7 BTC @ 30000 = 21000 needs
-    # 10500 initial margin > 10000 available
+    # a MARKET buy is costed at the FAQ's assumed price, best ask 30000 * 1.0005 = 30015,
+    # plus the open loss against mark 30000 (15 a BTC):
+    # 0.7 BTC: 0.7 * 30015 / 2 + 0.7 * 15 = 10505.25 + 10.5 = 10515.75 > 10000
     with pytest.raises(ccxt.InsufficientFunds) as err:
         fut.create_order(BTC, "market", "buy", 0.7)
     assert (_code(err.value), "Margin is insufficient." in str(err.value)) == (-2019, True)
-    # 0.6 BTC = 18000 notional needs 9000: accepted
+    # 0.6 BTC: 9004.5 + 9 = 9013.5 <= 10000: accepted
     assert fut.create_order(BTC, "market", "buy", 0.6)["filled"] == 0.6
 
 
@@ -77,7 +78,8 @@ def test_closing_part_of_an_order_needs_no_margin(
     fut.set_leverage(1, BTC)
     fut.create_order(BTC, "market", "buy", 0.3)   # 9000 notional, 9000 margin; fee 4.5
     # available: 10000 - 4.5 - 9000 = 995.5; selling 0.33 closes 0.3 (no margin) and
-    # opens 0.03 short (0.03 * 29999.9 = 900 margin at 1x): accepted
+    # opens 0.03 short, costed at max(best bid 29999.9, mark 30000) = 30000: 900 at 1x
+    # (no open loss): accepted
     fut.create_order(BTC, "market", "sell", 0.33)
     assert usdm.account(API_KEY).positions["BTCUSDT"].amount == D("-0.03")
 
@@ -138,3 +140,31 @@ def test_v2_position_risk_reports_leverage_and_margin_type(
     assert (position["leverage"], position["marginMode"], position["collateral"]) == \
         (10.0, "isolated", 300.0)
     assert usdm.log.count("/fapi/v2/positionRisk") == 1
+
+
+def test_symbol_config_and_position_mode_report_the_settings(
+        usdm: BinanceUsdmEmulator, fut: ccxt.binanceusdm) -> None:
+    assert fut.fetch_margin_mode(BTC)["marginMode"] == "cross"     # a new symbol
+    fut.set_margin_mode("isolated", BTC)
+    fut.set_leverage(7, BTC)
+    leverage = fut.fetch_leverages([BTC])[BTC]
+    assert (leverage["marginMode"], leverage["longLeverage"]) == ("isolated", 7)
+    assert fut.fetch_position_mode(BTC)["hedged"] is False       # one-way mode only
+
+
+def test_the_cost_to_open_includes_the_faqs_open_loss(usdm: BinanceUsdmEmulator,
+                                                      fut: ccxt.binanceusdm) -> None:
+    # Binance FAQ "How to Calculate Cost Required to Open a Position": 1 BTC limit at
+    # 9,253.30, mark 9,259.84, 20x: initial margin 9,253.30 / 20 = 462.665; a long has
+    # no open loss (cost 462.665), a short loses 9,259.84 - 9,253.30 = 6.54 at once
+    # (cost 469.205)
+    usdm.account(API_KEY).wallet = D("469")
+    usdm.set_book(BTC, bids=[("9250", "5")], asks=[("9260", "5")])
+    usdm.set_mark_price(BTC, "9259.84")
+    fut.set_leverage(20, BTC)
+    long = fut.create_order(BTC, "limit", "buy", 1, 9253.3)          # 462.665 <= 469
+    fut.cancel_order(long["id"], BTC)
+    with pytest.raises(ccxt.InsufficientFunds):                       # 469.205 > 469
+        fut.create_order(BTC, "limit", "sell", 1, 9253.3)
+    usdm.account(API_KEY).wallet = D("469.21")
+    assert fut.create_order(BTC, "limit", "sell", 1, 9253.3)["status"] == "open"

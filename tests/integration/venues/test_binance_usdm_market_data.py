@@ -96,3 +96,16 @@ def test_leverage_tiers_are_the_published_btcusdt_brackets(fut: ccxt.binanceusdm
     # cum (maintenance amount) follows cum_n = cum_(n-1) + floor_n * (mmr_n - mmr_(n-1))
     assert [t["info"]["cum"] for t in tiers] == [0.0, 50.0, 950.0, 11450.0, 131450.0,
                                                  481450.0, 2981450.0]
+
+
+def test_tickers_come_from_the_last_price_the_book_and_the_day_of_bars(
+        usdm: BinanceUsdmEmulator, fut: ccxt.binanceusdm) -> None:
+    usdm.step_bar(BTC, (T0, "30000", "30500", "29900", "30200", "7"))
+    ticker = fut.fetch_ticker(BTC)
+    # open 30000 -> last 30200: +200, +0.667 %; one bar of 7 BTC in the last 24 h
+    assert (ticker["open"], ticker["high"], ticker["low"], ticker["last"],
+            ticker["change"], ticker["percentage"], ticker["baseVolume"]) == \
+        (30000.0, 30500.0, 29900.0, 30200.0, 200.0, 0.667, 7.0)
+    # set_price(30200): best ask 30200.0, best bid one tick below
+    quote = fut.fetch_bids_asks([BTC])[BTC]
+    assert (quote["bid"], quote["ask"]) == (30199.9, 30200.0)

@@ -19,6 +19,8 @@ ccxt needs (including why ccxt 4.5.90's Binance websocket login raises
   factory: ``ExchangeSettings(id="binanceusdm", api_url=emu.api_url, ws_url=emu.ws_url,
   options=emu.ccxt_options())`` (NOTES.md "Binance USDⓈ-M": futures error codes map
   to ccxt classes only with ``emu.ccxt_exceptions()`` passed as ``exceptions``).
+- :class:`~venues.binance_usdm.combined.BinanceSpotPerpEmulator`: both on one server
+  for one ``ccxt.binance`` client (spot ``BTC/USDT`` and perpetual ``BTC/USDT:USDT``).
 
 Driving one from a test (a context manager on a free port; stop() on exit)::
 

@@ -16,7 +16,7 @@ client (which signs with its own wall-clock time) works while a test replays 202
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,12 @@ from aiohttp import web
 
 from venues.binance_usdm.account import FuturesAccount
 from venues.binance_usdm.engine import Engine
+from venues.binance_usdm.limits import (
+    REQUEST_WEIGHT_LIMIT,
+    WeightLimiter,
+    route_weight,
+    usdm_verdict,
+)
 from venues.binance_usdm.market import (
     FUNDING_INTERVAL_MS,
     TIMEFRAMES_MS,
@@ -37,7 +43,7 @@ from venues.binance_usdm.ws import UsdmUserStream
 from venues.common.bars import price_path
 from venues.common.book import Book
 from venues.common.money import Decimal, Number, dec
-from venues.common.server import LoopbackServer
+from venues.common.server import Handler, LoopbackServer
 from venues.common.urls import ccxt_urls
 
 #: 2023-11-14 22:13:20 UTC: a fixed default start, so runs are reproducible
@@ -72,6 +78,7 @@ class BinanceUsdmEmulator(LoopbackServer):
         self.shape = shape
         self.book_update_id = 1
         self.user_stream = UsdmUserStream(self)
+        self.limiter = WeightLimiter(limit=REQUEST_WEIGHT_LIMIT)
         self.engine = Engine(self.now_ms, self._sink)
         for symbol in symbols:
             rule = (rules or {}).get(symbol) or rules_for(symbol)
@@ -191,11 +198,15 @@ class BinanceUsdmEmulator(LoopbackServer):
 
     def set_book(self, symbol: str, *, bids: Sequence[tuple[Number, Number]] = (),
                  asks: Sequence[tuple[Number, Number]] = ()) -> None:
-        """Replace other traders' book; the last price becomes the best ask."""
+        """Replace other traders' book; the last price becomes the best ask (and the
+        mark too while no mark has been set)."""
         market_id = self._mid(symbol)
         with self.engine.lock:
             book = Book(bids, asks)
             last = book.asks[0].price if book.asks else book.bids[0].price
+            market = self.engine.markets[market_id]
+            if not market.mark:
+                market.mark = last
             self.engine.set_book(market_id, book, last)
             self.book_update_id += 1
 
@@ -246,6 +257,32 @@ class BinanceUsdmEmulator(LoopbackServer):
     def register_routes(self, app: web.Application) -> None:
         UsdmRest(self).register(app)
         self.user_stream.register(app)
+
+    def set_weight_limit(self, limit: int, *, ban_after: int = 2,
+                         clock: Callable[[], float] = time.time) -> WeightLimiter:
+        """A fresh REQUEST_WEIGHT budget per minute (limits.py); pass a fixed ``clock``
+        (seconds) for windows that only move with ``limiter.elapse``."""
+        self.limiter = WeightLimiter(limit=limit, ban_after=ban_after, clock=clock)
+        return self.limiter
+
+    async def venue_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Request weight (429/418, ``X-MBX-USED-WEIGHT-1M``) on ``/fapi``; listenKeys
+        expire on every request too, as the venue's timer would."""
+        with self.engine.lock:
+            self.user_stream.expire_due()
+        if not request.path.startswith("/fapi/"):
+            return await handler(request)
+        verdict = usdm_verdict(
+            self.limiter.charge(route_weight(request.method, request.path,
+                                             dict(request.query))),
+            limit=self.limiter.limit)
+        headers = {"X-MBX-USED-WEIGHT-1M": str(verdict.used)}
+        if verdict.status != 200:
+            headers["Retry-After"] = str(verdict.retry_after_s)
+            return web.json_response(verdict.body(), status=verdict.status, headers=headers)
+        response = await handler(request)
+        response.headers.update(headers)
+        return response
 
     def _sink(self, api_key: str, event: dict[str, Any]) -> None:
         self.user_stream.publish(api_key, event)

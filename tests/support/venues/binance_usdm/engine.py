@@ -9,9 +9,9 @@ Rules, by source (USDⓈ-M docs unless named):
 - reduceOnly: rejected -2022 "ReduceOnly Order is rejected." when there is no
   position or the order's side would increase it; a reduceOnly order larger than the
   position fills only the position size and the rest expires (assumption, NOTES.md).
-- initial margin check (-2019 "Margin is insufficient."): the part of the order that
-  increases the position needs ``qty * price / leverage`` (MARKET: the walked average
-  fill price) within the available balance (margin.py).
+- cost check (-2019 "Margin is insufficient."): initial margin + open loss of the
+  part of the order that increases the position must fit the available balance
+  (``_check_margin``; margin.py).
 - fees: commission in USDT on each fill's notional, maker 0.02 %, taker 0.05 %
   (Binance "USDⓈ-M Futures Trading Fee Rate" regular user tier), rounded half-up to
   8 decimals (assumption); booked as income COMMISSION, realised PnL as REALIZED_PNL.
@@ -47,6 +47,8 @@ from venues.common.money import ZERO, Decimal
 
 Sink = Callable[[str, dict[str, Any]], None]
 EIGHT = Decimal("0.00000001")
+#: the FAQ's assumed price of a MARKET buy: best ask + 0.05 %
+MARKET_BUFFER = Decimal("0.0005")
 
 
 def round8(value: Decimal) -> Decimal:
@@ -107,10 +109,10 @@ class Engine:
               client_id: str) -> Order:
         rules = self.symbol(market_id)
         market = self.markets[market_id]
-        rules.check(type_=type_, qty=qty, price=price, last=market.last,
+        rules.check(side=side, type_=type_, qty=qty, price=price, mark=market.mark,
                     reduce_only=reduce_only)
         if any(o.client_id == client_id for o in self.open_orders(account, market_id)):
-            raise BinanceError(-4116, "ClientOrderId is duplicated.")
+            raise BinanceError(-4116, "clientOrderId is duplicated")
         book = self.books[market_id]
         book_side = "buy" if side == "BUY" else "sell"
         position = account.position(market_id)
@@ -127,7 +129,7 @@ class Engine:
             raise BinanceError(-5021, "Due to the order could not be filled immediately, "
                                       "the FOK order has been rejected.")
         if not reduce_only:
-            self._check_margin(account, market_id, sign, qty, price, plan)
+            self._check_margin(account, market_id, sign, qty, price)
         now = self.clock()
         order = Order(next(self._order_ids), client_id, market_id, side, type_, tif, qty,
                       price or ZERO, reduce_only, now, api_key=account.api_key,
@@ -138,37 +140,50 @@ class Engine:
             book.consume(book_side, plan)
             for fill_price, fill in plan:
                 self._fill(account, order, fill_price, fill, maker=False)
-        if order.remaining and (type_ == "MARKET" or tif in ("IOC", "FOK") or reduce_only
-                                and type_ == "MARKET"):
-            order.status = Status.EXPIRED
-            order.update_time = now
-            self.sink(account.api_key, events.order_update(order, execution="EXPIRED",
-                                                           time=now))
+        if order.remaining and (type_ == "MARKET" or tif in ("IOC", "FOK")):
+            self._expire(account, order, 9 if type_ == "MARKET" else 2)
         self.check_liquidations(market_id)
         return order
 
     def _check_margin(self, account: FuturesAccount, market_id: str, sign: int,
-                      qty: Decimal, price: Decimal | None, plan: list) -> None:
+                      qty: Decimal, price: Decimal | None) -> None:
+        """Binance FAQ "How to Calculate Cost Required to Open a Position in Perpetual
+        Futures Contracts": cost = initial margin + open loss, where initial margin =
+        notional / leverage and open loss = qty * |min(0, direction * (mark - order
+        price))|; a MARKET order is priced at the assumed price ask[0] * (1 + 0.05 %)
+        (long) or max(bid[0], mark) (short). Only the part of the order that increases
+        the position costs margin (assumption: the FAQ prices whole orders)."""
         view = self.view(account)
         amount = account.position(market_id).amount
         closing = min(qty, abs(amount)) if amount and (amount > 0) != (sign > 0) else ZERO
         increasing = qty - closing
         if not increasing:
             return
+        market, book = self.markets[market_id], self.books[market_id]
         if price is None:
-            filled = sum((q for _, q in plan), ZERO)
-            reference = (sum((p * q for p, q in plan), ZERO) / filled if filled
-                         else self.markets[market_id].last)
-        else:
-            reference = price
+            if sign > 0:
+                ask = book.asks[0].price if book.asks else market.last
+                price = ask * (1 + MARKET_BUFFER)
+            else:
+                bid = book.bids[0].price if book.bids else market.last
+                price = max(bid, market.mark)
         leverage = account.settings(market_id).leverage
-        required = increasing * reference / leverage
-        notional = abs(amount + sign * qty) * reference
+        open_loss = increasing * abs(min(ZERO, sign * (market.mark - price)))
+        cost = increasing * price / leverage + open_loss
+        notional = abs(amount + sign * qty) * price
         if notional > self.rules[market_id].brackets.max_notional(leverage):
             raise BinanceError(-2027, "Exceeded the maximum allowable position at current "
                                       "leverage.")
-        if required > view.available():
+        if cost > view.available():
             raise errors.margin_insufficient()
+
+    def _expire(self, account: FuturesAccount, order: Order, reason: int) -> None:
+        """EXPIRED with the stream's expire reason (``er``)."""
+        order.status = Status.EXPIRED
+        order.expire_reason = reason
+        order.update_time = self.clock()
+        self.sink(account.api_key, events.order_update(order, execution="EXPIRED",
+                                                       time=order.update_time))
 
     def cancel(self, account: FuturesAccount, order: Order) -> None:
         if not order.is_open:
@@ -210,10 +225,10 @@ class Engine:
         if commission:
             self._income(account, market_id, IncomeType.COMMISSION, -commission, now,
                          trade_id=str(trade.trade_id))
-        self.sink(account.api_key, events.order_update(order, execution="TRADE", time=now,
-                                                       trade=trade))
-        self._account_update(account, "ORDER", now, round8(realized) - commission,
-                             [market_id])
+        execution = "CALCULATED" if order.type == "LIQUIDATION" else "TRADE"
+        self.sink(account.api_key, events.order_update(order, execution=execution,
+                                                       time=now, trade=trade))
+        self._account_update(account, "ORDER", now, ZERO, [market_id])
         return trade
 
     def _income(self, account: FuturesAccount, market_id: str, kind: IncomeType,
@@ -249,15 +264,12 @@ class Engine:
                 position = account.position(market_id)
                 sign = 1 if order.side == "BUY" else -1
                 if position.amount == 0 or position.side == sign:
-                    order.status = Status.EXPIRED
-                    order.update_time = self.clock()
-                    self.sink(account.api_key, events.order_update(
-                        order, execution="EXPIRED", time=order.update_time))
+                    self._expire(account, order, 4)
                     continue
                 qty = min(qty, abs(position.amount))
             self._fill(account, order, order.price, qty, maker=True)
             if order.remaining and order.reduce_only:
-                order.status = Status.EXPIRED
+                self._expire(account, order, 4)
         self.check_liquidations(market_id)
 
     def set_mark(self, market_id: str, mark: Decimal) -> None:
@@ -283,7 +295,9 @@ class Engine:
             if settings.margin_type == "ISOLATED":
                 settings.isolated_wallet += amount
             self._income(account, market_id, IncomeType.FUNDING_FEE, amount, funding_time)
-            self._account_update(account, "FUNDING_FEE", funding_time, amount, [market_id])
+            isolated = settings.margin_type == "ISOLATED"
+            self._account_update(account, "FUNDING_FEE", funding_time, amount,
+                                 [market_id] if isolated else [])
         self.check_liquidations(market_id)
 
     # -- liquidation -------------------------------------------------------------------
@@ -318,16 +332,18 @@ class Engine:
         raw = position.entry - margin / position.amount
         # the tick rounding favours the account; the rest is INSURANCE_CLEAR below
         rounding = ROUND_CEILING if position.amount > 0 else ROUND_FLOOR
-        price = max(raw.quantize(tick, rounding=rounding), tick)
+        price = max((raw / tick).to_integral_value(rounding=rounding) * tick, tick)
         now = self.clock()
         side = "SELL" if position.amount > 0 else "BUY"
         qty = abs(position.amount)
         for order in self.open_orders(account, market_id):
-            self.cancel(account, order)
+            self._expire(account, order, 5)
         order = Order(next(self._order_ids), f"autoclose-{now}", market_id, side,
                       "LIQUIDATION", "IOC", qty, price, False, now, api_key=account.api_key,
                       update_time=now)
         self.orders[order.order_id] = order
+        # the same NEW -> TRADE lifecycle as other orders (assumption, NOTES.md)
+        self.sink(account.api_key, events.order_update(order, execution="NEW", time=now))
         settings = account.settings(market_id)
         isolated = settings.margin_type == "ISOLATED"
         trade = self._fill(account, order, price, qty, maker=False, fee_rate=ZERO)

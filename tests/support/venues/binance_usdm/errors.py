@@ -9,14 +9,13 @@ usds-margined-futures/error-code), as also quoted in ccxt 4.5.90
 
 >>> margin_insufficient().body()
 {'code': -2019, 'msg': 'Margin is insufficient.'}
->>> min_notional(100).msg
+>>> min_notional("100").msg
 "Order's notional must be no smaller than 100 (unless you choose reduce only)."
 """
 
 from __future__ import annotations
 
 from venues.binance_spot.errors import BinanceError
-from venues.common.money import Decimal
 
 __all__ = ["BinanceError", "bad_leverage", "margin_insufficient", "margin_type_unchanged",
            "min_notional", "no_such_order", "open_orders_block_margin_type",
@@ -54,7 +53,7 @@ def position_blocks_margin_type() -> BinanceError:
     return BinanceError(-4048, "Margin type cannot be changed if there exists position.")
 
 
-def min_notional(notional: Decimal | int) -> BinanceError:
+def min_notional(notional: str) -> BinanceError:
     """-4164 MIN_NOTIONAL (text as ccxt quotes it for ETHUSDT's 20)."""
     return BinanceError(-4164, f"Order's notional must be no smaller than {notional} "
                                "(unless you choose reduce only).")

@@ -8,11 +8,17 @@ price, ``sp`` stop price, ``x`` execution type, ``X`` order status, ``i`` order 
 commission asset, ``n`` commission, ``T`` trade time, ``t`` trade id, ``b``/``a``
 bid/ask notional, ``m`` maker, ``R`` reduce only, ``wt``, ``ot`` original type,
 ``ps`` position side, ``cp``, ``rp`` realised profit of the trade, ``V``, ``pm``,
-``gtd``) and "Event: Balance and Position Update" (``a.m`` reason: ORDER,
-FUNDING_FEE, ...; ``a.B`` balances ``a``/``wb``/``cw``/``bc``; ``a.P`` positions
-``s``/``pa``/``ep``/``bep``/``cr``/``up``/``mt``/``iw``/``ps``). Liquidation orders
-carry order type LIQUIDATION and a client order id starting ``autoclose-`` (the
-"Event: Order Update" notes on special client order ids).
+``gtd``, ``er`` expire reason) and "Event: Balance and Position Update" (``a.m``
+reason: ORDER, FUNDING_FEE, MARGIN_TYPE_CHANGE, ...; ``a.B`` balances
+``a``/``wb``/``cw``/``bc`` - "bc" is "the balance change except for PnL and
+commission", so 0 for fills; ``a.P`` "only symbols of changed positions": ``s``/``pa``/
+``ep``/``bep``/``cr`` (pre-fee) accumulated realised/``up``/``mt``/``iw``/``ps``;
+funding on a crossed position pushes ``B`` only, on an isolated one ``B`` and that
+position). Liquidation: order type LIQUIDATION, client id "autoclose-XXX", "X shows as
+NEW", and execution type CALCULATED ("Liquidation Execution"). Leverage changes push
+"ACCOUNT_CONFIG_UPDATE" with ``ac: {s, l}``. Source: the USDⓈ-M "User Data Streams"
+pages (developers.binance.com, mirrored in rosssaunders/coincise
+``docs/binance/usdm/private_websocket_api.md``).
 
 >>> from venues.binance_usdm.orders import Order
 >>> from venues.common.money import dec
@@ -45,7 +51,8 @@ def order_update(order: Order, *, execution: str, time: int,
               "m": trade.maker if trade else False, "R": order.reduce_only,
               "wt": "CONTRACT_PRICE", "ot": order.type, "ps": "BOTH", "cp": False,
               "rp": plain(trade.realized_pnl) if trade else "0", "pP": False, "si": 0,
-              "ss": 0, "V": "EXPIRE_MAKER", "pm": "NONE", "gtd": 0}}
+              "ss": 0, "V": "EXPIRE_MAKER", "pm": "NONE", "gtd": 0,
+              "er": str(order.expire_reason)}}
 
 
 def account_update(*, reason: str, time: int, wallet: Decimal, cross_wallet: Decimal,
@@ -58,6 +65,12 @@ def account_update(*, reason: str, time: int, wallet: Decimal, cross_wallet: Dec
               "B": [{"a": "USDT", "wb": plain(wallet), "cw": plain(cross_wallet),
                      "bc": plain(change)}],
               "P": [{"s": p.symbol, "pa": plain(p.amount), "ep": plain(p.entry),
-                     "bep": plain(p.entry), "cr": "0", "up": plain(up),
+                     "bep": plain(p.entry), "cr": plain(p.accumulated), "up": plain(up),
                      "mt": margin_type.lower(), "iw": plain(iw if iw else ZERO),
                      "ps": "BOTH"} for p, up, margin_type, iw in positions]}}
+
+
+def config_update(*, market_id: str, leverage: int, time: int) -> dict[str, Any]:
+    """ACCOUNT_CONFIG_UPDATE for a leverage change."""
+    return {"e": "ACCOUNT_CONFIG_UPDATE", "E": time, "T": time,
+            "ac": {"s": market_id, "l": leverage}}

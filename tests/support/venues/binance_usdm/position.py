@@ -38,6 +38,8 @@ class Position:
     amount: Decimal = ZERO
     entry: Decimal = ZERO
     update_time: int = 0
+    #: pre-fee realised PnL accumulated over the symbol's life (ACCOUNT_UPDATE ``cr``)
+    accumulated: Decimal = ZERO
 
     @property
     def side(self) -> int:
@@ -59,6 +61,7 @@ class Position:
             self.amount = remainder
         else:
             self.amount, self.entry = remainder, price
+        self.accumulated += realized
         return realized
 
     def unrealized(self, mark: Decimal) -> Decimal:

@@ -1,4 +1,4 @@
-"""HTTP routes of the USDⓈ-M emulator, as ccxt 4.5.90 ``binanceusdm`` calls them.
+r"""HTTP routes of the USDⓈ-M emulator, as ccxt 4.5.90 ``binanceusdm`` calls them.
 
 Public: ``/fapi/v1/ping``, ``time`` (fetch_time), ``exchangeInfo`` (fetch_markets,
 ``options.fetchMarkets.types == ['linear']``), ``depth``, ``klines`` and
@@ -12,7 +12,16 @@ fetch_leverage_tiers), ``leverage`` POST (set_leverage), ``marginType`` POST
 ``incomeType=FUNDING_FEE``), ``/fapi/v2/positionRisk`` and ``/fapi/v3/positionRisk``
 (fetch_positions calls v3 unless ``useV2``), ``/fapi/v2/account``,
 ``/fapi/v3/account`` (fetch_balance calls v3), ``/fapi/v2/balance``,
-``/fapi/v3/balance``, ``/fapi/v1/listenKey`` POST/PUT/DELETE (ws.py).
+``/fapi/v3/balance``, ``commissionRate`` (fetch_trading_fee), ``/fapi/v1/listenKey``
+POST/PUT/DELETE (ws.py).
+
+Rules per endpoint page (USDⓈ-M docs, mirrored in rosssaunders/coincise
+``docs/binance/usdm/endpoints``): New Order ``newOrderRespType`` "ACK", "RESULT",
+default "ACK"; ``newClientOrderId`` "A unique id among open orders" matching
+``^[\.A-Z\:/a-z0-9_-]{1,36}$`` (-4015 otherwise); Query Order / All Orders "will not
+be found: order status is CANCELED or EXPIRED AND order has NO filled trade AND
+created time + 3 days < current time"; Account Trade List, Get Income History and
+All Orders return the last 7 days when neither startTime nor endTime is sent.
 """
 
 from __future__ import annotations
@@ -27,55 +36,27 @@ from aiohttp import web
 
 from venues.binance_spot import auth
 from venues.binance_spot.errors import BinanceError
-from venues.binance_usdm import errors
+from venues.binance_usdm import errors, events, views
 from venues.binance_usdm.account import FuturesAccount
-from venues.binance_usdm.market import (
-    DEFAULT_KLINES,
-    MAX_KLINES,
-    next_funding_time,
-    select,
+from venues.binance_usdm.market import select
+from venues.binance_usdm.orders import Order, Status
+from venues.binance_usdm.params import (
+    DAY_MS,
+    Params,
+    decimal,
+    integer,
+    page_limit,
+    recent,
+    required,
 )
-from venues.common.money import ZERO, Decimal, dec, plain
+from venues.binance_usdm.public import PublicData
+from venues.common.money import ZERO, plain
 
 if TYPE_CHECKING:
     from venues.binance_usdm.emulator import BinanceUsdmEmulator
 
-_DECIMAL = re.compile(r"^([0-9]{1,20})(\.[0-9]{1,20})?$")
-Params = dict[str, str]
+_CLIENT_ID = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
 Signed = Callable[[FuturesAccount, Params], Any]
-
-
-def _decimal(p: Params, name: str) -> Decimal | None:
-    text = p.get(name)
-    if text in (None, ""):
-        return None
-    if not _DECIMAL.match(text):
-        raise BinanceError.illegal_chars(name)
-    return dec(text)
-
-
-def _int(p: Params, name: str) -> int | None:
-    text = p.get(name)
-    if text in (None, ""):
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        raise BinanceError.illegal_chars(name) from None
-
-
-def _required(p: Params, name: str) -> str:
-    value = p.get(name)
-    if not value:
-        raise BinanceError.mandatory(name)
-    return value
-
-
-def _limit(p: Params, default: int, maximum: int) -> int:
-    limit = _int(p, "limit") or default
-    if not 1 <= limit <= maximum:
-        raise BinanceError.invalid_param("limit")
-    return limit
 
 
 class UsdmRest:
@@ -90,15 +71,21 @@ class UsdmRest:
         pub, sig = self._public, self._signed
         r.add_get("/fapi/v1/ping", pub(lambda p: {}))
         r.add_get("/fapi/v1/time", pub(lambda p: {"serverTime": self.emu.now_ms()}))
-        r.add_get("/fapi/v1/exchangeInfo", pub(self.exchange_info))
-        r.add_get("/fapi/v1/depth", pub(self.depth))
-        r.add_get("/fapi/v1/klines", pub(lambda p: self.klines(p, mark=False)))
-        r.add_get("/fapi/v1/markPriceKlines", pub(lambda p: self.klines(p, mark=True)))
-        r.add_get("/fapi/v1/premiumIndex", pub(self.premium_index))
-        r.add_get("/fapi/v1/fundingRate", pub(self.funding_rate))
+        public = PublicData(self.emu)
+        r.add_get("/fapi/v1/exchangeInfo", pub(public.exchange_info))
+        r.add_get("/fapi/v1/depth", pub(public.depth))
+        r.add_get("/fapi/v1/klines", pub(lambda p: public.klines(p, mark=False)))
+        r.add_get("/fapi/v1/markPriceKlines", pub(lambda p: public.klines(p, mark=True)))
+        r.add_get("/fapi/v1/premiumIndex", pub(public.premium_index))
+        r.add_get("/fapi/v1/fundingRate", pub(public.funding_rate))
+        r.add_get("/fapi/v1/ticker/24hr", pub(public.ticker_24h))
+        r.add_get("/fapi/v1/ticker/price", pub(public.price_ticker))
+        r.add_get("/fapi/v1/ticker/bookTicker", pub(public.book_ticker))
         r.add_get("/fapi/v1/leverageBracket", sig(self.leverage_bracket))
         r.add_post("/fapi/v1/leverage", sig(self.set_leverage))
         r.add_post("/fapi/v1/marginType", sig(self.set_margin_type))
+        r.add_get("/fapi/v1/symbolConfig", sig(self.symbol_config))
+        r.add_get("/fapi/v1/positionSide/dual", sig(lambda a, p: {"dualSidePosition": False}))
         r.add_post("/fapi/v1/order", sig(self.new_order))
         r.add_get("/fapi/v1/order", sig(self.get_order))
         r.add_delete("/fapi/v1/order", sig(self.cancel_order))
@@ -107,6 +94,7 @@ class UsdmRest:
         r.add_get("/fapi/v1/allOrders", sig(self.all_orders))
         r.add_get("/fapi/v1/userTrades", sig(self.user_trades))
         r.add_get("/fapi/v1/income", sig(self.income))
+        r.add_get("/fapi/v1/commissionRate", sig(self.commission_rate))
         for version in ("v2", "v3"):
             r.add_get(f"/fapi/{version}/positionRisk",
                       sig(lambda a, p, v=version: self.position_risk(a, p, v)))
@@ -145,75 +133,9 @@ class UsdmRest:
         return handler
 
     def _market(self, p: Params) -> str:
-        market_id = _required(p, "symbol")
+        market_id = required(p, "symbol")
         self.engine.symbol(market_id)
         return market_id
-
-    # -- public ------------------------------------------------------------------------
-    def exchange_info(self, p: Params) -> dict[str, Any]:
-        return {
-            "timezone": "UTC", "serverTime": self.emu.now_ms(), "futuresType": "U_MARGINED",
-            "rateLimits": [
-                {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
-                 "limit": 2400},
-                {"rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1,
-                 "limit": 1200},
-                {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10,
-                 "limit": 300}],
-            "exchangeFilters": [],
-            "assets": [{"asset": "USDT", "marginAvailable": True, "autoAssetExchange": "-10000"}],
-            "symbols": [r.symbol_info() for r in self.engine.rules.values()]}
-
-    def depth(self, p: Params) -> dict[str, Any]:
-        market_id = self._market(p)
-        book = self.engine.books[market_id]
-        limit = _int(p, "limit") or 500
-        own = [o for o in self.engine.orders.values()
-               if o.symbol == market_id and o.is_open and o.type == "LIMIT"]
-        bids: dict[Decimal, Decimal] = {lv.price: lv.qty for lv in book.bids}
-        asks: dict[Decimal, Decimal] = {lv.price: lv.qty for lv in book.asks}
-        for o in own:
-            side = bids if o.side == "BUY" else asks
-            side[o.price] = side.get(o.price, ZERO) + o.remaining
-        now = self.emu.now_ms()
-        return {"lastUpdateId": self.emu.book_update_id, "E": now, "T": now,
-                "bids": [[plain(k), plain(v)] for k, v in sorted(bids.items(), reverse=True)][:limit],
-                "asks": [[plain(k), plain(v)] for k, v in sorted(asks.items())][:limit]}
-
-    def klines(self, p: Params, *, mark: bool) -> list[list]:
-        market_id = self._market(p)
-        if p.get("interval") != self.emu.timeframe:
-            raise BinanceError(-1120, "Invalid interval.")
-        market = self.engine.markets[market_id]
-        rows = market.mark_bars if mark else market.bars
-        chosen = select(rows, time_of=lambda k: k.open_time, start=_int(p, "startTime"),
-                        end=_int(p, "endTime"), limit=_limit(p, DEFAULT_KLINES, MAX_KLINES))
-        return [k.row(self.emu.tf_ms, mark=mark) for k in chosen]
-
-    def _premium(self, market_id: str) -> dict[str, Any]:
-        market, now = self.engine.markets[market_id], self.emu.now_ms()
-        return {"symbol": market_id, "markPrice": plain(market.mark),
-                "indexPrice": plain(market.mark), "estimatedSettlePrice": plain(market.mark),
-                "lastFundingRate": plain(market.predicted_rate(now)),
-                "interestRate": "0.00010000", "nextFundingTime": next_funding_time(now),
-                "time": now}
-
-    def premium_index(self, p: Params) -> Any:
-        if p.get("symbol"):
-            return self._premium(self._market(p))
-        return [self._premium(m) for m in self.engine.rules]
-
-    def funding_rate(self, p: Params) -> list[dict[str, Any]]:
-        wanted = p.get("symbol")
-        if wanted:
-            self.engine.symbol(wanted)
-        rows = [(m, s) for m, market in self.engine.markets.items()
-                for s in market.settled if not wanted or m == wanted]
-        rows.sort(key=lambda row: row[1].time)
-        chosen = select(rows, time_of=lambda row: row[1].time, start=_int(p, "startTime"),
-                        end=_int(p, "endTime"), limit=_limit(p, 100, 1000))
-        return [{"symbol": m, "fundingTime": s.time, "fundingRate": f"{s.rate:.8f}",
-                 "markPrice": f"{s.mark:.8f}"} for m, s in chosen]
 
     # -- account settings --------------------------------------------------------------
     def leverage_bracket(self, account: FuturesAccount, p: Params) -> Any:
@@ -223,7 +145,7 @@ class UsdmRest:
 
     def set_leverage(self, account: FuturesAccount, p: Params) -> dict[str, Any]:
         market_id = self._market(p)
-        leverage = _int(p, "leverage")
+        leverage = integer(p, "leverage")
         table = self.engine.symbol(market_id).brackets
         if leverage is None:
             raise BinanceError.mandatory("leverage")
@@ -235,13 +157,21 @@ class UsdmRest:
         if notional > table.max_notional(leverage):
             raise BinanceError(-2027, "Exceeded the maximum allowable position at current "
                                       "leverage.")
-        account.settings(market_id).leverage = leverage
+        settings = account.settings(market_id)
+        if settings.margin_type == "ISOLATED" and position is not None and \
+                position.amount and leverage < settings.leverage:
+            raise BinanceError(-4161, "Leverage reduction is not supported in Isolated "
+                                      "Margin Mode with open positions")
+        if leverage != settings.leverage:
+            settings.leverage = leverage
+            self.engine.sink(account.api_key, events.config_update(
+                market_id=market_id, leverage=leverage, time=self.emu.now_ms()))
         return {"leverage": leverage, "maxNotionalValue": plain(table.max_notional(leverage)),
                 "symbol": market_id}
 
     def set_margin_type(self, account: FuturesAccount, p: Params) -> dict[str, Any]:
         market_id = self._market(p)
-        wanted = _required(p, "marginType").upper()
+        wanted = required(p, "marginType").upper()
         if wanted == "CROSS":
             wanted = "CROSSED"
         if wanted not in ("ISOLATED", "CROSSED"):
@@ -257,10 +187,23 @@ class UsdmRest:
         settings.margin_type = wanted
         return {"code": 200, "msg": "success"}
 
+    def symbol_config(self, account: FuturesAccount, p: Params) -> list[dict[str, Any]]:
+        """"Symbol Configuration": margin type and leverage per symbol (fetch_leverages,
+        fetch_margin_modes)."""
+        market_ids = [self._market(p)] if p.get("symbol") else list(self.engine.rules)
+        rows = []
+        for market_id in market_ids:
+            settings = account.settings(market_id)
+            table = self.engine.rules[market_id].brackets
+            rows.append({"symbol": market_id, "marginType": settings.margin_type,
+                         "isAutoAddMargin": "false", "leverage": settings.leverage,
+                         "maxNotionalValue": plain(table.max_notional(settings.leverage))})
+        return rows
+
     # -- trading -----------------------------------------------------------------------
     def new_order(self, account: FuturesAccount, p: Params) -> dict[str, Any]:
         market_id = self._market(p)
-        side, type_ = _required(p, "side"), _required(p, "type")
+        side, type_ = required(p, "side"), required(p, "type")
         if side not in ("BUY", "SELL"):
             raise BinanceError(-1117, "Invalid side.")
         if type_ not in ("LIMIT", "MARKET"):
@@ -268,12 +211,12 @@ class UsdmRest:
         position_side = p.get("positionSide") or "BOTH"
         if position_side != "BOTH":
             raise BinanceError(-4061, "Order's position side does not match user's setting.")
-        qty, price = _decimal(p, "quantity"), _decimal(p, "price")
+        qty, price = decimal(p, "quantity"), decimal(p, "price")
         if qty is None:
             raise BinanceError.mandatory("quantity")
         tif = p.get("timeInForce") or "GTC"
         if type_ == "LIMIT":
-            tif = _required(p, "timeInForce")
+            tif = required(p, "timeInForce")
             if tif not in ("GTC", "IOC", "FOK", "GTX"):
                 raise BinanceError(-1115, "Invalid timeInForce.")
             if price is None:
@@ -282,22 +225,36 @@ class UsdmRest:
             raise BinanceError(-1106, "Parameter 'price' sent when not required.")
         reduce_only = p.get("reduceOnly", "false").lower()
         if reduce_only not in ("true", "false"):
-            raise BinanceError.invalid_param("reduceOnly")
+            raise BinanceError(-4062, "Invalid or improper reduceOnly value.")
+        resp_type = p.get("newOrderRespType") or "ACK"
+        if resp_type not in ("ACK", "RESULT"):
+            raise BinanceError(-1136, "Invalid newOrderRespType.")
         client_id = p.get("newClientOrderId") or secrets.token_urlsafe(16)[:22]
+        if not _CLIENT_ID.match(client_id):
+            raise BinanceError(-4015, "Client order id is not valid.")
         order = self.engine.place(account, market_id=market_id, side=side, type_=type_,
                                   tif=tif, qty=qty, price=price,
                                   reduce_only=reduce_only == "true", client_id=client_id)
-        return order.json()
+        return order.json("ack" if resp_type == "ACK" else "new")
+
+    def _visible(self, order: Order) -> bool:
+        """Query Order / All Orders: CANCELED or EXPIRED orders without fills vanish
+        3 days after creation."""
+        gone = order.status in (Status.CANCELED, Status.EXPIRED) and not order.filled
+        return not (gone and order.time + 3 * DAY_MS < self.emu.now_ms())
 
     def get_order(self, account: FuturesAccount, p: Params) -> dict[str, Any]:
-        return self.engine.find(account, self._market(p), _int(p, "orderId"),
-                                p.get("origClientOrderId"), errors.no_such_order()).json()
+        order = self.engine.find(account, self._market(p), integer(p, "orderId"),
+                                 p.get("origClientOrderId"), errors.no_such_order())
+        if not self._visible(order):
+            raise errors.no_such_order()
+        return order.json("query")
 
     def cancel_order(self, account: FuturesAccount, p: Params) -> dict[str, Any]:
-        order = self.engine.find(account, self._market(p), _int(p, "orderId"),
+        order = self.engine.find(account, self._market(p), integer(p, "orderId"),
                                  p.get("origClientOrderId"), errors.unknown_order())
         self.engine.cancel(account, order)
-        return order.json()
+        return order.json("cancel")
 
     def cancel_all(self, account: FuturesAccount, p: Params) -> dict[str, Any]:
         for order in self.engine.open_orders(account, self._market(p)):
@@ -306,32 +263,39 @@ class UsdmRest:
 
     def open_orders(self, account: FuturesAccount, p: Params) -> list[dict[str, Any]]:
         market_id = self._market(p) if p.get("symbol") else None
-        return [o.json() for o in self.engine.open_orders(account, market_id)]
+        return [o.json("query") for o in self.engine.open_orders(account, market_id)]
 
     def all_orders(self, account: FuturesAccount, p: Params) -> list[dict[str, Any]]:
         market_id = self._market(p)
         rows = sorted((o for o in self.engine.orders.values()
-                       if o.api_key == account.api_key and o.symbol == market_id),
-                      key=lambda o: o.order_id)
-        start_id = _int(p, "orderId")
+                       if o.api_key == account.api_key and o.symbol == market_id
+                       and self._visible(o)), key=lambda o: o.order_id)
+        start_id = integer(p, "orderId")
+        limit = page_limit(p, 500, 1000)
         if start_id is not None:
-            rows = [o for o in rows if o.order_id >= start_id]
-        chosen = select(rows, time_of=lambda o: o.time, start=_int(p, "startTime"),
-                        end=_int(p, "endTime"), limit=_limit(p, 500, 1000))
-        return [o.json() for o in chosen]
+            return [o.json("query") for o in rows if o.order_id >= start_id][:limit]
+        start, end = recent(p, self.emu.now_ms())
+        chosen = select(rows, time_of=lambda o: o.time, start=start, end=end, limit=limit)
+        return [o.json("query") for o in chosen]
 
     def user_trades(self, account: FuturesAccount, p: Params) -> list[dict[str, Any]]:
         market_id = self._market(p)
         rows = [t for t in self.engine.trades
                 if t.api_key == account.api_key and t.symbol == market_id]
-        order_id = _int(p, "orderId")
+        order_id = integer(p, "orderId")
         if order_id is not None:
             rows = [t for t in rows if t.order_id == order_id]
-        from_id = _int(p, "fromId")
+        from_id = integer(p, "fromId")
+        limit = page_limit(p, 500, 1000)
         if from_id is not None:
-            rows = [t for t in rows if t.trade_id >= from_id]
-        chosen = select(rows, time_of=lambda t: t.time, start=_int(p, "startTime"),
-                        end=_int(p, "endTime"), limit=_limit(p, 500, 1000))
+            if p.get("startTime") or p.get("endTime"):
+                # "The parameter fromId cannot be sent with startTime or endTime."
+                raise BinanceError(-1128, "Combination of optional parameters invalid.")
+            return [t.json() for t in rows if t.trade_id >= from_id][:limit]
+        if order_id is not None:
+            return [t.json() for t in rows][-limit:]
+        start, end = recent(p, self.emu.now_ms())
+        chosen = select(rows, time_of=lambda t: t.time, start=start, end=end, limit=limit)
         return [t.json() for t in chosen]
 
     def income(self, account: FuturesAccount, p: Params) -> list[dict[str, Any]]:
@@ -341,106 +305,27 @@ class UsdmRest:
             rows = [r for r in rows if r.symbol == market_id]
         if p.get("incomeType"):
             rows = [r for r in rows if r.income_type.value == p["incomeType"]]
-        chosen = select(rows, time_of=lambda r: r.time, start=_int(p, "startTime"),
-                        end=_int(p, "endTime"), limit=_limit(p, 100, 1000))
+        start, end = recent(p, self.emu.now_ms())
+        chosen = select(rows, time_of=lambda r: r.time, start=start, end=end,
+                        limit=page_limit(p, 100, 1000))
         return [r.json() for r in chosen]
 
-    # -- positions and balances ----------------------------------------------------------
-    def _position_row(self, account: FuturesAccount, market_id: str,
-                      version: str) -> dict[str, Any]:
-        view = self.engine.view(account)
-        position = account.position(market_id)
-        settings = account.settings(market_id)
-        mark = self.engine.markets[market_id].mark
-        table = self.engine.rules[market_id].brackets
-        isolated = settings.margin_type == "ISOLATED"
-        unrealized = view.unrealized(market_id)
-        row: dict[str, Any] = {
-            "symbol": market_id, "positionSide": "BOTH",
-            "positionAmt": plain(position.amount), "entryPrice": plain(position.entry),
-            "breakEvenPrice": plain(position.entry), "markPrice": plain(mark),
-            "unRealizedProfit": plain(unrealized),
-            "liquidationPrice": plain(view.liquidation_price(market_id)),
-            "isolatedMargin": plain(settings.isolated_wallet + unrealized if isolated
-                                    and position.amount else ZERO),
-            "notional": plain(view.notional(market_id)),
-            "isolatedWallet": plain(settings.isolated_wallet if isolated else ZERO),
-            "updateTime": position.update_time}
-        if version == "v2":
-            row.update({"leverage": str(settings.leverage),
-                        "maxNotionalValue": plain(table.max_notional(settings.leverage)),
-                        "marginType": "isolated" if isolated else "cross",
-                        "isAutoAddMargin": "false"})
-        else:
-            row.update({"marginAsset": "USDT",
-                        "initialMargin": plain(view.position_im(market_id)
-                                               + view.order_im(market_id)),
-                        "maintMargin": plain(view.maintenance(market_id)),
-                        "positionInitialMargin": plain(view.position_im(market_id)),
-                        "openOrderInitialMargin": plain(view.order_im(market_id)),
-                        "adl": 0, "bidNotional": "0", "askNotional": "0"})
-        return row
+    def commission_rate(self, account: FuturesAccount, p: Params) -> dict[str, Any]:
+        """"User Commission Rate": the account's maker/taker rates as fractions."""
+        return {"symbol": self._market(p),
+                "makerCommissionRate": plain(account.maker_rate),
+                "takerCommissionRate": plain(account.taker_rate)}
 
+    # -- positions and balances (views.py) ---------------------------------------------
     def position_risk(self, account: FuturesAccount, p: Params,
                       version: str) -> list[dict[str, Any]]:
         market_ids = [self._market(p)] if p.get("symbol") else list(self.engine.rules)
-        rows = [self._position_row(account, m, version) for m in market_ids]
         if version == "v3":
-            # "Position Information V3": "Only symbols that have positions or open
-            # orders will be returned"
-            rows = [r for r, m in zip(rows, market_ids, strict=True)
-                    if dec(r["positionAmt"]) or self.engine.open_orders(account, m)]
-        return rows
-
-    def _asset_row(self, account: FuturesAccount) -> dict[str, Any]:
-        view = self.engine.view(account)
-        unrealized = view.total_unrealized()
-        im = view.total_position_im() + view.total_order_im()
-        available = view.available()
-        return {"asset": account.asset, "walletBalance": plain(account.wallet),
-                "unrealizedProfit": plain(unrealized),
-                "marginBalance": plain(account.wallet + unrealized),
-                "maintMargin": plain(view.total_maintenance()), "initialMargin": plain(im),
-                "positionInitialMargin": plain(view.total_position_im()),
-                "openOrderInitialMargin": plain(view.total_order_im()),
-                "crossWalletBalance": plain(account.cross_wallet),
-                "crossUnPnl": plain(view.cross_unrealized()),
-                "availableBalance": plain(available),
-                "maxWithdrawAmount": plain(min(available, account.cross_wallet)),
-                "marginAvailable": True, "updateTime": account.wallet_update_time}
+            market_ids = [m for m in market_ids if views.shown(self.engine, account, m)]
+        return [views.position_row(self.engine, account, m, version) for m in market_ids]
 
     def account(self, account: FuturesAccount, p: Params, version: str) -> dict[str, Any]:
-        asset = self._asset_row(account)
-        view = self.engine.view(account)
-        positions = []
-        for market_id in self.engine.rules:
-            row = self._position_row(account, market_id, "v3")
-            if version == "v3" and not (dec(row["positionAmt"])
-                                        or self.engine.open_orders(account, market_id)):
-                continue
-            positions.append({k: row[k] for k in (
-                "symbol", "positionSide", "positionAmt", "notional", "isolatedMargin",
-                "isolatedWallet", "initialMargin", "maintMargin", "updateTime")}
-                | {"unrealizedProfit": row["unRealizedProfit"]})
-        return {
-            "totalInitialMargin": asset["initialMargin"],
-            "totalMaintMargin": asset["maintMargin"],
-            "totalWalletBalance": asset["walletBalance"],
-            "totalUnrealizedProfit": asset["unrealizedProfit"],
-            "totalMarginBalance": asset["marginBalance"],
-            "totalPositionInitialMargin": asset["positionInitialMargin"],
-            "totalOpenOrderInitialMargin": asset["openOrderInitialMargin"],
-            "totalCrossWalletBalance": asset["crossWalletBalance"],
-            "totalCrossUnPnl": plain(view.cross_unrealized()),
-            "availableBalance": asset["availableBalance"],
-            "maxWithdrawAmount": asset["maxWithdrawAmount"],
-            "assets": [asset], "positions": positions}
+        return views.account_info(self.engine, account, version)
 
     def balance(self, account: FuturesAccount, p: Params) -> list[dict[str, Any]]:
-        row = self._asset_row(account)
-        return [{"accountAlias": "SgsR", "asset": row["asset"],
-                 "balance": row["walletBalance"],
-                 "crossWalletBalance": row["crossWalletBalance"],
-                 "crossUnPnl": row["crossUnPnl"], "availableBalance": row["availableBalance"],
-                 "maxWithdrawAmount": row["maxWithdrawAmount"], "marginAvailable": True,
-                 "updateTime": row["updateTime"]}]
+        return views.balance(self.engine, account)

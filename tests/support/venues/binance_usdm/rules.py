@@ -11,18 +11,25 @@ these (``contractType``/``marginAsset`` make the market ``BTC/USDT:USDT``,
 Values are the live BTCUSDT/ETHUSDT answers (tick 0.10 / 0.01, step 0.001, min
 notional 100 / 20, MARKET_LOT_SIZE max 120 / 2000; NOTES.md).
 
-Checks (in this order): PRICE_FILTER (-4014 "Price not increased by tick size.",
--4016/-4024 bounds), LOT_SIZE / MARKET_LOT_SIZE (-4003 "Quantity less than or equal to
-zero.", -1111 precision, -4005 "Quantity greater than max quantity.", -2027-style
-bounds), then MIN_NOTIONAL: ``price * quantity`` (MARKET: at the last price) must be
-at least ``notional`` unless the order is reduceOnly (-4164).
+Checks ("Common Definition" filters; codes and texts from "Error Codes"), in order:
+- more decimals than ``pricePrecision``/``quantityPrecision``: -1111 "Precision is
+  over the maximum defined for this asset.";
+- PRICE_FILTER: ``price >= minPrice`` (-4013), ``<= maxPrice`` (-4002),
+  ``(price - minPrice) % tickSize == 0`` (-4014);
+- LOT_SIZE (MARKET: MARKET_LOT_SIZE): ``quantity > 0`` (-4003), ``>= minQty`` (-4004),
+  ``<= maxQty`` (-4005), ``(quantity - minQty) % stepSize == 0`` (-4023);
+- PERCENT_PRICE "valid range for a price based on the mark price": BUY ``price <=
+  markPrice * multiplierUp`` (-4016), SELL ``price >= markPrice * multiplierDown``
+  (-4024);
+- MIN_NOTIONAL: ``price * quantity`` ("Since MARKET orders have no price, the mark
+  price is used") at least ``notional``, unless reduceOnly (-4164).
 
 >>> from venues.common.money import dec
 >>> rules = DEFAULT_RULES["BTC/USDT:USDT"]
->>> rules.check(type_="LIMIT", qty=dec("0.004"), price=dec("30000"), last=None,
-...             reduce_only=False)
->>> rules.check(type_="LIMIT", qty=dec("0.003"), price=dec("30000"), last=None,
-...             reduce_only=False)
+>>> rules.check(side="BUY", type_="LIMIT", qty=dec("0.004"), price=dec("30000"),
+...             mark=dec("30000"), reduce_only=False)
+>>> rules.check(side="BUY", type_="LIMIT", qty=dec("0.003"), price=dec("30000"),
+...             mark=dec("30000"), reduce_only=False)
 Traceback (most recent call last):
 ...
 venues.binance_spot.errors.BinanceError: -4164: Order's notional must be no smaller than \
@@ -42,6 +49,9 @@ from venues.common.money import Decimal, decimals, is_multiple
 ORDER_TYPES = ["LIMIT", "MARKET", "STOP", "STOP_MARKET", "TAKE_PROFIT",
                "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET"]
 TIME_IN_FORCE = ["GTC", "IOC", "FOK", "GTX", "GTD"]
+PRECISION = "Precision is over the maximum defined for this asset."
+#: PERCENT_PRICE multipliers published for BTCUSDT/ETHUSDT
+PERCENT_UP, PERCENT_DOWN = Decimal("1.0500"), Decimal("0.9500")
 #: exchangeInfo ``deliveryDate`` of perpetuals (ccxt parse_market checks this value too)
 PERPETUAL_DELIVERY = 4133404800000
 
@@ -110,38 +120,42 @@ class ContractRules:
                 {"filterType": "MAX_NUM_ORDERS", "limit": 200},
                 {"filterType": "MAX_NUM_ALGO_ORDERS", "limit": 10},
                 {"filterType": "MIN_NOTIONAL", "notional": _text(self.min_notional)},
-                {"filterType": "PERCENT_PRICE", "multiplierUp": "1.0500",
-                 "multiplierDown": "0.9500", "multiplierDecimal": "4"}],
+                {"filterType": "PERCENT_PRICE", "multiplierUp": f"{PERCENT_UP:f}",
+                 "multiplierDown": f"{PERCENT_DOWN:f}", "multiplierDecimal": "4"}],
             "orderTypes": ORDER_TYPES, "timeInForce": TIME_IN_FORCE,
             "permissionSets": ["GRID", "COPY"]}
 
-    def check(self, *, type_: str, qty: Decimal, price: Decimal | None,
-              last: Decimal | None, reduce_only: bool) -> None:
+    def check(self, *, side: str, type_: str, qty: Decimal, price: Decimal | None,
+              mark: Decimal, reduce_only: bool) -> None:
         """Raise the venue's error for the first filter ``qty``/``price`` break."""
         if price is not None:
-            if price <= 0 or price < self.min_price:
-                raise BinanceError(-4016 if price > 0 else -4014,
-                                   "Limit price can't be lower than "
-                                   f"{_text(self.min_price)}.")
+            if decimals(price.normalize()) > decimals(self.tick_size):
+                raise BinanceError(-1111, PRECISION)
+            if price < self.min_price:
+                raise BinanceError(-4013, "Price less than min price.")
             if price > self.max_price:
-                raise BinanceError(-4024, "Limit price can't be higher than "
-                                          f"{_text(self.max_price)}.")
-            if not is_multiple(price, self.tick_size):
+                raise BinanceError(-4002, "Price greater than max price.")
+            if not is_multiple(price - self.min_price, self.tick_size):
                 raise BinanceError(-4014, "Price not increased by tick size.")
+        if decimals(qty.normalize()) > decimals(self.step_size):
+            raise BinanceError(-1111, PRECISION)
         if qty <= 0:
-            raise BinanceError(-4003, "Quantity less than or equal to zero.")
-        if not is_multiple(qty, self.step_size):
-            raise BinanceError(-1111, "Precision is over the maximum defined for this asset.")
+            raise BinanceError(-4003, "Quantity less than zero.")
         if qty < self.min_qty:
-            raise BinanceError(-4003, "Quantity less than or equal to zero.")
+            raise BinanceError(-4004, "Quantity less than min quantity.")
         max_qty = self.market_max_qty if type_ == "MARKET" else self.max_qty
         if qty > max_qty:
             raise BinanceError(-4005, "Quantity greater than max quantity.")
-        reference = price if price is not None else last
-        if not reduce_only and reference is not None and qty * reference < self.min_notional:
-            raise errors.min_notional(int(self.min_notional)
-                                      if self.min_notional == int(self.min_notional)
-                                      else self.min_notional)
+        if not is_multiple(qty - self.min_qty, self.step_size):
+            raise BinanceError(-4023, "Qty not increased by step size.")
+        if price is not None and mark > 0:
+            if side == "BUY" and price > mark * PERCENT_UP:
+                raise BinanceError(-4016, "Price is higher than mark price multiplier cap.")
+            if side == "SELL" and price < mark * PERCENT_DOWN:
+                raise BinanceError(-4024, "Price is lower than mark price multiplier floor.")
+        reference = price if price is not None else mark
+        if not reduce_only and reference > 0 and qty * reference < self.min_notional:
+            raise errors.min_notional(_text(self.min_notional))
 
 
 def _rules(symbol: str, tick: str, min_price: str, max_price: str, max_qty: str,
