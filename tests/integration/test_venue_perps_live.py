@@ -143,8 +143,8 @@ def test_a_venue_liquidation_is_booked_as_a_liquidation_event(tmp_path: Path):
     assert len(liq) == 1 and liq[0]["source"] == "autoclose"
     # isolated short 0.331 at 30149.9 on 3x: margin 0.331 x 30149.9 / 3 = 3326.5390; the
     # venue closes it at the bankruptcy price 30149.9 + 3326.5390 / 0.331 = 40199.867
-    # (the emulator floors it to 40199.86), no fee: the whole margin is lost
-    assert (liq[0]["qty"], liq[0]["price"], liq[0]["fee"]) == (-0.331, 40199.86, 0.0)
+    # (floored to the 0.1 tick: 40199.8), no fee: the whole margin is lost
+    assert (liq[0]["qty"], liq[0]["price"], liq[0]["fee"]) == (-0.331, 40199.8, 0.0)
     assert liq[0]["engine_ts"] == START + 11 * HOUR  # found by the next reconciliation
     assert summary.liquidations == 1 and "liquidation" in summary.alerts[0]
     engine = session.runner.engine
@@ -152,7 +152,7 @@ def test_a_venue_liquidation_is_booked_as_a_liquidation_event(tmp_path: Path):
     assert len(orders) == 1 and orders[0].side.value == "buy"
     assert [e["kind"] for e in engine.events if e["kind"] == "liquidation"] == ["liquidation"]
     closed = [(f.side.value, f.amount, f.price) for f in engine.fills if f.tag == "liquidation"]
-    assert closed == [("buy", 0.331, 40199.86)]
+    assert closed == [("buy", 0.331, 40199.8)]
     report = replay(session.journal_path, LongShortMomentum(**PARAMS), load_profile("perps"))
     assert report.ok, report.format()
     assert len(report.liquidations) == 1
