@@ -61,7 +61,9 @@ accepts the exchange's state: ``tradeloom reconcile CONFIG --accept`` (audited).
 
 Perpetual swaps (``symbols = ["BTC/USDT:USDT"]``) need the venue's derivatives client:
 ``[exchange] id = "binanceusdm"`` (``market_type`` then defaults to ``swap``; a perpetual
-on a spot client is refused). ``[perps]``: ``margin_mode`` (``isolated``/``cross``, every
+on a spot client is refused unless the client loads linear markets too: Binance
+``fetchMarkets`` types ``["spot", "linear"]``, spot and perpetuals on one client, as
+``FundingCarry`` needs). ``[perps]``: ``margin_mode`` (``isolated``/``cross``, every
 perpetual) and ``[perps.leverage]`` (per symbol), applied before the strategy's
 ``on_start`` - live sets them on the venue first and refuses to start when the venue
 refuses (``app.session.venue_perp_settings``). Funding, positions, reconciliation and
@@ -269,11 +271,14 @@ class LiveConfig(StrictModel):
         """Perpetual symbols (``BTC/USDT:USDT``) need the venue's derivatives client:
         ``exchange.market_type = "swap"`` (``binanceusdm`` implies it)."""
         perps = [s for s in self.symbols if is_perp_symbol(s)]
-        if perps and self.exchange.market_type == "spot":
+        types = (self.exchange.ccxt_options().get("fetchMarkets") or {}).get("types") or []
+        if perps and self.exchange.market_type == "spot" and "linear" not in types:
             raise ValueError(
                 f"{perps} are perpetual swaps but exchange.market_type is 'spot' "
                 f"({self.exchange.id!r}); use the venue's futures client (exchange.id = "
-                "'binanceusdm' for Binance USDⓈ-M) or set exchange.market_type = 'swap'")
+                "'binanceusdm' for Binance USDⓈ-M), set exchange.market_type = 'swap', or "
+                "load both kinds of markets on one client (Binance: [exchange.options."
+                "fetchMarkets] types = [\"spot\", \"linear\"])")
         unknown = sorted(set(self.perps.leverage) - set(perps))
         if unknown:
             raise ValueError(f"perps.leverage names {unknown}, which are not perpetual symbols "
