@@ -25,8 +25,8 @@ booked). ``events(until)`` asks the venue only for symbols whose next funding ti
 or before ``until`` (the latest bar close the runner is about to step), so a session
 makes one request per symbol per funding period, not one per bar. A funding time the
 venue has not published yet is asked for again next round; one that stays missing for a
-whole interval (the venue paid nothing: no position, or no funding at that time) is
-passed over, with a ``funding_missing`` report.
+whole interval is passed over, with a ``funding_missing`` report (live: only while the
+session holds a position in the symbol; a flat one is paid nothing).
 
 >>> FundingSource.next_due(cursor=0, interval_ms=28_800_000)
 28800000
@@ -74,10 +74,14 @@ class FundingSource:
     """The funding events of ``markets``' perpetuals (see the module docstring)."""
 
     def __init__(self, client: Any, markets: Mapping[str, MarketSpec], *, live: bool,
-                 report: Report | None = None) -> None:
+                 report: Report | None = None,
+                 holds: Callable[[str], bool] | None = None) -> None:
         self.client = client
         self.live = live
         self.report = report
+        #: Whether the session holds a position in a symbol (live: a venue pays nothing on
+        #: a flat symbol, so a missing payment is worth a report only while one is held).
+        self.holds = holds
         self.intervals = {s: spec.contract.funding_interval_ms
                           for s, spec in sorted(markets.items()) if spec.contract is not None}
         self.cursor: dict[str, int] = {}
@@ -115,7 +119,8 @@ class FundingSource:
             if found:
                 self.cursor[symbol] = max(f.event.ts for f in found)
             elif until >= due + interval:  # a whole interval later: the venue paid nothing
-                if self.report is not None:
+                expected = not self.live or self.holds is None or self.holds(symbol)
+                if self.report is not None and expected:
                     self.report("funding_missing", {"symbol": symbol, "ts": due, "until": until,
                                                     "live": self.live})
                 self.cursor[symbol] = due

@@ -443,7 +443,8 @@ async def open_live(config: LiveConfig, *, confirm_live: bool, broker_factory: B
                              id_source=start.ids)
         apply_perp_settings(engine.portfolio, config.perps.model_dump(), markets)
         feed, ticks = _feeds(config, client, clock, _reporter(sj))
-        funding = FundingSource(client, markets, live=True, report=_reporter(sj))
+        funding = FundingSource(client, markets, live=True, report=_reporter(sj),
+                                holds=lambda s: engine.portfolio.perp_position(s) != 0.0)
         journal, journal_path = open_session_journal(config, "live", run_id, clock, audit,
                                                      secrets=secrets)
     except BaseException:
