@@ -25,8 +25,10 @@ booked). ``events(until)`` asks the venue only for symbols whose next funding ti
 or before ``until`` (the latest bar close the runner is about to step), so a session
 makes one request per symbol per funding period, not one per bar. A funding time the
 venue has not published yet is asked for again next round; one that stays missing for a
-whole interval is passed over, with a ``funding_missing`` report (live: only while the
-session holds a position in the symbol; a flat one is paid nothing).
+whole interval, with nothing later published either, is passed over with a
+``funding_missing`` report (live: only while the session holds a position in the
+symbol; a flat one is paid nothing); once a later funding time is published, the
+history is complete up to it and the cursor moves there.
 
 >>> FundingSource.next_due(cursor=0, interval_ms=28_800_000)
 28800000
