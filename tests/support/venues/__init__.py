@@ -13,6 +13,14 @@ ccxt needs (including why ccxt 4.5.90's Binance websocket login raises
   websocket API ``/ws-api/v3`` (``userDataStream.subscribe.signature``).
 - :class:`~venues.okx_spot.OkxSpotEmulator`: REST ``/api/v5/*`` (orders through
   ``trade/batch-orders``, as ccxt sends them) and ``/ws/v5/private`` (``orders``).
+- :class:`~venues.binance_usdm.BinanceUsdmEmulator`: Binance USDⓈ-M perpetuals, REST
+  ``/fapi/v1|v2|v3/*`` and the listenKey user data stream (``/private/ws``): one-way
+  positions, leverage brackets, margin, funding, liquidation. For the product's
+  factory: ``ExchangeSettings(id="binanceusdm", api_url=emu.api_url, ws_url=emu.ws_url,
+  options=emu.ccxt_options())`` (NOTES.md "Binance USDⓈ-M": futures error codes map
+  to ccxt classes only with ``emu.ccxt_exceptions()`` passed as ``exceptions``).
+- :class:`~venues.binance_usdm.combined.BinanceSpotPerpEmulator`: both on one server
+  for one ``ccxt.binance`` client (spot ``BTC/USDT`` and perpetual ``BTC/USDT:USDT``).
 
 Driving one from a test (a context manager on a free port; stop() on exit)::
 
@@ -51,6 +59,7 @@ calls a private currencies endpoint in ``load_markets`` otherwise);
 """
 
 from venues.binance_spot import BinanceSpotEmulator
+from venues.binance_usdm import BinanceUsdmEmulator
 from venues.okx_spot import OkxSpotEmulator
 
-__all__ = ["BinanceSpotEmulator", "OkxSpotEmulator"]
+__all__ = ["BinanceSpotEmulator", "BinanceUsdmEmulator", "OkxSpotEmulator"]

@@ -225,6 +225,19 @@ class LoopbackServer:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
+    def attach(self, host: LoopbackServer) -> None:
+        """Serve through ``host``'s running server (one server hosting several venues'
+        routes): ``port``, ``loop`` and :meth:`call_soon` delegate to it until
+        :meth:`detach`. The host owns the lifecycle; do not ``stop()`` an attached
+        server."""
+        if host._runtime is None:
+            raise RuntimeError(f"{type(host).__name__} is not running; start it first")
+        self._runtime = host._runtime
+
+    def detach(self) -> None:
+        """Undo :meth:`attach` (the host has stopped)."""
+        self._runtime = None
+
     def call_soon(self, fn: Callable[[], Any]) -> None:
         """Run ``fn`` on the server loop (FIFO with every other ``call_soon``)."""
         if self._runtime is not None:
