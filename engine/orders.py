@@ -169,7 +169,9 @@ class Order:
         self.updated_ts = ts
         if reason:
             self.reason = reason
-        self.history.append((ts, new.value))
+        # ``_value_`` is the member's value itself (the ``value`` property returns it through a
+        # Python-level descriptor call: one per transition, two per order at least).
+        self.history.append((ts, new._value_))
 
 
 @dataclass(frozen=True, slots=True)

@@ -625,7 +625,8 @@ class Engine(StrategyData, OrderEntry, PerpSteps):
         if pf.dust_reports:
             self._report_dust(first)
         # Cash and fees changed: the change belongs to the step being built (row len(ts)).
-        self._chg_row.append(len(self._rec_ts))
+        rec_ts = self._rec_ts
+        self._chg_row.append(rec_ts._flushed + len(rec_ts.buf))  # len(rec_ts), without a call
         self._chg_cash.append(pf.cash)
         self._chg_fees.append(pf.fees_paid)
         risk_on_fill = self._risk_on_fill
