@@ -252,6 +252,50 @@ class Fill:
         return -(self.amount + self.base_fee())
 
 
+def _fill_init(
+    self: Fill,
+    order_id: int,
+    symbol: str,
+    side: Side,
+    ts: int,
+    price: float,
+    amount: float,
+    fee: float,
+    liquidity: Liquidity,
+    client_id: str = "",
+    tag: str = "",
+    strategy_id: str = "",
+    fee_currency: str = "",
+    fee_cost: float = 0.0,
+) -> None:
+    """``Fill.__init__``: the dataclass's own, with each field stored through its slot's
+    setter instead of ``object.__setattr__(self, name, value)`` (how a frozen dataclass
+    stores them: a call that looks the name up, per field), which made a fill cost three
+    times an ``Order``; then ``__post_init__`` checks the values, as before. The instance
+    stays frozen: assigning an attribute still raises ``FrozenInstanceError``."""
+    _set_order_id(self, order_id)
+    _set_symbol(self, symbol)
+    _set_side(self, side)
+    _set_ts(self, ts)
+    _set_price(self, price)
+    _set_amount(self, amount)
+    _set_fee(self, fee)
+    _set_liquidity(self, liquidity)
+    _set_client_id(self, client_id)
+    _set_tag(self, tag)
+    _set_strategy_id(self, strategy_id)
+    _set_fee_currency(self, fee_currency)
+    _set_fee_cost(self, fee_cost)
+    self.__post_init__()
+
+
+(_set_order_id, _set_symbol, _set_side, _set_ts, _set_price, _set_amount, _set_fee,
+ _set_liquidity, _set_client_id, _set_tag, _set_strategy_id, _set_fee_currency,
+ _set_fee_cost) = (getattr(Fill, name).__set__ for name in Fill.__dataclass_fields__)
+_fill_init.__qualname__ = "Fill.__init__"
+Fill.__init__ = _fill_init  # type: ignore[method-assign]
+
+
 def _fee_cost_problem(cost: float, currency: str, liquidity: Liquidity) -> str:
     """What is impossible about a fee charged in ``currency`` ("" when nothing is)."""
     if not math.isfinite(cost):
