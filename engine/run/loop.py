@@ -328,6 +328,7 @@ class Engine(StrategyData, OrderEntry, PerpSteps):
         flush_rows = self._flush_rows
         advance = self._advance
         after_broker = self._after_broker
+        apply_fills = self._apply_fills
         dispatch = self._dispatch_updates
         step_other = self._step_other
         bar_type = Bar
@@ -370,8 +371,11 @@ class Engine(StrategyData, OrderEntry, PerpSteps):
                 close = event[6]
                 if broker_last is None or symbol in working:
                     fills = broker_on_bar(event)
-                    if fills or engine._live_orders:
-                        after_broker(fills)
+                    if fills:  # _after_broker(fills), inlined
+                        apply_fills(fills)
+                        dispatch()
+                    elif engine._live_orders:
+                        dispatch()
                 else:  # what broker.on_bar does for a symbol with no working order
                     broker_last[symbol] = close
                     if engine._live_orders:

@@ -144,8 +144,12 @@ class ExchangeCore(Funds, PerpFunds):
     def _finish(self, w: Working, status: OrderStatus, ts: int, reason: str) -> None:
         """Take a working order off the book; cascade to a bracket's held legs."""
         order = w.order
-        self._move(order, status, ts, reason)
-        self._by_id.pop(order.id, None)
+        order.transition(status, ts, reason)  # self._move(order, status, ts, reason), inlined
+        oid = order.id
+        updates = self._updates
+        updates.pop(oid, None)
+        updates[oid] = order
+        self._by_id.pop(oid, None)
         lst = self._working.get(order.symbol)
         if lst is not None:
             lst.remove(w)
@@ -345,7 +349,11 @@ class ExchangeCore(Funds, PerpFunds):
         quote_sized = quote_amount is not None and order.filled == 0.0
         pct_sized = order.target_pct is not None and order.filled == 0.0
         if quote_sized:
-            want = sized = spec.round_amount(self._max_buy(w, touch.price, quote_amount, liq))  # type: ignore[arg-type]
+            # ``_max_buy``'s first case (fee in the quote currency, no fee asset), inlined.
+            most = (fees.max_amount(spec, touch.price, quote_amount, liq)  # type: ignore[arg-type]
+                    if w.quote_fees and self.fee_asset is None
+                    else self._max_buy(w, touch.price, quote_amount, liq))  # type: ignore[arg-type]
+            want = sized = spec.round_amount(most)
         elif pct_sized:
             want = self._perp_target_amount(w, touch.price, liq)
             if want <= 0.0:
