@@ -289,9 +289,13 @@ def _fill_init(
     self.__post_init__()
 
 
+_FILL_FIELDS = tuple(Fill.__dataclass_fields__)
+if _FILL_FIELDS != _fill_init.__code__.co_varnames[1:1 + len(_FILL_FIELDS)]:
+    # A field added, removed or moved in Fill must be stored by _fill_init too.
+    raise TypeError(f"Fill's fields {_FILL_FIELDS} differ from _fill_init's parameters")
 (_set_order_id, _set_symbol, _set_side, _set_ts, _set_price, _set_amount, _set_fee,
  _set_liquidity, _set_client_id, _set_tag, _set_strategy_id, _set_fee_currency,
- _set_fee_cost) = (getattr(Fill, name).__set__ for name in Fill.__dataclass_fields__)
+ _set_fee_cost) = (getattr(Fill, name).__set__ for name in _FILL_FIELDS)
 _fill_init.__qualname__ = "Fill.__init__"
 Fill.__init__ = _fill_init  # type: ignore[method-assign]
 
