@@ -17,8 +17,12 @@ For each scenario three implementations do the same work on the same bars:
    strategy (``tradeloom.research.strategies.SmaCross``, all-in via
    ``target_percent``), through ``engine.backtest.backtest_arrays`` (in memory, no
    store): bars built from arrays, the loop, the simulated broker, the portfolio,
-   streaming indicators, and the result (frames, trades, metrics). The time is
-   split into ``run`` (bars + loop) and ``collect`` (building the result).
+   streaming indicators, and the result. The time is split into ``run`` (bars + loop)
+   and ``collect`` (building the result: its checks, the round-trip trades and the
+   equity frame, which the benchmark reads). The orders and fills frames and the
+   metrics are built when first read (``engine.results.deferred``): the benchmark
+   reads them inside the timed span (a report reads them; the floor defers nothing)
+   and prints their share of ``collect``.
 2. **floor**: the pure-Python floor: a plain loop that builds one ``Bar``
    NamedTuple per bar, pushes and pops it through a ``heapq``, updates two
    streaming SMAs (running sums over ring buffers) per symbol and detects the
@@ -28,9 +32,14 @@ For each scenario three implementations do the same work on the same bars:
 
 Targets (issue 3): engine >= 400,000 bars/s on ``single`` and engine time <= 3x the
 floor's; peak memory of the ``single`` run < 1 GB. Issue 16 asks for >= 600,000 bars/s
-and <= 1.5x the floor on ``single``, printed separately (not met yet: the no-order part of
-the run is about 1.15x the floor; the ~27,000 orders and fills cost about 13 us each in
-the loop, most of it the simulated broker's submit and fill, plus the result build).
+and <= 1.5x the floor on ``single``, printed separately: neither is met (about 570,000
+bars/s on a quiet machine with the deferred fields read, about 2x the floor). The same SMA strategy placing no order already takes about 1.3x the
+floor (four Python calls per bar: the step, ``on_bar`` and two streaming SMA updates,
+where the floor runs one inline loop), and the ~27,000 orders and fills add about 13 us
+each in the loop (order entry, the simulated broker's submit and fill, the portfolio)
+and 3.5 us each in the result build. The floor's own time moves with the machine's load
+(0.73 to 1.0 s CPU over one day on this VM), more than the engine's ratio target allows
+for.
 
 Method: each scenario runs in a fresh child process (so its peak RSS, ``ru_maxrss`` after
 the first engine run, is its own). Round 0 runs engine, floor and njit once each: the
@@ -115,14 +124,22 @@ def bench_engine(data: dict[str, BarArrays], profile: bool) -> dict[str, float]:
         drive(engine, bars)
     t1 = time.perf_counter()
     result = collect(engine, timeframe="1m")
+    trades = float(len(result.trades))
+    final_equity = float(result.equity["equity"].iloc[-1])
+    t_eager = time.perf_counter()
+    # The fields the result builds on first read (engine.results.deferred) are counted:
+    # a backtest's report reads them, and the floor has nothing to defer.
+    result.orders, result.fills, result.metrics  # noqa: B018
     t2 = time.perf_counter()
+    cpu = time.process_time() - c0
     return {
         "run_s": t1 - t0,
         "collect_s": t2 - t1,
         "seconds": t2 - t0,
-        "cpu_s": time.process_time() - c0,
-        "trades": float(len(result.trades)),
-        "final_equity": float(result.equity["equity"].iloc[-1]),
+        "cpu_s": cpu,
+        "deferred_s": t2 - t_eager,
+        "trades": trades,
+        "final_equity": final_equity,
     }
 
 
@@ -319,7 +336,8 @@ def report(scenario: str, r: dict[str, float]) -> None:
         print(f"  {name:<7} wall {secs:7.3f} s {bars / secs:>13,.0f} bars/s ({lo:,.0f}-{hi:,.0f}) | cpu {cpu:7.3f} s "
               f"| trades {r[f'{name}_trades']:,.0f}")
     print(f"  engine split: run (bars + loop) {r['engine_run_s']:.3f} s "
-          f"({bars / r['engine_run_s']:,.0f} bars/s), collect (results) {r['engine_collect_s']:.3f} s")
+          f"({bars / r['engine_run_s']:,.0f} bars/s), collect (results) {r['engine_collect_s']:.3f} s, "
+          f"of which the orders/fills frames and metrics built on first read {r['engine_deferred_s']:.3f} s")
     print(f"  cold round (first run in a fresh process): engine {r['engine_cold_seconds']:.3f} s "
           f"({bars / r['engine_cold_seconds']:,.0f} bars/s; run {r['engine_cold_run_s']:.3f} s, collect "
           f"{r['engine_cold_collect_s']:.3f} s), floor {r['floor_cold_seconds']:.3f} s")

@@ -169,7 +169,9 @@ class Order:
         self.updated_ts = ts
         if reason:
             self.reason = reason
-        self.history.append((ts, new.value))
+        # ``_value_`` is the member's value itself (the ``value`` property returns it through a
+        # Python-level descriptor call: one per transition, two per order at least).
+        self.history.append((ts, new._value_))
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,6 +250,54 @@ class Fill:
         if Side(self.side) is _SIDE_BUY:
             return self.amount - self.base_fee()
         return -(self.amount + self.base_fee())
+
+
+def _fill_init(
+    self: Fill,
+    order_id: int,
+    symbol: str,
+    side: Side,
+    ts: int,
+    price: float,
+    amount: float,
+    fee: float,
+    liquidity: Liquidity,
+    client_id: str = "",
+    tag: str = "",
+    strategy_id: str = "",
+    fee_currency: str = "",
+    fee_cost: float = 0.0,
+) -> None:
+    """``Fill.__init__``: the dataclass's own, with each field stored through its slot's
+    setter instead of ``object.__setattr__(self, name, value)`` (how a frozen dataclass
+    stores them: a call that looks the name up, per field), which made a fill cost three
+    times an ``Order``; then ``__post_init__`` checks the values, as before. The instance
+    stays frozen: assigning an attribute still raises ``FrozenInstanceError``."""
+    _set_order_id(self, order_id)
+    _set_symbol(self, symbol)
+    _set_side(self, side)
+    _set_ts(self, ts)
+    _set_price(self, price)
+    _set_amount(self, amount)
+    _set_fee(self, fee)
+    _set_liquidity(self, liquidity)
+    _set_client_id(self, client_id)
+    _set_tag(self, tag)
+    _set_strategy_id(self, strategy_id)
+    _set_fee_currency(self, fee_currency)
+    _set_fee_cost(self, fee_cost)
+    self.__post_init__()
+
+
+_FILL_FIELDS = tuple(Fill.__dataclass_fields__)
+if _FILL_FIELDS != _fill_init.__code__.co_varnames[1:1 + len(_FILL_FIELDS)]:
+    # A field added, removed or moved in Fill must be stored by _fill_init too.
+    raise TypeError(f"Fill's fields {_FILL_FIELDS} differ from _fill_init's parameters")
+(_set_order_id, _set_symbol, _set_side, _set_ts, _set_price, _set_amount, _set_fee,
+ _set_liquidity, _set_client_id, _set_tag, _set_strategy_id, _set_fee_currency,
+ _set_fee_cost) = (getattr(Fill, name).__set__ for name in _FILL_FIELDS)
+_fill_init.__qualname__ = "Fill.__init__"
+Fill.__init__ = _fill_init  # type: ignore[method-assign]
 
 
 def _fee_cost_problem(cost: float, currency: str, liquidity: Liquidity) -> str:

@@ -62,7 +62,7 @@ class SMA(_Single):
     (2, True)
     """
 
-    __slots__ = ("_buf", "_cnt", "_last", "_pos", "_run", "_s", "period", "value", "warmup")
+    __slots__ = ("_buf", "_last", "_pos", "_run", "_s", "_warm", "period", "value", "warmup")
 
     def __init__(self, period: int) -> None:
         self.period = check_period("sma", "period", period)
@@ -73,7 +73,7 @@ class SMA(_Single):
         """Forget all values; the next update starts a new warm-up."""
         self._buf = [0.0] * self.period
         self._pos = 0
-        self._cnt = 0
+        self._warm = False  # the window has been full once since the last reset
         self._s = 0.0
         self._run = 0
         self._last = 0.0
@@ -95,6 +95,9 @@ class SMA(_Single):
             s = 0.0
             for w in buf:
                 s += w
+            # The first wrap after a reset is the ``period``-th value: the window is full
+            # from here on (a flag instead of a count: one check per update, not three).
+            self._warm = True
         self._pos = pos
         self._s = s
         if x == self._last and self._run > 0:
@@ -103,12 +106,8 @@ class SMA(_Single):
             run = 1
             self._last = x
         self._run = run
-        n = self._cnt
-        if n < p:
-            n += 1
-            self._cnt = n
-            if n < p:
-                return NAN
+        if not self._warm:
+            return NAN
         v = x if run >= p else s / p
         self.value = v
         return v

@@ -24,7 +24,7 @@ with the keys of ``METRIC_KEYS`` in that order.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import mul
 from typing import Any
@@ -72,6 +72,7 @@ __all__ = [
     "ColumnKind",
     "check_final_positions",
     "EquityCurve",
+    "build_parts",
     "compute_metrics",
 ]
 
@@ -280,55 +281,14 @@ class BacktestResult(PandasViews):
         each round trip closed "back to flat" within ``POSITION_RTOL`` of what it traded
         (see ``trades``) and the holding kept that float remainder.
         """
-        tf_ms = timeframe_to_ms(timeframe)
-        if not (
-            isinstance(initial_cash, (int, float))
-            and math.isfinite(initial_cash)
-            and initial_cash > 0
-        ):
-            raise ConfigError(
-                f"initial_cash must be a positive finite number, got {initial_cash!r}"
-            )
-        manifest_plain = check_json(dict(manifest), "manifest")
-        events_plain = [
-            check_json(as_mapping(e, f"events[{i}]"), f"events[{i}]") for i, e in enumerate(events)
-        ]
-        marks = {str(k): float(v) for k, v in sorted(final_marks.items())}
-        positions = {str(k): float(v) for k, v in sorted(final_positions.items())}
-        final_ts = int(equity.ts[-1]) if len(equity) else None
-        # Each fill attribute is read once, into lists shared by trades, fills and metrics.
-        fill_cols = fill_columns(fills)
-        dust = {int(e["fill"]): float(e["amount"]) for e in events_plain
-                if e.get("kind") == "dust" and "fill" in e}
-        rows = trade_rows(fill_cols, timeframe_ms=tf_ms, final_ts=final_ts, final_marks=marks,
-                          dust=dust)
-        if final_positions:
-            check_final_positions(rows, positions, fill_cols)
-        trades = trades_frame_from_rows(rows)
-        result = cls(
-            orders=orders_frame(orders),
-            fills=fills_frame_from_columns(fill_cols),
-            trades=trades,
-            equity=equity.to_frame(),
-            risk_decisions=records_frame(risk_decisions),
-            metrics=compute_metrics(
-                equity,
-                trades,
-                # the same products and left-to-right sums as iterating the fills
-                traded_notional=float(sum(map(mul, fill_cols["price"], fill_cols["amount"]))),
-                fees_paid=float(sum(fill_cols["fee"])),
-                timeframe=timeframe,
-                initial_cash=float(initial_cash),
-            ),
-            manifest=manifest_plain,
-            events=events_plain,
-            timeframe=timeframe,
-            initial_cash=float(initial_cash),
-            quote_currency=str(quote_currency),
-            final_positions=positions,
-            final_marks=marks,
+        fields, pending = build_parts(
+            orders=orders, fills=fills, equity=equity, timeframe=timeframe,
+            initial_cash=initial_cash, quote_currency=quote_currency, manifest=manifest,
+            risk_decisions=risk_decisions, events=events, final_positions=final_positions,
+            final_marks=final_marks,
         )
-        return result
+        # The pending parts in the order they were always built in: orders, fills, metrics.
+        return cls(**fields, **{name: make() for name, make in pending.items()})
 
     # ------------------------------------------------------------------ derivatives
 
@@ -450,6 +410,85 @@ class BacktestResult(PandasViews):
             f"fills={len(self.fills)}, trades={len(self.trades)}, "
             f"final_equity={self.metrics.get('final_equity')!r})"
         )
+
+
+Pending = dict[str, Callable[[], Any]]
+"""``build_parts``' fields still to build: name -> a function building it (at most once)."""
+
+
+def build_parts(
+    *,
+    orders: Sequence[Order],
+    fills: Sequence[Fill],
+    equity: EquityCurve,
+    timeframe: str,
+    initial_cash: float,
+    quote_currency: str,
+    manifest: Mapping[str, Any],
+    risk_decisions: Sequence[Mapping[str, Any]] = (),
+    events: Sequence[Mapping[str, Any]] = (),
+    final_positions: Mapping[str, float] = {},
+    final_marks: Mapping[str, float] = {},
+) -> tuple[dict[str, Any], Pending]:
+    """What :meth:`BacktestResult.build` assembles, in two parts: the fields built now
+    (every check that can fail, the trades, the equity frame, the settings) and, for
+    ``orders``, ``fills`` and ``metrics``, a function that builds the field from values
+    fixed here (the orders as a new list, the fills' columns), so building it later gives
+    the field it would have been now. ``engine.results.deferred`` builds those on read.
+    """
+    tf_ms = timeframe_to_ms(timeframe)
+    if not (
+        isinstance(initial_cash, (int, float))
+        and math.isfinite(initial_cash)
+        and initial_cash > 0
+    ):
+        raise ConfigError(
+            f"initial_cash must be a positive finite number, got {initial_cash!r}"
+        )
+    manifest_plain = check_json(dict(manifest), "manifest")
+    events_plain = [
+        check_json(as_mapping(e, f"events[{i}]"), f"events[{i}]") for i, e in enumerate(events)
+    ]
+    marks = {str(k): float(v) for k, v in sorted(final_marks.items())}
+    positions = {str(k): float(v) for k, v in sorted(final_positions.items())}
+    final_ts = int(equity.ts[-1]) if len(equity) else None
+    # Each fill attribute is read once, into lists shared by trades, fills and metrics.
+    fill_cols = fill_columns(fills)
+    dust = {int(e["fill"]): float(e["amount"]) for e in events_plain
+            if e.get("kind") == "dust" and "fill" in e}
+    rows = trade_rows(fill_cols, timeframe_ms=tf_ms, final_ts=final_ts, final_marks=marks,
+                      dust=dust)
+    if final_positions:
+        check_final_positions(rows, positions, fill_cols)
+    trades = trades_frame_from_rows(rows)
+    order_list = list(orders)
+    cash = float(initial_cash)
+    fields: dict[str, Any] = {
+        "trades": trades,
+        "equity": equity.to_frame(),
+        "risk_decisions": records_frame(risk_decisions),
+        "manifest": manifest_plain,
+        "events": events_plain,
+        "timeframe": timeframe,
+        "initial_cash": cash,
+        "quote_currency": str(quote_currency),
+        "final_positions": positions,
+        "final_marks": marks,
+    }
+    pending: Pending = {
+        "orders": lambda: orders_frame(order_list),
+        "fills": lambda: fills_frame_from_columns(fill_cols),
+        "metrics": lambda: compute_metrics(
+            equity,
+            trades,
+            # the same products and left-to-right sums as iterating the fills
+            traded_notional=float(sum(map(mul, fill_cols["price"], fill_cols["amount"]))),
+            fees_paid=float(sum(fill_cols["fee"])),
+            timeframe=timeframe,
+            initial_cash=cash,
+        ),
+    }
+    return fields, pending
 
 
 def compute_metrics(

@@ -38,6 +38,7 @@ from tradeloom.engine.errors import ConfigError, DataError
 from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.orders import Bar
 from tradeloom.engine.ports import FeeModel, ModelSource, RiskGate, RiskHooks, SlippageModel
+from tradeloom.engine.results.deferred import DeferredResult
 from tradeloom.engine.results.result import BacktestResult, EquityCurve
 from tradeloom.engine.run.feeds import BarArrays, merge_bars
 from tradeloom.engine.run.funding_feed import FundingRates, with_funding
@@ -187,7 +188,11 @@ def _gc_frozen() -> Iterator[bool]:
 def collect(engine: Engine, *, timeframe: str, manifest: Mapping[str, Any] | None = None) -> BacktestResult:
     """Build the ``BacktestResult`` of a finished engine (with what exists before it frozen
     out of the collector's passes, as ``drive`` does: building the frames allocates
-    enough to start full passes, which would walk every order, fill and module)."""
+    enough to start full passes, which would walk every order, fill and module).
+
+    The result is a ``DeferredResult``: its ``orders`` and ``fills`` frames and its
+    metrics are built when first read (``engine.results.deferred``), equal to what an
+    eager build gives; the engine is finished, so its orders no longer change."""
     with _gc_frozen():
         return _collect(engine, timeframe=timeframe, manifest=manifest)
 
@@ -215,7 +220,7 @@ def _collect(engine: Engine, *, timeframe: str, manifest: Mapping[str, Any] | No
     }
     base_manifest.update(manifest or {})
     marks = pf.marks()
-    return BacktestResult.build(
+    return DeferredResult.build(  # orders, fills and metrics built on first read
         orders=engine.orders,
         fills=engine.fills,
         equity=EquityCurve.adopt_block(ts, block),  # fresh arrays: the equity frame adopts them

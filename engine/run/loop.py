@@ -328,6 +328,7 @@ class Engine(StrategyData, OrderEntry, PerpSteps):
         flush_rows = self._flush_rows
         advance = self._advance
         after_broker = self._after_broker
+        apply_fills = self._apply_fills
         dispatch = self._dispatch_updates
         step_other = self._step_other
         bar_type = Bar
@@ -370,8 +371,11 @@ class Engine(StrategyData, OrderEntry, PerpSteps):
                 close = event[6]
                 if broker_last is None or symbol in working:
                     fills = broker_on_bar(event)
-                    if fills or engine._live_orders:
-                        after_broker(fills)
+                    if fills:  # _after_broker(fills), inlined
+                        apply_fills(fills)
+                        dispatch()
+                    elif engine._live_orders:
+                        dispatch()
                 else:  # what broker.on_bar does for a symbol with no working order
                     broker_last[symbol] = close
                     if engine._live_orders:
@@ -628,7 +632,8 @@ class Engine(StrategyData, OrderEntry, PerpSteps):
         if pf.dust_reports:
             self._report_dust(first)
         # Cash and fees changed: the change belongs to the step being built (row len(ts)).
-        self._chg_row.append(len(self._rec_ts))
+        rec_ts = self._rec_ts
+        self._chg_row.append(rec_ts._flushed + len(rec_ts.buf))  # len(rec_ts), without a call
         self._chg_cash.append(pf.cash)
         self._chg_fees.append(pf.fees_paid)
         risk_on_fill = self._risk_on_fill

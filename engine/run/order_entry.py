@@ -43,6 +43,7 @@ class OrderEntry:
     _strategy_id: str
     _feed: dict[str, Any]
     _local_updates: list[Order]
+    _marks: dict[str, float]  # the portfolio's mark table (Portfolio.step_view)
     _dirty: bool
     _live_orders: bool
 
@@ -230,7 +231,7 @@ class OrderEntry:
 
     def target(self, symbol: str, amount: float | None, pct: float | None) -> Order | None:
         pf = self.portfolio
-        mark = pf.mark(symbol)
+        mark = self._marks.get(symbol, math.nan)  # pf.mark(symbol), without the call
         if not (mark > 0 and math.isfinite(mark)):
             raise StrategyError(
                 f"target on {symbol} at {self.ctx.now}: no price seen yet for {symbol}; "

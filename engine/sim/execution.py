@@ -137,13 +137,19 @@ class ExchangeCore(Funds, PerpFunds):
 
     def _move(self, order: Order, status: OrderStatus, ts: int, reason: str = "") -> None:
         order.transition(status, ts, reason)
-        self._note(order)
+        updates = self._updates  # self._note(order), inlined
+        updates.pop(order.id, None)
+        updates[order.id] = order
 
     def _finish(self, w: Working, status: OrderStatus, ts: int, reason: str) -> None:
         """Take a working order off the book; cascade to a bracket's held legs."""
         order = w.order
-        self._move(order, status, ts, reason)
-        self._by_id.pop(order.id, None)
+        order.transition(status, ts, reason)  # self._move(order, status, ts, reason), inlined
+        oid = order.id
+        updates = self._updates
+        updates.pop(oid, None)
+        updates[oid] = order
+        self._by_id.pop(oid, None)
         lst = self._working.get(order.symbol)
         if lst is not None:
             lst.remove(w)
@@ -217,10 +223,14 @@ class ExchangeCore(Funds, PerpFunds):
                     done_groups.add(g.id)
                     self._match_group(g, ts, o, h, l, volume, tick, fills)
                 continue
-            touch = self._touch(w, o, h, l, tick)
+            # A market order trades at the open (``_touch`` -> ``market_touch``, inlined).
+            touch = Touch(o, _TAKER, True) if order.type is _MARKET else self._touch(w, o, h, l, tick)
             if touch is not None:
                 self._execute(w, touch, ts, volume, fills)
-            self._after_bar(w, ts, h, l)
+            if order.tif is _GTC and order.type is not _TRAILING:
+                w.seen = True  # all ``_after_bar`` does for a GTC order that does not trail
+            else:
+                self._after_bar(w, ts, h, l)
         return fills
 
     def _match_group(
@@ -339,7 +349,11 @@ class ExchangeCore(Funds, PerpFunds):
         quote_sized = quote_amount is not None and order.filled == 0.0
         pct_sized = order.target_pct is not None and order.filled == 0.0
         if quote_sized:
-            want = spec.round_amount(self._max_buy(w, touch.price, quote_amount, liq))  # type: ignore[arg-type]
+            # ``_max_buy``'s first case (fee in the quote currency, no fee asset), inlined.
+            most = (fees.max_amount(spec, touch.price, quote_amount, liq)  # type: ignore[arg-type]
+                    if w.quote_fees and self.fee_asset is None
+                    else self._max_buy(w, touch.price, quote_amount, liq))  # type: ignore[arg-type]
+            want = sized = spec.round_amount(most)
         elif pct_sized:
             want = self._perp_target_amount(w, touch.price, liq)
             if want <= 0.0:
@@ -375,7 +389,10 @@ class ExchangeCore(Funds, PerpFunds):
             if order.price is not None and order.type in (_LIMIT, _STOP_LIMIT):
                 price = min(price, order.price) if side is _BUY else max(price, order.price)
             if quote_sized:
-                want = spec.round_amount(self._max_buy(w, price, quote_amount, liq))  # type: ignore[arg-type]
+                # At an unchanged price the size is the one computed above (the same pure
+                # function of the same price and balances): recomputed only when it moved.
+                want = sized if price == touch.price else spec.round_amount(
+                    self._max_buy(w, price, quote_amount, liq))  # type: ignore[arg-type]
             elif pct_sized:
                 want = self._perp_target_amount(w, price, liq)
         if quote_sized or pct_sized or w.check_notional:

@@ -118,7 +118,9 @@ class Funds:
     ) -> tuple[float, str]:
         """Cap ``amount`` to the free balance; ``(amount, reason to cancel the rest or "")``."""
         order, spec = w.order, w.spec
-        free_quote = self._free(w.quote)
+        free_quote = self._bal.get(w.quote)  # self._free(w.quote), inlined
+        if free_quote is None:
+            free_quote = self._bal[w.quote] = self.account.free(w.quote)
         if order.side is _BUY:
             if mode != QUOTE_FEE:  # the fee comes out of what is received: the notional pays
                 cost = price * amount
@@ -219,7 +221,13 @@ class Funds:
         fills after ``on_bar``)."""
         bal = self._bal
         base, quote = w.base, w.quote
-        free_base, free_quote = self._free(base), self._free(quote)
+        # self._free(base), self._free(quote), inlined (a fill's hot path)
+        free_base = bal.get(base)
+        if free_base is None:
+            free_base = self.account.free(base)
+        free_quote = bal.get(quote)
+        if free_quote is None:
+            free_quote = self.account.free(quote)
         if side is _BUY:
             bal[quote] = free_quote - (price * amount + fee)
             bal[base] = free_base + amount

@@ -165,3 +165,12 @@ def test_request_weight_over_the_minute_limit_is_429_then_a_418_ban(
     assert "418" in str(err.value)
     limiter.elapse(121)                 # the 2-minute ban is over, a new minute
     assert fut.fetch_time() == usdm.now_ms()
+
+
+def test_conditional_types_on_the_order_endpoint_are_4120(
+        usdm: BinanceUsdmEmulator, fut: ccxt.binanceusdm) -> None:
+    # STOP_MARKET & co. belong to the Algo Order API (ccxt sends them to
+    # /fapi/v1/algoOrder, which the emulator does not serve); the order endpoint says so
+    code = _raw_order(fut, side="SELL", type="STOP_MARKET", quantity="0.01",
+                      stopPrice="29000")
+    assert code == -4120

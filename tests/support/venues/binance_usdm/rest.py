@@ -57,6 +57,8 @@ if TYPE_CHECKING:
 
 _CLIENT_ID = re.compile(r"^[\.A-Z\:/a-z0-9_-]{1,36}$")
 Signed = Callable[[FuturesAccount, Params], Any]
+ALGO_TYPES = ("STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET",
+              "TRAILING_STOP_MARKET")
 
 
 class UsdmRest:
@@ -206,6 +208,12 @@ class UsdmRest:
         side, type_ = required(p, "side"), required(p, "type")
         if side not in ("BUY", "SELL"):
             raise BinanceError(-1117, "Invalid side.")
+        if type_ in ALGO_TYPES:
+            # conditional orders moved to the Algo Order API (POST /fapi/v1/algoOrder,
+            # which ccxt 4.5.90 uses for them and the emulator does not serve); the
+            # order endpoint refuses them with -4120 (text quoted in ccxt's exceptions)
+            raise BinanceError(-4120, "Order type not supported for this endpoint. Please "
+                                      "use the Algo Order API endpoints instead.")
         if type_ not in ("LIMIT", "MARKET"):
             raise BinanceError(-1116, "Invalid orderType.")
         position_side = p.get("positionSide") or "BOTH"
