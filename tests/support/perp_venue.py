@@ -11,11 +11,9 @@ of that instant, the last bar's close), but never past the open of a bar not yet
 stepped (``step_bar`` starts there). A bar is on the venue exactly when the session
 may know it, and venue and local time are one clock.
 
-**Emulator workaround** (:class:`SettleOnceUsdm`): slice 1 of the emulator settles a
-funding time twice when ``set_time`` reached it first and ``step_bar`` then steps the
-bar opening at it (``step_bar`` settles at its open without checking that the crossing
-already did). A venue settles each funding time once (Binance, "Introduction to
-Binance Futures Funding Rates"); the subclass skips a funding time already settled.
+Each funding time settles once even when ``set_time`` reaches it and ``step_bar`` then
+steps the bar opening at it (the emulator's rule, Binance's "Introduction to Binance
+Futures Funding Rates").
 
 The bars (:func:`trend_bars`) are an hourly path built to make ``LongShortMomentum``
 (fast 2, slow 4) go short on the way down and flip long on the way up, with the
@@ -115,22 +113,13 @@ class FuturesClock(ManualClock):
             self.emu.set_time(target)
 
 
-class SettleOnceUsdm(BinanceUsdmEmulator):
-    """The emulator, each funding time settled once (module docstring)."""
-
-    def _settle(self, funding_time: int) -> None:
-        if any(f.time == funding_time for m in self.engine.markets.values() for f in m.settled):
-            return
-        super()._settle(funding_time)
-
-
 @contextmanager
 def futures_venue(rates: Mapping[int, str] | None = None, usdt: str = "10000",
                   bars: list[Row] | None = None
-                  ) -> Iterator[tuple[SettleOnceUsdm, FuturesClock]]:
+                  ) -> Iterator[tuple[BinanceUsdmEmulator, FuturesClock]]:
     """A running emulator (one account holding ``usdt``, the funding ``rates``) and its
     clock 1 s after the open of bar ``WARMUP`` (the warm-up bars closed)."""
-    with SettleOnceUsdm([PERP]) as emu:
+    with BinanceUsdmEmulator([PERP]) as emu:
         emu.add_account(API_KEY, SECRET, {"USDT": usdt})
         emu.set_funding_rates(PERP, sorted((rates or {FUNDING_1: "0.0001",
                                                       FUNDING_2: "0.0003"}).items()))

@@ -33,6 +33,17 @@ def test_long_pays_positive_funding_at_the_mark(usdm: BinanceUsdmEmulator,
     assert D(fut.fetch_balance()["info"]["totalWalletBalance"]) == D("9999.82")
 
 
+def test_a_funding_time_reached_by_the_clock_and_then_by_its_bar_settles_once(
+        usdm: BinanceUsdmEmulator, fut: ccxt.binanceusdm) -> None:
+    usdm.set_time(T0 + 7 * H)
+    fut.create_order(BTC, "market", "buy", 0.01)     # fee 0.15 -> wallet 9999.85
+    usdm.set_funding_rates(BTC, [(T0 + 8 * H, "0.0001")])
+    usdm.set_time(T0 + 8 * H)                        # settles: 0.01 * 30000 * 0.0001 = 0.03
+    usdm.step_bar(BTC, _bar(T0 + 8 * H, "30000"))    # the bar opening at 08:00: nothing more
+    assert [h["amount"] for h in fut.fetch_funding_history(BTC)] == [-0.03]
+    assert D(fut.fetch_balance()["info"]["totalWalletBalance"]) == D("9999.82")
+
+
 def test_short_receives_positive_funding(usdm: BinanceUsdmEmulator,
                                          fut: ccxt.binanceusdm) -> None:
     usdm.set_time(T0 + 15 * H)

@@ -278,10 +278,13 @@ class Engine:
 
     # -- funding -----------------------------------------------------------------------
     def settle_funding(self, market_id: str, funding_time: int) -> None:
-        """Pay/receive funding on every open position of ``market_id`` at the mark."""
+        """Pay/receive funding on every open position of ``market_id`` at the mark, once
+        per funding time (a funding time reached twice, by the clock and then by the bar
+        opening at it, settles the first time only: Binance's funding FAQ, one exchange
+        of funding per funding timestamp)."""
         market = self.markets[market_id]
         rate = market.rate_for(funding_time)
-        if rate is None:
+        if rate is None or any(done.time == funding_time for done in market.settled):
             return
         market.settled.append(SettledFunding(funding_time, rate, market.mark))
         for account in self.accounts.values():
