@@ -246,7 +246,12 @@ class SizeLimits:
                     f"strategy {sid!r} position in {symbol} would be {{observed}} of equity, "
                     "limit {limit}",
                 )
-        if cfg.fee_aware_sizing and order.side is Side.BUY:
+        spec = self.markets.get(symbol)
+        if cfg.fee_aware_sizing and order.side is Side.BUY and not (
+                spec is not None and spec.is_perp):
+            # A perpetual buy costs margin, not its notional in cash (and one that covers a
+            # short frees margin): the simulated exchange's margin check (perp_funds) and
+            # the venue's size it; this cash cap is for spot buys.
             reserved = sum(
                 pending_notional(o, view.mark(o.symbol), fee) * (1.0 + fee)
                 for o in view.open_orders()

@@ -131,6 +131,9 @@ class OrderEntry:
                 order.quote_amount = float(decision.amount)
             else:
                 order.amount = float(decision.amount)
+                # A perpetual target is sized again at the fill; resized by risk, the
+                # approved amount is what trades (the fill must not undo the cut).
+                order.target_pct = None
             return True
         order.transition(OrderStatus.REJECTED, self.ctx.now, f"risk: {decision.reason}")
         self._local_updates.append(order)

@@ -105,3 +105,26 @@ def test_perpetual_limits_off_leave_the_config_dump_unchanged():
 def test_fractions_above_one_are_refused(setting):
     with pytest.raises(ValueError):
         RiskConfig(**{setting: 1.5})
+
+
+def test_a_target_resized_by_risk_trades_the_resized_amount():
+    """target_percent(1.0) at 10x leverage asks for 100 @100 (10,000 notional); the order
+    limit of 20 % of equity (2,000) resizes it to 20. A perpetual target is re-sized at the
+    fill from its percentage; once risk has cut it, the cut amount is what fills."""
+    res = run({0: lambda c: c.target_percent(S, 1.0)}, max_order_pct=0.2,
+              on_size_breach="resize")
+    d = decision(res)
+    assert d["approved"] and (d["requested"], d["amount"]) == (100.0, 20.0)
+    assert res.fills["amount"].tolist() == [20.0]
+    assert res.final_positions == {S: 20.0}
+
+
+def test_fee_aware_cash_sizing_leaves_perpetual_buys_to_the_margin_check():
+    """Short 150 @100 at 10x (margin 1,500), then buy 300 to flip long 150: the buy costs
+    1,500 of margin, not 30,000 of cash, so fee-aware cash sizing (a spot rule: a buy
+    pays its notional) does not cut it; the margin check at the fill lets it through."""
+    res = run({0: lambda c: c.sell(S, 150.0), 1: lambda c: c.buy(S, 300.0)},
+              fee_aware_sizing=True)
+    assert res.risk_decisions.empty
+    assert res.fills["amount"].tolist() == [150.0, 300.0]
+    assert res.final_positions == {S: 150.0}
