@@ -179,6 +179,16 @@ class Broker(Protocol):
         keep the rules they were accepted under, as on the exchange."""
         ...
 
+    def set_leverage(self, symbol: str, leverage: float) -> None:
+        """Set a perpetual's leverage where orders execute: a live venue raises
+        ``VenueSettingRefused`` when it refuses; the simulated exchange and a replay
+        have nothing to set (the portfolio holds the setting and checks the brackets)."""
+        ...
+
+    def set_margin_mode(self, symbol: str, mode: str) -> None:
+        """Set a perpetual's margin mode (``isolated``/``cross``), as ``set_leverage``."""
+        ...
+
 
 @runtime_checkable
 class LiveBroker(Broker, Protocol):

@@ -144,19 +144,14 @@ class CommandRecorder:
 
     # ------------------------------------------------------------------ perpetuals
     def set_leverage(self, symbol: str, leverage: float) -> None:
-        """The strategy's ``ctx.set_leverage``: to the venue when the broker is a live one
-        (it raises if refused); a simulated broker has nothing to set (the engine's
-        portfolio holds the setting). The session journals the settings in force after
-        ``on_start`` (``perp_settings``)."""
-        hook = getattr(self.inner, "set_leverage", None)
-        if hook is not None:
-            hook(symbol, leverage)
+        """The strategy's ``ctx.set_leverage``, passed to the wrapped broker (a live venue
+        raises if it refuses; a simulated one has nothing to set). Not a command: the
+        session journals the settings in force after ``on_start`` (``perp_settings``)."""
+        self.inner.set_leverage(symbol, leverage)
 
     def set_margin_mode(self, symbol: str, mode: str) -> None:
         """The strategy's ``ctx.set_margin_mode``, as ``set_leverage``."""
-        hook = getattr(self.inner, "set_margin_mode", None)
-        if hook is not None:
-            hook(symbol, mode)
+        self.inner.set_margin_mode(symbol, mode)
 
     def _known_client_id(self, order_id: int) -> str:
         for order in self.inner.open_orders():

@@ -178,6 +178,13 @@ class JournalBroker:
         """The session's new rules (nothing is matched here; kept for the record)."""
         self.markets.update(specs)
 
+    def set_leverage(self, symbol: str, leverage: float) -> None:
+        """Nothing to set: the venue accepted the session's settings (journaled as
+        ``perp_settings``); the replayed portfolio holds them."""
+
+    def set_margin_mode(self, symbol: str, mode: str) -> None:
+        """Nothing to set (``set_leverage``)."""
+
 
 def schedule(records: Sequence[Any], anchors: frozenset[str]) -> dict[int, list[Scheduled]]:
     """For each anchor record (by ``seq``): the ``order`` records that follow it, each

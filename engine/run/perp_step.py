@@ -101,9 +101,7 @@ class PerpSteps:
 
     def set_leverage(self, symbol: str, leverage: float) -> None:
         """Ask the broker (a live venue may refuse: it raises), then the portfolio."""
-        hook = getattr(self.broker, "set_leverage", None)
-        if hook is not None:
-            hook(symbol, float(leverage))
+        self.broker.set_leverage(symbol, float(leverage))
         self.portfolio.set_leverage(symbol, leverage)
 
     def set_margin_mode(self, symbol: str, mode: str) -> None:
@@ -113,9 +111,7 @@ class PerpSteps:
         except ValueError:
             raise ConfigError(f"margin mode {mode!r} for {symbol}: use 'isolated' or "
                               "'cross'") from None
-        hook = getattr(self.broker, "set_margin_mode", None)
-        if hook is not None:
-            hook(symbol, chosen.value)
+        self.broker.set_margin_mode(symbol, chosen.value)
         self.portfolio.set_margin_mode(symbol, chosen)
 
     def close_position(self, symbol: str, tag: str) -> Order | None:

@@ -465,6 +465,13 @@ class SimulatedBroker(ExchangeCore):
         """New rules for later orders (``Broker.update_markets``); working orders keep theirs."""
         self.markets.update(specs)
 
+    def set_leverage(self, symbol: str, leverage: float) -> None:
+        """Nothing to set: the simulated exchange reads each symbol's leverage and margin
+        mode from the account (the portfolio), which checks them against the brackets."""
+
+    def set_margin_mode(self, symbol: str, mode: str) -> None:
+        """Nothing to set (``set_leverage``)."""
+
     def result_events(self) -> list[dict[str, Any]]:
         """Each bar where the intrabar rule decided which order of a group filled first."""
         return [

@@ -313,6 +313,12 @@ class TestLiveShapedEvents:
         def update_markets(self, specs):
             pass  # the exchange's rules are the exchange's
 
+        def set_leverage(self, symbol, leverage):
+            pass  # no perpetuals here
+
+        def set_margin_mode(self, symbol, mode):
+            pass
+
         def result_events(self):
             return []
 
