@@ -23,7 +23,10 @@ dicts with ``ts``, ``kind``, ``breaker``, ``figures``) go into
 opposite to the current position and no larger than it (a sell that reduces a
 long). Exits are always approved, whatever is tripped, so risk never traps a
 position; a sell larger than the long is cut to the position under
-``long_only``. Everything else is an *entry* and goes through every check, first
+``long_only``. An order through zero (a perpetual flip) is both: the part that
+closes the position is an exit, and the size limits judge the new position as if the
+old one were closed (resized, the close is kept). Everything else is an *entry* and goes
+through every check, first
 refusal wins, in this order: kill switch, exchange/symbol status, breakers
 (daily loss, drawdown, loss streak), symbol cooldown, stale data, long-only,
 no-pyramiding, max open positions, trade rate, price band, then the size limits.
@@ -377,6 +380,7 @@ class RiskEngine:
         requested = order_size(order)
         pos = view.position(symbol)
         sign = order.side.sign
+        closing = 0.0
         base = {"ts": now, "order_id": order.id, "symbol": symbol, "requested": requested}
         # -- exits: always allowed (cut to the position under long_only)
         if order.reduce_only:
@@ -396,10 +400,11 @@ class RiskEngine:
                         what="sell {observed} exceeds the long position {limit}; cut to the position",
                     )
                 )
+            closing = abs(pos)  # through zero (a perpetual): the close is an exit
         refusal = self._refusal(order, view, pos, base)
         if refusal is not None:
             return self._keep(refusal)
-        decision = self._sizing.decide(order, view, pos, base)
+        decision = self._sizing.decide(order, view, pos, base, closing)
         if decision.approved:
             for window, _, _ in self._rates:
                 window.add(now)

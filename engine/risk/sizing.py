@@ -69,9 +69,14 @@ class SizeLimits:
         self.fees: FeeModel = fees if fees is not None else MakerTakerFees()
 
     def decide(
-        self, order: Order, view: RiskView, pos: float, base: dict[str, Any]
+        self, order: Order, view: RiskView, pos: float, base: dict[str, Any],
+        closing: float = 0.0,
     ) -> RiskDecision:
-        """Apply the size limits: approve, resize to the tightest cap, or reject."""
+        """Apply the size limits: approve, resize to the tightest cap, or reject.
+
+        ``closing`` is the part of the order that closes the opposite position (a
+        perpetual order through zero): an exit, free of the limits; the limits judge the
+        rest, the new position, as if the old one were already closed."""
         cfg = self.config
         symbol = order.symbol
         spec = self.markets.get(symbol)
@@ -80,7 +85,7 @@ class SizeLimits:
         if quote_sized:
             planned: float | None = base["requested"]  # the spend, fee included
         elif price > 0.0 and math.isfinite(price):
-            planned = order.amount * price
+            planned = (order.amount - closing) * price
         else:
             planned = None
         fee = self.fee(spec, planned)
@@ -88,7 +93,7 @@ class SizeLimits:
         if quote_sized:
             notional = base["requested"] / (1.0 + fee)
         elif price > 0.0 and math.isfinite(price):
-            notional = order.amount * price
+            notional = (order.amount - closing) * price
         else:
             if self._needs_price(min_notional):
                 return RiskDecision.reject(
@@ -101,7 +106,7 @@ class SizeLimits:
                     fix="place entries after the symbol's first bar",
                 )
             return RiskDecision.approve(**base)
-        caps = self.caps(order, view, pos, notional, fee)
+        caps = self.caps(order, view, pos, notional, fee, closing)
         if caps and caps[0][0] <= 0.0 and caps[0][1] is RiskCode.NO_EQUITY:
             return RiskDecision.reject(
                 RiskCode.NO_EQUITY,
@@ -129,12 +134,12 @@ class SizeLimits:
         if quote_sized:
             amount = cap * (1.0 + fee)
         else:
-            amount = cap / price
+            amount = closing + cap / price
             if spec is not None:
                 amount = spec.round_amount(amount)
         if always_resize:
             amount = _payable(amount, price, fee, limit, quote_sized, spec)
-        new_notional = amount / (1.0 + fee) if quote_sized else amount * price
+        new_notional = amount / (1.0 + fee) if quote_sized else (amount - closing) * price
         if amount <= 0.0 or (min_notional > 0.0 and new_notional < min_notional * (1 - EPS)):
             return RiskDecision.reject(
                 code,
@@ -158,7 +163,8 @@ class SizeLimits:
         )
 
     def caps(
-        self, order: Order, view: RiskView, pos: float, notional: float, fee: float
+        self, order: Order, view: RiskView, pos: float, notional: float, fee: float,
+        closing: float = 0.0,
     ) -> list[Cap]:
         """Largest notional each configured size limit allows: (cap, code, limit, observed, setting, what, pct, always_resize)."""
         cfg = self.config
@@ -188,6 +194,9 @@ class SizeLimits:
                 return [(0.0, RiskCode.NO_EQUITY, 0.0, equity, "risk", "", False, False)]
             after = equity - fee * notional  # equity once this order's fee is paid
             exposure = self.exposure(view, fee)
+            if closing:  # the position this order closes first holds nothing after it
+                left = exposure.get(symbol, 0.0) - closing * view.mark(symbol)
+                exposure[symbol] = left if left > 0.0 else 0.0
 
             def pct_cap(limit: float, held: float, code: RiskCode, setting: str, what: str) -> None:
                 cap = (limit * equity - held) / (1.0 + limit * fee)

@@ -128,3 +128,16 @@ def test_fee_aware_cash_sizing_leaves_perpetual_buys_to_the_margin_check():
     assert res.risk_decisions.empty
     assert res.fills["amount"].tolist() == [150.0, 300.0]
     assert res.final_positions == {S: 150.0}
+
+
+def test_a_flip_is_sized_on_the_new_position_and_keeps_its_close():
+    """Short 40 @100 at 10x (4,000 = 40 % of 10,000), then buy 140 to flip long 100
+    (10,000 = 100 %) under max_position_pct 0.5 with resize: the 40 that close the short
+    are an exit; the new long may be 0.5 * 10,000 = 5,000 = 50 units, so the buy is cut to
+    40 + 50 = 90 (not judged as 40 held + 140 more, which would refuse it)."""
+    res = run({0: lambda c: c.sell(S, 40.0), 1: lambda c: c.buy(S, 140.0)},
+              max_position_pct=0.5, on_size_breach="resize")
+    d = decision(res)
+    assert d["approved"] and (d["requested"], d["amount"]) == (140.0, 90.0)
+    assert res.fills["amount"].tolist() == [40.0, 90.0]
+    assert res.final_positions == {S: 50.0}
