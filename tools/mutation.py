@@ -81,8 +81,9 @@ MODULES: dict[str, Module] = {
         _U + "test_perp_risk.py", "tests/property/test_perp_margin_property.py",
         "tests/property/test_perp_identities.py")),
     "perps": Module("engine/accounting/perps.py", (
-        _U + "test_perp_margin.py", _U + "test_perp_account.py", _U + "test_perp_hand_tables.py",
-        _U + "test_perp_orders.py", _U + "test_perp_funds.py", _U + "test_perp_risk.py",
+        _U + "test_perp_account.py", _U + "test_perp_margin.py", _U + "test_perp_funds.py",
+        _U + "test_perp_hand_tables.py", _U + "test_perp_orders.py", _U + "test_perp_risk.py",
+        "tests/property/test_perp_account_property.py",
         "tests/property/test_perp_margin_property.py", "tests/property/test_perp_identities.py",
         "tests/property/test_perp_parity.py")),
     "perp_funds": Module("engine/sim/perp_funds.py", (
