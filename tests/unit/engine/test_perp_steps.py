@@ -15,6 +15,7 @@ from tradeloom.engine.errors import ConfigError, StrategyError
 from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.run.backtest import backtest_arrays, collect, drive
 from tradeloom.engine.run.feeds import BarArrays, merge_bars
+from tradeloom.engine.run.funding_feed import FundingRates
 from tradeloom.engine.run.wiring import simulated_broker, wire_engine
 from tradeloom.engine.strategy.base import Strategy
 
@@ -182,3 +183,101 @@ class TestVenueFirst:
         with pytest.raises(ConfigError, match="venue: leverage 8.0"):
             drive(engine, merge_bars({S: flat(100, 100)}, H))
         assert engine.portfolio.perp(S).leverage == 1.0
+
+
+def ohlc(rows):
+    a = np.array(rows, dtype=float)
+    return BarArrays(np.arange(len(a), dtype=np.int64) * H, a[:, 0], a[:, 1], a[:, 2], a[:, 3],
+                     np.full(len(a), 1e6))
+
+
+def isolated(leverage):
+    return lambda c: (c.set_leverage(S, leverage), c.set_margin_mode(S, "isolated"))
+
+
+def liquidations(res):
+    return [e for e in res.events if e["kind"] == "liquidation"]
+
+
+class TestLiquidationEdges:
+    # default terms: 0.5 % maintenance, no maintenance amount
+    LONG_LP = (100.0 - 1_000.0) / (10 * 0.005 - 10)    # long 10 @100, 10x: 90.452
+    SHORT_LP = (100.0 + 1_000.0) / (10 * 0.005 + 10)   # short 10 @100, 10x: 109.453
+
+    @pytest.mark.parametrize(("low", "liquidated"), [
+        (LONG_LP, True),                               # the low touches it exactly
+        (float(np.nextafter(LONG_LP, 200.0)), False),  # one float above: not reached
+    ])
+    def test_a_low_exactly_at_the_liquidation_price_liquidates_a_long(self, low, liquidated):
+        s = Do({0: lambda c: c.buy(S, 10.0)}, start=isolated(10))
+        res = run(s, ohlc([(100, 100, 100, 100), (100, 100, 100, 100), (95, 96, low, 95),
+                           (95, 95, 95, 95)]))
+        assert bool(liquidations(res)) is liquidated
+
+    @pytest.mark.parametrize(("high", "liquidated"), [
+        (SHORT_LP, True),
+        (float(np.nextafter(SHORT_LP, 0.0)), False),
+    ])
+    def test_a_high_exactly_at_the_liquidation_price_liquidates_a_short(self, high, liquidated):
+        s = Do({0: lambda c: c.sell(S, 10.0)}, start=isolated(10))
+        res = run(s, ohlc([(100, 100, 100, 100), (100, 100, 100, 100), (105, high, 104, 105),
+                           (105, 105, 105, 105)]))
+        assert bool(liquidations(res)) is liquidated
+
+    def test_a_sub_dollar_long_is_liquidated(self):
+        # long 1,000 @0.5 at 10x isolated: margin 50; LP = (50 - 500) / (5 - 1000) = 0.452261
+        s = Do({0: lambda c: c.buy(S, 1_000.0)}, start=isolated(10))
+        res = run(s, ohlc([(0.5, 0.5, 0.5, 0.5), (0.5, 0.5, 0.5, 0.5), (0.46, 0.46, 0.45, 0.45),
+                           (0.45, 0.45, 0.45, 0.45)]))
+        (liq,) = liquidations(res)
+        assert liq["price"] == pytest.approx(450.0 / 995.0, rel=1e-12)
+
+    @pytest.mark.parametrize(("side", "extreme", "closing"), [("buy", "low", "sell"),
+                                                              ("sell", "high", "buy")])
+    def test_a_position_under_one_unit_is_closed_by_a_reduce_only_order(self, side, extreme,
+                                                                      closing):
+        # 0.5 @100 at 20x isolated: margin 2.5; long LP = (2.5 - 50) / (0.0025 - 0.5) =
+        # 95.477, short LP = (2.5 + 50) / (0.0025 + 0.5) = 104.478; the bar spans 90-110
+        s = Do({0: lambda c: getattr(c, side)(S, 0.5)}, start=isolated(20))
+        res = run(s, ohlc([(100, 100, 100, 100), (100, 100, 100, 100), (100, 110, 90, 100),
+                           (100, 100, 100, 100)]))
+        order = res.orders.iloc[-1]
+        assert (order["tag"], order["side"], order["amount"]) == ("liquidation", closing, 0.5)
+        assert bool(order["reduce_only"]) is True
+        assert order["reason"].startswith(f"liquidated: the bar's {extreme} reached")
+        assert res.final_positions == {}
+
+
+class TestFundingEvents:
+    def test_the_latest_rate_is_visible_to_the_strategy_even_when_flat(self):
+        funding = FundingRates.from_columns(ts=[H + 1], rate=[0.0003])
+        s = Do({0: lambda c: c.funding_rate(S), 2: lambda c: c.funding_rate(S)})
+        backtest_arrays(s, {S: flat(100, 100, 100)}, timeframe="1h", markets=markets(),
+                        initial_cash=1_000.0, funding={S: funding})
+        assert np.isnan(s.seen[0]) and s.seen[2] == 0.0003
+
+    @pytest.mark.parametrize(("mark", "amount"), [
+        (0.0, -1_000 * 0.5 * 0.001),    # no mark (0): the latest close, 0.5
+        (0.51, -1_000 * 0.51 * 0.001),  # a sub-dollar mark is a mark
+    ])
+    def test_the_mark_of_a_funding_event(self, mark, amount):
+        # long 1,000 @0.5 from 1h; funding at 2h at +0.1 %
+        funding = FundingRates.from_columns(ts=[2 * H], rate=[0.001], mark=[mark])
+        res = backtest_arrays(Do({0: lambda c: c.buy(S, 1_000.0)}), {S: flat(0.5, 0.5, 0.5)},
+                              timeframe="1h", markets=markets(), initial_cash=1_000.0,
+                              funding={S: funding})
+        paid = [e["amount"] for e in res.events if e["kind"] == "funding"]
+        assert paid == [pytest.approx(amount, rel=1e-12)]
+
+
+def test_an_indicator_on_a_perpetual_reads_its_closes():
+    class Reader(Strategy):
+        def on_start(self, ctx):
+            self.sma, self.seen = ctx.indicator("sma", period=2), []
+
+        def on_bar(self, ctx, bar):
+            self.seen.append(self.sma.value)
+
+    s = Reader()
+    run(s, flat(100, 102, 107))
+    assert np.isnan(s.seen[0]) and s.seen[1:] == [101.0, 104.5]
