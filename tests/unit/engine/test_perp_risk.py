@@ -213,6 +213,22 @@ def test_a_new_position_counts_at_the_mark(side, setting, limit, observed):
     assert d is not None and d.observed == pytest.approx(observed, rel=1e-12)
 
 
+@pytest.mark.parametrize(("held", "side", "setting", "observed"), [
+    # ETH long 30 @50 and BTC long 10 @100 held; buy 10 BTC: longs 1,500 + 2,000
+    (((ETH, 30.0, 50.0), (S, 10.0, 100.0)), Side.BUY, "max_long_exposure", 0.35),
+    # ETH short 30 @50 held; sell 30 BTC from flat: shorts 1,500 + 3,000
+    (((ETH, -30.0, 50.0),), Side.SELL, "max_short_exposure", 0.45),
+    # a long worth 0.5 USDT (ETH 0.005 @100) is a long: 0.5 + 3,000 (buy 30 BTC)
+    (((ETH, 0.005, 100.0),), Side.BUY, "max_long_exposure", 3_000.5 / 10_000),
+])
+def test_each_side_sums_every_position(held, side, setting, observed):
+    pf = account(*held, leverage={ETH: 5, S: 10})
+    pf.set_mark(S, 100.0)
+    amount = 10.0 if pf.perp_position(S) else 30.0
+    d = refusal(View(pf), side, amount, **{setting: 0.01})
+    assert d.observed == pytest.approx(observed, rel=1e-12)
+
+
 def test_one_unit_from_flat_counts():
     # buy 1 @100 on an empty 10,000 account: gross 100 = 0.01x
     pf = account()
@@ -246,6 +262,13 @@ class TestLiquidationDistance:
         lp = -45.0 / (0.0025 - 0.5)
         assert d.observed == pytest.approx((100.0 - lp) / 100.0, rel=1e-12)
         assert "from the mark, minimum 10.0%" in d.reason  # a fraction shown as a percentage
+
+    def test_one_unit(self):
+        # 10x isolated long 1 @100: LP = (10 - 100) / (0.005 - 1) = 90.452: 9.55 % away
+        pf = account(leverage={S: 10}, modes={S: "isolated"})
+        pf.set_mark(S, 100.0)
+        d = refusal(View(pf), Side.BUY, 1.0, min_liquidation_distance_pct=0.1)
+        assert d.observed == pytest.approx((100.0 - 90.0 / 0.995) / 100.0, rel=1e-12)
 
     def test_an_isolated_short(self):
         # 10x isolated short 100 @100: LP = (1000 + 10000) / (0.5 + 100) = 109.452736
