@@ -64,6 +64,8 @@ class TestTargetNotional:
         (-0.1, 1_000.0, 1.0, 0.001, -500.0, 99.5 / 0.999),
         # a fee rate equal to 1 / L (500x, 0.2 %): no reduction can pay its own fee -> 0
         (0.1, 1_000.0, 500.0, 0.002, 500.0, 0.0),
+        # a target under 1 USDT: 0.05 % of 1,000 at 1x from flat, no fee
+        (0.0005, 1_000.0, 1.0, 0.0, 0.0, 0.5),
         # the fee of closing exceeds the budget: N would be negative -> 0
         (0.1, 1_000.0, 1.0, 0.5, 5_000.0, 0.0),
     ])
@@ -90,14 +92,14 @@ class TestReduceOnly:
         o = ex.submit(side, 1.0, reduce_only=True)
         assert o.status.value == "rejected" and words in o.reason
 
-    @pytest.mark.parametrize(("held", "side"), [(2.0, SELL), (-2.0, B)])
+    @pytest.mark.parametrize(("held", "side"), [(2.0, SELL), (-2.0, B), (0.5, SELL)])
     def test_it_is_capped_at_the_position_when_submitted(self, held, side):
         ex = Exchange(10_000.0)
         ex.submit(B if held > 0 else SELL, abs(held))
         ex.bar(100.0)
         o = ex.submit(side, 5.0, reduce_only=True)
-        assert o.amount == 2.0
-        assert ex.bar(100.0, i=2) == [(side.value, 2.0)]
+        assert o.amount == abs(held)
+        assert ex.bar(100.0, i=2) == [(side.value, abs(held))]
         assert ex.pf.perp_position(S) == 0.0
 
     def test_two_closes_on_one_bar_close_the_position_once(self):
@@ -154,6 +156,13 @@ class TestMargin:
         ex = Exchange(1_000.0 - 2.5e-8, lot_step=0.001)
         ex.submit(B, 1.0)
         assert ex.bar(50_000.0) == [("buy", 0.019)]
+
+    def test_a_shortfall_beyond_float_noise_is_a_shortfall(self):
+        # 1,000 at 1x: a buy of 10.000000000015 @100 costs 1,000.0000000015, 1.5e-9 USDT
+        # more than there is (the slack is 1e-9): cut to 10
+        ex = Exchange(1_000.0)
+        ex.submit(B, 10.000000000015)
+        assert ex.bar(100.0) == [("buy", 10.0)]
 
     def test_without_a_lot_the_cut_is_exactly_the_balance(self):
         # 1,000 at 4x, fee 0.05 %: each unit costs 100 * (0.25 + 0.0005) = 25.05
