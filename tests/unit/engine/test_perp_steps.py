@@ -224,6 +224,14 @@ class TestLiquidationEdges:
                            (105, 105, 105, 105)]))
         assert bool(liquidations(res)) is liquidated
 
+    def test_a_covered_long_survives_a_zero_low(self):
+        # 1x isolated long 10 @100: the margin (1,000) covers a fall to 0: LP 0, "none";
+        # a bar whose low is 0 does not liquidate it
+        s = Do({0: lambda c: c.buy(S, 10.0)}, start=isolated(1))
+        res = run(s, ohlc([(100, 100, 100, 100), (100, 100, 100, 100), (50, 50, 0.0, 40),
+                           (40, 40, 40, 40)]))
+        assert liquidations(res) == [] and res.final_positions == {S: 10.0}
+
     def test_a_sub_dollar_long_is_liquidated(self):
         # long 1,000 @0.5 at 10x isolated: margin 50; LP = (50 - 500) / (5 - 1000) = 0.452261
         s = Do({0: lambda c: c.buy(S, 1_000.0)}, start=isolated(10))
