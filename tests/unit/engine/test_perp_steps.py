@@ -76,6 +76,11 @@ class TestTargets:
         with pytest.raises(StrategyError, match="no price seen yet"):
             run(s, flat(100, 100))
 
+    def test_a_close_of_zero_is_not_a_price_to_size_with(self):
+        s = Do({1: lambda c: c.target_percent(S, 0.5)})
+        with pytest.raises(StrategyError, match="no price seen yet"):
+            run(s, flat(100, 0.0, 100))
+
     def test_a_sub_dollar_coin_can_be_targeted(self):
         # target 50 % of 10,000 at 0.5 (1x, no fee): 5,000 / 0.5 = 10,000 units
         s = Do({0: lambda c: c.target_percent(S, 0.5)})
@@ -263,6 +268,16 @@ class TestFundingEvents:
         backtest_arrays(s, {S: flat(100, 100, 100)}, timeframe="1h", markets=markets(),
                         initial_cash=1_000.0, funding={S: funding})
         assert np.isnan(s.seen[0]) and s.seen[2] == 0.0003
+
+    def test_no_usable_mark_no_payment(self):
+        # long 1 @100 from 1h; bar 1 closes at 0 (bad data) and the funding at 2h has no
+        # mark: nothing to value the position at, so nothing is paid
+        funding = FundingRates.from_columns(ts=[2 * H], rate=[0.001])
+        data = ohlc([(100, 100, 100, 100), (100, 100, 0.0, 0.0), (100, 100, 100, 100)])
+        res = backtest_arrays(Do({0: lambda c: c.buy(S, 1.0)}), {S: data},
+                              timeframe="1h", markets=markets(), initial_cash=1_000.0,
+                              funding={S: funding})
+        assert [e for e in res.events if e["kind"] == "funding"] == []
 
     @pytest.mark.parametrize(("mark", "amount"), [
         (0.0, -1_000 * 0.5 * 0.001),    # no mark (0): the latest close, 0.5
