@@ -83,6 +83,7 @@ class TestReduceOnly:
         (0.0, SELL, "holds no position"),
         (2.0, B, "holds a long of 2"),
         (0.5, B, "holds a long of 0.5"),
+        (1.0, B, "holds a long of 1"),
         (-2.0, SELL, "holds a short of -2"),
     ])
     def test_nothing_to_reduce_on_that_side_is_rejected(self, held, side, words):
