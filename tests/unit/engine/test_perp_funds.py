@@ -136,6 +136,18 @@ class TestMargin:
         ex.submit(SELL, 4.0)
         assert ex.bar(60.0, i=3) == [("sell", 4.0)]
 
+    @pytest.mark.parametrize("amount", [100.0, 99.5])
+    def test_a_close_that_loses_more_than_the_wallet_still_fills(self, amount):
+        # cross long 100 @100 at 10x on 1,000; the price gaps to 85 and a sell meets the
+        # open before the liquidation check: closing 100 realizes -1,500 (cash -500),
+        # closing 99.5 leaves a 0.5 long. A fill that only reduces is never cut.
+        ex = Exchange(1_000.0, leverage=10.0)
+        ex.submit(B, 100.0)
+        ex.bar(100.0)
+        ex.submit(SELL, amount)
+        assert ex.bar(85.0, i=2) == [("sell", amount)]
+        assert ex.pf.cash == pytest.approx(1_000.0 - 15.0 * amount, rel=1e-12)
+
     def test_an_order_through_zero_is_cut_to_the_close_plus_what_the_balance_pays(self):
         # long 10 @100 at 1x from 1,001 (fee 0.1 %): after the fill cash 1,000, available
         # 1000 - 1000 = 0. A sell of 30 @100: the close of 10 is free (fee 1 -> available
