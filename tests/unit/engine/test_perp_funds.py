@@ -213,6 +213,7 @@ class TestMargin:
     @pytest.mark.parametrize(("amount", "filled"), [
         (100.0, [("buy", 100.0)]),   # 100 @100 = 10,000 = the 50x cap exactly: allowed
         (100.5, []),                 # 10,050 > 10,000
+        (100.00000000015, []),       # 1.5e-12 over: beyond the 1e-12 float slack
     ])
     def test_the_leverage_caps_the_position(self, amount, filled):
         tiers = ContractSpec(brackets=(LeverageBracket(0.0, 10_000.0, 50.0, 0.01, 0.0),
@@ -221,7 +222,8 @@ class TestMargin:
         o = ex.submit(B, amount)
         assert ex.bar(100.0) == filled
         if not filled:
-            assert "more than 10000.00, the largest allowed at 50x" in o.reason
+            assert f"would be {amount * 100:.2f} USDT, more than 10000.00, the largest " \
+                   "allowed at 50x" in o.reason
 
 
 class TestTargetOrders:
