@@ -163,6 +163,15 @@ class TestMargin:
         assert "insufficient margin for the rest" in o.reason
         assert "need " in o.reason and "USDT more margin at 1x" in o.reason
 
+    def test_a_sub_unit_long_sold_through_zero_frees_its_margin_first(self):
+        # 100 at 1x, no fee: long 0.5 @100 (margin 50, available 50). Sell 2: closing the
+        # 0.5 frees 50 (available 100), which pays a 1.0 short: fill 0.5 + 1.0 = 1.5
+        ex = Exchange(100.0)
+        ex.submit(B, 0.5)
+        ex.bar(100.0)
+        ex.submit(SELL, 2.0)
+        assert ex.bar(100.0, i=2) == [("sell", 1.5)]
+
     def test_a_lot_rounded_up_past_the_balance_steps_down_one_lot(self):
         # 1,000 - 2.5e-8 at 1x, BTC at 50,000, lot 0.001: the balance pays 0.0199999999995
         # BTC, which the lot rounding (1e-9 tolerance) lifts to 0.02 = 1,000 USDT, 2.5e-8
