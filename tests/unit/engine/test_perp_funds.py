@@ -14,6 +14,7 @@ import pytest
 
 from tradeloom.engine.accounting.portfolio import Portfolio
 from tradeloom.engine.contracts import ContractSpec, LeverageBracket
+from tradeloom.engine.costs.fees import FixedFees
 from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.orders import Bar, Order, OrderType, Side, TimeInForce
 from tradeloom.engine.sim.broker import SimulatedBroker
@@ -233,6 +234,28 @@ class TestMargin:
         if not filled:
             assert f"would be {amount * 100:.2f} USDT, more than 10000.00, the largest " \
                    "allowed at 50x" in o.reason
+
+
+class TestFlatFee:
+    """A flat fee per fill (``FixedFees``): its rate falls as the notional grows, so the
+    first estimate of a cut (the rate at the whole order's notional) is too large."""
+
+    @pytest.mark.parametrize(("lot", "price", "amount", "expected"), [
+        # 1,000 at 1x, fee 1 per fill: the balance pays x * 100 + 1 <= 1000 -> 9.99
+        (None, 100.0, 20.0, 9.99),
+        (0.001, 100.0, 20.0, 9.99),
+        # at 1 USDT with a 0.001 lot: x + 1 <= 1000 -> 999 (the estimate, 999.5, is 500
+        # lots too many: more than float noise)
+        (0.001, 1.0, 2_000.0, 999.0),
+    ])
+    def test_a_cut_fills_only_what_the_balance_pays(self, lot, price, amount, expected):
+        ex = Exchange(1_000.0, lot_step=lot)
+        ex.broker = SimulatedBroker({S: ex.spec}, ex.pf, fees=FixedFees(1.0))
+        o = ex.submit(B, amount)
+        ((_, filled),) = ex.bar(price)
+        assert filled == pytest.approx(expected, rel=1e-9)
+        assert ex.pf.available() >= -1e-9
+        assert "insufficient margin for the rest" in o.reason
 
 
 class TestTargetOrders:
