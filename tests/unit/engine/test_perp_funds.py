@@ -196,6 +196,12 @@ class TestMargin:
         assert amount == pytest.approx(1_000.0 / 25.05, rel=1e-12)
         assert ex.pf.available() == pytest.approx(0.0, abs=1e-9)
 
+    def test_a_sub_dollar_coin_is_cut_to_the_balance(self):
+        # 100 at 1x, no fee: a buy of 500 @0.5 (250) is cut to 100 / 0.5 = 200
+        ex = Exchange(100.0)
+        ex.submit(B, 500.0)
+        assert ex.bar(0.5) == [("buy", 200.0)]
+
     def test_fill_or_kill_beyond_the_margin_is_cancelled_whole(self):
         ex = Exchange(1_000.0)
         o = ex.submit(B, 20.0, tif=TimeInForce.FOK)
