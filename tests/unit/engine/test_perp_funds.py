@@ -149,6 +149,16 @@ class TestMargin:
         assert ex.bar(85.0, i=2) == [("sell", amount)]
         assert ex.pf.cash == pytest.approx(1_000.0 - 15.0 * amount, rel=1e-12)
 
+    def test_a_partial_close_of_a_sub_unit_long_underwater_still_fills(self):
+        # cross long 0.8 @100 at 10x on 8 USDT (available 0); at 85 a sell of 0.5 realizes
+        # -7.5 and leaves 0.3 long (margin 3, loss 4.5): available 0.5 - 3 - 4.5 = -7,
+        # but the fill only reduces
+        ex = Exchange(8.0, leverage=10.0)
+        ex.submit(B, 0.8)
+        ex.bar(100.0)
+        ex.submit(SELL, 0.5)
+        assert ex.bar(85.0, i=2) == [("sell", 0.5)]
+
     def test_an_order_through_zero_is_cut_to_the_close_plus_what_the_balance_pays(self):
         # long 10 @100 at 1x from 1,001 (fee 0.1 %): after the fill cash 1,000, available
         # 1000 - 1000 = 0. A sell of 30 @100: the close of 10 is free (fee 1 -> available
