@@ -20,7 +20,7 @@ import math
 
 import pytest
 
-from tradeloom.engine.accounting.perps import CLOSE_RTOL, book_fill
+from tradeloom.engine.accounting.perps import book_fill
 from tradeloom.engine.accounting.portfolio import Portfolio
 from tradeloom.engine.contracts import ContractSpec, LeverageBracket
 from tradeloom.engine.errors import ConfigError
@@ -224,13 +224,22 @@ class TestFills:
         assert pf.perp_positions() == {BTC: -1.0}
         assert pf.equity() == pytest.approx(CASH, rel=1e-12)
 
-    def test_a_close_within_float_noise_is_a_full_close(self):
-        # 3 closed by a sell of 3 * (1 + 1e-13): the 3e-13 left is noise -> flat
-        assert book_fill(3.0, 100.0, -3.0 * (1 + 1e-13), 110.0) == (0.0, 0.0, 30.0)
-        # a real remainder (1e-11 of the fill) opens a position the other way
-        qty, entry, _ = book_fill(3.0, 100.0, -3.0 * (1 + 1e-11), 110.0)
-        assert qty < 0.0 and entry == 110.0
-        assert CLOSE_RTOL == 1e-12
+    @pytest.mark.parametrize(("excess", "flat"), [
+        (5e-13, True),     # 3 sold as 3 * (1 + 5e-13): 1.5e-12 left, under 1e-12 of the fill
+        (1.5e-12, False),  # 4.5e-12 left: more than 1e-12 of the fill, a real remainder
+        (1e-11, False),
+    ])
+    def test_a_close_within_float_noise_is_a_full_close(self, excess, flat):
+        qty, entry, realized = book_fill(3.0, 100.0, -3.0 * (1 + excess), 110.0)
+        assert realized == 30.0
+        if flat:
+            assert (qty, entry) == (0.0, 0.0)
+        else:
+            assert qty < 0.0 and entry == 110.0
+
+    def test_a_flip_by_less_than_one_unit_opens_at_the_fill_price(self):
+        # long 2 @100, sell 2.5 @110: closes 2 (+20), opens 0.5 short at 110
+        assert book_fill(2.0, 100.0, -2.5, 110.0) == (-0.5, 110.0, 20.0)
 
     def test_a_short_partially_covered_keeps_its_entry(self):
         assert book_fill(-3.0, 110.0, 1.0, 100.0) == (-2.0, 110.0, 10.0)
