@@ -256,16 +256,18 @@ class TestFlatFee:
     """A flat fee per fill (``FixedFees``): its rate falls as the notional grows, so the
     first estimate of a cut (the rate at the whole order's notional) is too large."""
 
-    @pytest.mark.parametrize(("lot", "price", "amount", "expected"), [
+    @pytest.mark.parametrize(("cash", "lot", "price", "amount", "expected"), [
         # 1,000 at 1x, fee 1 per fill: the balance pays x * 100 + 1 <= 1000 -> 9.99
-        (None, 100.0, 20.0, 9.99),
-        (0.001, 100.0, 20.0, 9.99),
+        (1_000.0, None, 100.0, 20.0, 9.99),
+        (1_000.0, 0.001, 100.0, 20.0, 9.99),
         # at 1 USDT with a 0.001 lot: x + 1 <= 1000 -> 999 (the estimate, 999.5, is 500
         # lots too many: more than float noise)
-        (0.001, 1.0, 2_000.0, 999.0),
+        (1_000.0, 0.001, 1.0, 2_000.0, 999.0),
+        # 50 USDT: x * 100 + 1 <= 50 -> 0.49, under one unit
+        (50.0, None, 100.0, 1.0, 0.49),
     ])
-    def test_a_cut_fills_only_what_the_balance_pays(self, lot, price, amount, expected):
-        ex = Exchange(1_000.0, lot_step=lot)
+    def test_a_cut_fills_only_what_the_balance_pays(self, cash, lot, price, amount, expected):
+        ex = Exchange(cash, lot_step=lot)
         ex.broker = SimulatedBroker({S: ex.spec}, ex.pf, fees=FixedFees(1.0))
         o = ex.submit(B, amount)
         ((_, filled),) = ex.bar(price)
