@@ -81,6 +81,13 @@ class TestTheBook:
         assert pf.available() == pytest.approx(CASH - 1_240.0 - 600.0, rel=1e-12)
         assert pf.free("USDT") == pf.available()
 
+    def test_a_small_cross_gain_does_not_add_to_the_available_balance(self):
+        # long 1 @100 (1x cross) marked 100.5: a gain of 0.5; available = 1000 - 100
+        pf = Portfolio(1_000.0, "USDT", markets=MARKETS)
+        fill(pf, BTC, 1.0, 100.0)
+        pf.set_mark(BTC, 100.5)
+        assert pf.available() == 900.0
+
     def test_positions_in_the_order_they_were_opened(self):
         pf = book()
         assert pf.perp_positions() == {BTC: 100.0, ETH: -50.0, SOL: 10.0}
@@ -270,6 +277,16 @@ class TestSettings:
         fill(pf, BTC, 0.5, 100.0)
         with pytest.raises(ConfigError, match="notional 10050.00 exceeds 10000.00"):
             pf.set_leverage(BTC, 40)
+
+    def test_a_flat_symbol_takes_any_leverage_of_its_tiers(self):
+        # tiers: 50x up to 10,000; BTC marked at 20,000 but not held: 50x is allowed
+        tiers = ContractSpec(brackets=(LeverageBracket(0.0, 10_000.0, 50.0, 0.01, 0.0),
+                                       LeverageBracket(10_000.0, math.inf, 10.0, 0.02, 100.0)))
+        pf = Portfolio(1_000.0, "USDT", markets={BTC: MarketSpec(BTC, contract=tiers)})
+        pf.set_mark(BTC, 20_000.0)
+        pf.set_leverage(BTC, 50)
+        assert pf.perp(BTC).leverage == 50.0
+        assert pf.avg_entry(BTC) == 0.0 and pf.perp(BTC).amount == 0.0
 
     def test_lowering_an_isolated_leverage_needs_the_extra_margin(self):
         # 1,000 USDT; isolated 10x long 80 @100: margin 800, available 200. 5x needs
