@@ -28,7 +28,8 @@ from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.orders import Fill, Liquidity, Side
 
 BTC, ETH, SOL, BNB = "BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT", "BNB/USDT"
-MARKETS = {s: MarketSpec(s, contract=ContractSpec()) for s in (BTC, ETH, SOL)}
+ADA = "ADA/USDT:USDT"
+MARKETS = {s: MarketSpec(s, contract=ContractSpec()) for s in (BTC, ETH, SOL, ADA)}
 MARKETS[BNB] = MarketSpec(BNB)
 _ids = iter(range(1, 1_000_000))
 
@@ -136,6 +137,39 @@ class TestTheBook:
     def test_a_flat_symbol_has_no_liquidation_price(self):
         pf = Portfolio(1_000.0, "USDT", markets=MARKETS)
         assert pf.liquidation_price(BTC) == 0.0
+
+
+class TestCrossWithThreePositions:
+    def test_every_other_cross_position_counts(self):
+        # the book plus a cross short of ADA: -1000 @0.5 (1x) marked 0.6 (upnl -100,
+        # maintenance 1000 * 0.6 * 0.005 = 3). BTC's view: others ETH and ADA.
+        pf = book()
+        fill(pf, ADA, -1_000.0, 0.5)
+        pf.set_mark(ADA, 0.6)
+        wallet, other_mm, other_upnl = pf._cross_context(BTC)
+        assert wallet == pytest.approx(CROSS_WALLET, rel=1e-15)
+        assert other_mm == pytest.approx(10.5 + 3.0, rel=1e-12)
+        assert other_upnl == pytest.approx(-100.0 - 100.0, rel=1e-12)
+
+
+class TestLeverageOfAnIsolatedUnit:
+    @pytest.mark.parametrize(("leverage", "refused"), [
+        (9.5, True),    # extra 100 * (1/9.5 - 1/10) = 0.526 > the 0.5 available
+        (9.6, False),   # extra 0.4167 <= 0.5
+        (10.0, False),  # no extra
+    ])
+    def test_a_small_extra_margin_is_checked_too(self, leverage, refused):
+        # 10.5 USDT, isolated long 1 @100 at 10x: margin 10, available 0.5
+        pf = Portfolio(10.5, "USDT", markets=MARKETS)
+        pf.set_leverage(BTC, 10)
+        pf.set_margin_mode(BTC, "isolated")
+        fill(pf, BTC, 1.0, 100.0)
+        if refused:
+            with pytest.raises(ConfigError, match="more isolated margin than is available"):
+                pf.set_leverage(BTC, leverage)
+        else:
+            pf.set_leverage(BTC, leverage)
+            assert pf.perp(BTC).leverage == leverage
 
 
 class TestClearanceFee:
@@ -347,6 +381,29 @@ class TestTrial:
         # its loss is not taken from the balance); spot BNB 620
         assert trial.available == pytest.approx(cash - 284.0 - 40.0 - 100.0, rel=1e-12)
         assert trial.equity == pytest.approx(cash - 100.0 - 20.0 + 620.0, rel=1e-12)
+
+    def test_two_pending_fills_of_one_symbol_add_up(self):
+        # pending: sell 50 BTC @95 twice (closes the 100 long); trial: nothing more
+        pf = book()
+        trial = pf.perp_trial([(BTC, -50.0, 95.0, 0.0), (BTC, -50.0, 95.0, 0.0)], BTC, 0.0,
+                              95.0, 0.0)
+        assert (trial.before, trial.after) == (0.0, 0.0)
+        assert trial.equity == pytest.approx(pf.equity(), rel=1e-12)
+
+    def test_a_small_cross_gain_is_not_available_in_a_trial(self):
+        # long 1 @100 (1x cross); a trial sell of 0 at 100.5: gain 0.5, available 900
+        pf = Portfolio(1_000.0, "USDT", markets=MARKETS)
+        fill(pf, BTC, 1.0, 100.0)
+        assert pf.perp_trial([], BTC, 0.0, 100.5, 0.0).available == 900.0
+
+    def test_a_trial_counts_fee_only_holdings(self):
+        # long 1 BTC @100 marked 90, and 0.5 BNB held only to pay fees, marked 300:
+        # equity = 1000 - 10 + 150
+        pf = Portfolio(1_000.0, "USDT", markets=MARKETS)
+        fill(pf, BTC, 1.0, 100.0)
+        pf.hold_fee_asset("BNB", 0.5, 300.0)
+        assert pf.positions() == {BTC: 1.0}  # the BNB is a balance, not a position
+        assert pf.perp_trial([], BTC, 0.0, 90.0, 0.0).equity == pytest.approx(1_140.0)
 
     def test_a_trial_on_a_symbol_not_held(self):
         pf = Portfolio(1_000.0, "USDT", markets=MARKETS)
