@@ -240,6 +240,9 @@ class TestFills:
         assert pos.realized_pnl == pytest.approx(400.0) and pos.fees == pytest.approx(1.44)
         assert pf.realized_pnl == pytest.approx(400.0)
         assert pf.cash == pytest.approx(CASH + 400.0 - 0.44, rel=1e-12)
+        fill(pf, BTC, -10.0, 90.0, 0.09)    # 10 more @90: -100
+        assert pos.realized_pnl == pytest.approx(300.0) and pos.fees == pytest.approx(1.53)
+        assert pf.realized_pnl == pytest.approx(300.0)
 
     def test_a_first_fill_marks_the_symbol_and_a_later_one_does_not(self):
         pf = Portfolio(1_000.0, "USDT", markets=MARKETS)
