@@ -82,6 +82,12 @@ class TestTheBook:
         assert pf.available() == pytest.approx(CASH - 1_240.0 - 600.0, rel=1e-12)
         assert pf.free("USDT") == pf.available()
 
+    def test_maintenance_margin_of_one_unit(self):
+        # long 1 @100 marked 100: 100 * 0.5 %
+        pf = Portfolio(1_000.0, "USDT", markets=MARKETS)
+        fill(pf, BTC, 1.0, 100.0)
+        assert pf.maintenance_margin(BTC) == pf.maintenance_margin() == 0.5
+
     def test_a_small_cross_gain_does_not_add_to_the_available_balance(self):
         # long 1 @100 (1x cross) marked 100.5: a gain of 0.5; available = 1000 - 100
         pf = Portfolio(1_000.0, "USDT", markets=MARKETS)
