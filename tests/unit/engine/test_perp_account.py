@@ -178,6 +178,21 @@ class TestLeverageOfAnIsolatedUnit:
             assert pf.perp(BTC).leverage == leverage
 
 
+def test_setting_the_same_leverage_again_needs_no_margin():
+    # isolated BTC 1 @100 at 10x (margin 10) and a cross ETH long 10 @100 (1x, margin
+    # 1,000) marked 50 (loss 500) on 1,010: available 1010 - 10 - 1000 - 500 = -500.
+    # Setting BTC's 10x again (a strategy may do it on every bar) changes nothing.
+    pf = Portfolio(1_010.0, "USDT", markets=MARKETS)
+    pf.set_leverage(BTC, 10)
+    pf.set_margin_mode(BTC, "isolated")
+    fill(pf, BTC, 1.0, 100.0)
+    fill(pf, ETH, 10.0, 100.0)
+    pf.set_mark(ETH, 50.0)
+    assert pf.available() == pytest.approx(-500.0)
+    pf.set_leverage(BTC, 10)
+    assert pf.perp(BTC).leverage == 10.0
+
+
 class TestClearanceFee:
     def test_the_fee_is_capped_at_what_is_left_of_an_isolated_margin(self):
         pf = book()
