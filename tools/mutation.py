@@ -74,6 +74,25 @@ MODULES: dict[str, Module] = {
         _U + "test_fee_sides.py")),
     "sizing": Module("engine/risk/sizing.py", (
         _U + "test_risk_limits.py", "tests/property/test_risk_property.py")),
+    # Perpetual swaps (issue 15): margin arithmetic, the account, the simulated
+    # exchange's margin checks, funding and liquidation steps, and the perpetual limits.
+    "margin": Module("engine/accounting/margin.py", (
+        _U + "test_perp_margin.py", _U + "test_perp_hand_tables.py", _U + "test_perp_orders.py",
+        _U + "test_perp_risk.py", "tests/property/test_perp_margin_property.py",
+        "tests/property/test_perp_identities.py")),
+    "perps": Module("engine/accounting/perps.py", (
+        _U + "test_perp_account.py", _U + "test_perp_margin.py", _U + "test_perp_funds.py",
+        _U + "test_perp_hand_tables.py", _U + "test_perp_orders.py", _U + "test_perp_risk.py",
+        "tests/property/test_perp_account_property.py",
+        "tests/property/test_perp_margin_property.py", "tests/property/test_perp_identities.py",
+        "tests/property/test_perp_parity.py")),
+    "perp_funds": Module("engine/sim/perp_funds.py", (
+        _U + "test_perp_funds.py", _U + "test_perp_orders.py", _U + "test_perp_hand_tables.py",
+        "tests/property/test_perp_identities.py", "tests/property/test_perp_parity.py")),
+    "perp_step": Module("engine/run/perp_step.py", (
+        _U + "test_perp_hand_tables.py", _U + "test_perp_steps.py", _U + "test_perp_orders.py",
+        "tests/property/test_perp_identities.py", "tests/property/test_perp_parity.py")),
+    "perp_limits": Module("engine/risk/perp_limits.py", (_U + "test_perp_risk.py",)),
 }
 
 KILLED = ("ok_killed", "bad_timeout", "ok_suspicious")  # a timeout is a detected mutant

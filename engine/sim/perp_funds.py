@@ -156,19 +156,44 @@ class PerpFunds:
         room = max(base.available, 0.0) / per_unit if per_unit > 0.0 else 0.0
         reduced = spec.round_amount(min(amount, closing + room))
         for _ in range(64):  # float noise: step down until the balance truly pays
-            if reduced <= 0.0:
-                break
-            check = account.perp_trial(pending, spec.symbol, sign * reduced, price,
-                                       self.fees.fee(spec, price, reduced, liq))
-            if check.available >= -_SLACK * max(1.0, abs(check.available)):
+            if reduced <= 0.0 or self._perp_pays(w, sign * reduced, price, liq):
                 break
             reduced = spec.round_amount(
                 math.nextafter(reduced, 0.0) if spec.lot_step is None else reduced - spec.lot_step)
+        else:
+            # Not noise: the estimate used the fee rate of the whole order's notional, and
+            # a fee whose rate depends on the notional (a flat fee per fill) costs more
+            # per unit on a smaller fill. Bisect for the largest payable amount.
+            reduced = self._perp_payable(w, sign, reduced, price, liq)
         need = (f"need {-trial.available:.2f} {spec.quote} more margin at {pos.leverage:g}x "
                 f"({spec.symbol} {amount:.10g} @ {price:.10g})")
         if reduced <= 0.0 or order.tif is _FOK or minimums_error(spec, price, reduced):
             return 0.0, f"canceled: insufficient margin: {need}; reduce the amount or add funds"
         return reduced, f"canceled: insufficient margin for the rest: {need}; filled what was payable"
+
+    def _perp_pays(self, w: Working, signed: float, price: float, liq: Liquidity) -> bool:
+        """True when a fill of ``signed`` at ``price`` (after this call's pending fills)
+        leaves the available balance >= 0, within float noise."""
+        check = self.account.perp_trial(self._perp_pending, w.spec.symbol, signed, price,
+                                        self.fees.fee(w.spec, price, abs(signed), liq))
+        return check.available >= -_SLACK * max(1.0, abs(check.available))
+
+    def _perp_payable(self, w: Working, sign: float, high: float, price: float,
+                      liq: Liquidity) -> float:
+        """The largest amount below ``high`` (which the balance does not pay), on the lot
+        grid, that the balance pays (0.0 when none): bisection, the cost of a fill
+        growing with its amount."""
+        spec = w.spec
+        low = 0.0  # pays (an empty fill)
+        for _ in range(128):
+            mid = spec.round_amount((low + high) / 2.0)
+            if not low < mid < high:
+                break
+            if self._perp_pays(w, sign * mid, price, liq):
+                low = mid
+            else:
+                high = mid
+        return low
 
     def _book_perp(self, w: Working, side: Side, price: float, amount: float, fee: float) -> None:
         """Remember a fill of this call (the portfolio books it after the call)."""

@@ -22,7 +22,13 @@ import math
 import pytest
 
 from tradeloom.app.sample import sample_markets
-from tradeloom.engine.accounting.margin import bankruptcy_price, liquidation_price
+from tradeloom.engine.accounting.margin import (
+    bankruptcy_price,
+    initial_margin,
+    liquidation_price,
+    maintenance_margin,
+    margin_ratio,
+)
 from tradeloom.engine.accounting.perps import book_fill
 from tradeloom.engine.accounting.portfolio import Portfolio
 from tradeloom.engine.contracts import ContractSpec, LeverageBracket
@@ -151,3 +157,69 @@ class TestPortfolio:
         pf = self._pf()
         assert pf.apply_funding("BTC/USDT:USDT", 1, 0.01, 100.0) is None
         assert pf.funding_net == 0.0
+
+
+#: Two tiers with a finite last cap, as in ``engine.accounting.margin``'s docstring.
+CAPPED = ContractSpec(brackets=(LeverageBracket(0.0, 50_000.0, 125.0, 0.004, 0.0),
+                                LeverageBracket(50_000.0, 600_000.0, 100.0, 0.005, 50.0)))
+#: A sub-dollar coin's tiers: 1 % up to 5,000 USDT, then 2 % (cum 5,000 * 1 % = 50).
+CHEAP = ContractSpec(brackets=(LeverageBracket(0.0, 5_000.0, 50.0, 0.01, 0.0),
+                               LeverageBracket(5_000.0, math.inf, 20.0, 0.02, 50.0)))
+
+
+class TestMarginFunctions:
+    def test_maintenance_margin_of_a_quantity_at_a_price(self):
+        # -2 BTC marked at 132,000: notional 264,000 -> level 3 (1 %, 1,300): 2,640 - 1,300
+        assert maintenance_margin(TABLE, -2.0, 132_000.0) == pytest.approx(1_340.0, rel=1e-15)
+
+    def test_initial_margin_is_the_notional_over_the_leverage(self):
+        assert initial_margin(-0.5, 30_000.0, 5.0) == 3_000.0   # 15,000 / 5
+
+    @pytest.mark.parametrize(("side", "expected"), [(1.0, 0.0), (-1.0, math.inf)])
+    def test_no_position_no_liquidation_price(self, side, expected):
+        # flat: a long's "never" is 0, a short's is inf (the same answers as a covered one)
+        assert liquidation_price(TABLE, side, 0.0, 30_000.0, 3_000.0) == expected
+
+    def test_a_sub_dollar_long_uses_the_bracket_at_its_liquidation_price(self):
+        # long 9,000 @ 0.6 (notional 5,400: tier 2 at entry), 10x isolated: WB 540
+        # tier 1: (540 - 5400 + 0) / (9000 * 0.01 - 9000) = -4860 / -8910 = 0.545454...
+        #   notional 9,000 * 0.5455 = 4,909: tier 1, consistent -> the answer
+        # (tier 2 would give (-4860 + 50) / (180 - 9000) = 0.545351, inconsistent)
+        assert liquidation_price(CHEAP, 1.0, 9_000.0, 0.6, 540.0) == pytest.approx(
+            4_860.0 / 8_910.0, rel=1e-12)
+
+    def test_a_sub_dollar_short_has_a_finite_liquidation_price(self):
+        # short 9,000 @ 0.5 (4,500, tier 1), 10x isolated: WB 450
+        # LP = (450 + 4500 + 0) / (90 + 9000) = 4950 / 9090 = 0.544554 (notional 4,901: tier 1)
+        assert liquidation_price(CHEAP, -1.0, 9_000.0, 0.5, 450.0) == pytest.approx(
+            4_950.0 / 9_090.0, rel=1e-12)
+
+    def test_beyond_the_last_cap_the_entry_tier_applies(self):
+        # short 10 @ 59,000 (590,000: tier 2), WB 59,000 (10x); base = 59000 + 590000
+        # tier 1: 649000 / (0.04 + 10) = 64,641 -> notional 646,414, not in [0, 50k)
+        # tier 2: 649050 / (0.05 + 10) = 64,582 -> notional 645,821, beyond the 600k cap
+        # no tier is consistent: the entry notional's tier (2) gives 649050 / 10.05
+        assert liquidation_price(CAPPED, -1.0, 10.0, 59_000.0, 59_000.0) == pytest.approx(
+            649_050.0 / 10.05, rel=1e-12)
+
+    @pytest.mark.parametrize(("side", "qty", "entry", "wallet", "expected"), [
+        (1.0, 2.0, 100.0, 50.0, 75.0),     # long: 100 - 50 / 2
+        (-1.0, 2.0, 100.0, 50.0, 125.0),   # short: 100 + 50 / 2
+        (1.0, 2.0, 100.0, 300.0, 0.0),     # long covered beyond a fall to 0: floor 0
+        (1.0, 2.0, 0.5, 0.9, 0.05),        # sub-dollar long: 0.5 - 0.9 / 2
+        (1.0, 0.0, 100.0, 50.0, 0.0),      # flat
+    ])
+    def test_bankruptcy_price(self, side, qty, entry, wallet, expected):
+        assert bankruptcy_price(side, qty, entry, wallet) == pytest.approx(expected, rel=1e-15)
+
+    @pytest.mark.parametrize(("maint", "balance", "expected"), [
+        (24.0, 600.0, 0.04),
+        (0.5, 1.0, 0.5),          # a balance of 1 is still a balance
+        (0.5, 0.8, 0.625),
+        (5.0, 0.0, math.inf),     # the balance is gone: beyond liquidation
+        (0.5, -1.0, math.inf),
+        (0.0, -1.0, 0.0),         # no position to maintain: nothing to liquidate
+        (0.0, 0.0, 0.0),
+    ])
+    def test_margin_ratio(self, maint, balance, expected):
+        assert margin_ratio(maint, balance) == expected

@@ -6,13 +6,18 @@ One perpetual, flat bars at 100, 10,000 USDT, no fees; orders sent at a bar's cl
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
+from tradeloom.engine.accounting.portfolio import Portfolio
 from tradeloom.engine.contracts import ContractSpec
 from tradeloom.engine.market import MarketSpec
+from tradeloom.engine.orders import Fill, Liquidity, Order, OrderType, Side
 from tradeloom.engine.risk.config import RiskConfig
 from tradeloom.engine.risk.engine import RiskEngine
+from tradeloom.engine.risk.perp_limits import perp_refusal
 from tradeloom.engine.run.backtest import backtest_arrays
 from tradeloom.engine.run.feeds import BarArrays
 from tradeloom.engine.run.funding_feed import FundingRates
@@ -141,3 +146,251 @@ def test_a_flip_is_sized_on_the_new_position_and_keeps_its_close():
     assert d["approved"] and (d["requested"], d["amount"]) == (140.0, 90.0)
     assert res.fills["amount"].tolist() == [40.0, 90.0]
     assert res.final_positions == {S: 50.0}
+
+
+# -- the limits' arithmetic, one decision at a time (``perp_refusal`` on a real account) --
+
+SPOT = "BTC/USDT"
+ETH = "ETH/USDT:USDT"
+CHEAP = "DOGE/USDT:USDT"
+ACCOUNT_MARKETS = {
+    S: MarketSpec(S, maker_fee=0.0, taker_fee=0.0, contract=ContractSpec()),
+    ETH: MarketSpec(ETH, maker_fee=0.0, taker_fee=0.0, contract=ContractSpec()),
+    CHEAP: MarketSpec(CHEAP, maker_fee=0.0, taker_fee=0.0, contract=ContractSpec()),
+    SPOT: MarketSpec(SPOT, maker_fee=0.0, taker_fee=0.0),
+}
+
+
+class View:
+    """What ``perp_refusal`` reads of the strategy context, over a real ``Portfolio``."""
+
+    def __init__(self, pf, rates=None, equity=None, marks=None):
+        self.perp_account, self.rates = pf, rates or {}
+        self.equity = pf.equity() if equity is None else equity
+        self.marks = marks or {}
+
+    def mark(self, symbol):
+        return self.marks.get(symbol, self.perp_account.mark(symbol))
+
+    def funding_rate(self, symbol):
+        return self.rates.get(symbol, math.nan)
+
+
+def account(*fills, leverage=None, modes=None, cash=10_000.0):
+    """A portfolio after ``fills`` ((symbol, signed amount, price), fee-free), each symbol
+    marked at its last fill unless ``set_mark`` says otherwise."""
+    pf = Portfolio(cash, "USDT", markets=ACCOUNT_MARKETS)
+    for symbol, lev in (leverage or {}).items():
+        pf.set_leverage(symbol, lev)
+    for symbol, mode in (modes or {}).items():
+        pf.set_margin_mode(symbol, mode)
+    for i, (symbol, signed, price) in enumerate(fills):
+        side = Side.BUY if signed > 0 else Side.SELL
+        pf.apply_fill(Fill(i + 1, symbol, side, 0, price, abs(signed), 0.0, Liquidity.TAKER))
+        pf.set_mark(symbol, price)
+    return pf
+
+
+def refusal(view, side, amount, symbol=S, **limits):
+    order = Order(99, symbol, side, OrderType.MARKET, amount, created_ts=0)
+    base = {"ts": 0, "order_id": 99, "symbol": symbol, "requested": amount}
+    return perp_refusal(RiskConfig(**limits), order, view, 0.0, base)
+
+
+def book():
+    """spot 10 BTC @100; ETH perp long 30 @50 (5x); BTC perp short 20 @90 (10x), mark 100.
+    equity = cash 9,000 + spot 1,000 + ETH 0 + BTC -20 * (100 - 90) = 9,800."""
+    pf = account((SPOT, 10.0, 100.0), (ETH, 30.0, 50.0), (S, -20.0, 90.0),
+                 leverage={ETH: 5, S: 10})
+    pf.set_mark(S, 100.0)
+    assert pf.equity() == 9_800.0
+    return View(pf)
+
+
+# After selling 10 more BTC perp at the mark 100: BTC -30, entry (20 * 90 + 10 * 100) / 30
+# = 93.33.  gross = spot 1,000 + BTC 3,000 + ETH 1,500 = 5,500; long 1,500 (ETH), short
+# 3,000 (BTC), net |1,500 - 3,000| = 1,500; margin = 30 * 93.33 / 10 + 30 * 50 / 5 = 580.
+ADDING_TO_A_HELD_SHORT = [
+    ("max_leverage", 0.5, 5_500 / 9_800),
+    ("max_margin_usage_pct", 0.05, 580 / 9_800),
+    ("max_long_exposure", 0.1, 1_500 / 9_800),
+    ("max_short_exposure", 0.2, 3_000 / 9_800),
+    ("max_net_exposure", 0.1, 1_500 / 9_800),
+]
+
+
+@pytest.mark.parametrize(("setting", "limit", "observed"), ADDING_TO_A_HELD_SHORT)
+def test_every_position_counts_after_the_order(setting, limit, observed):
+    d = refusal(book(), Side.SELL, 10.0, **{setting: limit})
+    assert d is not None and d.setting == f"risk.{setting}"
+    assert d.observed == pytest.approx(observed, rel=1e-12)
+
+
+# Opening the BTC perp from flat beside the ETH long 30 @50 (5x) and 10 spot BTC;
+# equity 10,000. A sell of 30: gross 1,000 + 3,000 + 1,500 = 5,500; long 1,500, short
+# 3,000, net 1,500; margin 30 * 100 / 10 + 300 = 600. A buy of 30: long 4,500, short 0,
+# net 4,500.
+FROM_FLAT = [
+    (Side.SELL, "max_leverage", 0.5, 0.55),
+    (Side.SELL, "max_margin_usage_pct", 0.05, 0.06),
+    (Side.SELL, "max_long_exposure", 0.1, 0.15),
+    (Side.SELL, "max_short_exposure", 0.2, 0.3),
+    (Side.SELL, "max_net_exposure", 0.1, 0.15),
+    (Side.BUY, "max_long_exposure", 0.1, 0.45),
+    (Side.BUY, "max_net_exposure", 0.1, 0.45),
+]
+
+
+@pytest.mark.parametrize(("side", "setting", "limit", "observed"), FROM_FLAT)
+def test_a_new_position_counts_at_the_mark(side, setting, limit, observed):
+    pf = account((SPOT, 10.0, 100.0), (ETH, 30.0, 50.0), leverage={ETH: 5, S: 10})
+    pf.set_mark(S, 100.0)
+    d = refusal(View(pf), side, 30.0, **{setting: limit})
+    assert d is not None and d.observed == pytest.approx(observed, rel=1e-12)
+
+
+@pytest.mark.parametrize(("held", "side", "setting", "observed"), [
+    # ETH long 30 @50 and BTC long 10 @100 held; buy 10 BTC: longs 1,500 + 2,000
+    (((ETH, 30.0, 50.0), (S, 10.0, 100.0)), Side.BUY, "max_long_exposure", 0.35),
+    # ETH short 30 @50 held; sell 30 BTC from flat: shorts 1,500 + 3,000
+    (((ETH, -30.0, 50.0),), Side.SELL, "max_short_exposure", 0.45),
+    # a long worth 0.5 USDT (ETH 0.005 @100) is a long: 0.5 + 3,000 (buy 30 BTC)
+    (((ETH, 0.005, 100.0),), Side.BUY, "max_long_exposure", 3_000.5 / 10_000),
+])
+def test_each_side_sums_every_position(held, side, setting, observed):
+    pf = account(*held, leverage={ETH: 5, S: 10})
+    pf.set_mark(S, 100.0)
+    amount = 10.0 if pf.perp_position(S) else 30.0
+    d = refusal(View(pf), side, amount, **{setting: 0.01})
+    assert d.observed == pytest.approx(observed, rel=1e-12)
+
+
+def test_one_unit_from_flat_counts():
+    # buy 1 @100 on an empty 10,000 account: gross 100 = 0.01x
+    pf = account()
+    pf.set_mark(S, 100.0)
+    d = refusal(View(pf), Side.BUY, 1.0, max_leverage=0.005)
+    assert d.observed == pytest.approx(0.01, rel=1e-12)
+
+
+@pytest.mark.parametrize(("setting", "limit", "amount", "refused"), [
+    # buy 300 @100 on 10,000: gross 3x, margin (10x) 3,000 = 30 %, long 3x
+    ("max_leverage", 3.0, 300.0, False),                 # exactly at the limit: allowed
+    ("max_leverage", 3.0, 300.0 * (1 + 1.5e-9), True),   # over by more than the 1e-9 slack
+    ("max_margin_usage_pct", 0.3, 300.0, False),
+    ("max_margin_usage_pct", 0.3, 300.0 * (1 + 1.5e-9), True),
+    ("max_long_exposure", 3.0, 300.0, False),
+    ("max_long_exposure", 3.0, 300.0 * (1 + 1.5e-9), True),
+])
+def test_a_limit_is_inclusive_within_float_noise(setting, limit, amount, refused):
+    pf = account(leverage={S: 10})
+    pf.set_mark(S, 100.0)
+    assert (refusal(View(pf), Side.BUY, amount, **{setting: limit}) is not None) is refused
+
+
+class TestLiquidationDistance:
+    def test_a_small_isolated_long(self):
+        # 10x isolated long 0.5 @100: WB 5; LP = (5 - 50) / (0.5 * 0.005 - 0.5)
+        # = 90.452261 -> 9.5477 % below the mark; minimum 10 %
+        pf = account(leverage={S: 10}, modes={S: "isolated"})
+        pf.set_mark(S, 100.0)
+        d = refusal(View(pf), Side.BUY, 0.5, min_liquidation_distance_pct=0.1)
+        lp = -45.0 / (0.0025 - 0.5)
+        assert d.observed == pytest.approx((100.0 - lp) / 100.0, rel=1e-12)
+        assert "from the mark, minimum 10.0%" in d.reason  # a fraction shown as a percentage
+
+    def test_one_unit(self):
+        # 10x isolated long 1 @100: LP = (10 - 100) / (0.005 - 1) = 90.452: 9.55 % away
+        pf = account(leverage={S: 10}, modes={S: "isolated"})
+        pf.set_mark(S, 100.0)
+        d = refusal(View(pf), Side.BUY, 1.0, min_liquidation_distance_pct=0.1)
+        assert d.observed == pytest.approx((100.0 - 90.0 / 0.995) / 100.0, rel=1e-12)
+
+    def test_an_isolated_short(self):
+        # 10x isolated short 100 @100: LP = (1000 + 10000) / (0.5 + 100) = 109.452736
+        # -> 9.4527 % above the mark
+        pf = account(leverage={S: 10}, modes={S: "isolated"})
+        pf.set_mark(S, 100.0)
+        d = refusal(View(pf), Side.SELL, 100.0, min_liquidation_distance_pct=0.1)
+        assert d.observed == pytest.approx((11_000.0 / 100.5 - 100.0) / 100.0, rel=1e-12)
+
+    def test_a_cross_short_uses_the_whole_wallet_and_the_other_positions(self):
+        # cross: WB 10,000, ETH long 30 @50 marked 40 (upnl -300, maintenance 30 * 40 *
+        # 0.005 = 6). short 800 BTC @100 (10x):
+        # LP = (10000 - 6 - 300 + 800 * 100) / (800 * 0.005 + 800) = 89694 / 804
+        pf = account((ETH, 30.0, 50.0), leverage={ETH: 5, S: 10})
+        pf.set_mark(ETH, 40.0)
+        pf.set_mark(S, 100.0)
+        d = refusal(View(pf), Side.SELL, 800.0, min_liquidation_distance_pct=0.2)
+        assert d.observed == pytest.approx((89_694.0 / 804.0 - 100.0) / 100.0, rel=1e-12)
+
+    def test_a_sub_dollar_coin_is_checked_too(self):
+        # 20x isolated long 1,000 @0.5: WB 25; LP = (25 - 500) / (5 - 1000) = 0.477387
+        # -> 4.52 % below the mark; minimum 5 %
+        pf = account(leverage={CHEAP: 20}, modes={CHEAP: "isolated"})
+        pf.set_mark(CHEAP, 0.5)
+        d = refusal(View(pf), Side.BUY, 1_000.0, symbol=CHEAP, min_liquidation_distance_pct=0.05)
+        assert d.observed == pytest.approx((0.5 - 475.0 / 995.0) / 0.5, rel=1e-12)
+
+    def test_exactly_the_minimum_distance_is_allowed(self):
+        pf = account(leverage={S: 10}, modes={S: "isolated"})
+        pf.set_mark(S, 100.0)
+        distance = refusal(View(pf), Side.BUY, 0.5, min_liquidation_distance_pct=0.5).observed
+        assert refusal(View(pf), Side.BUY, 0.5, min_liquidation_distance_pct=distance) is None
+        # a minimum above the distance by more than the 1e-9 slack refuses
+        above = distance / (1 - 1.5e-9)
+        assert refusal(View(pf), Side.BUY, 0.5, min_liquidation_distance_pct=above) is not None
+
+
+class TestFundingCost:
+    def _view(self, rate):
+        pf = account(leverage={S: 10})
+        pf.set_mark(S, 100.0)
+        return View(pf, rates={S: rate})
+
+    def test_one_unit_pays_at_the_latest_rate(self):
+        # long 1 @100 at +0.002: pays 0.2 per period = 0.002 % of 10,000
+        d = refusal(self._view(0.002), Side.BUY, 1.0, max_funding_cost_pct=0.00001)
+        assert d.observed == pytest.approx(0.00002, rel=1e-12)
+
+    def test_before_the_first_funding_time_nothing_is_charged(self):
+        # no rate yet (NaN): the position costs 0, under any limit
+        assert refusal(self._view(math.nan), Side.BUY, 1.0, max_funding_cost_pct=1e-9) is None
+
+    @pytest.mark.parametrize(("amount", "refused"), [
+        (50.0, False),                 # 50 * 100 * 0.002 = 10 = exactly 0.1 % of 10,000
+        (50.0 * (1 + 1.5e-9), True),   # over by more than the 1e-9 slack
+    ])
+    def test_the_limit_is_inclusive(self, amount, refused):
+        d = refusal(self._view(0.002), Side.BUY, amount, max_funding_cost_pct=0.001)
+        assert (d is not None) is refused
+
+
+class TestNotJudged:
+    def _pf(self):
+        pf = account(leverage={S: 10})
+        pf.set_mark(S, 100.0)
+        return pf
+
+    @pytest.mark.parametrize("mark", [0.0, math.inf, math.nan])
+    def test_without_a_usable_mark(self, mark):
+        # the order's value is unknown: not judged here, even with the account already
+        # over a limit (ETH long 300 @50 = 1.5x equity, limit 1x)
+        pf = account((ETH, 300.0, 50.0), leverage={ETH: 5, S: 10})
+        view = View(pf, marks={S: mark})
+        assert refusal(view, Side.BUY, 500.0, max_leverage=1.0,
+                       min_liquidation_distance_pct=0.5) is None
+
+    def test_without_equity(self):
+        view = View(self._pf(), equity=0.0)
+        assert refusal(view, Side.BUY, 500.0, max_leverage=1.0) is None
+
+    def test_a_small_equity_is_still_judged(self):
+        # equity 0.5: a 1-unit buy @100 is 200x
+        view = View(self._pf(), equity=0.5)
+        assert refusal(view, Side.BUY, 1.0, max_leverage=3.0).observed == pytest.approx(200.0)
+
+    def test_a_spot_symbol_is_not_a_perpetual_limit(self):
+        pf = self._pf()
+        pf.set_mark(SPOT, 100.0)
+        assert refusal(View(pf), Side.BUY, 500.0, symbol=SPOT, max_leverage=1.0) is None
