@@ -73,7 +73,8 @@ MODULES: dict[str, Module] = {
         _U + "test_fees_slippage.py", _U + "test_sim_funds.py", _U + "test_sim_broker.py",
         _U + "test_fee_sides.py")),
     "sizing": Module("engine/risk/sizing.py", (
-        _U + "test_risk_limits.py", "tests/property/test_risk_property.py")),
+        _U + "test_risk_limits.py", _U + "test_perp_risk.py",
+        "tests/property/test_risk_property.py")),
     # Perpetual swaps (issue 15): margin arithmetic, the account, the simulated
     # exchange's margin checks, funding and liquidation steps, and the perpetual limits.
     "margin": Module("engine/accounting/margin.py", (

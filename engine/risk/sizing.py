@@ -70,13 +70,15 @@ class SizeLimits:
 
     def decide(
         self, order: Order, view: RiskView, pos: float, base: dict[str, Any],
-        closing: float = 0.0,
+        closing: float,
     ) -> RiskDecision:
         """Apply the size limits: approve, resize to the tightest cap, or reject.
 
         ``closing`` is the part of the order that closes the opposite position (a
         perpetual order through zero): an exit, free of the limits; the limits judge the
-        rest, the new position, as if the old one were already closed."""
+        rest, the new position, as if the old one were already closed; resized, the close
+        is kept (alone when nothing more fits). The minimum notional is the venue's
+        filter, on the whole order."""
         cfg = self.config
         symbol = order.symbol
         spec = self.markets.get(symbol)
@@ -85,7 +87,7 @@ class SizeLimits:
         if quote_sized:
             planned: float | None = base["requested"]  # the spend, fee included
         elif price > 0.0 and math.isfinite(price):
-            planned = (order.amount - closing) * price
+            planned = order.amount * price
         else:
             planned = None
         fee = self.fee(spec, planned)
@@ -123,11 +125,14 @@ class SizeLimits:
             if cash_cap is not None and _fill_cost(notional, price, fee, quote_sized) > cash_cap[2]:
                 tight = cash_cap  # within float noise of a cap, but not payable: resize
             else:
-                if min_notional > 0.0 and notional < min_notional * (1 - EPS):
-                    return self._min_notional(base, notional, min_notional, spec)
+                full = notional + closing * price
+                if min_notional > 0.0 and full < min_notional * (1 - EPS):
+                    return self._min_notional(base, full, min_notional, spec)
                 return RiskDecision.approve(**base)
         cap, code, limit, observed, setting, what, pct, always_resize = tight
-        if not (always_resize or cfg.on_size_breach == "resize") or cap <= 0.0:
+        if closing > 0.0 and cap <= 0.0 and cfg.on_size_breach == "resize":
+            cap = 0.0  # nothing more fits: the close alone
+        elif not (always_resize or cfg.on_size_breach == "resize") or cap <= 0.0:
             return RiskDecision.reject(
                 code, **base, limit=limit, observed=observed, setting=setting, what=what, pct=pct
             )
@@ -139,7 +144,7 @@ class SizeLimits:
                 amount = spec.round_amount(amount)
         if always_resize:
             amount = _payable(amount, price, fee, limit, quote_sized, spec)
-        new_notional = amount / (1.0 + fee) if quote_sized else (amount - closing) * price
+        new_notional = amount / (1.0 + fee) if quote_sized else amount * price
         if amount <= 0.0 or (min_notional > 0.0 and new_notional < min_notional * (1 - EPS)):
             return RiskDecision.reject(
                 code,
@@ -164,7 +169,7 @@ class SizeLimits:
 
     def caps(
         self, order: Order, view: RiskView, pos: float, notional: float, fee: float,
-        closing: float = 0.0,
+        closing: float,
     ) -> list[Cap]:
         """Largest notional each configured size limit allows: (cap, code, limit, observed, setting, what, pct, always_resize)."""
         cfg = self.config

@@ -394,3 +394,39 @@ class TestNotJudged:
         pf = self._pf()
         pf.set_mark(SPOT, 100.0)
         assert refusal(View(pf), Side.BUY, 500.0, symbol=SPOT, max_leverage=1.0) is None
+
+
+def test_a_flip_with_no_room_for_the_new_position_keeps_only_its_close():
+    """max_exposure_pct 0.65 with resize, 10x, no fees. Bar 0: buy 50 ETH and sell 10 BTC
+    (6,000 = 60 % at the marks of 100). ETH opens bar 1 at 200: the buy fills at 200, so
+    ETH alone is 10,000 = 100 % of 10,000. Buying 30 BTC closes the short (an exit) and
+    would open a 20 long, but the new position has no room (0.65 * 10,000 - 10,000 < 0):
+    the buy is cut to the 10 that close the short."""
+    eth = "ETH/USDT:USDT"
+    markets = {s: MarketSpec(s, maker_fee=0.0, taker_fee=0.0, contract=ContractSpec())
+               for s in (S, eth)}
+
+    def bars_of(prices):
+        px = np.array(prices, dtype=float)
+        return BarArrays(np.arange(px.size, dtype=np.int64) * H, px, px, px, px,
+                         np.full(px.size, 1e6))
+
+    class Two(Strategy):
+        def on_start(self, ctx):
+            for s in (S, eth):
+                ctx.set_leverage(s, 10.0)
+
+        def on_bar(self, ctx, bar):
+            if bar.symbol == eth and bar.ts == 0:  # both symbols priced
+                ctx.buy(eth, 50.0)
+                ctx.sell(S, 10.0)
+            if bar.symbol == S and bar.ts == 2 * H:
+                ctx.buy(S, 30.0)
+
+    res = backtest_arrays(Two(), {S: bars_of([100] * 5), eth: bars_of([100, 200, 200, 200, 200])},
+                          timeframe="1h", markets=markets, initial_cash=10_000.0,
+                          risk=RiskEngine(RiskConfig(max_exposure_pct=0.65,
+                                                     on_size_breach="resize")))
+    d = decision(res)
+    assert d["approved"] and (d["requested"], d["amount"]) == (30.0, 10.0)
+    assert res.final_positions == {eth: 50.0}
