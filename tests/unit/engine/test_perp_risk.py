@@ -396,12 +396,9 @@ class TestNotJudged:
         assert refusal(View(pf), Side.BUY, 500.0, symbol=SPOT, max_leverage=1.0) is None
 
 
-def test_a_flip_with_no_room_for_the_new_position_keeps_only_its_close():
-    """max_exposure_pct 0.65 with resize, 10x, no fees. Bar 0: buy 50 ETH and sell 10 BTC
-    (6,000 = 60 % at the marks of 100). ETH opens bar 1 at 200: the buy fills at 200, so
-    ETH alone is 10,000 = 100 % of 10,000. Buying 30 BTC closes the short (an exit) and
-    would open a 20 long, but the new position has no room (0.65 * 10,000 - 10,000 < 0):
-    the buy is cut to the 10 that close the short."""
+def two_perps(eth_prices, plan, **risk):
+    """BTC flat at 100 and ETH at ``eth_prices``, 10x, no fees; ``plan[(symbol, bar)](ctx)``
+    runs at that symbol's bar close (BTC's bar comes first at each time)."""
     eth = "ETH/USDT:USDT"
     markets = {s: MarketSpec(s, maker_fee=0.0, taker_fee=0.0, contract=ContractSpec())
                for s in (S, eth)}
@@ -417,16 +414,62 @@ def test_a_flip_with_no_room_for_the_new_position_keeps_only_its_close():
                 ctx.set_leverage(s, 10.0)
 
         def on_bar(self, ctx, bar):
-            if bar.symbol == eth and bar.ts == 0:  # both symbols priced
-                ctx.buy(eth, 50.0)
-                ctx.sell(S, 10.0)
-            if bar.symbol == S and bar.ts == 2 * H:
-                ctx.buy(S, 30.0)
+            step = plan.get((bar.symbol, bar.ts // H))
+            if step is not None:
+                step(ctx)
 
-    res = backtest_arrays(Two(), {S: bars_of([100] * 5), eth: bars_of([100, 200, 200, 200, 200])},
-                          timeframe="1h", markets=markets, initial_cash=10_000.0,
-                          risk=RiskEngine(RiskConfig(max_exposure_pct=0.65,
-                                                     on_size_breach="resize")))
+    return backtest_arrays(Two(), {S: bars_of([100.0] * len(eth_prices)), eth: bars_of(eth_prices)},
+                           timeframe="1h", markets=markets, initial_cash=10_000.0,
+                           risk=RiskEngine(RiskConfig(**risk)))
+
+
+@pytest.mark.parametrize("short", [10.0, 0.5])
+def test_a_flip_with_no_room_for_the_new_position_keeps_only_its_close(short):
+    """max_exposure_pct 0.65 with resize. At bar 0 (ETH's close, both priced at 100): buy
+    50 ETH and sell ``short`` BTC (at most 6,000 = 60 %). ETH opens bar 1 at 200: the buy
+    fills at 200, so ETH alone is 10,000 = 100 % of 10,000. At bar 2 buying 30 BTC closes
+    the short (an exit) but the new long has no room (0.65 * 10,000 - 10,000 < 0): the buy
+    is cut to the ``short`` that closes it."""
+    eth = "ETH/USDT:USDT"
+    res = two_perps([100, 200, 200, 200, 200],
+                    {(eth, 0): lambda c: (c.buy(eth, 50.0), c.sell(S, short)),
+                     (S, 2): lambda c: c.buy(S, 30.0)},
+                    max_exposure_pct=0.65, on_size_breach="resize")
     d = decision(res)
-    assert d["approved"] and (d["requested"], d["amount"]) == (30.0, 10.0)
+    assert d["approved"] and (d["requested"], d["amount"]) == (30.0, short)
     assert res.final_positions == {eth: 50.0}
+
+
+@pytest.mark.parametrize(("eth_close", "bought"), [(150.0, 10.0), (149.975, 10.005)])
+def test_a_flip_at_the_edge_of_no_room_keeps_its_close(eth_close, bought):
+    """max_exposure_pct 0.5 with resize. Bar 0: buy 40 ETH and sell 10 BTC (5,000 = 50 %,
+    at the limit). ETH closes bar 2 at 150: ETH is 6,000 and the equity 10,000 + 40 * 50 =
+    12,000, so after the short's close the room is 0.5 * 12,000 - 6,000 = 0 exactly: the
+    flip buy of 30 at bar 3 is cut to the 10 that close the short (not refused). At
+    149.975 the room is 0.5 * 11,999 - 5,999 = 0.5 USDT: 10 + 0.5 / 100 = 10.005."""
+    eth = "ETH/USDT:USDT"
+    res = two_perps([100, 100, eth_close, eth_close, eth_close],
+                    {(eth, 0): lambda c: (c.buy(eth, 40.0), c.sell(S, 10.0)),
+                     (S, 3): lambda c: c.buy(S, 30.0)},
+                    max_exposure_pct=0.5, on_size_breach="resize")
+    d = decision(res)
+    assert d["approved"] and d["requested"] == 30.0
+    assert d["amount"] == pytest.approx(bought, rel=1e-12)
+    assert res.final_positions[eth] == 40.0
+
+
+def test_a_flip_whose_new_position_fits_is_approved_as_asked():
+    """Short 40 @100, then buy 60 under max_position_pct 0.5: the close (40) is an exit and
+    the new long of 20 (2,000 = 20 %) fits, so nothing is resized."""
+    res = run({0: lambda c: c.sell(S, 40.0), 1: lambda c: c.buy(S, 60.0)},
+              max_position_pct=0.5, on_size_breach="resize")
+    assert res.risk_decisions.empty
+    assert res.final_positions == {S: 20.0}
+
+
+def test_the_minimum_notional_of_a_flip_is_on_the_whole_order():
+    """risk.min_notional 100: short 40 @100, then buy 40.5. The new long is 0.5 (50 USDT),
+    but the venue's filter judges the order, 4,050 USDT: approved as asked."""
+    res = run({0: lambda c: c.sell(S, 40.0), 1: lambda c: c.buy(S, 40.5)}, min_notional=100.0)
+    assert res.risk_decisions.empty
+    assert res.final_positions == {S: 0.5}
