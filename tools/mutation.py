@@ -84,6 +84,7 @@ MODULES: dict[str, Module] = {
     "perps": Module("engine/accounting/perps.py", (
         _U + "test_perp_account.py", _U + "test_perp_margin.py", _U + "test_perp_funds.py",
         _U + "test_perp_hand_tables.py", _U + "test_perp_orders.py", _U + "test_perp_risk.py",
+        _U + "test_perp_steps.py",
         "tests/property/test_perp_account_property.py",
         "tests/property/test_perp_margin_property.py", "tests/property/test_perp_identities.py",
         "tests/property/test_perp_parity.py")),

@@ -304,3 +304,98 @@ def test_an_indicator_on_a_perpetual_reads_its_closes():
     s = Reader()
     run(s, flat(100, 102, 107))
     assert np.isnan(s.seen[0]) and s.seen[1:] == [101.0, 104.5]
+
+
+class TestVenueLiquidation:
+    """``Engine.book_liquidation``: a live venue closed the position (the runner found its
+    ``autoclose-`` order); booked like the engine's own liquidations."""
+
+    def _short(self):
+        # short 2 @100 filled at bar 1's open (1h); the run's clock is at bar 1's close (2h)
+        engine = wire_engine(Do({0: lambda c: c.sell(S, 2.0)}), symbols=[S], timeframe="1h",
+                             markets=markets(), broker=simulated_broker())
+        drive(engine, merge_bars({S: flat(100, 100)}, H))
+        return engine
+
+    def test_the_whole_position_closes_at_the_venues_price_and_fee(self):
+        engine = self._short()
+        engine.book_liquidation(S, 3 * H, 140.0, 0.35, "autoclose order")
+        res = collect(engine, timeframe="1h")
+        (event,) = [e for e in res.events if e["kind"] == "liquidation"]
+        assert (event["ts"], event["qty"], event["price"], event["fee"]) == (3 * H, -2.0, 140.0,
+                                                                             0.35)
+        assert event["source"] == "autoclose order"
+        last = res.fills.iloc[-1]
+        assert (last["side"], last["price"], last["amount"], last["tag"]) == ("buy", 140.0, 2.0,
+                                                                               "liquidation")
+        # short 2 @100 bought back at 140: -80, fee 0.35
+        assert engine.portfolio.cash == pytest.approx(10_000.0 - 80.0 - 0.35, rel=1e-12)
+        assert res.final_positions == {}
+        # the 2h row is that bar's equity: the liquidation is a later step (3h)
+        assert res.equity.set_index("ts")["equity"][2 * H] == 10_000.0
+
+    def test_a_timer_due_before_the_venues_liquidation_fires_before_it(self):
+        class Timed(Do):
+            def on_timer(self, ctx, timer):
+                self.seen[timer.name] = ctx.position(S)
+
+        strategy = Timed({0: lambda c: (c.sell(S, 2.0), c.set_timer(2 * H + H // 2, name="t"))})
+        engine = wire_engine(strategy, symbols=[S], timeframe="1h", markets=markets(),
+                             broker=simulated_broker())
+        drive(engine, merge_bars({S: flat(100, 100)}, H))
+        engine.book_liquidation(S, 3 * H, 140.0, 0.0, "autoclose order")
+        collect(engine, timeframe="1h")
+        assert strategy.seen["t"] == -2.0  # 2.5h comes before the 3h liquidation
+
+    def test_a_long_of_exactly_one_unit_is_booked_too(self):
+        engine = wire_engine(Do({0: lambda c: c.buy(S, 1.0)}), symbols=[S], timeframe="1h",
+                             markets=markets(), broker=simulated_broker())
+        drive(engine, merge_bars({S: flat(100, 100)}, H))
+        engine.book_liquidation(S, 3 * H, 60.0, 0.0, "autoclose order")
+        res = collect(engine, timeframe="1h")
+        assert [(e["qty"], e["price"]) for e in res.events if e["kind"] == "liquidation"] == \
+            [(1.0, 60.0)]
+        assert res.final_positions == {}
+
+    def test_a_venue_time_before_the_engine_clock_is_booked_at_the_clock(self):
+        engine = self._short()
+        engine.book_liquidation(S, H, 140.0, 0.0, "vanished at reconcile")
+        res = collect(engine, timeframe="1h")
+        (event,) = [e for e in res.events if e["kind"] == "liquidation"]
+        assert event["ts"] == 2 * H  # never before what the engine has already stepped
+
+    def test_nothing_is_booked_without_a_position(self):
+        engine = wire_engine(Do({}), symbols=[S], timeframe="1h", markets=markets(),
+                             broker=simulated_broker())
+        drive(engine, merge_bars({S: flat(100, 100)}, H))
+        engine.book_liquidation(S, 3 * H, 140.0, 0.0, "autoclose order")
+        res = collect(engine, timeframe="1h")
+        assert [e for e in res.events if e["kind"] == "liquidation"] == []
+        assert res.fills.empty
+
+
+class TestVenueFunding:
+    """A live account's funding payment (``FundingEvent.amount``, from the venue's funding
+    history) is booked as the venue booked it."""
+
+    def _long(self):
+        engine = wire_engine(Do({0: lambda c: c.buy(S, 1.0)}), symbols=[S], timeframe="1h",
+                             markets=markets(), broker=simulated_broker())
+        drive(engine, merge_bars({S: flat(100, 100)}, H))  # long 1 @100 from 1h
+        return engine
+
+    def test_a_venue_booked_amount_replaces_the_arithmetic(self):
+        # rate 0.001 at mark 100 would be -0.1; the venue booked -0.0123: that is the flow
+        from tradeloom.engine.run.events import FundingEvent
+
+        engine = self._long()
+        engine.step(FundingEvent(S, 2 * H, 0.001, 100.0, -0.0123))
+        res = collect(engine, timeframe="1h")
+        assert [e["amount"] for e in res.events if e["kind"] == "funding"] == [-0.0123]
+        assert engine.portfolio.cash == pytest.approx(10_000.0 - 0.0123, rel=1e-12)
+
+    def test_a_booked_amount_that_is_not_finite_is_refused(self):
+        # the engine passes only finite amounts (NaN: compute it); the account checks too
+        engine = self._long()
+        with pytest.raises(ConfigError, match="booked amount inf must be finite"):
+            engine.portfolio.apply_funding(S, 2 * H, 0.001, 100.0, float("inf"))
