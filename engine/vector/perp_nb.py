@@ -152,6 +152,25 @@ def _lot_down(amount, lot, lp10):
 
 
 @njit(cache=True)
+def _fund_nb(q, ts, rate, mark, last_close, cash, events, ne):
+    """One funding payment (``engine.run.perp_step``): ``-q * mark * rate`` on a held
+    position (mark not positive and finite: the latest close), recorded as an event;
+    returns ``(cash, events written)``."""
+    mk = mark if mark > 0.0 and math.isfinite(mark) else last_close
+    if q != 0.0 and mk > 0.0:
+        amount = -(q * mk * rate)
+        cash = cash + amount
+        events[ne, 0] = EV_FUNDING
+        events[ne, 1] = ts
+        events[ne, 2] = q
+        events[ne, 3] = mk
+        events[ne, 4] = rate
+        events[ne, 5] = amount
+        ne += 1
+    return cash, ne
+
+
+@njit(cache=True)
 def simulate_perp_nb(open_, high, low, close, close_ts, targets, leverage, cross, rate,
                      max_notional, lot, lp10, min_amount, min_notional, floor, cap, mmr, cum,
                      liq_fee, f_ts, f_rate, f_mark, cash0, fills, events, eq_cash, eq_exposure,
@@ -179,19 +198,7 @@ def simulate_perp_nb(open_, high, low, close, close_ts, targets, leverage, cross
     for i in range(n):
         # funding between the previous close and this bar's close, booked before its fills
         while fi < m and f_ts[fi] < close_ts[i]:
-            mk = f_mark[fi]
-            if not (mk > 0.0 and math.isfinite(mk)):
-                mk = last_close
-            if q != 0.0 and mk > 0.0:
-                amount = -(q * mk * f_rate[fi])
-                cash = cash + amount
-                events[ne, 0] = EV_FUNDING
-                events[ne, 1] = f_ts[fi]
-                events[ne, 2] = q
-                events[ne, 3] = mk
-                events[ne, 4] = f_rate[fi]
-                events[ne, 5] = amount
-                ne += 1
+            cash, ne = _fund_nb(q, f_ts[fi], f_rate[fi], f_mark[fi], last_close, cash, events, ne)
             fi += 1
         # the pending order fills at this bar's open
         if pending != 0:
@@ -331,19 +338,7 @@ def simulate_perp_nb(open_, high, low, close, close_ts, targets, leverage, cross
                         p_id = oid
         # funding at exactly this close, after the bar
         while fi < m and f_ts[fi] == close_ts[i]:
-            mk = f_mark[fi]
-            if not (mk > 0.0 and math.isfinite(mk)):
-                mk = last_close
-            if q != 0.0 and mk > 0.0:
-                amount = -(q * mk * f_rate[fi])
-                cash = cash + amount
-                events[ne, 0] = EV_FUNDING
-                events[ne, 1] = f_ts[fi]
-                events[ne, 2] = q
-                events[ne, 3] = mk
-                events[ne, 4] = f_rate[fi]
-                events[ne, 5] = amount
-                ne += 1
+            cash, ne = _fund_nb(q, f_ts[fi], f_rate[fi], f_mark[fi], last_close, cash, events, ne)
             fi += 1
         eq_cash[i] = cash
         eq_fees[i] = fees
