@@ -74,11 +74,14 @@ def test_pro_watch_orders_streams_perpetual_fills_under_the_stream_path(
             await pro.load_markets()
             watcher = asyncio.ensure_future(pro.watch_orders(PERP))
             await until(lambda: both.perp.user_stream.connections == 1)
-            await asyncio.to_thread(client.create_order, PERP, "market", "buy", 0.01)
-            orders = await asyncio.wait_for(watcher, 5)
-            while orders[-1]["status"] != "closed":
-                orders = await asyncio.wait_for(pro.watch_orders(PERP), 5)
-            return orders
+            placed = await asyncio.to_thread(client.create_order, PERP, "market", "buy", 0.01)
+            await asyncio.wait_for(watcher, 30)
+            # NEW and TRADE can arrive in one read: ccxt resolves the waiting future with
+            # the first and keeps the later update in its order cache (a second
+            # watch_orders would wait for an update that already came), so read the cache
+            await until(lambda: pro.orders.hashmap[PERP][placed["id"]]["status"] == "closed",
+                        timeout=30)
+            return [pro.orders.hashmap[PERP][placed["id"]]]
         finally:
             await pro.close()
 
