@@ -17,7 +17,10 @@ time), only the source differs:
   ``income``) are the amounts booked (``FundingEvent.amount``), each payment once, keyed
   by the venue's id (``tranId``; its time and symbol when a venue gives none); the rate
   and the mark of the same funding time come from the rate history and are recorded
-  beside the amount (the results' funding table).
+  beside the amount (the results' funding table). While the session is flat in a
+  symbol the venue pays nothing, and each published funding time becomes an event of
+  amount 0 carrying its rate: the strategy sees the rate (``ctx.funding_rate``) as it
+  does in paper and backtests, and nothing is booked.
 
 **When it asks.** A symbol's next funding time is the first multiple of its contract's
 ``funding_interval_ms`` after its cursor (the session start, then the last funding
@@ -155,8 +158,9 @@ class FundingSource:
         rows = await self._call("fetch_funding_history", symbol, since, 100)
         paid = [r for r in rows if r.get("timestamp") is not None
                 and since <= int(r["timestamp"]) <= until and r.get("amount") is not None]
-        if not paid:
-            return []
+        flat = self.holds is not None and not self.holds(symbol)
+        if not paid and not flat:
+            return []  # a position is held: wait for the venue's payment
         rates = await self._rate_rows(symbol, until)
         out = []
         for row in paid:
@@ -172,6 +176,24 @@ class FundingSource:
                 mark = _finite((rate_row.get("info") or {}).get("markPrice"))
             out.append(VenueFunding(FundingEvent(symbol, ts, rate, mark,
                                                  float(row["amount"])), key))
+        if flat:
+            out += self._unpaid(symbol, rates, [int(r["timestamp"]) for r in paid])
+        return out
+
+    @staticmethod
+    def _unpaid(symbol: str, rates: list[dict[str, Any]], paid: list[int]) -> list[VenueFunding]:
+        """A flat account's funding times: the venue paid nothing (amount 0), and the
+        published rate still reaches the strategy (``ctx.funding_rate``: a carry enters on
+        it); a time with a payment of its own is that payment's."""
+        out = []
+        for row in rates:
+            ts = int(row["timestamp"])
+            if any(abs(ts - p) <= _SAME_FUNDING_MS for p in paid):
+                continue
+            event = FundingEvent(symbol, ts, _finite(row.get("fundingRate")),
+                                 _finite((row.get("info") or {}).get("markPrice")), 0.0)
+            if math.isfinite(event.rate):
+                out.append(VenueFunding(event, None))
         return out
 
 
