@@ -28,6 +28,7 @@ import ccxt
 
 from tradeloom.adapters.ccxt.exchange import backoff_delay, call_ccxt, retry_transient
 from tradeloom.adapters.ccxt.fills import RateOf, fill_record, trade_fee
+from tradeloom.adapters.ccxt.wallets import Wallet, spot_wallet_shortfall, wallet_layout
 from tradeloom.adapters.live.state import FillRecord, LiveStateStore, OrderRecord
 from tradeloom.adapters.store.ingest import RetryPolicy
 from tradeloom.engine.errors import (
@@ -307,6 +308,10 @@ class Sender:
             record = self._clamp_to_free_base(record)
             if record is None:
                 return
+        elif spec is not None and spec.contract is None and \
+                wallet_layout(self.client.id, self.markets).separate:
+            if not self._spot_wallet_pays(record, spec):
+                return
         attempts = self.retry.attempts
         sent_at = time.monotonic()
         for attempt in range(1, attempts + 1):
@@ -379,6 +384,11 @@ class Sender:
         return call_ccxt(self.client, "create_order", record.symbol, record.type, record.side,
                          record.amount, price, params, context=context)
 
+    def spot_wallet_params(self) -> dict[str, Any]:
+        """``fetch_balance`` params reading the spot wallet (``adapters.ccxt.wallets``:
+        ``{}`` unless the session also trades from a separate futures wallet)."""
+        return wallet_layout(self.client.id, self.markets).params(Wallet.SPOT)
+
     def _clamp_to_free_base(self, record: OrderRecord) -> OrderRecord | None:
         """A sell never asks for more than the free base balance (spot): a fee charged in
         the coin bought leaves less than was bought. The amount is cut to what is free,
@@ -387,7 +397,7 @@ class Sender:
         spec = self.markets[record.symbol]
         if record.amount <= 0:
             return record
-        balance = self.request("fetch_balance")
+        balance = self.request("fetch_balance", self.spot_wallet_params())
         free = float((balance.get(spec.base) or {}).get("free") or 0.0)
         amount = spec.round_amount(min(record.amount, free))
         if amount <= 0 or amount < spec.min_amount:
@@ -399,6 +409,17 @@ class Sender:
         if amount != record.amount:
             record = self.store.update_order(record.client_id, amount=amount)
         return record
+
+    def _spot_wallet_pays(self, record: OrderRecord, spec: MarketSpec) -> bool:
+        """With a separate futures wallet, a spot buy the spot wallet cannot pay is
+        refused here, not sent (``wallets.spot_wallet_shortfall``)."""
+        balance = self.request("fetch_balance", self.spot_wallet_params())
+        free = float((balance.get(spec.quote) or {}).get("free") or 0.0)
+        price = record.price if record.type == "limit" else self.marks_of(spec.base)
+        problem = spot_wallet_shortfall(record.amount, price, record.quote_amount, free, spec)
+        if problem is not None:
+            self._report(record, "rejected", None, problem)
+        return problem is None
 
     def _accepted(self, record: OrderRecord, order: Mapping[str, Any]) -> None:
         self._report(record, order_status(order), str(order.get("id")))

@@ -63,6 +63,7 @@ from tradeloom.adapters.ccxt.positions import (
     venue_liquidation,
 )
 from tradeloom.adapters.ccxt.sender import Sender, order_status, parse_client_order_id
+from tradeloom.adapters.ccxt.wallets import wallet_layout
 from tradeloom.adapters.live.state import FillRecord, LiveStateStore, OrderRecord
 from tradeloom.engine.market import MarketSpec
 
@@ -238,29 +239,34 @@ def tolerances(assets: Iterable[str], markets: Mapping[str, MarketSpec], fills_s
     return {a: round(max(policy.tolerance, lots.get(a, 0.0) + rounding), 15) for a in assets}
 
 
-def traded_assets(markets: Mapping[str, MarketSpec], fills: Iterable[FillRecord]) -> set[str]:
-    """The assets whose balances the runner accounts for: each spot market's base and
-    quote and every currency a fill paid a fee in - except the settle currency of a
-    perpetual, whose wallet the venue's PnL, fees and funding move (step 5 compares
-    positions instead).
+def traded_assets(markets: Mapping[str, MarketSpec], fills: Iterable[FillRecord], *,
+                  separate_wallets: bool = False) -> set[str]:
+    """The assets of the spot wallet the runner accounts for: each spot market's base and
+    quote and every currency a spot fill paid a fee in. On a venue with one wallet per
+    client the settle currency of a perpetual is left out (the venue's PnL, fees and
+    funding move it; step 5 compares positions instead); with ``separate_wallets``
+    (``adapters.ccxt.wallets``: Binance spot beside USDⓈ-M) the spot wallet's quote is
+    moved by spot fills alone, and is compared.
 
     >>> from tradeloom.engine.contracts import ContractSpec
-    >>> sorted(traded_assets({"BTC/USDT:USDT": MarketSpec("BTC/USDT:USDT",
-    ...                                                   contract=ContractSpec())}, []))
-    []
+    >>> carry = {"BTC/USDT": MarketSpec("BTC/USDT"),
+    ...          "BTC/USDT:USDT": MarketSpec("BTC/USDT:USDT", contract=ContractSpec())}
+    >>> sorted(traded_assets(carry, [])), sorted(traded_assets(carry, [], separate_wallets=True))
+    (['BTC'], ['BTC', 'USDT'])
     """
     spot = [spec for spec in markets.values() if spec.contract is None]
     settle = {spec.quote for spec in markets.values() if spec.contract is not None}
     assets = {a for spec in spot for a in (spec.base, spec.quote)}
-    assets.update(f.fee_currency for f in fills if f.fee_currency)
-    return assets - settle
+    spot_symbols = {spec.symbol for spec in spot}
+    assets.update(f.fee_currency for f in fills if f.fee_currency and f.symbol in spot_symbols)
+    return assets if separate_wallets else assets - settle
 
 
 def _check_balances(sender: Sender, store: LiveStateStore, now_ms: int,
                     policy: ReconcilePolicy
                     ) -> tuple[dict[str, float], dict[str, tuple[float, float]],
                                dict[str, tuple[float, float]]]:
-    balance = sender.request("fetch_balance")
+    balance = sender.request("fetch_balance", sender.spot_wallet_params())
     totals = {a: float(v) for a, v in (balance.get("total") or {}).items() if v is not None}
     snapshot = store.load_blob("reconciled_balances")
     mismatches: dict[str, tuple[float, float]] = {}
@@ -268,7 +274,9 @@ def _check_balances(sender: Sender, store: LiveStateStore, now_ms: int,
     if snapshot is not None:
         fills, _ = store.fills_after(int(snapshot["fill_row"]))
         expected = expected_balances(snapshot, fills, sender.markets)
-        assets = traded_assets(sender.markets, fills) | set(snapshot.get("fee_assets", []))
+        separate = wallet_layout(sender.client.id, sender.markets).separate
+        assets = (traded_assets(sender.markets, fills, separate_wallets=separate)
+                  | set(snapshot.get("fee_assets", [])))
         limits = tolerances(assets, sender.markets, len(fills), policy)
         for asset in sorted(assets):
             want, have = expected.get(asset, 0.0), totals.get(asset, 0.0)
@@ -359,7 +367,7 @@ def accept_exchange_state(broker: CcxtBroker, store: LiveStateStore, now_ms: int
     report = reconcile(broker, store, now_ms, timeout_s=timeout_s)
 
     def accept(_client: Any) -> dict[str, float]:
-        balance = broker.sender.request("fetch_balance")
+        balance = broker.sender.request("fetch_balance", broker.sender.spot_wallet_params())
         totals = {a: float(v) for a, v in (balance.get("total") or {}).items()
                   if v is not None}
         save_baseline(store, totals, now_ms, broker.sender.markets, accepted_by=actor)

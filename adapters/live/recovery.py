@@ -66,13 +66,17 @@ def opening_portfolio(balance: Mapping[str, Any], markets: Mapping[str, MarketSp
                       symbols: Sequence[str], prices: Mapping[str, float],
                       store: LiveStateStore | None = None, *, fee_asset: str | None = None,
                       fee_rate: float | None = None,
-                      perp_positions: Mapping[str, VenuePosition] | None = None
+                      perp_positions: Mapping[str, VenuePosition] | None = None,
+                      futures_balance: Mapping[str, Any] | None = None
                       ) -> tuple[Portfolio, dict[str, float]]:
     """The live portfolio at start: quote and base totals of the traded symbols (dust
     marked as such), and the fee asset's total when it is not one of them. With
     perpetuals, the cash is the futures wallet (``futures_wallet``) and each perpetual's
     position the venue's (``perp_positions``, from ``fetch_positions``: signed, at its
-    entry price, with the venue's leverage and margin mode), never a balance.
+    entry price, with the venue's leverage and margin mode), never a balance. A session
+    trading spot and perpetuals from two wallets (``adapters.ccxt.wallets``) passes the
+    spot wallet as ``balance`` and the futures wallet as ``futures_balance``: the cash is
+    the spot quote plus the futures wallet balance.
 
     Returns it and the opening holdings (symbol -> base amount, dust included) for the
     journal; ``portfolio.is_dust(symbol)`` says which are dust.
@@ -80,7 +84,10 @@ def opening_portfolio(balance: Mapping[str, Any], markets: Mapping[str, MarketSp
     held = totals(balance)
     quote = markets[symbols[0]].quote
     perps = [s for s in symbols if markets[s].contract is not None]
-    cash = futures_wallet(balance, quote) if perps else held.get(quote, 0.0)
+    if futures_balance is not None:
+        cash = held.get(quote, 0.0) + futures_wallet(futures_balance, quote)
+    else:
+        cash = futures_wallet(balance, quote) if perps else held.get(quote, 0.0)
     portfolio = Portfolio(cash, quote, markets={s: markets[s] for s in symbols})
     positions: dict[str, float] = {}
     for symbol in perps:

@@ -50,6 +50,7 @@ from tradeloom.adapters.ccxt.funding import FundingSource
 from tradeloom.adapters.ccxt.positions import positions_from_ccxt, positions_params
 from tradeloom.adapters.ccxt.trade_feed import TickFeed, TradeBarFeed, TradeStream
 from tradeloom.adapters.ccxt.user_stream import UserStream, supports_user_stream
+from tradeloom.adapters.ccxt.wallets import Wallet, wallet_layout
 from tradeloom.adapters.clock import Clock, SystemClock
 from tradeloom.adapters.config.risk_profiles import load_profile
 from tradeloom.adapters.live.journal import Journal
@@ -60,6 +61,7 @@ from tradeloom.adapters.live.reconcile import ReconcileReport
 from tradeloom.adapters.live.recorder import LiveCommandRecorder
 from tradeloom.adapters.live.recovery import (
     RunnerReconciler,
+    futures_wallet,
     opening_portfolio,
     order_ids_after,
     totals,
@@ -455,8 +457,11 @@ async def open_live(config: LiveConfig, *, confirm_live: bool, broker_factory: B
         lock.release()
         raise
     sj.journal = journal
-    sj.write("balance", {"total": start.totals, "positions": start.positions,
-                         "restored_orders": [o["client_id"] for o in start.restored]}, None)
+    opening: dict[str, Any] = {"total": start.totals, "positions": start.positions,
+                               "restored_orders": [o["client_id"] for o in start.restored]}
+    if start.wallets:
+        opening["wallets"] = start.wallets
+    sj.write("balance", opening, None)
     if key_warning:
         log.warning("%s", key_warning)
         sj.write("warning", {"where": "credentials", "warning": key_warning}, None)
@@ -466,6 +471,8 @@ async def open_live(config: LiveConfig, *, confirm_live: bool, broker_factory: B
     info["perp_opening"] = {s: {"leverage": start.portfolio.perp(s).leverage,
                                 "margin_mode": start.portfolio.perp(s).mode.value}
                             for s in start.positions if start.portfolio.is_perp(s)}
+    if start.wallets:
+        info["wallets"] = start.wallets
     info["restored_orders"] = start.restored
     info["next_order_id"] = start.next_id
     info["dust"] = sorted(s for s in start.positions if start.portfolio.is_dust(s))
@@ -500,6 +507,9 @@ class _Start:
     next_id: int
     restored: list[dict[str, Any]]
     report: ReconcileReport
+    #: The quote currency in each wallet at start, when the session trades from two
+    #: (``adapters.ccxt.wallets``); the portfolio's cash is their sum.
+    wallets: dict[str, float]
 
 
 async def _recover(config: LiveConfig, client: Any, broker: CcxtBroker,
@@ -514,7 +524,10 @@ async def _recover(config: LiveConfig, client: Any, broker: CcxtBroker,
     source = order_ids_after(store)
     restored = [restored_payload(o) for o in broker.restore(store.orders(), source)]
     next_id = source()  # adopted orders took ids from the source: continue after them
-    balance = await _fetch(client, "fetch_balance")
+    layout = wallet_layout(client.id, markets)
+    balance = await _fetch(client, "fetch_balance", layout.params(layout.wallets[0]))
+    futures = (await _fetch(client, "fetch_balance", layout.params(Wallet.FUTURES))
+               if layout.separate else None)
     held = totals(balance)
     prices: dict[str, float] = {}
     for symbol in config.symbols:
@@ -533,9 +546,12 @@ async def _recover(config: LiveConfig, client: Any, broker: CcxtBroker,
              if perps else {})
     portfolio, positions = opening_portfolio(balance, markets, config.symbols, prices, store,
                                              fee_asset=fee_asset, fee_rate=fee_rate,
-                                             perp_positions=venue)
+                                             perp_positions=venue, futures_balance=futures)
+    wallets = ({Wallet.SPOT.value: held.get(quote, 0.0),
+                Wallet.FUTURES.value: futures_wallet(futures, quote)}
+               if futures is not None else {})
     return _Start(portfolio, positions, held, itertools.count(next_id).__next__, next_id,
-                  restored, report)
+                  restored, report, wallets)
 
 
 async def _venue_rate(client: Any, symbol: str) -> float | None:
