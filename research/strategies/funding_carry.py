@@ -16,7 +16,12 @@ Rules, judged on the perpetual's bars:
   to both markets' lot steps (the legs are equal), so that the spot cost plus the short's
   initial margin use ``weight`` of equity (default 0.9; the rest pays fees and absorbs
   the short's losses before they are offset by the spot gain);
-- exit both legs when the latest rate falls below ``exit_rate`` (default 0.0).
+- exit both legs when the latest rate falls below ``exit_rate`` (default 0.0);
+- a short left without its spot leg (the spot buy was refused: live, Binance pays a spot
+  buy from the spot wallet alone, ``adapters.ccxt.wallets``) is closed on the next
+  perpetual bar, so the carry never holds the short unhedged, and the carry enters no
+  more in this run (the same entry would be refused again; the refusal's reason is in
+  the order's ``reason`` and the journal).
 
 The short uses ``leverage`` (default 2) in cross margin; its liquidation price sits
 about ``1 / leverage`` above the entry, and the spot leg is not collateral on the venue
@@ -26,6 +31,7 @@ gains: keep ``leverage`` low.
 
 from __future__ import annotations
 
+from tradeloom.engine.orders import OrderStatus
 from tradeloom.engine.strategy.base import Param, Strategy, StrategyError
 
 
@@ -51,6 +57,11 @@ class FundingCarry(Strategy):
                                 f"(spot={self.spot!r}, perp={self.perp!r})")
         ctx.set_leverage(self.perp, self.leverage)
         ctx.set_margin_mode(self.perp, "cross")
+        self.refused = False
+
+    def on_order(self, ctx, order) -> None:
+        if order.tag == "carry:spot" and order.status is OrderStatus.REJECTED:
+            self.refused = True  # the spot leg cannot be paid: no more entries this run
 
     def on_bar(self, ctx, bar) -> None:
         if bar.symbol != self.perp or ctx.open_orders():
@@ -60,7 +71,7 @@ class FundingCarry(Strategy):
         price = ctx.mark(self.spot)
         if not price > 0.0:
             return
-        if short == 0.0 and rate >= self.enter_rate:
+        if short == 0.0 and rate >= self.enter_rate and not self.refused:
             amount = self.weight * ctx.equity / (price * (1.0 + 1.0 / self.leverage))
             for symbol in (self.perp, self.spot):  # both legs on the coarser lot grid
                 spec = ctx.market(symbol)
@@ -70,6 +81,8 @@ class FundingCarry(Strategy):
                 return
             ctx.buy(self.spot, amount, tag="carry:spot")
             ctx.sell(self.perp, amount, tag="carry:perp")
+        elif short < 0.0 and ctx.position(self.spot) <= 0.0:
+            ctx.close_position(self.perp, tag="carry:unwind")
         elif short < 0.0 and rate < self.exit_rate:
             held = ctx.position(self.spot)
             if held > 0.0:
