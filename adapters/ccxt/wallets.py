@@ -118,8 +118,9 @@ def spot_wallet_shortfall(amount: float, price: float | None, quote_amount: floa
         amount * price if price is not None and price > 0 else None)
     if cost is None or cost <= free_quote:
         return None
-    return (f"buy of {amount:.10g} {spec.base} costs about {cost:.10g} {spec.quote} but the "
-            f"spot wallet holds {free_quote:.10g} {spec.quote} free (the session's cash counts "
+    what = (f"buy for {cost:.10g} {spec.quote}" if quote_amount is not None else
+            f"buy of {amount:.10g} {spec.base} costs about {cost:.10g} {spec.quote}")
+    return (f"{what} but the spot wallet holds {free_quote:.10g} {spec.quote} free (the session's cash counts "
             "the spot and futures wallets together; a spot buy is paid from the spot wallet "
             f"alone): transfer {spec.quote} to the spot wallet or trade a smaller size")
 
