@@ -99,6 +99,23 @@ def wallet_layout(exchange_id: str, markets: Mapping[str, MarketSpec]) -> Wallet
     return WalletLayout(exchange_id, ordered or (Wallet.SPOT,))
 
 
+def futures_wallet(balance: Mapping[str, Any], quote: str) -> float:
+    """The wallet balance of ``quote`` on a futures account: Binance's ``walletBalance``
+    (``GET /fapi/v2/account`` assets; ccxt's ``total`` is the margin balance, which
+    includes the open positions' unrealized PnL), else ccxt's total.
+
+    >>> futures_wallet({"info": {"assets": [{"asset": "USDT", "walletBalance": "9990.5",
+    ...                 "marginBalance": "9995.0"}]}, "total": {"USDT": 9995.0}}, "USDT")
+    9990.5
+    """
+    info = balance.get("info")
+    assets = info.get("assets") if isinstance(info, Mapping) else None
+    for row in assets or []:
+        if row.get("asset") == quote and row.get("walletBalance") is not None:
+            return float(row["walletBalance"])
+    return float((balance.get("total") or {}).get(quote) or 0.0)
+
+
 def spot_wallet_shortfall(amount: float, price: float | None, quote_amount: float | None,
                           free_quote: float, spec: MarketSpec) -> str | None:
     """Why a spot buy cannot be paid from the spot wallet, or None when it can (or its
@@ -125,4 +142,4 @@ def spot_wallet_shortfall(amount: float, price: float | None, quote_amount: floa
             f"alone): transfer {spec.quote} to the spot wallet or trade a smaller size")
 
 
-__all__ = ["Wallet", "WalletLayout", "spot_wallet_shortfall", "wallet_layout", "wallet_of"]
+__all__ = ["Wallet", "WalletLayout", "futures_wallet", "spot_wallet_shortfall", "wallet_layout", "wallet_of"]

@@ -34,8 +34,8 @@ thread using the ccxt client), at start and every few minutes:
 
 5. **Perpetual positions** (swap markets; ``adapters.ccxt.positions``): a futures
    account's positions are not balances, so perpetual fills move no base or quote
-   balance in step 4, and the settle currency of a perpetual (USDT: a wallet that the
-   venue's realized PnL, fees and funding move) is not compared there either. Instead
+   balance in step 4, and the futures wallet (USDT: the venue's realized PnL, fees and
+   funding move it) is compared in step 6, not there. Instead
    the venue's positions (``fetch_positions``) are compared with the last reconciled
    positions plus the stored perpetual fills since, within half a lot step (Binance
    positions are exact multiples of the lot step: no dust on a swap). A position the
@@ -43,6 +43,18 @@ thread using the ccxt client), at start and every few minutes:
    **liquidation**, reported in ``liquidations`` (priced from the venue's ``autoclose``
    trades, else at its mark) for the runner to book, never a silent difference; any
    other difference is a mismatch.
+6. **The futures wallet** (``adapters.live.wallet_check``): the venue's wallet balance
+   of each settle currency (Binance ``walletBalance``; read by name where the venue
+   keeps it apart from spot, ``adapters.ccxt.wallets``) is compared with the last
+   reconciled wallet moved by the stored perpetual fills since (realized PnL booked on
+   the snapshot's positions and entry prices, less the fees) and the venue's funding
+   payments since, within the balances' stated tolerance (``fee_quantum`` per fill and
+   once more, at least ``policy.tolerance``, or ``policy.rel_tolerance`` of the wallet).
+   A difference is a mismatch named ``"<settle> futures wallet"``. A round that finds a
+   liquidation does not compare the wallet and takes the venue's as the new snapshot:
+   the venue books a liquidation's loss at the bankruptcy price (an isolated position
+   loses its whole margin; Binance's insurance clearance comes on top), not at the
+   trade price it reports, rounded to the tick.
 
 ``ok=False`` (a mismatch, or foreign orders when ``policy.foreign_is_mismatch``) means:
 raise an alert and refuse new entries until a person looked (the runner's job).
@@ -56,6 +68,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from tradeloom.adapters.ccxt.positions import (
     VenueLiquidation,
+    VenuePosition,
     liquidation_order_ids,
     positions_from_ccxt,
     positions_params,
@@ -63,8 +76,9 @@ from tradeloom.adapters.ccxt.positions import (
     venue_liquidation,
 )
 from tradeloom.adapters.ccxt.sender import Sender, order_status, parse_client_order_id
-from tradeloom.adapters.ccxt.wallets import wallet_layout
+from tradeloom.adapters.ccxt.wallets import Wallet, futures_wallet, wallet_layout
 from tradeloom.adapters.live.state import FillRecord, LiveStateStore, OrderRecord
+from tradeloom.adapters.live.wallet_check import expected_futures_wallet
 from tradeloom.engine.market import MarketSpec
 
 if TYPE_CHECKING:
@@ -166,7 +180,7 @@ def _run(sender: Sender, store: LiveStateStore, now_ms: int,
         sender.fetch_trades(symbol)
     new_fills, _ = store.fills_after(fills_mark)
     balances, mismatches, dust = _check_balances(sender, store, now_ms, policy)
-    positions, liquidations = _check_positions(sender, store, now_ms, mismatches)
+    positions, liquidations = _check_positions(sender, store, now_ms, mismatches, policy)
     problems = [f"{a}: expected {e:.10g}, exchange has {x:.10g} (difference {x - e:+.10g}); "
                 "if the exchange is right (a deposit, a withdrawal, a manual trade), accept "
                 "its state: tradeloom reconcile CONFIG --accept"
@@ -294,15 +308,17 @@ def _check_balances(sender: Sender, store: LiveStateStore, now_ms: int,
 
 
 def _check_positions(sender: Sender, store: LiveStateStore, now_ms: int,
-                     mismatches: dict[str, tuple[float, float]]
+                     mismatches: dict[str, tuple[float, float]], policy: ReconcilePolicy
                      ) -> tuple[dict[str, float], list[VenueLiquidation]]:
-    """Step 5 of the module docstring; position mismatches are added to ``mismatches``."""
+    """Steps 5 and 6 of the module docstring; position and futures wallet mismatches are
+    added to ``mismatches``."""
     perps = {s: spec for s, spec in sorted(sender.markets.items()) if spec.contract is not None}
     if not perps:
         return {}, []
     rows = sender.request("fetch_positions", list(perps), positions_params(sender.client.id))
     venue = positions_from_ccxt(rows, {s: spec.lot_step for s, spec in perps.items()})
     have = {s: p.qty for s, p in venue.items()}
+    wallets = _futures_wallets(sender, perps)
     snapshot = store.load_blob("reconciled_positions")
     liquidations: list[VenueLiquidation] = []
     found: dict[str, tuple[float, float]] = {}
@@ -326,11 +342,54 @@ def _check_positions(sender: Sender, store: LiveStateStore, now_ms: int,
                     now=now_ms, order_ids=liquidation_order_ids(orders)))
             else:
                 found[symbol] = (expected, actual)
+        if "wallets" in snapshot and not liquidations:
+            found.update(_check_wallets(sender, snapshot, fills, perps, wallets, now_ms,
+                                        policy))
     mismatches.update(found)
     if not found:
-        store.save_blob("reconciled_positions", {"ts": now_ms, "positions": have,
-                                                 "fill_row": store.last_fill_row()})
+        store.save_blob("reconciled_positions", _positions_blob(store, now_ms, venue, wallets))
     return have, liquidations
+
+
+def _positions_blob(store: LiveStateStore, now_ms: int, venue: Mapping[str, VenuePosition],
+                    wallets: Mapping[str, float]) -> dict[str, Any]:
+    return {"ts": now_ms, "positions": {s: p.qty for s, p in venue.items()},
+            "entries": {s: p.entry for s, p in venue.items()}, "wallets": dict(wallets),
+            "fill_row": store.last_fill_row()}
+
+
+def _futures_wallets(sender: Sender, perps: Mapping[str, MarketSpec]) -> dict[str, float]:
+    """The futures wallet balance of each settle currency (``wallets.futures_wallet``)."""
+    params = wallet_layout(sender.client.id, sender.markets).params(Wallet.FUTURES)
+    balance = sender.request("fetch_balance", params)
+    return {settle: futures_wallet(balance, settle)
+            for settle in sorted({spec.quote for spec in perps.values()})}
+
+
+def _check_wallets(sender: Sender, snapshot: Mapping[str, Any], fills: list[FillRecord],
+                   perps: Mapping[str, MarketSpec], wallets: Mapping[str, float],
+                   now_ms: int, policy: ReconcilePolicy) -> dict[str, tuple[float, float]]:
+    """Step 6: each futures wallet against the snapshot moved by the perpetual fills and
+    the venue's funding payments since (``adapters.live.wallet_check``)."""
+    since = int(snapshot["ts"])
+    out: dict[str, tuple[float, float]] = {}
+    for settle, have in wallets.items():
+        symbols = {s: spec.quote for s, spec in perps.items() if spec.quote == settle}
+        funding = 0.0
+        for symbol in symbols:
+            for row in sender.request("fetch_funding_history", symbol, since + 1, 1000):
+                ts, amount = row.get("timestamp"), row.get("amount")
+                if ts is not None and amount is not None and since < int(ts) <= now_ms:
+                    funding += float(amount)
+        want = expected_futures_wallet(
+            float(snapshot["wallets"].get(settle, 0.0)), snapshot["positions"],
+            snapshot.get("entries", {}), fills, symbols, funding=funding)
+        count = sum(1 for f in fills if f.symbol in symbols)
+        limit = max(policy.tolerance, policy.fee_quantum * (count + 1),
+                    policy.rel_tolerance * abs(have))
+        if abs(want - have) > limit:
+            out[f"{settle} futures wallet"] = (want, have)
+    return out
 
 
 def _mark(sender: Sender, rows: list[Mapping[str, Any]], symbol: str) -> float:
@@ -375,9 +434,10 @@ def accept_exchange_state(broker: CcxtBroker, store: LiveStateStore, now_ms: int
         if perps:  # the venue's positions become the baseline too
             rows = broker.sender.request("fetch_positions", sorted(perps),
                                          positions_params(broker.client.id))
-            store.save_blob("reconciled_positions", {
-                "ts": now_ms, "fill_row": store.last_fill_row(),
-                "positions": {s: p.qty for s, p in positions_from_ccxt(rows, perps).items()}})
+            store.save_blob("reconciled_positions", _positions_blob(
+                store, now_ms, positions_from_ccxt(rows, perps),
+                _futures_wallets(broker.sender, {s: m for s, m in broker.sender.markets.items()
+                                                 if m.contract})))
         return totals
 
     return report, broker.call(accept, timeout_s)

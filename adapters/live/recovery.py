@@ -34,6 +34,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from tradeloom.adapters.ccxt.positions import VenuePosition
+from tradeloom.adapters.ccxt.wallets import futures_wallet
 from tradeloom.adapters.live.reconcile import ReconcilePolicy, ReconcileReport, reconcile
 from tradeloom.adapters.live.state import LiveStateStore
 from tradeloom.engine.accounting.portfolio import Portfolio
@@ -139,23 +140,6 @@ def book_opening_position(portfolio: Portfolio, symbol: str, amount: float,
     portfolio.cash = cash
 
 
-def futures_wallet(balance: Mapping[str, Any], quote: str) -> float:
-    """The wallet balance of ``quote`` on a futures account: Binance's ``walletBalance``
-    (``GET /fapi/v2/account`` assets; ccxt's ``total`` is the margin balance, which
-    includes the open positions' unrealized PnL), else ccxt's total.
-
-    >>> futures_wallet({"info": {"assets": [{"asset": "USDT", "walletBalance": "9990.5",
-    ...                 "marginBalance": "9995.0"}]}, "total": {"USDT": 9995.0}}, "USDT")
-    9990.5
-    """
-    info = balance.get("info")
-    assets = info.get("assets") if isinstance(info, Mapping) else None
-    for row in assets or []:
-        if row.get("asset") == quote and row.get("walletBalance") is not None:
-            return float(row["walletBalance"])
-    return float((balance.get("total") or {}).get(quote) or 0.0)
-
-
 def open_perp_position(portfolio: Portfolio, symbol: str, qty: float, entry: float,
                        leverage: float | None, margin_mode: str | None) -> None:
     """A perpetual position the venue holds at start: its margin mode and leverage first
@@ -193,5 +177,5 @@ class RunnerReconciler:
         return await asyncio.to_thread(self.run_sync, now_ms)
 
 
-__all__ = ["RunnerReconciler", "futures_wallet", "open_perp_position", "opening_portfolio",
+__all__ = ["RunnerReconciler", "open_perp_position", "opening_portfolio",
            "order_ids_after", "totals"]

@@ -8,8 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from perp_venue import PERP, futures_venue, settings
-from venues.testing import API_KEY, SECRET
+from perp_venue import FUNDING_1, HOUR, PERP, futures_venue, settings
+from venues.testing import API_KEY, SECRET, D
 
 from tradeloom.adapters.ccxt.broker import CcxtBroker
 from tradeloom.adapters.ccxt.exchange import Credentials, make_client, market_specs_from_ccxt
@@ -67,3 +67,29 @@ def test_margin_mode_twice_is_not_a_refusal_and_a_spot_symbol_has_none(tmp_path:
             broker.close()
         chosen = emu.account(API_KEY).settings("BTCUSDT")
     assert (chosen.margin_type, chosen.leverage) == ("ISOLATED", 7)
+
+
+def test_the_futures_wallet_is_reconciled_from_our_fills_and_the_venues_funding(
+        tmp_path: Path):
+    """Short 0.004, receive the 00:00 funding, cover half: the venue's wallet equals the
+    snapshot moved by our fills' PnL and fees and its funding; a deposit nobody booked
+    is a mismatch of the futures wallet."""
+    with futures_venue() as (emu, clock):
+        broker = make_broker(emu, tmp_path)
+        try:
+            baseline = reconcile(broker, broker.store, clock.now_ms())
+            broker.submit(Order(1, PERP, Side.SELL, OrderType.MARKET, 0.004, created_ts=0), 0)
+            broker.poll(0, wait=True)
+            clock.set(FUNDING_1 + HOUR)  # the 00:00 funding (0.01 %) is paid to the short
+            broker.submit(Order(2, PERP, Side.BUY, OrderType.MARKET, 0.002, created_ts=1), 1)
+            broker.poll(1, wait=True)
+            clean = reconcile(broker, broker.store, clock.now_ms())
+            wallet = emu.account(API_KEY).wallet
+            emu.account(API_KEY).deposit("USDT", D("1"), time=clock.now_ms())
+            after = reconcile(broker, broker.store, clock.now_ms())
+            funding = [r["amount"] for r in broker.client.fetch_funding_history(PERP)]
+        finally:
+            broker.close()
+    assert baseline.ok and clean.ok and len(funding) == 1 and funding[0] > 0
+    assert not after.ok
+    assert after.mismatches == {"USDT futures wallet": (float(wallet), float(wallet) + 1.0)}

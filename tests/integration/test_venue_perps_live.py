@@ -147,6 +147,10 @@ def test_a_venue_liquidation_is_booked_as_a_liquidation_event(tmp_path: Path):
     assert (liq[0]["qty"], liq[0]["price"], liq[0]["fee"]) == (-0.331, 40199.8, 0.0)
     assert liq[0]["engine_ts"] == START + 11 * HOUR  # found by the next reconciliation
     assert summary.liquidations == 1 and "liquidation" in summary.alerts[0]
+    # the round that found it takes the venue's wallet as the snapshot (the loss is the
+    # whole margin, 3326.539, not the 0.331 x (40199.8 - 30149.9) = 3326.5169 of the
+    # tick-rounded trade price): no wallet mismatch before or after
+    assert all(r["ok"] for r in _kind(records, "reconcile")) and len(summary.alerts) == 1
     engine = session.runner.engine
     orders = [o for o in engine.orders if o.tag == "liquidation"]
     assert len(orders) == 1 and orders[0].side.value == "buy"

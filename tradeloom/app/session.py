@@ -50,7 +50,7 @@ from tradeloom.adapters.ccxt.funding import FundingSource
 from tradeloom.adapters.ccxt.positions import positions_from_ccxt, positions_params
 from tradeloom.adapters.ccxt.trade_feed import TickFeed, TradeBarFeed, TradeStream
 from tradeloom.adapters.ccxt.user_stream import UserStream, supports_user_stream
-from tradeloom.adapters.ccxt.wallets import Wallet, wallet_layout
+from tradeloom.adapters.ccxt.wallets import Wallet, futures_wallet, wallet_layout
 from tradeloom.adapters.clock import Clock, SystemClock
 from tradeloom.adapters.config.risk_profiles import load_profile
 from tradeloom.adapters.live.journal import Journal
@@ -61,7 +61,6 @@ from tradeloom.adapters.live.reconcile import ReconcileReport
 from tradeloom.adapters.live.recorder import LiveCommandRecorder
 from tradeloom.adapters.live.recovery import (
     RunnerReconciler,
-    futures_wallet,
     opening_portfolio,
     order_ids_after,
     totals,
