@@ -25,7 +25,10 @@ its trades are in ``fetch_my_trades`` like any other (Binance's trades carry no 
 id: ``liquidation_order_ids`` picks the order ids from ``fetch_orders``).
 ``venue_liquidation`` finds them after ``since`` and sums them into one ``VenueLiquidation`` (average price, fees). A
 position that vanished without such trades is still a liquidation as far as the
-session can tell (``source="vanished"``), priced at the venue's last mark.
+session can tell (``source="vanished"``), priced at the venue's last mark. Binance
+charges the insurance clearance apart from the trade (income ``INSURANCE_CLEAR``,
+``clearance_fee``): it is part of the liquidation's fee, so the booked close moves the
+cash exactly as the venue moved its wallet.
 
 >>> rows = [{"symbol": "BTC/USDT:USDT", "contracts": 0.002, "contractSize": 1.0,
 ...          "side": "short", "entryPrice": 30000.0, "leverage": 3, "marginMode": "isolated"}]
@@ -165,6 +168,21 @@ def venue_liquidation(symbol: str, qty: float, trades: Iterable[Mapping[str, Any
                             "autoclose", tuple(str(t.get("id")) for t in closing))
 
 
-__all__ = ["LIQUIDATION_PREFIXES", "VenueLiquidation", "VenuePosition", "liquidation_order_ids",
+def clearance_fee(income_rows: Iterable[Mapping[str, Any]]) -> float:
+    """The insurance clearance fee a venue charged on a liquidation, as a positive fee:
+    Binance books it apart from the liquidation trade, as account income
+    ``INSURANCE_CLEAR`` (``GET /fapi/v1/income``; negative: charged), what was left of the
+    position's margin after the close at the bankruptcy price (the trade's price is
+    rounded to the tick in the account's favour, the rest is cleared).
+
+    >>> clearance_fee([{"incomeType": "INSURANCE_CLEAR", "income": "-0.02206667"},
+    ...                {"incomeType": "FUNDING_FEE", "income": "0.5"}])
+    0.02206667
+    """
+    return -sum(float(r["income"]) for r in income_rows
+                if r.get("incomeType") == "INSURANCE_CLEAR" and r.get("income") is not None)
+
+
+__all__ = ["LIQUIDATION_PREFIXES", "clearance_fee", "VenueLiquidation", "VenuePosition", "liquidation_order_ids",
            "positions_from_ccxt",
            "positions_params", "same_size", "venue_liquidation"]

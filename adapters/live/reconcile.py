@@ -50,11 +50,10 @@ thread using the ccxt client), at start and every few minutes:
    the snapshot's positions and entry prices, less the fees) and the venue's funding
    payments since, within the balances' stated tolerance (``fee_quantum`` per fill and
    once more, at least ``policy.tolerance``, or ``policy.rel_tolerance`` of the wallet).
-   A difference is a mismatch named ``"<settle> futures wallet"``. A round that finds a
-   liquidation does not compare the wallet and takes the venue's as the new snapshot:
-   the venue books a liquidation's loss at the bankruptcy price (an isolated position
-   loses its whole margin; Binance's insurance clearance comes on top), not at the
-   trade price it reports, rounded to the tick.
+   A difference is a mismatch named ``"<settle> futures wallet"``. A liquidation found
+   in step 5 moves it by its close at the trade's price less its fee, the insurance
+   clearance included (Binance books the clearance apart, as ``INSURANCE_CLEAR``
+   income: ``positions.clearance_fee``).
 
 ``ok=False`` (a mismatch, or foreign orders when ``policy.foreign_is_mismatch``) means:
 raise an alert and refuse new entries until a person looked (the runner's job).
@@ -63,12 +62,13 @@ raise an alert and refuse new entries until a person looked (the runner's job).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from tradeloom.adapters.ccxt.positions import (
     VenueLiquidation,
     VenuePosition,
+    clearance_fee,
     liquidation_order_ids,
     positions_from_ccxt,
     positions_params,
@@ -337,14 +337,16 @@ def _check_positions(sender: Sender, store: LiveStateStore, now_ms: int,
                 since = int(snapshot["ts"])
                 trades = sender.request("fetch_my_trades", symbol, since, None, {})
                 orders = sender.request("fetch_orders", symbol, since, None, {})
-                liquidations.append(venue_liquidation(
+                liq = venue_liquidation(
                     symbol, expected, trades, since=since, mark=_mark(sender, rows, symbol),
-                    now=now_ms, order_ids=liquidation_order_ids(orders)))
+                    now=now_ms, order_ids=liquidation_order_ids(orders))
+                liquidations.append(replace(liq, fee=liq.fee + _clearance(sender, symbol,
+                                                                          since)))
             else:
                 found[symbol] = (expected, actual)
-        if "wallets" in snapshot and not liquidations:
-            found.update(_check_wallets(sender, snapshot, fills, perps, wallets, now_ms,
-                                        policy))
+        if "wallets" in snapshot:
+            found.update(_check_wallets(sender, snapshot, fills, perps, wallets, liquidations,
+                                        now_ms, policy))
     mismatches.update(found)
     if not found:
         store.save_blob("reconciled_positions", _positions_blob(store, now_ms, venue, wallets))
@@ -368,9 +370,10 @@ def _futures_wallets(sender: Sender, perps: Mapping[str, MarketSpec]) -> dict[st
 
 def _check_wallets(sender: Sender, snapshot: Mapping[str, Any], fills: list[FillRecord],
                    perps: Mapping[str, MarketSpec], wallets: Mapping[str, float],
-                   now_ms: int, policy: ReconcilePolicy) -> dict[str, tuple[float, float]]:
-    """Step 6: each futures wallet against the snapshot moved by the perpetual fills and
-    the venue's funding payments since (``adapters.live.wallet_check``)."""
+                   liquidations: list[VenueLiquidation], now_ms: int, policy: ReconcilePolicy
+                   ) -> dict[str, tuple[float, float]]:
+    """Step 6: each futures wallet against the snapshot moved by the perpetual fills, the
+    venue's funding payments and the liquidations since (``adapters.live.wallet_check``)."""
     since = int(snapshot["ts"])
     out: dict[str, tuple[float, float]] = {}
     for settle, have in wallets.items():
@@ -383,13 +386,25 @@ def _check_wallets(sender: Sender, snapshot: Mapping[str, Any], fills: list[Fill
                     funding += float(amount)
         want = expected_futures_wallet(
             float(snapshot["wallets"].get(settle, 0.0)), snapshot["positions"],
-            snapshot.get("entries", {}), fills, symbols, funding=funding)
+            snapshot.get("entries", {}), fills, symbols, funding=funding,
+            liquidations=[liq for liq in liquidations if liq.symbol in symbols])
         count = sum(1 for f in fills if f.symbol in symbols)
         limit = max(policy.tolerance, policy.fee_quantum * (count + 1),
                     policy.rel_tolerance * abs(have))
         if abs(want - have) > limit:
             out[f"{settle} futures wallet"] = (want, have)
     return out
+
+
+def _clearance(sender: Sender, symbol: str, since: int) -> float:
+    """Binance's insurance clearance of ``symbol``'s liquidation since ``since``
+    (``positions.clearance_fee``; other venues book none apart from the trade)."""
+    if not sender.client.id.startswith("binance"):
+        return 0.0
+    rows = sender.request("fapiPrivateGetIncome", {
+        "symbol": sender.client.market(symbol)["id"], "incomeType": "INSURANCE_CLEAR",
+        "startTime": since + 1})
+    return clearance_fee(rows)
 
 
 def _mark(sender: Sender, rows: list[Mapping[str, Any]], symbol: str) -> float:

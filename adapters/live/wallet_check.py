@@ -8,7 +8,8 @@ PnL booked wrong. From the snapshot (the wallet, and each position with its entr
 price, as the venue gave them), the expected wallet is
 
     wallet + sum(realized PnL of each perpetual fill) - sum(its fee in the settle
-    currency) + sum(the venue's funding payments since)
+    currency) + sum(the venue's funding payments since) + each venue liquidation's
+    realized PnL at its trade price - its fee (the insurance clearance included)
 
 with each fill booked on the one-way position exactly as the engine books it
 (``engine.accounting.perps.book_fill``: average entry on an increase, ``(price -
@@ -19,7 +20,8 @@ The difference allowed is the one the balances step states (``ReconcilePolicy``)
 venue's fee rounding (``fee_quantum``) once per fill since the snapshot and once more,
 at least ``policy.tolerance``, or ``policy.rel_tolerance`` of the wallet.
 
->>> from tradeloom.adapters.live.state import FillRecord
+>>> from tradeloom.adapters.ccxt.positions import VenueLiquidation
+from tradeloom.adapters.live.state import FillRecord
 >>> short = FillRecord("t1", "c1", 1, "BTC/USDT:USDT", "sell", 0, 30000.0, 0.2, 3.0,
 ...                    fee_currency="USDT", fee_cost=3.0)
 >>> cover = FillRecord("t2", "c2", 2, "BTC/USDT:USDT", "buy", 1, 29000.0, 0.1, 1.45,
@@ -34,6 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from tradeloom.adapters.ccxt.positions import VenueLiquidation
 from tradeloom.adapters.live.state import FillRecord
 from tradeloom.engine.accounting.perps import book_fill
 
@@ -48,7 +51,8 @@ def _fee_in(fill: FillRecord, settle: str) -> float:
 
 def expected_futures_wallet(wallet: float, positions: Mapping[str, float],
                             entries: Mapping[str, float], fills: Iterable[FillRecord],
-                            settle: Mapping[str, str], *, funding: float = 0.0) -> float:
+                            settle: Mapping[str, str], *, funding: float = 0.0,
+                            liquidations: Iterable[VenueLiquidation] = ()) -> float:
     """The futures wallet after ``fills`` (module docstring): ``settle`` maps each
     perpetual symbol to its settle currency (other symbols' fills are skipped)."""
     qty = {s: float(q) for s, q in positions.items()}
@@ -63,6 +67,10 @@ def expected_futures_wallet(wallet: float, positions: Mapping[str, float],
                                    signed, fill.price)
         qty[fill.symbol], entry[fill.symbol] = q, e
         total += realized - _fee_in(fill, currency)
+    for liq in liquidations:  # the venue's close of what is held after the fills
+        _, _, realized = book_fill(qty.get(liq.symbol, 0.0), entry.get(liq.symbol, 0.0),
+                                   -liq.qty, liq.price)
+        total += realized - liq.fee
     return total
 
 

@@ -138,19 +138,22 @@ def test_a_venue_liquidation_is_booked_as_a_liquidation_event(tmp_path: Path):
         clock.on_advance(squeeze)
         session, summary = asyncio.run(run_session(clock, perp_config(emu, tmp_path),
                                                    live=True, bars=8))
+        wallet = emu.account(API_KEY).wallet
     records = read_journal(session.journal_path)
     liq = _kind(records, "liquidation")
     assert len(liq) == 1 and liq[0]["source"] == "autoclose"
     # isolated short 0.331 at 30149.9 on 3x: margin 0.331 x 30149.9 / 3 = 3326.5390; the
     # venue closes it at the bankruptcy price 30149.9 + 3326.5390 / 0.331 = 40199.867
-    # (floored to the 0.1 tick: 40199.8), no fee: the whole margin is lost
-    assert (liq[0]["qty"], liq[0]["price"], liq[0]["fee"]) == (-0.331, 40199.8, 0.0)
+    # (floored to the 0.1 tick: 40199.8, in the account's favour); the whole margin is
+    # lost: what the close leaves, 3326.53896667 - 0.331 x (40199.8 - 30149.9) =
+    # 0.02206667, is the insurance clearance (income INSURANCE_CLEAR), the booked fee
+    assert (liq[0]["qty"], liq[0]["price"], liq[0]["fee"]) == (-0.331, 40199.8, 0.02206667)
     assert liq[0]["engine_ts"] == START + 11 * HOUR  # found by the next reconciliation
     assert summary.liquidations == 1 and "liquidation" in summary.alerts[0]
-    # the round that found it takes the venue's wallet as the snapshot (the loss is the
-    # whole margin, 3326.539, not the 0.331 x (40199.8 - 30149.9) = 3326.5169 of the
-    # tick-rounded trade price): no wallet mismatch before or after
+    # the futures wallet reconciles before and after (the clearance in the fee), and the
+    # engine's cash is the venue's wallet
     assert all(r["ok"] for r in _kind(records, "reconcile")) and len(summary.alerts) == 1
+    assert session.runner.engine.portfolio.cash == pytest.approx(float(wallet), abs=1e-8)
     engine = session.runner.engine
     orders = [o for o in engine.orders if o.tag == "liquidation"]
     assert len(orders) == 1 and orders[0].side.value == "buy"
