@@ -20,8 +20,7 @@ The difference allowed is the one the balances step states (``ReconcilePolicy``)
 venue's fee rounding (``fee_quantum``) once per fill since the snapshot and once more,
 at least ``policy.tolerance``, or ``policy.rel_tolerance`` of the wallet.
 
->>> from tradeloom.adapters.ccxt.positions import VenueLiquidation
-from tradeloom.adapters.live.state import FillRecord
+>>> from tradeloom.adapters.live.state import FillRecord
 >>> short = FillRecord("t1", "c1", 1, "BTC/USDT:USDT", "sell", 0, 30000.0, 0.2, 3.0,
 ...                    fee_currency="USDT", fee_cost=3.0)
 >>> cover = FillRecord("t2", "c2", 2, "BTC/USDT:USDT", "buy", 1, 29000.0, 0.1, 1.45,

@@ -38,3 +38,14 @@ def test_a_fee_paid_in_bnb_and_a_spot_fill_leave_the_futures_wallet_alone():
     fills = [fill("sell", 100.0, 1.0, 0.0001, currency="BNB"),
              fill("buy", 100.0, 1.0, 0.001, currency="BTC", symbol="BTC/USDT")]
     assert expected_futures_wallet(1000.0, {}, {}, fills, SETTLE, funding=-0.25) == 999.75
+
+
+def test_a_venue_liquidation_takes_its_close_and_the_clearance_from_the_wallet():
+    from tradeloom.adapters.ccxt.positions import VenueLiquidation
+
+    liq = VenueLiquidation(PERP, 5, -0.331, 40199.8, 0.02206667, "autoclose")
+    got = expected_futures_wallet(10_000.0, {PERP: -0.331}, {PERP: 30149.9}, [], SETTLE,
+                                  liquidations=[liq])
+    # the whole isolated margin, 0.331 x 30149.9 / 3 = 3326.53896667, is lost:
+    # (30149.9 - 40199.8) x 0.331 = -3326.5169, less the clearance 0.02206667
+    assert got == pytest.approx(10_000.0 - 3326.53896667, abs=1e-8)
