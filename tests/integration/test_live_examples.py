@@ -275,3 +275,46 @@ def test_paper_perps_example_starts_on_the_futures_emulator_and_stops_cleanly(ch
     settings = next(r.payload for r in records if r.kind == "perp_settings")
     assert settings["symbols"]["BTC/USDT:USDT"] == {"leverage": 3.0, "margin_mode": "isolated"}
     assert records[-1].kind == "end"
+
+
+def test_paper_carry_example_starts_on_one_client_for_spot_and_the_perpetual(checkout):
+    """``tradeloom paper examples/paper_carry.toml`` against the emulator serving Binance
+    spot and USDⓈ-M on one server: both markets load on one ccxt.binance client, the
+    perpetual with its contract, the spot leg without, and the session stops cleanly."""
+    import threading
+
+    from venues.binance_usdm.combined import BinanceSpotPerpEmulator
+
+    with BinanceSpotPerpEmulator(["BTC/USDT"], ["BTC/USDT:USDT"]) as both:
+        both.perp.set_time(int(time.time() * 1000))
+        both.perp.set_price("BTC/USDT:USDT", "30000")
+        done = threading.Event()
+
+        def wall_clock() -> None:  # the futures venue's clock follows ours
+            while not done.wait(0.2):
+                both.perp.set_time(int(time.time() * 1000))
+
+        ticker = threading.Thread(target=wall_clock, daemon=True)
+        ticker.start()
+        proc = _start(["paper", "examples/paper_carry.toml", "--api-url", both.api_url,
+                       "--ws-url", both.ws_url], checkout, checkout / "catalog")
+        state = checkout / "state" / "paper-carry"
+        try:
+            (entry,) = _wait(lambda: _sessions(state), "paper session registered", proc)
+            journal = checkout / entry["journal"]
+            _wait(lambda: _started(journal), "paper session started", proc)
+        finally:
+            code, out = _stop(proc)
+            done.set()
+            ticker.join()
+    assert code == 0, out
+    records = read_journal(journal)
+    session = next(r.payload for r in records if r.kind == "session")
+    assert session["exchange"] == "binance" and session["symbols"] == ["BTC/USDT",
+                                                                       "BTC/USDT:USDT"]
+    markets = session["markets"]
+    assert markets["BTC/USDT"].get("contract") is None
+    assert markets["BTC/USDT:USDT"]["contract"]["settle"] == "USDT"
+    settings = next(r.payload for r in records if r.kind == "perp_settings")
+    assert settings["symbols"]["BTC/USDT:USDT"] == {"leverage": 2.0, "margin_mode": "cross"}
+    assert records[-1].kind == "end"
