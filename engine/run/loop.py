@@ -224,22 +224,25 @@ class Engine(StrategyData, OrderEntry, PerpSteps):
         self._risk_on_bar = hooks.on_bar if hooks is not None else None
         self._risk_on_fill = hooks.on_fill if hooks is not None else None
         self._risk_pending = hooks.pending_actions if hooks is not None else None
-        # Per-symbol feeders. ``_feed[symbol]`` is ``[close-input indicator updates, extra]``,
-        # all the step reads per bar: ``extra`` is None while close-input indicators are all
-        # there is to feed (the lean path), else ``_bar_extras``, which feeds everything in
-        # order. ``_feed_more[symbol]``: (other single-input updates with their field index,
+        # Per-symbol feeders. ``_feed[symbol]`` is ``[close-input indicator updates, extra,
+        # precomputed]``, all the step reads per bar: ``extra`` is None while close-input
+        # indicators are all there is to feed (the lean path), else ``_bar_extras``, which
+        # feeds everything in order; ``precomputed`` holds ``(indicator, next value)`` pairs
+        # of indicators whose series was computed up front (``StrategyData.precompute``). ``_feed_more[symbol]``: (other single-input updates with their field index,
         # multi-input updates with their indexes, [history], [higher-timeframe series]).
-        self._feed: dict[str, list[Any]] = {s: [[], None] for s in self.symbols}
+        self._feed: dict[str, list[Any]] = {s: [[], None, []] for s in self.symbols}
         self._feed_more: dict[
             str, tuple[list[Any], list[Any], list[BarHistory], list[TimeframeSeries]]
         ] = {s: ([], [], [], []) for s in self.symbols}
         self._indicators: dict[tuple[Any, ...], Any] = {}
+        self._batch_twins: list[tuple[str, Any, Callable[..., Any], dict[str, Any]]] = []
         self._history: dict[str, BarHistory] = {}
         self._series: dict[tuple[str, int], TimeframeSeries] = {}
         # Perpetual symbols: their bars go through ``_perp_bar`` (engine.run.perp_step).
         self._perp_symbols = frozenset(s for s in self.symbols if portfolio.is_perp(s))
         self.funding_rates: dict[str, float] = {}
         self._margin_seen = 0.0
+        self._primed = False
         self._history_cap = int(strategy.history or 0)
         if self._history_cap:
             self._make_history(self._history_cap)
@@ -382,7 +385,7 @@ class Engine(StrategyData, OrderEntry, PerpSteps):
                         after_broker(())
                 marks[symbol] = close
                 try:
-                    close_ups, extra = feeds[symbol]
+                    close_ups, extra, pre = feeds[symbol]
                 except KeyError:
                     raise DataError(
                         f"bar for {symbol} at {event[1]} but the run's symbols are "
@@ -391,6 +394,8 @@ class Engine(StrategyData, OrderEntry, PerpSteps):
                 if extra is None:  # the lean path: close-input indicators only
                     for update in close_ups:
                         update(close)
+                    for ind, value in pre:  # precomputed: the value of this bar, no call
+                        ind.value = value()
                     engine._bar_in_step = True
                 else:  # risk on_bar, every indicator, history, model features (_bar_extras)
                     extra(event, close_ups)
@@ -413,6 +418,8 @@ class Engine(StrategyData, OrderEntry, PerpSteps):
         close = bar[6]
         for update in close_ups:
             update(close)
+        for ind, value in self._feed[bar[0]][2]:
+            ind.value = value()
         self._feed_other_fields(bar)
         self._bar_in_step = True
         if self._models_on_bar is not None:
@@ -441,6 +448,7 @@ class Engine(StrategyData, OrderEntry, PerpSteps):
             raise DataError(
                 f"warm-up bar for {bar.symbol} but the run's symbols are {list(self.symbols)}"
             )
+        self._primed = True  # indicators have state now: nothing can be precomputed
         self.portfolio.set_mark(bar.symbol, bar.close)
         risk_on_bar = self._risk_on_bar
         if risk_on_bar is not None:
