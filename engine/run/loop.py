@@ -338,6 +338,7 @@ class Engine(StrategyData, OrderEntry, PerpSteps):
         # Rows the fast path below may still record before it flushes (a countdown is
         # cheaper per step than ``len(ts_rows)``; ``_record`` checks the length itself).
         rows_left = REC_CHUNK - len(ts_rows)
+        timers = self._timers  # one list for the run (cancel_timer edits it in place)
 
         def step(event: Any) -> None:
             """Process exactly one event (events arrive in (time, kind, symbol) order)."""
@@ -345,10 +346,12 @@ class Engine(StrategyData, OrderEntry, PerpSteps):
             if type(event) is bar_type:
                 ts = event[2]  # close_ts; tuple indexing is the cheapest NamedTuple read
                 prev = engine._step_ts
+                in_step = False  # whether _bar_in_step is known to be True already
                 if ts != prev:
-                    if ts < prev or engine._timers or not engine._bar_in_step:
+                    if ts < prev or timers or not engine._bar_in_step:
                         advance(ts)
                     else:  # _advance's fast path: no timers due, record the finished step
+                        in_step = True  # and it stays so: the new step has a bar too
                         rec_ts(prev)
                         if not held:
                             rec_exposure(0.0)
@@ -392,11 +395,14 @@ class Engine(StrategyData, OrderEntry, PerpSteps):
                         f"{list(engine.symbols)}; add it to symbols or filter the feed"
                     ) from None
                 if extra is None:  # the lean path: close-input indicators only
-                    for update in close_ups:
-                        update(close)
-                    for ind, value in pre:  # precomputed: the value of this bar, no call
-                        ind.value = value()
-                    engine._bar_in_step = True
+                    if close_ups:  # (a test is cheaper than looping over an empty list)
+                        for update in close_ups:
+                            update(close)
+                    if pre:  # precomputed: the value of this bar, no call
+                        for ind, value in pre:
+                            ind.value = value()
+                    if not in_step:
+                        engine._bar_in_step = True
                 else:  # risk on_bar, every indicator, history, model features (_bar_extras)
                     extra(event, close_ups)
                 on_bar(ctx, event)
@@ -765,10 +771,11 @@ class Engine(StrategyData, OrderEntry, PerpSteps):
         heapq.heappush(self._timers, (int(at_ms), self._timer_seq, name, int(every_ms or 0)))
 
     def cancel_timer(self, name: str) -> bool:
-        kept = [t for t in self._timers if t[2] != name]
-        found = len(kept) != len(self._timers)
+        timers = self._timers
+        kept = [t for t in timers if t[2] != name]
+        found = len(kept) != len(timers)
         heapq.heapify(kept)
-        self._timers = kept
+        timers[:] = kept  # in place: the step function holds this list
         return found
 
     def _fire_timers(self, limit: int, *, inclusive: bool) -> None:
