@@ -32,14 +32,18 @@ For each scenario three implementations do the same work on the same bars:
 
 Targets (issue 3): engine >= 400,000 bars/s on ``single`` and engine time <= 3x the
 floor's; peak memory of the ``single`` run < 1 GB. Issue 16 asks for >= 600,000 bars/s
-and <= 1.5x the floor on ``single``, printed separately: the bars/s are met on a quiet
-machine (603,513 with the deferred fields read), the ratio is not (2.23x). The same SMA strategy placing no order already takes about 1.3x the
-floor (four Python calls per bar: the step, ``on_bar`` and two streaming SMA updates,
-where the floor runs one inline loop), and the ~27,000 orders and fills add about 13 us
-each in the loop (order entry, the simulated broker's submit and fill, the portfolio)
-and 3.5 us each in the result build. The floor's own time moves with the machine's load
-(0.73 to 1.0 s CPU over one day on this VM), more than the engine's ratio target allows
-for.
+and <= 1.5x the floor on ``single``, printed separately: the bars/s are met (689,440 with
+the deferred fields read, 5 warm rounds), the ratio is not (1.70x wall and CPU in the same
+run; it was 2.2x before the indicators were precomputed). The engine computes the
+strategy's two SMAs up front (``StrategyData.precompute``: every bar is known in a
+backtest, and the batch kernels equal the streams bit for bit), so the same strategy
+placing no order now takes about 0.9x the floor's time (two Python calls per bar: the
+step and ``on_bar``); what is left is the ~27,000 orders and fills, about 16 us each in
+the loop (order entry, the simulated broker's submit and fill, the portfolio: some 45
+Python calls and four objects per order, none of them more than a tenth of it) and 6 us
+each in the result build (the orders frame's 27 columns the largest part). The floor's
+own time moves with the machine's load (0.72 to 1.0 s CPU over one day on this VM),
+more than the engine's ratio target allows for.
 
 Method: each scenario runs in a fresh child process (so its peak RSS, ``ru_maxrss`` after
 the first engine run, is its own). Round 0 runs engine, floor and njit once each: the

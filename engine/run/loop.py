@@ -214,6 +214,7 @@ class Engine(StrategyData, OrderEntry, PerpSteps):
         # a second drain with no callback run in between is certainly empty.
         self._fast_path = broker.bar_fast_path()
         self._drain_sync = self._fast_path is not None
+        self._pending_updates = self._fast_path.updates if self._fast_path is not None else None
         self._dirty = False
         self._local_updates: list[Order] = []
         self._started = False
@@ -722,8 +723,24 @@ class Engine(StrategyData, OrderEntry, PerpSteps):
         whether the broker must be consulted on the next bar costs nothing per bar
         and nothing per past order.
         """
-        drain = self._drain
         working = self._working_ids
+        pending = self._pending_updates
+        if pending is not None and self._on_order is None and not self._local_updates:
+            # The broker's updates drained in place (``BarFastPath.updates``), one round:
+            # with no ``on_order`` nothing runs after the drain, so a second round of the
+            # loop below would find nothing (the broker changes orders only when called).
+            if pending:
+                for order in pending.values():
+                    status = order.status
+                    if status is _OPEN or status is _PARTIAL:
+                        working[order.id] = None
+                    else:
+                        working.pop(order.id, None)
+                pending.clear()
+            self._dirty = False
+            self._live_orders = bool(working)
+            return
+        drain = self._drain
         for _ in range(MAX_UPDATE_ROUNDS):
             self._dirty = False
             updates: Sequence[Order] = self._local_updates
