@@ -17,7 +17,8 @@ For each scenario three implementations do the same work on the same bars:
    strategy (``tradeloom.research.strategies.SmaCross``, all-in via
    ``target_percent``), through ``engine.backtest.backtest_arrays`` (in memory, no
    store): bars built from arrays, the loop, the simulated broker, the portfolio,
-   streaming indicators, and the result. The time is split into ``run`` (bars + loop)
+   the indicators (their series computed from the bar columns when the run starts,
+   ``StrategyData.precompute``, inside the timed span), and the result. The time is split into ``run`` (bars + loop)
    and ``collect`` (building the result: its checks, the round-trip trades and the
    equity frame, which the benchmark reads). The orders and fills frames and the
    metrics are built when first read (``engine.results.deferred``): the benchmark
@@ -32,9 +33,9 @@ For each scenario three implementations do the same work on the same bars:
 
 Targets (issue 3): engine >= 400,000 bars/s on ``single`` and engine time <= 3x the
 floor's; peak memory of the ``single`` run < 1 GB. Issue 16 asks for >= 600,000 bars/s
-and <= 1.5x the floor on ``single``, printed separately: the bars/s are met (689,440 with
-the deferred fields read, 5 warm rounds), the ratio is not (1.70x wall and CPU in the same
-run; it was 2.2x before the indicators were precomputed). The engine computes the
+and <= 1.5x the floor on ``single``, printed separately: the bars/s are met (716,488 with
+the deferred fields read, 5 warm rounds), the ratio is not (1.79x wall, 1.83x
+CPU in the same run; 2.2x before the indicators were precomputed; 10 symbols: 1.46x). The engine computes the
 strategy's two SMAs up front (``StrategyData.precompute``: every bar is known in a
 backtest, and the batch kernels equal the streams bit for bit), so the same strategy
 placing no order now takes about 0.9x the floor's time (two Python calls per bar: the
@@ -50,7 +51,8 @@ the first engine run, is its own). Round 0 runs engine, floor and njit once each
 *cold* round, printed for reference; it pays a first-use cost that is not per-bar work:
 the first touch of memory the process has not used before (on this Firecracker VM 6 to
 90 ms per 32 MB of numpy arrays, depending on whether the host has backed those pages
-yet), which lands mostly in the result build. Then ``--rounds`` warm rounds (default 3) run the three again,
+yet), which lands mostly in the result build, and the first call of a numba batch
+kernel in the process (about 0.2 s, in the indicators' precompute). Then ``--rounds`` warm rounds (default 3) run the three again,
 interleaved, and the figures are their medians (min-max shown): throughput, the way
 ``timeit`` or pytest-benchmark measure it, with the floor measured the same way as the
 engine. Wall and CPU (``process_time``) times are both printed: on a shared machine the
