@@ -39,7 +39,7 @@ CPU in the same run; 2.2x before the indicators were precomputed; 10 symbols: 1.
 strategy's two SMAs up front (``StrategyData.precompute``: every bar is known in a
 backtest, and the batch kernels equal the streams bit for bit), so the same strategy
 placing no order now takes about 0.9x the floor's time (two Python calls per bar: the
-step and ``on_bar``); what is left is the ~27,000 orders and fills, about 16 us each in
+step and ``on_bar``); what is left is the ~27,000 orders and fills, about 13 us each in
 the loop (order entry, the simulated broker's submit and fill, the portfolio: some 45
 Python calls and four objects per order, none of them more than a tenth of it) and 6 us
 each in the result build (the orders frame's 27 columns the largest part). The floor's
