@@ -17,7 +17,8 @@ For each scenario three implementations do the same work on the same bars:
    strategy (``tradeloom.research.strategies.SmaCross``, all-in via
    ``target_percent``), through ``engine.backtest.backtest_arrays`` (in memory, no
    store): bars built from arrays, the loop, the simulated broker, the portfolio,
-   streaming indicators, and the result. The time is split into ``run`` (bars + loop)
+   the indicators (their series computed from the bar columns when the run starts,
+   ``StrategyData.precompute``, inside the timed span), and the result. The time is split into ``run`` (bars + loop)
    and ``collect`` (building the result: its checks, the round-trip trades and the
    equity frame, which the benchmark reads). The orders and fills frames and the
    metrics are built when first read (``engine.results.deferred``): the benchmark
@@ -32,21 +33,26 @@ For each scenario three implementations do the same work on the same bars:
 
 Targets (issue 3): engine >= 400,000 bars/s on ``single`` and engine time <= 3x the
 floor's; peak memory of the ``single`` run < 1 GB. Issue 16 asks for >= 600,000 bars/s
-and <= 1.5x the floor on ``single``, printed separately: the bars/s are met on a quiet
-machine (603,513 with the deferred fields read), the ratio is not (2.23x). The same SMA strategy placing no order already takes about 1.3x the
-floor (four Python calls per bar: the step, ``on_bar`` and two streaming SMA updates,
-where the floor runs one inline loop), and the ~27,000 orders and fills add about 13 us
-each in the loop (order entry, the simulated broker's submit and fill, the portfolio)
-and 3.5 us each in the result build. The floor's own time moves with the machine's load
-(0.73 to 1.0 s CPU over one day on this VM), more than the engine's ratio target allows
-for.
+and <= 1.5x the floor on ``single``, printed separately: the bars/s are met (716,488 with
+the deferred fields read, 5 warm rounds), the ratio is not (1.79x wall, 1.83x
+CPU in the same run; 2.2x before the indicators were precomputed; 10 symbols: 1.46x). The engine computes the
+strategy's two SMAs up front (``StrategyData.precompute``: every bar is known in a
+backtest, and the batch kernels equal the streams bit for bit), so the same strategy
+placing no order now takes about 0.9x the floor's time (two Python calls per bar: the
+step and ``on_bar``); what is left is the ~27,000 orders and fills, about 13 us each in
+the loop (order entry, the simulated broker's submit and fill, the portfolio: some 45
+Python calls and four objects per order, none of them more than a tenth of it) and 6 us
+each in the result build (the orders frame's 27 columns the largest part). The floor's
+own time moves with the machine's load (0.72 to 1.0 s CPU over one day on this VM),
+more than the engine's ratio target allows for.
 
 Method: each scenario runs in a fresh child process (so its peak RSS, ``ru_maxrss`` after
 the first engine run, is its own). Round 0 runs engine, floor and njit once each: the
 *cold* round, printed for reference; it pays a first-use cost that is not per-bar work:
 the first touch of memory the process has not used before (on this Firecracker VM 6 to
 90 ms per 32 MB of numpy arrays, depending on whether the host has backed those pages
-yet), which lands mostly in the result build. Then ``--rounds`` warm rounds (default 3) run the three again,
+yet), which lands mostly in the result build, and the first call of a numba batch
+kernel in the process (about 0.2 s, in the indicators' precompute). Then ``--rounds`` warm rounds (default 3) run the three again,
 interleaved, and the figures are their medians (min-max shown): throughput, the way
 ``timeit`` or pytest-benchmark measure it, with the floor measured the same way as the
 engine. Wall and CPU (``process_time``) times are both printed: on a shared machine the

@@ -89,11 +89,15 @@ class BarFastPath(NamedTuple):
     do exactly that instead of calling it. Both mappings are the broker's own, live
     (updated in place, never replaced) for the broker's lifetime. A broker offering
     it also changes order state only inside its own calls: a ``drain_updates`` right
-    after another, with no broker call in between, returns nothing.
+    after another, with no broker call in between, returns nothing. ``updates`` is what
+    ``drain_updates`` drains (order id -> order, in the order of each one's latest
+    change): ``drain_updates()`` returns its values and clears it, so a caller may do
+    exactly that in place.
     """
 
     working: Mapping[str, object]
     last: dict[str, float]
+    updates: dict[int, Any]
 
 
 class Broker(Protocol):

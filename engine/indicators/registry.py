@@ -302,6 +302,11 @@ class IndicatorSpec:
     ``stream(**params).update(*values)`` takes one value per input field;
     ``outputs`` names the result (one name: a plain array/float; several: the
     NamedTuple fields). ``params`` lists the accepted keyword parameters.
+
+    The two forms agree bit for bit on every bar, and a single-output stream's
+    ``value`` is what its last ``update`` returned: the engine relies on both when it
+    computes a backtest's indicators with ``batch`` up front
+    (``engine.run.strategy_data.StrategyData.precompute``).
     """
 
     name: str

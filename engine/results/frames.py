@@ -332,6 +332,9 @@ def _history_json(history: Sequence[tuple[int, str]]) -> str:
     ``json.dumps`` writes an int as ``int.__repr__`` and separates items with ``", "``;
     the status strings are quoted by ``json.dumps`` itself (memoised).
     """
+    if len(history) == 2:  # most orders: accepted, then filled or cancelled
+        (t0, s0), (t1, s1) = history
+        return f"[[{int(t0)!r}, {_json_str(str(s0))}], [{int(t1)!r}, {_json_str(str(s1))}]]"
     return "[" + ", ".join([f"[{int(ts)!r}, {_json_str(str(s))}]" for ts, s in history]) + "]"
 
 

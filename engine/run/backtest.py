@@ -40,7 +40,7 @@ from tradeloom.engine.orders import Bar
 from tradeloom.engine.ports import FeeModel, ModelSource, RiskGate, RiskHooks, SlippageModel
 from tradeloom.engine.results.deferred import DeferredResult
 from tradeloom.engine.results.result import BacktestResult, EquityCurve
-from tradeloom.engine.run.feeds import BarArrays, merge_bars
+from tradeloom.engine.run.feeds import BarArrays, KnownBars, merge_bars
 from tradeloom.engine.run.funding_feed import FundingRates, with_funding
 from tradeloom.engine.run.loop import Engine
 from tradeloom.engine.run.wiring import simulated_broker, wire_engine
@@ -135,6 +135,11 @@ def drive(engine: Engine, bars: Iterable[Bar]) -> None:
     generations (``gc.freeze``), so the collector never rescans them: the cost of a bar
     stays the same whether the run holds ten thousand orders or a million (unfrozen at
     the end; see ``_gc_frozen``). Results do not depend on when the collector runs.
+
+    When ``bars`` are ``feeds.KnownBars`` (``merge_bars``, ``bars_from_arrays``) and
+    ``drive`` steps all of them, the strategy's close-input indicators get their series
+    computed up front, after ``on_start`` asked for them (``StrategyData.precompute``,
+    which says why that is exact).
     """
     it = iter(bars)
     first = next(it, None)
@@ -142,6 +147,8 @@ def drive(engine: Engine, bars: Iterable[Bar]) -> None:
         raise DataError("no bars to run on: check the symbols, timeframe and start/end range")
     with _gc_frozen() as freezing:
         engine.start(first.ts)
+        if isinstance(bars, KnownBars):  # every bar known up front: indicator series too
+            engine.precompute(bars.columns)
         step = engine.step
         step(first)
         if not freezing:

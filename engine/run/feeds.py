@@ -90,9 +90,30 @@ class BarArrays(NamedTuple):
                 )
 
 
+class KnownBars(chain):  # type: ignore[type-arg]
+    """The bars of ``merge_bars``/``bars_from_arrays``: an iterator of ``Bar`` (a plain
+    ``itertools.chain``, iterated at C speed) that also carries the columns it is made
+    of, ``columns`` (``{symbol: BarArrays}``). The ``k``-th bar of a symbol it yields is
+    row ``k`` of that symbol's columns, so a consumer that steps every one of its bars
+    (``engine.run.backtest.drive``) can compute per-symbol series up front
+    (``StrategyData.precompute``).
+    """
+
+    __slots__ = ("columns",)
+    columns: Mapping[str, BarArrays]
+
+
 def _chunk_bars(symbols: Any, ts: np.ndarray, timeframe_ms: int, cols: Sequence[np.ndarray]) -> Iterator[Bar]:
     """Bars of aligned column slices; ``symbols`` is a list, or one str for every row."""
     return chain.from_iterable(_chunk_maps(symbols, ts, timeframe_ms, cols))
+
+
+def _known(data: Mapping[str, BarArrays], symbols: Any, ts: np.ndarray, timeframe_ms: int,
+           cols: Sequence[np.ndarray]) -> KnownBars:
+    """``_chunk_bars`` as ``KnownBars`` carrying ``data``."""
+    bars = KnownBars.from_iterable(_chunk_maps(symbols, ts, timeframe_ms, cols))
+    bars.columns = data
+    return bars
 
 
 def _chunk_maps(symbols: Any, ts: np.ndarray, timeframe_ms: int, cols: Sequence[np.ndarray]) -> Iterator[Iterator[Bar]]:
@@ -121,19 +142,20 @@ def _values(column: np.ndarray) -> Iterable[Any]:
     return array(code, column.tobytes())
 
 
-def bars_from_arrays(symbol: str, arrays: BarArrays, timeframe_ms: int) -> Iterator[Bar]:
-    """Bars of one symbol in time order (no sorting needed).
+def bars_from_arrays(symbol: str, arrays: BarArrays, timeframe_ms: int) -> KnownBars:
+    """Bars of one symbol in time order (no sorting needed), as ``KnownBars``.
 
     >>> a = BarArrays.from_columns(ts=[0], open=[1.0], high=[2.0], low=[0.5], close=[1.5], volume=[9.0])
     >>> next(bars_from_arrays("BTC/USDT", a, 60_000))
     Bar(symbol='BTC/USDT', ts=0, close_ts=60000, open=1.0, high=2.0, low=0.5, close=1.5, volume=9.0)
     """
     _check_timeframe(timeframe_ms)
-    return _chunk_bars(symbol, arrays.ts, timeframe_ms, [getattr(arrays, f) for f in _PRICE_FIELDS])
+    return _known({symbol: arrays}, symbol, arrays.ts, timeframe_ms,
+                  [getattr(arrays, f) for f in _PRICE_FIELDS])
 
 
-def merge_bars(data: Mapping[str, BarArrays], timeframe_ms: int) -> Iterator[Bar]:
-    """Bars of several symbols merged by close time, ties by symbol name.
+def merge_bars(data: Mapping[str, BarArrays], timeframe_ms: int) -> KnownBars:
+    """Bars of several symbols merged by close time, ties by symbol name, as ``KnownBars``.
 
     All symbols share one timeframe, so ordering by open time orders by close time.
     """
@@ -146,7 +168,7 @@ def merge_bars(data: Mapping[str, BarArrays], timeframe_ms: int) -> Iterator[Bar
     order = np.lexsort((rank, ts))
     cols = [np.concatenate([getattr(data[s], f) for s in symbols])[order] for f in _PRICE_FIELDS]
     names = np.array(symbols, dtype=object)[rank[order]].tolist()
-    return _chunk_bars(names, ts[order], timeframe_ms, cols)
+    return _known({s: data[s] for s in symbols}, names, ts[order], timeframe_ms, cols)
 
 
 def bars_from_batches(

@@ -214,6 +214,7 @@ class Engine(StrategyData, OrderEntry, PerpSteps):
         # a second drain with no callback run in between is certainly empty.
         self._fast_path = broker.bar_fast_path()
         self._drain_sync = self._fast_path is not None
+        self._pending_updates = self._fast_path.updates if self._fast_path is not None else None
         self._dirty = False
         self._local_updates: list[Order] = []
         self._started = False
@@ -224,22 +225,25 @@ class Engine(StrategyData, OrderEntry, PerpSteps):
         self._risk_on_bar = hooks.on_bar if hooks is not None else None
         self._risk_on_fill = hooks.on_fill if hooks is not None else None
         self._risk_pending = hooks.pending_actions if hooks is not None else None
-        # Per-symbol feeders. ``_feed[symbol]`` is ``[close-input indicator updates, extra]``,
-        # all the step reads per bar: ``extra`` is None while close-input indicators are all
-        # there is to feed (the lean path), else ``_bar_extras``, which feeds everything in
-        # order. ``_feed_more[symbol]``: (other single-input updates with their field index,
+        # Per-symbol feeders. ``_feed[symbol]`` is ``[close-input indicator updates, extra,
+        # precomputed]``, all the step reads per bar: ``extra`` is None while close-input
+        # indicators are all there is to feed (the lean path), else ``_bar_extras``, which
+        # feeds everything in order; ``precomputed`` holds ``(indicator, next value)`` pairs
+        # of indicators whose series was computed up front (``StrategyData.precompute``). ``_feed_more[symbol]``: (other single-input updates with their field index,
         # multi-input updates with their indexes, [history], [higher-timeframe series]).
-        self._feed: dict[str, list[Any]] = {s: [[], None] for s in self.symbols}
+        self._feed: dict[str, list[Any]] = {s: [[], None, []] for s in self.symbols}
         self._feed_more: dict[
             str, tuple[list[Any], list[Any], list[BarHistory], list[TimeframeSeries]]
         ] = {s: ([], [], [], []) for s in self.symbols}
         self._indicators: dict[tuple[Any, ...], Any] = {}
+        self._batch_twins: list[tuple[str, Any, Callable[..., Any], dict[str, Any]]] = []
         self._history: dict[str, BarHistory] = {}
         self._series: dict[tuple[str, int], TimeframeSeries] = {}
         # Perpetual symbols: their bars go through ``_perp_bar`` (engine.run.perp_step).
         self._perp_symbols = frozenset(s for s in self.symbols if portfolio.is_perp(s))
         self.funding_rates: dict[str, float] = {}
         self._margin_seen = 0.0
+        self._primed = False
         self._history_cap = int(strategy.history or 0)
         if self._history_cap:
             self._make_history(self._history_cap)
@@ -335,6 +339,7 @@ class Engine(StrategyData, OrderEntry, PerpSteps):
         # Rows the fast path below may still record before it flushes (a countdown is
         # cheaper per step than ``len(ts_rows)``; ``_record`` checks the length itself).
         rows_left = REC_CHUNK - len(ts_rows)
+        timers = self._timers  # one list for the run (cancel_timer edits it in place)
 
         def step(event: Any) -> None:
             """Process exactly one event (events arrive in (time, kind, symbol) order)."""
@@ -342,10 +347,12 @@ class Engine(StrategyData, OrderEntry, PerpSteps):
             if type(event) is bar_type:
                 ts = event[2]  # close_ts; tuple indexing is the cheapest NamedTuple read
                 prev = engine._step_ts
+                in_step = False  # whether _bar_in_step is known to be True already
                 if ts != prev:
-                    if ts < prev or engine._timers or not engine._bar_in_step:
+                    if ts < prev or timers or not engine._bar_in_step:
                         advance(ts)
                     else:  # _advance's fast path: no timers due, record the finished step
+                        in_step = True  # and it stays so: the new step has a bar too
                         rec_ts(prev)
                         if not held:
                             rec_exposure(0.0)
@@ -382,16 +389,21 @@ class Engine(StrategyData, OrderEntry, PerpSteps):
                         after_broker(())
                 marks[symbol] = close
                 try:
-                    close_ups, extra = feeds[symbol]
+                    close_ups, extra, pre = feeds[symbol]
                 except KeyError:
                     raise DataError(
                         f"bar for {symbol} at {event[1]} but the run's symbols are "
                         f"{list(engine.symbols)}; add it to symbols or filter the feed"
                     ) from None
                 if extra is None:  # the lean path: close-input indicators only
-                    for update in close_ups:
-                        update(close)
-                    engine._bar_in_step = True
+                    if close_ups:  # (a test is cheaper than looping over an empty list)
+                        for update in close_ups:
+                            update(close)
+                    if pre:  # precomputed: the value of this bar, no call
+                        for ind, value in pre:
+                            ind.value = value()
+                    if not in_step:
+                        engine._bar_in_step = True
                 else:  # risk on_bar, every indicator, history, model features (_bar_extras)
                     extra(event, close_ups)
                 on_bar(ctx, event)
@@ -413,6 +425,8 @@ class Engine(StrategyData, OrderEntry, PerpSteps):
         close = bar[6]
         for update in close_ups:
             update(close)
+        for ind, value in self._feed[bar[0]][2]:
+            ind.value = value()
         self._feed_other_fields(bar)
         self._bar_in_step = True
         if self._models_on_bar is not None:
@@ -441,6 +455,7 @@ class Engine(StrategyData, OrderEntry, PerpSteps):
             raise DataError(
                 f"warm-up bar for {bar.symbol} but the run's symbols are {list(self.symbols)}"
             )
+        self._primed = True  # indicators have state now: nothing can be precomputed
         self.portfolio.set_mark(bar.symbol, bar.close)
         risk_on_bar = self._risk_on_bar
         if risk_on_bar is not None:
@@ -708,8 +723,24 @@ class Engine(StrategyData, OrderEntry, PerpSteps):
         whether the broker must be consulted on the next bar costs nothing per bar
         and nothing per past order.
         """
-        drain = self._drain
         working = self._working_ids
+        pending = self._pending_updates
+        if pending is not None and self._on_order is None and not self._local_updates:
+            # The broker's updates drained in place (``BarFastPath.updates``), one round:
+            # with no ``on_order`` nothing runs after the drain, so a second round of the
+            # loop below would find nothing (the broker changes orders only when called).
+            if pending:
+                for order in pending.values():
+                    status = order.status
+                    if status is _OPEN or status is _PARTIAL:
+                        working[order.id] = None
+                    else:
+                        working.pop(order.id, None)
+                pending.clear()
+            self._dirty = False
+            self._live_orders = bool(working)
+            return
+        drain = self._drain
         for _ in range(MAX_UPDATE_ROUNDS):
             self._dirty = False
             updates: Sequence[Order] = self._local_updates
@@ -757,10 +788,11 @@ class Engine(StrategyData, OrderEntry, PerpSteps):
         heapq.heappush(self._timers, (int(at_ms), self._timer_seq, name, int(every_ms or 0)))
 
     def cancel_timer(self, name: str) -> bool:
-        kept = [t for t in self._timers if t[2] != name]
-        found = len(kept) != len(self._timers)
+        timers = self._timers
+        kept = [t for t in timers if t[2] != name]
+        found = len(kept) != len(timers)
         heapq.heapify(kept)
-        self._timers = kept
+        timers[:] = kept  # in place: the step function holds this list
         return found
 
     def _fire_timers(self, limit: int, *, inclusive: bool) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import math
+from array import array
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -43,6 +44,10 @@ class IndicatorView:
 
 
 
+#: A symbol's bars below which ``StrategyData.precompute`` keeps indicators streaming.
+PRECOMPUTE_MIN_BARS = 100_000
+
+
 class StrategyData(TimeframeData):
     """Indicator and history bookkeeping of ``Engine`` (uses its ``symbols`` and ``_feed``);
     higher timeframes are ``TimeframeData``'s."""
@@ -59,6 +64,11 @@ class StrategyData(TimeframeData):
     _history_cap: int
     _rec_ts: Any
     _bar_in_step: bool
+    _primed: bool
+    _perp_symbols: frozenset[str]
+    #: (symbol, stream, batch function, params) of each single-output close indicator
+    #: held directly, in the order asked for (``precompute``'s candidates).
+    _batch_twins: list[tuple[str, Any, Callable[..., Any], dict[str, Any]]]
 
     # ------------------------------------------------------------------ data for the strategy
 
@@ -159,6 +169,8 @@ class StrategyData(TimeframeData):
         elif symbol is not None or len(self.symbols) == 1:
             handle = make()
             self._register(symbol or self.symbols[0], handle.update, indexes)
+            if indexes == (FIELDS["close"],) and spec.outputs == ("value",):
+                self._batch_twins.append((symbol or self.symbols[0], handle, spec.batch, dict(params)))
         else:
             by_symbol = {s: make() for s in self.symbols}
             handle = IndicatorView(by_symbol)
@@ -166,6 +178,50 @@ class StrategyData(TimeframeData):
                 self._register(s, _view_updater(handle, ind), indexes)
         self._indicators[key] = handle
         return handle
+
+    def precompute(self, columns: Mapping[str, Any]) -> int:
+        """Compute close-input indicators' whole series up front; returns how many.
+
+        For a backtest whose bars are all known before it starts (``feeds.KnownBars``:
+        ``columns`` maps a symbol to its ``BarArrays``, and the ``k``-th bar the step gets
+        for a symbol is row ``k`` of them). Each single-output indicator on the close
+        that the strategy holds directly (``ctx.indicator(name, symbol, ...)``, or any
+        in a one-symbol run) and that has seen no value yet gets its series from its
+        batch twin (``IndicatorSpec.batch``), and the step sets ``indicator.value`` to
+        the value of row ``k`` on the symbol's ``k``-th bar instead of calling
+        ``update`` (no Python call per bar).
+
+        Why it is exact: every indicator's batch function repeats its stream's
+        arithmetic operation by operation (bit for bit, holes and resets included,
+        ``tests/property/test_indicators.py``), and a single-output stream's ``value``
+        is what its last ``update`` returned; row ``k`` depends on rows ``<= k`` only
+        (the batch kernels are one forward pass), so nothing is looked ahead. The
+        stream's own running state is not advanced: it is the engine's to feed, and
+        only its ``value`` (and ``ready``, which reads it) is read.
+
+        Not applied to: symbols with fewer than ``PRECOMPUTE_MIN_BARS`` rows (the batch
+        kernel's first call in a process costs more than it saves there), perpetuals
+        (their bars take ``_perp_bar``), indicators asked for without a symbol in a
+        multi-symbol run (an ``IndicatorView``), indicators asked for later in the run,
+        and any run that has primed or stepped a bar (the streams hold state then).
+        """
+        if self._primed or self._bar_seen():
+            return 0
+        done = 0
+        for symbol, handle, batch, params in self._batch_twins:
+            arrays = columns.get(symbol)
+            if arrays is None or symbol in self._perp_symbols or len(arrays.close) < PRECOMPUTE_MIN_BARS:
+                continue
+            feed = self._feed[symbol]
+            update = handle.update
+            if update not in feed[0]:
+                continue
+            series = np.asarray(batch(arrays.close, **params), dtype=np.float64)
+            feed[0].remove(update)
+            # ``array`` iteration gives the Python floats ``tolist()`` would, 8 bytes each.
+            feed[2].append((handle, iter(array("d", series.tobytes())).__next__))
+            done += 1
+        return done
 
     def _register(self, symbol: str, update: Callable[..., Any], indexes: tuple[int, ...]) -> None:
         ups, ups_n, _, _ = self._feed_more[symbol]

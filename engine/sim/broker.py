@@ -445,8 +445,8 @@ class SimulatedBroker(ExchangeCore):
     # ------------------------------------------------------------------ matching
 
     def bar_fast_path(self) -> BarFastPath | None:
-        """The port's bar fast path: this broker's per-symbol map of working orders and its
-        last-price map (see ``engine.ports.BarFastPath`` for the contract).
+        """The port's bar fast path: this broker's per-symbol map of working orders, its
+        last-price map and its pending updates (``engine.ports.BarFastPath``'s contract).
 
         ``on_bar(bar)`` for a symbol absent from ``working`` only stores the close:
         ``last[bar.symbol] = bar.close``, then returns ``[]``. The engine does exactly
@@ -459,7 +459,7 @@ class SimulatedBroker(ExchangeCore):
             cls.drain_updates is not SimulatedBroker.drain_updates
         ):
             return None
-        return BarFastPath(self._working, self._last)
+        return BarFastPath(self._working, self._last, self._updates)
 
     def update_markets(self, specs: Mapping[str, MarketSpec]) -> None:
         """New rules for later orders (``Broker.update_markets``); working orders keep theirs."""

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import NamedTuple, Protocol
 
 from tradeloom.engine.costs.fees import FeeAsset, FeeModel
-from tradeloom.engine.costs.slippage import SlippageModel
+from tradeloom.engine.costs.slippage import NoSlippage, SlippageModel
 from tradeloom.engine.errors import OrderError
 from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.orders import (
@@ -59,6 +59,7 @@ _MARKET, _LIMIT, _STOP, _STOP_LIMIT = (
 _TRAILING = OrderType.TRAILING_STOP
 _GTC, _FOK = TimeInForce.GTC, TimeInForce.FOK
 _EPS = 1e-12
+_new_tuple = tuple.__new__
 
 
 class AccountView(Protocol):
@@ -223,8 +224,10 @@ class ExchangeCore(Funds, PerpFunds):
                     done_groups.add(g.id)
                     self._match_group(g, ts, o, h, l, volume, tick, fills)
                 continue
-            # A market order trades at the open (``_touch`` -> ``market_touch``, inlined).
-            touch = Touch(o, _TAKER, True) if order.type is _MARKET else self._touch(w, o, h, l, tick)
+            # A market order trades at the open (``_touch`` -> ``market_touch``, inlined; the
+            # tuple built in C, as ``Touch(o, _TAKER, True)`` would through a Python frame).
+            touch = (_new_tuple(Touch, (o, _TAKER, True)) if order.type is _MARKET
+                     else self._touch(w, o, h, l, tick))
             if touch is not None:
                 self._execute(w, touch, ts, volume, fills)
             if order.tif is _GTC and order.type is not _TRAILING:
@@ -385,7 +388,9 @@ class ExchangeCore(Funds, PerpFunds):
             return
         price = touch.price
         if liq is _TAKER:
-            price = self.slippage.price(side, price, want, volume, liq)
+            slippage = self.slippage
+            if type(slippage) is not NoSlippage:  # whose price() returns the price as is
+                price = slippage.price(side, price, want, volume, liq)
             if order.price is not None and order.type in (_LIMIT, _STOP_LIMIT):
                 price = min(price, order.price) if side is _BUY else max(price, order.price)
             if quote_sized:

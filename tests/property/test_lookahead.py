@@ -13,6 +13,7 @@ from engine_helpers import random_walk
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tradeloom.engine.run import strategy_data
 from tradeloom.engine.run.backtest import backtest_arrays
 from tradeloom.engine.run.feeds import BarArrays
 from tradeloom.engine.strategy.base import Param, Strategy
@@ -104,6 +105,31 @@ def mutated(data: BarArrays, k: int, seed: int) -> BarArrays:
     kinds=st.lists(st.sampled_from(KINDS), min_size=1, max_size=4).map(",".join),
 )
 def test_changing_the_future_never_changes_the_past(seed, n, cut, period, threshold, lookback, kinds):
+    check_past_unchanged(seed, n, cut, period, threshold, lookback, kinds)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 100_000),
+    n=st.integers(30, 150),
+    cut=st.floats(0.2, 0.9),
+    period=st.integers(1, 8),
+    threshold=st.floats(0.0, 0.01),
+    lookback=st.integers(1, 20),
+    kinds=st.lists(st.sampled_from(KINDS), min_size=1, max_size=4).map(",".join),
+)
+def test_precomputed_indicators_never_look_ahead(seed, n, cut, period, threshold, lookback, kinds):
+    # The same runs with the SMAs computed up front (StrategyData.precompute; its bar
+    # threshold lowered for these short runs).
+    saved = strategy_data.PRECOMPUTE_MIN_BARS
+    strategy_data.PRECOMPUTE_MIN_BARS = 0
+    try:
+        check_past_unchanged(seed, n, cut, period, threshold, lookback, kinds)
+    finally:
+        strategy_data.PRECOMPUTE_MIN_BARS = saved
+
+
+def check_past_unchanged(seed, n, cut, period, threshold, lookback, kinds):
     data = {s: random_walk(n, seed + i, 100.0 * (i + 1)) for i, s in enumerate(SYMBOLS)}
     k = int(n * cut)
     t_cut = int(data[SYMBOLS[0]].ts[k])  # bars opening at or after t_cut change
