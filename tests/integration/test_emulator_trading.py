@@ -171,7 +171,7 @@ class TestKlineStream:
                 waiting = asyncio.ensure_future(client.watch_ohlcv(SYMBOL, "1h"))
                 await asyncio.sleep(0.05)
                 await asyncio.to_thread(emu.step_bar)
-                await asyncio.wait_for(waiting, 5)
+                await asyncio.wait_for(waiting, 30)
                 cache = client.ohlcvs[SYMBOL]["1h"]
                 for _ in range(200):  # the partial bar 201 follows the closed bar 200
                     if cache[-1][0] == int(bars["ts"].iloc[201]):
@@ -183,8 +183,8 @@ class TestKlineStream:
                 await asyncio.sleep(0.05)
                 await asyncio.to_thread(emu.streams.disconnect_all)
                 with pytest.raises(ccxt.NetworkError):
-                    await asyncio.wait_for(waiting, 5)
-                again = await asyncio.wait_for(client.watch_ohlcv(SYMBOL, "1h"), 5)
+                    await asyncio.wait_for(waiting, 30)
+                again = await asyncio.wait_for(client.watch_ohlcv(SYMBOL, "1h"), 30)
                 assert again[-1][0] == int(bars["ts"].iloc[201])  # reconnected, resubscribed
                 return closed
             finally:

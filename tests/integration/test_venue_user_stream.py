@@ -57,7 +57,7 @@ def test_a_pushed_fill_is_booked_without_a_poll(name: str, tmp_path: Path) -> No
                 polled = trade_requests(v)
                 # another trader sells into the bid: the resting order fills as maker
                 v.emu.set_book(BTC, bids=[("29990", "1")], asks=[("29995", "1")])
-                await asyncio.wait_for(stream.wait(), 5)
+                await asyncio.wait_for(stream.wait(), 30)
                 await until(lambda: stream.trades >= 1)
                 fills = broker.collect(1)
                 assert trade_requests(v) == polled  # no REST trades request: it was pushed

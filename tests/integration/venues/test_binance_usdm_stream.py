@@ -31,7 +31,7 @@ async def _events(usdm: BinanceUsdmEmulator, rest: ccxt.binanceusdm, action: Any
     async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
         await until(lambda: usdm.user_stream.connections == 1)
         await asyncio.to_thread(action)
-        return [json.loads((await ws.receive(timeout=5)).data) for _ in range(count)]
+        return [json.loads((await ws.receive(timeout=30)).data) for _ in range(count)]
 
 
 def test_watch_orders_receives_the_market_fill_with_its_usdt_fee(
@@ -42,11 +42,14 @@ def test_watch_orders_receives_the_market_fill_with_its_usdt_fee(
             await pro.load_markets()
             watcher = asyncio.ensure_future(pro.watch_orders(BTC))
             await until(lambda: usdm.user_stream.connections == 1)
-            await asyncio.to_thread(fut.create_order, BTC, "market", "buy", 0.01)
-            orders = await asyncio.wait_for(watcher, 5)
-            while orders[-1]["status"] != "closed":
-                orders = await asyncio.wait_for(pro.watch_orders(BTC), 5)
-            return orders
+            placed = await asyncio.to_thread(fut.create_order, BTC, "market", "buy", 0.01)
+            await asyncio.wait_for(watcher, 30)
+            # NEW and TRADE can arrive in one read: ccxt resolves the waiting future with
+            # the first and keeps the later update in its order cache (a second
+            # watch_orders would wait for an update that already came), so read the cache
+            await until(lambda: pro.orders.hashmap[BTC][placed["id"]]["status"] == "closed",
+                        timeout=30)
+            return [pro.orders.hashmap[BTC][placed["id"]]]
         finally:
             await pro.close()
 
@@ -184,6 +187,6 @@ def test_keepalive_extends_the_listen_key_and_the_docs_ws_path_streams(
                 session.ws_connect(f"{usdm.ws_url}/ws/{key}") as ws:
             await until(lambda: usdm.user_stream.connections == 1)
             await asyncio.to_thread(fut.set_leverage, 3, BTC)
-            return json.loads((await ws.receive(timeout=5)).data)
+            return json.loads((await ws.receive(timeout=30)).data)
 
     assert asyncio.run(scenario())["e"] == "ACCOUNT_CONFIG_UPDATE"

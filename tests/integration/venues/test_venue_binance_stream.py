@@ -46,8 +46,8 @@ def test_watch_orders_and_watch_my_trades_receive_a_market_fill(
             await _watching(ex, f"orders:{BTC}", f"myTrades:{BTC}")
             placed = await ex.create_order(BTC, "market", "buy", 0.01,
                                            params={"clientOrderId": "ws-1"})
-            first = await asyncio.wait_for(orders, 5)
-            fills = await asyncio.wait_for(trades, 5)
+            first = await asyncio.wait_for(orders, 30)
+            fills = await asyncio.wait_for(trades, 30)
             await until(lambda: ex.orders.hashmap[BTC][placed["id"]]["status"] == "closed")
             return first, fills, [ex.orders.hashmap[BTC][placed["id"]]]
         finally:
@@ -74,7 +74,7 @@ def test_watch_balance_receives_the_account_position_after_a_fill(
             watch = asyncio.create_task(ex.watch_balance())
             await _watching(ex, "spot:balance")
             await ex.create_order(BTC, "market", "buy", 0.01)
-            return await asyncio.wait_for(watch, 5)
+            return await asyncio.wait_for(watch, 30)
         finally:
             await ex.close()
 
@@ -142,7 +142,7 @@ def test_a_refused_subscription_reaches_the_caller_as_ccxts_key_error(
         try:
             await ex.load_markets()
             with pytest.raises((KeyError, ccxt.BaseError)) as raised:
-                await asyncio.wait_for(ex.watch_orders(BTC), 5)
+                await asyncio.wait_for(ex.watch_orders(BTC), 30)
             return raised.value
         finally:
             await ex.close()

@@ -32,8 +32,8 @@ def test_watch_orders_and_watch_my_trades_receive_a_market_fill(okx: OkxSpotEmul
             await until(lambda: {"orders:BTC-USDT", f"orders::myTrades::{BTC}"}
                         <= set(client.futures) and okx.private_stream.subscriptions == 2)
             placed = await ex.create_order(BTC, "market", "buy", 0.01)
-            await asyncio.wait_for(orders, 5)
-            fills = await asyncio.wait_for(trades, 5)
+            await asyncio.wait_for(orders, 30)
+            fills = await asyncio.wait_for(trades, 30)
             await until(lambda: ex.orders.hashmap[BTC][placed["id"]]["status"] == "closed")
             return [ex.orders.hashmap[BTC][placed["id"]]], fills
         finally:
@@ -56,7 +56,7 @@ def test_a_refused_login_reaches_the_caller_as_an_authentication_error(
         try:
             await ex.load_markets()
             try:
-                await asyncio.wait_for(ex.watch_orders(BTC), 5)
+                await asyncio.wait_for(ex.watch_orders(BTC), 30)
             except ccxt.BaseError as error:
                 return error
             raise AssertionError("login with a wrong passphrase succeeded")

@@ -51,7 +51,7 @@ def sellable(client: Any, symbol: str) -> tuple[Decimal, Decimal]:
     return amount, held - amount
 
 
-async def until(predicate: Callable[[], bool], *, timeout: float = 5.0) -> None:
+async def until(predicate: Callable[[], bool], *, timeout: float = 30.0) -> None:
     """Yield to the loop until ``predicate()`` holds (polling every millisecond)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
