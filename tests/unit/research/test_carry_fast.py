@@ -44,12 +44,6 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def inline() -> LocalExecutor:
-    with LocalExecutor(processes=1) as ex:
-        yield ex
-
-
 def data(root: Path) -> DataSpec:
     return DataSpec(str(root), "binance", "5m", (SPOT, PERP), None, None)
 
