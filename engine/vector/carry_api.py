@@ -97,6 +97,11 @@ def _taker(market: MarketSpec, fee: Any) -> float:
     return (fee if fee is not None else MakerTakerFees()).rate(market, Liquidity.TAKER)
 
 
+def _col(prices: np.ndarray, j: int) -> np.ndarray:
+    """Column ``j`` of a ``(bars, symbols)`` price array, contiguous for the kernel."""
+    return np.ascontiguousarray(prices[:, j])
+
+
 def _rules(market: MarketSpec, fee: Any) -> list[float]:
     lot = float(market.lot_step or 0.0)
     return [lot, 10.0 ** step_decimals(lot) if lot else 1.0, float(market.min_amount),
@@ -122,7 +127,6 @@ def run_carry(bars: VectorBars, form: CarryTerms, *, markets: Mapping[str, Marke
     ts = bars.ts
     close_ts = ts + timeframe_to_ms(bars.timeframe)
     si, pi = bars.index(f.spot), bars.index(f.perp)
-    col = lambda a, j: np.ascontiguousarray(a[:, j])  # noqa: E731
     rates = (funding or {}).get(f.perp)
     events = rates.events(f.perp, int(ts[0]) + 1, int(close_ts[-1])) if rates is not None else []
     f_ts = np.array([e.ts for e in events], dtype=np.int64)
@@ -136,8 +140,8 @@ def run_carry(bars: VectorBars, form: CarryTerms, *, markets: Mapping[str, Marke
     out = np.zeros((f_ts.shape[0] + 3 * n, carry_nb.EVENT_COLS))
     cash, expo, equity, fees = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
     nf, ne, held, dust, q = carry_nb.simulate_carry_nb(
-        col(bars.open, si), col(bars.close, si), col(bars.open, pi), col(bars.high, pi),
-        col(bars.low, pi), col(bars.close, pi), close_ts, f.spot < f.perp,
+        _col(bars.open, si), _col(bars.close, si), _col(bars.open, pi), _col(bars.high, pi),
+        _col(bars.low, pi), _col(bars.close, pi), close_ts, f.spot < f.perp,
         np.array([f.enter_rate, f.exit_rate, f.weight, f.leverage]), np.array(spot_rules),
         np.array(perp_rules), np.array([b.floor for b in br]), np.array([b.cap for b in br]),
         np.array([b.mmr for b in br]), np.array([b.cum for b in br]), f_ts, f_rate, f_mark,
