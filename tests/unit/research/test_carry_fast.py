@@ -7,6 +7,7 @@ and without them.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -32,6 +33,18 @@ SPOT_MARKET = MarketSpec(SPOT, tick_size=0.01, lot_step=0.00001, min_amount=0.00
                          min_notional=5.0, maker_fee=0.001, taker_fee=0.001, fee_side="get")
 
 
+def data(root: Path) -> DataSpec:
+    return DataSpec(str(root), "binance", "5m", (SPOT, PERP), None, None)
+
+
+@pytest.fixture(scope="module")
+def inline() -> Iterator[LocalExecutor]:
+    """One process for every sweep of this module."""
+    executor = LocalExecutor(processes=1)
+    with executor:
+        yield executor
+
+
 @pytest.fixture(scope="module")
 def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("carry_fast")
@@ -42,10 +55,6 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     perp = store.load_markets("binance")[PERP]
     store.save_markets("binance", {PERP: perp, SPOT: SPOT_MARKET}, fetched_ts=1)
     return path
-
-
-def data(root: Path) -> DataSpec:
-    return DataSpec(str(root), "binance", "5m", (SPOT, PERP), None, None)
 
 
 @pytest.mark.parametrize("rules", ["exchange", "none"])
