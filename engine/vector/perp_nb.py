@@ -171,6 +171,66 @@ def _fund_nb(q, ts, rate, mark, last_close, cash, events, ne):
 
 
 @njit(cache=True)
+def margin_fill_nb(cash, q, e, side, want, p, rate, leverage, cross, max_notional, lot, lp10,
+                   min_amount, min_notional):
+    """How much of a market order of ``want`` on ``side`` (+1 buy, -1 sell) fills at ``p``
+    on the position ``(q, e)`` (``engine.sim.perp_funds.PerpFunds._perp_affordable``): all
+    of it when it only reduces; nothing above the leverage's notional cap; else all of it
+    when the available balance pays, or the part it pays (stepped down one lot at a time,
+    nothing below the minimums)."""
+    fee = p * want * rate
+    available, q1 = _available(cash, q, e, side * want, p, fee, leverage, cross)
+    if abs(q1) <= abs(q) and (q1 == 0.0 or (q1 > 0.0) == (q > 0.0)):
+        return want
+    if abs(q1) * p > max_notional * (1.0 + 1e-12):
+        return 0.0
+    if _ok(available):
+        return want
+    closing = abs(q) if (q > 0.0) != (side > 0.0) else 0.0
+    base_fee = p * closing * rate if closing else 0.0
+    base_av, _ = _available(cash, q, e, side * closing, p, base_fee, leverage, cross)
+    per_unit = p * (1.0 / leverage + rate)
+    room = max(base_av, 0.0) / per_unit if per_unit > 0.0 else 0.0
+    reduced = _lot_down(min(want, closing + room), lot, lp10)
+    for _ in range(64):
+        if reduced <= 0.0:
+            break
+        av, _ = _available(cash, q, e, side * reduced, p, p * reduced * rate, leverage, cross)
+        if _ok(av):
+            break
+        if lot > 0.0:
+            reduced = _lot_down(reduced - lot, lot, lp10)
+        else:
+            reduced = np.nextafter(reduced, 0.0)
+    if reduced > 0.0 and not _below(p, reduced, min_amount, min_notional):
+        return reduced
+    return 0.0
+
+
+@njit(cache=True)
+def liquidation_nb(q, e, cash, leverage, cross, high, low, floor, cap, mmr, cum, liq_fee):
+    """Whether the bar (``high``, ``low``) liquidates the position ``(q, e)`` (the only
+    perpetual of the account, ``cash`` its cross wallet), at which price and with which
+    clearance fee (``engine.run.perp_step``, ``PerpAccount.liquidation_fee``):
+    ``(reached, price, fee)``."""
+    side = 1.0 if q > 0.0 else -1.0
+    if cross:
+        lp = liquidation_price_nb(side, abs(q), e, cash, floor, cap, mmr, cum)
+    else:
+        lp = liquidation_price_nb(side, abs(q), e, abs(q) * e / leverage, floor, cap, mmr, cum)
+    if q > 0.0:
+        reached = lp > 0.0 and low <= lp
+    else:
+        reached = math.isfinite(lp) and high >= lp
+    if not reached:
+        return False, lp, 0.0
+    full = liq_fee * abs(q) * lp
+    realized = q * (lp - e)
+    room = (abs(q) * e / leverage if not cross else cash) + realized
+    return True, lp, min(full, max(room, 0.0))
+
+
+@njit(cache=True)
 def simulate_perp_nb(open_, high, low, close, close_ts, targets, leverage, cross, rate,
                      max_notional, lot, lp10, min_amount, min_notional, floor, cap, mmr, cum,
                      liq_fee, f_ts, f_rate, f_mark, cash0, fills, events, eq_cash, eq_exposure,
@@ -216,36 +276,9 @@ def simulate_perp_nb(open_, high, low, close, close_ts, targets, leverage, cross
                 want = target - q if p_side > 0.0 else q - target
                 want = _lot_down(want, lot, lp10)
                 if want > 0.0 and not _below(p, want, min_amount, min_notional):
-                    fee = p * want * rate
-                    available, q1 = _available(cash, q, e, p_side * want, p, fee, leverage, cross)
-                    reduces = abs(q1) <= abs(q) and (q1 == 0.0 or (q1 > 0.0) == (q > 0.0))
-                    if reduces:
-                        fill = want
-                    elif abs(q1) * p > max_notional * (1.0 + 1e-12):
-                        fill = 0.0
-                    elif _ok(available):
-                        fill = want
-                    else:
-                        closing = abs(q) if (q > 0.0) != (p_side > 0.0) else 0.0
-                        base_fee = p * closing * rate if closing else 0.0
-                        base_av, _ = _available(cash, q, e, p_side * closing, p, base_fee,
-                                                leverage, cross)
-                        per_unit = p * (1.0 / leverage + rate)
-                        room = max(base_av, 0.0) / per_unit if per_unit > 0.0 else 0.0
-                        reduced = _lot_down(min(want, closing + room), lot, lp10)
-                        for _ in range(64):
-                            if reduced <= 0.0:
-                                break
-                            av, _ = _available(cash, q, e, p_side * reduced, p,
-                                               p * reduced * rate, leverage, cross)
-                            if _ok(av):
-                                break
-                            if lot > 0.0:
-                                reduced = _lot_down(reduced - lot, lot, lp10)
-                            else:
-                                reduced = np.nextafter(reduced, 0.0)
-                        below = _below(p, reduced, min_amount, min_notional)
-                        fill = reduced if reduced > 0.0 and not below else 0.0
+                    fill = margin_fill_nb(cash, q, e, p_side, want, p, rate, leverage, cross,
+                                          max_notional, lot, lp10, min_amount,
+                                          min_notional)
             if fill > 0.0:
                 fee = p * fill * rate
                 q, e, realized = book_fill_nb(q, e, p_side * fill, p)
@@ -265,20 +298,9 @@ def simulate_perp_nb(open_, high, low, close, close_ts, targets, leverage, cross
         # liquidation on the bar's adverse extreme
         if q != 0.0:
             side = 1.0 if q > 0.0 else -1.0
-            if cross:
-                lp = liquidation_price_nb(side, abs(q), e, cash, floor, cap, mmr, cum)
-            else:
-                lp = liquidation_price_nb(side, abs(q), e, abs(q) * e / leverage, floor, cap,
-                                          mmr, cum)
-            if q > 0.0:
-                reached = lp > 0.0 and low[i] <= lp
-            else:
-                reached = math.isfinite(lp) and high[i] >= lp
+            reached, lp, lfee = liquidation_nb(q, e, cash, leverage, cross, high[i], low[i],
+                                               floor, cap, mmr, cum, liq_fee)
             if reached:
-                full = liq_fee * abs(q) * lp
-                realized_l = q * (lp - e)
-                room = (abs(q) * e / leverage if not cross else cash) + realized_l
-                lfee = min(full, max(room, 0.0))
                 lq = q
                 oid = next_id
                 next_id += 1
@@ -353,5 +375,5 @@ def simulate_perp_nb(open_, high, low, close, close_ts, targets, leverage, cross
 
 
 __all__ = ["EVENT_COLS", "EV_FUNDING", "EV_LIQUIDATION", "EV_MARGIN", "FILL_COLS", "KIND_CLOSE",
-           "KIND_LIQUIDATION", "KIND_TARGET", "book_fill_nb", "liquidation_price_nb",
-           "simulate_perp_nb", "target_notional_nb"]
+           "KIND_LIQUIDATION", "KIND_TARGET", "book_fill_nb", "liquidation_nb",
+           "liquidation_price_nb", "margin_fill_nb", "simulate_perp_nb", "target_notional_nb"]

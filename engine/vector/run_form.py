@@ -3,7 +3,7 @@
 ``run_vectorized(strategy, bars, timeframe=...)`` asks the strategy instance for its
 form (``strategy.vectorized(VectorBars)``) and runs it through the kernel of that
 form (``api.run_signals``, ``api.run_target_weights``, ``brackets.run_brackets``,
-``perp_api.run_perp_targets``):
+``perp_api.run_perp_targets``, ``carry_api.run_carry``):
 the same fills, trades and equity as the event engine gives the strategy, when the
 form is right (``tradeloom check-fast`` proves it). ``sweep_forms`` runs a list of
 forms (one per parameter combination) and returns one row of metrics each.
@@ -38,6 +38,7 @@ from tradeloom.engine.sim.matching import IntrabarRule
 from tradeloom.engine.strategy.base import Strategy
 from tradeloom.engine.vector import api, sweeps_nb
 from tradeloom.engine.vector.brackets import run_brackets, sweep_brackets
+from tradeloom.engine.vector.carry_api import CarryTerms, run_carry
 from tradeloom.engine.vector.form import (
     Brackets,
     NotVectorizable,
@@ -54,17 +55,18 @@ __all__ = ["FORM_KINDS", "as_vector_bars", "form_kind", "form_of", "run_form", "
 
 #: Name of each form in messages and manifests ("vectorized:signals").
 FORM_KINDS = {Signals: "signals", TargetWeights: "target_weights", Brackets: "brackets",
-              PerpTargets: "perp_targets"}
+              PerpTargets: "perp_targets", CarryTerms: "carry"}
 
 
 def form_kind(form: Any) -> str:
-    """``"signals"``, ``"target_weights"``, ``"brackets"`` or ``"perp_targets"``
-    (``DataError`` for anything else)."""
+    """``"signals"``, ``"target_weights"``, ``"brackets"``, ``"perp_targets"`` or
+    ``"carry"`` (``DataError`` for anything else)."""
     kind = FORM_KINDS.get(type(form))
     if kind is None:
         raise DataError(f"vectorized() returned a {type(form).__name__}; return Signals, "
-                        "TargetWeights or Brackets (tradeloom.engine.vector.form), or PerpTargets "
-                        "(tradeloom.engine.vector.perp_api)")
+                        "TargetWeights or Brackets (tradeloom.engine.vector.form), PerpTargets "
+                        "(tradeloom.engine.vector.perp_api) or CarryTerms "
+                        "(tradeloom.engine.vector.carry_api)")
     return kind
 
 
@@ -109,9 +111,12 @@ def run_form(
     funding: Mapping[str, FundingRates] | None = None,
 ) -> BacktestResult:
     """Backtest one form on ``bars`` through its kernel (``funding``: the perpetuals'
-    funding histories, for ``PerpTargets``)."""
+    funding histories, for ``PerpTargets`` and ``CarryTerms``)."""
     mk = _markets(bars, markets)
     tf = bars.timeframe
+    if isinstance(form, CarryTerms):
+        return run_carry(bars, form, markets=mk, init_cash=init_cash, fee=fee, slippage=slippage,
+                         funding=funding)
     if isinstance(form, PerpTargets):
         i = bars.index()
         symbol = bars.symbols[i]
@@ -182,7 +187,8 @@ def sweep_forms(
     """One row of ``METRIC_KEYS`` per form, in order.
 
     ``Signals`` and ``Brackets`` forms of one symbol run all their combinations in
-    parallel kernel calls; ``TargetWeights`` and ``PerpTargets`` run one kernel call each. Rows equal
+    parallel kernel calls; ``TargetWeights``, ``PerpTargets`` and ``CarryTerms`` run one
+    kernel call each. Rows equal
     ``run_form`` of the same form (to float rounding in the averages, see
     ``api.metrics_from_acc``).
     """
@@ -196,7 +202,7 @@ def sweep_forms(
         groups.setdefault(type(f), []).append(j)
     kw = {"init_cash": init_cash, "fee": fee, "slippage": slippage, "intrabar_rule": intrabar_rule}
     for kind, idx in groups.items():
-        if kind is TargetWeights or kind is PerpTargets:
+        if kind is TargetWeights or kind is PerpTargets or kind is CarryTerms:
             for j in idx:
                 res = run_form(forms[j], bars, markets=mk, funding=funding, **kw)
                 rows[j] = pd.DataFrame([{k: float(res.metrics[k]) for k in METRIC_KEYS}])

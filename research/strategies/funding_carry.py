@@ -27,12 +27,20 @@ The short uses ``leverage`` (default 2) in cross margin; its liquidation price s
 about ``1 / leverage`` above the entry, and the spot leg is not collateral on the venue
 (a separate wallet), so a rally of that size liquidates the short while the spot leg
 gains: keep ``leverage`` low.
+
+Fast path: ``vectorized(bars)`` returns ``CarryTerms`` (``engine.vector.carry_api``), the
+params; the carry kernel (``engine.vector.carry_nb``) takes the same decisions from the
+funding history and the position, in one account with the same fills, so sweeps and
+walk-forward run on it (``tests/property/test_carry_parity.py`` proves it equal to the
+event engine).
 """
 
 from __future__ import annotations
 
 from tradeloom.engine.orders import OrderStatus
 from tradeloom.engine.strategy.base import Param, Strategy, StrategyError
+from tradeloom.engine.vector.carry_api import CarryTerms
+from tradeloom.engine.vector.form import VectorBars
 
 
 class FundingCarry(Strategy):
@@ -49,6 +57,11 @@ class FundingCarry(Strategy):
         if self.exit_rate > self.enter_rate:
             raise StrategyError(f"exit_rate ({self.exit_rate}) must be <= enter_rate "
                                 f"({self.enter_rate})")
+
+    def vectorized(self, bars: VectorBars) -> CarryTerms:
+        """The fast path's form: the params (the kernel takes the decisions)."""
+        return CarryTerms(self.spot, self.perp, self.enter_rate, self.exit_rate, self.weight,
+                          self.leverage).checked(bars)
 
     def on_start(self, ctx) -> None:
         missing = [s for s in (self.spot, self.perp) if s not in ctx.symbols]

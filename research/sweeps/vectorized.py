@@ -22,6 +22,8 @@ from tradeloom.engine.errors import StrategyError
 from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.strategy.base import Strategy
 from tradeloom.engine.vector.brackets import kernel_refusal as bracket_refusal
+from tradeloom.engine.vector.carry_api import CarryTerms
+from tradeloom.engine.vector.carry_api import kernel_refusal as carry_refusal
 from tradeloom.engine.vector.form import Brackets, NotVectorizable, VectorBars, vectorized_method
 from tradeloom.engine.vector.perp_api import PerpTargets, kernel_refusal
 from tradeloom.engine.vector.run_form import form_kind, form_of, run_form, sweep_forms
@@ -51,7 +53,8 @@ def load_vector_bars(data: DataSpec, market_rules: str = "exchange") -> tuple[Ve
 def probe(cls: type[Strategy], data: DataSpec, params: Mapping[str, Any],
           market_rules: str = "exchange") -> tuple[str | None, str]:
     """``(form kind, "")`` when ``cls(**params)`` vectorizes ``data``'s bars (and, for a
-    perpetual form, the kernel runs its market under ``market_rules``), else ``(None, why)``."""
+    perpetual or carry form, the kernel runs its markets under ``market_rules``), else
+    ``(None, why)``."""
     method, why = vectorized_method(cls)
     if method is None:
         return None, why
@@ -66,6 +69,10 @@ def probe(cls: type[Strategy], data: DataSpec, params: Mapping[str, Any],
         why = kernel_refusal(markets[bars.symbols[bars.index()]])
         if why:
             return None, f"the perpetual kernel refused this run: {why}"
+    if isinstance(form, CarryTerms):
+        why = carry_refusal(markets[form.spot], markets[form.perp])
+        if why:
+            return None, f"the carry kernel refused this run: {why}"
     if isinstance(form, Brackets):
         why = bracket_refusal(markets[bars.symbols[bars.index()]])
         if why:
