@@ -154,11 +154,13 @@ def _stop(proc: subprocess.Popen[str], sig: int = signal.SIGINT) -> tuple[int, s
     return proc.returncode, out
 
 
-def test_paper_example_starts_without_a_run_id_and_stops_cleanly(binance, checkout):
-    catalog = checkout / "catalog"
-    proc = _start(["paper", "examples/paper.toml", "--api-url", binance.api_url, "--ws-url",
-                   binance.ws_url], checkout, catalog)
-    state = checkout / "state" / "paper"
+def _paper_until_started(config: str, server, checkout: Path, state_name: str
+                         ) -> tuple[dict, Path]:
+    """``tradeloom paper CONFIG`` against ``server``, stopped (SIGINT) once its session
+    started; its registry entry and journal. The exit code must be 0."""
+    proc = _start(["paper", config, "--api-url", server.api_url, "--ws-url", server.ws_url],
+                  checkout, checkout / "catalog")
+    state = checkout / "state" / state_name
     try:
         (entry,) = _wait(lambda: _sessions(state), "paper session registered", proc)
         journal = checkout / entry["journal"]
@@ -166,6 +168,12 @@ def test_paper_example_starts_without_a_run_id_and_stops_cleanly(binance, checko
     finally:
         code, out = _stop(proc)
     assert code == 0, out
+    return entry, journal
+
+
+def test_paper_example_starts_without_a_run_id_and_stops_cleanly(binance, checkout):
+    entry, journal = _paper_until_started("examples/paper.toml", binance, checkout, "paper")
+    state = checkout / "state" / "paper"
     assert entry["run_id"].startswith("p") and entry["mode"] == "paper"
     assert journal.parent == state / "journals" and journal.name.startswith(entry["run_id"])
     assert read_journal(journal)[-1].kind == "end"
@@ -236,38 +244,37 @@ def test_restart_on_crash_brings_a_killed_runner_back_and_it_reconciles(binance,
     assert [e["kind"] for e in restart].count("restart") == 1
 
 
-def test_paper_perps_example_starts_on_the_futures_emulator_and_stops_cleanly(checkout):
-    """``tradeloom paper examples/paper_perps.toml`` against the Binance USDⓈ-M emulator (its
-    venue clock kept on wall time): markets with their contract, the [perps] settings in
-    force, and a clean stop."""
+def _paper_example(config: str, server, futures, checkout: Path, state_name: str) -> list:
+    """``_paper_until_started`` while the USDⓈ-M venue ``futures`` keeps its clock on
+    wall time, as a real venue's is; the journal's records."""
     import threading
 
+    futures.set_time(int(time.time() * 1000))
+    futures.set_price("BTC/USDT:USDT", "30000")
+    done = threading.Event()
+
+    def wall_clock() -> None:
+        while not done.wait(0.2):
+            futures.set_time(int(time.time() * 1000))
+
+    ticker = threading.Thread(target=wall_clock, daemon=True)
+    ticker.start()
+    try:
+        _, journal = _paper_until_started(config, server, checkout, state_name)
+    finally:
+        done.set()
+        ticker.join()
+    return read_journal(journal)
+
+
+def test_paper_perps_example_starts_on_the_futures_emulator_and_stops_cleanly(checkout):
+    """``tradeloom paper examples/paper_perps.toml`` against the Binance USDⓈ-M emulator:
+    markets with their contract, the [perps] settings in force, and a clean stop."""
     from venues.binance_usdm import BinanceUsdmEmulator
 
     with BinanceUsdmEmulator(["BTC/USDT:USDT"]) as usdm:
-        usdm.set_time(int(time.time() * 1000))
-        usdm.set_price("BTC/USDT:USDT", "30000")
-        done = threading.Event()
-
-        def wall_clock() -> None:  # the venue's clock follows ours, as a real venue's does
-            while not done.wait(0.2):
-                usdm.set_time(int(time.time() * 1000))
-
-        ticker = threading.Thread(target=wall_clock, daemon=True)
-        ticker.start()
-        proc = _start(["paper", "examples/paper_perps.toml", "--api-url", usdm.api_url,
-                       "--ws-url", usdm.ws_url], checkout, checkout / "catalog")
-        state = checkout / "state" / "paper-perps"
-        try:
-            (entry,) = _wait(lambda: _sessions(state), "paper session registered", proc)
-            journal = checkout / entry["journal"]
-            _wait(lambda: _started(journal), "paper session started", proc)
-        finally:
-            code, out = _stop(proc)
-            done.set()
-            ticker.join()
-    assert code == 0, out
-    records = read_journal(journal)
+        records = _paper_example("examples/paper_perps.toml", usdm, usdm, checkout,
+                                 "paper-perps")
     session = next(r.payload for r in records if r.kind == "session")
     contract = session["markets"]["BTC/USDT:USDT"]["contract"]
     assert session["exchange"] == "binanceusdm" and contract["settle"] == "USDT"
@@ -281,34 +288,11 @@ def test_paper_carry_example_starts_on_one_client_for_spot_and_the_perpetual(che
     """``tradeloom paper examples/paper_carry.toml`` against the emulator serving Binance
     spot and USDⓈ-M on one server: both markets load on one ccxt.binance client, the
     perpetual with its contract, the spot leg without, and the session stops cleanly."""
-    import threading
-
     from venues.binance_usdm.combined import BinanceSpotPerpEmulator
 
     with BinanceSpotPerpEmulator(["BTC/USDT"], ["BTC/USDT:USDT"]) as both:
-        both.perp.set_time(int(time.time() * 1000))
-        both.perp.set_price("BTC/USDT:USDT", "30000")
-        done = threading.Event()
-
-        def wall_clock() -> None:  # the futures venue's clock follows ours
-            while not done.wait(0.2):
-                both.perp.set_time(int(time.time() * 1000))
-
-        ticker = threading.Thread(target=wall_clock, daemon=True)
-        ticker.start()
-        proc = _start(["paper", "examples/paper_carry.toml", "--api-url", both.api_url,
-                       "--ws-url", both.ws_url], checkout, checkout / "catalog")
-        state = checkout / "state" / "paper-carry"
-        try:
-            (entry,) = _wait(lambda: _sessions(state), "paper session registered", proc)
-            journal = checkout / entry["journal"]
-            _wait(lambda: _started(journal), "paper session started", proc)
-        finally:
-            code, out = _stop(proc)
-            done.set()
-            ticker.join()
-    assert code == 0, out
-    records = read_journal(journal)
+        records = _paper_example("examples/paper_carry.toml", both, both.perp, checkout,
+                                 "paper-carry")
     session = next(r.payload for r in records if r.kind == "session")
     assert session["exchange"] == "binance" and session["symbols"] == ["BTC/USDT",
                                                                        "BTC/USDT:USDT"]

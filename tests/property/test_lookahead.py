@@ -94,8 +94,9 @@ def mutated(data: BarArrays, k: int, seed: int) -> BarArrays:
     return BarArrays(*cols)
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
+#: The runs both look-ahead properties draw: a random walk cut at a random bar, and the
+#: probe strategy's params.
+RUNS = dict(
     seed=st.integers(0, 100_000),
     n=st.integers(30, 150),
     cut=st.floats(0.2, 0.9),
@@ -104,20 +105,16 @@ def mutated(data: BarArrays, k: int, seed: int) -> BarArrays:
     lookback=st.integers(1, 20),
     kinds=st.lists(st.sampled_from(KINDS), min_size=1, max_size=4).map(",".join),
 )
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(**RUNS)
 def test_changing_the_future_never_changes_the_past(seed, n, cut, period, threshold, lookback, kinds):
     check_past_unchanged(seed, n, cut, period, threshold, lookback, kinds)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    seed=st.integers(0, 100_000),
-    n=st.integers(30, 150),
-    cut=st.floats(0.2, 0.9),
-    period=st.integers(1, 8),
-    threshold=st.floats(0.0, 0.01),
-    lookback=st.integers(1, 20),
-    kinds=st.lists(st.sampled_from(KINDS), min_size=1, max_size=4).map(",".join),
-)
+@given(**RUNS)
 def test_precomputed_indicators_never_look_ahead(seed, n, cut, period, threshold, lookback, kinds):
     # The same runs with the SMAs computed up front (StrategyData.precompute; its bar
     # threshold lowered for these short runs).
