@@ -33,16 +33,20 @@ For each scenario three implementations do the same work on the same bars:
 
 Targets (issue 3): engine >= 400,000 bars/s on ``single`` and engine time <= 3x the
 floor's; peak memory of the ``single`` run < 1 GB. Issue 16 asks for >= 600,000 bars/s
-and <= 1.5x the floor on ``single``, printed separately: the bars/s are met (716,488 with
-the deferred fields read, 5 warm rounds), the ratio is not (1.79x wall, 1.83x
-CPU in the same run; 2.2x before the indicators were precomputed; 10 symbols: 1.46x). The engine computes the
+and <= 1.5x the floor on ``single``, printed separately: the bars/s are met (748,109 with
+the deferred fields read, 5 warm rounds), the ratio is not (1.63x wall, 1.63x CPU in the
+same run; 1.43x to 1.63x over runs of the same code, the floor's time moving most;
+1.63x to 1.68x on the same day before the equity rows were flushed in cache-sized chunks,
+2.2x before the indicators were precomputed; 10 symbols: 1.49x). The engine computes the
 strategy's two SMAs up front (``StrategyData.precompute``: every bar is known in a
 backtest, and the batch kernels equal the streams bit for bit), so the same strategy
 placing no order now takes about 0.9x the floor's time (two Python calls per bar: the
 step and ``on_bar``); what is left is the ~27,000 orders and fills, about 13 us each in
-the loop (order entry, the simulated broker's submit and fill, the portfolio: some 45
+the loop (order entry, the simulated broker's submit and fill, the portfolio: some 40
 Python calls and four objects per order, none of them more than a tenth of it) and 6 us
-each in the result build (the orders frame's 27 columns the largest part). The floor's
+each in the result build (the orders frame's 27 columns the largest part). Reaching 1.5x
+needs that order path about halved: orders and fills kept in columns rather than objects,
+or a compiled fill for plain market orders. The floor's
 own time moves with the machine's load (0.72 to 1.0 s CPU over one day on this VM),
 more than the engine's ratio target allows for.
 

@@ -76,8 +76,13 @@ MAX_UPDATE_ROUNDS = 1_000
 #: The float columns of ``Engine.recorded_block()``'s block, in row order.
 EQUITY_FLOAT_COLUMNS = ("equity", "cash", "exposure", "fees_cum")
 
-#: Equity rows kept as Python values before they move into a numpy chunk.
-REC_CHUNK = 65_536
+#: Equity rows kept as Python values before they move into a numpy chunk. Small on
+#: purpose: the values a flush converts are objects made step after step (the exposure
+#: floats, the close times), scattered through memory once thousands of steps lie
+#: between them; 4,096 rows of them (about 128 KiB with their list) are still in the
+#: CPU's cache when they are converted, which made the flushes of a 1M-bar run 2.5x
+#: cheaper than 65,536-row chunks (85 -> 33 ms; 2,048 to 8,192 rows measure alike).
+REC_CHUNK = 4_096
 
 
 class _Column:

@@ -218,8 +218,11 @@ class StrategyData(TimeframeData):
                 continue
             series = np.asarray(batch(arrays.close, **params), dtype=np.float64)
             feed[0].remove(update)
-            # ``array`` iteration gives the Python floats ``tolist()`` would, 8 bytes each.
-            feed[2].append((handle, iter(array("d", series.tobytes())).__next__))
+            # ``array`` iteration gives the Python floats ``tolist()`` would, 8 bytes each;
+            # filled from the series' own buffer (no intermediate ``bytes`` copy).
+            values = array("d")
+            values.frombytes(memoryview(np.ascontiguousarray(series)).cast("B"))
+            feed[2].append((handle, iter(values).__next__))
             done += 1
         return done
 
