@@ -384,7 +384,7 @@ class Sender:
         return call_ccxt(self.client, "create_order", record.symbol, record.type, record.side,
                          record.amount, price, params, context=context)
 
-    def spot_wallet_params(self) -> dict[str, Any]:
+    def _spot_wallet_params(self) -> dict[str, Any]:
         """``fetch_balance`` params reading the spot wallet (``adapters.ccxt.wallets``:
         ``{}`` unless the session also trades from a separate futures wallet)."""
         return wallet_layout(self.client.id, self.markets).params(Wallet.SPOT)
@@ -397,7 +397,7 @@ class Sender:
         spec = self.markets[record.symbol]
         if record.amount <= 0:
             return record
-        balance = self.request("fetch_balance", self.spot_wallet_params())
+        balance = self.request("fetch_balance", self._spot_wallet_params())
         free = float((balance.get(spec.base) or {}).get("free") or 0.0)
         amount = spec.round_amount(min(record.amount, free))
         if amount <= 0 or amount < spec.min_amount:
@@ -413,7 +413,7 @@ class Sender:
     def _spot_wallet_pays(self, record: OrderRecord, spec: MarketSpec) -> bool:
         """With a separate futures wallet, a spot buy the spot wallet cannot pay is
         refused here, not sent (``wallets.spot_wallet_shortfall``)."""
-        balance = self.request("fetch_balance", self.spot_wallet_params())
+        balance = self.request("fetch_balance", self._spot_wallet_params())
         free = float((balance.get(spec.quote) or {}).get("free") or 0.0)
         price = record.price if record.type == "limit" else self.marks_of(spec.base)
         problem = spot_wallet_shortfall(record.amount, price, record.quote_amount, free, spec)

@@ -179,8 +179,10 @@ def _run(sender: Sender, store: LiveStateStore, now_ms: int,
                 updated.append(record.client_id)
         sender.fetch_trades(symbol)
     new_fills, _ = store.fills_after(fills_mark)
-    balances, mismatches, dust = _check_balances(sender, store, now_ms, policy)
-    positions, liquidations = _check_positions(sender, store, now_ms, mismatches, policy)
+    spot_balance, futures_balance = _wallet_balances(sender)
+    balances, mismatches, dust = _check_balances(sender, spot_balance, store, now_ms, policy)
+    positions, liquidations = _check_positions(sender, futures_balance, store, now_ms,
+                                               mismatches, policy)
     problems = [f"{a}: expected {e:.10g}, exchange has {x:.10g} (difference {x - e:+.10g}); "
                 "if the exchange is right (a deposit, a withdrawal, a manual trade), accept "
                 "its state: tradeloom reconcile CONFIG --accept"
@@ -276,11 +278,21 @@ def traded_assets(markets: Mapping[str, MarketSpec], fills: Iterable[FillRecord]
     return assets if separate_wallets else assets - settle
 
 
-def _check_balances(sender: Sender, store: LiveStateStore, now_ms: int,
-                    policy: ReconcilePolicy
+def _wallet_balances(sender: Sender) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
+    """``fetch_balance`` of the spot wallet (step 4) and of the futures wallet (step 6):
+    one request when the two are one wallet (the same params) or no perpetual trades."""
+    layout = wallet_layout(sender.client.id, sender.markets)
+    spot_params, futures_params = layout.params(Wallet.SPOT), layout.params(Wallet.FUTURES)
+    spot = sender.request("fetch_balance", spot_params)
+    if futures_params == spot_params or not layout.trades(Wallet.FUTURES):
+        return spot, spot
+    return spot, sender.request("fetch_balance", futures_params)
+
+
+def _check_balances(sender: Sender, balance: Mapping[str, Any], store: LiveStateStore,
+                    now_ms: int, policy: ReconcilePolicy
                     ) -> tuple[dict[str, float], dict[str, tuple[float, float]],
                                dict[str, tuple[float, float]]]:
-    balance = sender.request("fetch_balance", sender.spot_wallet_params())
     totals = {a: float(v) for a, v in (balance.get("total") or {}).items() if v is not None}
     snapshot = store.load_blob("reconciled_balances")
     mismatches: dict[str, tuple[float, float]] = {}
@@ -307,8 +319,9 @@ def _check_balances(sender: Sender, store: LiveStateStore, now_ms: int,
     return totals, mismatches, dust
 
 
-def _check_positions(sender: Sender, store: LiveStateStore, now_ms: int,
-                     mismatches: dict[str, tuple[float, float]], policy: ReconcilePolicy
+def _check_positions(sender: Sender, futures_balance: Mapping[str, Any], store: LiveStateStore,
+                     now_ms: int, mismatches: dict[str, tuple[float, float]],
+                     policy: ReconcilePolicy
                      ) -> tuple[dict[str, float], list[VenueLiquidation]]:
     """Steps 5 and 6 of the module docstring; position and futures wallet mismatches are
     added to ``mismatches``."""
@@ -318,7 +331,7 @@ def _check_positions(sender: Sender, store: LiveStateStore, now_ms: int,
     rows = sender.request("fetch_positions", list(perps), positions_params(sender.client.id))
     venue = positions_from_ccxt(rows, {s: spec.lot_step for s, spec in perps.items()})
     have = {s: p.qty for s, p in venue.items()}
-    wallets = _futures_wallets(sender, perps)
+    wallets = _futures_wallets(futures_balance, perps)
     snapshot = store.load_blob("reconciled_positions")
     liquidations: list[VenueLiquidation] = []
     found: dict[str, tuple[float, float]] = {}
@@ -360,10 +373,9 @@ def _positions_blob(store: LiveStateStore, now_ms: int, venue: Mapping[str, Venu
             "fill_row": store.last_fill_row()}
 
 
-def _futures_wallets(sender: Sender, perps: Mapping[str, MarketSpec]) -> dict[str, float]:
+def _futures_wallets(balance: Mapping[str, Any], perps: Mapping[str, MarketSpec]
+                     ) -> dict[str, float]:
     """The futures wallet balance of each settle currency (``wallets.futures_wallet``)."""
-    params = wallet_layout(sender.client.id, sender.markets).params(Wallet.FUTURES)
-    balance = sender.request("fetch_balance", params)
     return {settle: futures_wallet(balance, settle)
             for settle in sorted({spec.quote for spec in perps.values()})}
 
@@ -441,18 +453,17 @@ def accept_exchange_state(broker: CcxtBroker, store: LiveStateStore, now_ms: int
     report = reconcile(broker, store, now_ms, timeout_s=timeout_s)
 
     def accept(_client: Any) -> dict[str, float]:
-        balance = broker.sender.request("fetch_balance", broker.sender.spot_wallet_params())
+        balance, futures_balance = _wallet_balances(broker.sender)
         totals = {a: float(v) for a, v in (balance.get("total") or {}).items()
                   if v is not None}
         save_baseline(store, totals, now_ms, broker.sender.markets, accepted_by=actor)
-        perps = {s: m.lot_step for s, m in broker.sender.markets.items() if m.contract}
-        if perps:  # the venue's positions become the baseline too
+        perps = {s: m for s, m in broker.sender.markets.items() if m.contract}
+        if perps:  # the venue's positions and futures wallet become the baseline too
             rows = broker.sender.request("fetch_positions", sorted(perps),
                                          positions_params(broker.client.id))
+            venue = positions_from_ccxt(rows, {s: m.lot_step for s, m in perps.items()})
             store.save_blob("reconciled_positions", _positions_blob(
-                store, now_ms, positions_from_ccxt(rows, perps),
-                _futures_wallets(broker.sender, {s: m for s, m in broker.sender.markets.items()
-                                                 if m.contract})))
+                store, now_ms, venue, _futures_wallets(futures_balance, perps)))
         return totals
 
     return report, broker.call(accept, timeout_s)

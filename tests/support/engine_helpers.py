@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from tradeloom.engine.run.feeds import BarArrays
+from tradeloom.engine.strategy.base import Strategy
 
 MIN = 60_000
 
@@ -27,3 +28,21 @@ def random_walk(n: int, seed: int, start_price: float = 100.0) -> BarArrays:
     low = np.minimum(open_, close) * (1 - rng.uniform(0, 0.01, n))
     ts = np.arange(n, dtype=np.int64) * MIN
     return BarArrays(ts, open_, high, low, close, rng.uniform(1.0, 100.0, n))
+
+
+class Do(Strategy):
+    """Calls ``plan[i](ctx)`` at bar ``i``'s close; ``seen`` records what each call returns
+    (``start(ctx)``, when given, runs in ``on_start``)."""
+
+    def __init__(self, plan, start=None):
+        super().__init__()
+        self.plan, self.start, self.i, self.seen = plan, start, -1, {}
+
+    def on_start(self, ctx):
+        if self.start is not None:
+            self.start(ctx)
+
+    def on_bar(self, ctx, bar):
+        self.i += 1
+        if self.i in self.plan:
+            self.seen[self.i] = self.plan[self.i](ctx)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from engine_helpers import Do
 
 from tradeloom.engine.contracts import ContractSpec
 from tradeloom.engine.errors import ConfigError, StrategyError
@@ -17,7 +18,6 @@ from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.orders import Side
 from tradeloom.engine.run.backtest import backtest_arrays
 from tradeloom.engine.run.feeds import BarArrays
-from tradeloom.engine.strategy.base import Strategy
 
 S = "BTC/USDT:USDT"
 H = 3_600_000
@@ -33,23 +33,6 @@ def bars(rows):
 
 def flat(*closes):
     return bars([(c, c, c, c) for c in closes])
-
-
-class Do(Strategy):
-    """Calls ``plan[i](ctx)`` at bar ``i``'s close; ``seen`` records what a callback returns."""
-
-    def __init__(self, plan, start=None):
-        super().__init__()
-        self.plan, self.start, self.i, self.seen = plan, start, -1, {}
-
-    def on_start(self, ctx):
-        if self.start is not None:
-            self.start(ctx)
-
-    def on_bar(self, ctx, bar):
-        self.i += 1
-        if self.i in self.plan:
-            self.seen[self.i] = self.plan[self.i](ctx)
 
 
 def run(strategy, data, cash=10_000.0):

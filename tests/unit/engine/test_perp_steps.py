@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from engine_helpers import Do
 
 from tradeloom.engine.contracts import ContractSpec
 from tradeloom.engine.errors import ConfigError, StrategyError
@@ -31,23 +32,6 @@ def markets(min_notional=0.0):
 def flat(*closes):
     a = np.array(closes, dtype=float)
     return BarArrays(np.arange(len(a), dtype=np.int64) * H, a, a, a, a, np.full(len(a), 1e6))
-
-
-class Do(Strategy):
-    """Calls ``plan[i](ctx)`` at bar ``i``'s close; ``seen`` keeps what each call returns."""
-
-    def __init__(self, plan, start=None):
-        super().__init__()
-        self.plan, self.start, self.i, self.seen = plan, start, -1, {}
-
-    def on_start(self, ctx):
-        if self.start is not None:
-            self.start(ctx)
-
-    def on_bar(self, ctx, bar):
-        self.i += 1
-        if self.i in self.plan:
-            self.seen[self.i] = self.plan[self.i](ctx)
 
 
 def run(strategy, data, min_notional=0.0, cash=10_000.0):
