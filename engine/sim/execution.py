@@ -431,9 +431,7 @@ class ExchangeCore(Funds, PerpFunds):
             mode = PERP_MARGIN
         else:
             mode = self._fee_mode(w, side is _BUY, price, amount, liq)
-        if mode == QUOTE_FEE:  # affordability, fee and booking in one call
-            amount, fee, short_reason = self._quote_fill(w, side, price, amount, liq)
-        elif mode == PERP_MARGIN:
+        if mode == PERP_MARGIN:
             amount, short_reason = self._perp_affordable(w, price, liq, amount)
         else:
             amount, short_reason = self._affordable(w, price, liq, amount, mode)
@@ -441,7 +439,9 @@ class ExchangeCore(Funds, PerpFunds):
             self._finish(w, _CANCELED, ts, short_reason)
             return
         if mode == QUOTE_FEE:
+            fee = fees.fee(spec, price, amount, liq)
             currency, cost = w.quote, fee
+            self._book_quote(w, side, price, amount, fee)
         elif mode == PERP_MARGIN:
             fee = fees.fee(spec, price, amount, liq)
             currency, cost = w.quote, fee

@@ -15,8 +15,6 @@ listed in ``engine.sim.broker``'s module docstring ("Funds", "Fee currency").
   meets the minimums and partial fills are allowed.
 - **Balances** (``_book_quote``/``_book_other``): the portfolio's own expressions, so
   the broker's view and the portfolio's agree bit for bit.
-- ``_quote_fill`` is the three steps of a fill whose fee is paid in quote in one call
-  (the hot path of spot backtests); it says why it equals them.
 """
 
 from __future__ import annotations
@@ -194,55 +192,6 @@ class Funds:
                 return reduced, ""
             need = f"need {amount:.10g} {w.base}, free {free_base:.10g}"
         return self._shortfall(w, price, amount, reduced, need)
-
-    def _quote_fill(self, w: Working, side: Side, price: float, amount: float,
-                    liq: Liquidity) -> tuple[float, float, str]:
-        """``_affordable`` (``QUOTE_FEE``), the fee of what fills and ``_book_quote``, in one
-        call: ``(amount filled, its fee, reason to cancel the rest or "")``.
-
-        Exact: when the whole ``amount`` is affordable (a buy whose cost with the fee is
-        covered by free quote; a sell within free base, or equal to it up to float noise,
-        whose fee the proceeds cover) the affordability test, the fee and the booking are
-        ``_affordable``'s, ``fees.fee``'s and ``_book_quote``'s expressions on the same
-        values, with the fee computed once (fee models are pure: ``engine.ports.FeeModel``).
-        Every other case runs the three methods themselves, which read the same balances
-        (those stored here are the values they store).
-        """
-        bal = self._bal
-        base, quote = w.base, w.quote
-        free_quote = bal.get(quote)
-        if free_quote is None:
-            free_quote = bal[quote] = self.account.free(quote)
-        spec = w.spec
-        if side is _BUY:
-            fee = self.fees.fee(spec, price, amount, liq)
-            paid = price * amount + fee
-            if paid <= free_quote:
-                free_base = bal.get(base)
-                if free_base is None:
-                    free_base = self.account.free(base)
-                bal[quote] = free_quote - paid
-                bal[base] = free_base + amount
-                return amount, fee, ""
-        else:
-            free_base = bal.get(base)
-            if free_base is None:
-                free_base = bal[base] = self.account.free(base)
-            if abs(amount - free_base) <= _EPS * amount or amount <= free_base:
-                # _affordable's first two cases: the whole holding (float noise either
-                # way), or less than it
-                sold = free_base if abs(amount - free_base) <= _EPS * amount else amount
-                fee = self.fees.fee(spec, price, sold, liq)
-                if sold >= amount and free_quote + price * sold - fee >= 0.0:
-                    bal[quote] = free_quote + (price * sold - fee)
-                    bal[base] = free_base - sold
-                    return sold, fee, ""
-        amount, reason = self._affordable(w, price, liq, amount, QUOTE_FEE)
-        if amount <= 0.0:
-            return 0.0, 0.0, reason
-        fee = self.fees.fee(spec, price, amount, liq)
-        self._book_quote(w, side, price, amount, fee)
-        return amount, fee, reason
 
     def _shortfall(self, w: Working, price: float, amount: float, reduced: float,
                    need: str) -> tuple[float, str]:
