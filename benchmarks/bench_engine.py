@@ -33,11 +33,11 @@ For each scenario three implementations do the same work on the same bars:
 
 Targets (issue 3): engine >= 400,000 bars/s on ``single`` and engine time <= 3x the
 floor's; peak memory of the ``single`` run < 1 GB. Issue 16 asks for >= 600,000 bars/s
-and <= 1.5x the floor on ``single``, printed separately: the bars/s are met (748,109 with
-the deferred fields read, 5 warm rounds), the ratio is not (1.63x wall, 1.63x CPU in the
-same run; 1.43x to 1.63x over runs of the same code, the floor's time moving most;
-1.63x to 1.68x on the same day before the equity rows were flushed in cache-sized chunks,
-2.2x before the indicators were precomputed; 10 symbols: 1.49x). The engine computes the
+and <= 1.5x the floor on ``single``, printed separately: the bars/s are met (791,747 with
+the deferred fields read, 5 warm rounds), the ratio is not (1.71x wall, 1.70x CPU in the
+same run, the floor at 0.740 s; 1.43x to 1.71x over runs of the same code, the floor's
+time moving most;
+2.2x before the indicators were precomputed; 10 symbols: 1.51x). The engine computes the
 strategy's two SMAs up front (``StrategyData.precompute``: every bar is known in a
 backtest, and the batch kernels equal the streams bit for bit), so the same strategy
 placing no order now takes about 0.9x the floor's time (two Python calls per bar: the
