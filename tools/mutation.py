@@ -68,7 +68,8 @@ MODULES: dict[str, Module] = {
         _U + "test_matching.py", _U + "test_sim_broker.py")),
     "execution": Module("engine/sim/execution.py", (
         _U + "test_matching.py", _U + "test_sim_broker.py", _U + "test_sim_funds.py",
-        _U + "test_fee_sides.py")),
+        _U + "test_fee_sides.py", _U + "test_perp_funds.py", _U + "test_perp_orders.py",
+        _U + "test_perp_hand_tables.py")),
     "fees": Module("engine/costs/fees.py", (
         _U + "test_fees_slippage.py", _U + "test_sim_funds.py", _U + "test_sim_broker.py",
         _U + "test_fee_sides.py")),
@@ -125,7 +126,7 @@ def _populate(dest: Path, ref: str | None) -> None:
             name = raw.decode()
             if name and (ROOT / name).is_file():
                 files[name] = (ROOT / name).read_bytes()
-    keep = {".mutmut-cache"}
+    keep = {".mutmut-cache", ".mutation-tests"}
     for root, _dirs, names in os.walk(dest):  # symlinked folders are not followed
         rel = Path(root).relative_to(dest)
         if rel.parts[:1] == (".hypothesis",):
@@ -172,6 +173,7 @@ def run_module(name: str, ref: str | None, label: str, fresh: bool,
     if (dest / ".mutmut-cache").exists():  # a timeout may have been the machine's load
         with sqlite3.connect(dest / ".mutmut-cache") as db:
             db.execute("UPDATE mutant SET status = 'untested' WHERE status = 'bad_timeout'")
+        _retest_for_new_list(dest, module)
     log = WORK / label / f"{name}.log"
     sock = dest / ".runner.sock"
     if sock.exists() or sock.is_socket():
@@ -204,6 +206,22 @@ def run_module(name: str, ref: str | None, label: str, fresh: bool,
             server.kill()  # idle: mutmut has finished
             server.wait()
     return time.monotonic() - started
+
+
+def _retest_for_new_list(dest: Path, module: Module) -> None:
+    """mutmut's cache knows when files under ``tests/`` change, not when ``MODULES`` gives
+    a module other test files: when the list grew, its survivors are tested again (the
+    new tests may kill them); when a file left it, every mutant is (a kill may have
+    needed it). The list a cache was made with is kept beside it (``.mutation-tests``).
+    """
+    listed = dest / ".mutation-tests"
+    now = list(module.tests)
+    before = listed.read_text().split() if listed.exists() else now
+    if before != now:
+        status = "status = 'bad_survived'" if set(before) <= set(now) else "1 = 1"
+        with sqlite3.connect(dest / ".mutmut-cache") as db:
+            db.execute(f"UPDATE mutant SET status = 'untested' WHERE {status}")
+    listed.write_text("\n".join(now) + "\n")
 
 
 def _stale(dest: Path) -> list[int]:

@@ -285,6 +285,13 @@ class TestTargetOrders:
         assert ex.bar(125.0) == [("buy", 40.0)]
         assert o.amount == 40.0
 
+    def test_a_target_of_less_than_one_unit_still_trades(self):
+        # 100 % of 1,000 at 1x from flat, no fee: N = 1,000; at 40,000 that is 0.025 BTC
+        ex = Exchange(1_000.0)
+        o = ex.submit(B, 0.02, pct=1.0)
+        assert ex.bar(40_000.0) == [("buy", 0.025)]
+        assert o.amount == 0.025
+
     def test_a_target_already_met_is_cancelled(self):
         # long 60 @100 = 6,000 > 50 % of 10,000: a buy toward +50 % has nothing to buy
         ex = Exchange(10_000.0)

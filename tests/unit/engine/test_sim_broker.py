@@ -306,6 +306,41 @@ def test_quote_sized_bracket_scales_legs_to_the_fill() -> None:
     assert (entry.filled, sl.amount, tps[0].amount, tps[1].amount) == (10.0, 10.0, 5.0, 5.0)
 
 
+def test_quote_sized_buy_is_sized_again_at_the_slipped_price() -> None:
+    sim = Sim(usdt=1000.0, slippage=FixedBpsSlippage(10))
+    o = order(1, B, MKT, 0.0, quote_amount=1000.0)
+    sim.broker.submit(o, MIN)
+    (f,) = sim.bar(1, 100, 101, 99, 100)
+    # at the open: 1000 / (100 * 1.001) = 9.99000999 -> 9.99; slipped to 100.1:
+    # 1000 / (100.1 * 1.001) = 9.98003... -> 9.98, the whole order
+    assert (f.price, f.amount) == (pytest.approx(100.1), 9.98)
+    assert (o.amount, o.status) == (9.98, ST.FILLED)
+
+
+def test_quote_sized_buy_under_the_minimum_at_the_fill_is_cancelled() -> None:
+    sim = Sim(usdt=1000.0)
+    prime(sim, 1200.0)  # a last price: the order is checked at submission
+    o = order(1, B, MKT, 0.0, quote_amount=5.9)
+    sim.broker.submit(o, MIN)
+    assert o.status is ST.OPEN
+    # 5.9 / (1200 * 1.001) = 0.00491 -> lot 0.004: 4.8 USDT < the 5 USDT minimum
+    assert sim.bar(1, 1200, 1200, 1200, 1200) == []
+    assert o.status is ST.CANCELED and "at fill price 1200" in o.reason
+
+
+def test_an_accepted_sell_of_the_whole_holding_fills_though_the_price_fell_under_the_minimum() -> None:
+    # Venues apply the minimum-notional filter when an order is placed, not when it fills
+    # (Binance MIN_NOTIONAL/NOTIONAL, -1013 before matching). 0.06 BTC at 100 = 6 USDT
+    # passes the 5 USDT minimum; the next open is 80 (4.8 USDT): the sell still fills.
+    sim = Sim(usdt=0.0, btc=0.06)
+    prime(sim, 100.0)
+    o = order(1, S, MKT, 0.06, reduce_only=True)
+    sim.broker.submit(o, MIN)
+    assert o.status is ST.OPEN
+    (f,) = sim.bar(1, 80, 80, 80, 80)
+    assert (f.price, f.amount, o.status) == (80.0, 0.06, ST.FILLED)
+
+
 def test_oco_fill_cancels_the_other() -> None:
     sim = Sim(btc=1.0)
     a = order(1, S, LMT, 1.0, price=110.0)
@@ -587,6 +622,26 @@ def test_drain_updates_in_change_order_each_once() -> None:
     sim.bar(1, 100, 100, 100, 100)
     sim.broker.cancel(2, 2 * MIN)
     assert [o.status for o in sim.broker.drain_updates()] == [ST.FILLED, ST.CANCELED]
+
+
+def test_a_rejected_order_is_drained_as_an_update() -> None:
+    sim = Sim()
+    o = order(1, B, MKT, 0.0004)  # under the 0.001 minimum amount
+    sim.broker.submit(o, MIN)
+    assert o.status is ST.REJECTED
+    assert sim.broker.drain_updates() == [o]
+
+
+def test_a_stop_loss_shrunk_by_a_take_profit_is_drained_with_its_new_amount() -> None:
+    sim, (_entry, sl, tp1, _tp2) = bracket_sim(
+        IntrabarRule.ADVERSE_FIRST, tps=((105.0, 1.0), (110.0, 1.0)), amount=2.0
+    )
+    sim.bar(1, 100, 100, 100, 100)  # entry 2.0 @ 100
+    sim.broker.drain_updates()
+    sim.bar(2, 100, 106, 99, 104)  # TP1 1.0 @ 105: the stop-loss now covers the other 1.0
+    updates = sim.broker.drain_updates()
+    assert tp1 in updates and sl in updates
+    assert (sl.amount, sl.status) == (1.0, ST.OPEN)
 
 
 def test_expire_all_and_open_orders_oldest_first() -> None:
