@@ -351,6 +351,16 @@ def test_oco_fill_cancels_the_other() -> None:
     assert b.status is ST.CANCELED and "OCO order 1 filled" in b.reason
 
 
+def test_an_oco_limit_that_rested_a_bar_fills_a_gap_at_the_open_as_maker() -> None:
+    sim = Sim(btc=1.0)
+    a = order(1, S, LMT, 1.0, price=110.0)
+    b = order(2, S, STP, 1.0, stop_price=95.0)
+    sim.broker.submit_oco(a, b, MIN)
+    assert sim.bar(1, 100, 105, 99, 104) == []  # neither reached: both rest
+    # bar 2 opens at 112, through the resting limit: filled at the open, as a maker
+    assert sim.table([(2, 112, 113, 111, 112)]) == [[(1, 112.0, 1.0, M)]]
+
+
 def test_cancel_unfilled_entry_cancels_its_legs() -> None:
     sim, (entry, sl, tp) = bracket_sim(IntrabarRule.ADVERSE_FIRST)
     assert sim.broker.cancel(1, MIN) is True
