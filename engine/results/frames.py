@@ -109,18 +109,13 @@ def make_frame(
     for name, kind in kinds.items():
         values = columns[name]
         if kind == "float64":
-            arr: Any = np.asarray(
-                [math.nan if v is None else v for v in values]
-                if not isinstance(values, np.ndarray)
-                else values,
-                dtype=np.float64,
-            )
+            arr: Any = _float_array(values)
         elif kind in ("int64", "bool"):
             arr = np.asarray(values, dtype=kind)
         elif kind == "str":
             arr = _str_array(values)
         else:
-            arr = pd.array(list(values), dtype=kind)
+            arr = _masked_array(values, kind)
         if n is not None and len(arr) != n:
             raise DataError(f"column {name!r} has {len(arr)} values, expected {n}")
         n = len(arr)
@@ -128,14 +123,64 @@ def make_frame(
     return pd.DataFrame(data, index=pd.RangeIndex(n or 0), columns=list(kinds))
 
 
+def _same_value(values: Sequence[Any]) -> bool:
+    """Whether a non-empty list or tuple holds one value ``n`` times (``count``, at C speed:
+    it compares by identity first, so a column of one shared object costs a pointer check
+    per value)."""
+    return isinstance(values, (list, tuple)) and bool(values) and (
+        values.count(values[0]) == len(values)
+    )
+
+
+def _float_array(values: Sequence[Any] | np.ndarray) -> np.ndarray:
+    """float64 array of ``values`` with ``None`` as NaN.
+
+    ``None`` is found by ``count`` (identity, C speed): with none present the values go to
+    numpy as they are, with nothing but ``None`` the column is NaN throughout, and only a
+    mix is rewritten value by value (``math.nan`` for ``None``). All three give the same
+    array: NaN is the one quiet NaN either way.
+    """
+    if isinstance(values, np.ndarray):
+        return np.asarray(values, dtype=np.float64)
+    missing = values.count(None) if isinstance(values, (list, tuple)) else None
+    if missing == 0:
+        return np.asarray(values, dtype=np.float64)
+    if missing == len(values):
+        return np.full(len(values), math.nan)
+    return np.asarray([math.nan if v is None else v for v in values], dtype=np.float64)
+
+
+def _masked_array(values: Sequence[Any], kind: ColumnKind) -> Any:
+    """``pd.array(list(values), dtype=kind)`` for the nullable kinds (``Int64``, ``boolean``).
+
+    A column of nothing but ``None`` (no parent orders, no OCO groups) is the one-value
+    array ``pd.array([None], dtype=kind)`` repeated by ``take``: the same data and mask
+    as the general conversion, without inspecting every ``None``.
+    """
+    if _same_value(values) and values[0] is None:
+        return pd.array([None], dtype=kind).take(np.zeros(len(values), dtype=np.intp))
+    return pd.array(list(values), dtype=kind)
+
+
 def _str_array(values: Sequence[Any]) -> Any:
     """``pd.array(list(values), dtype="str")``, through Arrow when every value is a ``str``
     or ``None``: the same array (large_string, missing = NaN) about six times faster.
 
-    Other values (numbers, NaN) are not strings to Arrow (``ArrowTypeError``); pandas then
-    converts them itself, as it always did.
+    ``str`` subclasses (the ``(str, Enum)`` members: ``Side.BUY`` *is* the string
+    ``"buy"``) are their characters to Arrow, as ``str.__str__`` gives them. A column of
+    one value repeated (one symbol, no client ids, every order filled) is that value
+    repeated by Arrow, without converting each. Other values (numbers, NaN) are not
+    strings to Arrow (``ArrowTypeError``); pandas then converts them itself, as it always
+    did.
     """
     if not isinstance(values, np.ndarray):
+        if _same_value(values):
+            first = values[0]
+            if first is None:
+                return pd.array(pa.nulls(len(values), pa.large_string()), dtype="str")
+            if isinstance(first, str):
+                scalar = pa.scalar(str.__str__(first), pa.large_string())
+                return pd.array(pa.repeat(scalar, len(values)), dtype="str")
         try:
             return pd.array(pa.array(values, type=pa.large_string()), dtype="str")
         except pa.ArrowTypeError:

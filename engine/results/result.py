@@ -56,10 +56,10 @@ from tradeloom.engine.results.frames import (
     make_frame,
     orders_frame,
     records_frame,
-    trades_frame_from_rows,
 )
+from tradeloom.engine.results.paired_trades import trade_columns
 from tradeloom.engine.results.pandas_views import PandasViews
-from tradeloom.engine.results.trades import POSITION_RTOL, TRADE_COLUMNS, trade_rows
+from tradeloom.engine.results.trades import POSITION_RTOL, TRADE_COLUMNS
 from tradeloom.engine.timeframes import bars_per_year, timeframe_to_ms
 
 __all__ = [
@@ -456,11 +456,11 @@ def build_parts(
     fill_cols = fill_columns(fills)
     dust = {int(e["fill"]): float(e["amount"]) for e in events_plain
             if e.get("kind") == "dust" and "fill" in e}
-    rows = trade_rows(fill_cols, timeframe_ms=tf_ms, final_ts=final_ts, final_marks=marks,
-                      dust=dust)
+    trade_cols = trade_columns(fill_cols, timeframe_ms=tf_ms, final_ts=final_ts,
+                               final_marks=marks, dust=dust)
     if final_positions:
-        check_final_positions(rows, positions, fill_cols)
-    trades = trades_frame_from_rows(rows)
+        _check_positions(_open_positions_of_columns(trade_cols), positions, _traded(fill_cols))
+    trades = make_frame(trade_cols, TRADE_COLUMN_KINDS)
     order_list = list(orders)
     cash = float(initial_cash)
     fields: dict[str, Any] = {
@@ -556,6 +556,15 @@ def _open_positions(rows: Sequence[tuple[Any, ...]]) -> dict[str, float]:
         if row[_IS_OPEN]:
             amount = row[_OPEN_AMOUNT]
             out[row[_SYMBOL]] = amount if row[_SIDE] == "long" else -amount
+    return out
+
+
+def _open_positions_of_columns(cols: Mapping[str, Sequence[Any]]) -> dict[str, float]:
+    """:func:`_open_positions` over :func:`.paired_trades.trade_columns`' columns."""
+    out: dict[str, float] = {}
+    for i in np.flatnonzero(np.asarray(cols["is_open"], dtype=bool)).tolist():
+        amount = float(cols["open_amount"][i])
+        out[cols["symbol"][i]] = amount if cols["side"][i] == "long" else -amount
     return out
 
 
