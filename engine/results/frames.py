@@ -123,31 +123,39 @@ def make_frame(
     return pd.DataFrame(data, index=pd.RangeIndex(n or 0), columns=list(kinds))
 
 
-def _same_value(values: Sequence[Any]) -> bool:
-    """Whether a non-empty list or tuple holds one value ``n`` times (``count``, at C speed:
-    it compares by identity first, so a column of one shared object costs a pointer check
-    per value)."""
-    return isinstance(values, (list, tuple)) and bool(values) and (
-        values.count(values[0]) == len(values)
-    )
+def _repeats(values: Sequence[Any], value: Any) -> bool:
+    """Whether a non-empty list or tuple holds nothing but ``value`` (a ``str`` or ``None``).
+
+    ``count`` runs at C speed and compares by identity first, so a column of one shared
+    object costs a pointer check per value; the last value is looked at first, so most
+    columns that vary are not scanned at all.
+    """
+    if not (isinstance(values, (list, tuple)) and values):
+        return False
+    last = values[-1]
+    if not (last is value or (isinstance(last, str) and last == value)):
+        return False
+    try:
+        return values.count(value) == len(values)
+    except ValueError:  # a value whose == is not a bool (an array): not one repeated value
+        return False
 
 
 def _float_array(values: Sequence[Any] | np.ndarray) -> np.ndarray:
     """float64 array of ``values`` with ``None`` as NaN.
 
-    ``None`` is found by ``count`` (identity, C speed): with none present the values go to
-    numpy as they are, with nothing but ``None`` the column is NaN throughout, and only a
-    mix is rewritten value by value (``math.nan`` for ``None``). All three give the same
-    array: NaN is the one quiet NaN either way.
+    numpy itself stores ``None`` as NaN when converting to float64 (the one quiet NaN,
+    the same bits as ``math.nan``), so the values go to numpy as they are; a column of
+    nothing but ``None`` (an order type's unused prices) is NaN throughout without
+    numpy's slow path for ``None``.
     """
     if isinstance(values, np.ndarray):
         return np.asarray(values, dtype=np.float64)
-    missing = values.count(None) if isinstance(values, (list, tuple)) else None
-    if missing == 0:
-        return np.asarray(values, dtype=np.float64)
-    if missing == len(values):
+    if not isinstance(values, (list, tuple)):
+        values = list(values)
+    if values and values[0] is None and _repeats(values, None):
         return np.full(len(values), math.nan)
-    return np.asarray([math.nan if v is None else v for v in values], dtype=np.float64)
+    return np.asarray(values, dtype=np.float64)
 
 
 def _masked_array(values: Sequence[Any], kind: ColumnKind) -> Any:
@@ -157,7 +165,9 @@ def _masked_array(values: Sequence[Any], kind: ColumnKind) -> Any:
     array ``pd.array([None], dtype=kind)`` repeated by ``take``: the same data and mask
     as the general conversion, without inspecting every ``None``.
     """
-    if _same_value(values) and values[0] is None:
+    if isinstance(values, (list, tuple)) and values and values[0] is None and _repeats(
+        values, None
+    ):
         return pd.array([None], dtype=kind).take(np.zeros(len(values), dtype=np.intp))
     return pd.array(list(values), dtype=kind)
 
@@ -167,20 +177,19 @@ def _str_array(values: Sequence[Any]) -> Any:
     or ``None``: the same array (large_string, missing = NaN) about six times faster.
 
     ``str`` subclasses (the ``(str, Enum)`` members: ``Side.BUY`` *is* the string
-    ``"buy"``) are their characters to Arrow, as ``str.__str__`` gives them. A column of
-    one value repeated (one symbol, no client ids, every order filled) is that value
-    repeated by Arrow, without converting each. Other values (numbers, NaN) are not
-    strings to Arrow (``ArrowTypeError``); pandas then converts them itself, as it always
-    did.
+    ``"buy"``) are their characters to Arrow and to pandas alike, as ``str.__str__``
+    gives them. A column of one value repeated (one symbol, no client ids, every order
+    filled) is that value repeated by Arrow, without converting each. Other values
+    (numbers, NaN) are not strings to Arrow (``ArrowTypeError``); pandas then converts
+    them itself, as it always did.
     """
     if not isinstance(values, np.ndarray):
-        if _same_value(values):
-            first = values[0]
-            if first is None:
-                return pd.array(pa.nulls(len(values), pa.large_string()), dtype="str")
-            if isinstance(first, str):
-                scalar = pa.scalar(str.__str__(first), pa.large_string())
-                return pd.array(pa.repeat(scalar, len(values)), dtype="str")
+        first = values[0] if isinstance(values, (list, tuple)) and values else 0
+        if first is None and _repeats(values, None):
+            return pd.array(pa.nulls(len(values), pa.large_string()), dtype="str")
+        if isinstance(first, str) and _repeats(values, first):
+            scalar = pa.scalar(str.__str__(first), pa.large_string())
+            return pd.array(pa.repeat(scalar, len(values)), dtype="str")
         try:
             return pd.array(pa.array(values, type=pa.large_string()), dtype="str")
         except pa.ArrowTypeError:
@@ -340,11 +349,6 @@ def check_json(value: Any, where: str) -> Any:
 # --------------------------------------------------------------------------- builders
 
 
-#: Enum columns (str-valued ``str`` enums, stored by value).
-_ORDER_ENUMS = frozenset({"side", "type", "tif", "status"})
-_FILL_ENUMS = frozenset({"side", "liquidity"})
-
-
 def _columns(rows: Sequence[Any], names: Sequence[str]) -> dict[str, list[Any]]:
     """Objects -> one list per attribute, each built by one C-level ``map``.
 
@@ -353,16 +357,6 @@ def _columns(rows: Sequence[Any], names: Sequence[str]) -> dict[str, list[Any]]:
     garbage collector, which then scans every order of the run).
     """
     return {name: list(map(attrgetter(name), rows)) for name in names}
-
-
-def _enum_values(values: Sequence[Any]) -> list[str]:
-    """``[v.value for v in values]`` for ``str`` enums, at C speed.
-
-    Every enum stored here is a ``(str, Enum)`` whose member *is* the string of its value
-    (``Side.BUY == "buy"``), so ``str.__str__`` returns that value as a plain ``str``
-    without a Python-level ``Enum.value`` property call per value.
-    """
-    return list(map(str.__str__, values))
 
 
 @lru_cache(maxsize=256)
@@ -384,10 +378,9 @@ def _history_json(history: Sequence[tuple[int, str]]) -> str:
 
 
 def orders_frame(orders: Sequence[Order]) -> pd.DataFrame:
-    """``result.orders``: one row per order, enums as their string values."""
+    """``result.orders``: one row per order, enums as their string values (``_str_array``
+    stores a ``str`` enum member as its value)."""
     cols = _columns(orders, ORDER_COLUMNS)
-    for name in _ORDER_ENUMS:
-        cols[name] = _enum_values(cols[name])
     cols["history"] = list(map(_history_json, cols["history"]))
     return make_frame(cols, ORDER_COLUMNS)
 
@@ -403,11 +396,9 @@ def fills_frame(fills: Sequence[Fill]) -> pd.DataFrame:
 
 
 def fills_frame_from_columns(columns: Mapping[str, list[Any]]) -> pd.DataFrame:
-    """:func:`fills_frame` from :func:`fill_columns`' lists (which are left unchanged)."""
-    cols = dict(columns)
-    for name in _FILL_ENUMS:
-        cols[name] = _enum_values(cols[name])
-    return make_frame(cols, FILL_COLUMNS)
+    """:func:`fills_frame` from :func:`fill_columns`' lists (which are left unchanged; the
+    enums are stored as their values by ``_str_array``)."""
+    return make_frame(columns, FILL_COLUMNS)
 
 
 def trades_frame(trades: Sequence[Trade]) -> pd.DataFrame:

@@ -164,10 +164,12 @@ class TestColumnRules:
     @pytest.mark.parametrize("values", [
         ["USDT"] * 4, [None] * 3, [Side.BUY] * 3, [Side.BUY, "buy", Side.BUY],
         ["a", None, "b"], [Side.SELL, Side.BUY], [], ["x"], [1, 1], [math.nan, None],
-    ])
+        [Side.BUY, 1], ["x", np.array([1, 2]), "x"],
+    ], ids=repr)
     def test_str_columns(self, values):
         got = make_frame({"c": values}, {"c": "str"})["c"].array
         want = pd.array([v.value if isinstance(v, Side) else v for v in values], dtype="str")
+        assert len(got) == len(values)
         assert got.dtype == want.dtype and got.equals(want)
 
     @pytest.mark.parametrize("values", [[1.5, 2.0], [None, None], [None, 2.5, None], [],
