@@ -107,20 +107,24 @@ def make_frame(
     data: dict[str, Any] = {}
     n: int | None = None
     for name, kind in kinds.items():
-        values = columns[name]
-        if kind == "float64":
-            arr: Any = _float_array(values)
-        elif kind in ("int64", "bool"):
-            arr = np.asarray(values, dtype=kind)
-        elif kind == "str":
-            arr = _str_array(values)
-        else:
-            arr = _masked_array(values, kind)
+        arr = column_array(columns[name], kind)
         if n is not None and len(arr) != n:
             raise DataError(f"column {name!r} has {len(arr)} values, expected {n}")
         n = len(arr)
         data[name] = arr
     return pd.DataFrame(data, index=pd.RangeIndex(n or 0), columns=list(kinds))
+
+
+def column_array(values: Sequence[Any] | np.ndarray, kind: ColumnKind) -> Any:
+    """The array ``make_frame`` stores for ``values`` of column kind ``kind`` (an array
+    passed back to ``make_frame`` is stored as it is: no second conversion)."""
+    if kind == "float64":
+        return _float_array(values)
+    if kind in ("int64", "bool"):
+        return np.asarray(values, dtype=kind)
+    if kind == "str":
+        return _str_array(values)
+    return _masked_array(values, kind)
 
 
 def _repeats(values: Sequence[Any], value: Any) -> bool:
@@ -390,6 +394,16 @@ def fill_columns(fills: Sequence[Fill]) -> dict[str, list[Any]]:
     return _columns(fills, FILL_COLUMNS)
 
 
+def fill_arrays(columns: Mapping[str, Sequence[Any]]) -> dict[str, np.ndarray]:
+    """The numeric columns of :func:`fill_columns`' lists as the arrays :func:`make_frame`
+    stores (``column_array``), converted once for the trades and the fills frame."""
+    return {
+        name: column_array(columns[name], kind)
+        for name, kind in FILL_COLUMNS.items()
+        if kind in ("int64", "float64")
+    }
+
+
 def fills_frame(fills: Sequence[Fill]) -> pd.DataFrame:
     """``result.fills``: one row per fill in execution order."""
     return fills_frame_from_columns(fill_columns(fills))
@@ -397,7 +411,8 @@ def fills_frame(fills: Sequence[Fill]) -> pd.DataFrame:
 
 def fills_frame_from_columns(columns: Mapping[str, list[Any]]) -> pd.DataFrame:
     """:func:`fills_frame` from :func:`fill_columns`' lists (which are left unchanged; the
-    enums are stored as their values by ``_str_array``)."""
+    enums are stored as their values by ``_str_array``), or from those lists with some
+    replaced by :func:`fill_arrays`' arrays."""
     return make_frame(columns, FILL_COLUMNS)
 
 

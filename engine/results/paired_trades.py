@@ -36,14 +36,15 @@ def trade_columns(
     final_ts: int | None = None,
     final_marks: Mapping[str, float] | None = None,
     dust: Mapping[int, float] | None = None,
+    arrays: Mapping[str, np.ndarray] | None = None,
 ) -> TradeColumns:
     """:func:`.trades.trade_rows`' trades as columns (same arguments, same values and
     errors): :func:`paired_trade_columns` when it applies, else ``trade_rows``'s tuples
-    transposed."""
+    transposed. ``arrays``: ``frames.fill_arrays`` of the same columns, if at hand."""
     if timeframe_ms <= 0:
         raise DataError(f"timeframe_ms must be positive, got {timeframe_ms}")
     cols = paired_trade_columns(fill_columns, timeframe_ms=timeframe_ms, final_ts=final_ts,
-                                final_marks=final_marks or {})
+                                final_marks=final_marks or {}, arrays=arrays)
     if cols is not None:
         return cols
     return rows_to_columns(trade_rows(fill_columns, timeframe_ms=timeframe_ms, final_ts=final_ts,
@@ -63,6 +64,7 @@ def paired_trade_columns(
     timeframe_ms: int,
     final_ts: int | None,
     final_marks: Mapping[str, float],
+    arrays: Mapping[str, np.ndarray] | None = None,
 ) -> TradeColumns | None:
     """``trade_rows``' columns when, in every symbol, the fills alternate entry, exit,
     entry, exit... and each exit takes the position back to flat; ``None`` otherwise.
@@ -78,7 +80,8 @@ def paired_trade_columns(
     ``fee`` (and ``fee_cost`` of base-currency fees) ``float`` (what ``Fill`` holds;
     Python would compute ints exactly), every ``price`` and ``amount`` > 0, ``ts`` in
     order per symbol, and a positive final mark for a trade still open (whose entry
-    lies before the end); ``trade_rows`` raises its errors for the rest.
+    lies before the end); ``trade_rows`` raises its errors for the rest. ``arrays``
+    (``frames.fill_arrays``) saves converting the columns again.
     """
     symbols = fill_columns["symbol"]
     n = len(symbols)
@@ -88,10 +91,14 @@ def paired_trade_columns(
     floats = [fill_columns["price"], fill_columns["amount"], fill_columns["fee"]]
     if not (_only(ts_list, int) and all(_only(col, float) for col in floats)):
         return None
-    price, raw_qty, fee = (np.asarray(col, dtype=np.float64) for col in floats)
+    got = arrays or {}
+    price, raw_qty, fee = (
+        got[name] if name in got else np.asarray(fill_columns[name], dtype=np.float64)
+        for name in ("price", "amount", "fee")
+    )
     if not (bool(np.all(raw_qty > 0)) and bool(np.all(price > 0))):
         return None
-    ts = np.asarray(ts_list, dtype=np.int64)
+    ts = got["ts"] if "ts" in got else np.asarray(ts_list, dtype=np.int64)
     buy = np.fromiter(map(is_, sides, repeat(Side.BUY)), dtype=bool, count=n)
     qty = _net_of_base_fees(fill_columns, raw_qty, buy)
     if qty is None or not bool(np.all(qty > 0)):

@@ -26,6 +26,7 @@ from tradeloom.engine.results.paired_trades import (
     rows_to_columns,
     trade_columns,
 )
+from tradeloom.engine.results.result import _traded
 from tradeloom.engine.results.trades import TRADE_COLUMNS, trade_rows
 
 H = 3_600_000
@@ -186,3 +187,13 @@ class TestColumnRules:
         want = pd.array(list(values), dtype=kind)
         assert got.dtype == want.dtype
         assert np.array_equal(got._data, want._data) and np.array_equal(got._mask, want._mask)
+
+
+@pytest.mark.parametrize("case", ["two_symbols", "fee_in_base", "perp"])
+def test_traded_amounts_are_the_sums_of_a_loop_in_fill_order(case):
+    cols = fill_columns(varied_engine(case).fills)
+    want: dict[str, float] = {}
+    for symbol, amount in zip(cols["symbol"], cols["amount"]):
+        want[symbol] = want.get(symbol, 0.0) + abs(float(amount))
+    got = _traded(cols)
+    assert got == want and all(type(v) is float for v in got.values())
