@@ -186,9 +186,8 @@ def paired_trade_columns(
     entry_ts = ts[entry]
     duration = exit_ts - entry_ts
     tags = fill_columns["tag"]
-    exit_tags = [OPEN_EXIT_TAG] * m
-    for j, i in zip(np.flatnonzero(closed).tolist(), closed_exit.tolist()):
-        exit_tags[j] = tags[i]
+    tags_or_open = [*tags, OPEN_EXIT_TAG]  # index -1 (no exit fill): the open trade's tag
+    exit_tags = list(map(tags_or_open.__getitem__, exit_idx.tolist()))
     entry_list = entry.tolist()
     cols: TradeColumns = {
         "trade_id": np.arange(1, m + 1, dtype=np.int64),
@@ -234,6 +233,8 @@ def _net_of_base_fees(
     if not currencies:
         return qty
     symbols = fill_columns["symbol"]
+    if not set(currencies) & {s.partition("/")[0] for s in set(symbols)}:
+        return qty  # no fee in any symbol's base currency (the usual quote fees)
     pairs = set(zip(symbols, currencies))
     in_base = {(s, c) for s, c in pairs if c and c == s.partition("/")[0]}
     if not in_base:
