@@ -9,6 +9,7 @@ string dtype, missing = NaN), and the nullable ``Int64`` and ``boolean``.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -354,13 +355,79 @@ def check_json(value: Any, where: str) -> Any:
 
 
 def _columns(rows: Sequence[Any], names: Sequence[str]) -> dict[str, list[Any]]:
-    """Objects -> one list per attribute, each built by one C-level ``map``.
+    """Objects -> one list per attribute: :func:`_slot_columns` for objects of one slotted
+    type (the orders, the fills), else one C-level ``map`` per attribute.
 
-    Faster than a ``getattr`` per field and object in Python, and it allocates no
-    per-row tuple (tens of thousands of short-lived containers would wake the
-    garbage collector, which then scans every order of the run).
+    Either way it allocates no per-row container (tens of thousands of short-lived
+    containers would wake the garbage collector, which then scans every order of the run).
     """
-    return {name: list(map(attrgetter(name), rows)) for name in names}
+    cols = _slot_columns(rows, names)
+    if cols is None:
+        cols = {name: list(map(attrgetter(name), rows)) for name in names}
+    return cols
+
+
+def _slot_columns(rows: Sequence[Any], names: Sequence[str]) -> dict[str, list[Any]] | None:
+    """``{name: [getattr(row, name) for row in rows]}`` through one ``gc.get_referents``
+    call, or ``None`` when that does not apply.
+
+    ``gc.get_referents(*rows)`` lists what each row's C-level traversal visits, row after
+    row: for an instance of a slotted class, the value of every slot that is set and the
+    class itself, in an order fixed by the class (:func:`_slot_layout` finds it on a
+    probe). So when every row is exactly of that class and the list is exactly rows x
+    layout long (no slot unset anywhere), slot ``name``'s values are the slice
+    ``flat[position::width]``: the very objects ``getattr`` returns, read by C in one
+    pass instead of one ``map`` per attribute (a third of the time on a 1M-bar run's
+    orders, which lie scattered in memory by then).
+    """
+    if not isinstance(rows, (list, tuple)) or not rows:
+        return None
+    kind = type(rows[0])
+    layout = _slot_layout(kind)
+    if layout is None:
+        return None
+    positions, width = layout
+    if not all(name in positions for name in names) or set(map(type, rows)) != {kind}:
+        return None
+    flat = gc.get_referents(*rows)
+    if len(flat) != width * len(rows):
+        return None
+    return {name: flat[positions[name]::width] for name in names}
+
+
+@lru_cache(maxsize=32)
+def _slot_layout(kind: type) -> tuple[dict[str, int], int] | None:
+    """Where ``gc.get_referents`` lists each slot of an instance of ``kind`` (slot ->
+    position, and how many references one instance gives), or ``None`` unless ``kind``
+    keeps its values in slots only.
+
+    Found on a probe instance whose every slot holds its own marker: each marker must
+    appear exactly once and the one other reference must be ``kind`` itself, so an
+    instance with every slot set gives exactly ``width`` references, each in its place.
+    """
+    slots: list[str] = []
+    for cls in kind.__mro__:
+        own = cls.__dict__.get("__slots__", ())
+        slots.extend([own] if isinstance(own, str) else own)
+    if not slots or len(set(slots)) != len(slots):
+        return None
+    try:
+        probe = object.__new__(kind)
+        markers = [object() for _ in slots]
+        for name, marker in zip(slots, markers):
+            object.__setattr__(probe, name, marker)
+    except (TypeError, AttributeError):  # not a plain slotted class: read with getattr
+        return None
+    if hasattr(probe, "__dict__"):
+        return None
+    refs = gc.get_referents(probe)
+    where = {id(ref): i for i, ref in enumerate(refs)}
+    positions = {name: where.get(id(marker), -1) for name, marker in zip(slots, markers)}
+    taken = set(positions.values())
+    others = [ref for i, ref in enumerate(refs) if i not in taken]
+    if len(refs) != len(slots) + 1 or -1 in positions.values() or others != [kind]:
+        return None
+    return positions, len(refs)
 
 
 @lru_cache(maxsize=256)

@@ -20,7 +20,14 @@ from varied_runs import CASES, simple_engine, varied_engine
 
 from tradeloom.engine.errors import DataError
 from tradeloom.engine.orders import Fill, Liquidity, Side
-from tradeloom.engine.results.frames import fill_columns, make_frame
+from tradeloom.engine.results.frames import (
+    FILL_COLUMNS,
+    ORDER_COLUMNS,
+    _columns,
+    _slot_columns,
+    fill_columns,
+    make_frame,
+)
 from tradeloom.engine.results.paired_trades import (
     paired_trade_columns,
     rows_to_columns,
@@ -197,3 +204,36 @@ def test_traded_amounts_are_the_sums_of_a_loop_in_fill_order(case):
         want[symbol] = want.get(symbol, 0.0) + abs(float(amount))
     got = _traded(cols)
     assert got == want and all(type(v) is float for v in got.values())
+
+
+class TestSlotColumns:
+    """``frames._columns`` reads slotted objects through ``gc.get_referents``: the same
+    objects ``getattr`` returns, else the per-attribute ``map``."""
+
+    @pytest.mark.parametrize("case", CASES)
+    def test_orders_and_fills_of_varied_runs(self, case):
+        engine = varied_engine(case)
+        for rows, names in ((engine.orders, ORDER_COLUMNS), (engine.fills, FILL_COLUMNS)):
+            assert _slot_columns(rows, list(names)) is not None
+            got = _columns(rows, list(names))
+            for name in names:
+                want = [getattr(row, name) for row in rows]
+                assert len(got[name]) == len(want)
+                assert all(a is b for a, b in zip(got[name], want)), name
+
+    def test_an_unset_slot_or_another_type_falls_back_to_getattr(self):
+        fills = [Fill(1, BTC, BUY, 0, 100.0, 1.0, 0.1, Liquidity.TAKER),
+                 Fill(2, ETH, SELL, 60_000, 10.0, 2.0, 0.02, Liquidity.MAKER)]
+        assert _columns(fills, ["order_id", "symbol"]) == {"order_id": [1, 2],
+                                                           "symbol": [BTC, ETH]}
+        order = varied_engine("spot", n=30).orders[0]
+        del order.target_pct  # a slot left unset: one reference fewer
+        assert _slot_columns([order], ["id"]) is None
+        assert _columns([order], ["id"]) == {"id": [order.id]}
+
+        class Row:
+            def __init__(self, v):
+                self.v = v
+        assert _slot_columns([Row(1), Row(2)], ["v"]) is None
+        assert _columns([Row(1), Row(2)], ["v"]) == {"v": [1, 2]}
+        assert _slot_columns(fills + [Row(3)], ["symbol"]) is None
