@@ -389,10 +389,24 @@ def _slot_columns(rows: Sequence[Any], names: Sequence[str]) -> dict[str, list[A
     positions, width = layout
     if not all(name in positions for name in names) or set(map(type, rows)) != {kind}:
         return None
-    flat = gc.get_referents(*rows)
-    if len(flat) != width * len(rows):
-        return None
-    return {name: flat[positions[name]::width] for name in names}
+    cols: dict[str, list[Any]] = {}
+    for start in range(0, len(rows), _SLOT_CHUNK):  # the flat list stays small
+        part = rows[start:start + _SLOT_CHUNK]
+        flat = gc.get_referents(*part)
+        if len(flat) != width * len(part):
+            return None
+        for name in names:
+            values = flat[positions[name]::width]
+            if start:
+                cols[name] += values
+            else:
+                cols[name] = values
+    return cols
+
+
+#: Rows per ``gc.get_referents`` call in ``_slot_columns``: its flat list (width x rows
+#: references) stays a few MB however many orders a run made.
+_SLOT_CHUNK = 65_536
 
 
 @lru_cache(maxsize=32)

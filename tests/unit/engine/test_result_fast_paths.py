@@ -20,6 +20,7 @@ from varied_runs import CASES, simple_engine, varied_engine
 
 from tradeloom.engine.errors import DataError
 from tradeloom.engine.orders import Fill, Liquidity, Side
+from tradeloom.engine.results import frames
 from tradeloom.engine.results.frames import (
     FILL_COLUMNS,
     ORDER_COLUMNS,
@@ -237,3 +238,11 @@ class TestSlotColumns:
         assert _slot_columns([Row(1), Row(2)], ["v"]) is None
         assert _columns([Row(1), Row(2)], ["v"]) == {"v": [1, 2]}
         assert _slot_columns(fills + [Row(3)], ["symbol"]) is None
+
+
+def test_slot_columns_read_long_lists_chunk_by_chunk(monkeypatch):
+    fills = varied_engine("partial_fills").fills
+    monkeypatch.setattr(frames, "_SLOT_CHUNK", 7)  # several chunks and a short last one
+    got = _slot_columns(fills, ["order_id", "price"])
+    assert got["order_id"] == [f.order_id for f in fills]
+    assert all(a is f.price for a, f in zip(got["price"], fills))
