@@ -51,15 +51,16 @@ from tradeloom.engine.results.frames import (
     check_json,
     diff_frames,
     equity_frame_from_block,
+    fill_arrays,
     fill_columns,
     fills_frame_from_columns,
     make_frame,
     orders_frame,
     records_frame,
-    trades_frame_from_rows,
 )
+from tradeloom.engine.results.paired_trades import trade_columns
 from tradeloom.engine.results.pandas_views import PandasViews
-from tradeloom.engine.results.trades import POSITION_RTOL, TRADE_COLUMNS, trade_rows
+from tradeloom.engine.results.trades import POSITION_RTOL, TRADE_COLUMNS
 from tradeloom.engine.timeframes import bars_per_year, timeframe_to_ms
 
 __all__ = [
@@ -454,13 +455,15 @@ def build_parts(
     final_ts = int(equity.ts[-1]) if len(equity) else None
     # Each fill attribute is read once, into lists shared by trades, fills and metrics.
     fill_cols = fill_columns(fills)
+    fill_nums = fill_arrays(fill_cols)  # converted once: the trades and the fills frame
     dust = {int(e["fill"]): float(e["amount"]) for e in events_plain
             if e.get("kind") == "dust" and "fill" in e}
-    rows = trade_rows(fill_cols, timeframe_ms=tf_ms, final_ts=final_ts, final_marks=marks,
-                      dust=dust)
+    trade_cols = trade_columns(fill_cols, timeframe_ms=tf_ms, final_ts=final_ts,
+                               final_marks=marks, dust=dust, arrays=fill_nums)
     if final_positions:
-        check_final_positions(rows, positions, fill_cols)
-    trades = trades_frame_from_rows(rows)
+        _check_positions(_open_positions_of_columns(trade_cols), positions,
+                         _traded(fill_cols, fill_nums["amount"]))
+    trades = make_frame(trade_cols, TRADE_COLUMN_KINDS)
     order_list = list(orders)
     cash = float(initial_cash)
     fields: dict[str, Any] = {
@@ -477,7 +480,7 @@ def build_parts(
     }
     pending: Pending = {
         "orders": lambda: orders_frame(order_list),
-        "fills": lambda: fills_frame_from_columns(fill_cols),
+        "fills": lambda: fills_frame_from_columns({**fill_cols, **fill_nums}),
         "metrics": lambda: compute_metrics(
             equity,
             trades,
@@ -559,6 +562,15 @@ def _open_positions(rows: Sequence[tuple[Any, ...]]) -> dict[str, float]:
     return out
 
 
+def _open_positions_of_columns(cols: Mapping[str, Sequence[Any]]) -> dict[str, float]:
+    """:func:`_open_positions` over :func:`.paired_trades.trade_columns`' columns."""
+    out: dict[str, float] = {}
+    for i in np.flatnonzero(np.asarray(cols["is_open"], dtype=bool)).tolist():
+        amount = float(cols["open_amount"][i])
+        out[cols["symbol"][i]] = amount if cols["side"][i] == "long" else -amount
+    return out
+
+
 class _PrependedTs:
     """The int64 series ``[first] + rest`` without building it."""
 
@@ -587,12 +599,24 @@ def check_final_positions(rows: Sequence[tuple[Any, ...]], final_positions: Mapp
     _check_positions(_open_positions(rows), final_positions, _traded(fill_cols))
 
 
-def _traded(fill_cols: Mapping[str, Sequence[Any]]) -> dict[str, float]:
-    """Base amount traded per symbol (buys and sells alike)."""
-    out: dict[str, float] = {}
-    for symbol, amount in zip(fill_cols["symbol"], fill_cols["amount"]):
-        out[symbol] = out.get(symbol, 0.0) + abs(float(amount))
-    return out
+def _traded(fill_cols: Mapping[str, Sequence[Any]],
+            amounts: npt.NDArray[np.float64] | None = None) -> dict[str, float]:
+    """Base amount traded per symbol (buys and sells alike): the sum of ``abs(float(a))``
+    over the symbol's fills, added in fill order (``amounts``: the amounts as float64,
+    when already converted).
+
+    ``np.cumsum`` adds one value after the other, left to right (no pairwise summation),
+    and ``0.0 + a`` is ``a`` for ``a >= 0``: the same sums as adding in a loop from 0.0.
+    """
+    symbols = fill_cols["symbol"]
+    if amounts is None:
+        amounts = np.asarray(fill_cols["amount"], dtype=np.float64)
+    sizes = np.abs(amounts)
+    keys = list(dict.fromkeys(symbols))
+    if len(keys) == 1:
+        return {keys[0]: float(np.cumsum(sizes)[-1])}
+    of_symbol = np.asarray(symbols, dtype=object)
+    return {key: float(np.cumsum(sizes[of_symbol == key])[-1]) for key in keys}
 
 
 def _check_positions(implied: Mapping[str, float], given: Mapping[str, float],
