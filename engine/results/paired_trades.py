@@ -233,10 +233,13 @@ def _net_of_base_fees(
     if not currencies:
         return qty
     symbols = fill_columns["symbol"]
-    if not set(currencies) & {s.partition("/")[0] for s in set(symbols)}:
+    bases = {s.partition("/")[0] for s in set(symbols)}
+    if not set(currencies) & bases:
         return qty  # no fee in any symbol's base currency (the usual quote fees)
     pairs = set(zip(symbols, currencies))
     in_base = {(s, c) for s, c in pairs if c and c == s.partition("/")[0]}
+    if any(c in bases and (s, c) not in in_base for s, c in pairs):
+        return None  # a fee paid with another traded symbol's coin: trade_rows' rule
     if not in_base:
         return qty
     mask = np.fromiter(map(in_base.__contains__, zip(symbols, currencies)), dtype=bool,

@@ -37,6 +37,12 @@ closes when the position returns to flat. Conventions, decided here once:
   amount, from the run's ``dust`` events) closes its trade although the unsellable
   remainder is still held; the remainder is carried into the symbol's next trade,
   whose exit then sells it (its exit amount exceeds its entry amount by the dust).
+- **Fees paid with a coin the run trades.** When another symbol's fill pays its fee
+  with the coin of an open long (Binance's "pay fees with BNB" in a run that trades
+  BNB/USDT), that coin leaves the long at the fee's quote value, as an exit with no fee
+  of its own (the paying trade counts that value in its ``fees``): the trade's open
+  amount stays the portfolio's holding. Fees that take the whole holding end the trade
+  with ``exit_tag='fee'``.
 """
 
 from __future__ import annotations
@@ -53,6 +59,7 @@ POSITION_RTOL = 1e-9
 """Relative tolerance under which a residual position counts as flat."""
 
 OPEN_EXIT_TAG = "open"
+FEE_EXIT_TAG = "fee"
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +199,15 @@ def trade_rows(
                 base = bases[symbol] = symbol.partition("/")[0]
             if fee_ccy == base:  # the position moves by the amount net of the base fee
                 qty = qty - fee_cost if sign > 0 else qty + fee_cost
+            elif fee_cost:  # paid with a coin the run trades (BNB): it leaves that trade
+                payer = f"{fee_ccy}/{symbol.partition('/')[2].partition(':')[0]}"
+                held = get_open(payer)
+                if held is not None and held[2] > 0:
+                    _spend_fee_coin(held, fee_cost, fill_fee)
+                    if held[5] <= rtol * fee_cost:  # the fees took the whole holding
+                        held[5], held[14] = 0.0, FEE_EXIT_TAG
+                        append(_finish(held, ts, timeframe_ms, False))
+                        del open_by_symbol[payer]
         cur = get_open(symbol)
         if cur is not None and cur[2] != sign:
             position = cur[5]
@@ -259,6 +275,16 @@ def trade_rows(
         append(_finish(cur, end_ts, timeframe_ms, True))
     done.sort(key=itemgetter(0))
     return done
+
+
+def _spend_fee_coin(cur: list[Any], cost: float, value: float) -> None:
+    """Another symbol's fill paid its fee with ``cost`` of this long trade's coin (Binance's
+    "pay fees with BNB"): the coin leaves the position at the fee's quote value ``value``,
+    as the portfolio books it (``Portfolio._debit_fee_asset``): an exit of ``cost`` worth
+    ``value``, with no fee of its own (the paying fill's trade counts ``value`` as its fee)."""
+    cur[5] -= cost
+    cur[10] += cost
+    cur[11] += value
 
 
 def _finish(cur: list[Any], exit_ts: int, timeframe_ms: int, is_open: bool) -> tuple[Any, ...]:

@@ -66,14 +66,21 @@ class Funds:
     def _fee_mode(self, w: Working, buy: bool, price: float, amount: float,
                   liq: Liquidity) -> int:
         """Which balance pays this fill's fee: the account's fee asset when it is set,
-        valued (its market has a price) and enough of it is free for ``amount``; else the
-        market's ``fee_side`` (the base or the quote currency)."""
+        valued (its market has a price) and enough of it is free for ``amount`` beside
+        what the fill itself takes of it (a sell of BNB/USDT, a buy paid in BNB); else the
+        market's ``fee_side`` (the base or the quote currency), as Binance takes "the full
+        commission out of your received amount" when BNB runs short."""
         asset = self.fee_asset
         if asset is not None:
             rate = self._asset_price(w, asset)
             if rate is not None:
                 need = self._asset_cost(w, asset, rate, price, amount, liq)
-                if 0.0 < need <= self._free(asset.asset):
+                free = self._free(asset.asset)
+                if asset.asset == w.base and not buy:
+                    free -= amount  # selling the fee coin itself: the fee needs what is left
+                elif asset.asset == w.quote and buy:
+                    free -= price * amount  # paying with it: the fee needs what is left
+                if 0.0 < need <= free:
                     return ASSET_FEE
         return BASE_FEE if w.spec.fee_side.in_base(buy) else QUOTE_FEE
 

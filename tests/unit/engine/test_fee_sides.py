@@ -170,6 +170,39 @@ class TestSimulatedFeeSides:
         assert engine.portfolio.position(BTC) == 0.01
         assert engine.portfolio.position(BNB) == pytest.approx(1.0 - 0.001 - 0.00075)
 
+    def test_selling_all_the_bnb_pays_that_sale_s_fee_from_the_usdt_received(self) -> None:
+        # Binance: when BNB cannot pay, "the full commission will be taken out of your
+        # received amount". Buy 1 BNB (no BNB yet: 0.001 BNB fee, 0.999 held), then sell
+        # all 0.999: nothing would be left for a BNB fee, so the sale pays
+        # 0.999 x 300 x 0.1 % = 0.2997 USDT and the account ends flat in BNB.
+        data = {BTC: flat(30000.0, 5), BNB: flat(300.0, 5)}
+        plan = [lambda c, b: c.buy(BNB, 1.0), lambda c, b: c.sell(BNB, c.position(BNB))]
+        engine = self.run(plan, {BTC: spec("get"), BNB: spec("get", BNB, lot_step=0.001)},
+                          data=data, fee_asset=FeeAsset("BNB", 0.25))
+        _, sell = engine.fills
+        assert (sell.amount, sell.fee_currency) == (0.999, "USDT")
+        assert sell.fee == pytest.approx(0.2997)
+        assert engine.portfolio.position(BNB) == 0.0
+        assert engine.portfolio.cash == pytest.approx(1000.0 - 300.0 + 299.7 - 0.2997)
+
+    def test_a_backtest_paying_fees_with_the_bnb_it_trades_reports_its_trades(self) -> None:
+        # 1 BNB bought (fee 0.001 BNB: 0.999 held), then 0.01 BTC whose fee is paid with
+        # 0.00075 BNB (0.3 USDT x 0.75 / 300): 0.99825 BNB held at the end. The open BNB
+        # trade holds the same, its exit counts the 0.00075 BNB that left at 0.225 USDT.
+        data = {BTC: flat(30000.0, 5), BNB: flat(300.0, 5)}
+        plan = [lambda c, b: c.buy(BNB, 1.0), lambda c, b: c.buy(BTC, 0.01)]
+        result = backtest_arrays(Script(plan), data, timeframe="1m", initial_cash=1000.0,
+                                 markets={BTC: spec("get"), BNB: spec("get", BNB, lot_step=0.001)},
+                                 fee_asset=FeeAsset("BNB", 0.25))
+        trades = result.trades.set_index("symbol")
+        bnb, btc = trades.loc[BNB], trades.loc[BTC]
+        assert bool(bnb["is_open"]) and bool(btc["is_open"])
+        assert bnb["amount"] == pytest.approx(0.999)
+        assert result.final_positions[BNB] == pytest.approx(0.999 - 0.00075)
+        # exit: 0.00075 BNB at 0.225 USDT plus the 0.99825 held at the final mark 300
+        assert bnb["exit_price"] == pytest.approx((0.225 + 0.99825 * 300.0) / 0.999)
+        assert btc["fees"] == pytest.approx(0.225)
+
     def test_a_fee_asset_without_its_market_is_refused(self) -> None:
         with pytest.raises(ConfigError, match="fees paid with BNB cannot be valued: the run has "
                                               "no BNB/USDT market; add BNB/USDT"):
@@ -218,6 +251,20 @@ class TestDust:
         assert second.amount == pytest.approx(0.01232766)  # its own entry, net of the fee
         assert res.equity["equity"].iloc[-1] == pytest.approx(
             res.equity["cash"].iloc[-1] + 0.00000532 * 30000.0)  # dust is in equity
+
+
+def test_fees_that_spend_the_whole_coin_of_a_trade_end_it() -> None:
+    # 0.002 BNB bought at 300 (fee in USDT); two BTC fills pay 0.001 BNB each, worth
+    # 0.3 USDT: the BNB trade ends at the second, exit 0.002 BNB for 0.6 USDT, tag "fee"
+    f = [Fill(1, BNB, Side.BUY, 0, 300.0, 0.002, 0.0006, T, fee_currency="USDT", fee_cost=0.0006),
+         Fill(2, BTC, Side.BUY, MIN, 30000.0, 0.01, 0.3, T, fee_currency="BNB", fee_cost=0.001),
+         Fill(3, BTC, Side.SELL, 2 * MIN, 30000.0, 0.01, 0.3, T, fee_currency="BNB",
+              fee_cost=0.001)]
+    bnb, btc = build_trades(f, timeframe_ms=MIN)
+    assert (bnb.symbol, bnb.is_open, bnb.exit_tag, bnb.exit_ts) == (BNB, False, "fee", 2 * MIN)
+    assert bnb.exit_price == pytest.approx(0.6 / 0.002)  # 300: the coin left at its value
+    assert bnb.fees == pytest.approx(0.0006)  # its own entry fee; the 0.6 are BTC's fees
+    assert (btc.symbol, btc.fees) == (BTC, pytest.approx(0.6))
 
 
 def test_trades_close_on_dust_and_carry_it() -> None:
