@@ -61,6 +61,7 @@ _U = "tests/unit/engine/"
 MODULES: dict[str, Module] = {
     "portfolio": Module("engine/accounting/portfolio.py", (
         _U + "test_portfolio.py", _U + "test_sim_funds.py", _U + "test_fee_sides.py",
+        _U + "test_perp_account.py", _U + "test_perp_funds.py", _U + "test_perp_orders.py",
         "tests/property/test_accounting.py")),
     "funds": Module("engine/sim/funds.py", (
         _U + "test_sim_funds.py", _U + "test_sim_broker.py", _U + "test_fee_sides.py")),
@@ -173,7 +174,7 @@ def run_module(name: str, ref: str | None, label: str, fresh: bool,
     if (dest / ".mutmut-cache").exists():  # a timeout may have been the machine's load
         with sqlite3.connect(dest / ".mutmut-cache") as db:
             db.execute("UPDATE mutant SET status = 'untested' WHERE status = 'bad_timeout'")
-        _retest_for_new_list(dest, module)
+    _retest_for_new_list(dest, module)
     log = WORK / label / f"{name}.log"
     sock = dest / ".runner.sock"
     if sock.exists() or sock.is_socket():
@@ -217,7 +218,7 @@ def _retest_for_new_list(dest: Path, module: Module) -> None:
     listed = dest / ".mutation-tests"
     now = list(module.tests)
     before = listed.read_text().split() if listed.exists() else now
-    if before != now:
+    if before != now and (dest / ".mutmut-cache").exists():
         status = "status = 'bad_survived'" if set(before) <= set(now) else "1 = 1"
         with sqlite3.connect(dest / ".mutmut-cache") as db:
             db.execute(f"UPDATE mutant SET status = 'untested' WHERE {status}")

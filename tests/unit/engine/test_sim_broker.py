@@ -654,6 +654,17 @@ def test_a_stop_loss_shrunk_by_a_take_profit_is_drained_with_its_new_amount() ->
     assert (sl.amount, sl.status) == (1.0, ST.OPEN)
 
 
+def test_orders_filled_on_one_bar_see_the_coin_the_earlier_ones_bought() -> None:
+    # two buys of 1 BTC then a sell of 2, all at bar 1's open: the sell finds the 2 BTC
+    # the buys left (the account is booked after the bar, the broker keeps the balances)
+    sim = Sim(usdt=1000.0)
+    for oid, side, amount in ((1, B, 1.0), (2, B, 1.0), (3, S, 2.0)):
+        sim.broker.submit(order(oid, side, MKT, amount), MIN)
+    assert sim.table([(1, 100, 100, 100, 100)]) == [[(1, 100.0, 1.0, T), (2, 100.0, 1.0, T),
+                                                    (3, 100.0, 2.0, T)]]
+    assert sim.acct.bal["BTC"] == 0.0
+
+
 def test_expire_all_and_open_orders_oldest_first() -> None:
     sim = Sim()
     orders = [order(i, B, LMT, 1.0, price=90.0 + i) for i in (5, 3, 4)]
