@@ -259,6 +259,7 @@ class Engine(StrategyData, OrderEntry, PerpSteps):
         self._on_order = strategy.on_order if overrides(strategy, "on_order") else None
         self._on_trade = strategy.on_trade if overrides(strategy, "on_trade") else None
         self._on_quote = strategy.on_quote if overrides(strategy, "on_quote") else None
+        self._dispatch_on_submit = self._pending_updates is None or self._on_order is not None
         #: ``step(event)``: process exactly one event. The backtest runner and the
         #: live runner both call this, one event at a time.
         self.step: Callable[[Any], None] = self._build_step()

@@ -46,6 +46,11 @@ class OrderEntry:
     _marks: dict[str, float]  # the portfolio's mark table (Portfolio.step_view)
     _dirty: bool
     _live_orders: bool
+    #: False when the updates of a submit are pure bookkeeping: the broker's updates
+    #: drain in place and no ``on_order`` sees them (``Engine._dispatch_updates``'s one
+    #: round). The submit then leaves them to the next dispatch: ``_live_orders`` stays
+    #: True, so the next bar of any symbol dispatches, with the same result.
+    _dispatch_on_submit: bool
 
     def swap_strategy_id(self, strategy_id: str) -> str:
         """Attribute orders placed from now on to ``strategy_id``; returns the id it
@@ -144,7 +149,9 @@ class OrderEntry:
         self.orders.append(order)
         if self._risk is None or self._gate(order):
             self.broker.submit(order, self.ctx.now)
-            self._dirty = self._live_orders = True
+            self._live_orders = True
+            if self._dispatch_on_submit:
+                self._dirty = True
         return order
 
     def bracket(
@@ -250,7 +257,9 @@ class OrderEntry:
         if pct is not None:
             equity = pf.equity()
             delta_value = pct * equity - pos * mark
-            floor = max(min_notional, 1e-9 * equity)
+            floor = 1e-9 * equity  # max(min_notional, 1e-9 * equity), without the call
+            if not floor > min_notional:
+                floor = min_notional
             if delta_value > 0:
                 spend = min(delta_value, pf.cash)
                 if spend <= floor:

@@ -16,6 +16,7 @@ from tradeloom.engine.costs.slippage import NoSlippage, SlippageModel
 from tradeloom.engine.errors import OrderError
 from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.orders import (
+    VALID_TRANSITIONS,
     Fill,
     Liquidity,
     Order,
@@ -24,7 +25,7 @@ from tradeloom.engine.orders import (
     Side,
     TimeInForce,
 )
-from tradeloom.engine.sim.funds import QUOTE_FEE, Funds
+from tradeloom.engine.sim.funds import QUOTE_FEE, Funds, reason_text
 from tradeloom.engine.sim.groups import ENTRY, STOP_LOSS, STOP_TYPES, TAKE_PROFIT, Group, Working
 from tradeloom.engine.sim.matching import (
     IntrabarRule,
@@ -42,7 +43,10 @@ from tradeloom.engine.sim.perp_funds import PerpFunds
 
 __all__ = ["AccountView", "ExchangeCore", "IntrabarWarning"]
 
+_NEW = OrderStatus.NEW
 _OPEN = OrderStatus.OPEN
+_OPEN_VALUE = _OPEN._value_
+_VALID = VALID_TRANSITIONS
 _PARTIAL = OrderStatus.PARTIALLY_FILLED
 _FILLED = OrderStatus.FILLED
 _CANCELED = OrderStatus.CANCELED
@@ -145,7 +149,14 @@ class ExchangeCore(Funds, PerpFunds):
     def _finish(self, w: Working, status: OrderStatus, ts: int, reason: str) -> None:
         """Take a working order off the book; cascade to a bracket's held legs."""
         order = w.order
-        order.transition(status, ts, reason)  # self._move(order, status, ts, reason), inlined
+        if status in _VALID[order.status]:  # order.transition(status, ts, reason), inlined
+            order.status = status
+            order.updated_ts = ts
+            if reason:
+                order.reason = reason
+            order.history.append((ts, status._value_))
+        else:
+            order.transition(status, ts, reason)  # raises IllegalTransition
         oid = order.id
         updates = self._updates
         updates.pop(oid, None)
@@ -165,7 +176,12 @@ class ExchangeCore(Funds, PerpFunds):
     def _accept(self, w: Working, ts: int) -> None:
         order = w.order
         oid = order.id
-        order.transition(_OPEN, ts)  # self._move(order, _OPEN, ts), inlined
+        if order.status is _NEW:  # order.transition(_OPEN, ts), inlined: NEW -> OPEN is valid
+            order.status = _OPEN
+            order.updated_ts = ts
+            order.history.append((ts, _OPEN_VALUE))
+        else:
+            order.transition(_OPEN, ts)  # raises IllegalTransition
         updates = self._updates
         updates.pop(oid, None)
         updates[oid] = order
@@ -436,7 +452,7 @@ class ExchangeCore(Funds, PerpFunds):
         else:
             amount, short_reason = self._affordable(w, price, liq, amount, mode)
         if amount <= 0.0:
-            self._finish(w, _CANCELED, ts, short_reason)
+            self._finish(w, _CANCELED, ts, reason_text(short_reason))
             return
         if mode == QUOTE_FEE:
             fee = fees.fee(spec, price, amount, liq)
@@ -476,13 +492,13 @@ class ExchangeCore(Funds, PerpFunds):
             )
         )
         total = order.amount
-        if total - order.filled <= _EPS * max(1.0, total):  # _done(order)
+        if total - order.filled <= _EPS * (total if total > 1.0 else 1.0):  # _done(order)
             order.filled = total
             self._finish(w, _FILLED, ts, "")
         else:
             self._move(order, _PARTIAL, ts)
             if short_reason:
-                self._finish(w, _CANCELED, ts, short_reason)
+                self._finish(w, _CANCELED, ts, reason_text(short_reason))
         if g is not None:
             self._after_fill(w, g, ts)
 
