@@ -24,6 +24,7 @@ from tradeloom.engine.strategy.base import Strategy
 from tradeloom.engine.strategy.context import TARGET_TAG, Context
 
 _BUY, _SELL, _MARKET = Side.BUY, Side.SELL, OrderType.MARKET
+_INF = math.inf
 
 
 class OrderEntry:
@@ -242,7 +243,7 @@ class OrderEntry:
     def target(self, symbol: str, amount: float | None, pct: float | None) -> Order | None:
         pf = self.portfolio
         mark = self._marks.get(symbol, math.nan)  # pf.mark(symbol), without the call
-        if not (mark > 0 and math.isfinite(mark)):
+        if not 0.0 < mark < _INF:  # a finite price > 0 (NaN fails too)
             raise StrategyError(
                 f"target on {symbol} at {self.ctx.now}: no price seen yet for {symbol}; "
                 "call targets from on_bar after the symbol's first bar"

@@ -63,6 +63,7 @@ _MARKET, _LIMIT, _STOP, _STOP_LIMIT = (
 _TRAILING = OrderType.TRAILING_STOP
 _GTC, _FOK = TimeInForce.GTC, TimeInForce.FOK
 _EPS = 1e-12
+_INF = math.inf
 _new_tuple = tuple.__new__
 
 
@@ -221,7 +222,7 @@ class ExchangeCore(Funds, PerpFunds):
         if self._perp_pending:
             self._perp_pending.clear()
         share = self.volume_share
-        self._budget = math.inf if share is None else share * volume
+        self._budget = _INF if share is None else share * volume
         fills: list[Fill] = []
         done_groups: set[int] | None = None
         for w in tuple(working):  # submission order; a snapshot, as fills cancel others

@@ -338,7 +338,7 @@ class Context:
                     f"of equity in [-{lev:g}, {lev:g}] at its leverage {lev:g}x; raise the "
                     "leverage with ctx.set_leverage for more")
             return self._engine.perp_target(symbol, None, float(pct))
-        if not (math.isfinite(pct) and 0.0 <= pct <= 1.0):
+        if not 0.0 <= pct <= 1.0:  # NaN fails it too: no isfinite call needed
             raise StrategyError(
                 f"target_percent({symbol!r}, {pct}): pct is a fraction of equity in [0, 1] "
                 "(spot, no leverage): 1.0 = all-in, 0.0 = flat"
