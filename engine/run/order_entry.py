@@ -16,7 +16,7 @@ from typing import Any
 from tradeloom.engine.accounting.portfolio import Portfolio
 from tradeloom.engine.errors import StrategyError
 from tradeloom.engine.market import MarketSpec
-from tradeloom.engine.orders import Order, OrderStatus, OrderType, Side
+from tradeloom.engine.orders import Order, OrderStatus, OrderType, Side, TimeInForce
 from tradeloom.engine.ports import Broker, RiskGate
 from tradeloom.engine.risk.codes import ActionKind, RiskAction
 from tradeloom.engine.risk.gate import order_size
@@ -24,6 +24,14 @@ from tradeloom.engine.strategy.base import Strategy
 from tradeloom.engine.strategy.context import TARGET_TAG, Context
 
 _BUY, _SELL, _MARKET = Side.BUY, Side.SELL, OrderType.MARKET
+_GTC = TimeInForce.GTC
+#: ``Order``'s leading fields, in the order ``_target_order`` passes them positionally.
+_TARGET_FIELDS = ("id", "symbol", "side", "type", "amount", "created_ts", "price",
+                  "quote_amount", "stop_price", "trail_amount", "trail_pct", "tif", "post_only",
+                  "reduce_only", "client_id", "tag", "strategy_id")
+if tuple(Order.__dataclass_fields__)[:len(_TARGET_FIELDS)] != _TARGET_FIELDS:
+    # A field added or moved in Order must be placed in _target_order's call too.
+    raise TypeError(f"Order's leading fields differ from _target_order's {_TARGET_FIELDS}")
 _INF = math.inf
 
 
@@ -107,9 +115,10 @@ class OrderEntry:
         without packing and unpacking a keyword dict (targets are the hot path)."""
         if symbol not in self._feed:
             raise StrategyError(self._unknown_symbol(symbol))
+        # Positional (``_TARGET_FIELDS``): a third cheaper than matching keywords.
         return Order(
-            self._next_id(), symbol, side, _MARKET, amount, self.ctx.now,
-            quote_amount=quote_amount, tag=TARGET_TAG, strategy_id=self._strategy_id,
+            self._next_id(), symbol, side, _MARKET, amount, self.ctx.now, None, quote_amount,
+            None, None, None, _GTC, False, False, "", TARGET_TAG, self._strategy_id,
         )
 
     def _gate(self, order: Order) -> bool:
