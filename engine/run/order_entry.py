@@ -271,7 +271,8 @@ class OrderEntry:
             if not floor > min_notional:
                 floor = min_notional
             if delta_value > 0:
-                spend = min(delta_value, pf.cash)
+                cash = pf.cash
+                spend = cash if cash < delta_value else delta_value  # min(delta_value, cash)
                 if spend <= floor:
                     return None
                 return self.submit(self._target_order(symbol, _BUY, 0.0, spend))
