@@ -237,6 +237,23 @@ MULTI = {
 class TestMultiSymbol:
     DATA = MULTI
 
+    def test_a_target_on_another_symbols_bar_replaces_an_unfilled_one(self):
+        """No ``on_order``: the first target's update waits for a dispatch, yet the bar of
+        another symbol before BTC's next one knows an order is working, so the second
+        target on BTC cancels the first (the broker's working orders decide)."""
+
+        class Retarget(Strategy):
+            def on_bar(self, ctx, bar):
+                if bar.close_ts == 60_000:  # BTC's first bar
+                    self.first = ctx.target_percent("BTC/USDT", 0.5)
+                elif bar.close_ts == 120_000 and bar.symbol == "ADA/USDT":  # before BTC's
+                    self.second = ctx.target_percent("BTC/USDT", 0.2)
+
+        s = Retarget()
+        res = run(s, self.DATA)
+        assert (s.first.status.value, s.first.reason) == ("canceled", "canceled by request")
+        assert res.fills["order_id"].tolist() == [s.second.id]
+
     def test_bars_merge_by_close_time_then_symbol_name(self):
         s = Recorder()
         run(s, self.DATA)
