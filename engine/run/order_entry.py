@@ -265,6 +265,13 @@ class OrderEntry:
         min_notional = spec.min_notional if spec is not None else 0.0
         pos = pf.position(symbol)
         if pct is not None:
+            if pct == 0.0 and pos >= 0.0:
+                # Flat: sell all that is held. Equity does not enter (0 * equity - pos * mark
+                # is never > 0 for pos >= 0, and the floor applies to other targets only),
+                # so it is not computed: the branch below gives the same for pct == 0.
+                if pos <= 0 or pos * mark <= min_notional:
+                    return None
+                return self.submit(self._target_order(symbol, _SELL, pos))
             equity = pf.equity()
             delta_value = pct * equity - pos * mark
             floor = 1e-9 * equity  # max(min_notional, 1e-9 * equity), without the call
