@@ -300,7 +300,6 @@ class ExchangeCore(Funds, PerpFunds):
             want = spec.round_amount(fees.max_amount(spec, o, quote_amount, _TAKER))  # type: ignore[arg-type]
         else:
             want = order.amount - order.filled  # order.remaining
-        why = ""
         if want <= 0.0:
             self._finish(w, _CANCELED, ts, "canceled: no position left to reduce")
         elif (quote_sized or w.check_notional) and (why := minimums_error(spec, o, want)):
