@@ -72,7 +72,7 @@ A fee charged in the coin bought (Binance spot), then an exit that leaves dust:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import KeysView, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -86,6 +86,7 @@ from tradeloom.engine.orders import Fill, Side
 #: dust is never rounded away: the broker sells exactly the free balance on a full exit.
 REL_TOLERANCE = 1e-9
 _BUY = Side.BUY
+_INF = math.inf
 
 
 class NegativeBalance(InsufficientFunds):
@@ -204,6 +205,11 @@ class Portfolio(PerpAccount):
         return self._positions[symbol].amount if symbol is not None else 0.0
 
     # -- queries ---------------------------------------------------------------
+
+    def perp_symbols(self) -> KeysView[str]:
+        """The perpetual symbols as a live view: ``symbol in view`` is ``is_perp(symbol)``
+        without a call (order entry asks it once per target)."""
+        return self._perps.keys()
 
     def position(self, symbol: str) -> float:
         """Base units held as a position; 0.0 when flat, for dust and fee-only holdings;
@@ -362,7 +368,8 @@ class Portfolio(PerpAccount):
     def apply_fill(self, fill: Fill) -> None:
         """Book one fill; raises ``NegativeBalance`` if a balance would go below zero."""
         price, amount, fee = fill.price, fill.amount, fill.fee
-        if not (amount > 0 and price > 0 and math.isfinite(price) and math.isfinite(fee)):
+        # amount > 0, price > 0 and both price and fee finite (NaN fails every comparison)
+        if not (amount > 0 and 0 < price < _INF and -_INF < fee < _INF):
             raise NegativeBalance(
                 f"fill of order {fill.order_id} ({fill.symbol}): amount {amount}, price "
                 f"{price}, fee {fee} are not a valid execution; the broker must not emit it"
@@ -406,7 +413,8 @@ class Portfolio(PerpAccount):
             pos.realized_pnl += realized
             self.realized_pnl += realized
             # Below zero only within the tolerance checked above: float noise of a full sell.
-            left = max(pos.amount - amount, 0.0)
+            left = pos.amount - amount  # max(pos.amount - amount, 0.0), without the call
+            left = 0.0 if 0.0 > left else left
             pos.amount = left
             if left == 0.0:
                 pos.avg_entry = 0.0

@@ -259,6 +259,7 @@ class Engine(StrategyData, OrderEntry, PerpSteps):
         self._on_order = strategy.on_order if overrides(strategy, "on_order") else None
         self._on_trade = strategy.on_trade if overrides(strategy, "on_trade") else None
         self._on_quote = strategy.on_quote if overrides(strategy, "on_quote") else None
+        self._dispatch_on_submit = self._pending_updates is None or self._on_order is not None
         #: ``step(event)``: process exactly one event. The backtest runner and the
         #: live runner both call this, one event at a time.
         self.step: Callable[[Any], None] = self._build_step()
@@ -724,27 +725,23 @@ class Engine(StrategyData, OrderEntry, PerpSteps):
     def _dispatch_updates(self) -> None:
         """Hand order updates to ``on_order`` until none are left; track working orders.
 
-        The set of working order ids is kept from the updates themselves, so knowing
-        whether the broker must be consulted on the next bar costs nothing per bar
-        and nothing per past order.
+        Whether any order is working (``_live_orders``) is the broker's own working map
+        when it offers the bar fast path, else the set of working order ids kept from the
+        updates themselves, so knowing whether the broker must be consulted on the next
+        bar costs nothing per bar and nothing per past order.
         """
-        working = self._working_ids
         pending = self._pending_updates
         if pending is not None and self._on_order is None and not self._local_updates:
             # The broker's updates drained in place (``BarFastPath.updates``), one round:
             # with no ``on_order`` nothing runs after the drain, so a second round of the
             # loop below would find nothing (the broker changes orders only when called).
+            # Its working orders are its ``BarFastPath.working``: no ids to track here.
             if pending:
-                for order in pending.values():
-                    status = order.status
-                    if status is _OPEN or status is _PARTIAL:
-                        working[order.id] = None
-                    else:
-                        working.pop(order.id, None)
                 pending.clear()
             self._dirty = False
-            self._live_orders = bool(working)
+            self._live_orders = bool(self._fast_path.working)  # type: ignore[union-attr]
             return
+        working = self._working_ids
         drain = self._drain
         for _ in range(MAX_UPDATE_ROUNDS):
             self._dirty = False
@@ -755,7 +752,7 @@ class Engine(StrategyData, OrderEntry, PerpSteps):
             if drained:
                 updates = [*updates, *drained] if updates else drained
             if not updates:
-                self._live_orders = bool(working)
+                self._live_orders = self._any_working(working)
                 return
             for order in updates:
                 status = order.status
@@ -770,12 +767,19 @@ class Engine(StrategyData, OrderEntry, PerpSteps):
                     on_order(ctx, order)
             elif self._drain_sync and not self._dirty and not self._local_updates:
                 # Nothing ran since the drain: the next round would find no updates.
-                self._live_orders = bool(working)
+                self._live_orders = self._any_working(working)
                 return
         raise StrategyError(
             f"{self.strategy.id}: more than {MAX_UPDATE_ROUNDS} rounds of order updates at "
             f"{self.ctx.now}; on_order/on_fill keeps placing orders in reaction to its own updates"
         )
+
+    def _any_working(self, working: dict[int, None]) -> bool:
+        """Whether any order is working: the broker's own map when it offers the bar fast
+        path (the ids seen in updates then miss those drained by the one-round path of
+        ``_dispatch_updates``), else the ids the updates left working."""
+        fast = self._fast_path
+        return bool(fast.working) if fast is not None else bool(working)
 
     # ------------------------------------------------------------------ timers
 

@@ -16,7 +16,7 @@ from typing import Any
 from tradeloom.engine.accounting.portfolio import Portfolio
 from tradeloom.engine.errors import StrategyError
 from tradeloom.engine.market import MarketSpec
-from tradeloom.engine.orders import Order, OrderStatus, OrderType, Side
+from tradeloom.engine.orders import Order, OrderStatus, OrderType, Side, TimeInForce
 from tradeloom.engine.ports import Broker, RiskGate
 from tradeloom.engine.risk.codes import ActionKind, RiskAction
 from tradeloom.engine.risk.gate import order_size
@@ -24,6 +24,15 @@ from tradeloom.engine.strategy.base import Strategy
 from tradeloom.engine.strategy.context import TARGET_TAG, Context
 
 _BUY, _SELL, _MARKET = Side.BUY, Side.SELL, OrderType.MARKET
+_GTC = TimeInForce.GTC
+#: ``Order``'s leading fields, in the order ``_target_order`` passes them positionally.
+_TARGET_FIELDS = ("id", "symbol", "side", "type", "amount", "created_ts", "price",
+                  "quote_amount", "stop_price", "trail_amount", "trail_pct", "tif", "post_only",
+                  "reduce_only", "client_id", "tag", "strategy_id")
+if tuple(Order.__dataclass_fields__)[:len(_TARGET_FIELDS)] != _TARGET_FIELDS:
+    # A field added or moved in Order must be placed in _target_order's call too.
+    raise TypeError(f"Order's leading fields differ from _target_order's {_TARGET_FIELDS}")
+_INF = math.inf
 
 
 class OrderEntry:
@@ -46,6 +55,11 @@ class OrderEntry:
     _marks: dict[str, float]  # the portfolio's mark table (Portfolio.step_view)
     _dirty: bool
     _live_orders: bool
+    #: False when the updates of a submit are pure bookkeeping: the broker's updates
+    #: drain in place and no ``on_order`` sees them (``Engine._dispatch_updates``'s one
+    #: round). The submit then leaves them to the next dispatch: ``_live_orders`` stays
+    #: True, so the next bar of any symbol dispatches, with the same result.
+    _dispatch_on_submit: bool
 
     def swap_strategy_id(self, strategy_id: str) -> str:
         """Attribute orders placed from now on to ``strategy_id``; returns the id it
@@ -101,9 +115,10 @@ class OrderEntry:
         without packing and unpacking a keyword dict (targets are the hot path)."""
         if symbol not in self._feed:
             raise StrategyError(self._unknown_symbol(symbol))
+        # Positional (``_TARGET_FIELDS``): a third cheaper than matching keywords.
         return Order(
-            self._next_id(), symbol, side, _MARKET, amount, self.ctx.now,
-            quote_amount=quote_amount, tag=TARGET_TAG, strategy_id=self._strategy_id,
+            self._next_id(), symbol, side, _MARKET, amount, self.ctx.now, None, quote_amount,
+            None, None, None, _GTC, False, False, "", TARGET_TAG, self._strategy_id,
         )
 
     def _gate(self, order: Order) -> bool:
@@ -144,7 +159,9 @@ class OrderEntry:
         self.orders.append(order)
         if self._risk is None or self._gate(order):
             self.broker.submit(order, self.ctx.now)
-            self._dirty = self._live_orders = True
+            self._live_orders = True
+            if self._dispatch_on_submit:
+                self._dirty = True
         return order
 
     def bracket(
@@ -235,7 +252,7 @@ class OrderEntry:
     def target(self, symbol: str, amount: float | None, pct: float | None) -> Order | None:
         pf = self.portfolio
         mark = self._marks.get(symbol, math.nan)  # pf.mark(symbol), without the call
-        if not (mark > 0 and math.isfinite(mark)):
+        if not 0.0 < mark < _INF:  # a finite price > 0 (NaN fails too)
             raise StrategyError(
                 f"target on {symbol} at {self.ctx.now}: no price seen yet for {symbol}; "
                 "call targets from on_bar after the symbol's first bar"
@@ -248,11 +265,21 @@ class OrderEntry:
         min_notional = spec.min_notional if spec is not None else 0.0
         pos = pf.position(symbol)
         if pct is not None:
+            if pct == 0.0 and pos >= 0.0:
+                # Flat: sell all that is held. Equity does not enter (0 * equity - pos * mark
+                # is never > 0 for pos >= 0, and the floor applies to other targets only),
+                # so it is not computed: the branch below gives the same for pct == 0.
+                if pos <= 0 or pos * mark <= min_notional:
+                    return None
+                return self.submit(self._target_order(symbol, _SELL, pos))
             equity = pf.equity()
             delta_value = pct * equity - pos * mark
-            floor = max(min_notional, 1e-9 * equity)
+            floor = 1e-9 * equity  # max(min_notional, 1e-9 * equity), without the call
+            if not floor > min_notional:
+                floor = min_notional
             if delta_value > 0:
-                spend = min(delta_value, pf.cash)
+                cash = pf.cash
+                spend = cash if cash < delta_value else delta_value  # min(delta_value, cash)
                 if spend <= floor:
                     return None
                 return self.submit(self._target_order(symbol, _BUY, 0.0, spend))

@@ -16,6 +16,7 @@ from tradeloom.engine.costs.slippage import NoSlippage, SlippageModel
 from tradeloom.engine.errors import OrderError
 from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.orders import (
+    VALID_TRANSITIONS,
     Fill,
     Liquidity,
     Order,
@@ -24,7 +25,7 @@ from tradeloom.engine.orders import (
     Side,
     TimeInForce,
 )
-from tradeloom.engine.sim.funds import QUOTE_FEE, Funds
+from tradeloom.engine.sim.funds import QUOTE_FEE, Funds, Reason, reason_text
 from tradeloom.engine.sim.groups import ENTRY, STOP_LOSS, STOP_TYPES, TAKE_PROFIT, Group, Working
 from tradeloom.engine.sim.matching import (
     IntrabarRule,
@@ -42,7 +43,10 @@ from tradeloom.engine.sim.perp_funds import PerpFunds
 
 __all__ = ["AccountView", "ExchangeCore", "IntrabarWarning"]
 
+_NEW = OrderStatus.NEW
 _OPEN = OrderStatus.OPEN
+_OPEN_VALUE = _OPEN._value_
+_VALID = VALID_TRANSITIONS
 _PARTIAL = OrderStatus.PARTIALLY_FILLED
 _FILLED = OrderStatus.FILLED
 _CANCELED = OrderStatus.CANCELED
@@ -59,6 +63,7 @@ _MARKET, _LIMIT, _STOP, _STOP_LIMIT = (
 _TRAILING = OrderType.TRAILING_STOP
 _GTC, _FOK = TimeInForce.GTC, TimeInForce.FOK
 _EPS = 1e-12
+_INF = math.inf
 _new_tuple = tuple.__new__
 
 
@@ -145,7 +150,14 @@ class ExchangeCore(Funds, PerpFunds):
     def _finish(self, w: Working, status: OrderStatus, ts: int, reason: str) -> None:
         """Take a working order off the book; cascade to a bracket's held legs."""
         order = w.order
-        order.transition(status, ts, reason)  # self._move(order, status, ts, reason), inlined
+        if status in _VALID[order.status]:  # order.transition(status, ts, reason), inlined
+            order.status = status
+            order.updated_ts = ts
+            if reason:
+                order.reason = reason
+            order.history.append((ts, status._value_))
+        else:
+            order.transition(status, ts, reason)  # raises IllegalTransition
         oid = order.id
         updates = self._updates
         updates.pop(oid, None)
@@ -165,7 +177,12 @@ class ExchangeCore(Funds, PerpFunds):
     def _accept(self, w: Working, ts: int) -> None:
         order = w.order
         oid = order.id
-        order.transition(_OPEN, ts)  # self._move(order, _OPEN, ts), inlined
+        if order.status is _NEW:  # order.transition(_OPEN, ts), inlined: NEW -> OPEN is valid
+            order.status = _OPEN
+            order.updated_ts = ts
+            order.history.append((ts, _OPEN_VALUE))
+        else:
+            order.transition(_OPEN, ts)  # raises IllegalTransition
         updates = self._updates
         updates.pop(oid, None)
         updates[oid] = order
@@ -201,11 +218,19 @@ class ExchangeCore(Funds, PerpFunds):
         volume: float,
         tick: bool,
     ) -> list[Fill]:
+        share = self.volume_share
+        if (len(working) == 1 and share is None and self.fee_asset is None
+                and type(self.slippage) is NoSlippage):
+            w = working[0]
+            order = w.order
+            if (order.type is _MARKET and w.group is None and w.quote_fees
+                    and not order.reduce_only and not order.post_only
+                    and order.target_pct is None):
+                return self._match_market(w, ts, o, h, l, tick)
         self._bal.clear()
         if self._perp_pending:
             self._perp_pending.clear()
-        share = self.volume_share
-        self._budget = math.inf if share is None else share * volume
+        self._budget = _INF if share is None else share * volume
         fills: list[Fill] = []
         done_groups: set[int] | None = None
         for w in tuple(working):  # submission order; a snapshot, as fills cancel others
@@ -234,6 +259,68 @@ class ExchangeCore(Funds, PerpFunds):
                 w.seen = True  # all ``_after_bar`` does for a GTC order that does not trail
             else:
                 self._after_bar(w, ts, h, l)
+        return fills
+
+    def _match_market(self, w: Working, ts: int, o: float, h: float, l: float,
+                      tick: bool) -> list[Fill]:
+        """``_match`` of a book holding one plain market order, in one routine.
+
+        Applies when the symbol's only working order is a market order outside any
+        bracket/OCO group, not reduce-only, not post-only, not a perpetual target, on a
+        market whose fee is paid in the quote currency, and the broker has no slippage
+        model, no volume cap and no fee asset (``_match`` checks all of it, each call:
+        the common case of a spot backtest's targets, buys and sells).
+
+        Exact: for such an order ``_match`` and ``_execute`` take no branch of the
+        features it lacks, so what is left is this: the same time rule, the fill at the
+        open as a taker (no slippage: the price stays the open, so a quote-sized amount is
+        sized once), the same minimums check, then the one money path (``_affordable``,
+        ``fees.fee``) and the one fill record (``_record_fill``), with the same arguments in
+        the same order. ``_book_quote`` is left out: it books the fill into this call's
+        balances for the call's later fills, and with one order there are none.
+        ``tests/unit/engine/test_market_fill.py`` pins it against the general path.
+        """
+        self._bal.clear()
+        if self._perp_pending:
+            self._perp_pending.clear()
+        self._budget = _INF
+        fills: list[Fill] = []
+        order = w.order
+        status = order.status
+        if (status is not _OPEN and status is not _PARTIAL) or w.armed_ts >= ts or not w.armed:
+            return fills
+        created = order.created_ts
+        if created > ts or (tick and created == ts):
+            return fills  # the time rule: only data that arrives after the order was placed
+        spec = w.spec
+        fees = self.fees
+        quote_amount = order.quote_amount
+        quote_sized = quote_amount is not None and order.filled == 0.0
+        if quote_sized:
+            want = spec.round_amount(fees.max_amount(spec, o, quote_amount, _TAKER))  # type: ignore[arg-type]
+        else:
+            want = order.amount - order.filled  # order.remaining
+        if want <= 0.0:
+            self._finish(w, _CANCELED, ts, "canceled: no position left to reduce")
+        elif (quote_sized or w.check_notional) and (why := minimums_error(spec, o, want)):
+            self._finish(w, _CANCELED, ts, f"canceled: {why} at fill price {o:.10g}; "
+                                           "increase the order")
+        else:
+            w.check_notional = False
+            amount, short_reason = self._affordable(w, o, _TAKER, want, QUOTE_FEE)
+            if amount <= 0.0:
+                self._finish(w, _CANCELED, ts, reason_text(short_reason))
+            else:
+                fee = fees.fee(spec, o, amount, _TAKER)
+                # ``_book_quote`` would update this call's balances for its later fills:
+                # there are none (one order), and the next call starts from the account.
+                self._budget -= amount
+                self._record_fill(w, o, amount, want if quote_sized else None, fee, _TAKER,
+                                  w.quote, fee, ts, fills, short_reason)
+        if order.tif is _GTC:
+            w.seen = True  # all ``_after_bar`` does for a GTC order that does not trail
+        else:
+            self._after_bar(w, ts, h, l)
         return fills
 
     def _match_group(
@@ -436,7 +523,7 @@ class ExchangeCore(Funds, PerpFunds):
         else:
             amount, short_reason = self._affordable(w, price, liq, amount, mode)
         if amount <= 0.0:
-            self._finish(w, _CANCELED, ts, short_reason)
+            self._finish(w, _CANCELED, ts, reason_text(short_reason))
             return
         if mode == QUOTE_FEE:
             fee = fees.fee(spec, price, amount, liq)
@@ -450,9 +537,21 @@ class ExchangeCore(Funds, PerpFunds):
             currency, cost, fee = self._charge(w, mode, price, amount, liq)
             self._book_other(w, side, price, amount, currency, cost)
         self._budget -= amount
-        if quote_sized or pct_sized:
-            order.amount = want
-        if g is not None and role == ENTRY:
+        self._record_fill(w, price, amount, want if quote_sized or pct_sized else None, fee,
+                          liq, currency, cost, ts, fills, short_reason)
+
+    def _record_fill(self, w: Working, price: float, amount: float, sized: float | None,
+                     fee: float, liq: Liquidity, currency: str, cost: float, ts: int,
+                     fills: list[Fill], short_reason: Reason) -> None:
+        """Record a booked fill of ``w``: the order's amount when it was sized at the fill
+        (``sized``), its filled amount, average price and fee, the ``Fill``, its new
+        status, and the bracket/OCO links. Every fill of the book goes through here."""
+        order = w.order
+        side = order.side
+        if sized is not None:
+            order.amount = sized
+        g = w.group
+        if g is not None and w.role == ENTRY:
             g.received += amount - (cost if currency == w.base else 0.0)
         filled = order.filled + amount
         order.avg_price = (order.avg_price * order.filled + price * amount) / filled
@@ -476,13 +575,13 @@ class ExchangeCore(Funds, PerpFunds):
             )
         )
         total = order.amount
-        if total - order.filled <= _EPS * max(1.0, total):  # _done(order)
+        if total - order.filled <= _EPS * (total if total > 1.0 else 1.0):  # _done(order)
             order.filled = total
             self._finish(w, _FILLED, ts, "")
         else:
             self._move(order, _PARTIAL, ts)
             if short_reason:
-                self._finish(w, _CANCELED, ts, short_reason)
+                self._finish(w, _CANCELED, ts, reason_text(short_reason))
         if g is not None:
             self._after_fill(w, g, ts)
 

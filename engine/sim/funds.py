@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from tradeloom.engine.sim.execution import AccountView
     from tradeloom.engine.sim.groups import Working
 
-__all__ = ["ASSET_FEE", "BASE_FEE", "QUOTE_FEE", "Charge", "Funds"]
+__all__ = ["ASSET_FEE", "BASE_FEE", "QUOTE_FEE", "Charge", "Funds", "Reason", "reason_text"]
 
 _BUY = Side.BUY
 _FOK = TimeInForce.FOK
@@ -48,6 +48,22 @@ class Charge(NamedTuple):
 
 #: Where a fill's fee is charged (``ExchangeCore._fee_mode``).
 QUOTE_FEE, BASE_FEE, ASSET_FEE = 0, 1, 2
+
+#: Why the rest of a fill is cancelled: the text, or a ``str.format`` template and its
+#: values, formatted by ``reason_text`` only when the order keeps an unfilled rest (a
+#: float-noise shortfall of an all-in buy leaves the order filled: nobody reads it).
+Reason = str | tuple[str, tuple[object, ...]]
+
+
+def reason_text(reason: Reason) -> str:
+    """The text of a ``Reason``.
+
+    >>> reason_text(("need {:.2f} {}", (1.005, "USDT")))
+    'need 1.00 USDT'
+    >>> reason_text("canceled: no funds")
+    'canceled: no funds'
+    """
+    return reason if isinstance(reason, str) else reason[0].format(*reason[1])
 
 
 
@@ -122,8 +138,9 @@ class Funds:
 
     def _affordable(
         self, w: Working, price: float, liq: Liquidity, amount: float, mode: int = QUOTE_FEE
-    ) -> tuple[float, str]:
-        """Cap ``amount`` to the free balance; ``(amount, reason to cancel the rest or "")``."""
+    ) -> tuple[float, Reason]:
+        """Cap ``amount`` to the free balance; ``(amount, reason to cancel the rest or "")``
+        (a ``Reason``: its text is ``reason_text(reason)``)."""
         order, spec = w.order, w.spec
         free_quote = self._bal.get(w.quote)  # self._free(w.quote), inlined
         if free_quote is None:
@@ -142,7 +159,7 @@ class Funds:
                         if spec.lot_step is None
                         else reduced - spec.lot_step
                     )
-                need = f"need {cost:.2f} {w.quote}, free {free_quote:.2f}"
+                need = ("need {:.2f} {}, free {:.2f}", (cost, w.quote, free_quote))
                 return self._shortfall(w, price, amount, reduced, need)
             cost = price * amount + self.fees.fee(spec, price, amount, liq)
             if cost <= free_quote:
@@ -159,9 +176,11 @@ class Funds:
                     if spec.lot_step is None
                     else reduced - spec.lot_step
                 )
-            need = f"need {cost:.2f} {w.quote}, free {free_quote:.2f}"
+            need = ("need {:.2f} {}, free {:.2f}", (cost, w.quote, free_quote))
         else:
-            free_base = self._free(w.base)
+            free_base = self._bal.get(w.base)  # self._free(w.base), inlined
+            if free_base is None:
+                free_base = self._bal[w.base] = self.account.free(w.base)
             if mode == BASE_FEE:
                 # The fee leaves the base holding too: amount * (1 + rate) must be held.
                 rate = self.fees.rate(spec, liq, price * amount)
@@ -169,7 +188,7 @@ class Funds:
                 if need_base <= free_base:
                     return amount, ""
                 reduced = spec.round_amount(free_base / (1.0 + rate))
-                need = f"need {need_base:.10g} {w.base} with the fee, free {free_base:.10g}"
+                need = ("need {:.10g} {} with the fee, free {:.10g}", (need_base, w.base, free_base))
                 return self._shortfall(w, price, amount, reduced, need)
             if abs(amount - free_base) <= _EPS * amount:
                 # Float noise either way (e.g. 0.1 + 0.2 bought, 0.3 sold): sell exactly what
@@ -197,20 +216,25 @@ class Funds:
                     )
             if reduced >= amount:  # all of it (or the whole holding, a float noise above)
                 return reduced, ""
-            need = f"need {amount:.10g} {w.base}, free {free_base:.10g}"
+            need = ("need {:.10g} {}, free {:.10g}", (amount, w.base, free_base))
         return self._shortfall(w, price, amount, reduced, need)
 
     def _shortfall(self, w: Working, price: float, amount: float, reduced: float,
-                   need: str) -> tuple[float, str]:
+                   need: tuple[str, tuple[object, ...]]) -> tuple[float, Reason]:
         """An unaffordable fill: the payable part when partial fills are allowed and it
-        meets the minimums (the rest is cancelled), else nothing."""
+        meets the minimums (the rest is cancelled), else nothing. ``need`` (what the fill
+        needs and what is free) is a ``Reason`` template and its values."""
         if reduced >= amount:
             return amount, ""
+        template, values = need
         if reduced <= 0.0 or w.order.tif is _FOK or minimums_error(w.spec, price, reduced):
-            return 0.0, f"canceled: insufficient funds: {need}; reduce the amount or add funds"
-        return (
-            reduced,
-            f"canceled: insufficient funds for the rest: {need}; filled what was payable",
+            return 0.0, (f"canceled: insufficient funds: {template.format(*values)}; reduce the "
+                         "amount or add funds")
+        # Read only when the rest stays unfilled (``reason_text``): a third of all-in buys
+        # come here for a float-noise shortfall that leaves the order filled.
+        return reduced, (
+            "canceled: insufficient funds for the rest: " + template + "; filled what was payable",
+            values,
         )
 
     def _free(self, asset: str) -> float:

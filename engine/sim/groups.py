@@ -25,6 +25,7 @@ from tradeloom.engine.orders import Order, OrderType
 PLAIN, ENTRY, STOP_LOSS, TAKE_PROFIT, OCO_LEG = range(5)
 
 STOP_TYPES = frozenset({OrderType.STOP, OrderType.STOP_LIMIT, OrderType.TRAILING_STOP})
+_QUOTE_SIDE = FeeSide.QUOTE  # bound once: an enum member lookup goes through the metaclass
 
 
 class Working:
@@ -53,7 +54,7 @@ class Working:
         self.base, self.quote = assets  # spec.base, spec.quote (properties that split a string)
         # Every fill pays its fee in quote and nothing else applies (spot's common case).
         self.perp = spec.contract is not None  # a perpetual: margined (engine.sim.perp_funds)
-        self.quote_fees = spec.fee_side is FeeSide.QUOTE and not self.perp
+        self.quote_fees = spec.fee_side is _QUOTE_SIDE and not self.perp
         self.seq = seq  # submission order: the one iteration order, no dict surprises
         self.role = PLAIN
         self.group: Group | None = None

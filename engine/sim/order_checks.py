@@ -36,6 +36,7 @@ _BUY = Side.BUY
 _SELL = Side.SELL
 _NEEDS_PRICE = (OrderType.LIMIT, OrderType.STOP_LIMIT)
 _NEEDS_STOP = (OrderType.STOP, OrderType.STOP_LIMIT)
+_INF = math.inf
 
 
 def _positive(value: float | None) -> bool:
@@ -51,7 +52,8 @@ def _shape_error(order: Order) -> str:
                 f"rejected: quote_amount is for market buys only, got a {order.side.value} "
                 f"{otype.value} order; size it with amount instead"
             )
-        if not _positive(order.quote_amount):
+        quote = order.quote_amount  # _positive(quote), inline: once per order
+        if not (0.0 < quote < _INF):
             return (
                 f"rejected: quote_amount {order.quote_amount} must be > 0; set the quote to spend"
             )
@@ -60,7 +62,7 @@ def _shape_error(order: Order) -> str:
                 f"rejected: set either amount ({order.amount}) or quote_amount "
                 f"({order.quote_amount}), not both; use amount=0 with quote_amount"
             )
-    elif not _positive(order.amount):
+    elif not (order.amount is not None and 0.0 < order.amount < _INF):  # _positive, inline
         return f"rejected: amount {order.amount} must be a finite number > 0; set amount"
     if otype is _MARKET and not order.post_only:
         return ""  # the common case: nothing below applies to a plain market order
@@ -110,6 +112,7 @@ def check_order(
     error = _shape_error(order)
     if error:
         return error
+    otype = order.type
     sym = spec.symbol
     if order.price is not None:
         order.price = spec.round_price(order.price)
@@ -132,7 +135,7 @@ def check_order(
             "increase amount"
         )
     order.amount = amount
-    ref = _reference_price(order, last)
+    ref = last if otype is _MARKET else _reference_price(order, last)
     if ref is not None and ref * amount < spec.min_notional and not (
             order.reduce_only and spec.is_perp):
         return (

@@ -49,6 +49,7 @@ class Context:
     __slots__ = (
         "_broker",
         "_engine",
+        "_perp_symbols",
         "_portfolio",
         "avg_entry",
         "mark",
@@ -64,6 +65,7 @@ class Context:
         pf = engine.portfolio
         self._portfolio = pf
         self._broker = engine.broker
+        self._perp_symbols = pf.perp_symbols()  # a live view: ``in`` is pf.is_perp, no call
         #: The simulated (backtest) or exchange-driven (live) clock, UTC ms.
         self.now: int = 0
         #: The run's only source of randomness; seeded, the seed is in the manifest.
@@ -328,16 +330,15 @@ class Context:
         the signed notional ``pct * equity``, negative for a short; the order is sized at
         its fill (``engine.sim.perp_funds``); 0.0 closes the position (reduce-only).
         """
-        pf = self._portfolio
-        if pf.is_perp(symbol):
-            lev = pf.perp(symbol).leverage
+        if symbol in self._perp_symbols:  # self._portfolio.is_perp(symbol)
+            lev = self._portfolio.perp(symbol).leverage
             if not (math.isfinite(pct) and -lev <= pct <= lev):
                 raise StrategyError(
                     f"target_percent({symbol!r}, {pct}): a perpetual's pct is a signed fraction "
                     f"of equity in [-{lev:g}, {lev:g}] at its leverage {lev:g}x; raise the "
                     "leverage with ctx.set_leverage for more")
             return self._engine.perp_target(symbol, None, float(pct))
-        if not (math.isfinite(pct) and 0.0 <= pct <= 1.0):
+        if not 0.0 <= pct <= 1.0:  # NaN fails it too: no isfinite call needed
             raise StrategyError(
                 f"target_percent({symbol!r}, {pct}): pct is a fraction of equity in [0, 1] "
                 "(spot, no leverage): 1.0 = all-in, 0.0 = flat"

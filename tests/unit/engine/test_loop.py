@@ -7,6 +7,7 @@ import pytest
 from engine_helpers import MIN, bars
 
 from tradeloom.engine.errors import DataError, StrategyError
+from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.orders import Bar, OrderStatus
 from tradeloom.engine.run.backtest import backtest_arrays, build_engine
 from tradeloom.engine.strategy.base import Strategy
@@ -128,6 +129,49 @@ class TestCallbacks:
         run(s)
         assert s.seen == (1.0, pytest.approx(897.898))
 
+    @pytest.mark.parametrize("watching", [False, True])
+    def test_orders_unseen_by_on_order_end_as_when_on_order_sees_them(self, watching):
+        """With no ``on_order`` a submit's update is left to the next bar's dispatch: the
+        orders (status, history, reason) and fills are those of a run whose ``on_order``
+        sees each update as it happens."""
+
+        class Trader(Strategy):
+            # bar 0: all-in buy, plus a buy under the 5 USDT minimum (rejected); bar 1:
+            # exit; bar 2: a target is placed and replaced on the same bar (cancelled)
+            def on_bar(self, ctx, bar):
+                if bar.close_ts == 60_000:
+                    ctx.target_percent(bar.symbol, 1.0)
+                    ctx.buy(bar.symbol, 0.01)
+                elif bar.close_ts == 120_000:
+                    ctx.target_percent(bar.symbol, 0.0)
+                elif bar.close_ts == 180_000:
+                    ctx.target_percent(bar.symbol, 0.5)
+                    ctx.target_percent(bar.symbol, 0.25)
+
+        class Watcher(Trader):
+            def on_order(self, ctx, order):
+                pass
+
+        four = bars([(100, 101, 99, 100), (102, 104, 101, 103), (105, 106, 104, 105),
+                     (104, 105, 103, 104)])
+        spec = MarketSpec("BTC/USDT", taker_fee=0.001, maker_fee=0.001, min_notional=5.0)
+        res = run((Watcher if watching else Trader)(), four, markets={"BTC/USDT": spec})
+        orders = res.orders[["id", "status", "amount", "reason"]].values.tolist()
+        assert orders == [
+            # 1000 USDT / (102 * 1.001); filled a float noise under it (a shortfall that
+            # leaves the order filled: no reason)
+            [1, "filled", pytest.approx(1000 / 102.102, rel=1e-12), ""],
+            [2, "rejected", 0.01, "rejected: notional 1.00 USDT < min notional 5.00 for "
+             "BTC/USDT; increase amount"],
+            [3, "filled", pytest.approx(1000 / 102.102, rel=1e-12), ""],  # the whole holding
+            [4, "canceled", 0.0, "canceled by request"],  # replaced by the second target
+            # a quarter of the equity at 105 (the sale's 1028.38 less its 0.1 % fee), at 104
+            [5, "filled", pytest.approx(0.25 * (1000 / 102.102 * 105 * 0.999) / 104.104,
+                                        rel=1e-12), ""],
+        ]
+        assert res.fills[["order_id", "ts", "price"]].values.tolist() == [
+            [1, 60_000, 102.0], [3, 120_000, 105.0], [5, 180_000, 104.0]]
+
 
 class TestTimers:
     def test_timers_fire_in_time_order_and_after_bars_of_the_same_time(self):
@@ -192,6 +236,23 @@ MULTI = {
 
 class TestMultiSymbol:
     DATA = MULTI
+
+    def test_a_target_on_another_symbols_bar_replaces_an_unfilled_one(self):
+        """No ``on_order``: the first target's update waits for a dispatch, yet the bar of
+        another symbol before BTC's next one knows an order is working, so the second
+        target on BTC cancels the first (the broker's working orders decide)."""
+
+        class Retarget(Strategy):
+            def on_bar(self, ctx, bar):
+                if bar.close_ts == 60_000:  # BTC's first bar
+                    self.first = ctx.target_percent("BTC/USDT", 0.5)
+                elif bar.close_ts == 120_000 and bar.symbol == "ADA/USDT":  # before BTC's
+                    self.second = ctx.target_percent("BTC/USDT", 0.2)
+
+        s = Retarget()
+        res = run(s, self.DATA)
+        assert (s.first.status.value, s.first.reason) == ("canceled", "canceled by request")
+        assert res.fills["order_id"].tolist() == [s.second.id]
 
     def test_bars_merge_by_close_time_then_symbol_name(self):
         s = Recorder()

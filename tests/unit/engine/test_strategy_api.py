@@ -209,6 +209,33 @@ class TestTargets:
         assert s.first.status.value == "canceled"
         assert res.fills["order_id"].tolist() == [s.second.id]
 
+    @pytest.mark.parametrize(("buy", "min_notional", "sold"), [
+        (2.0, 0.0, 2.0),  # all that is held
+        (0.0, 0.0, None),  # flat: no order
+        (0.06, 5.0, None),  # bought for 6 USDT; at 40 it is worth 2.40, under 5: no order
+    ])
+    def test_target_percent_zero_sells_everything_held(self, buy, min_notional, sold):
+        class Exit(Strategy):
+            def on_bar(self, ctx, bar):
+                if bar.close_ts == 60_000 and buy:
+                    ctx.buy(bar.symbol, buy)  # fills at bar 1's open, 100
+                elif bar.close_ts == 180_000:  # bar 2 closes at 40
+                    self.exit = ctx.target_percent(bar.symbol, 0.0)
+
+        s = Exit()
+        spec = MarketSpec("BTC/USDT", taker_fee=0.001, maker_fee=0.001, min_notional=min_notional)
+        down = bars([(100, 100, 100, 100), (100, 100, 100, 100), (40, 40, 40, 40),
+                     (40, 40, 40, 40)])
+        res = backtest_arrays(s, down, symbol="BTC/USDT", timeframe="1m", initial_cash=1000.0,
+                              markets={"BTC/USDT": spec})
+        if sold is None:
+            assert s.exit is None
+            assert len(res.fills) == (1 if buy else 0)
+        else:
+            assert (s.exit.side.value, s.exit.amount, s.exit.status.value) == ("sell", sold,
+                                                                               "filled")
+            assert res.fills["price"].tolist() == [100.0, 40.0]  # bar 3 opens at 40
+
     def test_target_amount_and_no_order_when_on_target(self):
         class Amount(Strategy):
             def on_start(self, ctx):
