@@ -139,7 +139,8 @@ def drive(engine: Engine, bars: Iterable[Bar]) -> None:
     When ``bars`` are ``feeds.KnownBars`` (``merge_bars``, ``bars_from_arrays``) and
     ``drive`` steps all of them, the strategy's close-input indicators get their series
     computed up front, after ``on_start`` asked for them (``StrategyData.precompute``,
-    which says why that is exact).
+    which says why that is exact), and a one-symbol run's exposure is derived from its
+    bars at the end instead of recorded per step (``Engine.exposure_from_bars``).
     """
     it = iter(bars)
     first = next(it, None)
@@ -149,6 +150,7 @@ def drive(engine: Engine, bars: Iterable[Bar]) -> None:
         engine.start(first.ts)
         if isinstance(bars, KnownBars):  # every bar known up front: indicator series too
             engine.precompute(bars.columns)
+            engine.exposure_from_bars(bars.columns, bars.timeframe_ms)
         step = engine.step
         step(first)
         if not freezing:

@@ -93,14 +93,15 @@ class BarArrays(NamedTuple):
 class KnownBars(chain):  # type: ignore[type-arg]
     """The bars of ``merge_bars``/``bars_from_arrays``: an iterator of ``Bar`` (a plain
     ``itertools.chain``, iterated at C speed) that also carries the columns it is made
-    of, ``columns`` (``{symbol: BarArrays}``). The ``k``-th bar of a symbol it yields is
+    of, ``columns`` (``{symbol: BarArrays}``), and their ``timeframe_ms``. The ``k``-th bar of a symbol it yields is
     row ``k`` of that symbol's columns, so a consumer that steps every one of its bars
     (``engine.run.backtest.drive``) can compute per-symbol series up front
     (``StrategyData.precompute``).
     """
 
-    __slots__ = ("columns",)
+    __slots__ = ("columns", "timeframe_ms")
     columns: Mapping[str, BarArrays]
+    timeframe_ms: int
 
 
 def _chunk_bars(symbols: Any, ts: np.ndarray, timeframe_ms: int, cols: Sequence[np.ndarray]) -> Iterator[Bar]:
@@ -113,6 +114,7 @@ def _known(data: Mapping[str, BarArrays], symbols: Any, ts: np.ndarray, timefram
     """``_chunk_bars`` as ``KnownBars`` carrying ``data``."""
     bars = KnownBars.from_iterable(_chunk_maps(symbols, ts, timeframe_ms, cols))
     bars.columns = data
+    bars.timeframe_ms = timeframe_ms
     return bars
 
 

@@ -202,6 +202,13 @@ class Engine(StrategyData, OrderEntry, PerpSteps):
         self._chg_row = array("q")
         self._chg_cash = array("d")
         self._chg_fees = array("d")
+        # The listed position's amount at each of those changes (one symbol's run whose
+        # exposure is derived from its bars, ``exposure_from_bars``; else unread).
+        self._chg_held = array("d")
+        #: ``(close_ts, close)`` of the one symbol's bars when the exposure is derived from
+        #: them (``exposure_from_bars``) instead of recorded step by step; else None.
+        self._bar_closes: tuple[np.ndarray, np.ndarray] | None = None
+        self._held_at_start = 0.0
         # Value of hidden holdings (dust, fee-only assets) per row, for the rows that had
         # any: equity = cash + exposure + this.
         self._hid_row = array("q")
@@ -346,6 +353,7 @@ class Engine(StrategyData, OrderEntry, PerpSteps):
         # cheaper per step than ``len(ts_rows)``; ``_record`` checks the length itself).
         rows_left = REC_CHUNK - len(ts_rows)
         timers = self._timers  # one list for the run (cancel_timer edits it in place)
+        derived = self._bar_closes is not None  # exposure derived from the bars at the end
 
         def step(event: Any) -> None:
             """Process exactly one event (events arrive in (time, kind, symbol) order)."""
@@ -360,7 +368,9 @@ class Engine(StrategyData, OrderEntry, PerpSteps):
                     else:  # _advance's fast path: no timers due, record the finished step
                         in_step = True  # and it stays so: the new step has a bar too
                         rec_ts(prev)
-                        if not held:
+                        if derived:
+                            pass  # exposure_from_bars: computed from the bars at the end
+                        elif not held:
                             rec_exposure(0.0)
                         elif len(held) == 1:
                             p = held[0]
@@ -557,7 +567,8 @@ class Engine(StrategyData, OrderEntry, PerpSteps):
     def _record(self, ts: int) -> None:
         pf = self.portfolio
         self._rec_ts.buf.append(ts)
-        self._rec_exposure.buf.append(pf.position_value() if self._held else 0.0)
+        if self._bar_closes is None:
+            self._rec_exposure.buf.append(pf.position_value() if self._held else 0.0)
         if self._hidden:
             self._record_hidden()
         if len(self._rec_ts.buf) >= REC_CHUNK:
@@ -595,8 +606,11 @@ class Engine(StrategyData, OrderEntry, PerpSteps):
         n = ts.shape[0]
         block = np.empty((len(EQUITY_FLOAT_COLUMNS), n), dtype=np.float64)
         equity, cash, exposure, fees = block
-        self._rec_exposure.to_numpy(out=exposure)
         rows, last_vals = self._last_changes(n)
+        if self._bar_closes is None:
+            self._rec_exposure.to_numpy(out=exposure)
+        else:
+            self._derived_exposure(ts, exposure, rows, last_vals(self._chg_held))
         self._fill_forward(cash, rows, last_vals(self._chg_cash), self.portfolio.initial_cash)
         self._fill_forward(fees, rows, last_vals(self._chg_fees), 0.0)
         np.add(cash, exposure, out=equity)  # the same float operation as Portfolio.equity()
@@ -604,6 +618,46 @@ class Engine(StrategyData, OrderEntry, PerpSteps):
             rows = np.frombuffer(self._hid_row, dtype=np.int64)
             equity[rows] += np.frombuffer(self._hid_val, dtype=np.float64)
         return ts, block
+
+    def exposure_from_bars(self, columns: Mapping[str, Any], timeframe_ms: int) -> bool:
+        """Derive the equity curve's exposure from the bars at the end of the run instead
+        of recording it step by step; returns whether it applies.
+
+        For a backtest whose bars are all known up front (``feeds.KnownBars``: ``columns``
+        maps the symbol to its ``BarArrays``) and that steps every one of them
+        (``engine.run.backtest.drive``), with one spot symbol and nothing stepped yet.
+        Then each step holds exactly one bar (open times strictly increase), so row ``k``
+        of the curve is bar ``k``; the only position that can be listed is the symbol's,
+        its amount changes only when fills are booked (``_apply_fills`` logs it with the
+        cash), and its mark at the end of step ``k`` is bar ``k``'s close (marks move with
+        bars only: no trades, quotes or mark prices reach a backtest of bars). So the
+        exposure the step would record, ``amount * mark`` (``0.0`` when flat), is
+        ``amount[k] * close[k]``: the same multiplication of the same floats, done once
+        in numpy. ``_derived_exposure`` checks that the rows are the bars' close times.
+        """
+        if (self._rec_ts or self._bar_seen() or len(columns) != 1 or len(self.symbols) != 1
+                or self._perp_symbols):
+            return False
+        ((symbol, arrays),) = columns.items()
+        if symbol not in self._feed:
+            return False
+        self._bar_closes = (arrays.ts + timeframe_ms, arrays.close)
+        held = self._held
+        self._held_at_start = held[0].amount if held else 0.0
+        self.step = self._build_step()
+        return True
+
+    def _derived_exposure(self, ts: np.ndarray, out: np.ndarray, rows: np.ndarray,
+                          amounts: np.ndarray) -> None:
+        """``exposure_from_bars``' exposure: each row's listed amount times its bar's close."""
+        close_ts, close = self._bar_closes  # type: ignore[misc]
+        n = ts.shape[0]
+        if n > close_ts.shape[0] or not np.array_equal(ts, close_ts[:n]):
+            raise RuntimeError(
+                "exposure_from_bars: the recorded steps are not the bars' close times; "
+                "every bar of the run must be stepped, in order (engine.run.backtest.drive)")
+        self._fill_forward(out, rows, amounts, self._held_at_start)
+        np.multiply(out, close[:n], out=out)
 
     def _last_changes(self, n: int) -> tuple[np.ndarray, Callable[[array], np.ndarray]]:
         """The rows whose cash/fees changed (the last change of each row wins; changes
@@ -657,6 +711,8 @@ class Engine(StrategyData, OrderEntry, PerpSteps):
         self._chg_row.append(rec_ts._flushed + len(rec_ts.buf))  # len(rec_ts), without a call
         self._chg_cash.append(pf.cash)
         self._chg_fees.append(pf.fees_paid)
+        held = self._held
+        self._chg_held.append(held[0].amount if held else 0.0)
         risk_on_fill = self._risk_on_fill
         if risk_on_fill is not None:
             for fill in fills:
@@ -674,6 +730,8 @@ class Engine(StrategyData, OrderEntry, PerpSteps):
         self._chg_row.append(len(self._rec_ts))
         self._chg_cash.append(self.portfolio.cash)
         self._chg_fees.append(self.portfolio.fees_paid)
+        held = self._held
+        self._chg_held.append(held[0].amount if held else 0.0)
 
     def _report_dust(self, first: int) -> None:
         """One ``dust`` event per exit that left an unsellable remainder: the portfolio

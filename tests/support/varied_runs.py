@@ -95,8 +95,9 @@ class Chaos(Strategy):
             pass
 
 
-def varied_engine(case: str, seed: int = 7, n: int = 400) -> Engine:
-    """A finished engine of ``Chaos`` on one of ``CASES``."""
+def varied_engine(case: str, seed: int = 7, n: int = 400, known: bool = True) -> Engine:
+    """A finished engine of ``Chaos`` on one of ``CASES`` (``known=False``: the bars as a
+    plain iterator, so nothing is derived from knowing them up front)."""
     symbols = ["BTC/USDT"]
     markets = None
     kwargs: dict = {}
@@ -118,14 +119,17 @@ def varied_engine(case: str, seed: int = 7, n: int = 400) -> Engine:
     data = {s: walk(n, seed + i, 100.0 * (i + 1)) for i, s in enumerate(symbols)}
     engine = build_engine(Chaos(seed, short=short), symbols=symbols, timeframe="1h",
                           markets=markets, initial_cash=100_000.0, **kwargs)
-    drive(engine, merge_bars(data, H))
+    bars = merge_bars(data, H)
+    drive(engine, bars if known else iter(list(bars)))
     return engine
 
 
-def simple_engine(seed: int = 3, n: int = 3_000, symbols: tuple[str, ...] = ("BTC/USDT",)) -> Engine:
+def simple_engine(seed: int = 3, n: int = 3_000, symbols: tuple[str, ...] = ("BTC/USDT",),
+                  known: bool = True) -> Engine:
     """A finished engine of an SMA cross: whole round trips, market orders only."""
     data = {s: walk(n, seed + i, 100.0 * (i + 1)) for i, s in enumerate(symbols)}
     engine = build_engine(SmaCross(fast=5, slow=20), symbols=list(symbols), timeframe="1h",
                           initial_cash=10_000.0)
-    drive(engine, merge_bars(data, H))
+    bars = merge_bars(data, H)
+    drive(engine, bars if known else iter(list(bars)))
     return engine
