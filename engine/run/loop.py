@@ -631,9 +631,9 @@ class Engine(StrategyData, OrderEntry, PerpSteps):
         its amount changes only when fills are booked (``_apply_fills`` logs it with the
         cash), and its mark at the end of step ``k`` is bar ``k``'s close (marks move with
         bars only: no trades, quotes or mark prices reach a backtest of bars). So the
-        exposure the step would record, ``amount * mark`` (``0.0`` when flat), is
-        ``amount[k] * close[k]``: the same multiplication of the same floats, done once
-        in numpy. ``_derived_exposure`` checks that the rows are the bars' close times.
+        exposure the step would record, ``amount * mark`` (``0.0`` when flat, also where a
+        bar has no close), is ``amount[k] * close[k]``: the same multiplication of the same
+        floats, done once in numpy. ``_derived_exposure`` checks that the rows are the bars' close times.
         """
         if (self._rec_ts or self._bar_seen() or len(columns) != 1 or len(self.symbols) != 1
                 or self._perp_symbols):
@@ -657,7 +657,9 @@ class Engine(StrategyData, OrderEntry, PerpSteps):
                 "exposure_from_bars: the recorded steps are not the bars' close times; "
                 "every bar of the run must be stepped, in order (engine.run.backtest.drive)")
         self._fill_forward(out, rows, amounts, self._held_at_start)
+        flat = out == 0.0  # nothing listed: 0.0 as recorded, even at a bar without a close
         np.multiply(out, close[:n], out=out)
+        out[flat] = 0.0
 
     def _last_changes(self, n: int) -> tuple[np.ndarray, Callable[[array], np.ndarray]]:
         """The rows whose cash/fees changed (the last change of each row wins; changes

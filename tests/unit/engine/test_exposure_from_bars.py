@@ -3,11 +3,14 @@ is the exposure the step records, bit for bit, whatever the orders did."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from varied_runs import CASES, H, simple_engine, varied_engine, walk
 
-from tradeloom.engine.run.backtest import build_engine
-from tradeloom.engine.run.feeds import merge_bars
+from tradeloom.engine.orders import Side
+from tradeloom.engine.run.backtest import build_engine, drive
+from tradeloom.engine.run.feeds import BarArrays, merge_bars
+from tradeloom.engine.strategy.base import Strategy
 from tradeloom.research.strategies import SmaCross
 
 
@@ -28,6 +31,38 @@ def test_derived_exposure_equals_the_recorded_one(case: str, seed: int) -> None:
 
 def test_derived_exposure_of_whole_round_trips() -> None:
     same_curve(simple_engine(known=True), simple_engine(known=False))
+
+
+class HoldFrom(Strategy):
+    """Buys 1 BTC on bar ``at``, sells it ten bars later."""
+
+    def __init__(self, at: int) -> None:
+        super().__init__()
+        self.at, self.i = at, 0
+
+    def on_bar(self, ctx, bar):
+        if self.i == self.at:
+            ctx.buy(bar.symbol, 1.0)
+        elif self.i == self.at + 10:
+            ctx.sell(bar.symbol, 1.0)
+        self.i += 1
+
+
+@pytest.mark.parametrize("at", [5, 35])  # bars 40-42 have no close: flat, then held
+def test_bars_without_a_close_give_the_recorded_exposure(at: int) -> None:
+    a = walk(80, 3, 100.0)
+    close = a.close.copy()
+    close[40:43] = np.nan  # a hole: flat rows record 0.0, held rows amount * NaN
+    data = {"BTC/USDT": BarArrays(a.ts, a.open, a.high, a.low, close, a.volume)}
+    engines = []
+    for known in (True, False):
+        engine = build_engine(HoldFrom(at), symbols=["BTC/USDT"], timeframe="1h",
+                              initial_cash=1e4)
+        bars = merge_bars(data, H)
+        drive(engine, bars if known else iter(list(bars)))
+        engines.append(engine)
+    assert engines[0].fills[0].side is Side.BUY
+    same_curve(*engines)
 
 
 def test_only_a_one_symbol_spot_run_derives_its_exposure() -> None:
