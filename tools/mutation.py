@@ -64,13 +64,14 @@ MODULES: dict[str, Module] = {
         _U + "test_perp_account.py", _U + "test_perp_funds.py", _U + "test_perp_orders.py",
         "tests/property/test_accounting.py")),
     "funds": Module("engine/sim/funds.py", (
-        _U + "test_sim_funds.py", _U + "test_sim_broker.py", _U + "test_fee_sides.py")),
+        _U + "test_sim_funds.py", _U + "test_sim_broker.py", _U + "test_fee_sides.py",
+        _U + "test_market_fill.py")),
     "matching": Module("engine/sim/matching.py", (
         _U + "test_matching.py", _U + "test_sim_broker.py")),
     "execution": Module("engine/sim/execution.py", (
         _U + "test_matching.py", _U + "test_sim_broker.py", _U + "test_sim_funds.py",
-        _U + "test_fee_sides.py", _U + "test_perp_funds.py", _U + "test_perp_orders.py",
-        _U + "test_perp_hand_tables.py")),
+        _U + "test_fee_sides.py", _U + "test_market_fill.py", _U + "test_perp_funds.py",
+        _U + "test_perp_orders.py", _U + "test_perp_hand_tables.py")),
     "fees": Module("engine/costs/fees.py", (
         _U + "test_fees_slippage.py", _U + "test_sim_funds.py", _U + "test_sim_broker.py",
         _U + "test_fee_sides.py")),

@@ -16,7 +16,6 @@ from tradeloom.engine.costs.slippage import NoSlippage, SlippageModel
 from tradeloom.engine.errors import OrderError
 from tradeloom.engine.market import MarketSpec
 from tradeloom.engine.orders import (
-    VALID_TRANSITIONS,
     Fill,
     Liquidity,
     Order,
@@ -43,10 +42,7 @@ from tradeloom.engine.sim.perp_funds import PerpFunds
 
 __all__ = ["AccountView", "ExchangeCore", "IntrabarWarning"]
 
-_NEW = OrderStatus.NEW
 _OPEN = OrderStatus.OPEN
-_OPEN_VALUE = _OPEN._value_
-_VALID = VALID_TRANSITIONS
 _PARTIAL = OrderStatus.PARTIALLY_FILLED
 _FILLED = OrderStatus.FILLED
 _CANCELED = OrderStatus.CANCELED
@@ -150,14 +146,7 @@ class ExchangeCore(Funds, PerpFunds):
     def _finish(self, w: Working, status: OrderStatus, ts: int, reason: str) -> None:
         """Take a working order off the book; cascade to a bracket's held legs."""
         order = w.order
-        if status in _VALID[order.status]:  # order.transition(status, ts, reason), inlined
-            order.status = status
-            order.updated_ts = ts
-            if reason:
-                order.reason = reason
-            order.history.append((ts, status._value_))
-        else:
-            order.transition(status, ts, reason)  # raises IllegalTransition
+        order.transition(status, ts, reason)  # self._move(order, status, ts, reason), inlined
         oid = order.id
         updates = self._updates
         updates.pop(oid, None)
@@ -177,12 +166,7 @@ class ExchangeCore(Funds, PerpFunds):
     def _accept(self, w: Working, ts: int) -> None:
         order = w.order
         oid = order.id
-        if order.status is _NEW:  # order.transition(_OPEN, ts), inlined: NEW -> OPEN is valid
-            order.status = _OPEN
-            order.updated_ts = ts
-            order.history.append((ts, _OPEN_VALUE))
-        else:
-            order.transition(_OPEN, ts)  # raises IllegalTransition
+        order.transition(_OPEN, ts)  # self._move(order, _OPEN, ts), inlined
         updates = self._updates
         updates.pop(oid, None)
         updates[oid] = order
@@ -575,7 +559,7 @@ class ExchangeCore(Funds, PerpFunds):
             )
         )
         total = order.amount
-        if total - order.filled <= _EPS * (total if total > 1.0 else 1.0):  # _done(order)
+        if total - order.filled <= _EPS * max(1.0, total):  # _done(order)
             order.filled = total
             self._finish(w, _FILLED, ts, "")
         else:

@@ -83,7 +83,7 @@ class Funds:
                   liq: Liquidity) -> int:
         """Which balance pays this fill's fee: the account's fee asset when it is set,
         valued (its market has a price) and enough of it is free for ``amount`` beside
-        what the fill itself takes of it (a sell of BNB/USDT, a buy paid in BNB); else the
+        what the fill itself takes of it (a sale of BNB/USDT); else the
         market's ``fee_side`` (the base or the quote currency), as Binance takes "the full
         commission out of your received amount" when BNB runs short."""
         asset = self.fee_asset
@@ -94,8 +94,6 @@ class Funds:
                 free = self._free(asset.asset)
                 if asset.asset == w.base and not buy:
                     free -= amount  # selling the fee coin itself: the fee needs what is left
-                elif asset.asset == w.quote and buy:
-                    free -= price * amount  # paying with it: the fee needs what is left
                 if 0.0 < need <= free:
                     return ASSET_FEE
         return BASE_FEE if w.spec.fee_side.in_base(buy) else QUOTE_FEE
@@ -252,13 +250,11 @@ class Funds:
         fills after ``on_bar``)."""
         bal = self._bal
         base, quote = w.base, w.quote
-        # self._free(base), self._free(quote), inlined (a fill's hot path)
+        # self._free(base), inlined (a fill's hot path)
         free_base = bal.get(base)
         if free_base is None:
             free_base = self.account.free(base)
-        free_quote = bal.get(quote)
-        if free_quote is None:
-            free_quote = self.account.free(quote)
+        free_quote = bal[quote]  # read by ``_affordable``, which every booked fill passes
         if side is _BUY:
             bal[quote] = free_quote - (price * amount + fee)
             bal[base] = free_base + amount
