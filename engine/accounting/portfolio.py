@@ -86,7 +86,6 @@ from tradeloom.engine.orders import Fill, Side
 #: dust is never rounded away: the broker sells exactly the free balance on a full exit.
 REL_TOLERANCE = 1e-9
 _BUY = Side.BUY
-_INF = math.inf
 
 
 class NegativeBalance(InsufficientFunds):
@@ -368,8 +367,7 @@ class Portfolio(PerpAccount):
     def apply_fill(self, fill: Fill) -> None:
         """Book one fill; raises ``NegativeBalance`` if a balance would go below zero."""
         price, amount, fee = fill.price, fill.amount, fill.fee
-        # amount > 0, price > 0 and both price and fee finite (NaN fails every comparison)
-        if not (amount > 0 and 0 < price < _INF and -_INF < fee < _INF):
+        if not (amount > 0 and price > 0 and math.isfinite(price) and math.isfinite(fee)):
             raise NegativeBalance(
                 f"fill of order {fill.order_id} ({fill.symbol}): amount {amount}, price "
                 f"{price}, fee {fee} are not a valid execution; the broker must not emit it"
@@ -413,8 +411,7 @@ class Portfolio(PerpAccount):
             pos.realized_pnl += realized
             self.realized_pnl += realized
             # Below zero only within the tolerance checked above: float noise of a full sell.
-            left = pos.amount - amount  # max(pos.amount - amount, 0.0), without the call
-            left = 0.0 if 0.0 > left else left
+            left = max(pos.amount - amount, 0.0)
             pos.amount = left
             if left == 0.0:
                 pos.avg_entry = 0.0
