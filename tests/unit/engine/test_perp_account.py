@@ -70,6 +70,11 @@ class TestTheBook:
         assert pf.used_margin() == pytest.approx(1_240.0, rel=1e-15)
         assert pf.fees_paid == pytest.approx(1.6, rel=1e-12)
 
+    def test_entry_prices_of_perpetuals_and_spot(self):
+        pf = book()
+        assert (pf.avg_entry(BTC), pf.avg_entry(ETH), pf.avg_entry(SOL)) == (100.0, 40.0, 20.0)
+        assert pf.avg_entry(BNB) == 300.0 and pf.avg_entry(ADA) == 0.0  # ADA: never traded
+
     def test_maintenance_margin_per_symbol_and_in_total(self):
         pf = book()
         assert pf.maintenance_margin(ETH) == pytest.approx(10.5, rel=1e-12)
