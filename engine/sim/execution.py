@@ -84,6 +84,14 @@ def _done(order: Order) -> bool:
     return order.amount - order.filled <= _EPS * max(1.0, order.amount)
 
 
+def _nothing_to_fill(order: Order, quote_sized: bool, price: float) -> str:
+    """Why an order with nothing to fill at ``price`` is cancelled."""
+    if quote_sized:
+        return (f"canceled: {order.quote_amount:.10g} of quote buys less than one lot at the "
+                f"fill price {price:.10g}; increase the order")
+    return "canceled: no position left to reduce"
+
+
 #: ``_execute``'s fee mode of a perpetual fill (margined, fee in the settle currency).
 PERP_MARGIN = -1
 
@@ -210,7 +218,7 @@ class ExchangeCore(Funds, PerpFunds):
             if (order.type is _MARKET and w.group is None and w.quote_fees
                     and not order.reduce_only and not order.post_only
                     and order.target_pct is None):
-                return self._match_market(w, ts, o, h, l, tick)
+                return self._match_market(w, ts, o, tick)
         self._bal.clear()
         if self._perp_pending:
             self._perp_pending.clear()
@@ -245,8 +253,7 @@ class ExchangeCore(Funds, PerpFunds):
                 self._after_bar(w, ts, h, l)
         return fills
 
-    def _match_market(self, w: Working, ts: int, o: float, h: float, l: float,
-                      tick: bool) -> list[Fill]:
+    def _match_market(self, w: Working, ts: int, o: float, tick: bool) -> list[Fill]:
         """``_match`` of a book holding one plain market order, in one routine.
 
         Applies when the symbol's only working order is a market order outside any
@@ -261,13 +268,16 @@ class ExchangeCore(Funds, PerpFunds):
         sized once), the same minimums check, then the one money path (``_affordable``,
         ``fees.fee``) and the one fill record (``_record_fill``), with the same arguments in
         the same order. ``_book_quote`` is left out: it books the fill into this call's
-        balances for the call's later fills, and with one order there are none.
-        ``tests/unit/engine/test_market_fill.py`` pins it against the general path.
+        balances for the call's later fills, and with one order there are none. Past the
+        time rule the order leaves the book in this call (filled whole, or cancelled for
+        a shortfall, the minimums or nothing to buy: a part fill always comes with the
+        reason to cancel the rest), so the volume budget and ``_after_bar`` have nothing
+        left to do. ``tests/unit/engine/test_market_fill.py`` pins it against the general
+        path.
         """
         self._bal.clear()
         if self._perp_pending:
             self._perp_pending.clear()
-        self._budget = _INF
         fills: list[Fill] = []
         order = w.order
         status = order.status
@@ -285,12 +295,11 @@ class ExchangeCore(Funds, PerpFunds):
         else:
             want = order.amount - order.filled  # order.remaining
         if want <= 0.0:
-            self._finish(w, _CANCELED, ts, "canceled: no position left to reduce")
+            self._finish(w, _CANCELED, ts, _nothing_to_fill(order, quote_sized, o))
         elif (quote_sized or w.check_notional) and (why := minimums_error(spec, o, want)):
             self._finish(w, _CANCELED, ts, f"canceled: {why} at fill price {o:.10g}; "
                                            "increase the order")
         else:
-            w.check_notional = False
             amount, short_reason = self._affordable(w, o, _TAKER, want, QUOTE_FEE)
             if amount <= 0.0:
                 self._finish(w, _CANCELED, ts, reason_text(short_reason))
@@ -298,13 +307,8 @@ class ExchangeCore(Funds, PerpFunds):
                 fee = fees.fee(spec, o, amount, _TAKER)
                 # ``_book_quote`` would update this call's balances for its later fills:
                 # there are none (one order), and the next call starts from the account.
-                self._budget -= amount
                 self._record_fill(w, o, amount, want if quote_sized else None, fee, _TAKER,
                                   w.quote, fee, ts, fills, short_reason)
-        if order.tif is _GTC:
-            w.seen = True  # all ``_after_bar`` does for a GTC order that does not trail
-        else:
-            self._after_bar(w, ts, h, l)
         return fills
 
     def _match_group(
@@ -455,7 +459,7 @@ class ExchangeCore(Funds, PerpFunds):
         if want <= 0.0:
             if role == TAKE_PROFIT and order.amount <= order.filled:
                 return  # a take-profit sized 0 so far: waits for more of the entry to fill
-            self._finish(w, _CANCELED, ts, "canceled: no position left to reduce")
+            self._finish(w, _CANCELED, ts, _nothing_to_fill(order, quote_sized, touch.price))
             return
         price = touch.price
         if liq is _TAKER:

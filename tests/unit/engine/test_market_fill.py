@@ -16,7 +16,16 @@ import pytest
 from tradeloom.engine.accounting.portfolio import Portfolio
 from tradeloom.engine.costs.slippage import NoSlippage
 from tradeloom.engine.market import FeeSide, MarketSpec
-from tradeloom.engine.orders import Bar, Fill, Liquidity, Order, OrderType, Side, TimeInForce
+from tradeloom.engine.orders import (
+    Bar,
+    Fill,
+    Liquidity,
+    Order,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+)
 from tradeloom.engine.sim.broker import SimulatedBroker
 from tradeloom.engine.sim.execution import ExchangeCore
 
@@ -32,8 +41,9 @@ class AsIs(NoSlippage):
 
 
 # Each scenario: cash, BTC held at the start, then steps: ("buy"/"sell", amount, fields)
-# submitted at the next bar's open time, ("bar", open price) to match the next bar, or
-# ("old bar", open price) to match a bar that opened a bar before the orders were placed.
+# submitted at the next bar's open time, ("bar", open price) to match the next bar,
+# ("old bar", open price) to match a bar that opened a bar before the orders were placed,
+# or ("trade", price, {"at": ms}) to match one trade ``ms`` after the orders were placed.
 SCENARIOS = {
     # 1000 / (100 * 1.001) costs a float noise over the cash: one step less fills
     "all-in buy, then the whole holding sold": (
@@ -55,6 +65,14 @@ SCENARIOS = {
     # the first bar opened before the order was placed: only the next one fills it
     "a bar older than the order fills nothing": (
         1000.0, 0.0, [("buy", 1.0, {}), ("old bar", 100.0), ("bar", 101.0)]),
+    # 5.5 / (10000 * 1.001) = 0.00055: under one lot of 0.001 (nothing to buy)
+    "a quote-sized buy worth less than one lot at the fill": (
+        1000.0, 0.0, [("buy", 0.0, {"quote_amount": 5.5}), ("bar", 10_000.0)]),
+    # a trade one second after the order was placed fills it; one at the same time does not
+    "a trade after the order fills it": (
+        1000.0, 0.0, [("buy", 1.0, {}), ("trade", 100.0, {"at": 1_000})]),
+    "a trade at the order's own time fills nothing": (
+        1000.0, 0.0, [("buy", 1.0, {}), ("trade", 100.0, {"at": 0}), ("bar", 101.0)]),
     "two buys in a row, the second paid from what the first left": (
         1000.0, 0.0, [("buy", 4.0, {}), ("bar", 100.0), ("buy", 0.0, {"quote_amount": 590.0}),
                       ("bar", 99.0)]),
@@ -73,7 +91,12 @@ def run(scenario: str, spec: MarketSpec, slippage: NoSlippage | None):
     bar = 0
     for oid, step in enumerate(steps, start=1):
         kind, amount, fields = step if len(step) == 3 else (*step, {})
-        if kind in ("bar", "old bar"):
+        if kind == "trade":
+            got = broker.on_trade(BTC, (bar + 1) * MIN + fields["at"], amount, 1e9)
+            for fill in got:
+                pf.apply_fill(fill)
+            fills += got
+        elif kind in ("bar", "old bar"):
             bar += kind == "bar"
             o = amount
             got = broker.on_bar(Bar(BTC, bar * MIN, (bar + 1) * MIN, o, o + 1, o - 1, o, 1e9))
@@ -84,7 +107,8 @@ def run(scenario: str, spec: MarketSpec, slippage: NoSlippage | None):
             size = pf.holding(BTC) if amount == "all" else amount
             broker.submit(Order(oid, BTC, B if kind == "buy" else S, OrderType.MARKET, size,
                                 (bar + 1) * MIN, **fields), (bar + 1) * MIN)
-    orders = [broker.get(oid) for oid, step in enumerate(steps, start=1) if "bar" not in step[0]]
+    orders = [broker.get(oid) for oid, step in enumerate(steps, start=1)
+              if step[0] in ("buy", "sell")]
     return fills, orders, (pf.cash, pf.holding(BTC), pf.position(BTC), pf.fees_paid)
 
 
@@ -128,3 +152,16 @@ def test_an_all_in_buy_a_float_noise_over_the_cash_fills_by_the_routine(routine_
     assert fills[0].amount < 1000 / 100.1
     assert (buy.status.value, buy.reason) == ("filled", "")
     assert (sell.status.value, fills[1].amount) == ("filled", fills[0].amount)
+
+
+def test_trades_and_a_buy_of_less_than_a_lot_by_the_routine(routine_calls):
+    spec = MarketSpec(BTC, taker_fee=0.001, maker_fee=0.001, lot_step=0.001, min_notional=5.0)
+    fills, _, _ = run("a trade after the order fills it", spec, None)
+    assert [(f.ts, f.price, f.amount) for f in fills] == [(MIN + 1_000, 100.0, 1.0)]
+    fills, _, _ = run("a trade at the order's own time fills nothing", spec, None)
+    assert [(f.ts, f.price) for f in fills] == [(MIN, 101.0)]  # the bar after it
+    fills, (order,), _ = run("a quote-sized buy worth less than one lot at the fill", spec, None)
+    assert fills == [] and order.status is OrderStatus.CANCELED
+    assert order.reason == ("canceled: 5.5 of quote buys less than one lot at the fill price "
+                            "10000; increase the order")
+    assert routine_calls  # all of it by the routine
