@@ -33,22 +33,16 @@ For each scenario three implementations do the same work on the same bars:
 
 Targets (issue 3): engine >= 400,000 bars/s on ``single`` and engine time <= 3x the
 floor's; peak memory of the ``single`` run < 1 GB. Issue 16 asks for >= 600,000 bars/s
-and <= 1.5x the floor on ``single``, printed separately: the bars/s are met (791,747 with
-the deferred fields read, 5 warm rounds), the ratio is not (1.71x wall, 1.70x CPU in the
-same run, the floor at 0.740 s; 1.43x to 1.71x over runs of the same code, the floor's
-time moving most;
-2.2x before the indicators were precomputed; 10 symbols: 1.51x). The engine computes the
-strategy's two SMAs up front (``StrategyData.precompute``: every bar is known in a
-backtest, and the batch kernels equal the streams bit for bit), so the same strategy
-placing no order now takes about 0.9x the floor's time (two Python calls per bar: the
-step and ``on_bar``); what is left is the ~27,000 orders and fills, about 13 us each in
-the loop (order entry, the simulated broker's submit and fill, the portfolio: some 40
-Python calls and four objects per order, none of them more than a tenth of it) and 6 us
-each in the result build (the orders frame's 27 columns the largest part). Reaching 1.5x
-needs that order path about halved: orders and fills kept in columns rather than objects,
-or a compiled fill for plain market orders. The floor's
-own time moves with the machine's load (0.72 to 1.0 s CPU over one day on this VM),
-more than the engine's ratio target allows for.
+and <= 1.5x the floor on ``single``, printed separately: both are met (942,209 bars/s,
+1.40x wall and CPU in one run of 5 warm rounds, the floor at 0.761 s; four runs of the
+same code printed 1.40x to 1.49x, the floor's own time moving most; 10 symbols: 1.33x).
+What got it there: the strategy's two SMAs computed up front (``StrategyData.precompute``:
+every bar is known in a backtest, and the batch kernels equal the streams bit for bit),
+a one-symbol run's exposure derived from its bars at the end (``Engine.exposure_from_bars``),
+a plain market order filled by one routine on the general path's money code
+(``ExchangeCore._match_market``), and the round trips paired in numpy
+(``engine.results.paired_trades``). The floor's own time moves with the machine's load
+(0.72 to 1.0 s CPU over one day on this VM), so compare the ratio of one run.
 
 Method: each scenario runs in a fresh child process (so its peak RSS, ``ru_maxrss`` after
 the first engine run, is its own). Round 0 runs engine, floor and njit once each: the
