@@ -148,6 +148,19 @@ def test_a_flip_is_sized_on_the_new_position_and_keeps_its_close():
     assert res.final_positions == {S: 50.0}
 
 
+def test_a_resting_entry_of_the_flipped_symbol_still_takes_room_however_small():
+    """As above, with a resting sell limit of 0.005 @110 (an entry that adds to the short,
+    0.55 USDT at its limit price) beside the short: after the 40 that close it, 0.55 of
+    the symbol's exposure is left, so the new long may be (5,000 - 0.55) / 100 = 49.9945
+    units and the buy is cut to 89.9945."""
+    res = run({0: lambda c: (c.sell(S, 40.0), c.sell(S, 0.005, price=110.0)),
+               1: lambda c: c.buy(S, 140.0)},
+              max_position_pct=0.5, on_size_breach="resize")
+    d = decision(res)
+    assert d["approved"] and d["requested"] == 140.0
+    assert d["amount"] == pytest.approx(40.0 + (5_000.0 - 0.55) / 100.0, rel=1e-12)
+
+
 # -- the limits' arithmetic, one decision at a time (``perp_refusal`` on a real account) --
 
 SPOT = "BTC/USDT"
