@@ -373,7 +373,10 @@ class PerpAccount:
 
     def set_leverage(self, symbol: str, leverage: float) -> None:
         """Per-symbol leverage (Binance ``POST /fapi/v1/leverage``): 1 to the bracket
-        table's maximum, and the open position must fit the leverage's notional cap."""
+        table's maximum, the open position must fit the leverage's notional cap, and the
+        initial margin a lower leverage adds must be available, in cross and isolated mode
+        alike (Binance -2028 "Leverage is smaller than permitted: insufficient margin
+        balance")."""
         p = self.perp(symbol)
         if not (isinstance(leverage, (int, float)) and math.isfinite(leverage)
                 and 1.0 <= leverage <= p.contract.max_leverage):
@@ -386,12 +389,12 @@ class PerpAccount:
             raise ConfigError(
                 f"{symbol}: the open position's notional {notional:.2f} exceeds "
                 f"{cap:.2f}, the largest allowed at {leverage:g}x; lower the leverage")
-        if p.qty != 0.0 and p.mode is _ISOLATED:
+        if p.qty != 0.0:  # cross or isolated: the venue refuses it too (-2028)
             extra = p.amount * p.avg_entry * (1.0 / leverage - 1.0 / p.leverage)
             if extra > 0.0 and extra > self.available():
                 raise ConfigError(
                     f"{symbol}: lowering the leverage to {leverage:g}x needs {extra:.2f} "
-                    f"{self.quote} more isolated margin than is available")
+                    f"{self.quote} more {p.mode.value} margin than is available")
         p.leverage = float(leverage)
 
     def set_margin_mode(self, symbol: str, mode: MarginMode | str) -> None:

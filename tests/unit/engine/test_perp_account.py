@@ -365,6 +365,19 @@ class TestSettings:
         pf.set_leverage(BTC, 20)   # raising frees margin: always allowed
         assert pf.used_margin() == pytest.approx(400.0)
 
+    def test_lowering_a_cross_leverage_needs_the_extra_margin_too(self):
+        # the same book in cross mode, marked at the entry: available 200 again. Binance
+        # refuses a change the margin balance cannot carry in either mode (-2028)
+        pf = Portfolio(1_000.0, "USDT", markets=MARKETS)
+        pf.set_leverage(BTC, 10)
+        fill(pf, BTC, 80.0, 100.0)
+        pf.set_mark(BTC, 100.0)
+        with pytest.raises(ConfigError, match="needs 800.00 USDT more cross margin"):
+            pf.set_leverage(BTC, 5)
+        assert pf.perp(BTC).leverage == 10.0
+        pf.set_leverage(BTC, 8)
+        assert pf.available() == pytest.approx(0.0)
+
     def test_margin_mode(self):
         pf = Portfolio(1_000.0, "USDT", markets=MARKETS)
         with pytest.raises(ConfigError, match="'hedged' is not one of isolated, cross"):
