@@ -271,9 +271,8 @@ def _fill_init(
     """``Fill.__init__``: the dataclass's own, with each field stored through its slot's
     setter instead of ``object.__setattr__(self, name, value)`` (how a frozen dataclass
     stores them: a call that looks the name up, per field), which made a fill cost three
-    times an ``Order``; then the values are checked as ``__post_init__`` does (its common
-    case inline, the rest by calling it). The instance stays frozen: assigning an
-    attribute still raises ``FrozenInstanceError``."""
+    times an ``Order``; then ``__post_init__`` checks the values, as before. The instance
+    stays frozen: assigning an attribute still raises ``FrozenInstanceError``."""
     _set_order_id(self, order_id)
     _set_symbol(self, symbol)
     _set_side(self, side)
@@ -287,11 +286,6 @@ def _fill_init(
     _set_strategy_id(self, strategy_id)
     _set_fee_currency(self, fee_currency)
     _set_fee_cost(self, fee_cost)
-    # ``__post_init__``'s common case, inline (the figures of a fill that is possible).
-    if 0.0 <= price < _INF and 0.0 < amount < _INF and 0.0 <= fee < _INF and (
-        not fee_currency or 0.0 <= fee_cost < _INF
-    ):
-        return
     self.__post_init__()
 
 

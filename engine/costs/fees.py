@@ -43,9 +43,7 @@ class MakerTakerFees:
 
     By default the rates come from the market (``MarketSpec.maker_fee``/``taker_fee``,
     what ccxt reports); ``maker``/``taker`` override them for every market, e.g. to model
-    a VIP tier or a fee rebate (negative rate). ``fee`` and ``max_amount`` read the rate
-    inline (they run several times per fill): a subclass with another rate overrides all
-    three.
+    a VIP tier or a fee rebate (negative rate).
 
     >>> spec = MarketSpec("BTC/USDT", maker_fee=0.0002, taker_fee=0.001)
     >>> MakerTakerFees().fee(spec, 100.0, 2.0, Liquidity.TAKER)
@@ -79,20 +77,14 @@ class MakerTakerFees:
         return spec.taker_fee if self.taker is None else self.taker
 
     def fee(self, spec: MarketSpec, price: float, amount: float, liquidity: Liquidity) -> float:
-        # ``price * amount * self.rate(spec, liquidity)``, the rate read inline: the broker
-        # asks for a fee two to three times per fill.
-        if liquidity is _MAKER:
-            return price * amount * (spec.maker_fee if self.maker is None else self.maker)
-        return price * amount * (spec.taker_fee if self.taker is None else self.taker)
+        return price * amount * self.rate(spec, liquidity)
 
     def max_amount(
         self, spec: MarketSpec, price: float, budget: float, liquidity: Liquidity
     ) -> float:
         if budget <= 0.0 or price <= 0.0:
             return 0.0
-        if liquidity is _MAKER:  # the rate read inline, as in ``fee``
-            return budget / (price * (1.0 + (spec.maker_fee if self.maker is None else self.maker)))
-        return budget / (price * (1.0 + (spec.taker_fee if self.taker is None else self.taker)))
+        return budget / (price * (1.0 + self.rate(spec, liquidity)))
 
     def describe(self) -> dict[str, str | float | None]:
         """Kind and parameters as plain JSON, for run manifests and their config hash.

@@ -708,13 +708,7 @@ class Engine(StrategyData, OrderEntry, PerpSteps):
         self.fills.extend(fills)
         if pf.dust_reports:
             self._report_dust(first)
-        # Cash and fees changed: the change belongs to the step being built (row len(ts)).
-        rec_ts = self._rec_ts
-        self._chg_row.append(rec_ts._flushed + len(rec_ts.buf))  # len(rec_ts), without a call
-        self._chg_cash.append(pf.cash)
-        self._chg_fees.append(pf.fees_paid)
-        held = self._held
-        self._chg_held.append(held[0].amount if held else 0.0)
+        self._note_cash()
         risk_on_fill = self._risk_on_fill
         if risk_on_fill is not None:
             for fill in fills:
@@ -728,10 +722,12 @@ class Engine(StrategyData, OrderEntry, PerpSteps):
         self._dirty = True
 
     def _note_cash(self) -> None:
-        """Cash changed outside a fill (funding): the change belongs to the step being built."""
+        """Cash, fees (and the listed amount, ``exposure_from_bars``) changed, by fills or
+        funding: the change belongs to the step being built (row ``len(ts)``)."""
+        pf = self.portfolio
         self._chg_row.append(len(self._rec_ts))
-        self._chg_cash.append(self.portfolio.cash)
-        self._chg_fees.append(self.portfolio.fees_paid)
+        self._chg_cash.append(pf.cash)
+        self._chg_fees.append(pf.fees_paid)
         held = self._held
         self._chg_held.append(held[0].amount if held else 0.0)
 

@@ -264,27 +264,23 @@ class OrderEntry:
         spec = self.markets.get(symbol)
         min_notional = spec.min_notional if spec is not None else 0.0
         pos = pf.position(symbol)
+        if pct == 0.0:
+            # Flat: sell all that is held (a spot holding is never negative), unless it is
+            # under the market's minimum; equity does not enter, so it is not computed.
+            if pos <= 0 or pos * mark <= min_notional:
+                return None
+            return self.submit(self._target_order(symbol, _SELL, pos))
         if pct is not None:
-            if pct == 0.0 and pos >= 0.0:
-                # Flat: sell all that is held. Equity does not enter (0 * equity - pos * mark
-                # is never > 0 for pos >= 0, and the floor applies to other targets only),
-                # so it is not computed: the branch below gives the same for pct == 0.
-                if pos <= 0 or pos * mark <= min_notional:
-                    return None
-                return self.submit(self._target_order(symbol, _SELL, pos))
             equity = pf.equity()
             delta_value = pct * equity - pos * mark
-            floor = 1e-9 * equity  # max(min_notional, 1e-9 * equity), without the call
-            if not floor > min_notional:
-                floor = min_notional
+            floor = max(min_notional, 1e-9 * equity)
             if delta_value > 0:
-                cash = pf.cash
-                spend = cash if cash < delta_value else delta_value  # min(delta_value, cash)
+                spend = min(delta_value, pf.cash)
                 if spend <= floor:
                     return None
                 return self.submit(self._target_order(symbol, _BUY, 0.0, spend))
-            sell = pos if pct == 0.0 else min(-delta_value / mark, pos)
-            if sell <= 0 or sell * mark <= (min_notional if pct == 0.0 else floor):
+            sell = min(-delta_value / mark, pos)
+            if sell <= 0 or sell * mark <= floor:
                 return None
             return self.submit(self._target_order(symbol, _SELL, sell))
         delta = float(amount or 0.0) - pos

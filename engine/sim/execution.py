@@ -92,6 +92,11 @@ def _nothing_to_fill(order: Order, quote_sized: bool, price: float) -> str:
     return "canceled: no position left to reduce"
 
 
+def _under_minimums(why: str, price: float) -> str:
+    """Why an order sized at the fill is cancelled under the market's minimums."""
+    return f"canceled: {why} at fill price {price:.10g}; increase the order"
+
+
 #: ``_execute``'s fee mode of a perpetual fill (margined, fee in the settle currency).
 PERP_MARGIN = -1
 
@@ -297,8 +302,7 @@ class ExchangeCore(Funds, PerpFunds):
         if want <= 0.0:
             self._finish(w, _CANCELED, ts, _nothing_to_fill(order, quote_sized, o))
         elif (quote_sized or w.check_notional) and (why := minimums_error(spec, o, want)):
-            self._finish(w, _CANCELED, ts, f"canceled: {why} at fill price {o:.10g}; "
-                                           "increase the order")
+            self._finish(w, _CANCELED, ts, _under_minimums(why, o))
         else:
             amount, short_reason = self._affordable(w, o, _TAKER, want, QUOTE_FEE)
             if amount <= 0.0:
@@ -478,12 +482,7 @@ class ExchangeCore(Funds, PerpFunds):
         if quote_sized or pct_sized or w.check_notional:
             why = minimums_error(spec, price, want)
             if why:
-                self._finish(
-                    w,
-                    _CANCELED,
-                    ts,
-                    f"canceled: {why} at fill price {price:.10g}; increase the order",
-                )
+                self._finish(w, _CANCELED, ts, _under_minimums(why, price))
                 return
             w.check_notional = False
         amount = want

@@ -176,9 +176,7 @@ class Funds:
                 )
             need = ("need {:.2f} {}, free {:.2f}", (cost, w.quote, free_quote))
         else:
-            free_base = self._bal.get(w.base)  # self._free(w.base), inlined
-            if free_base is None:
-                free_base = self._bal[w.base] = self.account.free(w.base)
+            free_base = self._free(w.base)
             if mode == BASE_FEE:
                 # The fee leaves the base holding too: amount * (1 + rate) must be held.
                 rate = self.fees.rate(spec, liq, price * amount)

@@ -36,7 +36,6 @@ _BUY = Side.BUY
 _SELL = Side.SELL
 _NEEDS_PRICE = (OrderType.LIMIT, OrderType.STOP_LIMIT)
 _NEEDS_STOP = (OrderType.STOP, OrderType.STOP_LIMIT)
-_INF = math.inf
 
 
 def _positive(value: float | None) -> bool:
@@ -52,8 +51,7 @@ def _shape_error(order: Order) -> str:
                 f"rejected: quote_amount is for market buys only, got a {order.side.value} "
                 f"{otype.value} order; size it with amount instead"
             )
-        quote = order.quote_amount  # _positive(quote), inline: once per order
-        if not (0.0 < quote < _INF):
+        if not _positive(order.quote_amount):
             return (
                 f"rejected: quote_amount {order.quote_amount} must be > 0; set the quote to spend"
             )
@@ -62,7 +60,7 @@ def _shape_error(order: Order) -> str:
                 f"rejected: set either amount ({order.amount}) or quote_amount "
                 f"({order.quote_amount}), not both; use amount=0 with quote_amount"
             )
-    elif not (order.amount is not None and 0.0 < order.amount < _INF):  # _positive, inline
+    elif not _positive(order.amount):
         return f"rejected: amount {order.amount} must be a finite number > 0; set amount"
     if otype is _MARKET and not order.post_only:
         return ""  # the common case: nothing below applies to a plain market order
@@ -112,7 +110,6 @@ def check_order(
     error = _shape_error(order)
     if error:
         return error
-    otype = order.type
     sym = spec.symbol
     if order.price is not None:
         order.price = spec.round_price(order.price)
@@ -135,7 +132,7 @@ def check_order(
             "increase amount"
         )
     order.amount = amount
-    ref = last if otype is _MARKET else _reference_price(order, last)
+    ref = _reference_price(order, last)
     if ref is not None and ref * amount < spec.min_notional and not (
             order.reduce_only and spec.is_perp):
         return (
