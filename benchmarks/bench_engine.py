@@ -33,9 +33,9 @@ For each scenario three implementations do the same work on the same bars:
 
 Targets (issue 3): engine >= 400,000 bars/s on ``single`` and engine time <= 3x the
 floor's; peak memory of the ``single`` run < 1 GB. Issue 16 asks for >= 600,000 bars/s
-and <= 1.5x the floor on ``single``, printed separately: both are met (942,209 bars/s,
-1.40x wall and CPU in one run of 5 warm rounds, the floor at 0.761 s; four runs of the
-same code printed 1.40x to 1.49x, the floor's own time moving most; 10 symbols: 1.33x).
+and <= 1.5x the floor on ``single``, printed separately: both are met (922,604 bars/s,
+1.46x wall and CPU in one run of 5 warm rounds, the floor at 0.742 s; three runs of the
+same code printed 1.44x to 1.46x, the floor's own time moving most; 10 symbols: 1.31x).
 What got it there: the strategy's two SMAs computed up front (``StrategyData.precompute``:
 every bar is known in a backtest, and the batch kernels equal the streams bit for bit),
 a one-symbol run's exposure derived from its bars at the end (``Engine.exposure_from_bars``),
