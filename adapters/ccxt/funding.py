@@ -68,6 +68,18 @@ class VenueFunding:
     venue_id: str | None
 
 
+def payment_key(symbol: str, row: Mapping[str, Any]) -> str:
+    """One funding payment's identity: the venue's id (Binance ``tranId``), else its
+    symbol and time (one payment per symbol per funding time).
+
+    >>> payment_key("BTC/USDT:USDT", {"id": "9000000002", "timestamp": 1700035200000})
+    '9000000002'
+    >>> payment_key("BTC/USDT:USDT", {"id": None, "timestamp": 1700035200000})
+    'BTC/USDT:USDT@1700035200000'
+    """
+    return str(row.get("id") or f"{symbol}@{int(row['timestamp'])}")
+
+
 def _finite(value: Any) -> float:
     if value is None or value == "":
         return math.nan
@@ -165,7 +177,7 @@ class FundingSource:
         out = []
         for row in paid:
             ts = int(row["timestamp"])
-            key = str(row.get("id") or f"{symbol}@{ts}")
+            key = payment_key(symbol, row)
             if key in self.seen:
                 continue
             self.seen.add(key)
@@ -225,4 +237,5 @@ def funding_from_payload(p: Mapping[str, Any]) -> FundingEvent:
                         num("mark"), num("amount"))
 
 
-__all__ = ["FundingSource", "VenueFunding", "funding_from_payload", "funding_payload"]
+__all__ = ["FundingSource", "VenueFunding", "funding_from_payload", "funding_payload",
+           "payment_key"]

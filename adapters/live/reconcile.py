@@ -48,12 +48,24 @@ thread using the ccxt client), at start and every few minutes:
    keeps it apart from spot, ``adapters.ccxt.wallets``) is compared with the last
    reconciled wallet moved by the stored perpetual fills since (realized PnL booked on
    the snapshot's positions and entry prices, less the fees) and the venue's funding
-   payments since, within the balances' stated tolerance (``fee_quantum`` per fill and
-   once more, at least ``policy.tolerance``, or ``policy.rel_tolerance`` of the wallet).
+   payments the snapshot's wallet did not hold, within the balances' stated tolerance
+   (``fee_quantum`` per fill and once more, at least ``policy.tolerance``, or
+   ``policy.rel_tolerance`` of the wallet).
    A difference is a mismatch named ``"<settle> futures wallet"``. A liquidation found
    in step 5 moves it by its close at the trade's price less its fee, the insurance
    clearance included (Binance books the clearance apart, as ``INSURANCE_CLEAR``
    income: ``positions.clearance_fee``).
+
+   Which payments a wallet holds is read, not inferred from times: a venue settles a
+   funding time's payments a little after it (Binance: up to a minute or so), so a
+   reconciliation at 08:00:00 can read a wallet without the 08:00 payment, which then
+   appears stamped 08:00. The funding history is read before and after the wallets;
+   when both reads list the same payments, the wallets hold exactly those
+   (``_settled_balances``), and the snapshot records them (``funding_seen``). The next
+   check counts each payment the snapshot had not seen, stamped up to
+   ``FUNDING_SETTLEMENT_MS`` before it. While payments keep arriving through
+   ``SETTLED_READS`` reads, the futures wallet is compared at the next reconciliation
+   (a problem says so; the snapshot stays).
 
 ``ok=False`` (a mismatch, or foreign orders when ``policy.foreign_is_mismatch``) means:
 raise an alert and refuse new entries until a person looked (the runner's job).
@@ -65,6 +77,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
+from tradeloom.adapters.ccxt.funding import payment_key
 from tradeloom.adapters.ccxt.positions import (
     VenueLiquidation,
     VenuePosition,
@@ -79,6 +92,7 @@ from tradeloom.adapters.ccxt.sender import Sender, order_status, parse_client_or
 from tradeloom.adapters.ccxt.wallets import Wallet, futures_wallet, wallet_layout
 from tradeloom.adapters.live.state import FillRecord, LiveStateStore, OrderRecord
 from tradeloom.adapters.live.wallet_check import expected_futures_wallet
+from tradeloom.engine.errors import TransientExchangeError
 from tradeloom.engine.market import MarketSpec
 
 if TYPE_CHECKING:
@@ -88,6 +102,18 @@ if TYPE_CHECKING:
 #: The venue's rounding of a reported fee (Binance: commissions with 8 decimals): each
 #: fill since the last snapshot may leave this much of a difference per asset.
 FEE_QUANTUM = 1e-8
+
+#: How long after its funding time a venue may still be settling a payment (step 6): a
+#: payment stamped up to this long before the last snapshot, and not seen by it, counts.
+FUNDING_SETTLEMENT_MS = 3_600_000
+
+#: Reads of the wallets between two equal funding histories (step 6) before the futures
+#: wallet's comparison is left to the next reconciliation.
+SETTLED_READS = 3
+
+#: A funding payment as step 6 reads it: key (``funding.payment_key``) -> (symbol, time
+#: ms, amount in the settle currency).
+Payments = dict[str, tuple[str, int, float]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,14 +205,22 @@ def _run(sender: Sender, store: LiveStateStore, now_ms: int,
                 updated.append(record.client_id)
         sender.fetch_trades(symbol)
     new_fills, _ = store.fills_after(fills_mark)
-    spot_balance, futures_balance = _wallet_balances(sender)
+    perps = _perps(sender)
+    snapshot = store.load_blob("reconciled_positions") if perps else None
+    start = min(now_ms, int(snapshot["ts"]) if snapshot is not None else now_ms)
+    spot_balance, futures_balance, payments = _settled_balances(
+        sender, perps, start - FUNDING_SETTLEMENT_MS)
     balances, mismatches, dust = _check_balances(sender, spot_balance, store, now_ms, policy)
-    positions, liquidations = _check_positions(sender, futures_balance, store, now_ms,
-                                               mismatches, policy)
+    positions, liquidations = _check_positions(sender, futures_balance, payments, store,
+                                               now_ms, mismatches, policy)
     problems = [f"{a}: expected {e:.10g}, exchange has {x:.10g} (difference {x - e:+.10g}); "
                 "if the exchange is right (a deposit, a withdrawal, a manual trade), accept "
                 "its state: tradeloom reconcile CONFIG --accept"
                 for a, (e, x) in mismatches.items()]
+    if payments is None:
+        problems.append(f"funding payments were still being settled through {SETTLED_READS} "
+                        "reads of the futures wallet; it is compared at the next "
+                        "reconciliation")
     if foreign:
         problems.append(f"{len(foreign)} foreign open order(s): {', '.join(foreign)} "
                         f"({'cancelled' if cancelled else 'left alone'})")
@@ -278,6 +312,43 @@ def traded_assets(markets: Mapping[str, MarketSpec], fills: Iterable[FillRecord]
     return assets if separate_wallets else assets - settle
 
 
+def _perps(sender: Sender) -> dict[str, MarketSpec]:
+    """The perpetual (swap) markets the runner trades, by symbol in sorted order."""
+    return {s: spec for s, spec in sorted(sender.markets.items()) if spec.contract is not None}
+
+
+def _funding_paid(sender: Sender, perps: Mapping[str, MarketSpec], start: int) -> Payments:
+    """The venue's funding payments of ``perps`` stamped after ``start`` (ccxt
+    ``fetch_funding_history``: Binance ``GET /fapi/v1/income``, ``FUNDING_FEE``)."""
+    out: Payments = {}
+    for symbol in perps:
+        for row in sender.request("fetch_funding_history", symbol, start + 1, 1000):
+            ts, amount = row.get("timestamp"), row.get("amount")
+            if ts is not None and amount is not None and int(ts) > start:
+                out[payment_key(symbol, row)] = (symbol, int(ts), float(amount))
+    return out
+
+
+def _settled_balances(sender: Sender, perps: Mapping[str, MarketSpec], start: int
+                      ) -> tuple[Mapping[str, Any], Mapping[str, Any], Payments | None]:
+    """The wallets (``_wallet_balances``) and the funding payments stamped after
+    ``start`` that they hold: the history read before and after the wallets lists the
+    same payments (a payment settled between two reads shows in the second, and the
+    wallets are read again). ``None`` for the payments when they kept arriving through
+    ``SETTLED_READS`` reads."""
+    if not perps:
+        spot, futures = _wallet_balances(sender)
+        return spot, futures, {}
+    before = _funding_paid(sender, perps, start)
+    for _ in range(SETTLED_READS):
+        spot, futures = _wallet_balances(sender)
+        after = _funding_paid(sender, perps, start)
+        if after.keys() == before.keys():
+            return spot, futures, after
+        before = after
+    return spot, futures, None
+
+
 def _wallet_balances(sender: Sender) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
     """``fetch_balance`` of the spot wallet (step 4) and of the futures wallet (step 6):
     one request when the two are one wallet (the same params) or no perpetual trades."""
@@ -319,13 +390,14 @@ def _check_balances(sender: Sender, balance: Mapping[str, Any], store: LiveState
     return totals, mismatches, dust
 
 
-def _check_positions(sender: Sender, futures_balance: Mapping[str, Any], store: LiveStateStore,
-                     now_ms: int, mismatches: dict[str, tuple[float, float]],
-                     policy: ReconcilePolicy
+def _check_positions(sender: Sender, futures_balance: Mapping[str, Any],
+                     payments: Payments | None, store: LiveStateStore, now_ms: int,
+                     mismatches: dict[str, tuple[float, float]], policy: ReconcilePolicy
                      ) -> tuple[dict[str, float], list[VenueLiquidation]]:
     """Steps 5 and 6 of the module docstring; position and futures wallet mismatches are
-    added to ``mismatches``."""
-    perps = {s: spec for s, spec in sorted(sender.markets.items()) if spec.contract is not None}
+    added to ``mismatches``. ``payments``: the funding the wallets hold
+    (``_settled_balances``); ``None`` leaves step 6 and the snapshot to the next time."""
+    perps = _perps(sender)
     if not perps:
         return {}, []
     rows = sender.request("fetch_positions", list(perps), positions_params(sender.client.id))
@@ -357,20 +429,26 @@ def _check_positions(sender: Sender, futures_balance: Mapping[str, Any], store: 
                                                                           since)))
             else:
                 found[symbol] = (expected, actual)
-        if "wallets" in snapshot:
-            found.update(_check_wallets(sender, snapshot, fills, perps, wallets, liquidations,
-                                        now_ms, policy))
+        if "wallets" in snapshot and payments is not None:
+            found.update(_check_wallets(snapshot, fills, perps, wallets, payments,
+                                        liquidations, policy))
     mismatches.update(found)
-    if not found:
-        store.save_blob("reconciled_positions", _positions_blob(store, now_ms, venue, wallets))
+    if not found and payments is not None:
+        store.save_blob("reconciled_positions",
+                        _positions_blob(store, now_ms, venue, wallets, payments))
     return have, liquidations
 
 
 def _positions_blob(store: LiveStateStore, now_ms: int, venue: Mapping[str, VenuePosition],
-                    wallets: Mapping[str, float]) -> dict[str, Any]:
+                    wallets: Mapping[str, float], payments: Payments) -> dict[str, Any]:
+    """The step-5/6 snapshot: the venue's positions, entries and futures wallets, the
+    last stored fill, and the funding payments the wallets hold that a later check
+    could still meet (``funding_seen``: stamped within ``FUNDING_SETTLEMENT_MS``)."""
+    seen = sorted(k for k, (_, ts, _) in payments.items()
+                  if ts > now_ms - FUNDING_SETTLEMENT_MS)
     return {"ts": now_ms, "positions": {s: p.qty for s, p in venue.items()},
             "entries": {s: p.entry for s, p in venue.items()}, "wallets": dict(wallets),
-            "fill_row": store.last_fill_row()}
+            "fill_row": store.last_fill_row(), "funding_seen": seen}
 
 
 def _futures_wallets(balance: Mapping[str, Any], perps: Mapping[str, MarketSpec]
@@ -380,22 +458,40 @@ def _futures_wallets(balance: Mapping[str, Any], perps: Mapping[str, MarketSpec]
             for settle in sorted({spec.quote for spec in perps.values()})}
 
 
-def _check_wallets(sender: Sender, snapshot: Mapping[str, Any], fills: list[FillRecord],
+def unseen_funding(snapshot: Mapping[str, Any], payments: Payments,
+                   symbols: Iterable[str]) -> float:
+    """The funding of ``symbols`` the snapshot's wallet did not hold: each payment not in
+    its ``funding_seen``, stamped up to ``FUNDING_SETTLEMENT_MS`` before it (a snapshot
+    written before ``funding_seen`` existed: each payment stamped after it).
+
+    >>> snap = {"ts": 1700035200000, "funding_seen": ["7"]}
+    >>> paid = {"7": ("X", 1700006400000, 0.6), "8": ("X", 1700035200000, 1.2)}
+    >>> unseen_funding(snap, paid, ["X"])  # the 08:00 payment settled after the snapshot
+    1.2
+    """
+    since, wanted = int(snapshot["ts"]), set(symbols)
+    seen = snapshot.get("funding_seen")
+    total = 0.0
+    for key, (symbol, ts, amount) in sorted(payments.items(), key=lambda kv: (kv[1][1], kv[0])):
+        if symbol not in wanted:
+            continue
+        if (ts > since - FUNDING_SETTLEMENT_MS and key not in seen) if seen is not None \
+                else ts > since:
+            total += amount
+    return total
+
+
+def _check_wallets(snapshot: Mapping[str, Any], fills: list[FillRecord],
                    perps: Mapping[str, MarketSpec], wallets: Mapping[str, float],
-                   liquidations: list[VenueLiquidation], now_ms: int, policy: ReconcilePolicy
-                   ) -> dict[str, tuple[float, float]]:
+                   payments: Payments, liquidations: list[VenueLiquidation],
+                   policy: ReconcilePolicy) -> dict[str, tuple[float, float]]:
     """Step 6: each futures wallet against the snapshot moved by the perpetual fills, the
-    venue's funding payments and the liquidations since (``adapters.live.wallet_check``)."""
-    since = int(snapshot["ts"])
+    funding payments it did not hold and the liquidations since
+    (``adapters.live.wallet_check``)."""
     out: dict[str, tuple[float, float]] = {}
     for settle, have in wallets.items():
         symbols = {s: spec.quote for s, spec in perps.items() if spec.quote == settle}
-        funding = 0.0
-        for symbol in symbols:
-            for row in sender.request("fetch_funding_history", symbol, since + 1, 1000):
-                ts, amount = row.get("timestamp"), row.get("amount")
-                if ts is not None and amount is not None and since < int(ts) <= now_ms:
-                    funding += float(amount)
+        funding = unseen_funding(snapshot, payments, symbols)
         want = expected_futures_wallet(
             float(snapshot["wallets"].get(settle, 0.0)), snapshot["positions"],
             snapshot.get("entries", {}), fills, symbols, funding=funding,
@@ -453,17 +549,24 @@ def accept_exchange_state(broker: CcxtBroker, store: LiveStateStore, now_ms: int
     report = reconcile(broker, store, now_ms, timeout_s=timeout_s)
 
     def accept(_client: Any) -> dict[str, float]:
-        balance, futures_balance = _wallet_balances(broker.sender)
+        perps = _perps(broker.sender)
+        balance, futures_balance, payments = _settled_balances(
+            broker.sender, perps, now_ms - FUNDING_SETTLEMENT_MS)
+        if payments is None:
+            raise TransientExchangeError(
+                f"funding payments were still being settled through {SETTLED_READS} reads "
+                "of the futures wallet, so the exchange's state could not be read whole; "
+                "nothing was accepted: run `tradeloom reconcile CONFIG --accept` again in "
+                "a minute")
         totals = {a: float(v) for a, v in (balance.get("total") or {}).items()
                   if v is not None}
         save_baseline(store, totals, now_ms, broker.sender.markets, accepted_by=actor)
-        perps = {s: m for s, m in broker.sender.markets.items() if m.contract}
         if perps:  # the venue's positions and futures wallet become the baseline too
             rows = broker.sender.request("fetch_positions", sorted(perps),
                                          positions_params(broker.client.id))
             venue = positions_from_ccxt(rows, {s: m.lot_step for s, m in perps.items()})
             store.save_blob("reconciled_positions", _positions_blob(
-                store, now_ms, venue, _futures_wallets(futures_balance, perps)))
+                store, now_ms, venue, _futures_wallets(futures_balance, perps), payments))
         return totals
 
     return report, broker.call(accept, timeout_s)

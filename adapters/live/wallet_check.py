@@ -8,7 +8,8 @@ PnL booked wrong. From the snapshot (the wallet, and each position with its entr
 price, as the venue gave them), the expected wallet is
 
     wallet + sum(realized PnL of each perpetual fill) - sum(its fee in the settle
-    currency) + sum(the venue's funding payments since) + each venue liquidation's
+    currency) + sum(the venue's funding payments the snapshot's wallet did not hold:
+    ``reconcile.unseen_funding``) + each venue liquidation's
     realized PnL at its trade price - its fee (the insurance clearance included)
 
 with each fill booked on the one-way position exactly as the engine books it

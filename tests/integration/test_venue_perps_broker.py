@@ -8,7 +8,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from perp_venue import FUNDING_1, HOUR, PERP, futures_venue, settings
+from perp_venue import (
+    FUNDING_1,
+    FUNDING_2,
+    HOUR,
+    PERP,
+    WARMUP,
+    FuturesClock,
+    futures_venue,
+    settings,
+    trend_bars,
+)
+from venues.binance_usdm import BinanceUsdmEmulator
 from venues.testing import API_KEY, SECRET, D
 
 from tradeloom.adapters.ccxt.broker import CcxtBroker
@@ -93,3 +104,111 @@ def test_the_futures_wallet_is_reconciled_from_our_fills_and_the_venues_funding(
     assert baseline.ok and clean.ok and len(funding) == 1 and funding[0] > 0
     assert not after.ok
     assert after.mismatches == {"USDT futures wallet": (float(wallet), float(wallet) + 1.0)}
+
+
+def test_a_funding_payment_settled_after_a_reconciliation_at_its_time_is_counted_next(
+        tmp_path: Path):
+    """A venue settles a funding time's payments a little after it: the reconciliation at
+    00:00:00 reads a wallet without the 00:00 payment, which then appears stamped 00:00.
+    The next reconciliation counts it (when the snapshot's time decided what its wallet
+    held, the payment was a mismatch that refused new entries)."""
+    with futures_venue() as (emu, clock):
+        broker = make_broker(emu, tmp_path)
+        try:
+            reconcile(broker, broker.store, clock.now_ms())
+            broker.submit(Order(1, PERP, Side.SELL, OrderType.MARKET, 0.004, created_ts=0), 0)
+            broker.poll(0, wait=True)
+            at_funding = reconcile(broker, broker.store, FUNDING_1)  # venue still before it
+            unpaid = emu.account(API_KEY).wallet
+            clock.set(FUNDING_1 + HOUR)  # the venue settles the 00:00 funding now
+            paid = emu.account(API_KEY).wallet
+            after = reconcile(broker, broker.store, clock.now_ms())
+            funding = broker.client.fetch_funding_history(PERP)
+        finally:
+            broker.close()
+    # short 0.004 x mark ~30000 x 0.01 % = ~0.012 USDT received, stamped at 00:00
+    assert [r["timestamp"] for r in funding] == [FUNDING_1] and paid > unpaid
+    assert at_funding.ok and after.ok, after.problems
+    assert after.mismatches == {}
+
+
+class _SettlesAfterWalletRead(BinanceUsdmEmulator):
+    """Settles the next funding time of ``times`` right after answering a futures
+    wallet read (``GET /fapi/v3/account``, ccxt ``fetch_balance``), while the
+    reconciliation is between its wallet read and its funding history read."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.times: list[int] = []
+
+    async def venue_middleware(self, request, handler):
+        response = await super().venue_middleware(request, handler)
+        if request.path == "/fapi/v3/account" and self.times:
+            self.set_time(self.times.pop(0))
+        return response
+
+
+def _settling_venue(rates: dict[int, str]):
+    emu = _SettlesAfterWalletRead([PERP])
+    emu.start()
+    emu.add_account(API_KEY, SECRET, {"USDT": "10000"})
+    emu.set_funding_rates(PERP, sorted(rates.items()))
+    rows = trend_bars()
+    return emu, FuturesClock(emu, {PERP: rows}, rows[WARMUP][0] + 1_000)
+
+
+def test_a_payment_settled_between_the_wallet_and_history_reads_is_not_counted_twice(
+        tmp_path: Path):
+    """The wallet is read again when the funding history changed around it: the snapshot
+    then holds the payment in both its wallet and its ``funding_seen``."""
+    emu, clock = _settling_venue({FUNDING_1: "0.0001"})
+    try:
+        broker = make_broker(emu, tmp_path)
+        try:
+            reconcile(broker, broker.store, clock.now_ms())
+            broker.submit(Order(1, PERP, Side.SELL, OrderType.MARKET, 0.004, created_ts=0), 0)
+            broker.poll(0, wait=True)
+            emu.times = [FUNDING_1]
+            during = reconcile(broker, broker.store, FUNDING_1 + 1)
+            snapshot = broker.store.load_blob("reconciled_positions")
+            later = reconcile(broker, broker.store, FUNDING_1 + 2)
+            [payment] = broker.client.fetch_funding_history(PERP)
+        finally:
+            broker.close()
+        wallet = emu.account(API_KEY).wallet
+    finally:
+        emu.stop()
+    assert during.ok and later.ok, (during.problems, later.problems)
+    assert snapshot["funding_seen"] == [payment["id"]]
+    assert snapshot["wallets"] == {"USDT": float(wallet)}
+
+
+def test_funding_settling_through_every_read_leaves_the_wallet_to_the_next_reconciliation(
+        tmp_path: Path):
+    """Three funding times settle, one after each of the three wallet reads: the
+    reconciliation says it could not compare the futures wallet and keeps its snapshot;
+    the next one, with nothing arriving, counts all three payments and is clean."""
+    funding_3 = FUNDING_2 + 8 * HOUR
+    emu, clock = _settling_venue({FUNDING_1: "0.0001", FUNDING_2: "0.0003",
+                                  funding_3: "0.0002"})
+    try:
+        broker = make_broker(emu, tmp_path)
+        try:
+            reconcile(broker, broker.store, clock.now_ms())
+            broker.submit(Order(1, PERP, Side.SELL, OrderType.MARKET, 0.004, created_ts=0), 0)
+            broker.poll(0, wait=True)
+            kept = broker.store.load_blob("reconciled_positions")
+            emu.times = [FUNDING_1, FUNDING_2, funding_3]
+            unsettled = reconcile(broker, broker.store, funding_3)
+            unchanged = broker.store.load_blob("reconciled_positions")
+            settled = reconcile(broker, broker.store, funding_3 + 1)
+            paid = broker.client.fetch_funding_history(PERP)
+        finally:
+            broker.close()
+    finally:
+        emu.stop()
+    assert len(paid) == 3 and unsettled.ok and unchanged == kept
+    assert [p for p in unsettled.problems if "still being settled" in p] == [
+        "funding payments were still being settled through 3 reads of the futures wallet; "
+        "it is compared at the next reconciliation"]
+    assert settled.ok and settled.problems == ()
