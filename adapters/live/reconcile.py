@@ -56,10 +56,10 @@ thread using the ccxt client), at start and every few minutes:
    clearance included (Binance books the clearance apart, as ``INSURANCE_CLEAR``
    income: ``positions.clearance_fee``).
 
-   Which payments a wallet holds is read, not inferred from times: a venue settles a
-   funding time's payments a little after it (Binance: up to a minute or so), so a
-   reconciliation at 08:00:00 can read a wallet without the 08:00 payment, which then
-   appears stamped 08:00. The funding history is read before and after the wallets;
+   Which payments a wallet holds is read, not inferred from times: a venue books a
+   funding time's payments when it settles them, not at the instant of the funding
+   time they are stamped with, so a reconciliation at 08:00:00 (a bar close, when the
+   runner reconciles) can read a wallet without the 08:00 payment that appears later. The funding history is read before and after the wallets;
    when both reads list the same payments, the wallets hold exactly those
    (``_settled_balances``), and the snapshot records them (``funding_seen``). The next
    check counts each payment the snapshot had not seen, stamped up to
@@ -468,6 +468,8 @@ def unseen_funding(snapshot: Mapping[str, Any], payments: Payments,
     >>> paid = {"7": ("X", 1700006400000, 0.6), "8": ("X", 1700035200000, 1.2)}
     >>> unseen_funding(snap, paid, ["X"])  # the 08:00 payment settled after the snapshot
     1.2
+    >>> unseen_funding({"ts": 1700035200000}, paid, ["X"])  # no funding_seen: by time
+    0.0
     """
     since, wanted = int(snapshot["ts"]), set(symbols)
     seen = snapshot.get("funding_seen")
