@@ -5,6 +5,8 @@ at the position, and the margin mode already set is not a refusal."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -148,36 +150,41 @@ class _SettlesAfterWalletRead(BinanceUsdmEmulator):
         return response
 
 
-def _settling_venue(rates: dict[int, str]):
+@contextmanager
+def _short_on_settling_venue(tmp: Path, rates: dict[int, str]
+                             ) -> Iterator[tuple[_SettlesAfterWalletRead, CcxtBroker]]:
+    """A short of 0.004 on a venue that settles funding after wallet reads (``times``),
+    reconciled once before it was opened."""
     emu = _SettlesAfterWalletRead([PERP])
     emu.start()
-    emu.add_account(API_KEY, SECRET, {"USDT": "10000"})
-    emu.set_funding_rates(PERP, sorted(rates.items()))
-    rows = trend_bars()
-    return emu, FuturesClock(emu, {PERP: rows}, rows[WARMUP][0] + 1_000)
+    try:
+        emu.add_account(API_KEY, SECRET, {"USDT": "10000"})
+        emu.set_funding_rates(PERP, sorted(rates.items()))
+        rows = trend_bars()
+        clock = FuturesClock(emu, {PERP: rows}, rows[WARMUP][0] + 1_000)
+        broker = make_broker(emu, tmp)
+        try:
+            reconcile(broker, broker.store, clock.now_ms())
+            broker.submit(Order(1, PERP, Side.SELL, OrderType.MARKET, 0.004, created_ts=0), 0)
+            broker.poll(0, wait=True)
+            yield emu, broker
+        finally:
+            broker.close()
+    finally:
+        emu.stop()
 
 
 def test_a_payment_settled_between_the_wallet_and_history_reads_is_not_counted_twice(
         tmp_path: Path):
     """The wallet is read again when the funding history changed around it: the snapshot
     then holds the payment in both its wallet and its ``funding_seen``."""
-    emu, clock = _settling_venue({FUNDING_1: "0.0001"})
-    try:
-        broker = make_broker(emu, tmp_path)
-        try:
-            reconcile(broker, broker.store, clock.now_ms())
-            broker.submit(Order(1, PERP, Side.SELL, OrderType.MARKET, 0.004, created_ts=0), 0)
-            broker.poll(0, wait=True)
-            emu.times = [FUNDING_1]
-            during = reconcile(broker, broker.store, FUNDING_1 + 1)
-            snapshot = broker.store.load_blob("reconciled_positions")
-            later = reconcile(broker, broker.store, FUNDING_1 + 2)
-            [payment] = broker.client.fetch_funding_history(PERP)
-        finally:
-            broker.close()
+    with _short_on_settling_venue(tmp_path, {FUNDING_1: "0.0001"}) as (emu, broker):
+        emu.times = [FUNDING_1]
+        during = reconcile(broker, broker.store, FUNDING_1 + 1)
+        snapshot = broker.store.load_blob("reconciled_positions")
+        later = reconcile(broker, broker.store, FUNDING_1 + 2)
+        [payment] = broker.client.fetch_funding_history(PERP)
         wallet = emu.account(API_KEY).wallet
-    finally:
-        emu.stop()
     assert during.ok and later.ok, (during.problems, later.problems)
     assert snapshot["funding_seen"] == [payment["id"]]
     assert snapshot["wallets"] == {"USDT": float(wallet)}
@@ -189,24 +196,14 @@ def test_funding_settling_through_every_read_leaves_the_wallet_to_the_next_recon
     reconciliation says it could not compare the futures wallet and keeps its snapshot;
     the next one, with nothing arriving, counts all three payments and is clean."""
     funding_3 = FUNDING_2 + 8 * HOUR
-    emu, clock = _settling_venue({FUNDING_1: "0.0001", FUNDING_2: "0.0003",
-                                  funding_3: "0.0002"})
-    try:
-        broker = make_broker(emu, tmp_path)
-        try:
-            reconcile(broker, broker.store, clock.now_ms())
-            broker.submit(Order(1, PERP, Side.SELL, OrderType.MARKET, 0.004, created_ts=0), 0)
-            broker.poll(0, wait=True)
-            kept = broker.store.load_blob("reconciled_positions")
-            emu.times = [FUNDING_1, FUNDING_2, funding_3]
-            unsettled = reconcile(broker, broker.store, funding_3)
-            unchanged = broker.store.load_blob("reconciled_positions")
-            settled = reconcile(broker, broker.store, funding_3 + 1)
-            paid = broker.client.fetch_funding_history(PERP)
-        finally:
-            broker.close()
-    finally:
-        emu.stop()
+    rates = {FUNDING_1: "0.0001", FUNDING_2: "0.0003", funding_3: "0.0002"}
+    with _short_on_settling_venue(tmp_path, rates) as (emu, broker):
+        kept = broker.store.load_blob("reconciled_positions")
+        emu.times = [FUNDING_1, FUNDING_2, funding_3]
+        unsettled = reconcile(broker, broker.store, funding_3)
+        unchanged = broker.store.load_blob("reconciled_positions")
+        settled = reconcile(broker, broker.store, funding_3 + 1)
+        paid = broker.client.fetch_funding_history(PERP)
     assert len(paid) == 3 and unsettled.ok and unchanged == kept
     assert [p for p in unsettled.problems if "still being settled" in p] == [
         "funding payments were still being settled through 3 reads of the futures wallet; "
