@@ -101,11 +101,17 @@ def _plain(value: Any) -> Any:
 
 
 def _fmt(value: Any) -> str:
+    """A table cell: floats with 4 decimals, or 4 significant digits below 0.01 (a fee or
+    threshold parameter of 0.00005 would print as 0.0000).
+
+    >>> [_fmt(1234.5), _fmt(0.00005), _fmt(-0.0012), _fmt(0.0), _fmt(float("nan")), _fmt(3)]
+    ['1,234.5000', '5e-05', '-0.0012', '0.0000', 'n/a', '3']
+    """
     value = _plain(value)
     if value is None:
         return "n/a"
     if isinstance(value, float):
-        return f"{value:,.4f}"
+        return f"{value:.4g}" if 0.0 < abs(value) < 0.01 else f"{value:,.4f}"
     return str(value)
 
 
