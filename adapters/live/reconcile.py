@@ -59,11 +59,11 @@ thread using the ccxt client), at start and every few minutes:
    Which payments a wallet holds is read, not inferred from times: a venue books a
    funding time's payments when it settles them, not at the instant of the funding
    time they are stamped with, so a reconciliation at 08:00:00 (a bar close, when the
-   runner reconciles) can read a wallet without the 08:00 payment that appears later. The funding history is read before and after the wallets;
-   when both reads list the same payments, the wallets hold exactly those
-   (``_settled_balances``), and the snapshot records them (``funding_seen``). The next
-   check counts each payment the snapshot had not seen, stamped up to
-   ``FUNDING_SETTLEMENT_MS`` before it. While payments keep arriving through
+   runner reconciles) can read a wallet without the 08:00 payment that appears later.
+   The funding history is read before and after the wallets; when both reads list the
+   same payments, the wallets hold exactly those (``_settled_balances``), and the
+   snapshot records them (``funding_seen``). The next check counts each payment the
+   snapshot had not seen, stamped up to ``FUNDING_SETTLEMENT_MS`` before it. While payments keep arriving through
    ``SETTLED_READS`` reads, the futures wallet is compared at the next reconciliation
    (a problem says so; the snapshot stays).
 
