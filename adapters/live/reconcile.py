@@ -56,16 +56,21 @@ thread using the ccxt client), at start and every few minutes:
    clearance included (Binance books the clearance apart, as ``INSURANCE_CLEAR``
    income: ``positions.clearance_fee``).
 
-   Which payments a wallet holds is read, not inferred from times: a venue books a
-   funding time's payments when it settles them, not at the instant of the funding
-   time they are stamped with, so a reconciliation at 08:00:00 (a bar close, when the
-   runner reconciles) can read a wallet without the 08:00 payment that appears later.
+   Which payments a wallet holds is read, not inferred from times: the snapshot's time
+   is the runner's clock (a bar close, which is a funding time; the local clock may run
+   ahead of the venue's within the allowed drift), while the venue stamps a payment
+   with the funding time (or its booking time) and credits it when it settles it. A
+   payment stamped before the snapshot's time can be missing from the wallet the
+   snapshot read: a reconciliation at 08:00:00 can read a wallet without the 08:00
+   payment.
    The funding history is read before and after the wallets; when both reads list the
-   same payments, the wallets hold exactly those (``_settled_balances``), and the
-   snapshot records them (``funding_seen``). The next check counts each payment the
-   snapshot had not seen, stamped up to ``FUNDING_SETTLEMENT_MS`` before it. While payments keep arriving through
-   ``SETTLED_READS`` reads, the futures wallet is compared at the next reconciliation
-   (a problem says so; the snapshot stays).
+   same payments, the wallets hold exactly those (``_settled_balances``; this assumes
+   a venue credits a payment no later than it lists it), and the snapshot records them
+   (``funding_seen``). The next check counts each payment the snapshot had not seen,
+   stamped up to ``FUNDING_SETTLEMENT_MS`` before it. While payments keep arriving
+   through ``SETTLED_READS`` reads (``SETTLE_PAUSE_S`` apart), the futures wallet
+   cannot be compared: the report is not ok (entries wait for the next
+   reconciliation, which compares it), a problem says why, and the snapshot stays.
 
 ``ok=False`` (a mismatch, or foreign orders when ``policy.foreign_is_mismatch``) means:
 raise an alert and refuse new entries until a person looked (the runner's job).
@@ -108,8 +113,10 @@ FEE_QUANTUM = 1e-8
 FUNDING_SETTLEMENT_MS = 3_600_000
 
 #: Reads of the wallets between two equal funding histories (step 6) before the futures
-#: wallet's comparison is left to the next reconciliation.
+#: wallet's comparison is left to the next reconciliation; and the pause before reading
+#: again when the history changed around a read (a venue settles symbols one by one).
 SETTLED_READS = 3
+SETTLE_PAUSE_S = 0.5
 
 #: A funding payment as step 6 reads it: key (``funding.payment_key``) -> (symbol, time
 #: ms, amount in the settle currency).
@@ -218,13 +225,14 @@ def _run(sender: Sender, store: LiveStateStore, now_ms: int,
                 "its state: tradeloom reconcile CONFIG --accept"
                 for a, (e, x) in mismatches.items()]
     if payments is None:
-        problems.append(f"funding payments were still being settled through {SETTLED_READS} "
-                        "reads of the futures wallet; it is compared at the next "
-                        "reconciliation")
+        problems.append(f"the futures wallet was not compared: funding payments were still "
+                        f"being settled through {SETTLED_READS} reads of it; new entries "
+                        "wait for the next reconciliation, which compares it")
     if foreign:
         problems.append(f"{len(foreign)} foreign open order(s): {', '.join(foreign)} "
                         f"({'cancelled' if cancelled else 'left alone'})")
-    ok = not mismatches and not (foreign and policy.foreign_is_mismatch)
+    ok = not mismatches and payments is not None and \
+        not (foreign and policy.foreign_is_mismatch)
     return ReconcileReport(ok, tuple(updated), tuple(adopted), tuple(never_sent),
                            tuple(foreign), tuple(cancelled), len(new_fills), balances,
                            mismatches, tuple(problems), dust, positions, tuple(liquidations))
@@ -334,13 +342,15 @@ def _settled_balances(sender: Sender, perps: Mapping[str, MarketSpec], start: in
     """The wallets (``_wallet_balances``) and the funding payments stamped after
     ``start`` that they hold: the history read before and after the wallets lists the
     same payments (a payment settled between two reads shows in the second, and the
-    wallets are read again). ``None`` for the payments when they kept arriving through
-    ``SETTLED_READS`` reads."""
+    wallets are read again, ``SETTLE_PAUSE_S`` later). ``None`` for the payments when
+    they kept arriving through ``SETTLED_READS`` reads."""
     if not perps:
         spot, futures = _wallet_balances(sender)
         return spot, futures, {}
     before = _funding_paid(sender, perps, start)
-    for _ in range(SETTLED_READS):
+    for attempt in range(SETTLED_READS):
+        if attempt:
+            sender.sleep(SETTLE_PAUSE_S)
         spot, futures = _wallet_balances(sender)
         after = _funding_paid(sender, perps, start)
         if after.keys() == before.keys():

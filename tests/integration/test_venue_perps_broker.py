@@ -10,7 +10,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import typer
 from perp_venue import (
+    ENV,
     FUNDING_1,
     FUNDING_2,
     HOUR,
@@ -18,9 +20,12 @@ from perp_venue import (
     WARMUP,
     FuturesClock,
     futures_venue,
+    perp_config,
     settings,
     trend_bars,
 )
+from typer.testing import CliRunner
+from venue_live import write_config
 from venues.binance_usdm import BinanceUsdmEmulator
 from venues.testing import API_KEY, SECRET, D
 
@@ -29,6 +34,7 @@ from tradeloom.adapters.ccxt.exchange import Credentials, make_client, market_sp
 from tradeloom.adapters.live.reconcile import reconcile
 from tradeloom.adapters.live.state import LiveStateStore
 from tradeloom.adapters.store.ingest import RetryPolicy
+from tradeloom.cli.reconcile import reconcile_command
 from tradeloom.engine.errors import VenueSettingRefused
 from tradeloom.engine.orders import Order, OrderStatus, OrderType, Side
 
@@ -110,8 +116,9 @@ def test_the_futures_wallet_is_reconciled_from_our_fills_and_the_venues_funding(
 
 def test_a_funding_payment_settled_after_a_reconciliation_at_its_time_is_counted_next(
         tmp_path: Path):
-    """A venue settles a funding time's payments a little after it: the reconciliation at
-    00:00:00 reads a wallet without the 00:00 payment, which then appears stamped 00:00.
+    """A venue credits a funding time's payments when it settles them: the reconciliation
+    at 00:00:00 reads a wallet without the 00:00 payment, which then appears stamped at
+    or before the snapshot's time (the emulator stamps the funding time).
     The next reconciliation counts it (when the snapshot's time decided what its wallet
     held, the payment was a mismatch that refused new entries)."""
     with futures_venue() as (emu, clock):
@@ -193,8 +200,9 @@ def test_a_payment_settled_between_the_wallet_and_history_reads_is_not_counted_t
 def test_funding_settling_through_every_read_leaves_the_wallet_to_the_next_reconciliation(
         tmp_path: Path):
     """Three funding times settle, one after each of the three wallet reads: the
-    reconciliation says it could not compare the futures wallet and keeps its snapshot;
-    the next one, with nothing arriving, counts all three payments and is clean."""
+    reconciliation is not ok (it could not compare the futures wallet, so an open
+    mismatch cannot pass unseen) and keeps its snapshot; the next one, with nothing
+    arriving, counts all three payments and is clean."""
     funding_3 = FUNDING_2 + 8 * HOUR
     rates = {FUNDING_1: "0.0001", FUNDING_2: "0.0003", funding_3: "0.0002"}
     with _short_on_settling_venue(tmp_path, rates) as (emu, broker):
@@ -204,8 +212,34 @@ def test_funding_settling_through_every_read_leaves_the_wallet_to_the_next_recon
         unchanged = broker.store.load_blob("reconciled_positions")
         settled = reconcile(broker, broker.store, funding_3 + 1)
         paid = broker.client.fetch_funding_history(PERP)
-    assert len(paid) == 3 and unsettled.ok and unchanged == kept
-    assert [p for p in unsettled.problems if "still being settled" in p] == [
-        "funding payments were still being settled through 3 reads of the futures wallet; "
-        "it is compared at the next reconciliation"]
+    assert len(paid) == 3 and not unsettled.ok and unchanged == kept
+    assert unsettled.mismatches == {} and unsettled.problems == (
+        "the futures wallet was not compared: funding payments were still being settled "
+        "through 3 reads of it; new entries wait for the next reconciliation, which "
+        "compares it",)
     assert settled.ok and settled.problems == ()
+
+
+def test_the_cli_exits_1_when_the_futures_wallet_could_not_be_compared(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """``tradeloom reconcile CONFIG`` names the check it could not make and exits 1, never
+    "the exchange agrees"; run again once the payments are settled, it agrees."""
+    app = typer.Typer()
+    app.command()(reconcile_command)
+    for key, value in ENV.items():
+        monkeypatch.setenv(key, value)
+    funding_3 = FUNDING_2 + 8 * HOUR
+    rates = {FUNDING_1: "0.0001", FUNDING_2: "0.0003", funding_3: "0.0002"}
+    with _short_on_settling_venue(tmp_path, rates) as (emu, _broker):
+        # the CLI reads the state the broker keeps: <state_dir>/<account>.sqlite
+        path = write_config(perp_config(emu, tmp_path, state_dir=tmp_path, account="state"),
+                            tmp_path / "live.toml")
+        emu.times = [FUNDING_1, FUNDING_2, funding_3]
+        unsettled = CliRunner().invoke(app, [str(path)])
+        settled = CliRunner().invoke(app, [str(path)])
+    assert unsettled.exit_code == 1, unsettled.output
+    assert "the futures wallet was not compared" in unsettled.output
+    assert "not reconciled: a check could not be made" in unsettled.output
+    assert "agrees" not in unsettled.output
+    assert settled.exit_code == 0, settled.output
+    assert "reconciled: the exchange agrees with the state" in settled.output

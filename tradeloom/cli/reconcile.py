@@ -43,7 +43,8 @@ def reconcile_command(
 
     Needs the account's credentials (as `tradeloom live`) and its state under the config's
     state_dir. Prints every difference with the expected and the exchange's figures; exits
-    1 when one is a mismatch (beyond the stated dust tolerances) and --accept was not given.
+    1 when one is a mismatch (beyond the stated dust tolerances) or a check could not be
+    made (funding payments still being settled), and --accept was not given.
     """
     from tradeloom.adapters.ccxt.broker import CcxtBroker
     from tradeloom.adapters.ccxt.exchange import make_client, market_specs_from_ccxt
@@ -91,7 +92,7 @@ def reconcile_command(
         _fail(exc)
         return
     _print(report, accepted=accept)
-    if report.mismatches and not accept:
+    if not report.ok and not accept:
         raise typer.Exit(1)
 
 
@@ -103,7 +104,9 @@ def _print(report: Any, *, accepted: bool) -> None:
     for asset, (want, have) in report.dust.items():
         console.print(f"  {asset}: expected {want:.10g}, exchange {have:.10g} "
                       f"({have - want:+.3g}): within the dust tolerance")
-    if not report.mismatches:
+    if report.ok and not report.mismatches:
+        for problem in report.problems:  # notes, such as foreign orders left alone
+            console.print(f"[yellow]  {problem}[/]", highlight=False, soft_wrap=True)
         console.print("reconciled: the exchange agrees with the state", highlight=False)
         return
     for problem in report.problems:
@@ -114,9 +117,12 @@ def _print(report: Any, *, accepted: bool) -> None:
         console.print("accepted: the exchange's balances are the new baseline (audited); a "
                       "running runner allows entries again at its next reconciliation",
                       highlight=False)
-    else:
+    elif report.mismatches:
         err_console.print("mismatch: new entries stay refused; if the exchange is right, run "
                           "`tradeloom reconcile CONFIG --accept`", highlight=False)
+    else:
+        err_console.print("not reconciled: a check could not be made (above); run "
+                          "`tradeloom reconcile CONFIG` again in a minute", highlight=False)
 
 
 __all__ = ["reconcile_command"]
