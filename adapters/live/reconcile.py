@@ -218,8 +218,8 @@ def _run(sender: Sender, store: LiveStateStore, now_ms: int,
     spot_balance, futures_balance, payments = _settled_balances(
         sender, perps, start - FUNDING_SETTLEMENT_MS)
     balances, mismatches, dust = _check_balances(sender, spot_balance, store, now_ms, policy)
-    positions, liquidations = _check_positions(sender, futures_balance, payments, store,
-                                               now_ms, mismatches, policy)
+    positions, liquidations = _check_positions(sender, perps, snapshot, futures_balance,
+                                               payments, store, now_ms, mismatches, policy)
     problems = [f"{a}: expected {e:.10g}, exchange has {x:.10g} (difference {x - e:+.10g}); "
                 "if the exchange is right (a deposit, a withdrawal, a manual trade), accept "
                 "its state: tradeloom reconcile CONFIG --accept"
@@ -400,21 +400,21 @@ def _check_balances(sender: Sender, balance: Mapping[str, Any], store: LiveState
     return totals, mismatches, dust
 
 
-def _check_positions(sender: Sender, futures_balance: Mapping[str, Any],
+def _check_positions(sender: Sender, perps: Mapping[str, MarketSpec],
+                     snapshot: Mapping[str, Any] | None, futures_balance: Mapping[str, Any],
                      payments: Payments | None, store: LiveStateStore, now_ms: int,
                      mismatches: dict[str, tuple[float, float]], policy: ReconcilePolicy
                      ) -> tuple[dict[str, float], list[VenueLiquidation]]:
-    """Steps 5 and 6 of the module docstring; position and futures wallet mismatches are
-    added to ``mismatches``. ``payments``: the funding the wallets hold
-    (``_settled_balances``); ``None`` leaves step 6 and the snapshot to the next time."""
-    perps = _perps(sender)
+    """Steps 5 and 6 of the module docstring for ``perps`` against the last positions
+    ``snapshot``; position and futures wallet mismatches are added to ``mismatches``.
+    ``payments``: the funding the wallets hold (``_settled_balances``); ``None`` leaves
+    step 6 and the snapshot to the next time."""
     if not perps:
         return {}, []
     rows = sender.request("fetch_positions", list(perps), positions_params(sender.client.id))
     venue = positions_from_ccxt(rows, {s: spec.lot_step for s, spec in perps.items()})
     have = {s: p.qty for s, p in venue.items()}
     wallets = _futures_wallets(futures_balance, perps)
-    snapshot = store.load_blob("reconciled_positions")
     liquidations: list[VenueLiquidation] = []
     found: dict[str, tuple[float, float]] = {}
     if snapshot is not None:
@@ -485,10 +485,11 @@ def unseen_funding(snapshot: Mapping[str, Any], payments: Payments,
     seen = snapshot.get("funding_seen")
     total = 0.0
     for key, (symbol, ts, amount) in sorted(payments.items(), key=lambda kv: (kv[1][1], kv[0])):
-        if symbol not in wanted:
-            continue
-        if (ts > since - FUNDING_SETTLEMENT_MS and key not in seen) if seen is not None \
-                else ts > since:
+        if seen is None:
+            unseen = ts > since
+        else:
+            unseen = ts > since - FUNDING_SETTLEMENT_MS and key not in seen
+        if symbol in wanted and unseen:
             total += amount
     return total
 

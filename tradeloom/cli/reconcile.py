@@ -104,7 +104,7 @@ def _print(report: Any, *, accepted: bool) -> None:
     for asset, (want, have) in report.dust.items():
         console.print(f"  {asset}: expected {want:.10g}, exchange {have:.10g} "
                       f"({have - want:+.3g}): within the dust tolerance")
-    if report.ok and not report.mismatches:
+    if report.ok:  # no mismatch, every check made
         for problem in report.problems:  # notes, such as foreign orders left alone
             console.print(f"[yellow]  {problem}[/]", highlight=False, soft_wrap=True)
         console.print("reconciled: the exchange agrees with the state", highlight=False)
